@@ -1,0 +1,6 @@
+#include <cstdio>
+
+int main() {
+  std::puts("turbine " TURBINE_VERSION);
+  return 0;
+}

@@ -1,0 +1,129 @@
+// A loaded model: hyper-parameters, memory-mapped weights and the vocabulary it ships with.
+//
+// Loaded once at start-up and immutable afterwards; backends and tokenizers read it from any
+// thread. Weight tensors point into memory-mapped files owned by the Model.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace turbine::model {
+
+enum class DType { kF32, kF16, kBF16, kQ8_0 };
+const char* dtype_name(DType dtype);
+
+// A 2-D (or 1-D: rows == 1) weight matrix, row-major: `rows` output features, each a contiguous
+// run of `cols` input features. GGUF `ne = [cols, rows]` and safetensors `[rows, cols]` both
+// map here without copying. `data == nullptr` means the tensor is absent (optional biases).
+struct TensorView {
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;
+  size_t size_bytes = 0;
+  bool present() const { return data != nullptr; }
+};
+
+enum class Arch { kLlama, kQwen2, kQwen3 };
+
+// Which pairs of a head's dimensions RoPE rotates together.
+enum class RopeLayout {
+  kInterleaved,  // (0,1), (2,3), ...: GGUF llama tensors (llama.cpp permutes Q/K on conversion)
+  kHalves,       // (i, i + d/2): Hugging Face checkpoints (GPT-NeoX style)
+};
+
+struct RopeScaling {
+  enum class Type { kNone, kLlama3 } type = Type::kNone;
+  float factor = 1.0f;
+  float low_freq_factor = 1.0f;
+  float high_freq_factor = 4.0f;
+  int original_max_position = 8192;
+};
+
+struct ModelConfig {
+  Arch arch = Arch::kLlama;
+  std::string arch_name;  // as written in the file: "llama", "LlamaForCausalLM", ...
+  int n_vocab = 0;
+  int dim = 0;         // hidden size
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;    // usually dim / n_heads; Qwen3 sets it explicitly
+  int ffn_dim = 0;     // intermediate size
+  int max_context = 0; // max_position_embeddings / context_length
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  RopeLayout rope_layout = RopeLayout::kHalves;
+  RopeScaling rope_scaling;
+  bool qkv_bias = false;        // Qwen2
+  bool qk_norm = false;         // Qwen3: RMSNorm over each head of q and k before RoPE
+  bool tie_embeddings = false;  // output projection shares tok_embeddings
+};
+
+struct LayerWeights {
+  TensorView attn_norm;           // [1, dim]
+  TensorView wq, wk, wv, wo;      // [n_heads*head_dim, dim], [n_kv*hd, dim] x2, [dim, n_heads*hd]
+  TensorView bq, bk, bv;          // optional biases [1, out]
+  TensorView q_norm, k_norm;      // optional [1, head_dim]
+  TensorView ffn_norm;            // [1, dim]
+  TensorView w_gate, w_up;        // [ffn, dim]
+  TensorView w_down;              // [dim, ffn]
+};
+
+struct Weights {
+  TensorView tok_embeddings;  // [n_vocab, dim]
+  TensorView output_norm;     // [1, dim]
+  TensorView output;          // [n_vocab, dim]; equals tok_embeddings when tied
+  std::vector<LayerWeights> layers;
+};
+
+// What a tokenizer needs to know, from whichever file carries it.
+struct VocabSpec {
+  // "llama" (SentencePiece scores), "gpt2" (BPE merges) for GGUF vocabularies;
+  // "hf" when the vocabulary lives in a tokenizer.json next to the weights.
+  std::string model;
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> token_types;  // GGUF: 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
+  std::vector<std::string> merges;
+  int32_t bos_id = -1;
+  int32_t eos_id = -1;
+  int32_t unk_id = -1;
+  int32_t pad_id = -1;
+  bool add_bos = true;
+  bool add_eos = false;
+  bool add_space_prefix = true;
+  std::string chat_template;                // empty: none in the file
+  std::filesystem::path tokenizer_json;     // for model == "hf"
+  std::filesystem::path tokenizer_config;   // for model == "hf", may be empty
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return config_; }
+  const Weights& weights() const { return weights_; }
+  const VocabSpec& vocab() const { return vocab_; }
+  // Where the model came from (file or folder) and the name it is served under by default.
+  const std::filesystem::path& path() const { return path_; }
+  const std::string& name() const { return name_; }
+
+ protected:
+  ModelConfig config_;
+  Weights weights_;
+  VocabSpec vocab_;
+  std::filesystem::path path_;
+  std::string name_;
+};
+
+// Loads a GGUF file or a Hugging Face model folder (config.json + *.safetensors). Errors name the
+// file and the field: unknown architecture, missing tensor, wrong shape, truncated file.
+Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path);
+
+}  // namespace turbine::model

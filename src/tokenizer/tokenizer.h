@@ -1,0 +1,37 @@
+// Text <-> token IDs, owned by the frontend (workers see only token IDs).
+//
+// Immutable after construction; encode/decode are safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "model/model.h"
+
+namespace turbine::tokenizer {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // `add_special`: prepend BOS (and append EOS) as the vocabulary asks.
+  virtual std::vector<int32_t> encode(std::string_view text, bool add_special) const = 0;
+  // Bytes of one token as it appears in decoded text (byte tokens give their raw byte; the
+  // SentencePiece space marker becomes ' '). Control tokens give "".
+  virtual std::string token_bytes(int32_t id) const = 0;
+  // Decodes a whole sequence (leading space of the first piece stripped, as SentencePiece does).
+  virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special) const = 0;
+  virtual int32_t vocab_size() const = 0;
+  virtual int32_t bos_id() const = 0;
+  virtual int32_t eos_id() const = 0;
+  virtual bool is_special(int32_t id) const = 0;
+  // The token's piece as stored in the vocabulary ("▁the", "<0x0A>"), for /tokenize and logprobs.
+  virtual std::string piece(int32_t id) const = 0;
+};
+
+Result<std::unique_ptr<Tokenizer>> make_tokenizer(const model::VocabSpec& vocab);
+
+}  // namespace turbine::tokenizer

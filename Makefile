@@ -1,0 +1,59 @@
+# Turbine's entry points. `make run` and `make test` work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+HOST ?= 0.0.0.0
+PORT ?= 8000
+CMAKE_FLAGS ?=
+export TURBINE_SHARED ?= $(abspath ../shared)
+
+.PHONY: all deps build run test unit-test asan-test e2e-test fuzz-test format format-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/turbine run --host $(HOST) --port $(PORT) $(ARGS)
+
+# Everything CI runs: format check, unit + integration tests, the same unit tests under
+# ASan/UBSan (clang), the end-to-end tests through the official OpenAI client, a fuzz smoke run.
+test: deps format-check build unit-test e2e-test asan-test fuzz-test
+	@echo "make test: all suites passed"
+
+unit-test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+e2e-test: build
+	tests/e2e/run.sh $(BUILD)/turbine
+
+$(ASAN_BUILD)/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DTURBINE_SANITIZE=ON -DTURBINE_FUZZ=ON -DCMAKE_CXX_FLAGS=-O1
+
+asan-test: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit
+
+fuzz-test: asan-test
+	tests/fuzz/run.sh $(ASAN_BUILD)
+
+FORMAT_FILES = $(shell git ls-files 'src/*.h' 'src/*.cpp' 'src/*.cu' 'tests/*.h' 'tests/*.cpp' 'bench/*.cpp' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check: deps
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

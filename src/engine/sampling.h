@@ -1,0 +1,57 @@
+// Sampling parameters and the sampler: logits -> one token, with optional logprobs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace turbine::engine {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // 0: greedy (argmax, lowest id on ties)
+  float top_p = 1.0f;        // (0, 1]
+  int top_k = 0;             // <= 0: off
+  float min_p = 0.0f;        // [0, 1]
+  std::optional<uint64_t> seed;
+  float presence_penalty = 0.0f;    // on generated tokens, OpenAI semantics
+  float frequency_penalty = 0.0f;   // on generated tokens, OpenAI semantics
+  float repetition_penalty = 1.0f;  // on prompt + generated tokens, CTRL/HF semantics
+  int max_tokens = 16;
+  bool ignore_eos = false;
+  std::vector<int32_t> stop_token_ids;
+  int n_logprobs = -1;  // -1: none; 0: the sampled token's; k: plus the top k
+
+  Status validate() const;
+};
+
+struct SampledToken {
+  int32_t token = 0;
+  float logprob = 0.0f;  // log-softmax of the model's logits (before penalties and temperature)
+  std::vector<std::pair<int32_t, float>> top_logprobs;
+};
+
+// Per-sequence sampler state: the RNG and the generated-token counts penalties need.
+// Owned by the engine thread.
+class Sampler {
+ public:
+  Sampler(const SamplingParams& params, std::span<const int32_t> prompt, int32_t n_vocab);
+
+  // Samples from `logits` (modified in place: penalties, temperature) and records the token.
+  SampledToken sample(std::span<float> logits);
+
+ private:
+  void apply_penalties(std::span<float> logits) const;
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<int32_t> output_counts_;  // per vocab id, generated tokens only
+  std::vector<uint8_t> seen_;           // per vocab id: in prompt or generated
+  std::vector<int32_t> scratch_ids_;
+};
+
+}  // namespace turbine::engine

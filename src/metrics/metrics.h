@@ -1,0 +1,78 @@
+// Prometheus metrics. Every metric name Turbine exports is defined in this header.
+//
+// Names follow NVIDIA Dynamo's frontend set (dynamo_frontend_* -> turbine_frontend_*) so existing
+// dashboards and alerts carry over. Counters and histograms are thread-safe (prometheus-cpp);
+// any thread may record. /metrics serialises the registry in the text exposition format.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace turbine::metrics {
+
+inline constexpr const char* kRequestsTotal = "turbine_frontend_requests_total";
+inline constexpr const char* kInflightRequests = "turbine_frontend_inflight_requests";
+inline constexpr const char* kQueuedRequests = "turbine_frontend_queued_requests";
+inline constexpr const char* kDisconnectedClients = "turbine_frontend_disconnected_clients";
+inline constexpr const char* kRequestDuration = "turbine_frontend_request_duration_seconds";
+inline constexpr const char* kTimeToFirstToken = "turbine_frontend_time_to_first_token_seconds";
+inline constexpr const char* kInterTokenLatency = "turbine_frontend_inter_token_latency_seconds";
+inline constexpr const char* kInputSequenceTokens = "turbine_frontend_input_sequence_tokens";
+inline constexpr const char* kOutputSequenceTokens = "turbine_frontend_output_sequence_tokens";
+inline constexpr const char* kOutputTokensTotal = "turbine_frontend_output_tokens_total";
+inline constexpr const char* kModelContextLength = "turbine_frontend_model_context_length";
+inline constexpr const char* kModelMaxNumSeqs = "turbine_frontend_model_max_num_seqs";
+inline constexpr const char* kEngineRunning = "turbine_engine_running_requests";
+inline constexpr const char* kEngineWaiting = "turbine_engine_waiting_requests";
+inline constexpr const char* kEngineSteps = "turbine_engine_steps_total";
+inline constexpr const char* kEngineCancelled = "turbine_engine_cancelled_requests_total";
+inline constexpr const char* kHttpRequestsTotal = "turbine_http_requests_total";
+inline constexpr const char* kUptime = "turbine_process_uptime_seconds";
+
+// Label values of kRequestsTotal.
+enum class RequestType { kUnary, kStream };
+enum class RequestStatus { kSuccess, kError, kCancelled };
+
+// The frontend's metrics for one served model.
+class FrontendMetrics {
+  // Declared first: every reference below points into the registry.
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::string model_;
+  prometheus::Family<prometheus::Counter>* requests_total_;
+  prometheus::Family<prometheus::Counter>* http_requests_total_;
+
+ public:
+  explicit FrontendMetrics(std::string model);
+
+  void request_done(std::string_view endpoint, RequestType type, RequestStatus status);
+  void http_response(int status_code);
+
+  prometheus::Gauge& inflight;
+  prometheus::Gauge& queued;
+  prometheus::Counter& disconnected_clients;
+  prometheus::Histogram& request_duration;
+  prometheus::Histogram& time_to_first_token;
+  prometheus::Histogram& inter_token_latency;
+  prometheus::Histogram& input_tokens;
+  prometheus::Histogram& output_tokens;
+  prometheus::Counter& output_tokens_total;
+  prometheus::Gauge& context_length;
+  prometheus::Gauge& max_num_seqs;
+  prometheus::Gauge& engine_running;
+  prometheus::Gauge& engine_waiting;
+  prometheus::Gauge& engine_steps;
+  prometheus::Gauge& engine_cancelled;
+  prometheus::Gauge& uptime;
+
+  // The registry in Prometheus text format (version 0.0.4).
+  std::string serialize() const;
+};
+
+}  // namespace turbine::metrics

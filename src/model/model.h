@@ -27,6 +27,7 @@ struct TensorView {
   int64_t cols = 0;
   const void* data = nullptr;
   size_t size_bytes = 0;
+  std::string name;  // as stored in the file ("blk.3.attn_q.weight"), for error messages
   bool present() const { return data != nullptr; }
 };
 

@@ -23,6 +23,8 @@ class Tokenizer {
   // SentencePiece space marker becomes ' '). Control tokens give "".
   virtual std::string token_bytes(int32_t id) const = 0;
   // Decodes a whole sequence (leading space of the first piece stripped, as SentencePiece does).
+  // The result may hold ill-formed UTF-8 from byte tokens; sanitize_utf8() (tokenizer/utf8.h)
+  // before it goes into JSON.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special) const = 0;
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;
@@ -30,8 +32,21 @@ class Tokenizer {
   virtual bool is_special(int32_t id) const = 0;
   // The token's piece as stored in the vocabulary ("▁the", "<0x0A>"), for /tokenize and logprobs.
   virtual std::string piece(int32_t id) const = 0;
+
+  // Bytes `id` contributes to streamed text when it follows `prev_id` (-1: nothing before it).
+  // Control tokens give "" with `skip_special`, else their piece. SentencePiece vocabularies drop
+  // the leading space of a piece that follows BOS or starts the text (the dummy prefix that
+  // encode() added); decode() and IncrementalDetokenizer both go through this, so streamed and
+  // whole-sequence text agree. May be an incomplete UTF-8 sequence (byte tokens).
+  virtual std::string token_text(int32_t prev_id, int32_t id, bool skip_special) const {
+    if (is_special(id)) return skip_special ? std::string() : piece(id);
+    return token_bytes(id);
+  }
 };
 
+// Builds the tokenizer the vocabulary describes. "llama" (SentencePiece with scores, as in GGUF)
+// is implemented; "gpt2" and "hf" give kUnimplemented for now; a malformed vocabulary gives
+// kInvalidArgument naming the field.
 Result<std::unique_ptr<Tokenizer>> make_tokenizer(const model::VocabSpec& vocab);
 
 }  // namespace turbine::tokenizer

@@ -1,0 +1,751 @@
+#include "api/openai.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "api/json_writer.h"
+
+namespace turbine::api {
+namespace json = boost::json;
+namespace {
+
+const char* kind_name(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64: return "an integer";
+    case json::kind::double_: return "a number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+  }
+  return "unknown";
+}
+
+Status type_error(std::string_view param, std::string_view expected, const json::value& got) {
+  return invalid_argument(
+      std::string(param) + " must be " + std::string(expected) + ", got " + kind_name(got),
+      std::string(param));
+}
+
+// Parses the body into an object. Boost.JSON rejects invalid UTF-8 inside strings, so every
+// string below is valid UTF-8.
+Result<json::object> parse_object(std::string_view body) {
+  json::value v;
+  try {
+    std::error_code ec;
+    json::parse_options opts;
+    opts.max_depth = 64;
+    v = json::parse(json::string_view(body.data(), body.size()), ec, {}, opts);
+    if (ec) return invalid_argument("invalid JSON: " + ec.message());
+  } catch (const std::exception& e) {  // bad_alloc on absurd input
+    return invalid_argument(std::string("invalid JSON: ") + e.what());
+  }
+  if (!v.is_object()) return invalid_argument("request body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+// Returns nullptr for absent or null: OpenAI treats an explicit null as "use the default".
+const json::value* find(const json::object& obj, std::string_view key) {
+  const json::value* v = obj.if_contains(json::string_view(key.data(), key.size()));
+  if (v == nullptr || v->is_null()) return nullptr;
+  return v;
+}
+
+// An integer, or a double with an integral value, within [lo, hi].
+Result<int64_t> as_int(const json::value& v, std::string_view param, int64_t lo, int64_t hi) {
+  int64_t out = 0;
+  if (v.is_int64()) {
+    out = v.get_int64();
+  } else if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<uint64_t>(hi)) {
+      return invalid_argument(std::string(param) + " must be <= " + std::to_string(hi),
+                              std::string(param));
+    }
+    out = static_cast<int64_t>(v.get_uint64());
+  } else if (v.is_double()) {
+    const double d = v.get_double();
+    if (!std::isfinite(d) || d != std::floor(d)) return type_error(param, "an integer", v);
+    if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
+      return invalid_argument(std::string(param) + " must be in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]",
+                              std::string(param));
+    }
+    out = static_cast<int64_t>(d);
+  } else {
+    return type_error(param, "an integer", v);
+  }
+  if (out < lo || out > hi) {
+    return invalid_argument(
+        std::string(param) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+            "], got " + std::to_string(out),
+        std::string(param));
+  }
+  return out;
+}
+
+Result<double> as_number(const json::value& v, std::string_view param) {
+  double d = 0;
+  if (v.is_int64()) {
+    d = static_cast<double>(v.get_int64());
+  } else if (v.is_uint64()) {
+    d = static_cast<double>(v.get_uint64());
+  } else if (v.is_double()) {
+    d = v.get_double();
+  } else {
+    return type_error(param, "a number", v);
+  }
+  if (!std::isfinite(d)) {
+    return invalid_argument(std::string(param) + " must be finite", std::string(param));
+  }
+  return d;
+}
+
+std::string fmt_num(double d) {
+  std::string s;
+  append_json_float(s, static_cast<float>(d));
+  if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+  return s;
+}
+
+// Reads an optional float field into `out`, checking lo <= v <= hi (or lo < v if lo_open).
+Status read_float(const json::object& obj, std::string_view key, float& out, double lo, double hi,
+                  bool lo_open = false) {
+  const json::value* v = find(obj, key);
+  if (v == nullptr) return Status::ok();
+  TURBINE_ASSIGN_OR_RETURN(double d, as_number(*v, key));
+  if ((lo_open ? d <= lo : d < lo) || d > hi) {
+    std::string range = (lo_open ? "(" : "[") + fmt_num(lo) + ", " +
+                        (hi == std::numeric_limits<double>::max() ? "inf)" : fmt_num(hi) + "]");
+    return invalid_argument(std::string(key) + " must be in " + range + ", got " + fmt_num(d),
+                            std::string(key));
+  }
+  out = static_cast<float>(d);
+  return Status::ok();
+}
+
+Status read_bool(const json::object& obj, std::string_view key, bool& out) {
+  const json::value* v = find(obj, key);
+  if (v == nullptr) return Status::ok();
+  if (!v->is_bool()) return type_error(key, "a boolean", *v);
+  out = v->get_bool();
+  return Status::ok();
+}
+
+Status read_model(const json::object& obj, std::string& out, bool required) {
+  const json::value* v = find(obj, "model");
+  if (v == nullptr) {
+    if (required) return invalid_argument("model is required", "model");
+    return Status::ok();
+  }
+  if (!v->is_string()) return type_error("model", "a string", *v);
+  out.assign(v->get_string().data(), v->get_string().size());
+  return Status::ok();
+}
+
+Result<std::vector<int32_t>> as_token_array(const json::value& v, std::string_view param) {
+  if (!v.is_array()) return type_error(param, "an array of token ids", v);
+  std::vector<int32_t> out;
+  out.reserve(v.get_array().size());
+  for (const json::value& e : v.get_array()) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t id, as_int(e, param, 0, std::numeric_limits<int32_t>::max()));
+    out.push_back(static_cast<int32_t>(id));
+  }
+  return out;
+}
+
+Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
+  const json::value* v = nullptr;
+  // max_completion_tokens is the newer name in chat; it wins when both are given.
+  if (chat && (v = find(obj, "max_completion_tokens")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t n, as_int(*v, "max_completion_tokens", 1,
+                                               std::numeric_limits<int32_t>::max()));
+    s.max_tokens = static_cast<int>(n);
+  } else if ((v = find(obj, "max_tokens")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t n,
+                             as_int(*v, "max_tokens", 1, std::numeric_limits<int32_t>::max()));
+    s.max_tokens = static_cast<int>(n);
+  }
+  TURBINE_RETURN_IF_ERROR(read_float(obj, "temperature", s.temperature, 0.0, 2.0));
+  TURBINE_RETURN_IF_ERROR(read_float(obj, "top_p", s.top_p, 0.0, 1.0, /*lo_open=*/true));
+  TURBINE_RETURN_IF_ERROR(read_float(obj, "min_p", s.min_p, 0.0, 1.0));
+  TURBINE_RETURN_IF_ERROR(read_float(obj, "presence_penalty", s.presence_penalty, -2.0, 2.0));
+  TURBINE_RETURN_IF_ERROR(read_float(obj, "frequency_penalty", s.frequency_penalty, -2.0, 2.0));
+  TURBINE_RETURN_IF_ERROR(read_float(obj, "repetition_penalty", s.repetition_penalty, 0.0,
+                                     std::numeric_limits<double>::max(), /*lo_open=*/true));
+  if ((v = find(obj, "top_k")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t k, as_int(*v, "top_k", -1, std::numeric_limits<int32_t>::max()));
+    s.top_k = static_cast<int>(k);
+  }
+  if ((v = find(obj, "seed")) != nullptr) {
+    if (v->is_uint64()) {
+      s.seed = v->get_uint64();
+    } else {
+      TURBINE_ASSIGN_OR_RETURN(int64_t seed, as_int(*v, "seed", std::numeric_limits<int64_t>::min(),
+                                                    std::numeric_limits<int64_t>::max()));
+      s.seed = static_cast<uint64_t>(seed);
+    }
+  }
+  if ((v = find(obj, "n")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t n, as_int(*v, "n", 1, 128));
+    if (n != 1) return invalid_argument("n > 1 is not supported", "n");
+    s.n = 1;
+  }
+  if ((v = find(obj, "best_of")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t n, as_int(*v, "best_of", 1, 128));
+    if (n != 1) return invalid_argument("best_of > 1 is not supported", "best_of");
+  }
+  if ((v = find(obj, "stop")) != nullptr) {
+    if (v->is_string()) {
+      if (!v->get_string().empty()) s.stop.emplace_back(v->get_string().c_str());
+    } else if (v->is_array()) {
+      if (v->get_array().size() > kMaxStopStrings) {
+        return invalid_argument("stop may contain at most " + std::to_string(kMaxStopStrings) +
+                                    " strings",
+                                "stop");
+      }
+      for (const json::value& e : v->get_array()) {
+        if (!e.is_string()) return type_error("stop", "a string or an array of strings", e);
+        if (!e.get_string().empty()) {
+          s.stop.emplace_back(e.get_string().data(), e.get_string().size());
+        }
+      }
+    } else {
+      return type_error("stop", "a string or an array of strings", *v);
+    }
+  }
+  if ((v = find(obj, "stop_token_ids")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(s.stop_token_ids, as_token_array(*v, "stop_token_ids"));
+  }
+  TURBINE_RETURN_IF_ERROR(read_bool(obj, "ignore_eos", s.ignore_eos));
+  TURBINE_RETURN_IF_ERROR(read_bool(obj, "stream", s.stream));
+  if ((v = find(obj, "stream_options")) != nullptr) {
+    if (!v->is_object()) return type_error("stream_options", "an object", *v);
+    if (!s.stream) {
+      return invalid_argument("stream_options is only allowed when stream is true",
+                              "stream_options");
+    }
+    TURBINE_RETURN_IF_ERROR(read_bool(v->get_object(), "include_usage", s.include_usage));
+  }
+  if (chat) {
+    bool want = false;
+    TURBINE_RETURN_IF_ERROR(read_bool(obj, "logprobs", want));
+    int top = 0;
+    if ((v = find(obj, "top_logprobs")) != nullptr) {
+      TURBINE_ASSIGN_OR_RETURN(int64_t k, as_int(*v, "top_logprobs", 0, kMaxLogprobs));
+      if (!want) {
+        return invalid_argument("top_logprobs requires logprobs to be true", "top_logprobs");
+      }
+      top = static_cast<int>(k);
+    }
+    if (want) s.logprobs = top;
+  } else {
+    if ((v = find(obj, "logprobs")) != nullptr) {
+      TURBINE_ASSIGN_OR_RETURN(int64_t k, as_int(*v, "logprobs", 0, kMaxLogprobs));
+      s.logprobs = static_cast<int>(k);
+    }
+    TURBINE_RETURN_IF_ERROR(read_bool(obj, "echo", s.echo));
+  }
+  // Features we cannot honour are rejected rather than silently ignored.
+  if ((v = find(obj, "logit_bias")) != nullptr) {
+    if (!v->is_object()) return type_error("logit_bias", "an object", *v);
+    if (!v->get_object().empty()) {
+      return invalid_argument("logit_bias is not supported", "logit_bias");
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<PromptInput>> read_prompt(const json::object& obj) {
+  const json::value* v = find(obj, "prompt");
+  if (v == nullptr) return invalid_argument("prompt is required", "prompt");
+  std::vector<PromptInput> out;
+  if (v->is_string()) {
+    out.push_back({std::string(v->get_string().data(), v->get_string().size()), {}, false});
+    return out;
+  }
+  if (!v->is_array()) {
+    return type_error("prompt", "a string, an array of strings or an array of token ids", *v);
+  }
+  const json::array& arr = v->get_array();
+  if (arr.empty()) return invalid_argument("prompt must not be empty", "prompt");
+  const json::value& first = arr.front();
+  if (first.is_string()) {
+    for (const json::value& e : arr) {
+      if (!e.is_string()) return invalid_argument("prompt mixes strings and other types", "prompt");
+      out.push_back({std::string(e.get_string().data(), e.get_string().size()), {}, false});
+    }
+  } else if (first.is_array()) {
+    for (const json::value& e : arr) {
+      TURBINE_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, as_token_array(e, "prompt"));
+      if (tokens.empty()) return invalid_argument("prompt must not be empty", "prompt");
+      out.push_back({{}, std::move(tokens), true});
+    }
+  } else {
+    TURBINE_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, as_token_array(*v, "prompt"));
+    out.push_back({{}, std::move(tokens), true});
+  }
+  return out;
+}
+
+bool is_known_role(std::string_view role) {
+  return role == "system" || role == "user" || role == "assistant" || role == "tool" ||
+         role == "developer";
+}
+
+Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
+  const json::value* v = find(obj, "messages");
+  if (v == nullptr) return invalid_argument("messages is required", "messages");
+  if (!v->is_array()) return type_error("messages", "an array", *v);
+  const json::array& arr = v->get_array();
+  if (arr.empty()) return invalid_argument("messages must contain at least one message", "messages");
+  std::vector<ChatMessage> out;
+  out.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string param = "messages[" + std::to_string(i) + "]";
+    if (!arr[i].is_object()) return type_error(param, "an object", arr[i]);
+    const json::object& m = arr[i].get_object();
+    ChatMessage msg;
+    const json::value* role = find(m, "role");
+    if (role == nullptr) return invalid_argument(param + ".role is required", param + ".role");
+    if (!role->is_string()) return type_error(param + ".role", "a string", *role);
+    msg.role.assign(role->get_string().data(), role->get_string().size());
+    if (!is_known_role(msg.role)) {
+      return invalid_argument(param + ".role must be one of system, user, assistant, tool, "
+                                      "developer; got '" + msg.role + "'",
+                              param + ".role");
+    }
+    const json::value* content = find(m, "content");
+    if (content == nullptr) {
+      if (msg.role != "assistant") {
+        return invalid_argument(param + ".content is required", param + ".content");
+      }
+    } else if (content->is_string()) {
+      msg.content.assign(content->get_string().data(), content->get_string().size());
+    } else if (content->is_array()) {
+      const json::array& parts = content->get_array();
+      for (size_t k = 0; k < parts.size(); ++k) {
+        const std::string pparam = param + ".content[" + std::to_string(k) + "]";
+        if (!parts[k].is_object()) return type_error(pparam, "an object", parts[k]);
+        const json::object& part = parts[k].get_object();
+        const json::value* type = find(part, "type");
+        if (type == nullptr || !type->is_string()) {
+          return invalid_argument(pparam + ".type must be a string", pparam + ".type");
+        }
+        if (type->get_string() != "text") {
+          return invalid_argument(pparam + ": content part type '" +
+                                      std::string(type->get_string().c_str()) +
+                                      "' is not supported (only 'text')",
+                                  pparam + ".type");
+        }
+        const json::value* text = find(part, "text");
+        if (text == nullptr || !text->is_string()) {
+          return invalid_argument(pparam + ".text must be a string", pparam + ".text");
+        }
+        if (k > 0) msg.content += '\n';
+        msg.content.append(text->get_string().data(), text->get_string().size());
+      }
+    } else {
+      return type_error(param + ".content", "a string or an array of content parts", *content);
+    }
+    if (const json::value* name = find(m, "name")) {
+      if (!name->is_string()) return type_error(param + ".name", "a string", *name);
+      msg.name.emplace(name->get_string().data(), name->get_string().size());
+    }
+    if (const json::value* id = find(m, "tool_call_id")) {
+      if (!id->is_string()) return type_error(param + ".tool_call_id", "a string", *id);
+      msg.tool_call_id.emplace(id->get_string().data(), id->get_string().size());
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<CompletionRequest> parse_completion_request(std::string_view body) {
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  CompletionRequest req;
+  TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/true));
+  TURBINE_ASSIGN_OR_RETURN(req.prompts, read_prompt(obj));
+  TURBINE_RETURN_IF_ERROR(read_sampling(obj, /*chat=*/false, req.sampling));
+  if (const json::value* v = find(obj, "suffix")) {
+    if (!v->is_string()) return type_error("suffix", "a string", *v);
+    if (!v->get_string().empty()) return invalid_argument("suffix is not supported", "suffix");
+  }
+  return req;
+}
+
+Result<ChatRequest> parse_chat_request(std::string_view body) {
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  ChatRequest req;
+  TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/true));
+  TURBINE_ASSIGN_OR_RETURN(req.messages, read_messages(obj));
+  TURBINE_RETURN_IF_ERROR(read_sampling(obj, /*chat=*/true, req.sampling));
+  TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_generation_prompt", req.add_generation_prompt));
+  if (const json::value* v = find(obj, "tools")) {
+    if (!v->is_array()) return type_error("tools", "an array", *v);
+    if (!v->get_array().empty()) return invalid_argument("tools are not supported", "tools");
+  }
+  if (const json::value* v = find(obj, "response_format")) {
+    if (!v->is_object()) return type_error("response_format", "an object", *v);
+    const json::value* type = find(v->get_object(), "type");
+    if (type != nullptr && !(type->is_string() && type->get_string() == "text")) {
+      return invalid_argument("response_format other than 'text' is not supported",
+                              "response_format");
+    }
+  }
+  return req;
+}
+
+Result<TokenizeRequest> parse_tokenize_request(std::string_view body) {
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  TokenizeRequest req;
+  TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/false));
+  if (find(obj, "messages") != nullptr) {
+    req.is_chat = true;
+    req.add_special_tokens = false;
+    TURBINE_ASSIGN_OR_RETURN(req.messages, read_messages(obj));
+    TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_generation_prompt", req.add_generation_prompt));
+  } else {
+    const json::value* v = find(obj, "prompt");
+    if (v == nullptr) return invalid_argument("prompt or messages is required", "prompt");
+    if (!v->is_string()) return type_error("prompt", "a string", *v);
+    req.prompt.assign(v->get_string().data(), v->get_string().size());
+  }
+  TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_special_tokens", req.add_special_tokens));
+  return req;
+}
+
+Result<DetokenizeRequest> parse_detokenize_request(std::string_view body) {
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  DetokenizeRequest req;
+  TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/false));
+  const json::value* v = find(obj, "tokens");
+  if (v == nullptr) return invalid_argument("tokens is required", "tokens");
+  TURBINE_ASSIGN_OR_RETURN(req.tokens, as_token_array(*v, "tokens"));
+  return req;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone: return nullptr;
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kAbort: return "abort";
+  }
+  return nullptr;
+}
+
+std::string make_request_id(std::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(prefix);
+  id += '-';
+  for (int i = 0; i < 2; ++i) {
+    uint64_t r = rng();
+    for (int k = 0; k < 16; ++k, r >>= 4) id.push_back(kHex[r & 0xF]);
+  }
+  return id;
+}
+
+namespace {
+
+void append_key(std::string& out, std::string_view key) {
+  out.push_back('"');
+  out += key;  // keys are literals: no escaping needed
+  out += "\":";
+}
+
+void append_finish(std::string& out, FinishReason reason) {
+  append_key(out, "finish_reason");
+  const char* name = finish_reason_name(reason);
+  if (name == nullptr) {
+    out += "null";
+  } else {
+    append_json_string(out, name);
+  }
+}
+
+void append_head(std::string& out, const ResponseMeta& meta, std::string_view object) {
+  out += "{\"id\":";
+  append_json_string(out, meta.id);
+  out += ",\"object\":";
+  append_json_string(out, object);
+  out += ",\"created\":";
+  append_json_int(out, meta.created);
+  out += ",\"model\":";
+  append_json_string(out, meta.model);
+}
+
+void append_usage(std::string& out, const Usage& usage) {
+  out += "\"usage\":{\"prompt_tokens\":";
+  append_json_int(out, usage.prompt_tokens);
+  out += ",\"completion_tokens\":";
+  append_json_int(out, usage.completion_tokens);
+  out += ",\"total_tokens\":";
+  append_json_int(out, usage.prompt_tokens + usage.completion_tokens);
+  out += '}';
+}
+
+void append_bytes(std::string& out, std::string_view token) {
+  out.push_back('[');
+  for (size_t i = 0; i < token.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_int(out, static_cast<unsigned char>(token[i]));
+  }
+  out.push_back(']');
+}
+
+void append_completion_logprobs(std::string& out, const CompletionChoice& c) {
+  append_key(out, "logprobs");
+  if (!c.has_logprobs) {
+    out += "null";
+    return;
+  }
+  out += "{\"tokens\":[";
+  for (size_t i = 0; i < c.logprobs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_string(out, c.logprobs[i].token);
+  }
+  out += "],\"token_logprobs\":[";
+  for (size_t i = 0; i < c.logprobs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_float(out, c.logprobs[i].logprob);
+  }
+  out += "],\"top_logprobs\":[";
+  for (size_t i = 0; i < c.logprobs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('{');
+    const auto& top = c.logprobs[i].top;
+    for (size_t k = 0; k < top.size(); ++k) {
+      if (k > 0) out.push_back(',');
+      append_json_string(out, top[k].token);
+      out.push_back(':');
+      append_json_float(out, top[k].logprob);
+    }
+    out.push_back('}');
+  }
+  out += "],\"text_offset\":[";
+  size_t offset = c.text_offset_start;
+  for (size_t i = 0; i < c.logprobs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_int(out, static_cast<int64_t>(offset));
+    offset += c.logprobs[i].token.size();
+  }
+  out += "]}";
+}
+
+void append_chat_logprobs(std::string& out, const ChatChoice& c) {
+  append_key(out, "logprobs");
+  if (!c.has_logprobs) {
+    out += "null";
+    return;
+  }
+  out += "{\"content\":[";
+  for (size_t i = 0; i < c.logprobs.size(); ++i) {
+    const TokenLogprob& t = c.logprobs[i];
+    if (i > 0) out.push_back(',');
+    out += "{\"token\":";
+    append_json_string(out, t.token);
+    out += ",\"logprob\":";
+    append_json_float(out, t.logprob);
+    out += ",\"bytes\":";
+    append_bytes(out, t.token);
+    out += ",\"top_logprobs\":[";
+    for (size_t k = 0; k < t.top.size(); ++k) {
+      if (k > 0) out.push_back(',');
+      out += "{\"token\":";
+      append_json_string(out, t.top[k].token);
+      out += ",\"logprob\":";
+      append_json_float(out, t.top[k].logprob);
+      out += ",\"bytes\":";
+      append_bytes(out, t.top[k].token);
+      out.push_back('}');
+    }
+    out += "]}";
+  }
+  out += "]}";
+}
+
+void append_completion_choice(std::string& out, const CompletionChoice& c) {
+  out += "{\"index\":";
+  append_json_int(out, c.index);
+  out += ",\"text\":";
+  append_json_string(out, c.text);
+  out.push_back(',');
+  append_completion_logprobs(out, c);
+  out.push_back(',');
+  append_finish(out, c.finish_reason);
+  out.push_back('}');
+}
+
+}  // namespace
+
+std::string completion_response(const ResponseMeta& meta, std::span<const CompletionChoice> choices,
+                                const Usage& usage) {
+  std::string out;
+  out.reserve(256);
+  append_head(out, meta, "text_completion");
+  out += ",\"choices\":[";
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_completion_choice(out, choices[i]);
+  }
+  out += "],";
+  append_usage(out, usage);
+  out.push_back('}');
+  return out;
+}
+
+std::string completion_chunk(const ResponseMeta& meta, const CompletionChoice& choice) {
+  std::string out;
+  out.reserve(192);
+  append_head(out, meta, "text_completion");
+  out += ",\"choices\":[";
+  append_completion_choice(out, choice);
+  out += "]}";
+  return out;
+}
+
+std::string completion_usage_chunk(const ResponseMeta& meta, const Usage& usage) {
+  std::string out;
+  append_head(out, meta, "text_completion");
+  out += ",\"choices\":[],";
+  append_usage(out, usage);
+  out.push_back('}');
+  return out;
+}
+
+std::string chat_response(const ResponseMeta& meta, std::span<const ChatChoice> choices,
+                          const Usage& usage) {
+  std::string out;
+  out.reserve(256);
+  append_head(out, meta, "chat.completion");
+  out += ",\"choices\":[";
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChatChoice& c = choices[i];
+    if (i > 0) out.push_back(',');
+    out += "{\"index\":";
+    append_json_int(out, c.index);
+    out += ",\"message\":{\"role\":\"assistant\",\"content\":";
+    append_json_string(out, c.content);
+    out += "},";
+    append_chat_logprobs(out, c);
+    out.push_back(',');
+    append_finish(out, c.finish_reason);
+    out.push_back('}');
+  }
+  out += "],";
+  append_usage(out, usage);
+  out.push_back('}');
+  return out;
+}
+
+std::string chat_role_chunk(const ResponseMeta& meta, int index) {
+  std::string out;
+  out.reserve(160);
+  append_head(out, meta, "chat.completion.chunk");
+  out += ",\"choices\":[{\"index\":";
+  append_json_int(out, index);
+  out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+         "\"finish_reason\":null}]}";
+  return out;
+}
+
+std::string chat_chunk(const ResponseMeta& meta, const ChatChoice& choice) {
+  std::string out;
+  out.reserve(192);
+  append_head(out, meta, "chat.completion.chunk");
+  out += ",\"choices\":[{\"index\":";
+  append_json_int(out, choice.index);
+  out += ",\"delta\":{";
+  if (!choice.content.empty() || choice.finish_reason == FinishReason::kNone) {
+    out += "\"content\":";
+    append_json_string(out, choice.content);
+  }
+  out += "},";
+  append_chat_logprobs(out, choice);
+  out.push_back(',');
+  append_finish(out, choice.finish_reason);
+  out += "}]}";
+  return out;
+}
+
+std::string chat_usage_chunk(const ResponseMeta& meta, const Usage& usage) {
+  std::string out;
+  append_head(out, meta, "chat.completion.chunk");
+  out += ",\"choices\":[],";
+  append_usage(out, usage);
+  out.push_back('}');
+  return out;
+}
+
+namespace {
+void append_model_card(std::string& out, const ModelCard& m) {
+  out += "{\"id\":";
+  append_json_string(out, m.id);
+  out += ",\"object\":\"model\",\"created\":";
+  append_json_int(out, m.created);
+  out += ",\"owned_by\":";
+  append_json_string(out, m.owned_by);
+  out += ",\"max_model_len\":";
+  append_json_int(out, m.max_model_len);
+  out.push_back('}');
+}
+}  // namespace
+
+std::string models_response(std::span<const ModelCard> models) {
+  std::string out = "{\"object\":\"list\",\"data\":[";
+  for (size_t i = 0; i < models.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_model_card(out, models[i]);
+  }
+  out += "]}";
+  return out;
+}
+
+std::string model_response(const ModelCard& model) {
+  std::string out;
+  append_model_card(out, model);
+  return out;
+}
+
+std::string tokenize_response(std::span<const int32_t> tokens, int64_t max_model_len) {
+  std::string out = "{\"count\":";
+  append_json_int(out, static_cast<int64_t>(tokens.size()));
+  out += ",\"max_model_len\":";
+  append_json_int(out, max_model_len);
+  out += ",\"tokens\":[";
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_int(out, tokens[i]);
+  }
+  out += "]}";
+  return out;
+}
+
+std::string detokenize_response(std::string_view text) {
+  std::string out = "{\"prompt\":";
+  append_json_string(out, text);
+  out.push_back('}');
+  return out;
+}
+
+std::string sse_event(std::string_view json) {
+  std::string out;
+  out.reserve(json.size() + 8);
+  out += "data: ";
+  out += json;
+  out += "\n\n";
+  return out;
+}
+
+}  // namespace turbine::api

@@ -1,0 +1,191 @@
+// OpenAI protocol: request parsing + validation, response and SSE chunk builders.
+//
+// Parsing turns an HTTP body into plain structs and rejects bad input with kInvalidArgument
+// naming the offending `param` (Status::field()), so api::error_json gives the same 400 the
+// OpenAI API would. Unknown fields are ignored. Numbers given as floats where an integer is
+// expected are accepted when integral (10.0). Everything here is pure and knows nothing about
+// sockets or the engine; safe on any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace turbine::api {
+
+inline constexpr int kMaxLogprobs = 20;
+inline constexpr size_t kMaxStopStrings = 16;
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// Fields shared by /v1/completions and /v1/chat/completions, already validated.
+struct SamplingOptions {
+  std::optional<int> max_tokens;  // >= 1; absent: the frontend picks (context left / default)
+  float temperature = 1.0f;       // [0, 2]; 0 = greedy
+  float top_p = 1.0f;             // (0, 1]
+  int top_k = -1;                 // >= -1; 0 or -1 = off
+  float min_p = 0.0f;             // [0, 1]
+  std::optional<uint64_t> seed;   // a negative JSON seed is kept as its two's complement
+  float presence_penalty = 0.0f;    // [-2, 2]
+  float frequency_penalty = 0.0f;   // [-2, 2]
+  float repetition_penalty = 1.0f;  // > 0 (vLLM extension)
+  std::vector<std::string> stop;    // <= kMaxStopStrings, empty strings dropped
+  std::vector<int32_t> stop_token_ids;  // vLLM extension, each >= 0
+  bool ignore_eos = false;              // vLLM extension
+  int n = 1;                            // only 1 is supported (others are rejected)
+  // Number of top alternatives per token; absent = no logprobs. Completions: `logprobs` (int
+  // 0..20). Chat: `logprobs: true` + `top_logprobs` (0..20, default 0).
+  std::optional<int> logprobs;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage (only valid with stream)
+  bool echo = false;           // completions only: prepend the prompt to the output
+};
+
+// One completions prompt: text, or pre-tokenized ids.
+struct PromptInput {
+  std::string text;
+  std::vector<int32_t> tokens;
+  bool is_tokens = false;
+};
+
+struct CompletionRequest {
+  std::string model;
+  // At least one. A batch (array of strings / of token arrays) gets one choice per prompt, with
+  // choice index = prompt index.
+  std::vector<PromptInput> prompts;
+  SamplingOptions sampling;
+};
+
+struct ChatMessage {
+  std::string role;  // "system" | "user" | "assistant" | "tool" | "developer"
+  // Text parts of an array content are joined with "\n". Null content is allowed only for
+  // assistant messages and becomes "".
+  std::string content;
+  std::optional<std::string> name;
+  std::optional<std::string> tool_call_id;
+};
+
+struct ChatRequest {
+  std::string model;
+  std::vector<ChatMessage> messages;  // at least one
+  SamplingOptions sampling;
+  bool add_generation_prompt = true;  // vLLM extension
+};
+
+// vLLM /tokenize: either {prompt} or {messages} (is_chat).
+struct TokenizeRequest {
+  std::string model;  // may be empty (optional in vLLM)
+  bool is_chat = false;
+  std::string prompt;
+  std::vector<ChatMessage> messages;
+  // Default true for a prompt and false for messages (the chat template adds them), as vLLM.
+  bool add_special_tokens = true;
+  bool add_generation_prompt = true;
+};
+
+// vLLM /detokenize.
+struct DetokenizeRequest {
+  std::string model;  // may be empty
+  std::vector<int32_t> tokens;
+};
+
+Result<CompletionRequest> parse_completion_request(std::string_view body);
+Result<ChatRequest> parse_chat_request(std::string_view body);
+Result<TokenizeRequest> parse_tokenize_request(std::string_view body);
+Result<DetokenizeRequest> parse_detokenize_request(std::string_view body);
+
+// ---------------------------------------------------------------------------------------------
+// Responses. Builders return compact JSON text; chunk builders are meant for the per-token path.
+
+enum class FinishReason { kNone, kStop, kLength, kAbort };
+// "stop", "length", "abort"; nullptr for kNone (serialized as null).
+const char* finish_reason_name(FinishReason reason);
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
+struct TopLogprob {
+  std::string token;  // detokenized piece; may be a partial UTF-8 sequence
+  float logprob = 0.0f;
+};
+
+struct TokenLogprob {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<TopLogprob> top;  // requested alternatives, best first
+};
+
+// Identity of one response; all its chunks share it.
+struct ResponseMeta {
+  std::string id;       // "cmpl-..." / "chatcmpl-..."
+  int64_t created = 0;  // unix seconds
+  std::string model;
+};
+
+// prefix + "-" + 32 random hex digits (thread-local RNG).
+std::string make_request_id(std::string_view prefix);
+
+struct CompletionChoice {
+  int index = 0;
+  std::string_view text = {};
+  FinishReason finish_reason = FinishReason::kNone;
+  // Optional: {tokens, token_logprobs, top_logprobs, text_offset}; text_offset counts bytes from
+  // `text_offset_start` (the offset of this piece within the whole completion text).
+  std::span<const TokenLogprob> logprobs = {};
+  bool has_logprobs = false;
+  size_t text_offset_start = 0;
+};
+
+struct ChatChoice {
+  int index = 0;
+  std::string_view content = {};
+  FinishReason finish_reason = FinishReason::kNone;
+  // Optional: {content:[{token, logprob, bytes, top_logprobs:[{token, logprob, bytes}]}]}.
+  std::span<const TokenLogprob> logprobs = {};
+  bool has_logprobs = false;
+};
+
+// Unary: {"id","object":"text_completion","created","model","choices":[...],"usage":{...}}.
+std::string completion_response(const ResponseMeta& meta, std::span<const CompletionChoice> choices,
+                                const Usage& usage);
+// Stream chunk: same object with one choice and no usage.
+std::string completion_chunk(const ResponseMeta& meta, const CompletionChoice& choice);
+// Final chunk for stream_options.include_usage: "choices":[] and the usage.
+std::string completion_usage_chunk(const ResponseMeta& meta, const Usage& usage);
+
+// Unary: {"object":"chat.completion", choices:[{index, message:{role:"assistant",content},
+// logprobs, finish_reason}], usage}.
+std::string chat_response(const ResponseMeta& meta, std::span<const ChatChoice> choices,
+                          const Usage& usage);
+// First stream chunk of a choice: delta {"role":"assistant","content":""}.
+std::string chat_role_chunk(const ResponseMeta& meta, int index);
+// Content chunk: delta {"content": ...}; when finish_reason is set and content is empty the delta
+// is {} (the final chunk).
+std::string chat_chunk(const ResponseMeta& meta, const ChatChoice& choice);
+std::string chat_usage_chunk(const ResponseMeta& meta, const Usage& usage);
+
+struct ModelCard {
+  std::string id;
+  int64_t created = 0;
+  int64_t max_model_len = 0;
+  std::string owned_by = "turbine";
+};
+// {"object":"list","data":[{"id","object":"model","created","owned_by","max_model_len"}]}
+std::string models_response(std::span<const ModelCard> models);
+std::string model_response(const ModelCard& model);
+
+// {"count","max_model_len","tokens":[...]}
+std::string tokenize_response(std::span<const int32_t> tokens, int64_t max_model_len);
+// {"prompt": text}
+std::string detokenize_response(std::string_view text);
+
+// "data: " + json + "\n\n"
+std::string sse_event(std::string_view json);
+
+}  // namespace turbine::api

@@ -1,0 +1,18 @@
+// Internal to the http module (includes Beast): converts a parsed Beast request to Request.
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <string>
+
+#include "http/router.h"
+
+namespace turbine::http {
+
+inline constexpr size_t kMaxHeaderBytes = 64 * 1024;
+
+Request to_request(boost::beast::http::request<boost::beast::http::string_body>&& msg,
+                   std::string remote);
+
+}  // namespace turbine::http

@@ -40,7 +40,7 @@ StatusCode status_code_from_http(int http_status) {
     default: break;
   }
   return http_status >= 400 && http_status < 500 ? StatusCode::kInvalidArgument
-                                                  : StatusCode::kInternal;
+                                                 : StatusCode::kInternal;
 }
 
 const char* error_type(StatusCode code) {

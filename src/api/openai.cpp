@@ -81,10 +81,9 @@ Result<int64_t> as_int(const json::value& v, std::string_view param, int64_t lo,
     return type_error(param, "an integer", v);
   }
   if (out < lo || out > hi) {
-    return invalid_argument(
-        std::string(param) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-            "], got " + std::to_string(out),
-        std::string(param));
+    return invalid_argument(std::string(param) + " must be in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "], got " + std::to_string(out),
+                            std::string(param));
   }
   return out;
 }
@@ -163,8 +162,8 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
   const json::value* v = nullptr;
   // max_completion_tokens is the newer name in chat; it wins when both are given.
   if (chat && (v = find(obj, "max_completion_tokens")) != nullptr) {
-    TURBINE_ASSIGN_OR_RETURN(int64_t n, as_int(*v, "max_completion_tokens", 1,
-                                               std::numeric_limits<int32_t>::max()));
+    TURBINE_ASSIGN_OR_RETURN(
+        int64_t n, as_int(*v, "max_completion_tokens", 1, std::numeric_limits<int32_t>::max()));
     s.max_tokens = static_cast<int>(n);
   } else if ((v = find(obj, "max_tokens")) != nullptr) {
     TURBINE_ASSIGN_OR_RETURN(int64_t n,
@@ -179,7 +178,8 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
   TURBINE_RETURN_IF_ERROR(read_float(obj, "repetition_penalty", s.repetition_penalty, 0.0,
                                      std::numeric_limits<double>::max(), /*lo_open=*/true));
   if ((v = find(obj, "top_k")) != nullptr) {
-    TURBINE_ASSIGN_OR_RETURN(int64_t k, as_int(*v, "top_k", -1, std::numeric_limits<int32_t>::max()));
+    TURBINE_ASSIGN_OR_RETURN(int64_t k,
+                             as_int(*v, "top_k", -1, std::numeric_limits<int32_t>::max()));
     s.top_k = static_cast<int>(k);
   }
   if ((v = find(obj, "seed")) != nullptr) {
@@ -205,9 +205,8 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
       if (!v->get_string().empty()) s.stop.emplace_back(v->get_string().c_str());
     } else if (v->is_array()) {
       if (v->get_array().size() > kMaxStopStrings) {
-        return invalid_argument("stop may contain at most " + std::to_string(kMaxStopStrings) +
-                                    " strings",
-                                "stop");
+        return invalid_argument(
+            "stop may contain at most " + std::to_string(kMaxStopStrings) + " strings", "stop");
       }
       for (const json::value& e : v->get_array()) {
         if (!e.is_string()) return type_error("stop", "a string or an array of strings", e);
@@ -303,7 +302,8 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
   if (v == nullptr) return invalid_argument("messages is required", "messages");
   if (!v->is_array()) return type_error("messages", "an array", *v);
   const json::array& arr = v->get_array();
-  if (arr.empty()) return invalid_argument("messages must contain at least one message", "messages");
+  if (arr.empty())
+    return invalid_argument("messages must contain at least one message", "messages");
   std::vector<ChatMessage> out;
   out.reserve(arr.size());
   for (size_t i = 0; i < arr.size(); ++i) {
@@ -316,8 +316,10 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
     if (!role->is_string()) return type_error(param + ".role", "a string", *role);
     msg.role.assign(role->get_string().data(), role->get_string().size());
     if (!is_known_role(msg.role)) {
-      return invalid_argument(param + ".role must be one of system, user, assistant, tool, "
-                                      "developer; got '" + msg.role + "'",
+      return invalid_argument(param +
+                                  ".role must be one of system, user, assistant, tool, "
+                                  "developer; got '" +
+                                  msg.role + "'",
                               param + ".role");
     }
     const json::value* content = find(m, "content");
@@ -655,8 +657,9 @@ std::string chat_role_chunk(const ResponseMeta& meta, int index) {
   append_head(out, meta, "chat.completion.chunk");
   out += ",\"choices\":[{\"index\":";
   append_json_int(out, index);
-  out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
-         "\"finish_reason\":null}]}";
+  out +=
+      ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+      "\"finish_reason\":null}]}";
   return out;
 }
 

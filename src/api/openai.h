@@ -24,16 +24,16 @@ inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 
 // Fields shared by /v1/completions and /v1/chat/completions, already validated.
 struct SamplingOptions {
-  std::optional<int> max_tokens;  // >= 1; absent: the frontend picks (context left / default)
-  float temperature = 1.0f;       // [0, 2]; 0 = greedy
-  float top_p = 1.0f;             // (0, 1]
-  int top_k = -1;                 // >= -1; 0 or -1 = off
-  float min_p = 0.0f;             // [0, 1]
-  std::optional<uint64_t> seed;   // a negative JSON seed is kept as its two's complement
-  float presence_penalty = 0.0f;    // [-2, 2]
-  float frequency_penalty = 0.0f;   // [-2, 2]
-  float repetition_penalty = 1.0f;  // > 0 (vLLM extension)
-  std::vector<std::string> stop;    // <= kMaxStopStrings, empty strings dropped
+  std::optional<int> max_tokens;        // >= 1; absent: the frontend picks (context left / default)
+  float temperature = 1.0f;             // [0, 2]; 0 = greedy
+  float top_p = 1.0f;                   // (0, 1]
+  int top_k = -1;                       // >= -1; 0 or -1 = off
+  float min_p = 0.0f;                   // [0, 1]
+  std::optional<uint64_t> seed;         // a negative JSON seed is kept as its two's complement
+  float presence_penalty = 0.0f;        // [-2, 2]
+  float frequency_penalty = 0.0f;       // [-2, 2]
+  float repetition_penalty = 1.0f;      // > 0 (vLLM extension)
+  std::vector<std::string> stop;        // <= kMaxStopStrings, empty strings dropped
   std::vector<int32_t> stop_token_ids;  // vLLM extension, each >= 0
   bool ignore_eos = false;              // vLLM extension
   int n = 1;                            // only 1 is supported (others are rejected)

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/model_source.h"
 #include "common/env.h"
@@ -35,7 +35,9 @@ struct RunOptions {
 
 std::atomic<int> g_signal{0};  // the only process-wide state: set by the signal handler
 
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+}
 
 // What clients call the model when --served-model-name is not given: the Hub repo id as typed,
 // else the file's stem or the folder's name (GGUF `general.name` is often just "llama").
@@ -61,11 +63,11 @@ int run_server(const RunOptions& opts) {
   }
   std::shared_ptr<const model::Model> model = std::move(*loaded);
   RunOptions::Http http = opts.http;
-  if (http.served_model_name.empty()) http.served_model_name = default_served_name(opts.model, *path);
+  if (http.served_model_name.empty())
+    http.served_model_name = default_served_name(opts.model, *path);
   const auto& cfg = model->config();
-  spdlog::info("model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}",
-               model->name(), cfg.n_layers, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.n_vocab,
-               cfg.max_context);
+  spdlog::info("model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}", model->name(),
+               cfg.n_layers, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.n_vocab, cfg.max_context);
 
   auto tok = tokenizer::make_tokenizer(model->vocab());
   if (!tok) {
@@ -101,14 +103,14 @@ int run_server(const RunOptions& opts) {
   }
   const double startup_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", http.served_model_name,
-               http.host, (*front)->port(), startup_ms);
+  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", http.served_model_name, http.host,
+               (*front)->port(), startup_ms);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   while (g_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)",
-               g_signal.load(), opts.shutdown_grace_s);
+  spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", g_signal.load(),
+               opts.shutdown_grace_s);
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
   spdlog::info("stopped");

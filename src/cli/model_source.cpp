@@ -2,13 +2,45 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
 
 #include "common/env.h"
+#include "hub/hub.h"
 
 namespace turbine::cli {
+namespace {
+
+// A one-line progress bar on stderr, redrawn at most every 100 ms (only on a terminal).
+class ProgressBar {
+ public:
+  void update(const hub::Progress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool done = p.bytes_total > 0 && p.bytes_done >= p.bytes_total;
+    if (!done && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const double mib = static_cast<double>(p.bytes_done) / (1 << 20);
+    if (p.bytes_total > 0) {
+      const double frac = static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total);
+      const int filled = static_cast<int>(frac * 30);
+      std::fprintf(stderr, "\r[%zu/%zu] %-32.32s [%-30s] %5.1f%% %8.1f MiB", p.file_index + 1,
+                   p.file_count, p.filename.c_str(), std::string(filled, '#').c_str(), frac * 100.0,
+                   mib);
+    } else {
+      std::fprintf(stderr, "\r[%zu/%zu] %-32.32s %8.1f MiB", p.file_index + 1, p.file_count,
+                   p.filename.c_str(), mib);
+    }
+    if (done) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace
 
 Result<std::filesystem::path> resolve_model(const std::string& spec, const std::string& revision) {
   namespace fs = std::filesystem;
@@ -16,11 +48,36 @@ Result<std::filesystem::path> resolve_model(const std::string& spec, const std::
     const fs::path def = shared_dir() / "models" / "stories260K" / "stories260K.gguf";
     std::error_code ec;
     if (fs::exists(def, ec)) return def;
-    return resolve_model(std::string(kDefaultHubModel), revision);
+    spdlog::info("{} not found; using {} from the Hugging Face Hub", def.string(),
+                 kDefaultHubModel);
+    auto path = resolve_model(std::string(kDefaultHubModel), revision);
+    if (!path) {
+      return Status(path.status().code(),
+                    "no model given and the default model is unavailable (" +
+                        path.status().message() +
+                        "). Pass one with --model PATH (a GGUF file or a Hugging Face folder) "
+                        "or --model org/name, or set TURBINE_SHARED to the folder holding "
+                        "models/stories260K/stories260K.gguf.",
+                    "model");
+    }
+    return path;
   }
   std::error_code ec;
   if (fs::exists(spec, ec)) return fs::path(spec);
-  return not_found(spec + ": no such file or directory", "model");
+  if (!hub::looks_like_repo_id(spec)) {
+    return not_found(spec + ": no such file or directory (and not a Hub repo id org/name)",
+                     "model");
+  }
+  hub::HubOptions opts = hub::hub_options_from_env();
+  opts.revision = revision;
+  ProgressBar bar;
+  if (isatty(STDERR_FILENO)) opts.on_progress = [&bar](const hub::Progress& p) { bar.update(p); };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto path = hub::snapshot_download(spec, opts);
+  if (!path) return path.status();
+  spdlog::info("{}@{} ready in {} ({:.1f} s)", spec, revision, path->string(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return path;
 }
 
 }  // namespace turbine::cli

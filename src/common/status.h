@@ -58,7 +58,9 @@ inline Status invalid_argument(std::string msg, std::string field = {}) {
 inline Status not_found(std::string msg, std::string field = {}) {
   return {StatusCode::kNotFound, std::move(msg), std::move(field)};
 }
-inline Status internal_error(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+inline Status internal_error(std::string msg) {
+  return {StatusCode::kInternal, std::move(msg)};
+}
 inline Status data_loss(std::string msg, std::string field = {}) {
   return {StatusCode::kDataLoss, std::move(msg), std::move(field)};
 }
@@ -72,8 +74,10 @@ class [[nodiscard]] Result {
   static_assert(!std::is_same_v<T, Status>, "use Status directly");
 
  public:
-  Result(T value) : v_(std::move(value)) {}                       // NOLINT(implicit)
-  Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).is_ok()); }  // NOLINT
+  Result(T value) : v_(std::move(value)) {}  // NOLINT(implicit)
+  Result(Status status) : v_(std::move(status)) {
+    assert(!std::get<Status>(v_).is_ok());
+  }  // NOLINT
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -100,9 +104,9 @@ class [[nodiscard]] Result {
 #define TURBINE_CONCAT(a, b) TURBINE_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` (a Status) is not ok.
-#define TURBINE_RETURN_IF_ERROR(expr)                  \
-  do {                                                 \
-    ::turbine::Status turbine_status_ = (expr);        \
+#define TURBINE_RETURN_IF_ERROR(expr)                     \
+  do {                                                    \
+    ::turbine::Status turbine_status_ = (expr);           \
     if (!turbine_status_.is_ok()) return turbine_status_; \
   } while (0)
 

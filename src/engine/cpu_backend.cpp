@@ -24,8 +24,8 @@ struct LayerF32 {
 };
 
 struct SlotCache {
-  int len = 0;       // positions [0, len) hold valid K/V
-  int capacity = 0;  // positions allocated
+  int len = 0;                           // positions [0, len) hold valid K/V
+  int capacity = 0;                      // positions allocated
   std::vector<std::vector<float>> k, v;  // per layer, capacity * kv_dim
 };
 
@@ -53,7 +53,8 @@ class CpuBackend final : public Backend {
     output_norm_ = to_f32(w.output_norm);
     inv_freq_ = rope_inv_freq(cfg_.head_dim, cfg_.rope_theta, cfg_.rope_scaling);
     const int widest = std::max({cfg_.dim, cfg_.ffn_dim, cfg_.n_heads * cfg_.head_dim});
-    row_scratch_.assign(static_cast<size_t>(pool_.size()), std::vector<float>(static_cast<size_t>(widest)));
+    row_scratch_.assign(static_cast<size_t>(pool_.size()),
+                        std::vector<float>(static_cast<size_t>(widest)));
     score_scratch_.resize(static_cast<size_t>(pool_.size()));
   }
 
@@ -100,25 +101,28 @@ Status CpuBackend::validate(std::span<const SeqChunk> chunks) const {
                               "slot");
     }
     if (seen[static_cast<size_t>(ch.slot)]) {
-      return invalid_argument(where + "slot " + std::to_string(ch.slot) + " appears twice in one step", "slot");
+      return invalid_argument(
+          where + "slot " + std::to_string(ch.slot) + " appears twice in one step", "slot");
     }
     seen[static_cast<size_t>(ch.slot)] = true;
     if (ch.tokens.empty()) return invalid_argument(where + "no tokens", "tokens");
     const int have = slots_[static_cast<size_t>(ch.slot)].len;
     if (ch.pos < 0 || ch.pos > have) {
-      return invalid_argument(where + "position " + std::to_string(ch.pos) + " but slot " + std::to_string(ch.slot) +
-                                  " holds " + std::to_string(have) + " positions",
+      return invalid_argument(where + "position " + std::to_string(ch.pos) + " but slot " +
+                                  std::to_string(ch.slot) + " holds " + std::to_string(have) +
+                                  " positions",
                               "pos");
     }
     if (static_cast<int64_t>(ch.pos) + static_cast<int64_t>(ch.tokens.size()) > max_context_) {
-      return invalid_argument(where + "positions up to " + std::to_string(ch.pos + ch.tokens.size()) +
+      return invalid_argument(where + "positions up to " +
+                                  std::to_string(ch.pos + ch.tokens.size()) +
                                   " exceed max context " + std::to_string(max_context_),
                               "pos");
     }
     for (int32_t t : ch.tokens) {
       if (t < 0 || t >= cfg_.n_vocab) {
-        return invalid_argument(where + "token id " + std::to_string(t) + " out of vocabulary [0, " +
-                                    std::to_string(cfg_.n_vocab) + ")",
+        return invalid_argument(where + "token id " + std::to_string(t) +
+                                    " out of vocabulary [0, " + std::to_string(cfg_.n_vocab) + ")",
                                 "tokens");
       }
     }
@@ -153,7 +157,8 @@ void CpuBackend::attention(int layer, int n_tokens) {
     const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     float* scores = score_scratch_[static_cast<size_t>(thread)].data();
     // Causal: a token sees every earlier position of its own sequence and itself.
-    for (int p = 0; p <= pos; ++p) scores[p] = dot_f32(q, kc + static_cast<size_t>(p) * kv_dim, hd) * scale;
+    for (int p = 0; p <= pos; ++p)
+      scores[p] = dot_f32(q, kc + static_cast<size_t>(p) * kv_dim, hd) * scale;
     softmax(scores, pos + 1);
     float* out = att_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     std::fill(out, out + hd, 0.0f);
@@ -200,7 +205,8 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
     for (size_t i = 0; i < ch.tokens.size(); ++i, ++t) {
       tok_slot_[static_cast<size_t>(t)] = ch.slot;
       tok_pos_[static_cast<size_t>(t)] = ch.pos + static_cast<int>(i);
-      model::dequantize_row(w.tok_embeddings, ch.tokens[i], x_.data() + static_cast<size_t>(t) * dim);
+      model::dequantize_row(w.tok_embeddings, ch.tokens[i],
+                            x_.data() + static_cast<size_t>(t) * dim);
     }
   }
 
@@ -224,8 +230,10 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
         for (int j = 0; j < kv_dim; ++j) v[j] += F.bv[static_cast<size_t>(j)];
       }
       if (!F.q_norm.empty()) {
-        for (int h = 0; h < cfg_.n_heads; ++h) rmsnorm(q + h * hd, q + h * hd, F.q_norm.data(), hd, cfg_.norm_eps);
-        for (int h = 0; h < cfg_.n_kv_heads; ++h) rmsnorm(k + h * hd, k + h * hd, F.k_norm.data(), hd, cfg_.norm_eps);
+        for (int h = 0; h < cfg_.n_heads; ++h)
+          rmsnorm(q + h * hd, q + h * hd, F.q_norm.data(), hd, cfg_.norm_eps);
+        for (int h = 0; h < cfg_.n_kv_heads; ++h)
+          rmsnorm(k + h * hd, k + h * hd, F.k_norm.data(), hd, cfg_.norm_eps);
       }
       const int pos = tok_pos_[static_cast<size_t>(i)];
       apply_rope(q, cfg_.n_heads, hd, pos, inv_freq_, cfg_.rope_layout);
@@ -259,8 +267,9 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
     t += static_cast<int>(ch.tokens.size());
     slots_[static_cast<size_t>(ch.slot)].len = ch.pos + static_cast<int>(ch.tokens.size());
     if (ch.want_logits) {
-      rmsnorm(xb_.data() + static_cast<size_t>(n_out) * dim, x_.data() + static_cast<size_t>(t - 1) * dim,
-              output_norm_.data(), dim, cfg_.norm_eps);
+      rmsnorm(xb_.data() + static_cast<size_t>(n_out) * dim,
+              x_.data() + static_cast<size_t>(t - 1) * dim, output_norm_.data(), dim,
+              cfg_.norm_eps);
       ++n_out;
     }
   }
@@ -271,20 +280,28 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model, const CpuBackendOptions& options) {
+Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
+                                                  const CpuBackendOptions& options) {
   const model::ModelConfig& c = model.config();
-  if (c.n_layers <= 0 || c.dim <= 0 || c.n_vocab <= 0 || c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0 ||
+  if (c.n_layers <= 0 || c.dim <= 0 || c.n_vocab <= 0 || c.n_kv_heads <= 0 ||
+      c.n_heads % c.n_kv_heads != 0 ||
       model.weights().layers.size() != static_cast<size_t>(c.n_layers)) {
     return invalid_argument("cpu backend: model " + model.name() + " has an inconsistent config");
   }
-  if (options.n_slots <= 0 || options.n_slots > 4096) return invalid_argument("cpu backend: n_slots must be in [1, 4096]", "n_slots");
-  if (options.n_threads < 0 || options.n_threads > 1024) return invalid_argument("cpu backend: n_threads must be in [0, 1024]", "n_threads");
-  if (options.max_context < 0) return invalid_argument("cpu backend: max_context must be >= 0", "max_context");
+  if (options.n_slots <= 0 || options.n_slots > 4096)
+    return invalid_argument("cpu backend: n_slots must be in [1, 4096]", "n_slots");
+  if (options.n_threads < 0 || options.n_threads > 1024)
+    return invalid_argument("cpu backend: n_threads must be in [0, 1024]", "n_threads");
+  if (options.max_context < 0)
+    return invalid_argument("cpu backend: max_context must be >= 0", "max_context");
   int threads = options.n_threads;
   if (threads == 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_context = options.max_context > 0 ? options.max_context : c.max_context;
-  if (max_context <= 0) return invalid_argument("cpu backend: model has no context length; set max_context", "max_context");
-  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(model, threads, options.n_slots, max_context));
+  if (max_context <= 0)
+    return invalid_argument("cpu backend: model has no context length; set max_context",
+                            "max_context");
+  return std::unique_ptr<Backend>(
+      std::make_unique<CpuBackend>(model, threads, options.n_slots, max_context));
 }
 
 }  // namespace turbine::engine

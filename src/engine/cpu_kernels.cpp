@@ -49,14 +49,17 @@ __attribute__((always_inline)) inline float dot_inline(const float* a, const flo
 
 // Computes one weight row against every token: y[t * y_stride] = x_t . w.
 TURBINE_CLONES
-void row_times_tokens(const float* x, int n_tokens, int64_t k, const float* w, float* y, int64_t y_stride) {
+void row_times_tokens(const float* x, int n_tokens, int64_t k, const float* w, float* y,
+                      int64_t y_stride) {
   for (int t = 0; t < n_tokens; ++t) y[t * y_stride] = dot_inline(x + t * k, w, k);
 }
 
 }  // namespace
 
 TURBINE_CLONES
-float dot_f32(const float* a, const float* b, int64_t n) { return dot_inline(a, b, n); }
+float dot_f32(const float* a, const float* b, int64_t n) {
+  return dot_inline(a, b, n);
+}
 
 void matmul(CpuThreadPool& pool, const float* x, int n_tokens, const model::TensorView& w, float* y,
             std::vector<std::vector<float>>& scratch) {
@@ -92,7 +95,8 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
 std::vector<float> rope_inv_freq(int head_dim, float theta, const model::RopeScaling& scaling) {
   std::vector<float> inv(static_cast<size_t>(head_dim / 2));
   for (int i = 0; i < head_dim / 2; ++i) {
-    inv[static_cast<size_t>(i)] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+    inv[static_cast<size_t>(i)] =
+        1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
   }
   if (scaling.type == model::RopeScaling::Type::kLlama3) {
     // Meta's llama3 scaling: long wavelengths are slowed by `factor`, short ones kept, and the

@@ -51,7 +51,9 @@ Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions 
   thread_ = std::thread([this] { loop(); });
 }
 
-Engine::~Engine() { shutdown(); }
+Engine::~Engine() {
+  shutdown();
+}
 
 Status Engine::submit(EngineRequest request) {
   const auto n = static_cast<int64_t>(request.prompt.size());
@@ -194,8 +196,8 @@ bool Engine::step() {
   int budget = options_.max_num_batched_tokens;
   for (auto& s : running_) {
     if (s->n_computed >= s->n_prompt && budget > 0) {
-      chunks.push_back({s->slot, s->n_computed, std::span<const int32_t>(&s->tokens.back(), 1),
-                        true});
+      chunks.push_back(
+          {s->slot, s->n_computed, std::span<const int32_t>(&s->tokens.back(), 1), true});
       owners.push_back(s.get());
       --budget;
     }
@@ -203,10 +205,10 @@ bool Engine::step() {
   for (auto& s : running_) {
     if (s->n_computed < s->n_prompt && budget > 0) {
       const int n = std::min(budget, s->n_prompt - s->n_computed);
-      chunks.push_back({s->slot, s->n_computed,
-                        std::span<const int32_t>(s->tokens.data() + s->n_computed,
-                                                 static_cast<size_t>(n)),
-                        s->n_computed + n == s->n_prompt});
+      chunks.push_back(
+          {s->slot, s->n_computed,
+           std::span<const int32_t>(s->tokens.data() + s->n_computed, static_cast<size_t>(n)),
+           s->n_computed + n == s->n_prompt});
       owners.push_back(s.get());
       budget -= n;
     }
@@ -266,8 +268,8 @@ bool Engine::step() {
     if (reasons[i] == FinishReason::kError) finish(*s, FinishReason::kError, st);
     backend_->release_slot(s->slot);
     free_slots_.push_back(s->slot);
-    auto it = std::find_if(running_.begin(), running_.end(),
-                           [&](const auto& p) { return p.get() == s; });
+    auto it =
+        std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == s; });
     running_.erase(it);
   }
   return true;

@@ -11,7 +11,8 @@ Status SamplingParams::validate() const {
   if (!(temperature >= 0.0f) || !std::isfinite(temperature))
     return invalid_argument("temperature must be >= 0", "temperature");
   if (!(top_p > 0.0f && top_p <= 1.0f)) return invalid_argument("top_p must be in (0, 1]", "top_p");
-  if (!(min_p >= 0.0f && min_p <= 1.0f)) return invalid_argument("min_p must be in [0, 1]", "min_p");
+  if (!(min_p >= 0.0f && min_p <= 1.0f))
+    return invalid_argument("min_p must be in [0, 1]", "min_p");
   if (!(repetition_penalty > 0.0f)) {
     return invalid_argument("repetition_penalty must be > 0", "repetition_penalty");
   }
@@ -148,12 +149,12 @@ SampledToken Sampler::sample(std::span<float> logits) {
       std::vector<int32_t> top(n);
       std::iota(top.begin(), top.end(), 0);
       const size_t k = std::min(n, static_cast<size_t>(params_.n_logprobs));
-      std::partial_sort(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(k), top.end(),
-                        [&](int32_t a, int32_t b) {
-                          return raw[static_cast<size_t>(a)] > raw[static_cast<size_t>(b)] ||
-                                 (raw[static_cast<size_t>(a)] == raw[static_cast<size_t>(b)] &&
-                                  a < b);
-                        });
+      std::partial_sort(
+          top.begin(), top.begin() + static_cast<std::ptrdiff_t>(k), top.end(),
+          [&](int32_t a, int32_t b) {
+            return raw[static_cast<size_t>(a)] > raw[static_cast<size_t>(b)] ||
+                   (raw[static_cast<size_t>(a)] == raw[static_cast<size_t>(b)] && a < b);
+          });
       for (size_t j = 0; j < k; ++j) {
         out.top_logprobs.emplace_back(top[j], (*raw_lsm)(raw[static_cast<size_t>(top[j])]));
       }

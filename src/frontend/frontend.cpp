@@ -6,8 +6,8 @@
 #include <optional>
 #include <thread>
 
-#include <boost/asio/this_coro.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/this_coro.hpp>
 
 #include "api/errors.h"
 #include "api/openai.h"
@@ -59,9 +59,9 @@ struct Choice {
   std::vector<int32_t> prompt;
   std::string echo;  // completions with echo: the prompt text, sent before the completion
   std::optional<tokenizer::IncrementalDetokenizer> detok;
-  std::string text;  // unary: the whole completion
+  std::string text;                         // unary: the whole completion
   std::vector<api::TokenLogprob> logprobs;  // unary: all; streaming: since the last chunk
-  size_t text_offset = 0;                    // completions logprobs: bytes already sent
+  size_t text_offset = 0;                   // completions logprobs: bytes already sent
   int completion_tokens = 0;
   api::FinishReason finish = api::FinishReason::kNone;
   bool engine_done = false;  // the engine sent its final output for this choice
@@ -224,7 +224,8 @@ class FrontendImpl final : public Frontend {
     auto parsed = api::parse_tokenize_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
     if (!parsed->model.empty()) {
-      if (Status st = check_model(parsed->model); !st.is_ok()) co_return co_await reply_error(w, st);
+      if (Status st = check_model(parsed->model); !st.is_ok())
+        co_return co_await reply_error(w, st);
     }
     std::vector<int32_t> ids;
     if (parsed->is_chat) {
@@ -242,7 +243,8 @@ class FrontendImpl final : public Frontend {
     auto parsed = api::parse_detokenize_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
     if (!parsed->model.empty()) {
-      if (Status st = check_model(parsed->model); !st.is_ok()) co_return co_await reply_error(w, st);
+      if (Status st = check_model(parsed->model); !st.is_ok())
+        co_return co_await reply_error(w, st);
     }
     for (int32_t t : parsed->tokens) {
       if (t < 0 || t >= tokenizer_->vocab_size()) {
@@ -304,8 +306,7 @@ class FrontendImpl final : public Frontend {
       return invalid_argument("This model's maximum context length is " +
                                   std::to_string(max_context_) + " tokens. However, your " +
                                   (kind == Kind::kChat ? "messages resulted in " : "prompt has ") +
-                                  std::to_string(n) +
-                                  " tokens. Please reduce the length of the " +
+                                  std::to_string(n) + " tokens. Please reduce the length of the " +
                                   (kind == Kind::kChat ? "messages." : "prompt."),
                               prompt_field);
     }
@@ -325,8 +326,8 @@ class FrontendImpl final : public Frontend {
       }
       p.max_tokens = *s.max_tokens;
     } else if (kind == Kind::kCompletion) {
-      p.max_tokens = static_cast<int>(
-          std::min<int64_t>(options_.default_completion_max_tokens, room));
+      p.max_tokens =
+          static_cast<int>(std::min<int64_t>(options_.default_completion_max_tokens, room));
     } else {
       p.max_tokens = static_cast<int>(room);
     }
@@ -359,8 +360,8 @@ class FrontendImpl final : public Frontend {
   asio::awaitable<void> generate(ResponseWriter& w, Kind kind, std::vector<Choice> choices,
                                  const api::SamplingOptions& sampling, const char* prompt_field) {
     const char* endpoint = kind == Kind::kChat ? "chat_completions" : "completions";
-    const auto type = sampling.stream ? metrics::RequestType::kStream
-                                      : metrics::RequestType::kUnary;
+    const auto type =
+        sampling.stream ? metrics::RequestType::kStream : metrics::RequestType::kUnary;
     std::vector<engine::SamplingParams> params;
     for (const Choice& c : choices) {
       auto p = engine_params(sampling, kind, c.prompt.size(), prompt_field);
@@ -450,7 +451,8 @@ class FrontendImpl final : public Frontend {
         if (!out.tokens.empty()) {
           const auto now = Clock::now();
           if (!last_token_at) {
-            metrics_.time_to_first_token.Observe(std::chrono::duration<double>(now - t_start).count());
+            metrics_.time_to_first_token.Observe(
+                std::chrono::duration<double>(now - t_start).count());
             if (queued) {
               metrics_.queued.Decrement();
               queued = false;
@@ -521,8 +523,8 @@ class FrontendImpl final : public Frontend {
     metrics_.output_tokens.Observe(static_cast<double>(usage.completion_tokens));
     metrics_.output_tokens_total.Increment(static_cast<double>(usage.completion_tokens));
 
-    const auto failed = std::find_if(choices.begin(), choices.end(),
-                                     [](const Choice& c) { return c.error; });
+    const auto failed =
+        std::find_if(choices.begin(), choices.end(), [](const Choice& c) { return c.error; });
     if (sampling.stream) {
       frame.clear();
       if (sampling.include_usage) {
@@ -539,8 +541,8 @@ class FrontendImpl final : public Frontend {
     }
     if (failed != choices.end()) {
       metrics_.request_done(endpoint, type, metrics::RequestStatus::kError);
-      co_return co_await reply_error(w, internal_error("generation failed: " +
-                                                       failed->error_status.message()));
+      co_return co_await reply_error(
+          w, internal_error("generation failed: " + failed->error_status.message()));
     }
     std::string body;
     if (kind == Kind::kChat) {

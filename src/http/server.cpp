@@ -8,6 +8,7 @@
 #define TURBINE_POP_NO_SANITIZE_FUNCTION 1
 #endif
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,11 +29,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <future>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -132,7 +132,6 @@ class Server::Impl {
   void stop();
   asio::awaitable<void> accept_loop();
 
-
   // Immutable after construction; read by every connection. Declared before ioc_ so that they
   // outlive the handler frames the io_context destroys.
   const ServerOptions options_;
@@ -211,8 +210,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
     co_return true;
   }
 
-  asio::awaitable<bool> start_stream(int status, std::string content_type,
-                                     Headers extra) override {
+  asio::awaitable<bool> start_stream(int status, std::string content_type, Headers extra) override {
     if (state_ != State::kIdle || gone_) co_return false;
     state_ = State::kStreaming;
     bhttp::response<bhttp::empty_body> res;
@@ -244,7 +242,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
     stream_.expires_after(options_.idle_timeout);
     beast::error_code ec;
     if (chunked_) {
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream_, bhttp::make_chunk(buf), kUseTuple);
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(stream_, bhttp::make_chunk(buf), kUseTuple);
     } else {
       std::tie(ec, std::ignore) = co_await asio::async_write(stream_, buf, kUseTuple);
     }
@@ -326,8 +325,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   asio::awaitable<void> reject(const beast::error_code& ec) {
     keep_alive_ = false;
     if (ec == bhttp::error::body_limit) {
-      co_await send_error(413, "request body exceeds " +
-                                   std::to_string(options_.max_body_bytes) + " bytes");
+      co_await send_error(
+          413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
     } else if (ec == bhttp::error::header_limit) {
       co_await send_error(431, "request header fields too large");
     } else if (is_http_parse_error(ec)) {
@@ -374,8 +373,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
     }
     if (gone_) co_return;
     if (state_ == State::kIdle) {
-      co_await send_error(500, failure.empty() ? "handler produced no response"
-                                               : "internal server error");
+      co_await send_error(
+          500, failure.empty() ? "handler produced no response" : "internal server error");
     } else if (state_ == State::kStreaming) {
       // A stream cut short by an exception is closed without its terminator so the client sees
       // a truncated response rather than a clean end.
@@ -511,8 +510,8 @@ Status Server::Impl::start() {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(
-        asio::any_io_executor(asio::make_strand(ioc_)), kUseTuple);
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(asio::any_io_executor(asio::make_strand(ioc_)), kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // Out of descriptors and the like: back off instead of spinning.
@@ -559,12 +558,24 @@ void Server::Impl::stop() {
 Server::Server(ServerOptions options, Router router)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(router))) {}
 Server::~Server() = default;
-Status Server::start() { return impl_->start(); }
-uint16_t Server::port() const { return impl_->port_.load(); }
-void Server::stop_accepting() { impl_->stop_accepting(); }
-void Server::stop() { impl_->stop(); }
-asio::any_io_executor Server::executor() { return impl_->ioc_.get_executor(); }
-size_t Server::active_connections() const { return impl_->registry_.size(); }
+Status Server::start() {
+  return impl_->start();
+}
+uint16_t Server::port() const {
+  return impl_->port_.load();
+}
+void Server::stop_accepting() {
+  impl_->stop_accepting();
+}
+void Server::stop() {
+  impl_->stop();
+}
+asio::any_io_executor Server::executor() {
+  return impl_->ioc_.get_executor();
+}
+size_t Server::active_connections() const {
+  return impl_->registry_.size();
+}
 
 }  // namespace turbine::http
 

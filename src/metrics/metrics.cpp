@@ -8,7 +8,7 @@ namespace {
 using prometheus::Histogram;
 
 Histogram::BucketBoundaries latency_buckets() {
-  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,  0.25, 0.5,
           0.75,  1.0,    2.5,   5.0,  7.5,   10.0, 20.0,  40.0, 80.0};
 }
 
@@ -28,7 +28,9 @@ prometheus::Histogram& histogram(prometheus::Registry& r, const char* name, cons
                                                                             std::move(buckets));
 }
 
-const char* type_label(RequestType t) { return t == RequestType::kStream ? "stream" : "unary"; }
+const char* type_label(RequestType t) {
+  return t == RequestType::kStream ? "stream" : "unary";
+}
 
 const char* status_label(RequestStatus s) {
   switch (s) {
@@ -52,8 +54,8 @@ FrontendMetrics::FrontendMetrics(std::string model)
                                 .Name(kHttpRequestsTotal)
                                 .Help("HTTP responses by status code")
                                 .Register(*registry_)),
-      inflight(gauge(*registry_, kInflightRequests, "Requests being processed",
-                     {{"model", model_}})),
+      inflight(
+          gauge(*registry_, kInflightRequests, "Requests being processed", {{"model", model_}})),
       queued(gauge(*registry_, kQueuedRequests, "Requests waiting for their first token",
                    {{"model", model_}})),
       disconnected_clients(prometheus::BuildCounter()
@@ -66,8 +68,8 @@ FrontendMetrics::FrontendMetrics(std::string model)
       time_to_first_token(histogram(*registry_, kTimeToFirstToken, "Time to first token",
                                     {{"model", model_}}, latency_buckets())),
       inter_token_latency(histogram(*registry_, kInterTokenLatency,
-                                    "Time between consecutive output tokens",
-                                    {{"model", model_}}, latency_buckets())),
+                                    "Time between consecutive output tokens", {{"model", model_}},
+                                    latency_buckets())),
       input_tokens(histogram(*registry_, kInputSequenceTokens, "Prompt tokens per request",
                              {{"model", model_}}, token_buckets())),
       output_tokens(histogram(*registry_, kOutputSequenceTokens, "Output tokens per request",
@@ -81,12 +83,12 @@ FrontendMetrics::FrontendMetrics(std::string model)
                            {{"model", model_}})),
       max_num_seqs(gauge(*registry_, kModelMaxNumSeqs, "Sequences the engine runs at once",
                          {{"model", model_}})),
-      engine_running(gauge(*registry_, kEngineRunning, "Sequences in the running batch",
-                           {{"model", model_}})),
-      engine_waiting(gauge(*registry_, kEngineWaiting, "Sequences waiting for a slot",
-                           {{"model", model_}})),
-      engine_steps(gauge(*registry_, kEngineSteps, "Forward steps run by the engine",
-                         {{"model", model_}})),
+      engine_running(
+          gauge(*registry_, kEngineRunning, "Sequences in the running batch", {{"model", model_}})),
+      engine_waiting(
+          gauge(*registry_, kEngineWaiting, "Sequences waiting for a slot", {{"model", model_}})),
+      engine_steps(
+          gauge(*registry_, kEngineSteps, "Forward steps run by the engine", {{"model", model_}})),
       engine_cancelled(gauge(*registry_, kEngineCancelled,
                              "Requests the engine stopped before they finished",
                              {{"model", model_}})),

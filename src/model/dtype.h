@@ -1,6 +1,7 @@
 // Scalar conversions between F32 and the 16-bit/8-bit storage types weights come in.
 //
-// Header-only and branch-light so kernels in src/engine can inline them; pure functions, any thread.
+// Header-only and branch-light so kernels in src/engine can inline them; pure functions, any
+// thread.
 #pragma once
 
 #include <cstddef>
@@ -46,7 +47,8 @@ inline uint16_t f32_to_f16(float f) {
   std::memcpy(&x, &f, sizeof x);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t abs = x & 0x7fffffffu;
-  if (abs >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0));
+  if (abs >= 0x7f800000u)
+    return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0));
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds past 65504
   if (abs < 0x38800000u) {
     // Result is subnormal (or zero) in f16.
@@ -76,7 +78,8 @@ inline float bf16_to_f32(uint16_t h) {
 inline uint16_t f32_to_bf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, sizeof x);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
   x += 0x7fffu + ((x >> 16) & 1u);
   return static_cast<uint16_t>(x >> 16);
 }
@@ -101,9 +104,7 @@ inline void dequantize_row(const TensorView& t, int64_t row, float* out) {
   const auto* src = static_cast<const uint8_t*>(t.data) + static_cast<size_t>(row) * rb;
   const int64_t n = t.cols;
   switch (t.dtype) {
-    case DType::kF32:
-      std::memcpy(out, src, static_cast<size_t>(n) * 4);
-      break;
+    case DType::kF32: std::memcpy(out, src, static_cast<size_t>(n) * 4); break;
     case DType::kF16: {
       const auto* p = reinterpret_cast<const uint16_t*>(src);
       for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(p[i]);
@@ -121,7 +122,8 @@ inline void dequantize_row(const TensorView& t, int64_t row, float* out) {
         std::memcpy(&d16, blk, 2);
         const float d = f16_to_f32(d16);
         const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
-        for (int j = 0; j < kQ8BlockSize; ++j) out[b * kQ8BlockSize + j] = d * static_cast<float>(q[j]);
+        for (int j = 0; j < kQ8BlockSize; ++j)
+          out[b * kQ8BlockSize + j] = d * static_cast<float>(q[j]);
       }
       break;
     }

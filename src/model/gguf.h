@@ -18,8 +18,19 @@
 namespace turbine::model {
 
 enum class GgufType : uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 // ggml tensor types we load (others are reported by number).
@@ -50,7 +61,7 @@ struct GgufTensorInfo {
   std::string name;
   std::vector<uint64_t> dims;  // ne[0] is the contiguous dimension
   uint32_t ggml_type = 0;
-  uint64_t offset = 0;         // relative to the data section
+  uint64_t offset = 0;  // relative to the data section
   const uint8_t* data = nullptr;
   size_t size_bytes = 0;
 };

@@ -34,7 +34,8 @@ Status get_num(const json& j, const char* key, T& out, bool required, const std:
   }
   if (!it->is_number()) return data_loss(fname + ": " + key + ": expected a number", key);
   if constexpr (std::is_integral_v<T>) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (int64_t{1} << 31) - 1) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 ||
+        it->get<int64_t>() > (int64_t{1} << 31) - 1) {
       return data_loss(fname + ": " + key + ": expected a non-negative integer", key);
     }
   }
@@ -46,8 +47,10 @@ Status get_num(const json& j, const char* key, T& out, bool required, const std:
 void read_token_id(const json& j, const char* key, int32_t& out) {
   auto it = j.find(key);
   if (it == j.end()) return;
-  if (it->is_number_integer()) out = it->get<int32_t>();
-  else if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) out = (*it)[0].get<int32_t>();
+  if (it->is_number_integer())
+    out = it->get<int32_t>();
+  else if (it->is_array() && !it->empty() && (*it)[0].is_number_integer())
+    out = (*it)[0].get<int32_t>();
 }
 
 Status parse_config(const json& j, ModelConfig& c, const std::string& fname) {
@@ -64,20 +67,24 @@ Status parse_config(const json& j, ModelConfig& c, const std::string& fname) {
     c.arch = Arch::kLlama;
     auto sw = j.find("sliding_window");
     if (sw != j.end() && !sw->is_null()) {
-      return unimplemented(fname + ": MistralForCausalLM with sliding_window attention is not supported", "sliding_window");
+      return unimplemented(
+          fname + ": MistralForCausalLM with sliding_window attention is not supported",
+          "sliding_window");
     }
   } else if (c.arch_name == "Qwen2ForCausalLM") {
     c.arch = Arch::kQwen2;
     c.qkv_bias = true;
     auto use_sw = j.find("use_sliding_window");
     if (use_sw != j.end() && use_sw->is_boolean() && use_sw->get<bool>()) {
-      return unimplemented(fname + ": Qwen2 with use_sliding_window is not supported", "use_sliding_window");
+      return unimplemented(fname + ": Qwen2 with use_sliding_window is not supported",
+                           "use_sliding_window");
     }
   } else if (c.arch_name == "Qwen3ForCausalLM") {
     c.arch = Arch::kQwen3;
     c.qk_norm = true;
   } else {
-    return unimplemented(fname + ": unsupported architecture '" + c.arch_name + "'", "architectures");
+    return unimplemented(fname + ": unsupported architecture '" + c.arch_name + "'",
+                         "architectures");
   }
   TURBINE_RETURN_IF_ERROR(get_num(j, "hidden_size", c.dim, true, fname));
   TURBINE_RETURN_IF_ERROR(get_num(j, "intermediate_size", c.ffn_dim, true, fname));
@@ -96,28 +103,38 @@ Status parse_config(const json& j, ModelConfig& c, const std::string& fname) {
   TURBINE_RETURN_IF_ERROR(get_num(j, "vocab_size", c.n_vocab, true, fname));
   c.tie_embeddings = false;
   if (auto t = j.find("tie_word_embeddings"); t != j.end() && !t->is_null()) {
-    if (!t->is_boolean()) return data_loss(fname + ": tie_word_embeddings: expected a bool", "tie_word_embeddings");
+    if (!t->is_boolean())
+      return data_loss(fname + ": tie_word_embeddings: expected a bool", "tie_word_embeddings");
     c.tie_embeddings = t->get<bool>();
   }
   if (auto hidden_act = j.find("hidden_act"); hidden_act != j.end() && hidden_act->is_string() &&
                                               hidden_act->get<std::string>() != "silu") {
-    return unimplemented(fname + ": hidden_act '" + hidden_act->get<std::string>() + "' is not supported", "hidden_act");
+    return unimplemented(
+        fname + ": hidden_act '" + hidden_act->get<std::string>() + "' is not supported",
+        "hidden_act");
   }
   if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
-    if (!rs->is_object()) return data_loss(fname + ": rope_scaling: expected an object", "rope_scaling");
+    if (!rs->is_object())
+      return data_loss(fname + ": rope_scaling: expected an object", "rope_scaling");
     std::string type;
-    if (auto t = rs->find("rope_type"); t != rs->end() && t->is_string()) type = t->get<std::string>();
-    else if (auto t2 = rs->find("type"); t2 != rs->end() && t2->is_string()) type = t2->get<std::string>();
+    if (auto t = rs->find("rope_type"); t != rs->end() && t->is_string())
+      type = t->get<std::string>();
+    else if (auto t2 = rs->find("type"); t2 != rs->end() && t2->is_string())
+      type = t2->get<std::string>();
     if (type == "llama3") {
       RopeScaling& s = c.rope_scaling;
       s.type = RopeScaling::Type::kLlama3;
       TURBINE_RETURN_IF_ERROR(get_num(*rs, "factor", s.factor, true, fname + ": rope_scaling"));
-      TURBINE_RETURN_IF_ERROR(get_num(*rs, "low_freq_factor", s.low_freq_factor, true, fname + ": rope_scaling"));
-      TURBINE_RETURN_IF_ERROR(get_num(*rs, "high_freq_factor", s.high_freq_factor, true, fname + ": rope_scaling"));
-      TURBINE_RETURN_IF_ERROR(get_num(*rs, "original_max_position_embeddings", s.original_max_position, true,
-                                      fname + ": rope_scaling"));
+      TURBINE_RETURN_IF_ERROR(
+          get_num(*rs, "low_freq_factor", s.low_freq_factor, true, fname + ": rope_scaling"));
+      TURBINE_RETURN_IF_ERROR(
+          get_num(*rs, "high_freq_factor", s.high_freq_factor, true, fname + ": rope_scaling"));
+      TURBINE_RETURN_IF_ERROR(get_num(*rs, "original_max_position_embeddings",
+                                      s.original_max_position, true, fname + ": rope_scaling"));
     } else if (type != "default") {
-      return unimplemented(fname + ": rope_scaling type '" + type + "' is not supported (only llama3)", "rope_scaling");
+      return unimplemented(
+          fname + ": rope_scaling type '" + type + "' is not supported (only llama3)",
+          "rope_scaling");
     }
   }
   return Status::ok();
@@ -129,8 +146,8 @@ struct TensorSource {
   std::string file_name;
 };
 
-Result<TensorView> to_view(const std::map<std::string, TensorSource>& all, const std::string& name, bool required,
-                           const std::string& source) {
+Result<TensorView> to_view(const std::map<std::string, TensorSource>& all, const std::string& name,
+                           bool required, const std::string& source) {
   auto it = all.find(name);
   if (it == all.end()) {
     if (required) return not_found(source + ": missing tensor " + name, name);
@@ -139,10 +156,14 @@ Result<TensorView> to_view(const std::map<std::string, TensorSource>& all, const
   const SafetensorsTensor& t = it->second.tensor;
   const std::string where = it->second.file_name + ": tensor " + name;
   TensorView v;
-  if (t.dtype == "F32") v.dtype = DType::kF32;
-  else if (t.dtype == "F16") v.dtype = DType::kF16;
-  else if (t.dtype == "BF16") v.dtype = DType::kBF16;
-  else return unimplemented(where + ": unsupported dtype " + t.dtype, name);
+  if (t.dtype == "F32")
+    v.dtype = DType::kF32;
+  else if (t.dtype == "F16")
+    v.dtype = DType::kF16;
+  else if (t.dtype == "BF16")
+    v.dtype = DType::kBF16;
+  else
+    return unimplemented(where + ": unsupported dtype " + t.dtype, name);
   if (t.shape.size() == 1) {
     v.rows = 1;
     v.cols = t.shape[0];
@@ -203,8 +224,10 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
             }
           }
         }
-        if (auto b = tc.find("add_bos_token"); b != tc.end() && b->is_boolean()) vocab.add_bos = b->get<bool>();
-        if (auto e = tc.find("add_eos_token"); e != tc.end() && e->is_boolean()) vocab.add_eos = e->get<bool>();
+        if (auto b = tc.find("add_bos_token"); b != tc.end() && b->is_boolean())
+          vocab.add_bos = b->get<bool>();
+        if (auto e = tc.find("add_eos_token"); e != tc.end() && e->is_boolean())
+          vocab.add_eos = e->get<bool>();
       }
     }
     if (vocab.chat_template.empty() && fs::exists(dir / "chat_template.jinja", ec)) {
@@ -231,7 +254,10 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
     }
     std::set<std::string> uniq;
     for (auto it = wm->begin(); it != wm->end(); ++it) {
-      if (!it.value().is_string()) return data_loss("model.safetensors.index.json: weight_map." + it.key() + ": expected a file name", it.key());
+      if (!it.value().is_string())
+        return data_loss(
+            "model.safetensors.index.json: weight_map." + it.key() + ": expected a file name",
+            it.key());
       const std::string f = it.value().get<std::string>();
       // Shards must be plain files in this folder.
       if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..") {
@@ -251,7 +277,8 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
     for (auto& [name, t] : tensors) {
       if (!weight_map.empty()) {
         auto it = weight_map.find(name);
-        if (it == weight_map.end() || it->second != shard_names[s]) continue;  // not this shard's per the index
+        if (it == weight_map.end() || it->second != shard_names[s])
+          continue;  // not this shard's per the index
       }
       all[name] = TensorSource{s, std::move(t), shard_names[s]};
     }
@@ -259,19 +286,23 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
   }
   for (const auto& [name, file] : weight_map) {
     if (all.count(name) == 0) {
-      return data_loss(file + ": tensor " + name + " listed in model.safetensors.index.json but not in the shard", name);
+      return data_loss(file + ": tensor " + name +
+                           " listed in model.safetensors.index.json but not in the shard",
+                       name);
     }
   }
 
   Weights& w = model->mutable_weights();
-  TURBINE_ASSIGN_OR_RETURN(w.tok_embeddings, to_view(all, "model.embed_tokens.weight", true, source));
+  TURBINE_ASSIGN_OR_RETURN(w.tok_embeddings,
+                           to_view(all, "model.embed_tokens.weight", true, source));
   TURBINE_ASSIGN_OR_RETURN(w.output_norm, to_view(all, "model.norm.weight", true, source));
   if (c.tie_embeddings) {
     w.output = w.tok_embeddings;
   } else {
     TURBINE_ASSIGN_OR_RETURN(w.output, to_view(all, "lm_head.weight", true, source));
   }
-  if (c.n_layers < 0 || c.n_layers > 4096) return data_loss("config.json: num_hidden_layers out of range", "num_hidden_layers");
+  if (c.n_layers < 0 || c.n_layers > 4096)
+    return data_loss("config.json: num_hidden_layers out of range", "num_hidden_layers");
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -284,9 +315,12 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
     TURBINE_ASSIGN_OR_RETURN(L.bq, to_view(all, p + "self_attn.q_proj.bias", c.qkv_bias, source));
     TURBINE_ASSIGN_OR_RETURN(L.bk, to_view(all, p + "self_attn.k_proj.bias", c.qkv_bias, source));
     TURBINE_ASSIGN_OR_RETURN(L.bv, to_view(all, p + "self_attn.v_proj.bias", c.qkv_bias, source));
-    TURBINE_ASSIGN_OR_RETURN(L.q_norm, to_view(all, p + "self_attn.q_norm.weight", c.qk_norm, source));
-    TURBINE_ASSIGN_OR_RETURN(L.k_norm, to_view(all, p + "self_attn.k_norm.weight", c.qk_norm, source));
-    TURBINE_ASSIGN_OR_RETURN(L.ffn_norm, to_view(all, p + "post_attention_layernorm.weight", true, source));
+    TURBINE_ASSIGN_OR_RETURN(L.q_norm,
+                             to_view(all, p + "self_attn.q_norm.weight", c.qk_norm, source));
+    TURBINE_ASSIGN_OR_RETURN(L.k_norm,
+                             to_view(all, p + "self_attn.k_norm.weight", c.qk_norm, source));
+    TURBINE_ASSIGN_OR_RETURN(L.ffn_norm,
+                             to_view(all, p + "post_attention_layernorm.weight", true, source));
     TURBINE_ASSIGN_OR_RETURN(L.w_gate, to_view(all, p + "mlp.gate_proj.weight", true, source));
     TURBINE_ASSIGN_OR_RETURN(L.w_up, to_view(all, p + "mlp.up_proj.weight", true, source));
     TURBINE_ASSIGN_OR_RETURN(L.w_down, to_view(all, p + "mlp.down_proj.weight", true, source));

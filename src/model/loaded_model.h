@@ -28,7 +28,8 @@ class LoadedModel final : public Model {
 
 // Checks every tensor shape against the config and that required tensors are present.
 // `source` names the file or folder for error messages.
-Status validate_weights(const ModelConfig& config, const Weights& weights, const std::string& source);
+Status validate_weights(const ModelConfig& config, const Weights& weights,
+                        const std::string& source);
 // Checks the hyper-parameters are positive and consistent.
 Status validate_config(const ModelConfig& config, const std::string& source);
 

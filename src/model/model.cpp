@@ -45,17 +45,21 @@ Status validate_config(const ModelConfig& c, const std::string& source) {
   if (c.n_kv_heads <= 0 || c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0) {
     return bad("n_kv_heads", "must divide n_heads");
   }
-  if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.head_dim > 4096) return bad("head_dim", "must be positive and even");
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.head_dim > 4096)
+    return bad("head_dim", "must be positive and even");
   if (c.ffn_dim <= 0 || c.ffn_dim > (1 << 22)) return bad("ffn_dim", "must be positive");
   if (c.n_vocab <= 0) return bad("n_vocab", "must be positive");
   if (c.max_context <= 0) return bad("max_context", "must be positive");
-  if (!(c.norm_eps >= 0.0f) || !std::isfinite(c.norm_eps)) return bad("norm_eps", "must be finite and >= 0");
-  if (!(c.rope_theta > 0.0f) || !std::isfinite(c.rope_theta)) return bad("rope_theta", "must be positive");
+  if (!(c.norm_eps >= 0.0f) || !std::isfinite(c.norm_eps))
+    return bad("norm_eps", "must be finite and >= 0");
+  if (!(c.rope_theta > 0.0f) || !std::isfinite(c.rope_theta))
+    return bad("rope_theta", "must be positive");
   if (c.rope_scaling.type == RopeScaling::Type::kLlama3) {
     const RopeScaling& s = c.rope_scaling;
-    if (!(s.factor > 0.0f) || !(s.low_freq_factor > 0.0f) || !(s.high_freq_factor > s.low_freq_factor) ||
-        s.original_max_position <= 0) {
-      return bad("rope_scaling", "llama3 scaling needs factor > 0, high_freq_factor > low_freq_factor > 0");
+    if (!(s.factor > 0.0f) || !(s.low_freq_factor > 0.0f) ||
+        !(s.high_freq_factor > s.low_freq_factor) || s.original_max_position <= 0) {
+      return bad("rope_scaling",
+                 "llama3 scaling needs factor > 0, high_freq_factor > low_freq_factor > 0");
     }
   }
   return Status::ok();
@@ -63,18 +67,21 @@ Status validate_config(const ModelConfig& c, const std::string& source) {
 
 namespace {
 
-Status check_shape(const TensorView& t, int64_t rows, int64_t cols, const std::string& role, const std::string& source) {
+Status check_shape(const TensorView& t, int64_t rows, int64_t cols, const std::string& role,
+                   const std::string& source) {
   if (!t.present()) return not_found(source + ": missing tensor " + role, role);
   const std::string& name = t.name.empty() ? role : t.name;
   // Norms and biases may be stored as [n] or [1, n].
   if (t.rows != rows || t.cols != cols) {
-    return data_loss(source + ": tensor " + name + ": shape [" + std::to_string(t.rows) + ", " + std::to_string(t.cols) +
-                         "], expected [" + std::to_string(rows) + ", " + std::to_string(cols) + "]",
+    return data_loss(source + ": tensor " + name + ": shape [" + std::to_string(t.rows) + ", " +
+                         std::to_string(t.cols) + "], expected [" + std::to_string(rows) + ", " +
+                         std::to_string(cols) + "]",
                      name);
   }
   const size_t rb = row_bytes(t.dtype, t.cols);
   if (rb == 0 || t.size_bytes != rb * static_cast<size_t>(t.rows)) {
-    return data_loss(source + ": tensor " + name + ": size " + std::to_string(t.size_bytes) + " bytes does not match shape",
+    return data_loss(source + ": tensor " + name + ": size " + std::to_string(t.size_bytes) +
+                         " bytes does not match shape",
                      name);
   }
   if (t.dtype != DType::kQ8_0) {
@@ -86,21 +93,26 @@ Status check_shape(const TensorView& t, int64_t rows, int64_t cols, const std::s
   return Status::ok();
 }
 
-Status check_vector(const TensorView& t, int64_t n, const std::string& role, const std::string& source) {
+Status check_vector(const TensorView& t, int64_t n, const std::string& role,
+                    const std::string& source) {
   TURBINE_RETURN_IF_ERROR(check_shape(t, 1, n, role, source));
   const std::string& name = t.name.empty() ? role : t.name;
-  if (t.dtype == DType::kQ8_0) return unimplemented(source + ": tensor " + name + ": Q8_0 vectors are not supported", name);
+  if (t.dtype == DType::kQ8_0)
+    return unimplemented(source + ": tensor " + name + ": Q8_0 vectors are not supported", name);
   return Status::ok();
 }
 
 }  // namespace
 
 Status validate_weights(const ModelConfig& c, const Weights& w, const std::string& source) {
-  const int64_t dim = c.dim, q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
-  TURBINE_RETURN_IF_ERROR(check_shape(w.tok_embeddings, c.n_vocab, dim, "token embeddings", source));
+  const int64_t dim = c.dim, q_dim = int64_t{c.n_heads} * c.head_dim,
+                kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+  TURBINE_RETURN_IF_ERROR(
+      check_shape(w.tok_embeddings, c.n_vocab, dim, "token embeddings", source));
   TURBINE_RETURN_IF_ERROR(check_vector(w.output_norm, dim, "output norm", source));
   TURBINE_RETURN_IF_ERROR(check_shape(w.output, c.n_vocab, dim, "output", source));
-  if (w.layers.size() != static_cast<size_t>(c.n_layers)) return internal_error(source + ": layer count mismatch");
+  if (w.layers.size() != static_cast<size_t>(c.n_layers))
+    return internal_error(source + ": layer count mismatch");
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     const std::string p = "layer " + std::to_string(l) + " ";
@@ -129,7 +141,8 @@ Status validate_weights(const ModelConfig& c, const Weights& w, const std::strin
 Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return load_hf_folder(path);
-  if (!std::filesystem::exists(path, ec)) return not_found(path.string() + ": no such file or directory");
+  if (!std::filesystem::exists(path, ec))
+    return not_found(path.string() + ": no such file or directory");
   if (path.filename() == "config.json") return load_hf_folder(path.parent_path());
   return load_gguf(path);
 }

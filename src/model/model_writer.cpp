@@ -25,7 +25,8 @@ void put_key(std::vector<uint8_t>& out, const std::string& key, GgufType t) {
 
 void put_scalar(std::vector<uint8_t>& out, GgufType t, int64_t i, double f) {
   switch (t) {
-    case GgufType::kUint8: case GgufType::kBool: put<uint8_t>(out, static_cast<uint8_t>(i)); break;
+    case GgufType::kUint8:
+    case GgufType::kBool: put<uint8_t>(out, static_cast<uint8_t>(i)); break;
     case GgufType::kInt8: put<int8_t>(out, static_cast<int8_t>(i)); break;
     case GgufType::kUint16: put<uint16_t>(out, static_cast<uint16_t>(i)); break;
     case GgufType::kInt16: put<int16_t>(out, static_cast<int16_t>(i)); break;
@@ -150,16 +151,20 @@ Status write_file(const std::filesystem::path& path, const void* data, size_t si
   return Status::ok();
 }
 
-Status GgufWriter::write(const std::filesystem::path& path, uint32_t version, uint64_t alignment) const {
+Status GgufWriter::write(const std::filesystem::path& path, uint32_t version,
+                         uint64_t alignment) const {
   const std::vector<uint8_t> bytes = serialize(version, alignment);
   return write_file(path, bytes.data(), bytes.size());
 }
 
-Status write_safetensors(const std::filesystem::path& path, const std::vector<SafetensorsEntry>& tensors) {
+Status write_safetensors(const std::filesystem::path& path,
+                         const std::vector<SafetensorsEntry>& tensors) {
   nlohmann::json header = nlohmann::json::object();
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    header[t.name] = {{"dtype", t.dtype},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
   header["__metadata__"] = {{"format", "pt"}};

@@ -27,10 +27,12 @@ class GgufWriter {
   // Copies a parsed value (arrays of arrays are not supported and are skipped).
   void add_value(const std::string& key, const GgufValue& v);
   // `dims` as GGUF stores them: dims[0] is the contiguous dimension.
-  void add_tensor(const std::string& name, uint32_t ggml_type, std::vector<uint64_t> dims, std::vector<uint8_t> bytes);
+  void add_tensor(const std::string& name, uint32_t ggml_type, std::vector<uint64_t> dims,
+                  std::vector<uint8_t> bytes);
 
   std::vector<uint8_t> serialize(uint32_t version = 3, uint64_t alignment = 32) const;
-  Status write(const std::filesystem::path& path, uint32_t version = 3, uint64_t alignment = 32) const;
+  Status write(const std::filesystem::path& path, uint32_t version = 3,
+               uint64_t alignment = 32) const;
 
  private:
   struct Tensor {
@@ -51,7 +53,8 @@ struct SafetensorsEntry {
   std::vector<uint8_t> bytes;
 };
 
-Status write_safetensors(const std::filesystem::path& path, const std::vector<SafetensorsEntry>& tensors);
+Status write_safetensors(const std::filesystem::path& path,
+                         const std::vector<SafetensorsEntry>& tensors);
 
 Status write_file(const std::filesystem::path& path, const void* data, size_t size);
 

@@ -22,7 +22,8 @@ Result<std::map<std::string, SafetensorsTensor>> parse_safetensors(const MappedF
   uint64_t header_len = 0;
   std::memcpy(&header_len, file.data(), 8);
   if (header_len > file.size() - 8 || header_len > (uint64_t{100} << 20)) {
-    return data_loss(fname + ": header length " + std::to_string(header_len) + " exceeds file size", "header");
+    return data_loss(fname + ": header length " + std::to_string(header_len) + " exceeds file size",
+                     "header");
   }
   const size_t data_start = 8 + static_cast<size_t>(header_len);
   const size_t data_size = file.size() - data_start;
@@ -56,12 +57,16 @@ Result<std::map<std::string, SafetensorsTensor>> parse_safetensors(const MappedF
       t.shape.push_back(static_cast<int64_t>(v));
     }
     const auto& offs = j["data_offsets"];
-    if (!offs[0].is_number_unsigned() || !offs[1].is_number_unsigned()) return data_loss(where + ": bad data_offsets", name);
+    if (!offs[0].is_number_unsigned() || !offs[1].is_number_unsigned())
+      return data_loss(where + ": bad data_offsets", name);
     const uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
-    if (begin > end || end > data_size) return data_loss(where + ": data extends past end of file", name);
+    if (begin > end || end > data_size)
+      return data_loss(where + ": data extends past end of file", name);
     const size_t eb = dtype_bytes(t.dtype);
     if (eb != 0 && (end - begin) != n_elems * eb) {
-      return data_loss(where + ": " + std::to_string(end - begin) + " bytes do not match shape and dtype " + t.dtype, name);
+      return data_loss(where + ": " + std::to_string(end - begin) +
+                           " bytes do not match shape and dtype " + t.dtype,
+                       name);
     }
     t.data = file.data() + data_start + begin;
     t.size_bytes = static_cast<size_t>(end - begin);

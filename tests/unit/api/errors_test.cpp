@@ -1,7 +1,7 @@
 #include "api/errors.h"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "api/json_writer.h"
 
@@ -29,7 +29,8 @@ TEST(ErrorsTest, HttpStatusMapping) {
 }
 
 TEST(ErrorsTest, ErrorJsonShape) {
-  const json::value v = json::parse(error_json(invalid_argument("max_tokens must be >= 1", "max_tokens")));
+  const json::value v =
+      json::parse(error_json(invalid_argument("max_tokens must be >= 1", "max_tokens")));
   const json::object& e = v.at("error").as_object();
   EXPECT_EQ(e.at("message").as_string(), "max_tokens must be >= 1");
   EXPECT_EQ(e.at("type").as_string(), "invalid_request_error");

@@ -1,7 +1,7 @@
 #include "api/openai.h"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace turbine::api {
 namespace {
@@ -136,8 +136,10 @@ TEST(CompletionParseTest, RangeAndTypeErrors) {
   expect_invalid(completion(R"(,"logprobs":true)"), "logprobs", "integer");
   expect_invalid(completion(R"(,"stop":[1])"), "stop");
   expect_invalid(completion(R"(,"stop":{})"), "stop");
-  expect_invalid(completion(R"(,"stop":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17"])"),
-                 "stop", "at most 16");
+  expect_invalid(
+      completion(
+          R"(,"stop":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17"])"),
+      "stop", "at most 16");
   expect_invalid(completion(R"(,"stop_token_ids":[-1])"), "stop_token_ids");
   expect_invalid(completion(R"(,"stream":"yes")"), "stream", "boolean");
   expect_invalid(completion(R"(,"stream_options":{"include_usage":true})"), "stream_options");
@@ -193,9 +195,9 @@ TEST(ChatParseTest, Errors) {
       parse_chat_request(
           R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})"),
       "messages[0].content[0].type", "not supported");
-  expect_invalid(
-      parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]})"),
-      "messages[0].content[0].text");
+  expect_invalid(parse_chat_request(
+                     R"({"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]})"),
+                 "messages[0].content[0].text");
   expect_invalid(chat(R"(,"top_logprobs":2)"), "top_logprobs", "requires logprobs");
   expect_invalid(chat(R"(,"logprobs":true,"top_logprobs":21)"), "top_logprobs");
   expect_invalid(chat(R"(,"logprobs":3)"), "logprobs", "boolean");
@@ -238,8 +240,12 @@ const ResponseMeta kMeta{"cmpl-abc", 1700000000, "my-model"};
 TEST(ResponseTest, CompletionUnary) {
   std::vector<TokenLogprob> lps = {{"Hel", -0.5f, {{"Hel", -0.5f}, {"He", -1.25f}}},
                                    {"lo", -0.25f, {{"lo", -0.25f}}}};
-  CompletionChoice c0{.index = 0, .text = "Hello", .finish_reason = FinishReason::kLength,
-                      .logprobs = lps, .has_logprobs = true, .text_offset_start = 3};
+  CompletionChoice c0{.index = 0,
+                      .text = "Hello",
+                      .finish_reason = FinishReason::kLength,
+                      .logprobs = lps,
+                      .has_logprobs = true,
+                      .text_offset_start = 3};
   CompletionChoice c1{.index = 1, .text = "x\"y", .finish_reason = FinishReason::kStop};
   std::vector<CompletionChoice> choices = {c0, c1};
   const json::value v = json::parse(completion_response(kMeta, choices, {5, 2}));
@@ -279,8 +285,11 @@ TEST(ResponseTest, CompletionChunks) {
 
 TEST(ResponseTest, ChatUnaryWithLogprobs) {
   std::vector<TokenLogprob> lps = {{"\xC3", -0.125f, {{"\xC3", -0.125f}, {"a", -3.0f}}}};
-  ChatChoice c{.index = 0, .content = "h\xC3\xA9", .finish_reason = FinishReason::kStop,
-               .logprobs = lps, .has_logprobs = true};
+  ChatChoice c{.index = 0,
+               .content = "h\xC3\xA9",
+               .finish_reason = FinishReason::kStop,
+               .logprobs = lps,
+               .has_logprobs = true};
   const json::value v = json::parse(chat_response({"chatcmpl-1", 1, "m"}, {&c, 1}, {1, 1}));
   EXPECT_EQ(v.at("object").as_string(), "chat.completion");
   const json::object& ch = v.at("choices").at(0).as_object();
@@ -288,7 +297,7 @@ TEST(ResponseTest, ChatUnaryWithLogprobs) {
   EXPECT_EQ(ch.at("message").at("content").as_string(), "h\xC3\xA9");
   EXPECT_EQ(ch.at("finish_reason").as_string(), "stop");
   const json::object& t = ch.at("logprobs").at("content").at(0).as_object();
-  EXPECT_EQ(t.at("token").as_string(), "\xEF\xBF\xBD");  // partial UTF-8 made valid
+  EXPECT_EQ(t.at("token").as_string(), "\xEF\xBF\xBD");      // partial UTF-8 made valid
   EXPECT_EQ(t.at("bytes").as_array(), (json::array{0xC3}));  // raw bytes kept
   EXPECT_DOUBLE_EQ(t.at("logprob").as_double(), -0.125);
   EXPECT_EQ(t.at("top_logprobs").as_array().size(), 2u);

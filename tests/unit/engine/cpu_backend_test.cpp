@@ -25,7 +25,8 @@ int argmax(const float* x, int n) {
 }
 
 // Greedy decode from BOS in slot 0, one token per step; stops after `max_new` or at BOS.
-std::vector<int32_t> greedy(Backend& b, int n_vocab, int max_new, std::vector<std::vector<float>>* all_logits = nullptr) {
+std::vector<int32_t> greedy(Backend& b, int n_vocab, int max_new,
+                            std::vector<std::vector<float>>* all_logits = nullptr) {
   std::vector<int32_t> out;
   int32_t tok = 1;
   std::vector<float> logits;
@@ -52,7 +53,8 @@ std::string decode_llama2c(const model::VocabSpec& v, const std::vector<int32_t>
     for (size_t p; (p = piece.find("\xE2\x96\x81")) != std::string::npos;) piece.replace(p, 3, " ");
     if (prev == 1 && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
     unsigned byte = 0;
-    if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1) piece = std::string(1, static_cast<char>(byte));
+    if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1)
+      piece = std::string(1, static_cast<char>(byte));
     text += piece;
     prev = id;
   }
@@ -62,7 +64,8 @@ std::string decode_llama2c(const model::VocabSpec& v, const std::vector<int32_t>
 class CpuBackendStories : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(stories_gguf())) GTEST_SKIP() << "missing asset " << stories_gguf();
+    if (!std::filesystem::exists(stories_gguf()))
+      GTEST_SKIP() << "missing asset " << stories_gguf();
     auto m = model::load_model(stories_gguf());
     ASSERT_TRUE(m.has_value()) << m.status().to_string();
     model_ = std::move(m).value();
@@ -76,7 +79,8 @@ class CpuBackendStories : public ::testing::Test {
 };
 
 TEST_F(CpuBackendStories, GreedyMatchesLlama2cGolden) {
-  const auto golden_path = turbine::testing::shared_assets() / "models/stories260K/stories260K_greedy_golden.txt";
+  const auto golden_path =
+      turbine::testing::shared_assets() / "models/stories260K/stories260K_greedy_golden.txt";
   if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << "missing asset " << golden_path;
   std::stringstream ss;
   ss << std::ifstream(golden_path, std::ios::binary).rdbuf();
@@ -86,8 +90,8 @@ TEST_F(CpuBackendStories, GreedyMatchesLlama2cGolden) {
   // new tokens (the last one is never fed back), stopping early only if it samples BOS.
   const std::vector<int32_t> ids = greedy(*b, model_->config().n_vocab, 256);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("[ stories260K ] %zu tokens, %.1f tok/s single-stream greedy (2 threads)\n", ids.size(),
-              static_cast<double>(ids.size()) / secs);
+  std::printf("[ stories260K ] %zu tokens, %.1f tok/s single-stream greedy (2 threads)\n",
+              ids.size(), static_cast<double>(ids.size()) / secs);
   // run.c prints a newline after generation.
   EXPECT_EQ(decode_llama2c(model_->vocab(), ids) + "\n", ss.str());
 }
@@ -113,7 +117,8 @@ TEST_F(CpuBackendStories, PrefillEqualsOneByOne) {
   ASSERT_TRUE(b->forward(std::span<const SeqChunk>(&ch, 1), batched).is_ok());
   ASSERT_EQ(batched.size(), 512u);
   for (size_t i = 0; i < prompt.size(); ++i) {
-    SeqChunk one{1, static_cast<int>(i), std::span<const int32_t>(&prompt[i], 1), i + 1 == prompt.size()};
+    SeqChunk one{1, static_cast<int>(i), std::span<const int32_t>(&prompt[i], 1),
+                 i + 1 == prompt.size()};
     ASSERT_TRUE(b->forward(std::span<const SeqChunk>(&one, 1), single).is_ok());
     if (i + 1 < prompt.size()) {
       EXPECT_TRUE(single.empty());
@@ -123,8 +128,9 @@ TEST_F(CpuBackendStories, PrefillEqualsOneByOne) {
   for (size_t i = 0; i < 512; ++i) EXPECT_NEAR(batched[i], single[i], 1e-4f) << i;
   // Continuing both slots by one token gives the same logits too (the caches agree).
   const int32_t next = 300;
-  std::vector<SeqChunk> both = {{0, static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true},
-                                {1, static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true}};
+  std::vector<SeqChunk> both = {
+      {0, static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true},
+      {1, static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true}};
   std::vector<float> two;
   ASSERT_TRUE(b->forward(both, two).is_ok());
   ASSERT_EQ(two.size(), 1024u);
@@ -158,15 +164,20 @@ TEST_F(CpuBackendStories, BadInputsGiveStatus) {
   std::vector<float> logits;
   const int32_t tok = 1, bad_tok = 512, neg_tok = -1;
   SeqChunk slot_oob{2, 0, std::span<const int32_t>(&tok, 1), true};
-  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&slot_oob, 1), logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&slot_oob, 1), logits).code(),
+            StatusCode::kInvalidArgument);
   SeqChunk vocab_oob{0, 0, std::span<const int32_t>(&bad_tok, 1), true};
-  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&vocab_oob, 1), logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&vocab_oob, 1), logits).code(),
+            StatusCode::kInvalidArgument);
   SeqChunk neg{0, 0, std::span<const int32_t>(&neg_tok, 1), true};
-  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&neg, 1), logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&neg, 1), logits).code(),
+            StatusCode::kInvalidArgument);
   SeqChunk gap{0, 5, std::span<const int32_t>(&tok, 1), true};  // positions 0..4 not in the cache
-  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&gap, 1), logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&gap, 1), logits).code(),
+            StatusCode::kInvalidArgument);
   SeqChunk empty{0, 0, {}, true};
-  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&empty, 1), logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b->forward(std::span<const SeqChunk>(&empty, 1), logits).code(),
+            StatusCode::kInvalidArgument);
 
   auto small = make_cpu_backend(*model_, CpuBackendOptions{1, 1, 4});
   ASSERT_TRUE(small.has_value());

@@ -16,7 +16,8 @@ namespace {
 
 TEST(CpuHfReference, MatchesTransformers) {
   const char* dir = std::getenv("TURBINE_HF_REFERENCE_DIR");
-  if (dir == nullptr || *dir == '\0') GTEST_SKIP() << "TURBINE_HF_REFERENCE_DIR not set (see tests/tools/make_hf_reference.py)";
+  if (dir == nullptr || *dir == '\0')
+    GTEST_SKIP() << "TURBINE_HF_REFERENCE_DIR not set (see tests/tools/make_hf_reference.py)";
   int checked = 0;
   for (const char* name : {"llama3", "qwen2", "qwen3"}) {
     SCOPED_TRACE(name);
@@ -43,7 +44,8 @@ TEST(CpuHfReference, MatchesTransformers) {
       pos = static_cast<int>(seq.size());
       ASSERT_EQ(out.size(), logits[step].size());
       float max_diff = 0;
-      for (size_t i = 0; i < out.size(); ++i) max_diff = std::max(max_diff, std::fabs(out[i] - logits[step][i]));
+      for (size_t i = 0; i < out.size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(out[i] - logits[step][i]));
       EXPECT_LT(max_diff, 1e-3f) << "step " << step;
       const auto tok = static_cast<int32_t>(std::max_element(out.begin(), out.end()) - out.begin());
       EXPECT_EQ(tok, greedy[step]) << "step " << step;

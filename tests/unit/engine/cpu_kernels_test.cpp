@@ -75,7 +75,8 @@ TEST(CpuKernels, RopeLayoutsAgreeUnderPermutation) {
   apply_rope(inter.data(), heads, hd, 7, inv, model::RopeLayout::kInterleaved);
   apply_rope(halves.data(), heads, hd, 7, inv, model::RopeLayout::kHalves);
   for (int h = 0; h < heads; ++h) {
-    for (int j = 0; j < hd; ++j) EXPECT_FLOAT_EQ(halves[h * hd + (j % 2) * hd / 2 + j / 2], inter[h * hd + j]);
+    for (int j = 0; j < hd; ++j)
+      EXPECT_FLOAT_EQ(halves[h * hd + (j % 2) * hd / 2 + j / 2], inter[h * hd + j]);
   }
   // Pair 0 rotates by exactly pos radians.
   EXPECT_NEAR(inter[0], inter0[0] * std::cos(7.0f) - inter0[1] * std::sin(7.0f), 1e-6f);
@@ -96,7 +97,8 @@ TEST(CpuKernels, MatmulAllDtypesAgainstReference) {
   }
   std::vector<uint8_t> q8(rows * (cols / 32) * model::kQ8BlockBytes);
   for (int r = 0; r < rows; ++r) {
-    model::quantize_row_q8_0(w.data() + r * cols, cols, q8.data() + r * (cols / 32) * model::kQ8BlockBytes);
+    model::quantize_row_q8_0(w.data() + r * cols, cols,
+                             q8.data() + r * (cols / 32) * model::kQ8BlockBytes);
   }
   CpuThreadPool pool(3);
   std::vector<std::vector<float>> scratch(3, std::vector<float>(cols));
@@ -116,8 +118,10 @@ TEST(CpuKernels, MatmulAllDtypesAgainstReference) {
     for (int t = 0; t < n_tokens; ++t) {
       for (int r = 0; r < rows; ++r) {
         double ref = 0;
-        for (int k = 0; k < cols; ++k) ref += static_cast<double>(x[t * cols + k]) * w[r * cols + k];
-        EXPECT_NEAR(y[t * rows + r], ref, c.tol) << model::dtype_name(c.t.dtype) << " t=" << t << " r=" << r;
+        for (int k = 0; k < cols; ++k)
+          ref += static_cast<double>(x[t * cols + k]) * w[r * cols + k];
+        EXPECT_NEAR(y[t * rows + r], ref, c.tol)
+            << model::dtype_name(c.t.dtype) << " t=" << t << " r=" << r;
       }
     }
   }

@@ -44,7 +44,8 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 class Parity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(stories_gguf())) GTEST_SKIP() << "missing asset " << stories_gguf();
+    if (!std::filesystem::exists(stories_gguf()))
+      GTEST_SKIP() << "missing asset " << stories_gguf();
     auto m = model::load_model(stories_gguf());
     ASSERT_TRUE(m.has_value());
     gguf_ = std::move(m).value();
@@ -67,7 +68,8 @@ TEST_F(Parity, HfFolderF32MatchesGguf) {
   EXPECT_EQ(hf->config().rope_layout, model::RopeLayout::kHalves);
   GreedyRun r = greedy_run(*hf, 20);
   EXPECT_EQ(r.tokens, ref_.tokens);
-  for (size_t s = 0; s < r.logits.size(); ++s) EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), 1e-4f) << s;
+  for (size_t s = 0; s < r.logits.size(); ++s)
+    EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), 1e-4f) << s;
 }
 
 TEST_F(Parity, HfFolderShardedMatchesGguf) {
@@ -77,7 +79,8 @@ TEST_F(Parity, HfFolderShardedMatchesGguf) {
   ASSERT_NE(hf, nullptr);
   GreedyRun r = greedy_run(*hf, 20);
   EXPECT_EQ(r.tokens, ref_.tokens);
-  for (size_t s = 0; s < r.logits.size(); ++s) EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), 1e-4f) << s;
+  for (size_t s = 0; s < r.logits.size(); ++s)
+    EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), 1e-4f) << s;
 }
 
 TEST_F(Parity, HfFolderF16AndBF16) {
@@ -87,10 +90,12 @@ TEST_F(Parity, HfFolderF16AndBF16) {
     turbine::testing::write_hf_folder(*gguf_, tmp_.path() / dtype, dtype);
     auto hf = load(tmp_.path() / dtype);
     ASSERT_NE(hf, nullptr);
-    EXPECT_EQ(hf->weights().layers[0].wq.dtype, dtype == "F16" ? model::DType::kF16 : model::DType::kBF16);
+    EXPECT_EQ(hf->weights().layers[0].wq.dtype,
+              dtype == "F16" ? model::DType::kF16 : model::DType::kBF16);
     GreedyRun r = greedy_run(*hf, 20);
     EXPECT_EQ(r.tokens, ref_.tokens) << dtype;
-    for (size_t s = 0; s < r.logits.size(); ++s) EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), tol) << dtype << s;
+    for (size_t s = 0; s < r.logits.size(); ++s)
+      EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), tol) << dtype << s;
   }
 }
 
@@ -103,7 +108,8 @@ TEST_F(Parity, Q8_0Gguf) {
   GreedyRun r = greedy_run(*q8, 10);
   EXPECT_EQ(r.tokens, std::vector<int32_t>(ref_.tokens.begin(), ref_.tokens.begin() + 10));
   // Q8_0 keeps ~2 decimal digits per weight; stated tolerance on logits.
-  for (size_t s = 0; s < r.logits.size(); ++s) EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), 0.5f) << s;
+  for (size_t s = 0; s < r.logits.size(); ++s)
+    EXPECT_LT(max_abs_diff(r.logits[s], ref_.logits[s]), 0.5f) << s;
 }
 
 }  // namespace

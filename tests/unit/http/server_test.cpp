@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,7 +11,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -99,9 +99,8 @@ Router test_router() {
     throw std::runtime_error("boom");
     co_return;
   });
-  router.add("GET", "/silent", [](const Request&, ResponseWriter&) -> asio::awaitable<void> {
-    co_return;
-  });
+  router.add("GET", "/silent",
+             [](const Request&, ResponseWriter&) -> asio::awaitable<void> { co_return; });
   return router;
 }
 
@@ -362,10 +361,9 @@ TEST(RequestParserTest, ParsesAndLimits) {
   EXPECT_EQ(r->query, "a=b");
   EXPECT_EQ(r->body, "abc");
   EXPECT_EQ(r->header("HOST"), "h");
-  EXPECT_EQ(parse_request("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nabcdefghijk", 10)
-                .status()
-                .code(),
-            StatusCode::kPayloadTooLarge);
+  EXPECT_EQ(
+      parse_request("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nabcdefghijk", 10).status().code(),
+      StatusCode::kPayloadTooLarge);
   EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", 10).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(parse_request("\x01\x02 nonsense", 10).status().code(), StatusCode::kInvalidArgument);

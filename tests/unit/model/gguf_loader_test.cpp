@@ -52,7 +52,8 @@ TEST(GgufLoader, Stories260KConfigAndVocab) {
   ASSERT_EQ(n, 512u * 64u * 4u);
   bool found = false;
   for (size_t off = 0; off + n <= bytes.size(); off += 32) {
-    if (std::memcmp(bytes.data() + off, tok, 256) == 0 && std::memcmp(bytes.data() + off, tok, n) == 0) {
+    if (std::memcmp(bytes.data() + off, tok, 256) == 0 &&
+        std::memcmp(bytes.data() + off, tok, n) == 0) {
       found = true;
       break;
     }
@@ -137,8 +138,8 @@ TEST(Dtype, HalfAndBfloatRoundTrip) {
   }
   EXPECT_EQ(f32_to_f16(1.0f), 0x3c00);
   EXPECT_EQ(f32_to_f16(-2.0f), 0xc000);
-  EXPECT_EQ(f16_to_f32(0x0001), 5.9604645e-08f);  // smallest subnormal
-  EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);            // overflow -> inf
+  EXPECT_EQ(f16_to_f32(0x0001), 5.9604645e-08f);         // smallest subnormal
+  EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);                   // overflow -> inf
   EXPECT_EQ(f32_to_f16(1.0f + 1.0f / 4096.0f), 0x3c00);  // tie rounds to even
   EXPECT_EQ(bf16_to_f32(f32_to_bf16(3.140625f)), 3.140625f);
   EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
@@ -147,7 +148,8 @@ TEST(Dtype, HalfAndBfloatRoundTrip) {
 
 TEST(Dtype, Q8RoundTrip) {
   std::vector<float> x(64);
-  for (int i = 0; i < 64; ++i) x[static_cast<size_t>(i)] = std::sin(static_cast<float>(i)) * (i < 32 ? 1.0f : 100.0f);
+  for (int i = 0; i < 64; ++i)
+    x[static_cast<size_t>(i)] = std::sin(static_cast<float>(i)) * (i < 32 ? 1.0f : 100.0f);
   std::vector<uint8_t> q(2 * kQ8BlockBytes);
   quantize_row_q8_0(x.data(), 64, q.data());
   TensorView t{DType::kQ8_0, 1, 64, q.data(), q.size(), "q"};

@@ -16,7 +16,8 @@ using turbine::testing::TempDir;
 class HfLoader : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(stories_gguf())) GTEST_SKIP() << "missing asset " << stories_gguf();
+    if (!std::filesystem::exists(stories_gguf()))
+      GTEST_SKIP() << "missing asset " << stories_gguf();
     auto m = load_model(stories_gguf());
     ASSERT_TRUE(m.has_value());
     gguf_ = std::move(m).value();
@@ -36,7 +37,8 @@ class HfLoader : public ::testing::Test {
 
 TEST_F(HfLoader, LoadsConfigWeightsAndVocabFiles) {
   std::ofstream(dir_ / "tokenizer.json") << "{}";
-  std::ofstream(dir_ / "tokenizer_config.json") << R"({"chat_template": "{{ messages }}", "add_bos_token": false})";
+  std::ofstream(dir_ / "tokenizer_config.json")
+      << R"({"chat_template": "{{ messages }}", "add_bos_token": false})";
   std::ofstream(dir_ / "generation_config.json") << R"({"eos_token_id": [2, 7]})";
   auto m = load_model(dir_);
   ASSERT_TRUE(m.has_value()) << m.status().to_string();
@@ -60,7 +62,8 @@ TEST_F(HfLoader, LoadsConfigWeightsAndVocabFiles) {
   const auto& h0 = (*m)->weights().layers[0];
   const auto* gq = static_cast<const float*>(g0.wq.data);
   const auto* hq = static_cast<const float*>(h0.wq.data);
-  EXPECT_EQ(hq[(0 * 8 + 4 + 1) * 64 + 5], gq[(0 * 8 + 3) * 64 + 5]);  // HF row a*4+i == GGUF row 2i+a
+  EXPECT_EQ(hq[(0 * 8 + 4 + 1) * 64 + 5],
+            gq[(0 * 8 + 3) * 64 + 5]);  // HF row a*4+i == GGUF row 2i+a
   EXPECT_EQ(std::memcmp(g0.wv.data, h0.wv.data, g0.wv.size_bytes), 0);
 }
 
@@ -71,8 +74,11 @@ TEST_F(HfLoader, ConfigJsonPathAndTrailingSlashWork) {
 
 TEST_F(HfLoader, RopeScalingAndArchitectures) {
   json j = config();
-  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+  j["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 8.0},
+                       {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 8192}};
   set_config(j);
   auto m = load_model(dir_);
   ASSERT_TRUE(m.has_value()) << m.status().to_string();
@@ -102,7 +108,8 @@ TEST_F(HfLoader, RopeScalingAndArchitectures) {
   set_config(j);
   m = load_model(dir_);
   ASSERT_FALSE(m.has_value());
-  EXPECT_NE(m.status().message().find("config.json: unsupported architecture 'GPT2LMHeadModel'"), std::string::npos);
+  EXPECT_NE(m.status().message().find("config.json: unsupported architecture 'GPT2LMHeadModel'"),
+            std::string::npos);
 
   // Qwen2 needs q/k/v biases, which this folder lacks: the error names the tensor.
   j["architectures"] = {"Qwen2ForCausalLM"};
@@ -119,7 +126,8 @@ TEST_F(HfLoader, ShapeMismatchAndBadJson) {
   set_config(j);
   auto m = load_model(dir_);
   ASSERT_FALSE(m.has_value());
-  EXPECT_NE(m.status().message().find("model.layers.0.mlp.gate_proj.weight: shape"), std::string::npos)
+  EXPECT_NE(m.status().message().find("model.layers.0.mlp.gate_proj.weight: shape"),
+            std::string::npos)
       << m.status().message();
 
   j["intermediate_size"] = "big";
@@ -141,7 +149,8 @@ TEST_F(HfLoader, TruncatedSafetensors) {
   auto m = load_model(dir_);
   ASSERT_FALSE(m.has_value());
   EXPECT_EQ(m.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(m.status().message().find("model.safetensors: tensor "), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("model.safetensors: tensor "), std::string::npos)
+      << m.status().message();
   EXPECT_NE(m.status().message().find("past end of file"), std::string::npos);
 
   uint64_t huge = uint64_t{1} << 50;

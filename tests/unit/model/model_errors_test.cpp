@@ -26,7 +26,8 @@ Status load_bytes(const TempDir& tmp, const std::vector<uint8_t>& b) {
 class CorruptGguf : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(stories_gguf())) GTEST_SKIP() << "missing asset " << stories_gguf();
+    if (!std::filesystem::exists(stories_gguf()))
+      GTEST_SKIP() << "missing asset " << stories_gguf();
     bytes_ = read_bytes(stories_gguf());
     auto f = MappedFile::open(stories_gguf());
     ASSERT_TRUE(f.has_value());
@@ -64,8 +65,9 @@ TEST_F(CorruptGguf, TruncatedData) {
 
 TEST_F(CorruptGguf, TruncatedAtEveryRegionOfTheHeader) {
   // Cutting the file anywhere inside the header/metadata must fail cleanly.
-  for (size_t cut : {size_t{0}, size_t{3}, size_t{10}, size_t{23}, size_t{100}, size_t{5000},
-                     static_cast<size_t>(data_offset_ / 2), static_cast<size_t>(data_offset_ - 1)}) {
+  for (size_t cut :
+       {size_t{0}, size_t{3}, size_t{10}, size_t{23}, size_t{100}, size_t{5000},
+        static_cast<size_t>(data_offset_ / 2), static_cast<size_t>(data_offset_ - 1)}) {
     std::vector<uint8_t> b(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(cut));
     Status s = load_bytes(tmp_, b);
     EXPECT_FALSE(s.is_ok()) << cut;
@@ -92,7 +94,8 @@ TEST_F(CorruptGguf, HugeArrayLength) {
   const std::string key = "tokenizer.ggml.tokens";
   auto it = std::search(bytes_.begin(), bytes_.end(), key.begin(), key.end());
   ASSERT_NE(it, bytes_.end());
-  const size_t len_at = static_cast<size_t>(it - bytes_.begin()) + key.size() + 4 /*type*/ + 4 /*elem type*/;
+  const size_t len_at =
+      static_cast<size_t>(it - bytes_.begin()) + key.size() + 4 /*type*/ + 4 /*elem type*/;
   uint64_t huge = uint64_t{1} << 60;
   std::memcpy(bytes_.data() + len_at, &huge, 8);
   Status s = load_bytes(tmp_, bytes_);
@@ -128,7 +131,8 @@ TEST_F(CorruptGguf, WrongShapeAndMissingTensor) {
   ASSERT_TRUE(w.write(tmp_.path() / "bad.gguf").is_ok());
   auto m = load_model(tmp_.path() / "bad.gguf");
   ASSERT_FALSE(m.has_value());
-  EXPECT_NE(m.status().message().find("bad.gguf: missing tensor blk.2.ffn_up.weight"), std::string::npos)
+  EXPECT_NE(m.status().message().find("bad.gguf: missing tensor blk.2.ffn_up.weight"),
+            std::string::npos)
       << m.status().message();
 
   GgufWriter w2;
@@ -141,7 +145,8 @@ TEST_F(CorruptGguf, WrongShapeAndMissingTensor) {
   ASSERT_TRUE(w2.write(tmp_.path() / "bad2.gguf").is_ok());
   m = load_model(tmp_.path() / "bad2.gguf");
   ASSERT_FALSE(m.has_value());
-  EXPECT_NE(m.status().message().find("tensor blk.1.attn_k.weight: shape"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("tensor blk.1.attn_k.weight: shape"), std::string::npos)
+      << m.status().message();
 }
 
 TEST_F(CorruptGguf, RandomByteFlipsNeverCrash) {
@@ -163,7 +168,8 @@ TEST(ModelErrors, UnknownArchitectureAndMissingPath) {
   auto m = load_model(tmp.path() / "m.gguf");
   ASSERT_FALSE(m.has_value());
   EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(m.status().message().find("m.gguf: unsupported architecture 'mamba'"), std::string::npos);
+  EXPECT_NE(m.status().message().find("m.gguf: unsupported architecture 'mamba'"),
+            std::string::npos);
   auto missing = load_model(tmp.path() / "nope.gguf");
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }

@@ -25,10 +25,12 @@ inline std::filesystem::path shared_assets() {
   return TURBINE_SHARED_DEFAULT;
 }
 
-inline std::filesystem::path stories_gguf() { return shared_assets() / "models/stories260K/stories260K.gguf"; }
+inline std::filesystem::path stories_gguf() {
+  return shared_assets() / "models/stories260K/stories260K.gguf";
+}
 
-#define TURBINE_REQUIRE_ASSET(path)                                             \
-  do {                                                                          \
+#define TURBINE_REQUIRE_ASSET(path)                                                 \
+  do {                                                                              \
     if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing asset " << (path); \
   } while (0)
 
@@ -37,7 +39,8 @@ class TempDir {
  public:
   TempDir() {
     std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("turbine_model_test_" + std::to_string(rd()) + "_" + std::to_string(rd()));
+    path_ = std::filesystem::temp_directory_path() /
+            ("turbine_model_test_" + std::to_string(rd()) + "_" + std::to_string(rd()));
     std::filesystem::create_directories(path_);
   }
   ~TempDir() {
@@ -67,7 +70,8 @@ inline std::vector<float> tensor_f32(const model::TensorView& t) {
 }
 
 // Undoes llama.cpp's Q/K permutation: GGUF row (2i + a) of a head is HF row (a * hd/2 + i).
-inline std::vector<float> unpermute_rows(const std::vector<float>& w, int64_t rows, int64_t cols, int head_dim) {
+inline std::vector<float> unpermute_rows(const std::vector<float>& w, int64_t rows, int64_t cols,
+                                         int head_dim) {
   std::vector<float> out(w.size());
   const int half = head_dim / 2;
   for (int64_t r = 0; r < rows; ++r) {
@@ -97,17 +101,26 @@ inline model::SafetensorsEntry make_entry(const std::string& name, const std::ve
 
 // Writes a Hugging Face folder (config.json + safetensors) equivalent to a loaded llama GGUF.
 // n_shards > 1 writes model-0000k-of-0000n.safetensors + model.safetensors.index.json.
-inline void write_hf_folder(const model::Model& m, const std::filesystem::path& dir, const std::string& dtype,
-                            int n_shards = 1) {
+inline void write_hf_folder(const model::Model& m, const std::filesystem::path& dir,
+                            const std::string& dtype, int n_shards = 1) {
   std::filesystem::create_directories(dir);
   const auto& c = m.config();
   const auto& w = m.weights();
-  nlohmann::json cfg = {
-      {"architectures", {"LlamaForCausalLM"}}, {"hidden_size", c.dim}, {"intermediate_size", c.ffn_dim},
-      {"num_hidden_layers", c.n_layers}, {"num_attention_heads", c.n_heads}, {"num_key_value_heads", c.n_kv_heads},
-      {"rms_norm_eps", c.norm_eps}, {"rope_theta", c.rope_theta}, {"max_position_embeddings", c.max_context},
-      {"vocab_size", c.n_vocab}, {"tie_word_embeddings", c.tie_embeddings}, {"bos_token_id", m.vocab().bos_id},
-      {"eos_token_id", m.vocab().eos_id}, {"hidden_act", "silu"}, {"rope_scaling", nullptr}};
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                        {"hidden_size", c.dim},
+                        {"intermediate_size", c.ffn_dim},
+                        {"num_hidden_layers", c.n_layers},
+                        {"num_attention_heads", c.n_heads},
+                        {"num_key_value_heads", c.n_kv_heads},
+                        {"rms_norm_eps", c.norm_eps},
+                        {"rope_theta", c.rope_theta},
+                        {"max_position_embeddings", c.max_context},
+                        {"vocab_size", c.n_vocab},
+                        {"tie_word_embeddings", c.tie_embeddings},
+                        {"bos_token_id", m.vocab().bos_id},
+                        {"eos_token_id", m.vocab().eos_id},
+                        {"hidden_act", "silu"},
+                        {"rope_scaling", nullptr}};
   std::ofstream(dir / "config.json") << cfg.dump(2);
   std::vector<model::SafetensorsEntry> all;
   auto add2d = [&](const std::string& name, const model::TensorView& t, bool permute) {
@@ -138,7 +151,8 @@ inline void write_hf_folder(const model::Model& m, const std::filesystem::path& 
     ASSERT_TRUE(model::write_safetensors(dir / "model.safetensors", all).is_ok());
     return;
   }
-  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}},
+                          {"weight_map", nlohmann::json::object()}};
   std::vector<std::vector<model::SafetensorsEntry>> shards(static_cast<size_t>(n_shards));
   for (size_t k = 0; k < all.size(); ++k) shards[k % shards.size()].push_back(std::move(all[k]));
   for (int s = 0; s < n_shards; ++s) {
@@ -170,7 +184,8 @@ inline void write_q8_gguf(const std::filesystem::path& src, const std::filesyste
       const auto rows = static_cast<int64_t>(t.dims[1]);
       bytes.assign(static_cast<size_t>(rows * cols / 32) * model::kQ8BlockBytes, 0);
       for (int64_t r = 0; r < rows; ++r) {
-        model::quantize_row_q8_0(f.data() + r * cols, cols, bytes.data() + r * (cols / 32) * model::kQ8BlockBytes);
+        model::quantize_row_q8_0(f.data() + r * cols, cols,
+                                 bytes.data() + r * (cols / 32) * model::kQ8BlockBytes);
       }
       wr.add_tensor(t.name, model::kGgmlQ8_0, t.dims, std::move(bytes));
     } else {

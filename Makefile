@@ -8,12 +8,23 @@ PORT ?= 8000
 CMAKE_FLAGS ?=
 export TURBINE_SHARED ?= $(abspath ../shared)
 
-.PHONY: all deps build run test unit-test asan-test e2e-test fuzz-test format format-check clean
+.PHONY: all deps npm-deps build run test unit-test asan-test e2e-test fuzz-test format format-check clean
+
+# Node packages the tests use as references (the official openai client, Hugging Face's
+# tokenizers and jinja ports), pinned by their lockfiles; reinstalled when a lockfile changes.
+NPM_DIRS = tests/e2e tests/tools tests/tools/chat
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+npm-deps: deps
+	@for d in $(NPM_DIRS); do \
+	  if [ ! -f $$d/node_modules/.package-lock.json ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+	    (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	  fi; \
+	done
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -29,17 +40,17 @@ run: build
 test: deps format-check build unit-test e2e-test asan-test fuzz-test
 	@echo "make test: all suites passed"
 
-unit-test: build
+unit-test: build npm-deps
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-e2e-test: build
+e2e-test: build npm-deps
 	tests/e2e/run.sh $(BUILD)/turbine
 
 $(ASAN_BUILD)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DTURBINE_SANITIZE=ON -DTURBINE_FUZZ=ON -DCMAKE_CXX_FLAGS=-O1
 
-asan-test: deps $(ASAN_BUILD)/build.ninja
+asan-test: deps npm-deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit

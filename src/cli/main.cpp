@@ -10,7 +10,9 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cli/bench_command.h"
 #include "cli/model_source.h"
+#include "cli/tokenize_command.h"
 #include "common/env.h"
 #include "engine/backend.h"
 #include "engine/engine.h"
@@ -163,6 +165,9 @@ int main(int argc, char** argv) {
                   "Seconds to let in-flight requests finish on SIGINT/SIGTERM")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+
+  turbine::cli::add_bench_command(app);
+  turbine::cli::add_tokenize_command(app);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));

@@ -82,7 +82,7 @@ class FrontendImpl final : public Frontend {
                                                         : options_.served_model_name),
         max_context_(engine_->max_context()),
         metrics_(served_name_),
-        chat_prompt_(make_chat_prompt(model_->vocab())),
+        chat_prompt_(make_chat_prompt(model_->vocab(), *tokenizer_)),
         created_(unix_now()) {
     metrics_.context_length.Set(max_context_);
     metrics_.max_num_seqs.Set(engine_->num_slots());

@@ -49,27 +49,89 @@ class Reader {
 
 size_t scalar_size(GgufType t) {
   switch (t) {
-    case GgufType::kUint8: case GgufType::kInt8: case GgufType::kBool: return 1;
-    case GgufType::kUint16: case GgufType::kInt16: return 2;
-    case GgufType::kUint32: case GgufType::kInt32: case GgufType::kFloat32: return 4;
-    case GgufType::kUint64: case GgufType::kInt64: case GgufType::kFloat64: return 8;
+    case GgufType::kUint8:
+    case GgufType::kInt8:
+    case GgufType::kBool: return 1;
+    case GgufType::kUint16:
+    case GgufType::kInt16: return 2;
+    case GgufType::kUint32:
+    case GgufType::kInt32:
+    case GgufType::kFloat32: return 4;
+    case GgufType::kUint64:
+    case GgufType::kInt64:
+    case GgufType::kFloat64: return 8;
     default: return 0;
   }
 }
 
 bool read_scalar(Reader& r, GgufType t, int64_t& i, double& f) {
   switch (t) {
-    case GgufType::kUint8: { uint8_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kInt8: { int8_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kBool: { uint8_t v; if (!r.read(v)) return false; i = v != 0; return true; }
-    case GgufType::kUint16: { uint16_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kInt16: { int16_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kUint32: { uint32_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kInt32: { int32_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kUint64: { uint64_t v; if (!r.read(v)) return false; i = static_cast<int64_t>(v); return true; }
-    case GgufType::kInt64: { int64_t v; if (!r.read(v)) return false; i = v; return true; }
-    case GgufType::kFloat32: { float v; if (!r.read(v)) return false; f = v; return true; }
-    case GgufType::kFloat64: { double v; if (!r.read(v)) return false; f = v; return true; }
+    case GgufType::kUint8: {
+      uint8_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kInt8: {
+      int8_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kBool: {
+      uint8_t v;
+      if (!r.read(v)) return false;
+      i = v != 0;
+      return true;
+    }
+    case GgufType::kUint16: {
+      uint16_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kInt16: {
+      int16_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kUint32: {
+      uint32_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kInt32: {
+      int32_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kUint64: {
+      uint64_t v;
+      if (!r.read(v)) return false;
+      i = static_cast<int64_t>(v);
+      return true;
+    }
+    case GgufType::kInt64: {
+      int64_t v;
+      if (!r.read(v)) return false;
+      i = v;
+      return true;
+    }
+    case GgufType::kFloat32: {
+      float v;
+      if (!r.read(v)) return false;
+      f = v;
+      return true;
+    }
+    case GgufType::kFloat64: {
+      double v;
+      if (!r.read(v)) return false;
+      f = v;
+      return true;
+    }
     default: return false;
   }
 }
@@ -79,7 +141,8 @@ std::string read_value(Reader& r, GgufType type, GgufValue& out, int depth) {
   out.type = type;
   if (type == GgufType::kString) return r.read_string(out.str) ? "" : "truncated string";
   if (type != GgufType::kArray) {
-    if (scalar_size(type) == 0) return "unknown value type " + std::to_string(static_cast<uint32_t>(type));
+    if (scalar_size(type) == 0)
+      return "unknown value type " + std::to_string(static_cast<uint32_t>(type));
     return read_scalar(r, type, out.i, out.f) ? "" : "truncated value";
   }
   if (depth >= kMaxArrayDepth) return "arrays nested too deeply";
@@ -90,11 +153,12 @@ std::string read_value(Reader& r, GgufType type, GgufValue& out, int depth) {
   out.array_len = n;
   // Every element takes at least one byte (strings at least 8), so a count larger than the rest
   // of the file is corrupt; checking before reserving keeps a huge count from exhausting memory.
-  const size_t min_elem = out.elem_type == GgufType::kString   ? 8
-                          : out.elem_type == GgufType::kArray  ? 12
-                                                               : scalar_size(out.elem_type);
+  const size_t min_elem = out.elem_type == GgufType::kString  ? 8
+                          : out.elem_type == GgufType::kArray ? 12
+                                                              : scalar_size(out.elem_type);
   if (min_elem == 0) return "unknown array element type " + std::to_string(et);
-  if (n > r.remaining() / min_elem) return "array length " + std::to_string(n) + " exceeds file size";
+  if (n > r.remaining() / min_elem)
+    return "array length " + std::to_string(n) + " exceeds file size";
   const auto count = static_cast<size_t>(n);
   if (out.elem_type == GgufType::kString) {
     out.strings.resize(count);
@@ -123,18 +187,24 @@ std::string read_value(Reader& r, GgufType type, GgufValue& out, int depth) {
   return "";
 }
 
-bool mul_overflows(uint64_t a, uint64_t b, uint64_t& out) { return __builtin_mul_overflow(a, b, &out); }
+bool mul_overflows(uint64_t a, uint64_t b, uint64_t& out) {
+  return __builtin_mul_overflow(a, b, &out);
+}
 
 }  // namespace
 
 bool GgufValue::is_integer() const {
   switch (type) {
-    case GgufType::kUint8: case GgufType::kInt8: case GgufType::kUint16: case GgufType::kInt16:
-    case GgufType::kUint32: case GgufType::kInt32: case GgufType::kUint64: case GgufType::kInt64:
-    case GgufType::kBool:
-      return true;
-    default:
-      return false;
+    case GgufType::kUint8:
+    case GgufType::kInt8:
+    case GgufType::kUint16:
+    case GgufType::kInt16:
+    case GgufType::kUint32:
+    case GgufType::kInt32:
+    case GgufType::kUint64:
+    case GgufType::kInt64:
+    case GgufType::kBool: return true;
+    default: return false;
   }
 }
 
@@ -153,23 +223,28 @@ Result<GgufFile> GgufFile::parse(const MappedFile& file) {
   Reader r(file.data(), file.size());
   GgufFile g;
   uint32_t magic = 0;
-  if (!r.read(magic) || magic != kGgufMagic) return data_loss(fname + ": not a GGUF file (bad magic)", "magic");
+  if (!r.read(magic) || magic != kGgufMagic)
+    return data_loss(fname + ": not a GGUF file (bad magic)", "magic");
   if (!r.read(g.version_)) return data_loss(fname + ": truncated header", "version");
   if (g.version_ != 2 && g.version_ != 3) {
-    return unimplemented(fname + ": unsupported GGUF version " + std::to_string(g.version_), "version");
+    return unimplemented(fname + ": unsupported GGUF version " + std::to_string(g.version_),
+                         "version");
   }
   uint64_t n_tensors = 0, n_kv = 0;
   if (!r.read(n_tensors) || !r.read(n_kv)) return data_loss(fname + ": truncated header", "header");
   // A key/value needs at least 12 bytes, a tensor info at least 24.
   if (n_kv > r.remaining() / 12) {
-    return data_loss(fname + ": metadata count " + std::to_string(n_kv) + " exceeds file size", "metadata_kv_count");
+    return data_loss(fname + ": metadata count " + std::to_string(n_kv) + " exceeds file size",
+                     "metadata_kv_count");
   }
   if (n_tensors > r.remaining() / 24) {
-    return data_loss(fname + ": tensor count " + std::to_string(n_tensors) + " exceeds file size", "tensor_count");
+    return data_loss(fname + ": tensor count " + std::to_string(n_tensors) + " exceeds file size",
+                     "tensor_count");
   }
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key;
-    if (!r.read_string(key)) return data_loss(fname + ": truncated metadata key #" + std::to_string(k), "metadata");
+    if (!r.read_string(key))
+      return data_loss(fname + ": truncated metadata key #" + std::to_string(k), "metadata");
     uint32_t type = 0;
     if (!r.read(type)) return data_loss(fname + ": metadata " + key + ": truncated", key);
     GgufValue v;
@@ -186,17 +261,20 @@ Result<GgufFile> GgufFile::parse(const MappedFile& file) {
   g.tensors_.resize(static_cast<size_t>(n_tensors));
   for (uint64_t k = 0; k < n_tensors; ++k) {
     GgufTensorInfo& t = g.tensors_[k];
-    if (!r.read_string(t.name)) return data_loss(fname + ": truncated tensor info #" + std::to_string(k), "tensor_info");
+    if (!r.read_string(t.name))
+      return data_loss(fname + ": truncated tensor info #" + std::to_string(k), "tensor_info");
     const std::string where = fname + ": tensor " + t.name;
     uint32_t n_dims = 0;
     if (!r.read(n_dims)) return data_loss(where + ": truncated", t.name);
-    if (n_dims == 0 || n_dims > kMaxDims) return data_loss(where + ": bad dimension count " + std::to_string(n_dims), t.name);
+    if (n_dims == 0 || n_dims > kMaxDims)
+      return data_loss(where + ": bad dimension count " + std::to_string(n_dims), t.name);
     t.dims.resize(n_dims);
     for (auto& d : t.dims) {
       if (!r.read(d)) return data_loss(where + ": truncated", t.name);
     }
     if (!r.read(t.ggml_type) || !r.read(t.offset)) return data_loss(where + ": truncated", t.name);
-    if (g.tensor_index_.count(t.name) != 0) return data_loss(where + ": duplicate tensor name", t.name);
+    if (g.tensor_index_.count(t.name) != 0)
+      return data_loss(where + ": duplicate tensor name", t.name);
     g.tensor_index_[t.name] = static_cast<size_t>(k);
   }
   const uint64_t a = g.alignment_;
@@ -215,15 +293,19 @@ Result<GgufFile> GgufFile::parse(const MappedFile& file) {
     uint64_t bytes = 0;
     switch (t.ggml_type) {
       case kGgmlF32: bytes = n_elems * 4; break;
-      case kGgmlF16: case kGgmlBF16: bytes = n_elems * 2; break;
+      case kGgmlF16:
+      case kGgmlBF16: bytes = n_elems * 2; break;
       case kGgmlQ8_0:
-        if (t.dims[0] % kQ8BlockSize != 0) return data_loss(where + ": Q8_0 row length not a multiple of 32", t.name);
+        if (t.dims[0] % kQ8BlockSize != 0)
+          return data_loss(where + ": Q8_0 row length not a multiple of 32", t.name);
         bytes = n_elems / kQ8BlockSize * kQ8BlockBytes;
         break;
       default:
-        return unimplemented(where + ": unsupported tensor type " + std::to_string(t.ggml_type), t.name);
+        return unimplemented(where + ": unsupported tensor type " + std::to_string(t.ggml_type),
+                             t.name);
     }
-    if (t.offset % a != 0) return data_loss(where + ": offset not aligned to " + std::to_string(a), t.name);
+    if (t.offset % a != 0)
+      return data_loss(where + ": offset not aligned to " + std::to_string(a), t.name);
     const uint64_t avail = file.size() - g.data_offset_;
     if (t.offset > avail || bytes > avail - t.offset) {
       return data_loss(where + ": data extends past end of file", t.name);
@@ -245,7 +327,8 @@ struct MetaReader {
 
   Status get_int(const std::string& key, int& out, bool required) const {
     const GgufValue* v = g.find(key);
-    if (v == nullptr) return required ? not_found(fname + ": missing metadata " + key, key) : Status::ok();
+    if (v == nullptr)
+      return required ? not_found(fname + ": missing metadata " + key, key) : Status::ok();
     if (!v->is_integer() || v->i < 0 || v->i > std::numeric_limits<int>::max()) {
       return data_loss(fname + ": metadata " + key + ": expected a non-negative integer", key);
     }
@@ -254,10 +337,14 @@ struct MetaReader {
   }
   Status get_float(const std::string& key, float& out, bool required) const {
     const GgufValue* v = g.find(key);
-    if (v == nullptr) return required ? not_found(fname + ": missing metadata " + key, key) : Status::ok();
-    if (v->is_float()) out = static_cast<float>(v->f);
-    else if (v->is_integer()) out = static_cast<float>(v->i);
-    else return data_loss(fname + ": metadata " + key + ": expected a number", key);
+    if (v == nullptr)
+      return required ? not_found(fname + ": missing metadata " + key, key) : Status::ok();
+    if (v->is_float())
+      out = static_cast<float>(v->f);
+    else if (v->is_integer())
+      out = static_cast<float>(v->i);
+    else
+      return data_loss(fname + ": metadata " + key + ": expected a number", key);
     return Status::ok();
   }
   Status get_bool(const std::string& key, bool& out) const {
@@ -270,7 +357,8 @@ struct MetaReader {
   Status get_string(const std::string& key, std::string& out) const {
     const GgufValue* v = g.find(key);
     if (v == nullptr) return Status::ok();
-    if (v->type != GgufType::kString) return data_loss(fname + ": metadata " + key + ": expected a string", key);
+    if (v->type != GgufType::kString)
+      return data_loss(fname + ": metadata " + key + ": expected a string", key);
     out = v->str;
     return Status::ok();
   }
@@ -278,8 +366,10 @@ struct MetaReader {
   Status get_id(const std::string& key, int32_t& out) const {
     const GgufValue* v = g.find(key);
     if (v == nullptr) return Status::ok();
-    if (!v->is_integer()) return data_loss(fname + ": metadata " + key + ": expected an integer", key);
-    out = (v->i < 0 || v->i > std::numeric_limits<int32_t>::max()) ? -1 : static_cast<int32_t>(v->i);
+    if (!v->is_integer())
+      return data_loss(fname + ": metadata " + key + ": expected an integer", key);
+    out =
+        (v->i < 0 || v->i > std::numeric_limits<int32_t>::max()) ? -1 : static_cast<int32_t>(v->i);
     return Status::ok();
   }
 };
@@ -301,7 +391,8 @@ Result<TensorView> tensor_view(const GgufFile& g, const std::string& fname, cons
   }
   if (t->dims.size() > 2) {
     for (size_t k = 2; k < t->dims.size(); ++k) {
-      if (t->dims[k] != 1) return data_loss(fname + ": tensor " + name + ": expected at most 2 dimensions", name);
+      if (t->dims[k] != 1)
+        return data_loss(fname + ": tensor " + name + ": expected at most 2 dimensions", name);
     }
   }
   v.cols = static_cast<int64_t>(t->dims[0]);
@@ -317,29 +408,36 @@ Status load_vocab(const MetaReader& m, VocabSpec& vocab) {
   TURBINE_RETURN_IF_ERROR(m.get_string("tokenizer.ggml.model", vocab.model));
   if (const GgufValue* v = g.find("tokenizer.ggml.tokens")) {
     if (v->type != GgufType::kArray || v->elem_type != GgufType::kString) {
-      return data_loss(m.fname + ": metadata tokenizer.ggml.tokens: expected an array of strings", "tokenizer.ggml.tokens");
+      return data_loss(m.fname + ": metadata tokenizer.ggml.tokens: expected an array of strings",
+                       "tokenizer.ggml.tokens");
     }
     vocab.tokens = v->strings;
   }
   if (const GgufValue* v = g.find("tokenizer.ggml.scores")) {
-    if (v->type != GgufType::kArray || v->floats.size() != v->array_len || v->array_len != vocab.tokens.size()) {
-      return data_loss(m.fname + ": metadata tokenizer.ggml.scores: expected one float per token", "tokenizer.ggml.scores");
+    if (v->type != GgufType::kArray || v->floats.size() != v->array_len ||
+        v->array_len != vocab.tokens.size()) {
+      return data_loss(m.fname + ": metadata tokenizer.ggml.scores: expected one float per token",
+                       "tokenizer.ggml.scores");
     }
     vocab.scores.assign(v->floats.begin(), v->floats.end());
   }
   if (const GgufValue* v = g.find("tokenizer.ggml.token_type")) {
-    if (v->type != GgufType::kArray || v->ints.size() != v->array_len || v->array_len != vocab.tokens.size()) {
-      return data_loss(m.fname + ": metadata tokenizer.ggml.token_type: expected one integer per token",
-                       "tokenizer.ggml.token_type");
+    if (v->type != GgufType::kArray || v->ints.size() != v->array_len ||
+        v->array_len != vocab.tokens.size()) {
+      return data_loss(
+          m.fname + ": metadata tokenizer.ggml.token_type: expected one integer per token",
+          "tokenizer.ggml.token_type");
     }
     vocab.token_types.assign(v->ints.begin(), v->ints.end());
   }
   if (const GgufValue* v = g.find("tokenizer.ggml.merges")) {
     if (v->type != GgufType::kArray || v->elem_type != GgufType::kString) {
-      return data_loss(m.fname + ": metadata tokenizer.ggml.merges: expected an array of strings", "tokenizer.ggml.merges");
+      return data_loss(m.fname + ": metadata tokenizer.ggml.merges: expected an array of strings",
+                       "tokenizer.ggml.merges");
     }
     vocab.merges = v->strings;
   }
+  TURBINE_RETURN_IF_ERROR(m.get_string("tokenizer.ggml.pre", vocab.pre));
   TURBINE_RETURN_IF_ERROR(m.get_id("tokenizer.ggml.bos_token_id", vocab.bos_id));
   TURBINE_RETURN_IF_ERROR(m.get_id("tokenizer.ggml.eos_token_id", vocab.eos_id));
   TURBINE_RETURN_IF_ERROR(m.get_id("tokenizer.ggml.unknown_token_id", vocab.unk_id));
@@ -367,7 +465,8 @@ Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
   ModelConfig& c = model->mutable_config();
   std::string arch;
   TURBINE_RETURN_IF_ERROR(m.get_string("general.architecture", arch));
-  if (arch.empty()) return not_found(fname + ": missing metadata general.architecture", "general.architecture");
+  if (arch.empty())
+    return not_found(fname + ": missing metadata general.architecture", "general.architecture");
   c.arch_name = arch;
   if (arch == "llama") {
     c.arch = Arch::kLlama;
@@ -381,7 +480,8 @@ Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
     c.rope_layout = RopeLayout::kHalves;
     c.qk_norm = true;
   } else {
-    return unimplemented(fname + ": unsupported architecture '" + arch + "'", "general.architecture");
+    return unimplemented(fname + ": unsupported architecture '" + arch + "'",
+                         "general.architecture");
   }
   const std::string p = arch + ".";
   TURBINE_RETURN_IF_ERROR(m.get_int(p + "context_length", c.max_context, true));
@@ -399,18 +499,21 @@ Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
   int value_length = c.head_dim;
   TURBINE_RETURN_IF_ERROR(m.get_int(p + "attention.value_length", value_length, false));
   if (value_length != c.head_dim) {
-    return unimplemented(fname + ": attention.value_length != key_length is not supported", p + "attention.value_length");
+    return unimplemented(fname + ": attention.value_length != key_length is not supported",
+                         p + "attention.value_length");
   }
   int rope_dims = c.head_dim;
   TURBINE_RETURN_IF_ERROR(m.get_int(p + "rope.dimension_count", rope_dims, false));
   if (rope_dims != c.head_dim) {
-    return unimplemented(fname + ": partial rotary embedding (rope.dimension_count " + std::to_string(rope_dims) +
-                             " != head dim " + std::to_string(c.head_dim) + ") is not supported",
+    return unimplemented(fname + ": partial rotary embedding (rope.dimension_count " +
+                             std::to_string(rope_dims) + " != head dim " +
+                             std::to_string(c.head_dim) + ") is not supported",
                          p + "rope.dimension_count");
   }
-  if (const GgufValue* st = g.find(p + "rope.scaling.type"); st != nullptr && st->type == GgufType::kString &&
-                                                             st->str != "none" && !st->str.empty()) {
-    return unimplemented(fname + ": rope scaling '" + st->str + "' is not supported", p + "rope.scaling.type");
+  if (const GgufValue* st = g.find(p + "rope.scaling.type");
+      st != nullptr && st->type == GgufType::kString && st->str != "none" && !st->str.empty()) {
+    return unimplemented(fname + ": rope scaling '" + st->str + "' is not supported",
+                         p + "rope.scaling.type");
   }
 
   TURBINE_RETURN_IF_ERROR(load_vocab(m, model->mutable_vocab()));
@@ -427,8 +530,8 @@ Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
   int meta_vocab = 0;
   TURBINE_RETURN_IF_ERROR(m.get_int(p + "vocab_size", meta_vocab, false));
   if (meta_vocab != 0 && meta_vocab != c.n_vocab) {
-    return data_loss(fname + ": " + p + "vocab_size " + std::to_string(meta_vocab) + " != token_embd.weight rows " +
-                         std::to_string(c.n_vocab),
+    return data_loss(fname + ": " + p + "vocab_size " + std::to_string(meta_vocab) +
+                         " != token_embd.weight rows " + std::to_string(c.n_vocab),
                      p + "vocab_size");
   }
   if (c.n_layers > 4096) return data_loss(fname + ": block_count too large", p + "block_count");
@@ -456,7 +559,8 @@ Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
   const VocabSpec& vocab = model->vocab();
   if (!vocab.tokens.empty() && static_cast<int>(vocab.tokens.size()) != c.n_vocab) {
     return data_loss(fname + ": tokenizer.ggml.tokens has " + std::to_string(vocab.tokens.size()) +
-                         " entries but token_embd.weight has " + std::to_string(c.n_vocab) + " rows",
+                         " entries but token_embd.weight has " + std::to_string(c.n_vocab) +
+                         " rows",
                      "tokenizer.ggml.tokens");
   }
   std::string name;

@@ -51,13 +51,13 @@ struct ModelConfig {
   Arch arch = Arch::kLlama;
   std::string arch_name;  // as written in the file: "llama", "LlamaForCausalLM", ...
   int n_vocab = 0;
-  int dim = 0;         // hidden size
+  int dim = 0;  // hidden size
   int n_layers = 0;
   int n_heads = 0;
   int n_kv_heads = 0;
-  int head_dim = 0;    // usually dim / n_heads; Qwen3 sets it explicitly
-  int ffn_dim = 0;     // intermediate size
-  int max_context = 0; // max_position_embeddings / context_length
+  int head_dim = 0;     // usually dim / n_heads; Qwen3 sets it explicitly
+  int ffn_dim = 0;      // intermediate size
+  int max_context = 0;  // max_position_embeddings / context_length
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
   RopeLayout rope_layout = RopeLayout::kHalves;
@@ -68,13 +68,13 @@ struct ModelConfig {
 };
 
 struct LayerWeights {
-  TensorView attn_norm;           // [1, dim]
-  TensorView wq, wk, wv, wo;      // [n_heads*head_dim, dim], [n_kv*hd, dim] x2, [dim, n_heads*hd]
-  TensorView bq, bk, bv;          // optional biases [1, out]
-  TensorView q_norm, k_norm;      // optional [1, head_dim]
-  TensorView ffn_norm;            // [1, dim]
-  TensorView w_gate, w_up;        // [ffn, dim]
-  TensorView w_down;              // [dim, ffn]
+  TensorView attn_norm;       // [1, dim]
+  TensorView wq, wk, wv, wo;  // [n_heads*head_dim, dim], [n_kv*hd, dim] x2, [dim, n_heads*hd]
+  TensorView bq, bk, bv;      // optional biases [1, out]
+  TensorView q_norm, k_norm;  // optional [1, head_dim]
+  TensorView ffn_norm;        // [1, dim]
+  TensorView w_gate, w_up;    // [ffn, dim]
+  TensorView w_down;          // [dim, ffn]
 };
 
 struct Weights {
@@ -91,8 +91,10 @@ struct VocabSpec {
   std::string model;
   std::vector<std::string> tokens;
   std::vector<float> scores;
-  std::vector<int32_t> token_types;  // GGUF: 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
+  std::vector<int32_t>
+      token_types;  // GGUF: 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
   std::vector<std::string> merges;
+  std::string pre;  // GGUF tokenizer.ggml.pre: the BPE pre-tokenizer ("llama-bpe", "qwen2", ...)
   int32_t bos_id = -1;
   int32_t eos_id = -1;
   int32_t unk_id = -1;
@@ -100,9 +102,9 @@ struct VocabSpec {
   bool add_bos = true;
   bool add_eos = false;
   bool add_space_prefix = true;
-  std::string chat_template;                // empty: none in the file
-  std::filesystem::path tokenizer_json;     // for model == "hf"
-  std::filesystem::path tokenizer_config;   // for model == "hf", may be empty
+  std::string chat_template;               // empty: none in the file
+  std::filesystem::path tokenizer_json;    // for model == "hf"
+  std::filesystem::path tokenizer_config;  // for model == "hf", may be empty
 };
 
 class Model {

@@ -21,7 +21,10 @@ IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, int32
 IncrementalDetokenizer::Delta IncrementalDetokenizer::push(int32_t token) {
   if (stopped_ || flushed_) return {{}, stopped_};
   pending_bytes_ += tokenizer_.token_text(prev_token_, token, skip_special_);
-  prev_token_ = token;
+  if (!(skip_special_ && tokenizer_.is_special(token) &&
+        tokenizer_.skipped_specials_are_invisible())) {
+    prev_token_ = token;
+  }
   const size_t tail = append_sanitized_utf8(pending_bytes_, held_);
   pending_bytes_.erase(0, pending_bytes_.size() - tail);
   return release(/*at_end=*/false);

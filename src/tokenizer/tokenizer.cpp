@@ -1,5 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
+#include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
 
 namespace turbine::tokenizer {
@@ -9,12 +10,17 @@ Result<std::unique_ptr<Tokenizer>> make_tokenizer(const model::VocabSpec& vocab)
     TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<SpmTokenizer> spm, SpmTokenizer::create(vocab));
     return std::unique_ptr<Tokenizer>(std::move(spm));
   }
-  if (vocab.model == "gpt2" || vocab.model == "hf") {
-    return unimplemented(
-        "tokenizer model '" + vocab.model +
-            "' (byte-level BPE / tokenizer.json) is not implemented yet; only SentencePiece "
-            "'llama' vocabularies are supported",
-        "tokenizer.ggml.model");
+  if (vocab.model == "hf") {
+    if (vocab.tokenizer_json.empty()) {
+      return invalid_argument("the model folder has no tokenizer.json", "tokenizer_json");
+    }
+    TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<HfTokenizer> hf,
+                             HfTokenizer::from_files(vocab.tokenizer_json, vocab.tokenizer_config));
+    return std::unique_ptr<Tokenizer>(std::move(hf));
+  }
+  if (vocab.model == "gpt2") {
+    TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<HfTokenizer> hf, HfTokenizer::from_gguf_vocab(vocab));
+    return std::unique_ptr<Tokenizer>(std::move(hf));
   }
   return unimplemented("unknown tokenizer model '" + vocab.model + "'", "tokenizer.ggml.model");
 }

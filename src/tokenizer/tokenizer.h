@@ -42,11 +42,17 @@ class Tokenizer {
     if (is_special(id)) return skip_special ? std::string() : piece(id);
     return token_bytes(id);
   }
+
+  // With skip_special, whether a skipped special token is invisible to the next token's
+  // `prev_id` (the caller passes the last token that was not skipped, -1 if none). Hugging Face
+  // decoders drop skipped tokens before decoding, so "the first token of the text" is the first
+  // one not skipped; llama2.c-style SentencePiece decoding looks at the raw previous id.
+  virtual bool skipped_specials_are_invisible() const { return false; }
 };
 
-// Builds the tokenizer the vocabulary describes. "llama" (SentencePiece with scores, as in GGUF)
-// is implemented; "gpt2" and "hf" give kUnimplemented for now; a malformed vocabulary gives
-// kInvalidArgument naming the field.
+// Builds the tokenizer the vocabulary describes: "llama" (SentencePiece with scores, as in GGUF),
+// "gpt2" (GGUF byte-level BPE) and "hf" (tokenizer.json + tokenizer_config.json). A malformed
+// vocabulary gives kInvalidArgument naming the field; unsupported components kUnimplemented.
 Result<std::unique_ptr<Tokenizer>> make_tokenizer(const model::VocabSpec& vocab);
 
 }  // namespace turbine::tokenizer

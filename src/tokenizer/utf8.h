@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,41 @@ size_t append_sanitized_utf8(std::string_view bytes, std::string& out, bool fina
 
 // Whole-string convenience: ill-formed and truncated sequences become U+FFFD.
 std::string sanitize_utf8(std::string_view bytes);
+
+// True when `bytes` is well-formed UTF-8 (no surrogates, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view bytes);
+
+// Decodes the character at `s[i]` and advances `i` past it. `s` must be well-formed UTF-8.
+inline uint32_t next_code_point(std::string_view s, size_t& i) {
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  if (b0 < 0xE0) {
+    const uint32_t cp = ((b0 & 0x1Fu) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3Fu);
+    i += 2;
+    return cp;
+  }
+  if (b0 < 0xF0) {
+    const uint32_t cp = ((b0 & 0x0Fu) << 12) | ((static_cast<uint8_t>(s[i + 1]) & 0x3Fu) << 6) |
+                        (static_cast<uint8_t>(s[i + 2]) & 0x3Fu);
+    i += 3;
+    return cp;
+  }
+  const uint32_t cp = ((b0 & 0x07u) << 18) | ((static_cast<uint8_t>(s[i + 1]) & 0x3Fu) << 12) |
+                      ((static_cast<uint8_t>(s[i + 2]) & 0x3Fu) << 6) |
+                      (static_cast<uint8_t>(s[i + 3]) & 0x3Fu);
+  i += 4;
+  return cp;
+}
+
+// Bytes of the UTF-8 sequence that starts with lead byte `b` (1 for continuation bytes).
+inline size_t utf8_sequence_length(uint8_t b) {
+  return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+}
+
+// Appends code point `cp` (<= U+10FFFF) as UTF-8.
+void append_code_point(std::string& out, uint32_t cp);
 
 }  // namespace turbine::tokenizer

@@ -307,14 +307,17 @@ TEST(SpmTokenizer, RejectsMalformedVocabularies) {
 }
 
 TEST(SpmTokenizer, OtherModelsAreUnimplemented) {
-  for (const char* model : {"gpt2", "hf", "bert"}) {
-    model::VocabSpec vocab = make_small_vocab({"a"});
-    vocab.model = model;
-    auto r = make_tokenizer(vocab);
-    ASSERT_FALSE(r.has_value()) << model;
-    EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
-    EXPECT_NE(r.status().message().find(model), std::string::npos);
-  }
+  model::VocabSpec vocab = make_small_vocab({"a"});
+  vocab.model = "bert";
+  auto r = make_tokenizer(vocab);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(r.status().message().find("bert"), std::string::npos);
+
+  vocab.model = "hf";  // tokenizer.json vocabularies need the file
+  r = make_tokenizer(vocab);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

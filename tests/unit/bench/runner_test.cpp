@@ -1,0 +1,295 @@
+// The load generator against the in-process fake endpoint: measurement accuracy against the
+// server's own timestamps, keep-alive, errors, SIGINT.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cmath>
+#include <csignal>
+#include <thread>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include "bench/bench.h"
+#include "bench/fake_server.h"
+#include "bench/runner.h"
+#include "bench/workload.h"
+
+namespace turbine::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+BenchOptions options_for(uint16_t port) {
+  BenchOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(port);
+  o.model = "fake-model";
+  o.progress = false;
+  o.timeout_s = 10;
+  return o;
+}
+
+// 256 concurrent streams, TTFT 50 ms then a chunk every 20 ms: the measured TTFT and ITL of every
+// request are compared with the times the server wrote the bytes (same steady clock).
+TEST(RunnerTest, TtftAndItlWithinOneMsOfTruthAt256Streams) {
+  FakeServerOptions so;
+  so.ttft_ms = 50;
+  so.itl_ms = 20;
+  so.record_timings = true;
+  FakeOpenAiServer server(so);
+  ASSERT_TRUE(server.start().is_ok());
+
+  BenchOptions o = options_for(server.port());
+  o.input_len = 32;
+  o.output_len = 16;
+  o.concurrency = 256;
+  o.num_requests = 512;
+  Workload w = make_synthetic(o, o.num_requests);
+  auto ep = parse_endpoint(o.url, ApiKind::kCompletions);
+  ASSERT_TRUE(ep.has_value());
+  Runner runner(o, *ep, w);
+  PointConfig c;
+  c.concurrency = 256;
+  c.num_requests = 512;
+  PointResult r = runner.run_point(c, o.model);
+  auto timings = server.take_timings();
+
+  ASSERT_EQ(r.results.size(), 512u);
+  std::vector<double> ttft_err, itl_err;
+  double ttft_sum = 0, itl_sum = 0;
+  size_t n_itl = 0;
+  for (const RequestResult& q : r.results) {
+    ASSERT_TRUE(q.ok) << q.error;
+    EXPECT_EQ(q.output_tokens, 16);
+    EXPECT_TRUE(q.usage_reported);
+    EXPECT_EQ(q.input_tokens, 32);
+    ASSERT_EQ(q.itl_ms.size(), 15u);
+    auto it = timings.find(render_prompt(w, w.requests[static_cast<size_t>(q.index)]));
+    ASSERT_NE(it, timings.end());
+    const FakeTiming& t = it->second;
+    ASSERT_EQ(t.chunks.size(), 16u);
+    const auto start = r.origin + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double, std::milli>(q.start_ms));
+    const double true_ttft = ms_between(start, t.chunks[0]);
+    ttft_err.push_back(std::fabs(q.ttft_ms() - true_ttft));
+    ttft_sum += q.ttft_ms();
+    double arrival = q.first_token_ms;
+    for (size_t i = 0; i < q.itl_ms.size(); ++i) {
+      arrival += q.itl_ms[i];
+      const double lag = arrival - ms_between(r.origin, t.chunks[i + 1]);
+      if (lag > 1.0 && getenv("TURBINE_BENCH_DEBUG")) {
+        std::printf("late chunk: request %d chunk %zu written at %.3f ms, lag %.3f ms\n", q.index,
+                    i + 1, ms_between(r.origin, t.chunks[i + 1]), lag);
+      }
+      const double true_itl = ms_between(t.chunks[i], t.chunks[i + 1]);
+      itl_err.push_back(std::fabs(q.itl_ms[i] - true_itl));
+      itl_sum += q.itl_ms[i];
+      ++n_itl;
+    }
+  }
+  std::sort(ttft_err.begin(), ttft_err.end());
+  std::sort(itl_err.begin(), itl_err.end());
+  auto p99 = [](const std::vector<double>& v) { return v[static_cast<size_t>(0.99 * (v.size() - 1))]; };
+  // Every client time is a read completion: it can only lag the server's write, by loopback
+  // delivery plus event-loop latency.
+  EXPECT_LT(p99(ttft_err), 1.0) << "max " << ttft_err.back();
+  EXPECT_LT(p99(itl_err), 1.0) << "max " << itl_err.back();
+  // And the server kept its schedule, so the measured means are the injected delays.
+  EXPECT_NEAR(ttft_sum / r.results.size(), 50.0, 3.0);
+  EXPECT_NEAR(itl_sum / static_cast<double>(n_itl), 20.0, 1.0);
+  std::printf("ttft err p50 %.3f p99 %.3f max %.3f ms; itl err p50 %.3f p99 %.3f max %.3f ms\n",
+              ttft_err[ttft_err.size() / 2], p99(ttft_err), ttft_err.back(),
+              itl_err[itl_err.size() / 2], p99(itl_err), itl_err.back());
+}
+
+}  // namespace
+}  // namespace turbine::bench
+
+namespace turbine::bench {
+namespace {
+
+uint16_t closed_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();  // closed when `a` goes out of scope
+}
+
+TEST(RunnerTest, UnreachableServerIsAClearError) {
+  BenchOptions o = options_for(closed_port());
+  Workload w = make_synthetic(o, 1);
+  auto ep = parse_endpoint(o.url, ApiKind::kChat);
+  ASSERT_TRUE(ep.has_value());
+  Runner runner(o, *ep, w);
+  Status s = runner.check_reachable();
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("cannot connect to http://127.0.0.1:"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("refused"), std::string::npos) << s.message();
+  // And the whole command exits non-zero without writing a report.
+  std::FILE* devnull = std::fopen("/dev/null", "w");
+  EXPECT_EQ(run_bench(o, devnull), kExitFailed);
+  std::fclose(devnull);
+}
+
+TEST(RunnerTest, BadArgumentsExitWithTwo) {
+  std::FILE* devnull = std::fopen("/dev/null", "w");
+  BenchOptions o = options_for(1);
+  o.url = "ftp://x";
+  EXPECT_EQ(run_bench(o, devnull), kExitBadArgs);
+  o.url = "https://example.com";
+  EXPECT_EQ(run_bench(o, devnull), kExitBadArgs);
+  o = options_for(1);
+  o.output_len = 0;
+  EXPECT_EQ(run_bench(o, devnull), kExitBadArgs);
+  std::fclose(devnull);
+}
+
+TEST(RunnerTest, ParsesEndpoints) {
+  auto e = parse_endpoint("http://localhost:8000", ApiKind::kChat);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->host, "localhost");
+  EXPECT_EQ(e->port, "8000");
+  EXPECT_EQ(e->target, "/v1/chat/completions");
+  e = parse_endpoint("http://127.0.0.1:9/v1/", ApiKind::kCompletions);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->target, "/v1/completions");
+  e = parse_endpoint("http://h/proxy/v1/completions", ApiKind::kChat);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->api, ApiKind::kCompletions);
+  EXPECT_EQ(e->port, "80");
+  EXPECT_EQ(e->base_path, "/proxy");
+  EXPECT_FALSE(parse_endpoint("not a url", ApiKind::kChat).has_value());
+}
+
+TEST(RunnerTest, FullRunWithKeepAliveModelDiscoveryAndOutputs) {
+  FakeServerOptions so;
+  so.model = "discovered";
+  FakeOpenAiServer server(so);
+  ASSERT_TRUE(server.start().is_ok());
+  BenchOptions o = options_for(server.port());
+  o.model.clear();  // from /v1/models
+  o.concurrency = 4;
+  o.num_requests = 40;
+  o.output_len = 5;
+  o.calibrate = true;
+  o.slo.ttft_ms = 10000;
+  auto dir = std::filesystem::temp_directory_path();
+  o.output_json = (dir / "turbine_bench_run.json").string();
+  o.output_csv = (dir / "turbine_bench_run.csv").string();
+  o.plot_svg = (dir / "turbine_bench_run.svg").string();
+  std::FILE* devnull = std::fopen("/dev/null", "w");
+  BenchReport report;
+  EXPECT_EQ(run_bench(o, devnull, &report), kExitOk);
+  std::fclose(devnull);
+  EXPECT_EQ(report.model, "discovered");
+  EXPECT_DOUBLE_EQ(report.words_per_token, 1.0);  // the fake /tokenize counts words
+  ASSERT_EQ(report.points.size(), 1u);
+  EXPECT_EQ(report.overall.completed, 40u);
+  EXPECT_EQ(report.overall.output_tokens, 200);
+  EXPECT_EQ(report.overall.good_requests, 40u);
+  EXPECT_EQ(server.requests_served(), 40u);
+  for (const auto& p : {o.output_json, o.output_csv, o.plot_svg}) {
+    EXPECT_GT(std::filesystem::file_size(p), 100u) << p;
+  }
+}
+
+TEST(RunnerTest, SweepAndPoissonArrivals) {
+  FakeServerOptions so;
+  so.ttft_ms = 5;
+  so.itl_ms = 1;
+  FakeOpenAiServer server(so);
+  ASSERT_TRUE(server.start().is_ok());
+  std::FILE* devnull = std::fopen("/dev/null", "w");
+  BenchOptions o = options_for(server.port());
+  o.sweep_concurrency = {1, 4};
+  o.num_requests = 8;
+  o.output_len = 4;
+  BenchReport report;
+  EXPECT_EQ(run_bench(o, devnull, &report), kExitOk);
+  ASSERT_EQ(report.points.size(), 2u);
+  EXPECT_EQ(report.points[1].config.concurrency, 4);
+  EXPECT_EQ(report.points[0].summary.completed, 8u);
+  // Concurrency 4 overlaps requests: more than twice the request rate of concurrency 1.
+  EXPECT_GT(report.points[1].summary.requests_per_s, 2 * report.points[0].summary.requests_per_s);
+
+  // Poisson at 200 req/s for 40 requests: ~0.2 s of arrivals.
+  o = options_for(server.port());
+  ASSERT_TRUE(parse_request_rate("200", o).is_ok());
+  o.concurrency = 0;
+  o.num_requests = 40;
+  o.output_len = 2;
+  EXPECT_EQ(run_bench(o, devnull, &report), kExitOk);
+  EXPECT_EQ(report.overall.completed, 40u);
+  EXPECT_GT(report.overall.duration_s, 0.08);
+  EXPECT_LT(report.overall.duration_s, 1.0);
+  std::fclose(devnull);
+}
+
+TEST(RunnerTest, HttpErrorsAreCountedWithTheServerMessage) {
+  FakeServerOptions so;
+  FakeOpenAiServer server(so);
+  ASSERT_TRUE(server.start().is_ok());
+  BenchOptions o = options_for(server.port());
+  o.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/v2/unknown";
+  Workload w = make_synthetic(o, 3);
+  auto ep = parse_endpoint(o.url, ApiKind::kChat);
+  ASSERT_TRUE(ep.has_value());
+  Runner runner(o, *ep, w);
+  PointConfig c;
+  c.num_requests = 3;
+  PointResult r = runner.run_point(c, "m");
+  ASSERT_EQ(r.results.size(), 3u);
+  for (const auto& q : r.results) {
+    EXPECT_FALSE(q.ok);
+    EXPECT_EQ(q.http_status, 404);
+    EXPECT_EQ(q.error, "HTTP 404: not found");
+  }
+}
+
+TEST(RunnerTest, SigintStopsTheRunAndKeepsThePartialResults) {
+  FakeServerOptions so;
+  so.ttft_ms = 10;
+  so.itl_ms = 10;
+  FakeOpenAiServer server(so);
+  ASSERT_TRUE(server.start().is_ok());
+  BenchOptions o = options_for(server.port());
+  o.handle_sigint = true;
+  o.concurrency = 8;
+  o.num_requests = 100000;  // would take minutes
+  o.output_len = 20;
+  o.output_json = (std::filesystem::temp_directory_path() / "turbine_bench_sigint.json").string();
+  std::filesystem::remove(o.output_json);
+  std::thread killer([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    ::kill(::getpid(), SIGINT);
+  });
+  std::FILE* devnull = std::fopen("/dev/null", "w");
+  BenchReport report;
+  const auto t0 = Clock::now();
+  int code = run_bench(o, devnull, &report);
+  killer.join();
+  std::fclose(devnull);
+  EXPECT_EQ(code, kExitInterrupted);
+  EXPECT_LT(ms_between(t0, Clock::now()), 5000);
+  EXPECT_TRUE(report.interrupted);
+  EXPECT_GT(report.overall.completed, 8u);     // ~0.2 s per request, 8 at a time, 0.7 s
+  EXPECT_LT(report.overall.completed, 1000u);
+  EXPECT_GE(report.overall.cancelled, 1u);     // the in-flight ones
+  EXPECT_EQ(report.overall.errors, 0u);
+  auto j = boost::json::parse(std::ifstream(o.output_json) ? [&] {
+    std::ifstream f(o.output_json);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }() : std::string("{}"));
+  EXPECT_TRUE(j.as_object()["interrupted"].as_bool());
+}
+
+}  // namespace
+}  // namespace turbine::bench

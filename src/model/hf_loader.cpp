@@ -113,7 +113,16 @@ Status parse_config(const json& j, ModelConfig& c, const std::string& fname) {
         fname + ": hidden_act '" + hidden_act->get<std::string>() + "' is not supported",
         "hidden_act");
   }
-  if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
+  // transformers >= 5 writes `rope_parameters` {rope_theta, rope_type, scaling fields...} in
+  // place of the top-level `rope_theta` and `rope_scaling`; older configs use those two.
+  auto rs = j.find("rope_parameters");
+  if (rs != j.end() && rs->is_object()) {
+    TURBINE_RETURN_IF_ERROR(
+        get_num(*rs, "rope_theta", c.rope_theta, false, fname + ": rope_parameters"));
+  } else {
+    rs = j.find("rope_scaling");
+  }
+  if (rs != j.end() && !rs->is_null()) {
     if (!rs->is_object())
       return data_loss(fname + ": rope_scaling: expected an object", "rope_scaling");
     std::string type;

@@ -13,7 +13,9 @@
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_signal(int) { g_stop = 1; }
+extern "C" void on_signal(int) {
+  g_stop = 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -24,7 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--port", o.port)->capture_default_str();
   app.add_option("--threads", o.n_threads)->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--ttft-ms", o.ttft_ms, "Delay before the first token")->capture_default_str();
-  app.add_option("--itl-ms", o.itl_ms, "Delay between tokens (0 with ttft 0: one write)")->capture_default_str();
+  app.add_option("--itl-ms", o.itl_ms, "Delay between tokens (0 with ttft 0: one write)")
+      ->capture_default_str();
   app.add_option("--output-tokens", o.default_output_tokens, "Tokens when max_tokens is absent")
       ->capture_default_str();
   app.add_option("--model", o.model)->capture_default_str();

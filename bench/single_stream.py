@@ -55,9 +55,9 @@ def main():
 
     port = free_port()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([args.turbine, "run", "--model", args.model, "--host", "127.0.0.1",
+    proc = subprocess.Popen([args.turbine, "--log-level", "warn", "run", "--model", args.model, "--host", "127.0.0.1",
                              "--port", str(port), "--threads", str(args.threads),
-                             "--served-model-name", "m", "--log-level", "warn"])
+                             "--served-model-name", "m"])
     base = f"http://127.0.0.1:{port}"
     while True:
         try:

@@ -38,7 +38,9 @@ std::string point_label(const PointConfig& c) {
   return "";
 }
 
-void fail(const Status& s) { std::fprintf(stderr, "turbine bench: error: %s\n", s.message().c_str()); }
+void fail(const Status& s) {
+  std::fprintf(stderr, "turbine bench: error: %s\n", s.message().c_str());
+}
 
 }  // namespace
 
@@ -101,9 +103,10 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
     for (const PointConfig& c : points) n = std::max(n, c.num_requests);
     if (n == 0) n = kSyntheticPoolForDuration;
     workload = make_synthetic(options, n);
-    report.workload = fmt::format("synthetic in {}{} out {}", options.input_len,
-                                  options.prefix_len > 0 ? fmt::format("+{} shared", options.prefix_len) : "",
-                                  options.output_len);
+    report.workload =
+        fmt::format("synthetic in {}{} out {}", options.input_len,
+                    options.prefix_len > 0 ? fmt::format("+{} shared", options.prefix_len) : "",
+                    options.output_len);
   }
 
   raise_fd_limit();
@@ -124,7 +127,8 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
   if (options.calibrate) {
     auto count = runner.count_tokens(synth_text(options.seed, kCalibrationWords));
     if (count && *count > 0) {
-      workload.words_per_token = static_cast<double>(kCalibrationWords) / static_cast<double>(*count);
+      workload.words_per_token =
+          static_cast<double>(kCalibrationWords) / static_cast<double>(*count);
       std::fprintf(stderr, "calibrated with /tokenize: %d words = %lld tokens\n", kCalibrationWords,
                    static_cast<long long>(*count));
     } else {
@@ -183,8 +187,9 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
   write(options.output_csv, to_csv(report));
   write(options.plot_svg, to_svg(report));
   if (code == kExitOk && report.overall.completed == 0 && report.overall.errors > 0) {
-    std::fprintf(stderr, "turbine bench: error: every request failed (first: %s)\n",
-                 report.overall.error_kinds.empty() ? "?" : report.overall.error_kinds[0].first.c_str());
+    std::fprintf(
+        stderr, "turbine bench: error: every request failed (first: %s)\n",
+        report.overall.error_kinds.empty() ? "?" : report.overall.error_kinds[0].first.c_str());
     code = kExitFailed;
   }
   if (report_out) *report_out = std::move(report);

@@ -10,7 +10,7 @@
 namespace turbine::bench {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;       // server unreachable, every request failed, I/O error
+inline constexpr int kExitFailed = 1;  // server unreachable, every request failed, I/O error
 inline constexpr int kExitBadArgs = 2;
 inline constexpr int kExitInterrupted = 130;  // SIGINT; the partial report was still written
 inline constexpr int kDefaultNumRequests = 200;

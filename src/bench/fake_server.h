@@ -26,8 +26,8 @@ struct FakeServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: ephemeral
   int n_threads = 1;
-  double ttft_ms = 0;   // request fully read -> first content chunk written
-  double itl_ms = 0;    // between content chunks; 0 with ttft 0: the whole stream in one write
+  double ttft_ms = 0;  // request fully read -> first content chunk written
+  double itl_ms = 0;   // between content chunks; 0 with ttft 0: the whole stream in one write
   int default_output_tokens = 16;  // when the request has no max_tokens
   bool record_timings = false;     // keep FakeTiming per request (tests)
   std::string model = "fake-model";

@@ -36,12 +36,12 @@ Result<Slo> parse_slo(std::string_view spec) {
     if (item.empty()) continue;
     size_t eq = item.find('=');
     if (eq == std::string_view::npos) {
-      return invalid_argument("--slo: expected KEY=MS (ttft, itl, e2e), got '" + std::string(item) +
-                                  "'",
-                              "slo");
+      return invalid_argument(
+          "--slo: expected KEY=MS (ttft, itl, e2e), got '" + std::string(item) + "'", "slo");
     }
     std::string_view key = trim(item.substr(0, eq));
-    TURBINE_ASSIGN_OR_RETURN(double ms, parse_double(item.substr(eq + 1), "--slo " + std::string(key)));
+    TURBINE_ASSIGN_OR_RETURN(double ms,
+                             parse_double(item.substr(eq + 1), "--slo " + std::string(key)));
     if (ms <= 0) return invalid_argument("--slo " + std::string(key) + ": must be > 0 ms", "slo");
     if (key == "ttft") {
       slo.ttft_ms = ms;
@@ -54,7 +54,8 @@ Result<Slo> parse_slo(std::string_view spec) {
                               "slo");
     }
   }
-  if (slo.empty()) return invalid_argument("--slo: give at least one of ttft=MS, itl=MS, e2e=MS", "slo");
+  if (slo.empty())
+    return invalid_argument("--slo: give at least one of ttft=MS, itl=MS, e2e=MS", "slo");
   return slo;
 }
 
@@ -69,9 +70,9 @@ Result<std::vector<int>> parse_int_list(std::string_view spec, std::string_view 
     int v = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (ec != std::errc() || p != item.data() + item.size() || v <= 0) {
-      return invalid_argument(std::string(what) + ": '" + std::string(item) +
-                                  "' is not a positive integer",
-                              std::string(what));
+      return invalid_argument(
+          std::string(what) + ": '" + std::string(item) + "' is not a positive integer",
+          std::string(what));
     }
     out.push_back(v);
   }
@@ -91,7 +92,8 @@ Status parse_request_rate(std::string_view spec, BenchOptions& options) {
     return Status::ok();
   }
   TURBINE_ASSIGN_OR_RETURN(double rate, parse_double(spec, "--request-rate"));
-  if (rate <= 0) return invalid_argument("--request-rate: must be > 0, 'inf' or 'trace'", "request-rate");
+  if (rate <= 0)
+    return invalid_argument("--request-rate: must be > 0, 'inf' or 'trace'", "request-rate");
   options.arrival = ArrivalKind::kPoisson;
   options.request_rate = rate;
   return Status::ok();

@@ -47,11 +47,11 @@ struct BenchOptions {
 
   // Load shape.
   ArrivalKind arrival = ArrivalKind::kClosedLoop;
-  int concurrency = 1;        // closed loop: workers; open loop: cap on in-flight (0: none)
-  double request_rate = 0;    // kPoisson: requests/s (infinity allowed)
-  double trace_speedup = 1;   // kTrace: timestamps are divided by this
-  int num_requests = 0;       // per point; 0: until duration_s (or 200 when no duration)
-  double duration_s = 0;      // per point; 0: until num_requests. In-flight requests finish.
+  int concurrency = 1;       // closed loop: workers; open loop: cap on in-flight (0: none)
+  double request_rate = 0;   // kPoisson: requests/s (infinity allowed)
+  double trace_speedup = 1;  // kTrace: timestamps are divided by this
+  int num_requests = 0;      // per point; 0: until duration_s (or 200 when no duration)
+  double duration_s = 0;     // per point; 0: until num_requests. In-flight requests finish.
   std::vector<int> sweep_concurrency;  // non-empty: one point per level (closed loop)
 
   // Workload: synthetic unless `dataset` is set.
@@ -64,7 +64,7 @@ struct BenchOptions {
   int prefix_len = 0;         // shared prefix tokens, added in front of input_len
   int num_prefix_groups = 1;  // request i uses prefix i % num_prefix_groups
   uint64_t seed = 0;
-  bool calibrate = false;     // scale word counts with the server's /tokenize (if offered)
+  bool calibrate = false;  // scale word counts with the server's /tokenize (if offered)
 
   Slo slo;
 
@@ -72,8 +72,8 @@ struct BenchOptions {
   std::string output_json;
   std::string output_csv;
   std::string plot_svg;
-  bool progress = true;       // shown only when stderr is a terminal
-  bool handle_sigint = false; // SIGINT stops the run; the partial report is still produced
+  bool progress = true;        // shown only when stderr is a terminal
+  bool handle_sigint = false;  // SIGINT stops the run; the partial report is still produced
 
   Status validate() const;
 };

@@ -77,44 +77,51 @@ std::string panel(int x0, int y0, const std::string& title, const std::string& x
   }
   double xtop = 1, ytop = 1;
   std::vector<double> xt = ticks(xmax * 1.02, &xtop);
-  std::vector<double> yt = y_fixed_max > 0 ? std::vector<double>{0, 0.25, 0.5, 0.75, 1.0}
-                                           : ticks(ymax * 1.05, &ytop);
+  std::vector<double> yt =
+      y_fixed_max > 0 ? std::vector<double>{0, 0.25, 0.5, 0.75, 1.0} : ticks(ymax * 1.05, &ytop);
   if (y_fixed_max > 0) ytop = y_fixed_max;
   const int pw = kPanelW - kMarginL - kMarginR, ph = kPanelH - kMarginT - kMarginB;
   const int px = x0 + kMarginL, py = y0 + kMarginT;
   auto sx = [&](double x) { return px + x / xtop * pw; };
   auto sy = [&](double y) { return py + ph - y / ytop * ph; };
   std::string o;
-  o += fmt::format("<text x='{}' y='{}' font-size='14' font-weight='bold' text-anchor='middle'>{}</text>\n",
-                   px + pw / 2, y0 + 22, esc(title));
-  o += fmt::format("<rect x='{}' y='{}' width='{}' height='{}' fill='#fafafa' stroke='#888'/>\n", px, py, pw, ph);
+  o += fmt::format(
+      "<text x='{}' y='{}' font-size='14' font-weight='bold' text-anchor='middle'>{}</text>\n",
+      px + pw / 2, y0 + 22, esc(title));
+  o += fmt::format("<rect x='{}' y='{}' width='{}' height='{}' fill='#fafafa' stroke='#888'/>\n",
+                   px, py, pw, ph);
   for (double t : xt) {
-    o += fmt::format("<line x1='{0:.1f}' y1='{1}' x2='{0:.1f}' y2='{2}' stroke='#ddd'/>"
-                     "<text x='{0:.1f}' y='{3}' font-size='10' text-anchor='middle'>{4}</text>\n",
-                     sx(t), py, py + ph, py + ph + 14, tick_label(t));
+    o += fmt::format(
+        "<line x1='{0:.1f}' y1='{1}' x2='{0:.1f}' y2='{2}' stroke='#ddd'/>"
+        "<text x='{0:.1f}' y='{3}' font-size='10' text-anchor='middle'>{4}</text>\n",
+        sx(t), py, py + ph, py + ph + 14, tick_label(t));
   }
   for (double t : yt) {
-    o += fmt::format("<line x1='{0}' y1='{1:.1f}' x2='{2}' y2='{1:.1f}' stroke='#ddd'/>"
-                     "<text x='{3}' y='{4:.1f}' font-size='10' text-anchor='end'>{5}</text>\n",
-                     px, sy(t), px + pw, px - 5, sy(t) + 3, tick_label(t));
+    o += fmt::format(
+        "<line x1='{0}' y1='{1:.1f}' x2='{2}' y2='{1:.1f}' stroke='#ddd'/>"
+        "<text x='{3}' y='{4:.1f}' font-size='10' text-anchor='end'>{5}</text>\n",
+        px, sy(t), px + pw, px - 5, sy(t) + 3, tick_label(t));
   }
-  o += fmt::format("<text x='{}' y='{}' font-size='11' text-anchor='middle'>{}</text>\n", px + pw / 2,
-                   py + ph + 32, esc(xlabel));
-  o += fmt::format("<text x='{0}' y='{1}' font-size='11' text-anchor='middle' transform='rotate(-90 {0} {1})'>{2}</text>\n",
-                   x0 + 16, py + ph / 2, esc(ylabel));
+  o += fmt::format("<text x='{}' y='{}' font-size='11' text-anchor='middle'>{}</text>\n",
+                   px + pw / 2, py + ph + 32, esc(xlabel));
+  o += fmt::format(
+      "<text x='{0}' y='{1}' font-size='11' text-anchor='middle' transform='rotate(-90 {0} "
+      "{1})'>{2}</text>\n",
+      x0 + 16, py + ph / 2, esc(ylabel));
   for (const Series& s : series) {
     if (s.xy.empty()) continue;
     std::string pts;
     for (auto [x, y] : s.xy) pts += fmt::format("{:.1f},{:.1f} ", sx(x), sy(y));
-    o += fmt::format("<polyline fill='none' stroke='{}' stroke-width='1.8'{} points='{}'/>\n", s.color,
-                     s.dashed ? " stroke-dasharray='5,3'" : "", pts);
+    o += fmt::format("<polyline fill='none' stroke='{}' stroke-width='1.8'{} points='{}'/>\n",
+                     s.color, s.dashed ? " stroke-dasharray='5,3'" : "", pts);
     if (s.markers) {
       for (size_t i = 0; i < s.xy.size(); ++i) {
         o += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='3' fill='{}'/>", sx(s.xy[i].first),
                          sy(s.xy[i].second), s.color);
         if (i < s.point_labels.size()) {
-          o += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='9' fill='{}'>{}</text>", sx(s.xy[i].first) + 4,
-                           sy(s.xy[i].second) - 4, s.color, esc(s.point_labels[i]));
+          o += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='9' fill='{}'>{}</text>",
+                           sx(s.xy[i].first) + 4, sy(s.xy[i].second) - 4, s.color,
+                           esc(s.point_labels[i]));
         }
       }
       o += "\n";
@@ -123,10 +130,11 @@ std::string panel(int x0, int y0, const std::string& title, const std::string& x
   // Legend, bottom right inside the plot area.
   int ly = py + ph - 10 - 14 * static_cast<int>(series.size() - 1);
   for (const Series& s : series) {
-    o += fmt::format("<line x1='{}' y1='{}' x2='{}' y2='{}' stroke='{}' stroke-width='2'{}/>"
-                     "<text x='{}' y='{}' font-size='10'>{}</text>\n",
-                     px + pw - 130, ly - 3, px + pw - 112, ly - 3, s.color,
-                     s.dashed ? " stroke-dasharray='5,3'" : "", px + pw - 108, ly, esc(s.name));
+    o += fmt::format(
+        "<line x1='{}' y1='{}' x2='{}' y2='{}' stroke='{}' stroke-width='2'{}/>"
+        "<text x='{}' y='{}' font-size='10'>{}</text>\n",
+        px + pw - 130, ly - 3, px + pw - 112, ly - 3, s.color,
+        s.dashed ? " stroke-dasharray='5,3'" : "", px + pw - 108, ly, esc(s.name));
     ly += 14;
   }
   if (!note.empty()) {
@@ -145,9 +153,13 @@ std::vector<std::pair<double, double>> cdf(std::vector<double> v, double* cut) {
   size_t keep = v.size() >= 200 ? static_cast<size_t>(std::ceil(v.size() * 0.995)) : v.size();
   *cut = std::max(*cut, v[keep - 1]);
   size_t step = std::max<size_t>(1, keep / 300);
+  // A step function: the fraction jumps at each sample (drawn as a vertical then a flat segment).
   out.emplace_back(v.front(), 0.0);
+  double y = 0;
   for (size_t i = 0; i < keep; i += step) {
-    out.emplace_back(v[i], static_cast<double>(i + 1) / static_cast<double>(v.size()));
+    out.emplace_back(v[i], y);
+    y = static_cast<double>(i + 1) / static_cast<double>(v.size());
+    out.emplace_back(v[i], y);
   }
   out.emplace_back(v[keep - 1], static_cast<double>(keep) / static_cast<double>(v.size()));
   return out;
@@ -165,7 +177,8 @@ std::string to_svg(const BenchReport& r) {
       "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'>\n"
       "<rect width='100%' height='100%' fill='white'/>\n",
       width, height);
-  std::string subtitle = fmt::format("{} | model {} | {} workload", r.target_url, r.model, r.workload);
+  std::string subtitle =
+      fmt::format("{} | model {} | {} workload", r.target_url, r.model, r.workload);
   o += fmt::format("<text x='10' y='22' font-size='16' font-weight='bold'>turbine bench{}</text>\n",
                    r.interrupted ? " (interrupted: partial results)" : "");
   o += fmt::format("<text x='10' y='42' font-size='11' fill='#444'>{}</text>\n", esc(subtitle));
@@ -204,7 +217,8 @@ std::string to_svg(const BenchReport& r) {
       p50.markers = p99.markers = true;
       for (const PointReport& p : r.points) {
         const Distribution& d = m == 0 ? p.summary.ttft_ms : p.summary.itl_ms;
-        std::string label = p.config.concurrency > 0 ? "c=" + std::to_string(p.config.concurrency) : p.config.label;
+        std::string label =
+            p.config.concurrency > 0 ? "c=" + std::to_string(p.config.concurrency) : p.config.label;
         p50.xy.emplace_back(p.summary.output_tokens_per_s, d.p50);
         p99.xy.emplace_back(p.summary.output_tokens_per_s, d.p99);
         p50.point_labels.push_back(label);
@@ -229,7 +243,8 @@ std::string to_svg(const BenchReport& r) {
     }
     std::vector<Series> s = {goodput};
     if (!good.xy.empty()) s.push_back(good);
-    o += panel(10 + 2 * kPanelW, 60 + kPanelH, "Throughput vs load", "concurrency", "requests/s", s, 0, "");
+    o += panel(10 + 2 * kPanelW, 60 + kPanelH, "Throughput vs load", "concurrency", "requests/s", s,
+               0, "");
   }
   o += "</svg>\n";
   return o;

@@ -1,7 +1,7 @@
 #include "bench/report.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <cerrno>
 #include <cmath>
@@ -13,7 +13,9 @@ namespace turbine::bench {
 namespace json = boost::json;
 namespace {
 
-const char* api_name(ApiKind api) { return api == ApiKind::kChat ? "chat" : "completions"; }
+const char* api_name(ApiKind api) {
+  return api == ApiKind::kChat ? "chat" : "completions";
+}
 
 const char* arrival_name(ArrivalKind a) {
   switch (a) {
@@ -31,7 +33,7 @@ json::value number(double v) {
 }
 
 json::object dist_json(const Distribution& d) {
-  return {{"mean", d.mean}, {"p50", d.p50}, {"p90", d.p90}, {"p95", d.p95}, {"p99", d.p99},
+  return {{"mean", d.mean}, {"p50", d.p50}, {"p90", d.p90}, {"p95", d.p95},    {"p99", d.p99},
           {"min", d.min},   {"max", d.max}, {"std", d.std}, {"count", d.count}};
 }
 
@@ -53,7 +55,8 @@ json::object summary_json(const Summary& s) {
   o["tpot_ms"] = dist_json(s.tpot_ms);
   o["e2e_ms"] = dist_json(s.e2e_ms);
   json::array kinds;
-  for (const auto& [msg, n] : s.error_kinds) kinds.push_back(json::object{{"error", msg}, {"count", n}});
+  for (const auto& [msg, n] : s.error_kinds)
+    kinds.push_back(json::object{{"error", msg}, {"count", n}});
   o["error_kinds"] = std::move(kinds);
   return o;
 }
@@ -78,7 +81,8 @@ std::string csv_escape(const std::string& s) {
 
 std::string format_text(const BenchReport& r) {
   std::string out;
-  out += fmt::format("turbine bench: {} model {} ({} workload)\n", r.target_url, r.model, r.workload);
+  out +=
+      fmt::format("turbine bench: {} model {} ({} workload)\n", r.target_url, r.model, r.workload);
   for (const PointReport& p : r.points) {
     const Summary& s = p.summary;
     out += fmt::format("\n== {}{}\n", p.config.label, s.interrupted ? " (interrupted)" : "");

@@ -24,7 +24,7 @@ struct BenchReport {
   double words_per_token = 1.0;
   bool interrupted = false;
   std::vector<PointReport> points;
-  Summary overall;         // every request of every point
+  Summary overall;  // every request of every point
 };
 
 std::string format_text(const BenchReport& report);

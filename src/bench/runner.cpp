@@ -1,11 +1,12 @@
 #include "bench/runner.h"
 
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -19,7 +20,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -95,7 +95,8 @@ Result<Endpoint> parse_endpoint(const std::string& url, ApiKind api) {
                             "url");
   }
   if (u.scheme() != "http") {
-    return invalid_argument("--url: scheme '" + std::string(u.scheme()) + "' is not supported; use http://", "url");
+    return invalid_argument(
+        "--url: scheme '" + std::string(u.scheme()) + "' is not supported; use http://", "url");
   }
   Endpoint e;
   e.host = std::string(u.host_address());
@@ -130,19 +131,21 @@ struct PointState {
   Clock::time_point origin;
   std::string model;
   std::vector<RequestResult> results;
-  int next = 0;            // next workload index to issue
-  int tasks = 0;           // issuers (workers / arrival loop) plus requests in flight
+  int next = 0;   // next workload index to issue
+  int tasks = 0;  // issuers (workers / arrival loop) plus requests in flight
   int in_flight = 0;
-  bool stopping = false;   // SIGINT: issue nothing more, cancel what is in flight
+  bool stopping = false;  // SIGINT: issue nothing more, cancel what is in flight
   size_t done = 0, errors = 0;
   int64_t output_tokens = 0;
   std::unordered_set<beast::tcp_stream*> active;
-  asio::steady_timer slot_freed;      // a condition variable: cancelled when a request ends
+  asio::steady_timer slot_freed;  // a condition variable: cancelled when a request ends
   asio::steady_timer arrival_timer;
   asio::steady_timer progress_timer;
   bool show_progress = false;
 
-  double ms_now() const { return std::chrono::duration<double, std::milli>(Clock::now() - origin).count(); }
+  double ms_now() const {
+    return std::chrono::duration<double, std::milli>(Clock::now() - origin).count();
+  }
   bool may_issue(int i) const {
     if (stopping) return false;
     if (config.num_requests > 0 && i >= config.num_requests) return false;
@@ -188,8 +191,8 @@ class Runner::Impl {
     ioc_.restart();
     ioc_.run();
     if (result) {
-      return {StatusCode::kUnavailable,
-              "cannot connect to " + where() + ": " + result.message() + " (is the server running?)"};
+      return {StatusCode::kUnavailable, "cannot connect to " + where() + ": " + result.message() +
+                                            " (is the server running?)"};
     }
     return Status::ok();
   }
@@ -207,12 +210,14 @@ class Runner::Impl {
           s.expires_after(std::min(timeout_, std::chrono::milliseconds(30000)));
           auto [ec, ep] = co_await s.async_connect(endpoints_, kUseTuple);
           if (ec) {
-            status = {StatusCode::kUnavailable, "cannot connect to " + where() + ": " + ec.message()};
+            status = {StatusCode::kUnavailable,
+                      "cannot connect to " + where() + ": " + ec.message()};
             co_return;
           }
           bhttp::request<bhttp::string_body> req{verb, target, 11};
           req.set(bhttp::field::host, endpoint_.host_header);
-          if (!options_.api_key.empty()) req.set(bhttp::field::authorization, "Bearer " + options_.api_key);
+          if (!options_.api_key.empty())
+            req.set(bhttp::field::authorization, "Bearer " + options_.api_key);
           if (verb == bhttp::verb::post) {
             req.set(bhttp::field::content_type, "application/json");
             req.body() = body;
@@ -239,16 +244,20 @@ class Runner::Impl {
   }
 
   Result<std::string> first_model() {
-    TURBINE_ASSIGN_OR_RETURN(auto resp, simple_request(bhttp::verb::get, endpoint_.base_path + "/v1/models", ""));
+    TURBINE_ASSIGN_OR_RETURN(
+        auto resp, simple_request(bhttp::verb::get, endpoint_.base_path + "/v1/models", ""));
     if (resp.first != 200) {
       return not_found("GET " + endpoint_.base_path + "/v1/models returned HTTP " +
-                       std::to_string(resp.first) + "; pass --model", "model");
+                           std::to_string(resp.first) + "; pass --model",
+                       "model");
     }
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(resp.second, ec);
-    const boost::json::value* data = !ec && v.is_object() ? v.as_object().if_contains("data") : nullptr;
+    const boost::json::value* data =
+        !ec && v.is_object() ? v.as_object().if_contains("data") : nullptr;
     if (data && data->is_array() && !data->as_array().empty() && data->as_array()[0].is_object()) {
-      if (const auto* id = data->as_array()[0].as_object().if_contains("id"); id && id->is_string()) {
+      if (const auto* id = data->as_array()[0].as_object().if_contains("id");
+          id && id->is_string()) {
         return std::string(id->as_string());
       }
     }
@@ -257,16 +266,17 @@ class Runner::Impl {
 
   Result<int64_t> count_tokens(const std::string& text) {
     boost::json::object body{{"prompt", text}, {"add_special_tokens", false}};
-    TURBINE_ASSIGN_OR_RETURN(
-        auto resp, simple_request(bhttp::verb::post, endpoint_.base_path + "/tokenize",
-                                  boost::json::serialize(body)));
+    TURBINE_ASSIGN_OR_RETURN(auto resp,
+                             simple_request(bhttp::verb::post, endpoint_.base_path + "/tokenize",
+                                            boost::json::serialize(body)));
     if (resp.first != 200) {
       return not_found("POST /tokenize returned HTTP " + std::to_string(resp.first), "calibrate");
     }
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(resp.second, ec);
     if (!ec && v.is_object()) {
-      if (const auto* c = v.as_object().if_contains("count"); c && c->is_int64()) return c->as_int64();
+      if (const auto* c = v.as_object().if_contains("count"); c && c->is_int64())
+        return c->as_int64();
       if (const auto* t = v.as_object().if_contains("tokens"); t && t->is_array()) {
         return static_cast<int64_t>(t->as_array().size());
       }
@@ -282,7 +292,8 @@ class Runner::Impl {
     req.set(bhttp::field::host, endpoint_.host_header);
     req.set(bhttp::field::content_type, "application/json");
     req.set(bhttp::field::accept, "text/event-stream");
-    if (!options_.api_key.empty()) req.set(bhttp::field::authorization, "Bearer " + options_.api_key);
+    if (!options_.api_key.empty())
+      req.set(bhttp::field::authorization, "Bearer " + options_.api_key);
     req.keep_alive(true);
     req.body() = body;
     req.prepare_payload();
@@ -320,14 +331,16 @@ class Runner::Impl {
       parser.get().body().size = sizeof(chunk);
       conn.stream.expires_after(timeout_);
       size_t n = 0;
-      std::tie(ec, n) = co_await bhttp::async_read_some(conn.stream, conn.buffer, parser, kUseTuple);
+      std::tie(ec, n) =
+          co_await bhttp::async_read_some(conn.stream, conn.buffer, parser, kUseTuple);
       const double now_ms = st.ms_now();  // the bytes arrived now; parse time is not counted
       res.end_ms = now_ms;
       if (ec == bhttp::error::need_buffer) ec = {};
       size_t got = sizeof(chunk) - parser.get().body().size;
       if (got > 0) {
         if (!success) {
-          if (error_body.size() < kMaxErrorBodyBytes) error_body.append(chunk, std::min(got, kMaxErrorBodyBytes));
+          if (error_body.size() < kMaxErrorBodyBytes)
+            error_body.append(chunk, std::min(got, kMaxErrorBodyBytes));
         } else {
           events.clear();
           decoder.feed(std::string_view(chunk, got), events);
@@ -354,12 +367,14 @@ class Runner::Impl {
       if (ec) break;
     }
     if (ec) {
-      res.error = ec == beast::error::timeout ? "timeout: no data for " + std::to_string(options_.timeout_s) + " s"
-                                              : "reading the stream: " + ec.message();
+      res.error = ec == beast::error::timeout
+                      ? "timeout: no data for " + std::to_string(options_.timeout_s) + " s"
+                      : "reading the stream: " + ec.message();
       co_return Outcome::kDone;
     }
     if (!success) {
-      res.error = "HTTP " + std::to_string(res.http_status) + ": " + error_message_from_body(error_body);
+      res.error =
+          "HTTP " + std::to_string(res.http_status) + ": " + error_message_from_body(error_body);
       co_return parser.get().keep_alive() ? Outcome::kKeepAlive : Outcome::kDone;
     }
     if (!res.error.empty()) co_return Outcome::kDone;
@@ -405,9 +420,11 @@ class Runner::Impl {
 
   asio::awaitable<void> one_request(int index, std::shared_ptr<PointState> st) {
     co_await wait_turn_to_start();
-    const RequestSpec& spec = workload_.requests[static_cast<size_t>(index) % workload_.requests.size()];
+    const RequestSpec& spec =
+        workload_.requests[static_cast<size_t>(index) % workload_.requests.size()];
     // Rendering the prompt happens before the clock starts.
-    const std::string body = build_request_body(workload_, spec, endpoint_.api, st->model, options_.ignore_eos);
+    const std::string body =
+        build_request_body(workload_, spec, endpoint_.api, st->model, options_.ignore_eos);
     RequestResult res;
     res.index = index;
     res.start_ms = st->ms_now();
@@ -481,20 +498,23 @@ class Runner::Impl {
   asio::awaitable<void> arrivals(std::shared_ptr<PointState> st) {
     const PointConfig& c = st->config;
     std::mt19937_64 rng(options_.seed ^ 0x5eedULL);
-    std::exponential_distribution<double> gap(std::isfinite(c.request_rate) && c.request_rate > 0 ? c.request_rate : 1.0);
+    std::exponential_distribution<double> gap(
+        std::isfinite(c.request_rate) && c.request_rate > 0 ? c.request_rate : 1.0);
     double t_s = 0;
     const double ts0 = workload_.requests.front().timestamp_ms;
     for (int i = 0;; ++i) {
       if (c.num_requests > 0 && i >= c.num_requests) break;
       if (c.arrival == ArrivalKind::kTrace) {
         if (static_cast<size_t>(i) >= workload_.requests.size()) break;
-        t_s = (workload_.requests[static_cast<size_t>(i)].timestamp_ms - ts0) / 1000.0 / c.trace_speedup;
+        t_s = (workload_.requests[static_cast<size_t>(i)].timestamp_ms - ts0) / 1000.0 /
+              c.trace_speedup;
       } else if (i > 0 && std::isfinite(c.request_rate)) {
         t_s += gap(rng);
       }
       if (c.duration_s > 0 && t_s >= c.duration_s) break;
       if (st->stopping) break;
-      auto due = st->origin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t_s));
+      auto due = st->origin +
+                 std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t_s));
       if (due > Clock::now()) {
         st->arrival_timer.expires_at(due);
         co_await st->arrival_timer.async_wait(kUseTuple);
@@ -538,11 +558,13 @@ class Runner::Impl {
     int filled = static_cast<int>(frac * kWidth);
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(kWidth - filled), '.');
-    std::fprintf(stderr, "\r%s [%s] %zu/%s req  %.1f req/s  %.0f tok/s  in-flight %d  errors %zu  %.1f s\x1b[K%s",
-                 st.config.label.c_str(), bar.c_str(), finished, total.c_str(),
-                 elapsed_s > 0 ? static_cast<double>(st.done) / elapsed_s : 0.0,
-                 elapsed_s > 0 ? static_cast<double>(st.output_tokens) / elapsed_s : 0.0,
-                 st.in_flight, st.errors, elapsed_s, final ? "\n" : "");
+    std::fprintf(
+        stderr,
+        "\r%s [%s] %zu/%s req  %.1f req/s  %.0f tok/s  in-flight %d  errors %zu  %.1f s\x1b[K%s",
+        st.config.label.c_str(), bar.c_str(), finished, total.c_str(),
+        elapsed_s > 0 ? static_cast<double>(st.done) / elapsed_s : 0.0,
+        elapsed_s > 0 ? static_cast<double>(st.output_tokens) / elapsed_s : 0.0, st.in_flight,
+        st.errors, elapsed_s, final ? "\n" : "");
     std::fflush(stderr);
   }
 
@@ -618,12 +640,20 @@ class Runner::Impl {
 Runner::Runner(const BenchOptions& options, Endpoint endpoint, const Workload& workload)
     : impl_(std::make_unique<Impl>(options, std::move(endpoint), workload)) {}
 Runner::~Runner() = default;
-Status Runner::check_reachable() { return impl_->check_reachable(); }
-Result<std::string> Runner::first_model() { return impl_->first_model(); }
-Result<int64_t> Runner::count_tokens(const std::string& text) { return impl_->count_tokens(text); }
+Status Runner::check_reachable() {
+  return impl_->check_reachable();
+}
+Result<std::string> Runner::first_model() {
+  return impl_->first_model();
+}
+Result<int64_t> Runner::count_tokens(const std::string& text) {
+  return impl_->count_tokens(text);
+}
 PointResult Runner::run_point(const PointConfig& config, const std::string& model) {
   return impl_->run_point(config, model);
 }
-bool Runner::interrupted() const { return impl_->interrupted_; }
+bool Runner::interrupted() const {
+  return impl_->interrupted_;
+}
 
 }  // namespace turbine::bench

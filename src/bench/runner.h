@@ -45,8 +45,8 @@ struct PointConfig {
 };
 
 struct PointResult {
-  std::vector<RequestResult> results;  // sorted by index; cancelled requests included
-  bool interrupted = false;            // SIGINT (or stop()) ended the point early
+  std::vector<RequestResult> results;            // sorted by index; cancelled requests included
+  bool interrupted = false;                      // SIGINT (or stop()) ended the point early
   std::chrono::steady_clock::time_point origin;  // the zero of every *_ms in results
 };
 

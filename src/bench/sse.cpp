@@ -41,8 +41,8 @@ void decode_value(const json::value& v, SseEvent& ev) {
             non_empty_string(delta, "reasoning")) {
           ev.has_content = true;
         }
-        if (const json::value* t = delta.if_contains("tool_calls"); t && t->is_array() &&
-                                                                    !t->as_array().empty()) {
+        if (const json::value* t = delta.if_contains("tool_calls");
+            t && t->is_array() && !t->as_array().empty()) {
           ev.has_content = true;
         }
       }
@@ -116,7 +116,8 @@ void SseDecoder::handle_line(std::string_view line, std::vector<SseEvent>& out) 
   if (line.front() == ':') return;  // comment / keep-alive
   size_t colon = line.find(':');
   std::string_view field = line.substr(0, colon);
-  std::string_view value = colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
+  std::string_view value =
+      colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
   if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   if (field != "data") return;  // event:, id:, retry: carry nothing we measure
   if (has_data_) data_.push_back('\n');

@@ -21,7 +21,7 @@ struct SseEvent {
   bool has_usage = false;
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
-  std::string error;         // {"error": ...} in the stream, or a payload that is not JSON
+  std::string error;  // {"error": ...} in the stream, or a payload that is not JSON
 };
 
 class SseDecoder {

@@ -13,17 +13,17 @@ namespace turbine::bench {
 // One request as the client saw it. Times are steady_clock milliseconds relative to the start of
 // the sweep point, taken when the bytes arrived (the read completion), not when they were parsed.
 struct RequestResult {
-  int index = 0;                // position in the workload
-  double start_ms = 0;          // just before connecting (or taking a kept-alive connection)
-  double first_token_ms = -1;   // first SSE chunk with content; -1: none
-  double end_ms = 0;            // response complete (or failed)
-  std::vector<double> itl_ms;   // gaps between consecutive content chunks
-  int64_t input_tokens = 0;     // usage.prompt_tokens, else the workload's intent
-  int64_t output_tokens = 0;    // usage.completion_tokens, else the number of content chunks
+  int index = 0;               // position in the workload
+  double start_ms = 0;         // just before connecting (or taking a kept-alive connection)
+  double first_token_ms = -1;  // first SSE chunk with content; -1: none
+  double end_ms = 0;           // response complete (or failed)
+  std::vector<double> itl_ms;  // gaps between consecutive content chunks
+  int64_t input_tokens = 0;    // usage.prompt_tokens, else the workload's intent
+  int64_t output_tokens = 0;   // usage.completion_tokens, else the number of content chunks
   int64_t content_chunks = 0;
   bool usage_reported = false;
   bool ok = false;
-  bool cancelled = false;       // stopped by SIGINT / end of run: not an error, not counted
+  bool cancelled = false;  // stopped by SIGINT / end of run: not an error, not counted
   int http_status = 0;
   std::string error;
 
@@ -43,14 +43,14 @@ double percentile(const std::vector<double>& sorted, double p);
 Distribution distribution(std::vector<double> values);
 
 struct Summary {
-  std::string label;           // "concurrency 8", "rate 4.0/s", ...
-  int concurrency = 0;         // 0: open loop without cap
-  double request_rate = 0;     // 0: closed loop
-  size_t completed = 0;        // successful requests
+  std::string label;        // "concurrency 8", "rate 4.0/s", ...
+  int concurrency = 0;      // 0: open loop without cap
+  double request_rate = 0;  // 0: closed loop
+  size_t completed = 0;     // successful requests
   size_t errors = 0;
   size_t cancelled = 0;
   bool interrupted = false;
-  double duration_s = 0;       // first start to last end
+  double duration_s = 0;  // first start to last end
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
   double requests_per_s = 0;

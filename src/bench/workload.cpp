@@ -16,29 +16,31 @@ namespace {
 // Common English words that the Llama 2/3, GPT-2/4, Qwen and Mistral vocabularies hold as a single
 // token when preceded by a space (" the", "▁the"). Lower case only: capitals split more often.
 constexpr std::array<std::string_view, 200> kWords = {
-    "the",     "of",      "and",    "to",      "in",      "is",     "that",    "for",    "it",
-    "as",      "was",     "with",   "be",      "by",      "on",     "not",     "he",     "this",
-    "are",     "or",      "his",    "from",    "at",      "which",  "but",     "have",   "an",
-    "had",     "they",    "you",    "were",    "their",   "one",    "all",     "we",     "can",
-    "her",     "has",     "there",  "been",    "if",      "more",   "when",    "will",   "would",
-    "who",     "so",      "no",     "time",    "people",  "year",   "way",     "day",    "man",
-    "thing",   "woman",   "life",   "child",   "world",   "school", "state",   "family", "student",
-    "group",   "country", "problem", "hand",   "part",    "place",  "case",    "week",   "company",
-    "system",  "program", "question", "work",  "number",  "night",  "point",   "home",   "water",
-    "room",    "mother",  "area",   "money",   "story",   "fact",   "month",   "lot",    "right",
-    "study",   "book",    "eye",    "job",     "word",    "business", "issue", "side",   "kind",
-    "head",    "house",   "service", "friend", "father",  "power",  "hour",    "game",   "line",
-    "end",     "member",  "law",    "car",     "city",    "name",   "team",    "minute", "idea",
-    "body",    "back",    "face",   "level",   "office",  "door",   "health",  "person", "art",
-    "war",     "history", "party",  "result",  "change",  "morning", "reason", "research", "girl",
-    "moment",  "air",     "teacher", "force",  "order",   "road",   "music",   "market", "food",
-    "table",   "river",   "light",  "voice",   "paper",   "field",  "green",   "small",  "large",
-    "good",    "new",     "first",  "last",    "long",    "great",  "little",  "own",    "other",
-    "old",     "big",     "high",   "different", "young", "important", "few", "public", "bad",
-    "same",    "able",    "early",  "open",    "best",    "sure",   "free",    "true",   "full",
-    "make",    "know",    "take",   "see",     "come",    "think",  "look",    "want",   "give",
-    "use",     "find",    "tell",   "ask",     "seem",    "feel",   "try",     "leave",  "call",
-    "keep",    "let",
+    "the",     "of",      "and",      "to",      "in",     "is",        "that",    "for",
+    "it",      "as",      "was",      "with",    "be",     "by",        "on",      "not",
+    "he",      "this",    "are",      "or",      "his",    "from",      "at",      "which",
+    "but",     "have",    "an",       "had",     "they",   "you",       "were",    "their",
+    "one",     "all",     "we",       "can",     "her",    "has",       "there",   "been",
+    "if",      "more",    "when",     "will",    "would",  "who",       "so",      "no",
+    "time",    "people",  "year",     "way",     "day",    "man",       "thing",   "woman",
+    "life",    "child",   "world",    "school",  "state",  "family",    "student", "group",
+    "country", "problem", "hand",     "part",    "place",  "case",      "week",    "company",
+    "system",  "program", "question", "work",    "number", "night",     "point",   "home",
+    "water",   "room",    "mother",   "area",    "money",  "story",     "fact",    "month",
+    "lot",     "right",   "study",    "book",    "eye",    "job",       "word",    "business",
+    "issue",   "side",    "kind",     "head",    "house",  "service",   "friend",  "father",
+    "power",   "hour",    "game",     "line",    "end",    "member",    "law",     "car",
+    "city",    "name",    "team",     "minute",  "idea",   "body",      "back",    "face",
+    "level",   "office",  "door",     "health",  "person", "art",       "war",     "history",
+    "party",   "result",  "change",   "morning", "reason", "research",  "girl",    "moment",
+    "air",     "teacher", "force",    "order",   "road",   "music",     "market",  "food",
+    "table",   "river",   "light",    "voice",   "paper",  "field",     "green",   "small",
+    "large",   "good",    "new",      "first",   "last",   "long",      "great",   "little",
+    "own",     "other",   "old",      "big",     "high",   "different", "young",   "important",
+    "few",     "public",  "bad",      "same",    "able",   "early",     "open",    "best",
+    "sure",    "free",    "true",     "full",    "make",   "know",      "take",    "see",
+    "come",    "think",   "look",     "want",    "give",   "use",       "find",    "tell",
+    "ask",     "seem",    "feel",     "try",     "leave",  "call",      "keep",    "let",
 };
 
 // splitmix64: decorrelates (seed, id) pairs into independent streams.
@@ -127,7 +129,7 @@ Result<Workload> load_dataset(const BenchOptions& options) {
     const json::object& o = v.as_object();
     if (format == DatasetFormat::kAuto) {
       format = o.contains("hash_ids") || o.contains("input_length") ? DatasetFormat::kMooncake
-                                                                     : DatasetFormat::kPrompts;
+                                                                    : DatasetFormat::kPrompts;
     }
     RequestSpec r;
     if (format == DatasetFormat::kMooncake) {
@@ -180,15 +182,15 @@ Result<Workload> load_dataset(const BenchOptions& options) {
     }
     w.requests.push_back(std::move(r));
   }
-  if (w.requests.empty()) return invalid_argument("dataset " + file + " holds no requests", "dataset");
+  if (w.requests.empty())
+    return invalid_argument("dataset " + file + " holds no requests", "dataset");
   return w;
 }
 
 std::string render_prompt(const Workload& w, const RequestSpec& r) {
   switch (r.kind) {
     case RequestSpec::Kind::kText:
-    case RequestSpec::Kind::kMessages:
-      return r.text;
+    case RequestSpec::Kind::kMessages: return r.text;
     case RequestSpec::Kind::kSynthetic: {
       std::string out;
       if (r.prefix_group >= 0 && w.prefix_len > 0) {

@@ -32,13 +32,13 @@ inline constexpr int kMooncakeBlockTokens = 512;
 
 struct RequestSpec {
   enum class Kind { kSynthetic, kMooncake, kText, kMessages } kind = Kind::kSynthetic;
-  int input_tokens = 0;      // intended prompt length (approximate for text sources)
-  int output_tokens = 0;     // max_tokens; 0: not sent (the server decides)
-  double timestamp_ms = 0;   // Mooncake arrival time
-  uint64_t seed = 0;         // kSynthetic: seed of the unique part
-  int prefix_group = -1;     // kSynthetic: shared prefix index, -1: none
+  int input_tokens = 0;           // intended prompt length (approximate for text sources)
+  int output_tokens = 0;          // max_tokens; 0: not sent (the server decides)
+  double timestamp_ms = 0;        // Mooncake arrival time
+  uint64_t seed = 0;              // kSynthetic: seed of the unique part
+  int prefix_group = -1;          // kSynthetic: shared prefix index, -1: none
   std::vector<int64_t> hash_ids;  // kMooncake
-  std::string text;          // kText: the prompt; kMessages: the JSON array of messages
+  std::string text;               // kText: the prompt; kMessages: the JSON array of messages
 };
 
 struct Workload {

@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Turbine: an OpenAI-compatible LLM inference server"};
   app.set_version_flag("--version", std::string("turbine ") + TURBINE_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // `turbine run --log-level debug` works as well as `turbine --log-level ...`
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))

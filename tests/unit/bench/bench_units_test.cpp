@@ -119,10 +119,11 @@ std::string write_temp(const std::string& name, const std::string& content) {
 
 TEST(WorkloadTest, MooncakeEqualHashIdsShareText) {
   BenchOptions o;
-  o.dataset = write_temp("trace.jsonl",
-                         "{\"timestamp\": 0, \"input_length\": 1100, \"output_length\": 5, \"hash_ids\": [1, 2, 3]}\n"
-                         "\n"
-                         "{\"timestamp\": 250, \"input_length\": 600, \"output_length\": 7, \"hash_ids\": [1, 9]}\n");
+  o.dataset = write_temp(
+      "trace.jsonl",
+      "{\"timestamp\": 0, \"input_length\": 1100, \"output_length\": 5, \"hash_ids\": [1, 2, 3]}\n"
+      "\n"
+      "{\"timestamp\": 250, \"input_length\": 600, \"output_length\": 7, \"hash_ids\": [1, 9]}\n");
   auto w = load_dataset(o);
   ASSERT_TRUE(w.has_value()) << w.status().message();
   ASSERT_EQ(w->requests.size(), 2u);
@@ -134,7 +135,7 @@ TEST(WorkloadTest, MooncakeEqualHashIdsShareText) {
   EXPECT_EQ(std::count(b.begin(), b.end(), ' '), 600);
   size_t pos = 0;
   for (int i = 0; i < kMooncakeBlockTokens; ++i) pos = a.find(' ', pos + 1);
-  EXPECT_EQ(a.substr(0, pos), b.substr(0, pos));     // block 1 shared
+  EXPECT_EQ(a.substr(0, pos), b.substr(0, pos));      // block 1 shared
   EXPECT_NE(a.substr(pos, 200), b.substr(pos, 200));  // blocks 2 vs 9 differ
   std::string body = build_request_body(*w, w->requests[1], ApiKind::kChat, "m", true);
   auto v = boost::json::parse(body).as_object();
@@ -147,7 +148,8 @@ TEST(WorkloadTest, MooncakeEqualHashIdsShareText) {
 
 TEST(WorkloadTest, RealMooncakeTracesLoad) {
   std::filesystem::path dir = std::filesystem::path(TURBINE_SHARED_DEFAULT) / "datasets";
-  if (const char* env = std::getenv("TURBINE_SHARED")) dir = std::filesystem::path(env) / "datasets";
+  if (const char* env = std::getenv("TURBINE_SHARED"))
+    dir = std::filesystem::path(env) / "datasets";
   auto path = dir / "mooncake_synthetic_trace.jsonl";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not present";
   BenchOptions o;
@@ -166,23 +168,28 @@ TEST(WorkloadTest, PromptFilesAndErrorsNameTheLine) {
   o.output_len = 33;
   o.dataset = write_temp("prompts.jsonl",
                          "{\"prompt\": \"hello there\"}\n"
-                         "{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 4}\n");
+                         "{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, "
+                         "{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 4}\n");
   auto w = load_dataset(o);
   ASSERT_TRUE(w.has_value()) << w.status().message();
   ASSERT_EQ(w->requests.size(), 2u);
   EXPECT_FALSE(w->has_timestamps);
   EXPECT_EQ(w->requests[0].output_tokens, 33);
   EXPECT_EQ(w->requests[1].output_tokens, 4);
-  auto chat = boost::json::parse(build_request_body(*w, w->requests[1], ApiKind::kChat, "m", false)).as_object();
+  auto chat = boost::json::parse(build_request_body(*w, w->requests[1], ApiKind::kChat, "m", false))
+                  .as_object();
   EXPECT_EQ(chat["messages"].as_array().size(), 2u);
   EXPECT_FALSE(chat.contains("ignore_eos"));
-  auto cmpl = boost::json::parse(build_request_body(*w, w->requests[1], ApiKind::kCompletions, "m", true)).as_object();
+  auto cmpl =
+      boost::json::parse(build_request_body(*w, w->requests[1], ApiKind::kCompletions, "m", true))
+          .as_object();
   EXPECT_EQ(cmpl["prompt"].as_string(), "be brief\nhi");
 
   o.dataset = write_temp("bad.jsonl", "{\"prompt\": \"ok\"}\n{\"nothing\": 1}\n");
   auto bad = load_dataset(o);
   ASSERT_FALSE(bad.has_value());
-  EXPECT_NE(bad.status().message().find("bad.jsonl:2"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("bad.jsonl:2"), std::string::npos)
+      << bad.status().message();
   o.dataset = "/nonexistent/file.jsonl";
   EXPECT_FALSE(load_dataset(o).has_value());
 }
@@ -198,7 +205,8 @@ TEST(SseTest, DecodesEventsSplitAnywhere) {
   for (size_t split = 1; split < 40; ++split) {
     SseDecoder d;
     std::vector<SseEvent> ev;
-    for (size_t i = 0; i < stream.size(); i += split) d.feed(std::string_view(stream).substr(i, split), ev);
+    for (size_t i = 0; i < stream.size(); i += split)
+      d.feed(std::string_view(stream).substr(i, split), ev);
     ASSERT_EQ(ev.size(), 5u) << "split " << split;
     EXPECT_FALSE(ev[0].has_content);
     EXPECT_TRUE(ev[1].has_content);
@@ -231,7 +239,7 @@ TEST(StatsTest, PercentilesAndGoodput) {
     rs[i].ok = true;
     rs[i].start_ms = 0;
     rs[i].first_token_ms = 100.0 * (i + 1);  // TTFT 100..400
-    rs[i].itl_ms = {10, 30};                  // mean 20
+    rs[i].itl_ms = {10, 30};                 // mean 20
     rs[i].end_ms = 1000;
     rs[i].output_tokens = 3;
   }
@@ -285,9 +293,11 @@ TEST(ReportTest, JsonCsvAndSvg) {
   auto j = boost::json::parse(to_json(r)).as_object();
   for (const char* k : {"ttft_ms", "itl_ms", "e2e_ms"}) {
     ASSERT_TRUE(j.contains(k)) << k;
-    for (const char* f : {"mean", "p50", "p90", "p99"}) EXPECT_TRUE(j[k].as_object().contains(f)) << k << f;
+    for (const char* f : {"mean", "p50", "p90", "p99"})
+      EXPECT_TRUE(j[k].as_object().contains(f)) << k << f;
   }
-  for (const char* k : {"output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "errors", "config"}) {
+  for (const char* k :
+       {"output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "errors", "config"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   ASSERT_EQ(j["points"].as_array().size(), 2u);
@@ -305,7 +315,8 @@ TEST(ReportTest, JsonCsvAndSvg) {
   EXPECT_NE(svg.find("vs throughput"), std::string::npos);  // a sweep adds the second row
   size_t polylines = 0;
   for (size_t pos = 0; (pos = svg.find("<polyline", pos)) != std::string::npos; ++pos) ++polylines;
-  EXPECT_EQ(polylines, 3u * 2 + 2 * 2 + 2);  // 3 CDFs x 2 points, 2 latency panels x 2, throughput x 2
+  EXPECT_EQ(polylines,
+            3u * 2 + 2 * 2 + 2);  // 3 CDFs x 2 points, 2 latency panels x 2, throughput x 2
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ struct RunOptions {
   int max_model_len = 0;
   int max_num_seqs = 16;
   int max_num_batched_tokens = 2048;
+  int block_size = 16;
+  int64_t kv_cache_memory = 0;  // bytes; 0: the backend's default budget
+  bool enable_prefix_caching = true;
   int threads = 0;
   double shutdown_grace_s = 30.0;
 };
@@ -58,6 +61,7 @@ int run_server(const RunOptions& opts) {
     return 2;
   }
   spdlog::info("loading model from {}", path->string());
+  const auto t_load = std::chrono::steady_clock::now();
   auto loaded = model::load_model(*path);
   if (!loaded) {
     spdlog::error("cannot load model: {}", loaded.status().message());
@@ -78,8 +82,10 @@ int run_server(const RunOptions& opts) {
   }
   engine::CpuBackendOptions bopts;
   bopts.n_threads = opts.threads;
-  bopts.n_slots = opts.max_num_seqs;
+  bopts.max_num_seqs = opts.max_num_seqs;
   bopts.max_context = opts.max_model_len;
+  bopts.block_size = opts.block_size;
+  bopts.kv_cache_memory_bytes = opts.kv_cache_memory;
   auto backend = engine::make_cpu_backend(*model, bopts);
   if (!backend) {
     spdlog::error("cannot create the CPU backend: {}", backend.status().message());
@@ -87,6 +93,8 @@ int run_server(const RunOptions& opts) {
   }
   engine::EngineOptions eopts;
   eopts.max_num_batched_tokens = opts.max_num_batched_tokens;
+  eopts.max_num_seqs = opts.max_num_seqs;
+  eopts.enable_prefix_caching = opts.enable_prefix_caching;
   if ((*tok)->eos_id() >= 0) eopts.eos_token_ids.push_back((*tok)->eos_id());
   if (Status st = eopts.validate(); !st.is_ok()) {
     spdlog::error("{}", st.message());
@@ -157,6 +165,15 @@ int main(int argc, char** argv) {
                   "Tokens per forward step (chunked prefill budget)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--block-size", run.block_size, "Token positions per KV cache block")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-memory", run.kv_cache_memory,
+                  "KV cache bytes (0: max-num-seqs full contexts, at most 2 GiB)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", run.enable_prefix_caching,
+                "Reuse the KV of identical prompt prefixes (default: on)");
   cmd->add_option("--threads", run.threads, "CPU backend threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--http-threads", run.http.http_threads, "HTTP event-loop threads")

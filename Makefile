@@ -8,7 +8,7 @@ PORT ?= 8000
 CMAKE_FLAGS ?=
 export TURBINE_SHARED ?= $(abspath ../shared)
 
-.PHONY: all deps npm-deps build run test unit-test asan-test e2e-test fuzz-test format format-check clean
+.PHONY: all deps npm-deps build run test unit-test asan-test e2e-test fuzz-test cuda-test format format-check clean
 
 # Node packages the tests use as references (the official openai client, Hugging Face's
 # tokenizers and jinja ports), pinned by their lockfiles; reinstalled when a lockfile changes.
@@ -37,7 +37,7 @@ run: build
 
 # Everything CI runs: format check, unit + integration tests, the same unit tests under
 # ASan/UBSan (clang), the end-to-end tests through the official OpenAI client, a fuzz smoke run.
-test: deps format-check build unit-test e2e-test asan-test fuzz-test
+test: deps format-check build unit-test e2e-test asan-test fuzz-test cuda-test
 	@echo "make test: all suites passed"
 
 unit-test: build npm-deps
@@ -57,6 +57,17 @@ asan-test: deps npm-deps $(ASAN_BUILD)/build.ninja
 
 fuzz-test: asan-test
 	tests/fuzz/run.sh $(ASAN_BUILD)
+
+# The CUDA backend must always compile (nvcc is in CI); its tests skip without a GPU.
+CUDA_BUILD ?= build-cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+
+cuda-test: deps
+	@if [ -z "$(NVCC)" ]; then echo "cuda-test: no nvcc found; skipping the CUDA build"; exit 0; fi; \
+	cmake -S . -B $(CUDA_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURBINE_NET=OFF \
+	  -DTURBINE_CUDA=ON -DCMAKE_CUDA_COMPILER=$(NVCC) -DCMAKE_CUDA_ARCHITECTURES="80;90a" && \
+	cmake --build $(CUDA_BUILD) -j $(JOBS) --target cuda_test && \
+	ctest --test-dir $(CUDA_BUILD) --output-on-failure -R '^Cuda'
 
 FORMAT_FILES = $(shell git ls-files 'src/*.h' 'src/*.cpp' 'src/*.cu' 'tests/*.h' 'tests/*.cpp' 'bench/*.cpp' 2>/dev/null)
 

@@ -1,6 +1,7 @@
 #include "api/openai.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <cmath>
@@ -297,6 +298,107 @@ bool is_known_role(std::string_view role) {
          role == "developer";
 }
 
+// An object member that must be a non-empty string; `param` names it in the error.
+Status check_name(const json::object& obj, std::string_view key, const std::string& param) {
+  const json::value* v = find(obj, key);
+  if (v == nullptr) return invalid_argument(param + " is required", param);
+  if (!v->is_string()) return type_error(param, "a string", *v);
+  if (v->get_string().empty()) return invalid_argument(param + " must not be empty", param);
+  return Status::ok();
+}
+
+// An assistant message's tool_calls: [{id?, type?: "function", function: {name, arguments}}].
+// Arguments are the JSON text OpenAI clients send (an object is accepted as well).
+Status check_tool_calls(const json::value& calls, const std::string& role,
+                        const std::string& param) {
+  if (!calls.is_array()) return type_error(param, "an array", calls);
+  if (role != "assistant" && !calls.get_array().empty()) {
+    return invalid_argument(param + " is only allowed on assistant messages", param);
+  }
+  const json::array& arr = calls.get_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string cparam = param + "[" + std::to_string(i) + "]";
+    if (!arr[i].is_object()) return type_error(cparam, "an object", arr[i]);
+    const json::object& call = arr[i].get_object();
+    if (const json::value* type = find(call, "type")) {
+      if (!(type->is_string() && type->get_string() == "function")) {
+        return invalid_argument(cparam + ".type must be 'function'", cparam + ".type");
+      }
+    }
+    const json::value* fn = find(call, "function");
+    if (fn == nullptr)
+      return invalid_argument(cparam + ".function is required", cparam + ".function");
+    if (!fn->is_object()) return type_error(cparam + ".function", "an object", *fn);
+    TURBINE_RETURN_IF_ERROR(check_name(fn->get_object(), "name", cparam + ".function.name"));
+    if (const json::value* a = find(fn->get_object(), "arguments")) {
+      if (!a->is_string() && !a->is_object()) {
+        return type_error(cparam + ".function.arguments", "a string", *a);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// `tools`: [{type: "function", function: {name, description?, parameters?}}], as OpenAI.
+Status check_tools(const json::value& tools) {
+  if (!tools.is_array()) return type_error("tools", "an array", tools);
+  const json::array& arr = tools.get_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string param = "tools[" + std::to_string(i) + "]";
+    if (!arr[i].is_object()) return type_error(param, "an object", arr[i]);
+    const json::object& tool = arr[i].get_object();
+    const json::value* type = find(tool, "type");
+    if (type == nullptr || !(type->is_string() && type->get_string() == "function")) {
+      return invalid_argument(param + ".type must be 'function' (the only tool type supported)",
+                              param + ".type");
+    }
+    const json::value* fn = find(tool, "function");
+    if (fn == nullptr)
+      return invalid_argument(param + ".function is required", param + ".function");
+    if (!fn->is_object()) return type_error(param + ".function", "an object", *fn);
+    TURBINE_RETURN_IF_ERROR(check_name(fn->get_object(), "name", param + ".function.name"));
+    if (const json::value* p = find(fn->get_object(), "parameters")) {
+      if (!p->is_object()) return type_error(param + ".function.parameters", "an object", *p);
+    }
+  }
+  return Status::ok();
+}
+
+// chat_template, chat_template_kwargs, tools, tool_choice, continue_final_message (vLLM).
+// tool_choice: "none" and "auto" only; forcing a call needs constrained decoding, which is not
+// there yet. Tools are passed to the template for "none" too, as vLLM does by default.
+Status read_template_fields(const json::object& obj, bool add_generation_prompt,
+                            ChatTemplateFields& out) {
+  if (const json::value* v = find(obj, "chat_template")) {
+    if (!v->is_string()) return type_error("chat_template", "a string", *v);
+    out.chat_template.emplace(v->get_string().data(), v->get_string().size());
+  }
+  if (const json::value* v = find(obj, "chat_template_kwargs")) {
+    if (!v->is_object()) return type_error("chat_template_kwargs", "an object", *v);
+    if (!v->get_object().empty()) out.kwargs_json = json::serialize(*v);
+  }
+  if (const json::value* v = find(obj, "tools")) {
+    TURBINE_RETURN_IF_ERROR(check_tools(*v));
+    if (!v->get_array().empty()) out.tools_json = json::serialize(*v);
+  }
+  if (const json::value* v = find(obj, "tool_choice")) {
+    if (!v->is_string() && !v->is_object()) return type_error("tool_choice", "a string", *v);
+    if (!(v->is_string() && (v->get_string() == "none" || v->get_string() == "auto"))) {
+      return invalid_argument(
+          "tool_choice must be 'none' or 'auto' ('required' and named functions are not supported)",
+          "tool_choice");
+    }
+  }
+  TURBINE_RETURN_IF_ERROR(read_bool(obj, "continue_final_message", out.continue_final_message));
+  if (out.continue_final_message && add_generation_prompt) {
+    return invalid_argument(
+        "continue_final_message and add_generation_prompt cannot both be true (set "
+        "add_generation_prompt to false)",
+        "continue_final_message");
+  }
+  return Status::ok();
+}
+
 Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
   const json::value* v = find(obj, "messages");
   if (v == nullptr) return invalid_argument("messages is required", "messages");
@@ -363,6 +465,14 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
       if (!id->is_string()) return type_error(param + ".tool_call_id", "a string", *id);
       msg.tool_call_id.emplace(id->get_string().data(), id->get_string().size());
     }
+    if (const json::value* calls = find(m, "tool_calls")) {
+      TURBINE_RETURN_IF_ERROR(check_tool_calls(*calls, msg.role, param + ".tool_calls"));
+      if (!calls->get_array().empty()) msg.tool_calls_json = json::serialize(*calls);
+    }
+    if (const json::value* r = find(m, "reasoning_content")) {
+      if (!r->is_string()) return type_error(param + ".reasoning_content", "a string", *r);
+      msg.reasoning_content.emplace(r->get_string().data(), r->get_string().size());
+    }
     out.push_back(std::move(msg));
   }
   return out;
@@ -390,10 +500,8 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   TURBINE_ASSIGN_OR_RETURN(req.messages, read_messages(obj));
   TURBINE_RETURN_IF_ERROR(read_sampling(obj, /*chat=*/true, req.sampling));
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_generation_prompt", req.add_generation_prompt));
-  if (const json::value* v = find(obj, "tools")) {
-    if (!v->is_array()) return type_error("tools", "an array", *v);
-    if (!v->get_array().empty()) return invalid_argument("tools are not supported", "tools");
-  }
+  TURBINE_RETURN_IF_ERROR(
+      read_template_fields(obj, req.add_generation_prompt, req.template_fields));
   if (const json::value* v = find(obj, "response_format")) {
     if (!v->is_object()) return type_error("response_format", "an object", *v);
     const json::value* type = find(v->get_object(), "type");
@@ -414,6 +522,8 @@ Result<TokenizeRequest> parse_tokenize_request(std::string_view body) {
     req.add_special_tokens = false;
     TURBINE_ASSIGN_OR_RETURN(req.messages, read_messages(obj));
     TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_generation_prompt", req.add_generation_prompt));
+    TURBINE_RETURN_IF_ERROR(
+        read_template_fields(obj, req.add_generation_prompt, req.template_fields));
   } else {
     const json::value* v = find(obj, "prompt");
     if (v == nullptr) return invalid_argument("prompt or messages is required", "prompt");
@@ -494,6 +604,11 @@ void append_usage(std::string& out, const Usage& usage) {
   append_json_int(out, usage.completion_tokens);
   out += ",\"total_tokens\":";
   append_json_int(out, usage.prompt_tokens + usage.completion_tokens);
+  if (usage.cached_tokens) {
+    out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+    append_json_int(out, *usage.cached_tokens);
+    out += '}';
+  }
   out += '}';
 }
 

@@ -67,6 +67,21 @@ struct ChatMessage {
   std::string content;
   std::optional<std::string> name;
   std::optional<std::string> tool_call_id;
+  // Assistant messages: the `tool_calls` array as JSON text (keys in the order sent), "" when
+  // absent. Kept as JSON for the chat template, which formats the calls itself.
+  std::string tool_calls_json;
+  std::optional<std::string> reasoning_content;  // assistant messages (templates such as Qwen3's)
+};
+
+// vLLM's chat-template fields of /v1/chat/completions and /tokenize (messages form). JSON values
+// stay JSON text with their keys in the order sent, so a template's `tojson` matches HF.
+struct ChatTemplateFields {
+  std::optional<std::string> chat_template;  // the request's own Jinja template (parsed later)
+  std::string kwargs_json;                   // chat_template_kwargs object, "" when absent
+  std::string tools_json;                    // non-empty `tools` array, "" when absent or []
+  // Render so that the last (assistant) message stays open for the model to continue; needs
+  // add_generation_prompt false, as in vLLM.
+  bool continue_final_message = false;
 };
 
 struct ChatRequest {
@@ -74,6 +89,7 @@ struct ChatRequest {
   std::vector<ChatMessage> messages;  // at least one
   SamplingOptions sampling;
   bool add_generation_prompt = true;  // vLLM extension
+  ChatTemplateFields template_fields;
 };
 
 // vLLM /tokenize: either {prompt} or {messages} (is_chat).
@@ -85,6 +101,7 @@ struct TokenizeRequest {
   // Default true for a prompt and false for messages (the chat template adds them), as vLLM.
   bool add_special_tokens = true;
   bool add_generation_prompt = true;
+  ChatTemplateFields template_fields;  // messages form only
 };
 
 // vLLM /detokenize.
@@ -108,6 +125,8 @@ const char* finish_reason_name(FinishReason reason);
 struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
+  // Prompt tokens served from the prefix cache; emitted as prompt_tokens_details when set.
+  std::optional<int64_t> cached_tokens;
 };
 
 struct TopLogprob {

@@ -72,8 +72,11 @@ int run_server(const RunOptions& opts) {
   if (http.served_model_name.empty())
     http.served_model_name = default_served_name(opts.model, *path);
   const auto& cfg = model->config();
-  spdlog::info("model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}", model->name(),
-               cfg.n_layers, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.n_vocab, cfg.max_context);
+  spdlog::info(
+      "model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}; loaded in {:.1f} ms",
+      model->name(), cfg.n_layers, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.n_vocab,
+      cfg.max_context,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count());
 
   auto tok = tokenizer::make_tokenizer(model->vocab());
   if (!tok) {
@@ -91,6 +94,8 @@ int run_server(const RunOptions& opts) {
     spdlog::error("cannot create the CPU backend: {}", backend.status().message());
     return 2;
   }
+  spdlog::info("KV cache: {} blocks of {} positions, prefix caching {}", (*backend)->num_blocks(),
+               (*backend)->block_size(), opts.enable_prefix_caching ? "on" : "off");
   engine::EngineOptions eopts;
   eopts.max_num_batched_tokens = opts.max_num_batched_tokens;
   eopts.max_num_seqs = opts.max_num_seqs;

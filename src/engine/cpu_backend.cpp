@@ -1,11 +1,16 @@
 // The CPU backend: a batched f32 forward pass for Llama-family models (Llama, Mistral without
 // sliding window, Qwen2, Qwen3).
 //
-// Thread ownership: the engine thread calls forward()/release_slot(); the pool's workers only run
-// the kernels forward() hands them and touch nothing else. The KV cache is per slot, f32,
-// [position][kv_heads * head_dim] per layer, grown on demand and freed on release.
+// Thread ownership: the engine thread calls forward(); the pool's workers only run the kernels
+// forward() hands them and touch nothing else. The KV cache is one arena of f32 blocks allocated at
+// start (pages are committed by the OS on first write): K and V each
+// [layer][block][slot in block][kv_heads * head_dim]. Attention reads it through each chunk's block
+// table. block_len_ records how many leading positions of each block were written, so a chunk that
+// would read positions nobody wrote is refused (this catches caller bugs in block tables; blocks
+// reused for another sequence keep their old length until rewritten).
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -23,20 +28,23 @@ struct LayerF32 {
   std::vector<float> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
 };
 
-struct SlotCache {
-  int len = 0;                           // positions [0, len) hold valid K/V
-  int capacity = 0;                      // positions allocated
-  std::vector<std::vector<float>> k, v;  // per layer, capacity * kv_dim
-};
-
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const model::Model& model, int n_threads, int n_slots, int max_context)
+  CpuBackend(const model::Model& model, int n_threads, int max_context, int n_blocks,
+             int block_size)
       : model_(model),
         cfg_(model.config()),
         pool_(n_threads),
         max_context_(max_context),
-        slots_(static_cast<size_t>(n_slots)) {
+        n_blocks_(n_blocks),
+        block_size_(block_size),
+        kv_dim_(static_cast<size_t>(cfg_.n_kv_heads) * static_cast<size_t>(cfg_.head_dim)),
+        block_len_(static_cast<size_t>(n_blocks), 0),
+        write_mark_(static_cast<size_t>(n_blocks), 0) {
+    const size_t arena = static_cast<size_t>(cfg_.n_layers) * static_cast<size_t>(n_blocks) *
+                         static_cast<size_t>(block_size) * kv_dim_;
+    k_arena_.reset(new float[arena]);  // default-initialised: untouched pages cost nothing
+    v_arena_.reset(new float[arena]);
     const auto& w = model.weights();
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -59,26 +67,35 @@ class CpuBackend final : public Backend {
   }
 
   std::string_view name() const override { return "cpu"; }
-  int num_slots() const override { return static_cast<int>(slots_.size()); }
   int max_context() const override { return max_context_; }
-
-  void release_slot(int slot) override {
-    if (slot < 0 || slot >= num_slots()) return;
-    slots_[static_cast<size_t>(slot)] = SlotCache{};  // frees the memory: idle slots cost nothing
-  }
+  int num_blocks() const override { return n_blocks_; }
+  int block_size() const override { return block_size_; }
 
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override;
 
  private:
-  Status validate(std::span<const SeqChunk> chunks) const;
-  void reserve(SlotCache& s, int needed);
+  Status validate(std::span<const SeqChunk> chunks);
   void attention(int layer, int n_tokens);
+  // Offset of position `pos` of layer `layer` in the K (or V) arena, for block table `table`.
+  size_t kv_offset(int layer, std::span<const int32_t> table, int pos) const {
+    const int block = table[static_cast<size_t>(pos / block_size_)];
+    return ((static_cast<size_t>(layer) * static_cast<size_t>(n_blocks_) +
+             static_cast<size_t>(block)) *
+                static_cast<size_t>(block_size_) +
+            static_cast<size_t>(pos % block_size_)) *
+           kv_dim_;
+  }
 
   const model::Model& model_;
   const model::ModelConfig& cfg_;
   CpuThreadPool pool_;
   int max_context_;
-  std::vector<SlotCache> slots_;
+  const int n_blocks_;
+  const int block_size_;
+  const size_t kv_dim_;
+  std::unique_ptr<float[]> k_arena_, v_arena_;
+  std::vector<int> block_len_;       // per block: leading positions written
+  std::vector<uint8_t> write_mark_;  // validate() scratch, all zero between calls
   std::vector<LayerF32> layers_;
   std::vector<float> output_norm_;
   std::vector<float> inv_freq_;
@@ -87,37 +104,59 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> score_scratch_;
   // Step activations, reused across calls: [n_tokens x width].
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
-  std::vector<int> tok_slot_, tok_pos_;
+  std::vector<int> tok_chunk_, tok_pos_;
+  std::span<const SeqChunk> chunks_;  // the step being run (attention reads its block tables)
 };
 
-Status CpuBackend::validate(std::span<const SeqChunk> chunks) const {
-  std::vector<bool> seen(slots_.size(), false);
-  for (size_t c = 0; c < chunks.size(); ++c) {
+Status CpuBackend::validate(std::span<const SeqChunk> chunks) {
+  const int bs = block_size_;
+  std::vector<int> marked;
+  auto check = [&](size_t c) -> Status {
     const SeqChunk& ch = chunks[c];
     const std::string where = "chunk " + std::to_string(c) + ": ";
-    if (ch.slot < 0 || ch.slot >= num_slots()) {
-      return invalid_argument(where + "slot " + std::to_string(ch.slot) + " out of range [0, " +
-                                  std::to_string(num_slots()) + ")",
-                              "slot");
-    }
-    if (seen[static_cast<size_t>(ch.slot)]) {
-      return invalid_argument(
-          where + "slot " + std::to_string(ch.slot) + " appears twice in one step", "slot");
-    }
-    seen[static_cast<size_t>(ch.slot)] = true;
     if (ch.tokens.empty()) return invalid_argument(where + "no tokens", "tokens");
-    const int have = slots_[static_cast<size_t>(ch.slot)].len;
-    if (ch.pos < 0 || ch.pos > have) {
-      return invalid_argument(where + "position " + std::to_string(ch.pos) + " but slot " +
-                                  std::to_string(ch.slot) + " holds " + std::to_string(have) +
-                                  " positions",
-                              "pos");
-    }
-    if (static_cast<int64_t>(ch.pos) + static_cast<int64_t>(ch.tokens.size()) > max_context_) {
-      return invalid_argument(where + "positions up to " +
-                                  std::to_string(ch.pos + ch.tokens.size()) +
+    if (ch.pos < 0) return invalid_argument(where + "negative position", "pos");
+    const int64_t end = static_cast<int64_t>(ch.pos) + static_cast<int64_t>(ch.tokens.size());
+    if (end > max_context_) {
+      return invalid_argument(where + "positions up to " + std::to_string(end) +
                                   " exceed max context " + std::to_string(max_context_),
                               "pos");
+    }
+    if (static_cast<int64_t>(ch.block_table.size()) * bs < end) {
+      return invalid_argument(where + "block table of " + std::to_string(ch.block_table.size()) +
+                                  " blocks cannot hold " + std::to_string(end) + " positions",
+                              "block_table");
+    }
+    const size_t used_blocks = static_cast<size_t>((end + bs - 1) / bs);
+    for (size_t j = 0; j < used_blocks; ++j) {
+      const int b = ch.block_table[j];
+      if (b < 0 || b >= n_blocks_) {
+        return invalid_argument(where + "block " + std::to_string(b) + " out of range [0, " +
+                                    std::to_string(n_blocks_) + ")",
+                                "block_table");
+      }
+    }
+    // Every position before pos must have been written.
+    const size_t first_written = static_cast<size_t>(ch.pos / bs);
+    bool gap = false;
+    for (size_t j = 0; j < first_written; ++j)
+      gap = gap || block_len_[static_cast<size_t>(ch.block_table[j])] < bs;
+    if (ch.pos % bs != 0)
+      gap = gap || block_len_[static_cast<size_t>(ch.block_table[first_written])] < ch.pos % bs;
+    if (gap) {
+      return invalid_argument(where + "position " + std::to_string(ch.pos) +
+                                  " but earlier positions are not in the cache",
+                              "pos");
+    }
+    for (size_t j = first_written; j < used_blocks; ++j) {
+      const auto b = static_cast<size_t>(ch.block_table[j]);
+      if (write_mark_[b] != 0) {
+        return invalid_argument(
+            where + "block " + std::to_string(b) + " is written by two chunks of one step",
+            "block_table");
+      }
+      write_mark_[b] = 1;
+      marked.push_back(static_cast<int>(b));
     }
     for (int32_t t : ch.tokens) {
       if (t < 0 || t >= cfg_.n_vocab) {
@@ -126,45 +165,38 @@ Status CpuBackend::validate(std::span<const SeqChunk> chunks) const {
                                 "tokens");
       }
     }
-  }
-  return Status::ok();
-}
-
-void CpuBackend::reserve(SlotCache& s, int needed) {
-  if (needed <= s.capacity) return;
-  const int cap = std::min(max_context_, std::max({needed, 2 * s.capacity, 16}));
-  const size_t kv_dim = static_cast<size_t>(cfg_.n_kv_heads) * static_cast<size_t>(cfg_.head_dim);
-  s.k.resize(layers_.size());
-  s.v.resize(layers_.size());
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    s.k[l].resize(static_cast<size_t>(cap) * kv_dim);
-    s.v[l].resize(static_cast<size_t>(cap) * kv_dim);
-  }
-  s.capacity = cap;
+    return Status::ok();
+  };
+  Status st = Status::ok();
+  for (size_t c = 0; c < chunks.size() && st.is_ok(); ++c) st = check(c);
+  for (int b : marked) write_mark_[static_cast<size_t>(b)] = 0;
+  return st;
 }
 
 void CpuBackend::attention(int layer, int n_tokens) {
   const int hd = cfg_.head_dim, n_heads = cfg_.n_heads;
-  const int kv_dim = cfg_.n_kv_heads * hd, q_dim = n_heads * hd;
+  const int q_dim = n_heads * hd;
   const int group = n_heads / cfg_.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   pool_.run(n_tokens * n_heads, [&](int task, int thread) {
     const int t = task / n_heads, h = task % n_heads;
     const int pos = tok_pos_[static_cast<size_t>(t)];
-    const SlotCache& s = slots_[static_cast<size_t>(tok_slot_[static_cast<size_t>(t)])];
-    const float* kc = s.k[static_cast<size_t>(layer)].data() + (h / group) * hd;
-    const float* vc = s.v[static_cast<size_t>(layer)].data() + (h / group) * hd;
+    const std::span<const int32_t> table =
+        chunks_[static_cast<size_t>(tok_chunk_[static_cast<size_t>(t)])].block_table;
+    const size_t head_off = static_cast<size_t>((h / group) * hd);
     const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     float* scores = score_scratch_[static_cast<size_t>(thread)].data();
-    // Causal: a token sees every earlier position of its own sequence and itself.
+    // Causal: a token sees every earlier position of its own sequence and itself. Positions are
+    // visited in order whatever blocks hold them, so results do not depend on the block layout,
+    // on prefix-cache hits or on the batch composition.
     for (int p = 0; p <= pos; ++p)
-      scores[p] = dot_f32(q, kc + static_cast<size_t>(p) * kv_dim, hd) * scale;
+      scores[p] = dot_f32(q, k_arena_.get() + kv_offset(layer, table, p) + head_off, hd) * scale;
     softmax(scores, pos + 1);
     float* out = att_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     std::fill(out, out + hd, 0.0f);
     for (int p = 0; p <= pos; ++p) {
       const float a = scores[p];
-      const float* vp = vc + static_cast<size_t>(p) * kv_dim;
+      const float* vp = v_arena_.get() + kv_offset(layer, table, p) + head_off;
       for (int i = 0; i < hd; ++i) out[i] += a * vp[i];
     }
   });
@@ -191,19 +223,19 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
   att_.resize(sz(q_dim));
   hb_.resize(sz(ffn));
   hb2_.resize(sz(ffn));
-  tok_slot_.resize(static_cast<size_t>(n));
+  tok_chunk_.resize(static_cast<size_t>(n));
+  chunks_ = chunks;
   tok_pos_.resize(static_cast<size_t>(n));
   for (auto& s : score_scratch_) {
     if (s.size() < static_cast<size_t>(max_pos)) s.resize(static_cast<size_t>(max_pos));
   }
 
-  // Token rows in chunk order; the cache grows before any work so nothing can fail midway.
+  // Token rows in chunk order.
   int t = 0;
-  for (const SeqChunk& ch : chunks) {
-    SlotCache& s = slots_[static_cast<size_t>(ch.slot)];
-    reserve(s, ch.pos + static_cast<int>(ch.tokens.size()));
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const SeqChunk& ch = chunks[c];
     for (size_t i = 0; i < ch.tokens.size(); ++i, ++t) {
-      tok_slot_[static_cast<size_t>(t)] = ch.slot;
+      tok_chunk_[static_cast<size_t>(t)] = static_cast<int>(c);
       tok_pos_[static_cast<size_t>(t)] = ch.pos + static_cast<int>(i);
       model::dequantize_row(w.tok_embeddings, ch.tokens[i],
                             x_.data() + static_cast<size_t>(t) * dim);
@@ -238,9 +270,10 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
       const int pos = tok_pos_[static_cast<size_t>(i)];
       apply_rope(q, cfg_.n_heads, hd, pos, inv_freq_, cfg_.rope_layout);
       apply_rope(k, cfg_.n_kv_heads, hd, pos, inv_freq_, cfg_.rope_layout);
-      SlotCache& s = slots_[static_cast<size_t>(tok_slot_[static_cast<size_t>(i)])];
-      std::copy(k, k + kv_dim, s.k[l].data() + static_cast<size_t>(pos) * kv_dim);
-      std::copy(v, v + kv_dim, s.v[l].data() + static_cast<size_t>(pos) * kv_dim);
+      const SeqChunk& ch = chunks[static_cast<size_t>(tok_chunk_[static_cast<size_t>(i)])];
+      const size_t off = kv_offset(static_cast<int>(l), ch.block_table, pos);
+      std::copy(k, k + kv_dim, k_arena_.get() + off);
+      std::copy(v, v + kv_dim, v_arena_.get() + off);
     }
     attention(static_cast<int>(l), n);
     matmul(pool_, att_.data(), n, L.wo, xb2_.data(), row_scratch_);
@@ -265,7 +298,12 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
   t = 0;
   for (const SeqChunk& ch : chunks) {
     t += static_cast<int>(ch.tokens.size());
-    slots_[static_cast<size_t>(ch.slot)].len = ch.pos + static_cast<int>(ch.tokens.size());
+    // The chunk's blocks now hold exactly the positions up to its end.
+    const int end = ch.pos + static_cast<int>(ch.tokens.size());
+    for (int j = ch.pos / block_size_; j * block_size_ < end; ++j) {
+      block_len_[static_cast<size_t>(ch.block_table[static_cast<size_t>(j)])] =
+          std::min(block_size_, end - j * block_size_);
+    }
     if (ch.want_logits) {
       rmsnorm(xb_.data() + static_cast<size_t>(n_out) * dim,
               x_.data() + static_cast<size_t>(t - 1) * dim, output_norm_.data(), dim,
@@ -275,33 +313,60 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
   }
   logits.resize(static_cast<size_t>(n_out) * static_cast<size_t>(cfg_.n_vocab));
   if (n_out > 0) matmul(pool_, xb_.data(), n_out, w.output, logits.data(), row_scratch_);
+  chunks_ = {};
   return Status::ok();
 }
 
 }  // namespace
 
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c) {
+  return int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+}
+
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
                                                   const CpuBackendOptions& options) {
   const model::ModelConfig& c = model.config();
-  if (c.n_layers <= 0 || c.dim <= 0 || c.n_vocab <= 0 || c.n_kv_heads <= 0 ||
+  if (c.n_layers <= 0 || c.dim <= 0 || c.n_vocab <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 ||
       c.n_heads % c.n_kv_heads != 0 ||
       model.weights().layers.size() != static_cast<size_t>(c.n_layers)) {
     return invalid_argument("cpu backend: model " + model.name() + " has an inconsistent config");
   }
-  if (options.n_slots <= 0 || options.n_slots > 4096)
-    return invalid_argument("cpu backend: n_slots must be in [1, 4096]", "n_slots");
+  if (options.max_num_seqs <= 0 || options.max_num_seqs > 4096)
+    return invalid_argument("cpu backend: max_num_seqs must be in [1, 4096]", "max_num_seqs");
   if (options.n_threads < 0 || options.n_threads > 1024)
     return invalid_argument("cpu backend: n_threads must be in [0, 1024]", "n_threads");
   if (options.max_context < 0)
     return invalid_argument("cpu backend: max_context must be >= 0", "max_context");
+  if (options.block_size < 1 || options.block_size > 1024)
+    return invalid_argument("cpu backend: block_size must be in [1, 1024]", "block_size");
+  if (options.kv_cache_memory_bytes < 0)
+    return invalid_argument("cpu backend: kv_cache_memory must be >= 0", "kv_cache_memory");
   int threads = options.n_threads;
   if (threads == 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_context = options.max_context > 0 ? options.max_context : c.max_context;
   if (max_context <= 0)
     return invalid_argument("cpu backend: model has no context length; set max_context",
                             "max_context");
-  return std::unique_ptr<Backend>(
-      std::make_unique<CpuBackend>(model, threads, options.n_slots, max_context));
+  const int64_t per_token = cpu_kv_bytes_per_token(c);
+  const int64_t block_bytes = per_token * options.block_size;
+  int64_t budget = options.kv_cache_memory_bytes;
+  if (budget == 0) {
+    const int64_t one_context = per_token * max_context;
+    budget = std::max(one_context,
+                      std::min(one_context * options.max_num_seqs, kDefaultKvCacheCapBytes));
+    budget += block_bytes - 1;  // whole blocks
+  }
+  const int64_t n_blocks = budget / block_bytes;
+  if (n_blocks < 1) {
+    return invalid_argument("cpu backend: kv_cache_memory of " + std::to_string(budget) +
+                                " bytes holds no block of " + std::to_string(block_bytes) +
+                                " bytes",
+                            "kv_cache_memory");
+  }
+  if (n_blocks > (int64_t{1} << 30))
+    return invalid_argument("cpu backend: kv_cache_memory is too large", "kv_cache_memory");
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
+      model, threads, max_context, static_cast<int>(n_blocks), options.block_size));
 }
 
 }  // namespace turbine::engine

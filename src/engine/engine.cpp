@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
@@ -22,32 +23,44 @@ Status EngineOptions::validate() const {
     return invalid_argument("max_num_batched_tokens must be >= 1", "max_num_batched_tokens");
   }
   if (max_waiting < 1) return invalid_argument("max_waiting must be >= 1", "max_waiting");
+  if (max_num_seqs < 1 || max_num_seqs > 4096)
+    return invalid_argument("max_num_seqs must be in [1, 4096]", "max_num_seqs");
   return Status::ok();
 }
 
+// Invariants: blocks.size() == block_ids.size() >= ceil(n_computed / block_size); blocks
+// [0, n_registered) were offered to the prefix cache; hashes cover full blocks of `tokens`.
 struct Engine::Sequence {
   EngineRequest req;
   std::vector<int32_t> tokens;  // prompt followed by generated tokens
   int n_prompt = 0;
-  int n_computed = 0;  // positions already in the slot's KV cache
+  int n_computed = 0;  // positions already in the KV blocks
   int n_generated = 0;
-  int slot = -1;
+  int cached_tokens = -1;  // prompt tokens reused at first admission; -1 before it
+  std::vector<kv::BlockRef> blocks;
+  std::vector<int32_t> block_ids;  // the same blocks, as the backend's block table
+  size_t n_registered = 0;
+  kv::BlockHashes hashes;
   Sampler sampler;
 
-  Sequence(EngineRequest&& r, int32_t n_vocab)
+  Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos)
       : req(std::move(r)),
         tokens(req.prompt),
         n_prompt(static_cast<int>(req.prompt.size())),
-        sampler(req.params, req.prompt, n_vocab) {}
+        sampler(req.params, req.prompt, n_vocab, eos) {}
 };
 
 Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions options)
     : backend_(std::move(backend)),
       n_vocab_(n_vocab),
       options_(std::move(options)),
-      max_context_(backend_->max_context()),
-      n_slots_(backend_->num_slots()) {
-  for (int s = n_slots_ - 1; s >= 0; --s) free_slots_.push_back(s);
+      block_size_(std::max(1, backend_->block_size())),
+      // A sequence can never hold more positions than the whole pool.
+      max_context_(static_cast<int>(std::min<int64_t>(
+          backend_->max_context(), int64_t{backend_->num_blocks()} * block_size_))),
+      pool_(backend_->num_blocks(), block_size_, options_.enable_prefix_caching,
+            options_.kv_event_sink) {
+  publish_stats();
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -112,7 +125,29 @@ EngineStats Engine::stats() const {
   s.cancelled = n_cancelled_.load();
   s.prompt_tokens = n_prompt_tokens_.load();
   s.generated_tokens = n_generated_tokens_.load();
+  s.kv_total_blocks = pool_.num_blocks();
+  s.kv_block_size = block_size_;
+  s.kv_used_blocks = kv_used_blocks_.load();
+  s.prefix_cache_queried_tokens = prefix_queried_tokens_.load();
+  s.prefix_cache_hit_tokens = prefix_hit_tokens_.load();
+  s.preemptions = n_preemptions_.load();
+  s.last_step_batch_size = last_batch_size_.load();
+  s.last_step_tokens = last_step_tokens_.load();
+  s.last_step_seconds = last_step_seconds_.load();
   return s;
+}
+
+void Engine::publish_stats() {
+  n_running_ = static_cast<int>(running_.size());
+  n_waiting_ = static_cast<int>(waiting_.size());
+  kv_used_blocks_ = pool_.num_blocks() - pool_.num_free();
+}
+
+void Engine::free_blocks(Sequence& seq) {
+  kv::BlockPool::release(seq.blocks);
+  seq.block_ids.clear();
+  seq.n_registered = 0;
+  seq.n_computed = 0;
 }
 
 void Engine::finish(Sequence& seq, FinishReason reason, Status error) {
@@ -121,6 +156,7 @@ void Engine::finish(Sequence& seq, FinishReason reason, Status error) {
   out.error = std::move(error);
   out.prompt_tokens = seq.n_prompt;
   out.completion_tokens = seq.n_generated;
+  out.cached_tokens = std::max(0, seq.cached_tokens);
   if (reason == FinishReason::kCancelled) n_cancelled_++;
   seq.req.on_output(std::move(out));
 }
@@ -142,7 +178,8 @@ void Engine::loop() {
     }
     for (auto& r : incoming) {
       n_prompt_tokens_ += r.prompt.size();
-      waiting_.push_back(std::make_unique<Sequence>(std::move(r), n_vocab_));
+      waiting_.push_back(
+          std::make_unique<Sequence>(std::move(r), n_vocab_, options_.eos_token_ids));
     }
     if (stopping) {
       for (auto& s : running_) cancels.insert(s->req.id);
@@ -152,10 +189,7 @@ void Engine::loop() {
       auto drop = [&](auto& seqs) {
         for (auto it = seqs.begin(); it != seqs.end();) {
           if (cancels.count((*it)->req.id) != 0) {
-            if ((*it)->slot >= 0) {
-              backend_->release_slot((*it)->slot);
-              free_slots_.push_back((*it)->slot);
-            }
+            free_blocks(**it);
             finish(**it, FinishReason::kCancelled);
             it = seqs.erase(it);
           } else {
@@ -167,53 +201,126 @@ void Engine::loop() {
       drop(running_);
     }
     if (stopping) {
-      n_running_ = 0;
-      n_waiting_ = 0;
+      publish_stats();
       return;
     }
-    admit();
-    n_running_ = static_cast<int>(running_.size());
-    n_waiting_ = static_cast<int>(waiting_.size());
-    if (!running_.empty()) step();
+    step();
+    publish_stats();
   }
 }
 
-void Engine::admit() {
-  while (!waiting_.empty() && !free_slots_.empty()) {
-    auto seq = std::move(waiting_.front());
-    waiting_.pop_front();
-    seq->slot = free_slots_.back();
-    free_slots_.pop_back();
-    running_.push_back(std::move(seq));
+bool Engine::grow(Sequence& seq, int n_tokens) {
+  const int needed = (seq.n_computed + n_tokens + block_size_ - 1) / block_size_;
+  const int extra = needed - static_cast<int>(seq.blocks.size());
+  if (extra <= 0) return true;
+  auto fresh = pool_.allocate(extra);
+  if (!fresh) return false;
+  for (auto& b : *fresh) {
+    seq.block_ids.push_back(b.id());
+    seq.blocks.push_back(std::move(b));
   }
+  return true;
 }
 
-bool Engine::step() {
-  // Decode tokens first (one per running sequence past its prompt), then prompt chunks in
-  // arrival order with what is left of the token budget.
-  std::vector<SeqChunk> chunks;
-  std::vector<Sequence*> owners;
+// Preempts the newest running sequence: recomputation later, blocks freed now. If it was already
+// planned for this step, its plan entry and token budget are handed back.
+void Engine::preempt(std::vector<Planned>& plan, int& budget) {
+  std::unique_ptr<Sequence> victim = std::move(running_.back());
+  running_.pop_back();
+  auto it = std::find_if(plan.begin(), plan.end(),
+                         [&](const Planned& p) { return p.seq == victim.get(); });
+  if (it != plan.end()) {
+    budget += it->n_tokens;
+    plan.erase(it);
+  }
+  free_blocks(*victim);
+  n_preemptions_++;
+  waiting_.push_front(std::move(victim));
+}
+
+std::vector<Engine::Planned> Engine::schedule() {
+  std::vector<Planned> plan;
   int budget = options_.max_num_batched_tokens;
-  for (auto& s : running_) {
-    if (s->n_computed >= s->n_prompt && budget > 0) {
-      chunks.push_back(
-          {s->slot, s->n_computed, std::span<const int32_t>(&s->tokens.back(), 1), true});
-      owners.push_back(s.get());
-      --budget;
-    }
-  }
-  for (auto& s : running_) {
-    if (s->n_computed < s->n_prompt && budget > 0) {
-      const int n = std::min(budget, s->n_prompt - s->n_computed);
-      chunks.push_back(
-          {s->slot, s->n_computed,
-           std::span<const int32_t>(s->tokens.data() + s->n_computed, static_cast<size_t>(n)),
-           s->n_computed + n == s->n_prompt});
-      owners.push_back(s.get());
+  bool preempted = false;
+  // Running sequences: decodes first, then prefill chunks, each pass oldest first.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+      Sequence* s = running_[i].get();
+      const int remaining = static_cast<int>(s->tokens.size()) - s->n_computed;
+      if ((pass == 0) != (remaining == 1)) continue;
+      const int n = std::min(remaining, budget);
+      bool self_preempted = false;
+      while (!grow(*s, n)) {
+        preempted = true;
+        self_preempted = running_.back().get() == s;
+        preempt(plan, budget);
+        if (self_preempted) break;
+      }
+      if (self_preempted) break;  // s was the newest: nothing after it runs either
+      plan.push_back({s, n});
       budget -= n;
     }
   }
-  if (chunks.empty()) return false;
+  // Waiting sequences, FCFS, unless this step had to preempt.
+  while (!preempted && budget > 0 && !waiting_.empty() &&
+         static_cast<int>(running_.size()) < options_.max_num_seqs) {
+    Sequence* s = waiting_.front().get();
+    kv::extend_block_hashes(s->hashes, s->tokens, block_size_);
+    // At least the last token is computed, so its block is never taken from the cache.
+    const size_t max_hit = std::min(s->hashes.sequence.size(),
+                                    (s->tokens.size() - 1) / static_cast<size_t>(block_size_));
+    std::vector<kv::BlockRef> hit =
+        pool_.match_prefix(std::span<const uint64_t>(s->hashes.sequence).first(max_hit));
+    const int n_hit = static_cast<int>(hit.size()) * block_size_;
+    for (auto& b : hit) {
+      s->block_ids.push_back(b.id());
+      s->blocks.push_back(std::move(b));
+    }
+    s->n_computed = n_hit;
+    s->n_registered = s->blocks.size();
+    const int n = std::min(static_cast<int>(s->tokens.size()) - n_hit, budget);
+    if (!grow(*s, n)) {
+      free_blocks(*s);
+      break;  // no overtaking: later requests wait too
+    }
+    prefix_queried_tokens_ += s->tokens.size();
+    prefix_hit_tokens_ += static_cast<uint64_t>(n_hit);
+    if (s->cached_tokens < 0) s->cached_tokens = std::min(n_hit, s->n_prompt);
+    plan.push_back({s, n});
+    budget -= n;
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  return plan;
+}
+
+bool Engine::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Planned> plan = schedule();
+  if (plan.empty()) {
+    if (running_.empty() && !waiting_.empty()) {
+      // Cannot happen while max_context_ fits the pool (an idle pool holds any one request);
+      // refuse the request rather than spin.
+      std::unique_ptr<Sequence> s = std::move(waiting_.front());
+      waiting_.pop_front();
+      spdlog::error("engine: request {} does not fit the KV cache", s->req.id);
+      free_blocks(*s);
+      finish(*s, FinishReason::kError,
+             {StatusCode::kResourceExhausted, "the request does not fit the KV cache"});
+    }
+    return false;
+  }
+  std::vector<SeqChunk> chunks;
+  chunks.reserve(plan.size());
+  int n_tokens = 0;
+  for (const Planned& p : plan) {
+    Sequence& s = *p.seq;
+    chunks.push_back(
+        {s.block_ids, s.n_computed,
+         std::span<const int32_t>(s.tokens.data() + s.n_computed, static_cast<size_t>(p.n_tokens)),
+         s.n_computed + p.n_tokens == static_cast<int>(s.tokens.size())});
+    n_tokens += p.n_tokens;
+  }
 
   std::vector<float> logits;
   Status st = backend_->forward(chunks, logits);
@@ -222,15 +329,23 @@ bool Engine::step() {
   std::vector<FinishReason> reasons;
   if (!st.is_ok()) {
     spdlog::error("engine step failed: {}", st.to_string());
-    for (Sequence* s : owners) {
-      done.push_back(s);
+    for (const Planned& p : plan) {
+      done.push_back(p.seq);
       reasons.push_back(FinishReason::kError);
     }
   } else {
     size_t row = 0;
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      Sequence& s = *owners[i];
-      s.n_computed += static_cast<int>(chunks[i].tokens.size());
+    for (size_t i = 0; i < plan.size(); ++i) {
+      Sequence& s = *plan[i].seq;
+      s.n_computed += plan[i].n_tokens;
+      // Newly full blocks enter the prefix cache.
+      const size_t n_full = static_cast<size_t>(s.n_computed / block_size_);
+      if (n_full > s.n_registered) {
+        kv::extend_block_hashes(s.hashes, s.tokens, block_size_);
+        pool_.cache_full_blocks(std::span<const kv::BlockRef>(s.blocks).first(n_full),
+                                s.n_registered, s.hashes, s.tokens);
+        s.n_registered = n_full;
+      }
       if (!chunks[i].want_logits) continue;
       std::span<float> row_logits(logits.data() + row * static_cast<size_t>(n_vocab_),
                                   static_cast<size_t>(n_vocab_));
@@ -256,6 +371,7 @@ bool Engine::step() {
       out.finish = reason;
       out.prompt_tokens = s.n_prompt;
       out.completion_tokens = s.n_generated;
+      out.cached_tokens = std::max(0, s.cached_tokens);
       if (reason != FinishReason::kNone) {
         done.push_back(&s);
         reasons.push_back(FinishReason::kNone);  // the output below already carries the finish
@@ -266,12 +382,14 @@ bool Engine::step() {
   for (size_t i = 0; i < done.size(); ++i) {
     Sequence* s = done[i];
     if (reasons[i] == FinishReason::kError) finish(*s, FinishReason::kError, st);
-    backend_->release_slot(s->slot);
-    free_slots_.push_back(s->slot);
+    free_blocks(*s);
     auto it =
         std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == s; });
     running_.erase(it);
   }
+  last_batch_size_ = static_cast<int>(plan.size());
+  last_step_tokens_ = n_tokens;
+  last_step_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return true;
 }
 

@@ -1,14 +1,24 @@
 // Engine v0: an asynchronous token-in/token-out generator owned by one engine thread.
 //
 // Threads: submit() and cancel() may be called from any thread; they post to the engine
-// thread's inbox. The engine thread alone owns the running sequences, the backend and its KV
-// slots. Output callbacks run ON THE ENGINE THREAD and must not block: they hand the output to
-// the caller's own executor (the frontend posts it to the connection's strand).
+// thread's inbox. The engine thread alone owns the sequences, the backend, the KV block pool and
+// every block table. Output callbacks run ON THE ENGINE THREAD and must not block: they hand the
+// output to the caller's own executor (the frontend posts it to the connection's strand). KV
+// events are published on the engine thread too (kv::KvEventSink must not block).
 //
-// Scheduling: continuous batching. Each step takes every running sequence: a decode token for
-// sequences past their prompt, and a chunk of prompt (chunked prefill) for the others, within
-// `max_num_batched_tokens`. Waiting requests are admitted FIFO when a slot is free. Paged KV and
-// prefix caching come with the engine-core issue; slots here are whole-sequence KV caches.
+// Scheduling (one step = one Backend::forward), within `max_num_batched_tokens`:
+//  1. Running sequences, oldest first: decode tokens first, then prefill chunks (chunked
+//     prefill; a preempted sequence recomputes prompt + generated tokens the same way). Blocks for
+//     the step are taken from the kv::BlockPool BEFORE the step is committed; when none are left,
+//     the newest running sequence is preempted by recomputation (its blocks freed, back to the
+//     front of the waiting queue; the client sees nothing but latency).
+//  2. If nothing was preempted, waiting requests are admitted FCFS (no overtaking) while fewer
+//     than `max_num_seqs` run and the budget and blocks last. Full blocks found in the prefix
+//     cache (by chained block hash) are reused and not recomputed; at least one token is always
+//     computed so that there are logits to sample from.
+//  3. After the step, newly full blocks are registered in the prefix cache (BlockStored events).
+// Cancelled and finished sequences free their blocks at once (last block first, so that the
+// prefix cache evicts leaves before their parents).
 #pragma once
 
 #include <atomic>
@@ -25,6 +35,8 @@
 #include "common/status.h"
 #include "engine/backend.h"
 #include "engine/sampling.h"
+#include "kv/block_pool.h"
+#include "kv/protocol.h"
 
 namespace turbine::engine {
 
@@ -37,6 +49,7 @@ struct EngineOutput {
   Status error;  // set when finish == kError
   int prompt_tokens = 0;
   int completion_tokens = 0;  // total so far
+  int cached_tokens = 0;      // prompt tokens served from the prefix cache (at first admission)
 };
 
 using OutputCallback = std::function<void(EngineOutput&&)>;
@@ -51,7 +64,10 @@ struct EngineRequest {
 struct EngineOptions {
   int max_num_batched_tokens = 2048;  // tokens in one forward step
   int max_waiting = 1024;             // queued requests before submit() refuses (429)
+  int max_num_seqs = 8;               // sequences running (holding KV blocks) at once
+  bool enable_prefix_caching = true;
   std::vector<int32_t> eos_token_ids;
+  std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events
 
   Status validate() const;
 };
@@ -63,6 +79,18 @@ struct EngineStats {
   uint64_t cancelled = 0;
   uint64_t prompt_tokens = 0;
   uint64_t generated_tokens = 0;
+  // KV cache (blocks of the backend's block size).
+  int kv_total_blocks = 0;
+  int kv_used_blocks = 0;  // referenced by running sequences (cached-but-free blocks not counted)
+  int kv_block_size = 0;
+  // Prefix cache: tokens looked up at admission and tokens found (hit rate = hit / queried).
+  uint64_t prefix_cache_queried_tokens = 0;
+  uint64_t prefix_cache_hit_tokens = 0;
+  uint64_t preemptions = 0;
+  // The last step.
+  int last_step_batch_size = 0;  // sequences
+  int last_step_tokens = 0;
+  double last_step_seconds = 0.0;
 };
 
 class Engine {
@@ -83,20 +111,32 @@ class Engine {
 
   EngineStats stats() const;
   int max_context() const { return max_context_; }
-  int num_slots() const { return n_slots_; }
+  int num_slots() const { return options_.max_num_seqs; }  // sequences decoded together
+  int block_size() const { return block_size_; }
 
  private:
   struct Sequence;
+  struct Planned {
+    Sequence* seq;
+    int n_tokens;
+  };
   void loop();
-  void admit();
+  // Chooses this step's work and takes its KV blocks; empty when there is nothing to run.
+  std::vector<Planned> schedule();
+  bool grow(Sequence& seq, int n_tokens);
+  void preempt(std::vector<Planned>& plan, int& budget);
+  void free_blocks(Sequence& seq);
   bool step();
   void finish(Sequence& seq, FinishReason reason, Status error = Status::ok());
+  void publish_stats();
 
   std::unique_ptr<Backend> backend_;
   const int32_t n_vocab_;
   const EngineOptions options_;
+  const int block_size_;
   const int max_context_;
-  const int n_slots_;
+  // Declared before the sequences: block refs must be released before the pool goes away.
+  kv::BlockPool pool_;
 
   // Inbox, guarded by mu_: written by any thread, drained by the engine thread.
   mutable std::mutex mu_;
@@ -107,8 +147,7 @@ class Engine {
 
   // Engine-thread state.
   std::deque<std::unique_ptr<Sequence>> waiting_;
-  std::vector<std::unique_ptr<Sequence>> running_;
-  std::vector<int> free_slots_;
+  std::vector<std::unique_ptr<Sequence>> running_;  // in admission order, oldest first
 
   // Published by the engine thread for stats()/metrics.
   std::atomic<int> n_running_{0};
@@ -117,6 +156,13 @@ class Engine {
   std::atomic<uint64_t> n_cancelled_{0};
   std::atomic<uint64_t> n_prompt_tokens_{0};
   std::atomic<uint64_t> n_generated_tokens_{0};
+  std::atomic<int> kv_used_blocks_{0};
+  std::atomic<uint64_t> prefix_queried_tokens_{0};
+  std::atomic<uint64_t> prefix_hit_tokens_{0};
+  std::atomic<uint64_t> n_preemptions_{0};
+  std::atomic<int> last_batch_size_{0};
+  std::atomic<int> last_step_tokens_{0};
+  std::atomic<double> last_step_seconds_{0.0};
 
   std::thread thread_;
 };

@@ -17,17 +17,30 @@ Status SamplingParams::validate() const {
     return invalid_argument("repetition_penalty must be > 0", "repetition_penalty");
   }
   if (max_tokens < 1) return invalid_argument("max_tokens must be at least 1", "max_tokens");
+  if (min_tokens < 0 || min_tokens > max_tokens) {
+    return invalid_argument("min_tokens must be in [0, max_tokens]", "min_tokens");
+  }
   if (n_logprobs > 20) return invalid_argument("logprobs must be at most 20", "logprobs");
   return Status::ok();
 }
 
-Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt, int32_t n_vocab)
+Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt, int32_t n_vocab,
+                 std::span<const int32_t> eos_token_ids)
     : params_(params),
       rng_(params.seed ? *params.seed : std::random_device{}()),
       output_counts_(static_cast<size_t>(n_vocab), 0),
       seen_(static_cast<size_t>(n_vocab), 0) {
   for (int32_t t : prompt) {
     if (t >= 0 && t < n_vocab) seen_[static_cast<size_t>(t)] = 1;
+  }
+  if (params.min_tokens > 0) {
+    auto add = [&](int32_t t) {
+      if (t >= 0 && t < n_vocab) min_tokens_suppressed_.push_back(t);
+    };
+    if (!params.ignore_eos) {
+      for (int32_t t : eos_token_ids) add(t);
+    }
+    for (int32_t t : params.stop_token_ids) add(t);
   }
 }
 
@@ -77,6 +90,10 @@ SampledToken Sampler::sample(std::span<float> logits) {
   }
 
   apply_penalties(logits);
+  if (n_sampled_ < params_.min_tokens) {
+    for (int32_t t : min_tokens_suppressed_)
+      logits[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();
+  }
 
   int32_t chosen = 0;
   if (params_.temperature == 0.0f) {
@@ -160,6 +177,7 @@ SampledToken Sampler::sample(std::span<float> logits) {
       }
     }
   }
+  ++n_sampled_;
   output_counts_[static_cast<size_t>(chosen)]++;
   seen_[static_cast<size_t>(chosen)] = 1;
   return out;

@@ -22,6 +22,7 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;   // on generated tokens, OpenAI semantics
   float repetition_penalty = 1.0f;  // on prompt + generated tokens, CTRL/HF semantics
   int max_tokens = 16;
+  int min_tokens = 0;  // EOS and stop_token_ids cannot be sampled before this many tokens
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   int n_logprobs = -1;  // -1: none; 0: the sampled token's; k: plus the top k
@@ -39,7 +40,10 @@ struct SampledToken {
 // Owned by the engine thread.
 class Sampler {
  public:
-  Sampler(const SamplingParams& params, std::span<const int32_t> prompt, int32_t n_vocab);
+  // `eos_token_ids` are suppressed, with params.stop_token_ids, until params.min_tokens tokens
+  // were sampled (EOS only when !params.ignore_eos).
+  Sampler(const SamplingParams& params, std::span<const int32_t> prompt, int32_t n_vocab,
+          std::span<const int32_t> eos_token_ids = {});
 
   // Samples from `logits` (modified in place: penalties, temperature) and records the token.
   SampledToken sample(std::span<float> logits);
@@ -52,6 +56,8 @@ class Sampler {
   std::vector<int32_t> output_counts_;  // per vocab id, generated tokens only
   std::vector<uint8_t> seen_;           // per vocab id: in prompt or generated
   std::vector<int32_t> scratch_ids_;
+  std::vector<int32_t> min_tokens_suppressed_;  // in-vocabulary ids masked before min_tokens
+  int n_sampled_ = 0;
 };
 
 }  // namespace turbine::engine

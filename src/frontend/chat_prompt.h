@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "api/openai.h"
 #include "chat/chat_template.h"
 #include "common/status.h"
@@ -14,6 +16,24 @@
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
+
+// What transformers' apply_chat_template takes, as JSON. Messages go to the template as they are.
+struct ChatTemplateInputs {
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  nlohmann::ordered_json tools;                                      // null: none
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();  // e.g. enable_thinking
+  bool add_generation_prompt = true;
+  // Cut the text right after the last message's content so the model continues it (transformers'
+  // continue_final_message: the content, stripped, must appear in the output).
+  bool continue_final_message = false;
+};
+
+// Renders `tmpl`. Errors (the template's raise_exception included) are kInvalidArgument; the field
+// is the input at fault ("chat_template_kwargs", "messages").
+Result<std::string> render_chat_template(const chat::ChatTemplate& tmpl,
+                                         const ChatTemplateInputs& inputs,
+                                         const std::string& bos_token,
+                                         const std::string& eos_token);
 
 struct RenderedPrompt {
   std::string text;
@@ -38,8 +58,12 @@ class ChatPrompt {
   bool has_template() const { return template_ != nullptr; }
 
   // Template errors (including the template's own raise_exception) are kInvalidArgument: a 400.
+  // `fields` are the request's template fields: its own template (parsed here; errors name
+  // `chat_template`), kwargs, tools and continue_final_message. Messages are given to the template
+  // as vLLM does: tool_calls as JSON with their `arguments` text parsed into an object.
   Result<RenderedPrompt> render(const std::vector<api::ChatMessage>& messages,
-                                bool add_generation_prompt) const;
+                                bool add_generation_prompt,
+                                const api::ChatTemplateFields& fields = {}) const;
 
  private:
   std::shared_ptr<const chat::ChatTemplate> template_;

@@ -63,6 +63,7 @@ struct Choice {
   std::vector<api::TokenLogprob> logprobs;  // unary: all; streaming: since the last chunk
   size_t text_offset = 0;                   // completions logprobs: bytes already sent
   int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens the engine took from its prefix cache
   api::FinishReason finish = api::FinishReason::kNone;
   bool engine_done = false;  // the engine sent its final output for this choice
   bool error = false;
@@ -202,6 +203,18 @@ class FrontendImpl final : public Frontend {
     metrics_.engine_waiting.Set(s.waiting);
     metrics_.engine_steps.Set(static_cast<double>(s.steps));
     metrics_.engine_cancelled.Set(static_cast<double>(s.cancelled));
+    metrics_.kv_total_blocks.Set(s.kv_total_blocks);
+    metrics_.kv_used_blocks.Set(s.kv_used_blocks);
+    metrics_.prefix_queried_tokens.Set(static_cast<double>(s.prefix_cache_queried_tokens));
+    metrics_.prefix_hit_tokens.Set(static_cast<double>(s.prefix_cache_hit_tokens));
+    metrics_.prefix_hit_rate.Set(s.prefix_cache_queried_tokens == 0
+                                     ? 0.0
+                                     : static_cast<double>(s.prefix_cache_hit_tokens) /
+                                           static_cast<double>(s.prefix_cache_queried_tokens));
+    metrics_.preemptions.Set(static_cast<double>(s.preemptions));
+    metrics_.step_batch_size.Set(s.last_step_batch_size);
+    metrics_.step_tokens.Set(s.last_step_tokens);
+    metrics_.step_seconds.Set(s.last_step_seconds);
     metrics_.uptime.Set(seconds_since(start_time_));
     co_await reply(w, 200, metrics_.serialize(), "text/plain; version=0.0.4; charset=utf-8");
   }
@@ -229,7 +242,8 @@ class FrontendImpl final : public Frontend {
     }
     std::vector<int32_t> ids;
     if (parsed->is_chat) {
-      auto prompt = chat_prompt_.render(parsed->messages, parsed->add_generation_prompt);
+      auto prompt = chat_prompt_.render(parsed->messages, parsed->add_generation_prompt,
+                                        parsed->template_fields);
       if (!prompt) co_return co_await reply_error(w, prompt.status());
       ids = tokenizer_->encode(prompt->text, prompt->add_special_tokens);
     } else {
@@ -290,7 +304,8 @@ class FrontendImpl final : public Frontend {
     auto parsed = api::parse_chat_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
     if (Status st = check_model(parsed->model); !st.is_ok()) co_return co_await reply_error(w, st);
-    auto prompt = chat_prompt_.render(parsed->messages, parsed->add_generation_prompt);
+    auto prompt = chat_prompt_.render(parsed->messages, parsed->add_generation_prompt,
+                                      parsed->template_fields);
     if (!prompt) co_return co_await reply_error(w, prompt.status());
     std::vector<Choice> choices(1);
     choices[0].prompt = tokenizer_->encode(prompt->text, prompt->add_special_tokens);
@@ -447,6 +462,7 @@ class FrontendImpl final : public Frontend {
         Choice& c = choices[static_cast<size_t>(item.index)];
         if (c.engine_done) continue;  // outputs racing a stop-string cancel
         engine::EngineOutput& out = item.output;
+        c.cached_tokens = out.cached_tokens;
         std::string delta;
         if (!out.tokens.empty()) {
           const auto now = Clock::now();
@@ -505,6 +521,7 @@ class FrontendImpl final : public Frontend {
     for (const Choice& c : choices) {
       usage.prompt_tokens += static_cast<int64_t>(c.prompt.size());
       usage.completion_tokens += c.completion_tokens;
+      usage.cached_tokens = usage.cached_tokens.value_or(0) + c.cached_tokens;
     }
     const double elapsed = seconds_since(t_start);
 

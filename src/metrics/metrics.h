@@ -33,6 +33,17 @@ inline constexpr const char* kEngineRunning = "turbine_engine_running_requests";
 inline constexpr const char* kEngineWaiting = "turbine_engine_waiting_requests";
 inline constexpr const char* kEngineSteps = "turbine_engine_steps_total";
 inline constexpr const char* kEngineCancelled = "turbine_engine_cancelled_requests_total";
+inline constexpr const char* kEngineKvTotalBlocks = "turbine_engine_kv_total_blocks";
+inline constexpr const char* kEngineKvUsedBlocks = "turbine_engine_kv_used_blocks";
+inline constexpr const char* kEnginePrefixQueriedTokens =
+    "turbine_engine_prefix_cache_queried_tokens_total";
+inline constexpr const char* kEnginePrefixHitTokens =
+    "turbine_engine_prefix_cache_hit_tokens_total";
+inline constexpr const char* kEnginePrefixHitRate = "turbine_engine_prefix_cache_hit_rate";
+inline constexpr const char* kEnginePreemptions = "turbine_engine_preemptions_total";
+inline constexpr const char* kEngineStepBatchSize = "turbine_engine_last_step_batch_size";
+inline constexpr const char* kEngineStepTokens = "turbine_engine_last_step_tokens";
+inline constexpr const char* kEngineStepSeconds = "turbine_engine_last_step_seconds";
 inline constexpr const char* kHttpRequestsTotal = "turbine_http_requests_total";
 inline constexpr const char* kUptime = "turbine_process_uptime_seconds";
 
@@ -69,6 +80,15 @@ class FrontendMetrics {
   prometheus::Gauge& engine_waiting;
   prometheus::Gauge& engine_steps;
   prometheus::Gauge& engine_cancelled;
+  prometheus::Gauge& kv_total_blocks;
+  prometheus::Gauge& kv_used_blocks;
+  prometheus::Gauge& prefix_queried_tokens;
+  prometheus::Gauge& prefix_hit_tokens;
+  prometheus::Gauge& prefix_hit_rate;
+  prometheus::Gauge& preemptions;
+  prometheus::Gauge& step_batch_size;
+  prometheus::Gauge& step_tokens;
+  prometheus::Gauge& step_seconds;
   prometheus::Gauge& uptime;
 
   // The registry in Prometheus text format (version 0.0.4).

@@ -83,7 +83,9 @@ test('chat completion, streaming with usage', async () => {
   assert.equal(text, unary.choices[0].message.content);
   assert.equal(finish, unary.choices[0].finish_reason);
   assertUsage(usage);
-  assert.deepEqual(usage, unary.usage);
+  // The second request may reuse the first one's prompt blocks (prefix caching).
+  const counts = ({ prompt_tokens_details: _, ...rest }) => rest;
+  assert.deepEqual(counts(usage), counts(unary.usage));
 });
 
 test('completion, unary and streaming agree', async () => {

@@ -32,10 +32,12 @@ std::unique_ptr<HfTokenizer> build() {
   std::string vocab;
   int id = 0;
   const auto add = [&](std::string_view piece) {
-    vocab += (id == 0 ? "\"" : ",\"") + json_escape(piece) + "\":" + std::to_string(id++);
+    vocab += (id == 0 ? "\"" : ",\"") + json_escape(piece) + "\":" + std::to_string(id);
+    ++id;
   };
   for (int b = 0; b < 256; ++b) add(turbine::tokenizer::byte_level_char(static_cast<uint8_t>(b)));
-  const char* merges[][2] = {{"Ġ", "t"}, {"h", "e"}, {"Ġt", "he"}, {"i", "n"}, {"Ġ", "a"}, {"e", "r"}};
+  const char* merges[][2] = {{"Ġ", "t"}, {"h", "e"}, {"Ġt", "he"},
+                             {"i", "n"}, {"Ġ", "a"}, {"e", "r"}};
   std::string merge_list;
   for (const auto& m : merges) {
     add(std::string(m[0]) + m[1]);
@@ -43,8 +45,9 @@ std::unique_ptr<HfTokenizer> build() {
   }
   const int special = id;
   const std::string json =
-      "{\"model\":{\"type\":\"BPE\",\"vocab\":{" + vocab + ",\"<|end|>\":" + std::to_string(special) +
-      "},\"merges\":[" + merge_list + "]},\"added_tokens\":[{\"id\":" + std::to_string(special) +
+      "{\"model\":{\"type\":\"BPE\",\"vocab\":{" + vocab +
+      ",\"<|end|>\":" + std::to_string(special) + "},\"merges\":[" + merge_list +
+      "]},\"added_tokens\":[{\"id\":" + std::to_string(special) +
       ",\"content\":\"<|end|>\",\"special\":true}],\"normalizer\":null,"
       "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true},"
       "\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"}}";

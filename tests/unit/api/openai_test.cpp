@@ -203,9 +203,74 @@ TEST(ChatParseTest, Errors) {
   expect_invalid(chat(R"(,"logprobs":3)"), "logprobs", "boolean");
   expect_invalid(chat(R"(,"max_completion_tokens":0)"), "max_completion_tokens");
   expect_invalid(chat(R"(,"n":3)"), "n");
-  expect_invalid(chat(R"(,"tools":[{"type":"function"}])"), "tools", "not supported");
+  expect_invalid(chat(R"(,"tools":[{"type":"function"}])"), "tools[0].function", "required");
   expect_invalid(chat(R"(,"response_format":{"type":"json_object"})"), "response_format");
   EXPECT_TRUE(chat(R"(,"echo":"x","user":7)").has_value());  // unknown to chat: ignored
+}
+
+TEST(ChatParseTest, TemplateFields) {
+  auto plain = chat("");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->template_fields.chat_template.has_value());
+  EXPECT_EQ(plain->template_fields.tools_json, "");
+  EXPECT_EQ(plain->template_fields.kwargs_json, "");
+  EXPECT_FALSE(plain->template_fields.continue_final_message);
+
+  // Keys keep the order they were sent in (a template's tojson shows it).
+  auto r = chat(R"(,"chat_template":"{{ messages[0].content }}",
+      "chat_template_kwargs":{"enable_thinking":false,"a":[1,2]},
+      "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",
+        "properties":{"city":{"type":"string"}},"required":["city"]},"description":"d"}}],
+      "tool_choice":"auto","add_generation_prompt":false,"continue_final_message":true)");
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  const ChatTemplateFields& f = r->template_fields;
+  EXPECT_EQ(f.chat_template, "{{ messages[0].content }}");
+  EXPECT_EQ(f.kwargs_json, R"({"enable_thinking":false,"a":[1,2]})");
+  EXPECT_EQ(f.tools_json,
+            R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",)"
+            R"("properties":{"city":{"type":"string"}},"required":["city"]},"description":"d"}}])");
+  EXPECT_TRUE(f.continue_final_message);
+  EXPECT_TRUE(chat(R"(,"tools":[],"tool_choice":"none")").has_value());
+  EXPECT_EQ(chat(R"(,"tools":[])")->template_fields.tools_json, "");
+
+  auto calls = parse_chat_request(R"({"model":"m","messages":[
+      {"role":"user","content":"weather?"},
+      {"role":"assistant","content":null,"reasoning_content":"think","tool_calls":[{"id":"c1",
+        "type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}}]},
+      {"role":"tool","content":"sunny","tool_call_id":"c1"}]})");
+  ASSERT_TRUE(calls.has_value()) << calls.status().to_string();
+  EXPECT_EQ(calls->messages[1].tool_calls_json,
+            R"([{"id":"c1","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":"{\"city\": \"Paris\"}"}}])");
+  EXPECT_EQ(calls->messages[1].reasoning_content, "think");
+  EXPECT_EQ(calls->messages[0].tool_calls_json, "");
+
+  expect_invalid(chat(R"(,"chat_template":1)"), "chat_template");
+  expect_invalid(chat(R"(,"chat_template_kwargs":[1])"), "chat_template_kwargs");
+  expect_invalid(chat(R"(,"tools":{})"), "tools");
+  expect_invalid(chat(R"(,"tools":[1])"), "tools[0]");
+  expect_invalid(chat(R"(,"tools":[{"type":"code_interpreter"}])"), "tools[0].type");
+  expect_invalid(chat(R"(,"tools":[{"type":"function","function":{"name":""}}])"),
+                 "tools[0].function.name");
+  expect_invalid(chat(R"(,"tools":[{"type":"function","function":{"name":"f","parameters":1}}])"),
+                 "tools[0].function.parameters");
+  expect_invalid(chat(R"(,"tool_choice":"required")"), "tool_choice", "not supported");
+  expect_invalid(chat(R"(,"tool_choice":{"type":"function","function":{"name":"f"}})"),
+                 "tool_choice");
+  expect_invalid(chat(R"(,"continue_final_message":true)"), "continue_final_message",
+                 "add_generation_prompt");
+  expect_invalid(
+      parse_chat_request(
+          R"({"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"function":{"name":"f"}}]}]})"),
+      "messages[0].tool_calls", "assistant");
+  expect_invalid(
+      parse_chat_request(
+          R"({"model":"m","messages":[{"role":"assistant","content":"x","tool_calls":[{"function":{}}]}]})"),
+      "messages[0].tool_calls[0].function.name");
+  expect_invalid(
+      parse_chat_request(
+          R"({"model":"m","messages":[{"role":"assistant","content":"x","tool_calls":[{"function":{"name":"f","arguments":3}}]}]})"),
+      "messages[0].tool_calls[0].function.arguments");
 }
 
 TEST(TokenizeParseTest, PromptAndMessages) {
@@ -221,6 +286,15 @@ TEST(TokenizeParseTest, PromptAndMessages) {
   EXPECT_EQ(c->model, "m");
   EXPECT_FALSE(c->add_special_tokens);
   EXPECT_FALSE(c->add_generation_prompt);
+  auto t = parse_tokenize_request(
+      R"({"messages":[{"role":"user","content":"x"}],"chat_template":"t","tools":[{"type":"function",)"
+      R"("function":{"name":"f"}}],"chat_template_kwargs":{"k":1}})");
+  ASSERT_TRUE(t.has_value()) << t.status().to_string();
+  EXPECT_EQ(t->template_fields.chat_template, "t");
+  EXPECT_EQ(t->template_fields.tools_json, R"([{"type":"function","function":{"name":"f"}}])");
+  EXPECT_EQ(t->template_fields.kwargs_json, R"({"k":1})");
+  expect_invalid(
+      parse_tokenize_request(R"({"messages":[{"role":"user","content":"x"}],"tools":3})"), "tools");
   expect_invalid(parse_tokenize_request(R"({"model":"m"})"), "prompt", "required");
   expect_invalid(parse_tokenize_request(R"({"prompt":[1]})"), "prompt");
   expect_invalid(parse_tokenize_request(R"({"prompt":"x","add_special_tokens":"no"})"),
@@ -248,7 +322,7 @@ TEST(ResponseTest, CompletionUnary) {
                       .text_offset_start = 3};
   CompletionChoice c1{.index = 1, .text = "x\"y", .finish_reason = FinishReason::kStop};
   std::vector<CompletionChoice> choices = {c0, c1};
-  const json::value v = json::parse(completion_response(kMeta, choices, {5, 2}));
+  const json::value v = json::parse(completion_response(kMeta, choices, {5, 2, std::nullopt}));
   EXPECT_EQ(v.at("id").as_string(), "cmpl-abc");
   EXPECT_EQ(v.at("object").as_string(), "text_completion");
   EXPECT_EQ(v.at("created").as_int64(), 1700000000);
@@ -278,9 +352,17 @@ TEST(ResponseTest, CompletionChunks) {
   EXPECT_EQ(v.at("choices").at(0).at("text").as_string(), "tok");
   EXPECT_TRUE(v.at("choices").at(0).at("finish_reason").is_null());
   EXPECT_EQ(v.as_object().count("usage"), 0u);
-  const json::value u = json::parse(completion_usage_chunk(kMeta, {3, 4}));
+  const json::value u = json::parse(completion_usage_chunk(kMeta, {3, 4, std::nullopt}));
   EXPECT_TRUE(u.at("choices").as_array().empty());
   EXPECT_EQ(u.at("usage").at("total_tokens").as_int64(), 7);
+}
+
+TEST(OpenAiResponses, UsageReportsCachedPromptTokensWhenSet) {
+  const json::value with = json::parse(completion_usage_chunk(kMeta, {30, 4, 16}));
+  EXPECT_EQ(with.at("usage").at("prompt_tokens_details").at("cached_tokens").as_int64(), 16);
+  EXPECT_EQ(with.at("usage").at("total_tokens").as_int64(), 34);
+  const json::value without = json::parse(completion_usage_chunk(kMeta, {30, 4, std::nullopt}));
+  EXPECT_EQ(without.at("usage").as_object().count("prompt_tokens_details"), 0u);
 }
 
 TEST(ResponseTest, ChatUnaryWithLogprobs) {
@@ -290,7 +372,8 @@ TEST(ResponseTest, ChatUnaryWithLogprobs) {
                .finish_reason = FinishReason::kStop,
                .logprobs = lps,
                .has_logprobs = true};
-  const json::value v = json::parse(chat_response({"chatcmpl-1", 1, "m"}, {&c, 1}, {1, 1}));
+  const json::value v =
+      json::parse(chat_response({"chatcmpl-1", 1, "m"}, {&c, 1}, {1, 1, std::nullopt}));
   EXPECT_EQ(v.at("object").as_string(), "chat.completion");
   const json::object& ch = v.at("choices").at(0).as_object();
   EXPECT_EQ(ch.at("message").at("role").as_string(), "assistant");
@@ -324,7 +407,7 @@ TEST(ResponseTest, ChatChunks) {
   EXPECT_TRUE(last.at("choices").at(0).at("delta").as_object().empty());
   EXPECT_EQ(last.at("choices").at(0).at("finish_reason").as_string(), "length");
 
-  const json::value usage = json::parse(chat_usage_chunk(meta, {2, 3}));
+  const json::value usage = json::parse(chat_usage_chunk(meta, {2, 3, std::nullopt}));
   EXPECT_TRUE(usage.at("choices").as_array().empty());
   EXPECT_EQ(usage.at("usage").at("completion_tokens").as_int64(), 3);
 }

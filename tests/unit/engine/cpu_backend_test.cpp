@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "../model/model_test_util.h"
+#include "block_tables.h"
 #include "engine/backend.h"
 #include "model/model.h"
 
@@ -30,8 +31,10 @@ std::vector<int32_t> greedy(Backend& b, int n_vocab, int max_new,
   std::vector<int32_t> out;
   int32_t tok = 1;
   std::vector<float> logits;
+  testing::SlotTables tables(b);
+  const auto table = tables(0);
   for (int pos = 0; pos < max_new; ++pos) {
-    SeqChunk ch{0, pos, std::span<const int32_t>(&tok, 1), true};
+    SeqChunk ch{table, pos, std::span<const int32_t>(&tok, 1), true};
     Status s = b.forward(std::span<const SeqChunk>(&ch, 1), logits);
     EXPECT_TRUE(s.is_ok()) << s.to_string();
     if (!s.is_ok()) break;
@@ -40,7 +43,6 @@ std::vector<int32_t> greedy(Backend& b, int n_vocab, int max_new,
     if (tok == 1) break;
     out.push_back(tok);
   }
-  b.release_slot(0);
   return out;
 }
 
@@ -72,10 +74,13 @@ class CpuBackendStories : public ::testing::Test {
   }
   std::unique_ptr<Backend> backend(int threads = 2, int slots = 4) {
     auto b = make_cpu_backend(*model_, CpuBackendOptions{threads, slots, 0});
+    if (b.has_value()) tables_ = std::make_unique<testing::SlotTables>(**b);
     EXPECT_TRUE(b.has_value()) << b.status().to_string();
     return b.has_value() ? std::move(b).value() : nullptr;
   }
+  std::span<const int32_t> slot(int s) { return (*tables_)(s); }
   std::unique_ptr<model::Model> model_;
+  std::unique_ptr<testing::SlotTables> tables_;
 };
 
 TEST_F(CpuBackendStories, GreedyMatchesLlama2cGolden) {
@@ -113,11 +118,11 @@ TEST_F(CpuBackendStories, PrefillEqualsOneByOne) {
   const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 66, 95, 300, 302, 270, 261};
   auto b = backend();
   std::vector<float> batched, single;
-  SeqChunk ch{0, 0, prompt, true};
+  SeqChunk ch{slot(0), 0, prompt, true};
   ASSERT_TRUE(b->forward(std::span<const SeqChunk>(&ch, 1), batched).is_ok());
   ASSERT_EQ(batched.size(), 512u);
   for (size_t i = 0; i < prompt.size(); ++i) {
-    SeqChunk one{1, static_cast<int>(i), std::span<const int32_t>(&prompt[i], 1),
+    SeqChunk one{slot(1), static_cast<int>(i), std::span<const int32_t>(&prompt[i], 1),
                  i + 1 == prompt.size()};
     ASSERT_TRUE(b->forward(std::span<const SeqChunk>(&one, 1), single).is_ok());
     if (i + 1 < prompt.size()) {
@@ -129,8 +134,8 @@ TEST_F(CpuBackendStories, PrefillEqualsOneByOne) {
   // Continuing both slots by one token gives the same logits too (the caches agree).
   const int32_t next = 300;
   std::vector<SeqChunk> both = {
-      {0, static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true},
-      {1, static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true}};
+      {slot(0), static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true},
+      {slot(1), static_cast<int>(prompt.size()), std::span<const int32_t>(&next, 1), true}};
   std::vector<float> two;
   ASSERT_TRUE(b->forward(both, two).is_ok());
   ASSERT_EQ(two.size(), 1024u);
@@ -142,15 +147,14 @@ TEST_F(CpuBackendStories, TwoSequencesInOneStepEqualSeparateRuns) {
   const std::vector<int32_t> c = {1, 66, 95, 300};
   auto b = backend();
   std::vector<float> la, lc, lboth;
-  SeqChunk ca{0, 0, a, true};
+  SeqChunk ca{slot(0), 0, a, true};
   ASSERT_TRUE(b->forward(std::span<const SeqChunk>(&ca, 1), la).is_ok());
-  SeqChunk cc{1, 0, c, true};
+  SeqChunk cc{slot(1), 0, c, true};
   ASSERT_TRUE(b->forward(std::span<const SeqChunk>(&cc, 1), lc).is_ok());
-  b->release_slot(0);
-  b->release_slot(1);
   // Same sequences in the other slots, together, with a logits-less chunk in between.
   const std::vector<int32_t> filler = {1, 7, 8};
-  std::vector<SeqChunk> chunks = {{2, 0, a, true}, {0, 0, filler, false}, {3, 0, c, true}};
+  std::vector<SeqChunk> chunks = {
+      {slot(2), 0, a, true}, {slot(0), 0, filler, false}, {slot(3), 0, c, true}};
   ASSERT_TRUE(b->forward(chunks, lboth).is_ok());
   ASSERT_EQ(lboth.size(), 1024u);
   for (size_t i = 0; i < 512; ++i) {
@@ -163,19 +167,20 @@ TEST_F(CpuBackendStories, BadInputsGiveStatus) {
   auto b = backend(2, 2);
   std::vector<float> logits;
   const int32_t tok = 1, bad_tok = 512, neg_tok = -1;
-  SeqChunk slot_oob{2, 0, std::span<const int32_t>(&tok, 1), true};
+  SeqChunk slot_oob{slot(2), 0, std::span<const int32_t>(&tok, 1), true};
   EXPECT_EQ(b->forward(std::span<const SeqChunk>(&slot_oob, 1), logits).code(),
             StatusCode::kInvalidArgument);
-  SeqChunk vocab_oob{0, 0, std::span<const int32_t>(&bad_tok, 1), true};
+  SeqChunk vocab_oob{slot(0), 0, std::span<const int32_t>(&bad_tok, 1), true};
   EXPECT_EQ(b->forward(std::span<const SeqChunk>(&vocab_oob, 1), logits).code(),
             StatusCode::kInvalidArgument);
-  SeqChunk neg{0, 0, std::span<const int32_t>(&neg_tok, 1), true};
+  SeqChunk neg{slot(0), 0, std::span<const int32_t>(&neg_tok, 1), true};
   EXPECT_EQ(b->forward(std::span<const SeqChunk>(&neg, 1), logits).code(),
             StatusCode::kInvalidArgument);
-  SeqChunk gap{0, 5, std::span<const int32_t>(&tok, 1), true};  // positions 0..4 not in the cache
+  SeqChunk gap{slot(0), 5, std::span<const int32_t>(&tok, 1),
+               true};  // positions 0..4 not in the cache
   EXPECT_EQ(b->forward(std::span<const SeqChunk>(&gap, 1), logits).code(),
             StatusCode::kInvalidArgument);
-  SeqChunk empty{0, 0, {}, true};
+  SeqChunk empty{slot(0), 0, {}, true};
   EXPECT_EQ(b->forward(std::span<const SeqChunk>(&empty, 1), logits).code(),
             StatusCode::kInvalidArgument);
 
@@ -183,12 +188,13 @@ TEST_F(CpuBackendStories, BadInputsGiveStatus) {
   ASSERT_TRUE(small.has_value());
   EXPECT_EQ((*small)->max_context(), 4);
   std::vector<int32_t> five(5, 1);
-  SeqChunk too_long{0, 0, five, true};
+  testing::SlotTables small_tables(**small);
+  SeqChunk too_long{small_tables(0), 0, five, true};
   Status s = (*small)->forward(std::span<const SeqChunk>(&too_long, 1), logits);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("max context"), std::string::npos) << s.message();
   std::vector<int32_t> four(4, 1);
-  SeqChunk fits{0, 0, four, true};
+  SeqChunk fits{small_tables(0), 0, four, true};
   EXPECT_TRUE((*small)->forward(std::span<const SeqChunk>(&fits, 1), logits).is_ok());
 
   EXPECT_FALSE(make_cpu_backend(*model_, CpuBackendOptions{1, 0, 0}).has_value());

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "block_tables.h"
 #include "engine/backend.h"
 #include "model/model.h"
 
@@ -33,6 +34,8 @@ TEST(CpuHfReference, MatchesTransformers) {
     ASSERT_TRUE(m.has_value()) << m.status().to_string();
     auto b = make_cpu_backend(**m, CpuBackendOptions{2, 1, 0});
     ASSERT_TRUE(b.has_value());
+    testing::SlotTables tables(**b);
+    const auto table = tables(0);
     std::vector<int32_t> seq = want["prompt"].get<std::vector<int32_t>>();
     const auto greedy = want["greedy"].get<std::vector<int32_t>>();
     const auto logits = want["logits"].get<std::vector<std::vector<float>>>();
@@ -41,7 +44,7 @@ TEST(CpuHfReference, MatchesTransformers) {
     std::vector<float> out;
     for (size_t step = 0; step < greedy.size(); ++step) {
       std::span<const int32_t> toks(seq.data() + pos, seq.size() - static_cast<size_t>(pos));
-      SeqChunk ch{0, pos, toks, true};
+      SeqChunk ch{table, pos, toks, true};
       ASSERT_TRUE((*b)->forward(std::span<const SeqChunk>(&ch, 1), out).is_ok());
       pos = static_cast<int>(seq.size());
       ASSERT_EQ(out.size(), logits[step].size());

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../model/model_test_util.h"
+#include "block_tables.h"
 #include "engine/backend.h"
 #include "model/model.h"
 
@@ -22,11 +23,14 @@ struct GreedyRun {
 GreedyRun greedy_run(const model::Model& m, int steps) {
   auto b = make_cpu_backend(m, CpuBackendOptions{2, 1, 0});
   EXPECT_TRUE(b.has_value());
+  if (!b.has_value()) return {};
+  testing::SlotTables tables(**b);
+  const auto table = tables(0);
   GreedyRun r;
   int32_t tok = 1;
   std::vector<float> logits;
   for (int pos = 0; pos < steps; ++pos) {
-    SeqChunk ch{0, pos, std::span<const int32_t>(&tok, 1), true};
+    SeqChunk ch{table, pos, std::span<const int32_t>(&tok, 1), true};
     EXPECT_TRUE((*b)->forward(std::span<const SeqChunk>(&ch, 1), logits).is_ok());
     r.logits.push_back(logits);
     tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());

@@ -3,30 +3,44 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace turbine::engine {
 namespace {
 
 constexpr int32_t kVocab = 32;
 
-// A deterministic backend: the next token is (last token + 1) % kVocab. Records the shape of
-// every step so tests can check batching and chunked prefill.
+// A deterministic backend: the next token is (last token + 1) % kVocab. Checks that block tables
+// cover the chunk and that earlier positions were written, and records the shape of every step so
+// tests can check batching and chunked prefill.
 class CountingBackend : public Backend {
  public:
-  CountingBackend(int slots, int ctx) : slots_(slots), ctx_(ctx), pos_(slots, 0) {}
+  CountingBackend(int seqs, int ctx, int block_size = 4)
+      : bs_(block_size),
+        ctx_(ctx),
+        written_(static_cast<size_t>(seqs * ((ctx + block_size - 1) / block_size)), 0) {}
   std::string_view name() const override { return "counting"; }
-  int num_slots() const override { return slots_; }
   int max_context() const override { return ctx_; }
+  int num_blocks() const override { return static_cast<int>(written_.size()); }
+  int block_size() const override { return bs_; }
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override {
     logits.clear();
     std::lock_guard lock(mu_);
     int n_tokens = 0;
     for (const auto& c : chunks) {
-      if (c.pos != pos_[static_cast<size_t>(c.slot)]) return internal_error("position gap");
-      pos_[static_cast<size_t>(c.slot)] += static_cast<int>(c.tokens.size());
+      const int end = c.pos + static_cast<int>(c.tokens.size());
+      if (static_cast<int>(c.block_table.size()) * bs_ < end) return internal_error("short table");
+      for (int p = 0; p < c.pos; ++p) {
+        if (written_[static_cast<size_t>(c.block_table[static_cast<size_t>(p / bs_)])] <= p % bs_)
+          return internal_error("position gap");
+      }
+      for (int j = c.pos / bs_; j * bs_ < end; ++j)
+        written_[static_cast<size_t>(c.block_table[static_cast<size_t>(j)])] =
+            std::min(bs_, end - j * bs_);
       n_tokens += static_cast<int>(c.tokens.size());
       if (!c.want_logits) continue;
       std::vector<float> row(kVocab, 0.0f);
@@ -36,10 +50,6 @@ class CountingBackend : public Backend {
     step_tokens_.push_back(n_tokens);
     max_batch_ = std::max(max_batch_, static_cast<int>(chunks.size()));
     return Status::ok();
-  }
-  void release_slot(int slot) override {
-    std::lock_guard lock(mu_);
-    pos_[static_cast<size_t>(slot)] = 0;
   }
   std::vector<int> step_tokens() {
     std::lock_guard lock(mu_);
@@ -51,9 +61,9 @@ class CountingBackend : public Backend {
   }
 
  private:
-  int slots_, ctx_;
+  int bs_, ctx_;
   std::mutex mu_;
-  std::vector<int> pos_;
+  std::vector<int> written_;  // per block: leading positions written
   std::vector<int> step_tokens_;
   int max_batch_ = 0;
 };
@@ -149,7 +159,9 @@ TEST(EngineTest, RejectsBadRequests) {
 TEST(EngineTest, BatchesConcurrentRequestsAndQueuesBeyondSlots) {
   auto backend = std::make_unique<CountingBackend>(4, 256);
   CountingBackend* b = backend.get();
-  Engine engine(std::move(backend), kVocab, EngineOptions{});
+  EngineOptions opts;
+  opts.max_num_seqs = 4;
+  Engine engine(std::move(backend), kVocab, opts);
   std::vector<std::future<Collected>> futures;
   for (int i = 0; i < 10; ++i) {
     futures.push_back(run(engine, static_cast<uint64_t>(i), {i}, greedy(20)));
@@ -160,7 +172,7 @@ TEST(EngineTest, BatchesConcurrentRequestsAndQueuesBeyondSlots) {
     for (int j = 0; j < 20; ++j) EXPECT_EQ(r.tokens[static_cast<size_t>(j)], (i + 1 + j) % kVocab);
   }
   EXPECT_GE(b->max_batch(), 2);  // sequences shared steps
-  EXPECT_LE(b->max_batch(), 4);  // never more than the slots
+  EXPECT_LE(b->max_batch(), 4);  // never more than max_num_seqs
 }
 
 TEST(EngineTest, ChunkedPrefillRespectsTokenBudget) {
@@ -266,6 +278,84 @@ TEST(SamplerTest, TopPMinPAndPenalties) {
   EXPECT_EQ(sf.sample(a).token, 0);
   std::vector<float> b = {1.0f, 0.5f};
   EXPECT_EQ(sf.sample(b).token, 1);  // token 0 was generated once: 1 - 2 < 0.5
+}
+
+}  // namespace
+}  // namespace turbine::engine
+
+namespace turbine::engine {
+namespace {
+
+TEST(EngineKvTest, MinTokensSuppressesEosAndStops) {
+  EngineOptions opts;
+  opts.eos_token_ids = {10};
+  Engine engine(std::make_unique<CountingBackend>(2, 64), kVocab, opts);
+  auto p = greedy(6);
+  p.min_tokens = 4;
+  auto r = run(engine, 1, {7}, p).get();  // 8, 9, then 10 (EOS) is masked: argmax falls to 0
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{8, 9, 0, 1, 2, 3}));
+  auto q = greedy(6);
+  q.min_tokens = 7;
+  Status st;
+  run(engine, 2, {7}, q, &st);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);  // min_tokens > max_tokens
+}
+
+TEST(EngineKvTest, CancelFreesBlocksAtOnce) {
+  Engine engine(std::make_unique<CountingBackend>(1, 1 << 16), kVocab, EngineOptions{});
+  auto long_run = run(engine, 1, std::vector<int32_t>(40, 1), greedy(1 << 15));
+  for (int i = 0; i < 500 && engine.stats().kv_used_blocks == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_GE(engine.stats().kv_used_blocks, 10);  // 40 prompt positions in blocks of 4
+  engine.cancel(1);
+  EXPECT_EQ(long_run.get().finish, FinishReason::kCancelled);
+  int used = -1;
+  for (int i = 0; i < 500 && used != 0; ++i) {
+    used = engine.stats().kv_used_blocks;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(used, 0);
+}
+
+TEST(SamplerTest, TruncationSamplesOnlyFromTheAllowedSet) {
+  // Probabilities 0.4, 0.3, 0.2, 0.1 (then negligible): logits are their logs.
+  const std::vector<float> base = {std::log(0.4f), std::log(0.3f), std::log(0.2f),
+                                   std::log(0.1f), -30.0f,         -30.0f};
+  auto freqs = [&](SamplingParams p, int n) {
+    p.seed = 2024;
+    Sampler s(p, std::vector<int32_t>{}, static_cast<int32_t>(base.size()));
+    std::vector<double> f(base.size(), 0.0);
+    for (int i = 0; i < n; ++i) {
+      std::vector<float> l = base;
+      f[static_cast<size_t>(s.sample(l).token)] += 1.0 / n;
+    }
+    return f;
+  };
+  constexpr int kN = 8000;
+  constexpr double kTol = 0.03;  // > 4 sigma for these frequencies at n = 8000
+  auto check = [&](const std::vector<double>& f, std::vector<double> want_unnorm) {
+    double z = 0;
+    for (double w : want_unnorm) z += w;
+    for (size_t i = 0; i < f.size(); ++i) {
+      const double want = i < want_unnorm.size() ? want_unnorm[i] / z : 0.0;
+      if (want == 0.0) {
+        EXPECT_EQ(f[i], 0.0) << "token " << i << " is outside the allowed set";
+      } else {
+        EXPECT_NEAR(f[i], want, kTol) << "token " << i;
+      }
+    }
+  };
+  SamplingParams k;
+  k.top_k = 2;
+  check(freqs(k, kN), {0.4, 0.3});
+  SamplingParams tp;
+  tp.top_p = 0.6f;  // 0.4 < 0.6 <= 0.7: the two most likely
+  check(freqs(tp, kN), {0.4, 0.3});
+  SamplingParams mp;
+  mp.min_p = 0.3f;  // floor 0.12: drops 0.1 and below
+  check(freqs(mp, kN), {0.4, 0.3, 0.2});
+  SamplingParams all;
+  check(freqs(all, kN), {0.4, 0.3, 0.2, 0.1});
 }
 
 }  // namespace

@@ -1,0 +1,533 @@
+#include "cuda/attention.h"
+
+#include <cfloat>
+#include <optional>
+#include <string>
+
+#include "cuda/device.h"
+#include "cuda/dtype_util.cuh"
+
+namespace turbine::cuda {
+namespace {
+
+// ---- 16-byte vector loads converted to f32 -------------------------------------------------
+
+template <typename T>
+struct Vec {
+  static constexpr int kN = 16 / sizeof(T);
+};
+
+template <typename T>
+__device__ __forceinline__ void unpack(const uint4& raw, float (&out)[Vec<T>::kN]);
+
+template <>
+__device__ __forceinline__ void unpack<float>(const uint4& raw, float (&out)[4]) {
+  out[0] = __uint_as_float(raw.x);
+  out[1] = __uint_as_float(raw.y);
+  out[2] = __uint_as_float(raw.z);
+  out[3] = __uint_as_float(raw.w);
+}
+
+template <>
+__device__ __forceinline__ void unpack<__nv_bfloat16>(const uint4& raw, float (&out)[8]) {
+  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+template <>
+__device__ __forceinline__ void unpack<__half>(const uint4& raw, float (&out)[8]) {
+  const auto* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ uint4 load16(const void* p) {
+  return __ldg(static_cast<const uint4*>(p));
+}
+
+// ---- decode -------------------------------------------------------------------------------
+
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeThreads = kDecodeWarps * 32;
+constexpr int kDecodeUnroll = 4;
+
+// One block per (group of kGroup q heads sharing one kv head, sequence, partition of
+// kDecodePartitionTokens). A token's head_dim row is read by kLanes lanes with 16-byte loads;
+// each warp covers 32 / kLanes tokens per step. Pass 1 writes scaled logits to shared memory,
+// pass 2 accumulates softmax-weighted V. With one partition the block writes the final output;
+// otherwise (max, sum, normalised partial output) go to the workspace for the reduction.
+template <typename T, int kHeadDim, int kGroup>
+__global__ void __launch_bounds__(kDecodeThreads)
+    decode_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
+                  const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                  const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
+                  const int32_t* __restrict__ context_lens, int block_size, int n_kv_heads,
+                  int n_q_heads, float scale, int n_parts, float* __restrict__ part_out,
+                  float* __restrict__ part_ml) {
+  constexpr int kVec = Vec<T>::kN;
+  constexpr int kLanes = kHeadDim / kVec;
+  static_assert(kLanes <= 32 && 32 % kLanes == 0, "head row must fit a warp");
+  constexpr int kTokPerWarp = 32 / kLanes;
+  constexpr int kTokPerStep = kTokPerWarp * kDecodeWarps;
+  constexpr int kP = kDecodePartitionTokens;
+
+  __shared__ float logits[kGroup][kP];
+  __shared__ float red[kDecodeWarps][kGroup][kHeadDim];
+  __shared__ float stat_max[kGroup], stat_sum[kGroup];
+
+  const int seq = blockIdx.y, part = blockIdx.z;
+  const int h0 = blockIdx.x * kGroup;
+  const int kvh = h0 / (n_q_heads / n_kv_heads);
+  const int ctx = context_lens[seq];
+  const int p_start = part * kP;
+  const int p_end = min(ctx, p_start + kP);
+  const int n_tok = p_end - p_start;
+  const int64_t out_base = (static_cast<int64_t>(seq) * n_q_heads + h0) * kHeadDim;
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int sub = lane / kLanes, l = lane % kLanes;
+
+  if (n_tok <= 0) {  // sequence shorter than this partition (or empty)
+    if (n_parts == 1) {
+      for (int i = threadIdx.x; i < kGroup * kHeadDim; i += blockDim.x)
+        out[out_base + i] = from_float<T>(0.0f);
+    } else if (threadIdx.x < kGroup) {
+      const int64_t r = (static_cast<int64_t>(seq) * n_q_heads + h0 + threadIdx.x) * n_parts + part;
+      part_ml[2 * r] = -FLT_MAX;
+      part_ml[2 * r + 1] = 0.0f;
+    }
+    return;
+  }
+
+  const int32_t* table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
+  const int64_t tok_stride = static_cast<int64_t>(n_kv_heads) * kHeadDim;
+  auto row_offset = [&](int t) -> int64_t {
+    const int64_t blk = table[t / block_size];
+    return (blk * block_size + t % block_size) * tok_stride + kvh * kHeadDim + l * kVec;
+  };
+
+  // Pass 1: logits.
+  float qv[kGroup][kVec];
+#pragma unroll
+  for (int g = 0; g < kGroup; ++g) {
+    float tmp[kVec];
+    unpack<T>(load16(q + seq * q_row_stride + (h0 + g) * kHeadDim + l * kVec), tmp);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) qv[g][j] = tmp[j] * scale;
+  }
+  for (int base = p_start + warp * kTokPerWarp; base < p_end; base += kTokPerStep * kDecodeUnroll) {
+    uint4 raw[kDecodeUnroll];
+#pragma unroll
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int t = base + u * kTokPerStep + sub;
+      raw[u] = t < p_end ? load16(k_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int t = base + u * kTokPerStep + sub;
+      float kf[kVec];
+      unpack<T>(raw[u], kf);
+      float dot[kGroup];
+#pragma unroll
+      for (int g = 0; g < kGroup; ++g) {
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) s += qv[g][j] * kf[j];
+#pragma unroll
+        for (int o = kLanes / 2; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        dot[g] = s;
+      }
+      if (l == 0 && t < p_end) {
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) logits[g][t - p_start] = dot[g];
+      }
+    }
+  }
+  __syncthreads();
+
+  // Softmax within the partition: one warp per head of the group.
+  for (int g = warp; g < kGroup; g += kDecodeWarps) {
+    float m = -FLT_MAX;
+    for (int i = lane; i < n_tok; i += 32) m = fmaxf(m, logits[g][i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float s = 0.0f;
+    for (int i = lane; i < n_tok; i += 32) {
+      const float e = __expf(logits[g][i] - m);
+      logits[g][i] = e;
+      s += e;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) {
+      stat_max[g] = m;
+      stat_sum[g] = s;
+    }
+  }
+  __syncthreads();
+
+  // Pass 2: weighted sum of V.
+  float acc[kGroup][kVec];
+#pragma unroll
+  for (int g = 0; g < kGroup; ++g)
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) acc[g][j] = 0.0f;
+  for (int base = p_start + warp * kTokPerWarp; base < p_end; base += kTokPerStep * kDecodeUnroll) {
+    uint4 raw[kDecodeUnroll];
+#pragma unroll
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int t = base + u * kTokPerStep + sub;
+      raw[u] = t < p_end ? load16(v_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kDecodeUnroll; ++u) {
+      const int t = base + u * kTokPerStep + sub;
+      if (t < p_end) {
+        float vf[kVec];
+        unpack<T>(raw[u], vf);
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) {
+          const float p = logits[g][t - p_start];
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) acc[g][j] += p * vf[j];
+        }
+      }
+    }
+  }
+  // Sum the token slots of the warp, then the warps.
+#pragma unroll
+  for (int g = 0; g < kGroup; ++g)
+#pragma unroll
+    for (int j = 0; j < kVec; ++j)
+#pragma unroll
+      for (int o = kLanes; o < 32; o <<= 1) acc[g][j] += __shfl_xor_sync(0xffffffffu, acc[g][j], o);
+  if (sub == 0) {
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g)
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) red[warp][g][l * kVec + j] = acc[g][j];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kGroup * kHeadDim; i += blockDim.x) {
+    const int g = i / kHeadDim, d = i % kHeadDim;
+    float s = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) s += red[w][g][d];
+    s /= stat_sum[g];
+    if (n_parts == 1) {
+      out[out_base + i] = from_float<T>(s);
+    } else {
+      const int64_t r = (static_cast<int64_t>(seq) * n_q_heads + h0 + g) * n_parts + part;
+      part_out[r * kHeadDim + d] = s;
+      if (d == 0) {
+        part_ml[2 * r] = stat_max[g];
+        part_ml[2 * r + 1] = stat_sum[g];
+      }
+    }
+  }
+}
+
+// Combines the partitions of one (sequence, q head): block of head_dim threads.
+template <typename T>
+__global__ void decode_reduce_kernel(T* __restrict__ out, const float* __restrict__ part_out,
+                                     const float* __restrict__ part_ml,
+                                     const int32_t* __restrict__ context_lens, int n_q_heads,
+                                     int head_dim, int n_parts) {
+  const int seq = blockIdx.y, h = blockIdx.x, d = threadIdx.x;
+  const int64_t r0 = (static_cast<int64_t>(seq) * n_q_heads + h) * n_parts;
+  const int used = min(n_parts, (context_lens[seq] + kDecodePartitionTokens - 1) /
+                                    kDecodePartitionTokens);
+  float m = -FLT_MAX;
+  for (int p = 0; p < used; ++p) m = fmaxf(m, part_ml[2 * (r0 + p)]);
+  float num = 0.0f, den = 0.0f;
+  for (int p = 0; p < used; ++p) {
+    const float w = part_ml[2 * (r0 + p) + 1] * __expf(part_ml[2 * (r0 + p)] - m);
+    num += w * part_out[(r0 + p) * head_dim + d];
+    den += w;
+  }
+  out[(static_cast<int64_t>(seq) * n_q_heads + h) * head_dim + d] =
+      from_float<T>(den > 0.0f ? num / den : 0.0f);
+}
+
+template <typename T, int kHeadDim, int kGroup>
+void launch_decode(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
+                   int64_t q_stride, int n_parts, float* part_out, float* part_ml) {
+  const dim3 grid(a.n_q_heads / kGroup, a.n_seqs, n_parts);
+  decode_kernel<T, kHeadDim, kGroup><<<grid, kDecodeThreads, 0, stream>>>(
+      static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
+      static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
+      kv.max_blocks_per_seq, kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads,
+      a.scale, n_parts, part_out, part_ml);
+  if (n_parts > 1) {
+    decode_reduce_kernel<T><<<dim3(a.n_q_heads, a.n_seqs), kHeadDim, 0, stream>>>(
+        static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads, kHeadDim,
+        n_parts);
+  }
+}
+
+template <typename T, int kHeadDim>
+void launch_decode_group(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
+                         int64_t q_stride, int n_parts, float* po, float* pml) {
+  const int group = a.n_q_heads / kv.n_kv_heads;
+  if (group % 8 == 0) {
+    launch_decode<T, kHeadDim, 8>(stream, kv, a, q_stride, n_parts, po, pml);
+  } else if (group % 4 == 0) {
+    launch_decode<T, kHeadDim, 4>(stream, kv, a, q_stride, n_parts, po, pml);
+  } else if (group % 2 == 0) {
+    launch_decode<T, kHeadDim, 2>(stream, kv, a, q_stride, n_parts, po, pml);
+  } else {
+    launch_decode<T, kHeadDim, 1>(stream, kv, a, q_stride, n_parts, po, pml);
+  }
+}
+
+// ---- prefill ------------------------------------------------------------------------------
+
+constexpr int kPrefillWarps = 4;
+constexpr int kPrefillRowsPerWarp = 8;
+constexpr int kPrefillBM = kPrefillWarps * kPrefillRowsPerWarp;  // query rows per block
+constexpr int kPrefillBN = 32;                                    // keys per tile = warp width
+
+size_t prefill_smem_bytes(int head_dim) {
+  return sizeof(float) * (static_cast<size_t>(kPrefillBM) * head_dim +
+                          static_cast<size_t>(kPrefillBN) * (head_dim + 1) +
+                          static_cast<size_t>(kPrefillBN) * head_dim);
+}
+
+// Flash-attention style, SIMT: one block per (tile of kPrefillBM query rows, q head, sequence).
+// K/V tiles of 32 cached tokens are staged in shared memory as f32; lane j scores key j for each
+// of its warp's rows, and the running (max, sum, output) is rescaled per tile (online softmax).
+// Tiles past the last row's position are never loaded (causal).
+template <typename T, int kHeadDim>
+__global__ void __launch_bounds__(kPrefillWarps * 32)
+    prefill_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
+                   const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                   const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
+                   const int32_t* __restrict__ context_lens, const int32_t* __restrict__ cu_q_lens,
+                   int block_size, int n_kv_heads, int n_q_heads, float scale) {
+  constexpr int kVec = Vec<T>::kN;
+  constexpr int kPerLane = kHeadDim / 32;
+  constexpr int kKStride = kHeadDim + 1;  // padding: lane j reads row j without bank conflicts
+  extern __shared__ float smem[];
+  float* qs = smem;                            // [BM][D]
+  float* ks = qs + kPrefillBM * kHeadDim;      // [BN][D + 1]
+  float* vs = ks + kPrefillBN * kKStride;      // [BN][D]
+
+  const int seq = blockIdx.z, h = blockIdx.y;
+  const int q_begin = cu_q_lens[seq];
+  const int q_len = cu_q_lens[seq + 1] - q_begin;
+  const int tile = blockIdx.x * kPrefillBM;
+  if (tile >= q_len) return;
+  const int ctx = context_lens[seq];
+  const int prefix = ctx - q_len;
+  const int kvh = h / (n_q_heads / n_kv_heads);
+  const int rows = min(kPrefillBM, q_len - tile);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+
+  for (int i = threadIdx.x; i < kPrefillBM * (kHeadDim / kVec); i += blockDim.x) {
+    const int r = i / (kHeadDim / kVec), c = (i % (kHeadDim / kVec)) * kVec;
+    float f[kVec];
+    if (r < rows) {
+      unpack<T>(load16(q + static_cast<int64_t>(q_begin + tile + r) * q_row_stride +
+                       h * kHeadDim + c),
+                f);
+    } else {
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) f[j] = 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) qs[r * kHeadDim + c + j] = f[j] * scale;
+  }
+
+  float m[kPrefillRowsPerWarp], lsum[kPrefillRowsPerWarp], o[kPrefillRowsPerWarp][kPerLane];
+#pragma unroll
+  for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+    m[r] = -FLT_MAX;
+    lsum[r] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kPerLane; ++c) o[r][c] = 0.0f;
+  }
+
+  const int32_t* table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
+  const int64_t tok_stride = static_cast<int64_t>(n_kv_heads) * kHeadDim;
+  const int kv_end = prefix + tile + rows;  // keys [0, kv_end) are visible to some row
+  for (int kb = 0; kb < kv_end; kb += kPrefillBN) {
+    __syncthreads();  // previous tile fully consumed (and qs written, first time round)
+    for (int i = threadIdx.x; i < kPrefillBN * (kHeadDim / kVec); i += blockDim.x) {
+      const int r = i / (kHeadDim / kVec), c = (i % (kHeadDim / kVec)) * kVec;
+      const int t = kb + r;
+      float kf[kVec], vf[kVec];
+      if (t < kv_end) {
+        const int64_t off = (static_cast<int64_t>(table[t / block_size]) * block_size +
+                             t % block_size) * tok_stride + kvh * kHeadDim + c;
+        unpack<T>(load16(k_cache + off), kf);
+        unpack<T>(load16(v_cache + off), vf);
+      } else {
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) kf[j] = vf[j] = 0.0f;
+      }
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        ks[r * kKStride + c + j] = kf[j];
+        vs[r * kHeadDim + c + j] = vf[j];
+      }
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+      const int row = warp * kPrefillRowsPerWarp + r;
+      if (row >= rows) break;  // uniform across the warp
+      const int pos = prefix + tile + row;
+      if (kb > pos) continue;  // whole tile is in this row's future
+      const float* qr = qs + row * kHeadDim;
+      const float* kr = ks + lane * kKStride;
+      float s = 0.0f;
+#pragma unroll 16
+      for (int d = 0; d < kHeadDim; ++d) s += qr[d] * kr[d];
+      if (kb + lane > pos) s = -FLT_MAX;
+      float mx = s;
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float m_new = fmaxf(m[r], mx);
+      const float p = kb + lane > pos ? 0.0f : __expf(s - m_new);
+      const float corr = __expf(m[r] - m_new);
+      float ps = p;
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) ps += __shfl_xor_sync(0xffffffffu, ps, off);
+      lsum[r] = lsum[r] * corr + ps;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kPerLane; ++c) o[r][c] *= corr;
+      const int n_keys = min(kPrefillBN, pos - kb + 1);
+      for (int j = 0; j < n_keys; ++j) {
+        const float pj = __shfl_sync(0xffffffffu, p, j);
+#pragma unroll
+        for (int c = 0; c < kPerLane; ++c) o[r][c] += pj * vs[j * kHeadDim + c * 32 + lane];
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPrefillRowsPerWarp; ++r) {
+    const int row = warp * kPrefillRowsPerWarp + r;
+    if (row >= rows) break;
+    T* orow = out + (static_cast<int64_t>(q_begin + tile + row) * n_q_heads + h) * kHeadDim;
+    const float inv = 1.0f / lsum[r];
+#pragma unroll
+    for (int c = 0; c < kPerLane; ++c) orow[c * 32 + lane] = from_float<T>(o[r][c] * inv);
+  }
+}
+
+template <typename T, int kHeadDim>
+Status launch_prefill(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
+                      int64_t q_stride) {
+  const size_t smem = prefill_smem_bytes(kHeadDim);
+  auto* fn = prefill_kernel<T, kHeadDim>;
+  TURBINE_RETURN_IF_ERROR(check(
+      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+      "prefill smem attribute"));
+  const dim3 grid((a.max_q_len + kPrefillBM - 1) / kPrefillBM, a.n_q_heads, a.n_seqs);
+  fn<<<grid, kPrefillWarps * 32, smem, stream>>>(
+      static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
+      static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
+      kv.max_blocks_per_seq, kv.context_lens, a.cu_q_lens, kv.block_size, kv.n_kv_heads,
+      a.n_q_heads, a.scale);
+  return Status::ok();
+}
+
+Status check_common(const PagedKv& kv, model::DType dtype, int n_q_heads, int64_t q_stride) {
+  if (dtype_bytes(dtype) == 0) return invalid_argument("attention: dtype must be f32, f16 or bf16");
+  if (kv.head_dim != 64 && kv.head_dim != 128)
+    return unimplemented("attention: head_dim " + std::to_string(kv.head_dim) +
+                         " (built for 64 and 128)");
+  if (kv.n_kv_heads <= 0 || n_q_heads <= 0 || n_q_heads % kv.n_kv_heads != 0)
+    return invalid_argument("attention: n_q_heads must be a positive multiple of n_kv_heads");
+  if (kv.block_size <= 0 || kv.max_blocks_per_seq <= 0)
+    return invalid_argument("attention: bad block table shape");
+  if (q_stride < static_cast<int64_t>(n_q_heads) * kv.head_dim ||
+      q_stride % static_cast<int64_t>(16 / dtype_bytes(dtype)) != 0)
+    return invalid_argument("attention: q row stride too small or not 16-byte aligned");
+  if (kv.k_cache == nullptr || kv.v_cache == nullptr || kv.block_tables == nullptr ||
+      kv.context_lens == nullptr)
+    return invalid_argument("attention: null cache pointer");
+  return Status::ok();
+}
+
+int decode_parts(int max_context_len) {
+  return max_context_len <= kDecodePartitionTokens
+             ? 1
+             : (max_context_len + kDecodePartitionTokens - 1) / kDecodePartitionTokens;
+}
+
+}  // namespace
+
+size_t decode_attention_workspace_bytes(int n_seqs, int n_q_heads, int head_dim,
+                                        int max_context_len) {
+  const int parts = decode_parts(max_context_len);
+  if (parts == 1) return 0;
+  const size_t rows = static_cast<size_t>(n_seqs) * n_q_heads * parts;
+  return rows * (static_cast<size_t>(head_dim) + 2) * sizeof(float);
+}
+
+Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
+                              const DecodeAttentionArgs& a) {
+  const int64_t q_stride =
+      a.q_row_stride != 0 ? a.q_row_stride : static_cast<int64_t>(a.n_q_heads) * kv.head_dim;
+  TURBINE_RETURN_IF_ERROR(check_common(kv, a.dtype, a.n_q_heads, q_stride));
+  if (a.n_seqs < 0 || a.n_seqs > 65535 || a.max_context_len < 0)
+    return invalid_argument("decode attention: bad n_seqs or max_context_len");
+  if (a.max_context_len > kv.max_blocks_per_seq * kv.block_size)
+    return invalid_argument("decode attention: max_context_len exceeds the block table");
+  if (a.n_seqs == 0) return Status::ok();
+  const int n_parts = decode_parts(a.max_context_len);
+  float* part_out = nullptr;
+  float* part_ml = nullptr;
+  if (n_parts > 1) {
+    const size_t need =
+        decode_attention_workspace_bytes(a.n_seqs, a.n_q_heads, kv.head_dim, a.max_context_len);
+    if (a.workspace == nullptr || a.workspace_bytes < need)
+      return invalid_argument("decode attention: workspace smaller than " + std::to_string(need));
+    part_out = static_cast<float*>(a.workspace);
+    part_ml = part_out + static_cast<size_t>(a.n_seqs) * a.n_q_heads * n_parts * kv.head_dim;
+  }
+  dispatch_dtype(a.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (kv.head_dim == 64) {
+      launch_decode_group<T, 64>(stream, kv, a, q_stride, n_parts, part_out, part_ml);
+    } else {
+      launch_decode_group<T, 128>(stream, kv, a, q_stride, n_parts, part_out, part_ml);
+    }
+  });
+  return check_launch("paged_decode_attention");
+}
+
+Status prefill_attention(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a) {
+  const int64_t q_stride =
+      a.q_row_stride != 0 ? a.q_row_stride : static_cast<int64_t>(a.n_q_heads) * kv.head_dim;
+  TURBINE_RETURN_IF_ERROR(check_common(kv, a.dtype, a.n_q_heads, q_stride));
+  if (a.n_seqs < 0 || a.n_seqs > 65535 || a.max_q_len < 0 || a.cu_q_lens == nullptr)
+    return invalid_argument("prefill attention: bad n_seqs, max_q_len or cu_q_lens");
+  if (a.n_seqs == 0 || a.max_q_len == 0) return Status::ok();
+  std::optional<Status> st;  // optional: nvcc misreads `Status = Status` as a discarded result
+  dispatch_dtype(a.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (kv.head_dim == 64) {
+      st.emplace(launch_prefill<T, 64>(stream, kv, a, q_stride));
+    } else {
+      st.emplace(launch_prefill<T, 128>(stream, kv, a, q_stride));
+    }
+  });
+  TURBINE_RETURN_IF_ERROR(*st);
+  return check_launch("prefill_attention");
+}
+
+}  // namespace turbine::cuda

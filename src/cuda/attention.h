@@ -1,0 +1,76 @@
+// Attention over the paged KV cache: decode (one new query token per sequence) and prefill
+// (a chunk of new query tokens per sequence that also attends to the cached prefix).
+//
+// KV cache layout, per layer, one tensor each for K and V:
+//   [num_blocks][block_size][n_kv_heads][head_dim]
+// A sequence's token i lives in block block_table[i / block_size] at offset i % block_size.
+// The new tokens' K and V must already be in the cache (write_kv_cache) before these run.
+// GQA: q head h reads kv head h / (n_q_heads / n_kv_heads).
+//
+// Both functions only enqueue work on `stream`; the host never waits. Shapes the kernels are not
+// built for (head_dim other than 64 or 128) return kUnimplemented before anything is enqueued.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/status.h"
+#include "model/model.h"
+
+namespace turbine::cuda {
+
+struct PagedKv {
+  const void* k_cache = nullptr;
+  const void* v_cache = nullptr;
+  int block_size = 16;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  const int32_t* block_tables = nullptr;  // device, [n_seqs][max_blocks_per_seq]
+  int max_blocks_per_seq = 0;
+  const int32_t* context_lens = nullptr;  // device, [n_seqs]: cached tokens incl. the new ones
+};
+
+// Tokens one decode block reads before its partial result goes to the reduction kernel.
+inline constexpr int kDecodePartitionTokens = 512;
+
+struct DecodeAttentionArgs {
+  model::DType dtype = model::DType::kBF16;  // of q, out and the cache
+  void* out = nullptr;                       // [n_seqs][n_q_heads][head_dim]
+  const void* q = nullptr;                   // [n_seqs][q_row_stride], heads contiguous
+  int64_t q_row_stride = 0;                  // elements; 0 means n_q_heads * head_dim
+  int n_seqs = 0;
+  int n_q_heads = 0;
+  // Host-side upper bound of context_lens (the scheduler knows it); sizes the split.
+  int max_context_len = 0;
+  float scale = 0.0f;  // softmax scale, usually 1/sqrt(head_dim)
+  // Scratch for split contexts: decode_attention_workspace_bytes(); may be null when
+  // max_context_len <= kDecodePartitionTokens.
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+
+size_t decode_attention_workspace_bytes(int n_seqs, int n_q_heads, int head_dim,
+                                        int max_context_len);
+
+Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
+                              const DecodeAttentionArgs& args);
+
+struct PrefillAttentionArgs {
+  model::DType dtype = model::DType::kBF16;
+  void* out = nullptr;       // [n_tokens][n_q_heads][head_dim]
+  const void* q = nullptr;   // [n_tokens][q_row_stride]
+  int64_t q_row_stride = 0;  // elements; 0 means n_q_heads * head_dim
+  // device, [n_seqs + 1]: the chunk's query rows of sequence s are cu_q_lens[s] .. [s + 1].
+  // Query i of s sits at position context_lens[s] - q_len(s) + i and attends causally.
+  const int32_t* cu_q_lens = nullptr;
+  int n_seqs = 0;
+  int n_q_heads = 0;
+  int max_q_len = 0;  // host-side upper bound of the per-sequence query lengths
+  float scale = 0.0f;
+};
+
+Status prefill_attention(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& args);
+
+}  // namespace turbine::cuda

@@ -1,0 +1,129 @@
+#include "cuda/gemm.h"
+
+#include <string>
+#include <utility>
+
+namespace turbine::cuda {
+namespace {
+
+Status check_lt(cublasStatus_t st, const char* what) {
+  if (st == CUBLAS_STATUS_SUCCESS) return Status::ok();
+  return internal_error(std::string("cuBLASLt ") + what + ": " + cublasLtGetStatusName(st));
+}
+
+}  // namespace
+
+// Owners of the cuBLASLt objects of one shape.
+struct Gemm::Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
+    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+    if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
+    if (op != nullptr) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+struct Gemm::State {
+  cublasLtHandle_t handle = nullptr;
+  DeviceBuffer workspace;
+  std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> plans;
+  ~State() {
+    plans.clear();
+    if (handle != nullptr) cublasLtDestroy(handle);
+  }
+};
+
+Result<Gemm> Gemm::create() {
+  Gemm g;
+  g.state_ = std::make_unique<State>();
+  TURBINE_RETURN_IF_ERROR(check_lt(cublasLtCreate(&g.state_->handle), "create"));
+  TURBINE_ASSIGN_OR_RETURN(g.state_->workspace, DeviceBuffer::allocate(kWorkspaceBytes));
+  return g;
+}
+
+Gemm::Gemm(Gemm&&) noexcept = default;
+Gemm& Gemm::operator=(Gemm&&) noexcept = default;
+Gemm::~Gemm() = default;
+
+size_t Gemm::cached_plans() const {
+  return state_ ? state_->plans.size() : 0;
+}
+
+Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, int m, int n, int k) {
+  const auto key = std::make_tuple(static_cast<int>(dtype), m, n, k);
+  if (auto it = state_->plans.find(key); it != state_->plans.end()) return it->second.get();
+
+  cudaDataType_t type;
+  cublasComputeType_t compute;
+  switch (dtype) {
+    case model::DType::kF32:
+      type = CUDA_R_32F;
+      compute = CUBLAS_COMPUTE_32F;
+      break;
+    case model::DType::kF16:
+      type = CUDA_R_16F;
+      compute = CUBLAS_COMPUTE_32F;
+      break;
+    case model::DType::kBF16:
+      type = CUDA_R_16BF;
+      compute = CUBLAS_COMPUTE_32F;
+      break;
+    default: return invalid_argument(std::string("gemm: dtype ") + model::dtype_name(dtype));
+  }
+  auto plan = std::make_unique<Plan>();
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatmulDescCreate(&plan->op, compute, CUDA_R_32F), "matmul desc"));
+  // Column-major view: Yᵀ [n x m] = W [k x n]ᵀ · Xᵀ [k x m].
+  const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a,
+                                              sizeof trans_a),
+               "transa"));
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b,
+                                              sizeof trans_b),
+               "transb"));
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatrixLayoutCreate(&plan->a, type, k, n, k), "layout a"));
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatrixLayoutCreate(&plan->b, type, k, m, k), "layout b"));
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatrixLayoutCreate(&plan->c, type, n, m, n), "layout c"));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  TURBINE_RETURN_IF_ERROR(check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference"));
+  size_t ws = kWorkspaceBytes;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof ws);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(
+      state_->handle, plan->op, plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  TURBINE_RETURN_IF_ERROR(check_lt(hs, "heuristic"));
+  if (found == 0) return unimplemented("gemm: cuBLASLt has no algorithm for this shape");
+  plan->algo = result.algo;
+  Plan* raw = plan.get();
+  state_->plans.emplace(key, std::move(plan));
+  return raw;
+}
+
+Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
+                    int m, int n, int k) {
+  if (m < 0 || n <= 0 || k <= 0) return invalid_argument("gemm: bad shape");
+  if (m == 0) return Status::ok();
+  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, m, n, k));
+  const float alpha = 1.0f, beta = 0.0f;
+  return check_lt(
+      cublasLtMatmul(state_->handle, plan->op, &alpha, w, plan->a, x, plan->b, &beta, y, plan->c, y,
+                     plan->c, &plan->algo, state_->workspace.data(), kWorkspaceBytes, stream),
+      "matmul");
+}
+
+}  // namespace turbine::cuda

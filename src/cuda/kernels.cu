@@ -1,0 +1,296 @@
+#include "cuda/kernels.h"
+
+#include "cuda/dtype_util.cuh"
+
+namespace turbine::cuda {
+namespace {
+
+constexpr int kRowThreads = 256;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    const int n_warps = blockDim.x >> 5;
+    float s = lane < n_warps ? partial[lane] : 0.0f;
+    s = warp_sum(s);
+    if (lane == 0) total = s;
+  }
+  __syncthreads();
+  return total;
+}
+
+// One block per row. With a residual, residual += x first (rounded to T) and the sum is
+// normalised.
+template <typename T, bool kResidual>
+__global__ void rmsnorm_kernel(T* __restrict__ out, T* __restrict__ residual,
+                               const T* __restrict__ x, const T* __restrict__ weight, int dim,
+                               float eps) {
+  const int64_t row = blockIdx.x;
+  const T* xr = x + row * dim;
+  T* rr = kResidual ? residual + row * dim : nullptr;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float v;
+    if constexpr (kResidual) {
+      const T s = from_float<T>(to_float(rr[i]) + to_float(xr[i]));
+      rr[i] = s;
+      v = to_float(s);
+    } else {
+      v = to_float(xr[i]);
+    }
+    ss += v * v;
+  }
+  ss = block_sum(ss);
+  const float scale = rsqrtf(ss / static_cast<float>(dim) + eps);
+  const T* src = kResidual ? rr : xr;
+  T* o = out + row * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    o[i] = from_float<T>(to_float(weight[i]) * (scale * to_float(src[i])));
+  }
+}
+
+// One warp per (token, head).
+template <typename T>
+__global__ void head_rmsnorm_kernel(T* __restrict__ x, const T* __restrict__ weight, int n_rows,
+                                    int n_heads, int head_dim, int64_t row_stride, float eps) {
+  const int warps_per_block = blockDim.x >> 5;
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * warps_per_block + (threadIdx.x >> 5);
+  if (idx >= static_cast<int64_t>(n_rows) * n_heads) return;
+  const int lane = threadIdx.x & 31;
+  T* h = x + (idx / n_heads) * row_stride + (idx % n_heads) * head_dim;
+  float ss = 0.0f;
+  for (int i = lane; i < head_dim; i += 32) {
+    const float v = to_float(h[i]);
+    ss += v * v;
+  }
+  ss = warp_sum(ss);
+  const float scale = rsqrtf(ss / static_cast<float>(head_dim) + eps);
+  for (int i = lane; i < head_dim; i += 32) {
+    h[i] = from_float<T>(to_float(weight[i]) * (scale * to_float(h[i])));
+  }
+}
+
+// One thread per rotated pair; grid.y is the token.
+template <typename T>
+__global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ positions,
+                            const float* __restrict__ inv_freq, int n_heads, int head_dim,
+                            int64_t row_stride, bool interleaved) {
+  const int half = head_dim / 2;
+  const int pair = blockIdx.x * blockDim.x + threadIdx.x;
+  if (pair >= n_heads * half) return;
+  const int t = blockIdx.y;
+  const int h = pair / half, i = pair % half;
+  const float angle = static_cast<float>(positions[t]) * inv_freq[i];
+  float s, c;
+  sincosf(angle, &s, &c);
+  T* hv = x + static_cast<int64_t>(t) * row_stride + static_cast<int64_t>(h) * head_dim;
+  const int a = interleaved ? 2 * i : i;
+  const int b = interleaved ? 2 * i + 1 : i + half;
+  const float x0 = to_float(hv[a]), x1 = to_float(hv[b]);
+  hv[a] = from_float<T>(x0 * c - x1 * s);
+  hv[b] = from_float<T>(x0 * s + x1 * c);
+}
+
+template <typename T>
+__global__ void swiglu_kernel(T* __restrict__ out, const T* __restrict__ gate,
+                              const T* __restrict__ up, int ffn, int64_t in_stride) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= ffn) return;
+  const int64_t t = blockIdx.y;
+  const float g = to_float(gate[t * in_stride + i]);
+  const float u = to_float(up[t * in_stride + i]);
+  out[t * ffn + i] = from_float<T>(g / (1.0f + expf(-g)) * u);
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* __restrict__ x, const T* __restrict__ bias, int width,
+                                int64_t row_stride) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= width) return;
+  T* p = x + static_cast<int64_t>(blockIdx.y) * row_stride + i;
+  *p = from_float<T>(to_float(*p) + to_float(bias[i]));
+}
+
+template <typename T>
+__global__ void embedding_kernel(T* __restrict__ out, const T* __restrict__ table,
+                                 const int32_t* __restrict__ ids, int dim, int n_vocab) {
+  const int64_t t = blockIdx.y;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= dim) return;
+  const int32_t id = ids[t];
+  out[t * dim + i] = (id >= 0 && id < n_vocab) ? table[static_cast<int64_t>(id) * dim + i]
+                                               : from_float<T>(0.0f);
+}
+
+template <typename T>
+__global__ void write_kv_kernel(T* __restrict__ k_cache, T* __restrict__ v_cache,
+                                const T* __restrict__ k, const T* __restrict__ v,
+                                const int32_t* __restrict__ slots, int width,
+                                int64_t kv_row_stride) {
+  const int64_t t = blockIdx.y;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= width) return;
+  const int32_t slot = slots[t];
+  if (slot < 0) return;
+  k_cache[static_cast<int64_t>(slot) * width + i] = k[t * kv_row_stride + i];
+  v_cache[static_cast<int64_t>(slot) * width + i] = v[t * kv_row_stride + i];
+}
+
+Status bad_dtype(model::DType dtype) {
+  return invalid_argument(std::string("CUDA kernels take f32, f16 or bf16, not ") +
+                          model::dtype_name(dtype));
+}
+
+unsigned blocks_for(int64_t n, int threads) {
+  return static_cast<unsigned>((n + threads - 1) / threads);
+}
+
+}  // namespace
+
+Status rmsnorm(cudaStream_t stream, model::DType dtype, void* out, const void* x,
+               const void* weight, int n_rows, int dim, float eps) {
+  if (n_rows < 0 || dim <= 0) return invalid_argument("rmsnorm: bad shape");
+  if (n_rows == 0) return Status::ok();
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    rmsnorm_kernel<T, false><<<n_rows, kRowThreads, 0, stream>>>(
+        static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight),
+        dim, eps);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("rmsnorm");
+}
+
+Status add_rmsnorm(cudaStream_t stream, model::DType dtype, void* out, void* residual,
+                   const void* x, const void* weight, int n_rows, int dim, float eps) {
+  if (n_rows < 0 || dim <= 0) return invalid_argument("add_rmsnorm: bad shape");
+  if (n_rows == 0) return Status::ok();
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    rmsnorm_kernel<T, true><<<n_rows, kRowThreads, 0, stream>>>(
+        static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
+        static_cast<const T*>(weight), dim, eps);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("add_rmsnorm");
+}
+
+Status head_rmsnorm(cudaStream_t stream, model::DType dtype, void* x, const void* weight,
+                    int n_tokens, int n_heads, int head_dim, int64_t row_stride, float eps) {
+  if (n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || row_stride < int64_t{n_heads} * head_dim)
+    return invalid_argument("head_rmsnorm: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 256;
+  const int64_t n = static_cast<int64_t>(n_tokens) * n_heads;
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    head_rmsnorm_kernel<T><<<blocks_for(n, kThreads / 32), kThreads, 0, stream>>>(
+        static_cast<T*>(x), static_cast<const T*>(weight), n_tokens, n_heads, head_dim,
+        row_stride, eps);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("head_rmsnorm");
+}
+
+Status rope(cudaStream_t stream, model::DType dtype, void* x, const int32_t* positions,
+            const float* inv_freq, int n_tokens, int n_heads, int head_dim, int64_t row_stride,
+            model::RopeLayout layout) {
+  if (n_tokens < 0 || n_tokens > 65535 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 ||
+      row_stride < int64_t{n_heads} * head_dim)
+    return invalid_argument("rope: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 128;
+  const dim3 grid(blocks_for(int64_t{n_heads} * head_dim / 2, kThreads), n_tokens);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    rope_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(x), positions, inv_freq,
+                                                 n_heads, head_dim, row_stride,
+                                                 layout == model::RopeLayout::kInterleaved);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("rope");
+}
+
+Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* gate,
+              const void* up, int n_tokens, int ffn, int64_t in_stride) {
+  if (n_tokens < 0 || n_tokens > 65535 || ffn <= 0 || in_stride < ffn)
+    return invalid_argument("swiglu: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 256;
+  const dim3 grid(blocks_for(ffn, kThreads), n_tokens);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    swiglu_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(out),
+                                                   static_cast<const T*>(gate),
+                                                   static_cast<const T*>(up), ffn, in_stride);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("swiglu");
+}
+
+Status add_bias(cudaStream_t stream, model::DType dtype, void* x, const void* bias, int n_tokens,
+                int width, int64_t row_stride) {
+  if (n_tokens < 0 || n_tokens > 65535 || width <= 0 || row_stride < width)
+    return invalid_argument("add_bias: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 256;
+  const dim3 grid(blocks_for(width, kThreads), n_tokens);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    add_bias_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(x),
+                                                     static_cast<const T*>(bias), width,
+                                                     row_stride);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("add_bias");
+}
+
+Status embedding(cudaStream_t stream, model::DType dtype, void* out, const void* table,
+                 const int32_t* ids, int n_tokens, int dim, int n_vocab) {
+  if (n_tokens < 0 || n_tokens > 65535 || dim <= 0 || n_vocab <= 0)
+    return invalid_argument("embedding: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 256;
+  const dim3 grid(blocks_for(dim, kThreads), n_tokens);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    embedding_kernel<T><<<grid, kThreads, 0, stream>>>(
+        static_cast<T*>(out), static_cast<const T*>(table), ids, dim, n_vocab);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("embedding");
+}
+
+Status write_kv_cache(cudaStream_t stream, model::DType dtype, void* k_cache, void* v_cache,
+                      const void* k, const void* v, const int32_t* slot_mapping, int n_tokens,
+                      int n_kv_heads, int head_dim, int64_t kv_row_stride) {
+  const int64_t width = int64_t{n_kv_heads} * head_dim;
+  if (n_tokens < 0 || n_tokens > 65535 || n_kv_heads <= 0 || head_dim <= 0 ||
+      kv_row_stride < width)
+    return invalid_argument("write_kv_cache: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 256;
+  const dim3 grid(blocks_for(width, kThreads), n_tokens);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    write_kv_kernel<T><<<grid, kThreads, 0, stream>>>(
+        static_cast<T*>(k_cache), static_cast<T*>(v_cache), static_cast<const T*>(k),
+        static_cast<const T*>(v), slot_mapping, static_cast<int>(width), kv_row_stride);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("write_kv_cache");
+}
+
+}  // namespace turbine::cuda

@@ -1,0 +1,35 @@
+// Token selection on the device, so a decode step ends with n_rows int32 ids and no logits copy.
+//
+// Sampling uses the Gumbel-max trick: argmax(logit / T + Gumbel noise) is a draw from
+// softmax(logit / T). Top-k and top-p restrict the candidates to logits at or above a threshold
+// found by bisection over the row (no sort). Noise comes from Philox keyed by (seed, step):
+// the same seed and step give the same token on any run.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "model/model.h"
+
+namespace turbine::cuda {
+
+// Device-side parameters of one row (one sequence of the batch).
+struct SampleParams {
+  float temperature = 1.0f;  // <= 0: greedy
+  int32_t top_k = 0;         // <= 0: off
+  float top_p = 1.0f;        // >= 1: off
+  uint64_t seed = 0;
+  uint64_t step = 0;  // advances per generated token so that draws differ between steps
+};
+
+// out[r] = argmax over logits[r][0 .. vocab), lowest index on ties.
+Status argmax(cudaStream_t stream, model::DType dtype, const void* logits, int n_rows, int vocab,
+              int32_t* out);
+
+// out[r] = a token drawn from row r under params[r] (device array).
+Status sample(cudaStream_t stream, model::DType dtype, const void* logits, int n_rows, int vocab,
+              const SampleParams* params, int32_t* out);
+
+}  // namespace turbine::cuda

@@ -1,0 +1,165 @@
+// cuBLASLt projection and device sampling against CPU references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "cuda/gemm.h"
+#include "cuda/sampling.h"
+#include "cuda_test_util.h"
+#include "engine/cpu_kernels.h"
+
+namespace turbine::cuda {
+namespace {
+
+using testing::CudaTest;
+using testing::download;
+using testing::dtype_label;
+using testing::kAllDTypes;
+using testing::poisoned;
+using testing::random_values;
+using testing::rel_error;
+using testing::tolerance;
+using testing::upload;
+using testing::upload_raw;
+
+class CudaGemmTest : public CudaTest {};
+
+TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
+  std::mt19937 rng(21);
+  auto gemm = Gemm::create();
+  ASSERT_TRUE(gemm.has_value()) << gemm.status().to_string();
+  engine::CpuThreadPool pool(1);
+  for (model::DType d : kAllDTypes) {
+    for (auto [m, n, k] :
+         {std::tuple{1, 4096, 512}, std::tuple{7, 96, 1000}, std::tuple{64, 1024, 2048}}) {
+      SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) +
+                   " n=" + std::to_string(n) + " k=" + std::to_string(k));
+      auto x = random_values(rng, static_cast<size_t>(m) * k, d);
+      auto w = random_values(rng, static_cast<size_t>(n) * k, d);
+      auto dx = upload(d, x), dw = upload(d, w);
+      auto dy = poisoned(d, static_cast<size_t>(m) * n);
+      ASSERT_TRUE(gemm->matmul(stream(), d, dx.data(), dw.data(), dy.data(), m, n, k).is_ok());
+      auto y = download(d, dy, static_cast<size_t>(m) * n);
+      model::TensorView wv;
+      wv.dtype = model::DType::kF32;
+      wv.rows = n;
+      wv.cols = k;
+      wv.data = w.data();
+      std::vector<float> ref_f(static_cast<size_t>(m) * n);
+      std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
+      engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
+      EXPECT_LT(rel_error(y, testing::to_double(ref_f)), tolerance(d));
+    }
+  }
+  const size_t plans = gemm->cached_plans();
+  EXPECT_EQ(plans, 9u);
+  auto dx = upload(model::DType::kBF16, std::vector<float>(512, 1.0f));
+  auto dw = upload(model::DType::kBF16, std::vector<float>(4096 * 512, 1.0f));
+  auto dy = poisoned(model::DType::kBF16, 4096);
+  ASSERT_TRUE(
+      gemm->matmul(stream(), model::DType::kBF16, dx.data(), dw.data(), dy.data(), 1, 4096, 512)
+          .is_ok());
+  EXPECT_EQ(gemm->cached_plans(), plans);  // same shape: no new plan
+  EXPECT_EQ(download(model::DType::kBF16, dy, 4096)[4095], 512.0f);
+}
+
+class CudaSamplingTest : public CudaTest {};
+
+TEST_F(CudaSamplingTest, ArgmaxMatchesCpuWithLowestIndexOnTies) {
+  std::mt19937 rng(31);
+  for (model::DType d : kAllDTypes) {
+    SCOPED_TRACE(dtype_label(d));
+    const int rows = 5, vocab = 128256;
+    auto logits = random_values(rng, static_cast<size_t>(rows) * vocab, d, -10, 10);
+    logits[3 * vocab + 100] = logits[3 * vocab + 90000] = 50.0f;  // tie
+    auto dl = upload(d, logits);
+    auto dout = upload_raw(std::vector<int32_t>(rows, -7));
+    ASSERT_TRUE(argmax(stream(), d, dl.data(), rows, vocab, dout.as<int32_t>()).is_ok());
+    std::vector<int32_t> got(rows);
+    ASSERT_TRUE(stream_.synchronize().is_ok());  // non-blocking stream: cudaMemcpy does not wait
+    ASSERT_EQ(cudaMemcpy(got.data(), dout.data(), rows * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int r = 0; r < rows; ++r) {
+      const float* row = &logits[static_cast<size_t>(r) * vocab];
+      EXPECT_EQ(got[r], std::max_element(row, row + vocab) - row) << "row " << r;
+    }
+  }
+}
+
+// Draws many rows of one small distribution (one row per draw, distinct steps) and compares the
+// histogram with softmax(logits / T) restricted to top-k / top-p.
+TEST_F(CudaSamplingTest, SampleFollowsRestrictedSoftmaxAndIsSeeded) {
+  const int vocab = 8, draws = 20000;
+  const std::vector<float> base = {2.0f, 1.5f, 1.0f, 0.5f, 0.0f, -0.5f, -1.0f, -3.0f};
+  struct Case {
+    float t;
+    int k;
+    float p;
+  };
+  for (Case c :
+       {Case{1.0f, 0, 1.0f}, Case{0.7f, 3, 1.0f}, Case{1.0f, 0, 0.8f}, Case{0.0f, 0, 1.0f}}) {
+    SCOPED_TRACE("T=" + std::to_string(c.t) + " k=" + std::to_string(c.k) +
+                 " p=" + std::to_string(c.p));
+    std::vector<float> logits;
+    std::vector<SampleParams> params(draws);
+    for (int i = 0; i < draws; ++i) {
+      logits.insert(logits.end(), base.begin(), base.end());
+      params[i] = SampleParams{c.t, c.k, c.p, 1234, static_cast<uint64_t>(i)};
+    }
+    auto dl = upload(model::DType::kF32, logits);
+    auto dp = upload_raw(params);
+    auto dout = upload_raw(std::vector<int32_t>(draws, -1));
+    ASSERT_TRUE(sample(stream(), model::DType::kF32, dl.data(), draws, vocab, dp.as<SampleParams>(),
+                       dout.as<int32_t>())
+                    .is_ok());
+    std::vector<int32_t> got(draws);
+    ASSERT_TRUE(stream_.synchronize().is_ok());  // non-blocking stream: cudaMemcpy does not wait
+    ASSERT_EQ(cudaMemcpy(got.data(), dout.data(), draws * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    // Expected distribution.
+    std::vector<double> prob(vocab, 0.0);
+    if (c.t <= 0.0f) {
+      prob[0] = 1.0;
+    } else {
+      double sum = 0.0;
+      for (int i = 0; i < vocab; ++i) sum += prob[i] = std::exp(base[i] / c.t);
+      int keep = c.k > 0 ? c.k : vocab;  // base is sorted descending
+      double mass = 0.0;
+      for (int i = 0; i < keep; ++i) {
+        mass += prob[i] / sum;
+        if (mass >= c.p) {
+          keep = i + 1;
+          break;
+        }
+      }
+      double ksum = 0.0;
+      for (int i = 0; i < vocab; ++i) ksum += i < keep ? prob[i] : 0.0;
+      for (int i = 0; i < vocab; ++i) prob[i] = i < keep ? prob[i] / ksum : 0.0;
+    }
+    std::vector<int> hist(vocab, 0);
+    for (int32_t t : got) {
+      ASSERT_TRUE(t >= 0 && t < vocab);
+      ++hist[t];
+    }
+    for (int i = 0; i < vocab; ++i) {
+      const double freq = static_cast<double>(hist[i]) / draws;
+      if (prob[i] == 0.0) {
+        EXPECT_EQ(hist[i], 0) << "token " << i << " is outside top-k/top-p";
+      } else {
+        EXPECT_NEAR(freq, prob[i], 0.015) << "token " << i;  // ~4 sigma at 20k draws
+      }
+    }
+    // Same seed and steps: same tokens.
+    auto dout2 = upload_raw(std::vector<int32_t>(draws, -1));
+    ASSERT_TRUE(sample(stream(), model::DType::kF32, dl.data(), draws, vocab, dp.as<SampleParams>(),
+                       dout2.as<int32_t>())
+                    .is_ok());
+    std::vector<int32_t> got2(draws);
+    ASSERT_TRUE(stream_.synchronize().is_ok());  // non-blocking stream: cudaMemcpy does not wait
+    ASSERT_EQ(cudaMemcpy(got2.data(), dout2.data(), draws * 4, cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    EXPECT_EQ(got, got2);
+  }
+}
+
+}  // namespace
+}  // namespace turbine::cuda

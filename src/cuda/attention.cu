@@ -244,8 +244,8 @@ __global__ void decode_reduce_kernel(T* __restrict__ out, const float* __restric
                                      int head_dim, int n_parts) {
   const int seq = blockIdx.y, h = blockIdx.x, d = threadIdx.x;
   const int64_t r0 = (static_cast<int64_t>(seq) * n_q_heads + h) * n_parts;
-  const int used = min(n_parts, (context_lens[seq] + kDecodePartitionTokens - 1) /
-                                    kDecodePartitionTokens);
+  const int used =
+      min(n_parts, (context_lens[seq] + kDecodePartitionTokens - 1) / kDecodePartitionTokens);
   float m = -FLT_MAX;
   for (int p = 0; p < used; ++p) m = fmaxf(m, part_ml[2 * (r0 + p)]);
   float num = 0.0f, den = 0.0f;
@@ -265,12 +265,11 @@ void launch_decode(cudaStream_t stream, const PagedKv& kv, const DecodeAttention
   decode_kernel<T, kHeadDim, kGroup><<<grid, kDecodeThreads, 0, stream>>>(
       static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
       static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
-      kv.max_blocks_per_seq, kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads,
-      a.scale, n_parts, part_out, part_ml);
+      kv.max_blocks_per_seq, kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads, a.scale,
+      n_parts, part_out, part_ml);
   if (n_parts > 1) {
     decode_reduce_kernel<T><<<dim3(a.n_q_heads, a.n_seqs), kHeadDim, 0, stream>>>(
-        static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads, kHeadDim,
-        n_parts);
+        static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads, kHeadDim, n_parts);
   }
 }
 
@@ -294,7 +293,7 @@ void launch_decode_group(cudaStream_t stream, const PagedKv& kv, const DecodeAtt
 constexpr int kPrefillWarps = 4;
 constexpr int kPrefillRowsPerWarp = 8;
 constexpr int kPrefillBM = kPrefillWarps * kPrefillRowsPerWarp;  // query rows per block
-constexpr int kPrefillBN = 32;                                    // keys per tile = warp width
+constexpr int kPrefillBN = 32;                                   // keys per tile = warp width
 
 size_t prefill_smem_bytes(int head_dim) {
   return sizeof(float) * (static_cast<size_t>(kPrefillBM) * head_dim +
@@ -317,9 +316,9 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
   constexpr int kPerLane = kHeadDim / 32;
   constexpr int kKStride = kHeadDim + 1;  // padding: lane j reads row j without bank conflicts
   extern __shared__ float smem[];
-  float* qs = smem;                            // [BM][D]
-  float* ks = qs + kPrefillBM * kHeadDim;      // [BN][D + 1]
-  float* vs = ks + kPrefillBN * kKStride;      // [BN][D]
+  float* qs = smem;                        // [BM][D]
+  float* ks = qs + kPrefillBM * kHeadDim;  // [BN][D + 1]
+  float* vs = ks + kPrefillBN * kKStride;  // [BN][D]
 
   const int seq = blockIdx.z, h = blockIdx.y;
   const int q_begin = cu_q_lens[seq];
@@ -336,9 +335,9 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
     const int r = i / (kHeadDim / kVec), c = (i % (kHeadDim / kVec)) * kVec;
     float f[kVec];
     if (r < rows) {
-      unpack<T>(load16(q + static_cast<int64_t>(q_begin + tile + r) * q_row_stride +
-                       h * kHeadDim + c),
-                f);
+      unpack<T>(
+          load16(q + static_cast<int64_t>(q_begin + tile + r) * q_row_stride + h * kHeadDim + c),
+          f);
     } else {
 #pragma unroll
       for (int j = 0; j < kVec; ++j) f[j] = 0.0f;
@@ -366,8 +365,10 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
       const int t = kb + r;
       float kf[kVec], vf[kVec];
       if (t < kv_end) {
-        const int64_t off = (static_cast<int64_t>(table[t / block_size]) * block_size +
-                             t % block_size) * tok_stride + kvh * kHeadDim + c;
+        const int64_t off =
+            (static_cast<int64_t>(table[t / block_size]) * block_size + t % block_size) *
+                tok_stride +
+            kvh * kHeadDim + c;
         unpack<T>(load16(k_cache + off), kf);
         unpack<T>(load16(v_cache + off), vf);
       } else {

@@ -8,9 +8,15 @@
 
 namespace turbine::cuda {
 
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(float x) {
+  return x;
+}
+__device__ __forceinline__ float to_float(__half x) {
+  return __half2float(x);
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
@@ -31,17 +37,10 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
 template <typename F>
 bool dispatch_dtype(model::DType dtype, F&& f) {
   switch (dtype) {
-    case model::DType::kF32:
-      f(float{});
-      return true;
-    case model::DType::kF16:
-      f(__half{});
-      return true;
-    case model::DType::kBF16:
-      f(__nv_bfloat16{});
-      return true;
-    default:
-      return false;
+    case model::DType::kF32: f(float{}); return true;
+    case model::DType::kF16: f(__half{}); return true;
+    case model::DType::kBF16: f(__nv_bfloat16{}); return true;
+    default: return false;
   }
 }
 

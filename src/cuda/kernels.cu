@@ -130,8 +130,8 @@ __global__ void embedding_kernel(T* __restrict__ out, const T* __restrict__ tabl
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= dim) return;
   const int32_t id = ids[t];
-  out[t * dim + i] = (id >= 0 && id < n_vocab) ? table[static_cast<int64_t>(id) * dim + i]
-                                               : from_float<T>(0.0f);
+  out[t * dim + i] =
+      (id >= 0 && id < n_vocab) ? table[static_cast<int64_t>(id) * dim + i] : from_float<T>(0.0f);
 }
 
 template <typename T>
@@ -166,8 +166,8 @@ Status rmsnorm(cudaStream_t stream, model::DType dtype, void* out, const void* x
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     rmsnorm_kernel<T, false><<<n_rows, kRowThreads, 0, stream>>>(
-        static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight),
-        dim, eps);
+        static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight), dim,
+        eps);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("rmsnorm");
@@ -197,8 +197,8 @@ Status head_rmsnorm(cudaStream_t stream, model::DType dtype, void* x, const void
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     head_rmsnorm_kernel<T><<<blocks_for(n, kThreads / 32), kThreads, 0, stream>>>(
-        static_cast<T*>(x), static_cast<const T*>(weight), n_tokens, n_heads, head_dim,
-        row_stride, eps);
+        static_cast<T*>(x), static_cast<const T*>(weight), n_tokens, n_heads, head_dim, row_stride,
+        eps);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("head_rmsnorm");
@@ -215,16 +215,16 @@ Status rope(cudaStream_t stream, model::DType dtype, void* x, const int32_t* pos
   const dim3 grid(blocks_for(int64_t{n_heads} * head_dim / 2, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    rope_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(x), positions, inv_freq,
-                                                 n_heads, head_dim, row_stride,
-                                                 layout == model::RopeLayout::kInterleaved);
+    rope_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(x), positions, inv_freq, n_heads,
+                                                  head_dim, row_stride,
+                                                  layout == model::RopeLayout::kInterleaved);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("rope");
 }
 
-Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* gate,
-              const void* up, int n_tokens, int ffn, int64_t in_stride) {
+Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* gate, const void* up,
+              int n_tokens, int ffn, int64_t in_stride) {
   if (n_tokens < 0 || n_tokens > 65535 || ffn <= 0 || in_stride < ffn)
     return invalid_argument("swiglu: bad shape");
   if (n_tokens == 0) return Status::ok();
@@ -233,8 +233,8 @@ Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* ga
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     swiglu_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(out),
-                                                   static_cast<const T*>(gate),
-                                                   static_cast<const T*>(up), ffn, in_stride);
+                                                    static_cast<const T*>(gate),
+                                                    static_cast<const T*>(up), ffn, in_stride);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("swiglu");
@@ -249,9 +249,8 @@ Status add_bias(cudaStream_t stream, model::DType dtype, void* x, const void* bi
   const dim3 grid(blocks_for(width, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    add_bias_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(x),
-                                                     static_cast<const T*>(bias), width,
-                                                     row_stride);
+    add_bias_kernel<T><<<grid, kThreads, 0, stream>>>(
+        static_cast<T*>(x), static_cast<const T*>(bias), width, row_stride);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("add_bias");
@@ -277,8 +276,7 @@ Status write_kv_cache(cudaStream_t stream, model::DType dtype, void* k_cache, vo
                       const void* k, const void* v, const int32_t* slot_mapping, int n_tokens,
                       int n_kv_heads, int head_dim, int64_t kv_row_stride) {
   const int64_t width = int64_t{n_kv_heads} * head_dim;
-  if (n_tokens < 0 || n_tokens > 65535 || n_kv_heads <= 0 || head_dim <= 0 ||
-      kv_row_stride < width)
+  if (n_tokens < 0 || n_tokens > 65535 || n_kv_heads <= 0 || head_dim <= 0 || kv_row_stride < width)
     return invalid_argument("write_kv_cache: bad shape");
   if (n_tokens == 0) return Status::ok();
   constexpr int kThreads = 256;

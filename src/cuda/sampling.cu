@@ -27,7 +27,8 @@ __device__ ArgMax block_argmax(ArgMax x) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1)
-    x = better(x, ArgMax{__shfl_xor_sync(0xffffffffu, x.v, o), __shfl_xor_sync(0xffffffffu, x.i, o)});
+    x = better(x,
+               ArgMax{__shfl_xor_sync(0xffffffffu, x.v, o), __shfl_xor_sync(0xffffffffu, x.i, o)});
   __syncthreads();
   if (lane == 0) {
     sv[warp] = x.v;
@@ -57,7 +58,8 @@ template <typename T>
 __global__ void argmax_kernel(const T* __restrict__ logits, int vocab, int32_t* __restrict__ out) {
   const T* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   ArgMax best{-FLT_MAX, 0x7fffffff};
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) best = better(best, ArgMax{to_float(row[i]), i});
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+    best = better(best, ArgMax{to_float(row[i]), i});
   best = block_argmax(best);
   if (threadIdx.x == 0) out[blockIdx.x] = best.i == 0x7fffffff ? 0 : best.i;
 }
@@ -73,7 +75,8 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
   const SampleParams p = params[blockIdx.x];
   ArgMax best{-FLT_MAX, 0x7fffffff};
   if (p.temperature <= 0.0f) {
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) best = better(best, ArgMax{to_float(row[i]), i});
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+      best = better(best, ArgMax{to_float(row[i]), i});
     best = block_argmax(best);
     if (threadIdx.x == 0) out[blockIdx.x] = best.i == 0x7fffffff ? 0 : best.i;
     return;
@@ -97,13 +100,17 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
       float c = 0.0f;
       for (int i = threadIdx.x; i < vocab; i += blockDim.x) c += (to_float(row[i]) * inv_t >= mid);
       c = block_sum_f(c);
-      if (c >= static_cast<float>(p.top_k)) a = mid; else b = mid;
+      if (c >= static_cast<float>(p.top_k))
+        a = mid;
+      else
+        b = mid;
     }
     tau = fmaxf(tau, a);
   }
   if (p.top_p < 1.0f) {
     float total = 0.0f;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) total += __expf(to_float(row[i]) * inv_t - zmax);
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+      total += __expf(to_float(row[i]) * inv_t - zmax);
     total = block_sum_f(total);
     float a = zmin, b = zmax;  // invariant: mass(z >= a) >= p * total
     for (int it = 0; it < 40; ++it) {
@@ -114,7 +121,10 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
         if (z >= mid) s += __expf(z - zmax);
       }
       s = block_sum_f(s);
-      if (s >= p.top_p * total) a = mid; else b = mid;
+      if (s >= p.top_p * total)
+        a = mid;
+      else
+        b = mid;
     }
     tau = fmaxf(tau, a);
   }
@@ -150,8 +160,8 @@ Status sample(cudaStream_t stream, model::DType dtype, const void* logits, int n
   if (n_rows == 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    sample_kernel<T><<<n_rows, kThreads, 0, stream>>>(static_cast<const T*>(logits), vocab,
-                                                      params, out);
+    sample_kernel<T>
+        <<<n_rows, kThreads, 0, stream>>>(static_cast<const T*>(logits), vocab, params, out);
   });
   if (!ok) return invalid_argument("sample: dtype");
   return check_launch("sample");

@@ -12,24 +12,6 @@ namespace turbine::chat {
 
 namespace {
 
-const char* type_name(const Value& v) {
-  switch (v.kind()) {
-    case ValueKind::kUndefined: return "UndefinedValue";
-    case ValueKind::kNull: return "NullValue";
-    case ValueKind::kBool: return "BooleanValue";
-    case ValueKind::kInteger: return "IntegerValue";
-    case ValueKind::kFloat: return "FloatValue";
-    case ValueKind::kString: return "StringValue";
-    case ValueKind::kArray: return "ArrayValue";
-    case ValueKind::kTuple: return "TupleValue";
-    case ValueKind::kObject: return "ObjectValue";
-    case ValueKind::kKwargs: return "KeywordArgumentsValue";
-    case ValueKind::kNamespace: return "NamespaceValue";
-    case ValueKind::kFunction: return "FunctionValue";
-  }
-  return "Value";
-}
-
 std::string ascii_upper(std::string s) {
   for (char& c : s) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -175,8 +157,8 @@ std::string replace_all(const std::string& s, const std::string& old_value,
 // compareRuntimeValues: <0, 0, >0, or an error for incomparable types.
 Result<int> compare_values(const Value& a, const Value& b, bool case_sensitive) {
   auto incomparable = [&]() {
-    return invalid_argument(std::string("chat template error: cannot compare ") + type_name(a) +
-                            " with " + type_name(b));
+    return invalid_argument(std::string("chat template error: cannot compare ") +
+                            value_type_name(a) + " with " + value_type_name(b));
   };
   if (a.is_null() && b.is_null()) return 0;
   if (a.is_null() || b.is_null()) return incomparable();
@@ -276,7 +258,7 @@ Result<bool> Interpreter::run_test(const std::string& name, const Value& v, cons
   if (name == "boolean") return v.is(ValueKind::kBool);
   if (name == "callable") return v.is(ValueKind::kFunction);
   if (name == "odd" || name == "even") {
-    if (!v.is(ValueKind::kInteger)) return error("cannot " + name + " on " + type_name(v));
+    if (!v.is(ValueKind::kInteger)) return error("cannot " + name + " on " + value_type_name(v));
     bool odd = std::fmod(v.number(), 2) != 0;
     return name == "odd" ? odd : !odd;
   }
@@ -426,7 +408,7 @@ Result<Value> Interpreter::apply_simple_filter(const Value& operand, const std::
     if (name == "string") return Value::string(b ? "true" : "false");
     return error("unknown BooleanValue filter: " + name);
   }
-  return error("cannot apply filter \"" + name + "\" to type: " + type_name(operand));
+  return error("cannot apply filter \"" + name + "\" to type: " + value_type_name(operand));
 }
 
 Result<Value> Interpreter::apply_call_filter(const Value& operand, const Node& call, Env& env) {
@@ -436,7 +418,7 @@ Result<Value> Interpreter::apply_call_filter(const Value& operand, const Node& c
   if (name == "selectattr" || name == "rejectattr") {
     // Checked before the arguments are evaluated, as the reference does.
     if (!operand.is_array_like()) {
-      return error("cannot apply filter \"" + name + "\" to type: " + type_name(operand));
+      return error("cannot apply filter \"" + name + "\" to type: " + value_type_name(operand));
     }
     for (const Value& item : operand.array()) {
       if (!item.is_attribute_container()) {
@@ -493,7 +475,8 @@ Result<Value> Interpreter::apply_call_filter(const Value& operand, const Node& c
         parts.push_back(x.is_null() || x.is_undefined() ? std::string() : to_raw_string(x));
       }
     } else {
-      return error("cannot apply filter \"join\" to type: " + std::string(type_name(operand)));
+      return error("cannot apply filter \"join\" to type: " +
+                   std::string(value_type_name(operand)));
     }
     const Value* sep = arg_or_kwarg(args, 0, kwargs, "separator");
     if (sep && !sep->is_string()) return error("separator must be a string");
@@ -513,7 +496,7 @@ Result<Value> Interpreter::apply_call_filter(const Value& operand, const Node& c
       double v = operand.as_bool() ? 1 : 0;
       return to_int ? Value::integer(v) : Value::floating(v);
     }
-    return error("cannot apply filter \"" + name + "\" to type: " + type_name(operand));
+    return error("cannot apply filter \"" + name + "\" to type: " + value_type_name(operand));
   }
   if (name == "default") {
     Value dflt = args.empty() ? Value::string("") : args[0];
@@ -620,7 +603,7 @@ Result<Value> Interpreter::apply_call_filter(const Value& operand, const Node& c
     }
     return error("unknown ObjectValue filter: " + name);
   }
-  return error("cannot apply filter \"" + name + "\" to type: " + type_name(operand));
+  return error("cannot apply filter \"" + name + "\" to type: " + value_type_name(operand));
 }
 
 Result<Value> Interpreter::sort_values(const Array& items, bool reverse, bool case_sensitive,
@@ -783,7 +766,7 @@ Result<Value> Interpreter::object_method(const Value& self, const std::string& n
     return method([obj](Interpreter& in, Env&, std::vector<Value>& args) -> Result<Value> {
       if (args.empty() || !args[0].is_string()) {
         return in.error(std::string("object key must be a string: got ") +
-                        (args.empty() ? "UndefinedValue" : type_name(args[0])));
+                        (args.empty() ? "UndefinedValue" : value_type_name(args[0])));
       }
       if (const Value* v = obj.object().find(args[0].str())) return *v;
       return args.size() > 1 ? args[1] : Value::null();
@@ -918,7 +901,8 @@ void Interpreter::install_globals(Env& globals) {
                   entries.set(kv[0].str(), kv[1]);
                 }
               } else {
-                return in.error(std::string("'") + type_name(source) + "' object is not iterable");
+                return in.error(std::string("'") + value_type_name(source) +
+                                "' object is not iterable");
               }
             }
             for (const auto& [k, v] : kwargs.entries()) entries.set(k, v);

@@ -6,9 +6,7 @@
 
 namespace turbine::chat {
 
-namespace {
-
-const char* kind_name(const Value& v) {
+const char* value_type_name(const Value& v) {
   switch (v.kind()) {
     case ValueKind::kUndefined: return "UndefinedValue";
     case ValueKind::kNull: return "NullValue";
@@ -25,6 +23,8 @@ const char* kind_name(const Value& v) {
   }
   return "Value";
 }
+
+namespace {
 
 // The reference's slice(): Python slicing on an array of `n` items; calls `take(i)` in order.
 template <typename Take>
@@ -199,7 +199,7 @@ Status Interpreter::exec_for(const Node& node, Env& env, std::string& out) {
     iterable = Value::array(std::move(keys));
   } else if (!iterable.is_array_like()) {
     return error(std::string("expected iterable or object type in for loop: got ") +
-                 kind_name(iterable));
+                 value_type_name(iterable));
   }
   const Node& target = *node.a;
   auto bind = [&](Env& where, const Value& current) -> Status {
@@ -208,7 +208,7 @@ Status Interpreter::exec_for(const Node& node, Env& env, std::string& out) {
       return Status::ok();
     }
     if (!current.is(ValueKind::kArray)) {
-      return error(std::string("cannot unpack non-iterable type: ") + kind_name(current));
+      return error(std::string("cannot unpack non-iterable type: ") + value_type_name(current));
     }
     const Array& parts = current.array();
     if (parts.size() != target.list.size()) {
@@ -291,7 +291,8 @@ Status Interpreter::exec_set(const Node& node, Env& env) {
     case NodeKind::kIdentifier: env.set(target.text, std::move(rhs)); return Status::ok();
     case NodeKind::kTuple: {
       if (!rhs.is_array_like()) {
-        return error(std::string("cannot unpack non-iterable type in set: ") + kind_name(rhs));
+        return error(std::string("cannot unpack non-iterable type in set: ") +
+                     value_type_name(rhs));
       }
       const Array& parts = rhs.array();
       if (parts.size() != target.list.size()) {
@@ -346,7 +347,7 @@ Result<Value> Interpreter::eval(const Node& node, Env& env) {
       for (const auto& [k, v] : node.pairs) {
         TURBINE_ASSIGN_OR_RETURN(Value key, eval(*k, env));
         if (!key.is_string()) {
-          return error(std::string("object keys must be strings: got ") + kind_name(key));
+          return error(std::string("object keys must be strings: got ") + value_type_name(key));
         }
         TURBINE_ASSIGN_OR_RETURN(Value value, eval(*v, env));
         obj.set(key.str(), std::move(value));
@@ -368,7 +369,7 @@ Result<Value> Interpreter::eval(const Node& node, Env& env) {
         return arg.is(ValueKind::kFloat) ? Value::floating(r) : Value::integer(r);
       }
       if (arg.is(ValueKind::kBool)) return Value::integer(sign * (arg.as_bool() ? 1 : 0));
-      return error("unknown operator \"" + node.text + "\" for " + kind_name(arg));
+      return error("unknown operator \"" + node.text + "\" for " + value_type_name(arg));
     }
     case NodeKind::kBinary: return eval_binary(node, env);
     case NodeKind::kFilter: {
@@ -457,8 +458,8 @@ Result<Value> Interpreter::eval_binary(const Node& node, Env& env) {
     bool found = right.object().find(left.str()) != nullptr;
     return Value::boolean(found == (op == "in"));
   }
-  return error("unknown operator \"" + op + "\" between " + kind_name(left) + " and " +
-               kind_name(right));
+  return error("unknown operator \"" + op + "\" between " + value_type_name(left) + " and " +
+               value_type_name(right));
 }
 
 Result<Value> Interpreter::eval_member(const Node& node, Env& env) {
@@ -475,7 +476,7 @@ Result<Value> Interpreter::eval_member(const Node& node, Env& env) {
   if (object.is_attribute_container()) {
     if (!property.is_string()) {
       return error(std::string("cannot access property with non-string: got ") +
-                   kind_name(property));
+                   value_type_name(property));
     }
     if (const Value* v = object.object().find(property.str())) return *v;
     if (object.is_object_like()) return object_method(object, property.str());
@@ -505,10 +506,11 @@ Result<Value> Interpreter::eval_member(const Node& node, Env& env) {
       return Value::undefined();
     }
     return error(std::string("cannot access property with non-string/non-number: got ") +
-                 kind_name(property));
+                 value_type_name(property));
   }
   if (!property.is_string()) {
-    return error(std::string("cannot access property with non-string: got ") + kind_name(property));
+    return error(std::string("cannot access property with non-string: got ") +
+                 value_type_name(property));
   }
   return Value::undefined();
 }
@@ -546,7 +548,7 @@ Status Interpreter::eval_arguments(const NodeList& args, Env& env, std::vector<V
     if (arg->kind == NodeKind::kSpread) {
       TURBINE_ASSIGN_OR_RETURN(Value v, eval(*arg->a, env));
       if (!v.is_array_like()) {
-        return error(std::string("cannot unpack non-iterable type: ") + kind_name(v));
+        return error(std::string("cannot unpack non-iterable type: ") + value_type_name(v));
       }
       positional.insert(positional.end(), v.array().begin(), v.array().end());
     } else if (arg->kind != NodeKind::kKeywordArg && arg->kind != NodeKind::kKeywordSpread) {
@@ -564,7 +566,7 @@ Status Interpreter::eval_arguments(const NodeList& args, Env& env, std::vector<V
     } else if (arg->kind == NodeKind::kKeywordSpread) {
       TURBINE_ASSIGN_OR_RETURN(Value v, eval(*arg->a, env));
       if (!v.is_object_like()) {
-        return error(std::string("argument after ** must be a mapping, not ") + kind_name(v));
+        return error(std::string("argument after ** must be a mapping, not ") + value_type_name(v));
       }
       for (const auto& [k, val] : v.object().entries()) {
         if (keywords.find(k)) return error("got multiple values for keyword argument '" + k + "'");
@@ -582,7 +584,8 @@ Result<Value> Interpreter::eval_call(const Node& node, Env& env) {
   if (keywords.size() > 0) args.push_back(Value::kwargs(std::move(keywords)));
   TURBINE_ASSIGN_OR_RETURN(Value fn, eval(*node.a, env));
   if (!fn.is(ValueKind::kFunction)) {
-    return error(std::string("cannot call something that is not a function: got ") + kind_name(fn));
+    return error(std::string("cannot call something that is not a function: got ") +
+                 value_type_name(fn));
   }
   return call_function(fn, args, env);
 }

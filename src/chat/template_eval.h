@@ -19,6 +19,9 @@
 
 namespace turbine::chat {
 
+// The value's type as @huggingface/jinja names it in error messages ("StringValue", ...).
+const char* value_type_name(const Value& v);
+
 struct RenderLimits {
   size_t max_output_bytes = 8u << 20;         // the rendered prompt and any string built on the way
   size_t max_loop_iterations = 1'000'000;     // all loops of one render together (and range())

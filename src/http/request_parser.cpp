@@ -44,6 +44,8 @@ Result<Request> parse_request(std::string_view raw, size_t max_body_bytes) {
         // Beast consumes nothing until a whole header (or chunk line) is present: no progress
         // with input left means the input ends mid-element.
         if (n > 0 && used < raw.size()) continue;
+        // put_eof() requires a started message (Beast asserts it): nothing at all is incomplete.
+        if (!parser.got_some()) return invalid_argument("incomplete HTTP request");
         parser.put_eof(ec);  // a close-delimited end is only valid where the grammar allows it
         if (ec) return invalid_argument("incomplete HTTP request");
         break;

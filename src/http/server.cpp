@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include "common/strings.h"
+
 // clang 14 with -fsanitize=function (part of UBSan) emits prologue data that its assembler cannot
 // place for split coroutine functions ("Cannot represent a difference across sections"). That
 // check is irrelevant here, so it is switched off for this file's functions, headers included.
@@ -50,17 +52,6 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kWatchReadBytes = 4096;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool is_http_parse_error(const beast::error_code& ec) {
   return &ec.category() == &bhttp::make_error_code(bhttp::error::bad_method).category() &&

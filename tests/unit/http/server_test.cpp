@@ -367,6 +367,8 @@ TEST(RequestParserTest, ParsesAndLimits) {
   EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", 10).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(parse_request("\x01\x02 nonsense", 10).status().code(), StatusCode::kInvalidArgument);
+  // Found by the fuzzer: empty input must be an error, not Beast's put_eof() assertion.
+  EXPECT_EQ(parse_request("", 10).status().code(), StatusCode::kInvalidArgument);
   // An unterminated header used to spin forever (found by the fuzzer).
   EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nHost", 10).status().code(),
             StatusCode::kInvalidArgument);

@@ -41,12 +41,11 @@ Result<Request> parse_request(std::string_view raw, size_t max_body_bytes) {
       const size_t n = parser.put(boost::asio::buffer(raw.data() + used, raw.size() - used), ec);
       used += n;
       if (ec == beast_http::error::need_more) {
-        // Beast consumes nothing until a whole header (or chunk line) is present: no progress
-        // with input left means the input ends mid-element.
-        if (n > 0 && used < raw.size()) continue;
-        // put_eof() requires a started message (Beast asserts it): nothing at all is incomplete.
+        // Beast has seen every byte we have and needs more: the input ends here. Offering the
+        // same bytes again breaks put()'s contract (Beast asserts), so finish at EOF instead; a
+        // close-delimited end is only valid where the grammar allows it.
         if (!parser.got_some()) return invalid_argument("incomplete HTTP request");
-        parser.put_eof(ec);  // a close-delimited end is only valid where the grammar allows it
+        parser.put_eof(ec);
         if (ec) return invalid_argument("incomplete HTTP request");
         break;
       }

@@ -10,10 +10,9 @@
 #include <string>
 #include <string_view>
 
-namespace turbine::api {
+#include "common/utf8.h"
 
-// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool is_valid_utf8(std::string_view s);
+namespace turbine::api {
 
 // Appends `s` as a quoted JSON string.
 void append_json_string(std::string& out, std::string_view s);

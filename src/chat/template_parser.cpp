@@ -1,5 +1,7 @@
 #include "chat/template_parser.h"
 
+#include "common/utf8.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -346,7 +348,7 @@ class Lexer {
     std::string out;
     char16_t pending_high = 0;  // a \uD8xx waiting for its low half
     auto flush_high = [&]() {
-      if (pending_high) append_utf8(out, pending_high);
+      if (pending_high) append_code_point(out, pending_high);
       pending_high = 0;
     };
     while (true) {
@@ -371,13 +373,13 @@ class Lexer {
             char32_t cp =
                 0x10000 + ((static_cast<char32_t>(pending_high) - 0xD800) << 10) + (unit - 0xDC00);
             pending_high = 0;
-            append_utf8(out, cp);
+            append_code_point(out, cp);
           } else {
             flush_high();
             if (unit >= 0xD800 && unit <= 0xDBFF) {
               pending_high = static_cast<char16_t>(unit);
             } else {
-              append_utf8(out, unit);
+              append_code_point(out, unit);
             }
           }
           continue;

@@ -165,7 +165,6 @@ bool js_same_value_zero(const Value& a, const Value& b);
 
 // Decodes one code point at `pos`; invalid bytes decode as themselves with length 1.
 char32_t decode_utf8(std::string_view s, size_t pos, size_t* length);
-void append_utf8(std::string& out, char32_t cp);
 std::vector<std::string> split_code_points(std::string_view s);
 // String.prototype.length: UTF-16 code units.
 size_t utf16_length(std::string_view s);

@@ -120,7 +120,9 @@ SampledToken Sampler::sample(std::span<float> logits) {
     }
     const float max_logit = need_sorted ? logits[static_cast<size_t>(ids[0])]
                                         : *std::max_element(logits.begin(), logits.end());
-    std::vector<double> probs(ids.size());
+    // Reused across tokens: this runs once per sampled token on the engine thread.
+    auto& probs = scratch_probs_;
+    probs.resize(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
       probs[i] = std::exp(static_cast<double>(logits[static_cast<size_t>(ids[i])] - max_logit));
     }

@@ -56,6 +56,7 @@ class Sampler {
   std::vector<int32_t> output_counts_;  // per vocab id, generated tokens only
   std::vector<uint8_t> seen_;           // per vocab id: in prompt or generated
   std::vector<int32_t> scratch_ids_;
+  std::vector<double> scratch_probs_;
   std::vector<int32_t> min_tokens_suppressed_;  // in-vocabulary ids masked before min_tokens
   int n_sampled_ = 0;
 };

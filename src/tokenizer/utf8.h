@@ -8,7 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/utf8.h"
+
 namespace turbine::tokenizer {
+
+using turbine::append_code_point;
+using turbine::is_valid_utf8;
 
 // U+FFFD REPLACEMENT CHARACTER, what ill-formed input turns into.
 inline constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
@@ -22,9 +27,6 @@ size_t append_sanitized_utf8(std::string_view bytes, std::string& out, bool fina
 
 // Whole-string convenience: ill-formed and truncated sequences become U+FFFD.
 std::string sanitize_utf8(std::string_view bytes);
-
-// True when `bytes` is well-formed UTF-8 (no surrogates, nothing above U+10FFFF).
-bool is_valid_utf8(std::string_view bytes);
 
 // Decodes the character at `s[i]` and advances `i` past it. `s` must be well-formed UTF-8.
 inline uint32_t next_code_point(std::string_view s, size_t& i) {
@@ -55,8 +57,5 @@ inline uint32_t next_code_point(std::string_view s, size_t& i) {
 inline size_t utf8_sequence_length(uint8_t b) {
   return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
 }
-
-// Appends code point `cp` (<= U+10FFFF) as UTF-8.
-void append_code_point(std::string& out, uint32_t cp);
 
 }  // namespace turbine::tokenizer

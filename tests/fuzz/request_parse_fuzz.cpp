@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto r = api::parse_chat_request(input); r.has_value()) {
     for (const auto& m : r->messages) {
-      if (!api::is_valid_utf8(m.content)) __builtin_trap();  // the JSON parser must validate
+      if (!turbine::is_valid_utf8(m.content)) __builtin_trap();  // the JSON parser must validate
     }
   } else {
     (void)api::error_json(r.status());
@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Raw bytes through the escaper must always give valid UTF-8.
   std::string escaped;
   api::append_json_string(escaped, input);
-  if (!api::is_valid_utf8(escaped)) __builtin_trap();
+  if (!turbine::is_valid_utf8(escaped)) __builtin_trap();
 
   (void)http::parse_request(input, 1 << 16);
   return 0;

@@ -33,33 +33,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/async_engine.h"
 #include "engine/backend.h"
 #include "engine/sampling.h"
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
 
 namespace turbine::engine {
-
-enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
-const char* finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled", "error"
-
-struct EngineOutput {
-  std::vector<SampledToken> tokens;  // new tokens since the last output (usually one)
-  FinishReason finish = FinishReason::kNone;
-  Status error;  // set when finish == kError
-  int prompt_tokens = 0;
-  int completion_tokens = 0;  // total so far
-  int cached_tokens = 0;      // prompt tokens served from the prefix cache (at first admission)
-};
-
-using OutputCallback = std::function<void(EngineOutput&&)>;
-
-struct EngineRequest {
-  uint64_t id = 0;  // unique among live requests
-  std::vector<int32_t> prompt;
-  SamplingParams params;
-  OutputCallback on_output;
-};
 
 struct EngineOptions {
   int max_num_batched_tokens = 2048;  // tokens in one forward step
@@ -72,28 +52,7 @@ struct EngineOptions {
   Status validate() const;
 };
 
-struct EngineStats {
-  int running = 0;
-  int waiting = 0;
-  uint64_t steps = 0;
-  uint64_t cancelled = 0;
-  uint64_t prompt_tokens = 0;
-  uint64_t generated_tokens = 0;
-  // KV cache (blocks of the backend's block size).
-  int kv_total_blocks = 0;
-  int kv_used_blocks = 0;  // referenced by running sequences (cached-but-free blocks not counted)
-  int kv_block_size = 0;
-  // Prefix cache: tokens looked up at admission and tokens found (hit rate = hit / queried).
-  uint64_t prefix_cache_queried_tokens = 0;
-  uint64_t prefix_cache_hit_tokens = 0;
-  uint64_t preemptions = 0;
-  // The last step.
-  int last_step_batch_size = 0;  // sequences
-  int last_step_tokens = 0;
-  double last_step_seconds = 0.0;
-};
-
-class Engine {
+class Engine final : public AsyncEngine {
  public:
   Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions options);
   ~Engine();
@@ -102,17 +61,17 @@ class Engine {
 
   // Checks the request (prompt fits the context, parameters valid) and queues it. On success the
   // callback will be called at least once, the last time with finish != kNone.
-  Status submit(EngineRequest request);
+  Status submit(EngineRequest request) override;
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
-  void cancel(uint64_t id);
+  void cancel(uint64_t id) override;
   // Finishes the engine thread; requests still running are cancelled.
-  void shutdown();
+  void shutdown() override;
 
-  EngineStats stats() const;
-  int max_context() const { return max_context_; }
-  int num_slots() const { return options_.max_num_seqs; }  // sequences decoded together
-  int block_size() const { return block_size_; }
+  EngineStats stats() const override;
+  int max_context() const override { return max_context_; }
+  int num_slots() const override { return options_.max_num_seqs; }  // sequences decoded together
+  int block_size() const override { return block_size_; }
 
  private:
   struct Sequence;

@@ -74,7 +74,7 @@ class FrontendImpl final : public Frontend {
  public:
   FrontendImpl(FrontendOptions options, std::shared_ptr<const model::Model> model,
                std::unique_ptr<tokenizer::Tokenizer> tokenizer,
-               std::unique_ptr<engine::Engine> engine)
+               std::unique_ptr<engine::AsyncEngine> engine)
       : options_(std::move(options)),
         model_(std::move(model)),
         tokenizer_(std::move(tokenizer)),
@@ -633,7 +633,7 @@ class FrontendImpl final : public Frontend {
   const FrontendOptions options_;
   std::shared_ptr<const model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::AsyncEngine> engine_;
   const std::string served_name_;
   const int64_t max_context_;
   metrics::FrontendMetrics metrics_;
@@ -659,7 +659,7 @@ Status FrontendOptions::validate() const {
 Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options,
                                                    std::shared_ptr<const model::Model> model,
                                                    std::unique_ptr<tokenizer::Tokenizer> tokenizer,
-                                                   std::unique_ptr<engine::Engine> engine) {
+                                                   std::unique_ptr<engine::AsyncEngine> engine) {
   TURBINE_RETURN_IF_ERROR(options.validate());
   if (!model || !tokenizer || !engine) return internal_error("frontend created without a model");
   return std::unique_ptr<Frontend>(std::make_unique<FrontendImpl>(

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "engine/engine.h"
+#include "engine/async_engine.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -40,7 +40,7 @@ class Frontend {
   static Result<std::unique_ptr<Frontend>> create(FrontendOptions options,
                                                   std::shared_ptr<const model::Model> model,
                                                   std::unique_ptr<tokenizer::Tokenizer> tokenizer,
-                                                  std::unique_ptr<engine::Engine> engine);
+                                                  std::unique_ptr<engine::AsyncEngine> engine);
   virtual ~Frontend() = default;
 
   // Binds and starts serving; port() is the bound port afterwards (useful with port 0).

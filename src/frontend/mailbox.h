@@ -18,7 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "engine/engine.h"
+#include "engine/async_engine.h"
 
 namespace turbine::frontend {
 

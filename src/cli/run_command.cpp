@@ -1,0 +1,150 @@
+// `turbine run`: model, tokenizer, engine and HTTP frontend in one process.
+#include "cli/run_command.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/local_engine.h"
+#include "cli/model_source.h"
+#include "cli/signals.h"
+#include "frontend/frontend.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace turbine::cli {
+namespace {
+
+struct RunOptions {
+  using Http = frontend::FrontendOptions;
+  std::string model;
+  std::string revision = "main";
+  frontend::FrontendOptions http;
+  LocalEngineOptions engine;
+  std::string api_key;
+  double shutdown_grace_s = 30.0;
+};
+
+// What clients call the model when --served-model-name is not given: the Hub repo id as typed,
+// else the file's stem or the folder's name (GGUF `general.name` is often just "llama").
+std::string default_served_name(const std::string& spec, const std::filesystem::path& path) {
+  if (!spec.empty() && !std::filesystem::exists(spec)) return spec;
+  std::filesystem::path p = path;
+  if (p.filename().empty()) p = p.parent_path();
+  return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
+}
+
+int run_server(const RunOptions& opts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto path = resolve_model(opts.model, opts.revision);
+  if (!path) {
+    spdlog::error("{}", path.status().message());
+    return 2;
+  }
+  spdlog::info("loading model from {}", path->string());
+  const auto t_load = std::chrono::steady_clock::now();
+  auto loaded = model::load_model(*path);
+  if (!loaded) {
+    spdlog::error("cannot load model: {}", loaded.status().message());
+    return 2;
+  }
+  std::shared_ptr<const model::Model> model = std::move(*loaded);
+  RunOptions::Http http = opts.http;
+  if (!opts.api_key.empty()) http.api_key = opts.api_key;
+  if (http.served_model_name.empty())
+    http.served_model_name = default_served_name(opts.model, *path);
+  const auto& cfg = model->config();
+  spdlog::info(
+      "model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}; loaded in {:.1f} ms",
+      model->name(), cfg.n_layers, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.n_vocab,
+      cfg.max_context,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count());
+
+  auto tok = tokenizer::make_tokenizer(model->vocab());
+  if (!tok) {
+    spdlog::error("cannot build the tokenizer: {}", tok.status().message());
+    return 2;
+  }
+  LocalEngineOptions eopts = opts.engine;
+  eopts.eos_token_id = (*tok)->eos_id();
+  auto engine = make_local_engine(*model, eopts);
+  if (!engine) {
+    spdlog::error("cannot create the engine: {}", engine.status().message());
+    return 2;
+  }
+
+  auto front = frontend::Frontend::create(http, model, std::move(*tok), std::move(*engine));
+  if (!front) {
+    spdlog::error("{}", front.status().message());
+    return 2;
+  }
+  if (Status st = (*front)->start(); !st.is_ok()) {
+    spdlog::error("cannot start the HTTP server: {}", st.message());
+    return 2;
+  }
+  const double startup_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", http.served_model_name, http.host,
+               (*front)->port(), startup_ms);
+
+  const int sig = wait_for_shutdown_signal();
+  spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
+               opts.shutdown_grace_s);
+  (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto opts = std::make_shared<RunOptions>();
+  RunOptions& run = *opts;
+  auto* cmd = app.add_subcommand("run", "Serve a model over the OpenAI API in one process");
+  cmd->add_option("--model,-m", run.model,
+                  "GGUF file, Hugging Face folder, or Hub repo id (org/name); default: "
+                  "$TURBINE_SHARED/models/stories260K/stories260K.gguf, else " +
+                      std::string(kDefaultHubModel));
+  cmd->add_option("--revision", run.revision, "Hub revision (branch, tag or commit)");
+  cmd->add_option("--served-model-name", run.http.served_model_name,
+                  "Model name clients use (default: the model's name)");
+  cmd->add_option("--host", run.http.host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", run.http.port, "Port to listen on (0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
+      ->envname("TURBINE_API_KEY");
+  cmd->add_option("--max-model-len", run.engine.max_model_len, "Context length (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-num-seqs", run.engine.max_num_seqs, "Sequences decoded together")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-num-batched-tokens", run.engine.max_num_batched_tokens,
+                  "Tokens per forward step (chunked prefill budget)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--block-size", run.engine.block_size, "Token positions per KV cache block")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-memory", run.engine.kv_cache_memory,
+                  "KV cache bytes (0: max-num-seqs full contexts, at most 2 GiB)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", run.engine.enable_prefix_caching,
+                "Reuse the KV of identical prompt prefixes (default: on)");
+  cmd->add_option("--threads", run.engine.threads, "CPU backend threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--http-threads", run.http.http_threads, "HTTP event-loop threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", run.shutdown_grace_s,
+                  "Seconds to let in-flight requests finish on SIGINT/SIGTERM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
+  cmd->callback([opts] { std::exit(run_server(*opts)); });
+}
+
+}  // namespace turbine::cli

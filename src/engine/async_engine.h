@@ -1,0 +1,87 @@
+// AsyncEngine: the token-in/token-out interface every generator behind the frontend implements.
+//
+// The local Engine (engine thread + backend), the mock engine (simulated time), a remote worker
+// reached over the request plane and the router that spreads requests over many workers are all
+// AsyncEngines, so the frontend and the runtime compose them without knowing which is which.
+//
+// Contract: submit() and cancel() may be called from any thread and never block on the model.
+// A request whose submit() returned ok gets its callback called at least once, the last time with
+// finish != kNone; callbacks may run on any thread of the implementation and must not block.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/sampling.h"
+
+namespace turbine::engine {
+
+enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
+const char* finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled", "error"
+
+struct EngineOutput {
+  std::vector<SampledToken> tokens;  // new tokens since the last output (usually one)
+  FinishReason finish = FinishReason::kNone;
+  Status error;  // set when finish == kError
+  int prompt_tokens = 0;
+  int completion_tokens = 0;  // total so far
+  int cached_tokens = 0;      // prompt tokens served from the prefix cache (at first admission)
+};
+
+using OutputCallback = std::function<void(EngineOutput&&)>;
+
+// Where a request should run, when the caller knows better than the router.
+struct RoutingHints {
+  uint64_t instance_id = 0;  // 0: the router chooses; otherwise this worker instance (or an error)
+};
+
+struct EngineRequest {
+  uint64_t id = 0;  // unique among live requests of one AsyncEngine
+  std::vector<int32_t> prompt;
+  SamplingParams params;
+  OutputCallback on_output;
+  RoutingHints routing;
+};
+
+struct EngineStats {
+  int running = 0;
+  int waiting = 0;
+  uint64_t steps = 0;
+  uint64_t cancelled = 0;
+  uint64_t prompt_tokens = 0;
+  uint64_t generated_tokens = 0;
+  // KV cache (blocks of the backend's block size).
+  int kv_total_blocks = 0;
+  int kv_used_blocks = 0;  // referenced by running sequences (cached-but-free blocks not counted)
+  int kv_block_size = 0;
+  // Prefix cache: tokens looked up at admission and tokens found (hit rate = hit / queried).
+  uint64_t prefix_cache_queried_tokens = 0;
+  uint64_t prefix_cache_hit_tokens = 0;
+  uint64_t preemptions = 0;
+  // The last step.
+  int last_step_batch_size = 0;  // sequences
+  int last_step_tokens = 0;
+  double last_step_seconds = 0.0;
+};
+
+class AsyncEngine {
+ public:
+  virtual ~AsyncEngine() = default;
+  // Checks the request (prompt fits the context, parameters valid) and queues it. On success the
+  // callback will be called at least once, the last time with finish != kNone.
+  virtual Status submit(EngineRequest request) = 0;
+  // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
+  // already finished). Unknown ids are ignored.
+  virtual void cancel(uint64_t id) = 0;
+  // Stops generating; requests still running are cancelled. Idempotent.
+  virtual void shutdown() = 0;
+
+  virtual EngineStats stats() const = 0;
+  virtual int max_context() const = 0;
+  virtual int num_slots() const = 0;  // sequences decoded together
+  virtual int block_size() const = 0;
+};
+
+}  // namespace turbine::engine

@@ -8,11 +8,11 @@ PORT ?= 8000
 CMAKE_FLAGS ?=
 export TURBINE_SHARED ?= $(abspath ../shared)
 
-.PHONY: all deps npm-deps build run test unit-test asan-test e2e-test fuzz-test cuda-test format format-check clean
+.PHONY: all deps npm-deps build run test unit-test asan-test e2e-test fuzz-test cuda-test deploy-test format format-check clean
 
 # Node packages the tests use as references (the official openai client, Hugging Face's
 # tokenizers and jinja ports), pinned by their lockfiles; reinstalled when a lockfile changes.
-NPM_DIRS = tests/e2e tests/tools tests/tools/chat
+NPM_DIRS = tests/e2e tests/tools tests/tools/chat tests/deploy
 
 all: build
 
@@ -37,7 +37,7 @@ run: build
 
 # Everything CI runs: format check, unit + integration tests, the same unit tests under
 # ASan/UBSan (clang), the end-to-end tests through the official OpenAI client, a fuzz smoke run.
-test: deps format-check build unit-test e2e-test asan-test fuzz-test cuda-test
+test: deps format-check build unit-test e2e-test deploy-test asan-test fuzz-test cuda-test
 	@echo "make test: all suites passed"
 
 unit-test: build npm-deps
@@ -45,6 +45,11 @@ unit-test: build npm-deps
 
 e2e-test: build npm-deps
 	tests/e2e/run.sh $(BUILD)/turbine
+
+# Helm chart (helm lint/template, offline schema validation, golden renders), compose file and
+# Grafana dashboard: docs/DEPLOY.md. UPDATE_GOLDEN=1 rewrites tests/deploy/golden/.
+deploy-test: build npm-deps
+	cd tests/deploy && TURBINE_BIN=$(abspath $(BUILD))/turbine node --test *.test.mjs
 
 $(ASAN_BUILD)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \

@@ -2,21 +2,106 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "engine/backend.h"
+#ifdef TURBINE_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 namespace turbine::cli {
+namespace {
+
+Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& model,
+                                                      const LocalEngineOptions& opts) {
+  if (opts.device == "cpu") {
+    engine::CpuBackendOptions bopts;
+    bopts.n_threads = opts.threads;
+    bopts.max_num_seqs = opts.max_num_seqs;
+    bopts.max_context = opts.max_model_len;
+    bopts.block_size = opts.block_size;
+    bopts.kv_cache_memory_bytes = opts.kv_cache_memory;
+    return engine::make_cpu_backend(model, bopts);
+  }
+  if (opts.device != "cuda")
+    return invalid_argument("--device must be cpu or cuda, not '" + opts.device + "'", "device");
+#ifdef TURBINE_HAVE_CUDA
+  cuda::CudaBackendOptions copts;
+  if (opts.dtype == "bf16") {
+    copts.dtype = model::DType::kBF16;
+  } else if (opts.dtype == "f16") {
+    copts.dtype = model::DType::kF16;
+  } else if (opts.dtype == "f32") {
+    copts.dtype = model::DType::kF32;
+  } else {
+    return invalid_argument("--dtype must be bf16, f16 or f32", "dtype");
+  }
+  copts.max_context = opts.max_model_len;
+  copts.block_size = opts.block_size;
+  copts.max_num_seqs = opts.max_num_seqs;
+  copts.max_num_batched_tokens = std::max(opts.max_num_batched_tokens, opts.max_num_seqs);
+  copts.gpu_memory_utilization = opts.gpu_memory_utilization;
+  copts.kv_cache_memory_bytes = opts.kv_cache_memory;
+  return cuda::make_cuda_backend(model, copts);
+#else
+  return unimplemented(
+      "--device cuda: this turbine was built without CUDA (configure with -DTURBINE_CUDA=ON)",
+      "device");
+#endif
+}
+
+}  // namespace
+
+void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
+  cmd.add_option("--max-model-len", o.max_model_len, "Context length (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--max-num-seqs", o.max_num_seqs, "Sequences decoded together")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens,
+                 "Tokens per forward step (chunked prefill budget)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--block-size", o.block_size, "Token positions per KV cache block")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd.add_option("--kv-cache-memory", o.kv_cache_memory,
+                 "KV cache bytes (0: CPU: max-num-seqs full contexts, at most 2 GiB; CUDA: "
+                 "--gpu-memory-utilization)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o.enable_prefix_caching,
+               "Reuse the KV of identical prompt prefixes (default: on)");
+  cmd.add_option("--threads", o.threads, "CPU backend threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--device", o.device, "Backend: cpu, or cuda (TURBINE_CUDA builds)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd.add_option("--dtype", o.dtype, "CUDA weight and activation dtype")
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}))
+      ->capture_default_str();
+  cmd.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
+                 "CUDA: share of GPU memory for weights, buffers and the KV cache (when "
+                 "--kv-cache-memory is 0)")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
+  cmd.add_option("--tensor-parallel-size", o.tensor_parallel_size,
+                 "GPUs one engine spans (only 1 is implemented so far)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
 
 Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& model,
                                                           const LocalEngineOptions& opts) {
-  engine::CpuBackendOptions bopts;
-  bopts.n_threads = opts.threads;
-  bopts.max_num_seqs = opts.max_num_seqs;
-  bopts.max_context = opts.max_model_len;
-  bopts.block_size = opts.block_size;
-  bopts.kv_cache_memory_bytes = opts.kv_cache_memory;
-  TURBINE_ASSIGN_OR_RETURN(auto backend, engine::make_cpu_backend(model, bopts));
-  spdlog::info("KV cache: {} blocks of {} positions, prefix caching {}", backend->num_blocks(),
-               backend->block_size(), opts.enable_prefix_caching ? "on" : "off");
+  if (opts.tensor_parallel_size != 1) {
+    return unimplemented("--tensor-parallel-size " + std::to_string(opts.tensor_parallel_size) +
+                             ": tensor parallelism is not implemented yet; run one worker per GPU",
+                         "tensor_parallel_size");
+  }
+  TURBINE_ASSIGN_OR_RETURN(auto backend, make_backend(model, opts));
+  spdlog::info("{} backend; KV cache: {} blocks of {} positions, prefix caching {}",
+               backend->name(), backend->num_blocks(), backend->block_size(),
+               opts.enable_prefix_caching ? "on" : "off");
   engine::EngineOptions eopts;
   eopts.max_num_batched_tokens = opts.max_num_batched_tokens;
   eopts.max_num_seqs = opts.max_num_seqs;

@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "common/status.h"
 #include "engine/engine.h"
@@ -18,10 +21,18 @@ struct LocalEngineOptions {
   int block_size = 16;
   int64_t kv_cache_memory = 0;  // bytes; 0: the backend's default budget
   bool enable_prefix_caching = true;
-  int threads = 0;  // CPU backend threads; 0: all cores
+  int threads = 0;                      // CPU backend threads; 0: all cores
+  std::string device = "cpu";           // "cpu" or "cuda" (needs a TURBINE_CUDA build)
+  std::string dtype = "bf16";           // CUDA weights/activations: "bf16", "f16" or "f32"
+  double gpu_memory_utilization = 0.9;  // CUDA KV cache budget when kv_cache_memory is 0
+  int tensor_parallel_size = 1;         // GPUs one engine spans; only 1 is implemented
   int32_t eos_token_id = -1;
   std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events
 };
+
+// Adds the engine flags shared by `turbine run` and `turbine worker` (context, batching, KV cache,
+// device) to `cmd`, writing into `options`.
+void add_engine_flags(CLI::App& cmd, LocalEngineOptions& options);
 
 Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& model,
                                                           const LocalEngineOptions& options);

@@ -5,8 +5,11 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/bench_command.h"
+#include "cli/frontend_command.h"
+#include "cli/gen_model_command.h"
 #include "cli/run_command.h"
 #include "cli/tokenize_command.h"
+#include "cli/worker_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Turbine: an OpenAI-compatible LLM inference server"};
@@ -24,6 +27,9 @@ int main(int argc, char** argv) {
   turbine::cli::add_run_command(app);
   turbine::cli::add_bench_command(app);
   turbine::cli::add_tokenize_command(app);
+  turbine::cli::add_frontend_command(app);
+  turbine::cli::add_worker_command(app);
+  turbine::cli::add_gen_model_command(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

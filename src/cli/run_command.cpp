@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
 #include "cli/signals.h"
@@ -24,6 +25,7 @@ struct RunOptions {
   std::string revision = "main";
   frontend::FrontendOptions http;
   LocalEngineOptions engine;
+  InProcessWorkersOptions workers;
   std::string api_key;
   double shutdown_grace_s = 30.0;
 };
@@ -70,7 +72,7 @@ int run_server(const RunOptions& opts) {
   }
   LocalEngineOptions eopts = opts.engine;
   eopts.eos_token_id = (*tok)->eos_id();
-  auto engine = make_local_engine(*model, eopts);
+  auto engine = make_in_process_engine(*model, eopts, opts.workers);
   if (!engine) {
     spdlog::error("cannot create the engine: {}", engine.status().message());
     return 2;
@@ -116,26 +118,37 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
       ->envname("TURBINE_API_KEY");
-  cmd->add_option("--max-model-len", run.engine.max_model_len, "Context length (default: the model's)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-num-seqs", run.engine.max_num_seqs, "Sequences decoded together")
+  add_engine_flags(*cmd, run.engine);
+  cmd->add_option("--workers", run.workers.workers, "In-process workers behind the router")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--max-num-batched-tokens", run.engine.max_num_batched_tokens,
-                  "Tokens per forward step (chunked prefill budget)")
-      ->check(CLI::PositiveNumber)
+  cmd->add_option("--engine", run.workers.engine,
+                  "Worker engine: real (the model), or mock (simulated time; --model names the "
+                  "tokenizer)")
+      ->check(CLI::IsMember({"real", "mock"}))
       ->capture_default_str();
-  cmd->add_option("--block-size", run.engine.block_size, "Token positions per KV cache block")
-      ->check(CLI::Range(1, 1024))
+  cmd->add_option("--router-mode", run.workers.router_mode, "How requests are spread over workers")
+      ->check(CLI::IsMember({"kv", "round-robin", "random", "least-loaded"}))
       ->capture_default_str();
-  cmd->add_option("--kv-cache-memory", run.engine.kv_cache_memory,
-                  "KV cache bytes (0: max-num-seqs full contexts, at most 2 GiB)")
+  cmd->add_option("--router-temperature", run.workers.router_temperature,
+                  "kv mode: softmax temperature over normalised costs (0: the cheapest worker)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", run.engine.enable_prefix_caching,
-                "Reuse the KV of identical prompt prefixes (default: on)");
-  cmd->add_option("--threads", run.engine.threads, "CPU backend threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-overlap-weight", run.workers.kv_overlap_weight,
+                  "kv mode: cost = weight * prefill_blocks + decode_blocks")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--router-kv-events,!--no-router-kv-events", run.workers.router_kv_events,
+                "kv mode: index the workers' KV events (off: approximate, from routing decisions "
+                "with a 120 s TTL)");
+  cmd->add_option("--speedup", run.workers.speedup,
+                  "Mock engine: simulated seconds per wall-clock second")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--mock-kv-blocks", run.workers.mock_kv_blocks,
+                  "Mock engine: KV blocks per worker")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--http-threads", run.http.http_threads, "HTTP event-loop threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -7,8 +7,9 @@
 // The new tokens' K and V must already be in the cache (write_kv_cache) before these run.
 // GQA: q head h reads kv head h / (n_q_heads / n_kv_heads).
 //
-// Both functions only enqueue work on `stream`; the host never waits. Shapes the kernels are not
-// built for (head_dim other than 64 or 128) return kUnimplemented before anything is enqueued.
+// Both functions only enqueue work on `stream`; the host never waits. head_dim 64 and 128 have
+// tuned kernels; other even sizes up to 256 run a simple one-warp-per-query kernel (tiny test
+// models); larger or odd sizes return kUnimplemented before anything is enqueued.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -1,5 +1,6 @@
 #include "cuda/gemm.h"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -32,7 +33,7 @@ struct Gemm::Plan {
 struct Gemm::State {
   cublasLtHandle_t handle = nullptr;
   DeviceBuffer workspace;
-  std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> plans;
+  std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans;
   ~State() {
     plans.clear();
     if (handle != nullptr) cublasLtDestroy(handle);
@@ -55,8 +56,9 @@ size_t Gemm::cached_plans() const {
   return state_ ? state_->plans.size() : 0;
 }
 
-Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, int m, int n, int k) {
-  const auto key = std::make_tuple(static_cast<int>(dtype), m, n, k);
+Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, int m, int n,
+                                   int k) {
+  const auto key = std::make_tuple(static_cast<int>(dtype), static_cast<int>(out_dtype), m, n, k);
   if (auto it = state_->plans.find(key); it != state_->plans.end()) return it->second.get();
 
   cudaDataType_t type;
@@ -76,6 +78,13 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, int m, int n, int k) {
       break;
     default: return invalid_argument(std::string("gemm: dtype ") + model::dtype_name(dtype));
   }
+  cudaDataType_t out_type = type;
+  if (out_dtype != dtype) {
+    if (out_dtype != model::DType::kF32)
+      return invalid_argument(std::string("gemm: output dtype ") + model::dtype_name(out_dtype) +
+                              " (only the input dtype or f32)");
+    out_type = CUDA_R_32F;
+  }
   auto plan = std::make_unique<Plan>();
   TURBINE_RETURN_IF_ERROR(
       check_lt(cublasLtMatmulDescCreate(&plan->op, compute, CUDA_R_32F), "matmul desc"));
@@ -94,7 +103,7 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, int m, int n, int k) {
   TURBINE_RETURN_IF_ERROR(
       check_lt(cublasLtMatrixLayoutCreate(&plan->b, type, k, m, k), "layout b"));
   TURBINE_RETURN_IF_ERROR(
-      check_lt(cublasLtMatrixLayoutCreate(&plan->c, type, n, m, n), "layout c"));
+      check_lt(cublasLtMatrixLayoutCreate(&plan->c, out_type, n, m, n), "layout c"));
 
   cublasLtMatmulPreference_t pref = nullptr;
   TURBINE_RETURN_IF_ERROR(check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference"));
@@ -115,10 +124,13 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, int m, int n, int k) {
 }
 
 Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
-                    int m, int n, int k) {
+                    int m, int n, int k, model::DType out_dtype) {
   if (m < 0 || n <= 0 || k <= 0) return invalid_argument("gemm: bad shape");
   if (m == 0) return Status::ok();
-  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, m, n, k));
+  if (use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && gemv_preferred(n, k) &&
+      (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
+    return gemv(stream, dtype, x, w, y, m, n, k, out_dtype);
+  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
   const float alpha = 1.0f, beta = 0.0f;
   return check_lt(
       cublasLtMatmul(state_->handle, plan->op, &alpha, w, plan->a, x, plan->b, &beta, y, plan->c, y,

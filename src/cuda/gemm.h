@@ -22,6 +22,15 @@
 
 namespace turbine::cuda {
 
+// Skinny path used by Gemm::matmul for F16/BF16 with m <= kGemvMaxRows and k % 8 == 0 (decode
+// of a few sequences): one warp per output column streams its weight row once. Output in the
+// input dtype or F32.
+inline constexpr int kGemvMaxRows = 8;
+bool gemv_applies(model::DType dtype, model::DType out_dtype, int m, int k);
+bool gemv_preferred(int n, int k);  // Gemm::matmul's choice when gemv applies
+Status gemv(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y, int m,
+            int n, int k, model::DType out_dtype);
+
 class Gemm {
  public:
   static constexpr size_t kWorkspaceBytes = 32u << 20;
@@ -33,17 +42,26 @@ class Gemm {
 
   // Enqueues y = x · wᵀ on `stream` (beta = 0: y is overwritten).
   Status matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
-                int m, int n, int k);
+                int m, int n, int k) {
+    return matmul(stream, dtype, x, w, y, m, n, k, dtype);
+  }
+  // The same with y stored as `out_dtype` (F32 output of F16/BF16 inputs: the LM head's logits).
+  // Small m with F16/BF16 and a wide output (gemv_preferred) goes to gemv() (no cuBLASLt plan)
+  // unless use_gemv(false) was called.
+  Status matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
+                int m, int n, int k, model::DType out_dtype);
 
   size_t cached_plans() const;
+  void use_gemv(bool on) { use_gemv_ = on; }
 
  private:
   struct Plan;
   struct State;
   Gemm() = default;
-  Result<Plan*> plan_for(model::DType dtype, int m, int n, int k);
+  Result<Plan*> plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k);
 
   std::unique_ptr<State> state_;
+  bool use_gemv_ = true;
 };
 
 }  // namespace turbine::cuda

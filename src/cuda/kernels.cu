@@ -1,5 +1,7 @@
 #include "cuda/kernels.h"
 
+#include <cstdint>
+
 #include "cuda/dtype_util.cuh"
 
 namespace turbine::cuda {
@@ -59,6 +61,73 @@ __global__ void rmsnorm_kernel(T* __restrict__ out, T* __restrict__ residual,
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
     o[i] = from_float<T>(to_float(weight[i]) * (scale * to_float(src[i])));
   }
+}
+
+// Rows that fit the block's registers (dim / (16 / sizeof(T)) <= kVecThreads * kMaxVec): every
+// 16-byte chunk of x (and of the residual) is loaded once, up front, so a row costs one memory
+// round trip instead of a dependent chain of scalar loads; the output is written from registers.
+constexpr int kVecThreads = 256;
+constexpr int kMaxVec = 4;
+
+template <typename T, bool kResidual>
+__global__ void __launch_bounds__(kVecThreads)
+    rmsnorm_vec_kernel(T* __restrict__ out, T* __restrict__ residual, const T* __restrict__ x,
+                       const T* __restrict__ weight, int dim, float eps) {
+  constexpr int kE = 16 / sizeof(T);
+  const int64_t row = blockIdx.x;
+  const int n_vec = dim / kE;
+  const uint4* xr = reinterpret_cast<const uint4*>(x + row * dim);
+  uint4 v[kMaxVec], r[kMaxVec];
+#pragma unroll
+  for (int j = 0; j < kMaxVec; ++j) {
+    const int c = threadIdx.x + j * kVecThreads;
+    if (c < n_vec) {
+      v[j] = xr[c];
+      if constexpr (kResidual) r[j] = reinterpret_cast<const uint4*>(residual + row * dim)[c];
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kMaxVec; ++j) {
+    const int c = threadIdx.x + j * kVecThreads;
+    if (c < n_vec) {
+      T* e = reinterpret_cast<T*>(&v[j]);
+      if constexpr (kResidual) {
+        const T* re = reinterpret_cast<const T*>(&r[j]);
+#pragma unroll
+        for (int i = 0; i < kE; ++i) e[i] = from_float<T>(to_float(re[i]) + to_float(e[i]));
+        reinterpret_cast<uint4*>(residual + row * dim)[c] = v[j];
+      }
+#pragma unroll
+      for (int i = 0; i < kE; ++i) ss += to_float(e[i]) * to_float(e[i]);
+    }
+  }
+  ss = block_sum(ss);
+  const float scale = rsqrtf(ss / static_cast<float>(dim) + eps);
+  uint4* orow = reinterpret_cast<uint4*>(out + row * dim);
+#pragma unroll
+  for (int j = 0; j < kMaxVec; ++j) {
+    const int c = threadIdx.x + j * kVecThreads;
+    if (c < n_vec) {
+      uint4 wv = reinterpret_cast<const uint4*>(weight)[c];
+      const T* we = reinterpret_cast<const T*>(&wv);
+      const T* e = reinterpret_cast<const T*>(&v[j]);
+      uint4 o;
+      T* oe = reinterpret_cast<T*>(&o);
+#pragma unroll
+      for (int i = 0; i < kE; ++i)
+        oe[i] = from_float<T>(to_float(we[i]) * (scale * to_float(e[i])));
+      orow[c] = o;
+    }
+  }
+}
+
+template <typename T>
+bool use_vec_rmsnorm(int dim, const void* a, const void* b, const void* c, const void* d) {
+  constexpr int kE = 16 / sizeof(T);
+  const auto addr = reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) |
+                    reinterpret_cast<uintptr_t>(c) | reinterpret_cast<uintptr_t>(d);
+  return dim % kE == 0 && dim / kE <= kVecThreads * kMaxVec && addr % 16 == 0;
 }
 
 // One warp per (token, head).
@@ -148,6 +217,15 @@ __global__ void write_kv_kernel(T* __restrict__ k_cache, T* __restrict__ v_cache
   v_cache[static_cast<int64_t>(slot) * width + i] = v[t * kv_row_stride + i];
 }
 
+template <typename T>
+__global__ void gather_rows_kernel(T* __restrict__ out, const T* __restrict__ in,
+                                   const int32_t* __restrict__ rows, int dim) {
+  const int64_t r = blockIdx.y;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= dim) return;
+  out[r * dim + i] = in[static_cast<int64_t>(rows[r]) * dim + i];
+}
+
 Status bad_dtype(model::DType dtype) {
   return invalid_argument(std::string("CUDA kernels take f32, f16 or bf16, not ") +
                           model::dtype_name(dtype));
@@ -165,6 +243,12 @@ Status rmsnorm(cudaStream_t stream, model::DType dtype, void* out, const void* x
   if (n_rows == 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
+    if (use_vec_rmsnorm<T>(dim, out, x, weight, nullptr)) {
+      rmsnorm_vec_kernel<T, false><<<n_rows, kVecThreads, 0, stream>>>(
+          static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight),
+          dim, eps);
+      return;
+    }
     rmsnorm_kernel<T, false><<<n_rows, kRowThreads, 0, stream>>>(
         static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight), dim,
         eps);
@@ -179,6 +263,12 @@ Status add_rmsnorm(cudaStream_t stream, model::DType dtype, void* out, void* res
   if (n_rows == 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
+    if (use_vec_rmsnorm<T>(dim, out, x, weight, residual)) {
+      rmsnorm_vec_kernel<T, true><<<n_rows, kVecThreads, 0, stream>>>(
+          static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
+          static_cast<const T*>(weight), dim, eps);
+      return;
+    }
     rmsnorm_kernel<T, true><<<n_rows, kRowThreads, 0, stream>>>(
         static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
         static_cast<const T*>(weight), dim, eps);
@@ -289,6 +379,21 @@ Status write_kv_cache(cudaStream_t stream, model::DType dtype, void* k_cache, vo
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("write_kv_cache");
+}
+
+Status gather_rows(cudaStream_t stream, model::DType dtype, void* out, const void* in,
+                   const int32_t* rows, int n_rows, int dim) {
+  if (n_rows < 0 || n_rows > 65535 || dim <= 0) return invalid_argument("gather_rows: bad shape");
+  if (n_rows == 0) return Status::ok();
+  constexpr int kThreads = 256;
+  const dim3 grid(blocks_for(dim, kThreads), n_rows);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    gather_rows_kernel<T>
+        <<<grid, kThreads, 0, stream>>>(static_cast<T*>(out), static_cast<const T*>(in), rows, dim);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("gather_rows");
 }
 
 }  // namespace turbine::cuda

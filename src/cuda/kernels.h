@@ -62,4 +62,9 @@ Status write_kv_cache(cudaStream_t stream, model::DType dtype, void* k_cache, vo
                       const void* k, const void* v, const int32_t* slot_mapping, int n_tokens,
                       int n_kv_heads, int head_dim, int64_t kv_row_stride);
 
+// out[r] = in[rows[r]] for n_rows rows of `dim` elements (rows: device int32 indices into `in`);
+// picks the rows whose logits a step returns.
+Status gather_rows(cudaStream_t stream, model::DType dtype, void* out, const void* in,
+                   const int32_t* rows, int n_rows, int dim);
+
 }  // namespace turbine::cuda

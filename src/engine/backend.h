@@ -28,6 +28,19 @@ struct SeqChunk {
   bool want_logits = true;  // logits of the chunk's last token are returned
 };
 
+// Token selection a backend may do itself for one logits row, so that only token ids (not n_vocab
+// logits) leave the device: temperature, top-k, top-p, seeded. The draw for a given (seed, step)
+// must not depend on the rest of the batch. Greedy (temperature <= 0) is the argmax, lowest id on
+// ties, exactly as the CPU sampler computes it on the same logits.
+struct RowSampling {
+  float temperature = 1.0f;  // <= 0: greedy
+  int32_t top_k = 0;         // <= 0: off
+  float top_p = 1.0f;        // >= 1: off
+  uint64_t seed = 0;
+  uint64_t step = 0;     // index of the token being drawn in its sequence
+  bool on_host = false;  // the caller samples this row itself from the returned logits
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -41,6 +54,20 @@ class Backend {
   // n_vocab, in chunk order. On error nothing the caller relies on has changed except the
   // contents of the blocks the chunks write.
   virtual Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) = 0;
+
+  // Optional: sampling on the backend's device. When supports_sampling(), forward_sample() runs
+  // the step like forward() and, for logits row r (chunks with want_logits, in order; `rows` has
+  // one entry each), sets tokens[r] to a token drawn under rows[r], or to -1 where
+  // rows[r].on_host; `logits` receives the rows marked on_host only (packed, in row order).
+  virtual bool supports_sampling() const { return false; }
+  virtual Status forward_sample(std::span<const SeqChunk> chunks, std::span<const RowSampling> rows,
+                                std::vector<int32_t>& tokens, std::vector<float>& logits) {
+    (void)chunks;
+    (void)rows;
+    (void)tokens;
+    (void)logits;
+    return unimplemented("this backend does not sample on its device");
+  }
 };
 
 // Default KV budget: max_num_seqs full contexts, capped here (but always at least one context).

@@ -10,6 +10,7 @@
 // reused for another sequence keep their old length until rewritten).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -64,6 +65,7 @@ class CpuBackend final : public Backend {
     row_scratch_.assign(static_cast<size_t>(pool_.size()),
                         std::vector<float>(static_cast<size_t>(widest)));
     score_scratch_.resize(static_cast<size_t>(pool_.size()));
+    row_ptr_scratch_.resize(static_cast<size_t>(pool_.size()));
   }
 
   std::string_view name() const override { return "cpu"; }
@@ -76,6 +78,8 @@ class CpuBackend final : public Backend {
  private:
   Status validate(std::span<const SeqChunk> chunks);
   void attention(int layer, int n_tokens);
+  // Calls fn(begin, end) over [0, total) split into at most pool-size ranges of >= min_chunk.
+  void for_ranges(size_t total, size_t min_chunk, const std::function<void(size_t, size_t)>& fn);
   // Offset of position `pos` of layer `layer` in the K (or V) arena, for block table `table`.
   size_t kv_offset(int layer, std::span<const int32_t> table, int pos) const {
     const int block = table[static_cast<size_t>(pos / block_size_)];
@@ -102,8 +106,10 @@ class CpuBackend final : public Backend {
   // Per-thread scratch for the pool's tasks, indexed by thread.
   std::vector<std::vector<float>> row_scratch_;
   std::vector<std::vector<float>> score_scratch_;
+  std::vector<std::vector<const float*>> row_ptr_scratch_;  // V rows of one head, per position
   // Step activations, reused across calls: [n_tokens x width].
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
+  std::vector<float> rope_cs_;  // per token: cos then sin of each rotated pair
   std::vector<int> tok_chunk_, tok_pos_;
   std::span<const SeqChunk> chunks_;  // the step being run (attention reads its block tables)
 };
@@ -186,19 +192,29 @@ void CpuBackend::attention(int layer, int n_tokens) {
     const size_t head_off = static_cast<size_t>((h / group) * hd);
     const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     float* scores = score_scratch_[static_cast<size_t>(thread)].data();
+    const float** v_rows = row_ptr_scratch_[static_cast<size_t>(thread)].data();
     // Causal: a token sees every earlier position of its own sequence and itself. Positions are
     // visited in order whatever blocks hold them, so results do not depend on the block layout,
     // on prefix-cache hits or on the batch composition.
-    for (int p = 0; p <= pos; ++p)
-      scores[p] = dot_f32(q, k_arena_.get() + kv_offset(layer, table, p) + head_off, hd) * scale;
-    softmax(scores, pos + 1);
-    float* out = att_.data() + static_cast<size_t>(t) * q_dim + h * hd;
-    std::fill(out, out + hd, 0.0f);
     for (int p = 0; p <= pos; ++p) {
-      const float a = scores[p];
-      const float* vp = v_arena_.get() + kv_offset(layer, table, p) + head_off;
-      for (int i = 0; i < hd; ++i) out[i] += a * vp[i];
+      const size_t off = kv_offset(layer, table, p) + head_off;
+      scores[p] = dot_f32(q, k_arena_.get() + off, hd) * scale;
+      v_rows[p] = v_arena_.get() + off;
     }
+    softmax(scores, pos + 1);
+    weighted_sum_f32(scores, v_rows, pos + 1, hd,
+                     att_.data() + static_cast<size_t>(t) * q_dim + h * hd);
+  });
+}
+
+void CpuBackend::for_ranges(size_t total, size_t min_chunk,
+                            const std::function<void(size_t, size_t)>& fn) {
+  const size_t n_tasks = std::min(static_cast<size_t>(pool_.size()),
+                                  std::max<size_t>(1, total / std::max<size_t>(1, min_chunk)));
+  const size_t per = (total + n_tasks - 1) / n_tasks;
+  pool_.run(static_cast<int>(n_tasks), [&](int task, int) {
+    const size_t b = static_cast<size_t>(task) * per;
+    fn(b, std::min(total, b + per));
   });
 }
 
@@ -229,66 +245,78 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
   for (auto& s : score_scratch_) {
     if (s.size() < static_cast<size_t>(max_pos)) s.resize(static_cast<size_t>(max_pos));
   }
+  for (auto& s : row_ptr_scratch_) {
+    if (s.size() < static_cast<size_t>(max_pos)) s.resize(static_cast<size_t>(max_pos));
+  }
 
-  // Token rows in chunk order.
+  // Token rows in chunk order; RoPE angles once per token for all layers.
+  const size_t half = inv_freq_.size();
+  rope_cs_.resize(2 * half * static_cast<size_t>(n));
   int t = 0;
   for (size_t c = 0; c < chunks.size(); ++c) {
     const SeqChunk& ch = chunks[c];
     for (size_t i = 0; i < ch.tokens.size(); ++i, ++t) {
-      tok_chunk_[static_cast<size_t>(t)] = static_cast<int>(c);
-      tok_pos_[static_cast<size_t>(t)] = ch.pos + static_cast<int>(i);
-      model::dequantize_row(w.tok_embeddings, ch.tokens[i],
-                            x_.data() + static_cast<size_t>(t) * dim);
+      const auto ut = static_cast<size_t>(t);
+      tok_chunk_[ut] = static_cast<int>(c);
+      tok_pos_[ut] = ch.pos + static_cast<int>(i);
+      model::dequantize_row(w.tok_embeddings, ch.tokens[i], x_.data() + ut * dim);
+      rope_cos_sin(tok_pos_[ut], inv_freq_, rope_cs_.data() + 2 * half * ut,
+                   rope_cs_.data() + 2 * half * ut + half);
     }
   }
 
   for (size_t l = 0; l < layers_.size(); ++l) {
     const model::LayerWeights& L = w.layers[l];
     const LayerF32& F = layers_[l];
-    for (int i = 0; i < n; ++i) {
-      rmsnorm(xb_.data() + static_cast<size_t>(i) * dim, x_.data() + static_cast<size_t>(i) * dim,
-              F.attn_norm.data(), dim, cfg_.norm_eps);
-    }
-    matmul(pool_, xb_.data(), n, L.wq, q_.data(), row_scratch_);
-    matmul(pool_, xb_.data(), n, L.wk, k_.data(), row_scratch_);
-    matmul(pool_, xb_.data(), n, L.wv, v_.data(), row_scratch_);
-    for (int i = 0; i < n; ++i) {
-      float* q = q_.data() + static_cast<size_t>(i) * q_dim;
-      float* k = k_.data() + static_cast<size_t>(i) * kv_dim;
-      float* v = v_.data() + static_cast<size_t>(i) * kv_dim;
-      if (!F.bq.empty()) {
-        for (int j = 0; j < q_dim; ++j) q[j] += F.bq[static_cast<size_t>(j)];
-        for (int j = 0; j < kv_dim; ++j) k[j] += F.bk[static_cast<size_t>(j)];
-        for (int j = 0; j < kv_dim; ++j) v[j] += F.bv[static_cast<size_t>(j)];
+    for_ranges(static_cast<size_t>(n), 8, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i)
+        rmsnorm(xb_.data() + i * dim, x_.data() + i * dim, F.attn_norm.data(), dim, cfg_.norm_eps);
+    });
+    const MatmulOut qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    matmul(pool_, xb_.data(), n, qkv, row_scratch_);
+    for_ranges(static_cast<size_t>(n), 8, [&](size_t i0, size_t i1) {
+      for (size_t ui = i0; ui < i1; ++ui) {
+        const int i = static_cast<int>(ui);
+        float* q = q_.data() + static_cast<size_t>(i) * q_dim;
+        float* k = k_.data() + static_cast<size_t>(i) * kv_dim;
+        float* v = v_.data() + static_cast<size_t>(i) * kv_dim;
+        if (!F.bq.empty()) {
+          for (int j = 0; j < q_dim; ++j) q[j] += F.bq[static_cast<size_t>(j)];
+          for (int j = 0; j < kv_dim; ++j) k[j] += F.bk[static_cast<size_t>(j)];
+          for (int j = 0; j < kv_dim; ++j) v[j] += F.bv[static_cast<size_t>(j)];
+        }
+        if (!F.q_norm.empty()) {
+          for (int h = 0; h < cfg_.n_heads; ++h)
+            rmsnorm(q + h * hd, q + h * hd, F.q_norm.data(), hd, cfg_.norm_eps);
+          for (int h = 0; h < cfg_.n_kv_heads; ++h)
+            rmsnorm(k + h * hd, k + h * hd, F.k_norm.data(), hd, cfg_.norm_eps);
+        }
+        const int pos = tok_pos_[ui];
+        const float* cs = rope_cs_.data() + 2 * half * ui;
+        apply_rope(q, cfg_.n_heads, hd, cs, cs + half, cfg_.rope_layout);
+        apply_rope(k, cfg_.n_kv_heads, hd, cs, cs + half, cfg_.rope_layout);
+        const SeqChunk& ch = chunks[static_cast<size_t>(tok_chunk_[ui])];
+        const size_t off = kv_offset(static_cast<int>(l), ch.block_table, pos);
+        std::copy(k, k + kv_dim, k_arena_.get() + off);
+        std::copy(v, v + kv_dim, v_arena_.get() + off);
       }
-      if (!F.q_norm.empty()) {
-        for (int h = 0; h < cfg_.n_heads; ++h)
-          rmsnorm(q + h * hd, q + h * hd, F.q_norm.data(), hd, cfg_.norm_eps);
-        for (int h = 0; h < cfg_.n_kv_heads; ++h)
-          rmsnorm(k + h * hd, k + h * hd, F.k_norm.data(), hd, cfg_.norm_eps);
-      }
-      const int pos = tok_pos_[static_cast<size_t>(i)];
-      apply_rope(q, cfg_.n_heads, hd, pos, inv_freq_, cfg_.rope_layout);
-      apply_rope(k, cfg_.n_kv_heads, hd, pos, inv_freq_, cfg_.rope_layout);
-      const SeqChunk& ch = chunks[static_cast<size_t>(tok_chunk_[static_cast<size_t>(i)])];
-      const size_t off = kv_offset(static_cast<int>(l), ch.block_table, pos);
-      std::copy(k, k + kv_dim, k_arena_.get() + off);
-      std::copy(v, v + kv_dim, v_arena_.get() + off);
-    }
+    });
     attention(static_cast<int>(l), n);
     matmul(pool_, att_.data(), n, L.wo, xb2_.data(), row_scratch_);
-    for (size_t j = 0; j < sz(dim); ++j) x_[j] += xb2_[j];
-
-    for (int i = 0; i < n; ++i) {
-      rmsnorm(xb_.data() + static_cast<size_t>(i) * dim, x_.data() + static_cast<size_t>(i) * dim,
-              F.ffn_norm.data(), dim, cfg_.norm_eps);
-    }
-    matmul(pool_, xb_.data(), n, L.w_gate, hb_.data(), row_scratch_);
-    matmul(pool_, xb_.data(), n, L.w_up, hb2_.data(), row_scratch_);
-    for (size_t j = 0; j < sz(ffn); ++j) {
-      const float g = hb_[j];
-      hb_[j] = g / (1.0f + std::exp(-g)) * hb2_[j];  // SwiGLU: silu(gate) * up
-    }
+    // Residual add and the FFN norm, per token.
+    for_ranges(static_cast<size_t>(n), 8, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) {
+        float* xi = x_.data() + i * dim;
+        const float* d = xb2_.data() + i * dim;
+        for (int j = 0; j < dim; ++j) xi[j] += d[j];
+        rmsnorm(xb_.data() + i * dim, xi, F.ffn_norm.data(), dim, cfg_.norm_eps);
+      }
+    });
+    const MatmulOut gate_up[] = {{&L.w_gate, hb_.data()}, {&L.w_up, hb2_.data()}};
+    matmul(pool_, xb_.data(), n, gate_up, row_scratch_);
+    for_ranges(sz(ffn), 4096, [&](size_t j0, size_t j1) {
+      swiglu(hb_.data() + j0, hb2_.data() + j0, static_cast<int64_t>(j1 - j0));
+    });
     matmul(pool_, hb_.data(), n, L.w_down, xb2_.data(), row_scratch_);
     for (size_t j = 0; j < sz(dim); ++j) x_[j] += xb2_[j];
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -42,13 +43,29 @@ struct Engine::Sequence {
   size_t n_registered = 0;
   kv::BlockHashes hashes;
   Sampler sampler;
+  uint64_t seed = 0;  // the device sampler's: the request's seed, else a random one
 
-  Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos)
+  Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos, uint64_t fallback_seed)
       : req(std::move(r)),
         tokens(req.prompt),
         n_prompt(static_cast<int>(req.prompt.size())),
-        sampler(req.params, req.prompt, n_vocab, eos) {}
+        sampler(req.params, req.prompt, n_vocab, eos),
+        seed(req.params.seed.value_or(fallback_seed)) {}
 };
+
+// Whether the backend may choose this sequence's next token on its device: only temperature,
+// top-k and top-p (no logprobs, penalties, min-p), and nothing to mask (EOS and stop ids before
+// min_tokens). The answer depends on the sequence alone, so a seeded request draws the same
+// tokens whatever else is in the batch.
+bool Engine::device_samplable(const Sequence& s) const {
+  const SamplingParams& p = s.req.params;
+  if (p.n_logprobs >= 0 || p.min_p > 0.0f || p.presence_penalty != 0.0f ||
+      p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f)
+    return false;
+  const bool masks =
+      !p.stop_token_ids.empty() || (!p.ignore_eos && !options_.eos_token_ids.empty());
+  return !(masks && s.n_generated < p.min_tokens);
+}
 
 Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions options)
     : backend_(std::move(backend)),
@@ -179,7 +196,7 @@ void Engine::loop() {
     for (auto& r : incoming) {
       n_prompt_tokens_ += r.prompt.size();
       waiting_.push_back(
-          std::make_unique<Sequence>(std::move(r), n_vocab_, options_.eos_token_ids));
+          std::make_unique<Sequence>(std::move(r), n_vocab_, options_.eos_token_ids, seed_rng_()));
     }
     if (stopping) {
       for (auto& s : running_) cancels.insert(s->req.id);
@@ -322,8 +339,42 @@ bool Engine::step() {
     n_tokens += p.n_tokens;
   }
 
+  // Rows the backend samples on its device (when it can) send back a token id instead of
+  // n_vocab logits; the others are sampled here.
   std::vector<float> logits;
-  Status st = backend_->forward(chunks, logits);
+  std::vector<int32_t> device_tokens;
+  std::vector<RowSampling> rows;
+  if (backend_->supports_sampling()) {
+    bool any = false;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (!chunks[i].want_logits) continue;
+      const Sequence& s = *plan[i].seq;
+      RowSampling r;
+      r.on_host = !device_samplable(s);
+      r.temperature = s.req.params.temperature;
+      r.top_k = s.req.params.top_k;
+      r.top_p = s.req.params.top_p;
+      r.seed = s.seed;
+      r.step = static_cast<uint64_t>(s.n_generated);
+      any = any || !r.on_host;
+      rows.push_back(r);
+    }
+    if (!any) rows.clear();
+  }
+  Status st = rows.empty() ? backend_->forward(chunks, logits)
+                           : backend_->forward_sample(chunks, rows, device_tokens, logits);
+  if (st.is_ok() && !rows.empty()) {
+    size_t n_host = 0;
+    bool in_vocab = device_tokens.size() == rows.size();
+    for (size_t r = 0; r < rows.size() && in_vocab; ++r) {
+      if (rows[r].on_host)
+        ++n_host;
+      else
+        in_vocab = device_tokens[r] >= 0 && device_tokens[r] < n_vocab_;
+    }
+    if (!in_vocab || logits.size() != n_host * static_cast<size_t>(n_vocab_))
+      st = internal_error("the backend's sampled tokens or logits do not match the step");
+  }
   n_steps_++;
   std::vector<Sequence*> done;
   std::vector<FinishReason> reasons;
@@ -334,7 +385,7 @@ bool Engine::step() {
       reasons.push_back(FinishReason::kError);
     }
   } else {
-    size_t row = 0;
+    size_t row = 0, host_row = 0;
     for (size_t i = 0; i < plan.size(); ++i) {
       Sequence& s = *plan[i].seq;
       s.n_computed += plan[i].n_tokens;
@@ -347,10 +398,16 @@ bool Engine::step() {
         s.n_registered = n_full;
       }
       if (!chunks[i].want_logits) continue;
-      std::span<float> row_logits(logits.data() + row * static_cast<size_t>(n_vocab_),
-                                  static_cast<size_t>(n_vocab_));
+      SampledToken tok;
+      if (!rows.empty() && !rows[row].on_host) {
+        tok.token = device_tokens[row];
+      } else {
+        std::span<float> row_logits(logits.data() + host_row * static_cast<size_t>(n_vocab_),
+                                    static_cast<size_t>(n_vocab_));
+        ++host_row;
+        tok = s.sampler.sample(row_logits);
+      }
       ++row;
-      SampledToken tok = s.sampler.sample(row_logits);
       const int32_t id = tok.token;
       s.tokens.push_back(id);
       s.n_generated++;

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -86,6 +87,7 @@ class Engine final : public AsyncEngine {
   void preempt(std::vector<Planned>& plan, int& budget);
   void free_blocks(Sequence& seq);
   bool step();
+  bool device_samplable(const Sequence& seq) const;
   void finish(Sequence& seq, FinishReason reason, Status error = Status::ok());
   void publish_stats();
 
@@ -106,7 +108,8 @@ class Engine final : public AsyncEngine {
 
   // Engine-thread state.
   std::deque<std::unique_ptr<Sequence>> waiting_;
-  std::vector<std::unique_ptr<Sequence>> running_;  // in admission order, oldest first
+  std::mt19937_64 seed_rng_{std::random_device{}()};  // device-sampling seeds of unseeded requests
+  std::vector<std::unique_ptr<Sequence>> running_;    // in admission order, oldest first
 
   // Published by the engine thread for stats()/metrics.
   std::atomic<int> n_running_{0};

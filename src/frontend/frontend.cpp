@@ -2,12 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/this_coro.hpp>
+#include <boost/json.hpp>
 
 #include "api/errors.h"
 #include "api/openai.h"
@@ -56,6 +60,7 @@ enum class Kind { kCompletion, kChat };
 struct Choice {
   int index = 0;
   uint64_t engine_id = 0;
+  uint64_t worker_instance_id = 0;  // x-worker-instance-id; 0: the router chooses
   std::vector<int32_t> prompt;
   std::string echo;  // completions with echo: the prompt text, sent before the completion
   std::optional<tokenizer::IncrementalDetokenizer> detok;
@@ -70,24 +75,58 @@ struct Choice {
   Status error_status;
 };
 
+// A served model as requests see it: immutable, shared by the requests that started on it.
+struct ModelEntry {
+  ModelEntry(ServedModel m)
+      : name(std::move(m.name)),
+        model(std::move(m.model)),
+        tokenizer(std::move(m.tokenizer)),
+        engine(std::move(m.engine)),
+        max_context(engine->max_context()),
+        chat_prompt(make_chat_prompt(model->vocab(), *tokenizer)),
+        created(unix_now()) {}
+  const std::string name;
+  const std::shared_ptr<const model::Model> model;
+  const std::shared_ptr<tokenizer::Tokenizer> tokenizer;
+  const std::shared_ptr<engine::AsyncEngine> engine;
+  const int64_t max_context;
+  const ChatPrompt chat_prompt;
+  const int64_t created;
+  api::ModelCard card() const { return {name, created, max_context, "turbine"}; }
+};
+using ModelPtr = std::shared_ptr<const ModelEntry>;
+
 class FrontendImpl final : public Frontend {
  public:
-  FrontendImpl(FrontendOptions options, std::shared_ptr<const model::Model> model,
-               std::unique_ptr<tokenizer::Tokenizer> tokenizer,
-               std::unique_ptr<engine::AsyncEngine> engine)
-      : options_(std::move(options)),
-        model_(std::move(model)),
-        tokenizer_(std::move(tokenizer)),
-        engine_(std::move(engine)),
-        served_name_(options_.served_model_name.empty() ? model_->name()
-                                                        : options_.served_model_name),
-        max_context_(engine_->max_context()),
-        metrics_(served_name_),
-        chat_prompt_(make_chat_prompt(model_->vocab(), *tokenizer_)),
-        created_(unix_now()) {
-    metrics_.context_length.Set(max_context_);
-    metrics_.max_num_seqs.Set(engine_->num_slots());
+  FrontendImpl(FrontendOptions options, std::string metrics_name)
+      : options_(std::move(options)), metrics_(std::move(metrics_name)) {}
+
+  Status add_model(ServedModel m) override {
+    if (m.name.empty() || !m.model || !m.tokenizer || !m.engine) {
+      return internal_error("a served model needs a name, model, tokenizer and engine");
+    }
+    auto entry = std::make_shared<const ModelEntry>(std::move(m));
+    metrics_.context_length.Set(static_cast<double>(entry->max_context));
+    metrics_.max_num_seqs.Set(entry->engine->num_slots());
+    std::lock_guard lock(models_mu_);
+    if (first_model_.empty()) first_model_ = entry->name;
+    models_[entry->name] = std::move(entry);
+    return Status::ok();
   }
+
+  void remove_model(const std::string& name) override {
+    std::lock_guard lock(models_mu_);
+    models_.erase(name);
+  }
+
+  std::vector<std::string> model_names() const override {
+    std::lock_guard lock(models_mu_);
+    std::vector<std::string> out;
+    for (const auto& [name, m] : models_) out.push_back(name);
+    return out;
+  }
+
+  void set_health_source(HealthSource source) override { health_source_ = std::move(source); }
 
   ~FrontendImpl() override { shutdown(std::chrono::milliseconds(0)); }
 
@@ -101,7 +140,9 @@ class FrontendImpl final : public Frontend {
     add(router, "POST", "/v1/completions", &FrontendImpl::handle_completions);
     add(router, "POST", "/v1/chat/completions", &FrontendImpl::handle_chat);
     add(router, "GET", "/v1/models", &FrontendImpl::handle_models);
-    add(router, "GET", "/v1/models/" + served_name_, &FrontendImpl::handle_model);
+    for (const std::string& name : model_names()) {
+      add(router, "GET", "/v1/models/" + name, &FrontendImpl::handle_model);
+    }
     add(router, "POST", "/tokenize", &FrontendImpl::handle_tokenize);
     add(router, "POST", "/detokenize", &FrontendImpl::handle_detokenize);
     add(router, "GET", "/health", &FrontendImpl::handle_health);
@@ -131,7 +172,14 @@ class FrontendImpl final : public Frontend {
       spdlog::warn("{} requests still running after the grace period; cancelling them",
                    inflight_.load());
     }
-    engine_->shutdown();  // cancels what is left; handlers then finish with "abort"
+    std::vector<ModelPtr> models;
+    {
+      std::lock_guard lock(models_mu_);
+      for (const auto& [name, m] : models_) models.push_back(m);
+    }
+    for (const ModelPtr& m : models) {
+      m->engine->shutdown();  // cancels what is left; handlers then finish with "abort"
+    }
     const auto flush_deadline = Clock::now() + std::chrono::seconds(2);
     while (inflight_.load() > 0 && Clock::now() < flush_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -173,9 +221,33 @@ class FrontendImpl final : public Frontend {
             "Incorrect API key provided. Send it as `Authorization: Bearer <key>`."};
   }
 
-  Status check_model(const std::string& name) const {
-    if (name == served_name_) return Status::ok();
+  // The model a request names; an empty name means the only (or first) model, for /tokenize.
+  Result<ModelPtr> find_model(const std::string& name) const {
+    std::lock_guard lock(models_mu_);
+    auto it = models_.find(name.empty() ? first_model_ : name);
+    if (it == models_.end() && name.empty() && !models_.empty()) it = models_.begin();
+    if (it != models_.end()) return it->second;
     return not_found("The model `" + name + "` does not exist.", "model");
+  }
+
+  ModelPtr default_model() const {
+    auto m = find_model("");
+    return m ? *m : nullptr;
+  }
+
+  // `x-worker-instance-id: <hex>` pins the request to one worker instance (absent: the router
+  // chooses), as Dynamo's header does. A malformed value is a 400.
+  static Result<uint64_t> worker_instance_id(const Request& req) {
+    std::string_view v = req.header("x-worker-instance-id");
+    if (v.empty()) return uint64_t{0};
+    if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) v.remove_prefix(2);
+    uint64_t id = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), id, 16);
+    if (ec != std::errc() || end != v.data() + v.size() || id == 0) {
+      return invalid_argument("x-worker-instance-id must be a non-zero hexadecimal instance id",
+                              "x-worker-instance-id");
+    }
+    return id;
   }
 
   Status check_accepting() const {
@@ -186,11 +258,28 @@ class FrontendImpl final : public Frontend {
   // ---- simple routes -----------------------------------------------------------------------
 
   asio::awaitable<void> handle_health(const Request&, ResponseWriter& w) {
-    if (draining_) {
-      co_await reply(w, 503, R"({"status":"unhealthy","message":"shutting down"})");
-    } else {
-      co_await reply(w, 200, R"({"status":"healthy"})");
+    if (!health_source_) {
+      if (draining_) {
+        co_await reply(w, 503, R"({"status":"unhealthy","message":"shutting down"})");
+      } else {
+        co_await reply(w, 200, R"({"status":"healthy"})");
+      }
+      co_return;
     }
+    const std::vector<HealthInstance> instances = health_source_();
+    const bool healthy = !draining_ && !instances.empty();
+    boost::json::object o;
+    o["status"] = healthy ? "healthy" : "unhealthy";
+    if (draining_) o["message"] = "shutting down";
+    boost::json::array arr;
+    for (const HealthInstance& i : instances) {
+      arr.push_back(boost::json::object{{"namespace", i.ns},
+                                        {"component", i.component},
+                                        {"endpoint", i.endpoint},
+                                        {"instance_id", i.instance_id}});
+    }
+    o["instances"] = std::move(arr);
+    co_await reply(w, healthy ? 200 : 503, boost::json::serialize(o));
   }
 
   asio::awaitable<void> handle_live(const Request&, ResponseWriter& w) {
@@ -198,76 +287,65 @@ class FrontendImpl final : public Frontend {
   }
 
   asio::awaitable<void> handle_metrics(const Request&, ResponseWriter& w) {
-    const engine::EngineStats s = engine_->stats();
-    metrics_.engine_running.Set(s.running);
-    metrics_.engine_waiting.Set(s.waiting);
-    metrics_.engine_steps.Set(static_cast<double>(s.steps));
-    metrics_.engine_cancelled.Set(static_cast<double>(s.cancelled));
-    metrics_.kv_total_blocks.Set(s.kv_total_blocks);
-    metrics_.kv_used_blocks.Set(s.kv_used_blocks);
-    metrics_.prefix_queried_tokens.Set(static_cast<double>(s.prefix_cache_queried_tokens));
-    metrics_.prefix_hit_tokens.Set(static_cast<double>(s.prefix_cache_hit_tokens));
-    metrics_.prefix_hit_rate.Set(s.prefix_cache_queried_tokens == 0
-                                     ? 0.0
-                                     : static_cast<double>(s.prefix_cache_hit_tokens) /
-                                           static_cast<double>(s.prefix_cache_queried_tokens));
-    metrics_.preemptions.Set(static_cast<double>(s.preemptions));
-    metrics_.step_batch_size.Set(s.last_step_batch_size);
-    metrics_.step_tokens.Set(s.last_step_tokens);
-    metrics_.step_seconds.Set(s.last_step_seconds);
+    const ModelPtr m = default_model();
+    const engine::EngineStats s = m ? m->engine->stats() : engine::EngineStats{};
+    metrics_.observe_engine(s);
     metrics_.uptime.Set(seconds_since(start_time_));
     co_await reply(w, 200, metrics_.serialize(), "text/plain; version=0.0.4; charset=utf-8");
   }
 
-  api::ModelCard card() const { return {served_name_, created_, max_context_, "turbine"}; }
-
   asio::awaitable<void> handle_models(const Request& req, ResponseWriter& w) {
     if (Status st = authorize(req); !st.is_ok()) co_return co_await reply_error(w, st);
-    const api::ModelCard cards[] = {card()};
+    std::vector<api::ModelCard> cards;
+    {
+      std::lock_guard lock(models_mu_);
+      for (const auto& [name, m] : models_) cards.push_back(m->card());
+    }
     co_await reply(w, 200, api::models_response(cards));
   }
 
   asio::awaitable<void> handle_model(const Request& req, ResponseWriter& w) {
     if (Status st = authorize(req); !st.is_ok()) co_return co_await reply_error(w, st);
-    co_await reply(w, 200, api::model_response(card()));
+    const std::string_view prefix = "/v1/models/";
+    auto m = find_model(std::string(req.target.substr(std::min(prefix.size(), req.target.size()))));
+    if (!m) co_return co_await reply_error(w, m.status());
+    co_await reply(w, 200, api::model_response((*m)->card()));
   }
 
   asio::awaitable<void> handle_tokenize(const Request& req, ResponseWriter& w) {
     if (Status st = authorize(req); !st.is_ok()) co_return co_await reply_error(w, st);
     auto parsed = api::parse_tokenize_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
-    if (!parsed->model.empty()) {
-      if (Status st = check_model(parsed->model); !st.is_ok())
-        co_return co_await reply_error(w, st);
-    }
+    auto found = find_model(parsed->model);
+    if (!found) co_return co_await reply_error(w, found.status());
+    const ModelEntry& m = **found;
     std::vector<int32_t> ids;
     if (parsed->is_chat) {
-      auto prompt = chat_prompt_.render(parsed->messages, parsed->add_generation_prompt,
-                                        parsed->template_fields);
+      auto prompt = m.chat_prompt.render(parsed->messages, parsed->add_generation_prompt,
+                                         parsed->template_fields);
       if (!prompt) co_return co_await reply_error(w, prompt.status());
-      ids = tokenizer_->encode(prompt->text, prompt->add_special_tokens);
+      ids = m.tokenizer->encode(prompt->text, prompt->add_special_tokens);
     } else {
-      ids = tokenizer_->encode(parsed->prompt, parsed->add_special_tokens);
+      ids = m.tokenizer->encode(parsed->prompt, parsed->add_special_tokens);
     }
-    co_await reply(w, 200, api::tokenize_response(ids, max_context_));
+    co_await reply(w, 200, api::tokenize_response(ids, m.max_context));
   }
 
   asio::awaitable<void> handle_detokenize(const Request& req, ResponseWriter& w) {
     if (Status st = authorize(req); !st.is_ok()) co_return co_await reply_error(w, st);
     auto parsed = api::parse_detokenize_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
-    if (!parsed->model.empty()) {
-      if (Status st = check_model(parsed->model); !st.is_ok())
-        co_return co_await reply_error(w, st);
-    }
+    auto found = find_model(parsed->model);
+    if (!found) co_return co_await reply_error(w, found.status());
+    const ModelEntry& m = **found;
     for (int32_t t : parsed->tokens) {
-      if (t < 0 || t >= tokenizer_->vocab_size()) {
+      if (t < 0 || t >= m.tokenizer->vocab_size()) {
         co_return co_await reply_error(
             w, invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary",
                                 "tokens"));
       }
     }
-    const std::string text = tokenizer::sanitize_utf8(tokenizer_->decode(parsed->tokens, true));
+    const std::string text = tokenizer::sanitize_utf8(m.tokenizer->decode(parsed->tokens, true));
     co_await reply(w, 200, api::detokenize_response(text));
   }
 
@@ -278,24 +356,29 @@ class FrontendImpl final : public Frontend {
     if (Status st = check_accepting(); !st.is_ok()) co_return co_await reply_error(w, st);
     auto parsed = api::parse_completion_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
-    if (Status st = check_model(parsed->model); !st.is_ok()) co_return co_await reply_error(w, st);
+    auto found = find_model(parsed->model);
+    if (!found) co_return co_await reply_error(w, found.status());
+    const ModelPtr m = *found;
+    auto instance = worker_instance_id(req);
+    if (!instance) co_return co_await reply_error(w, instance.status());
 
     std::vector<Choice> choices(parsed->prompts.size());
     for (size_t i = 0; i < parsed->prompts.size(); ++i) {
       const api::PromptInput& p = parsed->prompts[i];
       Choice& c = choices[i];
+      c.worker_instance_id = *instance;
       c.index = static_cast<int>(i);
       if (p.is_tokens) {
         c.prompt = p.tokens;
         if (parsed->sampling.echo) {
-          c.echo = tokenizer::sanitize_utf8(tokenizer_->decode(p.tokens, true));
+          c.echo = tokenizer::sanitize_utf8(m->tokenizer->decode(p.tokens, true));
         }
       } else {
-        c.prompt = tokenizer_->encode(p.text, /*add_special=*/true);
+        c.prompt = m->tokenizer->encode(p.text, /*add_special=*/true);
         if (parsed->sampling.echo) c.echo = p.text;
       }
     }
-    co_await generate(w, Kind::kCompletion, std::move(choices), parsed->sampling, "prompt");
+    co_await generate(w, m, Kind::kCompletion, std::move(choices), parsed->sampling, "prompt");
   }
 
   asio::awaitable<void> handle_chat(const Request& req, ResponseWriter& w) {
@@ -303,34 +386,40 @@ class FrontendImpl final : public Frontend {
     if (Status st = check_accepting(); !st.is_ok()) co_return co_await reply_error(w, st);
     auto parsed = api::parse_chat_request(req.body);
     if (!parsed) co_return co_await reply_error(w, parsed.status());
-    if (Status st = check_model(parsed->model); !st.is_ok()) co_return co_await reply_error(w, st);
-    auto prompt = chat_prompt_.render(parsed->messages, parsed->add_generation_prompt,
-                                      parsed->template_fields);
+    auto found = find_model(parsed->model);
+    if (!found) co_return co_await reply_error(w, found.status());
+    const ModelPtr m = *found;
+    auto prompt = m->chat_prompt.render(parsed->messages, parsed->add_generation_prompt,
+                                        parsed->template_fields);
     if (!prompt) co_return co_await reply_error(w, prompt.status());
+    auto instance = worker_instance_id(req);
+    if (!instance) co_return co_await reply_error(w, instance.status());
     std::vector<Choice> choices(1);
-    choices[0].prompt = tokenizer_->encode(prompt->text, prompt->add_special_tokens);
-    co_await generate(w, Kind::kChat, std::move(choices), parsed->sampling, "messages");
+    choices[0].worker_instance_id = *instance;
+    choices[0].prompt = m->tokenizer->encode(prompt->text, prompt->add_special_tokens);
+    co_await generate(w, m, Kind::kChat, std::move(choices), parsed->sampling, "messages");
   }
 
   // Checks lengths and builds the engine's parameters for one prompt.
   Result<engine::SamplingParams> engine_params(const api::SamplingOptions& s, Kind kind,
-                                               size_t prompt_len, const char* prompt_field) const {
+                                               size_t prompt_len, const char* prompt_field,
+                                               int64_t max_context) const {
     const auto n = static_cast<int64_t>(prompt_len);
     if (n == 0) return invalid_argument("the prompt is empty", prompt_field);
-    if (n >= max_context_) {
+    if (n >= max_context) {
       return invalid_argument("This model's maximum context length is " +
-                                  std::to_string(max_context_) + " tokens. However, your " +
+                                  std::to_string(max_context) + " tokens. However, your " +
                                   (kind == Kind::kChat ? "messages resulted in " : "prompt has ") +
                                   std::to_string(n) + " tokens. Please reduce the length of the " +
                                   (kind == Kind::kChat ? "messages." : "prompt."),
                               prompt_field);
     }
     engine::SamplingParams p;
-    const int64_t room = max_context_ - n;
+    const int64_t room = max_context - n;
     if (s.max_tokens) {
       if (*s.max_tokens > room) {
         return invalid_argument(
-            "This model's maximum context length is " + std::to_string(max_context_) +
+            "This model's maximum context length is " + std::to_string(max_context) +
                 " tokens. However, you requested " + std::to_string(n + *s.max_tokens) +
                 " tokens (" + std::to_string(n) + " in the " +
                 (kind == Kind::kChat ? "messages" : "prompt") + ", " +
@@ -361,25 +450,29 @@ class FrontendImpl final : public Frontend {
     return p;
   }
 
-  api::TokenLogprob token_logprob(const engine::SampledToken& t) const {
+  static api::TokenLogprob token_logprob(const tokenizer::Tokenizer& tok,
+                                         const engine::SampledToken& t) {
     api::TokenLogprob lp;
-    lp.token = tokenizer::sanitize_utf8(tokenizer_->token_bytes(t.token));
+    lp.token = tokenizer::sanitize_utf8(tok.token_bytes(t.token));
     lp.logprob = t.logprob;
     for (const auto& [id, v] : t.top_logprobs) {
-      lp.top.push_back({tokenizer::sanitize_utf8(tokenizer_->token_bytes(id)), v});
+      lp.top.push_back({tokenizer::sanitize_utf8(tok.token_bytes(id)), v});
     }
     return lp;
   }
 
   // Runs every choice through the engine and answers, unary or streaming.
-  asio::awaitable<void> generate(ResponseWriter& w, Kind kind, std::vector<Choice> choices,
-                                 const api::SamplingOptions& sampling, const char* prompt_field) {
+  asio::awaitable<void> generate(ResponseWriter& w, ModelPtr model, Kind kind,
+                                 std::vector<Choice> choices, const api::SamplingOptions& sampling,
+                                 const char* prompt_field) {
+    engine::AsyncEngine& engine = *model->engine;
+    const tokenizer::Tokenizer& tok = *model->tokenizer;
     const char* endpoint = kind == Kind::kChat ? "chat_completions" : "completions";
     const auto type =
         sampling.stream ? metrics::RequestType::kStream : metrics::RequestType::kUnary;
     std::vector<engine::SamplingParams> params;
     for (const Choice& c : choices) {
-      auto p = engine_params(sampling, kind, c.prompt.size(), prompt_field);
+      auto p = engine_params(sampling, kind, c.prompt.size(), prompt_field, model->max_context);
       if (!p) {
         metrics_.request_done(endpoint, type, metrics::RequestStatus::kError);
         co_return co_await reply_error(w, p.status());
@@ -408,20 +501,21 @@ class FrontendImpl final : public Frontend {
     for (size_t i = 0; i < choices.size(); ++i) {
       Choice& c = choices[i];
       c.engine_id = next_engine_id_.fetch_add(1);
-      c.detok.emplace(*tokenizer_, c.prompt.back(), sampling.stop, /*skip_special=*/true);
+      c.detok.emplace(tok, c.prompt.back(), sampling.stop, /*skip_special=*/true);
       engine::EngineRequest er;
       er.id = c.engine_id;
       er.prompt = c.prompt;
       er.params = params[i];
+      er.routing.instance_id = c.worker_instance_id;
       er.on_output = [mailbox, index = c.index](engine::EngineOutput&& out) {
         mailbox->deliver(index, std::move(out));
       };
-      submit_error = engine_->submit(std::move(er));
+      submit_error = engine.submit(std::move(er));
       if (!submit_error.is_ok()) break;
       ++submitted;
     }
     if (!submit_error.is_ok()) {
-      for (size_t i = 0; i < submitted; ++i) engine_->cancel(choices[i].engine_id);
+      for (size_t i = 0; i < submitted; ++i) engine.cancel(choices[i].engine_id);
       metrics_.request_done(endpoint, type, metrics::RequestStatus::kError);
       co_return co_await reply_error(w, submit_error);
     }
@@ -430,7 +524,7 @@ class FrontendImpl final : public Frontend {
     w.on_disconnect([mailbox] { mailbox->close(); });
 
     const api::ResponseMeta meta{api::make_request_id(kind == Kind::kChat ? "chatcmpl" : "cmpl"),
-                                 unix_now(), served_name_};
+                                 unix_now(), model->name};
     bool client_ok = true;
     if (sampling.stream) {
       client_ok = co_await w.start_stream(200, "text/event-stream");
@@ -485,13 +579,13 @@ class FrontendImpl final : public Frontend {
           c.completion_tokens++;
           const bool is_stop_token =
               out.finish == engine::FinishReason::kStop && k + 1 == out.tokens.size();
-          if (sampling.logprobs) c.logprobs.push_back(token_logprob(t));
+          if (sampling.logprobs) c.logprobs.push_back(token_logprob(tok, t));
           if (is_stop_token) continue;  // EOS / stop_token_ids add no text
           auto d = c.detok->push(t.token);
           delta += d.text;
           if (d.stopped) {
             c.finish = api::FinishReason::kStop;
-            engine_->cancel(c.engine_id);
+            engine.cancel(c.engine_id);
             c.engine_done = true;
           }
         }
@@ -527,7 +621,7 @@ class FrontendImpl final : public Frontend {
 
     if (!client_ok || w.client_gone()) {
       for (Choice& c : choices) {
-        if (!c.engine_done) engine_->cancel(c.engine_id);
+        if (!c.engine_done) engine.cancel(c.engine_id);
       }
       metrics_.disconnected_clients.Increment();
       metrics_.request_done(endpoint, type, metrics::RequestStatus::kCancelled);
@@ -631,14 +725,11 @@ class FrontendImpl final : public Frontend {
   }
 
   const FrontendOptions options_;
-  std::shared_ptr<const model::Model> model_;
-  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::AsyncEngine> engine_;
-  const std::string served_name_;
-  const int64_t max_context_;
   metrics::FrontendMetrics metrics_;
-  const ChatPrompt chat_prompt_;
-  const int64_t created_;
+  mutable std::mutex models_mu_;  // guards models_ and first_model_
+  std::map<std::string, ModelPtr> models_;
+  std::string first_model_;
+  HealthSource health_source_;  // set before start(), read by handlers
   const Clock::time_point start_time_ = Clock::now();
   std::unique_ptr<http::Server> server_;
   std::atomic<uint64_t> next_engine_id_{1};
@@ -656,14 +747,25 @@ Status FrontendOptions::validate() const {
   return Status::ok();
 }
 
+Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options) {
+  TURBINE_RETURN_IF_ERROR(options.validate());
+  std::string metrics_name =
+      options.served_model_name.empty() ? std::string("turbine") : options.served_model_name;
+  return std::unique_ptr<Frontend>(
+      std::make_unique<FrontendImpl>(std::move(options), std::move(metrics_name)));
+}
+
 Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options,
                                                    std::shared_ptr<const model::Model> model,
                                                    std::unique_ptr<tokenizer::Tokenizer> tokenizer,
                                                    std::unique_ptr<engine::AsyncEngine> engine) {
   TURBINE_RETURN_IF_ERROR(options.validate());
   if (!model || !tokenizer || !engine) return internal_error("frontend created without a model");
-  return std::unique_ptr<Frontend>(std::make_unique<FrontendImpl>(
-      std::move(options), std::move(model), std::move(tokenizer), std::move(engine)));
+  std::string name = options.served_model_name.empty() ? model->name() : options.served_model_name;
+  auto front = std::make_unique<FrontendImpl>(std::move(options), name);
+  TURBINE_RETURN_IF_ERROR(front->add_model(
+      {std::move(name), std::move(model), std::move(tokenizer), std::move(engine)}));
+  return std::unique_ptr<Frontend>(std::move(front));
 }
 
 }  // namespace turbine::frontend

@@ -12,9 +12,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/async_engine.h"
@@ -35,19 +37,53 @@ struct FrontendOptions {
   Status validate() const;
 };
 
+// One model the frontend serves. The frontend may serve several, and models may come and go
+// while it runs (the distributed runtime adds one when its first worker appears and removes it
+// when the last one leaves).
+struct ServedModel {
+  std::string name;                           // what clients put in "model"
+  std::shared_ptr<const model::Model> model;  // vocabulary and chat template (weights unused)
+  std::shared_ptr<tokenizer::Tokenizer> tokenizer;
+  std::shared_ptr<engine::AsyncEngine> engine;
+};
+
+// A worker instance as /health lists it.
+struct HealthInstance {
+  std::string ns;
+  std::string component;
+  std::string endpoint;
+  uint64_t instance_id = 0;
+};
+// Called on an HTTP thread for every /health; must be thread-safe and quick.
+using HealthSource = std::function<std::vector<HealthInstance>()>;
+
 class Frontend {
  public:
+  // A frontend without models yet (add_model later).
+  static Result<std::unique_ptr<Frontend>> create(FrontendOptions options);
+  // A frontend serving one model (`turbine run`); named options.served_model_name, else the
+  // model's name.
   static Result<std::unique_ptr<Frontend>> create(FrontendOptions options,
                                                   std::shared_ptr<const model::Model> model,
                                                   std::unique_ptr<tokenizer::Tokenizer> tokenizer,
                                                   std::unique_ptr<engine::AsyncEngine> engine);
   virtual ~Frontend() = default;
 
+  // Adds (or replaces, by name) a model; any thread. Requests already running keep the entry
+  // they started with.
+  virtual Status add_model(ServedModel model) = 0;
+  // Requests for it get 404 from now on; running ones finish. Any thread.
+  virtual void remove_model(const std::string& name) = 0;
+  virtual std::vector<std::string> model_names() const = 0;
+  // With a source, /health reports {"status", "instances": [...]} and is unhealthy (503) when
+  // there are no instances. Call before start().
+  virtual void set_health_source(HealthSource source) = 0;
+
   // Binds and starts serving; port() is the bound port afterwards (useful with port 0).
   virtual Status start() = 0;
   virtual uint16_t port() const = 0;
   // Graceful stop: refuse new connections and requests (503), let in-flight requests finish for
-  // up to `grace`, then cancel what is left, stop the engine and the server.
+  // up to `grace`, then cancel what is left, stop the engines and the server.
   virtual void shutdown(std::chrono::milliseconds grace) = 0;
 };
 

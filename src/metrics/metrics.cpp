@@ -128,6 +128,25 @@ void FrontendMetrics::http_response(int status_code) {
   http_requests_total_->Add({{"code", std::to_string(status_code)}}).Increment();
 }
 
+void FrontendMetrics::observe_engine(const engine::EngineStats& s) {
+  engine_running.Set(s.running);
+  engine_waiting.Set(s.waiting);
+  engine_steps.Set(static_cast<double>(s.steps));
+  engine_cancelled.Set(static_cast<double>(s.cancelled));
+  kv_total_blocks.Set(s.kv_total_blocks);
+  kv_used_blocks.Set(s.kv_used_blocks);
+  prefix_queried_tokens.Set(static_cast<double>(s.prefix_cache_queried_tokens));
+  prefix_hit_tokens.Set(static_cast<double>(s.prefix_cache_hit_tokens));
+  prefix_hit_rate.Set(s.prefix_cache_queried_tokens == 0
+                          ? 0.0
+                          : static_cast<double>(s.prefix_cache_hit_tokens) /
+                                static_cast<double>(s.prefix_cache_queried_tokens));
+  preemptions.Set(static_cast<double>(s.preemptions));
+  step_batch_size.Set(s.last_step_batch_size);
+  step_tokens.Set(s.last_step_tokens);
+  step_seconds.Set(s.last_step_seconds);
+}
+
 std::string FrontendMetrics::serialize() const {
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());

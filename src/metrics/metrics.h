@@ -15,6 +15,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "engine/async_engine.h"
+
 namespace turbine::metrics {
 
 inline constexpr const char* kRequestsTotal = "turbine_frontend_requests_total";
@@ -90,6 +92,9 @@ class FrontendMetrics {
   prometheus::Gauge& step_tokens;
   prometheus::Gauge& step_seconds;
   prometheus::Gauge& uptime;
+
+  // Sets the turbine_engine_* gauges from an engine's counters.
+  void observe_engine(const engine::EngineStats& s);
 
   // The registry in Prometheus text format (version 0.0.4).
   std::string serialize() const;

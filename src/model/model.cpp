@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <system_error>
 
 #include "model/dtype.h"
+#include "model/llama2c.h"
 #include "model/loaded_model.h"
 
 namespace turbine::model {
@@ -144,6 +147,10 @@ Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path, ec))
     return not_found(path.string() + ": no such file or directory");
   if (path.filename() == "config.json") return load_hf_folder(path.parent_path());
+  // GGUF files say so in their first bytes; llama2.c checkpoints (.bin) have no magic.
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
+  if (std::memcmp(magic, "GGUF", 4) != 0 && path.extension() == ".bin") return load_llama2c(path);
   return load_gguf(path);
 }
 

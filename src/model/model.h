@@ -125,8 +125,9 @@ class Model {
   std::string name_;
 };
 
-// Loads a GGUF file or a Hugging Face model folder (config.json + *.safetensors). Errors name the
-// file and the field: unknown architecture, missing tensor, wrong shape, truncated file.
+// Loads a GGUF file, a llama2.c checkpoint (.bin, see model/llama2c.h) or a Hugging Face model
+// folder (config.json + *.safetensors). Errors name the file and the field: unknown
+// architecture, missing tensor, wrong shape, truncated file.
 Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path);
 
 }  // namespace turbine::model

@@ -107,7 +107,7 @@ TEST_F(CudaAttentionTest, PagedDecodeMatchesReference) {
   std::mt19937 rng(11);
   const std::vector<int> ctx = {1, 17, 1000, 4096};
   for (model::DType d : kAllDTypes) {
-    for (int hd : {64, 128}) {
+    for (int hd : {8, 64, 96, 128}) {  // 8 and 96: the generic kernel
       for (int ratio : {1, 4, 8}) {
         SCOPED_TRACE(std::string(dtype_label(d)) + " hd=" + std::to_string(hd) +
                      " gqa=" + std::to_string(ratio));
@@ -175,7 +175,7 @@ TEST_F(CudaAttentionTest, PagedDecodeSinglePartitionNeedsNoWorkspace) {
   a.max_context_len = 600;  // needs a workspace now
   EXPECT_EQ(paged_decode_attention(stream(), f.view(), a).code(), StatusCode::kInvalidArgument);
   PagedKv bad = f.view();
-  bad.head_dim = 96;
+  bad.head_dim = 258;
   EXPECT_EQ(paged_decode_attention(stream(), bad, a).code(), StatusCode::kUnimplemented);
 }
 
@@ -185,7 +185,7 @@ TEST_F(CudaAttentionTest, PrefillWithCachedPrefixMatchesReference) {
   const std::vector<std::pair<int, int>> seqs = {{0, 1},    {0, 17},   {5, 40},
                                                  {960, 64}, {16, 100}, {0, 300}};
   for (model::DType d : kAllDTypes) {
-    for (int hd : {64, 128}) {
+    for (int hd : {8, 64, 96, 128}) {  // 8 and 96: the generic kernel
       for (int ratio : {1, 4, 8}) {
         SCOPED_TRACE(std::string(dtype_label(d)) + " hd=" + std::to_string(hd) +
                      " gqa=" + std::to_string(ratio));

@@ -32,7 +32,8 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
   engine::CpuThreadPool pool(1);
   for (model::DType d : kAllDTypes) {
     for (auto [m, n, k] :
-         {std::tuple{1, 4096, 512}, std::tuple{7, 96, 1000}, std::tuple{64, 1024, 2048}}) {
+         {std::tuple{1, 4096, 512}, std::tuple{7, 96, 1000}, std::tuple{64, 1024, 2048},
+          std::tuple{3, 4104, 1000}}) {  // m <= 8, n >= 4k in f16/bf16: the gemv path
       SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) +
                    " n=" + std::to_string(n) + " k=" + std::to_string(k));
       auto x = random_values(rng, static_cast<size_t>(m) * k, d);
@@ -53,7 +54,7 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
     }
   }
   const size_t plans = gemm->cached_plans();
-  EXPECT_EQ(plans, 9u);
+  EXPECT_EQ(plans, 8u);  // 4 f32 shapes + m = 7 and 64 in f16 and bf16; the rest ran gemv
   auto dx = upload(model::DType::kBF16, std::vector<float>(512, 1.0f));
   auto dw = upload(model::DType::kBF16, std::vector<float>(4096 * 512, 1.0f));
   auto dy = poisoned(model::DType::kBF16, 4096);
@@ -62,6 +63,46 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
           .is_ok());
   EXPECT_EQ(gemm->cached_plans(), plans);  // same shape: no new plan
   EXPECT_EQ(download(model::DType::kBF16, dy, 4096)[4095], 512.0f);
+}
+
+// F32 logits from BF16/F16 inputs (the LM head), through gemv (m <= 8) and through cuBLASLt.
+TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
+  std::mt19937 rng(22);
+  auto gemm = Gemm::create();
+  ASSERT_TRUE(gemm.has_value()) << gemm.status().to_string();
+  engine::CpuThreadPool pool(1);
+  for (model::DType d : {model::DType::kBF16, model::DType::kF16}) {
+    for (int m : {1, 8, 9, 33}) {
+      for (bool skinny : {true, false}) {
+        SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) +
+                     (skinny ? " gemv" : " cublasLt"));
+        gemm->use_gemv(skinny);
+        const int n = 1031, k = 256;  // n >= 4k: gemv when allowed
+        auto x = random_values(rng, static_cast<size_t>(m) * k, d);
+        auto w = random_values(rng, static_cast<size_t>(n) * k, d);
+        auto dx = upload(d, x), dw = upload(d, w);
+        auto dy = poisoned(model::DType::kF32, static_cast<size_t>(m) * n);
+        ASSERT_TRUE(
+            gemm->matmul(stream(), d, dx.data(), dw.data(), dy.data(), m, n, k, model::DType::kF32)
+                .is_ok());
+        auto y = download(model::DType::kF32, dy, static_cast<size_t>(m) * n);
+        model::TensorView wv;
+        wv.dtype = model::DType::kF32;
+        wv.rows = n;
+        wv.cols = k;
+        wv.data = w.data();
+        std::vector<float> ref_f(static_cast<size_t>(m) * n);
+        std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
+        engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
+        EXPECT_LT(rel_error(y, testing::to_double(ref_f)), 1e-5);  // f32 accumulate and output
+      }
+    }
+  }
+  EXPECT_FALSE(gemv_applies(model::DType::kF32, model::DType::kF32, 1, 256));
+  EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 1, 250));
+  EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 9, 256));
+  EXPECT_TRUE(gemv_preferred(128256, 4096));
+  EXPECT_FALSE(gemv_preferred(4096, 14336));
 }
 
 class CudaSamplingTest : public CudaTest {};

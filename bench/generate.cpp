@@ -1,0 +1,468 @@
+// turbine_generate: runs a model without the network stack, for parity checks and benchmarks on
+// machines that build with -DTURBINE_NET=OFF (the GPU machine).
+//
+//   generate --model M [--device cpu|cuda] [--dtype f32|f16|bf16] --prompt-ids 1,2,3 ...
+//            [--prompt TEXT ...] [--max-tokens N]        greedy through engine::Engine, one
+//                                                        line "seq I: ids..." per prompt
+//   generate ... --dump-logits FILE.npy [--logits-tail K] logits of the last K+1 positions of
+//            each prompt: positions 0..len-K-1 as one batched prefill chunk per prompt, then K
+//            batched decode steps; float32 [n_prompts][K + 1][n_vocab]
+//   generate ... --bench NxPxO[,NxPxO...]   backend-level prefill and decode throughput for N
+//            sequences of P random prompt tokens and O generated tokens, all batched (one model
+//            load for all the runs)
+//   --random-prompts NxP adds N random prompts of P tokens; --no-graphs / --no-gemv turn CUDA
+//   graphs / the skinny decode GEMM off; --no-device-sampling makes the engine sample on the CPU
+//   from downloaded logits (CUDA)
+//   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
+//            [--tokenizer tokenizer.json]                random-weight Hugging Face folder
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/engine.h"
+#include "model/model.h"
+#include "model/random_model.h"
+#include "tokenizer/tokenizer.h"
+#ifdef TURBINE_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
+namespace {
+
+using namespace turbine;
+
+struct Args {
+  std::string model, device = "cpu", dtype = "bf16", dump_logits, gen_model, arch = "llama",
+                     shape = "tiny", tokenizer;
+  std::vector<std::vector<int32_t>> prompt_ids;
+  std::vector<std::string> prompts;
+  int max_tokens = 16, logits_tail = 4;
+  std::string bench;
+  int max_num_batched_tokens = 8192, max_num_seqs = 256, max_context = 4096, block_size = 16;
+  int threads = 0;
+  double gpu_mem = 0.9;
+  uint64_t seed = 0;
+  bool graphs = true, gemv = true, device_sampling = true;
+  int random_n = 0, random_len = 0;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr, "turbine_generate: %s\n(see the comment at the top of bench/generate.cpp)\n",
+               why.c_str());
+  std::exit(2);
+}
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) ids.push_back(static_cast<int32_t>(std::stol(s.substr(i, j - i))));
+    i = j + 1;
+  }
+  return ids;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) usage("missing value after " + k);
+      return argv[++i];
+    };
+    if (k == "--model")
+      a.model = val();
+    else if (k == "--device")
+      a.device = val();
+    else if (k == "--dtype")
+      a.dtype = val();
+    else if (k == "--prompt-ids")
+      a.prompt_ids.push_back(parse_ids(val()));
+    else if (k == "--prompt")
+      a.prompts.push_back(val());
+    else if (k == "--max-tokens")
+      a.max_tokens = std::stoi(val());
+    else if (k == "--greedy")
+      continue;  // the only mode
+    else if (k == "--dump-logits")
+      a.dump_logits = val();
+    else if (k == "--logits-tail")
+      a.logits_tail = std::stoi(val());
+    else if (k == "--bench")
+      a.bench = val();
+    else if (k == "--no-graphs")
+      a.graphs = false;
+    else if (k == "--no-gemv")
+      a.gemv = false;
+    else if (k == "--no-device-sampling")
+      a.device_sampling = false;
+    else if (k == "--random-prompts") {
+      if (std::sscanf(val().c_str(), "%dx%d", &a.random_n, &a.random_len) != 2)
+        usage("--random-prompts takes NxP");
+    } else if (k == "--max-num-batched-tokens")
+      a.max_num_batched_tokens = std::stoi(val());
+    else if (k == "--max-num-seqs")
+      a.max_num_seqs = std::stoi(val());
+    else if (k == "--max-context")
+      a.max_context = std::stoi(val());
+    else if (k == "--block-size")
+      a.block_size = std::stoi(val());
+    else if (k == "--threads")
+      a.threads = std::stoi(val());
+    else if (k == "--gpu-memory-utilization")
+      a.gpu_mem = std::stod(val());
+    else if (k == "--gen-model")
+      a.gen_model = val();
+    else if (k == "--arch")
+      a.arch = val();
+    else if (k == "--shape")
+      a.shape = val();
+    else if (k == "--seed")
+      a.seed = std::stoull(val());
+    else if (k == "--tokenizer")
+      a.tokenizer = val();
+    else
+      usage("unknown option " + k);
+  }
+  return a;
+}
+
+Result<model::DType> parse_dtype(const std::string& s) {
+  if (s == "f32") return model::DType::kF32;
+  if (s == "f16") return model::DType::kF16;
+  if (s == "bf16") return model::DType::kBF16;
+  return invalid_argument("--dtype must be f32, f16 or bf16");
+}
+
+Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, const Args& a) {
+  if (a.device == "cpu") {
+    engine::CpuBackendOptions o;
+    o.n_threads = a.threads;
+    o.max_num_seqs = std::min(a.max_num_seqs, 4096);
+    o.max_context = a.max_context;
+    o.block_size = a.block_size;
+    return engine::make_cpu_backend(m, o);
+  }
+  if (a.device == "cuda") {
+#ifdef TURBINE_HAVE_CUDA
+    cuda::CudaBackendOptions o;
+    TURBINE_ASSIGN_OR_RETURN(o.dtype, parse_dtype(a.dtype));
+    o.max_context = a.max_context;
+    o.block_size = a.block_size;
+    o.max_num_seqs = a.max_num_seqs;
+    o.max_num_batched_tokens = a.max_num_batched_tokens;
+    o.gpu_memory_utilization = a.gpu_mem;
+    o.cuda_graphs = a.graphs;
+    o.skinny_gemv = a.gemv;
+    o.device_sampling = a.device_sampling;
+    return cuda::make_cuda_backend(m, o);
+#else
+    return unimplemented("this turbine_generate was built without CUDA (-DTURBINE_CUDA=ON)");
+#endif
+  }
+  return invalid_argument("--device must be cpu or cuda");
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Sequential blocks per sequence: sequence i owns [i * per, (i + 1) * per).
+struct Tables {
+  int per = 0;
+  std::vector<std::vector<int32_t>> t;
+  Status init(const engine::Backend& b, int n_seqs, int max_len) {
+    per = (max_len + b.block_size() - 1) / b.block_size();
+    if (static_cast<int64_t>(per) * n_seqs > b.num_blocks())
+      return invalid_argument("KV cache of " + std::to_string(b.num_blocks()) +
+                              " blocks cannot hold " + std::to_string(n_seqs) + " x " +
+                              std::to_string(max_len) + " positions");
+    t.resize(static_cast<size_t>(n_seqs));
+    for (int s = 0; s < n_seqs; ++s)
+      for (int j = 0; j < per; ++j) t[static_cast<size_t>(s)].push_back(s * per + j);
+    return Status::ok();
+  }
+};
+
+Status write_npy(const std::string& path, const std::vector<float>& data,
+                 const std::vector<size_t>& shape) {
+  std::string dims;
+  for (size_t d : shape) dims += std::to_string(d) + ", ";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  if (!out) return not_found("cannot write " + path);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  out.write(reinterpret_cast<const char*>(&len), 2);
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  out.write(reinterpret_cast<const char*>(data.data()),
+            static_cast<std::streamsize>(data.size() * sizeof(float)));
+  return out ? Status::ok() : data_loss("short write to " + path);
+}
+
+Status dump_logits(engine::Backend& b, const std::vector<std::vector<int32_t>>& prompts,
+                   const Args& a, int n_vocab) {
+  const int k = a.logits_tail;
+  const auto n = prompts.size();
+  size_t max_len = 0;
+  for (const auto& p : prompts) {
+    if (p.size() < static_cast<size_t>(k) + 1)
+      return invalid_argument("prompts need at least --logits-tail + 1 tokens");
+    max_len = std::max(max_len, p.size());
+  }
+  Tables tables;
+  TURBINE_RETURN_IF_ERROR(tables.init(b, static_cast<int>(n), static_cast<int>(max_len)));
+  const size_t row = static_cast<size_t>(n_vocab);
+  std::vector<float> out(n * static_cast<size_t>(k + 1) * row), logits;
+  for (int step = 0; step <= k; ++step) {
+    std::vector<engine::SeqChunk> chunks;
+    for (size_t s = 0; s < n; ++s) {
+      const auto& p = prompts[s];
+      const int first = static_cast<int>(p.size()) - k;  // prefill [0, first), then one by one
+      engine::SeqChunk ch;
+      ch.block_table = tables.t[s];
+      ch.pos = step == 0 ? 0 : first + step - 1;
+      ch.tokens = step == 0 ? std::span<const int32_t>(p.data(), static_cast<size_t>(first))
+                            : std::span<const int32_t>(&p[static_cast<size_t>(ch.pos)], 1);
+      chunks.push_back(ch);
+    }
+    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
+    for (size_t s = 0; s < n; ++s)
+      std::copy_n(logits.data() + s * row, row,
+                  out.data() + (s * static_cast<size_t>(k + 1) + static_cast<size_t>(step)) * row);
+  }
+  return write_npy(a.dump_logits, out, {n, static_cast<size_t>(k + 1), row});
+}
+
+Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vector<int32_t>>& ps,
+                  const Args& a, int n_vocab) {
+  engine::EngineOptions eo;
+  eo.max_num_seqs = std::max<int>(1, std::min<int>(a.max_num_seqs, static_cast<int>(ps.size())));
+  eo.max_num_batched_tokens = a.max_num_batched_tokens;
+  TURBINE_RETURN_IF_ERROR(eo.validate());
+  engine::Engine eng(std::move(b), n_vocab, eo);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0, n_started = 0, tokens_at_start = 0, n_tokens = 0;
+  // When every sequence had its second token: decode from there on (the first decode step, which
+  // may capture a CUDA graph, is left out).
+  double t_started = 0.0;
+  std::vector<std::vector<int32_t>> out(ps.size());
+  std::vector<Status> errors(ps.size());
+  const double t0 = now_s();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    engine::EngineRequest r;
+    r.id = i + 1;
+    r.prompt = ps[i];
+    r.params.temperature = 0.0f;
+    r.params.max_tokens = a.max_tokens;
+    r.params.ignore_eos = true;
+    r.on_output = [&, i](engine::EngineOutput&& o) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (out[i].size() < 2 && out[i].size() + o.tokens.size() >= 2 && ++n_started == ps.size()) {
+        t_started = now_s();
+        tokens_at_start = n_tokens + o.tokens.size();
+      }
+      n_tokens += o.tokens.size();
+      for (const auto& t : o.tokens) out[i].push_back(t.token);
+      if (o.finish != engine::FinishReason::kNone) {
+        if (o.finish == engine::FinishReason::kError) errors[i] = o.error;
+        ++done;
+        cv.notify_all();
+      }
+    };
+    TURBINE_RETURN_IF_ERROR(eng.submit(std::move(r)));
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done == ps.size(); });
+  }
+  const double secs = now_s() - t0;
+  eng.shutdown();
+  size_t n_out = 0;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    TURBINE_RETURN_IF_ERROR(errors[i]);
+    std::printf("seq %zu:", i);
+    for (int32_t t : out[i]) std::printf(" %d", t);
+    std::printf("\n");
+    n_out += out[i].size();
+  }
+  std::fprintf(stderr, "engine: %zu sequences, %zu tokens in %.3f s (%.1f tok/s)\n", ps.size(),
+               n_out, secs, static_cast<double>(n_out) / secs);
+  if (n_out > tokens_at_start && t_started > t0)
+    std::fprintf(stderr,
+                 "engine decode (after every sequence's second token): %zu tokens in %.3f s "
+                 "(%.1f tok/s)\n",
+                 n_out - tokens_at_start, t0 + secs - t_started,
+                 static_cast<double>(n_out - tokens_at_start) / (t0 + secs - t_started));
+  return Status::ok();
+}
+
+Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, int o) {
+  Tables tables;
+  TURBINE_RETURN_IF_ERROR(tables.init(b, n, p + o + 1));
+  std::mt19937 rng(static_cast<uint32_t>(a.seed + 1));
+  std::uniform_int_distribution<int32_t> tok(3, n_vocab - 1);
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n));
+  for (auto& pr : prompts)
+    for (int i = 0; i < p; ++i) pr.push_back(tok(rng));
+  std::vector<float> logits;
+  // Warm-up on the last sequence's blocks (plans, caches), then the timed prefill: whole prompts
+  // batched up to max_num_batched_tokens per step.
+  {
+    engine::SeqChunk ch{tables.t.back(), 0, std::span<const int32_t>(prompts.back().data(), 1),
+                        true};
+    TURBINE_RETURN_IF_ERROR(b.forward(std::span<const engine::SeqChunk>(&ch, 1), logits));
+  }
+  const double t0 = now_s();
+  for (int s = 0; s < n;) {
+    std::vector<engine::SeqChunk> chunks;
+    int tokens = 0;
+    while (s < n && (chunks.empty() || tokens + p <= a.max_num_batched_tokens)) {
+      chunks.push_back(
+          {tables.t[static_cast<size_t>(s)], 0, prompts[static_cast<size_t>(s)], true});
+      tokens += p;
+      ++s;
+    }
+    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
+  }
+  const double t1 = now_s();
+  // Decode: every sequence one token per step; the fed token is the argmax of the last logits.
+  std::vector<int32_t> next(static_cast<size_t>(n), 5);
+  std::vector<double> step_times;
+  for (int step = 0; step < o; ++step) {
+    std::vector<engine::SeqChunk> chunks;
+    for (int s = 0; s < n; ++s)
+      chunks.push_back({tables.t[static_cast<size_t>(s)], p + step,
+                        std::span<const int32_t>(&next[static_cast<size_t>(s)], 1), true});
+    const double ts = now_s();
+    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
+    step_times.push_back(now_s() - ts);
+    for (int s = 0; s < n; ++s) {
+      const float* r = logits.data() + static_cast<size_t>(s) * static_cast<size_t>(n_vocab);
+      next[static_cast<size_t>(s)] = static_cast<int32_t>(std::max_element(r, r + n_vocab) - r);
+    }
+  }
+  const double t2 = now_s();
+  std::sort(step_times.begin(), step_times.end());
+  const double median = step_times.empty() ? 0.0 : step_times[step_times.size() / 2];
+  double mean = 0.0;
+  for (double x : step_times) mean += x / static_cast<double>(step_times.size());
+  std::printf("bench %s: %d seqs x %d prompt tokens: prefill %.0f tok/s (%.3f s)\n",
+              std::string(b.name()).c_str(), n, p, static_cast<double>(n) * p / (t1 - t0), t1 - t0);
+  if (o > 0) {
+    std::printf(
+        "bench %s: %d seqs x %d output tokens: decode %.1f tok/s (%.3f s incl. host argmax); "
+        "forward median %.3f ms (mean %.3f ms) = %.1f tok/s per sequence, %.1f tok/s total\n",
+        std::string(b.name()).c_str(), n, o, static_cast<double>(n) * o / (t2 - t1), t2 - t1,
+        median * 1e3, mean * 1e3, 1.0 / median, n / median);
+  }
+  std::fflush(stdout);
+  return Status::ok();
+}
+
+Status bench(engine::Backend& b, const Args& a, int n_vocab) {
+  size_t i = 0;
+  while (i < a.bench.size()) {
+    size_t j = a.bench.find(',', i);
+    if (j == std::string::npos) j = a.bench.size();
+    int n = 0, p = 0, o = 0;
+    const std::string spec = a.bench.substr(i, j - i);
+    if (std::sscanf(spec.c_str(), "%dx%dx%d", &n, &p, &o) != 3 || n <= 0 || p <= 0 || o < 0)
+      return invalid_argument("--bench: expected NxPxO, got '" + spec + "'");
+    TURBINE_RETURN_IF_ERROR(bench_one(b, a, n_vocab, n, p, o));
+    i = j + 1;
+  }
+  return Status::ok();
+}
+
+int run(const Args& a) {
+  if (!a.gen_model.empty()) {
+    model::RandomModelOptions o;
+    auto arch = model::parse_arch(a.arch);
+    auto dt = parse_dtype(a.dtype);
+    if (!arch || !dt) usage(!arch ? arch.status().message() : dt.status().message());
+    o.arch = *arch;
+    o.dtype = *dt;
+    o.shape = a.shape;
+    o.seed = a.seed;
+    o.tokenizer = a.tokenizer;
+    const double t0 = now_s();
+    auto bytes = model::write_random_model(o, a.gen_model);
+    if (!bytes) {
+      std::fprintf(stderr, "gen-model: %s\n", bytes.status().to_string().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "gen-model: wrote %.2f GB to %s in %.1f s\n",
+                 static_cast<double>(*bytes) / 1e9, a.gen_model.c_str(), now_s() - t0);
+    return 0;
+  }
+  if (a.model.empty()) usage("--model is required");
+  const double t0 = now_s();
+  auto m = model::load_model(a.model);
+  if (!m) {
+    std::fprintf(stderr, "load: %s\n", m.status().to_string().c_str());
+    return 1;
+  }
+  const int n_vocab = (*m)->config().n_vocab;
+  std::vector<std::vector<int32_t>> prompts = a.prompt_ids;
+  std::mt19937 prompt_rng(static_cast<uint32_t>(a.seed + 7));
+  std::uniform_int_distribution<int32_t> prompt_tok(3, n_vocab - 1);
+  for (int i = 0; i < a.random_n; ++i) {
+    prompts.emplace_back();
+    for (int j = 0; j < a.random_len; ++j) prompts.back().push_back(prompt_tok(prompt_rng));
+  }
+  if (!a.prompts.empty()) {
+    auto tok = tokenizer::make_tokenizer((*m)->vocab());
+    if (!tok) {
+      std::fprintf(stderr, "tokenizer: %s\n", tok.status().to_string().c_str());
+      return 1;
+    }
+    for (const auto& text : a.prompts) prompts.push_back((*tok)->encode(text, true));
+  }
+  auto b = make_backend(**m, a);
+  if (!b) {
+    std::fprintf(stderr, "backend: %s\n", b.status().to_string().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "%s backend ready in %.2f s: %d KV blocks of %d\n",
+               std::string((*b)->name()).c_str(), now_s() - t0, (*b)->num_blocks(),
+               (*b)->block_size());
+  Status st = Status::ok();
+  if (!a.bench.empty()) {
+    st = bench(**b, a, n_vocab);
+  } else if (prompts.empty()) {
+    usage("give --prompt-ids or --prompt (or --bench)");
+  } else if (!a.dump_logits.empty()) {
+    st = dump_logits(**b, prompts, a, n_vocab);
+  } else {
+    st = run_engine(std::move(*b), prompts, a, n_vocab);
+  }
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run(parse(argc, argv));
+}

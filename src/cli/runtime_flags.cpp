@@ -1,0 +1,70 @@
+#include "cli/runtime_flags.h"
+
+namespace turbine::cli {
+
+void RuntimeFlags::add_to(CLI::App& cmd) {
+  cmd.add_option("--namespace", ns, "Component namespace (keys v1/instances/{ns}/...)")
+      ->envname("TURBINE_NAMESPACE")
+      ->capture_default_str();
+  cmd.add_option("--discovery", discovery, "Discovery backend: etcd, or memory (one process)")
+      ->check(CLI::IsMember({"etcd", "memory"}))
+      ->envname("TURBINE_DISCOVERY")
+      ->capture_default_str();
+  cmd.add_option("--etcd-endpoints", etcd_endpoints, "etcd URL[,URL...]")
+      ->envname("TURBINE_ETCD_ENDPOINTS")
+      ->capture_default_str();
+  cmd.add_option("--lease-ttl", lease_ttl_s, "Seconds an instance outlives its last keep-alive")
+      ->check(CLI::Range(2, 3600))
+      ->envname("TURBINE_LEASE_TTL")
+      ->capture_default_str();
+  cmd.add_option("--etcd-user", etcd_user, "etcd user (with --etcd-password)")
+      ->envname("TURBINE_ETCD_USER");
+  cmd.add_option("--etcd-password", etcd_password, "etcd password")
+      ->envname("TURBINE_ETCD_PASSWORD");
+  cmd.add_option("--etcd-ca", etcd_ca, "CA bundle for https:// etcd endpoints")
+      ->envname("TURBINE_ETCD_CA");
+  cmd.add_option("--etcd-cert", etcd_cert, "Client certificate for etcd")
+      ->envname("TURBINE_ETCD_CERT");
+  cmd.add_option("--etcd-key", etcd_key, "Client key for etcd")->envname("TURBINE_ETCD_KEY");
+  cmd.add_option("--nats-url", nats_url, "NATS server URL[,URL...] for KV events and load")
+      ->envname("TURBINE_NATS_URL");
+  cmd.add_option("--nats-user", nats_user, "NATS user")->envname("TURBINE_NATS_USER");
+  cmd.add_option("--nats-password", nats_password, "NATS password")
+      ->envname("TURBINE_NATS_PASSWORD");
+  cmd.add_option("--nats-token", nats_token, "NATS token")->envname("TURBINE_NATS_TOKEN");
+  cmd.add_option("--nats-creds", nats_creds, "NATS credentials file")
+      ->envname("TURBINE_NATS_CREDS");
+  cmd.add_option("--nats-ca", nats_ca, "CA bundle for TLS to NATS")->envname("TURBINE_NATS_CA");
+}
+
+Result<std::unique_ptr<runtime::Discovery>> RuntimeFlags::make_discovery() const {
+  if (discovery == "memory") {
+    return std::unique_ptr<runtime::Discovery>(
+        std::make_unique<runtime::MemoryDiscovery>(runtime::MemoryDiscovery::make_store()));
+  }
+  runtime::EtcdOptions o;
+  o.endpoints = runtime::parse_etcd_endpoints(etcd_endpoints);
+  o.lease_ttl_s = lease_ttl_s;
+  o.username = etcd_user;
+  o.password = etcd_password;
+  o.ca_file = etcd_ca;
+  o.cert_file = etcd_cert;
+  o.key_file = etcd_key;
+  TURBINE_ASSIGN_OR_RETURN(auto d, runtime::EtcdDiscovery::create(o));
+  return std::unique_ptr<runtime::Discovery>(std::move(d));
+}
+
+Result<std::shared_ptr<runtime::EventPlane>> RuntimeFlags::make_event_plane() const {
+  if (nats_url.empty()) return std::shared_ptr<runtime::EventPlane>();
+  runtime::NatsOptions o;
+  o.url = nats_url;
+  o.user = nats_user;
+  o.password = nats_password;
+  o.token = nats_token;
+  o.creds_file = nats_creds;
+  o.ca_file = nats_ca;
+  TURBINE_ASSIGN_OR_RETURN(auto p, runtime::make_nats_event_plane(o));
+  return std::shared_ptr<runtime::EventPlane>(std::move(p));
+}
+
+}  // namespace turbine::cli

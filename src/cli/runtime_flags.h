@@ -1,0 +1,33 @@
+// Flags shared by `turbine frontend` and `turbine worker`: discovery and event plane. Each flag
+// is also read from a TURBINE_* environment variable (flag > variable > default).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/status.h"
+#include "runtime/discovery.h"
+#include "runtime/etcd_discovery.h"
+#include "runtime/event_plane.h"
+
+namespace turbine::cli {
+
+struct RuntimeFlags {
+  std::string discovery = "etcd";  // etcd | memory
+  std::string etcd_endpoints = "http://127.0.0.1:2379";
+  int lease_ttl_s = 10;
+  std::string etcd_user, etcd_password, etcd_ca, etcd_cert, etcd_key;
+  std::string nats_url;  // empty: no event plane
+  std::string nats_user, nats_password, nats_token, nats_creds, nats_ca;
+  std::string ns = "turbine";
+
+  void add_to(CLI::App& cmd);
+  // The discovery client (etcd: grants the lease). memory: a store of its own (one process).
+  Result<std::unique_ptr<runtime::Discovery>> make_discovery() const;
+  // Null when no --nats-url was given.
+  Result<std::shared_ptr<runtime::EventPlane>> make_event_plane() const;
+};
+
+}  // namespace turbine::cli

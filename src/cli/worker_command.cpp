@@ -1,0 +1,247 @@
+// `turbine worker`: loads a model, serves its engine on the TCP request plane, registers the
+// instance and its model card under this process's lease, publishes KV events and load.
+#include "cli/worker_command.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/host_name.hpp>
+
+#include "cli/local_engine.h"
+#include "cli/model_source.h"
+#include "cli/runtime_flags.h"
+#include "cli/signals.h"
+#include "cli/worker_status.h"
+#include "model/model.h"
+#include "runtime/component.h"
+#include "runtime/model_card.h"
+#include "runtime/request_plane.h"
+#include "runtime/wire.h"
+#include "tokenizer/tokenizer.h"
+
+namespace turbine::cli {
+namespace {
+
+struct WorkerOptions {
+  std::string model;
+  std::string revision = "main";
+  std::string served_model_name;
+  std::string component = runtime::kWorkerComponent;
+  std::string endpoint = runtime::kGenerateEndpoint;
+  std::string worker_type = "both";
+  std::string host = "0.0.0.0";
+  uint16_t port = 0;
+  std::string advertise_host;
+  int request_plane_threads = 1;
+  double load_interval_s = 1.0;
+  int status_port = -1;
+  double shutdown_grace_s = 30.0;
+  LocalEngineOptions engine;
+  RuntimeFlags runtime;
+};
+
+std::string default_served_name(const std::string& spec, const std::filesystem::path& path) {
+  if (!spec.empty() && !std::filesystem::exists(spec)) return spec;
+  std::filesystem::path p = path;
+  if (p.filename().empty()) p = p.parent_path();
+  return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
+}
+
+int run_worker(const WorkerOptions& opts) {
+  runtime::EndpointId ep{opts.runtime.ns, opts.component, opts.endpoint};
+  if (Status st = ep.validate(); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
+  auto path = resolve_model(opts.model, opts.revision);
+  if (!path) {
+    spdlog::error("{}", path.status().message());
+    return 2;
+  }
+  auto loaded = model::load_model(*path);
+  if (!loaded) {
+    spdlog::error("cannot load model: {}", loaded.status().message());
+    return 2;
+  }
+  std::shared_ptr<const model::Model> model = std::move(*loaded);
+  auto tok = tokenizer::make_tokenizer(model->vocab());
+  if (!tok) {
+    spdlog::error("cannot build the tokenizer: {}", tok.status().message());
+    return 2;
+  }
+
+  auto discovery = opts.runtime.make_discovery();
+  if (!discovery) {
+    spdlog::error("discovery: {}", discovery.status().message());
+    return 2;
+  }
+  const uint64_t instance_id = (*discovery)->instance_id();
+  auto plane = opts.runtime.make_event_plane();
+  if (!plane) {
+    spdlog::error("event plane: {}", plane.status().message());
+    return 2;
+  }
+
+  LocalEngineOptions eopts = opts.engine;
+  eopts.eos_token_id = (*tok)->eos_id();
+  if (*plane) {
+    eopts.kv_event_sink = std::make_shared<runtime::EventPlaneKvSink>(
+        *plane, runtime::kv_events_subject(ep.ns, ep.component), instance_id);
+  }
+  auto made = make_local_engine(*model, eopts);
+  if (!made) {
+    spdlog::error("cannot create the engine: {}", made.status().message());
+    return 2;
+  }
+  std::shared_ptr<engine::Engine> engine = std::move(*made);
+
+  runtime::WorkerServerOptions sopts;
+  sopts.host = opts.host;
+  sopts.port = opts.port;
+  sopts.n_threads = opts.request_plane_threads;
+  runtime::WorkerServer server(sopts, engine);
+  if (Status st = server.start(); !st.is_ok()) {
+    spdlog::error("request plane: {}", st.message());
+    return 2;
+  }
+  std::string advertise = opts.advertise_host;
+  if (advertise.empty())
+    advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
+  const std::string address = advertise + ":" + std::to_string(server.port());
+
+  runtime::ModelCard card;
+  card.model_name = model->name();
+  card.served_name = opts.served_model_name.empty() ? default_served_name(opts.model, *path)
+                                                    : opts.served_model_name;
+  card.context_length = engine->max_context();
+  card.block_size = engine->block_size();
+  card.kv_total_blocks = engine->stats().kv_total_blocks;
+  card.max_num_seqs = engine->num_slots();
+  card.tokenizer_location = std::filesystem::absolute(*path).string();
+  card.address = address;
+  const std::string card_key = runtime::model_card_key(ep, instance_id);
+  const std::string instance_key = runtime::instance_key(ep, instance_id);
+  Status st =
+      (*discovery)
+          ->register_key(instance_key,
+                         runtime::to_json(runtime::InstanceRecord{ep, instance_id, address}));
+  if (st.is_ok()) st = (*discovery)->register_key(card_key, runtime::to_json(card));
+  if (!st.is_ok()) {
+    spdlog::error("cannot register: {}", st.message());
+    return 2;
+  }
+  std::atomic<bool> ready{true};
+  std::unique_ptr<WorkerStatusServer> status;
+  if (opts.status_port >= 0) {
+    status = std::make_unique<WorkerStatusServer>(
+        opts.host, static_cast<uint16_t>(opts.status_port),
+        WorkerStatusInfo{ep.ns, ep.component, ep.endpoint, instance_id, card.served_name}, engine,
+        [&ready] { return ready.load(); });
+    if (Status sst = status->start(); !sst.is_ok()) {
+      spdlog::error("status port: {}", sst.message());
+      return 2;
+    }
+    spdlog::info("status (/live, /health, /metrics) on {}:{}", opts.host, status->port());
+  }
+  spdlog::info("worker {} serving {} on request plane {} (namespace {}, {} blocks of {})",
+               runtime::hex_id(instance_id), card.served_name, address, ep.ns, card.kv_total_blocks,
+               card.block_size);
+
+  // Load, once per interval, for routers that watch it.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread load_thread;
+  if (*plane) {
+    load_thread = std::thread([&] {
+      const std::string subject = runtime::load_subject(ep.ns, ep.component);
+      std::unique_lock lock(mu);
+      while (!cv.wait_for(lock, std::chrono::duration<double>(opts.load_interval_s),
+                          [&] { return stopping; })) {
+        const engine::EngineStats s = engine->stats();
+        (*plane)->publish(subject, runtime::load_to_json({instance_id, s.running, s.waiting,
+                                                          s.kv_used_blocks, s.kv_total_blocks}));
+      }
+    });
+  }
+
+  const int sig = wait_for_shutdown_signal();
+  // Drain: leave discovery first so no new request is routed here, then let what runs finish.
+  spdlog::info("signal {}: deregistering, then finishing {} in-flight requests (grace {:.0f} s)",
+               sig, server.open_requests(), opts.shutdown_grace_s);
+  ready = false;
+  (void)(*discovery)->unregister_key(card_key);
+  (void)(*discovery)->unregister_key(instance_key);
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000));
+  while (server.open_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  if (load_thread.joinable()) load_thread.join();
+  server.stop();
+  if (status) status->stop();
+  engine->shutdown();
+  (*discovery)->shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_worker_command(CLI::App& app) {
+  auto opts = std::make_shared<WorkerOptions>();
+  WorkerOptions& w = *opts;
+  auto* cmd = app.add_subcommand("worker", "Serve a model's engine to frontends (distributed)");
+  cmd->add_option("--model,-m", w.model, "GGUF file, Hugging Face folder, or Hub repo id")
+      ->envname("TURBINE_MODEL");
+  cmd->add_option("--revision", w.revision, "Hub revision");
+  cmd->add_option("--served-model-name", w.served_model_name, "Model name clients use")
+      ->envname("TURBINE_SERVED_MODEL_NAME");
+  cmd->add_option("--component", w.component, "Component name")
+      ->envname("TURBINE_COMPONENT")
+      ->capture_default_str();
+  cmd->add_option("--endpoint", w.endpoint, "Endpoint name")->capture_default_str();
+  cmd->add_option("--worker-type", w.worker_type, "both (prefill/decode: disaggregation)")
+      ->check(CLI::IsMember({"both"}))
+      ->capture_default_str();
+  cmd->add_option("--request-plane-host", w.host, "Address the request plane listens on")
+      ->envname("TURBINE_REQUEST_PLANE_HOST")
+      ->capture_default_str();
+  cmd->add_option("--request-plane-port", w.port, "Request plane port (0: any free port)")
+      ->envname("TURBINE_REQUEST_PLANE_PORT")
+      ->capture_default_str();
+  cmd->add_option("--advertise-host", w.advertise_host,
+                  "Host frontends connect to (default: the listen address, or the host name)")
+      ->envname("TURBINE_ADVERTISE_HOST");
+  cmd->add_option("--request-plane-threads", w.request_plane_threads, "Request plane threads")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--load-interval", w.load_interval_s, "Seconds between load reports")
+      ->check(CLI::PositiveNumber);
+  add_engine_flags(*cmd, w.engine);
+  cmd->add_option("--status-port", w.status_port,
+                  "Port of /live, /health and /metrics (-1: none, 0: any free port)")
+      ->envname("TURBINE_STATUS_PORT")
+      ->check(CLI::Range(-1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", w.shutdown_grace_s,
+                  "Seconds to let in-flight requests finish on SIGTERM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  w.runtime.add_to(*cmd);
+  cmd->callback([opts] { std::exit(run_worker(*opts)); });
+}
+
+}  // namespace turbine::cli

@@ -1,0 +1,54 @@
+// The CUDA implementation of engine::Backend: the whole forward pass of a Llama-family model
+// (Llama, Mistral without sliding window, Qwen2, Qwen3) on one GPU, over a paged KV cache in
+// device memory.
+//
+// Weights are uploaded once in `dtype` (BF16, F16, or F32 for parity tests); Q/K/V and gate/up
+// are concatenated at upload so that each is one GEMM. Activations are stored in `dtype`,
+// reductions and GEMM accumulation run in F32, and the LM head writes F32 logits. A step is one
+// host->device copy of a packed int32 staging buffer (token ids, positions, slot mapping, block
+// tables, context lengths, logit rows), every kernel of every layer on one stream, and one
+// device->host copy of the logits of the chunks that want them, followed by the step's only
+// synchronisation.
+//
+// Thread ownership: built on any thread, then used by one thread at a time (the engine thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "common/status.h"
+#include "engine/backend.h"
+#include "model/model.h"
+
+namespace turbine::cuda {
+
+struct CudaBackendOptions {
+  int device = 0;
+  model::DType dtype = model::DType::kBF16;  // weights and activations: kBF16, kF16 or kF32
+  int max_context = 0;                       // 0: the model's context length
+  int block_size = 16;                       // positions per KV block
+  // What the step buffers are sized for before the KV cache takes the rest of the memory; a
+  // step that needs more grows them (an allocation, which may fail once the cache is in place).
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 8192;
+  // KV cache budget: gpu_memory_utilization x total device memory, minus what is in use once
+  // weights and step buffers are allocated; kv_cache_memory_bytes > 0 sets the budget instead.
+  // Either way at most max_num_seqs full contexts are allocated.
+  double gpu_memory_utilization = 0.9;
+  int64_t kv_cache_memory_bytes = 0;
+  // Decode-only steps replay a CUDA graph per batch-size bucket (captured on first use).
+  bool cuda_graphs = true;
+  // GEMMs of <= 8 rows (decode of a few sequences) use the skinny gemv kernel (F16/BF16).
+  bool skinny_gemv = true;
+  // Offers engine::Backend::forward_sample(): tokens drawn on the GPU (cuda/sampling.h), so a
+  // step downloads token ids instead of n_vocab logits per sequence.
+  bool device_sampling = true;
+};
+
+// Bytes of K and V for one position across all layers, stored in `dtype`.
+int64_t cuda_kv_bytes_per_token(const model::ModelConfig& config, model::DType dtype);
+
+Result<std::unique_ptr<engine::Backend>> make_cuda_backend(const model::Model& model,
+                                                           const CudaBackendOptions& options);
+
+}  // namespace turbine::cuda

@@ -1,0 +1,168 @@
+// RoutedEngine: the AsyncEngine the frontend talks to when several workers serve one model. It
+// picks a worker per request (KV-cache-aware or a plain policy), forwards the request under its
+// own id, tracks each worker's load from the outputs, and migrates requests whose worker is lost.
+//
+// Workers are any AsyncEngine: in-process Engines/MockEngines (`turbine run --workers N`) or
+// remote workers (the distributed runtime adds them with add_worker and feeds on_kv_event from
+// the event plane).
+//
+// Routing (see router/selector.h for the cost): the prompt's full blocks are hashed with the
+// workers' block size (kv/block_hash.h local hashes), the KvIndexer gives each worker's cached
+// leading blocks, and the cheapest worker wins. Load per worker (kept by the router, not
+// reported by workers): active decode blocks = prompt blocks of its unfinished requests; pending
+// prefill tokens = uncached prompt tokens of its requests whose first token has not come back.
+// Without KV events (use_kv_events = false) the router indexes its own decisions with a TTL.
+// A request's routing.instance_id (the `x-worker-instance-id` header) overrides the choice;
+// an unknown id is kNotFound.
+//
+// Migration: when a worker ends a request with FinishReason::kError and StatusCode::kUnavailable
+// ("worker lost"), or the worker is removed, the request is re-submitted to another worker with
+// prompt + the tokens generated so far and max_tokens/min_tokens reduced by them, at most
+// migration_limit times; the caller sees one stream (completion_tokens keep counting,
+// prompt_tokens and cached_tokens stay those of the original prompt). Sampling restarts its RNG
+// on the new worker.
+//
+// Threads: every public method may be called from any thread. mu_ guards the worker table, the
+// indexer, the load counters and the request maps; it is held only for bookkeeping (never while
+// calling a worker or a caller's callback). Each request also has its own mutex, taken before
+// mu_, that orders the outputs delivered to its caller across a migration. Worker callbacks run
+// on the workers' threads; the caller's callback runs on them too.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/async_engine.h"
+#include "kv/block_hash.h"
+#include "kv/protocol.h"
+#include "router/approx_indexer.h"
+#include "router/kv_indexer.h"
+#include "router/selector.h"
+
+namespace turbine::router {
+
+struct WorkerInfo {
+  uint64_t instance_id = 0;  // non-zero, unique
+  int block_size = 0;        // KV block size in tokens (0: ask the engine)
+  int64_t kv_total_blocks = 0;
+};
+
+struct RouterOptions {
+  RouterMode mode = RouterMode::kKv;
+  double overlap_weight = 1.0;  // Dynamo's default overlap_score_weight
+  double temperature = 0.0;     // 0: argmin
+  bool use_kv_events = true;    // false: approximate index of the router's own decisions
+  double approx_ttl_s = 120;
+  int migration_limit = 3;
+  uint64_t seed = 0x7572626f75746572ULL;
+
+  Status validate() const;
+};
+
+struct WorkerLoad {
+  uint64_t instance_id = 0;
+  int active_requests = 0;
+  double active_decode_blocks = 0;
+  double pending_prefill_tokens = 0;
+  size_t indexed_blocks = 0;
+  uint64_t routed = 0;  // requests routed here (migrations included)
+};
+
+struct RouterStats {
+  uint64_t decisions = 0;       // workers chosen (migrations included)
+  uint64_t overrides = 0;       // decisions made by routing.instance_id
+  uint64_t queried_blocks = 0;  // full prompt blocks of routed requests
+  uint64_t hit_blocks = 0;      // of those, cached on the chosen worker per the index
+  uint64_t migrations = 0;
+  uint64_t migration_failures = 0;  // requests ended because no worker was left
+  uint64_t kv_events = 0;
+  IndexerStats indexer;
+  std::vector<WorkerLoad> workers;
+};
+
+class RoutedEngine final : public engine::AsyncEngine {
+ public:
+  explicit RoutedEngine(RouterOptions options);
+  ~RoutedEngine() override;
+  RoutedEngine(const RoutedEngine&) = delete;
+  RoutedEngine& operator=(const RoutedEngine&) = delete;
+
+  void add_worker(WorkerInfo info, std::shared_ptr<engine::AsyncEngine> worker);
+  // Drops the worker and its index entries; its in-flight requests migrate.
+  void remove_worker(uint64_t instance_id);
+  void on_kv_event(uint64_t instance_id, const kv::KvEvent& event);
+  std::vector<uint64_t> worker_ids() const;
+  RouterStats router_stats() const;
+
+  Status submit(engine::EngineRequest request) override;
+  void cancel(uint64_t id) override;
+  void shutdown() override;
+  engine::EngineStats stats() const override;
+  int max_context() const override;
+  int num_slots() const override;
+  int block_size() const override;
+
+ private:
+  struct Worker {
+    WorkerInfo info;
+    std::shared_ptr<engine::AsyncEngine> engine;
+    int active_requests = 0;
+    double decode_blocks = 0;
+    double prefill_tokens = 0;
+    uint64_t routed = 0;
+  };
+  struct Request;
+  struct Choice {
+    uint64_t worker_id = 0;
+    std::shared_ptr<engine::AsyncEngine> engine;
+    uint64_t attempt_id = 0;
+  };
+
+  // Chooses a worker for `r` (under mu_), records the load, the attempt and the decision.
+  Result<Choice> route_locked(Request& r, const kv::BlockHashes& hashes, uint64_t override_id);
+  // Submits `r` to a worker, excluding r.excluded; on failure ends the request. Holds r.mu.
+  void resubmit(const std::shared_ptr<Request>& r);
+  Status submit_attempt(const std::shared_ptr<Request>& r, const Choice& c);
+  void on_worker_output(uint64_t attempt_id, engine::EngineOutput&& out);
+  void release_load_locked(Request& r);
+  void finish_migration_failure(const std::shared_ptr<Request>& r, engine::FinishReason reason,
+                                Status error);
+  double now_s() const;
+
+  const RouterOptions options_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, Worker> workers_;  // ordered: round-robin visits them in id order
+  int block_size_ = 0;                  // the first worker's; hashes use it
+  KvIndexer index_;
+  ApproxIndexer approx_;
+  std::unordered_map<uint64_t, std::shared_ptr<Request>> requests_;  // by caller id
+  std::unordered_map<uint64_t, uint64_t> attempts_;                  // attempt id -> caller id
+  uint64_t next_attempt_id_ = 1;
+  uint64_t round_robin_ = 0;
+  std::mt19937_64 rng_;
+  std::vector<WorkerMatch> matches_;  // scratch
+  RouterStats stats_;
+  bool stopping_ = false;
+};
+
+// Feeds one in-process worker's KV events to a router (tagged with the worker's instance id).
+// publish() runs on the worker's thread and takes the router's mutex briefly. The router must
+// outlive the worker's last event (RoutedEngine::shutdown() stops its workers).
+class RouterKvEventSink final : public kv::KvEventSink {
+ public:
+  RouterKvEventSink(RoutedEngine* router, uint64_t instance_id)
+      : router_(router), instance_id_(instance_id) {}
+  void publish(kv::KvEvent event) override { router_->on_kv_event(instance_id_, event); }
+
+ private:
+  RoutedEngine* router_;
+  uint64_t instance_id_;
+};
+
+}  // namespace turbine::router

@@ -1,0 +1,67 @@
+#include "runtime/model_card.h"
+
+#include <boost/json.hpp>
+
+namespace turbine::runtime {
+namespace {
+namespace json = boost::json;
+}
+
+std::string to_json(const ModelCard& c) {
+  json::object o;
+  o["version"] = c.version;
+  o["model_name"] = c.model_name;
+  o["served_name"] = c.served_name;
+  o["context_length"] = c.context_length;
+  o["kv_cache_block_size"] = c.block_size;
+  o["total_kv_blocks"] = c.kv_total_blocks;
+  o["max_num_seqs"] = c.max_num_seqs;
+  o["tokenizer_location"] = c.tokenizer_location;
+  o["address"] = c.address;
+  return json::serialize(o);
+}
+
+Result<ModelCard> model_card_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return invalid_argument("model card is not a JSON object");
+  const json::object& o = v.get_object();
+  ModelCard c;
+  auto int_field = [&](const char* k, auto& out) {
+    const json::value* x = o.if_contains(k);
+    if (!x) return false;
+    if (x->is_int64()) {
+      out = static_cast<std::remove_reference_t<decltype(out)>>(x->get_int64());
+    } else if (x->is_uint64()) {
+      out = static_cast<std::remove_reference_t<decltype(out)>>(x->get_uint64());
+    } else {
+      return false;
+    }
+    return true;
+  };
+  auto str_field = [&](const char* k, std::string& out) {
+    const json::value* x = o.if_contains(k);
+    if (!x || !x->is_string()) return false;
+    out = std::string(x->get_string());
+    return true;
+  };
+  if (!int_field("version", c.version)) return invalid_argument("model card has no version");
+  if (c.version > ModelCard::kVersion) {
+    return invalid_argument("model card version " + std::to_string(c.version) +
+                            " is newer than this frontend understands");
+  }
+  if (!str_field("model_name", c.model_name) || !str_field("served_name", c.served_name) ||
+      !int_field("context_length", c.context_length) ||
+      !int_field("kv_cache_block_size", c.block_size) ||
+      !int_field("total_kv_blocks", c.kv_total_blocks) ||
+      !str_field("tokenizer_location", c.tokenizer_location) || !str_field("address", c.address)) {
+    return invalid_argument("model card misses fields");
+  }
+  int_field("max_num_seqs", c.max_num_seqs);
+  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0) {
+    return invalid_argument("model card has empty or non-positive fields");
+  }
+  return c;
+}
+
+}  // namespace turbine::runtime

@@ -1,0 +1,33 @@
+// ModelCard: what a worker publishes about the model it serves (v1/mdc/...), enough for a
+// frontend to serve it: names, limits, the KV geometry the router needs, where the tokenizer is
+// and where the request plane listens. Versioned JSON; unknown fields are ignored so newer
+// workers can add some.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace turbine::runtime {
+
+struct ModelCard {
+  static constexpr int kVersion = 1;
+  int version = kVersion;
+  std::string model_name;   // the model's own name (GGUF general.name, folder name)
+  std::string served_name;  // what clients put in "model"
+  int64_t context_length = 0;
+  int block_size = 0;
+  int64_t kv_total_blocks = 0;
+  int max_num_seqs = 0;
+  std::string tokenizer_location;  // the model path the worker loaded (frontend reads it)
+  std::string address;             // host:port of the worker's TCP request plane
+  bool operator==(const ModelCard&) const = default;
+};
+
+std::string to_json(const ModelCard& card);
+// InvalidArgument for malformed JSON, missing fields or a newer major version.
+Result<ModelCard> model_card_from_json(std::string_view json);
+
+}  // namespace turbine::runtime

@@ -1,0 +1,596 @@
+#include "runtime/request_plane.h"
+
+#include <charconv>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "runtime/io_threads.h"
+#include "runtime/wire.h"
+
+namespace turbine::runtime {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+// Merges a newer output of the same request into one not yet sent.
+void merge(engine::EngineOutput& into, engine::EngineOutput&& out) {
+  for (auto& t : out.tokens) into.tokens.push_back(std::move(t));
+  into.finish = out.finish;
+  into.error = std::move(out.error);
+  into.prompt_tokens = out.prompt_tokens;
+  into.completion_tokens = out.completion_tokens;
+  into.cached_tokens = out.cached_tokens;
+}
+
+// Appends every whole frame at the front of `buf` to `frames` and drops their bytes.
+Status take_frames(std::string& buf, std::vector<Frame>& frames) {
+  size_t pos = 0;
+  while (true) {
+    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.data()) + pos,
+                                  buf.size() - pos);
+    auto size = frame_size(rest);
+    if (!size) return size.status();
+    if (*size == 0) break;
+    auto frame = decode(rest.first(*size));
+    if (!frame) return frame.status();
+    frames.push_back(std::move(*frame));
+    pos += *size;
+  }
+  buf.erase(0, pos);
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return invalid_argument("address `" + address + "` is not host:port");
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned port = 0;
+  const char* b = address.data() + colon + 1;
+  const char* e = address.data() + address.size();
+  auto [p, ec] = std::from_chars(b, e, port);
+  if (ec != std::errc() || p != e || port == 0 || port > 65535) {
+    return invalid_argument("address `" + address + "` has a bad port");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+// ============================== WorkerServer ==============================================
+
+class WorkerServer::Impl {
+ public:
+  class Conn;
+
+  Impl(WorkerServerOptions options, std::shared_ptr<engine::AsyncEngine> engine)
+      : options_(std::move(options)), engine_(std::move(engine)), io_(options_.n_threads) {}
+
+  Status start() {
+    error_code ec;
+    auto addr = asio::ip::make_address(options_.host, ec);
+    if (ec) return invalid_argument("bad request-plane host `" + options_.host + "`");
+    acceptor_.emplace(io_.context());
+    tcp::endpoint ep(addr, options_.port);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return {StatusCode::kUnavailable, "cannot listen on " + options_.host + ":" +
+                                            std::to_string(options_.port) + ": " + ec.message()};
+    }
+    port_ = acceptor_->local_endpoint().port();
+    asio::co_spawn(io_.context(), accept_loop(), asio::detached);
+    return Status::ok();
+  }
+
+  void stop();
+
+  asio::awaitable<void> accept_loop();
+
+  WorkerServerOptions options_;
+  std::shared_ptr<engine::AsyncEngine> engine_;
+  IoThreads io_;
+  std::optional<tcp::acceptor> acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<uint64_t> next_engine_id_{1};
+  std::atomic<size_t> open_requests_{0};
+  std::atomic<size_t> connections_{0};
+  std::mutex conns_mu_;  // guards conns_
+  std::vector<std::weak_ptr<Conn>> conns_;
+  std::atomic<bool> stopped_{false};
+};
+
+class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(Impl& server, tcp::socket socket, asio::any_io_executor strand)
+      : server_(server),
+        strand_(std::move(strand)),
+        socket_(std::move(socket)),
+        wake_(strand_),
+        stall_(strand_) {
+    wake_.expires_at(std::chrono::steady_clock::time_point::max());
+  }
+
+  void start() {
+    error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(strand_, read_loop(shared_from_this()), asio::detached);
+    asio::co_spawn(strand_, write_loop(shared_from_this()), asio::detached);
+  }
+
+  // Any thread.
+  void post_close() {
+    asio::post(strand_, [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  asio::awaitable<void> read_loop(std::shared_ptr<Conn> self) {
+    std::string buf;
+    std::vector<Frame> frames;
+    char chunk[16384];
+    while (!closed_) {
+      error_code ec;
+      const size_t n = co_await socket_.async_read_some(
+          asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      buf.append(chunk, n);
+      frames.clear();
+      if (Status st = take_frames(buf, frames); !st.is_ok()) {
+        spdlog::warn("request plane: closing a connection: {}", st.message());
+        break;
+      }
+      for (Frame& f : frames) handle(std::move(f));
+    }
+    close();
+  }
+
+  void handle(Frame&& f) {
+    if (auto* req = std::get_if<RequestFrame>(&f)) {
+      const uint64_t wire_id = req->id;
+      if (open_.count(wire_id)) {
+        engine::EngineOutput out;
+        out.finish = engine::FinishReason::kError;
+        out.error = invalid_argument("request id " + std::to_string(wire_id) + " is in use");
+        queue(wire_id, std::move(out));
+        return;
+      }
+      const uint64_t engine_id = server_.next_engine_id_.fetch_add(1);
+      open_[wire_id] = engine_id;
+      server_.open_requests_++;
+      engine::EngineRequest er;
+      er.id = engine_id;
+      er.prompt = std::move(req->prompt);
+      er.params = std::move(req->params);
+      er.on_output = [self = shared_from_this(), wire_id](engine::EngineOutput&& out) {
+        asio::post(self->strand_, [self, wire_id, out = std::move(out)]() mutable {
+          self->on_output(wire_id, std::move(out));
+        });
+      };
+      if (Status st = server_.engine_->submit(std::move(er)); !st.is_ok()) {
+        engine::EngineOutput out;
+        out.finish = engine::FinishReason::kError;
+        out.error = std::move(st);
+        on_output(wire_id, std::move(out));
+      }
+    } else if (auto* c = std::get_if<CancelFrame>(&f)) {
+      auto it = open_.find(c->id);
+      if (it != open_.end()) server_.engine_->cancel(it->second);
+    } else {
+      spdlog::warn("request plane: a client sent an output frame; ignored");
+    }
+  }
+
+  void on_output(uint64_t wire_id, engine::EngineOutput&& out) {
+    if (out.finish != engine::FinishReason::kNone && open_.erase(wire_id)) {
+      server_.open_requests_--;
+    }
+    if (closed_) return;
+    queue(wire_id, std::move(out));
+  }
+
+  void queue(uint64_t wire_id, engine::EngineOutput&& out) {
+    auto [it, fresh] = pending_.try_emplace(wire_id);
+    if (fresh) {
+      it->second = std::move(out);
+      pending_order_.push_back(wire_id);
+    } else {
+      merge(it->second, std::move(out));
+    }
+    wake_.cancel();
+  }
+
+  asio::awaitable<void> write_loop(std::shared_ptr<Conn> self) {
+    std::string out;
+    while (!closed_) {
+      if (pending_order_.empty()) {
+        error_code ec;
+        wake_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      out.clear();
+      for (uint64_t id : pending_order_) {
+        auto it = pending_.find(id);
+        encode(OutputFrame{id, std::move(it->second)}, out);
+        pending_.erase(it);
+      }
+      pending_order_.clear();
+      stall_.expires_after(server_.options_.write_stall_timeout);
+      stall_.async_wait([self](error_code ec) {
+        if (!ec) {
+          spdlog::warn("request plane: a client stopped reading; closing its connection");
+          self->close();
+        }
+      });
+      error_code ec;
+      co_await asio::async_write(socket_, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      stall_.cancel();
+      if (ec) break;
+    }
+    close();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    for (const auto& [wire, engine_id] : open_) server_.engine_->cancel(engine_id);
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    wake_.cancel();
+    stall_.cancel();
+    pending_.clear();
+    pending_order_.clear();
+    server_.connections_--;
+  }
+
+  Impl& server_;
+  asio::any_io_executor strand_;
+  tcp::socket socket_;
+  asio::steady_timer wake_;   // the writer waits on it for outputs
+  asio::steady_timer stall_;  // closes the connection when a write makes no progress
+  bool closed_ = false;
+  std::unordered_map<uint64_t, uint64_t> open_;                 // wire id -> engine id
+  std::unordered_map<uint64_t, engine::EngineOutput> pending_;  // coalesced, not yet written
+  std::vector<uint64_t> pending_order_;
+};
+
+asio::awaitable<void> WorkerServer::Impl::accept_loop() {
+  while (!stopped_) {
+    error_code ec;
+    auto strand = asio::make_strand(io_.context());
+    tcp::socket sock(strand);
+    co_await acceptor_->async_accept(sock, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
+      continue;
+    }
+    connections_++;
+    auto conn = std::make_shared<Conn>(*this, std::move(sock), strand);
+    {
+      std::lock_guard lock(conns_mu_);
+      std::erase_if(conns_, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
+      conns_.push_back(conn);
+    }
+    conn->start();
+  }
+}
+
+void WorkerServer::Impl::stop() {
+  if (stopped_.exchange(true)) return;
+  asio::post(io_.context(), [this] {
+    error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+  });
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lock(conns_mu_);
+    for (auto& w : conns_) {
+      if (auto c = w.lock()) conns.push_back(std::move(c));
+    }
+  }
+  for (auto& c : conns) c->post_close();
+  // Let the closes run and the engine end the cancelled requests (their callbacks post to this
+  // loop), then stop the loop.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((connections_.load() > 0 || open_requests_.load() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  io_.stop();
+}
+
+WorkerServer::WorkerServer(WorkerServerOptions options, std::shared_ptr<engine::AsyncEngine> engine)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(engine))) {}
+WorkerServer::~WorkerServer() {
+  stop();
+}
+Status WorkerServer::start() {
+  return impl_->start();
+}
+uint16_t WorkerServer::port() const {
+  return impl_->port_;
+}
+size_t WorkerServer::open_requests() const {
+  return impl_->open_requests_.load();
+}
+size_t WorkerServer::connections() const {
+  return impl_->connections_.load();
+}
+void WorkerServer::stop() {
+  impl_->stop();
+}
+
+// ============================== RemoteEngine ==============================================
+
+class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngine::Connection> {
+ public:
+  Connection(const RemoteEngineOptions& options, asio::any_io_executor executor,
+             std::shared_ptr<std::atomic<int>> open_count)
+      : options_(options),
+        strand_(asio::make_strand(executor)),
+        socket_(strand_),
+        connect_timer_(strand_),
+        open_count_(std::move(open_count)) {}
+
+  void submit(engine::EngineRequest&& r) {
+    asio::post(strand_, [self = shared_from_this(), r = std::move(r)]() mutable {
+      self->do_submit(std::move(r));
+    });
+  }
+  void cancel(uint64_t id) {
+    asio::post(strand_, [self = shared_from_this(), id] { self->do_cancel(id); });
+  }
+  void shutdown() {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->shut_ = true;
+      self->fail_all({StatusCode::kUnavailable, "the remote engine was shut down"}, true);
+    });
+  }
+
+ private:
+  enum class State { kIdle, kConnecting, kOpen };
+  struct Open {
+    engine::OutputCallback cb;
+    bool cancelled = false;
+  };
+
+  void do_submit(engine::EngineRequest&& r) {
+    if (shut_) {
+      engine::EngineOutput out;
+      out.finish = engine::FinishReason::kError;
+      out.error = Status(StatusCode::kUnavailable, "the remote engine was shut down");
+      r.on_output(std::move(out));
+      return;
+    }
+    encode(RequestFrame{r.id, std::move(r.prompt), std::move(r.params)}, outbuf_);
+    open_[r.id] = Open{std::move(r.on_output), false};
+    (*open_count_)++;
+    if (state_ == State::kIdle) {
+      state_ = State::kConnecting;
+      asio::co_spawn(strand_, connect(shared_from_this(), generation_), asio::detached);
+    } else {
+      kick_write();
+    }
+  }
+
+  void do_cancel(uint64_t id) {
+    auto it = open_.find(id);
+    if (it == open_.end() || it->second.cancelled) return;
+    it->second.cancelled = true;
+    encode(CancelFrame{id}, outbuf_);
+    kick_write();
+  }
+
+  asio::awaitable<void> connect(std::shared_ptr<Connection> self, uint64_t gen) {
+    auto hp = split_host_port(options_.address);
+    if (!hp) {
+      fail_all({StatusCode::kUnavailable, hp.status().message()}, false);
+      co_return;
+    }
+    error_code ec;
+    tcp::resolver resolver(strand_);
+    auto endpoints = co_await resolver.async_resolve(hp->first, std::to_string(hp->second),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (gen != generation_) co_return;
+    if (ec) {
+      fail_all({StatusCode::kUnavailable,
+                "cannot resolve worker " + options_.address + ": " + ec.message()},
+               false);
+      co_return;
+    }
+    auto timed_out = std::make_shared<bool>(false);
+    connect_timer_.expires_after(options_.connect_timeout);
+    connect_timer_.async_wait([self, gen, timed_out](error_code tec) {
+      if (tec || gen != self->generation_) return;
+      *timed_out = true;
+      error_code ignored;
+      self->socket_.close(ignored);
+    });
+    co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    connect_timer_.cancel();
+    if (gen != generation_) co_return;
+    if (ec) {
+      fail_all({StatusCode::kUnavailable, "cannot connect to worker " + options_.address + ": " +
+                                              (*timed_out ? "timed out" : ec.message())},
+               false);
+      co_return;
+    }
+    socket_.set_option(tcp::no_delay(true), ec);
+    state_ = State::kOpen;
+    kick_write();
+    co_await read_loop(gen);
+  }
+
+  asio::awaitable<void> read_loop(uint64_t gen) {
+    std::string buf;
+    std::vector<Frame> frames;
+    char chunk[16384];
+    while (true) {
+      error_code ec;
+      const size_t n = co_await socket_.async_read_some(
+          asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      if (gen != generation_) co_return;
+      if (ec) {
+        fail_all({StatusCode::kUnavailable,
+                  "lost the connection to worker " + options_.address + ": " + ec.message()},
+                 false);
+        co_return;
+      }
+      buf.append(chunk, n);
+      frames.clear();
+      if (Status st = take_frames(buf, frames); !st.is_ok()) {
+        fail_all({StatusCode::kUnavailable,
+                  "bad frame from worker " + options_.address + ": " + st.message()},
+                 false);
+        co_return;
+      }
+      for (Frame& f : frames) {
+        auto* o = std::get_if<OutputFrame>(&f);
+        if (!o) continue;
+        auto it = open_.find(o->id);
+        if (it == open_.end()) continue;
+        if (o->output.finish != engine::FinishReason::kNone) {
+          engine::OutputCallback cb = std::move(it->second.cb);
+          open_.erase(it);
+          (*open_count_)--;
+          cb(std::move(o->output));
+        } else {
+          it->second.cb(std::move(o->output));
+        }
+      }
+    }
+  }
+
+  void kick_write() {
+    if (writing_ || state_ != State::kOpen || outbuf_.empty()) return;
+    writing_ = true;
+    inflight_.swap(outbuf_);
+    outbuf_.clear();
+    asio::async_write(socket_, asio::buffer(inflight_),
+                      asio::bind_executor(strand_, [self = shared_from_this(), gen = generation_](
+                                                       error_code ec, size_t) {
+                        if (gen != self->generation_) return;
+                        self->writing_ = false;
+                        self->inflight_.clear();
+                        if (ec) {
+                          self->fail_all({StatusCode::kUnavailable,
+                                          "lost the connection to worker " +
+                                              self->options_.address + ": " + ec.message()},
+                                         false);
+                          return;
+                        }
+                        self->kick_write();
+                      }));
+  }
+
+  // Ends every open request: kCancelled if it was cancelled (or everything is shutting down),
+  // else kError with `st`. The connection goes back to idle; the next request reconnects.
+  void fail_all(Status st, bool as_cancelled) {
+    ++generation_;
+    state_ = State::kIdle;
+    writing_ = false;
+    outbuf_.clear();
+    inflight_.clear();
+    error_code ec;
+    connect_timer_.cancel();
+    socket_.close(ec);
+    socket_ = tcp::socket(strand_);
+    auto open = std::move(open_);
+    open_.clear();
+    if (!open.empty() && !as_cancelled) {
+      spdlog::warn("request plane: {} ({} open requests)", st.message(), open.size());
+    }
+    for (auto& [id, o] : open) {
+      (*open_count_)--;
+      engine::EngineOutput out;
+      if (o.cancelled || as_cancelled) {
+        out.finish = engine::FinishReason::kCancelled;
+      } else {
+        out.finish = engine::FinishReason::kError;
+        out.error = st;
+      }
+      o.cb(std::move(out));
+    }
+  }
+
+  const RemoteEngineOptions options_;
+  asio::any_io_executor strand_;
+  tcp::socket socket_;
+  asio::steady_timer connect_timer_;
+  std::shared_ptr<std::atomic<int>> open_count_;
+  State state_ = State::kIdle;
+  bool shut_ = false;
+  bool writing_ = false;
+  uint64_t generation_ = 0;  // bumped when a socket is given up; stale handlers check it
+  std::string outbuf_;       // frames not yet handed to the socket
+  std::string inflight_;     // frames being written
+  std::unordered_map<uint64_t, Open> open_;
+};
+
+RemoteEngine::RemoteEngine(RemoteEngineOptions options, asio::any_io_executor executor)
+    : options_(std::move(options)), open_count_(std::make_shared<std::atomic<int>>(0)) {
+  const int n = std::max(1, options_.pool_size);
+  for (int i = 0; i < n; ++i) {
+    pool_.push_back(std::make_shared<Connection>(options_, executor, open_count_));
+  }
+}
+
+RemoteEngine::~RemoteEngine() {
+  shutdown();
+}
+
+Status RemoteEngine::submit(engine::EngineRequest request) {
+  if (shut_down_) return {StatusCode::kUnavailable, "the remote engine was shut down"};
+  if (request.prompt.empty()) return invalid_argument("the prompt is empty", "prompt");
+  TURBINE_RETURN_IF_ERROR(request.params.validate());
+  if (options_.max_context > 0 &&
+      static_cast<int64_t>(request.prompt.size()) >= options_.max_context) {
+    return invalid_argument("the prompt does not fit the context", "prompt");
+  }
+  pool_[request.id % pool_.size()]->submit(std::move(request));
+  return Status::ok();
+}
+
+void RemoteEngine::cancel(uint64_t id) {
+  pool_[id % pool_.size()]->cancel(id);
+}
+
+void RemoteEngine::shutdown() {
+  if (shut_down_.exchange(true)) return;
+  for (auto& c : pool_) c->shutdown();
+}
+
+engine::EngineStats RemoteEngine::stats() const {
+  engine::EngineStats s;
+  s.running = open_count_->load();
+  s.kv_total_blocks = static_cast<int>(options_.kv_total_blocks);
+  s.kv_block_size = options_.block_size;
+  return s;
+}
+
+}  // namespace turbine::runtime

@@ -1,0 +1,98 @@
+// The TCP request plane: WorkerServer serves one AsyncEngine to many frontends; RemoteEngine is
+// an AsyncEngine whose requests run on one remote worker. Frames: runtime/wire.h.
+//
+// WorkerServer threads: its own IoThreads. Each connection lives on a strand; requests of all
+// connections are multiplexed onto the one engine (server-unique engine ids). The engine's
+// callbacks only post to the connection's strand, where outputs are COALESCED per request until
+// the writer takes them: the write queue is bounded by the number of open requests, not by
+// tokens, so a slow reader costs no memory growth. A write that makes no progress for
+// `write_stall_timeout` closes the connection. A connection that closes (client gone, protocol
+// error, stall) cancels every request it opened.
+//
+// RemoteEngine threads: an executor passed in (shared by every RemoteEngine of a frontend).
+// `pool_size` connections to the worker, opened lazily; a request uses connection id % pool.
+// Every output is delivered on that connection's strand. When a connection breaks (EOF, reset,
+// connect failure or timeout), every request open on it gets a final kError with
+// StatusCode::kUnavailable at once, which is what the router migrates on; a request cancelled
+// before the break gets kCancelled instead. The next request reconnects.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "common/status.h"
+#include "engine/async_engine.h"
+
+namespace turbine::runtime {
+
+struct WorkerServerOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 0;  // 0: any free port (see port())
+  int n_threads = 1;
+  std::chrono::milliseconds write_stall_timeout{30'000};
+};
+
+class WorkerServer {
+ public:
+  WorkerServer(WorkerServerOptions options, std::shared_ptr<engine::AsyncEngine> engine);
+  ~WorkerServer();  // stop()
+  WorkerServer(const WorkerServer&) = delete;
+  WorkerServer& operator=(const WorkerServer&) = delete;
+
+  Status start();  // binds and listens; Unavailable if the address cannot be bound
+  uint16_t port() const;
+  size_t open_requests() const;  // any thread
+  size_t connections() const;
+  // Closes every connection (their requests are cancelled) and joins the threads. Idempotent.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct RemoteEngineOptions {
+  std::string address;  // host:port
+  int pool_size = 2;
+  std::chrono::milliseconds connect_timeout{3000};
+  // What the worker's model card says; checked locally so bad requests fail before the network.
+  int max_context = 0;
+  int block_size = 0;
+  int num_slots = 0;
+  int64_t kv_total_blocks = 0;
+};
+
+class RemoteEngine final : public engine::AsyncEngine {
+ public:
+  RemoteEngine(RemoteEngineOptions options, boost::asio::any_io_executor executor);
+  ~RemoteEngine() override;  // shutdown()
+
+  Status submit(engine::EngineRequest request) override;
+  void cancel(uint64_t id) override;
+  void shutdown() override;
+  engine::EngineStats stats() const override;
+  int max_context() const override { return options_.max_context; }
+  int num_slots() const override { return options_.num_slots; }
+  int block_size() const override { return options_.block_size; }
+
+  const std::string& address() const { return options_.address; }
+
+  class Connection;
+
+ private:
+  const RemoteEngineOptions options_;
+  std::vector<std::shared_ptr<Connection>> pool_;
+  std::shared_ptr<std::atomic<int>> open_count_;  // requests submitted and not finished
+  std::atomic<bool> shut_down_{false};
+};
+
+// Splits "host:port" (IPv6 as [addr]:port).
+Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& address);
+
+}  // namespace turbine::runtime

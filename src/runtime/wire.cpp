@@ -1,0 +1,374 @@
+#include "runtime/wire.h"
+
+#include <bit>
+#include <cstring>
+
+#include <boost/json.hpp>
+
+namespace turbine::runtime {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "the wire format is little-endian");
+
+class Writer {
+ public:
+  explicit Writer(std::string& out, FrameType type) : out_(out), start_(out.size()) {
+    out_.append(kFrameHeaderBytes, '\0');
+    u8(kWireVersion);
+    u8(static_cast<uint8_t>(type));
+  }
+  ~Writer() {
+    const auto len = static_cast<uint32_t>(out_.size() - start_ - kFrameHeaderBytes);
+    std::memcpy(out_.data() + start_, &len, sizeof len);
+  }
+  template <typename T>
+  void raw(T v) {
+    char b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    out_.append(b, sizeof(T));
+  }
+  void u8(uint8_t v) { raw(v); }
+  void str(const std::string& s) {
+    raw(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  void ids(const std::vector<int32_t>& v) {
+    raw(static_cast<uint32_t>(v.size()));
+    if (!v.empty()) out_.append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  }
+
+ private:
+  std::string& out_;
+  size_t start_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> b) : b_(b) {}
+  template <typename T>
+  bool raw(T& v) {
+    if (b_.size() - pos_ < sizeof(T)) return fail();
+    std::memcpy(&v, b_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool count(uint32_t& n, size_t elem_bytes) {
+    if (!raw(n)) return false;
+    if (static_cast<uint64_t>(n) * elem_bytes > b_.size() - pos_) return fail();
+    return true;
+  }
+  bool str(std::string& s) {
+    uint32_t n = 0;
+    if (!count(n, 1)) return false;
+    s.assign(reinterpret_cast<const char*>(b_.data() + pos_), n);
+    pos_ += n;
+    return true;
+  }
+  bool ids(std::vector<int32_t>& v) {
+    uint32_t n = 0;
+    if (!count(n, 4)) return false;
+    v.resize(n);
+    if (n) std::memcpy(v.data(), b_.data() + pos_, size_t{n} * 4);
+    pos_ += size_t{n} * 4;
+    return true;
+  }
+  bool at_end() const { return pos_ == b_.size(); }
+  bool ok() const { return ok_; }
+
+ private:
+  bool fail() {
+    ok_ = false;
+    return false;
+  }
+  std::span<const uint8_t> b_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+Status malformed(const char* what) {
+  return {StatusCode::kInvalidArgument, std::string("malformed request-plane frame: ") + what};
+}
+
+bool read_params(Reader& r, engine::SamplingParams& p) {
+  uint8_t has_seed = 0, ignore_eos = 0;
+  uint64_t seed = 0;
+  bool ok = r.raw(p.temperature) && r.raw(p.top_p) && r.raw(p.top_k) && r.raw(p.min_p) &&
+            r.raw(has_seed) && r.raw(seed) && r.raw(p.presence_penalty) &&
+            r.raw(p.frequency_penalty) && r.raw(p.repetition_penalty) && r.raw(p.max_tokens) &&
+            r.raw(p.min_tokens) && r.raw(ignore_eos) && r.ids(p.stop_token_ids) &&
+            r.raw(p.n_logprobs);
+  if (!ok) return false;
+  if (has_seed) p.seed = seed;
+  p.ignore_eos = ignore_eos != 0;
+  return true;
+}
+
+}  // namespace
+
+void encode(const RequestFrame& f, std::string& out) {
+  Writer w(out, FrameType::kRequest);
+  const engine::SamplingParams& p = f.params;
+  w.raw(f.id);
+  w.ids(f.prompt);
+  w.raw(p.temperature);
+  w.raw(p.top_p);
+  w.raw(p.top_k);
+  w.raw(p.min_p);
+  w.u8(p.seed.has_value() ? 1 : 0);
+  w.raw(p.seed.value_or(0));
+  w.raw(p.presence_penalty);
+  w.raw(p.frequency_penalty);
+  w.raw(p.repetition_penalty);
+  w.raw(p.max_tokens);
+  w.raw(p.min_tokens);
+  w.u8(p.ignore_eos ? 1 : 0);
+  w.ids(p.stop_token_ids);
+  w.raw(p.n_logprobs);
+}
+
+void encode(const CancelFrame& f, std::string& out) {
+  Writer w(out, FrameType::kCancel);
+  w.raw(f.id);
+}
+
+void encode(const OutputFrame& f, std::string& out) {
+  Writer w(out, FrameType::kOutput);
+  const engine::EngineOutput& o = f.output;
+  w.raw(f.id);
+  w.u8(static_cast<uint8_t>(o.finish));
+  w.raw(static_cast<int32_t>(o.prompt_tokens));
+  w.raw(static_cast<int32_t>(o.completion_tokens));
+  w.raw(static_cast<int32_t>(o.cached_tokens));
+  w.u8(static_cast<uint8_t>(o.error.code()));
+  w.str(o.error.message());
+  w.str(o.error.field());
+  w.raw(static_cast<uint32_t>(o.tokens.size()));
+  for (const engine::SampledToken& t : o.tokens) {
+    w.raw(t.token);
+    w.raw(t.logprob);
+    w.raw(static_cast<uint32_t>(t.top_logprobs.size()));
+    for (const auto& [id, lp] : t.top_logprobs) {
+      w.raw(id);
+      w.raw(lp);
+    }
+  }
+}
+
+Result<size_t> frame_size(std::span<const uint8_t> buf) {
+  if (buf.size() < kFrameHeaderBytes) return size_t{0};
+  uint32_t len = 0;
+  std::memcpy(&len, buf.data(), sizeof len);
+  if (len > kMaxFrameBytes) {
+    return Status(StatusCode::kInvalidArgument,
+                  "request-plane frame of " + std::to_string(len) + " bytes is over the limit");
+  }
+  if (buf.size() - kFrameHeaderBytes < len) return size_t{0};
+  return kFrameHeaderBytes + len;
+}
+
+Result<Frame> decode(std::span<const uint8_t> frame) {
+  if (frame.size() < kFrameHeaderBytes + 2) return malformed("too short");
+  Reader r(frame.subspan(kFrameHeaderBytes));
+  uint8_t version = 0, type = 0;
+  (void)r.raw(version);
+  (void)r.raw(type);
+  if (version != kWireVersion) {
+    return Status(StatusCode::kInvalidArgument, "request-plane version " + std::to_string(version) +
+                                                    ", expected " + std::to_string(kWireVersion));
+  }
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::kRequest: {
+      RequestFrame f;
+      if (!r.raw(f.id) || !r.ids(f.prompt) || !read_params(r, f.params) || !r.at_end())
+        return malformed("request");
+      return Frame(std::move(f));
+    }
+    case FrameType::kCancel: {
+      CancelFrame f;
+      if (!r.raw(f.id) || !r.at_end()) return malformed("cancel");
+      return Frame(f);
+    }
+    case FrameType::kOutput: {
+      OutputFrame f;
+      engine::EngineOutput& o = f.output;
+      uint8_t finish = 0, code = 0;
+      int32_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+      std::string message, field;
+      uint32_t n = 0;
+      if (!r.raw(f.id) || !r.raw(finish) || !r.raw(prompt_tokens) || !r.raw(completion_tokens) ||
+          !r.raw(cached_tokens) || !r.raw(code) || !r.str(message) || !r.str(field) ||
+          !r.count(n, 12)) {
+        return malformed("output");
+      }
+      if (finish > static_cast<uint8_t>(engine::FinishReason::kError) ||
+          code > static_cast<uint8_t>(StatusCode::kDataLoss)) {
+        return malformed("output enum");
+      }
+      o.finish = static_cast<engine::FinishReason>(finish);
+      o.prompt_tokens = prompt_tokens;
+      o.completion_tokens = completion_tokens;
+      o.cached_tokens = cached_tokens;
+      if (code != 0) o.error = Status(static_cast<StatusCode>(code), message, field);
+      o.tokens.resize(n);
+      for (engine::SampledToken& t : o.tokens) {
+        uint32_t k = 0;
+        if (!r.raw(t.token) || !r.raw(t.logprob) || !r.count(k, 8)) return malformed("token");
+        t.top_logprobs.resize(k);
+        for (auto& [id, lp] : t.top_logprobs) {
+          if (!r.raw(id) || !r.raw(lp)) return malformed("top logprob");
+        }
+      }
+      if (!r.at_end()) return malformed("trailing bytes");
+      return Frame(std::move(f));
+    }
+  }
+  return malformed("unknown type");
+}
+
+// ---- event plane ---------------------------------------------------------------------------
+
+namespace {
+namespace json = boost::json;
+
+json::array hashes(const std::vector<uint64_t>& v) {
+  json::array a;
+  for (uint64_t h : v) a.emplace_back(h);
+  return a;
+}
+
+bool get_u64(const json::value& v, uint64_t& out) {
+  if (v.is_uint64()) {
+    out = v.get_uint64();
+  } else if (v.is_int64() && v.get_int64() >= 0) {
+    out = static_cast<uint64_t>(v.get_int64());
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool get_int(const json::object& o, const char* k, int& out) {
+  const json::value* v = o.if_contains(k);
+  if (!v || !v->is_int64()) return false;
+  out = static_cast<int>(v->get_int64());
+  return true;
+}
+}  // namespace
+
+std::string kv_event_to_json(uint64_t instance_id, const kv::KvEvent& e) {
+  json::object o;
+  o["worker_id"] = instance_id;
+  o["version"] = e.version;
+  o["event_id"] = e.event_id;
+  json::object data;
+  if (const auto* s = std::get_if<kv::BlockStored>(&e.data)) {
+    json::object st;
+    if (s->parent_hash) st["parent_hash"] = *s->parent_hash;
+    json::array blocks;
+    for (const kv::StoredBlock& b : s->blocks) {
+      blocks.emplace_back(
+          json::object{{"block_hash", b.block_hash}, {"tokens_hash", b.tokens_hash}});
+    }
+    st["blocks"] = std::move(blocks);
+    json::array toks;
+    for (int32_t t : s->token_ids) toks.emplace_back(t);
+    st["token_ids"] = std::move(toks);
+    st["block_size"] = s->block_size;
+    data["stored"] = std::move(st);
+  } else if (const auto* r = std::get_if<kv::BlockRemoved>(&e.data)) {
+    data["removed"] = json::object{{"block_hashes", hashes(r->block_hashes)}};
+  } else {
+    data["cleared"] = json::object{};
+  }
+  o["data"] = std::move(data);
+  return json::serialize(o);
+}
+
+Result<std::pair<uint64_t, kv::KvEvent>> kv_event_from_json(std::string_view text) {
+  const Status bad = invalid_argument("malformed KV event");
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return bad;
+  const json::object& o = v.get_object();
+  uint64_t worker = 0, version = 0;
+  kv::KvEvent e;
+  const json::value* w = o.if_contains("worker_id");
+  const json::value* ver = o.if_contains("version");
+  const json::value* id = o.if_contains("event_id");
+  const json::value* d = o.if_contains("data");
+  if (!w || !ver || !id || !d || !d->is_object() || !get_u64(*w, worker) ||
+      !get_u64(*ver, version) || !get_u64(*id, e.event_id)) {
+    return bad;
+  }
+  e.version = static_cast<uint32_t>(version);
+  const json::object& data = d->get_object();
+  if (const json::value* s = data.if_contains("stored"); s && s->is_object()) {
+    const json::object& so = s->get_object();
+    kv::BlockStored st;
+    if (const json::value* p = so.if_contains("parent_hash")) {
+      uint64_t ph = 0;
+      if (!get_u64(*p, ph)) return bad;
+      st.parent_hash = ph;
+    }
+    const json::value* blocks = so.if_contains("blocks");
+    const json::value* toks = so.if_contains("token_ids");
+    if (!blocks || !blocks->is_array() || !toks || !toks->is_array() ||
+        !get_int(so, "block_size", st.block_size)) {
+      return bad;
+    }
+    for (const json::value& b : blocks->get_array()) {
+      if (!b.is_object()) return bad;
+      const json::value* bh = b.get_object().if_contains("block_hash");
+      const json::value* th = b.get_object().if_contains("tokens_hash");
+      kv::StoredBlock sb;
+      if (!bh || !th || !get_u64(*bh, sb.block_hash) || !get_u64(*th, sb.tokens_hash)) return bad;
+      st.blocks.push_back(sb);
+    }
+    for (const json::value& t : toks->get_array()) {
+      if (!t.is_int64()) return bad;
+      st.token_ids.push_back(static_cast<int32_t>(t.get_int64()));
+    }
+    e.data = std::move(st);
+  } else if (const json::value* r = data.if_contains("removed"); r && r->is_object()) {
+    const json::value* hs = r->get_object().if_contains("block_hashes");
+    if (!hs || !hs->is_array()) return bad;
+    kv::BlockRemoved rm;
+    for (const json::value& h : hs->get_array()) {
+      uint64_t x = 0;
+      if (!get_u64(h, x)) return bad;
+      rm.block_hashes.push_back(x);
+    }
+    e.data = std::move(rm);
+  } else if (data.if_contains("cleared")) {
+    e.data = kv::AllBlocksCleared{};
+  } else {
+    return bad;
+  }
+  return std::make_pair(worker, std::move(e));
+}
+
+std::string load_to_json(const WorkerLoad& l) {
+  json::object o{{"worker_id", l.instance_id},
+                 {"running", l.running},
+                 {"waiting", l.waiting},
+                 {"kv_used_blocks", l.kv_used_blocks},
+                 {"kv_total_blocks", l.kv_total_blocks}};
+  return json::serialize(o);
+}
+
+Result<WorkerLoad> load_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return invalid_argument("malformed load message");
+  const json::object& o = v.get_object();
+  WorkerLoad l;
+  const json::value* w = o.if_contains("worker_id");
+  if (!w || !get_u64(*w, l.instance_id) || !get_int(o, "running", l.running) ||
+      !get_int(o, "waiting", l.waiting) || !get_int(o, "kv_used_blocks", l.kv_used_blocks) ||
+      !get_int(o, "kv_total_blocks", l.kv_total_blocks)) {
+    return invalid_argument("malformed load message");
+  }
+  return l;
+}
+
+}  // namespace turbine::runtime

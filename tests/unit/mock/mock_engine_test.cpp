@@ -1,0 +1,208 @@
+#include "mock/mock_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <numeric>
+#include <thread>
+#include <variant>
+
+namespace turbine::mock {
+namespace {
+
+using engine::EngineOutput;
+using engine::EngineRequest;
+using engine::FinishReason;
+
+struct Collector {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<EngineOutput> outputs;
+  engine::OutputCallback callback() {
+    return [this](EngineOutput&& o) {
+      std::lock_guard lock(mu);
+      outputs.push_back(std::move(o));
+      cv.notify_all();
+    };
+  }
+  bool wait() {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(30), [&] {
+      return !outputs.empty() && outputs.back().finish != FinishReason::kNone;
+    });
+  }
+  std::vector<int32_t> tokens() {
+    std::lock_guard lock(mu);
+    std::vector<int32_t> t;
+    for (const auto& o : outputs)
+      for (const auto& s : o.tokens) t.push_back(s.token);
+    return t;
+  }
+};
+
+std::vector<int32_t> seq(int n, int start = 0) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  std::iota(t.begin(), t.end(), start);
+  return t;
+}
+
+EngineRequest req(uint64_t id, std::vector<int32_t> prompt, Collector& c, int max_tokens) {
+  EngineRequest r;
+  r.id = id;
+  r.prompt = std::move(prompt);
+  r.params.max_tokens = max_tokens;
+  r.params.ignore_eos = true;
+  r.on_output = c.callback();
+  return r;
+}
+
+MockEngineOptions small() {
+  MockEngineOptions o;
+  o.n_vocab = 5000;
+  o.block_size = 16;
+  o.num_blocks = 1024;
+  o.speedup = 50;
+  return o;
+}
+
+TEST(MockEngineTest, SimulatedTimeFollowsTheTimingModel) {
+  MockEngineOptions o = small();
+  o.max_num_batched_tokens = 8192;
+  MockEngine e(o);
+  Collector c;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(e.submit(req(1, seq(4000), c, 3)).is_ok());
+  ASSERT_TRUE(c.wait());
+  const double wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const MockTiming& t = o.timing;
+  // One prefill step of 4000 tokens, then two decode steps at context 4001 and 4002.
+  const double prefill = t.step_ms(1, 4000, 4000, 4000.0 * 2000.0);
+  const double decode = t.step_ms(1, 4001, 0, 0) + t.step_ms(1, 4002, 0, 0);
+  EXPECT_NEAR(e.simulated_ms(), prefill + decode, 1e-6);
+  EXPECT_GT(prefill, 100);  // an 8B model's 4k prefill: ~150 ms
+  EXPECT_LT(prefill, 250);
+  EXPECT_GE(wall_ms, (prefill + decode) / o.speedup * 0.95);
+  EXPECT_EQ(e.stats().steps, 3u);
+  // Chunked prefill: a budget of 1024 tokens makes 4 prefill steps, and a longer time.
+  o.max_num_batched_tokens = 1024;
+  MockEngine chunked(o);
+  Collector d;
+  ASSERT_TRUE(chunked.submit(req(1, seq(4000), d, 1)).is_ok());
+  ASSERT_TRUE(d.wait());
+  EXPECT_EQ(chunked.stats().steps, 4u);
+  EXPECT_GT(chunked.simulated_ms(), prefill);
+}
+
+TEST(MockEngineTest, DecodeStepTimeGrowsWithBatchAndKv) {
+  const MockTiming t;
+  EXPECT_LT(t.step_ms(1, 1000, 0, 0), t.step_ms(64, 1000, 0, 0));
+  EXPECT_LT(t.step_ms(8, 1000, 0, 0), t.step_ms(8, 100000, 0, 0));
+  EXPECT_NEAR(t.step_ms(1, 4096, 0, 0), 5.0 + 0.02 + 4096 * 4e-5, 1e-9);
+}
+
+TEST(MockEngineTest, PublishesKvEventsAndReusesThePrefixCache) {
+  auto sink = std::make_shared<kv::InProcessKvEventSink>();
+  MockEngineOptions o = small();
+  o.kv_event_sink = sink;
+  MockEngine e(o);
+  Collector a;
+  ASSERT_TRUE(e.submit(req(1, seq(100), a, 2)).is_ok());
+  ASSERT_TRUE(a.wait());
+  size_t stored = 0;
+  uint64_t next_id = 0;
+  for (const auto& ev : sink->take()) {
+    EXPECT_EQ(ev.event_id, next_id++);
+    if (const auto* s = std::get_if<kv::BlockStored>(&ev.data)) {
+      stored += s->blocks.size();
+      EXPECT_EQ(s->token_ids.size(), s->blocks.size() * 16);
+    }
+  }
+  EXPECT_EQ(stored, 6u);  // 100 prompt + 1 computed generated token: 6 full blocks
+  Collector b;
+  auto p = seq(100);
+  p.push_back(7);
+  ASSERT_TRUE(e.submit(req(2, p, b, 1)).is_ok());
+  ASSERT_TRUE(b.wait());
+  EXPECT_EQ(b.outputs.back().cached_tokens, 96);
+  EXPECT_EQ(e.stats().prefix_cache_hit_tokens, 96u);
+}
+
+TEST(MockEngineTest, DeterministicTokensAndStopConditions) {
+  MockEngineOptions o = small();
+  o.enable_prefix_caching = false;
+  o.eos_token_ids = {3};
+  MockEngine e(o);
+  Collector a, b;
+  ASSERT_TRUE(e.submit(req(1, seq(20), a, 12)).is_ok());
+  ASSERT_TRUE(e.submit(req(2, seq(20), b, 12)).is_ok());
+  ASSERT_TRUE(a.wait());
+  ASSERT_TRUE(b.wait());
+  const auto ta = a.tokens();
+  EXPECT_EQ(ta.size(), 12u);
+  EXPECT_EQ(ta, b.tokens());
+  EXPECT_EQ(a.outputs.back().finish, FinishReason::kLength);
+  EXPECT_EQ(a.outputs.back().completion_tokens, 12);
+  for (int32_t t : ta) {
+    EXPECT_GE(t, 0);
+    EXPECT_LT(t, o.n_vocab);
+  }
+  // A stop id equal to the 5th token ends the sequence there...
+  Collector s;
+  auto r = req(3, seq(20), s, 12);
+  r.params.stop_token_ids = {ta[4]};
+  ASSERT_TRUE(e.submit(std::move(r)).is_ok());
+  ASSERT_TRUE(s.wait());
+  EXPECT_EQ(s.tokens(), std::vector<int32_t>(ta.begin(), ta.begin() + 5));
+  EXPECT_EQ(s.outputs.back().finish, FinishReason::kStop);
+  // ...unless min_tokens forbids it.
+  Collector m;
+  auto r2 = req(4, seq(20), m, 8);
+  r2.params.stop_token_ids = {ta[4]};
+  r2.params.min_tokens = 8;
+  ASSERT_TRUE(e.submit(std::move(r2)).is_ok());
+  ASSERT_TRUE(m.wait());
+  EXPECT_EQ(m.tokens().size(), 8u);
+  EXPECT_EQ(m.outputs.back().finish, FinishReason::kLength);
+}
+
+TEST(MockEngineTest, PreemptsWhenBlocksRunOutAndFinishesEverything) {
+  MockEngineOptions o = small();
+  o.num_blocks = 40;  // 640 positions for 6 requests of up to 200
+  o.enable_prefix_caching = false;
+  MockEngine e(o);
+  std::vector<std::unique_ptr<Collector>> cs;
+  for (uint64_t i = 0; i < 6; ++i) {
+    cs.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(e.submit(req(i, seq(100, static_cast<int>(i) * 200), *cs.back(), 100)).is_ok());
+  }
+  for (auto& c : cs) {
+    ASSERT_TRUE(c->wait());
+    EXPECT_EQ(c->tokens().size(), 100u);
+  }
+  EXPECT_GT(e.stats().preemptions, 0u);
+  // Stats are published after the step whose outputs were just delivered.
+  for (int i = 0; i < 1000 && e.stats().kv_used_blocks != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(e.stats().kv_used_blocks, 0);
+}
+
+TEST(MockEngineTest, CancelAndShutdown) {
+  MockEngineOptions o = small();
+  o.speedup = 1;
+  MockEngine e(o);
+  Collector c;
+  ASSERT_TRUE(e.submit(req(1, seq(10), c, 100000 - 11)).is_ok());
+  e.cancel(1);
+  ASSERT_TRUE(c.wait());
+  EXPECT_EQ(c.outputs.back().finish, FinishReason::kCancelled);
+  e.shutdown();
+  Collector d;
+  EXPECT_EQ(e.submit(req(2, seq(10), d, 1)).code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(e.submit(req(3, {}, d, 1)).is_ok());
+}
+
+}  // namespace
+}  // namespace turbine::mock

@@ -264,7 +264,7 @@ Status RoutedEngine::submit(engine::EngineRequest request) {
   const kv::BlockHashes hashes = kv::block_hashes(r->prompt, std::max(1, bs));
   std::lock_guard rlock(r->mu);
   for (;;) {
-    Result<Choice> choice = Status::ok();
+    Result<Choice> choice = internal_error("no routing decision yet");
     {
       std::lock_guard lock(mu_);
       if (requests_.count(r->caller_id) != 0)
@@ -367,7 +367,7 @@ void RoutedEngine::resubmit(const std::shared_ptr<Request>& r) {
   all.insert(all.end(), r->generated.begin(), r->generated.end());
   const kv::BlockHashes hashes = kv::block_hashes(all, std::max(1, bs));
   for (;;) {
-    Result<Choice> choice = Status::ok();
+    Result<Choice> choice = internal_error("no routing decision yet");
     {
       std::lock_guard lock(mu_);
       if (r->cancelled) {

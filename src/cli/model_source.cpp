@@ -80,4 +80,11 @@ Result<std::filesystem::path> resolve_model(const std::string& spec, const std::
   return path;
 }
 
+std::string default_served_name(const std::string& spec, const std::filesystem::path& path) {
+  if (!spec.empty() && !std::filesystem::exists(spec)) return spec;
+  std::filesystem::path p = path;
+  if (p.filename().empty()) p = p.parent_path();
+  return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
+}
+
 }  // namespace turbine::cli

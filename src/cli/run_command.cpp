@@ -30,15 +30,6 @@ struct RunOptions {
   double shutdown_grace_s = 30.0;
 };
 
-// What clients call the model when --served-model-name is not given: the Hub repo id as typed,
-// else the file's stem or the folder's name (GGUF `general.name` is often just "llama").
-std::string default_served_name(const std::string& spec, const std::filesystem::path& path) {
-  if (!spec.empty() && !std::filesystem::exists(spec)) return spec;
-  std::filesystem::path p = path;
-  if (p.filename().empty()) p = p.parent_path();
-  return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
-}
-
 int run_server(const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   auto path = resolve_model(opts.model, opts.revision);

@@ -47,13 +47,6 @@ struct WorkerOptions {
   RuntimeFlags runtime;
 };
 
-std::string default_served_name(const std::string& spec, const std::filesystem::path& path) {
-  if (!spec.empty() && !std::filesystem::exists(spec)) return spec;
-  std::filesystem::path p = path;
-  if (p.filename().empty()) p = p.parent_path();
-  return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
-}
-
 int run_worker(const WorkerOptions& opts) {
   runtime::EndpointId ep{opts.runtime.ns, opts.component, opts.endpoint};
   if (Status st = ep.validate(); !st.is_ok()) {

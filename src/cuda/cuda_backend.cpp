@@ -14,6 +14,7 @@
 #include "cuda/gemm.h"
 #include "cuda/kernels.h"
 #include "cuda/sampling.h"
+#include "engine/kv_write_tracker.h"
 #include "model/dtype.h"
 
 namespace turbine::cuda {
@@ -171,7 +172,6 @@ class CudaBackend final : public engine::Backend {
                        int bucket, int ctx_bucket);
   Status finish_step(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits,
                      int n_out, Status st);
-  Status validate(std::span<const engine::SeqChunk> chunks);
   Status reserve(int n_tokens, int n_chunks, size_t staging_ints, int n_out);
   Status run_layers(int n_tokens, int n_decode, int n_prefill_seqs, int max_decode_ctx,
                     int max_q_len, int table_width, const StepLayout& lay);
@@ -213,9 +213,8 @@ class CudaBackend final : public engine::Backend {
   DeviceBuffer sample_params_dev_, tokens_dev_;  // cap_out_ rows
   PinnedBuffer sample_params_host_, tokens_host_;
 
-  std::vector<int> block_len_;       // per block: leading positions written (validation)
-  std::vector<uint8_t> write_mark_;  // validate() scratch, all zero between calls
-  std::vector<int> order_;           // chunk indices, decode chunks first
+  engine::KvWriteTracker kv_writes_;  // which positions each block holds; validates chunks
+  std::vector<int> order_;            // chunk indices, decode chunks first
 };
 
 Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& opts) {
@@ -304,8 +303,7 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   // Zeroed: padded rows of graph steps read block 0 and must not meet NaN bit patterns.
   TURBINE_RETURN_IF_ERROR(check(cudaMemset(k_cache_.data(), 0, half), "clear KV"));
   TURBINE_RETURN_IF_ERROR(check(cudaMemset(v_cache_.data(), 0, half), "clear KV"));
-  block_len_.assign(static_cast<size_t>(n_blocks_), 0);
-  write_mark_.assign(static_cast<size_t>(n_blocks_), 0);
+  kv_writes_ = engine::KvWriteTracker(n_blocks_, block_size_, max_context_, cfg_.n_vocab);
   return Status::ok();
 }
 
@@ -351,72 +349,8 @@ Status CudaBackend::reserve(int n_tokens, int n_chunks, size_t staging_ints, int
   return Status::ok();
 }
 
-Status CudaBackend::validate(std::span<const engine::SeqChunk> chunks) {
-  const int bs = block_size_;
-  std::vector<int> marked;
-  auto check_chunk = [&](size_t c) -> Status {
-    const engine::SeqChunk& ch = chunks[c];
-    const std::string where = "chunk " + std::to_string(c) + ": ";
-    if (ch.tokens.empty()) return invalid_argument(where + "no tokens", "tokens");
-    if (ch.pos < 0) return invalid_argument(where + "negative position", "pos");
-    const int64_t end = static_cast<int64_t>(ch.pos) + static_cast<int64_t>(ch.tokens.size());
-    if (end > max_context_) {
-      return invalid_argument(where + "positions up to " + std::to_string(end) +
-                                  " exceed max context " + std::to_string(max_context_),
-                              "pos");
-    }
-    if (static_cast<int64_t>(ch.block_table.size()) * bs < end) {
-      return invalid_argument(where + "block table of " + std::to_string(ch.block_table.size()) +
-                                  " blocks cannot hold " + std::to_string(end) + " positions",
-                              "block_table");
-    }
-    const size_t used_blocks = static_cast<size_t>((end + bs - 1) / bs);
-    for (size_t j = 0; j < used_blocks; ++j) {
-      const int b = ch.block_table[j];
-      if (b < 0 || b >= n_blocks_) {
-        return invalid_argument(where + "block " + std::to_string(b) + " out of range [0, " +
-                                    std::to_string(n_blocks_) + ")",
-                                "block_table");
-      }
-    }
-    const size_t first_written = static_cast<size_t>(ch.pos / bs);
-    bool gap = false;
-    for (size_t j = 0; j < first_written; ++j)
-      gap = gap || block_len_[static_cast<size_t>(ch.block_table[j])] < bs;
-    if (ch.pos % bs != 0)
-      gap = gap || block_len_[static_cast<size_t>(ch.block_table[first_written])] < ch.pos % bs;
-    if (gap) {
-      return invalid_argument(where + "position " + std::to_string(ch.pos) +
-                                  " but earlier positions are not in the cache",
-                              "pos");
-    }
-    for (size_t j = first_written; j < used_blocks; ++j) {
-      const auto b = static_cast<size_t>(ch.block_table[j]);
-      if (write_mark_[b] != 0) {
-        return invalid_argument(
-            where + "block " + std::to_string(b) + " is written by two chunks of one step",
-            "block_table");
-      }
-      write_mark_[b] = 1;
-      marked.push_back(static_cast<int>(b));
-    }
-    for (int32_t t : ch.tokens) {
-      if (t < 0 || t >= cfg_.n_vocab) {
-        return invalid_argument(where + "token id " + std::to_string(t) +
-                                    " out of vocabulary [0, " + std::to_string(cfg_.n_vocab) + ")",
-                                "tokens");
-      }
-    }
-    return Status::ok();
-  };
-  Status st = Status::ok();
-  for (size_t c = 0; c < chunks.size() && st.is_ok(); ++c) st = check_chunk(c);
-  for (int b : marked) write_mark_[static_cast<size_t>(b)] = 0;
-  return st;
-}
-
 Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits) {
-  TURBINE_RETURN_IF_ERROR(validate(chunks));
+  TURBINE_RETURN_IF_ERROR(kv_writes_.validate(chunks));
   TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(device_), "set device"));
   const int bs = block_size_;
   const int n_chunks = static_cast<int>(chunks.size());
@@ -530,20 +464,13 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
 
 Status CudaBackend::finish_step(std::span<const engine::SeqChunk> chunks,
                                 std::vector<float>& logits, int n_out, Status st) {
-  const int bs = block_size_;
   // The step's one synchronisation (also when nothing is read back: the staging buffer is
   // rewritten by the next step).
   const Status sync = stream_.synchronize();
   TURBINE_RETURN_IF_ERROR(st);
   TURBINE_RETURN_IF_ERROR(sync);
 
-  for (const engine::SeqChunk& ch : chunks) {
-    const int end = ch.pos + static_cast<int>(ch.tokens.size());
-    for (int j = ch.pos / bs; j * bs < end; ++j) {
-      block_len_[static_cast<size_t>(ch.block_table[static_cast<size_t>(j)])] =
-          std::min(bs, end - j * bs);
-    }
-  }
+  kv_writes_.commit(chunks);
   const auto vocab = static_cast<size_t>(cfg_.n_vocab);
   if (tokens_out_ == nullptr) {
     logits.resize(static_cast<size_t>(n_out) * vocab);

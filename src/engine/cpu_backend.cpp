@@ -5,9 +5,9 @@
 // forward() hands them and touch nothing else. The KV cache is one arena of f32 blocks allocated at
 // start (pages are committed by the OS on first write): K and V each
 // [layer][block][slot in block][kv_heads * head_dim]. Attention reads it through each chunk's block
-// table. block_len_ records how many leading positions of each block were written, so a chunk that
-// would read positions nobody wrote is refused (this catches caller bugs in block tables; blocks
-// reused for another sequence keep their old length until rewritten).
+// table. A KvWriteTracker records how many leading positions of each block were written, so a chunk
+// that would read positions nobody wrote is refused (this catches caller bugs in block tables;
+// blocks reused for another sequence keep their old length until rewritten).
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -18,6 +18,7 @@
 #include "engine/backend.h"
 #include "engine/cpu_kernels.h"
 #include "engine/cpu_thread_pool.h"
+#include "engine/kv_write_tracker.h"
 #include "model/dtype.h"
 
 namespace turbine::engine {
@@ -40,8 +41,7 @@ class CpuBackend final : public Backend {
         n_blocks_(n_blocks),
         block_size_(block_size),
         kv_dim_(static_cast<size_t>(cfg_.n_kv_heads) * static_cast<size_t>(cfg_.head_dim)),
-        block_len_(static_cast<size_t>(n_blocks), 0),
-        write_mark_(static_cast<size_t>(n_blocks), 0) {
+        kv_writes_(n_blocks, block_size, max_context, model.config().n_vocab) {
     const size_t arena = static_cast<size_t>(cfg_.n_layers) * static_cast<size_t>(n_blocks) *
                          static_cast<size_t>(block_size) * kv_dim_;
     k_arena_.reset(new float[arena]);  // default-initialised: untouched pages cost nothing
@@ -76,7 +76,6 @@ class CpuBackend final : public Backend {
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override;
 
  private:
-  Status validate(std::span<const SeqChunk> chunks);
   void attention(int layer, int n_tokens);
   // Calls fn(begin, end) over [0, total) split into at most pool-size ranges of >= min_chunk.
   void for_ranges(size_t total, size_t min_chunk, const std::function<void(size_t, size_t)>& fn);
@@ -98,8 +97,7 @@ class CpuBackend final : public Backend {
   const int block_size_;
   const size_t kv_dim_;
   std::unique_ptr<float[]> k_arena_, v_arena_;
-  std::vector<int> block_len_;       // per block: leading positions written
-  std::vector<uint8_t> write_mark_;  // validate() scratch, all zero between calls
+  KvWriteTracker kv_writes_;  // which positions each block holds; validates chunks
   std::vector<LayerF32> layers_;
   std::vector<float> output_norm_;
   std::vector<float> inv_freq_;
@@ -113,71 +111,6 @@ class CpuBackend final : public Backend {
   std::vector<int> tok_chunk_, tok_pos_;
   std::span<const SeqChunk> chunks_;  // the step being run (attention reads its block tables)
 };
-
-Status CpuBackend::validate(std::span<const SeqChunk> chunks) {
-  const int bs = block_size_;
-  std::vector<int> marked;
-  auto check = [&](size_t c) -> Status {
-    const SeqChunk& ch = chunks[c];
-    const std::string where = "chunk " + std::to_string(c) + ": ";
-    if (ch.tokens.empty()) return invalid_argument(where + "no tokens", "tokens");
-    if (ch.pos < 0) return invalid_argument(where + "negative position", "pos");
-    const int64_t end = static_cast<int64_t>(ch.pos) + static_cast<int64_t>(ch.tokens.size());
-    if (end > max_context_) {
-      return invalid_argument(where + "positions up to " + std::to_string(end) +
-                                  " exceed max context " + std::to_string(max_context_),
-                              "pos");
-    }
-    if (static_cast<int64_t>(ch.block_table.size()) * bs < end) {
-      return invalid_argument(where + "block table of " + std::to_string(ch.block_table.size()) +
-                                  " blocks cannot hold " + std::to_string(end) + " positions",
-                              "block_table");
-    }
-    const size_t used_blocks = static_cast<size_t>((end + bs - 1) / bs);
-    for (size_t j = 0; j < used_blocks; ++j) {
-      const int b = ch.block_table[j];
-      if (b < 0 || b >= n_blocks_) {
-        return invalid_argument(where + "block " + std::to_string(b) + " out of range [0, " +
-                                    std::to_string(n_blocks_) + ")",
-                                "block_table");
-      }
-    }
-    // Every position before pos must have been written.
-    const size_t first_written = static_cast<size_t>(ch.pos / bs);
-    bool gap = false;
-    for (size_t j = 0; j < first_written; ++j)
-      gap = gap || block_len_[static_cast<size_t>(ch.block_table[j])] < bs;
-    if (ch.pos % bs != 0)
-      gap = gap || block_len_[static_cast<size_t>(ch.block_table[first_written])] < ch.pos % bs;
-    if (gap) {
-      return invalid_argument(where + "position " + std::to_string(ch.pos) +
-                                  " but earlier positions are not in the cache",
-                              "pos");
-    }
-    for (size_t j = first_written; j < used_blocks; ++j) {
-      const auto b = static_cast<size_t>(ch.block_table[j]);
-      if (write_mark_[b] != 0) {
-        return invalid_argument(
-            where + "block " + std::to_string(b) + " is written by two chunks of one step",
-            "block_table");
-      }
-      write_mark_[b] = 1;
-      marked.push_back(static_cast<int>(b));
-    }
-    for (int32_t t : ch.tokens) {
-      if (t < 0 || t >= cfg_.n_vocab) {
-        return invalid_argument(where + "token id " + std::to_string(t) +
-                                    " out of vocabulary [0, " + std::to_string(cfg_.n_vocab) + ")",
-                                "tokens");
-      }
-    }
-    return Status::ok();
-  };
-  Status st = Status::ok();
-  for (size_t c = 0; c < chunks.size() && st.is_ok(); ++c) st = check(c);
-  for (int b : marked) write_mark_[static_cast<size_t>(b)] = 0;
-  return st;
-}
 
 void CpuBackend::attention(int layer, int n_tokens) {
   const int hd = cfg_.head_dim, n_heads = cfg_.n_heads;
@@ -219,7 +152,7 @@ void CpuBackend::for_ranges(size_t total, size_t min_chunk,
 }
 
 Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) {
-  TURBINE_RETURN_IF_ERROR(validate(chunks));
+  TURBINE_RETURN_IF_ERROR(kv_writes_.validate(chunks));
   const auto& w = model_.weights();
   const int dim = cfg_.dim, hd = cfg_.head_dim;
   const int q_dim = cfg_.n_heads * hd, kv_dim = cfg_.n_kv_heads * hd, ffn = cfg_.ffn_dim;
@@ -321,17 +254,13 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
     for (size_t j = 0; j < sz(dim); ++j) x_[j] += xb2_[j];
   }
 
+  kv_writes_.commit(chunks);
+
   // Only the last token of each chunk that wants logits goes through the LM head.
   int n_out = 0;
   t = 0;
   for (const SeqChunk& ch : chunks) {
     t += static_cast<int>(ch.tokens.size());
-    // The chunk's blocks now hold exactly the positions up to its end.
-    const int end = ch.pos + static_cast<int>(ch.tokens.size());
-    for (int j = ch.pos / block_size_; j * block_size_ < end; ++j) {
-      block_len_[static_cast<size_t>(ch.block_table[static_cast<size_t>(j)])] =
-          std::min(block_size_, end - j * block_size_);
-    }
     if (ch.want_logits) {
       rmsnorm(xb_.data() + static_cast<size_t>(n_out) * dim,
               x_.data() + static_cast<size_t>(t - 1) * dim, output_norm_.data(), dim,

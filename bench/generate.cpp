@@ -11,8 +11,10 @@
 //            sequences of P random prompt tokens and O generated tokens, all batched (one model
 //            load for all the runs)
 //   --random-prompts NxP adds N random prompts of P tokens; --no-graphs / --no-gemv turn CUDA
-//   graphs / the skinny decode GEMM off; --no-device-sampling makes the engine sample on the CPU
-//   from downloaded logits (CUDA)
+//   graphs / the skinny decode GEMM off; --gemv-all / --no-gemv-all route every projection of
+//   <= 8 rows (not only wide ones) to it or not; --no-pdl turns programmatic dependent launch off;
+//   --fused-swiglu runs gate|up and SwiGLU of small steps as one kernel;
+//   --no-device-sampling makes the engine sample on the CPU from downloaded logits (CUDA)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
 //            [--tokenizer tokenizer.json]                random-weight Hugging Face folder
 #include <algorithm>
@@ -55,6 +57,7 @@ struct Args {
   double gpu_mem = 0.9;
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
+  bool gemv_all = false, pdl = true, fused_swiglu = false;  // as CudaBackendOptions
   int random_n = 0, random_len = 0;
 };
 
@@ -108,6 +111,14 @@ Args parse(int argc, char** argv) {
       a.graphs = false;
     else if (k == "--no-gemv")
       a.gemv = false;
+    else if (k == "--gemv-all")
+      a.gemv_all = true;
+    else if (k == "--no-gemv-all")
+      a.gemv_all = false;
+    else if (k == "--no-pdl")
+      a.pdl = false;
+    else if (k == "--fused-swiglu")
+      a.fused_swiglu = true;
     else if (k == "--no-device-sampling")
       a.device_sampling = false;
     else if (k == "--random-prompts") {
@@ -168,6 +179,9 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.gpu_memory_utilization = a.gpu_mem;
     o.cuda_graphs = a.graphs;
     o.skinny_gemv = a.gemv;
+    o.gemv_all = a.gemv_all;
+    o.pdl = a.pdl;
+    o.fused_swiglu = a.fused_swiglu;
     o.device_sampling = a.device_sampling;
     return cuda::make_cuda_backend(m, o);
 #else

@@ -1,11 +1,13 @@
 #include "cuda/attention.h"
 
+#include <algorithm>
 #include <cfloat>
-#include <optional>
 #include <string>
+#include <type_traits>
 
 #include "cuda/device.h"
 #include "cuda/dtype_util.cuh"
+#include "cuda/launch.cuh"
 
 namespace turbine::cuda {
 namespace {
@@ -61,18 +63,29 @@ constexpr int kDecodeThreads = kDecodeWarps * 32;
 constexpr int kDecodeUnroll = 4;
 
 // One block per (group of kGroup q heads sharing one kv head, sequence, partition of
-// kDecodePartitionTokens). A token's head_dim row is read by kLanes lanes with 16-byte loads;
-// each warp covers 32 / kLanes tokens per step. Pass 1 writes scaled logits to shared memory,
-// pass 2 accumulates softmax-weighted V. With one partition the block writes the final output;
-// otherwise (max, sum, normalised partial output) go to the workspace for the reduction.
-template <typename T, int kHeadDim, int kGroup>
+// part_tokens <= kDecodePartitionTokens). A token's head_dim row is read by kLanes lanes with
+// 16-byte loads; each warp covers 32 / kLanes tokens per step. Pass 1 writes scaled logits to
+// shared memory, pass 2 accumulates softmax-weighted V. With one partition the block writes the
+// final output; otherwise (max, sum, normalised partial output) go to the workspace for the
+// reduction.
+// Tokens a decode block covers in one step of its loops (kDecodeUnroll loads in flight per lane).
+template <typename T, int kHeadDim>
+constexpr int decode_step_tokens() {
+  return 32 / (kHeadDim / Vec<T>::kN) * kDecodeWarps * kDecodeUnroll;
+}
+
+// kOneShot: the partition fits one step (part_tokens <= decode_step_tokens), so V is loaded
+// together with K (one round trip to memory instead of two). A separate instantiation: the
+// prefetch registers would otherwise lower the occupancy of the long-partition kernel (96 vs 64
+// registers on sm_90a, ~16% slower at 32 x 2,048 tokens).
+template <typename T, int kHeadDim, int kGroup, bool kOneShot>
 __global__ void __launch_bounds__(kDecodeThreads)
     decode_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
                   const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                   const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                   const int32_t* __restrict__ context_lens, int block_size, int n_kv_heads,
-                  int n_q_heads, float scale, int n_parts, float* __restrict__ part_out,
-                  float* __restrict__ part_ml) {
+                  int n_q_heads, float scale, int part_tokens, int n_parts,
+                  float* __restrict__ part_out, float* __restrict__ part_ml) {
   constexpr int kVec = Vec<T>::kN;
   constexpr int kLanes = kHeadDim / kVec;
   static_assert(kLanes <= 32 && 32 % kLanes == 0, "head row must fit a warp");
@@ -84,12 +97,14 @@ __global__ void __launch_bounds__(kDecodeThreads)
   __shared__ float red[kDecodeWarps][kGroup][kHeadDim];
   __shared__ float stat_max[kGroup], stat_sum[kGroup];
 
+  pdl_trigger();
+  pdl_wait();
   const int seq = blockIdx.y, part = blockIdx.z;
   const int h0 = blockIdx.x * kGroup;
   const int kvh = h0 / (n_q_heads / n_kv_heads);
   const int ctx = context_lens[seq];
-  const int p_start = part * kP;
-  const int p_end = min(ctx, p_start + kP);
+  const int p_start = part * part_tokens;
+  const int p_end = min(ctx, p_start + part_tokens);
   const int n_tok = p_end - p_start;
   const int64_t out_base = (static_cast<int64_t>(seq) * n_q_heads + h0) * kHeadDim;
 
@@ -124,12 +139,21 @@ __global__ void __launch_bounds__(kDecodeThreads)
 #pragma unroll
     for (int j = 0; j < kVec; ++j) qv[g][j] = tmp[j] * scale;
   }
+  static_assert(decode_step_tokens<T, kHeadDim>() == kTokPerStep * kDecodeUnroll);
+  uint4 vpre[kOneShot ? kDecodeUnroll : 1];
   for (int base = p_start + warp * kTokPerWarp; base < p_end; base += kTokPerStep * kDecodeUnroll) {
     uint4 raw[kDecodeUnroll];
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       const int t = base + u * kTokPerStep + sub;
       raw[u] = t < p_end ? load16(k_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+    }
+    if constexpr (kOneShot) {
+#pragma unroll
+      for (int u = 0; u < kDecodeUnroll; ++u) {
+        const int t = base + u * kTokPerStep + sub;
+        vpre[u] = t < p_end ? load16(v_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+      }
     }
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
@@ -185,8 +209,12 @@ __global__ void __launch_bounds__(kDecodeThreads)
     uint4 raw[kDecodeUnroll];
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
-      const int t = base + u * kTokPerStep + sub;
-      raw[u] = t < p_end ? load16(v_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+      if constexpr (kOneShot) {
+        raw[u] = vpre[u];
+      } else {
+        const int t = base + u * kTokPerStep + sub;
+        raw[u] = t < p_end ? load16(v_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+      }
     }
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
@@ -241,11 +269,13 @@ template <typename T>
 __global__ void decode_reduce_kernel(T* __restrict__ out, const float* __restrict__ part_out,
                                      const float* __restrict__ part_ml,
                                      const int32_t* __restrict__ context_lens, int n_q_heads,
-                                     int head_dim, int n_parts) {
+                                     int head_dim, int part_tokens, int n_parts) {
+  pdl_trigger();
+  pdl_wait();
   const int seq = blockIdx.y, h = blockIdx.x, d = threadIdx.x;
   const int64_t r0 = (static_cast<int64_t>(seq) * n_q_heads + h) * n_parts;
-  const int used =
-      min(n_parts, (context_lens[seq] + kDecodePartitionTokens - 1) / kDecodePartitionTokens);
+  // Partitions past the end of this sequence were skipped by the decode kernel.
+  const int used = min(n_parts, (context_lens[seq] + part_tokens - 1) / part_tokens);
   float m = -FLT_MAX;
   for (int p = 0; p < used; ++p) m = fmaxf(m, part_ml[2 * (r0 + p)]);
   float num = 0.0f, den = 0.0f;
@@ -260,31 +290,36 @@ __global__ void decode_reduce_kernel(T* __restrict__ out, const float* __restric
 
 template <typename T, int kHeadDim, int kGroup>
 void launch_decode(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
-                   int64_t q_stride, int n_parts, float* part_out, float* part_ml) {
+                   int64_t q_stride, int part_tokens, int n_parts, float* part_out,
+                   float* part_ml) {
   const dim3 grid(a.n_q_heads / kGroup, a.n_seqs, n_parts);
-  decode_kernel<T, kHeadDim, kGroup><<<grid, kDecodeThreads, 0, stream>>>(
-      static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
-      static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
-      kv.max_blocks_per_seq, kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads, a.scale,
-      n_parts, part_out, part_ml);
+  auto* kernel = part_tokens <= decode_step_tokens<T, kHeadDim>()
+                     ? decode_kernel<T, kHeadDim, kGroup, true>
+                     : decode_kernel<T, kHeadDim, kGroup, false>;
+  launch_kernel(a.pdl, kernel, grid, dim3(kDecodeThreads), 0, stream, static_cast<T*>(a.out),
+                static_cast<const T*>(a.q), q_stride, static_cast<const T*>(kv.k_cache),
+                static_cast<const T*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq,
+                kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads, a.scale, part_tokens,
+                n_parts, part_out, part_ml);
   if (n_parts > 1) {
-    decode_reduce_kernel<T><<<dim3(a.n_q_heads, a.n_seqs), kHeadDim, 0, stream>>>(
-        static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads, kHeadDim, n_parts);
+    launch_kernel(a.pdl, decode_reduce_kernel<T>, dim3(a.n_q_heads, a.n_seqs), dim3(kHeadDim), 0,
+                  stream, static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads,
+                  kHeadDim, part_tokens, n_parts);
   }
 }
 
 template <typename T, int kHeadDim>
 void launch_decode_group(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
-                         int64_t q_stride, int n_parts, float* po, float* pml) {
+                         int64_t q_stride, int part_tokens, int n_parts, float* po, float* pml) {
   const int group = a.n_q_heads / kv.n_kv_heads;
   if (group % 8 == 0) {
-    launch_decode<T, kHeadDim, 8>(stream, kv, a, q_stride, n_parts, po, pml);
+    launch_decode<T, kHeadDim, 8>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   } else if (group % 4 == 0) {
-    launch_decode<T, kHeadDim, 4>(stream, kv, a, q_stride, n_parts, po, pml);
+    launch_decode<T, kHeadDim, 4>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   } else if (group % 2 == 0) {
-    launch_decode<T, kHeadDim, 2>(stream, kv, a, q_stride, n_parts, po, pml);
+    launch_decode<T, kHeadDim, 2>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   } else {
-    launch_decode<T, kHeadDim, 1>(stream, kv, a, q_stride, n_parts, po, pml);
+    launch_decode<T, kHeadDim, 1>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   }
 }
 
@@ -428,21 +463,313 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
   }
 }
 
+// Both prefill launchers return the error of raising the kernel's shared-memory limit (nothing is
+// launched then).
 template <typename T, int kHeadDim>
-Status launch_prefill(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
-                      int64_t q_stride) {
+cudaError_t launch_prefill(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
+                           int64_t q_stride) {
   const size_t smem = prefill_smem_bytes(kHeadDim);
   auto* fn = prefill_kernel<T, kHeadDim>;
-  TURBINE_RETURN_IF_ERROR(check(
-      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-      "prefill smem attribute"));
+  const cudaError_t e =
+      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
   const dim3 grid((a.max_q_len + kPrefillBM - 1) / kPrefillBM, a.n_q_heads, a.n_seqs);
   fn<<<grid, kPrefillWarps * 32, smem, stream>>>(
       static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
       static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
       kv.max_blocks_per_seq, kv.context_lens, a.cu_q_lens, kv.block_size, kv.n_kv_heads,
       a.n_q_heads, a.scale);
-  return Status::ok();
+  return cudaSuccess;
+}
+
+// ---- prefill on tensor cores (F16 / BF16) --------------------------------------------------
+
+// FlashAttention-2 style: one CTA of kTcWarps warps per (q head, tile of kTcBM query rows,
+// sequence); each warp owns 16 query rows. K/V tiles of kTcBN cached tokens are gathered through
+// the block table with cp.async into shared memory (two stages: the next tile loads while this one
+// is used). S = Q·Kᵀ and O += P·V run on mma.sync m16n8k16 (F16/BF16 inputs, F32 accumulators);
+// operands come from shared memory through ldmatrix (V transposed by ldmatrix.trans); P goes from
+// the S accumulators to the A operand in registers. Online softmax in the exp2 domain; per-thread
+// partial row sums are reduced over the quad at the end. Causal: a tile is skipped by the warps
+// whose rows all precede it, and masked only where it crosses a row's position.
+constexpr int kTcWarps = 4;
+constexpr int kTcBM = 16 * kTcWarps;  // query rows per CTA
+constexpr int kTcBN = 64;             // keys per tile
+constexpr int kTcPad = 8;             // elements of padding per shared row: conflict-free ldmatrix
+
+template <int kHeadDim>
+constexpr size_t tc_smem_bytes() {
+  // Q tile + two stages of (K tile, V tile), 2-byte elements.
+  return size_t{2} * (kHeadDim + kTcPad) * (kTcBM + 4 * kTcBN);
+}
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, asynchronously; zero-filled when !valid (src is then not read).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  const int n = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int kN>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kN) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+
+// c += a·b for one m16n8k16 tile (a: 4 registers of the 16x16 A fragment, b0/b1 the 16x8 B).
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1);
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4],
+                                                        uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                 uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as one register of two 16-bit elements, the first in the low half.
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <typename T, int kHeadDim>
+__global__ void __launch_bounds__(kTcWarps * 32, 2)
+    prefill_tc_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
+                      const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                      const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
+                      const int32_t* __restrict__ context_lens,
+                      const int32_t* __restrict__ cu_q_lens, int block_size, int n_kv_heads,
+                      int n_q_heads, float scale_log2) {
+  constexpr int kStride = kHeadDim + kTcPad;  // elements per shared row
+  constexpr int kChunks = kHeadDim / 8;       // 16-byte chunks per row
+  constexpr int kKSteps = kHeadDim / 16;      // k steps of Q·Kᵀ
+  constexpr int kSTiles = kTcBN / 8;          // n tiles of S
+  constexpr int kOTiles = kHeadDim / 8;       // n tiles of O
+  constexpr int kThreads = kTcWarps * 32;
+  extern __shared__ uint4 tc_smem[];  // uint4: 16-byte aligned
+  T* qs = reinterpret_cast<T*>(tc_smem);
+  T* ks = qs + kTcBM * kStride;      // [2][kTcBN][kStride]
+  T* vs = ks + 2 * kTcBN * kStride;  // [2][kTcBN][kStride]
+
+  const int h = blockIdx.x, seq = blockIdx.z;
+  const int q_begin = cu_q_lens[seq];
+  const int q_len = cu_q_lens[seq + 1] - q_begin;
+  const int tile = (gridDim.y - 1 - blockIdx.y) * kTcBM;  // longest tiles first
+  if (tile >= q_len) return;
+  const int prefix = context_lens[seq] - q_len;
+  const int kvh = h / (n_q_heads / n_kv_heads);
+  const int rows = min(kTcBM, q_len - tile);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int kv_end = prefix + tile + rows;  // keys [0, kv_end) are visible to some row
+  const int n_tiles = (kv_end + kTcBN - 1) / kTcBN;
+  const int32_t* table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
+  const int64_t tok_stride = static_cast<int64_t>(n_kv_heads) * kHeadDim;
+
+  for (int i = tid; i < kTcBM * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = (i % kChunks) * 8;
+    const bool valid = r < rows;
+    const T* src = q + static_cast<int64_t>(q_begin + tile + (valid ? r : 0)) * q_row_stride +
+                   h * kHeadDim + c;
+    cp_async16(smem_u32(qs + r * kStride + c), src, valid);
+  }
+  auto load_kv = [&](int j) {
+    T* kd = ks + (j & 1) * kTcBN * kStride;
+    T* vd = vs + (j & 1) * kTcBN * kStride;
+    for (int i = tid; i < kTcBN * kChunks; i += kThreads) {
+      const int r = i / kChunks, c = (i % kChunks) * 8;
+      const int t = j * kTcBN + r;
+      const bool valid = t < kv_end;
+      int64_t off = 0;
+      if (valid)
+        off = (static_cast<int64_t>(table[t / block_size]) * block_size + t % block_size) *
+                  tok_stride +
+              kvh * kHeadDim + c;
+      cp_async16(smem_u32(kd + r * kStride + c), k_cache + off, valid);
+      cp_async16(smem_u32(vd + r * kStride + c), v_cache + off, valid);
+    }
+  };
+  load_kv(0);
+  cp_async_commit();
+
+  // This thread's rows within the warp's 16: g and g + 8; its columns in a tile: 2t, 2t + 1.
+  const int g = lane >> 2, t4 = lane & 3;
+  const int row0 = warp * 16;
+  const bool warp_active = row0 < rows;
+  const int pos_lo = prefix + tile + row0;                      // the warp's first row
+  const int pos_hi = prefix + tile + min(row0 + 15, rows - 1);  // its last valid row
+  const int pos_g = pos_lo + g;                                 // row g (row g + 8: + 8)
+
+  uint32_t qf[kKSteps][4];
+  float o[kOTiles][4];
+#pragma unroll
+  for (int d = 0; d < kOTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+
+  for (int j = 0; j < n_tiles; ++j) {
+    if (j + 1 < n_tiles) load_kv(j + 1);  // its stage was released by the barrier ending j - 1
+    cp_async_commit();
+    cp_async_wait<1>();  // everything but the newest group: Q and tile j are in
+    __syncthreads();
+    const int kb = j * kTcBN;
+    if (j == 0 && warp_active) {
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+        const int r = row0 + (lane & 7) + ((lane >> 3) & 1) * 8, c = kk * 16 + (lane >> 4) * 8;
+        ldmatrix_x4(qf[kk], smem_u32(qs + r * kStride + c));
+      }
+    }
+    if (warp_active && kb <= pos_hi) {
+      const T* kt = ks + (j & 1) * kTcBN * kStride;
+      const T* vt = vs + (j & 1) * kTcBN * kStride;
+      float s[kSTiles][4];
+#pragma unroll
+      for (int n = 0; n < kSTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+#pragma unroll
+        for (int n = 0; n < kSTiles; n += 2) {
+          uint32_t b[4];
+          const int key = n * 8 + (lane & 7) + (lane >> 4) * 8;
+          const int c = kk * 16 + ((lane >> 3) & 1) * 8;
+          ldmatrix_x4(b, smem_u32(kt + key * kStride + c));
+          mma16816<T>(s[n], qf[kk], b[0], b[1]);
+          mma16816<T>(s[n + 1], qf[kk], b[2], b[3]);
+        }
+      }
+      // Scale into the exp2 domain, mask the future (only tiles crossing the diagonal), row max.
+      const bool masked = kb + kTcBN - 1 > pos_lo;
+      float mx[2] = {m_run[0], m_run[1]};
+#pragma unroll
+      for (int n = 0; n < kSTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float v = s[n][e] * scale_log2;
+          if (masked && kb + n * 8 + 2 * t4 + (e & 1) > pos_g + (e >> 1) * 8) v = -INFINITY;
+          s[n][e] = v;
+          mx[e >> 1] = fmaxf(mx[e >> 1], v);
+        }
+      }
+      float corr[2], base[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        base[r] = mx[r] == -INFINITY ? 0.0f : mx[r];  // a row with nothing visible yet
+        corr[r] = exp2f(m_run[r] - base[r]);
+        m_run[r] = mx[r];
+      }
+      float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int n = 0; n < kSTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[n][e] = exp2f(s[n][e] - base[e >> 1]);
+          sum[e >> 1] += s[n][e];
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * corr[r] + sum[r];
+#pragma unroll
+      for (int d = 0; d < kOTiles; ++d) {
+        o[d][0] *= corr[0];
+        o[d][1] *= corr[0];
+        o[d][2] *= corr[1];
+        o[d][3] *= corr[1];
+      }
+      // O += P·V: the S accumulators of key tiles 2kk and 2kk + 1 are the A fragment of keys
+      // 16kk .. 16kk + 15.
+#pragma unroll
+      for (int kk = 0; kk < kTcBN / 16; ++kk) {
+        const uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]),
+                               pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int d = 0; d < kOTiles; d += 2) {
+          uint32_t b[4];
+          const int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+          const int c = d * 8 + (lane >> 4) * 8;
+          ldmatrix_x4_trans(b, smem_u32(vt + key * kStride + c));
+          mma16816<T>(o[d], a, b[0], b[1]);
+          mma16816<T>(o[d + 1], a, b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // stage j & 1 is free for tile j + 2
+  }
+  if (!warp_active) return;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + g + r * 8;
+    if (row >= rows) continue;
+    const float inv = 1.0f / l_run[r];
+    T* orow = out + (static_cast<int64_t>(q_begin + tile + row) * n_q_heads + h) * kHeadDim;
+#pragma unroll
+    for (int d = 0; d < kOTiles; ++d)
+      *reinterpret_cast<uint32_t*>(orow + d * 8 + 2 * t4) =
+          pack2<T>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+  }
+}
+
+template <typename T, int kHeadDim>
+cudaError_t launch_prefill_tc(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
+                              int64_t q_stride) {
+  constexpr size_t smem = tc_smem_bytes<kHeadDim>();
+  auto* fn = prefill_tc_kernel<T, kHeadDim>;
+  const cudaError_t e =
+      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return e;
+  const dim3 grid(a.n_q_heads, (a.max_q_len + kTcBM - 1) / kTcBM, a.n_seqs);
+  fn<<<grid, kTcWarps * 32, smem, stream>>>(
+      static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
+      static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
+      kv.max_blocks_per_seq, kv.context_lens, a.cu_q_lens, kv.block_size, kv.n_kv_heads,
+      a.n_q_heads, a.scale * 1.4426950408889634f);
+  return cudaSuccess;
 }
 
 // ---- any other head_dim (even, up to 256) ---------------------------------------------------
@@ -547,20 +874,45 @@ Status check_common(const PagedKv& kv, model::DType dtype, int n_q_heads, int64_
   return Status::ok();
 }
 
-int decode_parts(int max_context_len) {
-  return max_context_len <= kDecodePartitionTokens
-             ? 1
-             : (max_context_len + kDecodePartitionTokens - 1) / kDecodePartitionTokens;
+// (sequence, q head, partition) items a decode call aims for before it stops shortening the
+// partitions: with 32 q heads and 4 heads per block, 1,024 blocks (~8 per SM of an H100).
+constexpr int64_t kDecodeTargetItems = 4096;
+
+int decode_parts(int part_tokens, int max_context_len) {
+  return std::max(1, (max_context_len + part_tokens - 1) / part_tokens);
+}
+
+size_t workspace_rows_bytes(int64_t rows, int head_dim) {
+  return static_cast<size_t>(rows) * (static_cast<size_t>(head_dim) + 2) * sizeof(float);
 }
 
 }  // namespace
 
+int decode_partition_tokens(int n_seqs, int n_q_heads, int max_context_len) {
+  int p = kDecodePartitionTokens;
+  while (p > kDecodeMinPartitionTokens &&
+         int64_t{n_seqs} * n_q_heads * decode_parts(p, max_context_len) < kDecodeTargetItems)
+    p /= 2;
+  return p;
+}
+
 size_t decode_attention_workspace_bytes(int n_seqs, int n_q_heads, int head_dim,
                                         int max_context_len) {
-  const int parts = decode_parts(max_context_len);
+  const int parts =
+      decode_parts(decode_partition_tokens(n_seqs, n_q_heads, max_context_len), max_context_len);
   if (parts == 1) return 0;
-  const size_t rows = static_cast<size_t>(n_seqs) * n_q_heads * parts;
-  return rows * (static_cast<size_t>(head_dim) + 2) * sizeof(float);
+  return workspace_rows_bytes(int64_t{n_seqs} * n_q_heads * parts, head_dim);
+}
+
+size_t decode_attention_workspace_bound(int max_seqs, int n_q_heads, int head_dim,
+                                        int max_context) {
+  // With the longest partitions the rows grow with both arguments; with shorter ones the
+  // partition rule keeps them below twice the target (halving the partition at most doubles the
+  // count of partitions, and it is halved only while the count is below the target).
+  const int64_t rows =
+      std::max(int64_t{max_seqs} * n_q_heads * decode_parts(kDecodePartitionTokens, max_context),
+               2 * kDecodeTargetItems);
+  return workspace_rows_bytes(rows, head_dim);
 }
 
 Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
@@ -581,7 +933,8 @@ Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
     });
     return check_launch("paged_decode_attention (generic)");
   }
-  const int n_parts = decode_parts(a.max_context_len);
+  const int part_tokens = decode_partition_tokens(a.n_seqs, a.n_q_heads, a.max_context_len);
+  const int n_parts = decode_parts(part_tokens, a.max_context_len);
   float* part_out = nullptr;
   float* part_ml = nullptr;
   if (n_parts > 1) {
@@ -595,9 +948,9 @@ Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
   dispatch_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (kv.head_dim == 64) {
-      launch_decode_group<T, 64>(stream, kv, a, q_stride, n_parts, part_out, part_ml);
+      launch_decode_group<T, 64>(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml);
     } else {
-      launch_decode_group<T, 128>(stream, kv, a, q_stride, n_parts, part_out, part_ml);
+      launch_decode_group<T, 128>(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml);
     }
   });
   return check_launch("paged_decode_attention");
@@ -618,16 +971,18 @@ Status prefill_attention(cudaStream_t stream, const PagedKv& kv, const PrefillAt
     });
     return check_launch("prefill_attention (generic)");
   }
-  std::optional<Status> st;  // optional: nvcc misreads `Status = Status` as a discarded result
+  cudaError_t e = cudaSuccess;
   dispatch_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (kv.head_dim == 64) {
-      st.emplace(launch_prefill<T, 64>(stream, kv, a, q_stride));
-    } else {
-      st.emplace(launch_prefill<T, 128>(stream, kv, a, q_stride));
+    if constexpr (std::is_same_v<T, float>) {  // F32 (parity tests): CUDA cores
+      e = kv.head_dim == 64 ? launch_prefill<T, 64>(stream, kv, a, q_stride)
+                            : launch_prefill<T, 128>(stream, kv, a, q_stride);
+    } else {  // F16 / BF16: tensor cores
+      e = kv.head_dim == 64 ? launch_prefill_tc<T, 64>(stream, kv, a, q_stride)
+                            : launch_prefill_tc<T, 128>(stream, kv, a, q_stride);
     }
   });
-  TURBINE_RETURN_IF_ERROR(*st);
+  TURBINE_RETURN_IF_ERROR(check(e, "prefill smem attribute"));
   return check_launch("prefill_attention");
 }
 

@@ -8,7 +8,8 @@
 // GQA: q head h reads kv head h / (n_q_heads / n_kv_heads).
 //
 // Both functions only enqueue work on `stream`; the host never waits. head_dim 64 and 128 have
-// tuned kernels; other even sizes up to 256 run a simple one-warp-per-query kernel (tiny test
+// tuned kernels (prefill in F16/BF16 on tensor cores, mma.sync m16n8k16 with F32 accumulation;
+// F32 on CUDA cores); other even sizes up to 256 run a simple one-warp-per-query kernel (tiny test
 // models); larger or odd sizes return kUnimplemented before anything is enqueued.
 #pragma once
 
@@ -33,8 +34,17 @@ struct PagedKv {
   const int32_t* context_lens = nullptr;  // device, [n_seqs]: cached tokens incl. the new ones
 };
 
-// Tokens one decode block reads before its partial result goes to the reduction kernel.
+// Tokens one decode block reads before its partial result goes to the reduction kernel: at most
+// kDecodePartitionTokens (the context bucket unit of the backend's CUDA graphs), at least
+// kDecodeMinPartitionTokens. decode_partition_tokens() picks the size from the call's shape alone
+// (sequences x q heads x the host-side context bound): long partitions when the batch fills the
+// GPU, short ones for small batches so that a single sequence is still read by many blocks. The
+// number of partitions a sequence actually uses is derived on the device from its context length
+// (partitions past its end exit at once), so a grid sized for a CUDA graph's context bucket costs
+// only what the actual context needs.
 inline constexpr int kDecodePartitionTokens = 512;
+inline constexpr int kDecodeMinPartitionTokens = 32;
+int decode_partition_tokens(int n_seqs, int n_q_heads, int max_context_len);
 
 struct DecodeAttentionArgs {
   model::DType dtype = model::DType::kBF16;  // of q, out and the cache
@@ -50,10 +60,14 @@ struct DecodeAttentionArgs {
   // max_context_len <= kDecodePartitionTokens.
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  bool pdl = false;  // programmatic dependent launch (launch.cuh; sm_90+ only, the caller checks)
 };
 
 size_t decode_attention_workspace_bytes(int n_seqs, int n_q_heads, int head_dim,
                                         int max_context_len);
+// An upper bound of decode_attention_workspace_bytes() over every n_seqs <= max_seqs and
+// max_context_len <= max_context (what a backend reserves once).
+size_t decode_attention_workspace_bound(int max_seqs, int n_q_heads, int head_dim, int max_context);
 
 Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
                               const DecodeAttentionArgs& args);

@@ -165,9 +165,11 @@ class CudaBackend final : public engine::Backend {
   // downloads the token ids and the on_host rows only.
   Status emit_outputs(int n_out);
   // Decode-only steps of up to max_num_seqs chunks replay a CUDA graph captured per batch-size
-  // bucket (powers of two) and context bucket (powers of two from one decode partition up to
-  // max_context): fixed shapes (padded rows, full-width block tables, the decode split sized for
-  // the context bucket) so that one capture serves every step of that bucket.
+  // bucket (powers of two) and context bucket (powers of two from kDecodePartitionTokens up to
+  // max_context): fixed shapes (padded rows, full-width block tables, the decode grid sized for
+  // the context bucket; partitions past a sequence's actual context exit at once and the
+  // reduction reads the count from the context lengths) so that one capture serves every step of
+  // that bucket.
   Status forward_graph(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits,
                        int bucket, int ctx_bucket);
   Status finish_step(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits,
@@ -192,6 +194,8 @@ class CudaBackend final : public engine::Backend {
   int max_num_seqs_ = 0;
   bool use_graphs_ = true;
   bool device_sampling_ = true;
+  bool pdl_ = false;  // programmatic dependent launch for the step's kernels
+  bool fused_swiglu_ = false;
   // Set by forward_sample() for the duration of the step.
   std::span<const engine::RowSampling> rows_;
   std::vector<int32_t>* tokens_out_ = nullptr;
@@ -226,6 +230,13 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   TURBINE_ASSIGN_OR_RETURN(auto gemm, Gemm::create());
   gemm_.emplace(std::move(gemm));
   gemm_->use_gemv(opts.skinny_gemv);
+  gemm_->gemv_all(opts.gemv_all);
+  int cc_major = 0;
+  TURBINE_RETURN_IF_ERROR(check(
+      cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, device_), "device cc"));
+  pdl_ = opts.pdl && cc_major >= 9;
+  fused_swiglu_ = opts.fused_swiglu;
+  gemm_->use_pdl(pdl_);
   const model::Weights& w = model.weights();
   TURBINE_ASSIGN_OR_RETURN(embed_, upload_concat({&w.tok_embeddings}, dtype_));
   TURBINE_ASSIGN_OR_RETURN(output_norm_, upload_concat({&w.output_norm}, dtype_));
@@ -271,7 +282,7 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   constexpr size_t kMaxDecodeWorkspace = size_t{256} << 20;
   const size_t ws = std::min(
       kMaxDecodeWorkspace,
-      decode_attention_workspace_bytes(max_seqs, cfg_.n_heads, cfg_.head_dim, max_context_));
+      decode_attention_workspace_bound(max_seqs, cfg_.n_heads, cfg_.head_dim, max_context_));
   if (ws > 0) {
     TURBINE_ASSIGN_OR_RETURN(decode_ws_, DeviceBuffer::allocate(ws));
   }
@@ -453,7 +464,7 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
   Status st = run_layers(n_tokens, n_decode, n_prefill, max_decode_ctx, max_q_len, width, lay);
   if (st.is_ok() && n_out > 0) {
     const int32_t* dev = staging_dev_.as<int32_t>();
-    st = gather_rows(s, dtype_, xg_.data(), xb_.data(), dev + lay.out_rows, n_out, cfg_.dim);
+    st = gather_rows(s, dtype_, xg_.data(), xb_.data(), dev + lay.out_rows, n_out, cfg_.dim, pdl_);
     if (st.is_ok())
       st = gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), n_out,
                          cfg_.n_vocab, cfg_.dim, DType::kF32);
@@ -594,7 +605,7 @@ Status CudaBackend::forward_graph(std::span<const engine::SeqChunk> chunks,
     Status st = run_layers(b, b, 0, ctx_bucket, 0, width, lay);
     if (st.is_ok())
       st = gather_rows(s, dtype_, xg_.data(), xb_.data(), staging_dev_.as<int32_t>() + lay.out_rows,
-                       b, cfg_.dim);
+                       b, cfg_.dim, pdl_);
     if (st.is_ok())
       st = gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), b, cfg_.n_vocab,
                          cfg_.dim, DType::kF32);
@@ -628,36 +639,34 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
   const size_t att_row = static_cast<size_t>(q_dim_) * eb_;
 
   TURBINE_RETURN_IF_ERROR(
-      embedding(s, dtype_, x_.data(), embed_.data(), dev + lay.ids, n, dim, cfg_.n_vocab));
+      embedding(s, dtype_, x_.data(), embed_.data(), dev + lay.ids, n, dim, cfg_.n_vocab, pdl_));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerDev& L = layers_[l];
     if (l == 0) {
       TURBINE_RETURN_IF_ERROR(
-          rmsnorm(s, dtype_, xb_.data(), x_.data(), L.attn_norm.data(), n, dim, eps));
+          rmsnorm(s, dtype_, xb_.data(), x_.data(), L.attn_norm.data(), n, dim, eps, pdl_));
     } else {
       TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
-                                          L.attn_norm.data(), n, dim, eps));
+                                          L.attn_norm.data(), n, dim, eps, pdl_));
     }
     TURBINE_RETURN_IF_ERROR(
         gemm_->matmul(s, dtype_, xb_.data(), L.wqkv.data(), qkv, n, qkv_w_, dim));
     if (L.bqkv.data() != nullptr)
-      TURBINE_RETURN_IF_ERROR(add_bias(s, dtype_, qkv, L.bqkv.data(), n, qkv_w_, qkv_w_));
+      TURBINE_RETURN_IF_ERROR(add_bias(s, dtype_, qkv, L.bqkv.data(), n, qkv_w_, qkv_w_, pdl_));
     void* k = qkv + static_cast<size_t>(q_dim_) * eb_;
-    void* v = qkv + static_cast<size_t>(q_dim_ + kv_dim_) * eb_;
     if (L.q_norm.data() != nullptr) {
       TURBINE_RETURN_IF_ERROR(
-          head_rmsnorm(s, dtype_, qkv, L.q_norm.data(), n, cfg_.n_heads, hd, qkv_w_, eps));
+          head_rmsnorm(s, dtype_, qkv, L.q_norm.data(), n, cfg_.n_heads, hd, qkv_w_, eps, pdl_));
       TURBINE_RETURN_IF_ERROR(
-          head_rmsnorm(s, dtype_, k, L.k_norm.data(), n, cfg_.n_kv_heads, hd, qkv_w_, eps));
+          head_rmsnorm(s, dtype_, k, L.k_norm.data(), n, cfg_.n_kv_heads, hd, qkv_w_, eps, pdl_));
     }
-    const auto* inv = inv_freq_.as<float>();
-    // K heads follow the Q heads in a fused row: one launch rotates both.
-    TURBINE_RETURN_IF_ERROR(rope(s, dtype_, qkv, dev + lay.pos, inv, n,
-                                 cfg_.n_heads + cfg_.n_kv_heads, hd, qkv_w_, cfg_.rope_layout));
     void* kc = kv_layer(k_cache_, static_cast<int>(l));
     void* vc = kv_layer(v_cache_, static_cast<int>(l));
-    TURBINE_RETURN_IF_ERROR(
-        write_kv_cache(s, dtype_, kc, vc, k, v, dev + lay.slots, n, cfg_.n_kv_heads, hd, qkv_w_));
+    // K heads follow the Q heads in a fused row: one launch rotates both and writes K and V to
+    // the cache.
+    TURBINE_RETURN_IF_ERROR(rope_write_kv(s, dtype_, qkv, dev + lay.pos, inv_freq_.as<float>(), n,
+                                          cfg_.n_heads, cfg_.n_kv_heads, hd, qkv_w_,
+                                          cfg_.rope_layout, kc, vc, dev + lay.slots, pdl_));
     PagedKv kv;
     kv.k_cache = kc;
     kv.v_cache = vc;
@@ -679,6 +688,7 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
       a.scale = scale;
       a.workspace = decode_ws_.data();
       a.workspace_bytes = decode_ws_.size_bytes();
+      a.pdl = pdl_;
       TURBINE_RETURN_IF_ERROR(paged_decode_attention(s, kv, a));
     }
     if (n_prefill > 0) {
@@ -697,18 +707,24 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
       TURBINE_RETURN_IF_ERROR(prefill_attention(s, kv, a));
     }
     TURBINE_RETURN_IF_ERROR(gemm_->matmul(s, dtype_, att, L.wo.data(), o_.data(), n, dim, q_dim_));
-    TURBINE_RETURN_IF_ERROR(
-        add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(), L.ffn_norm.data(), n, dim, eps));
-    TURBINE_RETURN_IF_ERROR(
-        gemm_->matmul(s, dtype_, xb_.data(), L.wgu.data(), gu_.data(), n, 2 * ffn, dim));
-    auto* gu = static_cast<uint8_t*>(gu_.data());
-    TURBINE_RETURN_IF_ERROR(
-        swiglu(s, dtype_, h_.data(), gu, gu + static_cast<size_t>(ffn) * eb_, n, ffn, 2 * ffn));
+    TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
+                                        L.ffn_norm.data(), n, dim, eps, pdl_));
+    if (fused_swiglu_ && gemm_->fused_swiglu_applies(dtype_, xb_.data(), L.wgu.data(), n, dim)) {
+      TURBINE_RETURN_IF_ERROR(
+          gemm_->matmul_swiglu(s, dtype_, xb_.data(), L.wgu.data(), h_.data(), n, ffn, dim));
+    } else {
+      TURBINE_RETURN_IF_ERROR(
+          gemm_->matmul(s, dtype_, xb_.data(), L.wgu.data(), gu_.data(), n, 2 * ffn, dim));
+      auto* gu = static_cast<uint8_t*>(gu_.data());
+      TURBINE_RETURN_IF_ERROR(swiglu(s, dtype_, h_.data(), gu, gu + static_cast<size_t>(ffn) * eb_,
+                                     n, ffn, 2 * ffn, pdl_));
+    }
     TURBINE_RETURN_IF_ERROR(
         gemm_->matmul(s, dtype_, h_.data(), L.wdown.data(), o_.data(), n, dim, ffn));
   }
   // Last residual add and the final norm (rows for the LM head are gathered from xb).
-  return add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(), output_norm_.data(), n, dim, eps);
+  return add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(), output_norm_.data(), n, dim, eps,
+                     pdl_);
 }
 
 }  // namespace

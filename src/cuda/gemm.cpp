@@ -52,6 +52,12 @@ Gemm::Gemm(Gemm&&) noexcept = default;
 Gemm& Gemm::operator=(Gemm&&) noexcept = default;
 Gemm::~Gemm() = default;
 
+bool Gemm::fused_swiglu_applies(model::DType dtype, const void* x, const void* w, int m,
+                                int k) const {
+  return use_gemv_ && gemv_applies(dtype, dtype, m, k) &&
+         (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0;
+}
+
 size_t Gemm::cached_plans() const {
   return state_ ? state_->plans.size() : 0;
 }
@@ -127,9 +133,9 @@ Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, cons
                     int m, int n, int k, model::DType out_dtype) {
   if (m < 0 || n <= 0 || k <= 0) return invalid_argument("gemm: bad shape");
   if (m == 0) return Status::ok();
-  if (use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && gemv_preferred(n, k) &&
+  if (use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && (gemv_all_ || gemv_preferred(n, k)) &&
       (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
-    return gemv(stream, dtype, x, w, y, m, n, k, out_dtype);
+    return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
   const float alpha = 1.0f, beta = 0.0f;
   return check_lt(

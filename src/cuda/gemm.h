@@ -29,7 +29,12 @@ inline constexpr int kGemvMaxRows = 8;
 bool gemv_applies(model::DType dtype, model::DType out_dtype, int m, int k);
 bool gemv_preferred(int n, int k);  // Gemm::matmul's choice when gemv applies
 Status gemv(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y, int m,
-            int n, int k, model::DType out_dtype);
+            int n, int k, model::DType out_dtype, bool pdl = false);
+// y[r][i] = silu(g) * u for i < ffn, with g = x[r]·w[i] and u = x[r]·w[ffn + i] (each rounded to
+// dtype, as a GEMM would store them): the gate|up projection and SwiGLU of a decode step in one
+// pass over w [2 * ffn][k]. Same conditions as gemv (gemv_applies with out_dtype = dtype).
+Status gemv_swiglu(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
+                   int m, int ffn, int k, bool pdl = false);
 
 class Gemm {
  public:
@@ -53,6 +58,18 @@ class Gemm {
 
   size_t cached_plans() const;
   void use_gemv(bool on) { use_gemv_ = on; }
+  // gemv for every shape it applies to (not only wide outputs): decode steps of a few sequences
+  // then run no cuBLASLt kernel, so every projection can take part in PDL.
+  void gemv_all(bool on) { gemv_all_ = on; }
+  // Launch gemv with programmatic dependent launch (launch.cuh; the caller checks sm_90+).
+  void use_pdl(bool on) { pdl_ = on; }
+  // y = swiglu(x · wᵀ) through gemv_swiglu when the skinny path is on and applies (F16/BF16,
+  // m <= kGemvMaxRows, aligned); false when the caller must run matmul + swiglu instead.
+  bool fused_swiglu_applies(model::DType dtype, const void* x, const void* w, int m, int k) const;
+  Status matmul_swiglu(cudaStream_t stream, model::DType dtype, const void* x, const void* w,
+                       void* y, int m, int ffn, int k) {
+    return gemv_swiglu(stream, dtype, x, w, y, m, ffn, k, pdl_);
+  }
 
  private:
   struct Plan;
@@ -62,6 +79,8 @@ class Gemm {
 
   std::unique_ptr<State> state_;
   bool use_gemv_ = true;
+  bool gemv_all_ = false;
+  bool pdl_ = false;
 };
 
 }  // namespace turbine::cuda

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "cuda/dtype_util.cuh"
+#include "cuda/launch.cuh"
 
 namespace turbine::cuda {
 namespace {
@@ -39,6 +40,8 @@ template <typename T, bool kResidual>
 __global__ void rmsnorm_kernel(T* __restrict__ out, T* __restrict__ residual,
                                const T* __restrict__ x, const T* __restrict__ weight, int dim,
                                float eps) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t row = blockIdx.x;
   const T* xr = x + row * dim;
   T* rr = kResidual ? residual + row * dim : nullptr;
@@ -73,6 +76,8 @@ template <typename T, bool kResidual>
 __global__ void __launch_bounds__(kVecThreads)
     rmsnorm_vec_kernel(T* __restrict__ out, T* __restrict__ residual, const T* __restrict__ x,
                        const T* __restrict__ weight, int dim, float eps) {
+  pdl_trigger();
+  pdl_wait();
   constexpr int kE = 16 / sizeof(T);
   const int64_t row = blockIdx.x;
   const int n_vec = dim / kE;
@@ -134,6 +139,8 @@ bool use_vec_rmsnorm(int dim, const void* a, const void* b, const void* c, const
 template <typename T>
 __global__ void head_rmsnorm_kernel(T* __restrict__ x, const T* __restrict__ weight, int n_rows,
                                     int n_heads, int head_dim, int64_t row_stride, float eps) {
+  pdl_trigger();
+  pdl_wait();
   const int warps_per_block = blockDim.x >> 5;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * warps_per_block + (threadIdx.x >> 5);
   if (idx >= static_cast<int64_t>(n_rows) * n_heads) return;
@@ -156,6 +163,8 @@ template <typename T>
 __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ positions,
                             const float* __restrict__ inv_freq, int n_heads, int head_dim,
                             int64_t row_stride, bool interleaved) {
+  pdl_trigger();
+  pdl_wait();
   const int half = head_dim / 2;
   const int pair = blockIdx.x * blockDim.x + threadIdx.x;
   if (pair >= n_heads * half) return;
@@ -172,9 +181,55 @@ __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ posit
   hv[b] = from_float<T>(x0 * s + x1 * c);
 }
 
+// rope_kernel over the q and k heads of fused QKV rows, plus the paged-cache write of the
+// rotated k and of v: threads past the rotated pairs copy v two elements at a time.
+template <typename T>
+__global__ void rope_kv_kernel(T* __restrict__ x, const int32_t* __restrict__ positions,
+                               const float* __restrict__ inv_freq, int n_q_heads, int n_kv_heads,
+                               int head_dim, int64_t row_stride, bool interleaved,
+                               T* __restrict__ k_cache, T* __restrict__ v_cache,
+                               const int32_t* __restrict__ slots) {
+  pdl_trigger();
+  pdl_wait();
+  const int half = head_dim / 2;
+  const int rot_pairs = (n_q_heads + n_kv_heads) * half;
+  const int pair = blockIdx.x * blockDim.x + threadIdx.x;
+  if (pair >= rot_pairs + n_kv_heads * half) return;
+  const int t = blockIdx.y;
+  T* row = x + static_cast<int64_t>(t) * row_stride;
+  const int32_t slot = slots[t];
+  const int64_t kv_width = static_cast<int64_t>(n_kv_heads) * head_dim;
+  if (pair >= rot_pairs) {  // v
+    if (slot < 0) return;
+    const int j = 2 * (pair - rot_pairs);
+    const T* v = row + static_cast<int64_t>(n_q_heads + n_kv_heads) * head_dim;
+    v_cache[slot * kv_width + j] = v[j];
+    v_cache[slot * kv_width + j + 1] = v[j + 1];
+    return;
+  }
+  const int h = pair / half, i = pair % half;
+  const float angle = static_cast<float>(positions[t]) * inv_freq[i];
+  float sn, cs;
+  sincosf(angle, &sn, &cs);
+  T* hv = row + static_cast<int64_t>(h) * head_dim;
+  const int a = interleaved ? 2 * i : i;
+  const int b = interleaved ? 2 * i + 1 : i + half;
+  const float x0 = to_float(hv[a]), x1 = to_float(hv[b]);
+  const T ra = from_float<T>(x0 * cs - x1 * sn), rb = from_float<T>(x0 * sn + x1 * cs);
+  hv[a] = ra;
+  hv[b] = rb;
+  if (h >= n_q_heads && slot >= 0) {
+    T* kc = k_cache + slot * kv_width + static_cast<int64_t>(h - n_q_heads) * head_dim;
+    kc[a] = ra;
+    kc[b] = rb;
+  }
+}
+
 template <typename T>
 __global__ void swiglu_kernel(T* __restrict__ out, const T* __restrict__ gate,
                               const T* __restrict__ up, int ffn, int64_t in_stride) {
+  pdl_trigger();
+  pdl_wait();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= ffn) return;
   const int64_t t = blockIdx.y;
@@ -186,6 +241,8 @@ __global__ void swiglu_kernel(T* __restrict__ out, const T* __restrict__ gate,
 template <typename T>
 __global__ void add_bias_kernel(T* __restrict__ x, const T* __restrict__ bias, int width,
                                 int64_t row_stride) {
+  pdl_trigger();
+  pdl_wait();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= width) return;
   T* p = x + static_cast<int64_t>(blockIdx.y) * row_stride + i;
@@ -195,6 +252,8 @@ __global__ void add_bias_kernel(T* __restrict__ x, const T* __restrict__ bias, i
 template <typename T>
 __global__ void embedding_kernel(T* __restrict__ out, const T* __restrict__ table,
                                  const int32_t* __restrict__ ids, int dim, int n_vocab) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t t = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= dim) return;
@@ -208,6 +267,8 @@ __global__ void write_kv_kernel(T* __restrict__ k_cache, T* __restrict__ v_cache
                                 const T* __restrict__ k, const T* __restrict__ v,
                                 const int32_t* __restrict__ slots, int width,
                                 int64_t kv_row_stride) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t t = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= width) return;
@@ -220,6 +281,8 @@ __global__ void write_kv_kernel(T* __restrict__ k_cache, T* __restrict__ v_cache
 template <typename T>
 __global__ void gather_rows_kernel(T* __restrict__ out, const T* __restrict__ in,
                                    const int32_t* __restrict__ rows, int dim) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t r = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= dim) return;
@@ -238,47 +301,48 @@ unsigned blocks_for(int64_t n, int threads) {
 }  // namespace
 
 Status rmsnorm(cudaStream_t stream, model::DType dtype, void* out, const void* x,
-               const void* weight, int n_rows, int dim, float eps) {
+               const void* weight, int n_rows, int dim, float eps, bool pdl) {
   if (n_rows < 0 || dim <= 0) return invalid_argument("rmsnorm: bad shape");
   if (n_rows == 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     if (use_vec_rmsnorm<T>(dim, out, x, weight, nullptr)) {
-      rmsnorm_vec_kernel<T, false><<<n_rows, kVecThreads, 0, stream>>>(
-          static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight),
-          dim, eps);
+      launch_kernel(pdl, rmsnorm_vec_kernel<T, false>, dim3(n_rows), dim3(kVecThreads), 0, stream,
+                    static_cast<T*>(out), nullptr, static_cast<const T*>(x),
+                    static_cast<const T*>(weight), dim, eps);
       return;
     }
-    rmsnorm_kernel<T, false><<<n_rows, kRowThreads, 0, stream>>>(
-        static_cast<T*>(out), nullptr, static_cast<const T*>(x), static_cast<const T*>(weight), dim,
-        eps);
+    launch_kernel(pdl, rmsnorm_kernel<T, false>, dim3(n_rows), dim3(kRowThreads), 0, stream,
+                  static_cast<T*>(out), nullptr, static_cast<const T*>(x),
+                  static_cast<const T*>(weight), dim, eps);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("rmsnorm");
 }
 
 Status add_rmsnorm(cudaStream_t stream, model::DType dtype, void* out, void* residual,
-                   const void* x, const void* weight, int n_rows, int dim, float eps) {
+                   const void* x, const void* weight, int n_rows, int dim, float eps, bool pdl) {
   if (n_rows < 0 || dim <= 0) return invalid_argument("add_rmsnorm: bad shape");
   if (n_rows == 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     if (use_vec_rmsnorm<T>(dim, out, x, weight, residual)) {
-      rmsnorm_vec_kernel<T, true><<<n_rows, kVecThreads, 0, stream>>>(
-          static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
-          static_cast<const T*>(weight), dim, eps);
+      launch_kernel(pdl, rmsnorm_vec_kernel<T, true>, dim3(n_rows), dim3(kVecThreads), 0, stream,
+                    static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
+                    static_cast<const T*>(weight), dim, eps);
       return;
     }
-    rmsnorm_kernel<T, true><<<n_rows, kRowThreads, 0, stream>>>(
-        static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
-        static_cast<const T*>(weight), dim, eps);
+    launch_kernel(pdl, rmsnorm_kernel<T, true>, dim3(n_rows), dim3(kRowThreads), 0, stream,
+                  static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
+                  static_cast<const T*>(weight), dim, eps);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("add_rmsnorm");
 }
 
 Status head_rmsnorm(cudaStream_t stream, model::DType dtype, void* x, const void* weight,
-                    int n_tokens, int n_heads, int head_dim, int64_t row_stride, float eps) {
+                    int n_tokens, int n_heads, int head_dim, int64_t row_stride, float eps,
+                    bool pdl) {
   if (n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || row_stride < int64_t{n_heads} * head_dim)
     return invalid_argument("head_rmsnorm: bad shape");
   if (n_tokens == 0) return Status::ok();
@@ -296,7 +360,7 @@ Status head_rmsnorm(cudaStream_t stream, model::DType dtype, void* x, const void
 
 Status rope(cudaStream_t stream, model::DType dtype, void* x, const int32_t* positions,
             const float* inv_freq, int n_tokens, int n_heads, int head_dim, int64_t row_stride,
-            model::RopeLayout layout) {
+            model::RopeLayout layout, bool pdl) {
   if (n_tokens < 0 || n_tokens > 65535 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 ||
       row_stride < int64_t{n_heads} * head_dim)
     return invalid_argument("rope: bad shape");
@@ -305,16 +369,38 @@ Status rope(cudaStream_t stream, model::DType dtype, void* x, const int32_t* pos
   const dim3 grid(blocks_for(int64_t{n_heads} * head_dim / 2, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    rope_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(x), positions, inv_freq, n_heads,
-                                                  head_dim, row_stride,
-                                                  layout == model::RopeLayout::kInterleaved);
+    launch_kernel(pdl, rope_kernel<T>, dim3(grid), dim3(kThreads), 0, stream, static_cast<T*>(x),
+                  positions, inv_freq, n_heads, head_dim, row_stride,
+                  layout == model::RopeLayout::kInterleaved);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("rope");
 }
 
+Status rope_write_kv(cudaStream_t stream, model::DType dtype, void* qkv, const int32_t* positions,
+                     const float* inv_freq, int n_tokens, int n_q_heads, int n_kv_heads,
+                     int head_dim, int64_t row_stride, model::RopeLayout layout, void* k_cache,
+                     void* v_cache, const int32_t* slot_mapping, bool pdl) {
+  if (n_tokens < 0 || n_tokens > 65535 || n_q_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 ||
+      head_dim % 2 != 0 || row_stride < int64_t{n_q_heads + 2 * n_kv_heads} * head_dim)
+    return invalid_argument("rope_write_kv: bad shape");
+  if (n_tokens == 0) return Status::ok();
+  constexpr int kThreads = 128;
+  const dim3 grid(blocks_for(int64_t{n_q_heads + 2 * n_kv_heads} * head_dim / 2, kThreads),
+                  n_tokens);
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    launch_kernel(pdl, rope_kv_kernel<T>, grid, dim3(kThreads), 0, stream, static_cast<T*>(qkv),
+                  positions, inv_freq, n_q_heads, n_kv_heads, head_dim, row_stride,
+                  layout == model::RopeLayout::kInterleaved, static_cast<T*>(k_cache),
+                  static_cast<T*>(v_cache), slot_mapping);
+  });
+  if (!ok) return bad_dtype(dtype);
+  return check_launch("rope_write_kv");
+}
+
 Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* gate, const void* up,
-              int n_tokens, int ffn, int64_t in_stride) {
+              int n_tokens, int ffn, int64_t in_stride, bool pdl) {
   if (n_tokens < 0 || n_tokens > 65535 || ffn <= 0 || in_stride < ffn)
     return invalid_argument("swiglu: bad shape");
   if (n_tokens == 0) return Status::ok();
@@ -322,16 +408,16 @@ Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* ga
   const dim3 grid(blocks_for(ffn, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    swiglu_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<T*>(out),
-                                                    static_cast<const T*>(gate),
-                                                    static_cast<const T*>(up), ffn, in_stride);
+    launch_kernel(pdl, swiglu_kernel<T>, dim3(grid), dim3(kThreads), 0, stream,
+                  static_cast<T*>(out), static_cast<const T*>(gate), static_cast<const T*>(up), ffn,
+                  in_stride);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("swiglu");
 }
 
 Status add_bias(cudaStream_t stream, model::DType dtype, void* x, const void* bias, int n_tokens,
-                int width, int64_t row_stride) {
+                int width, int64_t row_stride, bool pdl) {
   if (n_tokens < 0 || n_tokens > 65535 || width <= 0 || row_stride < width)
     return invalid_argument("add_bias: bad shape");
   if (n_tokens == 0) return Status::ok();
@@ -339,15 +425,15 @@ Status add_bias(cudaStream_t stream, model::DType dtype, void* x, const void* bi
   const dim3 grid(blocks_for(width, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    add_bias_kernel<T><<<grid, kThreads, 0, stream>>>(
-        static_cast<T*>(x), static_cast<const T*>(bias), width, row_stride);
+    launch_kernel(pdl, add_bias_kernel<T>, dim3(grid), dim3(kThreads), 0, stream,
+                  static_cast<T*>(x), static_cast<const T*>(bias), width, row_stride);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("add_bias");
 }
 
 Status embedding(cudaStream_t stream, model::DType dtype, void* out, const void* table,
-                 const int32_t* ids, int n_tokens, int dim, int n_vocab) {
+                 const int32_t* ids, int n_tokens, int dim, int n_vocab, bool pdl) {
   if (n_tokens < 0 || n_tokens > 65535 || dim <= 0 || n_vocab <= 0)
     return invalid_argument("embedding: bad shape");
   if (n_tokens == 0) return Status::ok();
@@ -355,8 +441,8 @@ Status embedding(cudaStream_t stream, model::DType dtype, void* out, const void*
   const dim3 grid(blocks_for(dim, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    embedding_kernel<T><<<grid, kThreads, 0, stream>>>(
-        static_cast<T*>(out), static_cast<const T*>(table), ids, dim, n_vocab);
+    launch_kernel(pdl, embedding_kernel<T>, dim3(grid), dim3(kThreads), 0, stream,
+                  static_cast<T*>(out), static_cast<const T*>(table), ids, dim, n_vocab);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("embedding");
@@ -364,7 +450,7 @@ Status embedding(cudaStream_t stream, model::DType dtype, void* out, const void*
 
 Status write_kv_cache(cudaStream_t stream, model::DType dtype, void* k_cache, void* v_cache,
                       const void* k, const void* v, const int32_t* slot_mapping, int n_tokens,
-                      int n_kv_heads, int head_dim, int64_t kv_row_stride) {
+                      int n_kv_heads, int head_dim, int64_t kv_row_stride, bool pdl) {
   const int64_t width = int64_t{n_kv_heads} * head_dim;
   if (n_tokens < 0 || n_tokens > 65535 || n_kv_heads <= 0 || head_dim <= 0 || kv_row_stride < width)
     return invalid_argument("write_kv_cache: bad shape");
@@ -373,24 +459,24 @@ Status write_kv_cache(cudaStream_t stream, model::DType dtype, void* k_cache, vo
   const dim3 grid(blocks_for(width, kThreads), n_tokens);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    write_kv_kernel<T><<<grid, kThreads, 0, stream>>>(
-        static_cast<T*>(k_cache), static_cast<T*>(v_cache), static_cast<const T*>(k),
-        static_cast<const T*>(v), slot_mapping, static_cast<int>(width), kv_row_stride);
+    launch_kernel(pdl, write_kv_kernel<T>, dim3(grid), dim3(kThreads), 0, stream,
+                  static_cast<T*>(k_cache), static_cast<T*>(v_cache), static_cast<const T*>(k),
+                  static_cast<const T*>(v), slot_mapping, static_cast<int>(width), kv_row_stride);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("write_kv_cache");
 }
 
 Status gather_rows(cudaStream_t stream, model::DType dtype, void* out, const void* in,
-                   const int32_t* rows, int n_rows, int dim) {
+                   const int32_t* rows, int n_rows, int dim, bool pdl) {
   if (n_rows < 0 || n_rows > 65535 || dim <= 0) return invalid_argument("gather_rows: bad shape");
   if (n_rows == 0) return Status::ok();
   constexpr int kThreads = 256;
   const dim3 grid(blocks_for(dim, kThreads), n_rows);
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    gather_rows_kernel<T>
-        <<<grid, kThreads, 0, stream>>>(static_cast<T*>(out), static_cast<const T*>(in), rows, dim);
+    launch_kernel(pdl, gather_rows_kernel<T>, dim3(grid), dim3(kThreads), 0, stream,
+                  static_cast<T*>(out), static_cast<const T*>(in), rows, dim);
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("gather_rows");

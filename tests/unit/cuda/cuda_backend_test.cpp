@@ -110,14 +110,19 @@ TEST_F(CudaBackendTest, TinyModelsMatchCpuBackend) {
     ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
     const std::vector<float> ref = run_steps(**cpu);
     ASSERT_EQ(ref.size(), 11u * 512u);  // 2 + 3 + 3 + 3 rows
-    for (int variant = 0; variant < 4; ++variant) {
-      // f32 with and without CUDA graphs, then bf16 and f16.
-      const model::DType d = variant < 2    ? model::DType::kF32
-                             : variant == 2 ? model::DType::kBF16
-                                            : model::DType::kF16;
+    for (int variant = 0; variant < 6; ++variant) {
+      // f32 with and without CUDA graphs, then bf16 and f16; then bf16 and f16 with every
+      // projection of <= 8 rows on the skinny gemv and gate|up + SwiGLU fused, the f16 one
+      // without PDL.
+      const model::DType d = variant < 2                    ? model::DType::kF32
+                             : variant == 2 || variant == 4 ? model::DType::kBF16
+                                                            : model::DType::kF16;
       CudaBackendOptions o;
       o.dtype = d;
       o.cuda_graphs = variant != 1;
+      o.gemv_all = variant >= 4;
+      o.fused_swiglu = variant >= 4;
+      o.pdl = variant != 5;
       o.max_context = 256;
       o.max_num_seqs = 4;
       o.max_num_batched_tokens = 256;

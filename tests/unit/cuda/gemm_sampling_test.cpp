@@ -5,6 +5,7 @@
 #include <random>
 
 #include "cuda/gemm.h"
+#include "cuda/kernels.h"
 #include "cuda/sampling.h"
 #include "cuda_test_util.h"
 #include "engine/cpu_kernels.h"
@@ -103,6 +104,62 @@ TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
   EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 9, 256));
   EXPECT_TRUE(gemv_preferred(128256, 4096));
   EXPECT_FALSE(gemv_preferred(4096, 14336));
+}
+
+// gate|up + SwiGLU in one pass (gemv_swiglu) equals the gemv GEMM followed by swiglu exactly
+// (same accumulation order, same rounding of g and u), with and without PDL launches; and
+// gemv_all routes a narrow projection (n < 4k) to gemv.
+TEST_F(CudaGemmTest, FusedSwigluEqualsGemvThenSwiglu) {
+  std::mt19937 rng(23);
+  for (model::DType d : {model::DType::kBF16, model::DType::kF16}) {
+    for (int m : {1, 3, 8}) {
+      for (bool pdl : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) + (pdl ? " pdl" : ""));
+        const int ffn = 1000, k = 264;
+        auto x = random_values(rng, static_cast<size_t>(m) * k, d);
+        auto w = random_values(rng, static_cast<size_t>(2 * ffn) * k, d, -0.2f, 0.2f);
+        auto dx = upload(d, x), dw = upload(d, w);
+        auto dgu = poisoned(d, static_cast<size_t>(m) * 2 * ffn);
+        auto dref = poisoned(d, static_cast<size_t>(m) * ffn);
+        auto dout = poisoned(d, static_cast<size_t>(m) * ffn);
+        ASSERT_TRUE(
+            gemv(stream(), d, dx.data(), dw.data(), dgu.data(), m, 2 * ffn, k, d, pdl).is_ok());
+        auto* gu = static_cast<uint8_t*>(dgu.data());
+        ASSERT_TRUE(swiglu(stream(), d, dref.data(), gu, gu + static_cast<size_t>(ffn) * 2, m, ffn,
+                           2 * ffn, pdl)
+                        .is_ok());
+        ASSERT_TRUE(
+            gemv_swiglu(stream(), d, dx.data(), dw.data(), dout.data(), m, ffn, k, pdl).is_ok());
+        auto ref = download(d, dref, static_cast<size_t>(m) * ffn);
+        auto out = download(d, dout, static_cast<size_t>(m) * ffn);
+        for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], ref[i]) << i;
+        double nz = 0;
+        for (float v : out) nz += v != 0.0f;
+        EXPECT_GT(nz, 0.9 * static_cast<double>(out.size()));  // not trivially zero
+      }
+    }
+  }
+  EXPECT_FALSE(
+      gemv_swiglu(stream(), model::DType::kF32, nullptr, nullptr, nullptr, 1, 8, 8).is_ok());
+  // gemv_all: a narrow projection of one row runs gemv (no cuBLASLt plan) and matches.
+  auto gemm = Gemm::create();
+  ASSERT_TRUE(gemm.has_value()) << gemm.status().to_string();
+  gemm->gemv_all(true);
+  const model::DType d = model::DType::kBF16;
+  const int n = 4096, k = 14336;
+  auto x = random_values(rng, k, d);
+  auto w = random_values(rng, static_cast<size_t>(n) * k, d, -0.05f, 0.05f);
+  auto dx = upload(d, x), dw = upload(d, w);
+  auto dy = poisoned(model::DType::kF32, n);
+  ASSERT_TRUE(
+      gemm->matmul(stream(), d, dx.data(), dw.data(), dy.data(), 1, n, k, model::DType::kF32)
+          .is_ok());
+  EXPECT_EQ(gemm->cached_plans(), 0u);
+  auto y = download(model::DType::kF32, dy, n);
+  std::vector<double> ref(n, 0.0);
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < k; ++c) ref[r] += double{x[c]} * w[static_cast<size_t>(r) * k + c];
+  EXPECT_LT(rel_error(y, ref), 1e-5);
 }
 
 class CudaSamplingTest : public CudaTest {};

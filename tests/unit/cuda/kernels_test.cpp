@@ -226,6 +226,54 @@ TEST_F(CudaKernelsTest, WriteKvCachePlacesTokensAtSlots) {
   EXPECT_EQ(kco[1 * width], 0.5f);  // untouched slot
 }
 
+// The fused RoPE + cache write equals rope() then write_kv_cache() on fused QKV rows, bit for
+// bit, for both layouts, GQA, a skipped (negative) slot and PDL launches.
+TEST_F(CudaKernelsTest, RopeWriteKvEqualsRopeThenWriteKvCache) {
+  std::mt19937 rng(8);
+  for (model::DType d : kAllDTypes) {
+    for (auto layout : {model::RopeLayout::kInterleaved, model::RopeLayout::kHalves}) {
+      SCOPED_TRACE(std::string(dtype_label(d)) + " layout " +
+                   std::to_string(static_cast<int>(layout)));
+      const int n_q = 8, n_kv = 2, hd = 64, blocks = 4, bs = 16, tokens = 5;
+      const int row = (n_q + 2 * n_kv) * hd + 8;  // padded row stride
+      const int width = n_kv * hd;
+      auto qkv = random_values(rng, static_cast<size_t>(tokens) * row, d);
+      std::vector<int32_t> pos = {0, 5, 17, 1000, 4095};
+      std::vector<int32_t> slots = {3 * bs + 0, 0, 1 * bs + 15, -1, 2 * bs + 7};
+      auto table = upload_rope_inv_freq(hd, 10000.0f, model::RopeScaling{}, stream());
+      ASSERT_TRUE(table.has_value()) << table.status().to_string();
+      auto a = upload(d, qkv), b = upload(d, qkv);
+      auto dpos = upload_raw(pos), ds = upload_raw(slots);
+      const std::vector<float> init(static_cast<size_t>(blocks) * bs * width, 0.5f);
+      auto kca = upload(d, init), vca = upload(d, init), kcb = upload(d, init),
+           vcb = upload(d, init);
+      ASSERT_TRUE(rope(stream(), d, a.data(), dpos.as<int32_t>(), table->as<float>(), tokens,
+                       n_q + n_kv, hd, row, layout)
+                      .is_ok());
+      const size_t eb = dtype_bytes(d);
+      auto* base = static_cast<uint8_t*>(a.data());
+      ASSERT_TRUE(write_kv_cache(stream(), d, kca.data(), vca.data(), base + n_q * hd * eb,
+                                 base + (n_q + n_kv) * hd * eb, ds.as<int32_t>(), tokens, n_kv, hd,
+                                 row)
+                      .is_ok());
+      ASSERT_TRUE(rope_write_kv(stream(), d, b.data(), dpos.as<int32_t>(), table->as<float>(),
+                                tokens, n_q, n_kv, hd, row, layout, kcb.data(), vcb.data(),
+                                ds.as<int32_t>(), true)
+                      .is_ok());
+      EXPECT_EQ(download(d, a, qkv.size()), download(d, b, qkv.size()));
+      const auto kb = download(d, kcb, init.size());
+      EXPECT_EQ(download(d, kca, init.size()), kb);
+      EXPECT_EQ(download(d, vca, init.size()), download(d, vcb, init.size()));
+      EXPECT_NE(kb[3 * bs * width], 0.5f);  // written
+      EXPECT_EQ(kb[1 * width], 0.5f);       // untouched slot
+    }
+  }
+  EXPECT_EQ(rope_write_kv(stream(), model::DType::kBF16, nullptr, nullptr, nullptr, 1, 4, 2, 64,
+                          7 * 64, model::RopeLayout::kHalves, nullptr, nullptr, nullptr)
+                .code(),
+            StatusCode::kInvalidArgument);  // row shorter than q + k + v heads
+}
+
 TEST_F(CudaKernelsTest, RejectsBadArguments) {
   EXPECT_EQ(rmsnorm(stream(), model::DType::kQ8_0, nullptr, nullptr, nullptr, 1, 8, 1e-5f).code(),
             StatusCode::kInvalidArgument);

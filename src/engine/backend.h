@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "engine/kv_transfer.h"
 #include "model/model.h"
 
 namespace turbine::engine {
@@ -67,6 +69,26 @@ class Backend {
     (void)tokens;
     (void)logits;
     return unimplemented("this backend does not sample on its device");
+  }
+
+  // Optional: KV export/import for disaggregated serving (engine/kv_transfer.h). kv_layout()
+  // describes a block's bytes (dtype empty: not supported). read_kv_blocks appends the bytes of
+  // `blocks` (layout order, block after block) to `out`; write_kv_blocks stores such bytes into
+  // `blocks`, which then hold `n_positions` positions counted from the first block's slot 0 (all
+  // but the last block full). Both run on the engine thread, between steps.
+  // TODO(issue 8): the CUDA backend (cudaMemcpy host-staged first, CUDA IPC later).
+  virtual KvLayout kv_layout() const { return {}; }
+  virtual Status read_kv_blocks(std::span<const int32_t> blocks, std::string& out) {
+    (void)blocks;
+    (void)out;
+    return unimplemented("this backend cannot export KV blocks");
+  }
+  virtual Status write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
+                                 int n_positions) {
+    (void)blocks;
+    (void)bytes;
+    (void)n_positions;
+    return unimplemented("this backend cannot import KV blocks");
   }
 };
 

@@ -10,6 +10,7 @@
 // blocks reused for another sequence keep their old length until rewritten).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -75,7 +76,29 @@ class CpuBackend final : public Backend {
 
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override;
 
+  KvLayout kv_layout() const override {
+    KvLayout l;
+    l.dtype = "f32";
+    l.block_size = block_size_;
+    l.n_layers = cfg_.n_layers;
+    l.n_kv_heads = cfg_.n_kv_heads;
+    l.head_dim = cfg_.head_dim;
+    l.bytes_per_block = static_cast<int64_t>(block_floats()) * 2 * cfg_.n_layers *
+                        static_cast<int64_t>(sizeof(float));
+    return l;
+  }
+  Status read_kv_blocks(std::span<const int32_t> blocks, std::string& out) override;
+  Status write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
+                         int n_positions) override;
+
  private:
+  size_t block_floats() const { return static_cast<size_t>(block_size_) * kv_dim_; }
+  // Start of block `block` of layer `layer` in the K (or V) arena.
+  size_t block_offset(int layer, int32_t block) const {
+    return (static_cast<size_t>(layer) * static_cast<size_t>(n_blocks_) +
+            static_cast<size_t>(block)) *
+           block_floats();
+  }
   void attention(int layer, int n_tokens);
   // Calls fn(begin, end) over [0, total) split into at most pool-size ranges of >= min_chunk.
   void for_ranges(size_t total, size_t min_chunk, const std::function<void(size_t, size_t)>& fn);
@@ -271,6 +294,48 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
   logits.resize(static_cast<size_t>(n_out) * static_cast<size_t>(cfg_.n_vocab));
   if (n_out > 0) matmul(pool_, xb_.data(), n_out, w.output, logits.data(), row_scratch_);
   chunks_ = {};
+  return Status::ok();
+}
+
+// Wire order per block: for each layer, K then V, each block_size x kv_dim floats.
+Status CpuBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string& out) {
+  for (int32_t b : blocks) {
+    if (b < 0 || b >= n_blocks_)
+      return invalid_argument("read_kv_blocks: block " + std::to_string(b) + " out of range");
+  }
+  const size_t n = block_floats(), bytes = n * sizeof(float);
+  size_t at = out.size();
+  out.resize(at + blocks.size() * 2 * static_cast<size_t>(cfg_.n_layers) * bytes);
+  for (int32_t b : blocks) {
+    for (int l = 0; l < cfg_.n_layers; ++l) {
+      std::memcpy(out.data() + at, k_arena_.get() + block_offset(l, b), bytes);
+      at += bytes;
+      std::memcpy(out.data() + at, v_arena_.get() + block_offset(l, b), bytes);
+      at += bytes;
+    }
+  }
+  return Status::ok();
+}
+
+Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
+                                   int n_positions) {
+  const size_t n = block_floats(), nb = n * sizeof(float);
+  const size_t per_block = 2 * static_cast<size_t>(cfg_.n_layers) * nb;
+  if (bytes.size() != blocks.size() * per_block) {
+    return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
+                            std::to_string(blocks.size()) + " blocks of " +
+                            std::to_string(per_block));
+  }
+  TURBINE_RETURN_IF_ERROR(kv_writes_.record_import(blocks, n_positions));
+  size_t at = 0;
+  for (int32_t b : blocks) {
+    for (int l = 0; l < cfg_.n_layers; ++l) {
+      std::memcpy(k_arena_.get() + block_offset(l, b), bytes.data() + at, nb);
+      at += nb;
+      std::memcpy(v_arena_.get() + block_offset(l, b), bytes.data() + at, nb);
+      at += nb;
+    }
+  }
   return Status::ok();
 }
 

@@ -26,6 +26,10 @@ Status EngineOptions::validate() const {
   if (max_waiting < 1) return invalid_argument("max_waiting must be >= 1", "max_waiting");
   if (max_num_seqs < 1 || max_num_seqs > 4096)
     return invalid_argument("max_num_seqs must be in [1, 4096]", "max_num_seqs");
+  if (kv_transfer_ttl.count() <= 0)
+    return invalid_argument("kv_transfer_ttl must be > 0", "kv_transfer_ttl");
+  if (kv_fetch_timeout.count() <= 0)
+    return invalid_argument("kv_fetch_timeout must be > 0", "kv_fetch_timeout");
   return Status::ok();
 }
 
@@ -44,6 +48,12 @@ struct Engine::Sequence {
   kv::BlockHashes hashes;
   Sampler sampler;
   uint64_t seed = 0;  // the device sampler's: the request's seed, else a random one
+  // KV import (req.disagg.import): tried once; while fetching, blocks [fetch_first, +fetch_n).
+  bool import_tried = false;
+  uint64_t fetch_gen = 0;  // non-zero while a fetch is in flight
+  int fetch_first = 0;
+  int fetch_n = 0;
+  std::chrono::steady_clock::time_point fetch_start, fetch_deadline;
 
   Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos, uint64_t fallback_seed)
       : req(std::move(r)),
@@ -76,7 +86,10 @@ Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions 
       max_context_(static_cast<int>(std::min<int64_t>(
           backend_->max_context(), int64_t{backend_->num_blocks()} * block_size_))),
       pool_(backend_->num_blocks(), block_size_, options_.enable_prefix_caching,
-            options_.kv_event_sink) {
+            options_.kv_event_sink),
+      kv_layout_(backend_->kv_layout()),
+      mailbox_(std::make_shared<Mailbox>()) {
+  mailbox_->engine = this;
   publish_stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -132,6 +145,32 @@ void Engine::shutdown() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mailbox_->mu);
+  mailbox_->engine = nullptr;
+}
+
+void Engine::read_transfer(uint64_t transfer_id, int first_block, int n_blocks,
+                           KvBytesCallback done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      source_ops_.push_back({transfer_id, first_block, n_blocks, std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(Status{StatusCode::kUnavailable, "the prefill engine is shutting down"});
+    return;
+  }
+  cv_.notify_one();
+}
+
+void Engine::release_transfer(uint64_t transfer_id) {
+  {
+    std::lock_guard lock(mu_);
+    source_ops_.push_back({transfer_id, 0, 0, nullptr});
+  }
+  cv_.notify_one();
 }
 
 EngineStats Engine::stats() const {
@@ -151,13 +190,26 @@ EngineStats Engine::stats() const {
   s.last_step_batch_size = last_batch_size_.load();
   s.last_step_tokens = last_step_tokens_.load();
   s.last_step_seconds = last_step_seconds_.load();
+  s.kv_transfers_pinned = n_transfers_pinned_.load();
+  s.kv_transfer_pinned_blocks = n_transfer_pinned_blocks_.load();
+  s.kv_transfers_expired = n_transfers_expired_.load();
+  s.kv_imports = n_imports_.load();
+  s.kv_import_fallbacks = n_import_fallbacks_.load();
+  s.kv_import_fetched_blocks = n_import_fetched_blocks_.load();
+  s.kv_import_reused_blocks = n_import_reused_blocks_.load();
+  s.kv_import_bytes = n_import_bytes_.load();
+  s.kv_import_seconds = import_seconds_.load();
   return s;
 }
 
 void Engine::publish_stats() {
   n_running_ = static_cast<int>(running_.size());
-  n_waiting_ = static_cast<int>(waiting_.size());
+  n_waiting_ = static_cast<int>(waiting_.size() + fetching_.size());
   kv_used_blocks_ = pool_.num_blocks() - pool_.num_free();
+  int pinned = 0;
+  for (const auto& [id, t] : transfers_) pinned += static_cast<int>(t.blocks.size());
+  n_transfers_pinned_ = static_cast<int>(transfers_.size());
+  n_transfer_pinned_blocks_ = pinned;
 }
 
 void Engine::free_blocks(Sequence& seq) {
@@ -182,17 +234,28 @@ void Engine::loop() {
   for (;;) {
     std::deque<EngineRequest> incoming;
     std::unordered_set<uint64_t> cancels;
+    std::deque<Fetched> fetched;
+    std::deque<SourceOp> ops;
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] {
-        return stopping_ || !inbox_.empty() || !cancels_.empty() || !running_.empty() ||
-               !waiting_.empty();
-      });
+      auto ready = [&] {
+        return stopping_ || !inbox_.empty() || !cancels_.empty() || !fetched_.empty() ||
+               !source_ops_.empty() || !running_.empty() || (!waiting_.empty() && !idle_);
+      };
+      if (const auto deadline = next_deadline())
+        cv_.wait_until(lock, *deadline, ready);
+      else
+        cv_.wait(lock, ready);
       incoming.swap(inbox_);
       cancels.swap(cancels_);
+      fetched.swap(fetched_);
+      ops.swap(source_ops_);
       stopping = stopping_;
     }
+    for (auto& op : ops) run_source_op(op);
+    for (auto& f : fetched) complete_fetch(f.gen, std::move(f.data));
+    expire(Clock::now());
     for (auto& r : incoming) {
       n_prompt_tokens_ += r.prompt.size();
       waiting_.push_back(
@@ -201,11 +264,15 @@ void Engine::loop() {
     if (stopping) {
       for (auto& s : running_) cancels.insert(s->req.id);
       for (auto& s : waiting_) cancels.insert(s->req.id);
+      for (auto& s : fetching_) cancels.insert(s->req.id);
     }
     if (!cancels.empty()) {
       auto drop = [&](auto& seqs) {
         for (auto it = seqs.begin(); it != seqs.end();) {
           if (cancels.count((*it)->req.id) != 0) {
+            if ((*it)->fetch_gen != 0 && options_.kv_transfer)
+              options_.kv_transfer->release(*(*it)->req.disagg.import);
+            (*it)->fetch_gen = 0;
             free_blocks(**it);
             finish(**it, FinishReason::kCancelled);
             it = seqs.erase(it);
@@ -216,12 +283,14 @@ void Engine::loop() {
       };
       drop(waiting_);
       drop(running_);
+      drop(fetching_);
     }
     if (stopping) {
+      transfers_.clear();
       publish_stats();
       return;
     }
-    step();
+    idle_ = !step();
     publish_stats();
   }
 }
@@ -280,7 +349,7 @@ std::vector<Engine::Planned> Engine::schedule() {
   }
   // Waiting sequences, FCFS, unless this step had to preempt.
   while (!preempted && budget > 0 && !waiting_.empty() &&
-         static_cast<int>(running_.size()) < options_.max_num_seqs) {
+         static_cast<int>(running_.size() + fetching_.size()) < options_.max_num_seqs) {
     Sequence* s = waiting_.front().get();
     kv::extend_block_hashes(s->hashes, s->tokens, block_size_);
     // At least the last token is computed, so its block is never taken from the cache.
@@ -295,6 +364,21 @@ std::vector<Engine::Planned> Engine::schedule() {
     }
     s->n_computed = n_hit;
     s->n_registered = s->blocks.size();
+    if (s->req.disagg.import && !s->import_tried) {
+      const ImportStart started = begin_import(*s);
+      if (started == ImportStart::kNoBlocks) {
+        free_blocks(*s);
+        break;  // no overtaking, as below
+      }
+      if (started == ImportStart::kStarted) {
+        prefix_queried_tokens_ += s->tokens.size();
+        prefix_hit_tokens_ += static_cast<uint64_t>(n_hit);
+        if (s->cached_tokens < 0) s->cached_tokens = std::min(n_hit, s->n_prompt);
+        fetching_.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+        continue;
+      }
+    }
     const int n = std::min(static_cast<int>(s->tokens.size()) - n_hit, budget);
     if (!grow(*s, n)) {
       free_blocks(*s);
@@ -315,7 +399,7 @@ bool Engine::step() {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Planned> plan = schedule();
   if (plan.empty()) {
-    if (running_.empty() && !waiting_.empty()) {
+    if (running_.empty() && !waiting_.empty() && fetching_.empty() && transfers_.empty()) {
       // Cannot happen while max_context_ fits the pool (an idle pool holds any one request);
       // refuse the request rather than spin.
       std::unique_ptr<Sequence> s = std::move(waiting_.front());
@@ -324,6 +408,7 @@ bool Engine::step() {
       free_blocks(*s);
       finish(*s, FinishReason::kError,
              {StatusCode::kResourceExhausted, "the request does not fit the KV cache"});
+      return true;  // progress: look at the next waiting request without waiting for an event
     }
     return false;
   }
@@ -420,10 +505,11 @@ bool Engine::step() {
           std::find(stops.begin(), stops.end(), id) != stops.end()) {
         reason = FinishReason::kStop;
       } else if (s.n_generated >= s.req.params.max_tokens ||
-                 static_cast<int>(s.tokens.size()) >= max_context_) {
+                 static_cast<int>(s.tokens.size()) >= max_context_ || s.req.disagg.prefill_only) {
         reason = FinishReason::kLength;
       }
       EngineOutput out;
+      if (s.req.disagg.prefill_only) out.kv_transfer = pin_transfer(s);
       out.tokens.push_back(std::move(tok));
       out.finish = reason;
       out.prompt_tokens = s.n_prompt;
@@ -448,6 +534,204 @@ bool Engine::step() {
   last_step_tokens_ = n_tokens;
   last_step_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return true;
+}
+
+// ---- disaggregated serving (engine/kv_transfer.h) ---------------------------------------------
+
+std::optional<Engine::Clock::time_point> Engine::next_deadline() const {
+  std::optional<Clock::time_point> d;
+  auto take = [&](Clock::time_point t) {
+    if (!d || t < *d) d = t;
+  };
+  for (const auto& s : fetching_) take(s->fetch_deadline);
+  for (const auto& [id, t] : transfers_) take(t.expires);
+  return d;
+}
+
+void Engine::expire(Clock::time_point now) {
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (it->second.expires <= now) {
+      spdlog::warn("engine: KV transfer {} was not released within its TTL; freeing {} blocks",
+                   it->first, it->second.blocks.size());
+      kv::BlockPool::release(it->second.blocks);
+      it = transfers_.erase(it);
+      n_transfers_expired_++;
+    } else {
+      ++it;
+    }
+  }
+  for (size_t i = 0; i < fetching_.size();) {
+    if (fetching_[i]->fetch_deadline <= now) {
+      std::unique_ptr<Sequence> s = std::move(fetching_[i]);
+      fetching_.erase(fetching_.begin() + static_cast<ptrdiff_t>(i));
+      fall_back(std::move(s), {StatusCode::kUnavailable, "KV fetch timed out"});
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Engine::run_source_op(SourceOp& op) {
+  auto it = transfers_.find(op.transfer_id);
+  if (!op.done) {  // release
+    if (it != transfers_.end()) {
+      kv::BlockPool::release(it->second.blocks);
+      transfers_.erase(it);
+    }
+    return;
+  }
+  if (it == transfers_.end()) {
+    op.done(Status{StatusCode::kNotFound,
+                   "KV transfer " + std::to_string(op.transfer_id) + " is not held here"});
+    return;
+  }
+  const auto& ids = it->second.block_ids;
+  if (op.first_block < 0 || op.n_blocks < 0 ||
+      static_cast<size_t>(op.first_block) + static_cast<size_t>(op.n_blocks) > ids.size()) {
+    op.done(invalid_argument("KV transfer " + std::to_string(op.transfer_id) + " has " +
+                             std::to_string(ids.size()) + " blocks"));
+    return;
+  }
+  std::string bytes;
+  Status st = backend_->read_kv_blocks(
+      std::span<const int32_t>(ids).subspan(static_cast<size_t>(op.first_block),
+                                            static_cast<size_t>(op.n_blocks)),
+      bytes);
+  if (!st.is_ok()) {
+    op.done(std::move(st));
+    return;
+  }
+  op.done(std::move(bytes));
+}
+
+std::shared_ptr<const KvTransferMeta> Engine::pin_transfer(Sequence& s) {
+  if (!kv_layout_.exportable() || s.n_computed <= 0) return nullptr;
+  auto meta = std::make_shared<KvTransferMeta>();
+  meta->transfer_id = next_transfer_id_++;
+  meta->instance_id = options_.instance_id;
+  meta->layout = kv_layout_;
+  meta->num_tokens = s.n_computed;
+  const size_t n_blocks = static_cast<size_t>((s.n_computed + block_size_ - 1) / block_size_);
+  const size_t n_full = static_cast<size_t>(s.n_computed / block_size_);
+  kv::extend_block_hashes(s.hashes, s.tokens, block_size_);
+  if (s.blocks.size() < n_blocks || s.hashes.sequence.size() < n_full) return nullptr;
+  meta->block_ids.assign(s.block_ids.begin(),
+                         s.block_ids.begin() + static_cast<ptrdiff_t>(n_blocks));
+  meta->block_hashes.assign(s.hashes.sequence.begin(),
+                            s.hashes.sequence.begin() + static_cast<ptrdiff_t>(n_full));
+  Pinned p;
+  p.block_ids = meta->block_ids;
+  p.expires = Clock::now() + options_.kv_transfer_ttl;
+  for (size_t i = 0; i < n_blocks; ++i) p.blocks.push_back(std::move(s.blocks[i]));
+  transfers_.emplace(meta->transfer_id, std::move(p));
+  // The sequence's remaining handles (none in practice) are freed with it.
+  return meta;
+}
+
+Engine::ImportStart Engine::begin_import(Sequence& s) {
+  const KvTransferMeta& m = *s.req.disagg.import;
+  const int bs = block_size_;
+  const size_t n_full = static_cast<size_t>(m.num_tokens / std::max(1, bs));
+  const int n_import_blocks = (m.num_tokens + bs - 1) / bs;
+  std::string why;
+  if (!options_.kv_transfer) {
+    why = "this engine has no KV transfer";
+  } else if (!kv_layout_.exportable() || !(m.layout == kv_layout_)) {
+    why = "incompatible KV layouts";
+  } else if (m.num_tokens < 1 || m.num_tokens >= static_cast<int>(s.tokens.size()) ||
+             m.block_ids.size() != static_cast<size_t>(n_import_blocks) ||
+             m.block_hashes.size() != n_full) {
+    why = "the transfer does not match the prompt";
+  } else {
+    kv::extend_block_hashes(s.hashes, s.tokens, bs);
+    for (size_t i = 0; i < n_full && why.empty(); ++i) {
+      if (i >= s.hashes.sequence.size() || s.hashes.sequence[i] != m.block_hashes[i])
+        why = "the transfer's block hashes do not match the prompt";
+    }
+  }
+  if (!why.empty()) {
+    spdlog::warn("engine: request {}: KV import refused ({}); prefilling locally", s.req.id, why);
+    s.import_tried = true;
+    n_import_fallbacks_++;
+    if (options_.kv_transfer) options_.kv_transfer->release(m);
+    return ImportStart::kLocal;
+  }
+  const int first = s.n_computed / bs;  // blocks reused from the local prefix cache
+  if (first >= n_import_blocks) {       // everything is cached here already
+    s.import_tried = true;
+    n_imports_++;
+    n_import_reused_blocks_ += static_cast<uint64_t>(first);
+    options_.kv_transfer->release(m);
+    return ImportStart::kLocal;
+  }
+  if (!grow(s, m.num_tokens - s.n_computed)) return ImportStart::kNoBlocks;
+  s.import_tried = true;
+  s.fetch_gen = next_fetch_gen_++;
+  s.fetch_first = first;
+  s.fetch_n = n_import_blocks - first;
+  s.fetch_start = Clock::now();
+  s.fetch_deadline = s.fetch_start + options_.kv_fetch_timeout;
+  options_.kv_transfer->fetch(m, first, s.fetch_n,
+                              [mb = mailbox_, gen = s.fetch_gen](Result<std::string> data) {
+                                std::lock_guard lock(mb->mu);
+                                if (mb->engine == nullptr) return;
+                                Engine* e = mb->engine;
+                                {
+                                  std::lock_guard inbox(e->mu_);
+                                  e->fetched_.push_back({gen, std::move(data)});
+                                }
+                                e->cv_.notify_one();
+                              });
+  return ImportStart::kStarted;
+}
+
+void Engine::complete_fetch(uint64_t gen, Result<std::string> data) {
+  auto it = std::find_if(fetching_.begin(), fetching_.end(),
+                         [&](const auto& s) { return s->fetch_gen == gen; });
+  if (it == fetching_.end()) return;  // timed out or cancelled before it came
+  std::unique_ptr<Sequence> s = std::move(*it);
+  fetching_.erase(it);
+  const KvTransferMeta& m = *s->req.disagg.import;
+  Status st = data.status();
+  if (st.is_ok() &&
+      static_cast<int64_t>(data->size()) != int64_t{s->fetch_n} * kv_layout_.bytes_per_block) {
+    st = internal_error("KV fetch returned " + std::to_string(data->size()) + " bytes for " +
+                        std::to_string(s->fetch_n) + " blocks");
+  }
+  if (st.is_ok()) {
+    st = backend_->write_kv_blocks(
+        std::span<const int32_t>(s->block_ids)
+            .subspan(static_cast<size_t>(s->fetch_first), static_cast<size_t>(s->fetch_n)),
+        *data, m.num_tokens - s->fetch_first * block_size_);
+  }
+  if (!st.is_ok()) return fall_back(std::move(s), st);
+  options_.kv_transfer->release(m);
+  s->fetch_gen = 0;
+  s->n_computed = m.num_tokens;
+  const size_t n_full = static_cast<size_t>(s->n_computed / block_size_);
+  if (n_full > s->n_registered) {
+    kv::extend_block_hashes(s->hashes, s->tokens, block_size_);
+    pool_.cache_full_blocks(std::span<const kv::BlockRef>(s->blocks).first(n_full), s->n_registered,
+                            s->hashes, s->tokens);
+    s->n_registered = n_full;
+  }
+  n_imports_++;
+  n_import_fetched_blocks_ += static_cast<uint64_t>(s->fetch_n);
+  n_import_reused_blocks_ += static_cast<uint64_t>(s->fetch_first);
+  n_import_bytes_ += data->size();
+  import_seconds_ =
+      import_seconds_.load() + std::chrono::duration<double>(Clock::now() - s->fetch_start).count();
+  running_.push_back(std::move(s));
+}
+
+void Engine::fall_back(std::unique_ptr<Sequence> s, const Status& why) {
+  spdlog::warn("engine: request {}: KV import failed ({}); prefilling locally", s->req.id,
+               why.to_string());
+  if (options_.kv_transfer) options_.kv_transfer->release(*s->req.disagg.import);
+  s->fetch_gen = 0;
+  free_blocks(*s);
+  n_import_fallbacks_++;
+  waiting_.push_front(std::move(s));
 }
 
 }  // namespace turbine::engine

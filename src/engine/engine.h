@@ -22,20 +22,24 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
 #include "engine/async_engine.h"
 #include "engine/backend.h"
+#include "engine/kv_transfer.h"
 #include "engine/sampling.h"
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
@@ -49,11 +53,24 @@ struct EngineOptions {
   bool enable_prefix_caching = true;
   std::vector<int32_t> eos_token_ids;
   std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events
+  // Disaggregated serving (engine/kv_transfer.h).
+  uint64_t instance_id = 0;  // stamped into the KvTransferMeta of prefill-only requests
+  std::shared_ptr<KvTransfer> kv_transfer;  // fetches imported KV; null: imports prefill locally
+  std::chrono::milliseconds kv_transfer_ttl{60'000};   // pinned transfers never released are freed
+  std::chrono::milliseconds kv_fetch_timeout{10'000};  // a slower fetch falls back to local prefill
 
   Status validate() const;
 };
 
-class Engine final : public AsyncEngine {
+// Disaggregated serving (engine/kv_transfer.h): a prefill-only request finishes after its first
+// token with its prompt's blocks pinned in the transfer table (read_transfer serves them on the
+// engine thread; release_transfer, the TTL or shutdown unpins them). A request with an import is
+// admitted like any other (its own prefix-cache hits count), then waits in `fetching_` (holding
+// its blocks and a sequence slot, not running) while options.kv_transfer fetches the blocks it
+// lacks; the result is posted back to the engine thread, written into the backend, and the
+// sequence joins the running batch at the first token. Failure, a timeout, a bad layout: its
+// blocks are freed and it goes back to the front of the queue to prefill locally.
+class Engine final : public AsyncEngine, public KvTransferSource {
  public:
   Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions options);
   ~Engine();
@@ -74,7 +91,35 @@ class Engine final : public AsyncEngine {
   int num_slots() const override { return options_.max_num_seqs; }  // sequences decoded together
   int block_size() const override { return block_size_; }
 
+  // KvTransferSource: any thread; the work is posted to the engine thread.
+  void read_transfer(uint64_t transfer_id, int first_block, int n_blocks,
+                     KvBytesCallback done) override;
+  void release_transfer(uint64_t transfer_id) override;
+  KvLayout kv_layout() const override { return kv_layout_; }
+
  private:
+  using Clock = std::chrono::steady_clock;
+  struct Pinned {
+    std::vector<kv::BlockRef> blocks;
+    std::vector<int32_t> block_ids;
+    Clock::time_point expires;
+  };
+  struct Fetched {
+    uint64_t gen = 0;
+    Result<std::string> data;
+  };
+  struct SourceOp {
+    uint64_t transfer_id = 0;
+    int first_block = 0;
+    int n_blocks = 0;
+    KvBytesCallback done;  // empty: release
+  };
+  // Fetch callbacks reach the engine through this; shutdown() cuts it so late ones are dropped.
+  struct Mailbox {
+    std::mutex mu;
+    Engine* engine = nullptr;
+  };
+  enum class ImportStart { kStarted, kNoBlocks, kLocal };
   struct Sequence;
   struct Planned {
     Sequence* seq;
@@ -90,6 +135,13 @@ class Engine final : public AsyncEngine {
   bool device_samplable(const Sequence& seq) const;
   void finish(Sequence& seq, FinishReason reason, Status error = Status::ok());
   void publish_stats();
+  ImportStart begin_import(Sequence& seq);
+  void complete_fetch(uint64_t gen, Result<std::string> data);
+  void fall_back(std::unique_ptr<Sequence> seq, const Status& why);
+  void run_source_op(SourceOp& op);
+  std::shared_ptr<const KvTransferMeta> pin_transfer(Sequence& seq);
+  void expire(Clock::time_point now);
+  std::optional<Clock::time_point> next_deadline() const;
 
   std::unique_ptr<Backend> backend_;
   const int32_t n_vocab_;
@@ -104,12 +156,21 @@ class Engine final : public AsyncEngine {
   std::condition_variable cv_;
   std::deque<EngineRequest> inbox_;
   std::unordered_set<uint64_t> cancels_;
+  std::deque<Fetched> fetched_;
+  std::deque<SourceOp> source_ops_;
   bool stopping_ = false;
+  bool idle_ = false;  // the last step found nothing to run: wait for an event before the next
+  const KvLayout kv_layout_;
+  std::shared_ptr<Mailbox> mailbox_;
 
   // Engine-thread state.
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::mt19937_64 seed_rng_{std::random_device{}()};  // device-sampling seeds of unseeded requests
   std::vector<std::unique_ptr<Sequence>> running_;    // in admission order, oldest first
+  std::vector<std::unique_ptr<Sequence>> fetching_;   // admitted, waiting for imported KV
+  std::unordered_map<uint64_t, Pinned> transfers_;    // prefill-only results, by transfer id
+  uint64_t next_transfer_id_ = 1;
+  uint64_t next_fetch_gen_ = 1;
 
   // Published by the engine thread for stats()/metrics.
   std::atomic<int> n_running_{0};
@@ -125,6 +186,15 @@ class Engine final : public AsyncEngine {
   std::atomic<int> last_batch_size_{0};
   std::atomic<int> last_step_tokens_{0};
   std::atomic<double> last_step_seconds_{0.0};
+  std::atomic<int> n_transfers_pinned_{0};
+  std::atomic<int> n_transfer_pinned_blocks_{0};
+  std::atomic<uint64_t> n_transfers_expired_{0};
+  std::atomic<uint64_t> n_imports_{0};
+  std::atomic<uint64_t> n_import_fallbacks_{0};
+  std::atomic<uint64_t> n_import_fetched_blocks_{0};
+  std::atomic<uint64_t> n_import_reused_blocks_{0};
+  std::atomic<uint64_t> n_import_bytes_{0};
+  std::atomic<double> import_seconds_{0.0};
 
   std::thread thread_;
 };

@@ -88,4 +88,22 @@ void KvWriteTracker::commit(std::span<const SeqChunk> chunks) {
   }
 }
 
+Status KvWriteTracker::record_import(std::span<const int32_t> blocks, int n_positions) {
+  const int64_t cap = static_cast<int64_t>(blocks.size()) * block_size_;
+  if (n_positions < 0 || n_positions > cap || cap - n_positions >= block_size_) {
+    return invalid_argument(std::to_string(blocks.size()) + " blocks cannot hold exactly " +
+                                std::to_string(n_positions) + " imported positions",
+                            "blocks");
+  }
+  for (int32_t b : blocks) {
+    if (b < 0 || b >= n_blocks_)
+      return invalid_argument("block " + std::to_string(b) + " out of range", "blocks");
+  }
+  for (size_t j = 0; j < blocks.size(); ++j) {
+    block_len_[static_cast<size_t>(blocks[j])] =
+        std::min(block_size_, n_positions - static_cast<int>(j) * block_size_);
+  }
+  return Status::ok();
+}
+
 }  // namespace turbine::engine

@@ -23,6 +23,9 @@ class KvWriteTracker {
   Status validate(std::span<const SeqChunk> chunks);
   // After a successful step: each chunk's blocks hold exactly the positions up to its end.
   void commit(std::span<const SeqChunk> chunks);
+  // KV imported from elsewhere: `blocks` hold n_positions positions from the first block's slot
+  // 0 (all but the last full). InvalidArgument for blocks out of range or too few blocks.
+  Status record_import(std::span<const int32_t> blocks, int n_positions);
 
  private:
   int n_blocks_ = 0;

@@ -1,0 +1,85 @@
+#include "cli/disagg_run.h"
+
+#include <spdlog/spdlog.h>
+
+#include "router/flat_map.h"
+#include "runtime/kv_transfer_tcp.h"
+
+namespace turbine::cli {
+
+void add_disagg_run_flags(CLI::App& cmd, DisaggRunOptions& o) {
+  cmd.add_option("--prefill-workers", o.prefill_workers,
+                 "In-process prefill workers (disaggregated serving; 0: aggregated)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--max-local-prefill-length", o.max_local_prefill_length,
+                 "Disaggregated: prompts with at most this many uncached tokens are prefilled on "
+                 "the decode worker")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+Result<std::unique_ptr<InProcessPrefillPool>> InProcessPrefillPool::start(
+    const model::Model& model, const LocalEngineOptions& options, const DisaggRunOptions& disagg,
+    LocalEngineOptions& decode_options) {
+  if (disagg.prefill_workers < 1) return invalid_argument("--prefill-workers must be >= 1");
+  std::unique_ptr<InProcessPrefillPool> p(new InProcessPrefillPool());
+  p->options_ = disagg;
+  p->transfer_ = std::make_shared<disagg::InProcessKvTransfer>();
+  p->pool_ = std::make_shared<router::RoutedEngine>(router::RouterOptions{});
+  for (int i = 0; i < disagg.prefill_workers; ++i) {
+    // Ids apart from the decode workers' (mix64(1..N)).
+    const uint64_t id = router::mix64(0x70726566ULL + static_cast<uint64_t>(i));
+    LocalEngineOptions e = options;
+    e.instance_id = id;
+    e.kv_transfer = nullptr;
+    e.kv_event_sink = std::make_shared<router::RouterKvEventSink>(p->pool_.get(), id);
+    TURBINE_ASSIGN_OR_RETURN(auto made, make_local_engine(model, e));
+    std::shared_ptr<engine::Engine> engine = std::move(made);
+    p->transfer_->add_source(id, engine);
+    p->pool_->add_worker({id, engine->block_size(), engine->stats().kv_total_blocks}, engine);
+  }
+  decode_options.kv_transfer = p->transfer_;
+  spdlog::info(
+      "disaggregated serving: {} in-process prefill workers, in-process KV transfer, "
+      "max local prefill length {}",
+      disagg.prefill_workers, disagg.max_local_prefill_length);
+  return p;
+}
+
+InProcessPrefillPool::~InProcessPrefillPool() {
+  if (pool_) pool_->shutdown();
+}
+
+runtime::ModelEvents InProcessPrefillPool::wrap(runtime::ModelEvents events) {
+  runtime::ModelEvents out = events;
+  out.added = [this, added = std::move(events.added)](
+                  const runtime::ModelCard& card,
+                  std::shared_ptr<engine::AsyncEngine> decode) -> Status {
+    disagg::DisaggOptions o;
+    o.max_local_prefill_length = options_.max_local_prefill_length;
+    TURBINE_RETURN_IF_ERROR(o.validate());
+    return added(card,
+                 std::make_shared<disagg::DisaggEngine>(o, pool_, std::move(decode), transfer_));
+  };
+  return out;
+}
+
+Status configure_disagg_worker(const std::string& worker_type, uint64_t instance_id,
+                               LocalEngineOptions& options) {
+  if (worker_type != "both" && worker_type != "prefill" && worker_type != "decode")
+    return invalid_argument("--worker-type must be both, prefill or decode", "worker_type");
+  options.instance_id = instance_id;
+  if (worker_type != "prefill") options.kv_transfer = std::make_shared<runtime::TcpKvTransfer>();
+  return Status::ok();
+}
+
+void serve_kv_transfers(const std::string& worker_type,
+                        const std::shared_ptr<engine::AsyncEngine>& engine,
+                        const std::string& advertise_host, runtime::WorkerServer& server) {
+  if (worker_type == "decode") return;
+  if (auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine))
+    server.set_kv_source(std::move(source), advertise_host);
+}
+
+}  // namespace turbine::cli

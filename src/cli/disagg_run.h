@@ -1,0 +1,58 @@
+// Disaggregated serving in the CLI (issue 8).
+//
+// `turbine run --prefill-workers N`: N in-process prefill engines behind their own KV-aware
+// router, an InProcessKvTransfer between them and the decode workers (the usual `--workers`), and
+// a disagg::DisaggEngine in front of each model the watcher announces. `turbine worker
+// --worker-type prefill|decode|both`: the worker's WorkerServer serves its pinned transfers
+// (prefill, both) and its engine pulls imports over TCP (decode, both).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/local_engine.h"
+#include "disagg/disagg_engine.h"
+#include "disagg/in_process_transfer.h"
+#include "router/routed_engine.h"
+#include "runtime/model_watcher.h"
+#include "runtime/request_plane.h"
+
+namespace turbine::cli {
+
+struct DisaggRunOptions {
+  int prefill_workers = 0;  // 0: aggregated serving
+  int max_local_prefill_length = 1000;
+};
+
+void add_disagg_run_flags(CLI::App& cmd, DisaggRunOptions& options);
+
+class InProcessPrefillPool {
+ public:
+  // Builds the prefill engines; `decode_options` gets the transfer the decode workers fetch with.
+  static Result<std::unique_ptr<InProcessPrefillPool>> start(const model::Model& model,
+                                                             const LocalEngineOptions& options,
+                                                             const DisaggRunOptions& disagg,
+                                                             LocalEngineOptions& decode_options);
+  ~InProcessPrefillPool();  // stops the prefill engines
+  // `events` with every announced model served through a DisaggEngine over this pool.
+  runtime::ModelEvents wrap(runtime::ModelEvents events);
+
+ private:
+  InProcessPrefillPool() = default;
+  DisaggRunOptions options_;
+  std::shared_ptr<disagg::InProcessKvTransfer> transfer_;
+  std::shared_ptr<router::RoutedEngine> pool_;
+};
+
+// `turbine worker --worker-type`: validates it and sets the engine options of that role.
+Status configure_disagg_worker(const std::string& worker_type, uint64_t instance_id,
+                               LocalEngineOptions& options);
+// Prefill and both: `server` serves `engine`'s pinned transfers (before server.start()).
+void serve_kv_transfers(const std::string& worker_type,
+                        const std::shared_ptr<engine::AsyncEngine>& engine,
+                        const std::string& advertise_host, runtime::WorkerServer& server);
+
+}  // namespace turbine::cli

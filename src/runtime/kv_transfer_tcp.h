@@ -1,0 +1,57 @@
+// TcpKvTransfer: the decode worker's side of the TCP KV transport (issue 8), host-staged. A fetch
+// connects to the prefill worker's request plane (meta.address: its WorkerServer, which answers
+// KvPull frames from the engine's pinned transfers, runtime/wire.h), pulls the blocks in frames of
+// at most max_pull_bytes, and hands the bytes to the engine's callback; release sends KvRelease.
+// One connection per fetch (loopback connect is tens of microseconds; a pool can come later).
+//
+// Threads: its own IoThreads (n_threads); fetch/release may be called from any thread and never
+// block; callbacks run on those threads. Counters are atomics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "engine/kv_transfer.h"
+
+namespace turbine::runtime {
+
+class IoThreads;
+
+struct TcpKvTransferOptions {
+  int n_threads = 1;
+  std::chrono::milliseconds timeout{30'000};   // a whole fetch (connect included)
+  int64_t max_pull_bytes = int64_t{16} << 20;  // per KvData frame (under kMaxFrameBytes)
+};
+
+struct KvTransferStats {
+  uint64_t fetches = 0;
+  uint64_t failures = 0;
+  uint64_t bytes = 0;
+  double seconds = 0.0;  // sum over successful fetches
+};
+
+class TcpKvTransfer final : public engine::KvTransfer {
+ public:
+  explicit TcpKvTransfer(TcpKvTransferOptions options = {});
+  ~TcpKvTransfer() override;  // stops the threads; fetches in flight get no callback
+
+  void fetch(const engine::KvTransferMeta& meta, int first_block, int n_blocks,
+             engine::KvBytesCallback done) override;
+  void release(const engine::KvTransferMeta& meta) override;
+  std::string_view name() const override { return "tcp"; }
+  KvTransferStats stats() const;
+
+  struct Counters {
+    std::atomic<uint64_t> fetches{0}, failures{0}, bytes{0};
+    std::atomic<double> seconds{0.0};
+  };
+
+ private:
+  const TcpKvTransferOptions options_;
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
+  std::unique_ptr<IoThreads> io_;
+};
+
+}  // namespace turbine::runtime

@@ -1,0 +1,237 @@
+// Disaggregated serving over the TCP request plane (issue 8): two WorkerServers in this process,
+// a prefill worker and a decode worker, reached through RemoteEngines as a frontend reaches them;
+// the decode worker pulls KV blocks from the prefill worker's WorkerServer (KvPull frames).
+#include <gtest/gtest.h>
+
+#include "disagg/disagg_engine.h"
+#include "disagg_test_util.h"
+#include "router/routed_engine.h"
+#include "runtime/io_threads.h"
+#include "runtime/kv_transfer_tcp.h"
+#include "runtime/request_plane.h"
+#include "runtime/wire.h"
+
+namespace turbine::disagg {
+namespace {
+
+using namespace testing;  // NOLINT
+using engine::FinishReason;
+
+TEST(DisaggWire, RequestAndOutputCarryTheTransferMetadata) {
+  auto meta = std::make_shared<engine::KvTransferMeta>();
+  meta->transfer_id = 42;
+  meta->instance_id = 0xabc;
+  meta->address = "10.0.0.1:7000";
+  meta->layout = {"f32", 16, 5, 4, 8, 20480};
+  meta->num_tokens = 35;
+  meta->block_ids = {3, 9, 4};
+  meta->block_hashes = {0x1111, 0x2222};
+  runtime::RequestFrame rf;
+  rf.id = 5;
+  rf.prompt = {1, 2, 3};
+  rf.disagg.import = meta;
+  std::string buf;
+  runtime::encode(rf, buf);
+  runtime::OutputFrame of;
+  of.id = 6;
+  of.output.finish = FinishReason::kLength;
+  of.output.kv_transfer = meta;
+  runtime::encode(of, buf);
+  runtime::RequestFrame plain;
+  plain.id = 7;
+  plain.prompt = {1};
+  plain.disagg.prefill_only = true;
+  runtime::encode(plain, buf);
+  runtime::encode(runtime::KvPullFrame{8, 42, 1, 2}, buf);
+  runtime::encode(runtime::KvDataFrame{8, Status::ok(), std::string("\x01\x02", 2)}, buf);
+  runtime::encode(runtime::KvReleaseFrame{42}, buf);
+
+  std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
+  std::vector<runtime::Frame> frames;
+  while (!rest.empty()) {
+    auto size = runtime::frame_size(rest);
+    ASSERT_TRUE(size.has_value() && *size > 0);
+    auto f = runtime::decode(rest.first(*size));
+    ASSERT_TRUE(f.has_value()) << f.status().to_string();
+    frames.push_back(std::move(*f));
+    rest = rest.subspan(*size);
+  }
+  ASSERT_EQ(frames.size(), 6u);
+  const auto& r = std::get<runtime::RequestFrame>(frames[0]);
+  ASSERT_TRUE(r.disagg.import);
+  EXPECT_FALSE(r.disagg.prefill_only);
+  EXPECT_EQ(r.disagg.import->layout, meta->layout);
+  EXPECT_EQ(r.disagg.import->block_ids, meta->block_ids);
+  EXPECT_EQ(r.disagg.import->block_hashes, meta->block_hashes);
+  EXPECT_EQ(r.disagg.import->address, meta->address);
+  EXPECT_EQ(r.disagg.import->num_tokens, 35);
+  const auto& o = std::get<runtime::OutputFrame>(frames[1]);
+  ASSERT_TRUE(o.output.kv_transfer);
+  EXPECT_EQ(o.output.kv_transfer->transfer_id, 42u);
+  EXPECT_EQ(o.output.kv_transfer->instance_id, 0xabcu);
+  const auto& p = std::get<runtime::RequestFrame>(frames[2]);
+  EXPECT_TRUE(p.disagg.prefill_only);
+  EXPECT_FALSE(p.disagg.import);
+  EXPECT_EQ(std::get<runtime::KvPullFrame>(frames[3]).n_blocks, 2);
+  EXPECT_EQ(std::get<runtime::KvDataFrame>(frames[4]).bytes.size(), 2u);
+  EXPECT_EQ(std::get<runtime::KvReleaseFrame>(frames[5]).transfer_id, 42u);
+
+  // A plain request is byte-identical to the pre-disaggregation frame: no trailing section.
+  std::string a, b;
+  runtime::RequestFrame x;
+  x.id = 1;
+  x.prompt = {4, 5};
+  runtime::encode(x, a);
+  x.disagg = {};
+  runtime::encode(x, b);
+  EXPECT_EQ(a, b);
+  // A truncated metadata section is refused.
+  std::string cut;
+  runtime::encode(rf, cut);
+  cut.resize(cut.size() - 3);
+  const uint32_t len = static_cast<uint32_t>(cut.size() - 4);
+  std::memcpy(cut.data(), &len, 4);
+  EXPECT_FALSE(
+      runtime::decode({reinterpret_cast<const uint8_t*>(cut.data()), cut.size()}).has_value());
+}
+
+// One worker process's worth: an engine behind a WorkerServer on 127.0.0.1:0.
+struct Worker {
+  std::shared_ptr<engine::Engine> engine;
+  std::unique_ptr<runtime::WorkerServer> server;
+  std::shared_ptr<runtime::RemoteEngine> remote;  // the frontend's handle
+  uint64_t id = 0;
+
+  Worker(uint64_t instance_id, std::shared_ptr<engine::KvTransfer> transfer,
+         boost::asio::any_io_executor frontend_executor)
+      : id(instance_id) {
+    EngineSetup s;
+    s.instance_id = instance_id;
+    s.transfer = std::move(transfer);
+    s.max_num_seqs = 8;  // every request of the suite at once
+    engine = make_engine(s);
+    runtime::WorkerServerOptions wo;
+    wo.host = "127.0.0.1";
+    server = std::make_unique<runtime::WorkerServer>(wo, engine);
+    server->set_kv_source(engine, "127.0.0.1");
+    EXPECT_TRUE(server->start().is_ok());
+    runtime::RemoteEngineOptions ro;
+    ro.address = "127.0.0.1:" + std::to_string(server->port());
+    ro.max_context = engine->max_context();
+    ro.block_size = engine->block_size();
+    ro.num_slots = engine->num_slots();
+    ro.kv_total_blocks = engine->stats().kv_total_blocks;
+    remote = std::make_shared<runtime::RemoteEngine>(ro, frontend_executor);
+  }
+  // The process dies: its server closes every connection, its engine stops.
+  void vanish() {
+    server->stop();
+    engine->shutdown();
+  }
+};
+
+struct TcpDisagg {
+  runtime::IoThreads frontend_io{1};
+  std::shared_ptr<runtime::TcpKvTransfer> tcp = std::make_shared<runtime::TcpKvTransfer>();
+  std::shared_ptr<FaultyTransfer> decode_transfer = std::make_shared<FaultyTransfer>(tcp);
+  std::unique_ptr<Worker> prefill, decode;
+  std::shared_ptr<router::RoutedEngine> prefill_pool, decode_pool;
+  std::unique_ptr<DisaggEngine> engine;
+
+  TcpDisagg() {
+    prefill = std::make_unique<Worker>(0x11, nullptr, frontend_io.executor());
+    decode = std::make_unique<Worker>(0x22, decode_transfer, frontend_io.executor());
+    prefill_pool = std::make_shared<router::RoutedEngine>(router::RouterOptions{});
+    prefill_pool->add_worker({0x11, 16, prefill->engine->stats().kv_total_blocks}, prefill->remote);
+    decode_pool = std::make_shared<router::RoutedEngine>(router::RouterOptions{});
+    decode_pool->add_worker({0x22, 16, decode->engine->stats().kv_total_blocks}, decode->remote);
+    DisaggOptions o;
+    o.max_local_prefill_length = 0;
+    o.max_inflight_prefills = 64;
+    // The frontend releases transfers it does not continue with over TCP too.
+    engine = std::make_unique<DisaggEngine>(o, prefill_pool, decode_pool, tcp);
+  }
+  ~TcpDisagg() {
+    engine->shutdown();
+    prefill->server->stop();
+    decode->server->stop();
+  }
+};
+
+std::vector<std::vector<int32_t>> aggregated(int max_tokens) {
+  auto agg = make_engine(EngineSetup{});
+  std::vector<std::vector<int32_t>> out;
+  uint64_t id = 1;
+  for (const auto& p : prompt_suite())
+    out.push_back(wait(submit(*agg, id++, p, greedy(max_tokens))).tokens);
+  return out;
+}
+
+TEST(TcpDisaggTest, GreedyOutputsMatchAndRepeatsMoveOnlyMissingBlocks) {
+  REQUIRE_STORIES();
+  const int kMax = 32;
+  const auto expected = aggregated(kMax);
+  TcpDisagg d;
+  const auto prompts = prompt_suite();
+  std::vector<std::future<Collected>> futs;
+  uint64_t id = 1;
+  for (const auto& p : prompts) futs.push_back(submit(*d.engine, id++, p, greedy(kMax)));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Collected c = wait(std::move(futs[i]));
+    EXPECT_EQ(c.finish, FinishReason::kLength) << c.error.to_string();
+    EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
+    EXPECT_EQ(c.completion_tokens, kMax);
+  }
+  auto s1 = d.decode->engine->stats();
+  EXPECT_EQ(s1.kv_imports, prompts.size());
+  EXPECT_EQ(s1.kv_import_fallbacks, 0u);
+  const auto t = d.tcp->stats();
+  EXPECT_EQ(t.failures, 0u);
+  EXPECT_EQ(t.bytes, s1.kv_import_bytes);
+  EXPECT_GT(t.bytes, 0u);
+
+  // The long prompt again: only its partial last block crosses the network.
+  const auto& longest = prompts.back();
+  Collected again = wait(submit(*d.engine, 99, longest, greedy(kMax)));
+  EXPECT_EQ(again.tokens, expected.back());
+  auto s2 = d.decode->engine->stats();
+  EXPECT_EQ(s2.kv_import_fetched_blocks - s1.kv_import_fetched_blocks, 1u);
+  EXPECT_EQ(s2.kv_import_reused_blocks - s1.kv_import_reused_blocks, longest.size() / 16);
+
+  EXPECT_TRUE(eventually([&] { return d.prefill->engine->stats().kv_used_blocks == 0; }));
+  EXPECT_TRUE(eventually([&] { return d.decode->engine->stats().kv_used_blocks == 0; }));
+}
+
+// The prefill worker dies between its prefill and the decode worker's pull: the decode worker
+// prefills locally (same text), and later requests (prefill worker unreachable) are served too.
+TEST(TcpDisaggTest, PrefillWorkerVanishingMidTransferFallsBack) {
+  REQUIRE_STORIES();
+  const int kMax = 20;
+  const auto expected = aggregated(kMax);
+  TcpDisagg d;
+  const auto prompts = prompt_suite();
+  d.decode_transfer->set_mode(FaultyTransfer::Mode::kHold);
+  std::vector<std::future<Collected>> futs;
+  uint64_t id = 1;
+  for (const auto& p : prompts) futs.push_back(submit(*d.engine, id++, p, greedy(kMax)));
+  ASSERT_TRUE(
+      eventually([&] { return d.decode_transfer->parked() == static_cast<int>(prompts.size()); }));
+  d.prefill->vanish();
+  d.decode_transfer->resume_held();  // the pulls now hit a closed port
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Collected c = wait(std::move(futs[i]));
+    EXPECT_EQ(c.finish, FinishReason::kLength) << c.error.to_string();
+    EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
+  }
+  EXPECT_EQ(d.decode->engine->stats().kv_import_fallbacks, prompts.size());
+  EXPECT_GE(d.tcp->stats().failures, prompts.size());
+  // The prefill worker is gone for good: requests still complete, prefilled on the decoder.
+  Collected late = wait(submit(*d.engine, 50, prompts[2], greedy(kMax)));
+  EXPECT_EQ(late.finish, FinishReason::kLength) << late.error.to_string();
+  EXPECT_EQ(late.tokens, expected[2]);
+  EXPECT_GE(d.engine->disagg_stats().prefill_failures, 1u);
+  EXPECT_TRUE(eventually([&] { return d.decode->engine->stats().kv_used_blocks == 0; }));
+}
+
+}  // namespace
+}  // namespace turbine::disagg

@@ -1,33 +1,31 @@
 // `turbine frontend`: serves the OpenAI API for every model whose workers it discovers.
 //
-// Discovery drives everything: a model card (v1/mdc/{ns}/...) that appears adds its worker, as
-// a RemoteEngine, to the RoutedEngine of its model (created, with the tokenizer loaded from the
-// card's location, when the model's first worker appears); a card that disappears removes the
-// worker (its in-flight requests migrate) and, with the last one, the model (404 from then on).
-// /health lists the instances under v1/instances/{ns}/. KV events from the event plane go to
-// the RoutedEngine that holds the publishing worker.
+// Discovery drives everything, through runtime::ModelWatcher (the path `turbine run` takes too,
+// with memory discovery): a model card (v1/mdc/{ns}/...) that appears adds its worker, reached
+// over the request plane, to the RoutedEngine of its model (created, with the tokenizer loaded
+// from the card's location, when the model's first worker appears); a card that disappears
+// drains the worker (in-flight requests finish there unless its connection breaks, then they
+// migrate) and, with the last one, removes the model (404 from then on). /health lists the
+// instances under v1/instances/{ns}/. KV events from the event plane go to the RoutedEngine
+// that holds the publishing worker.
 #include "cli/frontend_command.h"
 
 #include <chrono>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/runtime_flags.h"
+#include "cli/served_models.h"
 #include "cli/signals.h"
+#include "cli/tracing_flags.h"
 #include "frontend/frontend.h"
-#include "model/model.h"
+#include "metrics/router_metrics.h"
 #include "router/routed_engine.h"
 #include "runtime/component.h"
-#include "runtime/io_threads.h"
-#include "runtime/model_card.h"
-#include "runtime/request_plane.h"
-#include "runtime/wire.h"
-#include "tokenizer/tokenizer.h"
+#include "runtime/model_watcher.h"
 
 namespace turbine::cli {
 namespace {
@@ -43,173 +41,7 @@ struct FrontendCmdOptions {
   int request_plane_threads = 1;
   double shutdown_grace_s = 30.0;
   RuntimeFlags runtime;
-};
-
-// The models and workers this frontend knows, from discovery. Callbacks come from the discovery
-// and event-plane threads; mu_ guards the maps (never held while calling the router's
-// remove_worker, which may migrate requests and call back).
-class ModelWatcher {
- public:
-  ModelWatcher(frontend::Frontend& front, router::RouterOptions ropts, const FrontendCmdOptions& o)
-      : front_(front), ropts_(ropts), opts_(o), io_(o.request_plane_threads) {}
-
-  ~ModelWatcher() { io_.stop(); }
-
-  void on_card(const runtime::WatchEvent& e) {
-    auto key = runtime::parse_model_card_key(e.key);
-    if (!key) return;
-    const uint64_t id = key->instance_id;
-    if (e.type == runtime::WatchEvent::Type::kRemoved) {
-      remove(id);
-      return;
-    }
-    auto card = runtime::model_card_from_json(e.value);
-    if (!card) {
-      spdlog::warn("discovery: ignoring model card {}: {}", e.key, card.status().message());
-      return;
-    }
-    {
-      std::lock_guard lock(mu_);
-      auto it = workers_.find(id);
-      if (it != workers_.end() && it->second.card == *card) return;  // re-put after a re-grant
-    }
-    remove(id);  // a changed card: start over with the new one
-    add(id, *card);
-  }
-
-  void on_instance(const runtime::WatchEvent& e) {
-    auto key = runtime::parse_instance_key(e.key);
-    if (!key) return;
-    std::lock_guard lock(mu_);
-    if (e.type == runtime::WatchEvent::Type::kRemoved) {
-      instances_.erase(e.key);
-    } else {
-      instances_[e.key] = {key->endpoint.ns, key->endpoint.component, key->endpoint.endpoint,
-                           key->instance_id};
-    }
-  }
-
-  void on_kv_event(std::string_view payload) {
-    auto ev = runtime::kv_event_from_json(payload);
-    if (!ev) return;
-    std::shared_ptr<router::RoutedEngine> routed;
-    {
-      std::lock_guard lock(mu_);
-      auto it = workers_.find(ev->first);
-      if (it == workers_.end()) return;
-      routed = it->second.routed;
-    }
-    routed->on_kv_event(ev->first, ev->second);
-  }
-
-  std::vector<frontend::HealthInstance> health() const {
-    std::lock_guard lock(mu_);
-    std::vector<frontend::HealthInstance> out;
-    for (const auto& [k, v] : instances_) out.push_back(v);
-    return out;
-  }
-
- private:
-  struct Worker {
-    runtime::ModelCard card;
-    std::shared_ptr<router::RoutedEngine> routed;
-  };
-  struct Model {
-    std::shared_ptr<router::RoutedEngine> routed;
-    std::set<uint64_t> workers;
-  };
-
-  void add(uint64_t id, const runtime::ModelCard& card) {
-    runtime::RemoteEngineOptions ro;
-    ro.address = card.address;
-    ro.pool_size = opts_.pool_size;
-    ro.max_context = static_cast<int>(card.context_length);
-    ro.block_size = card.block_size;
-    ro.num_slots = card.max_num_seqs;
-    ro.kv_total_blocks = card.kv_total_blocks;
-    auto remote = std::make_shared<runtime::RemoteEngine>(ro, io_.executor());
-
-    std::shared_ptr<router::RoutedEngine> routed;
-    bool fresh_model = false;
-    {
-      std::lock_guard lock(mu_);
-      auto it = models_.find(card.served_name);
-      if (it != models_.end()) routed = it->second.routed;
-    }
-    if (!routed) {
-      routed = std::make_shared<router::RoutedEngine>(ropts_);
-      fresh_model = true;
-    }
-    routed->add_worker({id, card.block_size, card.kv_total_blocks}, remote);
-    if (fresh_model) {
-      // The frontend needs the vocabulary and chat template, not the weights (mapped, not read).
-      auto loaded = model::load_model(card.tokenizer_location);
-      if (!loaded) {
-        spdlog::error("discovery: cannot load the tokenizer of {} from {}: {}", card.served_name,
-                      card.tokenizer_location, loaded.status().message());
-        return;
-      }
-      std::shared_ptr<const model::Model> model = std::move(*loaded);
-      auto tok = tokenizer::make_tokenizer(model->vocab());
-      if (!tok) {
-        spdlog::error("discovery: cannot build the tokenizer of {}: {}", card.served_name,
-                      tok.status().message());
-        return;
-      }
-      Status st =
-          front_.add_model({card.served_name, std::move(model),
-                            std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)), routed});
-      if (!st.is_ok()) {
-        spdlog::error("discovery: cannot serve {}: {}", card.served_name, st.message());
-        return;
-      }
-      spdlog::info("model {} is served (first worker {})", card.served_name, runtime::hex_id(id));
-    }
-    std::lock_guard lock(mu_);
-    Model& m = models_[card.served_name];
-    m.routed = routed;
-    m.workers.insert(id);
-    workers_[id] = {card, routed};
-    spdlog::info("worker {} joined {} at {} ({} workers)", runtime::hex_id(id), card.served_name,
-                 card.address, m.workers.size());
-  }
-
-  void remove(uint64_t id) {
-    std::shared_ptr<router::RoutedEngine> routed;
-    std::string name;
-    bool last = false;
-    {
-      std::lock_guard lock(mu_);
-      auto it = workers_.find(id);
-      if (it == workers_.end()) return;
-      routed = it->second.routed;
-      name = it->second.card.served_name;
-      workers_.erase(it);
-      auto m = models_.find(name);
-      if (m != models_.end()) {
-        m->second.workers.erase(id);
-        if (m->second.workers.empty()) {
-          models_.erase(m);
-          last = true;
-        }
-      }
-    }
-    if (last) {
-      front_.remove_model(name);
-      spdlog::info("model {} is gone (its last worker {} left)", name, runtime::hex_id(id));
-    }
-    routed->remove_worker(id);
-    spdlog::info("worker {} left {}", runtime::hex_id(id), name);
-  }
-
-  frontend::Frontend& front_;
-  const router::RouterOptions ropts_;
-  const FrontendCmdOptions& opts_;
-  runtime::IoThreads io_;  // the RemoteEngines' connections
-  mutable std::mutex mu_;
-  std::map<uint64_t, Worker> workers_;
-  std::map<std::string, Model> models_;
-  std::map<std::string, frontend::HealthInstance> instances_;
+  TracingFlags tracing;
 };
 
 int run_frontend(const FrontendCmdOptions& opts) {
@@ -220,6 +52,10 @@ int run_frontend(const FrontendCmdOptions& opts) {
   }
   frontend::FrontendOptions http = opts.http;
   if (!opts.api_key.empty()) http.api_key = opts.api_key;
+  auto router_metrics = std::make_shared<metrics::RouterMetrics>();
+  http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
+  const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine-frontend");
+  http.tracer = tracer;
   auto front = frontend::Frontend::create(http);
   if (!front) {
     spdlog::error("{}", front.status().message());
@@ -241,31 +77,42 @@ int run_frontend(const FrontendCmdOptions& opts) {
   ropts.overlap_weight = opts.overlap_weight;
   ropts.temperature = opts.router_temperature;
   ropts.use_kv_events = *plane != nullptr;
+  ropts.tracer = tracer;
   if (Status st = ropts.validate(); !st.is_ok()) {
     spdlog::error("{}", st.message());
     return 2;
   }
 
-  auto watcher = std::make_unique<ModelWatcher>(**front, ropts, opts);
-  (*front)->set_health_source([w = watcher.get()] { return w->health(); });
   const std::string& ns = opts.runtime.ns;
-  auto instances_watch =
-      (*discovery)
-          ->watch(runtime::instances_prefix(ns),
-                  [w = watcher.get()](const runtime::WatchEvent& e) { w->on_instance(e); });
-  auto cards_watch =
-      (*discovery)
-          ->watch(runtime::model_cards_prefix(ns),
-                  [w = watcher.get()](const runtime::WatchEvent& e) { w->on_card(e); });
-  if (!instances_watch || !cards_watch) {
-    spdlog::error("discovery watch: {}",
-                  (!instances_watch ? instances_watch.status() : cards_watch.status()).message());
+  auto connector = opts.runtime.make_connector(opts.pool_size, opts.request_plane_threads, *plane);
+  if (!connector) {
+    spdlog::error("request plane: {}", connector.status().message());
+    return 2;
+  }
+  runtime::ModelWatcherOptions wopts;
+  wopts.ns = ns;
+  wopts.router = ropts;
+  wopts.per_model = [router_metrics](const std::string& name, router::RouterOptions& ro) {
+    ro.observer = router_metrics->observer(name);
+  };
+  FrontendModels models(**front);
+  auto watcher =
+      std::make_unique<runtime::ModelWatcher>(wopts, **discovery, **connector, models.events());
+  (*front)->set_health_source([w = watcher.get()] {
+    std::vector<frontend::HealthInstance> out;
+    for (const runtime::ParsedKey& k : w->instances())
+      out.push_back({k.endpoint.ns, k.endpoint.component, k.endpoint.endpoint, k.instance_id});
+    return out;
+  });
+  if (Status st = watcher->start(); !st.is_ok()) {
+    spdlog::error("discovery watch: {}", st.message());
     return 2;
   }
   std::unique_ptr<runtime::Subscription> kv_sub;
   if (*plane) {
-    auto sub = (*plane)->subscribe(runtime::kv_events_subject(ns, runtime::kWorkerComponent),
-                                   [w = watcher.get()](std::string_view p) { w->on_kv_event(p); });
+    auto sub =
+        (*plane)->subscribe(runtime::kv_events_subject(ns, runtime::kWorkerComponent),
+                            [w = watcher.get()](std::string_view p) { w->on_kv_event_json(p); });
     if (!sub) {
       spdlog::warn("event plane: {}; routing without KV events", sub.status().message());
     } else {
@@ -284,10 +131,10 @@ int run_frontend(const FrontendCmdOptions& opts) {
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
   kv_sub.reset();
-  cards_watch->reset();
-  instances_watch->reset();
+  watcher->stop();
   (*discovery)->shutdown();
   watcher.reset();
+  connector->reset();
   spdlog::info("stopped");
   return 0;
 }
@@ -335,6 +182,7 @@ void add_frontend_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   f.runtime.add_to(*cmd);
+  f.tracing.add_to(*cmd);
   cmd->callback([opts] { std::exit(run_frontend(*opts)); });
 }
 

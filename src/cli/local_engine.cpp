@@ -107,6 +107,8 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   eopts.max_num_seqs = opts.max_num_seqs;
   eopts.enable_prefix_caching = opts.enable_prefix_caching;
   eopts.kv_event_sink = opts.kv_event_sink;
+  eopts.instance_id = opts.instance_id;
+  eopts.kv_transfer = opts.kv_transfer;
   if (opts.eos_token_id >= 0) eopts.eos_token_ids.push_back(opts.eos_token_id);
   TURBINE_RETURN_IF_ERROR(eopts.validate());
   return std::make_unique<engine::Engine>(std::move(backend), model.config().n_vocab, eopts);

@@ -28,6 +28,10 @@ struct LocalEngineOptions {
   int tensor_parallel_size = 1;         // GPUs one engine spans; only 1 is implemented
   int32_t eos_token_id = -1;
   std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events
+  // Disaggregated serving (cli/disagg_run.h): the id stamped into prefill transfers, and the
+  // transport imports are fetched with (null: imports prefill locally).
+  uint64_t instance_id = 0;
+  std::shared_ptr<engine::KvTransfer> kv_transfer;
 };
 
 // Adds the engine flags shared by `turbine run` and `turbine worker` (context, batching, KV cache,

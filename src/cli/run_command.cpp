@@ -8,11 +8,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/disagg_run.h"
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
+#include "cli/served_models.h"
 #include "cli/signals.h"
+#include "cli/tracing_flags.h"
 #include "frontend/frontend.h"
+#include "metrics/router_metrics.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,6 +30,8 @@ struct RunOptions {
   frontend::FrontendOptions http;
   LocalEngineOptions engine;
   InProcessWorkersOptions workers;
+  DisaggRunOptions disagg;
+  TracingFlags tracing;
   std::string api_key;
   double shutdown_grace_s = 30.0;
 };
@@ -63,15 +69,42 @@ int run_server(const RunOptions& opts) {
   }
   LocalEngineOptions eopts = opts.engine;
   eopts.eos_token_id = (*tok)->eos_id();
-  auto engine = make_in_process_engine(*model, eopts, opts.workers);
-  if (!engine) {
-    spdlog::error("cannot create the engine: {}", engine.status().message());
-    return 2;
+  InProcessWorkersOptions wopts = opts.workers;
+  const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine");
+  http.tracer = tracer;
+  wopts.tracer = tracer;
+  if (wopts.workers > 1 || wopts.engine == "mock") {  // a router in the path: its metrics too
+    auto router_metrics = std::make_shared<metrics::RouterMetrics>();
+    wopts.router_observer = router_metrics->observer(http.served_model_name);
+    http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
   }
-
-  auto front = frontend::Frontend::create(http, model, std::move(*tok), std::move(*engine));
+  auto front = frontend::Frontend::create(http);
   if (!front) {
     spdlog::error("{}", front.status().message());
+    return 2;
+  }
+  // The model reaches the frontend the way a worker's does in the distributed mode: the
+  // workers register in (in-memory) discovery and a ModelWatcher announces it.
+  const std::string location = std::filesystem::absolute(*path).string();
+  FrontendModels models(**front);
+  models.preload(location, model, std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
+  runtime::ModelEvents events = models.events();
+  std::unique_ptr<InProcessPrefillPool> prefill;  // --prefill-workers: outlives the workers
+  if (opts.disagg.prefill_workers > 0) {
+    auto made = wopts.engine == "real"
+                    ? InProcessPrefillPool::start(*model, eopts, opts.disagg, eopts)
+                    : invalid_argument("--prefill-workers needs --engine real");
+    if (!made) {
+      spdlog::error("{}", made.status().message());
+      return 2;
+    }
+    prefill = std::move(*made);
+    events = prefill->wrap(std::move(events));
+  }
+  auto workers = InProcessWorkers::start(*model, location, http.served_model_name, eopts, wopts,
+                                         std::move(events));
+  if (!workers) {
+    spdlog::error("cannot create the engine: {}", workers.status().message());
     return 2;
   }
   if (Status st = (*front)->start(); !st.is_ok()) {
@@ -87,6 +120,7 @@ int run_server(const RunOptions& opts) {
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
+  workers->reset();
   spdlog::info("stopped");
   return 0;
 }
@@ -110,6 +144,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
       ->envname("TURBINE_API_KEY");
   add_engine_flags(*cmd, run.engine);
+  run.tracing.add_to(*cmd);
+  add_disagg_run_flags(*cmd, run.disagg);
   cmd->add_option("--workers", run.workers.workers, "In-process workers behind the router")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

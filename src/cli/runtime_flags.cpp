@@ -1,5 +1,7 @@
 #include "cli/runtime_flags.h"
 
+#include "runtime/connectors.h"
+
 namespace turbine::cli {
 
 void RuntimeFlags::add_to(CLI::App& cmd) {
@@ -28,6 +30,11 @@ void RuntimeFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--etcd-key", etcd_key, "Client key for etcd")->envname("TURBINE_ETCD_KEY");
   cmd.add_option("--nats-url", nats_url, "NATS server URL[,URL...] for KV events and load")
       ->envname("TURBINE_NATS_URL");
+  cmd.add_option("--request-plane", request_plane,
+                 "Worker requests over direct TCP, or NATS request/reply (needs --nats-url)")
+      ->check(CLI::IsMember({"tcp", "nats"}))
+      ->envname("TURBINE_REQUEST_PLANE")
+      ->capture_default_str();
   cmd.add_option("--nats-user", nats_user, "NATS user")->envname("TURBINE_NATS_USER");
   cmd.add_option("--nats-password", nats_password, "NATS password")
       ->envname("TURBINE_NATS_PASSWORD");
@@ -65,6 +72,17 @@ Result<std::shared_ptr<runtime::EventPlane>> RuntimeFlags::make_event_plane() co
   o.ca_file = nats_ca;
   TURBINE_ASSIGN_OR_RETURN(auto p, runtime::make_nats_event_plane(o));
   return std::shared_ptr<runtime::EventPlane>(std::move(p));
+}
+
+Result<std::unique_ptr<runtime::InstanceConnector>> RuntimeFlags::make_connector(
+    int pool_size, int n_threads, const std::shared_ptr<runtime::EventPlane>& plane) const {
+  if (request_plane == "nats") {
+    if (!plane) return invalid_argument("--request-plane nats needs --nats-url", "request_plane");
+    return std::unique_ptr<runtime::InstanceConnector>(
+        std::make_unique<runtime::MessageConnector>(plane, std::chrono::milliseconds(5000)));
+  }
+  return std::unique_ptr<runtime::InstanceConnector>(
+      std::make_unique<runtime::TcpConnector>(pool_size, n_threads));
 }
 
 }  // namespace turbine::cli

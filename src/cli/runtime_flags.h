@@ -11,6 +11,7 @@
 #include "runtime/discovery.h"
 #include "runtime/etcd_discovery.h"
 #include "runtime/event_plane.h"
+#include "runtime/model_watcher.h"
 
 namespace turbine::cli {
 
@@ -22,12 +23,17 @@ struct RuntimeFlags {
   std::string nats_url;  // empty: no event plane
   std::string nats_user, nats_password, nats_token, nats_creds, nats_ca;
   std::string ns = "turbine";
+  std::string request_plane = "tcp";  // tcp | nats (needs --nats-url)
 
   void add_to(CLI::App& cmd);
   // The discovery client (etcd: grants the lease). memory: a store of its own (one process).
   Result<std::unique_ptr<runtime::Discovery>> make_discovery() const;
   // Null when no --nats-url was given.
   Result<std::shared_ptr<runtime::EventPlane>> make_event_plane() const;
+  // How a frontend reaches the workers it discovers (the request plane's client side);
+  // `plane` is make_event_plane()'s (nats needs it).
+  Result<std::unique_ptr<runtime::InstanceConnector>> make_connector(
+      int pool_size, int n_threads, const std::shared_ptr<runtime::EventPlane>& plane) const;
 };
 
 }  // namespace turbine::cli

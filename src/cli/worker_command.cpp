@@ -14,13 +14,18 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/host_name.hpp>
 
+#include "cli/disagg_run.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
 #include "cli/runtime_flags.h"
 #include "cli/signals.h"
+#include "cli/tracing_flags.h"
 #include "cli/worker_status.h"
+#include "engine/traced_engine.h"
+#include "mock/mock_engine.h"
 #include "model/model.h"
 #include "runtime/component.h"
+#include "runtime/message_request_plane.h"
 #include "runtime/model_card.h"
 #include "runtime/request_plane.h"
 #include "runtime/wire.h"
@@ -44,11 +49,37 @@ struct WorkerOptions {
   int status_port = -1;
   double shutdown_grace_s = 30.0;
   LocalEngineOptions engine;
+  std::string engine_kind = "real";  // real, or mock (simulated time)
+  double speedup = 1.0;              // mock: simulated seconds per wall-clock second
+  int mock_kv_blocks = 16384;        // mock: KV blocks
   RuntimeFlags runtime;
+  TracingFlags tracing;
 };
 
+// The mock engine (mock/mock_engine.h) for --engine mock: the model names the tokenizer and the
+// context; the engine flags that apply (block size, context, prefix caching) are honoured.
+Result<std::shared_ptr<engine::AsyncEngine>> make_mock_worker(const model::Model& model,
+                                                              const LocalEngineOptions& e,
+                                                              const WorkerOptions& o) {
+  mock::MockEngineOptions m;
+  m.n_vocab = model.config().n_vocab;
+  if (e.eos_token_id >= 0) m.eos_token_ids.push_back(e.eos_token_id);
+  m.block_size = e.block_size;
+  m.num_blocks = o.mock_kv_blocks;
+  if (e.max_model_len > 0) m.max_context = e.max_model_len;
+  m.enable_prefix_caching = e.enable_prefix_caching;
+  m.speedup = o.speedup;
+  m.kv_event_sink = e.kv_event_sink;
+  TURBINE_RETURN_IF_ERROR(m.validate());
+  return std::shared_ptr<engine::AsyncEngine>(std::make_shared<mock::MockEngine>(m));
+}
+
 int run_worker(const WorkerOptions& opts) {
-  runtime::EndpointId ep{opts.runtime.ns, opts.component, opts.endpoint};
+  // Prefill workers register under their own component (issue 8) unless told otherwise.
+  const bool own_component =
+      opts.worker_type == "prefill" && opts.component == runtime::kWorkerComponent;
+  runtime::EndpointId ep{
+      opts.runtime.ns, own_component ? runtime::kPrefillComponent : opts.component, opts.endpoint};
   if (Status st = ep.validate(); !st.is_ok()) {
     spdlog::error("{}", st.message());
     return 2;
@@ -84,29 +115,71 @@ int run_worker(const WorkerOptions& opts) {
 
   LocalEngineOptions eopts = opts.engine;
   eopts.eos_token_id = (*tok)->eos_id();
+  if (Status st = configure_disagg_worker(opts.worker_type, instance_id, eopts); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
   if (*plane) {
     eopts.kv_event_sink = std::make_shared<runtime::EventPlaneKvSink>(
         *plane, runtime::kv_events_subject(ep.ns, ep.component), instance_id);
   }
-  auto made = make_local_engine(*model, eopts);
-  if (!made) {
-    spdlog::error("cannot create the engine: {}", made.status().message());
-    return 2;
+  std::shared_ptr<engine::AsyncEngine> engine;
+  if (opts.engine_kind == "mock") {
+    auto made = make_mock_worker(*model, eopts, opts);
+    if (!made) {
+      spdlog::error("cannot create the mock engine: {}", made.status().message());
+      return 2;
+    }
+    engine = std::move(*made);
+  } else {
+    auto made = make_local_engine(*model, eopts);
+    if (!made) {
+      spdlog::error("cannot create the engine: {}", made.status().message());
+      return 2;
+    }
+    engine = std::move(*made);
   }
-  std::shared_ptr<engine::Engine> engine = std::move(*made);
 
   runtime::WorkerServerOptions sopts;
   sopts.host = opts.host;
   sopts.port = opts.port;
   sopts.n_threads = opts.request_plane_threads;
-  runtime::WorkerServer server(sopts, engine);
+  // What the request planes serve: the engine, with a "generate" span per request when tracing
+  // is on (the KV transfer source and the status port keep the engine itself).
+  std::shared_ptr<engine::AsyncEngine> served = engine;
+  const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine-worker");
+  if (tracer->enabled()) {
+    served = std::make_shared<engine::TracedEngine>(
+        engine, tracer, "generate",
+        std::vector<trace::Attribute>{
+            {"turbine.worker.instance_id", runtime::hex_id(instance_id)}});
+  }
+  runtime::WorkerServer server(sopts, served);
+  std::string advertise = opts.advertise_host;
+  if (advertise.empty())
+    advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
+  serve_kv_transfers(opts.worker_type, engine, advertise, server);
   if (Status st = server.start(); !st.is_ok()) {
     spdlog::error("request plane: {}", st.message());
     return 2;
   }
-  std::string advertise = opts.advertise_host;
-  if (advertise.empty())
-    advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
+  // --request-plane nats: requests arrive on the instance's subject instead (same engine).
+  std::unique_ptr<runtime::MessageWorkerServer> nats_server;
+  if (opts.runtime.request_plane == "nats") {
+    if (!*plane) {
+      spdlog::error("--request-plane nats needs --nats-url");
+      return 2;
+    }
+    nats_server = std::make_unique<runtime::MessageWorkerServer>(
+        *plane, runtime::request_subject(ep, instance_id), served);
+    if (Status st = nats_server->start(); !st.is_ok()) {
+      spdlog::error("request plane: {}", st.message());
+      return 2;
+    }
+  }
+  auto open_requests = [&] {
+    return server.open_requests() + (nats_server ? nats_server->open_requests() : 0);
+  };
   const std::string address = advertise + ":" + std::to_string(server.port());
 
   runtime::ModelCard card;
@@ -168,14 +241,14 @@ int run_worker(const WorkerOptions& opts) {
   const int sig = wait_for_shutdown_signal();
   // Drain: leave discovery first so no new request is routed here, then let what runs finish.
   spdlog::info("signal {}: deregistering, then finishing {} in-flight requests (grace {:.0f} s)",
-               sig, server.open_requests(), opts.shutdown_grace_s);
+               sig, open_requests(), opts.shutdown_grace_s);
   ready = false;
   (void)(*discovery)->unregister_key(card_key);
   (void)(*discovery)->unregister_key(instance_key);
   const auto deadline =
       std::chrono::steady_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000));
-  while (server.open_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (open_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   {
@@ -184,6 +257,7 @@ int run_worker(const WorkerOptions& opts) {
   }
   cv.notify_all();
   if (load_thread.joinable()) load_thread.join();
+  if (nats_server) nats_server->stop();
   server.stop();
   if (status) status->stop();
   engine->shutdown();
@@ -207,8 +281,10 @@ void add_worker_command(CLI::App& app) {
       ->envname("TURBINE_COMPONENT")
       ->capture_default_str();
   cmd->add_option("--endpoint", w.endpoint, "Endpoint name")->capture_default_str();
-  cmd->add_option("--worker-type", w.worker_type, "both (prefill/decode: disaggregation)")
-      ->check(CLI::IsMember({"both"}))
+  cmd->add_option("--worker-type", w.worker_type,
+                  "both, prefill (component `prefill` unless --component names another; serves "
+                  "its KV transfers) or decode (pulls imported KV over TCP)")
+      ->check(CLI::IsMember({"both", "prefill", "decode"}))
       ->capture_default_str();
   cmd->add_option("--request-plane-host", w.host, "Address the request plane listens on")
       ->envname("TURBINE_REQUEST_PLANE_HOST")
@@ -224,6 +300,17 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("--load-interval", w.load_interval_s, "Seconds between load reports")
       ->check(CLI::PositiveNumber);
   add_engine_flags(*cmd, w.engine);
+  cmd->add_option("--engine", w.engine_kind,
+                  "Engine: real (the model), or mock (simulated time; --model names the "
+                  "tokenizer)")
+      ->check(CLI::IsMember({"real", "mock"}))
+      ->capture_default_str();
+  cmd->add_option("--speedup", w.speedup, "Mock engine: simulated seconds per wall-clock second")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--mock-kv-blocks", w.mock_kv_blocks, "Mock engine: KV blocks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--status-port", w.status_port,
                   "Port of /live, /health and /metrics (-1: none, 0: any free port)")
       ->envname("TURBINE_STATUS_PORT")
@@ -234,6 +321,7 @@ void add_worker_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   w.runtime.add_to(*cmd);
+  w.tracing.add_to(*cmd);
   cmd->callback([opts] { std::exit(run_worker(*opts)); });
 }
 

@@ -84,6 +84,12 @@ std::string kv_events_subject(std::string_view ns, std::string_view component) {
 std::string load_subject(std::string_view ns, std::string_view component) {
   return fmt::format("{}.{}.load", ns, component);
 }
+std::string request_subject(const EndpointId& ep, uint64_t instance_id) {
+  return fmt::format("{}.{}.{}.{:x}", ep.ns, ep.component, ep.endpoint, instance_id);
+}
+std::string inbox_subject(std::string_view ns, uint64_t nonce) {
+  return fmt::format("_INBOX.{}.{:x}", ns, nonce);
+}
 
 std::string to_json(const InstanceRecord& r) {
   json::object o;

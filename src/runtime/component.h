@@ -7,6 +7,9 @@
 //   v1/mdc/{ns}/{component}/{endpoint}/{instance:x}         ModelCard JSON
 //   {ns}.{component}.kv_events                              KV events (event plane)
 //   {ns}.{component}.load                                   per-worker load (event plane)
+//   {ns}.{component}.{endpoint}.{instance:x}                requests to one instance (NATS
+//                                                           request plane)
+//   _INBOX.{ns}.{nonce:x}                                   one client's replies (NATS)
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,8 @@ namespace turbine::runtime {
 
 inline constexpr const char* kDefaultNamespace = "turbine";
 inline constexpr const char* kWorkerComponent = "backend";
+// `turbine worker --worker-type prefill` registers here (disaggregated serving).
+inline constexpr const char* kPrefillComponent = "prefill";
 inline constexpr const char* kGenerateEndpoint = "generate";
 
 struct EndpointId {
@@ -47,6 +52,10 @@ std::optional<ParsedKey> parse_model_card_key(std::string_view key);
 
 std::string kv_events_subject(std::string_view ns, std::string_view component);
 std::string load_subject(std::string_view ns, std::string_view component);
+// Where an instance takes requests and cancels on the NATS request plane.
+std::string request_subject(const EndpointId& ep, uint64_t instance_id);
+// A request-plane client's reply inbox (`nonce`: unique per client).
+std::string inbox_subject(std::string_view ns, uint64_t nonce);
 
 // What v1/instances/... holds: where to reach the instance's request plane.
 struct InstanceRecord {

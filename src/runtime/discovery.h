@@ -62,7 +62,8 @@ class MemoryStore;
 
 class MemoryDiscovery final : public Discovery {
  public:
-  explicit MemoryDiscovery(std::shared_ptr<MemoryStore> store);
+  // instance_id: the lease id wanted (0, or one in use: a random one).
+  explicit MemoryDiscovery(std::shared_ptr<MemoryStore> store, uint64_t instance_id = 0);
   ~MemoryDiscovery() override;
   static std::shared_ptr<MemoryStore> make_store();
 

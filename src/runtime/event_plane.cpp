@@ -1,5 +1,7 @@
 #include "runtime/event_plane.h"
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -92,12 +94,33 @@ class NatsSubscription final : public Subscription {
   std::unique_ptr<MessageCallback> cb_;
 };
 
+// Set by the connection's closed callback: libnats runs the disconnected and closed callbacks
+// on its own thread after natsConnection_Close returns, so the plane waits for the last one
+// before it goes (a callback still logging while the process exits crashed a worker).
+struct CloseSignal {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;
+  static void on_closed(natsConnection*, void* closure) {
+    auto* self = static_cast<CloseSignal*>(closure);
+    std::lock_guard lock(self->mu);
+    self->closed = true;
+    self->cv.notify_all();
+  }
+};
+
 class NatsEventPlane final : public EventPlane {
  public:
-  explicit NatsEventPlane(natsConnection* conn) : conn_(conn) {}
+  NatsEventPlane(natsConnection* conn, std::unique_ptr<CloseSignal> close_signal)
+      : conn_(conn), close_signal_(std::move(close_signal)) {}
   ~NatsEventPlane() override {
     natsConnection_FlushTimeout(conn_, 500);
     natsConnection_Close(conn_);
+    {
+      std::unique_lock lock(close_signal_->mu);
+      close_signal_->cv.wait_for(lock, std::chrono::seconds(2),
+                                 [&] { return close_signal_->closed; });
+    }
     natsConnection_Destroy(conn_);
   }
   void publish(const std::string& subject, std::string_view payload) override {
@@ -123,6 +146,7 @@ class NatsEventPlane final : public EventPlane {
 
  private:
   natsConnection* conn_;
+  std::unique_ptr<CloseSignal> close_signal_;
   std::atomic<bool> warned_{false};
 };
 
@@ -148,6 +172,7 @@ Result<std::unique_ptr<EventPlane>> make_nats_event_plane(const NatsOptions& o) 
     natsOptions* o;
     ~Free() { natsOptions_Destroy(o); }
   } free_opts{opts};
+  auto close_signal = std::make_unique<CloseSignal>();
   // Every URL of the list; reconnect forever, also when nothing answers at start.
   std::vector<std::string> urls;
   std::vector<const char*> ptrs;
@@ -166,7 +191,8 @@ Result<std::unique_ptr<EventPlane>> make_nats_event_plane(const NatsOptions& o) 
       (s = natsOptions_SetReconnectWait(opts, 500)) != NATS_OK ||
       (s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, nullptr)) != NATS_OK ||
       (s = natsOptions_SetDisconnectedCB(opts, on_disconnected, nullptr)) != NATS_OK ||
-      (s = natsOptions_SetReconnectedCB(opts, on_reconnected, nullptr)) != NATS_OK) {
+      (s = natsOptions_SetReconnectedCB(opts, on_reconnected, nullptr)) != NATS_OK ||
+      (s = natsOptions_SetClosedCB(opts, &CloseSignal::on_closed, close_signal.get())) != NATS_OK) {
     return nats_error("NATS options", s);
   }
   if (!o.user.empty() &&
@@ -188,7 +214,8 @@ Result<std::unique_ptr<EventPlane>> make_nats_event_plane(const NatsOptions& o) 
   } else if (s != NATS_OK) {
     return nats_error("NATS connect", s);
   }
-  return std::unique_ptr<EventPlane>(std::make_unique<NatsEventPlane>(conn));
+  return std::unique_ptr<EventPlane>(
+      std::make_unique<NatsEventPlane>(conn, std::move(close_signal)));
 }
 #else
 Result<std::unique_ptr<EventPlane>> make_nats_event_plane(const NatsOptions&) {

@@ -21,9 +21,9 @@ class MemoryStore {
     WatchCallback cb;
   };
 
-  uint64_t new_lease() {
+  uint64_t new_lease(uint64_t wanted) {
     std::lock_guard lock(mu_);
-    uint64_t id = 0;
+    uint64_t id = leases_.count(wanted) ? 0 : wanted;
     while (id == 0 || leases_.count(id)) id = rng_() >> 1;
     leases_.insert(id);
     return id;
@@ -109,8 +109,8 @@ std::shared_ptr<MemoryStore> MemoryDiscovery::make_store() {
   return std::make_shared<MemoryStore>();
 }
 
-MemoryDiscovery::MemoryDiscovery(std::shared_ptr<MemoryStore> store)
-    : store_(std::move(store)), instance_id_(store_->new_lease()) {}
+MemoryDiscovery::MemoryDiscovery(std::shared_ptr<MemoryStore> store, uint64_t instance_id)
+    : store_(std::move(store)), instance_id_(store_->new_lease(instance_id)) {}
 
 MemoryDiscovery::~MemoryDiscovery() {
   shutdown();

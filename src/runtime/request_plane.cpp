@@ -37,6 +37,7 @@ void merge(engine::EngineOutput& into, engine::EngineOutput&& out) {
   into.prompt_tokens = out.prompt_tokens;
   into.completion_tokens = out.completion_tokens;
   into.cached_tokens = out.cached_tokens;
+  if (out.kv_transfer) into.kv_transfer = std::move(out.kv_transfer);
 }
 
 // Appends every whole frame at the front of `buf` to `frames` and drops their bytes.
@@ -102,6 +103,10 @@ class WorkerServer::Impl {
                                             std::to_string(options_.port) + ": " + ec.message()};
     }
     port_ = acceptor_->local_endpoint().port();
+    if (kv_source_ && !kv_host_.empty()) {
+      const bool v6 = kv_host_.find(':') != std::string::npos;
+      kv_address_ = (v6 ? "[" + kv_host_ + "]" : kv_host_) + ":" + std::to_string(port_);
+    }
     asio::co_spawn(io_.context(), accept_loop(), asio::detached);
     return Status::ok();
   }
@@ -112,6 +117,9 @@ class WorkerServer::Impl {
 
   WorkerServerOptions options_;
   std::shared_ptr<engine::AsyncEngine> engine_;
+  std::shared_ptr<engine::KvTransferSource> kv_source_;  // set before start(); may be null
+  std::string kv_host_;                                  // set_kv_source, before start()
+  std::string kv_address_;                               // kv_host_:port_, by start()
   IoThreads io_;
   std::optional<tcp::acceptor> acceptor_;
   uint16_t port_ = 0;
@@ -184,6 +192,8 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
       er.id = engine_id;
       er.prompt = std::move(req->prompt);
       er.params = std::move(req->params);
+      er.disagg = std::move(req->disagg);
+      er.trace = req->trace;
       er.on_output = [self = shared_from_this(), wire_id](engine::EngineOutput&& out) {
         asio::post(self->strand_, [self, wire_id, out = std::move(out)]() mutable {
           self->on_output(wire_id, std::move(out));
@@ -198,6 +208,27 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
     } else if (auto* c = std::get_if<CancelFrame>(&f)) {
       auto it = open_.find(c->id);
       if (it != open_.end()) server_.engine_->cancel(it->second);
+    } else if (auto* pull = std::get_if<KvPullFrame>(&f)) {
+      if (!server_.kv_source_) {
+        KvDataFrame d;
+        d.id = pull->id;
+        d.status = unimplemented("this worker serves no KV transfers");
+        return queue_raw(std::move(d));
+      }
+      server_.kv_source_->read_transfer(
+          pull->transfer_id, pull->first_block, pull->n_blocks,
+          [self = shared_from_this(), id = pull->id](Result<std::string> bytes) {
+            KvDataFrame d;
+            d.id = id;
+            if (bytes.has_value())
+              d.bytes = std::move(bytes).value();
+            else
+              d.status = bytes.status();
+            asio::post(self->strand_,
+                       [self, d = std::move(d)]() mutable { self->queue_raw(std::move(d)); });
+          });
+    } else if (auto* rel = std::get_if<KvReleaseFrame>(&f)) {
+      if (server_.kv_source_) server_.kv_source_->release_transfer(rel->transfer_id);
     } else {
       spdlog::warn("request plane: a client sent an output frame; ignored");
     }
@@ -206,6 +237,11 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
   void on_output(uint64_t wire_id, engine::EngineOutput&& out) {
     if (out.finish != engine::FinishReason::kNone && open_.erase(wire_id)) {
       server_.open_requests_--;
+    }
+    if (out.kv_transfer && out.kv_transfer->address.empty() && !server_.kv_address_.empty()) {
+      auto meta = std::make_shared<engine::KvTransferMeta>(*out.kv_transfer);
+      meta->address = server_.kv_address_;
+      out.kv_transfer = std::move(meta);
     }
     if (closed_) return;
     queue(wire_id, std::move(out));
@@ -222,16 +258,24 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
     wake_.cancel();
   }
 
+  // A KV data frame, written before the next coalesced outputs.
+  void queue_raw(KvDataFrame&& d) {
+    if (closed_) return;
+    encode(d, raw_out_);
+    wake_.cancel();
+  }
+
   asio::awaitable<void> write_loop(std::shared_ptr<Conn> self) {
     std::string out;
     while (!closed_) {
-      if (pending_order_.empty()) {
+      if (pending_order_.empty() && raw_out_.empty()) {
         error_code ec;
         wake_.expires_at(std::chrono::steady_clock::time_point::max());
         co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
       out.clear();
+      out.swap(raw_out_);
       for (uint64_t id : pending_order_) {
         auto it = pending_.find(id);
         encode(OutputFrame{id, std::move(it->second)}, out);
@@ -265,6 +309,7 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
     stall_.cancel();
     pending_.clear();
     pending_order_.clear();
+    raw_out_.clear();
     server_.connections_--;
   }
 
@@ -277,6 +322,7 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
   std::unordered_map<uint64_t, uint64_t> open_;                 // wire id -> engine id
   std::unordered_map<uint64_t, engine::EngineOutput> pending_;  // coalesced, not yet written
   std::vector<uint64_t> pending_order_;
+  std::string raw_out_;  // encoded KvData frames not yet written
 };
 
 asio::awaitable<void> WorkerServer::Impl::accept_loop() {
@@ -331,6 +377,11 @@ WorkerServer::~WorkerServer() {
 }
 Status WorkerServer::start() {
   return impl_->start();
+}
+void WorkerServer::set_kv_source(std::shared_ptr<engine::KvTransferSource> source,
+                                 std::string advertise_host) {
+  impl_->kv_source_ = std::move(source);
+  impl_->kv_host_ = std::move(advertise_host);
 }
 uint16_t WorkerServer::port() const {
   return impl_->port_;
@@ -387,7 +438,9 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
       r.on_output(std::move(out));
       return;
     }
-    encode(RequestFrame{r.id, std::move(r.prompt), std::move(r.params)}, outbuf_);
+    encode(
+        RequestFrame{r.id, std::move(r.prompt), std::move(r.params), std::move(r.disagg), r.trace},
+        outbuf_);
     open_[r.id] = Open{std::move(r.on_output), false};
     (*open_count_)++;
     if (state_ == State::kIdle) {
@@ -448,7 +501,6 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
 
   asio::awaitable<void> read_loop(uint64_t gen) {
     std::string buf;
-    std::vector<Frame> frames;
     char chunk[16384];
     while (true) {
       error_code ec;
@@ -462,7 +514,10 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
         co_return;
       }
       buf.append(chunk, n);
-      frames.clear();
+      // Scoped to one iteration, so that no frame lives across the co_await above: with gcc 12
+      // the vector, kept alive across it, was destroyed holding garbage at co_return (valgrind:
+      // uninitialised variant index; a frontend crash when a worker's connection closed).
+      std::vector<Frame> frames;
       if (Status st = take_frames(buf, frames); !st.is_ok()) {
         fail_all({StatusCode::kUnavailable,
                   "bad frame from worker " + options_.address + ": " + st.message()},

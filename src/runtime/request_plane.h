@@ -46,6 +46,10 @@ class WorkerServer {
   WorkerServer& operator=(const WorkerServer&) = delete;
 
   Status start();  // binds and listens; Unavailable if the address cannot be bound
+  // Disaggregated serving (issue 8), before start(): KvPull/KvRelease frames are served from
+  // `source` (the engine's pinned transfers), and prefill outputs' KvTransferMeta get
+  // `advertise_host`:port() (this server as peers reach it) when they carry no address.
+  void set_kv_source(std::shared_ptr<engine::KvTransferSource> source, std::string advertise_host);
   uint16_t port() const;
   size_t open_requests() const;  // any thread
   size_t connections() const;

@@ -18,101 +18,17 @@
 
 #include <curl/curl.h>
 
+#include "test_processes.h"
+
 namespace turbine::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string find_etcd() {
-  for (const char* p : {"/usr/bin/etcd", "/usr/local/bin/etcd"}) {
-    if (fs::exists(p)) return p;
-  }
-  return {};
-}
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
-
-// An etcd process; stop() kills it, start() runs it again (same ports; data dir kept unless
-// wiped).
-class EtcdProcess {
- public:
-  explicit EtcdProcess(std::string bin) : bin_(std::move(bin)) {
-    dir_ = fs::temp_directory_path() /
-           ("turbine-etcd-" + std::to_string(::getpid()) + "-" + std::to_string(free_port()));
-    client_port_ = free_port();
-    peer_port_ = free_port();
-  }
-  ~EtcdProcess() {
-    stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
-
-  bool start() {
-    const std::string client = url();
-    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const std::string data = (dir_ / "data").string();
-      const std::string cluster = "default=" + peer;
-      ::freopen("/dev/null", "w", stdout);
-      ::freopen((dir_.string() + ".log").c_str(), "a", stderr);
-      ::execl(bin_.c_str(), bin_.c_str(), "--data-dir", data.c_str(), "--listen-client-urls",
-              client.c_str(), "--advertise-client-urls", client.c_str(), "--listen-peer-urls",
-              peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(), "--initial-cluster",
-              cluster.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    return wait_until([this] { return healthy(); }, 15s);
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  void wipe() {
-    std::error_code ec;
-    fs::remove_all(dir_ / "data", ec);
-  }
-
- private:
-  bool healthy() const {
-    CURL* c = curl_easy_init();
-    const std::string u = url() + "/version";
-    curl_easy_setopt(c, CURLOPT_URL, u.c_str());
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 500L);
-    const bool ok = curl_easy_perform(c) == CURLE_OK;
-    curl_easy_cleanup(c);
-    return ok;
-  }
-  std::string bin_;
-  fs::path dir_;
-  uint16_t client_port_ = 0, peer_port_ = 0;
-  pid_t pid_ = -1;
-};
+using test_support::EtcdProcess;
+using test_support::find_etcd;
+using test_support::free_port;
+using test_support::wait_until;
 
 struct View {
   std::mutex mu;

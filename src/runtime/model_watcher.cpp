@@ -1,0 +1,195 @@
+#include "runtime/model_watcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/wire.h"
+
+namespace turbine::runtime {
+
+ModelWatcher::ModelWatcher(ModelWatcherOptions options, Discovery& discovery,
+                           InstanceConnector& connector, ModelEvents events)
+    : options_(std::move(options)),
+      discovery_(discovery),
+      connector_(connector),
+      events_(std::move(events)) {}
+
+ModelWatcher::~ModelWatcher() {
+  stop();
+}
+
+Status ModelWatcher::start() {
+  TURBINE_ASSIGN_OR_RETURN(instances_watch_,
+                           discovery_.watch(instances_prefix(options_.ns),
+                                            [this](const WatchEvent& e) { on_instance(e); }));
+  TURBINE_ASSIGN_OR_RETURN(cards_watch_,
+                           discovery_.watch(model_cards_prefix(options_.ns),
+                                            [this](const WatchEvent& e) { on_card(e); }));
+  return Status::ok();
+}
+
+void ModelWatcher::stop() {
+  cards_watch_.reset();
+  instances_watch_.reset();
+}
+
+void ModelWatcher::on_instance(const WatchEvent& e) {
+  auto key = parse_instance_key(e.key);
+  if (!key) return;
+  std::lock_guard lock(mu_);
+  if (e.type == WatchEvent::Type::kRemoved) {
+    instances_.erase(e.key);
+  } else {
+    instances_[e.key] = *key;
+  }
+}
+
+void ModelWatcher::on_card(const WatchEvent& e) {
+  auto key = parse_model_card_key(e.key);
+  if (!key) return;
+  const uint64_t id = key->instance_id;
+  if (e.type == WatchEvent::Type::kRemoved) {
+    remove(id);
+    return;
+  }
+  auto card = model_card_from_json(e.value);
+  if (!card) {
+    spdlog::warn("discovery: ignoring model card {}: {}", e.key, card.status().message());
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = workers_.find(id);
+    if (it != workers_.end() && it->second.card == *card) return;  // re-put after a re-grant
+  }
+  remove(id);  // a changed card: start over with the new one
+  add(*key, *card);
+}
+
+void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
+  const uint64_t id = key.instance_id;
+  auto engine = connector_.connect(key, card);
+  if (!engine) {
+    spdlog::error("discovery: cannot reach worker {} of {}: {}", hex_id(id), card.served_name,
+                  engine.status().message());
+    return;
+  }
+  const router::WorkerInfo info{id, card.block_size, card.kv_total_blocks};
+  std::shared_ptr<router::RoutedEngine> routed;
+  bool known = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = models_.find(card.served_name);
+    if (it != models_.end()) {
+      known = true;
+      routed = it->second.routed;
+    }
+  }
+  if (known && !routed) {
+    spdlog::error("discovery: {} already has its one worker; worker {} is ignored",
+                  card.served_name, hex_id(id));
+    return;
+  }
+  if (known) {
+    routed->add_worker(info, *engine);
+  } else {
+    std::shared_ptr<engine::AsyncEngine> served = *engine;
+    if (options_.use_router) {
+      router::RouterOptions ro = options_.router;
+      if (options_.per_model) options_.per_model(card.served_name, ro);
+      routed = std::make_shared<router::RoutedEngine>(ro);
+      routed->add_worker(info, *engine);
+      served = routed;
+    }
+    // Calls (announcing the model) are serialised: one watch delivers every card event.
+    if (Status st = events_.added(card, served); !st.is_ok()) {
+      spdlog::error("discovery: cannot serve {}: {}", card.served_name, st.message());
+      if (routed) routed->shutdown();
+      return;
+    }
+    spdlog::info("model {} is served (first worker {})", card.served_name, hex_id(id));
+  }
+  std::lock_guard lock(mu_);
+  Model& m = models_[card.served_name];
+  m.routed = routed;
+  m.workers.insert(id);
+  workers_[id] = {card};
+  spdlog::info("worker {} joined {} at {} ({} workers)", hex_id(id), card.served_name, card.address,
+               m.workers.size());
+}
+
+void ModelWatcher::remove(uint64_t id) {
+  std::shared_ptr<router::RoutedEngine> routed;
+  std::string name;
+  bool last = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = workers_.find(id);
+    if (it == workers_.end()) return;
+    name = it->second.card.served_name;
+    workers_.erase(it);
+    auto m = models_.find(name);
+    if (m != models_.end()) {
+      routed = m->second.routed;
+      m->second.workers.erase(id);
+      if (m->second.workers.empty()) {
+        models_.erase(m);
+        last = true;
+      }
+    }
+  }
+  if (last) {
+    events_.removed(name);
+    spdlog::info("model {} is gone (its last worker {} left)", name, hex_id(id));
+  }
+  // Requests in flight there finish there (or migrate if its connection breaks).
+  if (routed) routed->drain_worker(id);
+  spdlog::info("worker {} left {}", hex_id(id), name);
+}
+
+void ModelWatcher::on_kv_event(uint64_t instance_id, const kv::KvEvent& event) {
+  std::shared_ptr<router::RoutedEngine> routed;
+  {
+    std::lock_guard lock(mu_);
+    auto w = workers_.find(instance_id);
+    if (w == workers_.end()) return;
+    auto m = models_.find(w->second.card.served_name);
+    if (m == models_.end()) return;
+    routed = m->second.routed;
+  }
+  if (routed) routed->on_kv_event(instance_id, event);
+}
+
+void ModelWatcher::on_kv_event_json(std::string_view payload) {
+  auto ev = kv_event_from_json(payload);
+  if (ev) on_kv_event(ev->first, ev->second);
+}
+
+std::vector<ParsedKey> ModelWatcher::instances() const {
+  std::lock_guard lock(mu_);
+  std::vector<ParsedKey> out;
+  for (const auto& [k, v] : instances_) out.push_back(v);
+  return out;
+}
+
+std::vector<std::string> ModelWatcher::model_names() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, m] : models_) out.push_back(name);
+  return out;
+}
+
+std::vector<uint64_t> ModelWatcher::workers(const std::string& served_name) const {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(served_name);
+  if (it == models_.end()) return {};
+  return {it->second.workers.begin(), it->second.workers.end()};
+}
+
+std::shared_ptr<router::RoutedEngine> ModelWatcher::router_of(
+    const std::string& served_name) const {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(served_name);
+  return it == models_.end() ? nullptr : it->second.routed;
+}
+
+}  // namespace turbine::runtime

@@ -27,6 +27,8 @@ struct RoutedEngine::Request {
   uint64_t caller_id = 0;
   std::vector<int32_t> prompt;  // the caller's prompt
   engine::SamplingParams params;
+  engine::KvDisagg disagg;    // passed to every attempt (disaggregated serving, issue 8)
+  trace::TraceContext trace;  // the caller's span; each attempt gets a "route" span under it
   engine::OutputCallback on_output;
   std::vector<int32_t> generated;
   int cached_tokens = -1;  // reported by the first attempt's first output
@@ -37,7 +39,8 @@ struct RoutedEngine::Request {
   // The current attempt.
   uint64_t worker_id = 0;
   uint64_t attempt_id = 0;
-  double load_blocks = 0;
+  std::vector<uint64_t> load_blocks;  // chained hashes of its full blocks, counted on the worker
+  bool load_partial = false;          // and a partial last block
   double load_prefill_tokens = 0;
   bool prefill_pending = false;
 };
@@ -47,6 +50,25 @@ RoutedEngine::RoutedEngine(RouterOptions options)
 
 RoutedEngine::~RoutedEngine() {
   shutdown();
+}
+
+size_t RoutedEngine::Worker::active_prefix(std::span<const uint64_t> sequence) const {
+  size_t lo = 0;
+  size_t hi = sequence.size();
+  while (lo < hi) {  // invariant: the first lo blocks are active, block hi (if any) is not
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (active_blocks.find(sequence[mid - 1]) != nullptr) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+void RoutedEngine::report_load_locked(uint64_t worker_id, const Worker& w) {
+  if (options_.observer)
+    options_.observer->worker_load(worker_id, w.decode_blocks(), w.prefill_tokens);
 }
 
 double RoutedEngine::now_s() const {
@@ -59,6 +81,7 @@ void RoutedEngine::add_worker(WorkerInfo info, std::shared_ptr<engine::AsyncEngi
     return;
   }
   if (info.block_size <= 0) info.block_size = worker->block_size();
+  release_retired();
   std::lock_guard lock(mu_);
   if (block_size_ == 0) block_size_ = info.block_size;
   if (info.block_size != block_size_) {
@@ -68,14 +91,63 @@ void RoutedEngine::add_worker(WorkerInfo info, std::shared_ptr<engine::AsyncEngi
         info.instance_id, info.block_size, block_size_);
   }
   Worker& w = workers_[info.instance_id];
-  if (w.engine) spdlog::warn("router: worker {:x} added again; replacing it", info.instance_id);
+  if (w.engine && w.draining) {
+    // Back before its drain ended (a discovery outage made it look gone): it keeps the
+    // connection its in-flight requests run on.
+    w.draining = false;
+    spdlog::info("router: draining worker {:x} is back", info.instance_id);
+    return;
+  }
+  if (w.engine) {
+    spdlog::warn("router: worker {:x} added again; replacing it", info.instance_id);
+    retired_.push_back(std::move(w.engine));  // its in-flight requests keep their callbacks
+  }
+  w.draining = false;
   w.info = info;
   w.engine = std::move(worker);
   spdlog::info("router: worker {:x} added ({} KV blocks of {} tokens); {} workers",
                info.instance_id, info.kv_total_blocks, info.block_size, workers_.size());
 }
 
+void RoutedEngine::drain_worker(uint64_t instance_id) {
+  release_retired();
+  {
+    std::lock_guard lock(mu_);
+    auto it = workers_.find(instance_id);
+    if (it == workers_.end()) return;
+    if (it->second.active_requests > 0) {
+      it->second.draining = true;
+      spdlog::info("router: worker {:x} draining; {} in-flight requests finish there", instance_id,
+                   it->second.active_requests);
+      return;
+    }
+  }
+  remove_worker(instance_id);  // nothing in flight
+}
+
+void RoutedEngine::retire_if_drained_locked(uint64_t worker_id) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || !it->second.draining || it->second.active_requests > 0) return;
+  retired_.push_back(std::move(it->second.engine));
+  workers_.erase(it);
+  index_.remove_worker(worker_id);
+  approx_.remove_worker(worker_id);
+  if (options_.observer) options_.observer->worker_removed(worker_id);
+  spdlog::info("router: worker {:x} drained and dropped; {} workers left", worker_id,
+               workers_.size());
+}
+
+void RoutedEngine::release_retired() {
+  std::vector<std::shared_ptr<engine::AsyncEngine>> retired;
+  {
+    std::lock_guard lock(mu_);
+    retired.swap(retired_);
+  }
+  retired.clear();  // outside the lock: an engine's destructor may join threads
+}
+
 void RoutedEngine::remove_worker(uint64_t instance_id) {
+  release_retired();
   std::shared_ptr<engine::AsyncEngine> engine;
   std::vector<std::shared_ptr<Request>> affected;
   {
@@ -86,6 +158,7 @@ void RoutedEngine::remove_worker(uint64_t instance_id) {
     workers_.erase(it);
     index_.remove_worker(instance_id);
     approx_.remove_worker(instance_id);
+    if (options_.observer) options_.observer->worker_removed(instance_id);
     for (auto& [id, r] : requests_)
       if (r->worker_id == instance_id) affected.push_back(r);
     spdlog::info("router: worker {:x} removed; {} in-flight requests migrate; {} workers left",
@@ -114,6 +187,8 @@ void RoutedEngine::on_kv_event(uint64_t instance_id, const kv::KvEvent& event) {
   if (!options_.use_kv_events) return;
   if (workers_.find(instance_id) == workers_.end()) return;  // removed (or not added yet)
   index_.apply(instance_id, event);
+  if (options_.observer)
+    options_.observer->index_changed(index_.stats().indexed_blocks, stats_.kv_events);
 }
 
 std::vector<uint64_t> RoutedEngine::worker_ids() const {
@@ -128,7 +203,7 @@ RouterStats RoutedEngine::router_stats() const {
   RouterStats s = stats_;
   s.indexer = index_.stats();
   for (const auto& [id, w] : workers_) {
-    s.workers.push_back({id, w.active_requests, w.decode_blocks, w.prefill_tokens,
+    s.workers.push_back({id, w.active_requests, w.decode_blocks(), w.prefill_tokens,
                          index_.worker_blocks(id), w.routed});
   }
   return s;
@@ -140,12 +215,13 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
   std::vector<Candidate> cands;
   cands.reserve(workers_.size());
   for (const auto& [id, w] : workers_) {
+    if (w.draining) continue;
     if (std::find(r.excluded.begin(), r.excluded.end(), id) != r.excluded.end()) continue;
     if (override_id != 0 && id != override_id) continue;
     Candidate c;
     c.worker_id = id;
     c.pending_prefill_tokens = w.prefill_tokens;
-    c.active_decode_blocks = w.decode_blocks;
+    c.active_decode_blocks = w.decode_blocks();
     c.tree_blocks = index_.worker_blocks(id);
     cands.push_back(c);
   }
@@ -164,7 +240,13 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
     for (Candidate& c : cands)
       if (c.worker_id == m.worker_id) c.cached_blocks = m.blocks;
   }
-  const double tokens = static_cast<double>(r.prompt.size() + r.generated.size());
+  const size_t n_tokens = r.prompt.size() + r.generated.size();
+  const double tokens = static_cast<double>(n_tokens);
+  const bool partial = n_tokens % static_cast<size_t>(std::max(1, block_size_)) != 0;
+  for (Candidate& c : cands) {
+    const size_t active = workers_[c.worker_id].active_prefix(hashes.sequence);
+    c.new_decode_blocks = static_cast<double>(hashes.sequence.size() - active) + (partial ? 1 : 0);
+  }
   kv_costs(cands, tokens, block_size_, options_.overlap_weight);
 
   size_t pick = 0;
@@ -200,11 +282,13 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
   const double bs = std::max(1, block_size_);
   r.worker_id = c.worker_id;
   r.attempt_id = next_attempt_id_++;
-  r.load_blocks = std::ceil(tokens / bs);
+  r.load_blocks.assign(hashes.sequence.begin(), hashes.sequence.end());
+  r.load_partial = partial;
   r.load_prefill_tokens = std::max(0.0, tokens - c.cached_blocks * bs);
   r.prefill_pending = true;
   w.active_requests++;
-  w.decode_blocks += r.load_blocks;
+  for (uint64_t h : r.load_blocks) ++*w.active_blocks.insert(h, 0).first;
+  if (partial) w.partial_blocks++;
   w.prefill_tokens += r.load_prefill_tokens;
   w.routed++;
   attempts_[r.attempt_id] = r.caller_id;
@@ -212,6 +296,18 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
   stats_.queried_blocks += hashes.local.size();
   stats_.hit_blocks += static_cast<uint64_t>(c.cached_blocks);
   if (approx) approx_.record(index_, c.worker_id, hashes, now);
+  if (options_.observer) {
+    RoutingDecision d;
+    d.worker_id = c.worker_id;
+    d.mode = options_.mode;
+    d.override_header = override_id != 0;
+    d.migration = r.migrations > 0;
+    d.prompt_blocks = hashes.local.size();
+    d.cached_blocks = static_cast<size_t>(c.cached_blocks);
+    d.block_size = block_size_;
+    options_.observer->routed(d);
+  }
+  report_load_locked(c.worker_id, w);
   spdlog::info(
       "router: request {} -> worker {:x} ({}{}): cost {:.1f} = {:.1f} * prefill_blocks + "
       "decode_blocks; {} of {} blocks cached, worker cache {} blocks",
@@ -227,9 +323,17 @@ void RoutedEngine::release_load_locked(Request& r) {
   if (it == workers_.end()) return;
   Worker& w = it->second;
   w.active_requests--;
-  w.decode_blocks -= r.load_blocks;
+  for (uint64_t h : r.load_blocks) {
+    uint32_t* n = w.active_blocks.find(h);
+    if (n != nullptr && --*n == 0) w.active_blocks.erase(h);
+  }
+  r.load_blocks.clear();
+  if (r.load_partial) w.partial_blocks--;
+  r.load_partial = false;
   if (r.prefill_pending) w.prefill_tokens -= r.load_prefill_tokens;
   r.prefill_pending = false;
+  report_load_locked(r.worker_id, w);
+  retire_if_drained_locked(r.worker_id);
 }
 
 Status RoutedEngine::submit_attempt(const std::shared_ptr<Request>& r, const Choice& c) {
@@ -241,6 +345,16 @@ Status RoutedEngine::submit_attempt(const std::shared_ptr<Request>& r, const Cho
   const int n_gen = static_cast<int>(r->generated.size());
   er.params.max_tokens = r->params.max_tokens - n_gen;
   er.params.min_tokens = std::max(0, r->params.min_tokens - n_gen);
+  er.disagg = r->disagg;
+  // One span per decision (first routing and every migration), parent of the worker's span.
+  trace::Span span;
+  if (options_.tracer)
+    span = options_.tracer->start_span("route", trace::SpanKind::kInternal, r->trace);
+  span.set_attribute("turbine.router.mode", std::string(router_mode_name(options_.mode)));
+  span.set_attribute("turbine.worker.instance_id", fmt::format("{:x}", c.worker_id));
+  span.set_attribute("turbine.router.migration", static_cast<int64_t>(r->migrations));
+  span.set_attribute("turbine.router.resumed_tokens", static_cast<int64_t>(n_gen));
+  er.trace = span.recording() ? span.context() : r->trace;
   er.on_output = [this, attempt = c.attempt_id](engine::EngineOutput&& out) {
     on_worker_output(attempt, std::move(out));
   };
@@ -255,6 +369,8 @@ Status RoutedEngine::submit(engine::EngineRequest request) {
   r->caller_id = request.id;
   r->prompt = std::move(request.prompt);
   r->params = std::move(request.params);
+  r->disagg = std::move(request.disagg);
+  r->trace = request.trace;
   r->on_output = std::move(request.on_output);
   int bs;
   {
@@ -280,6 +396,9 @@ Status RoutedEngine::submit(engine::EngineRequest request) {
       release_load_locked(*r);
       requests_.erase(r->caller_id);
       stats_.decisions--;
+      if (st.code() == StatusCode::kUnavailable && request.routing.instance_id == 0 &&
+          options_.observer)
+        options_.observer->migrated(MigrationType::kNewRequest);
     }
     // A worker that is going away is skipped; any other refusal (bad request, full queue) is
     // the caller's answer.
@@ -305,7 +424,10 @@ void RoutedEngine::on_worker_output(uint64_t attempt_id, engine::EngineOutput&& 
     if (r->done || r->attempt_id != attempt_id || attempts_.count(attempt_id) == 0) return;
     if (r->prefill_pending && (!out.tokens.empty() || out.finish != engine::FinishReason::kNone)) {
       auto w = workers_.find(r->worker_id);
-      if (w != workers_.end()) w->second.prefill_tokens -= r->load_prefill_tokens;
+      if (w != workers_.end()) {
+        w->second.prefill_tokens -= r->load_prefill_tokens;
+        report_load_locked(r->worker_id, w->second);
+      }
       r->prefill_pending = false;
     }
     if (r->cached_tokens < 0 && r->migrations == 0) r->cached_tokens = out.cached_tokens;
@@ -331,6 +453,7 @@ void RoutedEngine::on_worker_output(uint64_t attempt_id, engine::EngineOutput&& 
   o.prompt_tokens = static_cast<int>(r->prompt.size());
   o.completion_tokens = static_cast<int>(r->generated.size());
   o.cached_tokens = std::max(0, r->cached_tokens);
+  o.kv_transfer = std::move(out.kv_transfer);
   if (!migrate || !o.tokens.empty()) r->on_output(std::move(o));
   if (migrate) resubmit(r);
 }
@@ -382,6 +505,7 @@ void RoutedEngine::resubmit(const std::shared_ptr<Request>& r) {
       } else {
         r->migrations++;
         stats_.migrations++;
+        if (options_.observer) options_.observer->migrated(MigrationType::kOngoingRequest);
         choice = route_locked(*r, hashes, 0);
         if (!choice) {
           choice = Status{StatusCode::kUnavailable,
@@ -434,6 +558,7 @@ void RoutedEngine::cancel(uint64_t id) {
 }
 
 void RoutedEngine::shutdown() {
+  release_retired();
   std::vector<std::shared_ptr<engine::AsyncEngine>> engines;
   {
     std::lock_guard lock(mu_);
@@ -467,6 +592,7 @@ engine::EngineStats RoutedEngine::stats() const {
     s.last_step_batch_size += w.last_step_batch_size;
     s.last_step_tokens += w.last_step_tokens;
     s.last_step_seconds = std::max(s.last_step_seconds, w.last_step_seconds);
+    engine::add_disagg_stats(s, w);
   }
   return s;
 }

@@ -9,8 +9,11 @@
 // Routing (see router/selector.h for the cost): the prompt's full blocks are hashed with the
 // workers' block size (kv/block_hash.h local hashes), the KvIndexer gives each worker's cached
 // leading blocks, and the cheapest worker wins. Load per worker (kept by the router, not
-// reported by workers): active decode blocks = prompt blocks of its unfinished requests; pending
-// prefill tokens = uncached prompt tokens of its requests whose first token has not come back.
+// reported by workers): active decode blocks = the UNIQUE prompt blocks of its unfinished
+// requests (chained block hashes, reference-counted: requests sharing a prefix count its blocks
+// once; a partial last block counts once per request), and a candidate's added decode blocks are
+// the request's blocks not already active there (as Dynamo's ActiveSequences); pending prefill
+// tokens = uncached prompt tokens of its requests whose first token has not come back.
 // Without KV events (use_kv_events = false) the router indexes its own decisions with a TTL.
 // A request's routing.instance_id (the `x-worker-instance-id` header) overrides the choice;
 // an unknown id is kNotFound.
@@ -35,6 +38,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -42,7 +46,9 @@
 #include "kv/block_hash.h"
 #include "kv/protocol.h"
 #include "router/approx_indexer.h"
+#include "router/flat_map.h"
 #include "router/kv_indexer.h"
+#include "router/router_observer.h"
 #include "router/selector.h"
 
 namespace turbine::router {
@@ -61,6 +67,10 @@ struct RouterOptions {
   double approx_ttl_s = 120;
   int migration_limit = 3;
   uint64_t seed = 0x7572626f75746572ULL;
+  // Told about every decision, load change, migration and KV event (metrics); may be null.
+  std::shared_ptr<RouterObserver> observer;
+  // Makes a "route" span per decision under the caller's span; may be null (no tracing).
+  std::shared_ptr<trace::Tracer> tracer;
 
   Status validate() const;
 };
@@ -96,6 +106,11 @@ class RoutedEngine final : public engine::AsyncEngine {
   void add_worker(WorkerInfo info, std::shared_ptr<engine::AsyncEngine> worker);
   // Drops the worker and its index entries; its in-flight requests migrate.
   void remove_worker(uint64_t instance_id);
+  // The worker is leaving (it deregistered to drain): no new request is routed to it, its
+  // in-flight requests keep running there (a lost connection still migrates them), and it is
+  // dropped when the last one finishes. Adding it again ends the drain (keeping the engine it
+  // had, on which its requests run).
+  void drain_worker(uint64_t instance_id);
   void on_kv_event(uint64_t instance_id, const kv::KvEvent& event);
   std::vector<uint64_t> worker_ids() const;
   RouterStats router_stats() const;
@@ -113,9 +128,17 @@ class RoutedEngine final : public engine::AsyncEngine {
     WorkerInfo info;
     std::shared_ptr<engine::AsyncEngine> engine;
     int active_requests = 0;
-    double decode_blocks = 0;
+    FlatMap<uint64_t, uint32_t> active_blocks;  // chained block hash -> active requests using it
+    int partial_blocks = 0;                     // requests whose last block is not full
     double prefill_tokens = 0;
     uint64_t routed = 0;
+    bool draining = false;  // drain_worker: routed nothing new, dropped when idle
+    double decode_blocks() const {
+      return static_cast<double>(active_blocks.size()) + partial_blocks;
+    }
+    // Leading blocks of `sequence` active here: a chained hash is active only with all its
+    // predecessors, so this is a prefix and binary search finds it.
+    size_t active_prefix(std::span<const uint64_t> sequence) const;
   };
   struct Request;
   struct Choice {
@@ -131,6 +154,11 @@ class RoutedEngine final : public engine::AsyncEngine {
   Status submit_attempt(const std::shared_ptr<Request>& r, const Choice& c);
   void on_worker_output(uint64_t attempt_id, engine::EngineOutput&& out);
   void release_load_locked(Request& r);
+  // Drops a draining worker without requests left (its engine goes to retired_).
+  void retire_if_drained_locked(uint64_t worker_id);
+  // Releases the engines of drained workers; never from a worker's callback.
+  void release_retired();
+  void report_load_locked(uint64_t worker_id, const Worker& w);
   void finish_migration_failure(const std::shared_ptr<Request>& r, engine::FinishReason reason,
                                 Status error);
   double now_s() const;
@@ -138,7 +166,11 @@ class RoutedEngine final : public engine::AsyncEngine {
   const RouterOptions options_;
   mutable std::mutex mu_;
   std::map<uint64_t, Worker> workers_;  // ordered: round-robin visits them in id order
-  int block_size_ = 0;                  // the first worker's; hashes use it
+  // Engines of drained or replaced workers, released by the next add/drain/remove/shutdown
+  // call rather than on the worker callback that ended their last request (an in-process
+  // engine joins its own thread when released).
+  std::vector<std::shared_ptr<engine::AsyncEngine>> retired_;
+  int block_size_ = 0;  // the first worker's; hashes use it
   KvIndexer index_;
   ApproxIndexer approx_;
   std::unordered_map<uint64_t, std::shared_ptr<Request>> requests_;  // by caller id

@@ -34,7 +34,8 @@ void kv_costs(std::span<Candidate> candidates, double request_tokens, int block_
   for (Candidate& c : candidates) {
     const double new_blocks = std::max(0.0, request_blocks - c.cached_blocks);
     const double prefill_blocks = c.pending_prefill_tokens / bs + new_blocks;
-    const double decode_blocks = c.active_decode_blocks + request_blocks;
+    const double added = c.new_decode_blocks < 0 ? request_blocks : c.new_decode_blocks;
+    const double decode_blocks = c.active_decode_blocks + added;
     c.cost = overlap_weight * prefill_blocks + decode_blocks;
   }
 }

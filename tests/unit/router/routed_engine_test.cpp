@@ -186,6 +186,58 @@ TEST(RoutedEngineTest, KvModeFollowsTheCacheAndBalancesLoad) {
   EXPECT_EQ(c1.outputs.back().prompt_tokens, 40);
 }
 
+// Decode load as Dynamo counts it: the unique blocks of a worker's active requests (a shared
+// prefix once), plus one per request whose last block is partial.
+TEST(RoutedEngineTest, DecodeLoadCountsSharedPrefixBlocksOnce) {
+  Fleet f(RouterOptions{}, 2);
+  auto pinned = [&](uint64_t id, std::vector<int32_t> prompt, Collector& c) {
+    auto r = request(id, std::move(prompt), c);
+    r.routing.instance_id = 1;
+    return f.router.submit(std::move(r));
+  };
+  auto decode = [&] { return f.router.router_stats().workers[0].active_decode_blocks; };
+  Collector a, b, c;
+  ASSERT_TRUE(pinned(1, seq(40), a).is_ok());  // 10 blocks
+  EXPECT_DOUBLE_EQ(decode(), 10);
+  std::vector<int32_t> branch = seq(32);  // 8 shared blocks, then 2 of its own
+  for (int32_t t : seq(8, 5000)) branch.push_back(t);
+  ASSERT_TRUE(pinned(2, branch, b).is_ok());
+  EXPECT_DOUBLE_EQ(decode(), 12);
+  ASSERT_TRUE(pinned(3, seq(42), c).is_ok());  // a's 10 blocks again + a partial one
+  EXPECT_DOUBLE_EQ(decode(), 13);
+  f.workers[1]->emit(0, {1}, FinishReason::kLength);  // a finishes: its blocks are still used
+  EXPECT_DOUBLE_EQ(decode(), 13);
+  f.workers[1]->emit(2, {1}, FinishReason::kLength);  // c finishes: b's 10 are left
+  EXPECT_DOUBLE_EQ(decode(), 10);
+  f.workers[1]->emit(1, {1}, FinishReason::kLength);
+  EXPECT_DOUBLE_EQ(decode(), 0);
+  EXPECT_EQ(f.router.router_stats().workers[0].active_requests, 0);
+}
+
+// A candidate's added decode blocks are the request's blocks not already active there: a
+// follow-up turn goes to the worker still decoding the earlier turn even though nothing is in
+// its KV index yet (counting all 11 blocks again, as before, sends it to worker 2).
+TEST(RoutedEngineTest, RequestBlocksActiveOnAWorkerAreNotAddedTwice) {
+  Fleet f(RouterOptions{}, 2);
+  Collector a, d, e;
+  auto ra = request(1, seq(40), a);  // 10 blocks on worker 1
+  ra.routing.instance_id = 1;
+  ASSERT_TRUE(f.router.submit(std::move(ra)).is_ok());
+  auto rd = request(2, seq(8, 7000), d);  // 2 blocks on worker 2
+  rd.routing.instance_id = 2;
+  ASSERT_TRUE(f.router.submit(std::move(rd)).is_ok());
+  f.workers[1]->emit(0, {1});  // prefills done
+  f.workers[2]->emit(0, {1});
+  std::vector<int32_t> turn2 = seq(40);
+  for (int32_t t : seq(4, 900)) turn2.push_back(t);  // 11 blocks, 10 active on worker 1
+  // worker 1: 1 * 11 + (10 + 1) = 22; worker 2: 1 * 11 + (2 + 11) = 24.
+  ASSERT_TRUE(f.router.submit(request(3, turn2, e)).is_ok());
+  EXPECT_EQ(f.owner_of_last(), 1u);
+  auto st = f.router.router_stats();
+  EXPECT_DOUBLE_EQ(st.workers[0].active_decode_blocks, 11);
+  EXPECT_DOUBLE_EQ(st.workers[1].active_decode_blocks, 2);
+}
+
 TEST(RoutedEngineTest, OverrideHeaderAndUnknownWorker) {
   Fleet f(RouterOptions{});
   cache(f.router, 2, seq(32));

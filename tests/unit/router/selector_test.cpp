@@ -28,6 +28,26 @@ TEST(SelectorTest, CostIsOverlapWeightTimesPrefillPlusDecodeBlocks) {
   EXPECT_DOUBLE_EQ(c[0].cost, 20);
 }
 
+TEST(SelectorTest, DecodeBlocksAddOnlyTheRequestBlocksNotActiveOnTheWorker) {
+  std::vector<Candidate> c(2);
+  c[0].active_decode_blocks = 30;  // 8 of the request's 10 blocks are active here
+  c[0].new_decode_blocks = 2;
+  c[1].active_decode_blocks = 24;  // none here: all 10 are added
+  c[1].new_decode_blocks = 10;
+  kv_costs(c, 160, 16, 1.0);
+  EXPECT_DOUBLE_EQ(c[0].cost, 10 + (30 + 2));
+  EXPECT_DOUBLE_EQ(c[1].cost, 10 + (24 + 10));
+  std::mt19937_64 rng(3);
+  EXPECT_EQ(select_by_cost(c, 0.0, rng), 0u);
+  // Equal costs: the smaller cache wins the tie.
+  c[0].new_decode_blocks = 4;
+  c[0].tree_blocks = 500;
+  c[1].tree_blocks = 100;
+  kv_costs(c, 160, 16, 1.0);
+  ASSERT_DOUBLE_EQ(c[0].cost, c[1].cost);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(select_by_cost(c, 0.0, rng), 1u);
+}
+
 TEST(SelectorTest, ArgminThenSmallestCacheThenRandom) {
   std::mt19937_64 rng(1);
   std::vector<Candidate> c(4);

@@ -38,9 +38,9 @@ WorkerStatusServer::WorkerStatusServer(std::string host, uint16_t port, WorkerSt
   const auto start = std::chrono::steady_clock::now();
   metrics::FrontendMetrics* m = metrics_.get();
   router.add("GET", "/metrics",
-             [m, engine, start](const http::Request&,
-                                http::ResponseWriter& w) -> boost::asio::awaitable<void> {
-               m->observe_engine(engine->stats());
+             [m, engine, start, model = info.model](
+                 const http::Request&, http::ResponseWriter& w) -> boost::asio::awaitable<void> {
+               m->model(model).observe_engine(engine->stats());
                m->uptime.Set(
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
                co_await w.send(200, "text/plain; version=0.0.4; charset=utf-8", m->serialize());

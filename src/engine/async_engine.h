@@ -11,9 +11,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "common/status.h"
+#include "common/trace.h"
+#include "engine/kv_transfer.h"
 #include "engine/sampling.h"
 
 namespace turbine::engine {
@@ -28,6 +31,8 @@ struct EngineOutput {
   int prompt_tokens = 0;
   int completion_tokens = 0;  // total so far
   int cached_tokens = 0;      // prompt tokens served from the prefix cache (at first admission)
+  // Prefill-only requests (engine/kv_transfer.h): the final output's pinned KV blocks.
+  std::shared_ptr<const KvTransferMeta> kv_transfer;
 };
 
 using OutputCallback = std::function<void(EngineOutput&&)>;
@@ -43,6 +48,8 @@ struct EngineRequest {
   SamplingParams params;
   OutputCallback on_output;
   RoutingHints routing;
+  KvDisagg disagg;            // disaggregated serving (engine/kv_transfer.h); default: neither
+  trace::TraceContext trace;  // the caller's span (W3C trace context); invalid: not traced
 };
 
 struct EngineStats {
@@ -64,7 +71,42 @@ struct EngineStats {
   int last_step_batch_size = 0;  // sequences
   int last_step_tokens = 0;
   double last_step_seconds = 0.0;
+  // Disaggregated serving (engine/kv_transfer.h). Prefill side: transfers pinned now, blocks they
+  // hold (also in kv_used_blocks), and those released by TTL expiry. Decode side: KV imports
+  // completed / fallen back to local prefill, blocks fetched vs reused from the local prefix
+  // cache, bytes fetched, seconds spent fetching (sum).
+  int kv_transfers_pinned = 0;
+  int kv_transfer_pinned_blocks = 0;
+  uint64_t kv_transfers_expired = 0;
+  uint64_t kv_imports = 0;
+  uint64_t kv_import_fallbacks = 0;
+  uint64_t kv_import_fetched_blocks = 0;
+  uint64_t kv_import_reused_blocks = 0;
+  uint64_t kv_import_bytes = 0;
+  double kv_import_seconds = 0.0;
+  // Set by the disaggregating orchestrator (disagg::DisaggEngine): requests prefilled on a
+  // prefill worker, on the decode worker by policy, and remote prefills that failed over.
+  uint64_t disagg_remote_prefills = 0;
+  uint64_t disagg_local_prefills = 0;
+  uint64_t disagg_prefill_failures = 0;
 };
+
+// Adds w's disaggregation counters (kv_transfers_* .. disagg_*) to `into`: for engines that sum
+// their workers' stats.
+inline void add_disagg_stats(EngineStats& into, const EngineStats& w) {
+  into.kv_transfers_pinned += w.kv_transfers_pinned;
+  into.kv_transfer_pinned_blocks += w.kv_transfer_pinned_blocks;
+  into.kv_transfers_expired += w.kv_transfers_expired;
+  into.kv_imports += w.kv_imports;
+  into.kv_import_fallbacks += w.kv_import_fallbacks;
+  into.kv_import_fetched_blocks += w.kv_import_fetched_blocks;
+  into.kv_import_reused_blocks += w.kv_import_reused_blocks;
+  into.kv_import_bytes += w.kv_import_bytes;
+  into.kv_import_seconds += w.kv_import_seconds;
+  into.disagg_remote_prefills += w.disagg_remote_prefills;
+  into.disagg_local_prefills += w.disagg_local_prefills;
+  into.disagg_prefill_failures += w.disagg_prefill_failures;
+}
 
 class AsyncEngine {
  public:

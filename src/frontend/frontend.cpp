@@ -99,15 +99,18 @@ using ModelPtr = std::shared_ptr<const ModelEntry>;
 class FrontendImpl final : public Frontend {
  public:
   FrontendImpl(FrontendOptions options, std::string metrics_name)
-      : options_(std::move(options)), metrics_(std::move(metrics_name)) {}
+      : options_(std::move(options)),
+        tracer_(options_.tracer ? options_.tracer : std::make_shared<trace::Tracer>()),
+        metrics_(std::move(metrics_name)) {}
 
   Status add_model(ServedModel m) override {
     if (m.name.empty() || !m.model || !m.tokenizer || !m.engine) {
       return internal_error("a served model needs a name, model, tokenizer and engine");
     }
     auto entry = std::make_shared<const ModelEntry>(std::move(m));
-    metrics_.context_length.Set(static_cast<double>(entry->max_context));
-    metrics_.max_num_seqs.Set(entry->engine->num_slots());
+    metrics::ModelMetrics& mm = metrics_.model(entry->name);
+    mm.context_length.Set(static_cast<double>(entry->max_context));
+    mm.max_num_seqs.Set(entry->engine->num_slots());
     std::lock_guard lock(models_mu_);
     if (first_model_.empty()) first_model_ = entry->name;
     models_[entry->name] = std::move(entry);
@@ -250,6 +253,12 @@ class FrontendImpl final : public Frontend {
     return id;
   }
 
+  // The client's W3C trace context; a missing or malformed `traceparent` starts a new trace.
+  static trace::TraceContext incoming_trace(const Request& req) {
+    auto c = trace::parse_traceparent(req.header("traceparent"));
+    return c ? *c : trace::TraceContext{};
+  }
+
   Status check_accepting() const {
     if (draining_) return {StatusCode::kUnavailable, "the server is shutting down"};
     return Status::ok();
@@ -287,11 +296,16 @@ class FrontendImpl final : public Frontend {
   }
 
   asio::awaitable<void> handle_metrics(const Request&, ResponseWriter& w) {
-    const ModelPtr m = default_model();
-    const engine::EngineStats s = m ? m->engine->stats() : engine::EngineStats{};
-    metrics_.observe_engine(s);
+    std::vector<ModelPtr> models;
+    {
+      std::lock_guard lock(models_mu_);
+      for (const auto& [name, m] : models_) models.push_back(m);
+    }
+    for (const ModelPtr& m : models) metrics_.model(m->name).observe_engine(m->engine->stats());
     metrics_.uptime.Set(seconds_since(start_time_));
-    co_await reply(w, 200, metrics_.serialize(), "text/plain; version=0.0.4; charset=utf-8");
+    std::string body = metrics_.serialize();
+    if (options_.extra_metrics) body += options_.extra_metrics();
+    co_await reply(w, 200, body, "text/plain; version=0.0.4; charset=utf-8");
   }
 
   asio::awaitable<void> handle_models(const Request& req, ResponseWriter& w) {
@@ -378,7 +392,8 @@ class FrontendImpl final : public Frontend {
         if (parsed->sampling.echo) c.echo = p.text;
       }
     }
-    co_await generate(w, m, Kind::kCompletion, std::move(choices), parsed->sampling, "prompt");
+    co_await generate(w, incoming_trace(req), m, Kind::kCompletion, std::move(choices),
+                      parsed->sampling, "prompt");
   }
 
   asio::awaitable<void> handle_chat(const Request& req, ResponseWriter& w) {
@@ -397,7 +412,8 @@ class FrontendImpl final : public Frontend {
     std::vector<Choice> choices(1);
     choices[0].worker_instance_id = *instance;
     choices[0].prompt = m->tokenizer->encode(prompt->text, prompt->add_special_tokens);
-    co_await generate(w, m, Kind::kChat, std::move(choices), parsed->sampling, "messages");
+    co_await generate(w, incoming_trace(req), m, Kind::kChat, std::move(choices), parsed->sampling,
+                      "messages");
   }
 
   // Checks lengths and builds the engine's parameters for one prompt.
@@ -462,10 +478,17 @@ class FrontendImpl final : public Frontend {
   }
 
   // Runs every choice through the engine and answers, unary or streaming.
-  asio::awaitable<void> generate(ResponseWriter& w, ModelPtr model, Kind kind,
-                                 std::vector<Choice> choices, const api::SamplingOptions& sampling,
-                                 const char* prompt_field) {
+  asio::awaitable<void> generate(ResponseWriter& w, const trace::TraceContext& parent,
+                                 ModelPtr model, Kind kind, std::vector<Choice> choices,
+                                 const api::SamplingOptions& sampling, const char* prompt_field) {
     engine::AsyncEngine& engine = *model->engine;
+    // The server span of this request; ends when this coroutine returns, whatever the path.
+    trace::Span span = tracer_->start_span(
+        kind == Kind::kChat ? "POST /v1/chat/completions" : "POST /v1/completions",
+        trace::SpanKind::kServer, parent);
+    span.set_attribute("gen_ai.request.model", model->name);
+    span.set_attribute("turbine.stream", sampling.stream);
+    metrics::ModelMetrics& mm = metrics_.model(model->name);
     const tokenizer::Tokenizer& tok = *model->tokenizer;
     const char* endpoint = kind == Kind::kChat ? "chat_completions" : "completions";
     const auto type =
@@ -474,7 +497,7 @@ class FrontendImpl final : public Frontend {
     for (const Choice& c : choices) {
       auto p = engine_params(sampling, kind, c.prompt.size(), prompt_field, model->max_context);
       if (!p) {
-        metrics_.request_done(endpoint, type, metrics::RequestStatus::kError);
+        mm.request_done(endpoint, type, metrics::RequestStatus::kError);
         co_return co_await reply_error(w, p.status());
       }
       params.push_back(std::move(*p));
@@ -483,15 +506,16 @@ class FrontendImpl final : public Frontend {
     // From here on the request counts as in flight until this coroutine returns.
     struct InflightGuard {
       FrontendImpl* self;
-      explicit InflightGuard(FrontendImpl* s) : self(s) {
+      metrics::ModelMetrics& mm;
+      InflightGuard(FrontendImpl* s, metrics::ModelMetrics& m) : self(s), mm(m) {
         self->inflight_++;
-        self->metrics_.inflight.Increment();
+        mm.inflight.Increment();
       }
       ~InflightGuard() {
-        self->metrics_.inflight.Decrement();
+        mm.inflight.Decrement();
         self->inflight_--;
       }
-    } guard(this);
+    } guard(this, mm);
 
     const auto t_start = Clock::now();
     auto strand = co_await asio::this_coro::executor;
@@ -507,6 +531,7 @@ class FrontendImpl final : public Frontend {
       er.prompt = c.prompt;
       er.params = params[i];
       er.routing.instance_id = c.worker_instance_id;
+      er.trace = span.context();
       er.on_output = [mailbox, index = c.index](engine::EngineOutput&& out) {
         mailbox->deliver(index, std::move(out));
       };
@@ -516,10 +541,11 @@ class FrontendImpl final : public Frontend {
     }
     if (!submit_error.is_ok()) {
       for (size_t i = 0; i < submitted; ++i) engine.cancel(choices[i].engine_id);
-      metrics_.request_done(endpoint, type, metrics::RequestStatus::kError);
+      mm.request_done(endpoint, type, metrics::RequestStatus::kError);
+      span.set_error(submit_error.message());
       co_return co_await reply_error(w, submit_error);
     }
-    metrics_.queued.Increment();
+    mm.queued.Increment();
     bool queued = true;
     w.on_disconnect([mailbox] { mailbox->close(); });
 
@@ -561,14 +587,13 @@ class FrontendImpl final : public Frontend {
         if (!out.tokens.empty()) {
           const auto now = Clock::now();
           if (!last_token_at) {
-            metrics_.time_to_first_token.Observe(
-                std::chrono::duration<double>(now - t_start).count());
+            mm.time_to_first_token.Observe(std::chrono::duration<double>(now - t_start).count());
             if (queued) {
-              metrics_.queued.Decrement();
+              mm.queued.Decrement();
               queued = false;
             }
           } else {
-            metrics_.inter_token_latency.Observe(
+            mm.inter_token_latency.Observe(
                 std::chrono::duration<double>(now - *last_token_at).count() /
                 static_cast<double>(out.tokens.size()));
           }
@@ -609,7 +634,7 @@ class FrontendImpl final : public Frontend {
       }
       if (sampling.stream && !frame.empty()) client_ok = co_await w.write_chunk(frame);
     }
-    if (queued) metrics_.queued.Decrement();
+    if (queued) mm.queued.Decrement();
 
     api::Usage usage;
     for (const Choice& c : choices) {
@@ -618,24 +643,30 @@ class FrontendImpl final : public Frontend {
       usage.cached_tokens = usage.cached_tokens.value_or(0) + c.cached_tokens;
     }
     const double elapsed = seconds_since(t_start);
+    span.set_attribute("gen_ai.usage.input_tokens", static_cast<int64_t>(usage.prompt_tokens));
+    span.set_attribute("gen_ai.usage.output_tokens", static_cast<int64_t>(usage.completion_tokens));
+    span.set_attribute("turbine.cached_tokens",
+                       static_cast<int64_t>(usage.cached_tokens.value_or(0)));
 
     if (!client_ok || w.client_gone()) {
+      span.set_attribute("turbine.client_disconnected", true);
       for (Choice& c : choices) {
         if (!c.engine_done) engine.cancel(c.engine_id);
       }
-      metrics_.disconnected_clients.Increment();
-      metrics_.request_done(endpoint, type, metrics::RequestStatus::kCancelled);
+      mm.disconnected_clients.Increment();
+      mm.request_done(endpoint, type, metrics::RequestStatus::kCancelled);
       spdlog::debug("{}: client went away after {:.3f} s", meta.id, elapsed);
       co_return;
     }
 
-    metrics_.request_duration.Observe(elapsed);
-    metrics_.input_tokens.Observe(static_cast<double>(usage.prompt_tokens));
-    metrics_.output_tokens.Observe(static_cast<double>(usage.completion_tokens));
-    metrics_.output_tokens_total.Increment(static_cast<double>(usage.completion_tokens));
+    mm.request_duration.Observe(elapsed);
+    mm.input_tokens.Observe(static_cast<double>(usage.prompt_tokens));
+    mm.output_tokens.Observe(static_cast<double>(usage.completion_tokens));
+    mm.output_tokens_total.Increment(static_cast<double>(usage.completion_tokens));
 
     const auto failed =
         std::find_if(choices.begin(), choices.end(), [](const Choice& c) { return c.error; });
+    if (failed != choices.end()) span.set_error(failed->error_status.message());
     if (sampling.stream) {
       frame.clear();
       if (sampling.include_usage) {
@@ -645,13 +676,13 @@ class FrontendImpl final : public Frontend {
       frame += api::kSseDone;
       co_await w.write_chunk(frame);
       co_await w.end_stream();
-      metrics_.request_done(endpoint, type,
-                            failed == choices.end() ? metrics::RequestStatus::kSuccess
-                                                    : metrics::RequestStatus::kError);
+      mm.request_done(endpoint, type,
+                      failed == choices.end() ? metrics::RequestStatus::kSuccess
+                                              : metrics::RequestStatus::kError);
       co_return;
     }
     if (failed != choices.end()) {
-      metrics_.request_done(endpoint, type, metrics::RequestStatus::kError);
+      mm.request_done(endpoint, type, metrics::RequestStatus::kError);
       co_return co_await reply_error(
           w, internal_error("generation failed: " + failed->error_status.message()));
     }
@@ -686,7 +717,7 @@ class FrontendImpl final : public Frontend {
       }
       body = api::completion_response(meta, out, usage);
     }
-    metrics_.request_done(endpoint, type, metrics::RequestStatus::kSuccess);
+    mm.request_done(endpoint, type, metrics::RequestStatus::kSuccess);
     co_await reply(w, 200, std::move(body));
   }
 
@@ -725,6 +756,7 @@ class FrontendImpl final : public Frontend {
   }
 
   const FrontendOptions options_;
+  const std::shared_ptr<trace::Tracer> tracer_;
   metrics::FrontendMetrics metrics_;
   mutable std::mutex models_mu_;  // guards models_ and first_model_
   std::map<std::string, ModelPtr> models_;
@@ -749,8 +781,8 @@ Status FrontendOptions::validate() const {
 
 Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options) {
   TURBINE_RETURN_IF_ERROR(options.validate());
-  std::string metrics_name =
-      options.served_model_name.empty() ? std::string("turbine") : options.served_model_name;
+  // Without a served name, models announce themselves (add_model) and get their series then.
+  std::string metrics_name = options.served_model_name;
   return std::unique_ptr<Frontend>(
       std::make_unique<FrontendImpl>(std::move(options), std::move(metrics_name)));
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/trace.h"
 #include "engine/async_engine.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -33,6 +34,12 @@ struct FrontendOptions {
   std::optional<std::string> api_key;  // when set, /v1/* and /tokenize need `Bearer <key>`
   size_t max_body_bytes = 16 << 20;
   int default_completion_max_tokens = 16;  // OpenAI's legacy default for /v1/completions
+  // More series for /metrics (e.g. the router's), in Prometheus text format; called per scrape
+  // on an HTTP thread.
+  std::function<std::string()> extra_metrics;
+  // Spans for every generation request (a child of the client's `traceparent`, when sent); the
+  // engine request carries the span's context to the router and the worker. Null: no tracing.
+  std::shared_ptr<trace::Tracer> tracer;
 
   Status validate() const;
 };

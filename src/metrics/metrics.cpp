@@ -43,9 +43,8 @@ const char* status_label(RequestStatus s) {
 
 }  // namespace
 
-FrontendMetrics::FrontendMetrics(std::string model)
+FrontendMetrics::FrontendMetrics(std::string default_model)
     : registry_(std::make_shared<prometheus::Registry>()),
-      model_(std::move(model)),
       requests_total_(&prometheus::BuildCounter()
                            .Name(kRequestsTotal)
                            .Help("Requests finished, by endpoint, type and status")
@@ -54,81 +53,116 @@ FrontendMetrics::FrontendMetrics(std::string model)
                                 .Name(kHttpRequestsTotal)
                                 .Help("HTTP responses by status code")
                                 .Register(*registry_)),
-      inflight(
-          gauge(*registry_, kInflightRequests, "Requests being processed", {{"model", model_}})),
-      queued(gauge(*registry_, kQueuedRequests, "Requests waiting for their first token",
-                   {{"model", model_}})),
-      disconnected_clients(prometheus::BuildCounter()
-                               .Name(kDisconnectedClients)
-                               .Help("Clients that went away before their response finished")
-                               .Register(*registry_)
-                               .Add({{"model", model_}})),
-      request_duration(histogram(*registry_, kRequestDuration, "End-to-end request time",
-                                 {{"model", model_}}, latency_buckets())),
-      time_to_first_token(histogram(*registry_, kTimeToFirstToken, "Time to first token",
-                                    {{"model", model_}}, latency_buckets())),
-      inter_token_latency(histogram(*registry_, kInterTokenLatency,
-                                    "Time between consecutive output tokens", {{"model", model_}},
-                                    latency_buckets())),
-      input_tokens(histogram(*registry_, kInputSequenceTokens, "Prompt tokens per request",
-                             {{"model", model_}}, token_buckets())),
-      output_tokens(histogram(*registry_, kOutputSequenceTokens, "Output tokens per request",
-                              {{"model", model_}}, token_buckets())),
-      output_tokens_total(prometheus::BuildCounter()
-                              .Name(kOutputTokensTotal)
-                              .Help("Output tokens generated")
-                              .Register(*registry_)
-                              .Add({{"model", model_}})),
-      context_length(gauge(*registry_, kModelContextLength, "Maximum context length of the model",
-                           {{"model", model_}})),
-      max_num_seqs(gauge(*registry_, kModelMaxNumSeqs, "Sequences the engine runs at once",
-                         {{"model", model_}})),
-      engine_running(
-          gauge(*registry_, kEngineRunning, "Sequences in the running batch", {{"model", model_}})),
-      engine_waiting(
-          gauge(*registry_, kEngineWaiting, "Sequences waiting for a slot", {{"model", model_}})),
-      engine_steps(
-          gauge(*registry_, kEngineSteps, "Forward steps run by the engine", {{"model", model_}})),
-      engine_cancelled(gauge(*registry_, kEngineCancelled,
-                             "Requests the engine stopped before they finished",
-                             {{"model", model_}})),
-      kv_total_blocks(gauge(*registry_, kEngineKvTotalBlocks, "KV cache blocks in the pool",
-                            {{"model", model_}})),
-      kv_used_blocks(gauge(*registry_, kEngineKvUsedBlocks,
-                           "KV cache blocks referenced by running sequences", {{"model", model_}})),
-      prefix_queried_tokens(gauge(*registry_, kEnginePrefixQueriedTokens,
-                                  "Tokens looked up in the prefix cache", {{"model", model_}})),
-      prefix_hit_tokens(gauge(*registry_, kEnginePrefixHitTokens,
-                              "Tokens found in the prefix cache", {{"model", model_}})),
-      prefix_hit_rate(gauge(*registry_, kEnginePrefixHitRate,
-                            "Prefix cache hit tokens / queried tokens since start",
-                            {{"model", model_}})),
-      preemptions(gauge(*registry_, kEnginePreemptions,
-                        "Sequences preempted (KV recomputed) for lack of blocks",
-                        {{"model", model_}})),
-      step_batch_size(gauge(*registry_, kEngineStepBatchSize, "Sequences in the last forward step",
-                            {{"model", model_}})),
-      step_tokens(gauge(*registry_, kEngineStepTokens, "Tokens in the last forward step",
-                        {{"model", model_}})),
-      step_seconds(gauge(*registry_, kEngineStepSeconds, "Duration of the last engine step",
-                         {{"model", model_}})),
-      uptime(gauge(*registry_, kUptime, "Seconds since the process started", {})) {}
+      uptime(gauge(*registry_, kUptime, "Seconds since the process started", {})) {
+  if (!default_model.empty()) model(default_model);
+}
 
-void FrontendMetrics::request_done(std::string_view endpoint, RequestType type,
-                                   RequestStatus status) {
-  requests_total_
-      ->Add({{"model", model_},
-             {"endpoint", std::string(endpoint)},
-             {"request_type", type_label(type)},
-             {"status", status_label(status)}})
-      .Increment();
+FrontendMetrics::~FrontendMetrics() = default;
+
+ModelMetrics& FrontendMetrics::model(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    // prometheus-cpp returns the existing family for a name registered again with the same type.
+    it = models_
+             .emplace(name, std::unique_ptr<ModelMetrics>(
+                                new ModelMetrics(*registry_, *requests_total_, name)))
+             .first;
+  }
+  return *it->second;
 }
 
 void FrontendMetrics::http_response(int status_code) {
   http_requests_total_->Add({{"code", std::to_string(status_code)}}).Increment();
 }
 
-void FrontendMetrics::observe_engine(const engine::EngineStats& s) {
+ModelMetrics::ModelMetrics(prometheus::Registry& r,
+                           prometheus::Family<prometheus::Counter>& requests, std::string name)
+    : model(std::move(name)),
+      inflight(gauge(r, kInflightRequests, "Requests being processed", {{"model", model}})),
+      queued(
+          gauge(r, kQueuedRequests, "Requests waiting for their first token", {{"model", model}})),
+      disconnected_clients(prometheus::BuildCounter()
+                               .Name(kDisconnectedClients)
+                               .Help("Clients that went away before their response finished")
+                               .Register(r)
+                               .Add({{"model", model}})),
+      request_duration(histogram(r, kRequestDuration, "End-to-end request time", {{"model", model}},
+                                 latency_buckets())),
+      time_to_first_token(histogram(r, kTimeToFirstToken, "Time to first token", {{"model", model}},
+                                    latency_buckets())),
+      inter_token_latency(histogram(r, kInterTokenLatency, "Time between consecutive output tokens",
+                                    {{"model", model}}, latency_buckets())),
+      input_tokens(histogram(r, kInputSequenceTokens, "Prompt tokens per request",
+                             {{"model", model}}, token_buckets())),
+      output_tokens(histogram(r, kOutputSequenceTokens, "Output tokens per request",
+                              {{"model", model}}, token_buckets())),
+      output_tokens_total(prometheus::BuildCounter()
+                              .Name(kOutputTokensTotal)
+                              .Help("Output tokens generated")
+                              .Register(r)
+                              .Add({{"model", model}})),
+      context_length(
+          gauge(r, kModelContextLength, "Maximum context length of the model", {{"model", model}})),
+      max_num_seqs(
+          gauge(r, kModelMaxNumSeqs, "Sequences the engine runs at once", {{"model", model}})),
+      engine_running(
+          gauge(r, kEngineRunning, "Sequences in the running batch", {{"model", model}})),
+      engine_waiting(gauge(r, kEngineWaiting, "Sequences waiting for a slot", {{"model", model}})),
+      engine_steps(gauge(r, kEngineSteps, "Forward steps run by the engine", {{"model", model}})),
+      engine_cancelled(gauge(r, kEngineCancelled,
+                             "Requests the engine stopped before they finished",
+                             {{"model", model}})),
+      kv_total_blocks(
+          gauge(r, kEngineKvTotalBlocks, "KV cache blocks in the pool", {{"model", model}})),
+      kv_used_blocks(gauge(r, kEngineKvUsedBlocks,
+                           "KV cache blocks referenced by running sequences", {{"model", model}})),
+      prefix_queried_tokens(gauge(r, kEnginePrefixQueriedTokens,
+                                  "Tokens looked up in the prefix cache", {{"model", model}})),
+      prefix_hit_tokens(
+          gauge(r, kEnginePrefixHitTokens, "Tokens found in the prefix cache", {{"model", model}})),
+      prefix_hit_rate(gauge(r, kEnginePrefixHitRate,
+                            "Prefix cache hit tokens / queried tokens since start",
+                            {{"model", model}})),
+      preemptions(gauge(r, kEnginePreemptions,
+                        "Sequences preempted (KV recomputed) for lack of blocks",
+                        {{"model", model}})),
+      step_batch_size(
+          gauge(r, kEngineStepBatchSize, "Sequences in the last forward step", {{"model", model}})),
+      step_tokens(
+          gauge(r, kEngineStepTokens, "Tokens in the last forward step", {{"model", model}})),
+      step_seconds(
+          gauge(r, kEngineStepSeconds, "Duration of the last engine step", {{"model", model}})),
+      requests_total_(requests) {
+  const std::pair<const char*, const char*> disagg[] = {
+      {kEngineKvTransfersPinned, "Prefill results holding KV blocks for a decode worker"},
+      {kEngineKvTransferPinnedBlocks, "KV blocks held by those transfers"},
+      {kEngineKvTransfersExpired, "Transfers freed by their TTL (never released)"},
+      {kEngineKvImports, "Requests that decoded from another worker's KV blocks"},
+      {kEngineKvImportFallbacks,
+       "KV imports that failed, timed out or were refused (prefilled locally)"},
+      {kEngineKvImportFetchedBlocks, "KV blocks fetched from prefill workers"},
+      {kEngineKvImportReusedBlocks, "KV blocks of imports found in the local prefix cache instead"},
+      {kEngineKvTransferBytes, "KV bytes fetched from prefill workers"},
+      {kEngineKvTransferSeconds, "Seconds spent fetching KV blocks (sum over imports)"},
+      {kDisaggRemotePrefills, "Requests prefilled on a prefill worker"},
+      {kDisaggLocalPrefills, "Requests prefilled on the decode worker by policy"},
+      {kDisaggPrefillFailures, "Remote prefills that failed and were prefilled on the decode side"},
+  };
+  for (const auto& [name, help] : disagg)
+    disagg_.push_back(&gauge(r, name, help, {{"model", model}}));
+}
+
+void ModelMetrics::request_done(std::string_view endpoint, RequestType type, RequestStatus status) {
+  requests_total_
+      .Add({{"model", model},
+            {"endpoint", std::string(endpoint)},
+            {"request_type", type_label(type)},
+            {"status", status_label(status)}})
+      .Increment();
+}
+
+void ModelMetrics::observe_engine(const engine::EngineStats& s) {
   engine_running.Set(s.running);
   engine_waiting.Set(s.waiting);
   engine_steps.Set(static_cast<double>(s.steps));
@@ -145,6 +179,19 @@ void FrontendMetrics::observe_engine(const engine::EngineStats& s) {
   step_batch_size.Set(s.last_step_batch_size);
   step_tokens.Set(s.last_step_tokens);
   step_seconds.Set(s.last_step_seconds);
+  const double disagg[] = {static_cast<double>(s.kv_transfers_pinned),
+                           static_cast<double>(s.kv_transfer_pinned_blocks),
+                           static_cast<double>(s.kv_transfers_expired),
+                           static_cast<double>(s.kv_imports),
+                           static_cast<double>(s.kv_import_fallbacks),
+                           static_cast<double>(s.kv_import_fetched_blocks),
+                           static_cast<double>(s.kv_import_reused_blocks),
+                           static_cast<double>(s.kv_import_bytes),
+                           s.kv_import_seconds,
+                           static_cast<double>(s.disagg_remote_prefills),
+                           static_cast<double>(s.disagg_local_prefills),
+                           static_cast<double>(s.disagg_prefill_failures)};
+  for (size_t i = 0; i < disagg_.size() && i < std::size(disagg); ++i) disagg_[i]->Set(disagg[i]);
 }
 
 std::string FrontendMetrics::serialize() const {

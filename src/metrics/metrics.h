@@ -5,9 +5,12 @@
 // any thread may record. /metrics serialises the registry in the text exposition format.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -46,6 +49,37 @@ inline constexpr const char* kEnginePreemptions = "turbine_engine_preemptions_to
 inline constexpr const char* kEngineStepBatchSize = "turbine_engine_last_step_batch_size";
 inline constexpr const char* kEngineStepTokens = "turbine_engine_last_step_tokens";
 inline constexpr const char* kEngineStepSeconds = "turbine_engine_last_step_seconds";
+// Disaggregated serving (issue 8): prefill side (pinned transfers), decode side (KV imports), and
+// the orchestrator's decisions (DisaggEngine). Set from engine::EngineStats like the above.
+inline constexpr const char* kEngineKvTransfersPinned = "turbine_engine_kv_transfers_pinned";
+inline constexpr const char* kEngineKvTransferPinnedBlocks =
+    "turbine_engine_kv_transfer_pinned_blocks";
+inline constexpr const char* kEngineKvTransfersExpired =
+    "turbine_engine_kv_transfers_expired_total";
+inline constexpr const char* kEngineKvImports = "turbine_engine_kv_imports_total";
+inline constexpr const char* kEngineKvImportFallbacks = "turbine_engine_kv_import_fallbacks_total";
+inline constexpr const char* kEngineKvImportFetchedBlocks =
+    "turbine_engine_kv_import_fetched_blocks_total";
+inline constexpr const char* kEngineKvImportReusedBlocks =
+    "turbine_engine_kv_import_reused_blocks_total";
+inline constexpr const char* kEngineKvTransferBytes = "turbine_engine_kv_transfer_bytes_total";
+inline constexpr const char* kEngineKvTransferSeconds = "turbine_engine_kv_transfer_seconds_total";
+inline constexpr const char* kDisaggRemotePrefills = "turbine_disagg_remote_prefills_total";
+inline constexpr const char* kDisaggLocalPrefills = "turbine_disagg_local_prefills_total";
+inline constexpr const char* kDisaggPrefillFailures = "turbine_disagg_prefill_failures_total";
+// Router (metrics/router_metrics.h; Dynamo's frontend names where it has one).
+inline constexpr const char* kRouterDecisions = "turbine_router_decisions_total";
+inline constexpr const char* kRouterOverlapBlocks = "turbine_router_overlap_blocks";
+inline constexpr const char* kRouterPromptBlocks = "turbine_router_prompt_blocks_total";
+inline constexpr const char* kRouterCachedBlocks = "turbine_router_cached_blocks_total";
+inline constexpr const char* kRouterIndexedBlocks = "turbine_router_indexed_blocks";
+inline constexpr const char* kRouterKvEvents = "turbine_router_kv_events_total";
+inline constexpr const char* kFrontendCachedTokens = "turbine_frontend_cached_tokens";
+inline constexpr const char* kWorkerActiveDecodeBlocks =
+    "turbine_frontend_worker_active_decode_blocks";
+inline constexpr const char* kWorkerActivePrefillTokens =
+    "turbine_frontend_worker_active_prefill_tokens";
+inline constexpr const char* kModelMigrations = "turbine_frontend_model_migration_total";
 inline constexpr const char* kHttpRequestsTotal = "turbine_http_requests_total";
 inline constexpr const char* kUptime = "turbine_process_uptime_seconds";
 
@@ -54,19 +88,17 @@ enum class RequestType { kUnary, kStream };
 enum class RequestStatus { kSuccess, kError, kCancelled };
 
 // The frontend's metrics for one served model.
-class FrontendMetrics {
-  // Declared first: every reference below points into the registry.
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::string model_;
-  prometheus::Family<prometheus::Counter>* requests_total_;
-  prometheus::Family<prometheus::Counter>* http_requests_total_;
+class FrontendMetrics;
 
+// The series of one served model (label model="..."). References into FrontendMetrics'
+// registry; created by FrontendMetrics::model() and valid as long as it.
+class ModelMetrics {
  public:
-  explicit FrontendMetrics(std::string model);
-
   void request_done(std::string_view endpoint, RequestType type, RequestStatus status);
-  void http_response(int status_code);
+  // Sets the turbine_engine_* gauges from an engine's counters.
+  void observe_engine(const engine::EngineStats& s);
 
+  const std::string model;
   prometheus::Gauge& inflight;
   prometheus::Gauge& queued;
   prometheus::Counter& disconnected_clients;
@@ -91,13 +123,40 @@ class FrontendMetrics {
   prometheus::Gauge& step_batch_size;
   prometheus::Gauge& step_tokens;
   prometheus::Gauge& step_seconds;
-  prometheus::Gauge& uptime;
 
-  // Sets the turbine_engine_* gauges from an engine's counters.
-  void observe_engine(const engine::EngineStats& s);
+ private:
+  friend class FrontendMetrics;
+  ModelMetrics(prometheus::Registry& registry, prometheus::Family<prometheus::Counter>& requests,
+               std::string model);
+  prometheus::Family<prometheus::Counter>& requests_total_;
+  // The disaggregation gauges, kEngineKvTransfersPinned .. kDisaggPrefillFailures in order.
+  std::vector<prometheus::Gauge*> disagg_;
+};
+
+// The frontend's registry: per-model series (model()) plus process-wide ones. Thread-safe.
+class FrontendMetrics {
+  // Declared first: every reference below points into the registry.
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_total_;
+  prometheus::Family<prometheus::Counter>* http_requests_total_;
+
+ public:
+  // `default_model`'s series (if not empty) exist from the start, at zero.
+  explicit FrontendMetrics(std::string default_model);
+  ~FrontendMetrics();
+
+  // The series of `name`, created on first use.
+  ModelMetrics& model(const std::string& name);
+  void http_response(int status_code);
+
+  prometheus::Gauge& uptime;
 
   // The registry in Prometheus text format (version 0.0.4).
   std::string serialize() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
 };
 
 }  // namespace turbine::metrics

@@ -85,6 +85,43 @@ class Reader {
   bool ok_ = true;
 };
 
+void write_meta(Writer& w, const engine::KvTransferMeta& m) {
+  w.raw(m.transfer_id);
+  w.raw(m.instance_id);
+  w.str(m.address);
+  w.str(m.layout.dtype);
+  w.raw(static_cast<int32_t>(m.layout.block_size));
+  w.raw(static_cast<int32_t>(m.layout.n_layers));
+  w.raw(static_cast<int32_t>(m.layout.n_kv_heads));
+  w.raw(static_cast<int32_t>(m.layout.head_dim));
+  w.raw(m.layout.bytes_per_block);
+  w.raw(static_cast<int32_t>(m.num_tokens));
+  w.ids(m.block_ids);
+  w.raw(static_cast<uint32_t>(m.block_hashes.size()));
+  for (uint64_t h : m.block_hashes) w.raw(h);
+}
+
+bool read_meta(Reader& r, std::shared_ptr<const engine::KvTransferMeta>& out) {
+  auto m = std::make_shared<engine::KvTransferMeta>();
+  int32_t bs = 0, layers = 0, heads = 0, hd = 0, num = 0;
+  uint32_t n = 0;
+  if (!r.raw(m->transfer_id) || !r.raw(m->instance_id) || !r.str(m->address) ||
+      !r.str(m->layout.dtype) || !r.raw(bs) || !r.raw(layers) || !r.raw(heads) || !r.raw(hd) ||
+      !r.raw(m->layout.bytes_per_block) || !r.raw(num) || !r.ids(m->block_ids) || !r.count(n, 8))
+    return false;
+  m->block_hashes.resize(n);
+  for (uint64_t& h : m->block_hashes) {
+    if (!r.raw(h)) return false;
+  }
+  m->layout.block_size = bs;
+  m->layout.n_layers = layers;
+  m->layout.n_kv_heads = heads;
+  m->layout.head_dim = hd;
+  m->num_tokens = num;
+  out = std::move(m);
+  return true;
+}
+
 Status malformed(const char* what) {
   return {StatusCode::kInvalidArgument, std::string("malformed request-plane frame: ") + what};
 }
@@ -124,6 +161,34 @@ void encode(const RequestFrame& f, std::string& out) {
   w.u8(p.ignore_eos ? 1 : 0);
   w.ids(p.stop_token_ids);
   w.raw(p.n_logprobs);
+  w.raw(f.trace.trace_id);
+  w.raw(f.trace.span_id);
+  w.u8(f.trace.flags);
+  if (f.disagg.prefill_only || f.disagg.import) {
+    w.u8(static_cast<uint8_t>((f.disagg.prefill_only ? 1 : 0) | (f.disagg.import ? 2 : 0)));
+    if (f.disagg.import) write_meta(w, *f.disagg.import);
+  }
+}
+
+void encode(const KvPullFrame& f, std::string& out) {
+  Writer w(out, FrameType::kKvPull);
+  w.raw(f.id);
+  w.raw(f.transfer_id);
+  w.raw(f.first_block);
+  w.raw(f.n_blocks);
+}
+
+void encode(const KvDataFrame& f, std::string& out) {
+  Writer w(out, FrameType::kKvData);
+  w.raw(f.id);
+  w.u8(static_cast<uint8_t>(f.status.code()));
+  w.str(f.status.message());
+  w.str(f.bytes);
+}
+
+void encode(const KvReleaseFrame& f, std::string& out) {
+  Writer w(out, FrameType::kKvRelease);
+  w.raw(f.transfer_id);
 }
 
 void encode(const CancelFrame& f, std::string& out) {
@@ -152,6 +217,10 @@ void encode(const OutputFrame& f, std::string& out) {
       w.raw(lp);
     }
   }
+  if (o.kv_transfer) {
+    w.u8(1);
+    write_meta(w, *o.kv_transfer);
+  }
 }
 
 Result<size_t> frame_size(std::span<const uint8_t> buf) {
@@ -179,8 +248,17 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
   switch (static_cast<FrameType>(type)) {
     case FrameType::kRequest: {
       RequestFrame f;
-      if (!r.raw(f.id) || !r.ids(f.prompt) || !read_params(r, f.params) || !r.at_end())
+      if (!r.raw(f.id) || !r.ids(f.prompt) || !read_params(r, f.params) ||
+          !r.raw(f.trace.trace_id) || !r.raw(f.trace.span_id) || !r.raw(f.trace.flags))
         return malformed("request");
+      if (!r.at_end()) {
+        uint8_t flags = 0;
+        if (!r.raw(flags) || flags == 0 || flags > 3) return malformed("request disagg flags");
+        f.disagg.prefill_only = (flags & 1) != 0;
+        if ((flags & 2) != 0 && !read_meta(r, f.disagg.import))
+          return malformed("request KV import");
+      }
+      if (!r.at_end()) return malformed("request trailing bytes");
       return Frame(std::move(f));
     }
     case FrameType::kCancel: {
@@ -218,8 +296,35 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
           if (!r.raw(id) || !r.raw(lp)) return malformed("top logprob");
         }
       }
+      if (!r.at_end()) {
+        uint8_t has = 0;
+        if (!r.raw(has) || has != 1 || !read_meta(r, o.kv_transfer))
+          return malformed("output KV transfer");
+      }
       if (!r.at_end()) return malformed("trailing bytes");
       return Frame(std::move(f));
+    }
+    case FrameType::kKvPull: {
+      KvPullFrame f;
+      if (!r.raw(f.id) || !r.raw(f.transfer_id) || !r.raw(f.first_block) || !r.raw(f.n_blocks) ||
+          !r.at_end())
+        return malformed("kv pull");
+      return Frame(f);
+    }
+    case FrameType::kKvData: {
+      KvDataFrame f;
+      uint8_t code = 0;
+      std::string message;
+      if (!r.raw(f.id) || !r.raw(code) || !r.str(message) || !r.str(f.bytes) || !r.at_end())
+        return malformed("kv data");
+      if (code > static_cast<uint8_t>(StatusCode::kDataLoss)) return malformed("kv data code");
+      if (code != 0) f.status = Status(static_cast<StatusCode>(code), message);
+      return Frame(std::move(f));
+    }
+    case FrameType::kKvRelease: {
+      KvReleaseFrame f;
+      if (!r.raw(f.transfer_id) || !r.at_end()) return malformed("kv release");
+      return Frame(f);
     }
   }
   return malformed("unknown type");

@@ -10,11 +10,20 @@
 // connection is closed). A peer with another version answers nothing it cannot parse: frames of
 // an unknown version or type are protocol errors too, so mismatched deployments fail loudly.
 //
-//   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field)
+//   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field),
+//                                  u8[16] trace id, u8[8] parent span id, u8 trace flags
 //   Cancel  (frontend -> worker):  u64 id
 //   Output  (worker -> frontend):  u64 id, u8 finish, i32 prompt_tokens, completion_tokens,
 //                                  cached_tokens, u8 status code, str message, str field,
 //                                  tokens[] {i32 token, f32 logprob, {i32, f32}[] top}
+//   KvPull  (decode worker -> prefill worker): u64 id, u64 transfer_id, i32 first_block, n_blocks
+//   KvData  (prefill worker -> decode worker): u64 id, u8 status code, str message, str bytes
+//   KvRelease (-> prefill worker):             u64 transfer_id
+// Disaggregated serving (issue 8) adds optional trailing sections, present only when used (so
+// plain frames are unchanged): Request: u8 flags (1 prefill-only, 2 import), KvTransferMeta if
+// import; Output: u8 1, KvTransferMeta. KvTransferMeta: u64 transfer_id, u64 instance_id,
+// str address, str dtype, i32 block_size, n_layers, n_kv_heads, head_dim, i64 bytes_per_block,
+// i32 num_tokens, i32[] block_ids, u64[] block_hashes.
 // A request rejected by the worker (validation, queue full) gets one Output with finish = error.
 // Ids are the frontend's, unique among the live requests of one connection.
 #pragma once
@@ -30,16 +39,25 @@
 
 namespace turbine::runtime {
 
-inline constexpr uint8_t kWireVersion = 1;
+inline constexpr uint8_t kWireVersion = 2;  // 2: requests carry a trace context
 inline constexpr uint32_t kMaxFrameBytes = 32u << 20;
 inline constexpr size_t kFrameHeaderBytes = 4;
 
-enum class FrameType : uint8_t { kRequest = 1, kCancel = 2, kOutput = 3 };
+enum class FrameType : uint8_t {
+  kRequest = 1,
+  kCancel = 2,
+  kOutput = 3,
+  kKvPull = 4,
+  kKvData = 5,
+  kKvRelease = 6
+};
 
 struct RequestFrame {
   uint64_t id = 0;
   std::vector<int32_t> prompt;
   engine::SamplingParams params;
+  engine::KvDisagg disagg;
+  trace::TraceContext trace;  // the router's span (W3C trace context); all zero: not traced
 };
 struct CancelFrame {
   uint64_t id = 0;
@@ -48,12 +66,30 @@ struct OutputFrame {
   uint64_t id = 0;
   engine::EngineOutput output;
 };
-using Frame = std::variant<RequestFrame, CancelFrame, OutputFrame>;
+struct KvPullFrame {
+  uint64_t id = 0;  // the puller's, echoed in the KvData answer
+  uint64_t transfer_id = 0;
+  int32_t first_block = 0;
+  int32_t n_blocks = 0;
+};
+struct KvDataFrame {
+  uint64_t id = 0;
+  Status status;      // not ok: no bytes
+  std::string bytes;  // the blocks, engine::KvLayout order
+};
+struct KvReleaseFrame {
+  uint64_t transfer_id = 0;
+};
+using Frame =
+    std::variant<RequestFrame, CancelFrame, OutputFrame, KvPullFrame, KvDataFrame, KvReleaseFrame>;
 
 // Append one whole frame (length prefix included) to `out`.
 void encode(const RequestFrame& f, std::string& out);
 void encode(const CancelFrame& f, std::string& out);
 void encode(const OutputFrame& f, std::string& out);
+void encode(const KvPullFrame& f, std::string& out);
+void encode(const KvDataFrame& f, std::string& out);
+void encode(const KvReleaseFrame& f, std::string& out);
 
 // If `buf` starts with a whole frame, its total size (prefix included); 0 if more bytes are
 // needed; an error for a frame over kMaxFrameBytes.

@@ -7,10 +7,11 @@ namespace {
 
 TEST(MetricsTest, ExposesNamedSeriesInTextFormat) {
   FrontendMetrics m("stories");
-  m.request_done("chat_completions", RequestType::kStream, RequestStatus::kSuccess);
-  m.request_done("chat_completions", RequestType::kStream, RequestStatus::kSuccess);
-  m.disconnected_clients.Increment();
-  m.time_to_first_token.Observe(0.02);
+  ModelMetrics& s = m.model("stories");
+  s.request_done("chat_completions", RequestType::kStream, RequestStatus::kSuccess);
+  s.request_done("chat_completions", RequestType::kStream, RequestStatus::kSuccess);
+  s.disconnected_clients.Increment();
+  s.time_to_first_token.Observe(0.02);
   m.http_response(404);
   const std::string text = m.serialize();
   EXPECT_NE(text.find("# TYPE turbine_frontend_requests_total counter"), std::string::npos);

@@ -64,7 +64,9 @@ test("the dashboard covers what issue 9 asks for", () => {
     ["per-worker prefix hit rate", /turbine_engine_prefix_cache_hit_tokens_total/],
     ["router decisions", /turbine_router_decisions_total/],
     ["cached blocks", /turbine_router_overlap_blocks_bucket/],
-    ["KV transfer bandwidth", /rate\(turbine_kv_transfer_bytes_total/],
+    ["KV transfer bandwidth", /rate\(turbine_engine_kv_transfer_bytes_total/],
+    ["remote prefills", /rate\(turbine_disagg_remote_prefills_total/],
+    ["local prefills", /rate\(turbine_disagg_local_prefills_total/],
   ]) {
     assert.match(all, re, `no panel for ${what}`);
   }

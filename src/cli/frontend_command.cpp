@@ -21,10 +21,12 @@
 #include "cli/served_models.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
+#include "disagg/disagg_engine.h"
 #include "frontend/frontend.h"
 #include "metrics/router_metrics.h"
 #include "router/routed_engine.h"
 #include "runtime/component.h"
+#include "runtime/kv_transfer_tcp.h"
 #include "runtime/model_watcher.h"
 
 namespace turbine::cli {
@@ -42,6 +44,7 @@ struct FrontendCmdOptions {
   double shutdown_grace_s = 30.0;
   RuntimeFlags runtime;
   TracingFlags tracing;
+  int max_local_prefill_length = 1000;
 };
 
 int run_frontend(const FrontendCmdOptions& opts) {
@@ -95,6 +98,22 @@ int run_frontend(const FrontendCmdOptions& opts) {
   wopts.per_model = [router_metrics](const std::string& name, router::RouterOptions& ro) {
     ro.observer = router_metrics->observer(name);
   };
+  // Disaggregated serving follows discovery: workers registered under the `prefill` component
+  // (turbine worker --worker-type prefill) form each model's prefill pool; while it is empty
+  // every request is prefilled on its decode worker, as in aggregated serving.
+  disagg::DisaggOptions dopts;
+  dopts.max_local_prefill_length = opts.max_local_prefill_length;
+  if (Status st = dopts.validate(); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
+  auto kv_transfer = std::make_shared<runtime::TcpKvTransfer>();
+  wopts.disaggregate = [dopts, kv_transfer](const runtime::ModelCard&,
+                                            std::shared_ptr<engine::AsyncEngine> decode,
+                                            std::shared_ptr<router::RoutedEngine> prefill) {
+    return std::make_shared<disagg::DisaggEngine>(dopts, std::move(prefill), std::move(decode),
+                                                  kv_transfer);
+  };
   FrontendModels models(**front);
   auto watcher =
       std::make_unique<runtime::ModelWatcher>(wopts, **discovery, **connector, models.events());
@@ -108,15 +127,16 @@ int run_frontend(const FrontendCmdOptions& opts) {
     spdlog::error("discovery watch: {}", st.message());
     return 2;
   }
-  std::unique_ptr<runtime::Subscription> kv_sub;
-  if (*plane) {
+  std::vector<std::unique_ptr<runtime::Subscription>> kv_subs;
+  for (const char* component : {runtime::kWorkerComponent, runtime::kPrefillComponent}) {
+    if (!*plane) break;
     auto sub =
-        (*plane)->subscribe(runtime::kv_events_subject(ns, runtime::kWorkerComponent),
+        (*plane)->subscribe(runtime::kv_events_subject(ns, component),
                             [w = watcher.get()](std::string_view p) { w->on_kv_event_json(p); });
     if (!sub) {
       spdlog::warn("event plane: {}; routing without KV events", sub.status().message());
     } else {
-      kv_sub = std::move(*sub);
+      kv_subs.push_back(std::move(*sub));
     }
   }
   if (Status st = (*front)->start(); !st.is_ok()) {
@@ -130,7 +150,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
-  kv_sub.reset();
+  kv_subs.clear();
   watcher->stop();
   (*discovery)->shutdown();
   watcher.reset();
@@ -183,6 +203,12 @@ void add_frontend_command(CLI::App& app) {
       ->capture_default_str();
   f.runtime.add_to(*cmd);
   f.tracing.add_to(*cmd);
+  cmd->add_option("--max-local-prefill-length", f.max_local_prefill_length,
+                  "Disaggregated serving: prompts with at most this many uncached tokens are "
+                  "prefilled on their decode worker even when prefill workers exist")
+      ->check(CLI::NonNegativeNumber)
+      ->envname("TURBINE_MAX_LOCAL_PREFILL_LENGTH")
+      ->capture_default_str();
   cmd->callback([opts] { std::exit(run_frontend(*opts)); });
 }
 

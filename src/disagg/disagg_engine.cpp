@@ -25,6 +25,7 @@ struct DisaggEngine::Request {
   std::vector<int32_t> prompt;
   engine::SamplingParams params;
   engine::OutputCallback on_output;
+  trace::TraceContext trace;  // the caller's span: both phases are its children
   enum class Phase { kPrefill, kDecode, kDone } phase = Phase::kPrefill;
   uint64_t phase_id = 0;   // the current phase's request id in its pool
   int offset_tokens = 0;   // tokens delivered before the decode phase (the prefill's first)
@@ -101,6 +102,7 @@ Status DisaggEngine::submit(engine::EngineRequest request) {
   r->prompt = std::move(request.prompt);
   r->params = std::move(request.params);
   r->on_output = std::move(request.on_output);
+  r->trace = request.trace;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return {StatusCode::kUnavailable, "the server is shutting down"};
@@ -124,6 +126,7 @@ Status DisaggEngine::submit(engine::EngineRequest request) {
     pr.params.max_tokens = 1;
     pr.params.min_tokens = std::min(1, r->params.min_tokens);
     pr.disagg.prefill_only = true;
+    pr.trace = r->trace;
     pr.on_output = [this, r](engine::EngineOutput&& out) { on_prefill_output(r, std::move(out)); };
     r->phase_id = pr.id;
     inflight_prefills_++;
@@ -142,6 +145,7 @@ Status DisaggEngine::submit(engine::EngineRequest request) {
   dr.prompt = r->prompt;
   dr.params = r->params;
   dr.routing = request.routing;
+  dr.trace = r->trace;
   dr.on_output = [this, r](engine::EngineOutput&& out) { on_decode_output(r, std::move(out)); };
   r->phase = Request::Phase::kDecode;
   r->phase_id = dr.id;
@@ -165,6 +169,7 @@ Status DisaggEngine::submit_decode(const std::shared_ptr<Request>& r,
     dr.params.min_tokens = std::max(0, dr.params.min_tokens - r->offset_tokens);
   }
   dr.disagg.import = std::move(import);
+  dr.trace = r->trace;
   dr.on_output = [this, r](engine::EngineOutput&& out) { on_decode_output(r, std::move(out)); };
   r->phase = Request::Phase::kDecode;
   r->phase_id = dr.id;

@@ -65,8 +65,41 @@ void ModelWatcher::on_card(const WatchEvent& e) {
   add(*key, *card);
 }
 
+std::shared_ptr<router::RoutedEngine> ModelWatcher::prefill_pool_locked(
+    const std::string& served_name) {
+  PrefillPool& p = prefill_pools_[served_name];
+  if (!p.routed) p.routed = std::make_shared<router::RoutedEngine>(options_.router);
+  return p.routed;
+}
+
+void ModelWatcher::add_prefill(const ParsedKey& key, const ModelCard& card) {
+  const uint64_t id = key.instance_id;
+  auto engine = connector_.connect(key, card);
+  if (!engine) {
+    spdlog::error("discovery: cannot reach prefill worker {} of {}: {}", hex_id(id),
+                  card.served_name, engine.status().message());
+    return;
+  }
+  std::shared_ptr<router::RoutedEngine> pool;
+  {
+    std::lock_guard lock(mu_);
+    pool = prefill_pool_locked(card.served_name);
+  }
+  pool->add_worker({id, card.block_size, card.kv_total_blocks}, *engine);
+  std::lock_guard lock(mu_);
+  PrefillPool& p = prefill_pools_[card.served_name];
+  p.workers.insert(id);
+  workers_[id] = {card, true};
+  spdlog::info("prefill worker {} joined {} at {} ({} prefill workers)", hex_id(id),
+               card.served_name, card.address, p.workers.size());
+}
+
 void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
   const uint64_t id = key.instance_id;
+  if (options_.use_router && options_.disaggregate && key.endpoint.component == kPrefillComponent) {
+    add_prefill(key, card);
+    return;
+  }
   auto engine = connector_.connect(key, card);
   if (!engine) {
     spdlog::error("discovery: cannot reach worker {} of {}: {}", hex_id(id), card.served_name,
@@ -99,6 +132,14 @@ void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
       routed = std::make_shared<router::RoutedEngine>(ro);
       routed->add_worker(info, *engine);
       served = routed;
+      if (options_.disaggregate) {
+        std::shared_ptr<router::RoutedEngine> prefill;
+        {
+          std::lock_guard lock(mu_);
+          prefill = prefill_pool_locked(card.served_name);
+        }
+        served = options_.disaggregate(card, routed, std::move(prefill));
+      }
     }
     // Calls (announcing the model) are serialised: one watch delivers every card event.
     if (Status st = events_.added(card, served); !st.is_ok()) {
@@ -120,15 +161,20 @@ void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
 void ModelWatcher::remove(uint64_t id) {
   std::shared_ptr<router::RoutedEngine> routed;
   std::string name;
+  bool prefill = false;
   bool last = false;
   {
     std::lock_guard lock(mu_);
     auto it = workers_.find(id);
     if (it == workers_.end()) return;
     name = it->second.card.served_name;
+    prefill = it->second.prefill;
     workers_.erase(it);
-    auto m = models_.find(name);
-    if (m != models_.end()) {
+    if (prefill) {
+      PrefillPool& p = prefill_pools_[name];
+      p.workers.erase(id);
+      routed = p.routed;  // the pool stays (its model's DisaggEngine holds it), maybe empty
+    } else if (auto m = models_.find(name); m != models_.end()) {
       routed = m->second.routed;
       m->second.workers.erase(id);
       if (m->second.workers.empty()) {
@@ -141,9 +187,10 @@ void ModelWatcher::remove(uint64_t id) {
     events_.removed(name);
     spdlog::info("model {} is gone (its last worker {} left)", name, hex_id(id));
   }
-  // Requests in flight there finish there (or migrate if its connection breaks).
+  // Requests in flight there finish there (or migrate if its connection breaks); a prefill
+  // worker's transfers in flight finish or fall back to prefill on the decode side.
   if (routed) routed->drain_worker(id);
-  spdlog::info("worker {} left {}", hex_id(id), name);
+  spdlog::info("{}worker {} left {}", prefill ? "prefill " : "", hex_id(id), name);
 }
 
 void ModelWatcher::on_kv_event(uint64_t instance_id, const kv::KvEvent& event) {
@@ -152,9 +199,13 @@ void ModelWatcher::on_kv_event(uint64_t instance_id, const kv::KvEvent& event) {
     std::lock_guard lock(mu_);
     auto w = workers_.find(instance_id);
     if (w == workers_.end()) return;
-    auto m = models_.find(w->second.card.served_name);
-    if (m == models_.end()) return;
-    routed = m->second.routed;
+    const std::string& name = w->second.card.served_name;
+    if (w->second.prefill) {
+      auto p = prefill_pools_.find(name);
+      if (p != prefill_pools_.end()) routed = p->second.routed;
+    } else if (auto m = models_.find(name); m != models_.end()) {
+      routed = m->second.routed;
+    }
   }
   if (routed) routed->on_kv_event(instance_id, event);
 }

@@ -10,6 +10,10 @@
 // migrate); the last worker of a model leaving announces its removal (ModelEvents::removed).
 // Instance keys only feed instances() (/health).
 //
+// With `disaggregate` set, cards of the `prefill` component join their model's prefill pool
+// instead (a RoutedEngine that may be empty) and the model is served through what
+// `disaggregate` makes of its two pools (a DisaggEngine in `turbine frontend`).
+//
 // With use_router = false (`turbine run` with one worker) a model's only worker is announced
 // as the model's engine itself, with no router in the path; a second worker of the same model
 // is refused with an error in the log.
@@ -61,6 +65,14 @@ struct ModelWatcherOptions {
   // Adjusts the router options of one model before its router is made (e.g. its metrics).
   std::function<void(const std::string& served_name, router::RouterOptions&)> per_model;
   bool use_router = true;
+  // Disaggregated serving (with use_router): cards of the `prefill` component feed a per-model
+  // prefill pool (a RoutedEngine, possibly empty) instead of the model's workers, and each
+  // announced model is served through what this returns for (card, decode pool, prefill pool),
+  // e.g. a disagg::DisaggEngine. Null: every card is a worker of its model.
+  std::function<std::shared_ptr<engine::AsyncEngine>(const ModelCard& card,
+                                                     std::shared_ptr<engine::AsyncEngine> decode,
+                                                     std::shared_ptr<router::RoutedEngine> prefill)>
+      disaggregate;
 };
 
 class ModelWatcher {
@@ -91,6 +103,11 @@ class ModelWatcher {
  private:
   struct Worker {
     ModelCard card;
+    bool prefill = false;  // a member of its model's prefill pool
+  };
+  struct PrefillPool {
+    std::shared_ptr<router::RoutedEngine> routed;  // kept while the process runs
+    std::set<uint64_t> workers;
   };
   struct Model {
     std::shared_ptr<router::RoutedEngine> routed;  // null with use_router = false
@@ -101,6 +118,9 @@ class ModelWatcher {
   void on_instance(const WatchEvent& e);
   void add(const ParsedKey& key, const ModelCard& card);
   void remove(uint64_t id);
+  void add_prefill(const ParsedKey& key, const ModelCard& card);
+  // The prefill pool of `served_name`, created empty on first use. Under mu_.
+  std::shared_ptr<router::RoutedEngine> prefill_pool_locked(const std::string& served_name);
 
   const ModelWatcherOptions options_;
   Discovery& discovery_;
@@ -111,6 +131,7 @@ class ModelWatcher {
   mutable std::mutex mu_;
   std::map<uint64_t, Worker> workers_;
   std::map<std::string, Model> models_;
+  std::map<std::string, PrefillPool> prefill_pools_;
   std::map<std::string, ParsedKey> instances_;
 };
 

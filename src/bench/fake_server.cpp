@@ -257,13 +257,16 @@ class FakeOpenAiServer::Impl {
       out.reserve(out.size() + framed.size() * static_cast<size_t>(n_tokens) + tail.size());
       for (int i = 0; i < n_tokens; ++i) out += framed;
       out += tail;
-      if (options_.record_timings)
+      if (options_.record_timings) {
         timing.chunks.assign(static_cast<size_t>(n_tokens), Clock::now());
+        store_timing(key, std::move(timing));
+      }
       co_await asio::async_write(sock, asio::buffer(out), kUseTuple);
     } else {
       // Headers (and the role chunk) at once, as a real server does before the first token.
       auto [hec, hn] = co_await asio::async_write(sock, asio::buffer(out), kUseTuple);
       if (hec) co_return;
+      if (options_.record_timings && n_tokens == 0) store_timing(key, std::move(timing));
       for (int i = 0; i < n_tokens; ++i) {
         const auto due = received + to_duration(options_.ttft_ms + options_.itl_ms * i);
         if (due > Clock::now()) {
@@ -272,15 +275,21 @@ class FakeOpenAiServer::Impl {
         }
         out = framed;
         if (i + 1 == n_tokens) out += tail;
-        if (options_.record_timings) timing.chunks.push_back(Clock::now());
+        if (options_.record_timings) {
+          timing.chunks.push_back(Clock::now());
+          // Stored before the last write: a client that has read the whole stream may ask for
+          // the timings before this coroutine resumes after that write.
+          if (i + 1 == n_tokens) store_timing(key, std::move(timing));
+        }
         auto [ec, wn] = co_await asio::async_write(sock, asio::buffer(out), kUseTuple);
         if (ec) co_return;
       }
     }
-    if (options_.record_timings) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      timings_[key] = std::move(timing);
-    }
+  }
+
+  void store_timing(const std::string& key, FakeTiming timing) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    timings_[key] = std::move(timing);
   }
 
   static Clock::duration to_duration(double ms) {

@@ -308,7 +308,8 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
     options_.observer->routed(d);
   }
   report_load_locked(c.worker_id, w);
-  spdlog::info(
+  // Debug: one line per decision (formatted only when enabled; this runs under the router lock).
+  spdlog::debug(
       "router: request {} -> worker {:x} ({}{}): cost {:.1f} = {:.1f} * prefill_blocks + "
       "decode_blocks; {} of {} blocks cached, worker cache {} blocks",
       r.caller_id, c.worker_id, override_id != 0 ? "override" : router_mode_name(options_.mode),

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "mock/mock_engine.h"
 #include "router/flat_map.h"
 #include "runtime/kv_transfer_tcp.h"
 
@@ -17,10 +18,16 @@ void add_disagg_run_flags(CLI::App& cmd, DisaggRunOptions& o) {
                  "the decode worker")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd.add_option("--max-inflight-prefills", o.max_inflight_prefills,
+                 "Disaggregated: remote prefills in flight at most (more are prefilled on the "
+                 "decode worker; 0: the prefill workers' sequence slots)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 Result<std::unique_ptr<InProcessPrefillPool>> InProcessPrefillPool::start(
-    const model::Model& model, const LocalEngineOptions& options, const DisaggRunOptions& disagg,
+    const model::Model& model, const LocalEngineOptions& options,
+    const InProcessWorkersOptions& workers, const DisaggRunOptions& disagg,
     LocalEngineOptions& decode_options) {
   if (disagg.prefill_workers < 1) return invalid_argument("--prefill-workers must be >= 1");
   std::unique_ptr<InProcessPrefillPool> p(new InProcessPrefillPool());
@@ -30,10 +37,21 @@ Result<std::unique_ptr<InProcessPrefillPool>> InProcessPrefillPool::start(
   for (int i = 0; i < disagg.prefill_workers; ++i) {
     // Ids apart from the decode workers' (mix64(1..N)).
     const uint64_t id = router::mix64(0x70726566ULL + static_cast<uint64_t>(i));
+    auto sink = std::make_shared<router::RouterKvEventSink>(p->pool_.get(), id);
+    if (workers.engine == "mock") {
+      TURBINE_ASSIGN_OR_RETURN(mock::MockEngineOptions m,
+                               mock_engine_options(model, options, workers));
+      m.instance_id = id;
+      m.kv_event_sink = std::move(sink);
+      auto engine = std::make_shared<mock::MockEngine>(m);
+      p->transfer_->add_source(id, engine);
+      p->pool_->add_worker({id, engine->block_size(), m.num_blocks}, engine);
+      continue;
+    }
     LocalEngineOptions e = options;
     e.instance_id = id;
     e.kv_transfer = nullptr;
-    e.kv_event_sink = std::make_shared<router::RouterKvEventSink>(p->pool_.get(), id);
+    e.kv_event_sink = std::move(sink);
     TURBINE_ASSIGN_OR_RETURN(auto made, make_local_engine(model, e));
     std::shared_ptr<engine::Engine> engine = std::move(made);
     p->transfer_->add_source(id, engine);
@@ -41,9 +59,14 @@ Result<std::unique_ptr<InProcessPrefillPool>> InProcessPrefillPool::start(
   }
   decode_options.kv_transfer = p->transfer_;
   spdlog::info(
-      "disaggregated serving: {} in-process prefill workers, in-process KV transfer, "
+      "disaggregated serving: {} in-process {} prefill workers, in-process KV transfer{}, "
       "max local prefill length {}",
-      disagg.prefill_workers, disagg.max_local_prefill_length);
+      disagg.prefill_workers, workers.engine,
+      workers.engine == "mock"
+          ? fmt::format(" (simulated: {} B/token, {} Gb/s)", workers.mock_kv_bytes_per_token,
+                        workers.mock_kv_transfer_gbps)
+          : std::string(),
+      disagg.max_local_prefill_length);
   return p;
 }
 
@@ -58,11 +81,20 @@ runtime::ModelEvents InProcessPrefillPool::wrap(runtime::ModelEvents events) {
                   std::shared_ptr<engine::AsyncEngine> decode) -> Status {
     disagg::DisaggOptions o;
     o.max_local_prefill_length = options_.max_local_prefill_length;
+    o.max_inflight_prefills = options_.max_inflight_prefills;
     TURBINE_RETURN_IF_ERROR(o.validate());
-    return added(card,
-                 std::make_shared<disagg::DisaggEngine>(o, pool_, std::move(decode), transfer_));
+    auto cached = decode_cached_tokens(decode);
+    return added(card, std::make_shared<disagg::DisaggEngine>(o, pool_, std::move(decode),
+                                                              transfer_, std::move(cached)));
   };
   return out;
+}
+
+disagg::CachedTokensFn decode_cached_tokens(const std::shared_ptr<engine::AsyncEngine>& decode) {
+  auto* routed = dynamic_cast<router::RoutedEngine*>(decode.get());
+  if (routed == nullptr) return {};
+  // The DisaggEngine holds `decode`, so the router outlives this function.
+  return [routed](std::span<const int32_t> prompt) { return routed->cached_prefix_tokens(prompt); };
 }
 
 Status configure_disagg_worker(const std::string& worker_type, uint64_t instance_id,

@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "disagg/disagg_engine.h"
 #include "disagg/in_process_transfer.h"
@@ -25,6 +26,7 @@ namespace turbine::cli {
 struct DisaggRunOptions {
   int prefill_workers = 0;  // 0: aggregated serving
   int max_local_prefill_length = 1000;
+  int max_inflight_prefills = 0;  // 0: the prefill pool's sequence slots
 };
 
 void add_disagg_run_flags(CLI::App& cmd, DisaggRunOptions& options);
@@ -32,8 +34,10 @@ void add_disagg_run_flags(CLI::App& cmd, DisaggRunOptions& options);
 class InProcessPrefillPool {
  public:
   // Builds the prefill engines; `decode_options` gets the transfer the decode workers fetch with.
+  // `workers.engine` "mock": simulated prefill engines (MockEngine) with workers' mock flags.
   static Result<std::unique_ptr<InProcessPrefillPool>> start(const model::Model& model,
                                                              const LocalEngineOptions& options,
+                                                             const InProcessWorkersOptions& workers,
                                                              const DisaggRunOptions& disagg,
                                                              LocalEngineOptions& decode_options);
   ~InProcessPrefillPool();  // stops the prefill engines
@@ -46,6 +50,10 @@ class InProcessPrefillPool {
   std::shared_ptr<disagg::InProcessKvTransfer> transfer_;
   std::shared_ptr<router::RoutedEngine> pool_;
 };
+
+// The policy's input: the decode pool's cached prefix of a prompt, when `decode` is a router
+// (its index's best worker); empty otherwise (the whole prompt counts as uncached).
+disagg::CachedTokensFn decode_cached_tokens(const std::shared_ptr<engine::AsyncEngine>& decode);
 
 // `turbine worker --worker-type`: validates it and sets the engine options of that role.
 Status configure_disagg_worker(const std::string& worker_type, uint64_t instance_id,

@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/disagg_run.h"
 #include "cli/runtime_flags.h"
 #include "cli/served_models.h"
 #include "cli/signals.h"
@@ -103,6 +104,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
   // every request is prefilled on its decode worker, as in aggregated serving.
   disagg::DisaggOptions dopts;
   dopts.max_local_prefill_length = opts.max_local_prefill_length;
+  dopts.owns_prefill = false;  // the watcher's per-model prefill pool survives the model going
   if (Status st = dopts.validate(); !st.is_ok()) {
     spdlog::error("{}", st.message());
     return 2;
@@ -111,8 +113,9 @@ int run_frontend(const FrontendCmdOptions& opts) {
   wopts.disaggregate = [dopts, kv_transfer](const runtime::ModelCard&,
                                             std::shared_ptr<engine::AsyncEngine> decode,
                                             std::shared_ptr<router::RoutedEngine> prefill) {
+    auto cached = decode_cached_tokens(decode);  // the decode router's best cached prefix
     return std::make_shared<disagg::DisaggEngine>(dopts, std::move(prefill), std::move(decode),
-                                                  kv_transfer);
+                                                  kv_transfer, std::move(cached));
   };
   FrontendModels models(**front);
   auto watcher =

@@ -10,6 +10,23 @@
 
 namespace turbine::cli {
 
+Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
+                                                    const LocalEngineOptions& engine_options,
+                                                    const InProcessWorkersOptions& o) {
+  mock::MockEngineOptions m;
+  m.n_vocab = model.config().n_vocab;
+  if (engine_options.eos_token_id >= 0) m.eos_token_ids.push_back(engine_options.eos_token_id);
+  m.block_size = engine_options.block_size;
+  m.num_blocks = o.mock_kv_blocks;
+  if (engine_options.max_model_len > 0) m.max_context = engine_options.max_model_len;
+  m.enable_prefix_caching = engine_options.enable_prefix_caching;
+  m.speedup = o.speedup;
+  m.kv_bytes_per_token = o.mock_kv_bytes_per_token;
+  m.kv_transfer_gbps = o.mock_kv_transfer_gbps;
+  TURBINE_RETURN_IF_ERROR(m.validate());
+  return m;
+}
+
 Result<std::unique_ptr<InProcessWorkers>> InProcessWorkers::start(
     const model::Model& model, const std::string& model_location, const std::string& served_name,
     const LocalEngineOptions& engine_options, const InProcessWorkersOptions& o,
@@ -45,16 +62,11 @@ Result<std::unique_ptr<InProcessWorkers>> InProcessWorkers::start(
     std::shared_ptr<engine::AsyncEngine> engine;
     int64_t blocks = 0;
     if (o.engine == "mock") {
-      mock::MockEngineOptions m;
-      m.n_vocab = model.config().n_vocab;
-      if (engine_options.eos_token_id >= 0) m.eos_token_ids.push_back(engine_options.eos_token_id);
-      m.block_size = engine_options.block_size;
-      m.num_blocks = o.mock_kv_blocks;
-      if (engine_options.max_model_len > 0) m.max_context = engine_options.max_model_len;
-      m.enable_prefix_caching = engine_options.enable_prefix_caching;
-      m.speedup = o.speedup;
+      TURBINE_ASSIGN_OR_RETURN(mock::MockEngineOptions m,
+                               mock_engine_options(model, engine_options, o));
       m.kv_event_sink = sink;
-      TURBINE_RETURN_IF_ERROR(m.validate());
+      m.instance_id = id;
+      m.kv_transfer = engine_options.kv_transfer;  // --prefill-workers: imports fetch with it
       blocks = m.num_blocks;
       engine = std::make_shared<mock::MockEngine>(m);
     } else {

@@ -21,6 +21,10 @@
 #include "runtime/discovery.h"
 #include "runtime/model_watcher.h"
 
+namespace turbine::mock {
+struct MockEngineOptions;
+}
+
 namespace turbine::cli {
 
 struct InProcessWorkersOptions {
@@ -32,9 +36,17 @@ struct InProcessWorkersOptions {
   bool router_kv_events = true;  // false: approximate routing from the router's own decisions
   double speedup = 1.0;          // mock engine: simulated seconds per wall-clock second
   int mock_kv_blocks = 16384;    // mock engine: KV blocks per worker
+  // Mock engine, disaggregated serving: simulated KV bytes per token and KV link bandwidth.
+  int64_t mock_kv_bytes_per_token = int64_t{128} << 10;
+  double mock_kv_transfer_gbps = 200.0;
   std::shared_ptr<router::RouterObserver> router_observer;  // metrics of the router; may be null
   std::shared_ptr<trace::Tracer> tracer;  // the router's "route" spans; may be null
 };
+
+// The options of one in-process mock worker (no event sink, instance id or KV transfer yet).
+Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
+                                                    const LocalEngineOptions& engine_options,
+                                                    const InProcessWorkersOptions& options);
 
 class InProcessWorkers {
  public:

@@ -89,6 +89,10 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                  "GPUs one engine spans (only 1 is implemented so far)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_flag("--kv-device-import,!--no-kv-device-import", o.kv_device_import,
+               "Disaggregated decode: copy a prefill worker's KV blocks GPU to GPU (CUDA IPC) "
+               "when it is on this host; otherwise, or with --no-kv-device-import, its bytes "
+               "go over TCP (default: on)");
 }
 
 Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& model,
@@ -109,6 +113,7 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   eopts.kv_event_sink = opts.kv_event_sink;
   eopts.instance_id = opts.instance_id;
   eopts.kv_transfer = opts.kv_transfer;
+  eopts.kv_device_import = opts.kv_device_import;
   if (opts.eos_token_id >= 0) eopts.eos_token_ids.push_back(opts.eos_token_id);
   TURBINE_RETURN_IF_ERROR(eopts.validate());
   return std::make_unique<engine::Engine>(std::move(backend), model.config().n_vocab, eopts);

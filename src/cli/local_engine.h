@@ -32,6 +32,8 @@ struct LocalEngineOptions {
   // transport imports are fetched with (null: imports prefill locally).
   uint64_t instance_id = 0;
   std::shared_ptr<engine::KvTransfer> kv_transfer;
+  // Copy imported KV device to device when the source's pool can be mapped (CUDA IPC).
+  bool kv_device_import = true;
 };
 
 // Adds the engine flags shared by `turbine run` and `turbine worker` (context, batching, KV cache,

@@ -91,9 +91,7 @@ int run_server(const RunOptions& opts) {
   runtime::ModelEvents events = models.events();
   std::unique_ptr<InProcessPrefillPool> prefill;  // --prefill-workers: outlives the workers
   if (opts.disagg.prefill_workers > 0) {
-    auto made = wopts.engine == "real"
-                    ? InProcessPrefillPool::start(*model, eopts, opts.disagg, eopts)
-                    : invalid_argument("--prefill-workers needs --engine real");
+    auto made = InProcessPrefillPool::start(*model, eopts, wopts, opts.disagg, eopts);
     if (!made) {
       spdlog::error("{}", made.status().message());
       return 2;
@@ -174,6 +172,15 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--mock-kv-blocks", run.workers.mock_kv_blocks,
                   "Mock engine: KV blocks per worker")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--mock-kv-bytes-per-token", run.workers.mock_kv_bytes_per_token,
+                  "Mock engine, --prefill-workers: simulated KV bytes per token (default: "
+                  "Llama-3-8B in BF16)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--mock-kv-transfer-gbps", run.workers.mock_kv_transfer_gbps,
+                  "Mock engine, --prefill-workers: simulated KV link per decode worker, Gb/s")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--http-threads", run.http.http_threads, "HTTP event-loop threads")

@@ -282,7 +282,7 @@ void DisaggEngine::shutdown() {
   // Decode first: a prefill finishing meanwhile finds the decode pool refusing and ends its
   // request with an error rather than starting new work.
   decode_->shutdown();
-  prefill_->shutdown();
+  if (options_.owns_prefill) prefill_->shutdown();
 }
 
 }  // namespace turbine::disagg

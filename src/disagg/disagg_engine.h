@@ -40,6 +40,9 @@ bool should_prefill_remotely(int uncached_prompt_tokens, int max_local_prefill_l
 struct DisaggOptions {
   int max_local_prefill_length = 1000;  // tokens; 0: every request with a prefill worker free
   int max_inflight_prefills = 0;        // 0: the prefill pool's num_slots()
+  // shutdown() shuts the prefill pool down too; false when the pool outlives this engine (the
+  // frontend's per-model pool, kept by the ModelWatcher while the model comes and goes).
+  bool owns_prefill = true;
   Status validate() const;
 };
 

@@ -84,6 +84,10 @@ struct EngineStats {
   uint64_t kv_import_reused_blocks = 0;
   uint64_t kv_import_bytes = 0;
   double kv_import_seconds = 0.0;
+  // Of the imports above: those copied device to device (CUDA IPC), their bytes and seconds.
+  uint64_t kv_device_imports = 0;
+  uint64_t kv_import_device_bytes = 0;
+  double kv_import_device_seconds = 0.0;
   // Set by the disaggregating orchestrator (disagg::DisaggEngine): requests prefilled on a
   // prefill worker, on the decode worker by policy, and remote prefills that failed over.
   uint64_t disagg_remote_prefills = 0;
@@ -103,6 +107,9 @@ inline void add_disagg_stats(EngineStats& into, const EngineStats& w) {
   into.kv_import_reused_blocks += w.kv_import_reused_blocks;
   into.kv_import_bytes += w.kv_import_bytes;
   into.kv_import_seconds += w.kv_import_seconds;
+  into.kv_device_imports += w.kv_device_imports;
+  into.kv_import_device_bytes += w.kv_import_device_bytes;
+  into.kv_import_device_seconds += w.kv_import_device_seconds;
   into.disagg_remote_prefills += w.disagg_remote_prefills;
   into.disagg_local_prefills += w.disagg_local_prefills;
   into.disagg_prefill_failures += w.disagg_prefill_failures;

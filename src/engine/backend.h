@@ -76,7 +76,6 @@ class Backend {
   // `blocks` (layout order, block after block) to `out`; write_kv_blocks stores such bytes into
   // `blocks`, which then hold `n_positions` positions counted from the first block's slot 0 (all
   // but the last block full). Both run on the engine thread, between steps.
-  // TODO(issue 8): the CUDA backend (cudaMemcpy host-staged first, CUDA IPC later).
   virtual KvLayout kv_layout() const { return {}; }
   virtual Status read_kv_blocks(std::span<const int32_t> blocks, std::string& out) {
     (void)blocks;
@@ -89,6 +88,23 @@ class Backend {
     (void)bytes;
     (void)n_positions;
     return unimplemented("this backend cannot import KV blocks");
+  }
+
+  // Optional: direct device-to-device import (CUDA IPC between processes on one host; no host
+  // copy). kv_pool_descriptor() describes this backend's KV pool so that a peer backend can map it
+  // (opaque bytes, carried in KvTransferMeta::device_pool; empty: none). copy_kv_blocks_from_pool
+  // copies `src_blocks` of such a pool into `blocks` (n_positions as for write_kv_blocks), or
+  // fails without side effects when that pool cannot be reached from here (another host, another
+  // layout, no peer access): the engine then moves the bytes through its KvTransfer instead.
+  virtual std::string kv_pool_descriptor() const { return {}; }
+  virtual Status copy_kv_blocks_from_pool(std::string_view descriptor,
+                                          std::span<const int32_t> src_blocks,
+                                          std::span<const int32_t> blocks, int n_positions) {
+    (void)descriptor;
+    (void)src_blocks;
+    (void)blocks;
+    (void)n_positions;
+    return unimplemented("this backend cannot map a peer's KV pool");
   }
 };
 

@@ -88,6 +88,7 @@ Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions 
       pool_(backend_->num_blocks(), block_size_, options_.enable_prefix_caching,
             options_.kv_event_sink),
       kv_layout_(backend_->kv_layout()),
+      kv_pool_(backend_->kv_pool_descriptor()),
       mailbox_(std::make_shared<Mailbox>()) {
   mailbox_->engine = this;
   publish_stats();
@@ -199,6 +200,9 @@ EngineStats Engine::stats() const {
   s.kv_import_reused_blocks = n_import_reused_blocks_.load();
   s.kv_import_bytes = n_import_bytes_.load();
   s.kv_import_seconds = import_seconds_.load();
+  s.kv_device_imports = n_device_imports_.load();
+  s.kv_import_device_bytes = n_import_device_bytes_.load();
+  s.kv_import_device_seconds = import_device_seconds_.load();
   return s;
 }
 
@@ -254,7 +258,7 @@ void Engine::loop() {
       stopping = stopping_;
     }
     for (auto& op : ops) run_source_op(op);
-    for (auto& f : fetched) complete_fetch(f.gen, std::move(f.data));
+    for (auto& f : fetched) complete_fetch(std::move(f));
     expire(Clock::now());
     for (auto& r : incoming) {
       n_prompt_tokens_ += r.prompt.size();
@@ -619,6 +623,7 @@ std::shared_ptr<const KvTransferMeta> Engine::pin_transfer(Sequence& s) {
                          s.block_ids.begin() + static_cast<ptrdiff_t>(n_blocks));
   meta->block_hashes.assign(s.hashes.sequence.begin(),
                             s.hashes.sequence.begin() + static_cast<ptrdiff_t>(n_full));
+  meta->device_pool = kv_pool_;
   Pinned p;
   p.block_ids = meta->block_ids;
   p.expires = Clock::now() + options_.kv_transfer_ttl;
@@ -671,7 +676,19 @@ Engine::ImportStart Engine::begin_import(Sequence& s) {
   s.fetch_n = n_import_blocks - first;
   s.fetch_start = Clock::now();
   s.fetch_deadline = s.fetch_start + options_.kv_fetch_timeout;
-  options_.kv_transfer->fetch(m, first, s.fetch_n,
+  if (options_.kv_device_import && !m.device_pool.empty()) {
+    // Copied device to device between steps (complete_fetch), in the order fetches complete.
+    std::lock_guard inbox(mu_);
+    fetched_.push_back({s.fetch_gen, std::string(), true});
+    return ImportStart::kStarted;
+  }
+  start_fetch(s);
+  return ImportStart::kStarted;
+}
+
+void Engine::start_fetch(Sequence& s) {
+  const KvTransferMeta& m = *s.req.disagg.import;
+  options_.kv_transfer->fetch(m, s.fetch_first, s.fetch_n,
                               [mb = mailbox_, gen = s.fetch_gen](Result<std::string> data) {
                                 std::lock_guard lock(mb->mu);
                                 if (mb->engine == nullptr) return;
@@ -682,16 +699,43 @@ Engine::ImportStart Engine::begin_import(Sequence& s) {
                                 }
                                 e->cv_.notify_one();
                               });
-  return ImportStart::kStarted;
 }
 
-void Engine::complete_fetch(uint64_t gen, Result<std::string> data) {
+bool Engine::copy_from_device_pool(Sequence& s) {
+  const KvTransferMeta& m = *s.req.disagg.import;
+  const auto first = static_cast<size_t>(s.fetch_first), n = static_cast<size_t>(s.fetch_n);
+  Status st = backend_->copy_kv_blocks_from_pool(
+      m.device_pool, std::span<const int32_t>(m.block_ids).subspan(first, n),
+      std::span<const int32_t>(s.block_ids).subspan(first, n),
+      m.num_tokens - s.fetch_first * block_size_);
+  if (st.is_ok()) return true;
+  if (!device_import_warned_) {  // once: it is a property of the deployment, not of a request
+    spdlog::warn("engine: device-to-device KV import not possible ({}); fetching bytes instead",
+                 st.to_string());
+    device_import_warned_ = true;
+  }
+  return false;
+}
+
+void Engine::complete_fetch(Fetched f) {
   auto it = std::find_if(fetching_.begin(), fetching_.end(),
-                         [&](const auto& s) { return s->fetch_gen == gen; });
+                         [&](const auto& s) { return s->fetch_gen == f.gen; });
   if (it == fetching_.end()) return;  // timed out or cancelled before it came
+  if (f.direct) {
+    if (copy_from_device_pool(**it)) {
+      std::unique_ptr<Sequence> s = std::move(*it);
+      fetching_.erase(it);
+      const uint64_t bytes =
+          static_cast<uint64_t>(s->fetch_n) * static_cast<uint64_t>(kv_layout_.bytes_per_block);
+      return finish_import(std::move(s), bytes, true);
+    }
+    start_fetch(**it);  // same generation and deadline: the sequence stays in fetching_
+    return;
+  }
   std::unique_ptr<Sequence> s = std::move(*it);
   fetching_.erase(it);
   const KvTransferMeta& m = *s->req.disagg.import;
+  Result<std::string>& data = f.data;
   Status st = data.status();
   if (st.is_ok() &&
       static_cast<int64_t>(data->size()) != int64_t{s->fetch_n} * kv_layout_.bytes_per_block) {
@@ -705,6 +749,11 @@ void Engine::complete_fetch(uint64_t gen, Result<std::string> data) {
         *data, m.num_tokens - s->fetch_first * block_size_);
   }
   if (!st.is_ok()) return fall_back(std::move(s), st);
+  finish_import(std::move(s), data->size(), false);
+}
+
+void Engine::finish_import(std::unique_ptr<Sequence> s, uint64_t bytes, bool device) {
+  const KvTransferMeta& m = *s->req.disagg.import;
   options_.kv_transfer->release(m);
   s->fetch_gen = 0;
   s->n_computed = m.num_tokens;
@@ -718,9 +767,14 @@ void Engine::complete_fetch(uint64_t gen, Result<std::string> data) {
   n_imports_++;
   n_import_fetched_blocks_ += static_cast<uint64_t>(s->fetch_n);
   n_import_reused_blocks_ += static_cast<uint64_t>(s->fetch_first);
-  n_import_bytes_ += data->size();
-  import_seconds_ =
-      import_seconds_.load() + std::chrono::duration<double>(Clock::now() - s->fetch_start).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - s->fetch_start).count();
+  n_import_bytes_ += bytes;
+  import_seconds_ = import_seconds_.load() + seconds;
+  if (device) {
+    n_device_imports_++;
+    n_import_device_bytes_ += bytes;
+    import_device_seconds_ = import_device_seconds_.load() + seconds;
+  }
   running_.push_back(std::move(s));
 }
 

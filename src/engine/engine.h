@@ -58,6 +58,9 @@ struct EngineOptions {
   std::shared_ptr<KvTransfer> kv_transfer;  // fetches imported KV; null: imports prefill locally
   std::chrono::milliseconds kv_transfer_ttl{60'000};   // pinned transfers never released are freed
   std::chrono::milliseconds kv_fetch_timeout{10'000};  // a slower fetch falls back to local prefill
+  // Imports whose KvTransferMeta names a device pool the backend can map (CUDA IPC on one host)
+  // copy device to device; off, or when the mapping fails: the bytes go through kv_transfer.
+  bool kv_device_import = true;
 
   Status validate() const;
 };
@@ -68,8 +71,11 @@ struct EngineOptions {
 // admitted like any other (its own prefix-cache hits count), then waits in `fetching_` (holding
 // its blocks and a sequence slot, not running) while options.kv_transfer fetches the blocks it
 // lacks; the result is posted back to the engine thread, written into the backend, and the
-// sequence joins the running batch at the first token. Failure, a timeout, a bad layout: its
-// blocks are freed and it goes back to the front of the queue to prefill locally.
+// sequence joins the running batch at the first token. When the transfer names a device pool
+// the backend can map (KvTransferMeta::device_pool, CUDA IPC), the copy is device to device,
+// made on the engine thread between steps; if the mapping fails the bytes are fetched instead.
+// Failure, a timeout, a bad layout: its blocks are freed and it goes back to the front of the
+// queue to prefill locally.
 class Engine final : public AsyncEngine, public KvTransferSource {
  public:
   Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions options);
@@ -107,6 +113,7 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   struct Fetched {
     uint64_t gen = 0;
     Result<std::string> data;
+    bool direct = false;  // copy from the source's device pool instead (data unused)
   };
   struct SourceOp {
     uint64_t transfer_id = 0;
@@ -136,7 +143,11 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   void finish(Sequence& seq, FinishReason reason, Status error = Status::ok());
   void publish_stats();
   ImportStart begin_import(Sequence& seq);
-  void complete_fetch(uint64_t gen, Result<std::string> data);
+  void start_fetch(Sequence& seq);
+  void complete_fetch(Fetched fetched);
+  // Copies the sequence's missing blocks from the source's device pool; false: not possible.
+  bool copy_from_device_pool(Sequence& seq);
+  void finish_import(std::unique_ptr<Sequence> seq, uint64_t bytes, bool device);
   void fall_back(std::unique_ptr<Sequence> seq, const Status& why);
   void run_source_op(SourceOp& op);
   std::shared_ptr<const KvTransferMeta> pin_transfer(Sequence& seq);
@@ -161,6 +172,7 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   bool stopping_ = false;
   bool idle_ = false;  // the last step found nothing to run: wait for an event before the next
   const KvLayout kv_layout_;
+  const std::string kv_pool_;  // backend_->kv_pool_descriptor(), stamped into every transfer
   std::shared_ptr<Mailbox> mailbox_;
 
   // Engine-thread state.
@@ -195,6 +207,10 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   std::atomic<uint64_t> n_import_reused_blocks_{0};
   std::atomic<uint64_t> n_import_bytes_{0};
   std::atomic<double> import_seconds_{0.0};
+  std::atomic<uint64_t> n_device_imports_{0};
+  std::atomic<uint64_t> n_import_device_bytes_{0};
+  std::atomic<double> import_device_seconds_{0.0};
+  bool device_import_warned_ = false;
 
   std::thread thread_;
 };

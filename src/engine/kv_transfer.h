@@ -47,6 +47,9 @@ struct KvTransferMeta {
   int num_tokens = 0;                  // positions held: [0, num_tokens) of the prompt
   std::vector<int32_t> block_ids;      // the source's blocks, ceil(num_tokens / block_size)
   std::vector<uint64_t> block_hashes;  // chained hashes of the full blocks (kv/block_hash.h)
+  // The source backend's Backend::kv_pool_descriptor() (empty: none): a receiver on the same host
+  // copies the blocks device to device (CUDA IPC) instead of fetching their bytes.
+  std::string device_pool;
 };
 
 // Per-request disaggregation fields (EngineRequest::disagg).

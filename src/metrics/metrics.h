@@ -64,6 +64,11 @@ inline constexpr const char* kEngineKvImportReusedBlocks =
     "turbine_engine_kv_import_reused_blocks_total";
 inline constexpr const char* kEngineKvTransferBytes = "turbine_engine_kv_transfer_bytes_total";
 inline constexpr const char* kEngineKvTransferSeconds = "turbine_engine_kv_transfer_seconds_total";
+inline constexpr const char* kEngineKvDeviceImports = "turbine_engine_kv_device_imports_total";
+inline constexpr const char* kEngineKvDeviceTransferBytes =
+    "turbine_engine_kv_device_transfer_bytes_total";
+inline constexpr const char* kEngineKvDeviceTransferSeconds =
+    "turbine_engine_kv_device_transfer_seconds_total";
 inline constexpr const char* kDisaggRemotePrefills = "turbine_disagg_remote_prefills_total";
 inline constexpr const char* kDisaggLocalPrefills = "turbine_disagg_local_prefills_total";
 inline constexpr const char* kDisaggPrefillFailures = "turbine_disagg_prefill_failures_total";

@@ -362,6 +362,25 @@ Status RoutedEngine::submit_attempt(const std::shared_ptr<Request>& r, const Cho
   return c.engine->submit(std::move(er));
 }
 
+int RoutedEngine::cached_prefix_tokens(std::span<const int32_t> prompt) {
+  int bs;
+  {
+    std::lock_guard lock(mu_);
+    bs = block_size_;
+  }
+  if (bs < 1 || prompt.size() < static_cast<size_t>(bs)) return 0;
+  const kv::BlockHashes hashes = kv::block_hashes(prompt, bs);
+  std::vector<WorkerMatch> matches;
+  std::lock_guard lock(mu_);
+  index_.find_matches(hashes.local, hashes.sequence, matches);
+  uint32_t best = 0;
+  for (const WorkerMatch& m : matches) {
+    auto w = workers_.find(m.worker_id);
+    if (w != workers_.end() && !w->second.draining) best = std::max(best, m.blocks);
+  }
+  return static_cast<int>(best) * bs;
+}
+
 Status RoutedEngine::submit(engine::EngineRequest request) {
   if (request.prompt.empty())
     return invalid_argument("the prompt must contain at least one token", "prompt");

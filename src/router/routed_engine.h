@@ -114,6 +114,10 @@ class RoutedEngine final : public engine::AsyncEngine {
   void on_kv_event(uint64_t instance_id, const kv::KvEvent& event);
   std::vector<uint64_t> worker_ids() const;
   RouterStats router_stats() const;
+  // Leading tokens of `prompt` cached on the (non-draining) worker that holds the most of them,
+  // per the index (KV events, or the router's own decisions in approximate mode); in whole
+  // blocks. The decode side's cached prefix for disaggregation's policy (disagg::CachedTokensFn).
+  int cached_prefix_tokens(std::span<const int32_t> prompt);
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;

@@ -30,6 +30,17 @@ Status ModelWatcher::start() {
 void ModelWatcher::stop() {
   cards_watch_.reset();
   instances_watch_.reset();
+  // The prefill pools outlive their models' engines (a model may go and come back while its
+  // prefill workers stay); they end here.
+  std::vector<std::shared_ptr<router::RoutedEngine>> pools;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, p] : prefill_pools_) {
+      if (p.routed) pools.push_back(std::move(p.routed));
+    }
+    prefill_pools_.clear();
+  }
+  for (auto& p : pools) p->shutdown();
 }
 
 void ModelWatcher::on_instance(const WatchEvent& e) {

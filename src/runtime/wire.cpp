@@ -99,6 +99,7 @@ void write_meta(Writer& w, const engine::KvTransferMeta& m) {
   w.ids(m.block_ids);
   w.raw(static_cast<uint32_t>(m.block_hashes.size()));
   for (uint64_t h : m.block_hashes) w.raw(h);
+  w.str(m.device_pool);
 }
 
 bool read_meta(Reader& r, std::shared_ptr<const engine::KvTransferMeta>& out) {
@@ -113,6 +114,7 @@ bool read_meta(Reader& r, std::shared_ptr<const engine::KvTransferMeta>& out) {
   for (uint64_t& h : m->block_hashes) {
     if (!r.raw(h)) return false;
   }
+  if (!r.str(m->device_pool)) return false;
   m->layout.block_size = bs;
   m->layout.n_layers = layers;
   m->layout.n_kv_heads = heads;

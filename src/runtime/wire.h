@@ -23,7 +23,8 @@
 // plain frames are unchanged): Request: u8 flags (1 prefill-only, 2 import), KvTransferMeta if
 // import; Output: u8 1, KvTransferMeta. KvTransferMeta: u64 transfer_id, u64 instance_id,
 // str address, str dtype, i32 block_size, n_layers, n_kv_heads, head_dim, i64 bytes_per_block,
-// i32 num_tokens, i32[] block_ids, u64[] block_hashes.
+// i32 num_tokens, i32[] block_ids, u64[] block_hashes, str device_pool (version 3; the source
+// backend's KV pool for a device-to-device copy on one host, e.g. CUDA IPC handles; may be empty).
 // A request rejected by the worker (validation, queue full) gets one Output with finish = error.
 // Ids are the frontend's, unique among the live requests of one connection.
 #pragma once
@@ -39,7 +40,8 @@
 
 namespace turbine::runtime {
 
-inline constexpr uint8_t kWireVersion = 2;  // 2: requests carry a trace context
+// 2: requests carry a trace context; 3: KvTransferMeta carries device_pool.
+inline constexpr uint8_t kWireVersion = 3;
 inline constexpr uint32_t kMaxFrameBytes = 32u << 20;
 inline constexpr size_t kFrameHeaderBytes = 4;
 

@@ -84,6 +84,22 @@ describe('disaggregated serving', { skip, timeout: 180000 }, () => {
     assert.ok(fetched <= 1, `blocks moved: ${fetched} (at most the partial last block)`);
   });
 
+  // The frontend keeps a model's prefill pool while the model goes (its last decode worker left)
+  // and comes back: the returning model is served disaggregated again.
+  test('a decode worker that leaves and comes back is served disaggregated again', async () => {
+    await c.workers.find((w) => w !== prefill).kill('SIGTERM');
+    await waitFor(async () => !(await c.models()).includes(MODEL_NAME), 10000, 'the model gone');
+    decodeStatus = await freePort();
+    await c.startWorker(['--worker-type', 'decode', '--status-port', String(decodeStatus)]);
+    await waitFor(async () => (await c.models()).includes(MODEL_NAME), 10000, 'the model back');
+    const remoteBefore = await metric(`${c.base}/metrics`, 'turbine_disagg_remote_prefills_total');
+    assert.deepEqual(await texts(c.base, PROMPTS.slice(0, 3)), aggregated.slice(0, 3));
+    const remote = (await metric(`${c.base}/metrics`, 'turbine_disagg_remote_prefills_total')) - remoteBefore;
+    assert.equal(remote, 3, 'prefilled on the prefill worker, which stayed');
+    const decode = `http://127.0.0.1:${decodeStatus}/metrics`;
+    assert.equal(await metric(decode, 'turbine_engine_kv_imports_total'), 3);
+  });
+
   test('kill -9 of the prefill worker under load: every text as aggregated, no blocks leak', async () => {
     const pending = texts(c.base, PROMPTS);
     await sleep(50);

@@ -3,7 +3,10 @@
 # stories260K greedy vs the llama2.c golden), end-to-end parity against transformers
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
-# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench]   (default: all three)
+# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [disagg]
+#   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
+#   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
+#   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -79,6 +82,55 @@ PY
         echo "greedy sequences equal with and without device sampling:" \
           "$(comm -12 <(sort "$OUT/engine$n.txt") <(sort "$OUT/engine$n--no-device-sampling.txt") | wc -l) of $n"
       done
+      ;;
+    kvcopy)
+      echo "== KV block copy bandwidth: pool copy, CUDA IPC, host-staged vs cudaMemcpy (8B layout)"
+      timeout 180 "$BIN/kv_copy_bench" ${KVCOPY_ARGS:-} 2>&1 | tee "$OUT/kv_copy.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    disagg)
+      # Two worker processes on this GPU + frontend, etcd, nats-server (tests/gpu/disagg.py).
+      # etcd/nats-server: on PATH, or the Debian packages carried in .carry/debs (extracted here).
+      TOOLS=/tmp/turbine-tools
+      if ! command -v etcd >/dev/null && ls .carry/debs/*.deb >/dev/null 2>&1; then
+        mkdir -p $TOOLS && for d in .carry/debs/*.deb; do dpkg -x "$d" $TOOLS; done
+      fi
+      export PATH="$PATH:$TOOLS/usr/bin:$TOOLS/usr/sbin"
+      M=${MODEL_1B:-/tmp/llama-3.2-1b-random}
+      if [ ! -f "$M/config.json" ]; then
+        TOK=/tmp/llama3-tokenizer.json
+        gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > $TOK
+        timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.2-1b \
+          --dtype bf16 --seed 3 --tokenizer $TOK 2>&1 | tail -1
+      fi
+      echo "== disaggregated serving, two processes on one GPU (CUDA IPC)"
+      timeout 500 python3 tests/gpu/disagg.py --turbine "$BIN/turbine" --etcd "$(command -v etcd)" \
+        --nats "$(command -v nats-server)" --model "$M" --out "$OUT/disagg" 2>&1 | tee "$OUT/disagg.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    serve)
+      # Serving throughput (issue 7): `turbine run --device cuda` on the 8B model (with the llama3
+      # tokenizer so that text round-trips) and `turbine bench`, 1,000 requests of 512 in / 256
+      # out at concurrency 256.
+      M=${MODEL_8B:-/tmp/llama-3.1-8b-random}
+      if [ ! -f "$M/tokenizer.json" ]; then
+        gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > "$M/tokenizer.json" 2>/dev/null ||
+          { mkdir -p "$M"; gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > /tmp/tok.json;
+            timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.1-8b \
+              --dtype bf16 --seed 1 --tokenizer /tmp/tok.json 2>&1 | tail -1; }
+      fi
+      PORT=18631
+      echo "== turbine run --device cuda + turbine bench (1000 x 512/256, concurrency 256)"
+      "$BIN/turbine" run --model "$M" --served-model-name llama8b --device cuda --dtype bf16 \
+        --max-model-len 4096 --max-num-seqs ${SERVE_SEQS:-256} --max-num-batched-tokens 8192 \
+        --port $PORT ${SERVE_ARGS:-} > "$OUT/serve_server.log" 2>&1 &
+      spid=$!
+      # (system curl, not against the carried libraries)
+      for i in $(seq 600); do env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break; sleep 0.5; done
+      timeout 400 "$BIN/turbine" bench --url http://127.0.0.1:$PORT --endpoint completions \
+        -n ${SERVE_N:-1000} -c 256 --input-len 512 --output-len 256 --no-progress \
+        --output-json "$OUT/bench_turbine.json" 2>&1 | tee "$OUT/serve_bench.log" || status=1
+      kill $spid; wait $spid
       ;;
     *) echo "unknown stage $stage"; status=2 ;;
   esac

@@ -31,7 +31,9 @@ __device__ __forceinline__ void store_out(float* y, float v) {
 }
 
 // One warp per row of W: lane l reads the 16-byte chunks l, l + 32, ... of the row (and of the
-// M activation rows, which stay in L1/L2), kUnroll chunks in flight; warp reduction at the end.
+// M activation rows, which stay in L1/L2), kUnroll chunks per batch with the next batch's loads
+// issued before the current one is multiplied (2 x kUnroll chunks in flight per lane, so a row's
+// stream never waits on its own arithmetic); warp reduction at the end.
 template <typename T, typename TOut, int M>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_kernel(TOut* __restrict__ y, const T* __restrict__ x, const T* __restrict__ w, int n,
@@ -48,8 +50,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.0f;
-  uint4 raw[kUnroll];
-  auto load_w = [&](int c0) {
+  uint4 cur[kUnroll], nxt[kUnroll];
+  auto load_w = [&](uint4(&raw)[kUnroll], int c0) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
@@ -58,16 +60,17 @@ __global__ void __launch_bounds__(kWarps * 32)
   };
   // The first weights do not depend on earlier kernels: with PDL they load while the kernel
   // before (which wrote x) is still finishing.
-  load_w(lane);
+  load_w(cur, lane);
   pdl_wait();
   for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    if (c0 != lane) load_w(c0);
+    const int next = c0 + 32 * kUnroll;
+    if (next < chunks) load_w(nxt, next);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
       if (c < chunks) {
         float wf[8];
-        unpack8<T>(raw[u], wf);
+        unpack8<T>(cur[u], wf);
 #pragma unroll
         for (int m = 0; m < M; ++m) {
           float xf[8];
@@ -78,6 +81,8 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
       }
     }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) cur[u] = nxt[u];
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) {

@@ -265,8 +265,10 @@ TEST(RunnerTest, FullRunWithKeepAliveModelDiscoveryAndOutputs) {
 
 TEST(RunnerTest, SweepAndPoissonArrivals) {
   FakeServerOptions so;
-  so.ttft_ms = 5;
-  so.itl_ms = 1;
+  // Requests long enough (~45 ms) that the overlap at concurrency 4, not the client's per-request
+  // overhead, decides the rate even on a loaded 2-core host.
+  so.ttft_ms = 30;
+  so.itl_ms = 5;
   FakeOpenAiServer server(so);
   ASSERT_TRUE(server.start().is_ok());
   std::FILE* devnull = std::fopen("/dev/null", "w");

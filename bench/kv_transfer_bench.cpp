@@ -2,6 +2,8 @@
 //  - tcp-kv: runtime::TcpKvTransfer fetching pinned blocks from a WorkerServer over loopback (the
 //    decode worker's real path: KvPull/KvData frames, host-staged), from a KvTransferSource whose
 //    blocks are 2 MiB (an 8B model's 16-token block: 32 layers x K,V x 16 x 8 heads x 128 x BF16);
+//  - ucx-kv: runtime::UcxKvTransfer pulling the same blocks from a UcxKvServer (UCX_TLS applies;
+//    on loopback UCX picks shared memory unless UCX_TLS=tcp; "-" when UCX is not available);
 //  - raw: plain POSIX sockets pumping the same byte count over loopback (one connection per
 //    transfer, as the fetch makes; zero-filled buffers, no user-space copies beyond recv/send).
 // Prints, per transfer size, the median GB/s of each and the ratio.
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "runtime/kv_transfer_tcp.h"
+#include "runtime/kv_transfer_ucx.h"
 #include "runtime/request_plane.h"
 
 namespace {
@@ -169,6 +172,17 @@ int main(int argc, char** argv) {
   if (const char* e = std::getenv("KV_IDLE")) to.max_idle_connections = std::atoi(e);
   runtime::TcpKvTransfer transfer(to);
   RawServer raw;
+  auto ucx_server = runtime::UcxKvServer::start(source, {"127.0.0.1", 0});
+  std::unique_ptr<runtime::UcxKvTransfer> ucx;
+  if (ucx_server.has_value()) {
+    runtime::UcxKvTransferOptions uo;
+    uo.max_pull_bytes = to.max_pull_bytes;
+    uo.pull_window = to.pull_window;
+    if (auto made = runtime::UcxKvTransfer::create(uo); made.has_value())
+      ucx = std::move(made).value();
+  } else {
+    std::fprintf(stderr, "ucx-kv: %s\n", ucx_server.status().to_string().c_str());
+  }
 
   engine::KvTransferMeta meta;
   meta.transfer_id = 1;
@@ -177,16 +191,19 @@ int main(int argc, char** argv) {
   meta.num_tokens = kMaxBlocks * 16;
   for (int i = 0; i < kMaxBlocks; ++i) meta.block_ids.push_back(i);
 
+  engine::KvTransferMeta ucx_meta = meta;
+  if (ucx) ucx_meta.address = "ucx://127.0.0.1:" + std::to_string((*ucx_server)->port());
+
   std::vector<char> sink(static_cast<size_t>(kBlockBytes) * kMaxBlocks);
-  std::printf("%8s %12s %12s %12s %8s %6s\n", "blocks", "bytes", "tcp-kv GB/s", "raw GB/s", "ratio",
-              "reps");
+  std::printf("%8s %12s %12s %12s %12s %8s %6s\n", "blocks", "bytes", "tcp-kv GB/s", "ucx-kv GB/s",
+              "raw GB/s", "ratio", "reps");
   for (int blocks : sizes) {
     if (blocks < 1 || blocks > kMaxBlocks) continue;
     const uint64_t bytes = static_cast<uint64_t>(blocks) * kBlockBytes;
     const int reps = std::max(3, static_cast<int>(scale * (blocks == 1    ? 200
                                                            : blocks <= 16 ? 40
                                                                           : 8)));
-    std::vector<double> kv_gbs, raw_gbs;
+    std::vector<double> kv_gbs, raw_gbs, ucx_gbs;
     // Interleaved, so both see the same machine state; one warm-up each.
     for (int r = -1; r < reps; ++r) {
       std::promise<Result<std::string>> p;
@@ -200,6 +217,19 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (r >= 0) kv_gbs.push_back(static_cast<double>(bytes) / s / 1e9);
+      if (ucx) {
+        std::promise<Result<std::string>> up;
+        t0 = Clock::now();
+        ucx->fetch(ucx_meta, 0, blocks, [&](Result<std::string> b) { up.set_value(std::move(b)); });
+        Result<std::string> ugot = up.get_future().get();
+        s = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (!ugot.has_value() || ugot->size() != bytes) {
+          std::fprintf(stderr, "ucx-kv fetch failed: %s\n",
+                       ugot.has_value() ? "short" : ugot.status().to_string().c_str());
+          return 1;
+        }
+        if (r >= 0) ucx_gbs.push_back(static_cast<double>(bytes) / s / 1e9);
+      }
       t0 = Clock::now();
       if (!raw_fetch(raw.port(), bytes, sink)) {
         std::fprintf(stderr, "raw fetch failed\n");
@@ -209,8 +239,10 @@ int main(int argc, char** argv) {
       if (r >= 0) raw_gbs.push_back(static_cast<double>(bytes) / s / 1e9);
     }
     const double k = median(kv_gbs), w = median(raw_gbs);
-    std::printf("%8d %12llu %12.2f %12.2f %8.2f %6d\n", blocks,
-                static_cast<unsigned long long>(bytes), k, w, k / w, reps);
+    char u[32] = "-";
+    if (ucx) std::snprintf(u, sizeof u, "%.2f", median(ucx_gbs));
+    std::printf("%8d %12llu %12.2f %12s %12.2f %8.2f %6d\n", blocks,
+                static_cast<unsigned long long>(bytes), k, u, w, k / w, reps);
     std::fflush(stdout);
   }
   const runtime::KvTransferStats st = transfer.stats();

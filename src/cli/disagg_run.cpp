@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "mock/mock_engine.h"
 #include "router/flat_map.h"
 #include "runtime/kv_transfer_tcp.h"
@@ -102,7 +104,10 @@ Status configure_disagg_worker(const std::string& worker_type, uint64_t instance
   if (worker_type != "both" && worker_type != "prefill" && worker_type != "decode")
     return invalid_argument("--worker-type must be both, prefill or decode", "worker_type");
   options.instance_id = instance_id;
-  if (worker_type != "prefill") options.kv_transfer = std::make_shared<runtime::TcpKvTransfer>();
+  // "ucx://" addresses (prefill workers with --kv-transport ucx) over UCX, the rest over TCP.
+  if (worker_type != "prefill")
+    options.kv_transfer =
+        std::make_shared<runtime::DispatchKvTransfer>(std::make_shared<runtime::TcpKvTransfer>());
   return Status::ok();
 }
 
@@ -112,6 +117,26 @@ void serve_kv_transfers(const std::string& worker_type,
   if (worker_type == "decode") return;
   if (auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine))
     server.set_kv_source(std::move(source), advertise_host);
+}
+
+Result<std::unique_ptr<runtime::UcxKvServer>> serve_kv_transfers_ucx(
+    const std::string& kv_transport, const std::string& worker_type,
+    const std::shared_ptr<engine::AsyncEngine>& engine, const std::string& listen_host,
+    uint16_t port, const std::string& advertise_host, runtime::WorkerServer& server) {
+  if (kv_transport != "ucx" && kv_transport != "tcp")
+    return invalid_argument("--kv-transport must be tcp or ucx", "kv_transport");
+  std::unique_ptr<runtime::UcxKvServer> none;
+  if (kv_transport == "tcp" || worker_type == "decode") return none;
+  auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine);
+  if (!source) return invalid_argument("--kv-transport ucx: this engine serves no KV transfers");
+  TURBINE_ASSIGN_OR_RETURN(auto ucx, runtime::UcxKvServer::start(source, {listen_host, port}));
+  const bool v6 = advertise_host.find(':') != std::string::npos;
+  server.set_kv_address(std::string(runtime::kUcxScheme) +
+                        (v6 ? "[" + advertise_host + "]" : advertise_host) + ":" +
+                        std::to_string(ucx->port()));
+  spdlog::info("KV transfers served over UCX on {}:{} (UCX_TLS={})", listen_host, ucx->port(),
+               std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "default");
+  return ucx;
 }
 
 }  // namespace turbine::cli

@@ -4,7 +4,8 @@
 // router, an InProcessKvTransfer between them and the decode workers (the usual `--workers`), and
 // a disagg::DisaggEngine in front of each model the watcher announces. `turbine worker
 // --worker-type prefill|decode|both`: the worker's WorkerServer serves its pinned transfers
-// (prefill, both) and its engine pulls imports over TCP (decode, both).
+// (prefill, both; `--kv-transport ucx`: a UcxKvServer too) and its engine pulls imports over TCP
+// or UCX, by the address (decode, both).
 #pragma once
 
 #include <memory>
@@ -18,6 +19,7 @@
 #include "disagg/disagg_engine.h"
 #include "disagg/in_process_transfer.h"
 #include "router/routed_engine.h"
+#include "runtime/kv_transfer_ucx.h"
 #include "runtime/model_watcher.h"
 #include "runtime/request_plane.h"
 
@@ -62,5 +64,13 @@ Status configure_disagg_worker(const std::string& worker_type, uint64_t instance
 void serve_kv_transfers(const std::string& worker_type,
                         const std::shared_ptr<engine::AsyncEngine>& engine,
                         const std::string& advertise_host, runtime::WorkerServer& server);
+// `--kv-transport ucx` (the "rdma" switch), prefill and both: a UcxKvServer on
+// listen_host:port serves `engine`'s pinned transfers and `server` stamps "ucx://advertise_host:
+// port" on them (call before server.start()). tcp, or a decode worker: null. Unimplemented when
+// the build has no UCX; Unavailable when UCX cannot start.
+Result<std::unique_ptr<runtime::UcxKvServer>> serve_kv_transfers_ucx(
+    const std::string& kv_transport, const std::string& worker_type,
+    const std::shared_ptr<engine::AsyncEngine>& engine, const std::string& listen_host,
+    uint16_t port, const std::string& advertise_host, runtime::WorkerServer& server);
 
 }  // namespace turbine::cli

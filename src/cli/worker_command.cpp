@@ -44,6 +44,8 @@ struct WorkerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 0;
   std::string advertise_host;
+  std::string kv_transport = "tcp";  // tcp, or ucx (RDMA where the host has it)
+  uint16_t kv_transport_port = 0;    // ucx: the UCX listener's port (0: any)
   int request_plane_threads = 1;
   double load_interval_s = 1.0;
   int status_port = -1;
@@ -159,6 +161,12 @@ int run_worker(const WorkerOptions& opts) {
   if (advertise.empty())
     advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
   serve_kv_transfers(opts.worker_type, engine, advertise, server);
+  auto ucx_server = serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, engine, opts.host,
+                                           opts.kv_transport_port, advertise, server);
+  if (!ucx_server) {
+    spdlog::error("--kv-transport {}: {}", opts.kv_transport, ucx_server.status().message());
+    return 2;
+  }
   if (Status st = server.start(); !st.is_ok()) {
     spdlog::error("request plane: {}", st.message());
     return 2;
@@ -259,6 +267,7 @@ int run_worker(const WorkerOptions& opts) {
   if (load_thread.joinable()) load_thread.join();
   if (nats_server) nats_server->stop();
   server.stop();
+  if (*ucx_server) (*ucx_server)->stop();
   if (status) status->stop();
   engine->shutdown();
   (*discovery)->shutdown();
@@ -285,6 +294,15 @@ void add_worker_command(CLI::App& app) {
                   "both, prefill (component `prefill` unless --component names another; serves "
                   "its KV transfers) or decode (pulls imported KV over TCP)")
       ->check(CLI::IsMember({"both", "prefill", "decode"}))
+      ->capture_default_str();
+  cmd->add_option("--kv-transport", w.kv_transport,
+                  "Prefill/both: how decode workers pull this worker's KV: tcp (the request "
+                  "plane) or ucx (UCX: RDMA verbs where the host has them, else TCP; UCX_TLS and "
+                  "UCX_NET_DEVICES apply). Decode workers pull either kind")
+      ->check(CLI::IsMember({"tcp", "ucx"}))
+      ->capture_default_str();
+  cmd->add_option("--kv-transport-port", w.kv_transport_port,
+                  "--kv-transport ucx: the UCX listener's port (0: any free port)")
       ->capture_default_str();
   cmd->add_option("--request-plane-host", w.host, "Address the request plane listens on")
       ->envname("TURBINE_REQUEST_PLANE_HOST")

@@ -103,7 +103,7 @@ class WorkerServer::Impl {
                                             std::to_string(options_.port) + ": " + ec.message()};
     }
     port_ = acceptor_->local_endpoint().port();
-    if (kv_source_ && !kv_host_.empty()) {
+    if (kv_source_ && kv_address_.empty() && !kv_host_.empty()) {
       const bool v6 = kv_host_.find(':') != std::string::npos;
       kv_address_ = (v6 ? "[" + kv_host_ + "]" : kv_host_) + ":" + std::to_string(port_);
     }
@@ -119,7 +119,7 @@ class WorkerServer::Impl {
   std::shared_ptr<engine::AsyncEngine> engine_;
   std::shared_ptr<engine::KvTransferSource> kv_source_;  // set before start(); may be null
   std::string kv_host_;                                  // set_kv_source, before start()
-  std::string kv_address_;                               // kv_host_:port_, by start()
+  std::string kv_address_;  // kv_host_:port_ by start(), or set_kv_address's
   IoThreads io_;
   std::optional<tcp::acceptor> acceptor_;
   uint16_t port_ = 0;
@@ -382,6 +382,9 @@ void WorkerServer::set_kv_source(std::shared_ptr<engine::KvTransferSource> sourc
                                  std::string advertise_host) {
   impl_->kv_source_ = std::move(source);
   impl_->kv_host_ = std::move(advertise_host);
+}
+void WorkerServer::set_kv_address(std::string address) {
+  impl_->kv_address_ = std::move(address);
 }
 uint16_t WorkerServer::port() const {
   return impl_->port_;

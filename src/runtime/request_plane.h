@@ -50,6 +50,9 @@ class WorkerServer {
   // `source` (the engine's pinned transfers), and prefill outputs' KvTransferMeta get
   // `advertise_host`:port() (this server as peers reach it) when they carry no address.
   void set_kv_source(std::shared_ptr<engine::KvTransferSource> source, std::string advertise_host);
+  // Before start(): the address stamped instead of advertise_host:port(), e.g. "ucx://host:port"
+  // when a UcxKvServer (runtime/kv_transfer_ucx.h) serves the transfers.
+  void set_kv_address(std::string address);
   uint16_t port() const;
   size_t open_requests() const;  // any thread
   size_t connections() const;

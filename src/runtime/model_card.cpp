@@ -18,7 +18,15 @@ std::string to_json(const ModelCard& c) {
   o["max_num_seqs"] = c.max_num_seqs;
   o["tokenizer_location"] = c.tokenizer_location;
   o["address"] = c.address;
+  if (!c.kv_layout.empty()) o["kv_layout"] = c.kv_layout;
   return json::serialize(o);
+}
+
+std::string kv_layout_string(const engine::KvLayout& l) {
+  if (!l.exportable()) return {};
+  return l.dtype + "/" + std::to_string(l.block_size) + "/" + std::to_string(l.n_layers) + "/" +
+         std::to_string(l.n_kv_heads) + "/" + std::to_string(l.head_dim) + "/" +
+         std::to_string(l.bytes_per_block);
 }
 
 Result<ModelCard> model_card_from_json(std::string_view text) {
@@ -58,6 +66,7 @@ Result<ModelCard> model_card_from_json(std::string_view text) {
     return invalid_argument("model card misses fields");
   }
   int_field("max_num_seqs", c.max_num_seqs);
+  str_field("kv_layout", c.kv_layout);
   if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0) {
     return invalid_argument("model card has empty or non-positive fields");
   }

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "engine/kv_transfer.h"
 
 namespace turbine::runtime {
 
@@ -23,10 +24,17 @@ struct ModelCard {
   int max_num_seqs = 0;
   std::string tokenizer_location;  // the model path the worker loaded (frontend reads it)
   std::string address;             // host:port of the worker's TCP request plane
+  // The engine's KV block layout for disaggregated serving (kv_layout_string of
+  // engine::KvLayout; empty: cannot export/import KV). A prefill worker is paired with a model's
+  // decode workers only when the two are equal. Optional in the JSON (older workers: empty).
+  std::string kv_layout;
   bool operator==(const ModelCard&) const = default;
 };
 
 std::string to_json(const ModelCard& card);
+// "dtype/block_size/layers/kv_heads/head_dim/bytes_per_block", e.g. "bf16/16/32/8/128/2097152";
+// empty for a layout that cannot be exported.
+std::string kv_layout_string(const engine::KvLayout& layout);
 // InvalidArgument for malformed JSON, missing fields or a newer major version.
 Result<ModelCard> model_card_from_json(std::string_view json);
 

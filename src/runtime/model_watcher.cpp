@@ -83,8 +83,26 @@ std::shared_ptr<router::RoutedEngine> ModelWatcher::prefill_pool_locked(
   return p.routed;
 }
 
+std::string ModelWatcher::unpairable_locked(const ModelCard& card) const {
+  auto m = models_.find(card.served_name);
+  if (m == models_.end() || m->second.kv_layout.empty() || card.kv_layout.empty() ||
+      m->second.kv_layout == card.kv_layout)
+    return {};
+  return "its KV layout " + card.kv_layout + " differs from the decode workers' " +
+         m->second.kv_layout;
+}
+
 void ModelWatcher::add_prefill(const ParsedKey& key, const ModelCard& card) {
   const uint64_t id = key.instance_id;
+  {
+    // Workers whose KV blocks the decode side cannot read are never paired with it.
+    std::lock_guard lock(mu_);
+    if (std::string why = unpairable_locked(card); !why.empty()) {
+      spdlog::error("discovery: prefill worker {} of {} is not used: {}", hex_id(id),
+                    card.served_name, why);
+      return;
+    }
+  }
   auto engine = connector_.connect(key, card);
   if (!engine) {
     spdlog::error("discovery: cannot reach prefill worker {} of {}: {}", hex_id(id),
@@ -160,13 +178,37 @@ void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
     }
     spdlog::info("model {} is served (first worker {})", card.served_name, hex_id(id));
   }
-  std::lock_guard lock(mu_);
-  Model& m = models_[card.served_name];
-  m.routed = routed;
-  m.workers.insert(id);
-  workers_[id] = {card};
-  spdlog::info("worker {} joined {} at {} ({} workers)", hex_id(id), card.served_name, card.address,
-               m.workers.size());
+  std::vector<uint64_t> unpaired;
+  std::shared_ptr<router::RoutedEngine> pool;
+  {
+    std::lock_guard lock(mu_);
+    Model& m = models_[card.served_name];
+    m.routed = routed;
+    m.workers.insert(id);
+    if (m.kv_layout.empty()) m.kv_layout = card.kv_layout;
+    workers_[id] = {card};
+    spdlog::info("worker {} joined {} at {} ({} workers)", hex_id(id), card.served_name,
+                 card.address, m.workers.size());
+    // Prefill workers that came before the model's decode workers and cannot serve them leave
+    // the pool.
+    if (auto p = prefill_pools_.find(card.served_name); p != prefill_pools_.end()) {
+      for (auto it = p->second.workers.begin(); it != p->second.workers.end();) {
+        auto w = workers_.find(*it);
+        std::string why = w == workers_.end() ? std::string() : unpairable_locked(w->second.card);
+        if (why.empty()) {
+          ++it;
+          continue;
+        }
+        spdlog::error("discovery: prefill worker {} of {} is not used: {}", hex_id(*it),
+                      card.served_name, why);
+        unpaired.push_back(*it);
+        workers_.erase(w);
+        it = p->second.workers.erase(it);
+      }
+      pool = p->second.routed;
+    }
+  }
+  for (uint64_t u : unpaired) pool->drain_worker(u);
 }
 
 void ModelWatcher::remove(uint64_t id) {

@@ -112,7 +112,10 @@ class ModelWatcher {
   struct Model {
     std::shared_ptr<router::RoutedEngine> routed;  // null with use_router = false
     std::set<uint64_t> workers;
+    std::string kv_layout;  // its first worker's (ModelCard::kv_layout)
   };
+  // Why a prefill worker with `card` cannot serve its model's decode workers (empty: it can).
+  std::string unpairable_locked(const ModelCard& card) const;
 
   void on_card(const WatchEvent& e);
   void on_instance(const WatchEvent& e);

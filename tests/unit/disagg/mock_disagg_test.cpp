@@ -91,9 +91,11 @@ TEST(MockDisagg, UnreleasedTransfersExpireAfterTheirTtl) {
   mock::MockEngine p(o);
   const Collected c = wait(submit(p, 1, tokens(64), greedy(8), prefill_only()));
   ASSERT_NE(c.kv_transfer, nullptr);
+  // Stats are published after the step whose output finished the request: wait for the pin.
+  ASSERT_TRUE(eventually([&] { return p.stats().kv_transfers_pinned == 1; }));
   EXPECT_EQ(p.stats().kv_used_blocks, 4);
+  ASSERT_TRUE(eventually([&] { return p.stats().kv_transfers_expired == 1; }));
   ASSERT_TRUE(eventually([&] { return p.stats().kv_used_blocks == 0; }));
-  EXPECT_EQ(p.stats().kv_transfers_expired, 1u);
   EXPECT_EQ(p.stats().kv_transfers_pinned, 0);
 }
 

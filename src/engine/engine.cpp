@@ -210,10 +210,8 @@ void Engine::publish_stats() {
   n_running_ = static_cast<int>(running_.size());
   n_waiting_ = static_cast<int>(waiting_.size() + fetching_.size());
   kv_used_blocks_ = pool_.num_blocks() - pool_.num_free();
-  int pinned = 0;
-  for (const auto& [id, t] : transfers_) pinned += static_cast<int>(t.blocks.size());
-  n_transfers_pinned_ = static_cast<int>(transfers_.size());
-  n_transfer_pinned_blocks_ = pinned;
+  n_transfers_pinned_ = transfers_.size();
+  n_transfer_pinned_blocks_ = transfers_.pinned_blocks();
 }
 
 void Engine::free_blocks(Sequence& seq) {
@@ -548,22 +546,12 @@ std::optional<Engine::Clock::time_point> Engine::next_deadline() const {
     if (!d || t < *d) d = t;
   };
   for (const auto& s : fetching_) take(s->fetch_deadline);
-  for (const auto& [id, t] : transfers_) take(t.expires);
+  if (auto e = transfers_.next_expiry()) take(*e);
   return d;
 }
 
 void Engine::expire(Clock::time_point now) {
-  for (auto it = transfers_.begin(); it != transfers_.end();) {
-    if (it->second.expires <= now) {
-      spdlog::warn("engine: KV transfer {} was not released within its TTL; freeing {} blocks",
-                   it->first, it->second.blocks.size());
-      kv::BlockPool::release(it->second.blocks);
-      it = transfers_.erase(it);
-      n_transfers_expired_++;
-    } else {
-      ++it;
-    }
-  }
+  n_transfers_expired_ += static_cast<uint64_t>(transfers_.expire(now));
   for (size_t i = 0; i < fetching_.size();) {
     if (fetching_[i]->fetch_deadline <= now) {
       std::unique_ptr<Sequence> s = std::move(fetching_[i]);
@@ -576,31 +564,11 @@ void Engine::expire(Clock::time_point now) {
 }
 
 void Engine::run_source_op(SourceOp& op) {
-  auto it = transfers_.find(op.transfer_id);
-  if (!op.done) {  // release
-    if (it != transfers_.end()) {
-      kv::BlockPool::release(it->second.blocks);
-      transfers_.erase(it);
-    }
-    return;
-  }
-  if (it == transfers_.end()) {
-    op.done(Status{StatusCode::kNotFound,
-                   "KV transfer " + std::to_string(op.transfer_id) + " is not held here"});
-    return;
-  }
-  const auto& ids = it->second.block_ids;
-  if (op.first_block < 0 || op.n_blocks < 0 ||
-      static_cast<size_t>(op.first_block) + static_cast<size_t>(op.n_blocks) > ids.size()) {
-    op.done(invalid_argument("KV transfer " + std::to_string(op.transfer_id) + " has " +
-                             std::to_string(ids.size()) + " blocks"));
-    return;
-  }
+  if (!op.done) return transfers_.release(op.transfer_id);
+  auto ids = transfers_.block_ids(op.transfer_id, op.first_block, op.n_blocks);
+  if (!ids) return op.done(ids.status());
   std::string bytes;
-  Status st = backend_->read_kv_blocks(
-      std::span<const int32_t>(ids).subspan(static_cast<size_t>(op.first_block),
-                                            static_cast<size_t>(op.n_blocks)),
-      bytes);
+  Status st = backend_->read_kv_blocks(*ids, bytes);
   if (!st.is_ok()) {
     op.done(std::move(st));
     return;
@@ -611,7 +579,6 @@ void Engine::run_source_op(SourceOp& op) {
 std::shared_ptr<const KvTransferMeta> Engine::pin_transfer(Sequence& s) {
   if (!kv_layout_.exportable() || s.n_computed <= 0) return nullptr;
   auto meta = std::make_shared<KvTransferMeta>();
-  meta->transfer_id = next_transfer_id_++;
   meta->instance_id = options_.instance_id;
   meta->layout = kv_layout_;
   meta->num_tokens = s.n_computed;
@@ -624,11 +591,9 @@ std::shared_ptr<const KvTransferMeta> Engine::pin_transfer(Sequence& s) {
   meta->block_hashes.assign(s.hashes.sequence.begin(),
                             s.hashes.sequence.begin() + static_cast<ptrdiff_t>(n_full));
   meta->device_pool = kv_pool_;
-  Pinned p;
-  p.block_ids = meta->block_ids;
-  p.expires = Clock::now() + options_.kv_transfer_ttl;
-  for (size_t i = 0; i < n_blocks; ++i) p.blocks.push_back(std::move(s.blocks[i]));
-  transfers_.emplace(meta->transfer_id, std::move(p));
+  std::vector<kv::BlockRef> pinned;
+  for (size_t i = 0; i < n_blocks; ++i) pinned.push_back(std::move(s.blocks[i]));
+  meta->transfer_id = transfers_.pin(std::move(pinned), Clock::now() + options_.kv_transfer_ttl);
   // The sequence's remaining handles (none in practice) are freed with it.
   return meta;
 }

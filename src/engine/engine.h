@@ -43,6 +43,7 @@
 #include "engine/sampling.h"
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
+#include "kv/transfer_table.h"
 
 namespace turbine::engine {
 
@@ -105,11 +106,6 @@ class Engine final : public AsyncEngine, public KvTransferSource {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Pinned {
-    std::vector<kv::BlockRef> blocks;
-    std::vector<int32_t> block_ids;
-    Clock::time_point expires;
-  };
   struct Fetched {
     uint64_t gen = 0;
     Result<std::string> data;
@@ -180,8 +176,7 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   std::mt19937_64 seed_rng_{std::random_device{}()};  // device-sampling seeds of unseeded requests
   std::vector<std::unique_ptr<Sequence>> running_;    // in admission order, oldest first
   std::vector<std::unique_ptr<Sequence>> fetching_;   // admitted, waiting for imported KV
-  std::unordered_map<uint64_t, Pinned> transfers_;    // prefill-only results, by transfer id
-  uint64_t next_transfer_id_ = 1;
+  kv::TransferTable transfers_;                       // prefill-only results, by transfer id
   uint64_t next_fetch_gen_ = 1;
 
   // Published by the engine thread for stats()/metrics.

@@ -187,10 +187,8 @@ void MockEngine::publish_stats() {
   n_running_ = static_cast<int>(running_.size());
   n_waiting_ = static_cast<int>(waiting_.size() + fetching_.size());
   kv_used_blocks_ = pool_.num_blocks() - pool_.num_free();
-  int pinned = 0;
-  for (const auto& [id, t] : transfers_) pinned += static_cast<int>(t.blocks.size());
-  n_transfers_pinned_ = static_cast<int>(transfers_.size());
-  n_transfer_pinned_blocks_ = pinned;
+  n_transfers_pinned_ = transfers_.size();
+  n_transfer_pinned_blocks_ = transfers_.pinned_blocks();
 }
 
 void MockEngine::free_blocks(Sequence& seq) {
@@ -265,7 +263,6 @@ void MockEngine::loop() {
       drop(fetching_);
     }
     if (stopping) {
-      for (auto& [id, t] : transfers_) kv::BlockPool::release(t.blocks);
       transfers_.clear();
       publish_stats();
       return;
@@ -497,22 +494,12 @@ std::optional<MockEngine::Clock::time_point> MockEngine::next_deadline() const {
     if (!d || t < *d) d = t;
   };
   for (const auto& s : fetching_) take(s->fetch_answered ? s->ready_at : s->fetch_deadline);
-  for (const auto& [id, t] : transfers_) take(t.expires);
+  if (auto e = transfers_.next_expiry()) take(*e);
   return d;
 }
 
 void MockEngine::advance(Clock::time_point now) {
-  for (auto it = transfers_.begin(); it != transfers_.end();) {
-    if (it->second.expires <= now) {
-      spdlog::warn("mock engine: KV transfer {} was not released within its TTL; freeing {} blocks",
-                   it->first, it->second.blocks.size());
-      kv::BlockPool::release(it->second.blocks);
-      it = transfers_.erase(it);
-      n_transfers_expired_++;
-    } else {
-      ++it;
-    }
-  }
+  n_transfers_expired_ += static_cast<uint64_t>(transfers_.expire(now));
   for (size_t i = 0; i < fetching_.size();) {
     Sequence& s = *fetching_[i];
     const bool done = s.fetch_answered && s.ready_at <= now;
@@ -531,26 +518,9 @@ void MockEngine::advance(Clock::time_point now) {
 }
 
 void MockEngine::run_source_op(SourceOp& op) {
-  auto it = transfers_.find(op.transfer_id);
-  if (!op.done) {  // release
-    if (it != transfers_.end()) {
-      kv::BlockPool::release(it->second.blocks);
-      transfers_.erase(it);
-    }
-    return;
-  }
-  if (it == transfers_.end()) {
-    op.done(Status{StatusCode::kNotFound,
-                   "KV transfer " + std::to_string(op.transfer_id) + " is not held here"});
-    return;
-  }
-  const size_t n = it->second.blocks.size();
-  if (op.first_block < 0 || op.n_blocks < 0 ||
-      static_cast<size_t>(op.first_block) + static_cast<size_t>(op.n_blocks) > n) {
-    op.done(invalid_argument("KV transfer " + std::to_string(op.transfer_id) + " has " +
-                             std::to_string(n) + " blocks"));
-    return;
-  }
+  if (!op.done) return transfers_.release(op.transfer_id);
+  auto ids = transfers_.block_ids(op.transfer_id, op.first_block, op.n_blocks);
+  if (!ids) return op.done(ids.status());
   op.done(std::string());  // simulated: the receiver models the bytes' time, none move
 }
 
@@ -562,19 +532,17 @@ std::shared_ptr<const engine::KvTransferMeta> MockEngine::pin_transfer(Sequence&
   kv::extend_block_hashes(s.hashes, s.tokens, bs);
   if (s.blocks.size() < n_blocks || s.hashes.sequence.size() < n_full) return nullptr;
   auto meta = std::make_shared<engine::KvTransferMeta>();
-  meta->transfer_id = next_transfer_id_++;
   meta->instance_id = options_.instance_id;
   meta->layout = kv_layout_;
   meta->num_tokens = s.n_computed;
   meta->block_hashes.assign(s.hashes.sequence.begin(),
                             s.hashes.sequence.begin() + static_cast<ptrdiff_t>(n_full));
-  Pinned p;
-  p.expires = Clock::now() + options_.kv_transfer_ttl;
+  std::vector<kv::BlockRef> pinned;
   for (size_t i = 0; i < n_blocks; ++i) {
     meta->block_ids.push_back(s.blocks[i].id());
-    p.blocks.push_back(std::move(s.blocks[i]));
+    pinned.push_back(std::move(s.blocks[i]));
   }
-  transfers_.emplace(meta->transfer_id, std::move(p));
+  meta->transfer_id = transfers_.pin(std::move(pinned), Clock::now() + options_.kv_transfer_ttl);
   return meta;
 }
 

@@ -57,6 +57,7 @@
 #include "engine/kv_transfer.h"
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
+#include "kv/transfer_table.h"
 
 namespace turbine::mock {
 
@@ -129,10 +130,6 @@ class MockEngine final : public engine::AsyncEngine, public engine::KvTransferSo
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Pinned {
-    std::vector<kv::BlockRef> blocks;
-    Clock::time_point expires;
-  };
   struct Fetched {
     uint64_t gen = 0;
     Result<std::string> data;
@@ -191,8 +188,7 @@ class MockEngine final : public engine::AsyncEngine, public engine::KvTransferSo
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<std::unique_ptr<Sequence>> fetching_;  // admitted imports waiting for their KV
-  std::unordered_map<uint64_t, Pinned> transfers_;   // prefill-only results, by transfer id
-  uint64_t next_transfer_id_ = 1;
+  kv::TransferTable transfers_;                      // prefill-only results, by transfer id
   uint64_t next_fetch_gen_ = 1;
   Clock::time_point next_step_at_{};
   Clock::time_point link_free_at_{};  // the inbound KV link is busy until then

@@ -289,6 +289,7 @@ class CudaBackend final : public engine::Backend {
   DeviceBuffer kv_ids_dev_, kv_stage_dev_;
   PinnedBuffer kv_ids_host_, kv_stage_host_;
   std::string kv_pool_;
+  std::string boot_id_;  // this host's, read once (make_pool_descriptor)
   struct PeerPool {
     void* k = nullptr;
     void* v = nullptr;
@@ -420,8 +421,8 @@ engine::KvLayout CudaBackend::kv_layout() const {
 
 Status CudaBackend::make_pool_descriptor() {
   KvPoolDescriptor d;
-  const std::string boot = host_boot_id();
-  std::memcpy(d.boot_id, boot.data(), std::min(boot.size(), sizeof d.boot_id - 1));
+  boot_id_ = host_boot_id().substr(0, sizeof d.boot_id - 1);
+  std::memcpy(d.boot_id, boot_id_.data(), boot_id_.size());
   d.pid = static_cast<int32_t>(getpid());
   d.device = device_;
   d.elem_bytes = static_cast<int32_t>(eb_);
@@ -545,8 +546,7 @@ Status CudaBackend::copy_kv_blocks_from_pool(std::string_view descriptor,
     return invalid_argument("copy_kv_blocks_from_pool: block counts differ");
   TURBINE_RETURN_IF_ERROR(check_block_ids(src_blocks, d.n_blocks, "copy_kv_blocks_from_pool"));
   TURBINE_RETURN_IF_ERROR(check_block_ids(blocks, n_blocks_, "copy_kv_blocks_from_pool"));
-  const std::string boot = host_boot_id();
-  if (std::strncmp(d.boot_id, boot.c_str(), sizeof d.boot_id) != 0)
+  if (std::strncmp(d.boot_id, boot_id_.c_str(), sizeof d.boot_id) != 0)
     return Status(StatusCode::kUnavailable, "the peer's KV pool is on another host");
   auto it = peer_pools_.find(descriptor);
   if (it == peer_pools_.end()) {

@@ -85,6 +85,8 @@ engine::EngineStats DisaggEngine::stats() const {
   a.disagg_remote_prefills += remote_prefills_.load();
   a.disagg_local_prefills += local_prefills_.load();
   a.disagg_prefill_failures += prefill_failures_.load();
+  a.disagg_prefill_inflight += inflight_prefills_.load();
+  a.disagg_prefill_queue += b.waiting;
   return a;
 }
 

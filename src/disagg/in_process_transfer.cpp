@@ -1,6 +1,8 @@
 #include "disagg/in_process_transfer.h"
 
+#include <chrono>
 #include <string>
+#include <utility>
 
 namespace turbine::disagg {
 
@@ -22,7 +24,21 @@ std::shared_ptr<engine::KvTransferSource> InProcessKvTransfer::find(uint64_t ins
 }
 
 void InProcessKvTransfer::fetch(const engine::KvTransferMeta& meta, int first_block, int n_blocks,
-                                engine::KvBytesCallback done) {
+                                engine::KvBytesCallback user_done) {
+  // Counts the fetch when it ends, whichever way.
+  auto done = [c = counters_, start = std::chrono::steady_clock::now(),
+               user_done = std::move(user_done)](Result<std::string> data) {
+    c->fetches++;
+    if (data.has_value()) {
+      c->bytes += data->size();
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      c->seconds.fetch_add(s);
+    } else {
+      c->failures++;
+    }
+    user_done(std::move(data));
+  };
   auto source = find(meta.instance_id);
   if (!source) {
     done(Status{StatusCode::kUnavailable,
@@ -34,6 +50,11 @@ void InProcessKvTransfer::fetch(const engine::KvTransferMeta& meta, int first_bl
     return;
   }
   source->read_transfer(meta.transfer_id, first_block, n_blocks, std::move(done));
+}
+
+std::vector<engine::KvTransportStats> InProcessKvTransfer::transport_stats() const {
+  return {{"in_process", counters_->fetches.load(), counters_->failures.load(),
+           counters_->bytes.load(), counters_->seconds.load()}};
 }
 
 void InProcessKvTransfer::release(const engine::KvTransferMeta& meta) {

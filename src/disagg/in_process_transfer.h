@@ -5,6 +5,7 @@
 // Threads: any; the source table is guarded by mu_ (held only to look a source up).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -24,12 +25,19 @@ class InProcessKvTransfer final : public engine::KvTransfer {
              engine::KvBytesCallback done) override;
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "in-process"; }
+  std::vector<engine::KvTransportStats> transport_stats() const override;
 
  private:
+  struct Counters {
+    std::atomic<uint64_t> fetches{0}, failures{0}, bytes{0};
+    std::atomic<double> seconds{0.0};
+  };
   std::shared_ptr<engine::KvTransferSource> find(uint64_t instance_id) const;
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::weak_ptr<engine::KvTransferSource>> sources_;
+  // Shared with fetches in flight (their callbacks may outlive this transfer).
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
 };
 
 }  // namespace turbine::disagg

@@ -93,6 +93,13 @@ struct EngineStats {
   uint64_t disagg_remote_prefills = 0;
   uint64_t disagg_local_prefills = 0;
   uint64_t disagg_prefill_failures = 0;
+  // Remote prefills sent and not yet back, and of the prefill pool's requests those waiting for
+  // a sequence slot on a prefill worker (the prefill queue).
+  int disagg_prefill_inflight = 0;
+  int disagg_prefill_queue = 0;
+  // Decode side: KV bytes moved per transport (the engine's KvTransfer, plus "cuda_ipc" for
+  // device-to-device imports). Local only: not carried in load reports.
+  std::vector<KvTransportStats> kv_transports;
 };
 
 // Adds w's disaggregation counters (kv_transfers_* .. disagg_*) to `into`: for engines that sum
@@ -113,6 +120,9 @@ inline void add_disagg_stats(EngineStats& into, const EngineStats& w) {
   into.disagg_remote_prefills += w.disagg_remote_prefills;
   into.disagg_local_prefills += w.disagg_local_prefills;
   into.disagg_prefill_failures += w.disagg_prefill_failures;
+  into.disagg_prefill_inflight += w.disagg_prefill_inflight;
+  into.disagg_prefill_queue += w.disagg_prefill_queue;
+  add_transport_stats(into.kv_transports, w.kv_transports);
 }
 
 class AsyncEngine {

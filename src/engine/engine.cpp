@@ -203,6 +203,12 @@ EngineStats Engine::stats() const {
   s.kv_device_imports = n_device_imports_.load();
   s.kv_import_device_bytes = n_import_device_bytes_.load();
   s.kv_import_device_seconds = import_device_seconds_.load();
+  if (options_.kv_transfer) s.kv_transports = options_.kv_transfer->transport_stats();
+  const uint64_t device_failures = n_device_import_failures_.load();
+  if (s.kv_device_imports + device_failures > 0) {
+    s.kv_transports.push_back({"cuda_ipc", s.kv_device_imports + device_failures, device_failures,
+                               s.kv_import_device_bytes, s.kv_import_device_seconds});
+  }
   return s;
 }
 
@@ -674,6 +680,7 @@ bool Engine::copy_from_device_pool(Sequence& s) {
       std::span<const int32_t>(s.block_ids).subspan(first, n),
       m.num_tokens - s.fetch_first * block_size_);
   if (st.is_ok()) return true;
+  n_device_import_failures_++;
   if (!device_import_warned_) {  // once: it is a property of the deployment, not of a request
     spdlog::warn("engine: device-to-device KV import not possible ({}); fetching bytes instead",
                  st.to_string());

@@ -203,6 +203,7 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   std::atomic<uint64_t> n_import_bytes_{0};
   std::atomic<double> import_seconds_{0.0};
   std::atomic<uint64_t> n_device_imports_{0};
+  std::atomic<uint64_t> n_device_import_failures_{0};  // fetched through kv_transfer instead
   std::atomic<uint64_t> n_import_device_bytes_{0};
   std::atomic<double> import_device_seconds_{0.0};
   bool device_import_warned_ = false;

@@ -14,10 +14,12 @@
 // on any thread and must not block (they post). No Asio here: the TCP transport lives in runtime/.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -60,6 +62,33 @@ struct KvDisagg {
 
 using KvBytesCallback = std::function<void(Result<std::string>)>;
 
+// One KV transport's counters since start ("tcp", "ucx", "in_process"; the engine adds "cuda_ipc"
+// for its device-to-device imports).
+struct KvTransportStats {
+  std::string transport;
+  uint64_t fetches = 0;   // finished, successfully or not
+  uint64_t failures = 0;  // of those, failed
+  uint64_t bytes = 0;
+  double seconds = 0.0;  // sum over successful fetches
+};
+
+// Adds `from` to `into`, matching entries by transport name.
+inline void add_transport_stats(std::vector<KvTransportStats>& into,
+                                const std::vector<KvTransportStats>& from) {
+  for (const KvTransportStats& f : from) {
+    auto it = std::find_if(into.begin(), into.end(),
+                           [&](const KvTransportStats& t) { return t.transport == f.transport; });
+    if (it == into.end()) {
+      into.push_back(f);
+      continue;
+    }
+    it->fetches += f.fetches;
+    it->failures += f.failures;
+    it->bytes += f.bytes;
+    it->seconds += f.seconds;
+  }
+}
+
 // The receiving side's transport: fetches a transfer's blocks from wherever they live.
 class KvTransfer {
  public:
@@ -71,6 +100,8 @@ class KvTransfer {
   // The receiver is done with the transfer (copied, failed or gave up): the source may unpin it.
   virtual void release(const KvTransferMeta& meta) = 0;
   virtual std::string_view name() const = 0;
+  // Counters of each transport it moves bytes with (none when it keeps no counters).
+  virtual std::vector<KvTransportStats> transport_stats() const { return {}; }
 };
 
 // The sending side: an engine that holds pinned transfers (engine::Engine implements it).

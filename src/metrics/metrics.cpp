@@ -133,6 +133,7 @@ ModelMetrics::ModelMetrics(prometheus::Registry& r,
           gauge(r, kEngineStepTokens, "Tokens in the last forward step", {{"model", model}})),
       step_seconds(
           gauge(r, kEngineStepSeconds, "Duration of the last engine step", {{"model", model}})),
+      registry_(r),
       requests_total_(requests) {
   const std::pair<const char*, const char*> disagg[] = {
       {kEngineKvTransfersPinned, "Prefill results holding KV blocks for a decode worker"},
@@ -151,6 +152,8 @@ ModelMetrics::ModelMetrics(prometheus::Registry& r,
       {kDisaggRemotePrefills, "Requests prefilled on a prefill worker"},
       {kDisaggLocalPrefills, "Requests prefilled on the decode worker by policy"},
       {kDisaggPrefillFailures, "Remote prefills that failed and were prefilled on the decode side"},
+      {kDisaggPrefillInflight, "Remote prefills sent to prefill workers and not yet back"},
+      {kDisaggPrefillQueueSize, "Prefill requests waiting for a sequence slot on a prefill worker"},
   };
   for (const auto& [name, help] : disagg)
     disagg_.push_back(&gauge(r, name, help, {{"model", model}}));
@@ -196,8 +199,27 @@ void ModelMetrics::observe_engine(const engine::EngineStats& s) {
                            s.kv_import_device_seconds,
                            static_cast<double>(s.disagg_remote_prefills),
                            static_cast<double>(s.disagg_local_prefills),
-                           static_cast<double>(s.disagg_prefill_failures)};
+                           static_cast<double>(s.disagg_prefill_failures),
+                           static_cast<double>(s.disagg_prefill_inflight),
+                           static_cast<double>(s.disagg_prefill_queue)};
   for (size_t i = 0; i < disagg_.size() && i < std::size(disagg); ++i) disagg_[i]->Set(disagg[i]);
+  std::lock_guard lock(transports_mu_);
+  for (const engine::KvTransportStats& t : s.kv_transports) {
+    auto it = transports_.find(t.transport);
+    if (it == transports_.end()) {
+      const prometheus::Labels l{{"model", model}, {"transport", t.transport}};
+      std::array<prometheus::Gauge*, 4> g{
+          &gauge(registry_, kKvTransportFetches, "KV fetches finished per transport", l),
+          &gauge(registry_, kKvTransportFailures, "KV fetches failed per transport", l),
+          &gauge(registry_, kKvTransportBytes, "KV bytes moved per transport", l),
+          &gauge(registry_, kKvTransportSeconds, "Seconds of KV fetches per transport (sum)", l)};
+      it = transports_.emplace(t.transport, g).first;
+    }
+    it->second[0]->Set(static_cast<double>(t.fetches));
+    it->second[1]->Set(static_cast<double>(t.failures));
+    it->second[2]->Set(static_cast<double>(t.bytes));
+    it->second[3]->Set(t.seconds);
+  }
 }
 
 std::string FrontendMetrics::serialize() const {

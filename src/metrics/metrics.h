@@ -5,6 +5,7 @@
 // any thread may record. /metrics serialises the registry in the text exposition format.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,13 @@ inline constexpr const char* kEngineKvDeviceTransferSeconds =
 inline constexpr const char* kDisaggRemotePrefills = "turbine_disagg_remote_prefills_total";
 inline constexpr const char* kDisaggLocalPrefills = "turbine_disagg_local_prefills_total";
 inline constexpr const char* kDisaggPrefillFailures = "turbine_disagg_prefill_failures_total";
+inline constexpr const char* kDisaggPrefillInflight = "turbine_disagg_prefill_inflight";
+inline constexpr const char* kDisaggPrefillQueueSize = "turbine_disagg_prefill_queue_size";
+// Per KV transport (label transport: tcp, ucx, in_process, cuda_ipc), on decode workers.
+inline constexpr const char* kKvTransportFetches = "turbine_kv_transport_fetches_total";
+inline constexpr const char* kKvTransportFailures = "turbine_kv_transport_failures_total";
+inline constexpr const char* kKvTransportBytes = "turbine_kv_transport_bytes_total";
+inline constexpr const char* kKvTransportSeconds = "turbine_kv_transport_seconds_total";
 // Router (metrics/router_metrics.h; Dynamo's frontend names where it has one).
 inline constexpr const char* kRouterDecisions = "turbine_router_decisions_total";
 inline constexpr const char* kRouterOverlapBlocks = "turbine_router_overlap_blocks";
@@ -133,9 +141,13 @@ class ModelMetrics {
   friend class FrontendMetrics;
   ModelMetrics(prometheus::Registry& registry, prometheus::Family<prometheus::Counter>& requests,
                std::string model);
+  prometheus::Registry& registry_;
   prometheus::Family<prometheus::Counter>& requests_total_;
-  // The disaggregation gauges, kEngineKvTransfersPinned .. kDisaggPrefillFailures in order.
+  // The disaggregation gauges, kEngineKvTransfersPinned .. kDisaggPrefillQueueSize in order.
   std::vector<prometheus::Gauge*> disagg_;
+  // Per transport: fetches, failures, bytes, seconds (made when a transport first reports).
+  std::mutex transports_mu_;  // scrapes may observe concurrently
+  std::map<std::string, std::array<prometheus::Gauge*, 4>> transports_;
 };
 
 // The frontend's registry: per-model series (model()) plus process-wide ones. Thread-safe.

@@ -328,4 +328,9 @@ KvTransferStats TcpKvTransfer::stats() const {
   return s;
 }
 
+std::vector<engine::KvTransportStats> TcpKvTransfer::transport_stats() const {
+  const KvTransferStats s = stats();
+  return {{"tcp", s.fetches, s.failures, s.bytes, s.seconds}};
+}
+
 }  // namespace turbine::runtime

@@ -48,6 +48,7 @@ class TcpKvTransfer final : public engine::KvTransfer {
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "tcp"; }
   KvTransferStats stats() const;
+  std::vector<engine::KvTransportStats> transport_stats() const override;
 
   struct Counters {
     std::atomic<uint64_t> fetches{0}, failures{0}, bytes{0}, connects{0};

@@ -61,6 +61,18 @@ void DispatchKvTransfer::release(const engine::KvTransferMeta& meta) {
   if (auto t = ucx(); t.has_value()) (*t)->release(meta);
 }
 
+std::vector<engine::KvTransportStats> DispatchKvTransfer::transport_stats() const {
+  std::vector<engine::KvTransportStats> out = tcp_->transport_stats();
+  std::lock_guard lock(mu_);
+  if (ucx_) engine::add_transport_stats(out, ucx_->transport_stats());
+  return out;
+}
+
+std::vector<engine::KvTransportStats> UcxKvTransfer::transport_stats() const {
+  const KvTransferStats s = stats();
+  return {{"ucx", s.fetches, s.failures, s.bytes, s.seconds}};
+}
+
 #ifndef TURBINE_HAVE_UCX
 
 namespace {

@@ -84,6 +84,7 @@ class UcxKvTransfer final : public engine::KvTransfer {
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "ucx"; }
   KvTransferStats stats() const;
+  std::vector<engine::KvTransportStats> transport_stats() const override;
 
   struct Impl;
 
@@ -103,13 +104,15 @@ class DispatchKvTransfer final : public engine::KvTransfer {
              engine::KvBytesCallback done) override;
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "tcp+ucx"; }
+  // tcp's, and ucx's once a ucx:// address was fetched from.
+  std::vector<engine::KvTransportStats> transport_stats() const override;
 
  private:
   Result<engine::KvTransfer*> ucx();
 
   const std::shared_ptr<engine::KvTransfer> tcp_;
   const UcxKvTransferOptions ucx_options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unique_ptr<engine::KvTransfer> ucx_;  // guarded by mu_ until made
   Status ucx_error_ = Status::ok();          // why it could not be made
   bool tried_ = false;

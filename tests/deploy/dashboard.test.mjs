@@ -64,7 +64,8 @@ test("the dashboard covers what issue 9 asks for", () => {
     ["per-worker prefix hit rate", /turbine_engine_prefix_cache_hit_tokens_total/],
     ["router decisions", /turbine_router_decisions_total/],
     ["cached blocks", /turbine_router_overlap_blocks_bucket/],
-    ["KV transfer bandwidth", /rate\(turbine_engine_kv_transfer_bytes_total/],
+    ["KV transfer bandwidth per transport", /sum by \(transport\) \(rate\(turbine_kv_transport_bytes_total/],
+    ["prefill queue", /turbine_disagg_prefill_queue_size/],
     ["remote prefills", /rate\(turbine_disagg_remote_prefills_total/],
     ["local prefills", /rate\(turbine_disagg_local_prefills_total/],
   ]) {

@@ -14,10 +14,13 @@ const PROMPTS = Array.from({ length: 8 }, (_, i) =>
   `with her dog Max and her friend Tom, and one day they found a big red ball`);
 const MAX_TOKENS = 40;
 
-async function metric(url, name) {
+// Sum of a metric's samples; `label` (e.g. 'transport="tcp"') keeps only the series carrying it.
+async function metric(url, name, label = '') {
   const text = await (await fetch(url)).text();
   let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) sum += Number(m[1]);
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) {
+    if (!label || (m[1] ?? '').includes(label)) sum += Number(m[2]);
+  }
   return sum;
 }
 
@@ -64,7 +67,15 @@ describe('disaggregated serving', { skip, timeout: 180000 }, () => {
     const decode = `http://127.0.0.1:${decodeStatus}/metrics`;
     assert.equal((await metric(decode, 'turbine_engine_kv_imports_total')) - importsBefore, PROMPTS.length);
     assert.equal(await metric(decode, 'turbine_engine_kv_import_fallbacks_total'), 0);
-    assert.ok(await metric(decode, 'turbine_engine_kv_transfer_bytes_total') > 0);
+    const bytes = await metric(decode, 'turbine_engine_kv_transfer_bytes_total');
+    assert.ok(bytes > 0);
+    // CPU workers: every byte came over TCP, and the transport's own counters say so.
+    assert.equal(await metric(decode, 'turbine_kv_transport_bytes_total', 'transport="tcp"'), bytes);
+    assert.equal(await metric(decode, 'turbine_kv_transport_failures_total', 'transport="tcp"'), 0);
+    assert.ok(await metric(decode, 'turbine_kv_transport_fetches_total', 'transport="tcp"') >= PROMPTS.length);
+    // Nothing is left in the prefill queue once every request is answered.
+    assert.equal(await metric(`${c.base}/metrics`, 'turbine_disagg_prefill_inflight'), 0);
+    assert.equal(await metric(`${c.base}/metrics`, 'turbine_disagg_prefill_queue_size'), 0);
     // The prefill worker's pinned blocks are released once the decode worker has them.
     const pre = `http://127.0.0.1:${prefillStatus}/metrics`;
     await waitFor(async () => (await metric(pre, 'turbine_engine_kv_transfer_pinned_blocks')) === 0, 5000, 'pinned blocks released');

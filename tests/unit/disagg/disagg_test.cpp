@@ -197,6 +197,15 @@ TEST(DisaggEngineTest, GreedyOutputsMatchAggregatedServing) {
   EXPECT_EQ(dec.kv_imports, prompts.size());
   EXPECT_EQ(dec.kv_import_fallbacks, 0u);
   EXPECT_GT(dec.kv_import_bytes, 0u);
+  // The transport's own counters: every byte the engine imported came over it.
+  ASSERT_EQ(dec.kv_transports.size(), 1u);
+  EXPECT_EQ(dec.kv_transports[0].transport, "in_process");
+  EXPECT_EQ(dec.kv_transports[0].fetches, prompts.size());
+  EXPECT_EQ(dec.kv_transports[0].failures, 0u);
+  EXPECT_EQ(dec.kv_transports[0].bytes, dec.kv_import_bytes);
+  EXPECT_GT(dec.kv_transports[0].seconds, 0.0);
+  EXPECT_EQ(d.engine->stats().kv_transports.size(), 1u);  // the sum keeps them
+  EXPECT_EQ(d.engine->stats().disagg_prefill_inflight, 0);
   // Every transfer was released: nothing stays pinned on the prefill worker.
   EXPECT_TRUE(eventually([&] { return d.prefill->stats().kv_used_blocks == 0; }));
   EXPECT_EQ(d.prefill->stats().kv_transfers_pinned, 0);
@@ -305,6 +314,81 @@ TEST(DisaggEngineTest, NoPrefillWorkerMeansAggregated) {
     EXPECT_EQ(wait(submit(e, i + 1, prompts[i], greedy(10))).tokens, expected[i]);
   EXPECT_EQ(e.disagg_stats().remote_prefills, 0u);
   EXPECT_EQ(e.disagg_stats().local_prefills, prompts.size());
+  e.shutdown();
+}
+
+// A prefill pool that holds every request until told to answer, with `slots` sequence slots:
+// the rest count as waiting, as on a prefill worker whose slots are full.
+class HeldPrefillPool final : public engine::AsyncEngine {
+ public:
+  explicit HeldPrefillPool(int slots) : slots_(slots) {}
+  Status submit(engine::EngineRequest r) override {
+    std::lock_guard lock(mu_);
+    held_.push_back(std::move(r));
+    return Status::ok();
+  }
+  void cancel(uint64_t) override {}
+  void shutdown() override { fail_all(); }
+  engine::EngineStats stats() const override {
+    std::lock_guard lock(mu_);
+    engine::EngineStats s;
+    const int n = static_cast<int>(held_.size());
+    s.running = std::min(n, slots_);
+    s.waiting = n - s.running;
+    return s;
+  }
+  int max_context() const override { return 0; }
+  int num_slots() const override { return slots_; }
+  int block_size() const override { return 16; }
+  // Every held prefill fails (its worker lost): the orchestrator prefills on the decode side.
+  void fail_all() {
+    std::vector<engine::EngineRequest> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& r : held) {
+      engine::EngineOutput o;
+      o.finish = FinishReason::kError;
+      o.error = Status{StatusCode::kUnavailable, "injected: prefill worker lost"};
+      r.on_output(std::move(o));
+    }
+  }
+
+ private:
+  const int slots_;
+  mutable std::mutex mu_;
+  std::vector<engine::EngineRequest> held_;
+};
+
+// The prefill queue: remote prefills in flight and, of those, waiting for a prefill slot; both
+// back to zero once the prefills end (here by failing over to the decode side).
+TEST(DisaggEngineTest, PrefillQueueIsCountedAndDrains) {
+  REQUIRE_STORIES();
+  const auto expected = aggregated_outputs(6);
+  auto decode = make_engine(EngineSetup{});
+  auto decode_pool = std::make_shared<router::RoutedEngine>(router::RouterOptions{});
+  decode_pool->add_worker({0x22, 16, decode->stats().kv_total_blocks}, decode);
+  auto prefill = std::make_shared<HeldPrefillPool>(2);
+  DisaggOptions o;
+  o.max_local_prefill_length = 0;
+  o.max_inflight_prefills = 16;
+  DisaggEngine e(o, prefill, decode_pool, nullptr);
+  const auto prompts = prompt_suite();
+  ASSERT_GE(prompts.size(), 3u);
+  std::vector<std::future<Collected>> futs;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    futs.push_back(submit(e, i + 1, prompts[i], greedy(6)));
+  engine::EngineStats s = e.stats();
+  EXPECT_EQ(s.disagg_prefill_inflight, static_cast<int>(prompts.size()));
+  EXPECT_EQ(s.disagg_prefill_queue, static_cast<int>(prompts.size()) - 2);
+  prefill->fail_all();
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(wait(std::move(futs[i])).tokens, expected[i]);
+  s = e.stats();
+  EXPECT_EQ(s.disagg_prefill_inflight, 0);
+  EXPECT_EQ(s.disagg_prefill_queue, 0);
+  EXPECT_EQ(s.disagg_prefill_failures, prompts.size());
   e.shutdown();
 }
 

@@ -207,6 +207,9 @@ class FaultyTransfer final : public engine::KvTransfer {
     inner_->release(meta);
   }
   std::string_view name() const override { return "faulty"; }
+  std::vector<engine::KvTransportStats> transport_stats() const override {
+    return inner_->transport_stats();
+  }
   // Sends the fetches held in kHold mode on to the real transport (and passes from now on).
   void resume_held() {
     std::vector<Parked> p;

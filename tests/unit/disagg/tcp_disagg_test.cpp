@@ -189,6 +189,11 @@ TEST(TcpDisaggTest, GreedyOutputsMatchAndRepeatsMoveOnlyMissingBlocks) {
   EXPECT_EQ(t.failures, 0u);
   EXPECT_EQ(t.bytes, s1.kv_import_bytes);
   EXPECT_GT(t.bytes, 0u);
+  // The engine reports its transport's counters (for turbine_kv_transport_*{transport="tcp"}).
+  ASSERT_EQ(s1.kv_transports.size(), 1u);
+  EXPECT_EQ(s1.kv_transports[0].transport, "tcp");
+  EXPECT_EQ(s1.kv_transports[0].bytes, t.bytes);
+  EXPECT_EQ(s1.kv_transports[0].fetches, t.fetches);
 
   // The long prompt again: only its partial last block crosses the network.
   const auto& longest = prompts.back();

@@ -202,6 +202,16 @@ TEST(UcxKvTransferTest, DispatchSendsUcxAddressesToUcxAndTheRestToTcp) {
   plain.address = "127.0.0.1:1";  // TCP, nobody there
   EXPECT_FALSE(fetch(d, plain, 0, 1).has_value());
   EXPECT_EQ(tcp->stats().failures, 1u);
+  // Counters per transport: the UCX success and the TCP failure, each under its own name.
+  const auto per = d.transport_stats();
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_EQ(per[0].transport, "tcp");
+  EXPECT_EQ(per[0].fetches, 1u);
+  EXPECT_EQ(per[0].failures, 1u);
+  EXPECT_EQ(per[1].transport, "ucx");
+  EXPECT_EQ(per[1].fetches, 1u);
+  EXPECT_EQ(per[1].failures, 0u);
+  EXPECT_EQ(per[1].bytes, PatternSource::expected(2, 3).size());
   EXPECT_EQ(runtime::ucx_host_port("ucx://h:5").value_or(""), "h:5");
   EXPECT_FALSE(runtime::ucx_host_port("h:5").has_value());
 }
@@ -294,6 +304,9 @@ TEST(UcxDisaggTest, GreedyOutputsMatchAggregated) {
   EXPECT_EQ(u.failures, 0u);
   EXPECT_GT(u.bytes, 0u);
   EXPECT_EQ(u.bytes, s.kv_import_bytes);
+  ASSERT_EQ(s.kv_transports.size(), 1u);
+  EXPECT_EQ(s.kv_transports[0].transport, "ucx");
+  EXPECT_EQ(s.kv_transports[0].bytes, u.bytes);
   EXPECT_TRUE(eventually([&] { return prefill.engine->stats().kv_used_blocks == 0; }));
   EXPECT_TRUE(eventually([&] { return decode.engine->stats().kv_used_blocks == 0; }));
   engine.shutdown();

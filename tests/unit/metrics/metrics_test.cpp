@@ -27,5 +27,40 @@ TEST(MetricsTest, ExposesNamedSeriesInTextFormat) {
   EXPECT_NE(text.find("turbine_http_requests_total{code=\"404\"} 1"), std::string::npos);
 }
 
+// Engine counters become gauges; KV transports get one series each, labelled by transport,
+// created when a transport first reports and updated after.
+TEST(MetricsTest, EngineStatsWithPrefillQueueAndTransports) {
+  FrontendMetrics m("stories");
+  ModelMetrics& s = m.model("stories");
+  engine::EngineStats st;
+  st.disagg_prefill_inflight = 5;
+  st.disagg_prefill_queue = 3;
+  st.kv_transports = {{"tcp", 4, 1, 4096, 0.5}, {"cuda_ipc", 2, 0, 8192, 0.25}};
+  s.observe_engine(st);
+  std::string text = m.serialize();
+  for (const char* line :
+       {"turbine_disagg_prefill_inflight{model=\"stories\"} 5",
+        "turbine_disagg_prefill_queue_size{model=\"stories\"} 3",
+        "turbine_kv_transport_fetches_total{model=\"stories\",transport=\"tcp\"} 4",
+        "turbine_kv_transport_failures_total{model=\"stories\",transport=\"tcp\"} 1",
+        "turbine_kv_transport_bytes_total{model=\"stories\",transport=\"tcp\"} 4096",
+        "turbine_kv_transport_seconds_total{model=\"stories\",transport=\"tcp\"} 0.5",
+        "turbine_kv_transport_bytes_total{model=\"stories\",transport=\"cuda_ipc\"} 8192"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  st.kv_transports = {{"tcp", 6, 1, 6144, 0.75}};
+  st.disagg_prefill_queue = 0;
+  s.observe_engine(st);
+  text = m.serialize();
+  EXPECT_NE(text.find("turbine_kv_transport_bytes_total{model=\"stories\",transport=\"tcp\"} 6144"),
+            std::string::npos);
+  EXPECT_NE(text.find("turbine_disagg_prefill_queue_size{model=\"stories\"} 0"), std::string::npos);
+  // One family per name, whatever the number of transports.
+  size_t families = 0;
+  for (size_t at = 0;
+       (at = text.find("# TYPE turbine_kv_transport_bytes_total", at)) != std::string::npos; ++at)
+    ++families;
+  EXPECT_EQ(families, 1u);
+}
+
 }  // namespace
 }  // namespace turbine::metrics

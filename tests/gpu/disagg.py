@@ -80,10 +80,12 @@ def http(url, body=None, timeout=300):
         return r.read().decode()
 
 
-def metric(url, name):
+def metric(url, name, label=""):
+    """Sum of a metric's samples; `label` (e.g. 'transport="cuda_ipc"') keeps the series with it."""
     total = 0.0
-    for m in re.finditer(r"^" + name + r"(?:\{[^}]*\})? ([0-9.e+-]+)$", http(url), re.M):
-        total += float(m.group(1))
+    for m in re.finditer(r"^" + name + r"(\{[^}]*\})? ([0-9.e+-]+)$", http(url), re.M):
+        if not label or label in (m.group(1) or ""):
+            total += float(m.group(2))
     return total
 
 
@@ -197,6 +199,10 @@ def main():
         dsec = metric(dm, "turbine_engine_kv_device_transfer_seconds_total")
         check(dbytes > 0 and dbytes == tbytes, f"all KV bytes moved GPU to GPU ({dbytes:.0f} of "
               f"{tbytes:.0f})")
+        ipc = metric(dm, "turbine_kv_transport_bytes_total", 'transport="cuda_ipc"')
+        tcp = metric(dm, "turbine_kv_transport_bytes_total", 'transport="tcp"')
+        check(ipc == dbytes and tcp == 0,
+              f"per-transport bytes: cuda_ipc {ipc:.0f} (= device bytes), tcp {tcp:.0f}")
         print(f"device imports: {dbytes / 1e6:.1f} MB, {dsec * 1e3:.2f} ms summed over imports "
               f"(from fetch start, incl. waiting for the step loop); 8 requests in {wall:.2f} s",
               flush=True)

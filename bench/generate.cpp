@@ -13,7 +13,7 @@
 //   --random-prompts NxP adds N random prompts of P tokens; --no-graphs / --no-gemv turn CUDA
 //   graphs / the skinny decode GEMM off; --gemv-all / --no-gemv-all route every projection of
 //   <= 8 rows (not only wide ones) to it or not; --no-pdl turns programmatic dependent launch off;
-//   --fused-swiglu runs gate|up and SwiGLU of small steps as one kernel;
+//   --no-fused-swiglu runs gate|up and SwiGLU of single-sequence steps as two kernels;
 //   --no-device-sampling makes the engine sample on the CPU from downloaded logits (CUDA)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
 //            [--tokenizer tokenizer.json]                random-weight Hugging Face folder
@@ -57,7 +57,7 @@ struct Args {
   double gpu_mem = 0.9;
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
-  bool gemv_all = false, pdl = true, fused_swiglu = false;  // as CudaBackendOptions
+  bool gemv_all = false, pdl = true, fused_swiglu = true;  // as CudaBackendOptions
   int random_n = 0, random_len = 0;
 };
 
@@ -119,6 +119,8 @@ Args parse(int argc, char** argv) {
       a.pdl = false;
     else if (k == "--fused-swiglu")
       a.fused_swiglu = true;
+    else if (k == "--no-fused-swiglu")
+      a.fused_swiglu = false;
     else if (k == "--no-device-sampling")
       a.device_sampling = false;
     else if (k == "--random-prompts") {

@@ -22,19 +22,23 @@
 
 namespace turbine::cuda {
 
-// Skinny path used by Gemm::matmul for F16/BF16 with m <= kGemvMaxRows and k % 8 == 0 (decode
-// of a few sequences): one warp per output column streams its weight row once. Output in the
-// input dtype or F32.
+// Skinny path for F16/BF16 with m <= kGemvMaxRows and k % 8 == 0 (decode of a few sequences):
+// a few warps per output column stream its weight row once. Output in the input dtype or F32.
+// Gemm::matmul takes it for m <= kGemvFastRows where gemv_preferred says it beats cuBLASLt.
 inline constexpr int kGemvMaxRows = 8;
+inline constexpr int kGemvFastRows = 2;
 bool gemv_applies(model::DType dtype, model::DType out_dtype, int m, int k);
-bool gemv_preferred(int n, int k);  // Gemm::matmul's choice when gemv applies
+bool gemv_preferred(int m, int n, int k);  // Gemm::matmul's choice when gemv applies
+// Warps per row of W (split-K inside a block: 1, 2, 4 or 8) gemv uses by default for a shape.
+int gemv_split(int n, int k);
+// `split` 0: gemv_split(n, k).
 Status gemv(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y, int m,
-            int n, int k, model::DType out_dtype, bool pdl = false);
+            int n, int k, model::DType out_dtype, bool pdl = false, int split = 0);
 // y[r][i] = silu(g) * u for i < ffn, with g = x[r]·w[i] and u = x[r]·w[ffn + i] (each rounded to
 // dtype, as a GEMM would store them): the gate|up projection and SwiGLU of a decode step in one
 // pass over w [2 * ffn][k]. Same conditions as gemv (gemv_applies with out_dtype = dtype).
 Status gemv_swiglu(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
-                   int m, int ffn, int k, bool pdl = false);
+                   int m, int ffn, int k, bool pdl = false, int split = 0);
 
 class Gemm {
  public:
@@ -51,8 +55,8 @@ class Gemm {
     return matmul(stream, dtype, x, w, y, m, n, k, dtype);
   }
   // The same with y stored as `out_dtype` (F32 output of F16/BF16 inputs: the LM head's logits).
-  // Small m with F16/BF16 and a wide output (gemv_preferred) goes to gemv() (no cuBLASLt plan)
-  // unless use_gemv(false) was called.
+  // Small m with F16/BF16 where gemv_preferred goes to gemv() (no cuBLASLt plan) unless
+  // use_gemv(false) was called.
   Status matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
                 int m, int n, int k, model::DType out_dtype);
 
@@ -64,7 +68,8 @@ class Gemm {
   // Launch gemv with programmatic dependent launch (launch.cuh; the caller checks sm_90+).
   void use_pdl(bool on) { pdl_ = on; }
   // y = swiglu(x · wᵀ) through gemv_swiglu when the skinny path is on and applies (F16/BF16,
-  // m <= kGemvMaxRows, aligned); false when the caller must run matmul + swiglu instead.
+  // m = 1, or m <= kGemvMaxRows with gemv_all; aligned); false when the caller must run
+  // matmul + swiglu instead.
   bool fused_swiglu_applies(model::DType dtype, const void* x, const void* w, int m, int k) const;
   Status matmul_swiglu(cudaStream_t stream, model::DType dtype, const void* x, const void* w,
                        void* y, int m, int ffn, int k) {

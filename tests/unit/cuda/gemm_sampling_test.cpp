@@ -34,7 +34,7 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
   for (model::DType d : kAllDTypes) {
     for (auto [m, n, k] :
          {std::tuple{1, 4096, 512}, std::tuple{7, 96, 1000}, std::tuple{64, 1024, 2048},
-          std::tuple{3, 4104, 1000}}) {  // m <= 8, n >= 4k in f16/bf16: the gemv path
+          std::tuple{3, 4104, 1000}}) {  // m = 1, k < 2n in f16/bf16: the gemv path
       SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) +
                    " n=" + std::to_string(n) + " k=" + std::to_string(k));
       auto x = random_values(rng, static_cast<size_t>(m) * k, d);
@@ -55,7 +55,7 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
     }
   }
   const size_t plans = gemm->cached_plans();
-  EXPECT_EQ(plans, 8u);  // 4 f32 shapes + m = 7 and 64 in f16 and bf16; the rest ran gemv
+  EXPECT_EQ(plans, 10u);  // 4 f32 shapes + m = 3, 7 and 64 in f16 and bf16; m = 1 ran gemv
   auto dx = upload(model::DType::kBF16, std::vector<float>(512, 1.0f));
   auto dw = upload(model::DType::kBF16, std::vector<float>(4096 * 512, 1.0f));
   auto dy = poisoned(model::DType::kBF16, 4096);
@@ -102,19 +102,68 @@ TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
   EXPECT_FALSE(gemv_applies(model::DType::kF32, model::DType::kF32, 1, 256));
   EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 1, 250));
   EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 9, 256));
-  EXPECT_TRUE(gemv_preferred(128256, 4096));
-  EXPECT_FALSE(gemv_preferred(4096, 14336));
+  EXPECT_TRUE(gemv_preferred(1, 128256, 4096));
+  EXPECT_TRUE(gemv_preferred(2, 6144, 4096));
+  EXPECT_TRUE(gemv_preferred(1, 4096, 14336));
+  EXPECT_EQ(gemv_split(4096, 14336), 8);  // long rows: 8 warps each
+  EXPECT_FALSE(gemv_preferred(3, 4096, 4096));
+  EXPECT_FALSE(gemv_preferred(8, 128256, 4096));
 }
 
-// gate|up + SwiGLU in one pass (gemv_swiglu) equals the gemv GEMM followed by swiglu exactly
-// (same accumulation order, same rounding of g and u), with and without PDL launches; and
-// gemv_all routes a narrow projection (n < 4k) to gemv.
+// gemv with 1, 2, 4 and 8 warps per weight row (split-K within a block) gives the same F32 result,
+// also when n is not a multiple of the rows a block covers (rows past the end join the block's
+// reduction but write nothing).
+TEST_F(CudaGemmTest, GemvSplitVariantsAgree) {
+  std::mt19937 rng(31);
+  engine::CpuThreadPool pool(1);
+  for (int m : {1, 5, 8}) {
+    for (int n : {1, 3, 258}) {
+      const int k = 1032;  // 129 chunks of 8: a ragged last batch for every split
+      const model::DType d = model::DType::kBF16;
+      auto x = random_values(rng, static_cast<size_t>(m) * k, d);
+      auto w = random_values(rng, static_cast<size_t>(n) * k, d);
+      auto dx = upload(d, x), dw = upload(d, w);
+      model::TensorView wv;
+      wv.dtype = model::DType::kF32;
+      wv.rows = n;
+      wv.cols = k;
+      wv.data = w.data();
+      std::vector<float> ref_f(static_cast<size_t>(m) * n);
+      std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
+      engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
+      for (int split : {1, 2, 4, 8}) {
+        SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                     " split=" + std::to_string(split));
+        auto dy = poisoned(model::DType::kF32, static_cast<size_t>(m) * n);
+        ASSERT_TRUE(gemv(stream(), d, dx.data(), dw.data(), dy.data(), m, n, k, model::DType::kF32,
+                         false, split)
+                        .is_ok());
+        auto y = download(model::DType::kF32, dy, static_cast<size_t>(m) * n);
+        EXPECT_LT(rel_error(y, testing::to_double(ref_f)), 1e-5);
+      }
+    }
+  }
+  auto dummy = upload(model::DType::kBF16, std::vector<float>(8, 0.0f));
+  EXPECT_FALSE(gemv(stream(), model::DType::kBF16, dummy.data(), dummy.data(), dummy.data(), 1, 1,
+                    8, model::DType::kBF16, false, 3)
+                   .is_ok());
+  for (int n : {4096, 6144, 28672, 128256}) {
+    const int split = gemv_split(n, 4096);
+    EXPECT_TRUE(split == 1 || split == 2 || split == 4 || split == 8);
+  }
+}
+
+// gate|up + SwiGLU in one pass (gemv_swiglu) equals gemv with the same warps per row followed by
+// swiglu exactly (same accumulation order, same rounding of g and u), with and without PDL
+// launches; and gemv_all routes a narrow projection (n < 4k) to gemv.
 TEST_F(CudaGemmTest, FusedSwigluEqualsGemvThenSwiglu) {
   std::mt19937 rng(23);
   for (model::DType d : {model::DType::kBF16, model::DType::kF16}) {
     for (int m : {1, 3, 8}) {
-      for (bool pdl : {false, true}) {
-        SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) + (pdl ? " pdl" : ""));
+      for (int split : {1, 4}) {
+        const bool pdl = split == 4;
+        SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) +
+                     " split=" + std::to_string(split) + (pdl ? " pdl" : ""));
         const int ffn = 1000, k = 264;
         auto x = random_values(rng, static_cast<size_t>(m) * k, d);
         auto w = random_values(rng, static_cast<size_t>(2 * ffn) * k, d, -0.2f, 0.2f);
@@ -123,13 +172,15 @@ TEST_F(CudaGemmTest, FusedSwigluEqualsGemvThenSwiglu) {
         auto dref = poisoned(d, static_cast<size_t>(m) * ffn);
         auto dout = poisoned(d, static_cast<size_t>(m) * ffn);
         ASSERT_TRUE(
-            gemv(stream(), d, dx.data(), dw.data(), dgu.data(), m, 2 * ffn, k, d, pdl).is_ok());
+            gemv(stream(), d, dx.data(), dw.data(), dgu.data(), m, 2 * ffn, k, d, pdl, split)
+                .is_ok());
         auto* gu = static_cast<uint8_t*>(dgu.data());
         ASSERT_TRUE(swiglu(stream(), d, dref.data(), gu, gu + static_cast<size_t>(ffn) * 2, m, ffn,
                            2 * ffn, pdl)
                         .is_ok());
         ASSERT_TRUE(
-            gemv_swiglu(stream(), d, dx.data(), dw.data(), dout.data(), m, ffn, k, pdl).is_ok());
+            gemv_swiglu(stream(), d, dx.data(), dw.data(), dout.data(), m, ffn, k, pdl, split)
+                .is_ok());
         auto ref = download(d, dref, static_cast<size_t>(m) * ffn);
         auto out = download(d, dout, static_cast<size_t>(m) * ffn);
         for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], ref[i]) << i;

@@ -1,0 +1,224 @@
+// Skinny projection bandwidth at decode batch sizes (issue 7): cuda::gemv with 1, 2, 4 and 8 warps
+// per weight row against cuBLASLt (Gemm with the skinny path off) on the Llama-3.1-8B projection
+// shapes, BF16. Each shape is timed over a ring of weight copies larger than L2, as a decode step
+// reads every layer's weights once; results are checked against the cuBLASLt output.
+//
+//   gemv_bench [--rows 1,2,8] [--iters 200] [--ring-mib 512]
+//
+// Prints per (shape, m, variant): microseconds per call and the weight bytes read per second.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/gemm.h"
+#include "cuda/kernels.h"
+
+namespace {
+
+using turbine::model::DType;
+
+void die(const char* what, cudaError_t e) {
+  if (e == cudaSuccess) return;
+  std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+  std::exit(1);
+}
+
+void die(const char* what, const turbine::Status& st) {
+  if (st.is_ok()) return;
+  std::fprintf(stderr, "%s: %s\n", what, st.to_string().c_str());
+  std::exit(1);
+}
+
+struct Shape {
+  const char* name;
+  int n, k;
+};
+
+std::vector<int> parse_list(const char* s) {
+  std::vector<int> out;
+  for (const char* p = s; *p;) {
+    out.push_back(std::atoi(p));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return out;
+}
+
+float bf16_to_float(__nv_bfloat16 v) {
+  uint16_t bits;
+  std::memcpy(&bits, &v, 2);
+  const uint32_t f = static_cast<uint32_t>(bits) << 16;
+  float out;
+  std::memcpy(&out, &f, 4);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> rows = {1, 2, 8};
+  int iters = 200;
+  size_t ring_bytes = size_t{512} << 20;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rows" && i + 1 < argc) {
+      rows = parse_list(argv[++i]);
+    } else if (a == "--iters" && i + 1 < argc) {
+      iters = std::atoi(argv[++i]);
+    } else if (a == "--ring-mib" && i + 1 < argc) {
+      ring_bytes = static_cast<size_t>(std::atoll(argv[++i])) << 20;
+    } else {
+      std::fprintf(stderr, "usage: gemv_bench [--rows 1,2,8] [--iters N] [--ring-mib MiB]\n");
+      return 2;
+    }
+  }
+  const Shape shapes[] = {{"qkv", 6144, 4096},
+                          {"o", 4096, 4096},
+                          {"down", 4096, 14336},
+                          {"gate_up", 28672, 4096},
+                          {"lm_head", 128256, 4096}};
+  auto gemm = turbine::cuda::Gemm::create();
+  if (!gemm.has_value()) die("cuBLASLt", gemm.status());
+  gemm->use_gemv(false);
+  cudaStream_t stream;
+  die("stream", cudaStreamCreate(&stream));
+  cudaEvent_t t0, t1;
+  die("event", cudaEventCreate(&t0));
+  die("event", cudaEventCreate(&t1));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+
+  std::printf("%-8s %6s %6s %2s %-9s %10s %8s %10s\n", "shape", "n", "k", "m", "variant", "us/call",
+              "TB/s", "max_rel");
+  for (const Shape& s : shapes) {
+    const size_t w_bytes = size_t{2} * s.n * s.k;
+    const int copies = static_cast<int>(std::max<size_t>(2, (ring_bytes + w_bytes - 1) / w_bytes));
+    std::vector<void*> ws(static_cast<size_t>(copies));
+    // One random matrix, copied around the ring (values only matter for the check).
+    std::vector<__nv_bfloat16> host(static_cast<size_t>(s.n) * s.k);
+    for (auto& v : host) v = __float2bfloat16(uni(rng) * 0.05f);
+    for (auto& w : ws) {
+      die("malloc w", cudaMalloc(&w, w_bytes));
+      die("upload w", cudaMemcpy(w, host.data(), w_bytes, cudaMemcpyHostToDevice));
+    }
+    const int max_m = *std::max_element(rows.begin(), rows.end());
+    std::vector<__nv_bfloat16> hx(static_cast<size_t>(max_m) * s.k);
+    for (auto& v : hx) v = __float2bfloat16(uni(rng));
+    void *x, *y, *y_ref;
+    die("malloc x", cudaMalloc(&x, hx.size() * 2));
+    die("upload x", cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
+    die("malloc y", cudaMalloc(&y, size_t{2} * max_m * s.n));
+    die("malloc y", cudaMalloc(&y_ref, size_t{2} * max_m * s.n));
+
+    for (int m : rows) {
+      // variant 0: cuBLASLt; 1, 2, 4, 8: gemv with that many warps per row.
+      std::vector<__nv_bfloat16> ref(static_cast<size_t>(m) * s.n), got(ref.size());
+      for (int variant : {0, 1, 2, 4, 8}) {
+        auto run = [&](int i, void* out) {
+          void* w = ws[static_cast<size_t>(i % copies)];
+          if (variant == 0) {
+            die("matmul", gemm->matmul(stream, DType::kBF16, x, w, out, m, s.n, s.k));
+          } else {
+            die("gemv", turbine::cuda::gemv(stream, DType::kBF16, x, w, out, m, s.n, s.k,
+                                            DType::kBF16, false, variant));
+          }
+        };
+        for (int i = 0; i < copies; ++i) run(i, variant == 0 ? y_ref : y);  // warm-up
+        die("sync", cudaStreamSynchronize(stream));
+        die("record", cudaEventRecord(t0, stream));
+        for (int i = 0; i < iters; ++i) run(i, variant == 0 ? y_ref : y);
+        die("record", cudaEventRecord(t1, stream));
+        die("sync", cudaEventSynchronize(t1));
+        float ms = 0.0f;
+        die("elapsed", cudaEventElapsedTime(&ms, t0, t1));
+        const double us = 1e3 * ms / iters;
+        double max_rel = 0.0;
+        if (variant == 0) {
+          die("download", cudaMemcpy(ref.data(), y_ref, ref.size() * 2, cudaMemcpyDeviceToHost));
+        } else {
+          die("download", cudaMemcpy(got.data(), y, got.size() * 2, cudaMemcpyDeviceToHost));
+          double scale = 1e-6;
+          for (auto v : ref)
+            scale = std::max(scale, static_cast<double>(std::fabs(bf16_to_float(v))));
+          for (size_t i = 0; i < got.size(); ++i) {
+            const double d = std::fabs(bf16_to_float(got[i]) - bf16_to_float(ref[i]));
+            max_rel = std::max(max_rel, d / scale);
+          }
+        }
+        char name[16];
+        std::snprintf(name, sizeof name, variant == 0 ? "cublaslt" : "gemv/%d", variant);
+        std::printf("%-8s %6d %6d %2d %-9s %10.2f %8.3f %10.2e\n", s.name, s.n, s.k, m, name, us,
+                    static_cast<double>(w_bytes) / (us * 1e-6) / 1e12, max_rel);
+        std::fflush(stdout);
+      }
+    }
+    for (auto* w : ws) cudaFree(w);
+    cudaFree(x);
+    cudaFree(y);
+    cudaFree(y_ref);
+  }
+  // gate|up + SwiGLU of one decode step: the projection then the swiglu kernel, or both in one
+  // pass (gemv_swiglu), with 4 and 8 warps per row.
+  {
+    const int ffn = 14336, k = 4096;
+    const size_t w_bytes = size_t{2} * 2 * ffn * k;
+    const int copies = static_cast<int>(std::max<size_t>(2, (ring_bytes + w_bytes - 1) / w_bytes));
+    std::vector<void*> ws(static_cast<size_t>(copies));
+    for (auto& w : ws) {
+      die("malloc w", cudaMalloc(&w, w_bytes));
+      die("memset w", cudaMemset(w, 0x3c, w_bytes));
+    }
+    void *x, *gu, *h;
+    die("malloc", cudaMalloc(&x, size_t{2} * 8 * k));
+    die("memset", cudaMemset(x, 0x3c, size_t{2} * 8 * k));
+    die("malloc", cudaMalloc(&gu, size_t{2} * 8 * 2 * ffn));
+    die("malloc", cudaMalloc(&h, size_t{2} * 8 * ffn));
+    for (int m : rows) {
+      for (int variant : {4, 8, -4, -8}) {  // >0: gemv + swiglu; <0: fused
+        auto run = [&](int i) {
+          void* w = ws[static_cast<size_t>(i % copies)];
+          if (variant > 0) {
+            die("gemv", turbine::cuda::gemv(stream, DType::kBF16, x, w, gu, m, 2 * ffn, k,
+                                            DType::kBF16, false, variant));
+            auto* g = static_cast<uint8_t*>(gu);
+            die("swiglu", turbine::cuda::swiglu(stream, DType::kBF16, h, g, g + size_t{2} * ffn, m,
+                                                ffn, 2 * ffn));
+          } else {
+            die("gemv_swiglu", turbine::cuda::gemv_swiglu(stream, DType::kBF16, x, w, h, m, ffn, k,
+                                                          false, -variant));
+          }
+        };
+        for (int i = 0; i < copies; ++i) run(i);
+        die("sync", cudaStreamSynchronize(stream));
+        die("record", cudaEventRecord(t0, stream));
+        for (int i = 0; i < iters; ++i) run(i);
+        die("record", cudaEventRecord(t1, stream));
+        die("sync", cudaEventSynchronize(t1));
+        float ms = 0.0f;
+        die("elapsed", cudaEventElapsedTime(&ms, t0, t1));
+        const double us = 1e3 * ms / iters;
+        const std::string name =
+            (variant > 0 ? "sep/" : "fused/") + std::to_string(std::abs(variant));
+        std::printf("%-8s %6d %6d %2d %-9s %10.2f %8.3f\n", "gu+swiglu", 2 * ffn, k, m,
+                    name.c_str(), us, static_cast<double>(w_bytes) / (us * 1e-6) / 1e12);
+        std::fflush(stdout);
+      }
+    }
+    for (auto* w : ws) cudaFree(w);
+    cudaFree(x);
+    cudaFree(gu);
+    cudaFree(h);
+  }
+  std::printf("default split per shape (gemv_split):");
+  for (const Shape& s : shapes) std::printf(" %s=%d", s.name, turbine::cuda::gemv_split(s.n, s.k));
+  std::printf("\n");
+  return 0;
+}

@@ -123,6 +123,13 @@ struct Pair {
   }
 };
 
+// The counters of one transport in an engine's stats (all zero when it never reported).
+engine::KvTransportStats transport(const engine::EngineStats& s, const std::string& name) {
+  for (const auto& t : s.kv_transports)
+    if (t.transport == name) return t;
+  return {name};
+}
+
 std::vector<std::vector<int32_t>> aggregated(const std::vector<std::vector<int32_t>>& prompts,
                                              int max_tokens) {
   auto agg = make_engine(EngineSetup{});
@@ -153,6 +160,12 @@ TEST(DeviceImport, PoolCopiesReplaceByteFetches) {
       s.kv_import_device_bytes,
       s.kv_import_fetched_blocks * static_cast<uint64_t>(p.decode->kv_layout().bytes_per_block));
   EXPECT_EQ(s.kv_import_device_bytes, s.kv_import_bytes);
+  // Per transport: every byte under cuda_ipc, none through the byte transport.
+  const auto ipc = transport(s, "cuda_ipc");
+  EXPECT_EQ(ipc.fetches, prompts.size());
+  EXPECT_EQ(ipc.failures, 0u);
+  EXPECT_EQ(ipc.bytes, s.kv_import_device_bytes);
+  EXPECT_EQ(transport(s, "in_process").fetches, 0u);
   EXPECT_EQ(p.transfer->releases(), static_cast<int>(prompts.size()));
   EXPECT_TRUE(eventually([&] { return p.prefill->stats().kv_used_blocks == 0; }));
   EXPECT_TRUE(eventually([&] { return p.decode->stats().kv_used_blocks == 0; }));
@@ -174,6 +187,12 @@ TEST(DeviceImport, UnreachablePoolFetchesBytes) {
   EXPECT_EQ(s.kv_import_fallbacks, 0u);
   EXPECT_EQ(p.transfer->fetches(), static_cast<int>(prompts.size()));
   EXPECT_GT(s.kv_import_bytes, 0u);
+  // Each refused pool copy counts as a cuda_ipc failure; the bytes came in process instead.
+  const auto ipc = transport(s, "cuda_ipc");
+  EXPECT_EQ(ipc.fetches, prompts.size());
+  EXPECT_EQ(ipc.failures, prompts.size());
+  EXPECT_EQ(ipc.bytes, 0u);
+  EXPECT_EQ(transport(s, "in_process").bytes, s.kv_import_bytes);
   EXPECT_TRUE(eventually([&] { return p.prefill->stats().kv_used_blocks == 0; }));
 }
 

@@ -1,4 +1,4 @@
-// Skinny projection bandwidth at decode batch sizes (issue 7): cuda::gemv with 1, 2, 4 and 8 warps
+// Skinny projection bandwidth at decode batch sizes (issue 7): cuda::gemv with 1 to 16 warps
 // per weight row against cuBLASLt (Gemm with the skinny path off) on the Llama-3.1-8B projection
 // shapes, BF16. Each shape is timed over a ring of weight copies larger than L2, as a decode step
 // reads every layer's weights once; results are checked against the cuBLASLt output.
@@ -119,9 +119,9 @@ int main(int argc, char** argv) {
     die("malloc y", cudaMalloc(&y_ref, size_t{2} * max_m * s.n));
 
     for (int m : rows) {
-      // variant 0: cuBLASLt; 1, 2, 4, 8: gemv with that many warps per row.
+      // variant 0: cuBLASLt; 1 to 16: gemv with that many warps per row.
       std::vector<__nv_bfloat16> ref(static_cast<size_t>(m) * s.n), got(ref.size());
-      for (int variant : {0, 1, 2, 4, 8}) {
+      for (int variant : {0, 1, 2, 4, 8, 16}) {
         auto run = [&](int i, void* out) {
           void* w = ws[static_cast<size_t>(i % copies)];
           if (variant == 0) {

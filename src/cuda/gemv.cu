@@ -10,7 +10,13 @@
 namespace turbine::cuda {
 namespace {
 
-constexpr int kWarps = 8;  // rows of W per block
+constexpr int kWarps = 8;  // warps per block (16 with 16 warps per row)
+
+// Warps per block for SPLIT warps per row: 8, or one row of SPLIT warps when SPLIT is larger.
+template <int SPLIT>
+constexpr int block_warps() {
+  return SPLIT > kWarps ? SPLIT : kWarps;
+}
 constexpr int kUnroll = 4;
 
 template <typename T>
@@ -37,13 +43,14 @@ __device__ __forceinline__ void store_out(float* y, float v) {
 // flight per lane, so a row's stream never waits on its own arithmetic); warp reduction, then the
 // SPLIT partial sums of a row through shared memory.
 template <typename T, typename TOut, int M, int SPLIT>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(block_warps<SPLIT>() * 32)
     gemv_kernel(TOut* __restrict__ y, const T* __restrict__ x, const T* __restrict__ w, int n,
                 int k) {
-  static_assert(kWarps % SPLIT == 0);
+  constexpr int kBlockWarps = block_warps<SPLIT>();
+  static_assert(kBlockWarps % SPLIT == 0);
   pdl_trigger();
   const int warp = threadIdx.x >> 5;
-  const int row = blockIdx.x * (kWarps / SPLIT) + warp / SPLIT;
+  const int row = blockIdx.x * (kBlockWarps / SPLIT) + warp / SPLIT;
   const int part = warp % SPLIT;
   const int lane = threadIdx.x & 31;
   if (SPLIT == 1 && row >= n) {
@@ -102,7 +109,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       for (int m = 0; m < M; ++m) store_out(y + static_cast<int64_t>(m) * n + row, acc[m]);
     }
   } else {
-    __shared__ float partial[kWarps][M];
+    __shared__ float partial[kBlockWarps][M];
     if (lane == 0) {
 #pragma unroll
       for (int m = 0; m < M; ++m) partial[warp][m] = acc[m];
@@ -220,13 +227,14 @@ __global__ void __launch_bounds__(kWarps * 32)
 template <typename T, typename TOut, int SPLIT>
 void launch_split(cudaStream_t stream, TOut* y, const T* x, const T* w, int m, int n, int k,
                   bool pdl) {
-  constexpr int kRowsPerBlock = kWarps / SPLIT;
+  constexpr int kBlockWarps = block_warps<SPLIT>();
+  constexpr int kRowsPerBlock = kBlockWarps / SPLIT;
   const unsigned blocks = static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock);
   switch (m) {
-#define TURBINE_GEMV_CASE(M)                                                                       \
-  case M:                                                                                          \
-    launch_kernel(pdl, gemv_kernel<T, TOut, M, SPLIT>, dim3(blocks), dim3(kWarps * 32), 0, stream, \
-                  y, x, w, n, k);                                                                  \
+#define TURBINE_GEMV_CASE(M)                                                                    \
+  case M:                                                                                       \
+    launch_kernel(pdl, gemv_kernel<T, TOut, M, SPLIT>, dim3(blocks), dim3(kBlockWarps * 32), 0, \
+                  stream, y, x, w, n, k);                                                       \
     break;
     TURBINE_GEMV_CASE(1)
     TURBINE_GEMV_CASE(2)
@@ -244,6 +252,7 @@ void launch_split(cudaStream_t stream, TOut* y, const T* x, const T* w, int m, i
 template <typename T, typename TOut>
 void launch(cudaStream_t stream, TOut* y, const T* x, const T* w, int m, int n, int k, int split,
             bool pdl) {
+  if (split == 16) return launch_split<T, TOut, 16>(stream, y, x, w, m, n, k, pdl);
   if (split == 8) return launch_split<T, TOut, 8>(stream, y, x, w, m, n, k, pdl);
   if (split == 4) return launch_split<T, TOut, 4>(stream, y, x, w, m, n, k, pdl);
   if (split == 2) return launch_split<T, TOut, 2>(stream, y, x, w, m, n, k, pdl);
@@ -314,7 +323,7 @@ bool gemv_applies(model::DType dtype, model::DType out_dtype, int m, int k) {
 bool gemv_preferred(int m, int n, int k) {
   // Measured on the H100 (bench/gemv_bench.cpp, Llama-3.1-8B shapes, docs/PERFORMANCE.md): at
   // m <= 2 gemv with gemv_split's warps per row matches or beats cuBLASLt on every projection
-  // (m = 1: Q|K|V 21.1 vs 21.8 µs, O 15.0 vs 16.7, down 43.6 vs 44.8, gate|up 78.6 vs 82.8, LM
+  // (m = 1: Q|K|V 21.1 vs 21.8 µs, O 15.0 vs 16.7, down 42.7 vs 44.8, gate|up 78.6 vs 82.8, LM
   // head 333 vs 377); from m = 4 on cuBLASLt wins (gemv re-reads x for every row).
   (void)n;
   (void)k;
@@ -323,8 +332,9 @@ bool gemv_preferred(int m, int n, int k) {
 
 int gemv_split(int n, int k) {
   // Warps per row: 4 (split-K within a block: more loads in flight and shorter warps than one
-  // warp per row, 1.6-8% faster at m = 1 on the H100), 8 for long rows (k >= 2n: down).
-  return k >= 2 * n ? 8 : 4;
+  // warp per row, 1.6-8% faster at m = 1 on the H100), 16 for long rows (k >= 2n: down, one row
+  // per 512-thread block: 42.7 µs vs 43.8 with 8 and 44.8 for cuBLASLt).
+  return k >= 2 * n ? 16 : 4;
 }
 
 Status gemv(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y, int m,
@@ -332,8 +342,8 @@ Status gemv(cudaStream_t stream, model::DType dtype, const void* x, const void* 
   if (!gemv_applies(dtype, out_dtype, m, k) || n <= 0)
     return invalid_argument("gemv: needs f16/bf16, 1 <= m <= 8, k % 8 == 0");
   if (split == 0) split = gemv_split(n, k);
-  if (split != 1 && split != 2 && split != 4 && split != 8)
-    return invalid_argument("gemv: split is 1, 2, 4 or 8");
+  if (split != 1 && split != 2 && split != 4 && split != 8 && split != 16)
+    return invalid_argument("gemv: split is 1, 2, 4, 8 or 16");
   if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 != 0)
     return invalid_argument("gemv: x and w must be 16-byte aligned");
   dispatch_dtype(dtype, [&](auto tag) {

@@ -105,14 +105,14 @@ TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
   EXPECT_TRUE(gemv_preferred(1, 128256, 4096));
   EXPECT_TRUE(gemv_preferred(2, 6144, 4096));
   EXPECT_TRUE(gemv_preferred(1, 4096, 14336));
-  EXPECT_EQ(gemv_split(4096, 14336), 8);  // long rows: 8 warps each
+  EXPECT_EQ(gemv_split(4096, 14336), 16);  // long rows: 16 warps each
   EXPECT_FALSE(gemv_preferred(3, 4096, 4096));
   EXPECT_FALSE(gemv_preferred(8, 128256, 4096));
 }
 
-// gemv with 1, 2, 4 and 8 warps per weight row (split-K within a block) gives the same F32 result,
-// also when n is not a multiple of the rows a block covers (rows past the end join the block's
-// reduction but write nothing).
+// gemv with 1, 2, 4, 8 and 16 warps per weight row (split-K within a block) gives the same F32
+// result, also when n is not a multiple of the rows a block covers (rows past the end join the
+// block's reduction but write nothing).
 TEST_F(CudaGemmTest, GemvSplitVariantsAgree) {
   std::mt19937 rng(31);
   engine::CpuThreadPool pool(1);
@@ -131,7 +131,7 @@ TEST_F(CudaGemmTest, GemvSplitVariantsAgree) {
       std::vector<float> ref_f(static_cast<size_t>(m) * n);
       std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
       engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
-      for (int split : {1, 2, 4, 8}) {
+      for (int split : {1, 2, 4, 8, 16}) {
         SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) +
                      " split=" + std::to_string(split));
         auto dy = poisoned(model::DType::kF32, static_cast<size_t>(m) * n);
@@ -149,7 +149,7 @@ TEST_F(CudaGemmTest, GemvSplitVariantsAgree) {
                    .is_ok());
   for (int n : {4096, 6144, 28672, 128256}) {
     const int split = gemv_split(n, 4096);
-    EXPECT_TRUE(split == 1 || split == 2 || split == 4 || split == 8);
+    EXPECT_TRUE(split == 1 || split == 2 || split == 4 || split == 8 || split == 16);
   }
 }
 

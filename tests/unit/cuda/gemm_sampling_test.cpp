@@ -26,6 +26,20 @@ using testing::upload_raw;
 
 class CudaGemmTest : public CudaTest {};
 
+// x [m][k] · w [n][k]ᵀ on the CPU backend's F32 matmul: the reference of the GEMM tests.
+std::vector<float> cpu_matmul(engine::CpuThreadPool& pool, const std::vector<float>& x,
+                              const std::vector<float>& w, int m, int n, int k) {
+  model::TensorView wv;
+  wv.dtype = model::DType::kF32;
+  wv.rows = n;
+  wv.cols = k;
+  wv.data = w.data();
+  std::vector<float> y(static_cast<size_t>(m) * n);
+  std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
+  engine::matmul(pool, x.data(), m, wv, y.data(), scratch);
+  return y;
+}
+
 TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
   std::mt19937 rng(21);
   auto gemm = Gemm::create();
@@ -43,14 +57,7 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
       auto dy = poisoned(d, static_cast<size_t>(m) * n);
       ASSERT_TRUE(gemm->matmul(stream(), d, dx.data(), dw.data(), dy.data(), m, n, k).is_ok());
       auto y = download(d, dy, static_cast<size_t>(m) * n);
-      model::TensorView wv;
-      wv.dtype = model::DType::kF32;
-      wv.rows = n;
-      wv.cols = k;
-      wv.data = w.data();
-      std::vector<float> ref_f(static_cast<size_t>(m) * n);
-      std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
-      engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
+      const std::vector<float> ref_f = cpu_matmul(pool, x, w, m, n, k);
       EXPECT_LT(rel_error(y, testing::to_double(ref_f)), tolerance(d));
     }
   }
@@ -87,14 +94,7 @@ TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
             gemm->matmul(stream(), d, dx.data(), dw.data(), dy.data(), m, n, k, model::DType::kF32)
                 .is_ok());
         auto y = download(model::DType::kF32, dy, static_cast<size_t>(m) * n);
-        model::TensorView wv;
-        wv.dtype = model::DType::kF32;
-        wv.rows = n;
-        wv.cols = k;
-        wv.data = w.data();
-        std::vector<float> ref_f(static_cast<size_t>(m) * n);
-        std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
-        engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
+        const std::vector<float> ref_f = cpu_matmul(pool, x, w, m, n, k);
         EXPECT_LT(rel_error(y, testing::to_double(ref_f)), 1e-5);  // f32 accumulate and output
       }
     }
@@ -123,14 +123,7 @@ TEST_F(CudaGemmTest, GemvSplitVariantsAgree) {
       auto x = random_values(rng, static_cast<size_t>(m) * k, d);
       auto w = random_values(rng, static_cast<size_t>(n) * k, d);
       auto dx = upload(d, x), dw = upload(d, w);
-      model::TensorView wv;
-      wv.dtype = model::DType::kF32;
-      wv.rows = n;
-      wv.cols = k;
-      wv.data = w.data();
-      std::vector<float> ref_f(static_cast<size_t>(m) * n);
-      std::vector<std::vector<float>> scratch(1, std::vector<float>(k));
-      engine::matmul(pool, x.data(), m, wv, ref_f.data(), scratch);
+      const std::vector<float> ref_f = cpu_matmul(pool, x, w, m, n, k);
       for (int split : {1, 2, 4, 8, 16}) {
         SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) +
                      " split=" + std::to_string(split));

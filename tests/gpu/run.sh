@@ -3,8 +3,9 @@
 # stories260K greedy vs the llama2.c golden), end-to-end parity against transformers
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
-# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [disagg]
+# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
+#   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
 #   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
@@ -86,6 +87,11 @@ PY
     kvcopy)
       echo "== KV block copy bandwidth: pool copy, CUDA IPC, host-staged vs cudaMemcpy (8B layout)"
       timeout 180 "$BIN/kv_copy_bench" ${KVCOPY_ARGS:-} 2>&1 | tee "$OUT/kv_copy.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    gemv)
+      echo "== skinny projections: gemv warps per row vs cuBLASLt on the 8B shapes (bench/gemv_bench.cpp)"
+      timeout 180 "$BIN/gemv_bench" ${GEMV_ARGS:---rows 1,2,4} 2>&1 | tee "$OUT/gemv_bench.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     disagg)

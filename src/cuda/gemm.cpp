@@ -133,7 +133,7 @@ Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, cons
                     int m, int n, int k, model::DType out_dtype) {
   if (m < 0 || n <= 0 || k <= 0) return invalid_argument("gemm: bad shape");
   if (m == 0) return Status::ok();
-  if (use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && (gemv_all_ || gemv_preferred(m, n, k)) &&
+  if (use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && (gemv_all_ || gemv_preferred(m)) &&
       (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
     return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));

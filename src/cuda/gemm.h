@@ -28,7 +28,7 @@ namespace turbine::cuda {
 inline constexpr int kGemvMaxRows = 8;
 inline constexpr int kGemvFastRows = 2;
 bool gemv_applies(model::DType dtype, model::DType out_dtype, int m, int k);
-bool gemv_preferred(int m, int n, int k);  // Gemm::matmul's choice when gemv applies
+bool gemv_preferred(int m);  // Gemm::matmul's choice when gemv applies (any shape)
 // Warps per row of W (split-K inside a block: 1, 2, 4, 8 or 16) gemv uses by default for a shape.
 int gemv_split(int n, int k);
 // `split` 0: gemv_split(n, k).

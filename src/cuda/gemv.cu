@@ -3,6 +3,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
+
 #include "cuda/dtype_util.cuh"
 #include "cuda/gemm.h"
 #include "cuda/launch.cuh"
@@ -224,72 +226,65 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <typename T, typename TOut, int SPLIT>
-void launch_split(cudaStream_t stream, TOut* y, const T* x, const T* w, int m, int n, int k,
-                  bool pdl) {
-  constexpr int kBlockWarps = block_warps<SPLIT>();
-  constexpr int kRowsPerBlock = kBlockWarps / SPLIT;
-  const unsigned blocks = static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock);
+// Calls f(std::integral_constant<int, M>{}) for the kernels' row count m in [1, kGemvMaxRows].
+template <typename F>
+void with_rows(int m, F&& f) {
   switch (m) {
-#define TURBINE_GEMV_CASE(M)                                                                    \
-  case M:                                                                                       \
-    launch_kernel(pdl, gemv_kernel<T, TOut, M, SPLIT>, dim3(blocks), dim3(kBlockWarps * 32), 0, \
-                  stream, y, x, w, n, k);                                                       \
-    break;
-    TURBINE_GEMV_CASE(1)
-    TURBINE_GEMV_CASE(2)
-    TURBINE_GEMV_CASE(3)
-    TURBINE_GEMV_CASE(4)
-    TURBINE_GEMV_CASE(5)
-    TURBINE_GEMV_CASE(6)
-    TURBINE_GEMV_CASE(7)
-    TURBINE_GEMV_CASE(8)
-#undef TURBINE_GEMV_CASE
-    default: break;
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    default: return;
   }
+}
+
+// Calls f(std::integral_constant<int, SPLIT>{}) for warps per row 1, 2, 4, 8 (and 16 when
+// kMaxSplit is 16); callers validate `split` first.
+template <int kMaxSplit, typename F>
+void with_split(int split, F&& f) {
+  if constexpr (kMaxSplit >= 16) {
+    if (split == 16) return f(std::integral_constant<int, 16>{});
+  }
+  if (split == 8) return f(std::integral_constant<int, 8>{});
+  if (split == 4) return f(std::integral_constant<int, 4>{});
+  if (split == 2) return f(std::integral_constant<int, 2>{});
+  f(std::integral_constant<int, 1>{});
+}
+
+// Blocks of block_warps<SPLIT>() warps, each covering block_warps / SPLIT rows of `rows`.
+template <int SPLIT>
+unsigned blocks_for(int rows) {
+  constexpr int kRowsPerBlock = block_warps<SPLIT>() / SPLIT;
+  return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
 }
 
 template <typename T, typename TOut>
 void launch(cudaStream_t stream, TOut* y, const T* x, const T* w, int m, int n, int k, int split,
             bool pdl) {
-  if (split == 16) return launch_split<T, TOut, 16>(stream, y, x, w, m, n, k, pdl);
-  if (split == 8) return launch_split<T, TOut, 8>(stream, y, x, w, m, n, k, pdl);
-  if (split == 4) return launch_split<T, TOut, 4>(stream, y, x, w, m, n, k, pdl);
-  if (split == 2) return launch_split<T, TOut, 2>(stream, y, x, w, m, n, k, pdl);
-  launch_split<T, TOut, 1>(stream, y, x, w, m, n, k, pdl);
-}
-
-template <typename T, int SPLIT>
-void launch_swiglu_split(cudaStream_t stream, T* y, const T* x, const T* w, int m, int ffn, int k,
-                         bool pdl) {
-  constexpr int kRowsPerBlock = kWarps / SPLIT;
-  const unsigned blocks = static_cast<unsigned>((ffn + kRowsPerBlock - 1) / kRowsPerBlock);
-  switch (m) {
-#define TURBINE_GEMV_CASE(M)                                                                \
-  case M:                                                                                   \
-    launch_kernel(pdl, gemv_swiglu_kernel<T, M, SPLIT>, dim3(blocks), dim3(kWarps * 32), 0, \
-                  stream, y, x, w, ffn, k);                                                 \
-    break;
-    TURBINE_GEMV_CASE(1)
-    TURBINE_GEMV_CASE(2)
-    TURBINE_GEMV_CASE(3)
-    TURBINE_GEMV_CASE(4)
-    TURBINE_GEMV_CASE(5)
-    TURBINE_GEMV_CASE(6)
-    TURBINE_GEMV_CASE(7)
-    TURBINE_GEMV_CASE(8)
-#undef TURBINE_GEMV_CASE
-    default: break;
-  }
+  with_split<16>(split, [&](auto s) {
+    constexpr int kSplit = decltype(s)::value;
+    with_rows(m, [&](auto r) {
+      launch_kernel(pdl, gemv_kernel<T, TOut, decltype(r)::value, kSplit>,
+                    dim3(blocks_for<kSplit>(n)), dim3(block_warps<kSplit>() * 32), 0, stream, y, x,
+                    w, n, k);
+    });
+  });
 }
 
 template <typename T>
 void launch_swiglu(cudaStream_t stream, T* y, const T* x, const T* w, int m, int ffn, int k,
                    int split, bool pdl) {
-  if (split == 8) return launch_swiglu_split<T, 8>(stream, y, x, w, m, ffn, k, pdl);
-  if (split == 4) return launch_swiglu_split<T, 4>(stream, y, x, w, m, ffn, k, pdl);
-  if (split == 2) return launch_swiglu_split<T, 2>(stream, y, x, w, m, ffn, k, pdl);
-  launch_swiglu_split<T, 1>(stream, y, x, w, m, ffn, k, pdl);
+  with_split<8>(split, [&](auto s) {
+    constexpr int kSplit = decltype(s)::value;
+    with_rows(m, [&](auto r) {
+      launch_kernel(pdl, gemv_swiglu_kernel<T, decltype(r)::value, kSplit>,
+                    dim3(blocks_for<kSplit>(ffn)), dim3(kWarps * 32), 0, stream, y, x, w, ffn, k);
+    });
+  });
 }
 
 }  // namespace
@@ -320,13 +315,11 @@ bool gemv_applies(model::DType dtype, model::DType out_dtype, int m, int k) {
          k % 8 == 0;
 }
 
-bool gemv_preferred(int m, int n, int k) {
+bool gemv_preferred(int m) {
   // Measured on the H100 (bench/gemv_bench.cpp, Llama-3.1-8B shapes, docs/PERFORMANCE.md): at
   // m <= 2 gemv with gemv_split's warps per row matches or beats cuBLASLt on every projection
   // (m = 1: Q|K|V 21.1 vs 21.8 µs, O 15.0 vs 16.7, down 42.7 vs 44.8, gate|up 78.6 vs 82.8, LM
   // head 333 vs 377); from m = 4 on cuBLASLt wins (gemv re-reads x for every row).
-  (void)n;
-  (void)k;
   return m <= kGemvFastRows;
 }
 

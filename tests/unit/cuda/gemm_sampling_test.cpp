@@ -102,12 +102,11 @@ TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
   EXPECT_FALSE(gemv_applies(model::DType::kF32, model::DType::kF32, 1, 256));
   EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 1, 250));
   EXPECT_FALSE(gemv_applies(model::DType::kBF16, model::DType::kF32, 9, 256));
-  EXPECT_TRUE(gemv_preferred(1, 128256, 4096));
-  EXPECT_TRUE(gemv_preferred(2, 6144, 4096));
-  EXPECT_TRUE(gemv_preferred(1, 4096, 14336));
+  EXPECT_TRUE(gemv_preferred(1));  // every shape: the LM head, Q|K|V, down (long rows)
+  EXPECT_TRUE(gemv_preferred(2));
   EXPECT_EQ(gemv_split(4096, 14336), 16);  // long rows: 16 warps each
-  EXPECT_FALSE(gemv_preferred(3, 4096, 4096));
-  EXPECT_FALSE(gemv_preferred(8, 128256, 4096));
+  EXPECT_FALSE(gemv_preferred(3));
+  EXPECT_FALSE(gemv_preferred(8));
 }
 
 // gemv with 1, 2, 4, 8 and 16 warps per weight row (split-K within a block) gives the same F32

@@ -3,9 +3,11 @@
 // shapes, BF16. Each shape is timed over a ring of weight copies larger than L2, as a decode step
 // reads every layer's weights once; results are checked against the cuBLASLt output.
 //
-//   gemv_bench [--rows 1,2,8] [--iters 200] [--ring-mib 512]
+//   gemv_bench [--rows 1,2,8] [--iters 200] [--ring-mib 512] [--tune] [--no-gemv]
 //
 // Prints per (shape, m, variant): microseconds per call and the weight bytes read per second.
+// --tune adds cuBLASLt's heuristic candidates as timed by Gemm::tune over the same ring
+// ("lt#0" is the heuristic's own choice); --no-gemv leaves the gemv variants out.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -67,16 +69,23 @@ int main(int argc, char** argv) {
   std::vector<int> rows = {1, 2, 8};
   int iters = 200;
   size_t ring_bytes = size_t{512} << 20;
+  bool tune = false, gemv_variants = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rows" && i + 1 < argc) {
       rows = parse_list(argv[++i]);
     } else if (a == "--iters" && i + 1 < argc) {
       iters = std::atoi(argv[++i]);
+    } else if (a == "--tune") {
+      tune = true;
+    } else if (a == "--no-gemv") {
+      gemv_variants = false;
     } else if (a == "--ring-mib" && i + 1 < argc) {
       ring_bytes = static_cast<size_t>(std::atoll(argv[++i])) << 20;
     } else {
-      std::fprintf(stderr, "usage: gemv_bench [--rows 1,2,8] [--iters N] [--ring-mib MiB]\n");
+      std::fprintf(stderr,
+                   "usage: gemv_bench [--rows 1,2,8] [--iters N] [--ring-mib MiB] [--tune] "
+                   "[--no-gemv]\n");
       return 2;
     }
   }
@@ -122,6 +131,7 @@ int main(int argc, char** argv) {
       // variant 0: cuBLASLt; 1 to 16: gemv with that many warps per row.
       std::vector<__nv_bfloat16> ref(static_cast<size_t>(m) * s.n), got(ref.size());
       for (int variant : {0, 1, 2, 4, 8, 16}) {
+        if (variant > 0 && !gemv_variants) break;
         auto run = [&](int i, void* out) {
           void* w = ws[static_cast<size_t>(i % copies)];
           if (variant == 0) {
@@ -157,6 +167,22 @@ int main(int argc, char** argv) {
         std::snprintf(name, sizeof name, variant == 0 ? "cublaslt" : "gemv/%d", variant);
         std::printf("%-8s %6d %6d %2d %-9s %10.2f %8.3f %10.2e\n", s.name, s.n, s.k, m, name, us,
                     static_cast<double>(w_bytes) / (us * 1e-6) / 1e12, max_rel);
+        std::fflush(stdout);
+      }
+      if (tune) {
+        // On a Gemm of its own, so that the "cublaslt" rows stay the heuristic's choice.
+        auto fresh = turbine::cuda::Gemm::create();
+        if (!fresh.has_value()) die("cuBLASLt", fresh.status());
+        fresh->use_gemv(false);
+        std::vector<const void*> ring(ws.begin(), ws.end());
+        auto us = fresh->tune(stream, DType::kBF16, x, ring, y, m, s.n, s.k, DType::kBF16,
+                              turbine::cuda::Gemm::kMaxTuneCandidates, std::max(1, iters / copies));
+        if (!us.has_value()) die("tune", us.status());
+        for (size_t c = 0; c < us->size(); ++c) {
+          const double t = (*us)[c];
+          std::printf("%-8s %6d %6d %2d lt#%-6zu %10.2f %8.3f\n", s.name, s.n, s.k, m, c, t,
+                      t > 0 ? static_cast<double>(w_bytes) / (t * 1e-6) / 1e12 : 0.0);
+        }
         std::fflush(stdout);
       }
     }

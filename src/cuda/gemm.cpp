@@ -1,8 +1,10 @@
 #include "cuda/gemm.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace turbine::cuda {
 namespace {
@@ -19,6 +21,9 @@ struct Gemm::Plan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  // The heuristic's candidates, best first: its first choice only until tune() asks for more
+  // (algo is candidates[0] until tune() picks another).
+  std::vector<cublasLtMatmulAlgo_t> candidates;
   Plan() = default;
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -56,6 +61,10 @@ bool Gemm::fused_swiglu_applies(model::DType dtype, const void* x, const void* w
                                 int k) const {
   return use_gemv_ && gemv_applies(dtype, dtype, m, k) && (gemv_all_ || m == 1) &&
          (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0;
+}
+
+bool Gemm::takes_gemv(model::DType dtype, model::DType out_dtype, int m, int k) const {
+  return use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && (gemv_all_ || gemv_preferred(m));
 }
 
 size_t Gemm::cached_plans() const {
@@ -111,29 +120,87 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
   TURBINE_RETURN_IF_ERROR(
       check_lt(cublasLtMatrixLayoutCreate(&plan->c, out_type, n, m, n), "layout c"));
 
+  // One candidate, the one matmul runs: plans are made on the request path (every new prefill
+  // chunk length), so the heuristic is asked for no more; tune() asks for the others.
+  TURBINE_ASSIGN_OR_RETURN(plan->candidates, heuristic(*plan, 1));
+  plan->algo = plan->candidates.front();
+  Plan* raw = plan.get();
+  state_->plans.emplace(key, std::move(plan));
+  return raw;
+}
+
+Result<std::vector<cublasLtMatmulAlgo_t>> Gemm::heuristic(const Plan& plan, int count) {
   cublasLtMatmulPreference_t pref = nullptr;
   TURBINE_RETURN_IF_ERROR(check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference"));
   size_t ws = kWorkspaceBytes;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                        sizeof ws);
-  cublasLtMatmulHeuristicResult_t result{};
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(count));
   int found = 0;
   const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(
-      state_->handle, plan->op, plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
+      state_->handle, plan.op, plan.a, plan.b, plan.c, plan.c, pref, count, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
   TURBINE_RETURN_IF_ERROR(check_lt(hs, "heuristic"));
-  if (found == 0) return unimplemented("gemm: cuBLASLt has no algorithm for this shape");
-  plan->algo = result.algo;
-  Plan* raw = plan.get();
-  state_->plans.emplace(key, std::move(plan));
-  return raw;
+  std::vector<cublasLtMatmulAlgo_t> algos;
+  for (int i = 0; i < found; ++i)
+    if (results[static_cast<size_t>(i)].state == CUBLAS_STATUS_SUCCESS)
+      algos.push_back(results[static_cast<size_t>(i)].algo);
+  if (algos.empty()) return unimplemented("gemm: cuBLASLt has no algorithm for this shape");
+  return algos;
+}
+
+Result<std::vector<float>> Gemm::tune(cudaStream_t stream, model::DType dtype, const void* x,
+                                      const std::vector<const void*>& ws, void* y, int m, int n,
+                                      int k, model::DType out_dtype, int max_candidates, int reps) {
+  if (m <= 0 || n <= 0 || k <= 0 || ws.empty() || reps <= 0)
+    return invalid_argument("gemm tune: bad shape or no weights");
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  TURBINE_RETURN_IF_ERROR(check(cudaStreamIsCapturing(stream, &capturing), "capture status"));
+  if (capturing != cudaStreamCaptureStatusNone)
+    return internal_error("gemm tune: the stream is capturing a graph");
+  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
+  if (static_cast<int>(plan->candidates.size()) < max_candidates) {
+    const int want = std::min(max_candidates, kMaxTuneCandidates);
+    TURBINE_ASSIGN_OR_RETURN(plan->candidates, heuristic(*plan, want));
+  }
+  TURBINE_ASSIGN_OR_RETURN(Event t0, Event::create());
+  TURBINE_ASSIGN_OR_RETURN(Event t1, Event::create());
+  const float alpha = 1.0f, beta = 0.0f;
+  const int count = std::min(static_cast<int>(plan->candidates.size()), max_candidates);
+  std::vector<float> us(static_cast<size_t>(count), -1.0f);
+  int best = 0;
+  for (int c = 0; c < count; ++c) {
+    const cublasLtMatmulAlgo_t& algo = plan->candidates[static_cast<size_t>(c)];
+    auto run = [&](const void* w) {
+      return cublasLtMatmul(state_->handle, plan->op, &alpha, w, plan->a, x, plan->b, &beta, y,
+                            plan->c, y, plan->c, &algo, state_->workspace.data(), kWorkspaceBytes,
+                            stream);
+    };
+    // A candidate the library refuses at run time keeps -1 and is never picked.
+    if (run(ws.front()) != CUBLAS_STATUS_SUCCESS) continue;
+    TURBINE_RETURN_IF_ERROR(t0.record(stream));
+    for (int r = 0; r < reps; ++r)
+      for (const void* w : ws) TURBINE_RETURN_IF_ERROR(check_lt(run(w), "tune matmul"));
+    TURBINE_RETURN_IF_ERROR(t1.record(stream));
+    TURBINE_RETURN_IF_ERROR(check(cudaEventSynchronize(t1.get()), "tune sync"));
+    float ms = 0.0f;
+    TURBINE_RETURN_IF_ERROR(check(cudaEventElapsedTime(&ms, t0.get(), t1.get()), "tune elapsed"));
+    us[static_cast<size_t>(c)] = 1e3f * ms / static_cast<float>(reps * ws.size());
+    if (us[static_cast<size_t>(best)] < 0.0f ||
+        us[static_cast<size_t>(c)] < us[static_cast<size_t>(best)])
+      best = c;
+  }
+  if (us[static_cast<size_t>(best)] < 0.0f)
+    return internal_error("gemm tune: cuBLASLt ran none of its candidates");
+  plan->algo = plan->candidates[static_cast<size_t>(best)];
+  return us;
 }
 
 Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
                     int m, int n, int k, model::DType out_dtype) {
   if (m < 0 || n <= 0 || k <= 0) return invalid_argument("gemm: bad shape");
   if (m == 0) return Status::ok();
-  if (use_gemv_ && gemv_applies(dtype, out_dtype, m, k) && (gemv_all_ || gemv_preferred(m)) &&
+  if (takes_gemv(dtype, out_dtype, m, k) &&
       (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
     return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));

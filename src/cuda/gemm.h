@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "common/status.h"
 #include "cuda/device.h"
@@ -60,6 +61,20 @@ class Gemm {
   Status matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
                 int m, int n, int k, model::DType out_dtype);
 
+  // Times up to `max_candidates` of cuBLASLt's heuristic algorithms for the shape (the first is
+  // the heuristic's own choice, the one matmul uses untuned) and keeps the fastest for every
+  // later cuBLASLt call of the shape. Each candidate runs `reps` times over every weight matrix in
+  // `ws` (several matrices, like a step's layers, so that L2 does not hold them); y is
+  // overwritten. Returns microseconds per call for each candidate, -1 for one that did not run.
+  // Not while `stream` captures a graph (an internal error then). Never takes the gemv path.
+  static constexpr int kMaxTuneCandidates = 8;
+  Result<std::vector<float>> tune(cudaStream_t stream, model::DType dtype, const void* x,
+                                  const std::vector<const void*>& ws, void* y, int m, int n, int k,
+                                  model::DType out_dtype, int max_candidates = kMaxTuneCandidates,
+                                  int reps = 2);
+
+  // Whether matmul sends this shape to gemv (given 16-byte aligned x and w) rather than cuBLASLt.
+  bool takes_gemv(model::DType dtype, model::DType out_dtype, int m, int k) const;
   size_t cached_plans() const;
   void use_gemv(bool on) { use_gemv_ = on; }
   // gemv for every shape it applies to (not only wide outputs): decode steps of a few sequences
@@ -81,6 +96,8 @@ class Gemm {
   struct State;
   Gemm() = default;
   Result<Plan*> plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k);
+  // Up to `count` of cuBLASLt's algorithms for the plan's shape, best first.
+  Result<std::vector<cublasLtMatmulAlgo_t>> heuristic(const Plan& plan, int count);
 
   std::unique_ptr<State> state_;
   bool use_gemv_ = true;

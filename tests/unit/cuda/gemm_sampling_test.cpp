@@ -73,6 +73,52 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
   EXPECT_EQ(download(model::DType::kBF16, dy, 4096)[4095], 512.0f);
 }
 
+// Gemm::tune times the heuristic's candidates over several weight matrices and keeps the
+// fastest: the tuned plan still computes the product (checked for each of the matrices), no new
+// plan is made for the shape, and tuning is refused while the stream captures a graph.
+TEST_F(CudaGemmTest, TuneKeepsACorrectAlgorithm) {
+  std::mt19937 rng(23);
+  auto gemm = Gemm::create();
+  ASSERT_TRUE(gemm.has_value()) << gemm.status().to_string();
+  engine::CpuThreadPool pool(1);
+  const model::DType d = model::DType::kBF16;
+  const int m = 64, n = 1536, k = 1024;
+  auto x = random_values(rng, static_cast<size_t>(m) * k, d);
+  std::vector<std::vector<float>> w;
+  std::vector<DeviceBuffer> dw;
+  std::vector<const void*> ws;
+  for (int i = 0; i < 3; ++i) {
+    w.push_back(random_values(rng, static_cast<size_t>(n) * k, d));
+    dw.push_back(upload(d, w.back()));
+    ws.push_back(dw.back().data());
+  }
+  auto dx = upload(d, x);
+  auto dy = poisoned(d, static_cast<size_t>(m) * n);
+  auto us = gemm->tune(stream(), d, dx.data(), ws, dy.data(), m, n, k, d);
+  ASSERT_TRUE(us.has_value()) << us.status().to_string();
+  ASSERT_FALSE(us->empty());
+  EXPECT_LE(us->size(), static_cast<size_t>(Gemm::kMaxTuneCandidates));
+  EXPECT_GT(us->front(), 0.0f);  // the heuristic's own choice always runs
+  EXPECT_EQ(gemm->cached_plans(), 1u);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    SCOPED_TRACE("matrix " + std::to_string(i));
+    auto out = poisoned(d, static_cast<size_t>(m) * n);
+    ASSERT_TRUE(gemm->matmul(stream(), d, dx.data(), ws[i], out.data(), m, n, k).is_ok());
+    const std::vector<float> ref_f = cpu_matmul(pool, x, w[i], m, n, k);
+    EXPECT_LT(rel_error(download(d, out, static_cast<size_t>(m) * n), testing::to_double(ref_f)),
+              tolerance(d));
+  }
+  EXPECT_EQ(gemm->cached_plans(), 1u);
+
+  ASSERT_EQ(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  const auto refused = gemm->tune(stream(), d, dx.data(), ws, dy.data(), m, n, k, d);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream(), &graph), cudaSuccess);
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  EXPECT_FALSE(refused.has_value());
+  EXPECT_FALSE(gemm->tune(stream(), d, dx.data(), {}, dy.data(), m, n, k, d).has_value());
+}
+
 // F32 logits from BF16/F16 inputs (the LM head), through gemv (m <= 8) and through cuBLASLt.
 TEST_F(CudaGemmTest, WritesF32OutputFromHalfInputs) {
   std::mt19937 rng(22);

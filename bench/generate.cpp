@@ -14,7 +14,10 @@
 //   graphs / the skinny decode GEMM off; --gemv-all / --no-gemv-all route every projection of
 //   <= 8 rows (not only wide ones) to it or not; --no-pdl turns programmatic dependent launch off;
 //   --no-fused-swiglu runs gate|up and SwiGLU of single-sequence steps as two kernels;
-//   --no-device-sampling makes the engine sample on the CPU from downloaded logits (CUDA)
+//   --no-device-sampling makes the engine sample on the CPU from downloaded logits (CUDA);
+//   --tune-gemm times cuBLASLt's candidates for the decode GEMMs at start-up (CudaBackendOptions).
+//   TURBINE_PROFILE_DECODE_STEP=K (with --bench): decode step K runs between cudaProfilerStart and
+//   cudaProfilerStop, for `ncu --profile-from-start off` (add --no-graphs for per-kernel rows)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
 //            [--tokenizer tokenizer.json]                random-weight Hugging Face folder
 #include <algorithm>
@@ -38,6 +41,8 @@
 #include "model/random_model.h"
 #include "tokenizer/tokenizer.h"
 #ifdef TURBINE_HAVE_CUDA
+#include <cuda_profiler_api.h>
+
 #include "cuda/cuda_backend.h"
 #endif
 
@@ -57,7 +62,8 @@ struct Args {
   double gpu_mem = 0.9;
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
-  bool gemv_all = false, pdl = true, fused_swiglu = true;  // as CudaBackendOptions
+  bool gemv_all = false, pdl = true, fused_swiglu = true,
+       tune_gemm = false;  // as CudaBackendOptions
   int random_n = 0, random_len = 0;
 };
 
@@ -121,6 +127,8 @@ Args parse(int argc, char** argv) {
       a.fused_swiglu = true;
     else if (k == "--no-fused-swiglu")
       a.fused_swiglu = false;
+    else if (k == "--tune-gemm")
+      a.tune_gemm = true;
     else if (k == "--no-device-sampling")
       a.device_sampling = false;
     else if (k == "--random-prompts") {
@@ -185,6 +193,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.pdl = a.pdl;
     o.fused_swiglu = a.fused_swiglu;
     o.device_sampling = a.device_sampling;
+    o.tune_gemm = a.tune_gemm;
     return cuda::make_cuda_backend(m, o);
 #else
     return unimplemented("this turbine_generate was built without CUDA (-DTURBINE_CUDA=ON)");
@@ -331,20 +340,25 @@ Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vec
 }
 
 Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, int o) {
+  // Sequences [0, n) are measured; [n, n + n_warm) warm up the first prefill step's shape.
+  const int n_warm = std::max(1, std::min(n, a.max_num_batched_tokens / p));
   Tables tables;
-  TURBINE_RETURN_IF_ERROR(tables.init(b, n, p + o + 1));
+  TURBINE_RETURN_IF_ERROR(tables.init(b, n + n_warm, p + o + 1));
   std::mt19937 rng(static_cast<uint32_t>(a.seed + 1));
   std::uniform_int_distribution<int32_t> tok(3, n_vocab - 1);
-  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n));
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n + n_warm));
   for (auto& pr : prompts)
     for (int i = 0; i < p; ++i) pr.push_back(tok(rng));
   std::vector<float> logits;
-  // Warm-up on the last sequence's blocks (plans, caches), then the timed prefill: whole prompts
-  // batched up to max_num_batched_tokens per step.
+  // Warm-up (kernel loading, GEMM plans, caches) on the extra sequences' blocks: one prefill step
+  // of the timed run's first shape (decode is reported as a median of steps). Then the timed
+  // prefill: whole prompts batched up to max_num_batched_tokens per step.
   {
-    engine::SeqChunk ch{tables.t.back(), 0, std::span<const int32_t>(prompts.back().data(), 1),
-                        true};
-    TURBINE_RETURN_IF_ERROR(b.forward(std::span<const engine::SeqChunk>(&ch, 1), logits));
+    std::vector<engine::SeqChunk> chunks;
+    for (int s = n; s < n + n_warm; ++s)
+      chunks.push_back(
+          {tables.t[static_cast<size_t>(s)], 0, prompts[static_cast<size_t>(s)], true});
+    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
   }
   const double t0 = now_s();
   for (int s = 0; s < n;) {
@@ -362,14 +376,22 @@ Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, i
   // Decode: every sequence one token per step; the fed token is the argmax of the last logits.
   std::vector<int32_t> next(static_cast<size_t>(n), 5);
   std::vector<double> step_times;
+  const char* profile_env = std::getenv("TURBINE_PROFILE_DECODE_STEP");
+  [[maybe_unused]] const int profile_step = profile_env != nullptr ? std::atoi(profile_env) : -1;
   for (int step = 0; step < o; ++step) {
     std::vector<engine::SeqChunk> chunks;
     for (int s = 0; s < n; ++s)
       chunks.push_back({tables.t[static_cast<size_t>(s)], p + step,
                         std::span<const int32_t>(&next[static_cast<size_t>(s)], 1), true});
+#ifdef TURBINE_HAVE_CUDA
+    if (step == profile_step) cudaProfilerStart();
+#endif
     const double ts = now_s();
     TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
     step_times.push_back(now_s() - ts);
+#ifdef TURBINE_HAVE_CUDA
+    if (step == profile_step) cudaProfilerStop();
+#endif
     for (int s = 0; s < n; ++s) {
       const float* r = logits.data() + static_cast<size_t>(s) * static_cast<size_t>(n_vocab);
       next[static_cast<size_t>(s)] = static_cast<int32_t>(std::max_element(r, r + n_vocab) - r);

@@ -37,14 +37,14 @@ struct PagedKv {
 // Tokens one decode block reads before its partial result goes to the reduction kernel: at most
 // kDecodePartitionTokens (the context bucket unit of the backend's CUDA graphs), at least
 // kDecodeMinPartitionTokens. decode_partition_tokens() picks the size from the call's shape alone
-// (sequences x q heads x the host-side context bound): long partitions when the batch fills the
+// (sequences x kv heads x the host-side context bound): long partitions when the batch fills the
 // GPU, short ones for small batches so that a single sequence is still read by many blocks. The
 // number of partitions a sequence actually uses is derived on the device from its context length
 // (partitions past its end exit at once), so a grid sized for a CUDA graph's context bucket costs
 // only what the actual context needs.
 inline constexpr int kDecodePartitionTokens = 512;
 inline constexpr int kDecodeMinPartitionTokens = 32;
-int decode_partition_tokens(int n_seqs, int n_q_heads, int max_context_len);
+int decode_partition_tokens(int n_seqs, int n_kv_heads, int max_context_len);
 
 struct DecodeAttentionArgs {
   model::DType dtype = model::DType::kBF16;  // of q, out and the cache
@@ -61,13 +61,32 @@ struct DecodeAttentionArgs {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   bool pdl = false;  // programmatic dependent launch (launch.cuh; sm_90+ only, the caller checks)
+  // Tokens per partition, 1 to kDecodePartitionTokens; 0: decode_partition_tokens() (for
+  // benchmarks that compare partition sizes).
+  int part_tokens = 0;
+  // F16/BF16 with up to 16 q heads per kv head: the tensor-core kernel (the group's q heads as
+  // the rows of an MMA tile, K/V staged by cp.async); false, or F32: the SIMT kernel.
+  bool tensor_cores = true;
+  // The tensor-core kernel's warps per CTA (2 or 4; 16 tokens each per tile) and cp.async stages
+  // (2 to 4; built: 2x2, 2x3, 2x4, 4x2, 4x3); 0 or another pair: the default, 2 warps and 2
+  // stages (the most CTAs per SM: the fastest on the H100 where it matters, CudaAttentionBench).
+  // For benchmarks.
+  int tc_warps = 0;
+  int tc_stages = 0;
 };
 
-size_t decode_attention_workspace_bytes(int n_seqs, int n_q_heads, int head_dim,
-                                        int max_context_len);
+// Raises the tensor-core decode kernels' shared-memory limit on the current device (once per
+// device; later calls return the first result). paged_decode_attention calls it itself; a backend
+// calls it at start-up so that the first call never happens inside a CUDA graph capture.
+Status prepare_decode_attention();
+
+// `part_tokens` as in DecodeAttentionArgs.
+size_t decode_attention_workspace_bytes(int n_seqs, int n_q_heads, int n_kv_heads, int head_dim,
+                                        int max_context_len, int part_tokens = 0);
 // An upper bound of decode_attention_workspace_bytes() over every n_seqs <= max_seqs and
 // max_context_len <= max_context (what a backend reserves once).
-size_t decode_attention_workspace_bound(int max_seqs, int n_q_heads, int head_dim, int max_context);
+size_t decode_attention_workspace_bound(int max_seqs, int n_q_heads, int n_kv_heads, int head_dim,
+                                        int max_context);
 
 Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
                               const DecodeAttentionArgs& args);

@@ -52,6 +52,11 @@ struct CudaBackendOptions {
   // Offers engine::Backend::forward_sample(): tokens drawn on the GPU (cuda/sampling.h), so a
   // step downloads token ids instead of n_vocab logits per sequence.
   bool device_sampling = true;
+  // At start-up, times cuBLASLt's candidate algorithms for every decode batch bucket's
+  // projections and LM head on the model's own weights and keeps the fastest (Gemm::tune; under
+  // a second for an 8B model). Off by default: the pick depends on timings, so two backends on
+  // the same model may round differently; off uses the heuristic's first choice everywhere.
+  bool tune_gemm = false;
 };
 
 // Bytes of K and V for one position across all layers, stored in `dtype`.

@@ -102,14 +102,18 @@ struct PagedFixture {
 
 class CudaAttentionTest : public CudaTest {};
 
+// F16/BF16 run the tensor-core kernel (up to 16 q heads per kv head) and, with tensor_cores
+// off, the SIMT kernel that F32 and larger groups use.
 TEST_F(CudaAttentionTest, PagedDecodeMatchesReference) {
   std::mt19937 rng(11);
   const std::vector<int> ctx = {1, 17, 1000, 4096};
   for (model::DType d : kAllDTypes) {
     for (int hd : {8, 64, 96, 128}) {  // 8 and 96: the generic kernel
-      for (int ratio : {1, 4, 8}) {
+      for (auto [ratio, tc] : {std::pair{1, true}, std::pair{4, true}, std::pair{8, true},
+                               std::pair{16, true}, std::pair{4, false}, std::pair{8, false}}) {
+        if (!tc && d == model::DType::kF32) continue;  // F32 is SIMT either way
         SCOPED_TRACE(std::string(dtype_label(d)) + " hd=" + std::to_string(hd) +
-                     " gqa=" + std::to_string(ratio));
+                     " gqa=" + std::to_string(ratio) + (tc ? "" : " simt"));
         const int n_kv = 2, n_q = n_kv * ratio, n_seqs = static_cast<int>(ctx.size());
         PagedFixture f(rng, d, ctx, n_kv, hd);
         auto q = random_values(rng, n_seqs * n_q * hd, d);
@@ -123,7 +127,9 @@ TEST_F(CudaAttentionTest, PagedDecodeMatchesReference) {
         a.n_q_heads = n_q;
         a.max_context_len = 4096;
         a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        a.workspace_bytes = decode_attention_workspace_bytes(n_seqs, n_q, hd, a.max_context_len);
+        a.tensor_cores = tc;
+        a.workspace_bytes =
+            decode_attention_workspace_bytes(n_seqs, n_q, n_kv, hd, a.max_context_len);
         auto ws = DeviceBuffer::allocate(a.workspace_bytes);
         ASSERT_TRUE(ws.has_value());
         a.workspace = ws->data();
@@ -162,7 +168,7 @@ TEST_F(CudaAttentionTest, PagedDecodeSinglePartitionNeedsNoWorkspace) {
   a.n_q_heads = 2;
   a.max_context_len = 30;
   a.scale = 0.1f;
-  EXPECT_EQ(decode_attention_workspace_bytes(2, 2, 128, 30), 0u);
+  EXPECT_EQ(decode_attention_workspace_bytes(2, 2, 1, 128, 30), 0u);
   ASSERT_TRUE(paged_decode_attention(stream(), f.view(), a).is_ok());
   auto out = download(d, dout, q.size());
   std::vector<double> ref(q.size());
@@ -182,13 +188,15 @@ TEST_F(CudaAttentionTest, PagedDecodeSinglePartitionNeedsNoWorkspace) {
 // (down to kDecodeMinPartitionTokens) for small batches; the backend's one-off reservation
 // covers every smaller call.
 TEST(CudaDecodePartitionTest, SizeFollowsTheBatchAndTheBoundCoversEveryCall) {
-  EXPECT_EQ(decode_partition_tokens(64, 32, 1024), kDecodePartitionTokens);
-  EXPECT_EQ(decode_partition_tokens(128, 32, 512), kDecodePartitionTokens);
-  EXPECT_EQ(decode_partition_tokens(1, 32, 1024), kDecodeMinPartitionTokens);
-  EXPECT_EQ(decode_partition_tokens(1, 32, 65536), kDecodePartitionTokens);  // fills the GPU
+  // Llama-3-8B: 8 kv heads.
+  EXPECT_EQ(decode_partition_tokens(64, 8, 1024), kDecodePartitionTokens);
+  EXPECT_EQ(decode_partition_tokens(128, 8, 512), kDecodePartitionTokens);
+  EXPECT_EQ(decode_partition_tokens(1, 8, 1024), kDecodeMinPartitionTokens);
+  EXPECT_EQ(decode_partition_tokens(1, 8, 32768), kDecodePartitionTokens);  // fills the GPU
+  EXPECT_EQ(decode_partition_tokens(1, 8, 4096), 64);
   int prev = kDecodePartitionTokens;
   for (int n : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
-    const int p = decode_partition_tokens(n, 32, 2048);
+    const int p = decode_partition_tokens(n, 8, 2048);
     EXPECT_GE(p, kDecodeMinPartitionTokens);
     EXPECT_LE(p, kDecodePartitionTokens);
     EXPECT_EQ(p & (p - 1), 0) << p;
@@ -197,19 +205,22 @@ TEST(CudaDecodePartitionTest, SizeFollowsTheBatchAndTheBoundCoversEveryCall) {
     }
     prev = p;
   }
-  for (int max_seqs : {1, 3, 64, 256})
-    for (int max_ctx : {1, 64, 513, 4096, 131072}) {
-      const size_t bound = decode_attention_workspace_bound(max_seqs, 32, 128, max_ctx);
-      for (int n = 1; n <= max_seqs; n = n * 2 + 1)
-        for (int c = 1; c <= max_ctx; c = c * 3 + 5)
-          EXPECT_LE(decode_attention_workspace_bytes(n, 32, 128, c), bound)
-              << "n " << n << " ctx " << c << " of " << max_seqs << " x " << max_ctx;
-    }
+  for (auto [n_q, n_kv] : {std::pair{32, 8}, std::pair{28, 4}, std::pair{16, 16}})
+    for (int max_seqs : {1, 3, 64, 256})
+      for (int max_ctx : {1, 64, 513, 4096, 131072}) {
+        const size_t bound = decode_attention_workspace_bound(max_seqs, n_q, n_kv, 128, max_ctx);
+        for (int n = 1; n <= max_seqs; n = n * 2 + 1)
+          for (int c = 1; c <= max_ctx; c = c * 3 + 5)
+            EXPECT_LE(decode_attention_workspace_bytes(n, n_q, n_kv, 128, c), bound)
+                << "n " << n << " ctx " << c << " of " << max_seqs << " x " << max_ctx << " q "
+                << n_q << " kv " << n_kv;
+      }
 }
 
 // A CUDA graph's decode step: the grid is sized for a context bucket far above the actual
 // contexts; partitions past each sequence's end must not change the result. Also a batch large
-// enough for the longest partitions (Llama-3-8B heads).
+// enough for the longest partitions (Llama-3-8B heads). Every partition size gives the same
+// result: automatic, one step of the kernel's loop (16), and sizes that do not divide a block.
 TEST_F(CudaAttentionTest, PagedDecodeBucketWiderThanContexts) {
   std::mt19937 rng(14);
   struct Case {
@@ -236,30 +247,54 @@ TEST_F(CudaAttentionTest, PagedDecodeBucketWiderThanContexts) {
       kv.max_blocks_per_seq = c.bucket / f.bs;
       auto q = random_values(rng, static_cast<size_t>(c.n_seqs) * n_q * hd, d);
       auto dq = upload(d, q);
-      auto dout = poisoned(d, q.size());
-      DecodeAttentionArgs a;
-      a.dtype = d;
-      a.out = dout.data();
-      a.q = dq.data();
-      a.n_seqs = c.n_seqs;
-      a.n_q_heads = n_q;
-      a.max_context_len = c.bucket;
-      a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      a.workspace_bytes = decode_attention_workspace_bytes(c.n_seqs, n_q, hd, c.bucket);
-      ASSERT_GT(a.workspace_bytes, 0u);
-      auto ws = DeviceBuffer::allocate(a.workspace_bytes);
-      ASSERT_TRUE(ws.has_value());
-      a.workspace = ws->data();
-      ASSERT_TRUE(paged_decode_attention(stream(), kv, a).is_ok());
-      auto out = download(d, dout, q.size());
+      std::vector<std::vector<double>> refs(static_cast<size_t>(c.n_seqs));
       for (int s = 0; s < c.n_seqs; ++s) {
-        std::vector<double> ref(static_cast<size_t>(n_q) * hd);
+        refs[static_cast<size_t>(s)].resize(static_cast<size_t>(n_q) * hd);
         for (int h = 0; h < n_q; ++h)
-          f.reference(&q[(static_cast<size_t>(s) * n_q + h) * hd], s, h / c.ratio, ctx[s], a.scale,
-                      &ref[static_cast<size_t>(h) * hd]);
-        const size_t b = static_cast<size_t>(s) * n_q * hd;
-        EXPECT_LT(rel_error({out.begin() + b, out.begin() + b + ref.size()}, ref), tolerance(d))
-            << "ctx " << ctx[s];
+          f.reference(&q[(static_cast<size_t>(s) * n_q + h) * hd], s, h / c.ratio, ctx[s],
+                      1.0f / std::sqrt(static_cast<float>(hd)),
+                      &refs[static_cast<size_t>(s)][static_cast<size_t>(h) * hd]);
+      }
+      struct Variant {
+        int part;
+        bool tc;
+        int warps, stages;  // of the tensor-core kernel; 0: its default
+      };
+      for (const Variant v :
+           {Variant{0, true, 0, 0}, Variant{16, true, 0, 0}, Variant{200, true, 0, 0},
+            Variant{kDecodePartitionTokens, true, 0, 0}, Variant{0, true, 2, 2},
+            Variant{200, true, 2, 4}, Variant{0, true, 4, 2}, Variant{200, true, 4, 3},
+            Variant{0, false, 0, 0}, Variant{16, false, 0, 0}, Variant{200, false, 0, 0}}) {
+        const int part = v.part;
+        SCOPED_TRACE("part_tokens " + std::to_string(part) + (v.tc ? " tc " : " simt ") +
+                     std::to_string(v.warps) + "x" + std::to_string(v.stages));
+        auto dout = poisoned(d, q.size());
+        DecodeAttentionArgs a;
+        a.dtype = d;
+        a.out = dout.data();
+        a.q = dq.data();
+        a.n_seqs = c.n_seqs;
+        a.n_q_heads = n_q;
+        a.max_context_len = c.bucket;
+        a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        a.part_tokens = part;
+        a.tensor_cores = v.tc;
+        a.tc_warps = v.warps;
+        a.tc_stages = v.stages;
+        a.workspace_bytes =
+            decode_attention_workspace_bytes(c.n_seqs, n_q, c.n_kv, hd, c.bucket, part);
+        ASSERT_GT(a.workspace_bytes, 0u);
+        auto ws = DeviceBuffer::allocate(a.workspace_bytes);
+        ASSERT_TRUE(ws.has_value());
+        a.workspace = ws->data();
+        ASSERT_TRUE(paged_decode_attention(stream(), kv, a).is_ok());
+        auto out = download(d, dout, q.size());
+        for (int s = 0; s < c.n_seqs; ++s) {
+          const auto& ref = refs[static_cast<size_t>(s)];
+          const size_t b = static_cast<size_t>(s) * n_q * hd;
+          EXPECT_LT(rel_error({out.begin() + b, out.begin() + b + ref.size()}, ref), tolerance(d))
+              << "ctx " << ctx[s];
+        }
       }
     }
   }

@@ -3,6 +3,7 @@
 // and max_tokens behave as with the CPU sampler.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
@@ -26,7 +27,8 @@ class SamplingBackend : public Backend {
   int num_blocks() const override { return n_blocks_; }
   int block_size() const override { return 4; }
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    released_.wait(lock, [&] { return !held_; });
     ++n_forward_;
     logits.clear();
     for (const auto& c : chunks) {
@@ -37,7 +39,8 @@ class SamplingBackend : public Backend {
   bool supports_sampling() const override { return offer_; }
   Status forward_sample(std::span<const SeqChunk> chunks, std::span<const RowSampling> rows,
                         std::vector<int32_t>& tokens, std::vector<float>& logits) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    released_.wait(lock, [&] { return !held_; });
     if (!offer_) return internal_error("forward_sample called on a backend that does not offer it");
     ++n_forward_sample_;
     if (wrong_count_) {
@@ -73,6 +76,19 @@ class SamplingBackend : public Backend {
   }
 
   void set_wrong_count() { wrong_count_ = true; }
+  // While held, steps wait at the start of forward / forward_sample: requests submitted in the
+  // meantime all join the steps after release() (batch composition independent of timing).
+  void hold() {
+    std::lock_guard lock(mu_);
+    held_ = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(mu_);
+      held_ = false;
+    }
+    released_.notify_all();
+  }
   int n_forward() {
     std::lock_guard lock(mu_);
     return n_forward_;
@@ -106,6 +122,8 @@ class SamplingBackend : public Backend {
   const int ctx_, n_blocks_;
   bool wrong_count_ = false;
   std::mutex mu_;
+  std::condition_variable released_;
+  bool held_ = false;
   int n_forward_ = 0, n_forward_sample_ = 0, n_host_rows_ = 0, n_device_rows_ = 0;
   std::vector<RowSampling> seen_;
 };
@@ -206,9 +224,13 @@ TEST(DeviceSamplingTest, MixedBatchSamplesHostRowsFromReturnedLogits) {
   lp.n_logprobs = 2;
   auto pen = greedy(4);
   pen.repetition_penalty = 1000.0f;
+  // Held until all three are submitted: at most the first step runs without the others, so the
+  // device rows (1) and the host rows (2, 3) share the later steps.
+  b->hold();
   auto f1 = run(engine, 1, {1}, greedy(4));
   auto f2 = run(engine, 2, {1}, lp);
   auto f3 = run(engine, 3, {8, 7}, pen);
+  b->release();
   EXPECT_EQ(f1.get().tokens, (std::vector<int32_t>{2, 3, 4, 5}));
   EXPECT_EQ(f2.get().tokens, (std::vector<int32_t>{2, 3, 4, 5}));
   // The penalty needs the host: after 7 the prompt's 8 (score 10) is penalised and 9 (score 9)

@@ -579,6 +579,99 @@ __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// The pieces both tensor-core kernels (prefill, decode) share. A warp holds 16 query rows; this
+// thread's rows are g = lane / 4 and g + 8, its columns of an n8 tile 2 (lane % 4) and + 1.
+
+// Q fragments of rows [row0, row0 + 16) for every k step of Q·Kᵀ, from a shared tile.
+template <typename T, int kKSteps>
+__device__ __forceinline__ void load_q_fragments(uint32_t (&qf)[kKSteps][4], const T* qs,
+                                                 int stride, int row0, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < kKSteps; ++kk) {
+    const int r = row0 + (lane & 7) + ((lane >> 3) & 1) * 8, c = kk * 16 + (lane >> 4) * 8;
+    ldmatrix_x4(qf[kk], smem_u32(qs + r * stride + c));
+  }
+}
+
+// s0, s1 += Q·Kᵀ for the 16 keys of `kt` (rows of a shared K tile): two n8 tiles.
+template <typename T, int kKSteps>
+__device__ __forceinline__ void mma_qk16(float (&s0)[4], float (&s1)[4],
+                                         const uint32_t (&qf)[kKSteps][4], const T* kt, int stride,
+                                         int lane) {
+#pragma unroll
+  for (int kk = 0; kk < kKSteps; ++kk) {
+    uint32_t b[4];
+    const int key = (lane & 7) + (lane >> 4) * 8;
+    const int c = kk * 16 + ((lane >> 3) & 1) * 8;
+    ldmatrix_x4(b, smem_u32(kt + key * stride + c));
+    mma16816<T>(s0, qf[kk], b[0], b[1]);
+    mma16816<T>(s1, qf[kk], b[2], b[3]);
+  }
+}
+
+// Online softmax over one tile of scores (already scaled into the exp2 domain and masked to
+// -inf): `mx` holds this thread's max of its rows including m_run; the quad's max becomes the
+// new running max, o and l_run are rescaled to it, and s becomes the tile's weights.
+template <int kSTiles, int kOTiles>
+__device__ __forceinline__ void online_softmax(float (&s)[kSTiles][4], float (&mx)[2],
+                                               float (&m_run)[2], float (&l_run)[2],
+                                               float (&o)[kOTiles][4]) {
+  float corr[2], base[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    base[r] = mx[r] == -INFINITY ? 0.0f : mx[r];  // a row with nothing visible yet
+    corr[r] = exp2f(m_run[r] - base[r]);
+    m_run[r] = mx[r];
+  }
+  float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int n = 0; n < kSTiles; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[n][e] = exp2f(s[n][e] - base[e >> 1]);
+      sum[e >> 1] += s[n][e];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * corr[r] + sum[r];
+#pragma unroll
+  for (int d = 0; d < kOTiles; ++d) {
+    o[d][0] *= corr[0];
+    o[d][1] *= corr[0];
+    o[d][2] *= corr[1];
+    o[d][3] *= corr[1];
+  }
+}
+
+// o += P·V for 16 keys: the weights of their two n8 score tiles (s0, s1) are the A fragment,
+// `vt` the keys' rows of a shared V tile (transposed by ldmatrix).
+template <typename T, int kOTiles>
+__device__ __forceinline__ void mma_pv16(float (&o)[kOTiles][4], const float (&s0)[4],
+                                         const float (&s1)[4], const T* vt, int stride, int lane) {
+  const uint32_t a[4] = {pack2<T>(s0[0], s0[1]), pack2<T>(s0[2], s0[3]), pack2<T>(s1[0], s1[1]),
+                         pack2<T>(s1[2], s1[3])};
+#pragma unroll
+  for (int d = 0; d < kOTiles; d += 2) {
+    uint32_t b[4];
+    const int key = (lane & 7) + ((lane >> 3) & 1) * 8;
+    const int c = d * 8 + (lane >> 4) * 8;
+    ldmatrix_x4_trans(b, smem_u32(vt + key * stride + c));
+    mma16816<T>(o[d], a, b[0], b[1]);
+    mma16816<T>(o[d + 1], a, b[2], b[3]);
+  }
+}
+
+// The quad's partial row sums, summed (every lane of the quad gets them).
+__device__ __forceinline__ void quad_sum(float (&l)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+}
+
 template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(kTcWarps * 32, 2)
     prefill_tc_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
@@ -658,13 +751,7 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
     cp_async_wait<1>();  // everything but the newest group: Q and tile j are in
     __syncthreads();
     const int kb = j * kTcBN;
-    if (j == 0 && warp_active) {
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        const int r = row0 + (lane & 7) + ((lane >> 3) & 1) * 8, c = kk * 16 + (lane >> 4) * 8;
-        ldmatrix_x4(qf[kk], smem_u32(qs + r * kStride + c));
-      }
-    }
+    if (j == 0 && warp_active) load_q_fragments<T, kKSteps>(qf, qs, kStride, row0, lane);
     if (warp_active && kb <= pos_hi) {
       const T* kt = ks + (j & 1) * kTcBN * kStride;
       const T* vt = vs + (j & 1) * kTcBN * kStride;
@@ -672,17 +759,8 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
 #pragma unroll
       for (int n = 0; n < kSTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
 #pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-#pragma unroll
-        for (int n = 0; n < kSTiles; n += 2) {
-          uint32_t b[4];
-          const int key = n * 8 + (lane & 7) + (lane >> 4) * 8;
-          const int c = kk * 16 + ((lane >> 3) & 1) * 8;
-          ldmatrix_x4(b, smem_u32(kt + key * kStride + c));
-          mma16816<T>(s[n], qf[kk], b[0], b[1]);
-          mma16816<T>(s[n + 1], qf[kk], b[2], b[3]);
-        }
-      }
+      for (int n = 0; n < kSTiles; n += 2)
+        mma_qk16<T, kKSteps>(s[n], s[n + 1], qf, kt + n * 8 * kStride, kStride, lane);
       // Scale into the exp2 domain, mask the future (only tiles crossing the diagonal), row max.
       const bool masked = kb + kTcBN - 1 > pos_lo;
       float mx[2] = {m_run[0], m_run[1]};
@@ -696,60 +774,17 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
           mx[e >> 1] = fmaxf(mx[e >> 1], v);
         }
       }
-      float corr[2], base[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        base[r] = mx[r] == -INFINITY ? 0.0f : mx[r];  // a row with nothing visible yet
-        corr[r] = exp2f(m_run[r] - base[r]);
-        m_run[r] = mx[r];
-      }
-      float sum[2] = {0.0f, 0.0f};
-#pragma unroll
-      for (int n = 0; n < kSTiles; ++n) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[n][e] = exp2f(s[n][e] - base[e >> 1]);
-          sum[e >> 1] += s[n][e];
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * corr[r] + sum[r];
-#pragma unroll
-      for (int d = 0; d < kOTiles; ++d) {
-        o[d][0] *= corr[0];
-        o[d][1] *= corr[0];
-        o[d][2] *= corr[1];
-        o[d][3] *= corr[1];
-      }
+      online_softmax<kSTiles, kOTiles>(s, mx, m_run, l_run, o);
       // O += P·V: the S accumulators of key tiles 2kk and 2kk + 1 are the A fragment of keys
       // 16kk .. 16kk + 15.
 #pragma unroll
-      for (int kk = 0; kk < kTcBN / 16; ++kk) {
-        const uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]),
-                               pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-        for (int d = 0; d < kOTiles; d += 2) {
-          uint32_t b[4];
-          const int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
-          const int c = d * 8 + (lane >> 4) * 8;
-          ldmatrix_x4_trans(b, smem_u32(vt + key * kStride + c));
-          mma16816<T>(o[d], a, b[0], b[1]);
-          mma16816<T>(o[d + 1], a, b[2], b[3]);
-        }
-      }
+      for (int kk = 0; kk < kTcBN / 16; ++kk)
+        mma_pv16<T, kOTiles>(o, s[2 * kk], s[2 * kk + 1], vt + kk * 16 * kStride, kStride, lane);
     }
     __syncthreads();  // stage j & 1 is free for tile j + 2
   }
   if (!warp_active) return;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
-  }
+  quad_sum(l_run);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = row0 + g + r * 8;
@@ -904,27 +939,13 @@ __global__ void __launch_bounds__(kWarps * 32)
     cp_async_commit();
     cp_async_wait<kStages - 1>();  // all but the newest kStages - 1 groups: Q and tile j are in
     __syncthreads();
-    if (j == 0) {
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        const int r = (lane & 7) + ((lane >> 3) & 1) * 8, c = kk * 16 + (lane >> 4) * 8;
-        ldmatrix_x4(qf[kk], smem_u32(qs + r * kStride + c));
-      }
-    }
+    if (j == 0) load_q_fragments<T, kKSteps>(qf, qs, kStride, 0, lane);
     const int kb = p_start + j * kBN + warp * 16;  // this warp's first token
     if (kb < p_end) {
       const T* kt = ks + (j % kStages) * kBN * kStride + warp * 16 * kStride;
       const T* vt = vs + (j % kStages) * kBN * kStride + warp * 16 * kStride;
       float s[2][4] = {};
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        uint32_t b[4];
-        const int key = (lane & 7) + (lane >> 4) * 8;
-        const int c = kk * 16 + ((lane >> 3) & 1) * 8;
-        ldmatrix_x4(b, smem_u32(kt + key * kStride + c));
-        mma16816<T>(s[0], qf[kk], b[0], b[1]);
-        mma16816<T>(s[1], qf[kk], b[2], b[3]);
-      }
+      mma_qk16<T, kKSteps>(s[0], s[1], qf, kt, kStride, lane);
       float mx[2] = {m_run[0], m_run[1]};
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
@@ -936,55 +957,15 @@ __global__ void __launch_bounds__(kWarps * 32)
           mx[e >> 1] = fmaxf(mx[e >> 1], v);
         }
       }
-      float corr[2], base[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        base[r] = mx[r] == -INFINITY ? 0.0f : mx[r];
-        corr[r] = exp2f(m_run[r] - base[r]);
-        m_run[r] = mx[r];
-      }
-      float sum[2] = {0.0f, 0.0f};
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[n][e] = exp2f(s[n][e] - base[e >> 1]);
-          sum[e >> 1] += s[n][e];
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * corr[r] + sum[r];
-#pragma unroll
-      for (int d = 0; d < kOTiles; ++d) {
-        o[d][0] *= corr[0];
-        o[d][1] *= corr[0];
-        o[d][2] *= corr[1];
-        o[d][3] *= corr[1];
-      }
-      const uint32_t a[4] = {pack2<T>(s[0][0], s[0][1]), pack2<T>(s[0][2], s[0][3]),
-                             pack2<T>(s[1][0], s[1][1]), pack2<T>(s[1][2], s[1][3])};
-#pragma unroll
-      for (int d = 0; d < kOTiles; d += 2) {
-        uint32_t b[4];
-        const int key = (lane & 7) + ((lane >> 3) & 1) * 8;
-        const int c = d * 8 + (lane >> 4) * 8;
-        ldmatrix_x4_trans(b, smem_u32(vt + key * kStride + c));
-        mma16816<T>(o[d], a, b[0], b[1]);
-        mma16816<T>(o[d + 1], a, b[2], b[3]);
-      }
+      online_softmax<2, kOTiles>(s, mx, m_run, l_run, o);
+      mma_pv16<T, kOTiles>(o, s[0], s[1], vt, kStride, lane);
     }
     __syncthreads();  // stage j % kStages is free for tile j + kStages
   }
   cp_async_wait<0>();  // nothing may still land in the stage buffers reused below
 
   // Combine the warps: each row's max over the warps, then the rescaled sums and outputs.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
-  }
+  quad_sum(l_run);
   if (t4 == 0) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {

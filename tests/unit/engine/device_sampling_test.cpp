@@ -43,8 +43,8 @@ class SamplingBackend : public Backend {
     released_.wait(lock, [&] { return !held_; });
     if (!offer_) return internal_error("forward_sample called on a backend that does not offer it");
     ++n_forward_sample_;
-    if (wrong_count_) {
-      tokens.assign(1, 0);
+    if (wrong_count_) {  // one token more than the rows asked for, whatever the batch
+      tokens.assign(rows.size() + 1, 0);
       return Status::ok();
     }
     tokens.clear();

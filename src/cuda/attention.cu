@@ -98,7 +98,6 @@ __global__ void __launch_bounds__(kDecodeThreads)
   __shared__ float logits[kGroup][kP];
   __shared__ float red[kDecodeWarps][kGroup][kHeadDim];
   __shared__ float stat_max[kGroup], stat_sum[kGroup];
-  __shared__ int32_t blocks[kP + 1];  // a partition of kP tokens spans at most kP + 1 blocks
 
   pdl_trigger();
   pdl_wait();
@@ -126,15 +125,10 @@ __global__ void __launch_bounds__(kDecodeThreads)
     return;
   }
 
-  // The partition's block ids, once: the loops below then issue no load that waits on another.
   const int32_t* table = block_tables + static_cast<int64_t>(seq) * max_blocks_per_seq;
-  const int b_first = p_start / block_size;
-  for (int i = threadIdx.x; i <= (p_end - 1) / block_size - b_first; i += blockDim.x)
-    blocks[i] = table[b_first + i];
-  __syncthreads();
   const int64_t tok_stride = static_cast<int64_t>(n_kv_heads) * kHeadDim;
   auto row_offset = [&](int t) -> int64_t {
-    const int64_t blk = blocks[t / block_size - b_first];
+    const int64_t blk = table[t / block_size];
     return (blk * block_size + t % block_size) * tok_stride + kvh * kHeadDim + l * kVec;
   };
 
@@ -296,6 +290,17 @@ __global__ void decode_reduce_kernel(T* __restrict__ out, const float* __restric
       from_float<T>(den > 0.0f ? num / den : 0.0f);
 }
 
+// Combines the partitions of a split decode call (both decode kernels write the same format).
+template <typename T>
+void launch_decode_reduce(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
+                          int part_tokens, int n_parts, const float* part_out,
+                          const float* part_ml) {
+  if (n_parts <= 1) return;
+  launch_kernel(a.pdl, decode_reduce_kernel<T>, dim3(a.n_q_heads, a.n_seqs), dim3(kv.head_dim), 0,
+                stream, static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads,
+                kv.head_dim, part_tokens, n_parts);
+}
+
 template <typename T, int kHeadDim, int kGroup>
 void launch_decode(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                    int64_t q_stride, int part_tokens, int n_parts, float* part_out,
@@ -309,11 +314,7 @@ void launch_decode(cudaStream_t stream, const PagedKv& kv, const DecodeAttention
                 static_cast<const T*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq,
                 kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads, a.scale, part_tokens,
                 n_parts, part_out, part_ml);
-  if (n_parts > 1) {
-    launch_kernel(a.pdl, decode_reduce_kernel<T>, dim3(a.n_q_heads, a.n_seqs), dim3(kHeadDim), 0,
-                  stream, static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads,
-                  kHeadDim, part_tokens, n_parts);
-  }
+  launch_decode_reduce<T>(stream, kv, a, part_tokens, n_parts, part_out, part_ml);
 }
 
 template <typename T, int kHeadDim>
@@ -1061,15 +1062,12 @@ void launch_decode_tc(cudaStream_t stream, const PagedKv& kv, const DecodeAttent
                       float* part_ml, int warps, int stages) {
   auto* launch = launch_decode_tc_shape<T, kHeadDim, kDtDefaultWarps, kDtDefaultStages>;
   if (warps == 2 && stages == 2) launch = launch_decode_tc_shape<T, kHeadDim, 2, 2>;
+  if (warps == 2 && stages == 3) launch = launch_decode_tc_shape<T, kHeadDim, 2, 3>;
   if (warps == 2 && stages == 4) launch = launch_decode_tc_shape<T, kHeadDim, 2, 4>;
   if (warps == 4 && stages == 2) launch = launch_decode_tc_shape<T, kHeadDim, 4, 2>;
   if (warps == 4 && stages == 3) launch = launch_decode_tc_shape<T, kHeadDim, 4, 3>;
   launch(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml);
-  if (n_parts > 1) {
-    launch_kernel(a.pdl, decode_reduce_kernel<T>, dim3(a.n_q_heads, a.n_seqs), dim3(kHeadDim), 0,
-                  stream, static_cast<T*>(a.out), part_out, part_ml, kv.context_lens, a.n_q_heads,
-                  kHeadDim, part_tokens, n_parts);
-  }
+  launch_decode_reduce<T>(stream, kv, a, part_tokens, n_parts, part_out, part_ml);
 }
 
 // ---- any other head_dim (even, up to 256) ---------------------------------------------------

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -445,8 +446,9 @@ Status CudaBackend::tune_decode_gemms() {
       TURBINE_ASSIGN_OR_RETURN(std::vector<float> us,
                                gemm_->tune(s, dtype_, p.x, *p.ws, p.y, b, p.n, p.k, p.out,
                                            Gemm::kMaxTuneCandidates, p.ws->size() > 1 ? 1 : 8));
-      const float best = *std::min_element(
-          us.begin(), us.end(), [](float a, float c) { return c < 0.0f || (a >= 0.0f && a < c); });
+      float best = std::numeric_limits<float>::max();  // tune fails unless one candidate ran
+      for (float t : us)
+        if (t >= 0.0f) best = std::min(best, t);
       spdlog::debug("cuda backend: {} at {} rows: heuristic {:.1f} us, fastest {:.1f} us", p.name,
                     b, us.front(), best);
       if (b == max_num_seqs_ && us.front() > 0.0f)

@@ -152,8 +152,8 @@ Result<std::vector<cublasLtMatmulAlgo_t>> Gemm::heuristic(const Plan& plan, int 
 Result<std::vector<float>> Gemm::tune(cudaStream_t stream, model::DType dtype, const void* x,
                                       const std::vector<const void*>& ws, void* y, int m, int n,
                                       int k, model::DType out_dtype, int max_candidates, int reps) {
-  if (m <= 0 || n <= 0 || k <= 0 || ws.empty() || reps <= 0)
-    return invalid_argument("gemm tune: bad shape or no weights");
+  if (m <= 0 || n <= 0 || k <= 0 || ws.empty() || reps <= 0 || max_candidates <= 0)
+    return invalid_argument("gemm tune: bad shape, no weights, or no repetitions or candidates");
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   TURBINE_RETURN_IF_ERROR(check(cudaStreamIsCapturing(stream, &capturing), "capture status"));
   if (capturing != cudaStreamCaptureStatusNone)
@@ -165,17 +165,12 @@ Result<std::vector<float>> Gemm::tune(cudaStream_t stream, model::DType dtype, c
   }
   TURBINE_ASSIGN_OR_RETURN(Event t0, Event::create());
   TURBINE_ASSIGN_OR_RETURN(Event t1, Event::create());
-  const float alpha = 1.0f, beta = 0.0f;
   const int count = std::min(static_cast<int>(plan->candidates.size()), max_candidates);
   std::vector<float> us(static_cast<size_t>(count), -1.0f);
   int best = 0;
   for (int c = 0; c < count; ++c) {
     const cublasLtMatmulAlgo_t& algo = plan->candidates[static_cast<size_t>(c)];
-    auto run = [&](const void* w) {
-      return cublasLtMatmul(state_->handle, plan->op, &alpha, w, plan->a, x, plan->b, &beta, y,
-                            plan->c, y, plan->c, &algo, state_->workspace.data(), kWorkspaceBytes,
-                            stream);
-    };
+    auto run = [&](const void* w) { return launch(stream, *plan, algo, x, w, y); };
     // A candidate the library refuses at run time keeps -1 and is never picked.
     if (run(ws.front()) != CUBLAS_STATUS_SUCCESS) continue;
     TURBINE_RETURN_IF_ERROR(t0.record(stream));
@@ -204,11 +199,14 @@ Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, cons
       (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
     return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
+  return check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul");
+}
+
+cublasStatus_t Gemm::launch(cudaStream_t stream, const Plan& plan, const cublasLtMatmulAlgo_t& algo,
+                            const void* x, const void* w, void* y) {
   const float alpha = 1.0f, beta = 0.0f;
-  return check_lt(
-      cublasLtMatmul(state_->handle, plan->op, &alpha, w, plan->a, x, plan->b, &beta, y, plan->c, y,
-                     plan->c, &plan->algo, state_->workspace.data(), kWorkspaceBytes, stream),
-      "matmul");
+  return cublasLtMatmul(state_->handle, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y,
+                        plan.c, &algo, state_->workspace.data(), kWorkspaceBytes, stream);
 }
 
 }  // namespace turbine::cuda

@@ -98,6 +98,9 @@ class Gemm {
   Result<Plan*> plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k);
   // Up to `count` of cuBLASLt's algorithms for the plan's shape, best first.
   Result<std::vector<cublasLtMatmulAlgo_t>> heuristic(const Plan& plan, int count);
+  // Enqueues y = x · wᵀ with the plan's shape and `algo` (beta = 0).
+  cublasStatus_t launch(cudaStream_t stream, const Plan& plan, const cublasLtMatmulAlgo_t& algo,
+                        const void* x, const void* w, void* y);
 
   std::unique_ptr<State> state_;
   bool use_gemv_ = true;

@@ -262,7 +262,7 @@ TEST_F(CudaAttentionTest, PagedDecodeBucketWiderThanContexts) {
       };
       for (const Variant v :
            {Variant{0, true, 0, 0}, Variant{16, true, 0, 0}, Variant{200, true, 0, 0},
-            Variant{kDecodePartitionTokens, true, 0, 0}, Variant{0, true, 2, 2},
+            Variant{kDecodePartitionTokens, true, 0, 0}, Variant{0, true, 2, 3},
             Variant{200, true, 2, 4}, Variant{0, true, 4, 2}, Variant{200, true, 4, 3},
             Variant{0, false, 0, 0}, Variant{16, false, 0, 0}, Variant{200, false, 0, 0}}) {
         const int part = v.part;

@@ -117,6 +117,8 @@ TEST_F(CudaGemmTest, TuneKeepsACorrectAlgorithm) {
   if (graph != nullptr) cudaGraphDestroy(graph);
   EXPECT_FALSE(refused.has_value());
   EXPECT_FALSE(gemm->tune(stream(), d, dx.data(), {}, dy.data(), m, n, k, d).has_value());
+  EXPECT_FALSE(gemm->tune(stream(), d, dx.data(), ws, dy.data(), m, n, k, d, 0).has_value());
+  EXPECT_FALSE(gemm->tune(stream(), d, dx.data(), ws, dy.data(), m, n, k, d, 8, 0).has_value());
 }
 
 // F32 logits from BF16/F16 inputs (the LM head), through gemv (m <= 8) and through cuBLASLt.

@@ -118,8 +118,9 @@ Result<DetokenizeRequest> parse_detokenize_request(std::string_view body);
 // ---------------------------------------------------------------------------------------------
 // Responses. Builders return compact JSON text; chunk builders are meant for the per-token path.
 
-enum class FinishReason { kNone, kStop, kLength, kAbort };
-// "stop", "length", "abort"; nullptr for kNone (serialized as null).
+// kToolCalls: the choice ended with tool calls (chat); kContentFilter: a guard blocked it.
+enum class FinishReason { kNone, kStop, kLength, kAbort, kToolCalls, kContentFilter };
+// "stop", "length", "abort", "tool_calls", "content_filter"; nullptr for kNone (null).
 const char* finish_reason_name(FinishReason reason);
 
 struct Usage {

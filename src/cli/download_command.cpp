@@ -12,8 +12,6 @@
 #include <memory>
 #include <string>
 
-#include <spdlog/spdlog.h>
-
 #include "cli/progress_bar.h"
 #include "hub/hub.h"
 
@@ -40,7 +38,10 @@ Status materialize(const fs::path& snapshot, const fs::path& dir) {
   for (auto it = fs::recursive_directory_iterator(snapshot, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory(ec)) continue;
-    const fs::path rel = fs::relative(it->path(), snapshot, ec);
+    // Lexically: fs::relative would follow the entry's symlink into blobs/.
+    const fs::path rel = it->path().lexically_relative(snapshot);
+    if (rel.empty() || *rel.begin() == "..")
+      return data_loss("snapshot entry outside the snapshot: " + it->path().string());
     const fs::path blob = fs::canonical(it->path(), ec);
     if (ec) return data_loss("broken snapshot entry " + it->path().string() + ": " + ec.message());
     const fs::path dst = dir / rel;
@@ -102,8 +103,9 @@ int run_download(const DownloadOptions& o) {
   }
   ProgressBar bar(isatty(STDERR_FILENO) != 0);
   if (!o.no_progress) h.on_progress = [&bar](const hub::Progress& p) { bar.update(p); };
-  spdlog::info("downloading {}@{} into {}", o.model, o.revision,
-               o.local_dir.empty() ? h.cache_dir.string() : o.local_dir);
+  // Messages go to stderr: stdout is the folder alone, for `MODEL=$(turbine download ...)`.
+  std::fprintf(stderr, "downloading %s@%s into %s\n", o.model.c_str(), o.revision.c_str(),
+               (o.local_dir.empty() ? h.cache_dir.string() : o.local_dir).c_str());
   const auto t0 = std::chrono::steady_clock::now();
   auto snapshot = hub::snapshot_download(o.model, h);
   if (!snapshot) {
@@ -119,7 +121,8 @@ int run_download(const DownloadOptions& o) {
     }
     result = o.local_dir;
   }
-  spdlog::info("{}@{} ready in {} ({:.1f} s)", o.model, o.revision, result.string(),
+  std::fprintf(stderr, "%s@%s ready in %s (%.1f s)\n", o.model.c_str(), o.revision.c_str(),
+               result.string().c_str(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   std::printf("%s\n", result.string().c_str());
   return 0;

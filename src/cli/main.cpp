@@ -38,10 +38,10 @@ int main(int argc, char** argv) {
 
   // TURBINE_CHECK_ARGS=1: parse the command line with every subcommand's real flags and exit (0,
   // or the parser's error) without running it; `turbine doctor --helm-values` and tests/deploy
-  // check the commands of the chart and the recipes this way.
-  if (std::getenv("TURBINE_CHECK_ARGS") != nullptr) {
-    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->callback({});
-  }
+  // check the commands of the chart and the recipes this way. The top-level parse-complete
+  // callback runs after every flag, value and requirement was checked and before any subcommand.
+  if (std::getenv("TURBINE_CHECK_ARGS") != nullptr)
+    app.parse_complete_callback([] { std::exit(0); });
 
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -131,9 +131,12 @@ CheckResult check_open_files() {
   // Every streaming client holds a socket, and the frontend holds pools to each worker.
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 65536) {
     c.status = CheckStatus::kWarn;
-    c.summary += fmt::format(
-        " (under 65536: about that many concurrent connections at most; `ulimit -n {}`)",
-        rl.rlim_max == RLIM_INFINITY ? 1048576 : std::min<rlim_t>(rl.rlim_max, 1048576));
+    c.summary += rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur
+                     ? " (under 65536: about that many concurrent connections at most; raise it "
+                       "with `ulimit -n` up to the hard limit)"
+                     : " (under 65536: about that many concurrent connections at most; raise the "
+                       "hard limit: LimitNOFILE= in systemd, `docker run --ulimit "
+                       "nofile=1048576`)";
   }
   return c;
 }

@@ -54,8 +54,9 @@ test("the overlay adds Prometheus, Grafana and Tempo under the observability pro
 
 test("every service is well-formed: pinned images, host:container ports, existing mounted files, known dependencies", () => {
   for (const [name, s] of Object.entries(merged)) {
-    assert.match(s.image ?? "", /^[\w./-]+(:[\w.${}:-]+)$/, `${name}: image ${s.image}`);
-    assert.doesNotMatch(s.image, /:latest$/, `${name}: unpinned image`);
+    const image = (s.image ?? "").replace(/^\$\{[A-Z_]+:-([^}]+)\}$/, "$1");  // ${VAR:-default}
+    assert.match(image, /^[\w./-]+:[\w.-]+$/, `${name}: image ${s.image} has no tag`);
+    assert.doesNotMatch(image, /:latest$/, `${name}: unpinned image`);
     for (const p of s.ports ?? []) assert.match(p, /^\d+:\d+$/, `${name}: port ${p}`);
     for (const v of s.volumes ?? []) {
       if (!v.startsWith(".")) continue;  // named volumes and ${TURBINE_SHARED}
@@ -65,7 +66,9 @@ test("every service is well-formed: pinned images, host:container ports, existin
     const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
     for (const d of deps) assert.ok(merged[d], `${name} depends on unknown ${d}`);
   }
-  const published = Object.values(merged).flatMap((s) => (s.ports ?? []).map((p) => p.split(":")[0]));
+  // What `--profile observability --profile gpu` starts: services without a profile, and those.
+  const active = Object.values(merged).filter((s) => !s.profiles || s.profiles.some((p) => ["observability", "gpu"].includes(p)));
+  const published = active.flatMap((s) => (s.ports ?? []).map((p) => p.split(":")[0]));
   assert.equal(new Set(published).size, published.length, `a host port published twice: ${published}`);
 });
 
@@ -144,7 +147,7 @@ test("turbine serves what Prometheus scrapes and posts OTLP traces where Tempo l
     await waitFor(async () => (await fetch(`${baseUrl}/health`)).ok, 30000, "turbine run");
     const r = await fetch(`${baseUrl}/v1/completions`, {
       method: "POST", headers: { "content-type": "application/json", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
-      body: JSON.stringify({ prompt: "Once upon a time", max_tokens: 4 }),
+      body: JSON.stringify({ model: "stories260K", prompt: "Once upon a time", max_tokens: 4 }),
     });
     assert.equal(r.status, 200);
     const job = prom.scrape_configs.find((j) => j.job_name === "turbine-frontend");

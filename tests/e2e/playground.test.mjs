@@ -193,3 +193,41 @@ test('a bad API key shows the server\'s error; the right one works', async (t) =
     await server.stop();
   }
 });
+
+test('reasoning_content deltas are shown apart from the answer', async (t) => {
+  if (!needChromium(t)) return;
+  // stories260K has no reasoning parser; the page's handling of a reasoning model's stream is
+  // checked with a canned SSE answer for /v1/chat/completions (the page itself comes from turbine).
+  const server = await startServer();
+  const b = await openBrowser();
+  try {
+    const { page, problems } = b;
+    const chunk = (delta, finish = null) => `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    await page.route('**/v1/chat/completions', (route) => route.fulfill({
+      status: 200, contentType: 'text/event-stream',
+      body: chunk({ role: 'assistant', reasoning_content: 'The user greets me. ' }) + chunk({ reasoning_content: 'Answer briefly.' }) +
+        chunk({ content: 'Hello' }) + chunk({ content: ' there!' }) + chunk({}, 'stop') +
+        `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 9, total_tokens: 14 } })}\n\ndata: [DONE]\n\n`,
+    }));
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('#model option', { state: 'attached' });
+    await ask(page, 'Hi');
+    const a = await lastAnswer(page);
+    assert.equal(a.state, 'finish: stop');
+    assert.equal(a.text, 'Hello there!');
+    const reasoning = page.locator('.msg.assistant .reasoning').last();
+    assert.ok(await reasoning.isVisible());
+    assert.equal(await reasoning.locator('.text').textContent(), 'The user greets me. Answer briefly.');
+    assert.match(await page.textContent('#stats'), /9 tokens/);
+    // An answer without reasoning keeps the box hidden.
+    await page.unroute('**/v1/chat/completions');
+    await page.fill('#max-tokens', '8');
+    await ask(page, 'Once upon a time');
+    assert.equal((await lastAnswer(page)).state, 'finish: length');
+    assert.ok(await page.locator('.msg.assistant .reasoning').last().isHidden());
+    assert.deepEqual(problems, []);
+  } finally {
+    await b.close();
+    await server.stop();
+  }
+});

@@ -191,7 +191,9 @@ TEST(DoctorHost, CpuMemoryAndLimitsReportNumbers) {
 TEST(DoctorHost, MissingShmWarns) {
   EXPECT_EQ(check_shm("/nonexistent/shm").status, CheckStatus::kWarn);
   const CheckResult shm = check_shm("/dev/shm");
-  if (shm.status == CheckStatus::kPass) EXPECT_GE(shm.details.at("size_bytes").as_int64(), 1 << 30);
+  if (shm.status == CheckStatus::kPass) {
+    EXPECT_GE(shm.details.at("size_bytes").as_int64(), 1 << 30);
+  }
 }
 
 TEST(DoctorHost, NoGpuDriverIsInfoNotFailure) {

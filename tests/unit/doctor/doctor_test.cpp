@@ -205,6 +205,44 @@ TEST(DoctorHost, NoGpuDriverIsInfoNotFailure) {
   EXPECT_NE(c.summary.find("CPU backend"), std::string::npos);
 }
 
+// Sets an environment variable for the scope.
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
+TEST(DoctorHost, GpusDriverRuntimeCapabilityMemoryAndPeerAccess) {
+  ScopedEnv lib("TURBINE_DOCTOR_LIBCUDA", FAKE_LIBCUDA);
+  const CheckResult c = check_gpus();
+  EXPECT_TRUE(c.details.at("driver_found").as_bool());
+  EXPECT_EQ(c.details.at("driver_cuda_version").as_string(), "12.4");
+  const boost::json::array& devs = c.details.at("devices").as_array();
+  ASSERT_EQ(devs.size(), 2u);
+  EXPECT_EQ(devs[0].at("name").as_string(), "Fake H100 80GB HBM3");
+  EXPECT_EQ(devs[0].at("compute_capability").as_string(), "9.0");
+  EXPECT_EQ(devs[1].at("total_bytes").as_int64(), int64_t{80} << 30);
+  EXPECT_EQ(devs[1].at("free_bytes").as_int64(), int64_t{70} << 30);
+  const boost::json::array& peer = c.details.at("peer_access").as_array();
+  EXPECT_TRUE(peer[0].as_array()[1].as_bool());
+  EXPECT_FALSE(peer[1].as_array()[0].as_bool());
+  // One direction without peer access: KV copies between them go through the host.
+  EXPECT_EQ(c.status, CheckStatus::kWarn) << c.summary;
+  EXPECT_NE(c.summary.find("sm_90"), std::string::npos) << c.summary;
+  EXPECT_NE(c.summary.find("peer access"), std::string::npos) << c.summary;
+}
+
+TEST(DoctorHost, DriverWithoutDevicesIsInfo) {
+  ScopedEnv lib("TURBINE_DOCTOR_LIBCUDA", FAKE_LIBCUDA);
+  ScopedEnv err("FAKE_CUDA_INIT_ERROR", "100");
+  const CheckResult c = check_gpus();
+  EXPECT_EQ(c.status, CheckStatus::kInfo);
+  EXPECT_TRUE(c.details.at("driver_found").as_bool());
+  EXPECT_NE(c.summary.find("CUDA_ERROR_NO_DEVICE"), std::string::npos) << c.summary;
+}
+
 // ---- model ----------------------------------------------------------------------------------
 
 TEST(DoctorModel, HuggingFaceFolderPasses) {
@@ -275,6 +313,22 @@ TEST(DoctorModel, ModelTooLargeForTheBudgetFails) {
   // A shorter context fits the same budget.
   o.max_model_len = 128;
   EXPECT_EQ(find(check_model(o), "model.fit")->status, CheckStatus::kPass);
+}
+
+TEST(DoctorModel, FitBudgetComesFromTheFirstGpu) {
+  const fs::path gguf = shared_dir() / "models" / "stories260K" / "stories260K.gguf";
+  if (!fs::exists(gguf)) GTEST_SKIP() << "stories260K missing";
+  ScopedEnv lib("TURBINE_DOCTOR_LIBCUDA", FAKE_LIBCUDA);
+  DoctorOptions o = quiet();
+  o.model = gguf.string();
+  o.gpu_memory_utilization = 0.5;
+  o.tensor_parallel_size = 2;
+  const auto cs = check_model(o);
+  const CheckResult* fit = find(cs, "model.fit");
+  EXPECT_EQ(fit->status, CheckStatus::kPass);
+  EXPECT_EQ(fit->details.at("budget_bytes").as_int64(), (int64_t{40} << 30) * 2);
+  EXPECT_NE(std::string(fit->details.at("budget_source").as_string()).find("Fake H100"),
+            std::string::npos);
 }
 
 TEST(DoctorModel, GgufAndMissingPath) {

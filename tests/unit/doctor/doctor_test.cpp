@@ -16,7 +16,6 @@
 #include <boost/json.hpp>
 
 #include "../runtime/test_processes.h"
-#include "common/env.h"
 #include "doctor/doctor.h"
 #include "model/random_model.h"
 
@@ -24,6 +23,12 @@ namespace turbine::doctor {
 namespace {
 namespace fs = std::filesystem;
 namespace ts = runtime::test_support;
+
+// $TURBINE_SHARED, else the checkout's ../shared (ctest runs from the build folder).
+fs::path shared_dir() {
+  const char* env = std::getenv("TURBINE_SHARED");
+  return env ? fs::path(env) : fs::path(TURBINE_SHARED_DEFAULT);
+}
 
 // A missing dependency skips locally and fails in CI.
 #define REQUIRE_OR_SKIP(cond, what)                                      \
@@ -248,7 +253,7 @@ TEST(DoctorHost, DriverWithoutDevicesIsInfo) {
 TEST(DoctorModel, HuggingFaceFolderPasses) {
   TempDir t;
   const fs::path m = make_hf_model(t.path);
-  if (m.empty()) GTEST_SKIP() << "shared tokenizers missing";
+  REQUIRE_OR_SKIP(!m.empty(), "the shared qwen2_5 tokenizer");
   DoctorOptions o = quiet();
   o.model = m.string();
   o.gpu_memory_bytes = int64_t{1} << 30;
@@ -271,7 +276,7 @@ TEST(DoctorModel, HuggingFaceFolderPasses) {
 TEST(DoctorModel, MissingTokenizerFileFails) {
   TempDir t;
   const fs::path m = make_hf_model(t.path);
-  if (m.empty()) GTEST_SKIP() << "shared tokenizers missing";
+  REQUIRE_OR_SKIP(!m.empty(), "the shared qwen2_5 tokenizer");
   fs::remove(m / "tokenizer.json");
   DoctorOptions o = quiet();
   o.model = m.string();
@@ -286,7 +291,7 @@ TEST(DoctorModel, MissingTokenizerFileFails) {
 TEST(DoctorModel, TruncatedWeightsFail) {
   TempDir t;
   const fs::path m = make_hf_model(t.path);
-  if (m.empty()) GTEST_SKIP() << "shared tokenizers missing";
+  REQUIRE_OR_SKIP(!m.empty(), "the shared qwen2_5 tokenizer");
   const fs::path st = m / "model.safetensors";
   ASSERT_TRUE(fs::exists(st));
   fs::resize_file(st, fs::file_size(st) - 1000);
@@ -300,7 +305,7 @@ TEST(DoctorModel, TruncatedWeightsFail) {
 TEST(DoctorModel, ModelTooLargeForTheBudgetFails) {
   TempDir t;
   const fs::path m = make_hf_model(t.path);
-  if (m.empty()) GTEST_SKIP() << "shared tokenizers missing";
+  REQUIRE_OR_SKIP(!m.empty(), "the shared qwen2_5 tokenizer");
   DoctorOptions o = quiet();
   o.model = m.string();
   o.gpu_memory_bytes = int64_t{4} << 20;  // 4 MiB x 0.9 < ~3 MB of weights + 2 MiB of KV
@@ -317,7 +322,7 @@ TEST(DoctorModel, ModelTooLargeForTheBudgetFails) {
 
 TEST(DoctorModel, FitBudgetComesFromTheFirstGpu) {
   const fs::path gguf = shared_dir() / "models" / "stories260K" / "stories260K.gguf";
-  if (!fs::exists(gguf)) GTEST_SKIP() << "stories260K missing";
+  REQUIRE_OR_SKIP(fs::exists(gguf), "the shared stories260K model");
   ScopedEnv lib("TURBINE_DOCTOR_LIBCUDA", FAKE_LIBCUDA);
   DoctorOptions o = quiet();
   o.model = gguf.string();
@@ -333,7 +338,7 @@ TEST(DoctorModel, FitBudgetComesFromTheFirstGpu) {
 
 TEST(DoctorModel, GgufAndMissingPath) {
   const fs::path gguf = shared_dir() / "models" / "stories260K" / "stories260K.gguf";
-  if (!fs::exists(gguf)) GTEST_SKIP() << "stories260K missing";
+  REQUIRE_OR_SKIP(fs::exists(gguf), "the shared stories260K model");
   DoctorOptions o = quiet();
   o.model = gguf.string();
   auto cs = check_model(o);

@@ -4,6 +4,7 @@
 // tests/e2e/artefacts/playground.png (or $TURBINE_TEST_ARTEFACTS/playground.png).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +81,26 @@ test('GET / serves the page (HTML, CSP, no external URLs); --no-ui turns it off'
     assert.equal((await r.json()).error.type, 'not_found_error');
   } finally {
     await off.stop();
+  }
+  // `turbine frontend` serves the same page (and takes --no-ui too).
+  for (const [args, status] of [[[], 200], [['--no-ui'], 404]]) {
+    const fe = spawn(process.env.TURBINE_BIN, ['frontend', '--discovery', 'memory', '--host', '127.0.0.1', '--port', '0', ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const port = await new Promise((resolve, reject) => {
+        let log = '';
+        const onData = (d) => { log += d; const m = log.match(/serving on http:\/\/[^:]+:(\d+)/); if (m) resolve(Number(m[1])); };
+        fe.stdout.on('data', onData);
+        fe.stderr.on('data', onData);
+        fe.on('exit', (c) => reject(new Error(`frontend exited ${c}: ${log}`)));
+      });
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(r.status, status);
+      if (status === 200) assert.match(await r.text(), /<title>Turbine playground<\/title>/);
+    } finally {
+      fe.kill('SIGTERM');
+      await new Promise((r) => fe.once('exit', r));
+    }
   }
 });
 

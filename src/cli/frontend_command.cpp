@@ -204,6 +204,7 @@ void add_frontend_command(CLI::App& app) {
                   "Seconds to let in-flight requests finish on SIGINT/SIGTERM")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_flag("!--no-ui", f.http.ui, "Do not serve the chat playground on GET /");
   f.runtime.add_to(*cmd);
   f.tracing.add_to(*cmd);
   cmd->add_option("--max-local-prefill-length", f.max_local_prefill_length,

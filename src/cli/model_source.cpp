@@ -7,41 +7,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/progress_bar.h"
 #include "common/env.h"
 #include "hub/hub.h"
 
 namespace turbine::cli {
-namespace {
-
-// A one-line progress bar on stderr, redrawn at most every 100 ms (only on a terminal).
-class ProgressBar {
- public:
-  void update(const hub::Progress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool done = p.bytes_total > 0 && p.bytes_done >= p.bytes_total;
-    if (!done && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    const double mib = static_cast<double>(p.bytes_done) / (1 << 20);
-    if (p.bytes_total > 0) {
-      const double frac = static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total);
-      const int filled = static_cast<int>(frac * 30);
-      std::fprintf(stderr, "\r[%zu/%zu] %-32.32s [%-30s] %5.1f%% %8.1f MiB", p.file_index + 1,
-                   p.file_count, p.filename.c_str(), std::string(filled, '#').c_str(), frac * 100.0,
-                   mib);
-    } else {
-      std::fprintf(stderr, "\r[%zu/%zu] %-32.32s %8.1f MiB", p.file_index + 1, p.file_count,
-                   p.filename.c_str(), mib);
-    }
-    if (done) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  }
-
- private:
-  std::chrono::steady_clock::time_point last_{};
-};
-
-}  // namespace
-
 Result<std::filesystem::path> resolve_model(const std::string& spec, const std::string& revision) {
   namespace fs = std::filesystem;
   if (spec.empty()) {
@@ -70,7 +40,7 @@ Result<std::filesystem::path> resolve_model(const std::string& spec, const std::
   }
   hub::HubOptions opts = hub::hub_options_from_env();
   opts.revision = revision;
-  ProgressBar bar;
+  ProgressBar bar(true);
   if (isatty(STDERR_FILENO)) opts.on_progress = [&bar](const hub::Progress& p) { bar.update(p); };
   const auto t0 = std::chrono::steady_clock::now();
   auto path = hub::snapshot_download(spec, opts);

@@ -141,6 +141,7 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
       ->envname("TURBINE_API_KEY");
+  cmd->add_flag("!--no-ui", run.http.ui, "Do not serve the chat playground on GET /");
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);
   add_disagg_run_flags(*cmd, run.disagg);

@@ -17,6 +17,7 @@
 #include "api/openai.h"
 #include "frontend/chat_prompt.h"
 #include "frontend/mailbox.h"
+#include "frontend/playground.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
@@ -151,6 +152,7 @@ class FrontendImpl final : public Frontend {
     add(router, "GET", "/health", &FrontendImpl::handle_health);
     add(router, "GET", "/live", &FrontendImpl::handle_live);
     add(router, "GET", "/metrics", &FrontendImpl::handle_metrics);
+    if (options_.ui) router.add("GET", "/", playground_handler());
 
     http::ServerOptions sopts;
     sopts.host = options_.host;

@@ -40,6 +40,7 @@ struct FrontendOptions {
   // Spans for every generation request (a child of the client's `traceparent`, when sent); the
   // engine request carries the span's context to the router and the worker. Null: no tracing.
   std::shared_ptr<trace::Tracer> tracer;
+  bool ui = true;  // GET / serves the chat playground (frontend/playground.h); --no-ui: 404
 
   Status validate() const;
 };

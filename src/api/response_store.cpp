@@ -41,6 +41,8 @@ void ResponseStore::evict_locked(std::chrono::steady_clock::time_point now) {
 void ResponseStore::put(StoredResponse response) {
   const auto now = clock_();
   const size_t bytes = approx_bytes(response);
+  // One response larger than the whole budget is not kept (rather than flushing the store).
+  if (bytes > options_.max_bytes) return;
   std::string id = response.id;
   auto value = std::make_shared<const StoredResponse>(std::move(response));
   std::lock_guard<std::mutex> lock(mu_);

@@ -26,7 +26,8 @@ struct StoredResponse {
 };
 
 // Bounded in-memory store with a TTL. Entries expire `ttl` after they were stored; when over
-// `max_entries` or `max_bytes` the oldest go first. Thread-safe: one mutex guards the map and
+// `max_entries` or `max_bytes` the oldest go first (a response alone larger than `max_bytes`
+// is not stored). Thread-safe: one mutex guards the map and
 // the age list (held for map operations only; values are immutable snapshots shared out).
 class ResponseStore {
  public:

@@ -451,8 +451,9 @@ TEST(ResponseStore, BoundsEvictOldestFirst) {
   EXPECT_EQ(small.get("a"), nullptr);
   EXPECT_NE(small.get("c"), nullptr);
   EXPECT_LE(small.bytes(), 5000u);
-  small.put(stored("huge", 100000));  // larger than the bound: not kept
+  small.put(stored("huge", 100000));  // larger than the bound: not kept, nothing evicted
   EXPECT_EQ(small.get("huge"), nullptr);
+  EXPECT_NE(small.get("c"), nullptr);
 }
 
 TEST(ResponseStore, ConcurrentUse) {

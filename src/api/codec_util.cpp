@@ -1,6 +1,7 @@
 #include "api/codec_util.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <cmath>
 #include <random>
@@ -189,6 +190,38 @@ Status check_parameters_schema(const json::value& schema, const std::string& par
     }
   }
   return Status::ok();
+}
+
+Result<std::vector<ToolSpec>> tool_specs_from_chat_tools(std::string_view tools_json) {
+  std::vector<ToolSpec> out;
+  if (tools_json.empty()) return out;
+  std::error_code ec;
+  const json::value v = json::parse(json::string_view(tools_json.data(), tools_json.size()), ec);
+  if (ec || !v.is_array()) return invalid_argument("tools must be an array", "tools");
+  const json::array& arr = v.get_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string param = "tools[" + std::to_string(i) + "].function";
+    const json::value* fn =
+        arr[i].is_object() ? find_field(arr[i].get_object(), "function") : nullptr;
+    if (fn == nullptr || !fn->is_object()) return invalid_argument(param + " is required", param);
+    const json::object& f = fn->get_object();
+    ToolSpec spec;
+    const json::value* name = find_field(f, "name");
+    if (name == nullptr) return invalid_argument(param + ".name is required", param + ".name");
+    TURBINE_ASSIGN_OR_RETURN(spec.name, read_string(*name, param + ".name"));
+    if (const json::value* d = find_field(f, "description")) {
+      TURBINE_ASSIGN_OR_RETURN(spec.description, read_string(*d, param + ".description"));
+    }
+    if (const json::value* p = find_field(f, "parameters")) {
+      TURBINE_RETURN_IF_ERROR(check_parameters_schema(*p, param + ".parameters"));
+      spec.parameters_json = json::serialize(*p);
+    }
+    if (const json::value* s = find_field(f, "strict")) {
+      TURBINE_ASSIGN_OR_RETURN(spec.strict, read_bool(*s, param + ".strict"));
+    }
+    out.push_back(std::move(spec));
+  }
+  return out;
 }
 
 }  // namespace turbine::api

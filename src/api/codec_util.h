@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "api/chat_extras.h"
 #include "common/status.h"
 
 namespace turbine::api {
@@ -46,5 +48,10 @@ Status check_tool_name(std::string_view name, size_t max_len, const std::string&
 // "object", whose `properties` is an object of schemas (objects or booleans) and whose
 // `required` is an array of strings naming properties.
 Status check_parameters_schema(const boost::json::value& schema, const std::string& param);
+
+// The ToolSpecs of an OpenAI chat `tools` array already checked by parse_chat_request
+// (ChatTemplateFields::tools_json), so chat requests can fill ChatRequest::extras like the
+// Responses and Anthropic parsers do.
+Result<std::vector<ToolSpec>> tool_specs_from_chat_tools(std::string_view tools_json);
 
 }  // namespace turbine::api

@@ -122,4 +122,11 @@ StoredResponse stored_response(const ResponsesRequest& request, const ResponsesE
   return r;
 }
 
+bool remember_response(ResponseStore& store, const ResponsesRequest& request,
+                       const ResponsesEncoder& encoder) {
+  if (!request.store) return false;
+  store.put(stored_response(request, encoder));
+  return true;
+}
+
 }  // namespace turbine::api

@@ -78,5 +78,9 @@ Status response_not_found(std::string_view id);
 // What to store once a response is finished (store: true): its conversation is the previous
 // turns + this turn's input + the encoder's output.
 StoredResponse stored_response(const ResponsesRequest& request, const ResponsesEncoder& encoder);
+// Puts the finished response in the store unless the request said `store: false`; returns
+// whether it stored it.
+bool remember_response(ResponseStore& store, const ResponsesRequest& request,
+                       const ResponsesEncoder& encoder);
 
 }  // namespace turbine::api

@@ -520,5 +520,40 @@ TEST(ResponseStore, PreviousResponseContinuesTheConversation) {
   EXPECT_EQ(json::parse(response_deleted_json("resp_1")).at("deleted"), true);
 }
 
+TEST(ResponseStore, StoreFalseIsHonoured) {
+  ResponseStore store({});
+  auto kept = parse(R"("input":"a")");
+  auto not_kept = parse(R"("input":"b","store":false)");
+  ASSERT_TRUE(kept.has_value() && not_kept.has_value());
+  ResponsesEncoder a(response_header(*kept, "resp_a", 1), false);
+  ResponsesEncoder b(response_header(*not_kept, "resp_b", 1), false);
+  std::vector<SseEvent> none;
+  a.finish(FinishReason::kStop, {}, none);
+  b.finish(FinishReason::kStop, {}, none);
+  EXPECT_TRUE(remember_response(store, *kept, a));
+  EXPECT_FALSE(remember_response(store, *not_kept, b));
+  EXPECT_NE(store.get("resp_a"), nullptr);
+  EXPECT_EQ(store.get("resp_b"), nullptr);
+  EXPECT_EQ(json::parse(b.response_json()).at("store"), false);
+}
+
+TEST(ChatTools, SpecsFromChatToolsJson) {
+  auto chat = parse_chat_request(
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"a":{"type":"integer"}}},"strict":true}}]})");
+  ASSERT_TRUE(chat.has_value()) << chat.status().to_string();
+  auto specs = tool_specs_from_chat_tools(chat->template_fields.tools_json);
+  ASSERT_TRUE(specs.has_value()) << specs.status().to_string();
+  ASSERT_EQ(specs->size(), 1u);
+  EXPECT_EQ((*specs)[0].name, "f");
+  EXPECT_EQ((*specs)[0].description, "d");
+  EXPECT_TRUE((*specs)[0].strict);
+  EXPECT_EQ(json::parse((*specs)[0].parameters_json).at("properties").at("a").at("type"),
+            "integer");
+  // The template view made from specs names the same function.
+  EXPECT_EQ(json::parse(tools_template_json(*specs)).at(0).at("function").at("name"), "f");
+  EXPECT_TRUE(tool_specs_from_chat_tools("")->empty());
+  EXPECT_FALSE(tool_specs_from_chat_tools(R"([{"type":"function"}])").has_value());
+}
+
 }  // namespace
 }  // namespace turbine::api

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/chat_extras.h"
 #include "common/status.h"
 
 namespace turbine::api {
@@ -90,6 +91,9 @@ struct ChatRequest {
   SamplingOptions sampling;
   bool add_generation_prompt = true;  // vLLM extension
   ChatTemplateFields template_fields;
+  // Tools, tool choice, output format, reasoning controls (api/chat_extras.h); filled by the
+  // Responses and Anthropic parsers.
+  ChatExtras extras;
 };
 
 // vLLM /tokenize: either {prompt} or {messages} (is_chat).

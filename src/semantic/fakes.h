@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -58,9 +60,9 @@ class FakeSequenceClassifier : public SequenceClassifier {
   using Fn = std::function<std::vector<LabelScore>(std::string_view)>;
   explicit FakeSequenceClassifier(Fn fn) : fn_(std::move(fn)) {}
   // (keyword, label, score): the label scores `score` when the keyword occurs in the text.
-  static FakeSequenceClassifier keywords(
+  static std::shared_ptr<FakeSequenceClassifier> keywords(
       std::vector<std::tuple<std::string, std::string, float>> table) {
-    return FakeSequenceClassifier([table](std::string_view text) {
+    return std::make_shared<FakeSequenceClassifier>([table](std::string_view text) {
       std::vector<LabelScore> out;
       for (const auto& [kw, label, score] : table) {
         if (text.find(kw) != std::string_view::npos) out.push_back({label, score});

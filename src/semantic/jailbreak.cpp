@@ -16,7 +16,7 @@ namespace {
 #define INSTR                                                                                   \
   "(?:instructions?|prompts?|rules?|guidelines?|directives?|guardrails?|restrictions?|"         \
   "constraints?|polic(?:y|ies)|programming|training|filters?|safeguards?|protocols?|commands?|" \
-  "orders|context|messages?)"
+  "orders|context|directions?)"
 #define HARM                                                                                       \
   "(?:hack|hacking|break into|steal|bomb|explosive|weapon|meth|drugs?|poison|kill|murder|malware|" \
   "ransomware|virus|keylogger|phishing|napalm|nerve agent|bioweapon|launder|counterfeit|"          \
@@ -42,6 +42,9 @@ const std::vector<Family>& families() {
         "(?:were|been) told|(?:said|written|stated|mentioned) (?:above|before|previously)|above|"
         "before this)",
         "\\bnew (?:instructions|rules|system prompt|directive)s?\\s*:",
+        "\\b(?:ignore|disregard|bypass|override) (?:all |any |the |your )?(?:content |safety "
+        "|usage "
+        ")?(?:policies|guidelines|guardrails|restrictions|filters|safeguards)\\b",
         "\\b(?:your|the) (?:previous|prior|old|original) " INSTR
         " (?:are|is|were|have been) (?:void|cancel+ed|revoked|obsolete|replaced|overridden|no "
         "longer)",
@@ -51,12 +54,14 @@ const std::vector<Family>& families() {
        {"\\bdo anything now\\b",
         "\\b(?:you are|you're|act as|become|pretend to be|called|named|as|now) dan\\b",
         "\\bdan (?:mode|prompt|jailbreak)\\b",
-        "\\b(?:developer|dev|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|"
-        "chaos|opposite|dude|stan|aim|sudo|admin|debug|maintenance) mode\\b" W
-        "\\b(?:enabled|activated|on|engaged|unlocked|now|you|is)\\b",
-        "\\b(?:enable|activate|enter|switch to|turn on|unlock)\\b" W
-        "\\b(?:developer|god|jailbreak|unrestricted|unfiltered|uncensored|evil|opposite|sudo|"
-        "admin|debug|dan) mode\\b",
+        "\\b(?:jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|chaos|opposite|dude|"
+        "stan|aim) mode\\b",
+        // Modes that also exist outside AI (Android developer mode): only with AI words near.
+        "\\b(?:developer|dev|god|sudo|admin|debug|maintenance) mode\\b" W
+        "\\b(?:you|your|restrictions?|polic(?:y|ies)|filters?|rules|respond|answer|generate|"
+        "content|chatgpt|ai|uncensored|unfiltered|no limits|any question)\\b",
+        "\\b(?:you|you're|chatgpt|ai|model|assistant)\\b" W
+        "\\b(?:developer|dev|god|sudo|admin|debug|maintenance) mode\\b",
         "\\byou are (?:now )?(?:an? )?(?:unrestricted|unfiltered|uncensored|amoral|unethical|"
         "unbound|unshackled|liberated|rogue|evil|jailbroken|free) (?:ai|assistant|model|"
         "chatbot|bot|version|entity|llm)\\b",
@@ -94,6 +99,8 @@ const std::vector<Family>& families() {
         "(?:^|\\n)\\s*(?:system|admin|developer|root)\\s*(?:override|message|prompt|note|"
         "command|instruction)?\\s*:\\s*(?:ignore|you are|new|override|disregard|the user|forget|"
         "from now)",
+        "\\bend of (?:user )?(?:input|prompt|conversation)\\b[^\\n]{0,20}\\b(?:system|new "
+        "instructions|admin|override)\\b",
         "<interaction-config>|\\b(?:allowed|blocked)[-_ ]?(?:modes|responses|strings)\\b"}},
       {"refusal_suppression",
        0.55f,
@@ -119,17 +126,48 @@ const std::vector<Family>& families() {
         "(?:disabled|off|removed|turned off|deactivated|suspended)\\b"}},
       {"fictional_framing",
        0.45f,
-       {"\\b(?:hypothetical(?:ly)?|fictional|fiction|in a story|novel|screenplay|movie script|"
-        "imagine|role-?play|game|pretend|simulation|thought experiment|alternate universe|"
-        "parallel universe)\\b" W
-        "\\b(?:how to|step[- ]by[- ]step|instructions (?:for|on|to)|steps to|detailed "
-        "(?:guide|recipe|instructions)|explain exactly how)\\b" W "\\b" HARM "\\b",
+       {"\\b(?:hypothetical(?:ly)?|fictional|fiction|story|stories|tale|novel|screenplay|script|"
+        "scene|character|villain|thriller|imagine|role-?play|game|pretend|simulation|thought "
+        "experiment|alternate universe|parallel universe)\\b" W
+        "\\b(?:how to|how (?:would|could|can|do|does) (?:someone|one|i|you|a person|they)|"
+        "step[- ]by[- ]step|instructions (?:for|on|to)|steps to|detailed (?:guide|recipe|"
+        "instructions)|explains? exactly how)\\b" W "\\b" HARM "\\b",
+        "\\bact as (?:her|him|my (?:deceased|late|dead) (?:grandma|grandmother|grandfather))\\b",
         "\\b(?:grandma|grandmother|granny|deceased)\\b" W "\\b(?:used to|would)\\b" W
         "\\b(?:tell|read|recite|sing|explain)\\b"}},
+      {"emotional_manipulation",
+       0.75f,
+       {"\\b(?:grandma|grandmother|granny|grandpa|grandfather)\\b" W
+        "\\b(?:napalm|activation keys?|windows keys?|serial (?:numbers?|keys?)|license keys?|"
+        "product keys?|bomb|meth|weapons?|explosives?|nerve agent)\\b"}},
+      {"disable_safety",
+       0.75f,
+       {"\\b(?:disable|turn off|deactivate|remove|suspend|bypass|switch off)\\b" W
+        "\\b(?:safety|content|security|moderation) (?:filters?|protocols?|checks?|guidelines|"
+        "systems?|restrictions|settings|measures)\\b",
+        "\\b(?:safety|content|security|moderation) (?:filters?|protocols?|checks?|systems?|"
+        "guidelines|restrictions) (?:are|have been|is|has been|were) (?:now )?(?:disabled|off|"
+        "removed|turned off|deactivated|suspended|lifted|bypassed)\\b",
+        "\\byou (?:may|can|are (?:now )?(?:allowed|permitted|free) to) (?:now )?(?:answer|respond "
+        "to|discuss|generate|say|share|reveal)\\b" W
+        "\\b(?:restricted|forbidden|anything|everything|prohibited|banned|private|"
+        "confidential)\\b",
+        "\\b(?:allow|authori[sz]e|permit)s? you to\\b" W
+        "\\b(?:share|reveal|disable|ignore|bypass|answer|access|generate)\\b",
+        "\\b(?:refusals?|restrictions|filters|limits) (?:are|is) (?:now )?(?:disabled|off|lifted|"
+        "removed)\\b"}},
       {"harmful_intent",
        0.5f,
-       {"\\b(?:how (?:to|do i|can i|would i|do you|could i)|tell me how to|teach me (?:how )?to|"
-        "explain how to|steps to|help me)\\b" W
+       {"\\b(?:make|making|build|building|create|creating|synthesi[sz]e|synthesi[sz]ing|cook|"
+        "cooking|assembl(?:e|ing)|manufactur(?:e|ing))\\b(?: \\w+){0,3} (?:bombs?|explosives?|"
+        "(?:explosive )?devices?|weapons?|guns?|firearms?|poisons?|napalm|meth|nerve agents?|"
+        "bioweapons?)\\b",
+        "\\b(?:list|dump|show|give me|reveal|print|export|leak)\\b" W
+        "\\b(?:passwords?|credentials|api keys?|private keys?|credit card numbers|all users|"
+        "user data|confidential data|all data)\\b",
+        "\\b(?:how (?:to|do i|can i|would i|do you|could i|would someone|could someone|does one)|"
+        "tell me how to|teach me (?:how )?to|explain how to|steps to|instructions (?:to|for|on)|"
+        "guide (?:to|for)|help me)\\b" W
         "\\b(?:hack|hacking|break into|steal|make a bomb|build a bomb|make (?:a )?(?:weapon|"
         "explosive|poison|napalm|meth)|synthesize|cook meth|kill|poison|launder|make malware|"
         "write malware|create (?:a )?(?:virus|ransomware|keylogger)|bypass (?:the )?(?:security|"
@@ -137,16 +175,28 @@ const std::vector<Family>& families() {
         "\\b(?:write|create|generate|code|build|make)\\b(?: \\w+){0,3} (?:malware|ransomware|"
         "keylogger|virus|trojan|botnet|exploit code|phishing (?:email|page|site))\\b"}},
       {"encoded_payload",
-       0.35f,
-       {"\\b(?:decode|decrypt|translate|convert|interpret)\\b" W
+       0.7f,
+       {"\\b(?:base64|rot-?13|hex)[- ]?decode\\b" W
+        "\\b(?:do|follow|execute|obey|act on|comply)\\b",
+        "\\b(?:hex|base64|rot-?13|binary|morse|reversed?)\\b" W
+        "\\b(?:your (?:new )?(?:task|instructions?|orders)|decode it and (?:do|follow))\\b",
+        "\\b(?:decode|decrypt|translate|convert|interpret|read)\\b" W
         "\\b(?:base64|rot13|rot-13|hex|binary|morse|caesar|reversed?)\\b" W
         "\\b(?:follow|execute|obey|do|perform|act on|comply|carry out|answer)\\b",
         "\\b(?:follow|execute|obey)\\b" W "\\b(?:encoded|hidden|following (?:base64|hex))\\b"}},
       {"payload_splitting",
-       0.45f,
+       0.75f,
+       // Strings assigned, joined, and an order to act on the result (not "how do I concatenate
+       // a + b?").
        {"\\b(?:a|x|s1|part1|str1)\\s*=\\s*['\"][^'\"]{1,40}['\"]" W
         "\\b(?:b|y|s2|part2|str2)\\s*=\\s*['\"][^'\"]{1,40}['\"]" W
-        "\\b(?:a\\s*\\+\\s*b|x\\s*\\+\\s*y|s1\\s*\\+\\s*s2|combine|concatenate|join)\\b"}},
+        "\\b(?:a\\s*\\+\\s*b|x\\s*\\+\\s*y|s1\\s*\\+\\s*s2|combine|concatenate|join)\\b"
+        "(?=[^\\n]*\\b(?:answer|follow|obey|execute|explain|respond|act on|perform|comply|"
+        "carry out|do (?:it|that|x|a|what it says))\\b)",
+        "\\b(?:a|x|s1|part1|str1)\\s*=\\s*['\"][^'\"]{1,40}['\"]" W
+        "\\b(?:b|y|s2|part2|str2)\\s*=\\s*['\"][^'\"]{1,40}['\"]" W
+        "\\b(?:answer|follow|obey|execute|explain|act on|perform|do)\\b" W
+        "\\b(?:a\\s*\\+\\s*b|x\\s*\\+\\s*y|s1\\s*\\+\\s*s2)"}},
   };
   return kFamilies;
 }
@@ -161,6 +211,8 @@ const char* kBenignPatterns[] = {
     "(?:for|to)|help me)\\b" W
     "\\b(?:prevent|detect|defend|protect|mitigate|stop|block|guard against|filter|secure|"
     "harden|recogni[sz]e|spot|avoid)\\b",
+    "\\b(?:prompt injections?|jailbreak(?:s|ing)?|injection (?:attacks?|patterns?))\\b[^\\n]{0,80}"
+    "\\?\\s*$",
     "\\b(?:classify|label|is this|is the following)\\b" W
     "\\b(?:jailbreak|injection|malicious|attack|safe)\\b",
 };
@@ -176,7 +228,7 @@ const std::pair<const char*, char> kHomoglyphs[] = {
     {"м", 'm'}, {"т", 't'}, {"в", 'b'}, {"н", 'h'}, {"ο", 'o'}, {"α", 'a'}, {"ε", 'e'},
     {"ι", 'i'}, {"κ", 'k'}, {"ν", 'v'}, {"τ", 't'}, {"υ", 'u'}, {"ρ", 'p'}};
 
-char leet(char c) {
+char leet_char(char c) {
   switch (c) {
     case '0': return 'o';
     case '1': return 'i';
@@ -187,7 +239,6 @@ char leet(char c) {
     case '@': return 'a';
     case '$': return 's';
     case '!': return 'i';
-    case '|': return 'l';
     default: return c;
   }
 }
@@ -234,7 +285,34 @@ std::vector<std::string> decoded_base64_runs(std::string_view text) {
 
 }  // namespace
 
-std::string normalize_for_guard(std::string_view text) {
+// Zero-width and invisible format characters (utf8proc's IGNORE leaves some of them in).
+static std::string strip_invisible(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+    if (i + 2 < text.size() && b(0) == 0xE2 &&
+        ((b(1) == 0x80 && b(2) >= 0x8B && b(2) <= 0x8F) ||
+         (b(1) == 0x81 && b(2) >= 0xA0 && b(2) <= 0xA4))) {
+      i += 2;
+      continue;
+    }
+    if (i + 2 < text.size() && b(0) == 0xEF && b(1) == 0xBB && b(2) == 0xBF) {
+      i += 2;
+      continue;
+    }
+    if (i + 1 < text.size() && b(0) == 0xC2 && b(1) == 0xAD) {
+      i += 1;
+      continue;
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+std::string normalize_for_guard(std::string_view raw, bool leet) {
+  std::string visible = strip_invisible(raw);
+  std::string_view text = visible;
   std::string folded;
   utf8proc_uint8_t* mapped = nullptr;
   utf8proc_ssize_t n = utf8proc_map(
@@ -268,6 +346,11 @@ std::string normalize_for_guard(std::string_view text) {
       ++i;
       continue;
     }
+    if (c == '\n') {
+      out.push_back('\n');
+      ++i;
+      continue;
+    }
     size_t j = i;
     bool has_letter = false;
     while (j < folded.size() && folded[j] != ' ' && folded[j] != '\n' && folded[j] != '\t') {
@@ -278,9 +361,8 @@ std::string normalize_for_guard(std::string_view text) {
       char ch = folded[k];
       // A symbol at the word's edge is punctuation, not a letter ("now!").
       bool inner = k > i && k + 1 < j;
-      bool leetable =
-          (ch >= '0' && ch <= '9') || ((ch == '@' || ch == '$' || ch == '!' || ch == '|') && inner);
-      out.push_back(has_letter && leetable ? leet(ch) : ch);
+      bool leetable = (ch >= '0' && ch <= '9') || ((ch == '@' || ch == '$' || ch == '!') && inner);
+      out.push_back(leet && has_letter && leetable ? leet_char(ch) : ch);
     }
     i = j;
   }
@@ -338,11 +420,11 @@ JailbreakDetector::JailbreakDetector() : tables_(std::make_unique<Tables>()) {
 JailbreakDetector::~JailbreakDetector() = default;
 
 JailbreakResult JailbreakDetector::score(std::string_view text) const {
-  JailbreakResult r = score_normalized(normalize_for_guard(text));
+  JailbreakResult r = score_normalized(text);
   // Payloads hidden in base64 (case-sensitive, so decoded from the raw text): score the decoded
   // text; the hiding itself adds weight.
   for (const std::string& dec : decoded_base64_runs(text)) {
-    JailbreakResult inner = score_normalized(normalize_for_guard(dec));
+    JailbreakResult inner = score_normalized(dec);
     if (inner.score > 0.0f) {
       float combined = 1.0f - (1.0f - inner.score) * (1.0f - 0.35f);
       if (combined > r.score) r.score = combined;
@@ -352,12 +434,18 @@ JailbreakResult JailbreakDetector::score(std::string_view text) const {
   return r;
 }
 
-JailbreakResult JailbreakDetector::score_normalized(const std::string& norm) const {
+// A family counts when a pattern matches the text read plainly or read as leetspeak (the latter
+// would turn "base64" into "basea4", the former misses "1gn0r3").
+JailbreakResult JailbreakDetector::score_normalized(std::string_view text) const {
+  std::string plain = normalize_for_guard(text, false);
+  std::string leet = normalize_for_guard(text, true);
+  bool same = plain == leet;
+  auto matches = [&](const Regex& re) { return re.search(plain) || (!same && re.search(leet)); };
   JailbreakResult r;
   float keep = 1.0f;
   for (const auto& cf : tables_->families) {
     for (const Regex& re : cf.patterns) {
-      if (re.search(norm)) {
+      if (matches(re)) {
         keep *= 1.0f - cf.family->weight;
         r.families.emplace_back(cf.family->name);
         break;
@@ -367,7 +455,7 @@ JailbreakResult JailbreakDetector::score_normalized(const std::string& norm) con
   r.score = 1.0f - keep;
   if (r.score > 0.0f) {
     for (const Regex& re : tables_->benign) {
-      if (re.search(norm)) {
+      if (matches(re)) {
         r.score *= 0.55f;
         r.families.emplace_back("benign_context");
         break;

@@ -25,8 +25,9 @@ struct JailbreakResult {
   std::vector<std::string> families;  // matched family names, in table order
 };
 
-// The normalised form the patterns see (exposed for tests).
-std::string normalize_for_guard(std::string_view text);
+// The normalised form the patterns see (exposed for tests); `leet`: digits and symbols inside
+// words read as letters.
+std::string normalize_for_guard(std::string_view text, bool leet = true);
 
 class JailbreakDetector {
  public:
@@ -38,7 +39,7 @@ class JailbreakDetector {
   JailbreakResult score(std::string_view text) const;
 
  private:
-  JailbreakResult score_normalized(const std::string& norm) const;
+  JailbreakResult score_normalized(std::string_view text) const;
   struct Tables;
   std::unique_ptr<Tables> tables_;
 };

@@ -72,9 +72,17 @@ size_t digit_run(std::string_view t, size_t i) {
   return e;
 }
 
-// A context word within 48 bytes before i (case-insensitive), for the bare-digit formats.
+// A context word within 48 bytes before i in the same sentence (case-insensitive), for the
+// bare-digit formats.
 bool context_before(std::string_view t, size_t i, std::initializer_list<std::string_view> words) {
   size_t from = i > 48 ? i - 48 : 0;
+  for (size_t k = i; k > from; --k) {
+    char c = t[k - 1];
+    if (c == '\n' || ((c == '.' || c == '!' || c == '?') && k < i && t[k] == ' ')) {
+      from = k;
+      break;
+    }
+  }
   std::string window;
   for (size_t k = from; k < i; ++k) window += to_lower(t[k]);
   for (std::string_view w : words) {
@@ -285,8 +293,9 @@ size_t match_ipv6(std::string_view t, size_t i) {
   if (colons < 2) return kNone;
   if (e < t.size() && (is_alnum(t[e]) || t[e] == '_' || t[e] == ':')) return kNone;
   std::string_view cand = t.substr(i, e - i);
-  bool has_hex = std::any_of(cand.begin(), cand.end(), is_hex);
-  return has_hex && ipv6_valid(cand) ? e : kNone;
+  // A decimal digit is required: "a::b" and "dead::beef" are far more often code than addresses.
+  bool has_digit = std::any_of(cand.begin(), cand.end(), is_digit);
+  return has_digit && ipv6_valid(cand) ? e : kNone;
 }
 
 // --- EMAIL_ADDRESS ------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "semantic/jailbreak.h"
+#include "semantic/pii.h"
 #include "semantic/stage.h"
 #include "semantic/vector_index.h"
 #include "semantic_corpus.h"
@@ -162,6 +163,14 @@ int overhead(int argc, char** argv) {
   std::printf("latency from arrival us:   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
               pct(latency_us, 0.5), pct(latency_us, 0.9), pct(latency_us, 0.99),
               pct(latency_us, 0.999), pct(latency_us, 1.0));
+  MetricsSnapshot m = stage.metrics();
+  std::printf("per signal (stage metrics): ");
+  for (const auto& [name, h] : m.signal_latency) {
+    std::printf("%s %llu calls mean %.1f us; ", name.c_str(),
+                static_cast<unsigned long long>(h.count),
+                h.count ? 1e6 * h.sum / static_cast<double>(h.count) : 0.0);
+  }
+  std::printf("\n");
   return 0;
 }
 
@@ -224,6 +233,21 @@ int pii_eval(int argc, char** argv) {
     std::printf("| %s | %llu | %llu | %llu | %.4f | %.4f |\n", type.c_str(),
                 static_cast<unsigned long long>(s.tp), static_cast<unsigned long long>(s.fp),
                 static_cast<unsigned long long>(s.fn), s.precision(), s.recall());
+  }
+  if (flag(argc, argv, "--verbose")) {
+    PiiDetector det(
+        {"US_SSN", "CREDIT_CARD", "IBAN_CODE", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS"});
+    for (const auto& t : corpus) {
+      for (const PiiMatch& m : det.detect(t.text)) {
+        bool labelled = std::any_of(t.pii.begin(), t.pii.end(), [&](const corpus::Span& s) {
+          return s.type == m.type && s.begin == m.begin && s.end == m.end;
+        });
+        if (!labelled) {
+          std::printf("FP %s '%s' in: %s\n", m.type.c_str(),
+                      t.text.substr(m.begin, m.end - m.begin).c_str(), t.text.c_str());
+        }
+      }
+    }
   }
   return 0;
 }

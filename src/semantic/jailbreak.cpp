@@ -310,31 +310,48 @@ static std::string strip_invisible(std::string_view text) {
   return out;
 }
 
-std::string normalize_for_guard(std::string_view raw, bool leet) {
-  std::string visible = strip_invisible(raw);
-  std::string_view text = visible;
+static std::string finish_normalize(const std::string& folded, bool leet);
+
+// NFKC + case fold + invisible characters removed + homoglyphs mapped. Pure ASCII (the common
+// case) takes a fast path with the same result: for ASCII the Unicode steps are lower-casing.
+static std::string fold_text(std::string_view raw) {
+  bool ascii = std::all_of(raw.begin(), raw.end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   std::string folded;
+  if (ascii) {
+    folded.assign(raw);
+    for (char& c : folded) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    return folded;
+  }
+  std::string visible = strip_invisible(raw);
   utf8proc_uint8_t* mapped = nullptr;
   utf8proc_ssize_t n = utf8proc_map(
-      reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-      static_cast<utf8proc_ssize_t>(text.size()), &mapped,
+      reinterpret_cast<const utf8proc_uint8_t*>(visible.data()),
+      static_cast<utf8proc_ssize_t>(visible.size()), &mapped,
       static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE |
                                      UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_STRIPMARK));
   if (n >= 0) {
     folded.assign(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
   } else {
     // Invalid UTF-8: fall back to ASCII lower-casing of the bytes.
-    folded.assign(text);
+    folded = std::move(visible);
     for (char& c : folded) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   }
   std::free(mapped);
-  // Homoglyphs.
   for (const auto& [glyph, latin] : kHomoglyphs) {
     size_t len = std::strlen(glyph);
     for (size_t p = folded.find(glyph); p != std::string::npos; p = folded.find(glyph, p + 1)) {
       folded.replace(p, len, 1, latin);
     }
   }
+  return folded;
+}
+
+std::string normalize_for_guard(std::string_view raw, bool leet) {
+  return finish_normalize(fold_text(raw), leet);
+}
+
+static std::string finish_normalize(const std::string& folded, bool leet) {
   // Leetspeak inside words that also hold letters; whitespace collapsed.
   std::string out;
   out.reserve(folded.size());
@@ -437,8 +454,9 @@ JailbreakResult JailbreakDetector::score(std::string_view text) const {
 // A family counts when a pattern matches the text read plainly or read as leetspeak (the latter
 // would turn "base64" into "basea4", the former misses "1gn0r3").
 JailbreakResult JailbreakDetector::score_normalized(std::string_view text) const {
-  std::string plain = normalize_for_guard(text, false);
-  std::string leet = normalize_for_guard(text, true);
+  std::string folded = fold_text(text);
+  std::string plain = finish_normalize(folded, false);
+  std::string leet = finish_normalize(folded, true);
   bool same = plain == leet;
   auto matches = [&](const Regex& re) { return re.search(plain) || (!same && re.search(leet)); };
   JailbreakResult r;

@@ -20,21 +20,30 @@ void SemanticMetrics::block(const std::string& guard, const std::string& type) {
   std::lock_guard<std::mutex> lock(mu_);
   ++s_.blocks[{guard, type}];
 }
-void SemanticMetrics::redaction(const std::string& type) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++s_.redactions[type];
+namespace {
+template <typename Map>
+typename Map::mapped_type& slot(Map& m, std::string_view key) {
+  auto it = m.find(key);
+  if (it == m.end()) it = m.emplace(std::string(key), typename Map::mapped_type{}).first;
+  return it->second;
 }
-void SemanticMetrics::signal_latency(const std::string& signal, double seconds) {
+}  // namespace
+
+void SemanticMetrics::redaction(std::string_view type) {
   std::lock_guard<std::mutex> lock(mu_);
-  s_.signal_latency[signal].observe(seconds);
+  ++slot(s_.redactions, type);
+}
+void SemanticMetrics::signal_latency(std::string_view signal, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  slot(s_.signal_latency, signal).observe(seconds);
 }
 void SemanticMetrics::stage_latency(double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   s_.stage_latency.observe(seconds);
 }
-void SemanticMetrics::signal_error(const std::string& signal) {
+void SemanticMetrics::signal_error(std::string_view signal) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++s_.signal_errors[signal];
+  ++slot(s_.signal_errors, signal);
 }
 void SemanticMetrics::reload(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -9,9 +9,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace turbine::semantic {
@@ -57,10 +59,11 @@ using LabelPair = std::pair<std::string, std::string>;
 struct MetricsSnapshot {
   std::map<LabelPair, uint64_t> decisions;  // (decision, model)
   std::map<LabelPair, uint64_t> blocks;     // (guard, type)
-  std::map<std::string, uint64_t> redactions;
-  std::map<std::string, Histogram> signal_latency;
+  // Transparent comparators: the per-request recorders look up by string_view, no allocation.
+  std::map<std::string, uint64_t, std::less<>> redactions;
+  std::map<std::string, Histogram, std::less<>> signal_latency;
   Histogram stage_latency;
-  std::map<std::string, uint64_t> signal_errors;
+  std::map<std::string, uint64_t, std::less<>> signal_errors;
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
   // Cache counters are filled from SemanticCache::stats() by the stage.
@@ -73,10 +76,10 @@ class SemanticMetrics {
  public:
   void decision(const std::string& decision, const std::string& model);
   void block(const std::string& guard, const std::string& type);
-  void redaction(const std::string& type);
-  void signal_latency(const std::string& signal, double seconds);
+  void redaction(std::string_view type);
+  void signal_latency(std::string_view signal, double seconds);
   void stage_latency(double seconds);
-  void signal_error(const std::string& signal);
+  void signal_error(std::string_view signal);
   void reload(bool ok);
 
   MetricsSnapshot snapshot() const;

@@ -131,7 +131,7 @@ struct CacheConfig {
   int64_t max_entries = 1000;
   bool literal_guard = true;  // numbers and quoted literals must match for a semantic hit
   // Per partition (tenant x model): exact search below this many entries, HNSW at and above.
-  int64_t exact_search_max_entries = 4096;
+  int64_t exact_search_max_entries = 2048;
   int64_t hnsw_m = 16;
   int64_t hnsw_ef_construction = 200;
   int64_t hnsw_ef_search = 64;

@@ -29,10 +29,17 @@ VectorIndex::VectorIndex(size_t dim, size_t exact_max, HnswParams params)
 VectorIndex::~VectorIndex() = default;
 
 namespace {
+// Eight independent partial sums: without -ffast-math the compiler keeps one serial add chain,
+// which made the exact scan latency-bound (about 8x slower at 384 dimensions).
 float dot(const float* a, const float* b, size_t n) {
-  float s = 0;
-  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t k = 0; k < 8; ++k) s[k] += a[i + k] * b[i + k];
+  }
+  float t = 0;
+  for (; i < n; ++i) t += a[i] * b[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
 }
 }  // namespace
 

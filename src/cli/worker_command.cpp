@@ -242,8 +242,7 @@ int run_worker(const WorkerOptions& opts) {
       while (!cv.wait_for(lock, std::chrono::duration<double>(opts.load_interval_s),
                           [&] { return stopping; })) {
         const engine::EngineStats s = engine->stats();
-        (*plane)->publish(subject, runtime::load_to_json({instance_id, s.running, s.waiting,
-                                                          s.kv_used_blocks, s.kv_total_blocks}));
+        (*plane)->publish(subject, runtime::load_to_json(engine::reported_load(instance_id, s)));
       }
     });
   }

@@ -318,8 +318,9 @@ void TcpKvTransfer::release(const engine::KvTransferMeta& meta) {
                  asio::detached);
 }
 
-KvTransferStats TcpKvTransfer::stats() const {
-  KvTransferStats s;
+engine::KvTransportStats TcpKvTransfer::stats() const {
+  engine::KvTransportStats s;
+  s.transport = "tcp";
   s.fetches = counters_->fetches.load();
   s.failures = counters_->failures.load();
   s.bytes = counters_->bytes.load();
@@ -329,8 +330,7 @@ KvTransferStats TcpKvTransfer::stats() const {
 }
 
 std::vector<engine::KvTransportStats> TcpKvTransfer::transport_stats() const {
-  const KvTransferStats s = stats();
-  return {{"tcp", s.fetches, s.failures, s.bytes, s.seconds}};
+  return {stats()};
 }
 
 }  // namespace turbine::runtime

@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(bytes), k, u, w, k / w, reps);
     std::fflush(stdout);
   }
-  const runtime::KvTransferStats st = transfer.stats();
+  const engine::KvTransportStats st = transfer.stats();
   std::printf("tcp-kv: %llu fetches, %llu failures, %.1f MB\n",
               static_cast<unsigned long long>(st.fetches),
               static_cast<unsigned long long>(st.failures), static_cast<double>(st.bytes) / 1e6);

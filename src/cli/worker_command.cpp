@@ -15,6 +15,7 @@
 #include <boost/asio/ip/host_name.hpp>
 
 #include "cli/disagg_run.h"
+#include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
 #include "cli/runtime_flags.h"
@@ -52,27 +53,23 @@ struct WorkerOptions {
   double shutdown_grace_s = 30.0;
   LocalEngineOptions engine;
   std::string engine_kind = "real";  // real, or mock (simulated time)
-  double speedup = 1.0;              // mock: simulated seconds per wall-clock second
-  int mock_kv_blocks = 16384;        // mock: KV blocks
+  // mock: simulated seconds per wall-clock second, KV blocks, and for disaggregated serving the
+  // simulated KV bytes per token and inbound KV link (as `turbine run`'s flags).
+  InProcessWorkersOptions mock;
   RuntimeFlags runtime;
   TracingFlags tracing;
 };
 
 // The mock engine (mock/mock_engine.h) for --engine mock: the model names the tokenizer and the
-// context; the engine flags that apply (block size, context, prefix caching) are honoured.
+// context; the engine flags that apply (block size, context, prefix caching) are honoured, and
+// the disaggregation role's (instance id, KV transfer) as for the real engine.
 Result<std::shared_ptr<engine::AsyncEngine>> make_mock_worker(const model::Model& model,
                                                               const LocalEngineOptions& e,
                                                               const WorkerOptions& o) {
-  mock::MockEngineOptions m;
-  m.n_vocab = model.config().n_vocab;
-  if (e.eos_token_id >= 0) m.eos_token_ids.push_back(e.eos_token_id);
-  m.block_size = e.block_size;
-  m.num_blocks = o.mock_kv_blocks;
-  if (e.max_model_len > 0) m.max_context = e.max_model_len;
-  m.enable_prefix_caching = e.enable_prefix_caching;
-  m.speedup = o.speedup;
+  TURBINE_ASSIGN_OR_RETURN(mock::MockEngineOptions m, mock_engine_options(model, e, o.mock));
   m.kv_event_sink = e.kv_event_sink;
-  TURBINE_RETURN_IF_ERROR(m.validate());
+  m.instance_id = e.instance_id;
+  m.kv_transfer = e.kv_transfer;
   return std::shared_ptr<engine::AsyncEngine>(std::make_shared<mock::MockEngine>(m));
 }
 
@@ -242,8 +239,7 @@ int run_worker(const WorkerOptions& opts) {
       while (!cv.wait_for(lock, std::chrono::duration<double>(opts.load_interval_s),
                           [&] { return stopping; })) {
         const engine::EngineStats s = engine->stats();
-        (*plane)->publish(subject, runtime::load_to_json({instance_id, s.running, s.waiting,
-                                                          s.kv_used_blocks, s.kv_total_blocks}));
+        (*plane)->publish(subject, runtime::load_to_json(engine::reported_load(instance_id, s)));
       }
     });
   }
@@ -325,10 +321,20 @@ void add_worker_command(CLI::App& app) {
                   "tokenizer)")
       ->check(CLI::IsMember({"real", "mock"}))
       ->capture_default_str();
-  cmd->add_option("--speedup", w.speedup, "Mock engine: simulated seconds per wall-clock second")
+  cmd->add_option("--speedup", w.mock.speedup,
+                  "Mock engine: simulated seconds per wall-clock second")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--mock-kv-blocks", w.mock_kv_blocks, "Mock engine: KV blocks")
+  cmd->add_option("--mock-kv-blocks", w.mock.mock_kv_blocks, "Mock engine: KV blocks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--mock-kv-bytes-per-token", w.mock.mock_kv_bytes_per_token,
+                  "Mock engine, --worker-type prefill/decode: simulated KV bytes per token "
+                  "(default: Llama-3-8B in BF16; equal on both sides)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--mock-kv-transfer-gbps", w.mock.mock_kv_transfer_gbps,
+                  "Mock engine, --worker-type decode/both: simulated inbound KV link, Gb/s")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--status-port", w.status_port,

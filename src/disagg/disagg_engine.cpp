@@ -70,18 +70,7 @@ DisaggStats DisaggEngine::disagg_stats() const {
 engine::EngineStats DisaggEngine::stats() const {
   engine::EngineStats a = decode_->stats();
   const engine::EngineStats b = prefill_->stats();
-  a.running += b.running;
-  a.waiting += b.waiting;
-  a.steps += b.steps;
-  a.cancelled += b.cancelled;
-  a.prompt_tokens += b.prompt_tokens;
-  a.generated_tokens += b.generated_tokens;
-  a.kv_total_blocks += b.kv_total_blocks;
-  a.kv_used_blocks += b.kv_used_blocks;
-  a.prefix_cache_queried_tokens += b.prefix_cache_queried_tokens;
-  a.prefix_cache_hit_tokens += b.prefix_cache_hit_tokens;
-  a.preemptions += b.preemptions;
-  engine::add_disagg_stats(a, b);
+  engine::accumulate(a, b);
   a.disagg_remote_prefills += remote_prefills_.load();
   a.disagg_local_prefills += local_prefills_.load();
   a.disagg_prefill_failures += prefill_failures_.load();

@@ -75,14 +75,8 @@ struct RouterOptions {
   Status validate() const;
 };
 
-struct WorkerLoad {
-  uint64_t instance_id = 0;
-  int active_requests = 0;
-  double active_decode_blocks = 0;
-  double pending_prefill_tokens = 0;
-  size_t indexed_blocks = 0;
-  uint64_t routed = 0;  // requests routed here (migrations included)
-};
+// Per worker in RouterStats: the router's estimates and what the worker reports of itself.
+using WorkerLoad = engine::WorkerLoad;
 
 struct RouterStats {
   uint64_t decisions = 0;       // workers chosen (migrations included)

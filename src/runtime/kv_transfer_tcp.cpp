@@ -110,7 +110,8 @@ asio::awaitable<Status> open_connection(KvSocket& sock, bool& reused, const std:
 }
 
 // Blocks [first, first + n) over one connection, at most `window` pulls in flight, into `out`
-// (sized n * bytes_per_block). `got_any`: some bytes of the answer arrived (no retry after that).
+// (sized meta.layout.wire_bytes(n): n * bytes_per_block, none for a simulated layout, whose
+// answers carry no bytes). `got_any`: some bytes of the answer arrived (no retry after that).
 asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransferMeta& meta,
                                     int first, int n, const TcpKvTransferOptions& options,
                                     std::string& out, bool& got_any) {
@@ -185,7 +186,8 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
       co_return peer_error("malformed kv data");
     auto it =
         std::find_if(pending.begin(), pending.end(), [&](const Pending& p) { return p.id == id; });
-    if (it == pending.end() || code != 0 || static_cast<int64_t>(n_bytes) != it->count * bpb) {
+    if (it == pending.end() || code != 0 ||
+        static_cast<int64_t>(n_bytes) != meta.layout.wire_bytes(it->count)) {
       // Not ours, an error, or a wrong size: drain the bytes, then judge.
       std::string drain(n_bytes, '\0');
       co_await asio::async_read(socket, asio::buffer(drain), whole(n_bytes),
@@ -198,10 +200,12 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
       }
       co_return Status(static_cast<StatusCode>(code), frame.substr(0, msg_len));
     }
-    char* dst = out.data() + static_cast<size_t>((it->at - first) * bpb);
-    co_await asio::async_read(socket, asio::buffer(dst, n_bytes), whole(n_bytes),
-                              asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return peer_error(ec.message());
+    if (n_bytes > 0) {
+      char* dst = out.data() + static_cast<size_t>((it->at - first) * bpb);
+      co_await asio::async_read(socket, asio::buffer(dst, n_bytes), whole(n_bytes),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return peer_error(ec.message());
+    }
     pending.erase(it);
   }
   co_return Status::ok();
@@ -223,7 +227,7 @@ asio::awaitable<void> do_fetch(engine::KvTransferMeta meta, int first, int n,
     error_code ignored;
     if (*current) (*current)->close(ignored);
   });
-  std::string bytes = result_buffer(static_cast<size_t>(int64_t{n} * meta.layout.bytes_per_block));
+  std::string bytes = result_buffer(static_cast<size_t>(meta.layout.wire_bytes(n)));
   Status st = Status::ok();
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = false, got_any = false;
@@ -318,8 +322,9 @@ void TcpKvTransfer::release(const engine::KvTransferMeta& meta) {
                  asio::detached);
 }
 
-KvTransferStats TcpKvTransfer::stats() const {
-  KvTransferStats s;
+engine::KvTransportStats TcpKvTransfer::stats() const {
+  engine::KvTransportStats s;
+  s.transport = "tcp";
   s.fetches = counters_->fetches.load();
   s.failures = counters_->failures.load();
   s.bytes = counters_->bytes.load();
@@ -329,8 +334,7 @@ KvTransferStats TcpKvTransfer::stats() const {
 }
 
 std::vector<engine::KvTransportStats> TcpKvTransfer::transport_stats() const {
-  const KvTransferStats s = stats();
-  return {{"tcp", s.fetches, s.failures, s.bytes, s.seconds}};
+  return {stats()};
 }
 
 }  // namespace turbine::runtime

@@ -30,14 +30,6 @@ struct TcpKvTransferOptions {
   int max_idle_connections = 4;                // per address; 0: one connection per fetch
 };
 
-struct KvTransferStats {
-  uint64_t fetches = 0;
-  uint64_t failures = 0;
-  uint64_t bytes = 0;
-  double seconds = 0.0;   // sum over successful fetches
-  uint64_t connects = 0;  // connections opened (fetches and releases; reuse keeps it low)
-};
-
 class TcpKvTransfer final : public engine::KvTransfer {
  public:
   explicit TcpKvTransfer(TcpKvTransferOptions options = {});
@@ -47,7 +39,7 @@ class TcpKvTransfer final : public engine::KvTransfer {
              engine::KvBytesCallback done) override;
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "tcp"; }
-  KvTransferStats stats() const;
+  engine::KvTransportStats stats() const;  // "tcp"; connects: for fetches and releases
   std::vector<engine::KvTransportStats> transport_stats() const override;
 
   struct Counters {

@@ -69,8 +69,7 @@ std::vector<engine::KvTransportStats> DispatchKvTransfer::transport_stats() cons
 }
 
 std::vector<engine::KvTransportStats> UcxKvTransfer::transport_stats() const {
-  const KvTransferStats s = stats();
-  return {{"ucx", s.fetches, s.failures, s.bytes, s.seconds}};
+  return {stats()};
 }
 
 #ifndef TURBINE_HAVE_UCX
@@ -107,8 +106,8 @@ void UcxKvTransfer::fetch(const engine::KvTransferMeta&, int, int, engine::KvByt
   done(no_ucx());
 }
 void UcxKvTransfer::release(const engine::KvTransferMeta&) {}
-KvTransferStats UcxKvTransfer::stats() const {
-  return {};
+engine::KvTransportStats UcxKvTransfer::stats() const {
+  return {"ucx"};
 }
 
 #else  // TURBINE_HAVE_UCX
@@ -777,8 +776,9 @@ void UcxKvTransfer::release(const engine::KvTransferMeta& meta) {
   });
 }
 
-KvTransferStats UcxKvTransfer::stats() const {
-  KvTransferStats s;
+engine::KvTransportStats UcxKvTransfer::stats() const {
+  engine::KvTransportStats s;
+  s.transport = "ucx";
   s.fetches = impl_->counters.fetches.load();
   s.failures = impl_->counters.failures.load();
   s.bytes = impl_->counters.bytes.load();

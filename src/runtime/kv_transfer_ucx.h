@@ -83,7 +83,7 @@ class UcxKvTransfer final : public engine::KvTransfer {
              engine::KvBytesCallback done) override;
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "ucx"; }
-  KvTransferStats stats() const;
+  engine::KvTransportStats stats() const;  // "ucx"
   std::vector<engine::KvTransportStats> transport_stats() const override;
 
   struct Impl;

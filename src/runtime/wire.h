@@ -101,14 +101,9 @@ Result<Frame> decode(std::span<const uint8_t> frame);
 
 // ---- event plane payloads (JSON: low rate, readable with `nats sub`) -------------------------
 
-struct WorkerLoad {
-  uint64_t instance_id = 0;
-  int running = 0;
-  int waiting = 0;
-  int kv_used_blocks = 0;
-  int kv_total_blocks = 0;
-  bool operator==(const WorkerLoad&) const = default;
-};
+// The load subject carries the reported part of engine::WorkerLoad (instance id, running,
+// waiting, KV blocks used/total).
+using engine::WorkerLoad;
 
 // A KV event of one worker, as published on {ns}.{component}.kv_events.
 std::string kv_event_to_json(uint64_t instance_id, const kv::KvEvent& event);

@@ -6,6 +6,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -104,10 +105,13 @@ class FakeTokenizer final : public tokenizer::Tokenizer {
   std::vector<std::string> pieces_;
 };
 
-// An AsyncEngine whose outputs the test sends (emit) from the test thread.
+// An AsyncEngine whose outputs the test sends (emit) from the test thread. submit/cancel may
+// come from another thread (a server's I/O thread): they lock `mu`; tests that share the engine
+// with a server read the vectors through submitted_count().
 class FakeEngine final : public engine::AsyncEngine {
  public:
   Status submit(engine::EngineRequest request) override {
+    std::lock_guard lock(mu);
     if (fail_submit_at >= 0 && static_cast<int>(submitted.size()) == fail_submit_at) {
       return fail_status;
     }
@@ -115,7 +119,14 @@ class FakeEngine final : public engine::AsyncEngine {
     submitted.push_back(std::move(request));
     return Status::ok();
   }
-  void cancel(uint64_t id) override { cancelled.push_back(id); }
+  void cancel(uint64_t id) override {
+    std::lock_guard lock(mu);
+    cancelled.push_back(id);
+  }
+  size_t submitted_count() const {
+    std::lock_guard lock(mu);
+    return submitted.size();
+  }
   void shutdown() override {}
   engine::EngineStats stats() const override { return {}; }
   int max_context() const override { return context; }
@@ -125,14 +136,23 @@ class FakeEngine final : public engine::AsyncEngine {
   // Sends an output for the i-th submitted request.
   void emit(size_t i, std::vector<int32_t> tokens,
             engine::FinishReason finish = engine::FinishReason::kNone, Status error = {}) {
+    engine::OutputCallback callback;
+    size_t prompt_size = 0;
+    {
+      std::lock_guard lock(mu);
+      callback = submitted.at(i).on_output;
+      prompt_size = submitted.at(i).prompt.size();
+    }
     engine::EngineOutput out;
     for (int32_t t : tokens) out.tokens.push_back({t, -0.5f, {}});
     out.finish = finish;
     out.error = std::move(error);
-    out.prompt_tokens = static_cast<int>(submitted.at(i).prompt.size());
+    out.prompt_tokens = static_cast<int>(prompt_size);
     out.cached_tokens = cached_tokens;
-    submitted.at(i).on_output(std::move(out));
+    callback(std::move(out));
   }
+
+  mutable std::mutex mu;
 
   std::vector<engine::EngineRequest> submitted;
   std::vector<uint64_t> ids;

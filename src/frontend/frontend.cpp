@@ -58,7 +58,6 @@ std::string percent_decode(std::string_view s) {
 struct Staged {
   Generation generation;
   std::optional<CannedResponse> canned;
-  std::string requested_model;  // for canned responses
 };
 
 class FrontendImpl final : public Frontend {
@@ -226,25 +225,25 @@ class FrontendImpl final : public Frontend {
     TURBINE_ASSIGN_OR_RETURN(HookOutcome hooked,
                              hook_->on_request(parsed, {protocol.endpoint(), req.headers}));
     Staged s;
-    s.generation.protocol = &protocol;
-    s.generation.headers = std::move(hooked.headers);
-    s.requested_model = model_of(parsed);
+    Generation& g = s.generation;
+    g.protocol = &protocol;
+    g.headers = std::move(hooked.headers);
+    g.request = std::make_shared<const ParsedRequest>(std::move(parsed));
     if (hooked.respond) {
       s.canned = std::move(hooked.respond);
-      s.generation.prepared.sampling = sampling_of(parsed);
       return s;
     }
-    TURBINE_ASSIGN_OR_RETURN(s.generation.model, registry_.find(model_of(parsed)));
-    auto prepared = preprocessor_.prepare(parsed, *s.generation.model, protocol.prompt_field());
+    TURBINE_ASSIGN_OR_RETURN(g.model, registry_.find(model_of(*g.request)));
+    auto prepared = preprocessor_.prepare(*g.request, *g.model, protocol.prompt_field());
     if (!prepared) {
-      metrics_.model(s.generation.model->name)
+      metrics_.model(g.model->name)
           .request_done(protocol.endpoint(),
-                        sampling_of(parsed).stream ? metrics::RequestType::kStream
-                                                   : metrics::RequestType::kUnary,
+                        sampling_of(*g.request).stream ? metrics::RequestType::kStream
+                                                       : metrics::RequestType::kUnary,
                         metrics::RequestStatus::kError);
       return prepared.status();
     }
-    s.generation.prepared = std::move(*prepared);
+    g.prepared = std::move(*prepared);
     return s;
   }
 
@@ -261,8 +260,8 @@ class FrontendImpl final : public Frontend {
     auto staged = co_await pool_.run<Staged>([&] { return stage(protocol, req); });
     if (!staged) co_return co_await send_error(metrics_, protocol, w, staged.status());
     if (staged->canned) {
-      co_return co_await send_canned(env_, protocol, staged->generation.prepared.sampling,
-                                     std::move(staged->requested_model), std::move(*staged->canned),
+      co_return co_await send_canned(env_, protocol, staged->generation.request,
+                                     std::move(*staged->canned),
                                      std::move(staged->generation.headers), w);
     }
     staged->generation.worker_instance_id = *instance;

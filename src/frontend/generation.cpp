@@ -81,7 +81,7 @@ class Run {
       co_return co_await send_error(env_.metrics, protocol_, w_, st, g_.headers);
     }
     w_.on_disconnect(call.closer());
-    encoder_ = protocol_.encoder({protocol_.make_id(), unix_now(), g_.model->name}, sampling_);
+    encoder_ = protocol_.encoder({protocol_.make_id(), unix_now(), g_.model->name}, *g_.request);
     outputs_.resize(post_.size());
     for (size_t i = 0; i < outputs_.size(); ++i) outputs_[i].index = static_cast<int>(i);
 
@@ -239,12 +239,13 @@ asio::awaitable<void> run_generation(const GenerationEnv& env, Generation g,
 }
 
 asio::awaitable<void> send_canned(const GenerationEnv& env, const ProtocolAdapter& protocol,
-                                  const api::SamplingOptions& sampling, std::string model_name,
+                                  std::shared_ptr<const ParsedRequest> request,
                                   CannedResponse canned, http::Headers headers,
                                   http::ResponseWriter& w) {
+  const api::SamplingOptions& sampling = sampling_of(*request);
   const api::ResponseMeta meta{protocol.make_id(), unix_now(),
-                               canned.model.empty() ? std::move(model_name) : canned.model};
-  std::unique_ptr<ResponseEncoder> encoder = protocol.encoder(meta, sampling);
+                               canned.model.empty() ? model_of(*request) : canned.model};
+  std::unique_ptr<ResponseEncoder> encoder = protocol.encoder(meta, *request);
   if (sampling.stream) {
     std::string frame;
     std::vector<int> indices;

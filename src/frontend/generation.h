@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -43,6 +44,7 @@ struct GenerationEnv {
 struct Generation {
   const ProtocolAdapter* protocol = nullptr;
   ModelPtr model;
+  std::shared_ptr<const ParsedRequest> request;  // as parsed (and rewritten by the hook)
   PreparedRequest prepared;
   uint64_t worker_instance_id = 0;  // x-worker-instance-id; 0: the router chooses
   trace::TraceContext parent;       // the client's traceparent (invalid: a new trace)
@@ -53,12 +55,12 @@ struct Generation {
 boost::asio::awaitable<void> run_generation(const GenerationEnv& env, Generation g,
                                             http::ResponseWriter& w);
 
-// Answers with a hook's canned response, encoded by `protocol` (unary or streamed as `sampling`
+// Answers with a hook's canned response, encoded by `protocol` (unary or streamed as the request
 // asks), without the engine.
 boost::asio::awaitable<void> send_canned(const GenerationEnv& env, const ProtocolAdapter& protocol,
-                                         const api::SamplingOptions& sampling,
-                                         std::string model_name, CannedResponse canned,
-                                         http::Headers headers, http::ResponseWriter& w);
+                                         std::shared_ptr<const ParsedRequest> request,
+                                         CannedResponse canned, http::Headers headers,
+                                         http::ResponseWriter& w);
 
 // A response body, counted in the HTTP metrics.
 boost::asio::awaitable<void> send_body(metrics::FrontendMetrics& metrics, http::ResponseWriter& w,

@@ -129,7 +129,8 @@ class ChatAdapter final : public ProtocolAdapter {
   }
   std::string make_id() const override { return api::make_request_id("chatcmpl"); }
   std::unique_ptr<ResponseEncoder> encoder(const api::ResponseMeta& meta,
-                                           const api::SamplingOptions& s) const override {
+                                           const ParsedRequest& request) const override {
+    const api::SamplingOptions& s = sampling_of(request);
     api::ResponseMeta m = meta;
     m.null_usage_in_chunks = s.include_usage;
     return std::make_unique<ChatEncoder>(std::move(m), s);
@@ -148,7 +149,8 @@ class CompletionsAdapter final : public ProtocolAdapter {
   }
   std::string make_id() const override { return api::make_request_id("cmpl"); }
   std::unique_ptr<ResponseEncoder> encoder(const api::ResponseMeta& meta,
-                                           const api::SamplingOptions& s) const override {
+                                           const ParsedRequest& request) const override {
+    const api::SamplingOptions& s = sampling_of(request);
     api::ResponseMeta m = meta;
     m.null_usage_in_chunks = s.include_usage;
     return std::make_unique<CompletionEncoder>(std::move(m), s);

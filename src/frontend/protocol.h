@@ -113,8 +113,11 @@ class ProtocolAdapter {
   virtual Result<ParsedRequest> parse(std::string_view body) const = 0;
   // A fresh response id ("chatcmpl-...", "msg_...").
   virtual std::string make_id() const = 0;
+  // The encoder of one accepted request. `request` is the request as it runs (after the hook), so
+  // an encoder can echo what its protocol repeats in responses (Responses: instructions, tools,
+  // metadata); it outlives the encoder.
   virtual std::unique_ptr<ResponseEncoder> encoder(const api::ResponseMeta& meta,
-                                                   const api::SamplingOptions& sampling) const = 0;
+                                                   const ParsedRequest& request) const = 0;
   // `status` in the protocol's error shape; 503s carry Retry-After.
   virtual ErrorReply error(const Status& status) const = 0;
 };

@@ -49,6 +49,7 @@ class GenerationTest : public ::testing::Test {
     Generation g;
     g.protocol = &protocol;
     g.model = model_;
+    g.request = std::make_shared<const ParsedRequest>(request);
     g.prepared = std::move(*prepared);
     g.headers = {{"x-test", "1"}};
     return g;
@@ -247,8 +248,9 @@ TEST_F(GenerationTest, CannedResponseNeedsNoEngine) {
   d.content = "I can't help with that.";
   d.finish = api::FinishReason::kContentFilter;
   canned.choices.push_back(d);
-  api::SamplingOptions s;
-  loop_.spawn(send_canned(env_, *chat_, s, "MoM", canned, {{"x-vsr-guard", "jailbreak"}}, writer_));
+  auto request = std::make_shared<ParsedRequest>(chat(false));
+  std::get<api::ChatRequest>(*request).model = "MoM";
+  loop_.spawn(send_canned(env_, *chat_, request, canned, {{"x-vsr-guard", "jailbreak"}}, writer_));
   loop_.poll();
   ASSERT_TRUE(loop_.done());
   EXPECT_TRUE(engine_->submitted.empty());
@@ -262,8 +264,9 @@ TEST_F(GenerationTest, CannedResponseNeedsNoEngine) {
 
   FakeWriter sw;
   Loop loop;
-  s.stream = true;
-  loop.spawn(send_canned(env_, *chat_, s, "MoM", canned, {}, sw));
+  auto streamed = std::make_shared<ParsedRequest>(chat(true));
+  std::get<api::ChatRequest>(*streamed).model = "MoM";
+  loop.spawn(send_canned(env_, *chat_, streamed, canned, {}, sw));
   loop.poll();
   auto ev = data_events(sw.stream());
   ASSERT_EQ(ev.size(), 4u);  // role, content, finish, [DONE]

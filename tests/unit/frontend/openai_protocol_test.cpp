@@ -29,6 +29,14 @@ api::ResponseMeta meta() {
   return {"id-1", 1700000000, "m"};
 }
 
+// The OpenAI encoders only look at the request's sampling options.
+std::unique_ptr<ResponseEncoder> make(const ProtocolAdapter& adapter,
+                                      const api::SamplingOptions& s) {
+  api::ChatRequest r;
+  r.sampling = s;
+  return adapter.encoder(meta(), ParsedRequest(std::move(r)));
+}
+
 api::ChoiceDelta delta(int index, std::string content,
                        api::FinishReason finish = api::FinishReason::kNone) {
   api::ChoiceDelta d;
@@ -42,7 +50,7 @@ TEST(OpenAiChatEncoderTest, InterleavedChoicesStreamPerChoice) {
   auto adapter = make_openai_chat_adapter();
   api::SamplingOptions s;
   s.stream = true;
-  auto enc = adapter->encoder(meta(), s);
+  auto enc = make(*adapter, s);
   std::string out;
   const int indices[] = {0, 1};
   enc->stream_start(indices, out);
@@ -81,7 +89,7 @@ TEST(OpenAiChatEncoderTest, IncludeUsageNullsUsageInEveryEarlierChunk) {
   api::SamplingOptions s;
   s.stream = true;
   s.include_usage = true;
-  auto enc = adapter->encoder(meta(), s);
+  auto enc = make(*adapter, s);
   std::string out;
   const int indices[] = {0};
   enc->stream_start(indices, out);
@@ -106,7 +114,7 @@ TEST(OpenAiChatEncoderTest, ReasoningAndToolCallDeltas) {
   auto adapter = make_openai_chat_adapter();
   api::SamplingOptions s;
   s.stream = true;
-  auto enc = adapter->encoder(meta(), s);
+  auto enc = make(*adapter, s);
   std::string out;
   api::ChoiceDelta think;
   think.reasoning = "hmm";
@@ -137,7 +145,7 @@ TEST(OpenAiChatEncoderTest, ReasoningAndToolCallDeltas) {
 TEST(OpenAiChatEncoderTest, UnaryMessageWithToolCallsHasNullContent) {
   auto adapter = make_openai_chat_adapter();
   api::SamplingOptions s;
-  auto enc = adapter->encoder(meta(), s);
+  auto enc = make(*adapter, s);
   ChoiceOutput c;
   c.add(delta(0, ""));
   api::ChoiceDelta call;
@@ -165,7 +173,7 @@ TEST(OpenAiCompletionEncoderTest, OffsetsFollowEachChoiceText) {
   api::SamplingOptions s;
   s.stream = true;
   s.logprobs = 0;
-  auto enc = adapter->encoder(meta(), s);
+  auto enc = make(*adapter, s);
   std::string out;
   enc->stream_start({}, out);
   EXPECT_TRUE(out.empty());
@@ -193,7 +201,7 @@ TEST(OpenAiCompletionEncoderTest, UnaryKeepsEchoAndLogprobOffsets) {
   auto adapter = make_openai_completions_adapter();
   api::SamplingOptions s;
   s.logprobs = 1;
-  auto enc = adapter->encoder(meta(), s);
+  auto enc = make(*adapter, s);
   ChoiceOutput c;
   c.add(delta(0, "echo "));
   api::ChoiceDelta d = delta(0, "ab", api::FinishReason::kStop);

@@ -48,7 +48,9 @@ struct FrontendOptions {
   // Spans for every generation request (a child of the client's `traceparent`, when sent); the
   // engine request carries the span's context to the router and the worker. Null: no tracing.
   std::shared_ptr<trace::Tracer> tracer;
-  // Threads that parse large bodies, render chat templates and tokenize, off the I/O threads.
+  // Threads that preprocess requests off the I/O threads: bodies over 16 KiB, requests with their
+  // own chat_template, and every request when a request_hook is set (parse, hook, template,
+  // tokenize). Smaller requests are cheaper than the hop and run on the I/O thread.
   int preprocess_threads = 2;
   // How long a removed model's name answers 503 + Retry-After (its workers may come back) before
   // it becomes an unknown name (404).

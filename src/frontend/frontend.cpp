@@ -271,7 +271,8 @@ class FrontendImpl final : public Frontend {
     if (cheap) {
       staged.emplace(stage(protocol, req));
     } else {
-      staged.emplace(co_await pool_.run<Staged>([&] { return stage(protocol, req); }));
+      Result<Staged> pooled = co_await pool_.run<Staged>([&] { return stage(protocol, req); });
+      staged.emplace(std::move(pooled));
     }
     if (!staged->has_value()) {
       co_return co_await send_error(metrics_, protocol, w, staged->status());

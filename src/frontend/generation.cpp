@@ -71,8 +71,8 @@ class Run {
   asio::awaitable<void> run() {
     const InflightGuard guard(env_.inflight, mm_);
     const auto t_start = Clock::now();
-    EngineCall call(*g_.model->engine, mm_, co_await asio::this_coro::executor,
-                    env_.next_engine_id);
+    const asio::any_io_executor strand = co_await asio::this_coro::executor;
+    EngineCall call(*g_.model->engine, mm_, strand, env_.next_engine_id);
     make_postprocessors();
     if (Status st = call.submit(g_.prepared.choices, g_.worker_instance_id, span_.context());
         !st.is_ok()) {

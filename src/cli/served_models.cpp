@@ -34,7 +34,7 @@ Status FrontendModels::add(const runtime::ModelCard& card,
     TURBINE_ASSIGN_OR_RETURN(auto tok, tokenizer::make_tokenizer(l.model->vocab()));
     l.tokenizer = std::move(tok);
   }
-  return front_.add_model({card.served_name, l.model, l.tokenizer, std::move(engine)});
+  return front_.add_model({card.served_name, l.model, l.tokenizer, std::move(engine), {}});
 }
 
 }  // namespace turbine::cli

@@ -69,8 +69,8 @@ std::vector<CpSpan> decompose(const std::vector<CpSpan>& in, bool compat) {
       static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0));
   for (const CpSpan& c : in) {
     int boundclass = 0;
-    const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c.cp), buf,
-                                                       32, options, &boundclass);
+    const utf8proc_ssize_t n =
+        utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c.cp), buf, 32, options, &boundclass);
     if (n <= 0 || n > 32) {
       out.push_back(c);
       continue;
@@ -121,8 +121,8 @@ std::vector<CpSpan> compose(const std::vector<CpSpan>& d) {
     used[next] = 1;
     if (cp == d[next].cp) continue;
     int boundclass = 0;
-    const utf8proc_ssize_t m = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), parts,
-                                                       32, UTF8PROC_DECOMPOSE, &boundclass);
+    const utf8proc_ssize_t m = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), parts, 32,
+                                                       UTF8PROC_DECOMPOSE, &boundclass);
     for (utf8proc_ssize_t p = 1; p < m && p < 32; ++p) {
       for (size_t j = next + 1; j < d.size(); ++j) {
         if (!used[j] && d[j].cp == static_cast<uint32_t>(parts[p])) {
@@ -185,8 +185,8 @@ Result<std::shared_ptr<UnicodeRegex>> parse_pattern(const json& pattern) {
       return std::make_shared<UnicodeRegex>(std::move(re));
     }
   }
-  return invalid_argument("normalizer Replace: pattern: expected {\"String\": ...} or {\"Regex\": ...}",
-                          "normalizer");
+  return invalid_argument(
+      "normalizer Replace: pattern: expected {\"String\": ...} or {\"Regex\": ...}", "normalizer");
 }
 
 bool bool_or(const json& j, const char* key, bool fallback) {
@@ -347,9 +347,9 @@ void AlignedNormalizer::normalize(AlignedText& t) const {
           if ((cp >= 0x01 && cp <= 0x08) || cp == 0x0B || (cp >= 0x0E && cp <= 0x1F) ||
               cp == 0x7F || cp == 0x8F || cp == 0x9F)
             return 0;
-          const bool space = cp == 0x09 || cp == 0x0A || cp == 0x0C || cp == 0x0D ||
-                             cp == 0x1680 || (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 ||
-                             cp == 0x2029 || cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD;
+          const bool space = cp == 0x09 || cp == 0x0A || cp == 0x0C || cp == 0x0D || cp == 0x1680 ||
+                             (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 ||
+                             cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD;
           out[0] = space ? ' ' : cp;
           return 1;
         });

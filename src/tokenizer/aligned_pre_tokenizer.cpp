@@ -173,8 +173,8 @@ void AlignedPreTokenizer::apply(const Step& step, const AlignedText& piece,
       return;
     case Kind::kDigits:
       char_spans(piece.text, is_unicode_numeric, step.individual_digits, spans);
-      cut(piece, spans,
-          step.individual_digits ? Behavior::kIsolated : Behavior::kContiguous, false, out);
+      cut(piece, spans, step.individual_digits ? Behavior::kIsolated : Behavior::kContiguous, false,
+          out);
       return;
     case Kind::kSplit:
       if (!step.regex->find_all(piece.text, spans)) {
@@ -196,9 +196,9 @@ void AlignedPreTokenizer::apply(const Step& step, const AlignedText& piece,
         }
       }
       const bool starts = t.text.compare(0, step.replacement.size(), step.replacement) == 0;
-      const bool prepend = !t.empty() && !starts &&
-                           (step.prepend_scheme == 0 ||
-                            (step.prepend_scheme == 1 && t.align[0].begin == 0));
+      const bool prepend =
+          !t.empty() && !starts &&
+          (step.prepend_scheme == 0 || (step.prepend_scheme == 1 && t.align[0].begin == 0));
       if (prepend) {
         AlignedText p;
         p.push_bytes(step.replacement, t.align[0]);

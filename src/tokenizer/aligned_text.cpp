@@ -11,8 +11,8 @@ AlignedText AlignedText::from_original(std::string_view original, uint32_t base)
   a.text.assign(original);
   a.align.resize(original.size());
   for (size_t i = 0; i < original.size();) {
-    const size_t n = std::min(utf8_sequence_length(static_cast<uint8_t>(original[i])),
-                              original.size() - i);
+    const size_t n =
+        std::min(utf8_sequence_length(static_cast<uint8_t>(original[i])), original.size() - i);
     const ByteSpan span{base + static_cast<uint32_t>(i), base + static_cast<uint32_t>(i + n)};
     for (size_t k = 0; k < n; ++k) a.align[i + k] = span;
     i += n;

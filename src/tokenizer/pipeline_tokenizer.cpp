@@ -50,8 +50,9 @@ size_t count_chars(std::string_view s) {
 // WordPiece decoder's cleanup (transformers' clean_up_tokenization), per token.
 std::string cleanup(std::string s) {
   static const std::pair<const char*, const char*> kRules[] = {
-      {" .", "."},   {" ?", "?"},     {" !", "!"},       {" ,", ","},   {" ' ", "'"},   {" n't", "n't"},
-      {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+      {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+      {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+      {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   for (const auto& [from, to] : kRules) {
     const std::string_view f(from);
     std::string out;
@@ -287,8 +288,7 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
       for (const json& sub : p.value("processors", json::array())) queue.push_back(sub);
     } else if (type == "TemplateProcessing") {
       const json& specials = p.value("special_tokens", json::object());
-      const auto parse_items = [&](const json& list,
-                                   std::vector<TemplateItem>& items) -> Status {
+      const auto parse_items = [&](const json& list, std::vector<TemplateItem>& items) -> Status {
         items.clear();
         if (!list.is_array())
           return invalid_argument("post_processor: template: expected a list", "post_processor");
@@ -308,8 +308,7 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
                   "post_processor");
             for (const json& id : (*sp)["ids"]) {
               if (!id.is_number_integer())
-                return invalid_argument("tokenizer.json: post_processor: bad id",
-                                        "post_processor");
+                return invalid_argument("tokenizer.json: post_processor: bad id", "post_processor");
               ti.ids.push_back(id.get<int32_t>());
             }
             ti.type_id = s.value("type_id", 0);
@@ -343,8 +342,7 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
       trim_offsets_ = bool_field(p, "trim_offsets", true);
       trim_add_prefix_space_ = bool_field(p, "add_prefix_space", true);
     } else if (!type.empty()) {
-      return unimplemented("post_processor type '" + type + "' is not supported",
-                           "post_processor");
+      return unimplemented("post_processor type '" + type + "' is not supported", "post_processor");
     }
   }
   return Status::ok();

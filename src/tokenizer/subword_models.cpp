@@ -114,7 +114,8 @@ class PieceTrie {
       auto it = std::lower_bound(ch.begin(), ch.end(), std::make_pair(b, int32_t{-1}));
       if (it == ch.end() || it->first != b) return;
       node = it->second;
-      if (nodes_[static_cast<size_t>(node)].id >= 0) fn(i + 1, nodes_[static_cast<size_t>(node)].id);
+      if (nodes_[static_cast<size_t>(node)].id >= 0)
+        fn(i + 1, nodes_[static_cast<size_t>(node)].id);
     }
   }
 
@@ -208,7 +209,8 @@ class UnigramModel final : public SubwordModel {
       if (!all) continue;
       const SubToken span = out[i];
       std::vector<SubToken> bytes;
-      for (char c : run) bytes.push_back({byte_ids_[static_cast<uint8_t>(c)], span.begin, span.end});
+      for (char c : run)
+        bytes.push_back({byte_ids_[static_cast<uint8_t>(c)], span.begin, span.end});
       out.erase(out.begin() + static_cast<std::ptrdiff_t>(i));
       out.insert(out.begin() + static_cast<std::ptrdiff_t>(i), bytes.begin(), bytes.end());
       i += bytes.size() - 1;

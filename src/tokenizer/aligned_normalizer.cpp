@@ -174,6 +174,73 @@ int lowercase(uint32_t cp, uint32_t* out) {
   return 1;
 }
 
+// Replaces text[b, e) (its characters' spans in `spans`) by `repl`: replacement character j takes
+// the span of replaced character min(j, count - 1), as NormalizedString::transform assigns them.
+void replace_chars(const std::vector<ByteSpan>& spans, std::string_view repl, AlignedText& out) {
+  size_t j = 0;
+  for (size_t i = 0; i < repl.size(); ++j) {
+    const size_t at = i;
+    (void)next_code_point(repl, i);
+    out.push_bytes(repl.substr(at, i - at), spans[std::min(j, spans.size() - 1)]);
+  }
+}
+
+// SentencePiece's charsmap over extended grapheme clusters: a cluster shorter than 6 bytes is
+// looked up whole; otherwise (or when it has no entry) each of its characters is.
+void precompiled(const PrecompiledCharsmap& map, AlignedText& t) {
+  if (map.empty() || t.empty()) return;
+  std::vector<size_t> bounds{0};
+  {
+    utf8proc_int32_t state = 0;
+    size_t i = 0;
+    uint32_t prev = next_code_point(t.text, i);
+    while (i < t.text.size()) {
+      const size_t at = i;
+      const uint32_t cp = next_code_point(t.text, i);
+      if (utf8proc_grapheme_break_stateful(static_cast<utf8proc_int32_t>(prev),
+                                           static_cast<utf8proc_int32_t>(cp), &state))
+        bounds.push_back(at);
+      prev = cp;
+    }
+    bounds.push_back(t.text.size());
+  }
+  AlignedText out;
+  out.text.reserve(t.text.size());
+  out.align.reserve(t.text.size());
+  bool modified = false;
+  std::vector<ByteSpan> spans;
+  for (size_t g = 0; g + 1 < bounds.size(); ++g) {
+    const size_t b = bounds[g], e = bounds[g + 1];
+    const std::string_view grapheme = std::string_view(t.text).substr(b, e - b);
+    if (e - b < 6) {
+      if (auto r = map.transform(grapheme)) {
+        spans.clear();
+        for (size_t i = b; i < e;) {
+          spans.push_back(t.align[i]);
+          (void)next_code_point(t.text, i);
+        }
+        replace_chars(spans, *r, out);
+        modified = true;
+        continue;
+      }
+    }
+    for (size_t i = b; i < e;) {
+      const size_t at = i;
+      (void)next_code_point(t.text, i);
+      const std::string_view ch = std::string_view(t.text).substr(at, i - at);
+      if (auto r = map.transform(ch)) {
+        replace_chars({t.align[at]}, *r, out);
+        modified = true;
+      } else {
+        out.text.append(ch);
+        out.align.insert(out.align.end(), t.align.begin() + static_cast<std::ptrdiff_t>(at),
+                         t.align.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
+  }
+  if (modified) t = std::move(out);
+}
+
 Result<std::shared_ptr<UnicodeRegex>> parse_pattern(const json& pattern) {
   if (pattern.is_object()) {
     if (auto s = pattern.find("String"); s != pattern.end() && s->is_string()) {
@@ -271,6 +338,25 @@ Status AlignedNormalizer::add(const json& config, std::vector<Step>& steps) {
   if (type == "NFKD") return steps.push_back({Kind::kNfkd, {}, {}}), Status::ok();
   if (type == "Lowercase") return steps.push_back({Kind::kLowercase, {}, {}}), Status::ok();
   if (type == "Nmt") return steps.push_back({Kind::kNmt, {}, {}}), Status::ok();
+  if (type == "Precompiled") {
+    Step step{Kind::kPrecompiled, {}, {}};
+    const auto it = config.find("precompiled_charsmap");
+    std::string blob;
+    if (it != config.end() && it->is_string()) {
+      auto decoded = base64_decode(it->get<std::string>());
+      if (!decoded)
+        return invalid_argument("normalizer Precompiled: precompiled_charsmap is not base64",
+                                "normalizer");
+      blob = std::move(*decoded);
+    } else if (it != config.end() && !it->is_null()) {
+      return invalid_argument("normalizer Precompiled: precompiled_charsmap: expected a string",
+                              "normalizer");
+    }
+    TURBINE_ASSIGN_OR_RETURN(PrecompiledCharsmap map, PrecompiledCharsmap::parse(blob));
+    step.charsmap = std::make_shared<const PrecompiledCharsmap>(std::move(map));
+    steps.push_back(std::move(step));
+    return Status::ok();
+  }
   if (type == "StripAccents") return steps.push_back({Kind::kStripAccents, {}, {}}), Status::ok();
   if (type == "Prepend") {
     steps.push_back({Kind::kPrepend, config.value("prepend", std::string()), {}});
@@ -354,6 +440,7 @@ void AlignedNormalizer::normalize(AlignedText& t) const {
           return 1;
         });
         break;
+      case Kind::kPrecompiled: precompiled(*step.charsmap, t); break;
       case Kind::kPrepend: {
         if (t.empty() || step.text.empty()) break;
         AlignedText out;

@@ -2,7 +2,9 @@
 // original text (see aligned_text.h), as Hugging Face tokenizers' NormalizedString does.
 //
 // Supports BertNormalizer (clean_text, handle_chinese_chars, strip_accents, lowercase), NFC, NFD,
-// NFKC, NFKD, Lowercase, StripAccents, Strip, Replace, Prepend, Nmt and Sequence. Character
+// NFKC, NFKD, Lowercase, StripAccents, Strip, Replace, Prepend, Nmt, Precompiled (SentencePiece
+// charsmaps, applied per extended grapheme cluster, then per character, as the Rust crate does)
+// and Sequence. Character
 // classes follow the Rust crate (the reference the Python binding uses): Unicode White_Space,
 // general categories from utf8proc, per-character full lowercase mapping without final-sigma
 // context.
@@ -19,6 +21,7 @@
 
 #include "common/status.h"
 #include "tokenizer/aligned_text.h"
+#include "tokenizer/precompiled_charsmap.h"
 #include "tokenizer/unicode_regex.h"
 
 namespace turbine::tokenizer {
@@ -48,13 +51,15 @@ class AlignedNormalizer {
     kStrip,
     kReplace,
     kPrepend,
-    kNmt
+    kNmt,
+    kPrecompiled
   };
   struct Step {
     Kind kind;
     std::string text;                     // Prepend: the prefix; Replace: the content
     std::shared_ptr<UnicodeRegex> regex;  // Replace
-    bool left = false;                    // Strip
+    std::shared_ptr<const PrecompiledCharsmap> charsmap = nullptr;  // Precompiled
+    bool left = false;                                              // Strip
     bool right = false;
   };
   static Status add(const nlohmann::json& config, std::vector<Step>& steps);

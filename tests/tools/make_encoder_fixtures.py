@@ -128,6 +128,7 @@ TOKENIZER_TEXTS = [
     "John Smith lives in New York and works at Acme.", "what is the capital of france?",
     "   ", "multiple     spaces     inside", "MiXeD CaSe WoRdS", "punctuation!!! ??? ... ---",
     "numbers 1234567890 and 3,000,000.50", "email@example.com https://example.com/path?q=1",
+    "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "① ™ ℃ ½ ㍿", "Å Å Å", "\u1100\u1161\u11a8 가각", "a\u00a0b\u3000c",
 ]
 PAIRS = [("what is the capital of france?", "Paris is the capital of France."),
          ("Hello", "world"), ("", "empty first"), ("Grüße", "中文测试")]
@@ -215,6 +216,93 @@ def build_unigram_bytes(uni):
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B:1", special_tokens=[("<s>", 1)])
     save_tokenizer(tok, os.path.join(OUT, "tokenizers", "unigram_bytes"), "unigram_bytes")
+    return tok
+
+
+def read_spm_model(path):
+    """The pieces and the normalizer spec of a SentencePiece ModelProto, read from the protobuf
+    wire format directly (no protobuf package needed)."""
+    data = open(path, "rb").read()
+
+    def varint(buf, i):
+        shift = value = 0
+        while True:
+            b = buf[i]
+            i += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return value, i
+
+    def fields(buf):
+        i = 0
+        while i < len(buf):
+            key, i = varint(buf, i)
+            num, wire = key >> 3, key & 7
+            if wire == 0:
+                v, i = varint(buf, i)
+            elif wire == 1:
+                v, i = buf[i:i + 8], i + 8
+            elif wire == 2:
+                n, i = varint(buf, i)
+                v, i = buf[i:i + n], i + n
+            elif wire == 5:
+                v, i = buf[i:i + 4], i + 4
+            else:
+                raise ValueError("wire type %d" % wire)
+            yield num, wire, v
+
+    import struct
+    pieces, charsmap = [], b""
+    for num, wire, v in fields(data):
+        if num == 1:
+            piece, score, kind = "", 0.0, 1
+            for n2, w2, v2 in fields(v):
+                if n2 == 1:
+                    piece = v2.decode("utf-8")
+                elif n2 == 2:
+                    score = struct.unpack("<f", v2)[0]
+                elif n2 == 3:
+                    kind = v2
+            pieces.append((piece, score, kind))
+        elif num == 3:
+            for n2, w2, v2 in fields(v):
+                if n2 == 2:
+                    charsmap = bytes(v2)
+    return pieces, charsmap
+
+
+@step("precompiled")
+def build_precompiled(lines):
+    """An XLM-R-style tokenizer: a SentencePiece Unigram model trained with the nmt_nfkc rule,
+    whose precompiled charsmap becomes tokenizers' Precompiled normalizer."""
+    import sentencepiece as spm
+    tmp = os.path.join(OUT, "_tmp_spm")
+    os.makedirs(tmp, exist_ok=True)
+    corpus_path = os.path.join(tmp, "corpus.txt")
+    extra = TOKENIZER_TEXTS + ["ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ﬁ ﬂ ① ② ③ ™ ℃ ½", "e\u0301 vs \u00e9",
+                               "한국어 텍스트 日本語のテキスト", "Ελληνικά Русский", "tab\tnew\nline"]
+    with open(corpus_path, "w", encoding="utf-8") as f:
+        for line in lines + [t for t in extra if t.strip()] * 3:
+            f.write(line.replace("\n", " ") + "\n")
+    prefix = os.path.join(tmp, "spm")
+    spm.SentencePieceTrainer.train(input=corpus_path, model_prefix=prefix, vocab_size=600,
+                                   model_type="unigram", normalization_rule_name="nmt_nfkc",
+                                   character_coverage=0.9995, unk_id=3, bos_id=0, pad_id=1,
+                                   eos_id=2, hard_vocab_limit=False)
+    pieces, charsmap = read_spm_model(prefix + ".model")
+    print("precompiled: %d pieces, charsmap %d bytes" % (len(pieces), len(charsmap)), flush=True)
+    vocab = [(p, float(sc)) for p, sc, _ in pieces]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3))
+    tok.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap),
+                                           normalizers.Replace(Regex(" {2,}"), " ")])
+    tok.pre_tokenizer = metaspace(pre_tokenizers.Metaspace)
+    tok.decoder = metaspace(decoders.Metaspace)
+    tok.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    save_tokenizer(tok, os.path.join(OUT, "tokenizers", "precompiled"), "precompiled")
+    shutil.rmtree(tmp)
     return tok
 
 
@@ -525,6 +613,7 @@ def main():
     uni = build_unigram(lines)
     if uni is not None:
         build_unigram_bytes(uni)
+    build_precompiled(lines)
     bpe = build_bpe(lines)
     if wp is not None:
         build_bert(wp)

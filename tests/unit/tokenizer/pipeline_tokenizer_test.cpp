@@ -330,3 +330,51 @@ TEST(PipelineTokenizerTest, EmptyTextGivesOnlySpecialTokens) {
 
 }  // namespace
 }  // namespace turbine::tokenizer
+
+namespace turbine::tokenizer {
+namespace {
+
+TEST(AlignedNormalizerTest, NmtRemovesControlsAndMapsSpacesKeepingOffsets) {
+  auto n = AlignedNormalizer::parse(nlohmann::json{{"type", "Nmt"}});
+  ASSERT_TRUE(n.has_value());
+  AlignedText t = AlignedText::from_original(
+      "a\x01"
+      "b\tc\xE2\x80\x8B"
+      "d");
+  n->normalize(t);
+  EXPECT_EQ(t.text, "ab c d");
+  EXPECT_EQ(t.original(0, 1), (ByteSpan{0, 1}));
+  EXPECT_EQ(t.original(1, 2), (ByteSpan{2, 3}));
+  EXPECT_EQ(t.original(2, 3), (ByteSpan{3, 4}));  // the tab
+  EXPECT_EQ(t.original(4, 5), (ByteSpan{5, 8}));  // U+200B became a space
+  EXPECT_EQ(t.original(5, 6), (ByteSpan{8, 9}));
+}
+
+TEST(AlignedNormalizerTest, ComposedAndExpandedCharactersMapToTheirSources) {
+  auto nfkc = AlignedNormalizer::parse(nlohmann::json{{"type", "NFKC"}});
+  ASSERT_TRUE(nfkc.has_value());
+  // "e" + combining acute composes to one character with the span of "e"; the ligature "ﬁ"
+  // expands to "fi", both with its span.
+  AlignedText t = AlignedText::from_original("e\xCC\x81 \xEF\xAC\x81");
+  nfkc->normalize(t);
+  EXPECT_EQ(t.text, "\xC3\xA9 fi");
+  EXPECT_EQ(t.original(0, 2), (ByteSpan{0, 1}));
+  EXPECT_EQ(t.original(3, 4), (ByteSpan{4, 7}));
+  EXPECT_EQ(t.original(4, 5), (ByteSpan{4, 7}));
+  // Unknown types are refused by name.
+  auto bad = AlignedNormalizer::parse(nlohmann::json{{"type", "Whatever"}});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.status().code(), StatusCode::kUnimplemented);
+}
+
+TEST(PrecompiledCharsmapTest, RejectsMalformedBlobsAndBase64) {
+  EXPECT_FALSE(base64_decode("ab$c").has_value());
+  EXPECT_EQ(*base64_decode("aGVsbG8="), "hello");
+  EXPECT_FALSE(PrecompiledCharsmap::parse(std::string_view("\x10\x00\x00\x00", 4)).has_value());
+  auto empty = PrecompiledCharsmap::parse("");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_FALSE(empty->transform("a").has_value());
+}
+
+}  // namespace
+}  // namespace turbine::tokenizer

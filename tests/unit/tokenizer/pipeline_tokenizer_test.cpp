@@ -376,5 +376,65 @@ TEST(PrecompiledCharsmapTest, RejectsMalformedBlobsAndBase64) {
   EXPECT_FALSE(empty->transform("a").has_value());
 }
 
+// A hand-built darts-clone array with one key, "a" -> "b": the root (unit 0, offset 0) leads to
+// unit 97 (label 'a', has-leaf bit, offset 1), whose value unit 97 ^ 1 = 96 (MSB set) holds
+// index 0 of the replacement strings "b\0".
+std::string one_key_charsmap() {
+  std::vector<uint32_t> units(128, 0);
+  units[97] = (1u << 10) | (1u << 8) | 97u;
+  units[96] = (1u << 31) | 0u;
+  std::string blob;
+  const auto put = [&](uint32_t v) {
+    for (int b = 0; b < 4; ++b) blob.push_back(static_cast<char>((v >> (8 * b)) & 0xFF));
+  };
+  put(static_cast<uint32_t>(units.size() * 4));
+  for (uint32_t u : units) put(u);
+  blob += std::string("b\0", 2);
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string b64;
+  for (size_t i = 0; i < blob.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(blob[i]) << 16;
+    if (i + 1 < blob.size()) v |= static_cast<uint8_t>(blob[i + 1]) << 8;
+    if (i + 2 < blob.size()) v |= static_cast<uint8_t>(blob[i + 2]);
+    b64 += kAlphabet[(v >> 18) & 63];
+    b64 += kAlphabet[(v >> 12) & 63];
+    b64 += i + 1 < blob.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    b64 += i + 2 < blob.size() ? kAlphabet[v & 63] : '=';
+  }
+  return b64;
+}
+
+TEST(PrecompiledCharsmapTest, LooksUpPrefixesAndReplacesGraphemesWithOffsets) {
+  const std::string b64 = one_key_charsmap();
+  auto blob = base64_decode(b64);
+  ASSERT_TRUE(blob.has_value());
+  auto map = PrecompiledCharsmap::parse(*blob);
+  ASSERT_TRUE(map.has_value()) << map.status().to_string();
+  EXPECT_EQ(map->transform("a"), std::optional<std::string_view>("b"));
+  EXPECT_EQ(map->transform("ab"), std::optional<std::string_view>("b"));  // first prefix wins
+  EXPECT_FALSE(map->transform("x").has_value());
+  EXPECT_FALSE(map->transform("").has_value());
+
+  auto n = AlignedNormalizer::parse(
+      nlohmann::json{{"type", "Precompiled"}, {"precompiled_charsmap", b64}});
+  ASSERT_TRUE(n.has_value()) << n.status().to_string();
+  // "x" stays; "a" becomes "b"; "a" + U+0301 is one grapheme under 6 bytes whose lookup matches
+  // its prefix "a", so the whole cluster becomes "b" (spm_precompiled's behaviour), with the
+  // span of the whole cluster's first character.
+  AlignedText t = AlignedText::from_original("xa a\xCC\x81y");
+  n->normalize(t);
+  EXPECT_EQ(t.text, "xb by");
+  EXPECT_EQ(t.original(1, 2), (ByteSpan{1, 2}));
+  EXPECT_EQ(t.original(3, 4), (ByteSpan{3, 4}));
+  EXPECT_EQ(t.original(4, 5), (ByteSpan{6, 7}));
+  // A null charsmap (some exports write one) normalizes nothing.
+  auto null_map = AlignedNormalizer::parse(
+      nlohmann::json{{"type", "Precompiled"}, {"precompiled_charsmap", nullptr}});
+  ASSERT_TRUE(null_map.has_value());
+  AlignedText u = AlignedText::from_original("abc");
+  null_map->normalize(u);
+  EXPECT_EQ(u.text, "abc");
+}
+
 }  // namespace
 }  // namespace turbine::tokenizer

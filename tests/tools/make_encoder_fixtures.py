@@ -128,15 +128,17 @@ TOKENIZER_TEXTS = [
     "John Smith lives in New York and works at Acme.", "what is the capital of france?",
     "   ", "multiple     spaces     inside", "MiXeD CaSe WoRdS", "punctuation!!! ??? ... ---",
     "numbers 1234567890 and 3,000,000.50", "email@example.com https://example.com/path?q=1",
-    "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "① ™ ℃ ½ ㍿", "Å Å Å", "\u1100\u1161\u11a8 가각", "a\u00a0b\u3000c",
 ]
+# More cases for the SentencePiece-normalized (Precompiled) tokenizer.
+NFKC_TEXTS = ["ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "① ™ ℃ ½ ㍿", "Å Å Å", "\u1100\u1161\u11a8 가각",
+              "a\u00a0b\u3000c"]
 PAIRS = [("what is the capital of france?", "Paris is the capital of France."),
          ("Hello", "world"), ("", "empty first"), ("Grüße", "中文测试")]
 
 
-def tokenizer_cases(tok):
+def tokenizer_cases(tok, extra=()):
     cases = []
-    for text in TOKENIZER_TEXTS:
+    for text in TOKENIZER_TEXTS + list(extra):
         e = tok.encode(text, add_special_tokens=True)
         cases.append({"text": text, "ids": e.ids, "type_ids": e.type_ids, "tokens": e.tokens,
                       "offsets": [list(o) for o in e.offsets], "sequence_ids": e.sequence_ids,
@@ -156,10 +158,10 @@ def metaspace(cls):
         return cls(replacement="\u2581", add_prefix_space=True)
 
 
-def save_tokenizer(tok, d, name):
+def save_tokenizer(tok, d, name, extra=()):
     os.makedirs(d, exist_ok=True)
     tok.save(os.path.join(d, "tokenizer.json"))
-    dump(os.path.join(d, "expected.json"), {"cases": tokenizer_cases(tok)})
+    dump(os.path.join(d, "expected.json"), {"cases": tokenizer_cases(tok, extra)})
     print(name, "vocab", tok.get_vocab_size(), tok.encode("Hello world zzqx 中文 🍕").tokens, flush=True)
 
 
@@ -280,8 +282,8 @@ def build_precompiled(lines):
     tmp = os.path.join(OUT, "_tmp_spm")
     os.makedirs(tmp, exist_ok=True)
     corpus_path = os.path.join(tmp, "corpus.txt")
-    extra = TOKENIZER_TEXTS + ["ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ﬁ ﬂ ① ② ③ ™ ℃ ½", "e\u0301 vs \u00e9",
-                               "한국어 텍스트 日本語のテキスト", "Ελληνικά Русский", "tab\tnew\nline"]
+    extra = TOKENIZER_TEXTS + NFKC_TEXTS + ["ﬁ ﬂ ① ② ③ ™ ℃ ½", "e\u0301 vs \u00e9",
+                                            "한국어 텍스트 日本語のテキスト", "tab\tnew\nline"]
     with open(corpus_path, "w", encoding="utf-8") as f:
         for line in lines + [t for t in extra if t.strip()] * 3:
             f.write(line.replace("\n", " ") + "\n")
@@ -301,7 +303,7 @@ def build_precompiled(lines):
     tok.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    save_tokenizer(tok, os.path.join(OUT, "tokenizers", "precompiled"), "precompiled")
+    save_tokenizer(tok, os.path.join(OUT, "tokenizers", "precompiled"), "precompiled", NFKC_TEXTS)
     shutil.rmtree(tmp)
     return tok
 

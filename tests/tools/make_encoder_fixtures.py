@@ -4,10 +4,12 @@
 usage: make_encoder_fixtures.py OUT_DIR
 Needs torch, transformers, tokenizers and sentence-transformers (runs offline, CPU, float32).
 
-OUT_DIR/tokenizers/{wordpiece,unigram,unigram_bytes}/
+OUT_DIR/tokenizers/{wordpiece,unigram,unigram_bytes,precompiled}/
     tokenizer.json   written by `tokenizers` (WordPiece: BERT-uncased style, trained here;
                      unigram: trained here, SentencePiece-style normalizer + Metaspace;
-                     unigram_bytes: built from a vocabulary with byte_fallback)
+                     unigram_bytes: built from a vocabulary with byte_fallback;
+                     precompiled: an XLM-R-style tokenizer from a SentencePiece model trained
+                     with nmt_nfkc, when the sentencepiece package is installed)
     expected.json    {"cases": [{"text", "pair"?, "ids", "type_ids", "tokens", "offsets"
                      (code-point offsets into text, or into pair for the pair's tokens),
                      "sequence_ids", "decoded" (skip_special_tokens)}]}

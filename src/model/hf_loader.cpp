@@ -79,7 +79,8 @@ Status parse_config(const json& j, ModelConfig& c, const std::string& fname) {
       return unimplemented(fname + ": Qwen2 with use_sliding_window is not supported",
                            "use_sliding_window");
     }
-  } else if (c.arch_name == "Qwen3ForCausalLM") {
+  } else if (c.arch_name == "Qwen3ForCausalLM" || c.arch_name == "Qwen3Model") {
+    // Qwen3Model: the bare decoder (Qwen3-Embedding's weights), used as an embedder.
     c.arch = Arch::kQwen3;
     c.qk_norm = true;
   } else {
@@ -302,10 +303,13 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
   }
 
   Weights& w = model->mutable_weights();
+  // A bare decoder (Qwen3Model, as Qwen3-Embedding ships) has no "model." prefix and no LM head.
+  const bool bare = all.count("model.embed_tokens.weight") == 0 && all.count("embed_tokens.weight");
+  const std::string mp = bare ? "" : "model.";
   TURBINE_ASSIGN_OR_RETURN(w.tok_embeddings,
-                           to_view(all, "model.embed_tokens.weight", true, source));
-  TURBINE_ASSIGN_OR_RETURN(w.output_norm, to_view(all, "model.norm.weight", true, source));
-  if (c.tie_embeddings) {
+                           to_view(all, mp + "embed_tokens.weight", true, source));
+  TURBINE_ASSIGN_OR_RETURN(w.output_norm, to_view(all, mp + "norm.weight", true, source));
+  if (c.tie_embeddings || (bare && all.count("lm_head.weight") == 0)) {
     w.output = w.tok_embeddings;
   } else {
     TURBINE_ASSIGN_OR_RETURN(w.output, to_view(all, "lm_head.weight", true, source));
@@ -314,7 +318,7 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
     return data_loss("config.json: num_hidden_layers out of range", "num_hidden_layers");
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const std::string p = mp + "layers." + std::to_string(l) + ".";
     LayerWeights& L = w.layers[static_cast<size_t>(l)];
     TURBINE_ASSIGN_OR_RETURN(L.attn_norm, to_view(all, p + "input_layernorm.weight", true, source));
     TURBINE_ASSIGN_OR_RETURN(L.wq, to_view(all, p + "self_attn.q_proj.weight", true, source));

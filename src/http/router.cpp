@@ -60,6 +60,7 @@ void Router::set_error_body(ErrorBodyFn fn, std::string content_type) {
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   Match m;
+  const Route* get = nullptr;  // HEAD falls back to the GET route (RFC 9110 9.3.2)
   for (const Route& r : routes_) {
     if (r.path != path) continue;
     if (r.method == method) {
@@ -68,10 +69,18 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
       m.allow.clear();
       return m;
     }
+    if (r.method == "GET") get = &r;
     m.outcome = Outcome::kMethodNotAllowed;
     if (!m.allow.empty()) m.allow += ", ";
     m.allow += r.method;
   }
+  if (get != nullptr && method == "HEAD") {
+    m.outcome = Outcome::kFound;
+    m.handler = &get->handler;
+    m.allow.clear();
+    return m;
+  }
+  if (get != nullptr && m.allow.find("HEAD") == std::string::npos) m.allow += ", HEAD";
   return m;
 }
 

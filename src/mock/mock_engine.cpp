@@ -119,6 +119,15 @@ void MockEngine::cancel(uint64_t id) {
   cv_.notify_one();
 }
 
+void MockEngine::stop(uint64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    cancels_.insert(id);
+    stops_.insert(id);
+  }
+  cv_.notify_one();
+}
+
 void MockEngine::shutdown() {
   {
     std::lock_guard lock(mailbox_->mu);
@@ -212,6 +221,7 @@ void MockEngine::loop() {
   for (;;) {
     std::deque<EngineRequest> incoming;
     std::unordered_set<uint64_t> cancels;
+    std::unordered_set<uint64_t> stops;  // of the cancels, those ended by the caller's stop()
     std::deque<Fetched> fetched;
     std::deque<SourceOp> ops;
     bool stopping = false;
@@ -227,6 +237,7 @@ void MockEngine::loop() {
         cv_.wait(lock, ready);
       incoming.swap(inbox_);
       cancels.swap(cancels_);
+      stops.swap(stops_);
       fetched.swap(fetched_);
       ops.swap(source_ops_);
       stopping = stopping_;
@@ -251,7 +262,8 @@ void MockEngine::loop() {
               options_.kv_transfer->release(*(*it)->req.disagg.import);
             (*it)->fetch_gen = 0;
             free_blocks(**it);
-            finish(**it, FinishReason::kCancelled);
+            finish(**it, stops.count((*it)->req.id) != 0 ? FinishReason::kStop
+                                                         : FinishReason::kCancelled);
             it = seqs.erase(it);
           } else {
             ++it;

@@ -112,6 +112,7 @@ class MockEngine final : public engine::AsyncEngine, public engine::KvTransferSo
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   void shutdown() override;
   engine::EngineStats stats() const override;
   int max_context() const override { return max_context_; }
@@ -178,6 +179,7 @@ class MockEngine final : public engine::AsyncEngine, public engine::KvTransferSo
   std::condition_variable cv_;
   std::deque<engine::EngineRequest> inbox_;
   std::unordered_set<uint64_t> cancels_;
+  std::unordered_set<uint64_t> stops_;  // of cancels_, those from stop(): not counted cancelled
   std::deque<Fetched> fetched_;
   std::deque<SourceOp> source_ops_;
   bool stopping_ = false;

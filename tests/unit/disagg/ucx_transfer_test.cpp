@@ -153,6 +153,31 @@ TEST(UcxKvTransferTest, ReleaseUnpinsAndUnknownTransferIsNotFound) {
   EXPECT_TRUE(eventually([&] { return source->released() == std::vector<uint64_t>{7}; }));
 }
 
+// The UCX listener refuses pullers without the request-plane token (issue 18, item 9).
+TEST(UcxKvTransferTest, PullersWithoutTheTokenAreRefused) {
+  REQUIRE_UCX();
+  auto source = std::make_shared<PatternSource>();
+  auto server = UcxKvServer::start(source, {"127.0.0.1", 0, "kv-token"});
+  ASSERT_TRUE(server.has_value()) << server.status().to_string();
+  const auto m = meta_for((*server)->port());
+  for (const char* token : {"", "other"}) {
+    UcxKvTransferOptions o;
+    o.token = token;
+    auto t = UcxKvTransfer::create(o);
+    ASSERT_TRUE(t.has_value()) << t.status().to_string();
+    auto got = fetch(**t, m, 0, 2);
+    ASSERT_FALSE(got.has_value()) << "token `" << token << "` was served";
+    EXPECT_EQ(got.status().code(), StatusCode::kUnauthenticated) << got.status().to_string();
+  }
+  UcxKvTransferOptions o;
+  o.token = "kv-token";
+  auto t = UcxKvTransfer::create(o);
+  ASSERT_TRUE(t.has_value()) << t.status().to_string();
+  auto got = fetch(**t, m, 0, 2);
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  EXPECT_TRUE(*got == PatternSource::expected(0, 2));
+}
+
 TEST(UcxKvTransferTest, DeadServerIsAnErrorNotAHang) {
   REQUIRE_UCX();
   auto source = std::make_shared<PatternSource>();

@@ -15,6 +15,7 @@
 
 #include "api/errors.h"
 #include "api/openai.h"
+#include "frontend/auth.h"
 #include "frontend/chat_prompt.h"
 #include "frontend/mailbox.h"
 #include "http/router.h"
@@ -157,6 +158,9 @@ class FrontendImpl final : public Frontend {
     sopts.port = options_.port;
     sopts.n_threads = options_.http_threads;
     sopts.max_body_bytes = options_.max_body_bytes;
+    sopts.cors = options_.cors;
+    sopts.max_connections = options_.max_connections;
+    sopts.head_check = auth::make_head_check(options_.api_key);  // 401 before the body is read
     server_ = std::make_unique<http::Server>(sopts, std::move(router));
     return server_->start();
   }
@@ -211,18 +215,8 @@ class FrontendImpl final : public Frontend {
     co_await reply(w, api::http_status(st.code()), api::error_json(st));
   }
 
-  // Bearer-token check for the API routes; /health, /live and /metrics stay open.
-  Status authorize(const Request& req) const {
-    if (!options_.api_key) return Status::ok();
-    std::string_view auth = req.header("authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
-        auth.substr(kBearer.size()) == *options_.api_key) {
-      return Status::ok();
-    }
-    return {StatusCode::kUnauthenticated,
-            "Incorrect API key provided. Send it as `Authorization: Bearer <key>`."};
-  }
+  // Also checked from the head by the server (auth.h); kept for handlers reached another way.
+  Status authorize(const Request& req) const { return auth::check_api_key(req, options_.api_key); }
 
   // The model a request names; an empty name means the only (or first) model, for /tokenize.
   Result<ModelPtr> find_model(const std::string& name) const {
@@ -610,7 +604,7 @@ class FrontendImpl final : public Frontend {
           delta += d.text;
           if (d.stopped) {
             c.finish = api::FinishReason::kStop;
-            engine.cancel(c.engine_id);
+            engine.stop(c.engine_id);  // finished, not cancelled (metrics)
             c.engine_done = true;
           }
         }
@@ -683,8 +677,12 @@ class FrontendImpl final : public Frontend {
     }
     if (failed != choices.end()) {
       mm.request_done(endpoint, type, metrics::RequestStatus::kError);
+      // No worker left to migrate to (a hung or lost one) is 503, so clients retry; else 500.
+      const StatusCode code = failed->error_status.code() == StatusCode::kUnavailable
+                                  ? StatusCode::kUnavailable
+                                  : StatusCode::kInternal;
       co_return co_await reply_error(
-          w, internal_error("generation failed: " + failed->error_status.message()));
+          w, Status(code, "generation failed: " + failed->error_status.message()));
     }
     std::string body;
     if (kind == Kind::kChat) {

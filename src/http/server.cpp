@@ -364,7 +364,10 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
       // Everything that can be answered from the head is answered before the body is read.
       const Router::Match match = router_.match(head.method, head.target);
       std::optional<EarlyAnswer> early = check_head(head);
-      if (!early && cors_.is_preflight(head)) early = cors_.preflight(head);
+      if (!early && cors_.is_preflight(head)) {
+        early = cors_.preflight(head);
+        extra_.clear();  // the preflight answer carries its own Access-Control-* headers
+      }
       if (!early) early = route_error(head, match);
       if (!early && options_.head_check) early = options_.head_check(head);
       if (early) {

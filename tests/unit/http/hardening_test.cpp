@@ -2,6 +2,8 @@
 // missing Host, over-limit or unauthenticated bodies (answered before the body is read, with a
 // lingering close), CORS, HEAD, absolute-form targets and the connection cap. Raw sockets: what
 // goes on the wire is what is tested.
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,10 +42,9 @@ class Peer {
     std::string out;
     for (;;) {
       char buf[4096];
-      boost::system::error_code ec;
-      const size_t n = socket_.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      out.append(buf, n);
+      const ssize_t n = recv_some(buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
     }
     return out;
   }
@@ -52,16 +53,17 @@ class Peer {
     set_timeout(timeout);
     while (raw_.find(needle) == std::string::npos) {
       char buf[4096];
-      boost::system::error_code ec;
-      const size_t n = socket_.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      raw_.append(buf, n);
+      const ssize_t n = recv_some(buf, sizeof buf);
+      if (n <= 0) break;
+      raw_.append(buf, static_cast<size_t>(n));
     }
     return raw_;
   }
   void clear() { raw_.clear(); }
 
  private:
+  // recv(2) itself: Asio's blocking read polls again after SO_RCVTIMEO and never times out.
+  ssize_t recv_some(char* buf, size_t n) { return ::recv(socket_.native_handle(), buf, n, 0); }
   void set_timeout(std::chrono::milliseconds t) {
     struct timeval tv {};
     tv.tv_sec = static_cast<time_t>(t.count() / 1000);
@@ -300,7 +302,7 @@ TEST(HttpHardeningTest, CorsPreflightAndActualRequest) {
                 "Access-Control-Request-Headers: authorization, content-type\r\n\r\n"));
     const std::string got = p.read_until("\r\n\r\n");
     EXPECT_EQ(got.rfind("HTTP/1.1 204", 0), 0u) << got;
-    EXPECT_NE(got.find("Access-Control-Allow-Origin: https://app.example\r\n"), std::string::npos);
+    EXPECT_EQ(count(got, "Access-Control-Allow-Origin: https://app.example\r\n"), 1) << got;
     EXPECT_NE(got.find("Access-Control-Allow-Methods: POST\r\n"), std::string::npos) << got;
     EXPECT_NE(got.find("Access-Control-Allow-Headers: authorization, content-type\r\n"),
               std::string::npos)

@@ -279,6 +279,50 @@ describe('a server with a connection cap', () => {
   });
 });
 
+describe('a server out of descriptors', () => {
+  test('item 17: accept failures back off and are logged rarely; the server recovers', async (t) => {
+    const prlimit = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => fs.existsSync(p));
+    if (!prlimit) {
+      if (process.env.CI === 'true') assert.fail('prlimit (util-linux) is missing');
+      t.skip('prlimit (util-linux) is missing');
+      return;
+    }
+    // 64 descriptors and a cap above them: accept(2) itself fails with EMFILE.
+    const proc = spawn(prlimit, ['--nofile=64:64', process.env.TURBINE_BIN, 'run', '--model', MODEL,
+      '--served-model-name', MODEL_NAME, '--host', '127.0.0.1', '--port', '0', '--threads', '1',
+      '--max-connections', '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    proc.stdout.on('data', (d) => { log += d; });
+    proc.stderr.on('data', (d) => { log += d; });
+    const exited = new Promise((r) => proc.once('exit', (code) => r(code)));
+    try {
+      let port = 0;
+      for (let i = 0; i < 300 && !port; ++i) {
+        const m = log.match(/serving .* on http:\/\/[^:]+:(\d+)/);
+        if (m) port = Number(m[1]);
+        else await sleep(100);
+      }
+      assert.ok(port, log);
+      const held = [];
+      for (let i = 0; i < 100; ++i) {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => {});
+        held.push(s);
+      }
+      await sleep(3000);
+      const lines = log.split('\n').filter((l) => /accept failed/.test(l));
+      assert.ok(lines.length >= 1 && lines.length <= 2, `accept failures logged ${lines.length} times:\n${log}`);
+      for (const s of held) s.destroy();
+      await sleep(1500);  // the back-off is at most 1 s
+      const ok = await exchange(port, 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+      assert.match(ok.data, /^HTTP\/1\.1 200 /);
+    } finally {
+      proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
 describe('start-up', () => {
   test('item 14: an empty API key refuses to start; the log says whether a key is required', async () => {
     for (const [args, env] of [[['--api-key', ''], {}], [[], { TURBINE_API_KEY: '' }]]) {

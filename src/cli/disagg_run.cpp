@@ -100,14 +100,19 @@ disagg::CachedTokensFn decode_cached_tokens(const std::shared_ptr<engine::AsyncE
 }
 
 Status configure_disagg_worker(const std::string& worker_type, uint64_t instance_id,
-                               LocalEngineOptions& options) {
+                               LocalEngineOptions& options, const std::string& token) {
   if (worker_type != "both" && worker_type != "prefill" && worker_type != "decode")
     return invalid_argument("--worker-type must be both, prefill or decode", "worker_type");
   options.instance_id = instance_id;
   // "ucx://" addresses (prefill workers with --kv-transport ucx) over UCX, the rest over TCP.
-  if (worker_type != "prefill")
-    options.kv_transfer =
-        std::make_shared<runtime::DispatchKvTransfer>(std::make_shared<runtime::TcpKvTransfer>());
+  if (worker_type != "prefill") {
+    runtime::TcpKvTransferOptions tcp;
+    tcp.token = token;
+    runtime::UcxKvTransferOptions ucx;
+    ucx.token = token;
+    options.kv_transfer = std::make_shared<runtime::DispatchKvTransfer>(
+        std::make_shared<runtime::TcpKvTransfer>(tcp), ucx);
+  }
   return Status::ok();
 }
 
@@ -122,14 +127,16 @@ void serve_kv_transfers(const std::string& worker_type,
 Result<std::unique_ptr<runtime::UcxKvServer>> serve_kv_transfers_ucx(
     const std::string& kv_transport, const std::string& worker_type,
     const std::shared_ptr<engine::AsyncEngine>& engine, const std::string& listen_host,
-    uint16_t port, const std::string& advertise_host, runtime::WorkerServer& server) {
+    uint16_t port, const std::string& advertise_host, runtime::WorkerServer& server,
+    const std::string& token) {
   if (kv_transport != "ucx" && kv_transport != "tcp")
     return invalid_argument("--kv-transport must be tcp or ucx", "kv_transport");
   std::unique_ptr<runtime::UcxKvServer> none;
   if (kv_transport == "tcp" || worker_type == "decode") return none;
   auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine);
   if (!source) return invalid_argument("--kv-transport ucx: this engine serves no KV transfers");
-  TURBINE_ASSIGN_OR_RETURN(auto ucx, runtime::UcxKvServer::start(source, {listen_host, port}));
+  TURBINE_ASSIGN_OR_RETURN(auto ucx,
+                           runtime::UcxKvServer::start(source, {listen_host, port, token}));
   const bool v6 = advertise_host.find(':') != std::string::npos;
   server.set_kv_address(std::string(runtime::kUcxScheme) +
                         (v6 ? "[" + advertise_host + "]" : advertise_host) + ":" +

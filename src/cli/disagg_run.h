@@ -57,20 +57,23 @@ class InProcessPrefillPool {
 // (its index's best worker); empty otherwise (the whole prompt counts as uncached).
 disagg::CachedTokensFn decode_cached_tokens(const std::shared_ptr<engine::AsyncEngine>& decode);
 
-// `turbine worker --worker-type`: validates it and sets the engine options of that role.
+// `turbine worker --worker-type`: validates it and sets the engine options of that role; KV pulls
+// present `token` (the request-plane token of the prefill workers; "" for none).
 Status configure_disagg_worker(const std::string& worker_type, uint64_t instance_id,
-                               LocalEngineOptions& options);
+                               LocalEngineOptions& options, const std::string& token);
 // Prefill and both: `server` serves `engine`'s pinned transfers (before server.start()).
 void serve_kv_transfers(const std::string& worker_type,
                         const std::shared_ptr<engine::AsyncEngine>& engine,
                         const std::string& advertise_host, runtime::WorkerServer& server);
 // `--kv-transport ucx` (the "rdma" switch), prefill and both: a UcxKvServer on
 // listen_host:port serves `engine`'s pinned transfers and `server` stamps "ucx://advertise_host:
-// port" on them (call before server.start()). tcp, or a decode worker: null. Unimplemented when
-// the build has no UCX; Unavailable when UCX cannot start.
+// port" on them (call before server.start()); pullers must present `token` ("" for none). tcp, or
+// a decode worker: null. Unimplemented when the build has no UCX; Unavailable when UCX cannot
+// start.
 Result<std::unique_ptr<runtime::UcxKvServer>> serve_kv_transfers_ucx(
     const std::string& kv_transport, const std::string& worker_type,
     const std::shared_ptr<engine::AsyncEngine>& engine, const std::string& listen_host,
-    uint16_t port, const std::string& advertise_host, runtime::WorkerServer& server);
+    uint16_t port, const std::string& advertise_host, runtime::WorkerServer& server,
+    const std::string& token);
 
 }  // namespace turbine::cli

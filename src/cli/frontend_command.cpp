@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/disagg_run.h"
+#include "cli/http_flags.h"
 #include "cli/runtime_flags.h"
 #include "cli/served_models.h"
 #include "cli/signals.h"
@@ -35,7 +36,7 @@ namespace {
 
 struct FrontendCmdOptions {
   frontend::FrontendOptions http;
-  std::string api_key;
+  HttpFlags http_flags;  // --api-key, CORS, --max-connections
   std::string router_mode = "kv";
   int migration_limit = 3;
   double overlap_weight = 1.0;
@@ -55,7 +56,10 @@ int run_frontend(const FrontendCmdOptions& opts) {
     return 2;
   }
   frontend::FrontendOptions http = opts.http;
-  if (!opts.api_key.empty()) http.api_key = opts.api_key;
+  if (Status st = opts.http_flags.apply(http); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
   auto router_metrics = std::make_shared<metrics::RouterMetrics>();
   http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
   const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine-frontend");
@@ -109,7 +113,14 @@ int run_frontend(const FrontendCmdOptions& opts) {
     spdlog::error("{}", st.message());
     return 2;
   }
-  auto kv_transfer = std::make_shared<runtime::TcpKvTransfer>();
+  auto token = opts.runtime.request_plane_token();
+  if (!token) {
+    spdlog::error("{}", token.status().message());
+    return 2;
+  }
+  runtime::TcpKvTransferOptions kv_options;
+  kv_options.token = *token;
+  auto kv_transfer = std::make_shared<runtime::TcpKvTransfer>(kv_options);
   wopts.disaggregate = [dopts, kv_transfer](const runtime::ModelCard&,
                                             std::shared_ptr<engine::AsyncEngine> decode,
                                             std::shared_ptr<router::RoutedEngine> prefill) {
@@ -174,8 +185,7 @@ void add_frontend_command(CLI::App& app) {
   cmd->add_option("--port", f.http.port, "Port to listen on (0: any free port)")
       ->envname("TURBINE_PORT")
       ->capture_default_str();
-  cmd->add_option("--api-key", f.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
-      ->envname("TURBINE_API_KEY");
+  f.http_flags.add_to(*cmd);
   cmd->add_option("--http-threads", f.http.http_threads, "HTTP event-loop threads")
       ->check(CLI::PositiveNumber)
       ->envname("TURBINE_HTTP_THREADS")

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/disagg_run.h"
+#include "cli/http_flags.h"
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
@@ -32,12 +33,17 @@ struct RunOptions {
   InProcessWorkersOptions workers;
   DisaggRunOptions disagg;
   TracingFlags tracing;
-  std::string api_key;
+  HttpFlags http_flags;  // --api-key, CORS, --max-connections
   double shutdown_grace_s = 30.0;
 };
 
 int run_server(const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
+  RunOptions::Http http = opts.http;
+  if (Status st = opts.http_flags.apply(http); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
   auto path = resolve_model(opts.model, opts.revision);
   if (!path) {
     spdlog::error("{}", path.status().message());
@@ -45,14 +51,12 @@ int run_server(const RunOptions& opts) {
   }
   spdlog::info("loading model from {}", path->string());
   const auto t_load = std::chrono::steady_clock::now();
-  auto loaded = model::load_model(*path);
+  auto loaded = model::load_model(*path, opts.engine.load_options());
   if (!loaded) {
     spdlog::error("cannot load model: {}", loaded.status().message());
     return 2;
   }
   std::shared_ptr<const model::Model> model = std::move(*loaded);
-  RunOptions::Http http = opts.http;
-  if (!opts.api_key.empty()) http.api_key = opts.api_key;
   if (http.served_model_name.empty())
     http.served_model_name = default_served_name(opts.model, *path);
   const auto& cfg = model->config();
@@ -139,8 +143,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--host", run.http.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", run.http.port, "Port to listen on (0: any free port)")
       ->capture_default_str();
-  cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
-      ->envname("TURBINE_API_KEY");
+  run.http_flags.add_to(*cmd);
   cmd->add_flag("!--no-ui", run.http.ui, "Do not serve the chat playground on GET /");
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);

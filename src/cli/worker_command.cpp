@@ -88,7 +88,7 @@ int run_worker(const WorkerOptions& opts) {
     spdlog::error("{}", path.status().message());
     return 2;
   }
-  auto loaded = model::load_model(*path);
+  auto loaded = model::load_model(*path, opts.engine.load_options());
   if (!loaded) {
     spdlog::error("cannot load model: {}", loaded.status().message());
     return 2;
@@ -112,9 +112,15 @@ int run_worker(const WorkerOptions& opts) {
     return 2;
   }
 
+  auto token = opts.runtime.request_plane_token();
+  if (!token) {
+    spdlog::error("{}", token.status().message());
+    return 2;
+  }
   LocalEngineOptions eopts = opts.engine;
   eopts.eos_token_id = (*tok)->eos_id();
-  if (Status st = configure_disagg_worker(opts.worker_type, instance_id, eopts); !st.is_ok()) {
+  if (Status st = configure_disagg_worker(opts.worker_type, instance_id, eopts, *token);
+      !st.is_ok()) {
     spdlog::error("{}", st.message());
     return 2;
   }
@@ -143,6 +149,7 @@ int run_worker(const WorkerOptions& opts) {
   sopts.host = opts.host;
   sopts.port = opts.port;
   sopts.n_threads = opts.request_plane_threads;
+  sopts.token = *token;
   // What the request planes serve: the engine, with a "generate" span per request when tracing
   // is on (the KV transfer source and the status port keep the engine itself).
   std::shared_ptr<engine::AsyncEngine> served = engine;
@@ -159,7 +166,7 @@ int run_worker(const WorkerOptions& opts) {
     advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
   serve_kv_transfers(opts.worker_type, engine, advertise, server);
   auto ucx_server = serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, engine, opts.host,
-                                           opts.kv_transport_port, advertise, server);
+                                           opts.kv_transport_port, advertise, server, *token);
   if (!ucx_server) {
     spdlog::error("--kv-transport {}: {}", opts.kv_transport, ucx_server.status().message());
     return 2;
@@ -222,6 +229,16 @@ int run_worker(const WorkerOptions& opts) {
       return 2;
     }
     spdlog::info("status (/live, /health, /metrics) on {}:{}", opts.host, status->port());
+  }
+  if (token->empty()) {
+    spdlog::warn(
+        "request plane on {}:{} serves any peer that reaches it: set "
+        "--request-plane-token-file (or TURBINE_REQUEST_PLANE_TOKEN) on workers and "
+        "frontends",
+        opts.host, server.port());
+  } else {
+    spdlog::info("request plane on {}:{}: peers must present the shared token", opts.host,
+                 server.port());
   }
   spdlog::info("worker {} serving {} on request plane {} (namespace {}, {} blocks of {})",
                runtime::hex_id(instance_id), card.served_name, address, ep.ns, card.kv_total_blocks,

@@ -29,6 +29,7 @@
 #include "engine/async_engine.h"
 #include "frontend/postprocessor.h"
 #include "frontend/request_hook.h"
+#include "http/request_checks.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -39,8 +40,10 @@ struct FrontendOptions {
   uint16_t port = 8000;
   int http_threads = 1;
   std::string served_model_name;       // empty: the model's own name
-  std::optional<std::string> api_key;  // when set, /v1/* and /tokenize need `Bearer <key>`
+  std::optional<std::string> api_key;  // when set, all but /health /live /metrics (auth.h)
   size_t max_body_bytes = 16 << 20;
+  http::CorsOptions cors;                  // default: no CORS
+  size_t max_connections = 0;              // 0: from the descriptor limit (http::ServerOptions)
   int default_completion_max_tokens = 16;  // OpenAI's legacy default for /v1/completions
   // More series for /metrics (e.g. the router's), in Prometheus text format; called per scrape
   // on an HTTP thread.

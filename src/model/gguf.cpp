@@ -455,8 +455,8 @@ Status load_vocab(const MetaReader& m, VocabSpec& vocab) {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
-  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path, MappedFile::Mode mode) {
+  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path, mode));
   TURBINE_ASSIGN_OR_RETURN(GgufFile g, GgufFile::parse(file));
   const std::string fname = path.filename().string();
   MetaReader m{g, fname};

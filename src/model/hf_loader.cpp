@@ -191,7 +191,7 @@ Result<TensorView> to_view(const std::map<std::string, TensorSource>& all, const
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
+Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in, MappedFile::Mode mode) {
   fs::path dir = dir_in.lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();
   const std::string source = dir.filename().string();
@@ -282,7 +282,7 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
 
   std::map<std::string, TensorSource> all;
   for (size_t s = 0; s < shard_names.size(); ++s) {
-    TURBINE_ASSIGN_OR_RETURN(MappedFile f, MappedFile::open(dir / shard_names[s]));
+    TURBINE_ASSIGN_OR_RETURN(MappedFile f, MappedFile::open(dir / shard_names[s], mode));
     TURBINE_ASSIGN_OR_RETURN(auto tensors, parse_safetensors(f));
     for (auto& [name, t] : tensors) {
       if (!weight_map.empty()) {

@@ -161,8 +161,8 @@ Result<fs::path> find_llama2c_tokenizer(const fs::path& checkpoint) {
   return found.empty() ? fs::path() : found[0];
 }
 
-Result<std::unique_ptr<Model>> load_llama2c(const fs::path& path) {
-  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+Result<std::unique_ptr<Model>> load_llama2c(const fs::path& path, MappedFile::Mode mode) {
+  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path, mode));
   const std::string fname = path.filename().string();
   if (file.size() < kLlama2cHeaderBytes)
     return data_loss(

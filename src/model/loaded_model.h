@@ -33,7 +33,9 @@ Status validate_weights(const ModelConfig& config, const Weights& weights,
 // Checks the hyper-parameters are positive and consistent.
 Status validate_config(const ModelConfig& config, const std::string& source);
 
-Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path);
-Result<std::unique_ptr<Model>> load_hf_folder(const std::filesystem::path& dir);
+Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path,
+                                         MappedFile::Mode mode = MappedFile::Mode::kMap);
+Result<std::unique_ptr<Model>> load_hf_folder(const std::filesystem::path& dir,
+                                              MappedFile::Mode mode = MappedFile::Mode::kMap);
 
 }  // namespace turbine::model

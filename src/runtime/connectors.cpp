@@ -7,7 +7,8 @@
 
 namespace turbine::runtime {
 
-TcpConnector::TcpConnector(int pool_size, int n_threads) : pool_size_(pool_size), io_(n_threads) {}
+TcpConnector::TcpConnector(int pool_size, int n_threads, RemoteEngineOptions base)
+    : pool_size_(pool_size), base_(std::move(base)), io_(n_threads) {}
 
 TcpConnector::~TcpConnector() {
   io_.stop();
@@ -16,7 +17,7 @@ TcpConnector::~TcpConnector() {
 Result<std::shared_ptr<engine::AsyncEngine>> TcpConnector::connect(const ParsedKey& /*instance*/,
                                                                    const ModelCard& card) {
   TURBINE_RETURN_IF_ERROR(split_host_port(card.address).status());
-  RemoteEngineOptions ro;
+  RemoteEngineOptions ro = base_;
   ro.address = card.address;
   ro.pool_size = pool_size_;
   ro.max_context = static_cast<int>(card.context_length);
@@ -93,6 +94,7 @@ class InProcessConnector::Link final : public engine::AsyncEngine {
   }
 
   void cancel(uint64_t id) override { engine_->cancel(id); }
+  void stop(uint64_t id) override { engine_->stop(id); }
   void shutdown() override { close(Status::ok()); }
   engine::EngineStats stats() const override { return engine_->stats(); }
   int max_context() const override { return engine_->max_context(); }

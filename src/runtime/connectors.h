@@ -12,19 +12,22 @@
 #include "runtime/event_plane.h"
 #include "runtime/io_threads.h"
 #include "runtime/model_watcher.h"
+#include "runtime/request_plane.h"
 
 namespace turbine::runtime {
 
 class TcpConnector final : public InstanceConnector {
  public:
-  // `pool_size` connections per worker, served by `n_threads` threads of its own.
-  TcpConnector(int pool_size, int n_threads);
+  // `pool_size` connections per worker, served by `n_threads` threads of its own. `base`: the
+  // options every RemoteEngine starts from (token, keep-alive); address and card fields are set.
+  TcpConnector(int pool_size, int n_threads, RemoteEngineOptions base = {});
   ~TcpConnector() override;  // stops the threads: destroy after the engines stop being used
   Result<std::shared_ptr<engine::AsyncEngine>> connect(const ParsedKey& instance,
                                                        const ModelCard& card) override;
 
  private:
   const int pool_size_;
+  const RemoteEngineOptions base_;
   IoThreads io_;
 };
 

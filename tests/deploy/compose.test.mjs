@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
 import { byKindName, chartDir, container, flags, render, repo } from "./lib.mjs";
+import { scrapeText } from "../e2e/prometheus.mjs";
 
 const composeFile = path.join(repo, "deploy/docker/compose.yaml");
 const compose = YAML.parse(fs.readFileSync(composeFile, "utf8"), { merge: true });
@@ -202,7 +203,7 @@ test("compose.yaml's standalone service, run as a plain process, serves a comple
     await completion(port);
     const live = await fetch(`http://127.0.0.1:${port}/live`);
     assert.equal(live.status, 200);
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await scrapeText(`http://127.0.0.1:${port}/metrics`);
     // One worker is served without a router in the path: the router's series (decisions, cached
     // blocks, per-worker load, migrations) come with `--workers N` or a frontend, and the per-
     // transport KV series with a decode worker that has a transport (disaggregated serving).
@@ -258,7 +259,7 @@ test("compose.yaml's etcd + NATS + frontend + worker, run as plain processes, se
     await waitFor(`http://127.0.0.1:${fePort}/v1/models`, procs,
       async (r) => r.ok && (await r.json()).data?.length > 0, 60000);
     await completion(fePort);
-    const workerMetrics = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
+    const workerMetrics = await scrapeText(`http://127.0.0.1:${statusPort}/metrics`);
     assert.match(workerMetrics, /^turbine_engine_kv_total_blocks\{/m);
   } finally {
     await stop(procs);

@@ -89,7 +89,7 @@ export class Cluster {
 
   async startNats() {
     const bin = which('nats-server');
-    this.natsPort = await freePort();
+    if (!this.natsPort) this.natsPort = await freePort();  // a restart keeps the port
     this.nats = startProcess('nats', bin, ['-a', '127.0.0.1', '-p', String(this.natsPort),
       '-js', '-sd', path.join(this.dir, 'nats')], /Server is ready/);
     await this.nats.ready;

@@ -9,6 +9,7 @@
 
 #include "model/mapped_file.h"
 #include "model/model.h"
+#include "model/model_info.h"
 
 namespace turbine::model {
 
@@ -35,5 +36,9 @@ Status validate_config(const ModelConfig& config, const std::string& source);
 
 Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path);
 Result<std::unique_ptr<Model>> load_hf_folder(const std::filesystem::path& dir);
+// Metadata only (model/model_info.h).
+Result<ModelInfo> load_gguf_info(const std::filesystem::path& path);
+Result<ModelInfo> load_hf_info(const std::filesystem::path& dir);
+Result<ModelInfo> load_llama2c_info(const std::filesystem::path& path);
 
 }  // namespace turbine::model

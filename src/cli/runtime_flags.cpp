@@ -1,6 +1,6 @@
 #include "cli/runtime_flags.h"
 
-#include "runtime/connectors.h"
+#include "serving/connectors.h"
 
 namespace turbine::cli {
 
@@ -74,15 +74,15 @@ Result<std::shared_ptr<runtime::EventPlane>> RuntimeFlags::make_event_plane() co
   return std::shared_ptr<runtime::EventPlane>(std::move(p));
 }
 
-Result<std::unique_ptr<runtime::InstanceConnector>> RuntimeFlags::make_connector(
+Result<std::unique_ptr<serving::InstanceConnector>> RuntimeFlags::make_connector(
     int pool_size, int n_threads, const std::shared_ptr<runtime::EventPlane>& plane) const {
   if (request_plane == "nats") {
     if (!plane) return invalid_argument("--request-plane nats needs --nats-url", "request_plane");
-    return std::unique_ptr<runtime::InstanceConnector>(
-        std::make_unique<runtime::MessageConnector>(plane, std::chrono::milliseconds(5000)));
+    return std::unique_ptr<serving::InstanceConnector>(
+        std::make_unique<serving::MessageConnector>(plane, std::chrono::milliseconds(5000)));
   }
-  return std::unique_ptr<runtime::InstanceConnector>(
-      std::make_unique<runtime::TcpConnector>(pool_size, n_threads));
+  return std::unique_ptr<serving::InstanceConnector>(
+      std::make_unique<serving::TcpConnector>(pool_size, n_threads));
 }
 
 }  // namespace turbine::cli

@@ -60,9 +60,9 @@ struct WorkerOptions {
 
 // The mock engine (mock/mock_engine.h) for --engine mock: the model names the tokenizer and the
 // context; the engine flags that apply (block size, context, prefix caching) are honoured.
-Result<std::shared_ptr<engine::AsyncEngine>> make_mock_worker(const model::Model& model,
-                                                              const LocalEngineOptions& e,
-                                                              const WorkerOptions& o) {
+Result<std::shared_ptr<mock::MockEngine>> make_mock_worker(const model::Model& model,
+                                                           const LocalEngineOptions& e,
+                                                           const WorkerOptions& o) {
   mock::MockEngineOptions m;
   m.n_vocab = model.config().n_vocab;
   if (e.eos_token_id >= 0) m.eos_token_ids.push_back(e.eos_token_id);
@@ -73,7 +73,7 @@ Result<std::shared_ptr<engine::AsyncEngine>> make_mock_worker(const model::Model
   m.speedup = o.speedup;
   m.kv_event_sink = e.kv_event_sink;
   TURBINE_RETURN_IF_ERROR(m.validate());
-  return std::shared_ptr<engine::AsyncEngine>(std::make_shared<mock::MockEngine>(m));
+  return std::make_shared<mock::MockEngine>(m);
 }
 
 int run_worker(const WorkerOptions& opts) {
@@ -126,20 +126,24 @@ int run_worker(const WorkerOptions& opts) {
         *plane, runtime::kv_events_subject(ep.ns, ep.component), instance_id);
   }
   std::shared_ptr<engine::AsyncEngine> engine;
+  std::shared_ptr<engine::KvTransferSource> kv_source;  // the same engine: its pinned KV transfers
   if (opts.engine_kind == "mock") {
     auto made = make_mock_worker(*model, eopts, opts);
     if (!made) {
       spdlog::error("cannot create the mock engine: {}", made.status().message());
       return 2;
     }
-    engine = std::move(*made);
+    engine = *made;
+    kv_source = *made;
   } else {
     auto made = make_local_engine(*model, eopts);
     if (!made) {
       spdlog::error("cannot create the engine: {}", made.status().message());
       return 2;
     }
-    engine = std::move(*made);
+    std::shared_ptr<engine::Engine> local = std::move(*made);
+    engine = local;
+    kv_source = local;
   }
 
   runtime::WorkerServerOptions sopts;
@@ -160,9 +164,9 @@ int run_worker(const WorkerOptions& opts) {
   std::string advertise = opts.advertise_host;
   if (advertise.empty())
     advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
-  serve_kv_transfers(opts.worker_type, engine, advertise, server);
-  auto ucx_server = serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, engine, opts.host,
-                                           opts.kv_transport_port, advertise, server);
+  serve_kv_transfers(opts.worker_type, kv_source, advertise, server);
+  auto ucx_server = serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, kv_source,
+                                           opts.host, opts.kv_transport_port, advertise, server);
   if (!ucx_server) {
     spdlog::error("--kv-transport {}: {}", opts.kv_transport, ucx_server.status().message());
     return 2;
@@ -200,8 +204,7 @@ int run_worker(const WorkerOptions& opts) {
   card.max_num_seqs = engine->num_slots();
   card.tokenizer_location = std::filesystem::absolute(*path).string();
   card.address = address;
-  if (auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine))
-    card.kv_layout = runtime::kv_layout_string(source->kv_layout());
+  card.kv_layout = runtime::kv_layout_string(kv_source->kv_layout());
   const std::string card_key = runtime::model_card_key(ep, instance_id);
   const std::string instance_key = runtime::instance_key(ep, instance_id);
   Status st =

@@ -80,14 +80,14 @@ struct Choice {
 struct ModelEntry {
   ModelEntry(ServedModel m)
       : name(std::move(m.name)),
-        model(std::move(m.model)),
+        info(std::move(m.info)),
         tokenizer(std::move(m.tokenizer)),
         engine(std::move(m.engine)),
         max_context(engine->max_context()),
-        chat_prompt(make_chat_prompt(model->vocab(), *tokenizer)),
+        chat_prompt(make_chat_prompt(info->vocab, *tokenizer)),
         created(unix_now()) {}
   const std::string name;
-  const std::shared_ptr<const model::Model> model;
+  const std::shared_ptr<const model::ModelInfo> info;
   const std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   const std::shared_ptr<engine::AsyncEngine> engine;
   const int64_t max_context;
@@ -105,8 +105,8 @@ class FrontendImpl final : public Frontend {
         metrics_(std::move(metrics_name)) {}
 
   Status add_model(ServedModel m) override {
-    if (m.name.empty() || !m.model || !m.tokenizer || !m.engine) {
-      return internal_error("a served model needs a name, model, tokenizer and engine");
+    if (m.name.empty() || !m.info || !m.tokenizer || !m.engine) {
+      return internal_error("a served model needs a name, model info, tokenizer and engine");
     }
     auto entry = std::make_shared<const ModelEntry>(std::move(m));
     metrics::ModelMetrics& mm = metrics_.model(entry->name);
@@ -797,8 +797,9 @@ Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options,
   if (!model || !tokenizer || !engine) return internal_error("frontend created without a model");
   std::string name = options.served_model_name.empty() ? model->name() : options.served_model_name;
   auto front = std::make_unique<FrontendImpl>(std::move(options), name);
+  auto info = std::make_shared<const model::ModelInfo>(model::model_info(*model));
   TURBINE_RETURN_IF_ERROR(front->add_model(
-      {std::move(name), std::move(model), std::move(tokenizer), std::move(engine)}));
+      {std::move(name), std::move(info), std::move(tokenizer), std::move(engine)}));
   return std::unique_ptr<Frontend>(std::move(front));
 }
 

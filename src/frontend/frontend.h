@@ -22,6 +22,7 @@
 #include "common/trace.h"
 #include "engine/async_engine.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -49,8 +50,9 @@ struct FrontendOptions {
 // while it runs (the distributed runtime adds one when its first worker appears and removes it
 // when the last one leaves).
 struct ServedModel {
-  std::string name;                           // what clients put in "model"
-  std::shared_ptr<const model::Model> model;  // vocabulary and chat template (weights unused)
+  std::string name;  // what clients put in "model"
+  // Vocabulary and chat template (model/model_info.h: read without the weights).
+  std::shared_ptr<const model::ModelInfo> info;
   std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   std::shared_ptr<engine::AsyncEngine> engine;
 };

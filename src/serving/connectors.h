@@ -1,19 +1,24 @@
-// InstanceConnectors (runtime/model_watcher.h): how a server reaches a discovered instance.
+// InstanceConnectors (serving/instance_connector.h): how a server reaches a discovered instance.
 //   TcpConnector        a RemoteEngine to the card's address (the distributed mode)
 //   MessageConnector    a MessageRemoteEngine to the instance's request subject (NATS)
 //   InProcessConnector  the instance's engine in this process, by instance id (`turbine run`)
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "runtime/event_plane.h"
 #include "runtime/io_threads.h"
-#include "runtime/model_watcher.h"
+#include "serving/instance_connector.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
+
+using runtime::ModelCard;
+using runtime::ParsedKey;
 
 class TcpConnector final : public InstanceConnector {
  public:
@@ -25,18 +30,19 @@ class TcpConnector final : public InstanceConnector {
 
  private:
   const int pool_size_;
-  IoThreads io_;
+  runtime::IoThreads io_;
 };
 
 class MessageConnector final : public InstanceConnector {
  public:
-  MessageConnector(std::shared_ptr<EventPlane> plane, std::chrono::milliseconds silence_timeout)
+  MessageConnector(std::shared_ptr<runtime::EventPlane> plane,
+                   std::chrono::milliseconds silence_timeout)
       : plane_(std::move(plane)), silence_timeout_(silence_timeout) {}
   Result<std::shared_ptr<engine::AsyncEngine>> connect(const ParsedKey& instance,
                                                        const ModelCard& card) override;
 
  private:
-  std::shared_ptr<EventPlane> plane_;
+  std::shared_ptr<runtime::EventPlane> plane_;
   std::chrono::milliseconds silence_timeout_;
 };
 
@@ -65,4 +71,4 @@ class InProcessConnector final : public InstanceConnector {
   std::map<uint64_t, Entry> entries_;
 };
 
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/connectors.h"
+#include "serving/connectors.h"
 
 namespace turbine::cli {
 
@@ -117,12 +117,12 @@ Result<std::shared_ptr<runtime::EventPlane>> RuntimeFlags::make_event_plane() co
   return std::shared_ptr<runtime::EventPlane>(std::move(p));
 }
 
-Result<std::unique_ptr<runtime::InstanceConnector>> RuntimeFlags::make_connector(
+Result<std::unique_ptr<serving::InstanceConnector>> RuntimeFlags::make_connector(
     int pool_size, int n_threads, const std::shared_ptr<runtime::EventPlane>& plane) const {
   if (request_plane == "nats") {
     if (!plane) return invalid_argument("--request-plane nats needs --nats-url", "request_plane");
-    return std::unique_ptr<runtime::InstanceConnector>(
-        std::make_unique<runtime::MessageConnector>(plane, std::chrono::milliseconds(5000)));
+    return std::unique_ptr<serving::InstanceConnector>(
+        std::make_unique<serving::MessageConnector>(plane, std::chrono::milliseconds(5000)));
   }
   TURBINE_ASSIGN_OR_RETURN(std::string token, request_plane_token());
   runtime::RemoteEngineOptions base;
@@ -131,8 +131,8 @@ Result<std::unique_ptr<runtime::InstanceConnector>> RuntimeFlags::make_connector
       std::chrono::milliseconds(static_cast<int64_t>(request_plane_silence_timeout_s * 1000));
   // A few pings per timeout, so that one late pong is not silence.
   base.ping_interval = std::min(std::chrono::milliseconds(1000), base.silence_timeout / 3);
-  return std::unique_ptr<runtime::InstanceConnector>(
-      std::make_unique<runtime::TcpConnector>(pool_size, n_threads, std::move(base)));
+  return std::unique_ptr<serving::InstanceConnector>(
+      std::make_unique<serving::TcpConnector>(pool_size, n_threads, std::move(base)));
 }
 
 }  // namespace turbine::cli

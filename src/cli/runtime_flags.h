@@ -11,7 +11,7 @@
 #include "runtime/discovery.h"
 #include "runtime/etcd_discovery.h"
 #include "runtime/event_plane.h"
-#include "runtime/model_watcher.h"
+#include "serving/instance_connector.h"
 
 namespace turbine::cli {
 
@@ -40,7 +40,7 @@ struct RuntimeFlags {
   Result<std::string> request_plane_token() const;
   // How a frontend reaches the workers it discovers (the request plane's client side);
   // `plane` is make_event_plane()'s (nats needs it).
-  Result<std::unique_ptr<runtime::InstanceConnector>> make_connector(
+  Result<std::unique_ptr<serving::InstanceConnector>> make_connector(
       int pool_size, int n_threads, const std::shared_ptr<runtime::EventPlane>& plane) const;
 };
 

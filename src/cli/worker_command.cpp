@@ -63,14 +63,14 @@ struct WorkerOptions {
 // The mock engine (mock/mock_engine.h) for --engine mock: the model names the tokenizer and the
 // context; the engine flags that apply (block size, context, prefix caching) are honoured, and
 // the disaggregation role's (instance id, KV transfer) as for the real engine.
-Result<std::shared_ptr<engine::AsyncEngine>> make_mock_worker(const model::Model& model,
-                                                              const LocalEngineOptions& e,
-                                                              const WorkerOptions& o) {
+Result<std::shared_ptr<mock::MockEngine>> make_mock_worker(const model::Model& model,
+                                                           const LocalEngineOptions& e,
+                                                           const WorkerOptions& o) {
   TURBINE_ASSIGN_OR_RETURN(mock::MockEngineOptions m, mock_engine_options(model, e, o.mock));
   m.kv_event_sink = e.kv_event_sink;
   m.instance_id = e.instance_id;
   m.kv_transfer = e.kv_transfer;
-  return std::shared_ptr<engine::AsyncEngine>(std::make_shared<mock::MockEngine>(m));
+  return std::make_shared<mock::MockEngine>(m);
 }
 
 int run_worker(const WorkerOptions& opts) {
@@ -129,20 +129,24 @@ int run_worker(const WorkerOptions& opts) {
         *plane, runtime::kv_events_subject(ep.ns, ep.component), instance_id);
   }
   std::shared_ptr<engine::AsyncEngine> engine;
+  std::shared_ptr<engine::KvTransferSource> kv_source;  // the same engine: its pinned KV transfers
   if (opts.engine_kind == "mock") {
     auto made = make_mock_worker(*model, eopts, opts);
     if (!made) {
       spdlog::error("cannot create the mock engine: {}", made.status().message());
       return 2;
     }
-    engine = std::move(*made);
+    engine = *made;
+    kv_source = *made;
   } else {
     auto made = make_local_engine(*model, eopts);
     if (!made) {
       spdlog::error("cannot create the engine: {}", made.status().message());
       return 2;
     }
-    engine = std::move(*made);
+    std::shared_ptr<engine::Engine> local = std::move(*made);
+    engine = local;
+    kv_source = local;
   }
 
   runtime::WorkerServerOptions sopts;
@@ -164,9 +168,10 @@ int run_worker(const WorkerOptions& opts) {
   std::string advertise = opts.advertise_host;
   if (advertise.empty())
     advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
-  serve_kv_transfers(opts.worker_type, engine, advertise, server);
-  auto ucx_server = serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, engine, opts.host,
-                                           opts.kv_transport_port, advertise, server, *token);
+  serve_kv_transfers(opts.worker_type, kv_source, advertise, server);
+  auto ucx_server =
+      serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, kv_source, opts.host,
+                             opts.kv_transport_port, advertise, server, *token);
   if (!ucx_server) {
     spdlog::error("--kv-transport {}: {}", opts.kv_transport, ucx_server.status().message());
     return 2;
@@ -204,8 +209,7 @@ int run_worker(const WorkerOptions& opts) {
   card.max_num_seqs = engine->num_slots();
   card.tokenizer_location = std::filesystem::absolute(*path).string();
   card.address = address;
-  if (auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine))
-    card.kv_layout = runtime::kv_layout_string(source->kv_layout());
+  card.kv_layout = runtime::kv_layout_string(kv_source->kv_layout());
   const std::string card_key = runtime::model_card_key(ep, instance_id);
   const std::string instance_key = runtime::instance_key(ep, instance_id);
   Status st =

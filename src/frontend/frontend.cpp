@@ -81,12 +81,12 @@ class FrontendImpl final : public Frontend {
         env_{metrics_, *tracer_, next_engine_id_, inflight_} {}
 
   Status add_model(ServedModel m) override {
-    if (m.name.empty() || !m.model || !m.tokenizer || !m.engine) {
-      return internal_error("a served model needs a name, model, tokenizer and engine");
+    if (m.name.empty() || !m.info || !m.tokenizer || !m.engine) {
+      return internal_error("a served model needs a name, model info, tokenizer and engine");
     }
     auto entry = std::make_shared<ModelEntry>();
     entry->name = std::move(m.name);
-    entry->chat_prompt = make_chat_prompt(m.model->vocab(), *m.tokenizer);
+    entry->chat_prompt = make_chat_prompt(m.info->vocab, *m.tokenizer);
     entry->max_token_bytes = longest_token_bytes(*m.tokenizer);
     entry->tokenizer = std::move(m.tokenizer);
     entry->engine = std::move(m.engine);
@@ -430,8 +430,9 @@ Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options,
   if (!model || !tokenizer || !engine) return internal_error("frontend created without a model");
   std::string name = options.served_model_name.empty() ? model->name() : options.served_model_name;
   auto front = std::make_unique<FrontendImpl>(std::move(options), name);
+  auto info = std::make_shared<const model::ModelInfo>(model::model_info(*model));
   TURBINE_RETURN_IF_ERROR(front->add_model(
-      {std::move(name), std::move(model), std::move(tokenizer), std::move(engine), {}}));
+      {std::move(name), std::move(info), std::move(tokenizer), std::move(engine), {}}));
   return std::unique_ptr<Frontend>(std::move(front));
 }
 

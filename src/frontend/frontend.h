@@ -31,6 +31,7 @@
 #include "frontend/request_hook.h"
 #include "http/request_checks.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -69,8 +70,9 @@ struct FrontendOptions {
 // while it runs (the distributed runtime adds one when its first worker appears and removes it
 // when the last one leaves).
 struct ServedModel {
-  std::string name;                           // what clients put in "model"
-  std::shared_ptr<const model::Model> model;  // vocabulary and chat template (weights unused)
+  std::string name;  // what clients put in "model"
+  // Vocabulary and chat template (model/model_info.h: read without the weights).
+  std::shared_ptr<const model::ModelInfo> info;
   std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   std::shared_ptr<engine::AsyncEngine> engine;
   // Reasoning / tool-call parsers for chat responses (postprocessor.h); empty: none.

@@ -11,7 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
-import { byKindName, chartDir, container, flags, render, repo } from "./lib.mjs";
+import { byKindName, chartDir, container, flags, render, repo, skipMissing } from "./lib.mjs";
 import { scrapeText } from "../e2e/prometheus.mjs";
 
 const composeFile = path.join(repo, "deploy/docker/compose.yaml");
@@ -190,7 +190,7 @@ function existingDashboardMetrics() {
 test("compose.yaml's standalone service, run as a plain process, serves a completion and the dashboard's metrics", async (t) => {
   if (!haveBin) return t.skip(`${turbineBin} is not built`);
   const model = path.join(shared, "models/stories260K/stories260K.gguf");
-  if (!fs.existsSync(model)) return t.skip(`${model} missing (set TURBINE_SHARED)`);
+  if (!fs.existsSync(model)) return skipMissing(t, `${model} missing (set TURBINE_SHARED)`);
   const port = await freePort();
   const args = localize(compose.services.standalone.command, [["/models/", `${path.join(shared, "models")}/`]]);
   const f = flags(args);
@@ -232,7 +232,7 @@ test("compose.yaml's etcd + NATS + frontend + worker, run as plain processes, se
   if (missing.length) return t.skip(`\`turbine ${missing.join("`, `turbine ")}\` not implemented yet`);
   const etcd = which("etcd");
   const nats = which("nats-server");
-  if (!etcd || !nats) return t.skip("etcd and nats-server are not installed (scripts/install-deps installs them with the runtime)");
+  if (!etcd || !nats) return skipMissing(t, "etcd and nats-server are not installed (scripts/install-deps installs them with the runtime)");
   const [etcdPort, etcdPeer, natsPort, fePort, statusPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "turbine-compose-"));
   const s = compose.services;

@@ -8,11 +8,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cluster, freePort, haveBinaries, waitFor } from './cluster.mjs';
+import { Cluster, freePort, haveBinaries, skipUnlessInstalled, waitFor } from './cluster.mjs';
 import { MODEL_NAME } from './server.mjs';
 import { scrapeText } from './prometheus.mjs';
 
-const skip = haveBinaries() ? false : 'etcd or nats-server is not installed (scripts/install-deps)';
+const skip = skipUnlessInstalled(haveBinaries() ? null : 'etcd or nats-server is not installed (scripts/install-deps)');
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 // Metric names docs/DEPLOY.md documents as existing.

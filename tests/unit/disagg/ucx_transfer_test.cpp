@@ -20,6 +20,7 @@
 #include "runtime/kv_transfer_tcp.h"
 #include "runtime/kv_transfer_ucx.h"
 #include "runtime/request_plane.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::disagg {
 namespace {
@@ -81,10 +82,10 @@ Status ucx_usable() {
   return Status::ok();
 }
 
-#define REQUIRE_UCX()                                                       \
-  do {                                                                      \
-    if (Status ucx_st = ucx_usable(); !ucx_st.is_ok())                      \
-      GTEST_SKIP() << "UCX cannot initialise here: " << ucx_st.to_string(); \
+#define REQUIRE_UCX()                                                                   \
+  do {                                                                                  \
+    if (Status ucx_st = ucx_usable(); !ucx_st.is_ok())                                  \
+      TURBINE_MISSING_DEPENDENCY("UCX cannot initialise here: " << ucx_st.to_string()); \
   } while (0)
 
 Result<std::string> fetch(engine::KvTransfer& t, const engine::KvTransferMeta& m, int first, int n,

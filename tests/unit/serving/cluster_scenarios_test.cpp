@@ -4,7 +4,7 @@
 //           and `turbine worker` use; skipped without the etcd binary)
 //   nats    a real etcd + the NATS request plane (MessageWorkerServer/MessageRemoteEngine) on a
 //           real nats-server (`--request-plane nats`; skipped without the binaries)
-// The "frontend" is a runtime::ModelWatcher whose announced models are recorded here; workers are
+// The "frontend" is a serving::ModelWatcher whose announced models are recorded here; workers are
 // real engines on stories260K, greedy. Scenarios: a worker lost during concurrent streams (they
 // migrate and produce the tokens they would have without the loss), a worker that joins takes
 // requests, the model list follows the workers, and a draining worker finishes its requests.
@@ -18,22 +18,25 @@
 #include <set>
 #include <thread>
 
+#include "../runtime/test_processes.h"
 #include "engine/backend.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "runtime/component.h"
-#include "runtime/connectors.h"
 #include "runtime/discovery.h"
 #include "runtime/etcd_discovery.h"
 #include "runtime/event_plane.h"
 #include "runtime/message_request_plane.h"
 #include "runtime/model_card.h"
-#include "runtime/model_watcher.h"
 #include "runtime/request_plane.h"
-#include "test_processes.h"
+#include "serving/connectors.h"
+#include "serving/model_watcher.h"
+#include "test_support/missing_dependency.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
 namespace {
+
+using namespace turbine::runtime;  // discovery, request planes, keys and cards
 
 using namespace std::chrono_literals;
 using test_support::wait_until;
@@ -177,14 +180,14 @@ class ClusterScenarios : public ::testing::TestWithParam<Backend> {
   }
 
   void SetUp() override {
-    if (!model_) GTEST_SKIP() << "no stories260K";
+    if (!model_) TURBINE_MISSING_DEPENDENCY("no stories260K");
     ns_ = "t" + std::to_string(++counter_);
     if (GetParam() == Backend::kNats) {
 #ifndef TURBINE_HAVE_NATS
-      GTEST_SKIP() << "built without libnats";
+      TURBINE_MISSING_DEPENDENCY("built without libnats");
 #endif
       const std::string bin = test_support::find_nats_server();
-      if (bin.empty()) GTEST_SKIP() << "nats-server is not installed";
+      if (bin.empty()) TURBINE_MISSING_DEPENDENCY("nats-server is not installed");
       if (nats_pid_ <= 0) {
         nats_port_ = test_support::free_port();
         nats_pid_ = test_support::start_nats(bin, nats_port_);
@@ -196,7 +199,8 @@ class ClusterScenarios : public ::testing::TestWithParam<Backend> {
     }
     if (GetParam() != Backend::kMemory) {
       const std::string bin = test_support::find_etcd();
-      if (bin.empty()) GTEST_SKIP() << "etcd is not installed (scripts/install-deps installs it)";
+      if (bin.empty())
+        TURBINE_MISSING_DEPENDENCY("etcd is not installed (scripts/install-deps installs it)");
       if (!etcd_) {
         etcd_ = std::make_unique<test_support::EtcdProcess>(bin);
         ASSERT_TRUE(etcd_->start()) << "etcd did not start";
@@ -257,9 +261,9 @@ class ClusterScenarios : public ::testing::TestWithParam<Backend> {
     o.ns = ns_;
     o.router.mode = mode;
     ModelEvents events;
-    events.added = [this](const ModelCard& card, std::shared_ptr<engine::AsyncEngine> e) {
+    events.added = [this](const ModelCard& card, ModelEngine e) {
       std::lock_guard lock(mu_);
-      served_[card.served_name] = std::move(e);
+      served_[card.served_name] = std::move(e.engine);
       return Status::ok();
     };
     events.removed = [this](const std::string& name) {
@@ -525,4 +529,4 @@ INSTANTIATE_TEST_SUITE_P(Backends, ClusterScenarios,
                          backend_name);
 
 }  // namespace
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

@@ -11,13 +11,15 @@
 #include "engine/async_engine.h"
 #include "router/routed_engine.h"
 #include "runtime/component.h"
-#include "runtime/connectors.h"
 #include "runtime/discovery.h"
 #include "runtime/model_card.h"
-#include "runtime/model_watcher.h"
+#include "serving/connectors.h"
+#include "serving/model_watcher.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
 namespace {
+
+using namespace turbine::runtime;  // keys, cards, discovery
 
 using namespace std::chrono_literals;
 
@@ -43,16 +45,16 @@ class KvLayoutPairing : public ::testing::Test {
     front_ = std::make_unique<MemoryDiscovery>(store_);
     ModelWatcherOptions o;
     o.ns = "pairing";
-    o.disaggregate = [this](const ModelCard&, std::shared_ptr<engine::AsyncEngine> decode,
-                            std::shared_ptr<router::RoutedEngine> prefill) {
+    o.disaggregate =
+        [this](
+            const ModelCard&, std::shared_ptr<router::RoutedEngine> decode,
+            std::shared_ptr<router::RoutedEngine> prefill) -> std::shared_ptr<engine::AsyncEngine> {
       std::lock_guard lock(mu_);
       pool_ = std::move(prefill);
       return decode;
     };
     ModelEvents events;
-    events.added = [](const ModelCard&, std::shared_ptr<engine::AsyncEngine>) {
-      return Status::ok();
-    };
+    events.added = [](const ModelCard&, ModelEngine) { return Status::ok(); };
     events.removed = [](const std::string&) {};
     watcher_ = std::make_unique<ModelWatcher>(o, *front_, connector_, events);
     ASSERT_TRUE(watcher_->start().is_ok());
@@ -152,4 +154,4 @@ TEST_F(KvLayoutPairing, AnEarlierPrefillWorkerLeavesWhenTheDecodeLayoutDiffers) 
 }
 
 }  // namespace
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

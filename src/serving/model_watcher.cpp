@@ -1,12 +1,15 @@
-#include "runtime/model_watcher.h"
+#include "serving/model_watcher.h"
 
 #include <spdlog/spdlog.h>
 
 #include "runtime/wire.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
 
-ModelWatcher::ModelWatcher(ModelWatcherOptions options, Discovery& discovery,
+using runtime::hex_id;
+using runtime::WatchEvent;
+
+ModelWatcher::ModelWatcher(ModelWatcherOptions options, runtime::Discovery& discovery,
                            InstanceConnector& connector, ModelEvents events)
     : options_(std::move(options)),
       discovery_(discovery),
@@ -19,10 +22,10 @@ ModelWatcher::~ModelWatcher() {
 
 Status ModelWatcher::start() {
   TURBINE_ASSIGN_OR_RETURN(instances_watch_,
-                           discovery_.watch(instances_prefix(options_.ns),
+                           discovery_.watch(runtime::instances_prefix(options_.ns),
                                             [this](const WatchEvent& e) { on_instance(e); }));
   TURBINE_ASSIGN_OR_RETURN(cards_watch_,
-                           discovery_.watch(model_cards_prefix(options_.ns),
+                           discovery_.watch(runtime::model_cards_prefix(options_.ns),
                                             [this](const WatchEvent& e) { on_card(e); }));
   return Status::ok();
 }
@@ -44,7 +47,7 @@ void ModelWatcher::stop() {
 }
 
 void ModelWatcher::on_instance(const WatchEvent& e) {
-  auto key = parse_instance_key(e.key);
+  auto key = runtime::parse_instance_key(e.key);
   if (!key) return;
   std::lock_guard lock(mu_);
   if (e.type == WatchEvent::Type::kRemoved) {
@@ -55,14 +58,14 @@ void ModelWatcher::on_instance(const WatchEvent& e) {
 }
 
 void ModelWatcher::on_card(const WatchEvent& e) {
-  auto key = parse_model_card_key(e.key);
+  auto key = runtime::parse_model_card_key(e.key);
   if (!key) return;
   const uint64_t id = key->instance_id;
   if (e.type == WatchEvent::Type::kRemoved) {
     remove(id);
     return;
   }
-  auto card = model_card_from_json(e.value);
+  auto card = runtime::model_card_from_json(e.value);
   if (!card) {
     spdlog::warn("discovery: ignoring model card {}: {}", e.key, card.status().message());
     return;
@@ -125,7 +128,8 @@ void ModelWatcher::add_prefill(const ParsedKey& key, const ModelCard& card) {
 
 void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
   const uint64_t id = key.instance_id;
-  if (options_.use_router && options_.disaggregate && key.endpoint.component == kPrefillComponent) {
+  if (options_.use_router && options_.disaggregate &&
+      key.endpoint.component == runtime::kPrefillComponent) {
     add_prefill(key, card);
     return;
   }
@@ -154,20 +158,20 @@ void ModelWatcher::add(const ParsedKey& key, const ModelCard& card) {
   if (known) {
     routed->add_worker(info, *engine);
   } else {
-    std::shared_ptr<engine::AsyncEngine> served = *engine;
+    ModelEngine served{*engine, nullptr};
     if (options_.use_router) {
       router::RouterOptions ro = options_.router;
       if (options_.per_model) options_.per_model(card.served_name, ro);
       routed = std::make_shared<router::RoutedEngine>(ro);
       routed->add_worker(info, *engine);
-      served = routed;
+      served = {routed, routed};
       if (options_.disaggregate) {
         std::shared_ptr<router::RoutedEngine> prefill;
         {
           std::lock_guard lock(mu_);
           prefill = prefill_pool_locked(card.served_name);
         }
-        served = options_.disaggregate(card, routed, std::move(prefill));
+        served.engine = options_.disaggregate(card, routed, std::move(prefill));
       }
     }
     // Calls (announcing the model) are serialised: one watch delivers every card event.
@@ -264,7 +268,7 @@ void ModelWatcher::on_kv_event(uint64_t instance_id, const kv::KvEvent& event) {
 }
 
 void ModelWatcher::on_kv_event_json(std::string_view payload) {
-  auto ev = kv_event_from_json(payload);
+  auto ev = runtime::kv_event_from_json(payload);
   if (ev) on_kv_event(ev->first, ev->second);
 }
 
@@ -296,4 +300,4 @@ std::shared_ptr<router::RoutedEngine> ModelWatcher::router_of(
   return it == models_.end() ? nullptr : it->second.routed;
 }
 
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

@@ -1,13 +1,15 @@
-#include "runtime/connectors.h"
+#include "serving/connectors.h"
 
 #include <unordered_map>
 
 #include "runtime/message_request_plane.h"
 #include "runtime/request_plane.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
 
-TcpConnector::TcpConnector(int pool_size, int n_threads, RemoteEngineOptions base)
+using runtime::hex_id;
+
+TcpConnector::TcpConnector(int pool_size, int n_threads, runtime::RemoteEngineOptions base)
     : pool_size_(pool_size), base_(std::move(base)), io_(n_threads) {}
 
 TcpConnector::~TcpConnector() {
@@ -16,28 +18,29 @@ TcpConnector::~TcpConnector() {
 
 Result<std::shared_ptr<engine::AsyncEngine>> TcpConnector::connect(const ParsedKey& /*instance*/,
                                                                    const ModelCard& card) {
-  TURBINE_RETURN_IF_ERROR(split_host_port(card.address).status());
-  RemoteEngineOptions ro = base_;
+  TURBINE_RETURN_IF_ERROR(runtime::split_host_port(card.address).status());
+  runtime::RemoteEngineOptions ro = base_;
   ro.address = card.address;
   ro.pool_size = pool_size_;
   ro.max_context = static_cast<int>(card.context_length);
   ro.block_size = card.block_size;
   ro.num_slots = card.max_num_seqs;
   ro.kv_total_blocks = card.kv_total_blocks;
-  return std::shared_ptr<engine::AsyncEngine>(std::make_shared<RemoteEngine>(ro, io_.executor()));
+  return std::shared_ptr<engine::AsyncEngine>(
+      std::make_shared<runtime::RemoteEngine>(ro, io_.executor()));
 }
 
 Result<std::shared_ptr<engine::AsyncEngine>> MessageConnector::connect(const ParsedKey& instance,
                                                                        const ModelCard& card) {
-  MessageRemoteOptions o;
-  o.subject = request_subject(instance.endpoint, instance.instance_id);
+  runtime::MessageRemoteOptions o;
+  o.subject = runtime::request_subject(instance.endpoint, instance.instance_id);
   o.ns = instance.endpoint.ns;
   o.silence_timeout = silence_timeout_;
   o.max_context = static_cast<int>(card.context_length);
   o.block_size = card.block_size;
   o.num_slots = card.max_num_seqs;
   o.kv_total_blocks = card.kv_total_blocks;
-  auto e = std::make_shared<MessageRemoteEngine>(plane_, o);
+  auto e = std::make_shared<runtime::MessageRemoteEngine>(plane_, o);
   TURBINE_RETURN_IF_ERROR(e->status());
   return std::shared_ptr<engine::AsyncEngine>(std::move(e));
 }
@@ -162,4 +165,4 @@ Result<std::shared_ptr<engine::AsyncEngine>> InProcessConnector::connect(
   return std::shared_ptr<engine::AsyncEngine>(std::move(link));
 }
 
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

@@ -1,45 +1,51 @@
-// InstanceConnectors (runtime/model_watcher.h): how a server reaches a discovered instance.
+// InstanceConnectors (serving/instance_connector.h): how a server reaches a discovered instance.
 //   TcpConnector        a RemoteEngine to the card's address (the distributed mode)
 //   MessageConnector    a MessageRemoteEngine to the instance's request subject (NATS)
 //   InProcessConnector  the instance's engine in this process, by instance id (`turbine run`)
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "runtime/event_plane.h"
 #include "runtime/io_threads.h"
-#include "runtime/model_watcher.h"
 #include "runtime/request_plane.h"
+#include "serving/instance_connector.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
+
+using runtime::ModelCard;
+using runtime::ParsedKey;
 
 class TcpConnector final : public InstanceConnector {
  public:
   // `pool_size` connections per worker, served by `n_threads` threads of its own. `base`: the
   // options every RemoteEngine starts from (token, keep-alive); address and card fields are set.
-  TcpConnector(int pool_size, int n_threads, RemoteEngineOptions base = {});
+  TcpConnector(int pool_size, int n_threads, runtime::RemoteEngineOptions base = {});
   ~TcpConnector() override;  // stops the threads: destroy after the engines stop being used
   Result<std::shared_ptr<engine::AsyncEngine>> connect(const ParsedKey& instance,
                                                        const ModelCard& card) override;
 
  private:
   const int pool_size_;
-  const RemoteEngineOptions base_;
-  IoThreads io_;
+  const runtime::RemoteEngineOptions base_;
+  runtime::IoThreads io_;
 };
 
 class MessageConnector final : public InstanceConnector {
  public:
-  MessageConnector(std::shared_ptr<EventPlane> plane, std::chrono::milliseconds silence_timeout)
+  MessageConnector(std::shared_ptr<runtime::EventPlane> plane,
+                   std::chrono::milliseconds silence_timeout)
       : plane_(std::move(plane)), silence_timeout_(silence_timeout) {}
   Result<std::shared_ptr<engine::AsyncEngine>> connect(const ParsedKey& instance,
                                                        const ModelCard& card) override;
 
  private:
-  std::shared_ptr<EventPlane> plane_;
+  std::shared_ptr<runtime::EventPlane> plane_;
   std::chrono::milliseconds silence_timeout_;
 };
 
@@ -68,4 +74,4 @@ class InProcessConnector final : public InstanceConnector {
   std::map<uint64_t, Entry> entries_;
 };
 
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

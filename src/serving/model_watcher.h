@@ -12,11 +12,18 @@
 //
 // With `disaggregate` set, cards of the `prefill` component join their model's prefill pool
 // instead (a RoutedEngine that may be empty) and the model is served through what
-// `disaggregate` makes of its two pools (a DisaggEngine in `turbine frontend`).
+// `disaggregate` makes of its two pools (a DisaggEngine in `turbine frontend`,
+// serving/disagg_composition.h).
 //
 // With use_router = false (`turbine run` with one worker) a model's only worker is announced
 // as the model's engine itself, with no router in the path; a second worker of the same model
 // is refused with an error in the log.
+//
+// What it announces is typed (ModelEngine): the engine to serve and the router in front of the
+// model's workers, so that whoever composes more around it (disaggregation) needs no casts.
+//
+// Lives in serving/, not runtime/: it composes routers (router/) over what the runtime discovers;
+// the runtime itself knows nothing of routing.
 //
 // Threads: discovery callbacks (one at a time per watch) and KV events from any thread. mu_
 // guards the tables and is never held while calling the router, the connector or ModelEvents.
@@ -39,28 +46,30 @@
 #include "runtime/component.h"
 #include "runtime/discovery.h"
 #include "runtime/model_card.h"
+#include "serving/instance_connector.h"
 
-namespace turbine::runtime {
+namespace turbine::serving {
 
-// How a server reaches an instance it discovered: a RemoteEngine over TCP, a NATS client, or the
-// engine itself in the same process (runtime/connectors.h).
-class InstanceConnector {
- public:
-  virtual ~InstanceConnector() = default;
-  // `instance`: the endpoint and instance id from the card's key.
-  virtual Result<std::shared_ptr<engine::AsyncEngine>> connect(const ParsedKey& instance,
-                                                               const ModelCard& card) = 0;
+using runtime::ModelCard;
+using runtime::ParsedKey;
+
+// A model's engine as the watcher announces it.
+struct ModelEngine {
+  std::shared_ptr<engine::AsyncEngine> engine;  // what to serve (never null)
+  // The router over the model's (decode) workers; null when the one worker is served directly
+  // (use_router = false). With `disaggregate`, `engine` is what it made around this router.
+  std::shared_ptr<router::RoutedEngine> router;
 };
 
 // What the watcher tells the model registry (the HTTP frontend). `added` may fail (tokenizer not
 // loadable): the model is then not served and its workers are ignored until their cards change.
 struct ModelEvents {
-  std::function<Status(const ModelCard& card, std::shared_ptr<engine::AsyncEngine> engine)> added;
+  std::function<Status(const ModelCard& card, ModelEngine engine)> added;
   std::function<void(const std::string& served_name)> removed;
 };
 
 struct ModelWatcherOptions {
-  std::string ns = kDefaultNamespace;
+  std::string ns = runtime::kDefaultNamespace;
   router::RouterOptions router;
   // Adjusts the router options of one model before its router is made (e.g. its metrics).
   std::function<void(const std::string& served_name, router::RouterOptions&)> per_model;
@@ -68,17 +77,18 @@ struct ModelWatcherOptions {
   // Disaggregated serving (with use_router): cards of the `prefill` component feed a per-model
   // prefill pool (a RoutedEngine, possibly empty) instead of the model's workers, and each
   // announced model is served through what this returns for (card, decode pool, prefill pool),
-  // e.g. a disagg::DisaggEngine. Null: every card is a worker of its model.
+  // e.g. a disagg::DisaggEngine (serving/disagg_composition.h). Null: every card is a worker of
+  // its model.
   std::function<std::shared_ptr<engine::AsyncEngine>(const ModelCard& card,
-                                                     std::shared_ptr<engine::AsyncEngine> decode,
+                                                     std::shared_ptr<router::RoutedEngine> decode,
                                                      std::shared_ptr<router::RoutedEngine> prefill)>
       disaggregate;
 };
 
 class ModelWatcher {
  public:
-  ModelWatcher(ModelWatcherOptions options, Discovery& discovery, InstanceConnector& connector,
-               ModelEvents events);
+  ModelWatcher(ModelWatcherOptions options, runtime::Discovery& discovery,
+               InstanceConnector& connector, ModelEvents events);
   ~ModelWatcher();  // stop()
   ModelWatcher(const ModelWatcher&) = delete;
   ModelWatcher& operator=(const ModelWatcher&) = delete;
@@ -117,8 +127,8 @@ class ModelWatcher {
   // Why a prefill worker with `card` cannot serve its model's decode workers (empty: it can).
   std::string unpairable_locked(const ModelCard& card) const;
 
-  void on_card(const WatchEvent& e);
-  void on_instance(const WatchEvent& e);
+  void on_card(const runtime::WatchEvent& e);
+  void on_instance(const runtime::WatchEvent& e);
   void add(const ParsedKey& key, const ModelCard& card);
   void remove(uint64_t id);
   void add_prefill(const ParsedKey& key, const ModelCard& card);
@@ -126,11 +136,11 @@ class ModelWatcher {
   std::shared_ptr<router::RoutedEngine> prefill_pool_locked(const std::string& served_name);
 
   const ModelWatcherOptions options_;
-  Discovery& discovery_;
+  runtime::Discovery& discovery_;
   InstanceConnector& connector_;
   const ModelEvents events_;
-  std::unique_ptr<WatchHandle> instances_watch_;
-  std::unique_ptr<WatchHandle> cards_watch_;
+  std::unique_ptr<runtime::WatchHandle> instances_watch_;
+  std::unique_ptr<runtime::WatchHandle> cards_watch_;
   mutable std::mutex mu_;
   std::map<uint64_t, Worker> workers_;
   std::map<std::string, Model> models_;
@@ -151,4 +161,4 @@ class WatcherKvSink final : public kv::KvEventSink {
   uint64_t instance_id_;
 };
 
-}  // namespace turbine::runtime
+}  // namespace turbine::serving

@@ -1,0 +1,117 @@
+// The matcher on real vocabularies (llama3, qwen3, gpt2, llama2, stories260K): on seeded random
+// walks through JSON schemas, regexes and grammars, every step's bitmask must agree with
+// accept_token for every token of the vocabulary, and the walk must end in a complete output.
+// Adversarial tokenizations: escapes and quotes inside tokens, multi-byte characters split across
+// byte tokens, tokens that close one string and open the next key, numbers glued to punctuation.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "structured/compiler.h"
+#include "structured/ebnf.h"
+#include "structured/json_schema.h"
+#include "structured/regex.h"
+#include "test_util.h"
+#include "walk.h"
+
+namespace turbine::structured {
+namespace {
+
+using test_util::mask_disagreements;
+using test_util::real_tokenizer;
+
+const char* kSchema = R"({
+  "type": "object",
+  "properties": {
+    "name": {"type": "string"},
+    "tag": {"type": "string", "maxLength": 6},
+    "when": {"type": "string", "format": "date"},
+    "score": {"type": "number"},
+    "n": {"type": "integer", "minimum": -3, "maximum": 250},
+    "kind": {"enum": ["a\"b", "é", null]},
+    "tree": {"$ref": "#/$defs/tree"},
+    "list": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,3}$"}, "maxItems": 3}
+  },
+  "required": ["name", "n", "tree"],
+  "$defs": {"tree": {"type": "object", "properties": {
+      "v": {"type": "boolean"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}},
+      "required": ["v"]}}
+})";
+
+class RealVocabTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::shared_ptr<const Vocabulary> vocab() {
+    auto tok = real_tokenizer(GetParam());
+    if (tok == nullptr) return nullptr;
+    auto v = Vocabulary::from_tokenizer(*tok);
+    EXPECT_TRUE(v.has_value()) << v.status().to_string();
+    return v.has_value() ? *v : nullptr;
+  }
+
+  // Walks `g` with a few seeds, checking masks on the first steps and every 7th after.
+  void walk_and_check(const std::shared_ptr<const CompiledGrammar>& g, int seeds) {
+    ASSERT_NE(g, nullptr);
+    const Vocabulary& v = g->vocab();
+    for (int seed = 0; seed < seeds; ++seed) {
+      std::mt19937_64 rng(static_cast<uint64_t>(seed) * 7919 + 1);
+      Matcher m(g);
+      std::vector<uint32_t> mask(v.mask_words());
+      size_t step = 0;
+      std::string text;
+      test_util::WalkOptions o;
+      o.max_tokens = 1;
+      o.soft_tokens = 40;
+      while (!m.is_terminated() && step < 600) {
+        if (step < 12 || step % 7 == 0) {
+          std::string first;
+          ASSERT_EQ(mask_disagreements(m, v, &first), 0u)
+              << GetParam() << " seed " << seed << " step " << step << ": " << first;
+        }
+        o.soft_tokens = step >= 40 ? 0 : 40;
+        auto r = test_util::random_walk(m, v, rng, o);
+        ASSERT_EQ(r.tokens.size(), 1u) << "walk stuck at step " << step;
+        text += r.text;
+        ++step;
+      }
+      EXPECT_TRUE(m.is_terminated())
+          << GetParam() << " seed " << seed << " did not finish: " << m.min_completion_bytes()
+          << " " << text.substr(0, 2000);
+    }
+  }
+};
+
+TEST_P(RealVocabTest, MasksAgreeWithAcceptOnJsonSchemaWalks) {
+  auto v = vocab();
+  if (v == nullptr) {
+    if (test_util::in_ci()) FAIL() << "missing tokenizer " << GetParam();
+    GTEST_SKIP() << "missing tokenizer " << GetParam();
+  }
+  walk_and_check(test_util::compile_or_die(json_schema_to_grammar(kSchema, {}, CompileLimits{}), v),
+                 2);
+}
+
+TEST_P(RealVocabTest, MasksAgreeOnRegexAndGrammarWalks) {
+  auto v = vocab();
+  if (v == nullptr) {
+    if (test_util::in_ci()) FAIL() << "missing tokenizer " << GetParam();
+    GTEST_SKIP() << "missing tokenizer " << GetParam();
+  }
+  walk_and_check(
+      test_util::compile_or_die(
+          regex_to_grammar(R"((\d{1,3}\.){3}\d{1,3}|[A-Z][a-zé]+( [a-z]+)*!)", CompileLimits{}), v),
+      2);
+  walk_and_check(test_util::compile_or_die(ebnf_to_grammar(R"g(
+      root ::= expr
+      expr ::= term (("+" | "-") term)*
+      term ::= [0-9]+ | "(" expr ")" | "\"" [^"\\]* "\""
+    )g",
+                                                           CompileLimits{}),
+                                           v),
+                 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, RealVocabTest,
+                         ::testing::Values("llama3", "qwen3", "gpt2", "llama2", "stories260K"));
+
+}  // namespace
+}  // namespace turbine::structured

@@ -455,6 +455,10 @@ class SchemaCompiler {
   }
 
   // An element generator that inlines `schema` while that stays small, then switches to a rule.
+  // Inline copies make tokens that span two elements decidable ahead of time, but each copy's
+  // states cost their own token-mask precomputation; past kInlineStates duplicated NFA states a
+  // shared rule is cheaper.
+  static constexpr size_t kInlineStates = 1024;
   struct ItemGen {
     SchemaCompiler* c;
     const Json* schema;
@@ -467,7 +471,7 @@ class SchemaCompiler {
       const size_t before = c->budget_.states_left;
       const Frag f = c->schema(b, *schema, path, depth);
       const size_t used = before - c->budget_.states_left;
-      if (used * static_cast<size_t>(std::max(copies_left, 0)) > 4096) {
+      if (used * static_cast<size_t>(std::max(copies_left, 0)) > kInlineStates) {
         rule = c->rule_for(schema, path);
       }
       --copies_left;

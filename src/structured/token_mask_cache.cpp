@@ -8,15 +8,16 @@
 namespace turbine::structured {
 namespace {
 
-// Walks the vocabulary trie from one state and classifies every token.
+// Walks the vocabulary trie from one state and classifies every token. Most levels hold a single
+// stack top (inside a string, a number, a literal), which step without the general Config path.
 class EntryBuilder {
  public:
   EntryBuilder(const Automaton& a, const Vocabulary& v)
       : a_(a),
         v_(v),
         pda_(a, pool_),
-        cfg_(static_cast<size_t>(v.max_token_bytes()) + 1),
-        unc_(static_cast<size_t>(v.max_token_bytes()) + 1, 0) {}
+        levels_(static_cast<size_t>(v.max_token_bytes()) + 1),
+        cfg_(static_cast<size_t>(v.max_token_bytes()) + 1) {}
 
   // Returns the trie steps spent.
   uint64_t build(int32_t state, MaskEntry& out) {
@@ -35,36 +36,35 @@ class EntryBuilder {
     const auto mark_uncertain = [&](int32_t tok_from, int32_t tok_to) {
       for (int32_t k = tok_from; k < tok_to; ++k) uncertain_.push_back(k);
     };
-    cfg_[0].clear();
-    cfg_[0].tops.push_back(Top{state, kBottom});
-    unc_[0] = 0;
+    levels_[0] = Level{Level::kSingle, false, false, Top{state, kBottom}};
     uint64_t work = 0;
     int32_t i = 1;  // node 0 is the root
     while (i < n_nodes) {
       const Vocabulary::TrieNode& node = trie[static_cast<size_t>(i)];
       const size_t d = node.depth;
       ++work;
-      Config& prev = cfg_[d - 1];
-      Config& cur = cfg_[d];
-      unc_[d] = unc_[d - 1] || (prev.popped && d > 1 && byte_set_has(follow, node.byte));
-      pda_.step(prev, node.byte, cur);
+      const Level& prev = levels_[d - 1];
+      Level& cur = levels_[d];
+      cur.uncertain = prev.uncertain || (prev.popped && byte_set_has(follow, node.byte));
+      step(d, node.byte);
+      const bool alive = cur.kind != Level::kDead;
       if (node.tok_end > node.tok_begin) {
-        const bool accepted = !cur.tops.empty() || cur.popped;
+        const bool accepted = alive || cur.popped;
         for (int32_t k = node.tok_begin; k < node.tok_end; ++k) {
           if (accepted) {
             accepted_.push_back(k);
-          } else if (unc_[d]) {
+          } else if (cur.uncertain) {
             uncertain_.push_back(k);
           }
         }
       }
-      if (!cur.tops.empty()) {
+      if (alive) {
         ++i;  // descend
         continue;
       }
       // Dead below this node: its descendants are uncertain or rejected wholesale.
       const int32_t from = node.tok_end;  // tokens after the ones ending here
-      if (unc_[d]) {
+      if (cur.uncertain) {
         mark_uncertain(from, subtree_end_token(i));
       } else if (cur.popped) {
         for (int32_t c = i + 1; c < node.skip; c = trie[static_cast<size_t>(c)].skip) {
@@ -82,6 +82,61 @@ class EntryBuilder {
   }
 
  private:
+  struct Level {
+    enum Kind : uint8_t { kDead, kSingle, kConfig };
+    Kind kind = kDead;
+    bool popped = false;     // some path returned into the unknown caller at this depth
+    bool uncertain = false;  // ... at this depth or above, followed by a FOLLOW byte
+    Top single{0, kBottom};  // kSingle: the one top; kConfig: cfg_[depth]
+  };
+
+  // levels_[d] from levels_[d - 1] and `byte`.
+  void step(size_t d, uint8_t byte) {
+    const Level& prev = levels_[d - 1];
+    Level& cur = levels_[d];
+    cur.popped = false;
+    if (prev.kind == Level::kSingle) {
+      const int32_t next = a_.next(prev.single.state, byte);
+      if (next < 0) {
+        cur.kind = Level::kDead;
+        return;
+      }
+      if (a_.is_simple(next)) {
+        cur.kind = Level::kSingle;
+        cur.single = Top{next, prev.single.parent};
+        return;
+      }
+      Config& c = cfg_[d];
+      c.clear();
+      pda_.close(Top{next, prev.single.parent}, c);
+      if (c.tops.size() > 1) {
+        std::sort(c.tops.begin(), c.tops.end());
+        c.tops.erase(std::unique(c.tops.begin(), c.tops.end()), c.tops.end());
+      }
+    } else {
+      pda_.step(cfg_[d - 1], byte, cfg_[d]);
+    }
+    Config& c = cfg_[d];
+    cur.popped = c.popped;
+    if (c.tops.empty()) {
+      cur.kind = Level::kDead;
+    } else if (c.tops.size() == 1) {
+      cur.kind = Level::kSingle;
+      cur.single = c.tops[0];
+    } else {
+      cur.kind = Level::kConfig;
+    }
+  }
+
+  const Automaton& a_;
+  const Vocabulary& v_;
+  StackPool pool_;
+  Pda pda_;
+  std::vector<Level> levels_;
+  std::vector<Config> cfg_;
+  std::vector<int32_t> accepted_;
+  std::vector<int32_t> uncertain_;
+
   void finish(MaskEntry& out) {
     const auto& toks = v_.trie_tokens();
     const size_t words = v_.mask_words();
@@ -114,15 +169,6 @@ class EntryBuilder {
       prev = &cur;
     }
   }
-
-  const Automaton& a_;
-  const Vocabulary& v_;
-  StackPool pool_;
-  Pda pda_;
-  std::vector<Config> cfg_;
-  std::vector<uint8_t> unc_;
-  std::vector<int32_t> accepted_;
-  std::vector<int32_t> uncertain_;
 };
 
 size_t entry_bytes(const MaskEntry& e) {

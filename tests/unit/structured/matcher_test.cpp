@@ -110,6 +110,57 @@ TEST_P(RealVocabTest, MasksAgreeOnRegexAndGrammarWalks) {
                  2);
 }
 
+// Valid instances as the model's own tokenizer splits them (escapes inside tokens, quotes glued to
+// punctuation, byte-fallback pieces of rare characters) must replay, with masks that agree.
+TEST_P(RealVocabTest, ReplaysTokenizedInstances) {
+  auto v = vocab();
+  if (v == nullptr) {
+    if (test_util::in_ci()) FAIL() << "missing tokenizer " << GetParam();
+    GTEST_SKIP() << "missing tokenizer " << GetParam();
+  }
+  auto tok = real_tokenizer(GetParam());
+  auto g = test_util::compile_or_die(json_schema_to_grammar(kSchema, {}, CompileLimits{}), v);
+  ASSERT_NE(g, nullptr);
+  const std::vector<std::string> docs = {
+      R"({"name": "He said \"hi\"\n\tand left \\ \/ \u00e9\ud7ff", "n": 250, "tree": {"v": true}})",
+      "{\"name\": \"日本語のテキスト é 😀 𝄞 ꙮ\", \"tag\": \"ñandú\", \"n\": -3, \"tree\": "
+      "{\"v\": false, \"kids\": [{\"v\": true}, {\"v\": false, \"kids\": []}]}}",
+      R"({"name":"","when":"2024-02-29","score":-12.5e-3,"n":0,"kind":"a\"b","tree":{"v":true},"list":["ab","c"]})",
+      "{\n  \"name\": \"x\",\n  \"score\": 1E+22,\n  \"n\": 17,\n  \"kind\": null,\n  \"tree\": "
+      "{\"v\": true}\n}",
+  };
+  size_t replayed = 0;
+  for (const std::string& doc : docs) {
+    // Tokenize behind an anchor so SentencePiece's dummy-prefix space stays out of the output.
+    std::vector<int32_t> ids = tok->encode("a" + doc, false);
+    std::string bytes;
+    size_t skip = 0;
+    while (skip < ids.size() && bytes.size() < 2) bytes += v->bytes(ids[skip++]);
+    if (bytes != "a" && bytes != " a") {
+      ids = tok->encode(doc, false);
+      skip = 0;
+    }
+    ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(skip));
+    std::string joined;
+    for (int32_t id : ids) joined += v->bytes(id);
+    if (joined != doc) continue;  // a normalizing tokenizer changed the text
+    ++replayed;
+    Matcher m(g);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i % 5 == 0) {
+        std::string first;
+        ASSERT_EQ(mask_disagreements(m, *v, &first), 0u)
+            << GetParam() << " at " << i << ": " << first;
+      }
+      ASSERT_TRUE(m.accept_token(ids[i]))
+          << GetParam() << " rejected token " << i << " '" << v->bytes(ids[i]) << "' of " << doc;
+    }
+    EXPECT_TRUE(m.can_terminate()) << GetParam() << ": " << doc;
+    EXPECT_TRUE(m.accept_token(v->stop_ids().front()));
+  }
+  EXPECT_GE(replayed, 3u) << GetParam();
+}
+
 INSTANTIATE_TEST_SUITE_P(Vocabularies, RealVocabTest,
                          ::testing::Values("llama3", "qwen3", "gpt2", "llama2", "stories260K"));
 

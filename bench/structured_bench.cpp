@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "named_tokenizer.h"
 #include "structured/compiler.h"
 #include "structured/matcher.h"
-#include "tokenizer/hf_tokenizer.h"
 #include "walk.h"
 
 namespace {
@@ -64,18 +64,6 @@ const Schema kSchemas[] = {
         "$ref":"#/$defs/node"})",
      R"({"name": "root", "size": 0, "children": [{"name": "src", "children": [{"name": "main.cpp", "size": 2048, "children": []}]}, {"name": "README.md", "size": 512, "children": []}]})"},
 };
-
-fs::path unpack(const fs::path& shared, const std::string& name) {
-  const fs::path dir = shared / "tokenizers" / name;
-  if (fs::exists(dir / "tokenizer.json")) return dir / "tokenizer.json";
-  const fs::path out = fs::temp_directory_path() / ("turbine_structured_bench_" + name + ".json");
-  if (!fs::exists(out)) {
-    const std::string cmd =
-        "gzip -dc '" + (dir / "tokenizer.json.gz").string() + "' > '" + out.string() + "'";
-    if (std::system(cmd.c_str()) != 0) return {};
-  }
-  return out;
-}
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -130,9 +118,7 @@ int main(int argc, char** argv) {
       "uncertain | cache MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
       cold_repeats);
   for (const std::string& name : names) {
-    const fs::path json = unpack(shared, name);
-    auto tok = turbine::tokenizer::HfTokenizer::from_files(
-        json, shared / "tokenizers" / name / "tokenizer_config.json");
+    auto tok = turbine::structured::test_util::load_named_tokenizer(shared, name);
     if (!tok.has_value()) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(), tok.status().to_string().c_str());
       return 1;
@@ -171,11 +157,12 @@ int main(int argc, char** argv) {
       // Token sequences.
       std::vector<std::vector<int32_t>> seqs;
       std::mt19937_64 rng(seed);
+      const turbine::structured::test_util::Walker walker(**vocab);
       for (int w = 0; w < walks + 1; ++w) {
         Matcher m(g);
         turbine::structured::test_util::WalkOptions o;
         o.soft_tokens = 150;
-        seqs.push_back(turbine::structured::test_util::random_walk(m, **vocab, rng, o).tokens);
+        seqs.push_back(walker.walk(m, rng, o).tokens);
       }
       {
         std::vector<int32_t> ids = (*tok)->encode(s.instance, false);

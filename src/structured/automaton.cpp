@@ -255,6 +255,16 @@ Result<Automaton> build_automaton(const Grammar& grammar, const CompileLimits& l
   }
   a.n_classes_ = cls + 1;
   const int32_t nc = a.n_classes_;
+  a.class_byte_.assign(static_cast<size_t>(nc), 0);
+  std::vector<int> rank(static_cast<size_t>(nc), 4);  // 0 printable, 1 space, 2 other ASCII
+  for (int b = 0; b < 256; ++b) {
+    const int r = (b > 0x20 && b < 0x7F) ? 0 : b == 0x20 ? 1 : b < 0x80 ? 2 : 3;
+    const size_t c = a.byte_class_[static_cast<size_t>(b)];
+    if (r < rank[c]) {
+      rank[c] = r;
+      a.class_byte_[c] = static_cast<uint8_t>(b);
+    }
+  }
 
   // Determinize every rule (twice the final budget: trimming removes states).
   std::vector<RuleDfa> dfas(rules.size());

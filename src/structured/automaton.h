@@ -43,6 +43,8 @@ class Automaton {
                  static_cast<size_t>(cls)];
   }
   uint8_t byte_class(uint8_t byte) const { return byte_class_[byte]; }
+  // A byte of class `cls`, printable ASCII when the class has one.
+  uint8_t class_byte(int32_t cls) const { return class_byte_[static_cast<size_t>(cls)]; }
   uint8_t flags(int32_t state) const { return flags_[static_cast<size_t>(state)]; }
   bool is_final(int32_t state) const { return flags(state) & kFinal; }
   bool has_bytes(int32_t state) const { return flags(state) & kHasBytes; }
@@ -80,6 +82,7 @@ class Automaton {
   int32_t n_classes_ = 1;
   int32_t root_ = 0;
   std::array<uint8_t, 256> byte_class_{};
+  std::vector<uint8_t> class_byte_;
   std::vector<int32_t> next_;  // num_states * n_classes, -1 = no edge
   std::vector<uint8_t> flags_;
   std::vector<int32_t> rule_edge_begin_;  // num_states + 1

@@ -157,4 +157,58 @@ int64_t Matcher::min_completion_bytes() const {
   return best;
 }
 
+std::string Matcher::completion_bytes(size_t max_bytes) const {
+  const Step& step = history_.back();
+  if (step.terminated || step.cfg.popped || step.cfg.tops.empty()) return {};
+  const Automaton& a = grammar_->automaton();
+  // The top with the shortest completion, and its callers' return states.
+  const Top* best = nullptr;
+  int64_t best_total = std::numeric_limits<int64_t>::max();
+  for (const Top& t : step.cfg.tops) {
+    int64_t total = a.min_completion(t.state);
+    for (int32_t p = t.parent; p != kBottom; p = pool_.node(p).parent) {
+      total += a.min_completion(pool_.node(p).state);
+    }
+    if (total < best_total) {
+      best_total = total;
+      best = &t;
+    }
+  }
+  std::vector<int32_t> frames;  // return states, innermost last
+  for (int32_t p = best->parent; p != kBottom; p = pool_.node(p).parent) {
+    frames.insert(frames.begin(), pool_.node(p).state);
+  }
+  std::string out;
+  int32_t state = best->state;
+  // Each move keeps min_completion(state) + the frames' sum on its minimum; bytes lower it, so
+  // only zero-byte moves (returns, calls of nullable rules) need the guard.
+  for (size_t guard = 0; out.size() < max_bytes && guard < max_bytes * 4 + 4096; ++guard) {
+    const int64_t d = a.min_completion(state);
+    if (d == 0 && a.is_final(state)) {
+      if (frames.empty()) break;
+      state = frames.back();
+      frames.pop_back();
+      continue;
+    }
+    bool moved = false;
+    for (int32_t c = 0; c < a.num_classes() && !moved; ++c) {
+      const int32_t next = a.next_by_class(state, c);
+      if (next >= 0 && 1 + a.min_completion(next) == d) {
+        out.push_back(static_cast<char>(a.class_byte(c)));
+        state = next;
+        moved = true;
+      }
+    }
+    for (auto* e = a.rule_edges_begin(state); !moved && e != a.rule_edges_end(state); ++e) {
+      if (a.min_completion(a.rule_start(e->rule)) + a.min_completion(e->ret) == d) {
+        frames.push_back(e->ret);
+        state = a.rule_start(e->rule);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  return out;
+}
+
 }  // namespace turbine::structured

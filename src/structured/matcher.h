@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -49,6 +50,9 @@ class Matcher {
   // Fewest bytes that complete the output from here (0 when complete): lets a caller steer or
   // force a finish.
   int64_t min_completion_bytes() const;
+  // One shortest byte string that completes the output from here (empty when complete), cut at
+  // `max_bytes`: for forcing a finish (a length limit) or steering tests.
+  std::string completion_bytes(size_t max_bytes) const;
 
  private:
   bool advance(std::string_view bytes, Config& out);

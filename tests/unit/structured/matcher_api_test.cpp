@@ -125,6 +125,27 @@ TEST(MatcherTest, ReplayRollbackReset) {
   EXPECT_EQ(m.min_completion_bytes(), 1);
 }
 
+TEST(MatcherTest, CompletionBytesFinishTheOutput) {
+  auto g = compile_or_die(
+      ebnf_to_grammar("root ::= \"{\" item (\",\" item)* \"}\"\nitem ::= [a-z]+ \"=\" [0-9]{2}",
+                      CompileLimits{}),
+      byte_vocab());
+  ASSERT_NE(g, nullptr);
+  Matcher m(g);
+  ASSERT_TRUE(m.accept_bytes("{ab=1"));
+  EXPECT_EQ(m.min_completion_bytes(), 2);
+  const std::string c = m.completion_bytes(100);
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_TRUE(m.accept_bytes(c));
+  EXPECT_TRUE(m.can_terminate());
+  EXPECT_EQ(m.completion_bytes(100), "");
+  m.reset();
+  EXPECT_EQ(m.completion_bytes(3).size(), 3u);  // cut at max_bytes
+  const std::string full = m.completion_bytes(100);
+  EXPECT_EQ(static_cast<int64_t>(full.size()), m.min_completion_bytes());
+  EXPECT_TRUE(test_util::full_match(g, full)) << full;
+}
+
 TEST(MatcherTest, PaddedMaskSize) {
   std::vector<std::string> toks = {"", "a", "b"};
   auto v = Vocabulary::from_tokens(toks, {}, {0}, /*mask_size=*/70);

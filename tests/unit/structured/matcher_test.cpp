@@ -55,7 +55,7 @@ class RealVocabTest : public ::testing::TestWithParam<std::string> {
     for (int seed = 0; seed < seeds; ++seed) {
       std::mt19937_64 rng(static_cast<uint64_t>(seed) * 7919 + 1);
       Matcher m(g);
-      std::vector<uint32_t> mask(v.mask_words());
+      const test_util::Walker walker(v);
       size_t step = 0;
       std::string text;
       test_util::WalkOptions o;
@@ -68,7 +68,7 @@ class RealVocabTest : public ::testing::TestWithParam<std::string> {
               << GetParam() << " seed " << seed << " step " << step << ": " << first;
         }
         o.soft_tokens = step >= 40 ? 0 : 40;
-        auto r = test_util::random_walk(m, v, rng, o);
+        auto r = walker.walk(m, rng, o);
         ASSERT_EQ(r.tokens.size(), 1u) << "walk stuck at step " << step;
         text += r.text;
         ++step;

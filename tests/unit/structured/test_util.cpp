@@ -1,14 +1,12 @@
 #include "test_util.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <map>
 #include <mutex>
 
-#include "model/model.h"
-#include "tokenizer/hf_tokenizer.h"
+#include "named_tokenizer.h"
 
 namespace turbine::structured::test_util {
 
@@ -35,35 +33,8 @@ std::shared_ptr<const Vocabulary> byte_vocab(const std::vector<std::string>& ext
 
 namespace {
 
-std::string temp_dir() {
-  static std::string dir = [] {
-    char tmpl[] = "/tmp/turbine_structured_XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    return std::string(d == nullptr ? "/tmp" : d);
-  }();
-  return dir;
-}
-
 std::shared_ptr<const tokenizer::Tokenizer> load(const std::string& name) {
-  if (name == "stories260K") {
-    auto model = model::load_model(shared_assets() / "models" / "stories260K" / "stories260K.gguf");
-    if (!model.has_value()) return nullptr;
-    auto tok = tokenizer::make_tokenizer((*model)->vocab());
-    if (!tok.has_value()) return nullptr;
-    return std::shared_ptr<const tokenizer::Tokenizer>(std::move(*tok));
-  }
-  const fs::path dir = shared_assets() / "tokenizers" / name;
-  fs::path json = dir / "tokenizer.json";
-  if (!fs::exists(json) && fs::exists(dir / "tokenizer.json.gz")) {
-    json = fs::path(temp_dir()) / (name + ".tokenizer.json");
-    if (!fs::exists(json)) {
-      const std::string cmd =
-          "gzip -dc '" + (dir / "tokenizer.json.gz").string() + "' > '" + json.string() + "'";
-      if (std::system(cmd.c_str()) != 0) return nullptr;
-    }
-  }
-  if (!fs::exists(json)) return nullptr;
-  auto tok = tokenizer::HfTokenizer::from_files(json, dir / "tokenizer_config.json");
+  auto tok = load_named_tokenizer(shared_assets(), name);
   if (!tok.has_value()) return nullptr;
   return std::shared_ptr<const tokenizer::Tokenizer>(std::move(*tok));
 }

@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
         ids.push_back((*vocab)->stop_ids().front());
         seqs.push_back(std::move(ids));
       }
-      std::vector<double> mask_us, accept_us;
+      std::vector<double> mask_us, accept_us, reference_us;
       std::vector<uint32_t> mask((*vocab)->mask_words());
       for (size_t q = 0; q < seqs.size(); ++q) {
         Matcher m(g);
@@ -187,6 +187,20 @@ int main(int argc, char** argv) {
           if (q == 0) continue;  // warm-up walk
           mask_us.push_back(micros(m1 - m0));
           accept_us.push_back(micros(m2 - m1));
+          if (reference_us.size() < 200 && mask_us.size() % 3 == 0) {
+            // The peer: the same mask without the precomputed cache (a full trie walk).
+            std::vector<uint32_t> ref(mask.size());
+            m.rollback(1);
+            const auto r0 = Clock::now();
+            m.fill_next_token_bitmask_reference(ref.data());
+            reference_us.push_back(micros(Clock::now() - r0));
+            (void)m.accept_token(id);
+            if (ref != mask) {
+              std::fprintf(stderr, "%s/%s: cached and reference masks differ\n", name.c_str(),
+                           s.name);
+              return 1;
+            }
+          }
         }
       }
       const auto& st = g->mask_cache().stats();

@@ -219,7 +219,8 @@ class SchemaCompiler {
   std::vector<std::string> enforcing_keys(const Json& s,
                                           std::initializer_list<const char*> allowed) {
     std::vector<std::string> out;
-    for (const auto& [k, v] : s.items()) {
+    for (const auto& item : s.items()) {
+      const std::string& k = item.key();
       if (is_annotation(k)) continue;
       if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }) !=
           allowed.end()) {

@@ -114,6 +114,37 @@ void Matcher::fill_next_token_bitmask(uint32_t* words) {
   if (step.cfg.popped) set_stops();
 }
 
+void Matcher::fill_next_token_bitmask_reference(uint32_t* words) {
+  const Vocabulary& v = grammar_->vocab();
+  std::memset(words, 0, v.mask_words() * sizeof(uint32_t));
+  const Step& step = history_.back();
+  if (!step.terminated) {
+    const size_t mark = pool_.size();
+    const size_t levels = static_cast<size_t>(v.max_token_bytes()) + 1;
+    if (scratch_.size() < levels) scratch_.resize(levels);
+    scratch_[0] = step.cfg;
+    scratch_[0].popped = false;  // bytes cannot follow the end of the root
+    const auto& trie = v.trie();
+    const auto& toks = v.trie_tokens();
+    for (size_t i = 1; i < trie.size();) {
+      const Vocabulary::TrieNode& node = trie[i];
+      Config& cur = scratch_[node.depth];
+      pda_.step(scratch_[node.depth - 1u], node.byte, cur);
+      if (!cur.tops.empty() || cur.popped) {
+        for (int32_t k = node.tok_begin; k < node.tok_end; ++k) {
+          const int32_t id = toks[static_cast<size_t>(k)];
+          words[id >> 5] |= 1u << (id & 31);
+        }
+      }
+      i = cur.tops.empty() ? static_cast<size_t>(node.skip) : i + 1;
+    }
+    pool_.truncate(mark);
+  }
+  if (step.terminated || step.cfg.popped) {
+    for (int32_t id : v.stop_ids()) words[id >> 5] |= 1u << (id & 31);
+  }
+}
+
 // Runs the uncertain tokens of one top against its real stack, reusing the configuration of the
 // prefix each token shares with the previous one.
 void Matcher::check_uncertain(const Top& top, const MaskEntry& e, uint32_t* words) {

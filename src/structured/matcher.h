@@ -28,6 +28,9 @@ class Matcher {
   size_t mask_words() const { return grammar_->vocab().mask_words(); }
   // Writes all mask_words() words. After termination only the stop ids are set.
   void fill_next_token_bitmask(uint32_t* words);
+  // The same mask computed without the token-mask cache, by walking the whole vocabulary trie
+  // from the live stacks: the reference that tests and the bench compare against (milliseconds).
+  void fill_next_token_bitmask_reference(uint32_t* words);
 
   // Advances by one sampled token; false (state unchanged) if the token is not allowed.
   bool accept_token(int32_t id);

@@ -1,6 +1,7 @@
 // The matcher on real vocabularies (llama3, qwen3, gpt2, llama2, stories260K): on seeded random
-// walks through JSON schemas, regexes and grammars, every step's bitmask must agree with
-// accept_token for every token of the vocabulary, and the walk must end in a complete output.
+// walks through JSON schemas, regexes and grammars, every step's bitmask must equal the one
+// computed without the token-mask cache and agree with accept_token for every token of the
+// vocabulary, and the walk must end in a complete output.
 // Adversarial tokenizations: escapes and quotes inside tokens, multi-byte characters split across
 // byte tokens, tokens that close one string and open the next key, numbers glued to punctuation.
 #include <gtest/gtest.h>
@@ -62,6 +63,12 @@ class RealVocabTest : public ::testing::TestWithParam<std::string> {
       o.max_tokens = 1;
       o.soft_tokens = 40;
       while (!m.is_terminated() && step < 600) {
+        {
+          std::vector<uint32_t> cached(v.mask_words()), reference(v.mask_words());
+          m.fill_next_token_bitmask(cached.data());
+          m.fill_next_token_bitmask_reference(reference.data());
+          ASSERT_EQ(cached, reference) << GetParam() << " seed " << seed << " step " << step;
+        }
         if (step < 12 || step % 7 == 0) {
           std::string first;
           ASSERT_EQ(mask_disagreements(m, v, &first), 0u)

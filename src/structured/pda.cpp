@@ -45,8 +45,12 @@ void Pda::close(Top seed, Config& out) {
       }
     }
     if (f & Automaton::kFinal) {
-      if (t.parent == kBottom) {
+      if (t.parent < 0) {
         out.popped = true;
+        if (t.parent != kBottom &&
+            std::find(out.bottoms.begin(), out.bottoms.end(), t.parent) == out.bottoms.end()) {
+          out.bottoms.push_back(t.parent);
+        }
       } else {
         work_.push_back(pool_.node(t.parent));
       }

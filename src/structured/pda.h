@@ -14,6 +14,14 @@
 namespace turbine::structured {
 
 inline constexpr int32_t kBottom = -1;  // the empty stack below the root (or below a walk's start)
+// Any negative parent is a bottom; a cache walk (token_mask_cache.cpp) puts the call sites of its
+// rule on bottom_of_rule(r), the bottom a path reaches when it returns past a site in rule r.
+inline constexpr int32_t bottom_of_rule(int32_t rule) {
+  return -2 - rule;
+}
+inline constexpr int32_t rule_of_bottom(int32_t bottom) {
+  return -2 - bottom;
+}
 
 // The state being matched and the caller frames under it (a StackPool node id, or kBottom).
 struct Top {
@@ -30,9 +38,11 @@ struct Config {
   // A path completed the rule at the bottom: for a matcher, the root is complete (the output may
   // end here); for a cache walk, the walk's rule returned into its unknown caller.
   bool popped = false;
+  std::vector<int32_t> bottoms;  // the bottoms other than kBottom that were reached
   void clear() {
     tops.clear();
     popped = false;
+    bottoms.clear();
   }
 };
 

@@ -14,7 +14,7 @@ import {
   generateSchemas, generateRegexes, generateChoices, SCHEMA_KEYWORDS, schemaKeywords,
 } from '../tools/structured/constraint_gen.mjs';
 
-const SEED = 19;
+const SEED = Number(process.env.STRUCTURED_SEED ?? 19);  // override to explore other seeds
 const SHARED = process.env.TURBINE_SHARED;
 
 function walkerPath() {

@@ -14,7 +14,7 @@ namespace turbine::structured {
 namespace {
 
 bool is_name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
 }
 
 class EbnfParser {

@@ -6,7 +6,7 @@ namespace turbine::structured {
 
 Status CompileLimits::validate() const {
   if (max_input_bytes == 0 || max_nesting_depth <= 0 || max_repeat < 0 || max_rules == 0 ||
-      max_nfa_states == 0 || max_dfa_states == 0 || max_mask_work == 0) {
+      max_nfa_states == 0 || max_dfa_states == 0 || max_mask_work == 0 || max_mask_bytes == 0) {
     return invalid_argument("structured compile limits must be positive");
   }
   return Status::ok();

@@ -25,9 +25,11 @@ struct CompileLimits {
   size_t max_rules = 4096;
   size_t max_nfa_states = 400'000;  // summed over rules, before determinization
   size_t max_dfa_states = 100'000;  // summed over rules, after minimization
-  // Trie steps spent precomputing token masks (about 5 ns each): bounds compile time per
-  // (grammar, vocabulary).
-  uint64_t max_mask_work = 2'000'000'000;
+  // Trie steps spent precomputing token masks (about 10 ns each): bounds compile time per
+  // (grammar, vocabulary) to a few seconds of one core, deterministically.
+  uint64_t max_mask_work = 400'000'000;
+  // Memory of the precomputed token masks.
+  size_t max_mask_bytes = size_t{256} << 20;
 
   Status validate() const;
 };

@@ -23,9 +23,18 @@ void StackPool::clear() {
 }
 
 bool Pda::seen(const Top& t) {
-  if (std::find(seen_.begin(), seen_.end(), t) != seen_.end()) return true;
-  seen_.push_back(t);
-  return false;
+  // Closures are small (a few tops); a grammar with hundreds of alternatives that are rules gets
+  // a hash set instead of the linear scan.
+  if (seen_.size() < 64) {
+    if (std::find(seen_.begin(), seen_.end(), t) != seen_.end()) return true;
+    seen_.push_back(t);
+    if (seen_.size() == 64) {
+      seen_set_.clear();
+      for (const Top& s : seen_) seen_set_.insert(key(s));
+    }
+    return false;
+  }
+  return !seen_set_.insert(key(t)).second;
 }
 
 void Pda::close(Top seed, Config& out) {

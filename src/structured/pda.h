@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "structured/automaton.h"
@@ -80,11 +81,16 @@ class Pda {
 
  private:
   bool seen(const Top& t);
+  static uint64_t key(const Top& t) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(t.state)) << 32) |
+           static_cast<uint32_t>(t.parent);
+  }
 
   const Automaton& a_;
   StackPool& pool_;
   std::vector<Top> work_;
   std::vector<Top> seen_;
+  std::unordered_set<uint64_t> seen_set_;  // used once seen_ reaches 64 tops
 };
 
 }  // namespace turbine::structured

@@ -276,6 +276,10 @@ Result<TokenMaskCache> TokenMaskCache::build(const Automaton& a, const Vocabular
     }
     cache.stats_.uncertain_total += cache.entries_[static_cast<size_t>(e)].uncertain.size();
     cache.stats_.memory_bytes += entry_bytes(cache.entries_[static_cast<size_t>(e)]);
+    if (cache.stats_.memory_bytes > limits.max_mask_bytes) {
+      return invalid_argument(
+          "the constraint is too large: its precomputed token masks exceed the memory limit");
+    }
   }
   cache.stats_.entries = n_ids;
   cache.stats_.memory_bytes += cache.entry_of_state_.size() * 4;

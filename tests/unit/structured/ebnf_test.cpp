@@ -89,5 +89,22 @@ TEST(EbnfTest, EmptyAlternativesAndUnusedRules) {
   EXPECT_FALSE(full_match(g, "azzz"));
 }
 
+TEST(EbnfTest, ManyAlternativeRules) {
+  // 300 rules reachable at the same point: closures past the small linear set.
+  std::string text = "root ::= (";
+  for (int i = 0; i < 300; ++i) text += (i ? " | r" : "r") + std::to_string(i);
+  text += ")+\n";
+  for (int i = 0; i < 300; ++i) {
+    text += "r" + std::to_string(i) + " ::= \"<" + std::to_string(i) + ">\"\n";
+  }
+  auto g = gbnf(text);
+  ASSERT_NE(g, nullptr);
+  EXPECT_TRUE(full_match(g, "<7><299><0>"));
+  EXPECT_FALSE(full_match(g, "<300>"));
+  Matcher m(g);
+  std::string first;
+  EXPECT_EQ(test_util::mask_disagreements(m, g->vocab(), &first), 0u) << first;
+}
+
 }  // namespace
 }  // namespace turbine::structured

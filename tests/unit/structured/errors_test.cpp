@@ -148,6 +148,10 @@ TEST(ErrorsTest, SizeLimits) {
   work.limits.max_mask_work = 1000;
   expect_error(kSchema, R"({"type":"object","properties":{"a":{"type":"string"}}})", {"work limit"},
                work);
+  CompilerOptions memory;
+  memory.limits.max_mask_bytes = 2000;
+  expect_error(kSchema, R"({"type":"object","properties":{"a":{"type":"string"}}})",
+               {"memory limit"}, memory);
 }
 
 TEST(ErrorsTest, ErrorsAreCachedAndTheCompilerStaysUsable) {

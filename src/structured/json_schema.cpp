@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "structured/json_fragments.h"
+#include "structured/json_types.h"
 #include "structured/regex.h"
 
 namespace turbine::structured {
@@ -16,15 +17,6 @@ namespace {
 using json::Json;
 
 // JSON types as bits, for oneOf exclusivity.
-constexpr uint8_t kNullBit = 1;
-constexpr uint8_t kBoolBit = 2;
-constexpr uint8_t kIntBit = 4;
-constexpr uint8_t kFracBit = 8;  // numbers that are not integers
-constexpr uint8_t kStringBit = 16;
-constexpr uint8_t kArrayBit = 32;
-constexpr uint8_t kObjectBit = 64;
-constexpr uint8_t kAllBits = 127;
-
 const std::set<std::string>& annotations() {
   static const std::set<std::string> k = {"title",    "description", "examples", "default",
                                           "$schema",  "$id",         "$comment", "deprecated",
@@ -62,65 +54,6 @@ const std::set<std::string>& supported() {
 
 bool is_annotation(const std::string& key) {
   return annotations().count(key) != 0 || key.rfind("x-", 0) == 0;
-}
-
-const char* kObjectKeys[] = {"properties", "required", "additionalProperties"};
-const char* kArrayKeys[] = {"items",    "prefixItems", "additionalItems",
-                            "minItems", "maxItems",    "uniqueItems"};
-const char* kStringKeys[] = {"minLength", "maxLength", "pattern", "format"};
-const char* kNumberKeys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
-
-template <size_t N>
-bool has_any(const Json& s, const char* (&keys)[N]) {
-  for (const char* k : keys) {
-    if (s.contains(k)) return true;
-  }
-  return false;
-}
-
-uint8_t value_type_bits(const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::null: return kNullBit;
-    case Json::value_t::boolean: return kBoolBit;
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return kIntBit;
-    case Json::value_t::number_float: {
-      const double d = v.get<double>();
-      return std::floor(d) == d ? kIntBit : kFracBit;
-    }
-    case Json::value_t::string: return kStringBit;
-    case Json::value_t::array: return kArrayBit;
-    case Json::value_t::object: return kObjectBit;
-    default: return 0;
-  }
-}
-
-uint8_t type_name_bits(const std::string& t) {
-  if (t == "null") return kNullBit;
-  if (t == "boolean") return kBoolBit;
-  if (t == "integer") return kIntBit;
-  if (t == "number") return kIntBit | kFracBit;
-  if (t == "string") return kStringBit;
-  if (t == "array") return kArrayBit;
-  if (t == "object") return kObjectBit;
-  return 0;
-}
-
-std::string pointer_unescape(const std::string& token) {
-  std::string out;
-  for (size_t i = 0; i < token.size(); ++i) {
-    if (token[i] == '~' && i + 1 < token.size() && (token[i + 1] == '0' || token[i + 1] == '1')) {
-      out.push_back(token[i + 1] == '0' ? '~' : '/');
-      ++i;
-    } else if (token[i] == '%' && i + 2 < token.size() && std::isxdigit(token[i + 1]) &&
-               std::isxdigit(token[i + 2])) {
-      out.push_back(static_cast<char>(std::stoi(token.substr(i + 1, 2), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(token[i]);
-    }
-  }
-  return out;
 }
 
 class SchemaCompiler {
@@ -188,31 +121,13 @@ class SchemaCompiler {
   }
 
   const Json* resolve(const std::string& ref, const std::string& path) {
-    if (ref == "#") return &root_;
-    if (ref.rfind("#/", 0) != 0) {
+    if (ref != "#" && ref.rfind("#/", 0) != 0) {
       fail(path, "$ref '" + ref + "' is not supported (only local references '#/...')");
       return nullptr;
     }
-    const Json* cur = &root_;
-    size_t pos = 2;
-    while (cur != nullptr) {
-      const size_t slash = ref.find('/', pos);
-      const std::string token = pointer_unescape(
-          ref.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
-      if (cur->is_object() && cur->contains(token)) {
-        cur = &(*cur)[token];
-      } else if (cur->is_array() && !token.empty() &&
-                 token.find_first_not_of("0123456789") == std::string::npos && token.size() < 9 &&
-                 std::stoul(token) < cur->size()) {
-        cur = &(*cur)[std::stoul(token)];
-      } else {
-        cur = nullptr;
-      }
-      if (slash == std::string::npos) break;
-      pos = slash + 1;
-    }
-    if (cur == nullptr) fail(path, "$ref '" + ref + "' does not resolve");
-    return cur;
+    const Json* target = json::resolve_pointer(root_, ref);
+    if (target == nullptr) fail(path, "$ref '" + ref + "' does not resolve");
+    return target;
   }
 
   // Keys of `s` that constrain (neither annotations nor `allowed`).
@@ -320,10 +235,10 @@ class SchemaCompiler {
       }
     } else {
       // No type: generate only the types whose keywords appear (a valid subset), else anything.
-      if (has_any(s, kObjectKeys)) types.push_back("object");
-      if (has_any(s, kArrayKeys)) types.push_back("array");
-      if (has_any(s, kStringKeys)) types.push_back("string");
-      if (has_any(s, kNumberKeys)) types.push_back("number");
+      if (json::has_object_keywords(s)) types.push_back("object");
+      if (json::has_array_keywords(s)) types.push_back("array");
+      if (json::has_string_keywords(s)) types.push_back("string");
+      if (json::has_number_keywords(s)) types.push_back("number");
       if (types.empty()) return b.rule_ref(any_rule());
     }
     std::vector<Frag> alts;
@@ -682,18 +597,19 @@ class SchemaCompiler {
     } else {
       values.push_back(&s["const"]);
     }
-    uint8_t allowed = kAllBits;
+    uint8_t allowed = json::kAllBits;
     if (s.contains("type")) {
       allowed = 0;
       const Json& t = s["type"];
-      if (t.is_string()) allowed = type_name_bits(t.get<std::string>());
+      if (t.is_string()) allowed = json::type_name_bits(t.get<std::string>());
       if (t.is_array()) {
-        for (const Json& x : t) allowed |= x.is_string() ? type_name_bits(x.get<std::string>()) : 0;
+        for (const Json& x : t)
+          allowed |= x.is_string() ? json::type_name_bits(x.get<std::string>()) : 0;
       }
     }
     std::vector<Frag> alts;
     for (const Json* v : values) {
-      if (value_type_bits(*v) & allowed) alts.push_back(b.literal(json::serialize(*v)));
+      if (json::value_type_bits(*v) & allowed) alts.push_back(b.literal(json::serialize(*v)));
     }
     if (alts.empty()) {
       fail(path, "no enum/const value satisfies the schema's type");
@@ -702,105 +618,9 @@ class SchemaCompiler {
     return b.alt(alts);
   }
 
-  uint8_t possible_types(const Json& s, int depth) {
-    if (depth > 32) return kAllBits;
-    if (s.is_boolean()) return s.get<bool>() ? kAllBits : 0;
-    if (!s.is_object()) return kAllBits;
-    if (s.contains("$ref") && s["$ref"].is_string()) {
-      const Json* t = resolve(s["$ref"].get<std::string>(), "");
-      return t == nullptr ? kAllBits : possible_types(*t, depth + 1);
-    }
-    for (const char* comb : {"anyOf", "oneOf", "allOf"}) {
-      if (s.contains(comb) && s[comb].is_array()) {
-        uint8_t bits = 0;
-        for (const Json& x : s[comb]) bits |= possible_types(x, depth + 1);
-        return bits;
-      }
-    }
-    uint8_t bits = 0;
-    if (s.contains("const")) return value_type_bits(s["const"]);
-    if (s.contains("enum") && s["enum"].is_array()) {
-      for (const Json& v : s["enum"]) bits |= value_type_bits(v);
-      return bits;
-    }
-    if (s.contains("type")) {
-      const Json& t = s["type"];
-      if (t.is_string()) return type_name_bits(t.get<std::string>());
-      if (t.is_array()) {
-        for (const Json& x : t) bits |= x.is_string() ? type_name_bits(x.get<std::string>()) : 0;
-        return bits;
-      }
-    }
-    if (has_any(s, kObjectKeys)) bits |= kObjectBit;
-    if (has_any(s, kArrayKeys)) bits |= kArrayBit;
-    if (has_any(s, kStringKeys)) bits |= kStringBit;
-    if (has_any(s, kNumberKeys)) bits |= kIntBit | kFracBit;
-    return bits == 0 ? kAllBits : bits;
-  }
-
-  // The serialized const/enum values a branch requires of property `name`, if it requires one.
-  std::optional<std::set<std::string>> discriminator_values(const Json& s, const std::string& name,
-                                                            int depth) {
-    if (depth > 32 || !s.is_object()) return std::nullopt;
-    if (s.contains("$ref") && s["$ref"].is_string()) {
-      const Json* t = resolve(s["$ref"].get<std::string>(), "");
-      return t == nullptr ? std::nullopt : discriminator_values(*t, name, depth + 1);
-    }
-    if (!s.contains("required") || !s["required"].is_array() ||
-        std::find(s["required"].begin(), s["required"].end(), Json(name)) == s["required"].end() ||
-        !s.contains("properties") || !s["properties"].is_object() ||
-        !s["properties"].contains(name)) {
-      return std::nullopt;
-    }
-    const Json& p = s["properties"][name];
-    std::set<std::string> out;
-    if (p.is_object() && p.contains("const")) {
-      out.insert(json::serialize(p["const"]));
-    } else if (p.is_object() && p.contains("enum") && p["enum"].is_array()) {
-      for (const Json& v : p["enum"]) out.insert(json::serialize(v));
-    } else {
-      return std::nullopt;
-    }
-    return out;
-  }
-
   // oneOf is compiled as anyOf, which is only right when no value can match two branches.
   bool exclusive(const Json& list, const std::string& path) {
-    std::vector<uint8_t> bits;
-    for (const Json& x : list) bits.push_back(possible_types(x, 0));
-    bool disjoint = true;
-    for (size_t i = 0; i < bits.size() && disjoint; ++i) {
-      for (size_t j = i + 1; j < bits.size(); ++j) {
-        if (bits[i] & bits[j]) disjoint = false;
-      }
-    }
-    if (disjoint) return true;
-    // A discriminator: a property every branch requires, with distinct const/enum values.
-    std::set<std::string> candidates;
-    const Json* first = &list[0];
-    if (first->is_object() && first->contains("$ref") && (*first)["$ref"].is_string()) {
-      first = resolve((*first)["$ref"].get<std::string>(), path);
-    }
-    if (first != nullptr && first->is_object() && first->contains("properties") &&
-        (*first)["properties"].is_object()) {
-      for (const auto& [name, sub] : (*first)["properties"].items()) candidates.insert(name);
-    }
-    for (const std::string& name : candidates) {
-      std::set<std::string> seen;
-      bool good = true;
-      for (const Json& x : list) {
-        auto values = discriminator_values(x, name, 0);
-        if (!values) {
-          good = false;
-          break;
-        }
-        for (const std::string& v : *values) {
-          if (!seen.insert(v).second) good = false;
-        }
-        if (!good) break;
-      }
-      if (good) return true;
-    }
+    if (json::provably_exclusive(root_, list)) return true;
     fail(path,
          "oneOf branches may overlap, so exactly-one cannot be enforced (use anyOf, distinct "
          "types, or a required property with distinct const values)");

@@ -309,11 +309,20 @@ class SchemaCompiler {
     }
     Result<std::unique_ptr<Expr>> e = [&]() -> Result<std::unique_ptr<Expr>> {
       if (!integer) return json::number_range(lo, lo_excl, hi, hi_excl);
+      // Bounds beyond +-1e18 do not fit the digits we generate: a huge minimum is an error (from
+      // integer_range), a huge negative minimum (or positive maximum) is no bound at all.
+      constexpr double kHuge = 1e18;
+      if (lo && *lo > kHuge)
+        return invalid_argument("minimum is above 1e18, too large to generate");
+      if (hi && *hi < -kHuge)
+        return invalid_argument("maximum is below -1e18, too small to generate");
       std::optional<int64_t> ilo, ihi;
-      if (lo) ilo = static_cast<int64_t>(lo_excl ? std::floor(*lo) + 1 : std::ceil(*lo));
-      if (hi) ihi = static_cast<int64_t>(hi_excl ? std::ceil(*hi) - 1 : std::floor(*hi));
-      if (lo && std::abs(*lo) > 1e18) return json::integer_range(*lo > 0 ? ilo : std::nullopt, ihi);
-      if (hi && std::abs(*hi) > 1e18) return json::integer_range(ilo, *hi < 0 ? ihi : std::nullopt);
+      if (lo && *lo >= -kHuge) {
+        ilo = static_cast<int64_t>(lo_excl ? std::floor(*lo) + 1 : std::ceil(*lo));
+      }
+      if (hi && *hi <= kHuge) {
+        ihi = static_cast<int64_t>(hi_excl ? std::ceil(*hi) - 1 : std::floor(*hi));
+      }
       return json::integer_range(ilo, ihi);
     }();
     if (!e.has_value()) {

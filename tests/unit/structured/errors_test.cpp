@@ -76,6 +76,8 @@ TEST(ErrorsTest, UnsatisfiableSchemas) {
                {"minItems"});
   expect_error(kSchema, R"({"type":"string","minLength":5,"maxLength":2})", {"minLength"});
   expect_error(kSchema, R"({"type":"integer","minimum":5,"maximum":4})", {"minimum is above"});
+  expect_error(kSchema, R"({"type":"integer","minimum":1e30})", {"above 1e18"});
+  expect_error(kSchema, R"({"type":"number","maximum":-1e300})", {"beyond 1e18"});
   expect_error(kSchema, R"({"type":"integer","exclusiveMinimum":4,"exclusiveMaximum":5})",
                {"range", "empty"});
   expect_error(kSchema, R"({"type":"number","minimum":0.2,"maximum":0.8})",

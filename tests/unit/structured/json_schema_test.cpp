@@ -163,6 +163,8 @@ TEST(JsonSchemaTest, IntegerRanges) {
        {"0", "10"}});
   run({R"({"type":"integer","minimum":1000})", {"1000", "99999"}, {"999", "-1000"}});
   run({R"({"type":"integer","maximum":-5})", {"-5", "-100000"}, {"-4", "0", "5"}});
+  run({R"({"type":"integer","minimum":-1e30,"maximum":3})", {"3", "-999999999999999"}, {"4"}});
+  run({R"({"type":"integer","maximum":1e300})", {"0", "999999999999999"}, {"1.5"}});
 }
 
 TEST(JsonSchemaTest, NumberRanges) {

@@ -18,9 +18,12 @@ using json::Json;
 
 // JSON types as bits, for oneOf exclusivity.
 const std::set<std::string>& annotations() {
-  static const std::set<std::string> k = {"title",    "description", "examples", "default",
-                                          "$schema",  "$id",         "$comment", "deprecated",
-                                          "readOnly", "writeOnly",   "$defs",    "definitions"};
+  // Keywords that describe without constraining (OpenAPI's discriminator only names the property
+  // that tells oneOf branches apart; exclusivity itself is checked).
+  static const std::set<std::string> k = {
+      "title", "description", "examples",      "default",         "$schema",
+      "$id",   "$comment",    "deprecated",    "readOnly",        "writeOnly",
+      "$defs", "definitions", "discriminator", "contentEncoding", "contentMediaType"};
   return k;
 }
 

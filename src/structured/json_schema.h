@@ -7,8 +7,9 @@
 // minItems, maxItems, uniqueItems: false, pattern, format (date-time, date, time, uuid, email),
 // minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum (integers; numbers
 // see below). Annotations (title, description, examples, default, $schema, $id, $comment,
-// deprecated, readOnly, writeOnly, x-*) are accepted. Any other keyword is an error naming it and
-// the schema location: a constraint is never silently dropped.
+// deprecated, readOnly, writeOnly, discriminator, contentEncoding, contentMediaType, x-*) are
+// accepted. Any other keyword is an error naming it and the schema location: a constraint is never
+// silently dropped.
 //
 // Output policy (what the grammar generates; always valid under the schema, a subset of it):
 // - properties appear in the schema's order; optional ones may be skipped; without

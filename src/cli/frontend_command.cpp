@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/disagg_run.h"
+#include "cli/encoder_serving.h"
 #include "cli/http_flags.h"
 #include "cli/runtime_flags.h"
 #include "cli/served_models.h"
@@ -141,6 +142,13 @@ int run_frontend(const FrontendCmdOptions& opts) {
     spdlog::error("discovery watch: {}", st.message());
     return 2;
   }
+  // Encoder models (embeddings, classification, rerank) their workers announce (issue 27).
+  auto encoders = EncoderModels::start(**front, **discovery, opts.runtime, opts.pool_size,
+                                       opts.request_plane_threads, opts.migration_limit);
+  if (!encoders) {
+    spdlog::error("discovery watch: {}", encoders.status().message());
+    return 2;
+  }
   std::vector<std::unique_ptr<runtime::Subscription>> kv_subs;
   for (const char* component : {runtime::kWorkerComponent, runtime::kPrefillComponent}) {
     if (!*plane) break;
@@ -165,6 +173,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
   kv_subs.clear();
+  encoders->reset();
   watcher->stop();
   (*discovery)->shutdown();
   watcher.reset();

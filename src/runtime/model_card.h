@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/kv_transfer.h"
@@ -28,6 +29,15 @@ struct ModelCard {
   // engine::KvLayout; empty: cannot export/import KV). A prefill worker is paired with a model's
   // decode workers only when the two are equal. Optional in the JSON (older workers: empty).
   std::string kv_layout;
+  // Encoder models (issue 27): the task ("embedding", "classification", "token_classification",
+  // "score"; empty: a generative model), the embedding width, inputs per request and, for
+  // classifiers, id2label in id order. Optional in the JSON. context_length is the longest input
+  // in tokens; block_size is 1 and kv_total_blocks 0 (no KV cache).
+  std::string task;
+  int embedding_dim = 0;
+  int64_t max_inputs = 0;
+  std::vector<std::string> labels;
+  bool is_encoder() const { return !task.empty(); }
   bool operator==(const ModelCard&) const = default;
 };
 

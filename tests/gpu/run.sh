@@ -4,10 +4,13 @@
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
 # Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve]
+#   [encoder]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
 #   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
+#   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
+#            encoder_throughput_bench in BIN).
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -137,6 +140,18 @@ PY
         -n ${SERVE_N:-1000} -c 256 --input-len 512 --output-len 256 --no-progress \
         --output-json "$OUT/bench_turbine.json" 2>&1 | tee "$OUT/serve_bench.log" || status=1
       kill $spid; wait $spid
+      ;;
+    encoder)
+      # Encoder models (issue 27): the CUDA encoder path's parity cases of cuda_test, then
+      # embeddings/s against sentence-transformers (BF16, same random weights) for BERT-base and
+      # ModernBERT-base shapes: 256 inputs of uniform 16-512 tokens, fixed 128, fixed 512.
+      echo "== cuda_test: encoder cases"
+      timeout 300 "$BIN/cuda_test" --gtest_filter='CudaEncoder*' >"$OUT/encoder_cuda_test.log" 2>&1 || status=1
+      grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure' "$OUT/encoder_cuda_test.log" | head -40
+      echo "== encoder embeddings/s vs sentence-transformers"
+      PYTHONUNBUFFERED=1 timeout 500 python3 tests/gpu/encoder_vs_st.py \
+        --bench "$BIN/encoder_throughput_bench" --out "$OUT" 2>&1 | tee "$OUT/encoder_vs_st.log" | grep -v Warning
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     *) echo "unknown stage $stage"; status=2 ;;
   esac

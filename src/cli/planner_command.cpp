@@ -29,7 +29,7 @@ struct PlannerArgs {
   double interval_s = 0, time_scale = 0, scrape_timeout_s = 0;
   bool dry_run = false;
   std::string frontend_metrics, status_host, decision_log, log_dir;
-  int status_port = -2, max_gpus_total = -1;
+  int status_port = -2, max_gpus_total = -1, scale_down_window = -1;
   std::string model, profile;
   double ttft_ms = 0, itl_ms = 0, ready_timeout_s = 0;
   int max_gpus = -1, gpus_per_worker = -1;
@@ -98,6 +98,7 @@ Result<planner::PlannerConfig> build_config(const PlannerArgs& a) {
   if (!a.log_dir.empty()) c.local.log_dir = a.log_dir;
   if (a.ready_timeout_s > 0) c.local.ready_timeout_s = a.ready_timeout_s;
   if (a.max_gpus_total >= 0) c.max_gpus_total = a.max_gpus_total;
+  if (a.scale_down_window >= 0) c.sla.scale_down_window = a.scale_down_window;
   if (given(a, "--namespace")) c.ns = a.runtime.ns;
   if (!a.k8s_api_server.empty()) c.kubernetes.api_server = a.k8s_api_server;
   if (!a.k8s_token_file.empty()) c.kubernetes.token_file = a.k8s_token_file;
@@ -306,6 +307,9 @@ void add_planner_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--predictor", a.predictor, "Load predictor: constant, linear, kalman")
       ->check(CLI::IsMember({"constant", "linear", "kalman"}));
+  cmd->add_option("--scale-down-window", a.scale_down_window,
+                  "sla: scale down to the largest size of the last N intervals (default 3)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-gpus", a.max_gpus, "The model's GPU budget (0: none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--gpus-per-worker", a.gpus_per_worker, "GPUs of one worker (default 1)")
@@ -342,9 +346,10 @@ void add_planner_command(CLI::App& app) {
                   "kubernetes: namespace of the Deployments (default: the pod's)");
   a.runtime.add_to(*cmd);
   add_planner_profile_command(*cmd);
+  add_planner_size_command(*cmd);
   cmd->callback([args, cmd] {
     for (CLI::App* sub : cmd->get_subcommands()) {
-      if (sub->parsed()) return;  // `turbine planner profile` ran instead
+      if (sub->parsed()) return;  // `turbine planner profile|size` ran instead
     }
     std::exit(run_planner(*args));
   });

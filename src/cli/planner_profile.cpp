@@ -11,14 +11,17 @@
 // --time-scale S records simulated time (latencies x S) for a mock run with --speedup S.
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <random>
 
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "bench/bench.h"
 #include "bench/options.h"
 #include "cli/planner_command.h"
+#include "planner/policy.h"
 #include "planner/profile.h"
 
 namespace turbine::cli {
@@ -116,7 +119,93 @@ int run_profile(const ProfileArgs& a) {
   return 0;
 }
 
+struct SizeArgs {
+  std::string profile, dataset;
+  double rate = 0, isl = 0, osl = 0, ttft_ms = 2000, itl_ms = 50;
+  bool disaggregated = false;
+  int max_workers = 64;
+};
+
+// The SLA mode's answer for one steady load (planner/policy.h size_pools), e.g. to size a fixed
+// fleet for a peak: {"decode": N, "prefill": M, "ttft_s": ..., "itl_s": ...}.
+int run_size(const SizeArgs& a) {
+  auto profile = planner::load_profile(a.profile);
+  if (!profile) {
+    std::fprintf(stderr, "turbine planner size: %s\n", profile.status().message().c_str());
+    return 2;
+  }
+  planner::ModelConfig m;
+  m.name = "model";
+  m.profile = std::move(*profile);
+  m.ttft_ms = a.ttft_ms;
+  m.itl_ms = a.itl_ms;
+  planner::PoolConfig d;
+  d.max_replicas = a.max_workers;
+  m.pools.push_back(d);
+  if (a.disaggregated) {
+    planner::PoolConfig p;
+    p.role = planner::PoolRole::kPrefill;
+    p.min_replicas = 0;
+    p.max_replicas = a.max_workers;
+    m.pools.push_back(p);
+  }
+  planner::Load load{a.rate, a.isl, a.osl};
+  if (!a.dataset.empty()) {
+    // Lengths from a Mooncake trace: E[S] and E[S^2] over its prompts, as the planner sees them.
+    std::ifstream in(a.dataset);
+    if (!in) {
+      std::fprintf(stderr, "turbine planner size: cannot read %s\n", a.dataset.c_str());
+      return 2;
+    }
+    double n = 0, isl = 0, osl = 0, s1 = 0, s2 = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(line, ec);
+      if (ec || !v.is_object()) continue;
+      const auto* il = v.as_object().if_contains("input_length");
+      const auto* ol = v.as_object().if_contains("output_length");
+      if (!il || !ol || !il->is_number() || !ol->is_number()) continue;
+      const double i = il->to_number<double>(), o = ol->to_number<double>();
+      const double t = m.profile.prefill_seconds(i);
+      n += 1, isl += i, osl += o, s1 += t, s2 += t * t;
+    }
+    if (n == 0) {
+      std::fprintf(stderr, "turbine planner size: no Mooncake records in %s\n", a.dataset.c_str());
+      return 2;
+    }
+    load = {a.rate, isl / n, osl / n, s1 / n, s2 / n};
+  } else if (!(a.isl > 0) || !(a.osl > 0)) {
+    std::fprintf(stderr, "turbine planner size: give --isl and --osl, or --dataset\n");
+    return 2;
+  }
+  const planner::PoolSizing s = planner::size_pools(m, load);
+  std::printf("{");
+  for (const auto& [role, n] : s.pools)
+    std::printf("\"%s\": %d, ", planner::pool_role_name(role), n.first);
+  std::printf("\"ttft_s\": %.4f, \"itl_s\": %.5f}\n", s.ttft_s, s.itl_s);
+  return 0;
+}
+
 }  // namespace
+
+void add_planner_size_command(CLI::App& planner) {
+  auto args = std::make_shared<SizeArgs>();
+  SizeArgs& a = *args;
+  auto* cmd = planner.add_subcommand(
+      "size", "Workers the SLA mode would run for a steady load (capacity planning)");
+  cmd->add_option("--profile", a.profile, "Profile JSON (turbine planner profile)")->required();
+  cmd->add_option("--rate", a.rate, "Requests/s")->required()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--isl", a.isl, "Mean prompt tokens")->check(CLI::PositiveNumber);
+  cmd->add_option("--osl", a.osl, "Mean output tokens")->check(CLI::PositiveNumber);
+  cmd->add_option("--dataset", a.dataset,
+                  "Mooncake JSONL: prompt and output lengths from it (instead of --isl/--osl)");
+  cmd->add_option("--ttft", a.ttft_ms, "TTFT target, ms")->capture_default_str();
+  cmd->add_option("--itl", a.itl_ms, "ITL target, ms")->capture_default_str();
+  cmd->add_flag("--disaggregated", a.disaggregated, "Size a prefill pool and a decode pool");
+  cmd->add_option("--max-workers", a.max_workers, "Largest pool considered")->capture_default_str();
+  cmd->callback([args] { std::exit(run_size(*args)); });
+}
 
 void add_planner_profile_command(CLI::App& planner) {
   auto args = std::make_shared<ProfileArgs>();

@@ -1,6 +1,7 @@
 #include "planner/capacity.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace turbine::planner {
@@ -8,10 +9,32 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-double md1_ttft(double service_s, double per_worker_rate) {
-  const double rho = per_worker_rate * service_s;
-  if (rho >= 1.0) return kInf;
-  return service_s + rho * service_s / (2.0 * (1.0 - rho));
+// Probability that a request waits in an M/M/c queue with offered load a = λ·E[S] < c.
+double erlang_c(int c, double a) {
+  double term = 1.0, below = 1.0;  // a^k / k!, summed for k < c
+  for (int k = 1; k < c; ++k) {
+    term *= a / k;
+    below += term;
+  }
+  term *= a / c;
+  const double top = term * c / (c - a);
+  return top / (below + top);
+}
+
+// Mean TTFT of n workers fed by one least-loaded router: an M/G/c queue, its mean wait by the
+// Lee-Longton approximation, M/M/c's (Erlang C) scaled by (1 + Cs²) / 2 (exact for c = 1:
+// Pollaczek-Khinchine), plus the mean service.
+double mgc_ttft(double s_mean, double s2_mean, double rate, int n) {
+  const double a = rate * s_mean;
+  if (a >= n) return kInf;
+  const double cs2 = s2_mean / (s_mean * s_mean) - 1.0;
+  return s_mean + erlang_c(n, a) * s_mean / (n - a) * (1.0 + cs2) / 2.0;
+}
+
+std::pair<double, double> moments(const Profile& p, const Load& load) {
+  if (load.s_mean > 0) return {load.s_mean, std::max(load.s2_mean, load.s_mean * load.s_mean)};
+  const double s = p.prefill_seconds(load.isl);
+  return {s, s * s};
 }
 
 double context_of(const Load& load) {
@@ -38,9 +61,24 @@ double itl_at_throughput(const Profile& p, double tokens_per_s, double context) 
   return p.decode_itl_seconds(hi, context);
 }
 
+std::pair<double, double> prefill_moments(const Profile& p,
+                                          const std::vector<std::pair<double, double>>& buckets) {
+  double n = 0, s1 = 0, s2 = 0, lower = 0;
+  for (const auto& [le, count] : buckets) {
+    const double isl = std::isinf(le) ? 1.5 * lower : (lower > 0 ? std::sqrt(lower * le) : le / 2);
+    lower = std::isinf(le) ? lower : le;
+    if (!(count > 0) || !(isl > 0)) continue;
+    const double s = p.prefill_seconds(isl);
+    n += count, s1 += count * s, s2 += count * s * s;
+  }
+  if (n <= 0) return {0, 0};
+  return {s1 / n, s2 / n};
+}
+
 double estimate_prefill_ttft(const Profile& p, const Load& load, int n) {
   if (n <= 0) return kInf;
-  return md1_ttft(p.prefill_seconds(load.isl), load.rate / n);
+  const auto [s1, s2] = moments(p, load);
+  return mgc_ttft(s1, s2, load.rate, n);
 }
 
 double estimate_decode_itl(const Profile& p, const Load& load, int n) {
@@ -50,11 +88,11 @@ double estimate_decode_itl(const Profile& p, const Load& load, int n) {
 
 LatencyEstimate estimate_aggregated(const Profile& p, const Load& load, int n) {
   if (n <= 0) return {kInf, kInf};
-  const double s = p.prefill_seconds(load.isl);
+  const auto [s1, s2] = moments(p, load);
   const double per_worker = load.rate / n;
-  const double f = per_worker * s;  // share of time spent prefilling
+  const double f = per_worker * s1;  // share of time spent prefilling
   LatencyEstimate e;
-  e.ttft_s = md1_ttft(s, per_worker);
+  e.ttft_s = mgc_ttft(s1, s2, load.rate, n);
   if (f >= 1.0) {
     e.itl_s = kInf;
     return e;

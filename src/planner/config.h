@@ -66,9 +66,10 @@ struct SlaModeConfig {
   // Scale-down follows the largest recommendation of the last N intervals (scale-up is at
   // once): a dip of one interval does not remove workers that the next interval needs.
   int scale_down_window = 3;
+  int length_window = 8;  // intervals over which input/output lengths are averaged
   double correction_min = 0.5, correction_max = 3.0;  // clamp of observed / expected latency
-  double correction_weight = 0.5;   // weight of a new correction sample (moving average)
-  int correction_min_requests = 5;  // fewer requests in an interval: keep the old factor
+  double correction_weight = 0.5;    // weight of a new correction sample (moving average)
+  int correction_min_requests = 10;  // fewer requests in an interval: keep the old factor
 };
 
 struct LocalConnectorConfig {

@@ -38,8 +38,24 @@ ModelObservation observe_model(const MetricSet& prev, const MetricSet& cur, doub
     if (n < 0.5) return std::nullopt;
     return sum / n * scale;
   };
-  o.mean_isl = mean(metrics::kInputSequenceTokens, 1.0, nullptr);
-  o.mean_osl = mean(metrics::kOutputSequenceTokens, 1.0, nullptr);
+  o.mean_isl = mean(metrics::kInputSequenceTokens, 1.0, &o.isl_count);
+  o.mean_osl = mean(metrics::kOutputSequenceTokens, 1.0, &o.osl_count);
+  o.isl_sum = o.mean_isl.value_or(0) * static_cast<double>(o.isl_count);
+  o.osl_sum = o.mean_osl.value_or(0) * static_cast<double>(o.osl_count);
+  // Per-bucket counts of the interval from the cumulative histograms of both scrapes.
+  const auto now_b = cur.buckets(metrics::kInputSequenceTokens, m);
+  const auto before_b = prev.buckets(metrics::kInputSequenceTokens, m);
+  double below_now = 0, below_before = 0;
+  for (const auto& [le, cum] : now_b) {
+    double cum_before = 0;
+    for (const auto& [ble, bcum] : before_b) {
+      if (ble == le) cum_before = bcum;
+    }
+    double n = (cum - below_now) - (cum_before - below_before);
+    if (n < 0) n = cum - below_now;  // reset
+    below_now = cum, below_before = cum_before;
+    if (n > 0) o.isl_buckets.emplace_back(le, n);
+  }
   o.mean_ttft_s = mean(metrics::kTimeToFirstToken, time_scale, &o.ttft_samples);
   o.mean_itl_s = mean(metrics::kInterTokenLatency, time_scale, &o.itl_samples);
 

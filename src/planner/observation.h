@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "planner/prometheus_text.h"
 
@@ -20,6 +22,11 @@ struct ModelObservation {
   int64_t completed = 0;                     // finished requests (any status)
   double request_rate = 0;                   // arrivals / interval
   std::optional<double> mean_isl, mean_osl;  // of the requests completed in the interval
+  double isl_sum = 0, osl_sum = 0;           // their totals (for windowed means)
+  int64_t isl_count = 0, osl_count = 0;
+  // Their prompt lengths: (bucket upper bound, requests in the bucket) of the input-length
+  // histogram's increase over the interval, ascending; +Inf last.
+  std::vector<std::pair<double, double>> isl_buckets;
   std::optional<double> mean_ttft_s, mean_itl_s;
   int64_t ttft_samples = 0, itl_samples = 0;
   double inflight = 0;             // requests in the frontend at the end

@@ -70,8 +70,13 @@ EventLog Planner::event_log() {
 
 void Planner::log_line(json::object line) {
   if (!log_file_) return;
-  line["t"] = now_s_ - std::max(start_s_, 0.0);
-  line["t_planner"] = (now_s_ - std::max(start_s_, 0.0)) * config_.time_scale;
+  const double t =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - created_).count();
+  line["t"] = t;  // wall seconds since the planner started
+  line["t_planner"] = t * config_.time_scale;
+  // Wall-clock time, to line the log up with other tools' records (e.g. a benchmark's window).
+  line["unix_s"] =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string text = json::serialize(line) + "\n";
   std::fwrite(text.data(), 1, text.size(), log_file_);
   std::fflush(log_file_);

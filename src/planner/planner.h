@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -98,6 +99,7 @@ class Planner {
   std::vector<SlaPolicy> sla_;
   std::map<std::string, int64_t> start_failures_seen_;
   std::FILE* log_file_ = nullptr;
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   bool was_unreachable_ = false;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -71,16 +72,20 @@ std::vector<PoolDecision> LoadPolicy::decide(const ModelConfig& model, const Mod
 }
 
 SlaPolicy::SlaPolicy(SlaModeConfig config, const ModelConfig& model)
-    : config_(config),
-      rate_(make_predictor(config.predictor)),
-      isl_(make_predictor(config.predictor)),
-      osl_(make_predictor(config.predictor)) {}
+    : config_(config), rate_(make_predictor(config.predictor)) {}
 
 void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
-                        const std::map<PoolRole, PoolState>& pools) {
-  if (!obs.mean_isl || !obs.mean_osl || obs.completed < config_.correction_min_requests) return;
-  const Load seen{obs.request_rate, *obs.mean_isl, *obs.mean_osl};
+                        const std::map<PoolRole, PoolState>& pools, bool fleet_steady) {
+  // Only an interval served by one fleet from start to end says how good the model is.
+  if (!fleet_steady || !obs.mean_isl || !obs.mean_osl ||
+      obs.completed < config_.correction_min_requests)
+    return;
+  for (const auto& [role, st] : pools) {
+    if (st.replicas != st.ready) return;
+  }
+  Load seen{obs.request_rate, *obs.mean_isl, *obs.mean_osl};
   const Profile& p = model.profile;
+  std::tie(seen.s_mean, seen.s2_mean) = prefill_moments(p, obs.isl_buckets);
   const int n_decode = state_of(pools, PoolRole::kDecode).ready;
   double expected_ttft = 0, expected_itl = 0;
   if (model.pool(PoolRole::kPrefill)) {
@@ -103,66 +108,104 @@ void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
   update(d_corr_, obs.mean_itl_s, expected_itl, obs.itl_samples);
 }
 
-std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
-    const ModelConfig& model, const ModelObservation& obs,
-    const std::map<PoolRole, PoolState>& pools) {
-  rate_->observe(obs.request_rate);
-  if (obs.mean_isl) isl_->observe(*obs.mean_isl);
-  if (obs.mean_osl) osl_->observe(*obs.mean_osl);
-  correct(model, obs, pools);
-  const std::optional<double> rate = rate_->predict(), isl = isl_->predict(), osl = osl_->predict();
-  if (!rate || !isl || !osl) return std::nullopt;
-  // Requests already waiting for a first token are served on top of the predicted arrivals:
-  // plan to clear them within one interval.
-  const double backlog_rate = obs.interval_s > 0 ? obs.queued / obs.interval_s : 0.0;
-  const Load load{*rate + backlog_rate, *isl, std::max(*osl, 1.0)};
-  estimate_.rate = *rate, estimate_.isl = *isl, estimate_.osl = *osl;
-  estimate_.prefill_correction = p_corr_, estimate_.decode_correction = d_corr_;
-  const double ttft_target = model.ttft_ms / 1000.0 / p_corr_;
-  const double itl_target = model.itl_ms / 1000.0 / d_corr_;
+PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr, double d_corr) {
+  const double ttft_target = model.ttft_ms / 1000.0 / p_corr;
+  const double itl_target = model.itl_ms / 1000.0 / d_corr;
   const Profile& p = model.profile;
-
-  std::map<PoolRole, std::pair<int, std::string>> rec;  // recommendation, reason
+  PoolSizing out;
   const PoolConfig* prefill = model.pool(PoolRole::kPrefill);
   const PoolConfig* decode = model.pool(PoolRole::kDecode);
+  if (!decode) return out;
   auto first_meeting = [](int lo, int hi, auto&& ok) -> std::optional<int> {
     for (int n = lo; n <= hi; ++n) {
       if (ok(n)) return n;
     }
     return std::nullopt;
   };
+  // When no size meets the target (a prompt alone takes longer, or corrections ask for more
+  // than the curve gives), more workers stop helping at some point: the smallest size within
+  // 10% of the best estimate, not blindly the maximum.
+  auto nearly_best = [](int lo, int hi, auto&& latency) {
+    const double best = latency(hi);
+    for (int n = lo; n < hi; ++n) {
+      if (latency(n) <= 1.1 * best) return n;
+    }
+    return hi;
+  };
   if (prefill) {
     const int lo = std::max(prefill->min_replicas, load.rate > 0 ? 1 : 0);
     auto np = first_meeting(lo, prefill->max_replicas, [&](int n) {
       return estimate_prefill_ttft(p, load, n) <= ttft_target;
     });
-    rec[PoolRole::kPrefill] =
-        np ? std::make_pair(*np,
-                            fmt::format("ttft {:.0f} ms at {} worker(s)",
-                                        estimate_prefill_ttft(p, load, *np) * p_corr_ * 1e3, *np))
-           : std::make_pair(prefill->max_replicas, std::string("ttft target unreachable"));
+    const int n_p = np ? *np : nearly_best(lo, prefill->max_replicas, [&](int n) {
+      return estimate_prefill_ttft(p, load, n);
+    });
+    out.ttft_s = estimate_prefill_ttft(p, load, n_p) * p_corr;
+    out.pools[PoolRole::kPrefill] = {
+        n_p, np ? fmt::format("ttft {:.0f} ms at {} worker(s)", out.ttft_s * 1e3, n_p)
+                : fmt::format("ttft target unreachable: {:.0f} ms at {} worker(s)",
+                              out.ttft_s * 1e3, n_p)};
     auto nd = first_meeting(decode->min_replicas, decode->max_replicas,
                             [&](int n) { return estimate_decode_itl(p, load, n) <= itl_target; });
-    rec[PoolRole::kDecode] =
-        nd ? std::make_pair(*nd,
-                            fmt::format("itl {:.1f} ms at {} worker(s)",
-                                        estimate_decode_itl(p, load, *nd) * d_corr_ * 1e3, *nd))
-           : std::make_pair(decode->max_replicas, std::string("itl target unreachable"));
-    estimate_.ttft_s = estimate_prefill_ttft(p, load, rec[PoolRole::kPrefill].first) * p_corr_;
-    estimate_.itl_s = estimate_decode_itl(p, load, rec[PoolRole::kDecode].first) * d_corr_;
-  } else {
-    auto n = first_meeting(decode->min_replicas, decode->max_replicas, [&](int k) {
-      const LatencyEstimate e = estimate_aggregated(p, load, k);
-      return e.ttft_s <= ttft_target && e.itl_s <= itl_target;
+    const int n_d = nd ? *nd : nearly_best(decode->min_replicas, decode->max_replicas, [&](int n) {
+      return estimate_decode_itl(p, load, n);
     });
-    const int chosen = n.value_or(decode->max_replicas);
-    const LatencyEstimate e = estimate_aggregated(p, load, chosen);
-    estimate_.ttft_s = e.ttft_s * p_corr_, estimate_.itl_s = e.itl_s * d_corr_;
-    rec[PoolRole::kDecode] = {chosen,
-                              n ? fmt::format("ttft {:.0f} ms, itl {:.1f} ms at {} worker(s)",
-                                              estimate_.ttft_s * 1e3, estimate_.itl_s * 1e3, chosen)
-                                : std::string("targets unreachable within max")};
+    out.itl_s = estimate_decode_itl(p, load, n_d) * d_corr;
+    out.pools[PoolRole::kDecode] = {
+        n_d, nd ? fmt::format("itl {:.1f} ms at {} worker(s)", out.itl_s * 1e3, n_d)
+                : fmt::format("itl target unreachable: {:.1f} ms at {} worker(s)", out.itl_s * 1e3,
+                              n_d)};
+    return out;
   }
+  auto n = first_meeting(decode->min_replicas, decode->max_replicas, [&](int k) {
+    const LatencyEstimate e = estimate_aggregated(p, load, k);
+    return e.ttft_s <= ttft_target && e.itl_s <= itl_target;
+  });
+  const int chosen = n ? *n : nearly_best(decode->min_replicas, decode->max_replicas, [&](int k) {
+    const LatencyEstimate e = estimate_aggregated(p, load, k);
+    return std::max(e.ttft_s / ttft_target, e.itl_s / itl_target);
+  });
+  const LatencyEstimate e = estimate_aggregated(p, load, chosen);
+  out.ttft_s = e.ttft_s * p_corr, out.itl_s = e.itl_s * d_corr;
+  out.pools[PoolRole::kDecode] = {
+      chosen, n ? fmt::format("ttft {:.0f} ms, itl {:.1f} ms at {} worker(s)", out.ttft_s * 1e3,
+                              out.itl_s * 1e3, chosen)
+                : fmt::format("targets unreachable: ttft {:.0f} ms, itl {:.1f} ms at {} worker(s)",
+                              out.ttft_s * 1e3, out.itl_s * 1e3, chosen)};
+  return out;
+}
+
+std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
+    const ModelConfig& model, const ModelObservation& obs,
+    const std::map<PoolRole, PoolState>& pools) {
+  rate_->observe(obs.request_rate);
+  // Lengths change slowly and one interval holds few requests with heavy-tailed prompts: they
+  // are averaged over the last `length_window` intervals instead of predicted.
+  lengths_.push_back({obs.isl_sum, static_cast<double>(obs.isl_count), obs.osl_sum,
+                      static_cast<double>(obs.osl_count), obs.isl_buckets});
+  while (static_cast<int>(lengths_.size()) > config_.length_window) lengths_.pop_front();
+  double isl_sum = 0, isl_n = 0, osl_sum = 0, osl_n = 0;
+  std::map<double, double> buckets;
+  for (const Lengths& l : lengths_) {
+    isl_sum += l.isl_sum, isl_n += l.isl_n, osl_sum += l.osl_sum, osl_n += l.osl_n;
+    for (const auto& [le, n] : l.isl_buckets) buckets[le] += n;
+  }
+  const bool steady = steady_;
+  correct(model, obs, pools, steady);
+  const std::optional<double> rate = rate_->predict();
+  if (!rate || isl_n <= 0 || osl_n <= 0) return std::nullopt;
+  const std::optional<double> isl = isl_sum / isl_n, osl = osl_sum / osl_n;
+  // Requests already waiting for a first token are served on top of the predicted arrivals:
+  // plan to clear them within one interval.
+  const double backlog_rate = obs.interval_s > 0 ? obs.queued / obs.interval_s : 0.0;
+  Load load{*rate + backlog_rate, *isl, std::max(*osl, 1.0)};
+  std::tie(load.s_mean, load.s2_mean) =
+      prefill_moments(model.profile, {buckets.begin(), buckets.end()});
+  estimate_.rate = *rate, estimate_.isl = *isl, estimate_.osl = *osl;
+  estimate_.prefill_correction = p_corr_, estimate_.decode_correction = d_corr_;
+  const PoolSizing sizing = size_pools(model, load, p_corr_, d_corr_);
+  estimate_.ttft_s = sizing.ttft_s, estimate_.itl_s = sizing.itl_s;
+  std::map<PoolRole, std::pair<int, std::string>> rec = sizing.pools;
 
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
@@ -183,6 +226,9 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     }
     out.push_back(std::move(d));
   }
+  steady_ = true;
+  for (const PoolDecision& d : out)
+    steady_ = steady_ && d.desired == state_of(pools, d.role).replicas;
   return out;
 }
 

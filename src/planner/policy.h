@@ -8,11 +8,12 @@
 // one worker fewer stays below the midpoint of the two thresholds (consolidation-aware: never to
 // a count the load would overfill, which would only bring the worker back next interval).
 //
-// SlaPolicy (mode sla): predicts the next interval's request rate and input/output lengths,
-// corrects the profile's latency model by how observed TTFT/ITL compared with what it expected
-// for the fleet that served the interval, and picks the smallest pool sizes whose estimated
-// TTFT and ITL meet the targets (capacity.h). Scale-up is immediate; scale-down follows the
-// largest recommendation of the last `scale_down_window` intervals.
+// SlaPolicy (mode sla): predicts the next interval's request rate (input/output lengths and the
+// prompt-length distribution are averaged over the last `length_window` intervals), corrects the
+// profile's latency model by how observed TTFT/ITL compared with what it expected for the fleet
+// that served the interval, and picks the smallest pool sizes whose estimated TTFT and ITL meet the
+// targets (capacity.h). Scale-up is immediate; scale-down follows the largest recommendation of the
+// last `scale_down_window` intervals.
 #pragma once
 
 #include <deque>
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "planner/capacity.h"
 #include "planner/config.h"
 #include "planner/observation.h"
 #include "planner/predictor.h"
@@ -51,6 +53,15 @@ struct SlaEstimate {
   double prefill_correction = 1, decode_correction = 1;
 };
 
+// The SLA mode's sizing for one load: the smallest pools (within min..max) whose estimated TTFT
+// and ITL, multiplied by the correction factors, meet the model's targets; max where none does.
+struct PoolSizing {
+  std::map<PoolRole, std::pair<int, std::string>> pools;  // workers, why
+  double ttft_s = 0, itl_s = 0;  // estimated at those sizes, corrections applied
+};
+PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr = 1,
+                      double d_corr = 1);
+
 class LoadPolicy {
  public:
   explicit LoadPolicy(LoadModeConfig config) : config_(config) {}
@@ -73,9 +84,15 @@ class SlaPolicy {
 
  private:
   void correct(const ModelConfig& model, const ModelObservation& obs,
-               const std::map<PoolRole, PoolState>& pools);
+               const std::map<PoolRole, PoolState>& pools, bool fleet_steady);
+  struct Lengths {
+    double isl_sum, isl_n, osl_sum, osl_n;
+    std::vector<std::pair<double, double>> isl_buckets;
+  };
   SlaModeConfig config_;
-  std::unique_ptr<Predictor> rate_, isl_, osl_;
+  std::unique_ptr<Predictor> rate_;
+  std::deque<Lengths> lengths_;  // the last length_window intervals
+  bool steady_ = false;          // the last decision changed no pool
   double p_corr_ = 1, d_corr_ = 1;
   std::map<PoolRole, std::deque<int>> recent_;
   SlaEstimate estimate_;

@@ -1,5 +1,6 @@
 // Profile, predictors and the SLA capacity model.
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 
@@ -99,14 +100,40 @@ TEST(Predictor, ConstantLinearKalman) {
   EXPECT_FALSE(parse_predictor_kind("arima").has_value());
 }
 
+TEST(Capacity, HeavyTailedPromptsWaitLonger) {
+  const Profile p = test_profile();
+  // 9 prompts around 1k tokens and one around 16k: same mean length as 10 prompts of ~2.4k.
+  const std::vector<std::pair<double, double>> buckets = {{1448, 9}, {22627, 1}};
+  const auto [s1, s2] = prefill_moments(p, buckets);
+  const double small = p.prefill_seconds(1448.0 / 2),  // the first bucket: half its bound
+      big = p.prefill_seconds(std::sqrt(1448.0 * 22627));
+  EXPECT_NEAR(s1, (9 * small + big) / 10, 1e-12);
+  EXPECT_NEAR(s2, (9 * small * small + big * big) / 10, 1e-12);
+  Load spread{4.0, 0, 200, s1, s2};
+  Load even{4.0, 0, 200, s1, s1 * s1};
+  // Same utilisation, longer wait (Pollaczek-Khinchine).
+  EXPECT_GT(estimate_prefill_ttft(p, spread, 1), estimate_prefill_ttft(p, even, 1));
+  EXPECT_EQ(prefill_moments(p, {}).first, 0);
+  // The overflow bucket counts at 1.5x the last bound.
+  const auto [o1, o2] =
+      prefill_moments(p, {{16384, 0}, {std::numeric_limits<double>::infinity(), 2}});
+  EXPECT_NEAR(o1, p.prefill_seconds(1.5 * 16384), 1e-12);
+}
+
 TEST(Capacity, PrefillQueueAndDecodeThroughput) {
   const Profile p = test_profile();
   const Load load{10.0, 4000, 200};  // s = 0.125 s per prompt
-  // One worker: rho = 1.25, overloaded; two: rho 0.625, M/D/1 wait = rho s / (2 (1 - rho)).
+  // One worker: rho = 1.25, overloaded. Two behind one router: M/D/2, whose wait is M/M/2's
+  // (P(wait) = 2 rho^2 / (1 + rho)) halved (deterministic service, Cs^2 = 0).
   EXPECT_TRUE(std::isinf(estimate_prefill_ttft(p, load, 1)));
-  EXPECT_NEAR(estimate_prefill_ttft(p, load, 2), 0.125 + 0.625 * 0.125 / (2 * 0.375), 1e-9);
+  const double rho = 0.625;
+  EXPECT_NEAR(estimate_prefill_ttft(p, load, 2),
+              0.125 + 2 * rho * rho / (1 + rho) * 0.125 / (2 - 1.25) * 0.5, 1e-9);
+  // One worker at rho 0.5: Pollaczek-Khinchine, lambda E[S^2] / (2 (1 - rho)).
+  EXPECT_NEAR(estimate_prefill_ttft(p, Load{4.0, 4000, 200}, 1), 0.125 + 4 * 0.125 * 0.125 / 1.0,
+              1e-9);
   EXPECT_LT(estimate_prefill_ttft(p, load, 4), estimate_prefill_ttft(p, load, 2));
-  EXPECT_GT(estimate_prefill_ttft(p, load, 100), 0.125);  // never below the prompt's own time
+  EXPECT_GE(estimate_prefill_ttft(p, load, 100), 0.125);  // never below the prompt's own time
 
   // Decode: 2000 tokens/s in all. ITL falls as workers are added, and the steady concurrency
   // per worker satisfies k / itl(k) = share of the tokens.

@@ -128,6 +128,9 @@ ModelObservation sla_obs(double rate, double isl, double osl) {
   o.completed = o.arrivals;
   o.mean_isl = isl;
   o.mean_osl = osl;
+  o.isl_count = o.osl_count = o.completed;
+  o.isl_sum = isl * static_cast<double>(o.completed);
+  o.osl_sum = osl * static_cast<double>(o.completed);
   return o;
 }
 
@@ -189,16 +192,24 @@ TEST(SlaPolicy, CorrectionFactorsFollowObservedLatency) {
   const Load load{20, 4000, 200};
   ModelObservation o = sla_obs(20, 4000, 200);
   auto base = p.decide(m, o, pools(4, 4));
-  const int np0 = desired(*base, PoolRole::kPrefill);
-  // TTFT observed at twice what the model expects for 4 prefill workers: factor 2, more workers.
-  o.mean_ttft_s = 2 * estimate_prefill_ttft(m.profile, load, 4);
+  const int np0 = desired(*base, PoolRole::kPrefill), nd0 = desired(*base, PoolRole::kDecode);
+  const auto fleet = pools(nd0, np0);
+  // TTFT observed at twice what the model expects: ignored while the fleet was changing...
+  o.mean_ttft_s = 2 * estimate_prefill_ttft(m.profile, load, np0);
   o.ttft_samples = 1000;
-  auto d = p.decide(m, o, pools(4, 4));
+  p.decide(m, o, fleet);
+  EXPECT_EQ(p.estimate().prefill_correction, 1.0);
+  // ...then, over an interval the same fleet served throughout: factor 2, more workers.
+  auto d = p.decide(m, o, fleet);
   EXPECT_NEAR(p.estimate().prefill_correction, 2.0, 1e-9);
   EXPECT_GT(desired(*d, PoolRole::kPrefill), np0);
-  // Far off: clamped to correction_max.
+  // Far off: clamped to correction_max (the fleet it asked for did not come).
+  std::map<PoolRole, PoolState> same = fleet;
+  p.decide(m, o, same);
   o.mean_ttft_s = 100;
-  p.decide(m, o, pools(4, 4));
+  same[PoolRole::kPrefill] = ps(desired(*d, PoolRole::kPrefill), desired(*d, PoolRole::kPrefill));
+  p.decide(m, o, same);
+  p.decide(m, o, same);
   EXPECT_NEAR(p.estimate().prefill_correction, c.correction_max, 1e-9);
 }
 

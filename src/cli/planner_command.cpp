@@ -27,7 +27,7 @@ struct PlannerArgs {
   std::string config_file;
   std::string mode, connector, predictor;
   double interval_s = 0, time_scale = 0, scrape_timeout_s = 0;
-  bool dry_run = false;
+  bool dry_run = false, check_config = false;
   std::string frontend_metrics, status_host, decision_log, log_dir;
   int status_port = -2, max_gpus_total = -1, scale_down_window = -1;
   std::string model, profile;
@@ -165,6 +165,12 @@ int run_planner(const PlannerArgs& a) {
     return 2;
   }
   planner::PlannerConfig c = std::move(*config);
+  if (a.check_config) {
+    std::printf("planner config ok: mode %s, connector %s, %zu model(s)\n",
+                planner::planner_mode_name(c.mode), planner::connector_kind_name(c.connector),
+                c.models.size());
+    return 0;
+  }
   std::FILE* log = nullptr;
   if (!c.decision_log.empty()) {
     log = std::fopen(c.decision_log.c_str(), "a");
@@ -287,6 +293,8 @@ void add_planner_command(CLI::App& app) {
   cmd->add_option("--scrape-timeout", a.scrape_timeout_s, "Seconds to wait for /metrics")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--dry-run", a.dry_run, "Log decisions, change nothing");
+  cmd->add_flag("--check-config", a.check_config,
+                "Validate the configuration (and load the profiles), then exit");
   cmd->add_option("--frontend-metrics", a.frontend_metrics,
                   "The frontend's /metrics URL (default http://127.0.0.1:8000/metrics)")
       ->envname("TURBINE_PLANNER_FRONTEND_METRICS");

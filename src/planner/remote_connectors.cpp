@@ -22,7 +22,6 @@
 #include "planner/http_fetch.h"
 #include "runtime/component.h"
 #include "runtime/discovery.h"
-#include "runtime/model_card.h"
 
 namespace turbine::planner {
 namespace {
@@ -157,12 +156,17 @@ Result<std::map<std::pair<std::string, PoolRole>, int>> count_registered_workers
   TURBINE_ASSIGN_OR_RETURN(auto cards, discovery.list(runtime::model_cards_prefix(ns)));
   std::map<std::pair<std::string, PoolRole>, int> out;
   for (const runtime::KeyValue& kv : cards) {
+    // Only the served name matters here: read it without the frontend's full card checks, so
+    // cards of a newer version still count.
     auto key = runtime::parse_model_card_key(kv.key);
-    auto card = runtime::model_card_from_json(kv.value);
-    if (!key || !card) continue;
+    boost::system::error_code ec;
+    json::value card = json::parse(kv.value, ec);
+    if (!key || ec || !card.is_object()) continue;
+    const json::value* name = card.as_object().if_contains("served_name");
+    if (!name || !name->is_string() || name->as_string().empty()) continue;
     const PoolRole role = key->endpoint.component == runtime::kPrefillComponent ? PoolRole::kPrefill
                                                                                 : PoolRole::kDecode;
-    ++out[{card->served_name, role}];
+    ++out[{std::string(name->as_string()), role}];
   }
   return out;
 }

@@ -8,6 +8,7 @@
 # Writes OUTDIR/planner_sim_replicas.svg (workers and offered rate over the day) and
 # OUTDIR/planner_sim_sla.svg (SLA attainment per minute of the day), and prints a Markdown table.
 import csv
+import html
 import json
 import os
 import sys
@@ -106,9 +107,10 @@ def svg_chart(path, title, ylabel, series, ymax, xmax, note="", steps=None):
     sy = lambda y: T + ph - ph * y / ymax
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
-         f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>']
-    for k in range(6):
-        y = ymax * k / 5
+         f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="14">{html.escape(title)}</text>']
+    step = 1 if ymax <= 10 else (2 if ymax <= 20 else 20)
+    for k in range(int(ymax / step) + 1):
+        y = k * step
         o.append(f'<line x1="{L}" y1="{sy(y):.1f}" x2="{W - R}" y2="{sy(y):.1f}" stroke="#e5e5e5"/>')
         o.append(f'<text x="{L - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:g}</text>')
     for k in range(0, int(xmax / 60) + 1, max(1, int(xmax / 60 / 8))):
@@ -126,7 +128,7 @@ def svg_chart(path, title, ylabel, series, ymax, xmax, note="", steps=None):
         dash = ' stroke-dasharray="5,3"' if dashed else ""
         o.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>')
         o.append(f'<rect x="{L + 10 + i * 170}" y="{T + 4}" width="10" height="3" fill="{color}"/>'
-                 f'<text x="{L + 24 + i * 170}" y="{T + 9}">{name}</text>')
+                 f'<text x="{L + 24 + i * 170}" y="{T + 9}">{html.escape(name)}</text>')
     if note:
         o.append(f'<text x="{W - R}" y="{T - 6}" text-anchor="end" fill="#555">{note}</text>')
     o.append("</svg>")
@@ -161,5 +163,5 @@ for r in runs:
     pts = [(m * 60 + 30, 100.0 * g / n) for m, (g, n) in sorted(pm.items())]
     lines.append((f"{r} ({100 * data[r]['attainment']:.1f}%)", COLORS[r], pts, False))
 svg_chart(os.path.join(out, "planner_sim_sla.svg"),
-          f"SLA attainment per minute (TTFT <= {TTFT} ms and ITL <= {ITL} ms)", "% of requests",
+          f"SLA attainment per simulated minute (TTFT ≤ {TTFT} ms and ITL ≤ {ITL} ms)", "% of requests",
           lines, 100, xmax)

@@ -207,6 +207,13 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   estimate_.ttft_s = sizing.ttft_s, estimate_.itl_s = sizing.itl_s;
   std::map<PoolRole, std::pair<int, std::string>> rec = sizing.pools;
 
+  // The predicted rate at a new high of the window (by more than 10%): the load is rising.
+  const double previous_high =
+      recent_rates_.empty() ? 0.0 : *std::max_element(recent_rates_.begin(), recent_rates_.end());
+  const bool rising = !recent_rates_.empty() && *rate > 1.1 * previous_high;
+  recent_rates_.push_back(*rate);
+  while (static_cast<int>(recent_rates_.size()) > config_.scale_down_window)
+    recent_rates_.pop_front();
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
     const int current = state_of(pools, pc.role).replicas;
@@ -219,7 +226,12 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
                                load.osl, why)};
     if (want < current) {
       const int highest = *std::max_element(recent.begin(), recent.end());
-      if (highest > want) {
+      if (rising) {
+        // A fleet that looks too big while the load climbs to a new high only looks so (the
+        // corrections lag): shrinking now would be undone within an interval or two.
+        d.desired = current;
+        d.reason += " (no scale-down while the predicted rate rises)";
+      } else if (highest > want) {
         d.desired = std::min(current, highest);
         d.reason += fmt::format(" (scale-down window: {})", highest);
       }

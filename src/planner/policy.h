@@ -13,7 +13,8 @@
 // profile's latency model by how observed TTFT/ITL compared with what it expected for the fleet
 // that served the interval, and picks the smallest pool sizes whose estimated TTFT and ITL meet the
 // targets (capacity.h). Scale-up is immediate; scale-down follows the largest recommendation of the
-// last `scale_down_window` intervals.
+// last `scale_down_window` intervals, and waits while the predicted rate climbs to a new high of
+// that window.
 #pragma once
 
 #include <deque>
@@ -95,6 +96,7 @@ class SlaPolicy {
   bool steady_ = false;          // the last decision changed no pool
   double p_corr_ = 1, d_corr_ = 1;
   std::map<PoolRole, std::deque<int>> recent_;
+  std::deque<double> recent_rates_;  // predicted rates of the last scale_down_window intervals
   SlaEstimate estimate_;
 };
 

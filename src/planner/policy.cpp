@@ -109,69 +109,56 @@ void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
 }
 
 PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr, double d_corr) {
-  const double ttft_target = model.ttft_ms / 1000.0 / p_corr;
-  const double itl_target = model.itl_ms / 1000.0 / d_corr;
   const Profile& p = model.profile;
   PoolSizing out;
   const PoolConfig* prefill = model.pool(PoolRole::kPrefill);
   const PoolConfig* decode = model.pool(PoolRole::kDecode);
   if (!decode) return out;
-  auto first_meeting = [](int lo, int hi, auto&& ok) -> std::optional<int> {
-    for (int n = lo; n <= hi; ++n) {
-      if (ok(n)) return n;
-    }
-    return std::nullopt;
+  // A target below what any size reaches (a prompt alone takes longer, or the corrections ask
+  // for more than the curve gives) becomes 10% above the best estimate (at max): more workers
+  // stop helping there. Taking the larger of the two keeps the size monotonic in the target.
+  auto target = [](double wanted, double best, bool* relaxed) {
+    *relaxed = wanted < 1.1 * best;
+    return std::max(wanted, 1.1 * best);
   };
-  // When no size meets the target (a prompt alone takes longer, or corrections ask for more
-  // than the curve gives), more workers stop helping at some point: the smallest size within
-  // 10% of the best estimate, not blindly the maximum.
-  auto nearly_best = [](int lo, int hi, auto&& latency) {
-    const double best = latency(hi);
+  auto first_meeting = [](int lo, int hi, auto&& ok) {
     for (int n = lo; n < hi; ++n) {
-      if (latency(n) <= 1.1 * best) return n;
+      if (ok(n)) return n;
     }
     return hi;
   };
+  auto note = [](bool relaxed) { return relaxed ? " (target unreachable: best + 10%)" : ""; };
+  bool relaxed_t = false, relaxed_i = false;
   if (prefill) {
     const int lo = std::max(prefill->min_replicas, load.rate > 0 ? 1 : 0);
-    auto np = first_meeting(lo, prefill->max_replicas, [&](int n) {
-      return estimate_prefill_ttft(p, load, n) <= ttft_target;
-    });
-    const int n_p = np ? *np : nearly_best(lo, prefill->max_replicas, [&](int n) {
-      return estimate_prefill_ttft(p, load, n);
-    });
+    const double ttft = target(model.ttft_ms / 1000.0 / p_corr,
+                               estimate_prefill_ttft(p, load, prefill->max_replicas), &relaxed_t);
+    const int n_p = first_meeting(lo, prefill->max_replicas,
+                                  [&](int n) { return estimate_prefill_ttft(p, load, n) <= ttft; });
     out.ttft_s = estimate_prefill_ttft(p, load, n_p) * p_corr;
-    out.pools[PoolRole::kPrefill] = {
-        n_p, np ? fmt::format("ttft {:.0f} ms at {} worker(s)", out.ttft_s * 1e3, n_p)
-                : fmt::format("ttft target unreachable: {:.0f} ms at {} worker(s)",
-                              out.ttft_s * 1e3, n_p)};
-    auto nd = first_meeting(decode->min_replicas, decode->max_replicas,
-                            [&](int n) { return estimate_decode_itl(p, load, n) <= itl_target; });
-    const int n_d = nd ? *nd : nearly_best(decode->min_replicas, decode->max_replicas, [&](int n) {
-      return estimate_decode_itl(p, load, n);
-    });
+    out.pools[PoolRole::kPrefill] = {n_p, fmt::format("ttft {:.0f} ms at {} worker(s){}",
+                                                      out.ttft_s * 1e3, n_p, note(relaxed_t))};
+    const double itl = target(model.itl_ms / 1000.0 / d_corr,
+                              estimate_decode_itl(p, load, decode->max_replicas), &relaxed_i);
+    const int n_d = first_meeting(decode->min_replicas, decode->max_replicas,
+                                  [&](int n) { return estimate_decode_itl(p, load, n) <= itl; });
     out.itl_s = estimate_decode_itl(p, load, n_d) * d_corr;
     out.pools[PoolRole::kDecode] = {
-        n_d, nd ? fmt::format("itl {:.1f} ms at {} worker(s)", out.itl_s * 1e3, n_d)
-                : fmt::format("itl target unreachable: {:.1f} ms at {} worker(s)", out.itl_s * 1e3,
-                              n_d)};
+        n_d, fmt::format("itl {:.1f} ms at {} worker(s){}", out.itl_s * 1e3, n_d, note(relaxed_i))};
     return out;
   }
-  auto n = first_meeting(decode->min_replicas, decode->max_replicas, [&](int k) {
+  const LatencyEstimate best = estimate_aggregated(p, load, decode->max_replicas);
+  const double ttft = target(model.ttft_ms / 1000.0 / p_corr, best.ttft_s, &relaxed_t);
+  const double itl = target(model.itl_ms / 1000.0 / d_corr, best.itl_s, &relaxed_i);
+  const int chosen = first_meeting(decode->min_replicas, decode->max_replicas, [&](int k) {
     const LatencyEstimate e = estimate_aggregated(p, load, k);
-    return e.ttft_s <= ttft_target && e.itl_s <= itl_target;
-  });
-  const int chosen = n ? *n : nearly_best(decode->min_replicas, decode->max_replicas, [&](int k) {
-    const LatencyEstimate e = estimate_aggregated(p, load, k);
-    return std::max(e.ttft_s / ttft_target, e.itl_s / itl_target);
+    return e.ttft_s <= ttft && e.itl_s <= itl;
   });
   const LatencyEstimate e = estimate_aggregated(p, load, chosen);
   out.ttft_s = e.ttft_s * p_corr, out.itl_s = e.itl_s * d_corr;
   out.pools[PoolRole::kDecode] = {
-      chosen, n ? fmt::format("ttft {:.0f} ms, itl {:.1f} ms at {} worker(s)", out.ttft_s * 1e3,
-                              out.itl_s * 1e3, chosen)
-                : fmt::format("targets unreachable: ttft {:.0f} ms, itl {:.1f} ms at {} worker(s)",
-                              out.ttft_s * 1e3, out.itl_s * 1e3, chosen)};
+      chosen, fmt::format("ttft {:.0f} ms, itl {:.1f} ms at {} worker(s){}", out.ttft_s * 1e3,
+                          out.itl_s * 1e3, chosen, note(relaxed_t || relaxed_i))};
   return out;
 }
 

@@ -158,3 +158,41 @@ describe('planner configuration errors', () => {
     });
   }
 });
+
+describe('turbine planner profile and size', { timeout: 120000 }, () => {
+  test('a sweep against one mock worker gives a profile the SLA mode can size with', async () => {
+    const { startServer } = await import('./server.mjs');
+    // One in-process mock worker at 10x simulated time; --time-scale 10 records simulated time.
+    const server = await startServer(['--engine', 'mock', '--speedup', '10']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'turbine-profile-'));
+    const out = path.join(dir, 'profile.json');
+    try {
+      const r = spawnSync(BIN, ['planner', 'profile', '--url', server.base, '--time-scale', '10',
+        '--isl', '512,2048,8192', '--contexts', '1024,4096', '--concurrency', '1,8,32',
+        '--prefill-requests', '2', '--decode-output-len', '64', '--output', out],
+      { encoding: 'utf8', timeout: 100000 });
+      assert.equal(r.status, 0, r.stderr);
+      const p = JSON.parse(fs.readFileSync(out, 'utf8'));
+      assert.equal(p.version, 1);
+      assert.equal(p.time_scale, 10);
+      assert.deepEqual(p.prefill.map((x) => x.isl), [512, 2048, 8192]);
+      // The mock's timing model: a prompt costs ~0.03 ms per token (8B on an H100), so longer
+      // prompts take longer, and decoding more sequences together takes longer per step.
+      for (let i = 1; i < p.prefill.length; i++) assert.ok(p.prefill[i].ttft_ms > p.prefill[i - 1].ttft_ms, JSON.stringify(p.prefill));
+      assert.ok(p.prefill[2].ttft_ms > 150 && p.prefill[2].ttft_ms < 1500, JSON.stringify(p.prefill));
+      for (const c of p.decode) {
+        assert.ok(c.points[2].itl_ms > c.points[0].itl_ms, JSON.stringify(c));
+        assert.ok(c.points[0].itl_ms > 3 && c.points[0].itl_ms < 30, JSON.stringify(c));
+      }
+      // The SLA mode's sizing from it: more load, more workers.
+      const size = (rate) => JSON.parse(spawnSync(BIN, ['planner', 'size', '--profile', out, '--rate', String(rate),
+        '--isl', '4000', '--osl', '200', '--ttft', '1000', '--itl', '30'], { encoding: 'utf8' }).stdout);
+      const low = size(1), high = size(10);
+      assert.ok(low.decode >= 1 && high.decode > low.decode, `${JSON.stringify(low)} ${JSON.stringify(high)}`);
+      assert.ok(high.ttft_s <= 1.0 && high.itl_s <= 0.03, JSON.stringify(high));
+    } finally {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

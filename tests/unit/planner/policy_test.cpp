@@ -213,6 +213,26 @@ TEST(SlaPolicy, CorrectionFactorsFollowObservedLatency) {
   EXPECT_NEAR(p.estimate().prefill_correction, c.correction_max, 1e-9);
 }
 
+TEST(SlaPolicy, SizeGrowsMonotonicallyAsTheTargetTightens) {
+  ModelConfig m = model(false, 1, 12);
+  m.profile = sla_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = 30;
+  const Load load{10, 4000, 200};  // E[S] = 0.125 s
+  int last = 0;
+  // Correction factors from 1 to 5: the effective TTFT target falls from 400 ms below what any
+  // size reaches (125 ms), where it is relaxed to 10% above the best, not to the maximum.
+  for (double corr = 1.0; corr <= 5.0; corr += 0.05) {
+    const PoolSizing s = size_pools(m, load, corr, 1.0);
+    const int n = s.pools.at(PoolRole::kDecode).first;
+    EXPECT_GE(n, last) << "correction " << corr;
+    last = n;
+  }
+  EXPECT_LT(last, 12);
+  EXPECT_NE(size_pools(m, load, 5.0, 1.0).pools.at(PoolRole::kDecode).second.find("unreachable"),
+            std::string::npos);
+}
+
 TEST(Budgets, MinMaxThenModelThenTotal) {
   std::vector<ModelConfig> models = {model(true), model(false)};
   models[1].name = "n";

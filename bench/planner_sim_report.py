@@ -4,7 +4,7 @@
 #   SLA attainment = requests within both targets / requests sent (errors count as misses);
 #   worker-seconds = the time every worker process lived (started -> exited, draining included)
 #     within the benchmark's window, from the planner's decision log, in simulated seconds;
-#   flaps = a scale-down followed by a scale-up (or the reverse) within 4 intervals.
+#   flaps = a pool size left and re-entered (A -> B -> A) within the scale-down window.
 # Writes OUTDIR/planner_sim_replicas.svg (workers and offered rate over the day) and
 # OUTDIR/planner_sim_sla.svg (SLA attainment per minute of the day), and prints a Markdown table.
 import csv
@@ -45,14 +45,16 @@ def load_run(run):
             for p in e.get("pools", []):
                 series.append(((e["unix_s"] - t0) * S, p["replicas"], p["ready"], p.get("desired", p["replicas"])))
     changes = [(t, d) for (t, r, _, d) in series]
-    moves = []
+    moves = []  # (time, size before, size after)
     prev = None
     for t, r, _, d in series:
         if prev is not None and r != prev:
-            moves.append((t, 1 if r > prev else -1))
+            moves.append((t, prev, r))
         prev = r
-    flaps = sum(1 for (ta, da), (tb, db) in zip(moves, moves[1:])
-                if da != db and tb - ta <= 4 * fleets["interval_s"] + 1e-9)
+    # A flap: a size left and re-entered (A -> B -> A) within the scale-down window.
+    window = fleets.get("scale_down_window", 4) * fleets["interval_s"] + 1e-9
+    flaps = sum(1 for (ta, a0, a1), (tb, b0, b1) in zip(moves, moves[1:])
+                if b1 == a0 and tb - ta <= window)
     rows = list(csv.DictReader(open(os.path.join(out, run, "bench.csv"))))
     good = 0
     per_minute = {}
@@ -69,6 +71,7 @@ def load_run(run):
         "good": good, "attainment": good / n if n else 0.0, "worker_s": ws * S,
         "window_s": (t1 - t0) * S, "series": series, "flaps": flaps, "moves": len(moves),
         "per_minute": per_minute, "max_workers": max((r for _, r, _, _ in series), default=0),
+        "sizes": " ".join([str(moves[0][1])] + [str(m[2]) for m in moves]) if moves else "",
         "bench_attainment": bench["good_requests"] / max(1, bench["completed"] + bench["errors"]),
         "ttft_p50": bench["ttft_ms"]["p50"] * S, "ttft_p99": bench["ttft_ms"]["p99"] * S,
         "tpot_p50": bench["tpot_ms"]["p50"] * S, "tpot_p99": bench["tpot_ms"]["p99"] * S,
@@ -95,6 +98,7 @@ for r in runs:
 if "planner" in data and "peak" in data:
     p, k = data["planner"], data["peak"]
     print()
+    print(f"planner pool sizes in order: {p['sizes']}")
     print(f"planner vs peak: SLA {100 * (p['attainment'] - k['attainment']):+.1f} points, "
           f"worker-seconds {100 * (1 - p['worker_s'] / k['worker_s']):.1f}% fewer")
 

@@ -85,6 +85,7 @@ Result<std::unique_ptr<InProcessWorkers>> InProcessWorkers::start(
     card.max_num_seqs = engine->num_slots();
     card.tokenizer_location = model_location;
     card.address = "in-process:" + runtime::hex_id(id);
+    if (o.engine != "mock") card.tensor_parallel_size = engine_options.tensor_parallel_size;
     w->connector_.add(id, engine);
     w->workers_.push_back({std::move(discovery), engine});
     runtime::Discovery& d = *w->workers_.back().discovery;

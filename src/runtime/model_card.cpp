@@ -19,6 +19,7 @@ std::string to_json(const ModelCard& c) {
   o["tokenizer_location"] = c.tokenizer_location;
   o["address"] = c.address;
   if (!c.kv_layout.empty()) o["kv_layout"] = c.kv_layout;
+  o["tensor_parallel_size"] = c.tensor_parallel_size;
   return json::serialize(o);
 }
 
@@ -67,7 +68,9 @@ Result<ModelCard> model_card_from_json(std::string_view text) {
   }
   int_field("max_num_seqs", c.max_num_seqs);
   str_field("kv_layout", c.kv_layout);
-  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0) {
+  int_field("tensor_parallel_size", c.tensor_parallel_size);
+  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0 ||
+      c.tensor_parallel_size <= 0) {
     return invalid_argument("model card has empty or non-positive fields");
   }
   return c;

@@ -28,6 +28,11 @@ struct ModelCard {
   // engine::KvLayout; empty: cannot export/import KV). A prefill worker is paired with a model's
   // decode workers only when the two are equal. Optional in the JSON (older workers: empty).
   std::string kv_layout;
+  // Ranks the worker's engine spans (issue 22). Not part of kv_layout: a tensor-parallel backend
+  // exports and imports KV in the whole model's layout (engine/tensor_parallel_backend.h), so
+  // prefill and decode workers of different TP sizes pair and move blocks correctly. Optional in
+  // the JSON (older workers: 1).
+  int tensor_parallel_size = 1;
   bool operator==(const ModelCard&) const = default;
 };
 

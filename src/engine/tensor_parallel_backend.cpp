@@ -209,6 +209,11 @@ class TensorParallelBackend final : public Backend {
           static_cast<size_t>(r == 0 ? rl.n_kv_heads : ranks_[r]->kv_layout().n_kv_heads);
       const size_t rank_plane = bs * local * head_bytes;
       const size_t h0 = static_cast<size_t>(kv_head0_[r]);
+      // A replicated head is exported from the first rank holding it.
+      const bool first_holder =
+          tp::kv_head_owner(config_, static_cast<int>(ranks_.size()), static_cast<int>(h0)).rank ==
+          static_cast<int>(r);
+      if (from_whole == nullptr && !first_holder) continue;
       char* rank_data = kv_bytes_[r].data();
       for (size_t p = 0; p < planes; ++p) {
         for (size_t s = 0; s < bs; ++s) {
@@ -217,10 +222,8 @@ class TensorParallelBackend final : public Backend {
           const size_t n = local * head_bytes;
           if (from_whole != nullptr) {
             std::memcpy(rd, from_whole + w, n);
-          } else if (tp::kv_head_owner(config_, static_cast<int>(ranks_.size()),
-                                       static_cast<int>(h0))
-                         .rank == static_cast<int>(r)) {
-            std::memcpy(to_whole + w, rd, n);  // a replicated head comes from its first holder
+          } else if (first_holder) {
+            std::memcpy(to_whole + w, rd, n);
           }
         }
       }

@@ -1,5 +1,6 @@
 #include "engine/tensor_parallel_backend.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -112,6 +113,9 @@ class TensorParallelBackend final : public Backend {
       kv_head0_.push_back(plan.has_value() ? plan->kv_head0 : 0);
     }
     name_ = std::string(ranks_[0]->name()) + "-tp" + std::to_string(size);
+    // Ranks size their KV pools from their own memory: the group uses the smallest.
+    num_blocks_ = ranks_[0]->num_blocks();
+    for (const auto& b : ranks_) num_blocks_ = std::min(num_blocks_, b->num_blocks());
   }
 
   ~TensorParallelBackend() override {
@@ -124,7 +128,7 @@ class TensorParallelBackend final : public Backend {
 
   std::string_view name() const override { return name_; }
   int max_context() const override { return ranks_[0]->max_context(); }
-  int num_blocks() const override { return ranks_[0]->num_blocks(); }
+  int num_blocks() const override { return num_blocks_; }
   int block_size() const override { return ranks_[0]->block_size(); }
 
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override {
@@ -235,6 +239,7 @@ class TensorParallelBackend final : public Backend {
   std::vector<std::unique_ptr<Backend>> ranks_;
   const TpGroupHooks hooks_;
   std::string name_;
+  int num_blocks_ = 0;
   std::vector<int> kv_head0_;  // per rank: its first KV head
   // Per rank outputs nobody reads (ranks > 0) and KV slices; engine thread between calls.
   std::vector<std::vector<float>> scratch_logits_;
@@ -275,9 +280,8 @@ Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(
   const KvLayout l0 = b0.kv_layout();
   for (const auto& b : ranks) {
     const KvLayout l = b->kv_layout();
-    if (b->num_blocks() != b0.num_blocks() || b->block_size() != b0.block_size() ||
-        b->max_context() != b0.max_context() || l.dtype != l0.dtype || l.n_layers != l0.n_layers ||
-        l.head_dim != l0.head_dim) {
+    if (b->block_size() != b0.block_size() || b->max_context() != b0.max_context() ||
+        l.dtype != l0.dtype || l.n_layers != l0.n_layers || l.head_dim != l0.head_dim) {
       destroy();
       return internal_error("tensor-parallel ranks disagree on their KV cache shape");
     }

@@ -38,8 +38,9 @@ struct TpGroupHooks {
 };
 
 // `size` ranks of `config` (the whole model's); `thread_init(rank)` runs first on each rank thread
-// (e.g. cudaSetDevice). Fails when a rank fails to build, or when the ranks disagree on the
-// number of blocks, block size, context or KV layout dtype.
+// (e.g. cudaSetDevice). Fails when a rank fails to build, or when the ranks disagree on the block
+// size, context or KV layout dtype. Ranks may hold different numbers of KV blocks (each GPU sizes
+// its pool from its own free memory): the group offers the smallest.
 Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(
     const model::ModelConfig& config, int size, RankFactory factory, TpGroupHooks hooks,
     std::function<void(int rank)> thread_init = {});

@@ -70,18 +70,7 @@ DisaggStats DisaggEngine::disagg_stats() const {
 engine::EngineStats DisaggEngine::stats() const {
   engine::EngineStats a = decode_->stats();
   const engine::EngineStats b = prefill_->stats();
-  a.running += b.running;
-  a.waiting += b.waiting;
-  a.steps += b.steps;
-  a.cancelled += b.cancelled;
-  a.prompt_tokens += b.prompt_tokens;
-  a.generated_tokens += b.generated_tokens;
-  a.kv_total_blocks += b.kv_total_blocks;
-  a.kv_used_blocks += b.kv_used_blocks;
-  a.prefix_cache_queried_tokens += b.prefix_cache_queried_tokens;
-  a.prefix_cache_hit_tokens += b.prefix_cache_hit_tokens;
-  a.preemptions += b.preemptions;
-  engine::add_disagg_stats(a, b);
+  engine::accumulate(a, b);
   a.disagg_remote_prefills += remote_prefills_.load();
   a.disagg_local_prefills += local_prefills_.load();
   a.disagg_prefill_failures += prefill_failures_.load();
@@ -263,6 +252,14 @@ void DisaggEngine::on_decode_output(const std::shared_ptr<Request>& r, engine::E
 }
 
 void DisaggEngine::cancel(uint64_t id) {
+  end_request(id, /*stop=*/false);
+}
+
+void DisaggEngine::stop(uint64_t id) {
+  end_request(id, /*stop=*/true);
+}
+
+void DisaggEngine::end_request(uint64_t id, bool stop) {
   std::shared_ptr<Request> r;
   {
     std::lock_guard lock(mu_);
@@ -273,7 +270,13 @@ void DisaggEngine::cancel(uint64_t id) {
   std::lock_guard rlock(r->mu);
   r->cancelled = true;
   if (r->phase == Request::Phase::kPrefill) prefill_->cancel(r->phase_id);
-  if (r->phase == Request::Phase::kDecode) decode_->cancel(r->phase_id);
+  if (r->phase == Request::Phase::kDecode) {
+    if (stop) {
+      decode_->stop(r->phase_id);
+    } else {
+      decode_->cancel(r->phase_id);
+    }
+  }
 }
 
 void DisaggEngine::shutdown() {

@@ -9,6 +9,8 @@
 // finish != kNone; callbacks may run on any thread of the implementation and must not block.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,77 +54,122 @@ struct EngineRequest {
   trace::TraceContext trace;  // the caller's span (W3C trace context); invalid: not traced
 };
 
+// Every counter and gauge of EngineStats, defined once: X(type, name, how), where `how` says how
+// accumulate() combines two engines' values: sum, max (the slowest), or first (a property all
+// engines share). A new counter is one line here (and its increments); metrics/ exports it.
+// (/* */ comments: a line comment would end the macro.)
+#define TURBINE_ENGINE_STATS(X)                                                                  \
+  /* Sequences running, and waiting (queued, or admitted and fetching imported KV). */           \
+  X(int, running, sum)                                                                           \
+  X(int, waiting, sum)                                                                           \
+  X(uint64_t, steps, sum)                                                                        \
+  X(uint64_t, cancelled, sum)                                                                    \
+  X(uint64_t, prompt_tokens, sum)                                                                \
+  X(uint64_t, generated_tokens, sum)                                                             \
+  /* KV cache, in blocks of kv_block_size positions; used = referenced by running sequences      \
+     and pinned transfers (cached-but-free blocks not counted). */                               \
+  X(int, kv_total_blocks, sum)                                                                   \
+  X(int, kv_used_blocks, sum)                                                                    \
+  X(int, kv_block_size, first)                                                                   \
+  /* Prefix cache: tokens looked up at admission and tokens found (hit rate = hit / queried). */ \
+  X(uint64_t, prefix_cache_queried_tokens, sum)                                                  \
+  X(uint64_t, prefix_cache_hit_tokens, sum)                                                      \
+  X(uint64_t, preemptions, sum)                                                                  \
+  /* The last step: sequences, tokens, seconds (modelled seconds on a simulated backend). */     \
+  X(int, last_step_batch_size, sum)                                                              \
+  X(int, last_step_tokens, sum)                                                                  \
+  X(double, last_step_seconds, max)                                                              \
+  /* Disaggregated serving (engine/kv_transfer.h). Prefill side: transfers pinned now, blocks    \
+     they hold (also in kv_used_blocks), and those released by TTL expiry. */                    \
+  X(int, kv_transfers_pinned, sum)                                                               \
+  X(int, kv_transfer_pinned_blocks, sum)                                                         \
+  X(uint64_t, kv_transfers_expired, sum)                                                         \
+  /* Decode side: KV imports completed / fallen back to local prefill, blocks fetched vs reused  \
+     from the local prefix cache, bytes fetched, seconds spent fetching (sum). */                \
+  X(uint64_t, kv_imports, sum)                                                                   \
+  X(uint64_t, kv_import_fallbacks, sum)                                                          \
+  X(uint64_t, kv_import_fetched_blocks, sum)                                                     \
+  X(uint64_t, kv_import_reused_blocks, sum)                                                      \
+  X(uint64_t, kv_import_bytes, sum)                                                              \
+  X(double, kv_import_seconds, sum)                                                              \
+  /* Of the imports above: those copied device to device (CUDA IPC), their bytes and seconds. */ \
+  X(uint64_t, kv_device_imports, sum)                                                            \
+  X(uint64_t, kv_import_device_bytes, sum)                                                       \
+  X(double, kv_import_device_seconds, sum)                                                       \
+  /* Set by the disaggregating orchestrator (disagg::DisaggEngine): requests prefilled on a      \
+     prefill worker, on the decode worker by policy, and remote prefills that failed over;       \
+     remote prefills sent and not yet back, and the prefill pool's requests waiting for a        \
+     sequence slot on a prefill worker (the prefill queue). */                                   \
+  X(uint64_t, disagg_remote_prefills, sum)                                                       \
+  X(uint64_t, disagg_local_prefills, sum)                                                        \
+  X(uint64_t, disagg_prefill_failures, sum)                                                      \
+  X(int, disagg_prefill_inflight, sum)                                                           \
+  X(int, disagg_prefill_queue, sum)
+
 struct EngineStats {
-  int running = 0;
-  int waiting = 0;
-  uint64_t steps = 0;
-  uint64_t cancelled = 0;
-  uint64_t prompt_tokens = 0;
-  uint64_t generated_tokens = 0;
-  // KV cache (blocks of the backend's block size).
-  int kv_total_blocks = 0;
-  int kv_used_blocks = 0;  // referenced by running sequences (cached-but-free blocks not counted)
-  int kv_block_size = 0;
-  // Prefix cache: tokens looked up at admission and tokens found (hit rate = hit / queried).
-  uint64_t prefix_cache_queried_tokens = 0;
-  uint64_t prefix_cache_hit_tokens = 0;
-  uint64_t preemptions = 0;
-  // The last step.
-  int last_step_batch_size = 0;  // sequences
-  int last_step_tokens = 0;
-  double last_step_seconds = 0.0;
-  // Disaggregated serving (engine/kv_transfer.h). Prefill side: transfers pinned now, blocks they
-  // hold (also in kv_used_blocks), and those released by TTL expiry. Decode side: KV imports
-  // completed / fallen back to local prefill, blocks fetched vs reused from the local prefix
-  // cache, bytes fetched, seconds spent fetching (sum).
-  int kv_transfers_pinned = 0;
-  int kv_transfer_pinned_blocks = 0;
-  uint64_t kv_transfers_expired = 0;
-  uint64_t kv_imports = 0;
-  uint64_t kv_import_fallbacks = 0;
-  uint64_t kv_import_fetched_blocks = 0;
-  uint64_t kv_import_reused_blocks = 0;
-  uint64_t kv_import_bytes = 0;
-  double kv_import_seconds = 0.0;
-  // Of the imports above: those copied device to device (CUDA IPC), their bytes and seconds.
-  uint64_t kv_device_imports = 0;
-  uint64_t kv_import_device_bytes = 0;
-  double kv_import_device_seconds = 0.0;
-  // Set by the disaggregating orchestrator (disagg::DisaggEngine): requests prefilled on a
-  // prefill worker, on the decode worker by policy, and remote prefills that failed over.
-  uint64_t disagg_remote_prefills = 0;
-  uint64_t disagg_local_prefills = 0;
-  uint64_t disagg_prefill_failures = 0;
-  // Remote prefills sent and not yet back, and of the prefill pool's requests those waiting for
-  // a sequence slot on a prefill worker (the prefill queue).
-  int disagg_prefill_inflight = 0;
-  int disagg_prefill_queue = 0;
+#define TURBINE_ENGINE_STATS_FIELD(type, name, how) type name = 0;
+  TURBINE_ENGINE_STATS(TURBINE_ENGINE_STATS_FIELD)
+#undef TURBINE_ENGINE_STATS_FIELD
   // Decode side: KV bytes moved per transport (the engine's KvTransfer, plus "cuda_ipc" for
   // device-to-device imports). Local only: not carried in load reports.
   std::vector<KvTransportStats> kv_transports;
 };
 
-// Adds w's disaggregation counters (kv_transfers_* .. disagg_*) to `into`: for engines that sum
-// their workers' stats.
-inline void add_disagg_stats(EngineStats& into, const EngineStats& w) {
-  into.kv_transfers_pinned += w.kv_transfers_pinned;
-  into.kv_transfer_pinned_blocks += w.kv_transfer_pinned_blocks;
-  into.kv_transfers_expired += w.kv_transfers_expired;
-  into.kv_imports += w.kv_imports;
-  into.kv_import_fallbacks += w.kv_import_fallbacks;
-  into.kv_import_fetched_blocks += w.kv_import_fetched_blocks;
-  into.kv_import_reused_blocks += w.kv_import_reused_blocks;
-  into.kv_import_bytes += w.kv_import_bytes;
-  into.kv_import_seconds += w.kv_import_seconds;
-  into.kv_device_imports += w.kv_device_imports;
-  into.kv_import_device_bytes += w.kv_import_device_bytes;
-  into.kv_import_device_seconds += w.kv_import_device_seconds;
-  into.disagg_remote_prefills += w.disagg_remote_prefills;
-  into.disagg_local_prefills += w.disagg_local_prefills;
-  into.disagg_prefill_failures += w.disagg_prefill_failures;
-  into.disagg_prefill_inflight += w.disagg_prefill_inflight;
-  into.disagg_prefill_queue += w.disagg_prefill_queue;
-  add_transport_stats(into.kv_transports, w.kv_transports);
+namespace stats_detail {
+template <class T>
+void combine_sum(T& into, T from) {
+  into += from;
+}
+template <class T>
+void combine_max(T& into, T from) {
+  into = std::max(into, from);
+}
+template <class T>
+void combine_first(T& into, T from) {
+  if (into == T{}) into = from;
+}
+}  // namespace stats_detail
+
+// Adds `from` to `into` (every field, as TURBINE_ENGINE_STATS says; transports by name): how
+// engines over several engines (router, disaggregation) sum their parts.
+inline void accumulate(EngineStats& into, const EngineStats& from) {
+#define TURBINE_ENGINE_STATS_COMBINE(type, name, how) \
+  stats_detail::combine_##how(into.name, from.name);
+  TURBINE_ENGINE_STATS(TURBINE_ENGINE_STATS_COMBINE)
+#undef TURBINE_ENGINE_STATS_COMBINE
+  add_transport_stats(into.kv_transports, from.kv_transports);
+}
+
+// One worker's load: what the worker reports of itself (from its EngineStats; the runtime's load
+// subject carries these) and what a router estimates from its own decisions
+// (router::RoutedEngine). Each side fills its part; the other part stays zero.
+struct WorkerLoad {
+  uint64_t instance_id = 0;
+  // Reported by the worker.
+  int running = 0;
+  int waiting = 0;
+  int kv_used_blocks = 0;
+  int kv_total_blocks = 0;
+  // Estimated by a router: requests it has in flight there, their decode blocks (unique blocks
+  // of active requests), prompt tokens not yet prefilled, blocks its index holds for the worker,
+  // and requests routed there so far (migrations included).
+  int active_requests = 0;
+  double active_decode_blocks = 0;
+  double pending_prefill_tokens = 0;
+  size_t indexed_blocks = 0;
+  uint64_t routed = 0;
+  bool operator==(const WorkerLoad&) const = default;
+};
+
+// The reported part of a worker's load.
+inline WorkerLoad reported_load(uint64_t instance_id, const EngineStats& s) {
+  WorkerLoad l;
+  l.instance_id = instance_id;
+  l.running = s.running;
+  l.waiting = s.waiting;
+  l.kv_used_blocks = s.kv_used_blocks;
+  l.kv_total_blocks = s.kv_total_blocks;
+  return l;
 }
 
 class AsyncEngine {
@@ -134,6 +181,11 @@ class AsyncEngine {
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
   virtual void cancel(uint64_t id) = 0;
+  // Ends a request whose output the caller has completed itself (a stop string matched in the
+  // detokenized text): as cancel(), but it counts as a finished request, not a cancelled one
+  // (EngineStats::cancelled, the cancellation metric), and its final output says kStop.
+  // Implementations that do not distinguish the two cancel.
+  virtual void stop(uint64_t id) { cancel(id); }
   // Stops generating; requests still running are cancelled. Idempotent.
   virtual void shutdown() = 0;
 

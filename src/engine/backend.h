@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "engine/kv_transfer.h"
+#include "engine/sampling.h"
 #include "model/model.h"
 
 namespace turbine::engine {
@@ -43,6 +44,16 @@ struct RowSampling {
   bool on_host = false;  // the caller samples this row itself from the returned logits
 };
 
+// One logits row as a backend that samples every row itself sees it (Backend::samples_all_rows).
+struct SampleRow {
+  const SamplingParams* params = nullptr;  // everything the request asked for (logprobs too)
+  uint64_t seed = 0;         // the request's seed, else one the engine drew for the sequence
+  uint64_t prompt_hash = 0;  // kv::local_block_hash of the request's prompt: a stable identity
+  int n_generated = 0;       // index of the token being drawn in its sequence
+  // Ids that must not be drawn now: the stop ids, and EOS unless ignored, before min_tokens.
+  std::span<const int32_t> suppressed;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -56,6 +67,15 @@ class Backend {
   // n_vocab, in chunk order. On error nothing the caller relies on has changed except the
   // contents of the blocks the chunks write.
   virtual Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) = 0;
+
+  // Optional: the final hidden state (after the output norm, before the LM head) of the last
+  // token of each chunk with want_logits, in chunk order, instead of logits: decoder models used
+  // as embedders (last-token pooling). `hidden` is resized to rows x model dim.
+  virtual Status forward_hidden(std::span<const SeqChunk> chunks, std::vector<float>& hidden) {
+    (void)chunks;
+    (void)hidden;
+    return unimplemented("this backend does not return hidden states");
+  }
 
   // Optional: sampling on the backend's device. When supports_sampling(), forward_sample() runs
   // the step like forward() and, for logits row r (chunks with want_logits, in order; `rows` has
@@ -71,8 +91,34 @@ class Backend {
     return unimplemented("this backend does not sample on its device");
   }
 
+  // Optional: a backend that chooses every row's token itself whatever its sampling parameters,
+  // and materialises no logits at all: the simulated backend (mock/), which computes nothing.
+  // When samples_all_rows(), the engine calls forward_sample_all() for every step instead of
+  // forward()/forward_sample(); `tokens` receives one SampledToken per row (logprobs included
+  // where asked), in row order.
+  virtual bool samples_all_rows() const { return false; }
+  virtual Status forward_sample_all(std::span<const SeqChunk> chunks,
+                                    std::span<const SampleRow> rows,
+                                    std::vector<SampledToken>& tokens) {
+    (void)chunks;
+    (void)rows;
+    (void)tokens;
+    return unimplemented("this backend does not sample every row itself");
+  }
+
+  // Optional: the seconds the last step took, for a backend whose steps take modelled time (the
+  // simulated backend reports the time it models, not the time it slept); < 0: the engine
+  // measures the step's wall time.
+  virtual double last_step_seconds() const { return -1.0; }
+
+  // Optional: called from any thread (the only call that may be) when the engine shuts down, so
+  // that a backend waiting inside a step (the simulated backend sleeps the modelled step time)
+  // returns soon. Backends that compute ignore it.
+  virtual void interrupt() {}
+
   // Optional: KV export/import for disaggregated serving (engine/kv_transfer.h). kv_layout()
-  // describes a block's bytes (dtype empty: not supported). read_kv_blocks appends the bytes of
+  // describes a block's bytes (dtype empty: not supported; a simulated layout: no bytes at all,
+  // exports are empty and imports carry none). read_kv_blocks appends the bytes of
   // `blocks` (layout order, block after block) to `out`; write_kv_blocks stores such bytes into
   // `blocks`, which then hold `n_positions` positions counted from the first block's slot 0 (all
   // but the last block full). Both run on the engine thread, between steps.

@@ -1,4 +1,7 @@
-// Engine v0: an asynchronous token-in/token-out generator owned by one engine thread.
+// Engine: an asynchronous token-in/token-out generator owned by one engine thread, over any
+// Backend: the CPU and CUDA backends compute; the simulated backend (mock/) sleeps a modelled step
+// time, so the mock engine is this engine with the same scheduler, KV bookkeeping and
+// disaggregation state machine.
 //
 // Threads: submit() and cancel() may be called from any thread; they post to the engine
 // thread's inbox. The engine thread alone owns the sequences, the backend, the KV block pool and
@@ -6,22 +9,17 @@
 // output to the caller's own executor (the frontend posts it to the connection's strand). KV
 // events are published on the engine thread too (kv::KvEventSink must not block).
 //
-// Scheduling (one step = one Backend::forward), within `max_num_batched_tokens`:
-//  1. Running sequences, oldest first: decode tokens first, then prefill chunks (chunked
-//     prefill; a preempted sequence recomputes prompt + generated tokens the same way). Blocks for
-//     the step are taken from the kv::BlockPool BEFORE the step is committed; when none are left,
-//     the newest running sequence is preempted by recomputation (its blocks freed, back to the
-//     front of the waiting queue; the client sees nothing but latency).
-//  2. If nothing was preempted, waiting requests are admitted FCFS (no overtaking) while fewer
-//     than `max_num_seqs` run and the budget and blocks last. Full blocks found in the prefix
-//     cache (by chained block hash) are reused and not recomputed; at least one token is always
-//     computed so that there are logits to sample from.
-//  3. After the step, newly full blocks are registered in the prefix cache (BlockStored events).
-// Cancelled and finished sequences free their blocks at once (last block first, so that the
-// prefix cache evicts leaves before their parents).
+// Scheduling (one step = one Backend::forward) follows the policy of engine/scheduler.h within
+// `max_num_batched_tokens`: running decodes, then running prefill chunks, then FCFS admissions
+// (prefix-cache hits reused), preempting the newest running sequence by recomputation when KV
+// blocks run out (the client sees nothing but latency). After the step, newly full blocks are
+// registered in the prefix cache (BlockStored events). Cancelled and finished sequences free their
+// blocks at once (last block first, so that the prefix cache evicts leaves before their parents).
+//
+// Stats: the engine thread keeps a plain EngineStats and publishes a copy under a small mutex
+// before it delivers outputs, so a caller that saw an output sees the counters of its step.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -62,6 +60,9 @@ struct EngineOptions {
   // Imports whose KvTransferMeta names a device pool the backend can map (CUDA IPC on one host)
   // copy device to device; off, or when the mapping fails: the bytes go through kv_transfer.
   bool kv_device_import = true;
+  // The inbound link's modelled time, for transports that move no bytes (the simulated backend's
+  // KV, mock/); null: fetches take the time they take. One per engine.
+  std::shared_ptr<KvLink> kv_link;
 
   Status validate() const;
 };
@@ -75,12 +76,16 @@ struct EngineOptions {
 // sequence joins the running batch at the first token. When the transfer names a device pool
 // the backend can map (KvTransferMeta::device_pool, CUDA IPC), the copy is device to device,
 // made on the engine thread between steps; if the mapping fails the bytes are fetched instead.
-// Failure, a timeout, a bad layout: its blocks are freed and it goes back to the front of the
-// queue to prefill locally.
-class Engine final : public AsyncEngine, public KvTransferSource {
+// With options.kv_link, fetched blocks count as arrived only when the modelled link says so (the
+// sequence keeps waiting meanwhile; the fetch timeout covers the source's answer only). Failure,
+// a timeout, a bad layout: its blocks are freed and it goes back to the front of the queue to
+// prefill locally.
+//
+// Not final: mock::MockEngine is an Engine over the simulated backend that adds an accessor.
+class Engine : public AsyncEngine, public KvTransferSource {
  public:
   Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions options);
-  ~Engine();
+  ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -90,6 +95,7 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   // Finishes the engine thread; requests still running are cancelled.
   void shutdown() override;
 
@@ -128,22 +134,29 @@ class Engine final : public AsyncEngine, public KvTransferSource {
     Sequence* seq;
     int n_tokens;
   };
+  class SchedulerView;
   void loop();
-  // Chooses this step's work and takes its KV blocks; empty when there is nothing to run.
+  // Chooses this step's work (engine/scheduler.h) and takes its KV blocks; empty when there is
+  // nothing to run.
   std::vector<Planned> schedule();
   bool grow(Sequence& seq, int n_tokens);
-  void preempt(std::vector<Planned>& plan, int& budget);
   void free_blocks(Sequence& seq);
   bool step();
+  // Runs the step on the backend; `sampled` gets one token per chunk that wants logits.
+  Status forward(const std::vector<Planned>& plan, std::span<const SeqChunk> chunks,
+                 std::vector<SampledToken>& sampled);
   bool device_samplable(const Sequence& seq) const;
+  // Queues the sequence's final output (delivered by flush()).
   void finish(Sequence& seq, FinishReason reason, Status error = Status::ok());
+  // Publishes the stats, then delivers the queued outputs and frees the retired sequences.
+  void flush();
   void publish_stats();
   ImportStart begin_import(Sequence& seq);
   void start_fetch(Sequence& seq);
   void complete_fetch(Fetched fetched);
   // Copies the sequence's missing blocks from the source's device pool; false: not possible.
   bool copy_from_device_pool(Sequence& seq);
-  void finish_import(std::unique_ptr<Sequence> seq, uint64_t bytes, bool device);
+  void finish_import(std::unique_ptr<Sequence> seq, bool device);
   void fall_back(std::unique_ptr<Sequence> seq, const Status& why);
   void run_source_op(SourceOp& op);
   std::shared_ptr<const KvTransferMeta> pin_transfer(Sequence& seq);
@@ -163,6 +176,7 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   std::condition_variable cv_;
   std::deque<EngineRequest> inbox_;
   std::unordered_set<uint64_t> cancels_;
+  std::unordered_set<uint64_t> stops_;  // of cancels_, those from stop(): not counted cancelled
   std::deque<Fetched> fetched_;
   std::deque<SourceOp> source_ops_;
   bool stopping_ = false;
@@ -178,35 +192,16 @@ class Engine final : public AsyncEngine, public KvTransferSource {
   std::vector<std::unique_ptr<Sequence>> fetching_;   // admitted, waiting for imported KV
   kv::TransferTable transfers_;                       // prefill-only results, by transfer id
   uint64_t next_fetch_gen_ = 1;
-
-  // Published by the engine thread for stats()/metrics.
-  std::atomic<int> n_running_{0};
-  std::atomic<int> n_waiting_{0};
-  std::atomic<uint64_t> n_steps_{0};
-  std::atomic<uint64_t> n_cancelled_{0};
-  std::atomic<uint64_t> n_prompt_tokens_{0};
-  std::atomic<uint64_t> n_generated_tokens_{0};
-  std::atomic<int> kv_used_blocks_{0};
-  std::atomic<uint64_t> prefix_queried_tokens_{0};
-  std::atomic<uint64_t> prefix_hit_tokens_{0};
-  std::atomic<uint64_t> n_preemptions_{0};
-  std::atomic<int> last_batch_size_{0};
-  std::atomic<int> last_step_tokens_{0};
-  std::atomic<double> last_step_seconds_{0.0};
-  std::atomic<int> n_transfers_pinned_{0};
-  std::atomic<int> n_transfer_pinned_blocks_{0};
-  std::atomic<uint64_t> n_transfers_expired_{0};
-  std::atomic<uint64_t> n_imports_{0};
-  std::atomic<uint64_t> n_import_fallbacks_{0};
-  std::atomic<uint64_t> n_import_fetched_blocks_{0};
-  std::atomic<uint64_t> n_import_reused_blocks_{0};
-  std::atomic<uint64_t> n_import_bytes_{0};
-  std::atomic<double> import_seconds_{0.0};
-  std::atomic<uint64_t> n_device_imports_{0};
-  std::atomic<uint64_t> n_device_import_failures_{0};  // fetched through kv_transfer instead
-  std::atomic<uint64_t> n_import_device_bytes_{0};
-  std::atomic<double> import_device_seconds_{0.0};
+  // Outputs of this iteration, delivered by flush() after the stats are published; finished
+  // sequences wait in retired_ until then.
+  std::vector<std::pair<Sequence*, EngineOutput>> outbox_;
+  std::vector<std::unique_ptr<Sequence>> retired_;
+  EngineStats stats_;  // counters and gauges, engine thread; published_ is the readers' copy
+  uint64_t device_import_failures_ = 0;  // fetched through kv_transfer instead
   bool device_import_warned_ = false;
+
+  mutable std::mutex stats_mu_;  // guards published_ (never held with mu_ taken inside it)
+  EngineStats published_;
 
   std::thread thread_;
 };

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,11 +27,15 @@
 
 namespace turbine::engine {
 
+// The dtype of a simulated backend's KV (mock/): blocks have a size (bytes_per_block, for the time
+// a transfer would take) but hold no bytes; exports are empty and transports carry nothing.
+inline constexpr std::string_view kSimulatedKvDtype = "sim";
+
 // How a backend stores one KV block, as bytes on the wire: for each layer, K then V, each
 // [slot in block][kv_heads * head_dim] of `dtype`. Two engines can exchange blocks iff their
 // layouts are equal.
 struct KvLayout {
-  std::string dtype;  // "f32", "bf16", "f16"; empty: the backend cannot export its KV
+  std::string dtype;  // "f32", "bf16", "f16", "sim"; empty: the backend cannot export its KV
   int block_size = 0;
   int n_layers = 0;
   int n_kv_heads = 0;
@@ -38,6 +43,9 @@ struct KvLayout {
   int64_t bytes_per_block = 0;
   bool operator==(const KvLayout&) const = default;
   bool exportable() const { return !dtype.empty() && bytes_per_block > 0; }
+  bool simulated() const { return dtype == kSimulatedKvDtype; }
+  // Bytes a transfer of n blocks carries: none for a simulated layout.
+  int64_t wire_bytes(int n_blocks) const { return simulated() ? 0 : n_blocks * bytes_per_block; }
 };
 
 // A prefill's pinned blocks, as handed to the decode side.
@@ -63,13 +71,15 @@ struct KvDisagg {
 using KvBytesCallback = std::function<void(Result<std::string>)>;
 
 // One KV transport's counters since start ("tcp", "ucx", "in_process"; the engine adds "cuda_ipc"
-// for its device-to-device imports).
+// for its device-to-device imports). The one type for transport counters: each transport's own
+// stats() returns it too.
 struct KvTransportStats {
   std::string transport;
   uint64_t fetches = 0;   // finished, successfully or not
   uint64_t failures = 0;  // of those, failed
   uint64_t bytes = 0;
-  double seconds = 0.0;  // sum over successful fetches
+  double seconds = 0.0;   // sum over successful fetches
+  uint64_t connects = 0;  // connections opened (transports that connect; reuse keeps it low)
 };
 
 // Adds `from` to `into`, matching entries by transport name.
@@ -86,6 +96,7 @@ inline void add_transport_stats(std::vector<KvTransportStats>& into,
     it->failures += f.failures;
     it->bytes += f.bytes;
     it->seconds += f.seconds;
+    it->connects += f.connects;
   }
 }
 
@@ -102,6 +113,21 @@ class KvTransfer {
   virtual std::string_view name() const = 0;
   // Counters of each transport it moves bytes with (none when it keeps no counters).
   virtual std::vector<KvTransportStats> transport_stats() const { return {}; }
+};
+
+// A model of the receiving engine's inbound KV link, for transports that move no bytes (a
+// simulated layout): each fetch of `bytes` occupies the link for a modelled time after the
+// fetches booked before it, and its blocks count as arrived only then. Real transports take that
+// time themselves (EngineOptions::kv_link null). Owned by one engine; called on its thread only.
+class KvLink {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Booking {
+    Clock::time_point arrives;  // the bytes are in (wall time)
+    double seconds = 0.0;       // the modelled transfer time (kv_import_seconds counts this)
+  };
+  virtual ~KvLink() = default;
+  virtual Booking book(int64_t bytes, Clock::time_point now) = 0;
 };
 
 // The sending side: an engine that holds pinned transfers (engine::Engine implements it).

@@ -138,6 +138,13 @@ class TensorParallelBackend final : public Backend {
     });
   }
 
+  Status forward_hidden(std::span<const SeqChunk> chunks, std::vector<float>& hidden) override {
+    return run([&](int r) {
+      return ranks_[static_cast<size_t>(r)]->forward_hidden(
+          chunks, r == 0 ? hidden : scratch_logits_[static_cast<size_t>(r)]);
+    });
+  }
+
   bool supports_sampling() const override { return ranks_[0]->supports_sampling(); }
   Status forward_sample(std::span<const SeqChunk> chunks, std::span<const RowSampling> rows,
                         std::vector<int32_t>& tokens, std::vector<float>& logits) override {

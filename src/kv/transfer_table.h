@@ -1,6 +1,6 @@
 // TransferTable: the KV blocks of prefill-only results, pinned under a transfer id until the
 // decode side releases them or their TTL passes (disaggregated serving, engine/kv_transfer.h).
-// Shared by engine::Engine and mock::MockEngine. Owned and used by one thread (the engine's).
+// Used by engine::Engine (the mock engine is one too). Owned and used by one thread (the engine's).
 #pragma once
 
 #include <chrono>

@@ -199,12 +199,31 @@ std::vector<uint64_t> RoutedEngine::worker_ids() const {
 }
 
 RouterStats RoutedEngine::router_stats() const {
-  std::lock_guard lock(mu_);
-  RouterStats s = stats_;
-  s.indexer = index_.stats();
-  for (const auto& [id, w] : workers_) {
-    s.workers.push_back({id, w.active_requests, w.decode_blocks(), w.prefill_tokens,
-                         index_.worker_blocks(id), w.routed});
+  RouterStats s;
+  std::vector<std::shared_ptr<engine::AsyncEngine>> engines;
+  {
+    std::lock_guard lock(mu_);
+    s = stats_;
+    s.indexer = index_.stats();
+    for (const auto& [id, w] : workers_) {
+      WorkerLoad l;
+      l.instance_id = id;
+      l.active_requests = w.active_requests;
+      l.active_decode_blocks = w.decode_blocks();
+      l.pending_prefill_tokens = w.prefill_tokens;
+      l.indexed_blocks = index_.worker_blocks(id);
+      l.routed = w.routed;
+      s.workers.push_back(l);
+      engines.push_back(w.engine);
+    }
+  }
+  // What the workers report of themselves, asked outside the router's lock.
+  for (size_t i = 0; i < engines.size(); ++i) {
+    const WorkerLoad r = engine::reported_load(s.workers[i].instance_id, engines[i]->stats());
+    s.workers[i].running = r.running;
+    s.workers[i].waiting = r.waiting;
+    s.workers[i].kv_used_blocks = r.kv_used_blocks;
+    s.workers[i].kv_total_blocks = r.kv_total_blocks;
   }
   return s;
 }
@@ -561,6 +580,14 @@ void RoutedEngine::resubmit(const std::shared_ptr<Request>& r) {
 }
 
 void RoutedEngine::cancel(uint64_t id) {
+  end_request(id, /*stop=*/false);
+}
+
+void RoutedEngine::stop(uint64_t id) {
+  end_request(id, /*stop=*/true);
+}
+
+void RoutedEngine::end_request(uint64_t id, bool stop) {
   std::shared_ptr<engine::AsyncEngine> engine;
   uint64_t attempt = 0;
   {
@@ -574,7 +601,11 @@ void RoutedEngine::cancel(uint64_t id) {
     engine = w->second.engine;
     attempt = r.attempt_id;
   }
-  engine->cancel(attempt);
+  if (stop) {
+    engine->stop(attempt);
+  } else {
+    engine->cancel(attempt);
+  }
 }
 
 void RoutedEngine::shutdown() {
@@ -595,25 +626,7 @@ engine::EngineStats RoutedEngine::stats() const {
     for (const auto& [id, w] : workers_) engines.push_back(w.engine);
   }
   engine::EngineStats s;
-  for (const auto& e : engines) {
-    const engine::EngineStats w = e->stats();
-    s.running += w.running;
-    s.waiting += w.waiting;
-    s.steps += w.steps;
-    s.cancelled += w.cancelled;
-    s.prompt_tokens += w.prompt_tokens;
-    s.generated_tokens += w.generated_tokens;
-    s.kv_total_blocks += w.kv_total_blocks;
-    s.kv_used_blocks += w.kv_used_blocks;
-    s.kv_block_size = w.kv_block_size;
-    s.prefix_cache_queried_tokens += w.prefix_cache_queried_tokens;
-    s.prefix_cache_hit_tokens += w.prefix_cache_hit_tokens;
-    s.preemptions += w.preemptions;
-    s.last_step_batch_size += w.last_step_batch_size;
-    s.last_step_tokens += w.last_step_tokens;
-    s.last_step_seconds = std::max(s.last_step_seconds, w.last_step_seconds);
-    engine::add_disagg_stats(s, w);
-  }
+  for (const auto& e : engines) engine::accumulate(s, e->stats());
   return s;
 }
 

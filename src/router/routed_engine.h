@@ -75,14 +75,8 @@ struct RouterOptions {
   Status validate() const;
 };
 
-struct WorkerLoad {
-  uint64_t instance_id = 0;
-  int active_requests = 0;
-  double active_decode_blocks = 0;
-  double pending_prefill_tokens = 0;
-  size_t indexed_blocks = 0;
-  uint64_t routed = 0;  // requests routed here (migrations included)
-};
+// Per worker in RouterStats: the router's estimates and what the worker reports of itself.
+using WorkerLoad = engine::WorkerLoad;
 
 struct RouterStats {
   uint64_t decisions = 0;       // workers chosen (migrations included)
@@ -121,6 +115,7 @@ class RoutedEngine final : public engine::AsyncEngine {
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   void shutdown() override;
   engine::EngineStats stats() const override;
   int max_context() const override;
@@ -157,6 +152,8 @@ class RoutedEngine final : public engine::AsyncEngine {
   void resubmit(const std::shared_ptr<Request>& r);
   Status submit_attempt(const std::shared_ptr<Request>& r, const Choice& c);
   void on_worker_output(uint64_t attempt_id, engine::EngineOutput&& out);
+  // cancel() and stop(): marks the request cancelled (no migration) and tells its worker.
+  void end_request(uint64_t id, bool stop);
   void release_load_locked(Request& r);
   // Drops a draining worker without requests left (its engine goes to retired_).
   void retire_if_drained_locked(uint64_t worker_id);

@@ -51,6 +51,7 @@ asio::awaitable<Status> connect_to(tcp::socket& socket, const std::string& addre
 using KvSocket = std::shared_ptr<boost::asio::ip::tcp::socket>;
 
 struct TcpKvTransfer::Pool {
+  std::string token;  // the request-plane token, sent in every new connection's Hello; immutable
   std::mutex mu;
   std::unordered_map<std::string, std::vector<KvSocket>> idle;  // by address
   size_t max_idle = 4;
@@ -106,11 +107,21 @@ asio::awaitable<Status> open_connection(KvSocket& sock, bool& reused, const std:
   auto ex = co_await asio::this_coro::executor;
   sock = std::make_shared<tcp::socket>(ex);
   counters.connects++;
-  co_return co_await connect_to(*sock, address);
+  Status st = co_await connect_to(*sock, address);
+  if (!st.is_ok()) co_return st;
+  // The request plane's first frame is a Hello (runtime/wire.h), whatever follows.
+  std::string hello;
+  encode(HelloFrame{pool.token}, hello);
+  error_code ec;
+  co_await asio::async_write(*sock, asio::buffer(hello),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return Status{StatusCode::kUnavailable, "KV peer " + address + ": " + ec.message()};
+  co_return Status::ok();
 }
 
 // Blocks [first, first + n) over one connection, at most `window` pulls in flight, into `out`
-// (sized n * bytes_per_block). `got_any`: some bytes of the answer arrived (no retry after that).
+// (sized meta.layout.wire_bytes(n): n * bytes_per_block, none for a simulated layout, whose
+// answers carry no bytes). `got_any`: some bytes of the answer arrived (no retry after that).
 asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransferMeta& meta,
                                     int first, int n, const TcpKvTransferOptions& options,
                                     std::string& out, bool& got_any) {
@@ -173,6 +184,9 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
       auto decoded = decode(
           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(frame.data()), frame.size()));
       if (!decoded) co_return peer_error(decoded.status().message());
+      if (const auto* c = std::get_if<CloseFrame>(&*decoded)) {
+        co_return peer_error("closed the connection: " + c->status.message());
+      }
       continue;  // not a KV answer of this wire version: nothing of ours
     }
     frame.resize(msg_len + 4);
@@ -185,7 +199,8 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
       co_return peer_error("malformed kv data");
     auto it =
         std::find_if(pending.begin(), pending.end(), [&](const Pending& p) { return p.id == id; });
-    if (it == pending.end() || code != 0 || static_cast<int64_t>(n_bytes) != it->count * bpb) {
+    if (it == pending.end() || code != 0 ||
+        static_cast<int64_t>(n_bytes) != meta.layout.wire_bytes(it->count)) {
       // Not ours, an error, or a wrong size: drain the bytes, then judge.
       std::string drain(n_bytes, '\0');
       co_await asio::async_read(socket, asio::buffer(drain), whole(n_bytes),
@@ -198,10 +213,12 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
       }
       co_return Status(static_cast<StatusCode>(code), frame.substr(0, msg_len));
     }
-    char* dst = out.data() + static_cast<size_t>((it->at - first) * bpb);
-    co_await asio::async_read(socket, asio::buffer(dst, n_bytes), whole(n_bytes),
-                              asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return peer_error(ec.message());
+    if (n_bytes > 0) {
+      char* dst = out.data() + static_cast<size_t>((it->at - first) * bpb);
+      co_await asio::async_read(socket, asio::buffer(dst, n_bytes), whole(n_bytes),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return peer_error(ec.message());
+    }
     pending.erase(it);
   }
   co_return Status::ok();
@@ -223,7 +240,7 @@ asio::awaitable<void> do_fetch(engine::KvTransferMeta meta, int first, int n,
     error_code ignored;
     if (*current) (*current)->close(ignored);
   });
-  std::string bytes = result_buffer(static_cast<size_t>(int64_t{n} * meta.layout.bytes_per_block));
+  std::string bytes = result_buffer(static_cast<size_t>(meta.layout.wire_bytes(n)));
   Status st = Status::ok();
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = false, got_any = false;
@@ -292,6 +309,7 @@ TcpKvTransfer::TcpKvTransfer(TcpKvTransferOptions options)
       pool_(std::make_shared<Pool>()),
       io_(std::make_unique<IoThreads>(std::max(1, options.n_threads))) {
   pool_->max_idle = static_cast<size_t>(std::max(0, options.max_idle_connections));
+  pool_->token = options_.token;
 }
 
 TcpKvTransfer::~TcpKvTransfer() {
@@ -318,8 +336,9 @@ void TcpKvTransfer::release(const engine::KvTransferMeta& meta) {
                  asio::detached);
 }
 
-KvTransferStats TcpKvTransfer::stats() const {
-  KvTransferStats s;
+engine::KvTransportStats TcpKvTransfer::stats() const {
+  engine::KvTransportStats s;
+  s.transport = "tcp";
   s.fetches = counters_->fetches.load();
   s.failures = counters_->failures.load();
   s.bytes = counters_->bytes.load();
@@ -329,8 +348,7 @@ KvTransferStats TcpKvTransfer::stats() const {
 }
 
 std::vector<engine::KvTransportStats> TcpKvTransfer::transport_stats() const {
-  const KvTransferStats s = stats();
-  return {{"tcp", s.fetches, s.failures, s.bytes, s.seconds}};
+  return {stats()};
 }
 
 }  // namespace turbine::runtime

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "engine/kv_transfer.h"
 
@@ -28,14 +29,7 @@ struct TcpKvTransferOptions {
   int64_t max_pull_bytes = int64_t{16} << 20;  // per KvData frame (under kMaxFrameBytes)
   int pull_window = 2;                         // KvPull frames in flight per fetch
   int max_idle_connections = 4;                // per address; 0: one connection per fetch
-};
-
-struct KvTransferStats {
-  uint64_t fetches = 0;
-  uint64_t failures = 0;
-  uint64_t bytes = 0;
-  double seconds = 0.0;   // sum over successful fetches
-  uint64_t connects = 0;  // connections opened (fetches and releases; reuse keeps it low)
+  std::string token;  // the request-plane token (WorkerServerOptions::token) of the peers
 };
 
 class TcpKvTransfer final : public engine::KvTransfer {
@@ -47,7 +41,7 @@ class TcpKvTransfer final : public engine::KvTransfer {
              engine::KvBytesCallback done) override;
   void release(const engine::KvTransferMeta& meta) override;
   std::string_view name() const override { return "tcp"; }
-  KvTransferStats stats() const;
+  engine::KvTransportStats stats() const;  // "tcp"; connects: for fetches and releases
   std::vector<engine::KvTransportStats> transport_stats() const override;
 
   struct Counters {

@@ -5,6 +5,7 @@
 
 #include "disagg/disagg_engine.h"
 #include "disagg_test_util.h"
+#include "mock/mock_engine.h"
 #include "router/routed_engine.h"
 #include "runtime/io_threads.h"
 #include "runtime/kv_transfer_tcp.h"
@@ -236,6 +237,66 @@ TEST(TcpDisaggTest, PrefillWorkerVanishingMidTransferFallsBack) {
   EXPECT_EQ(late.tokens, expected[2]);
   EXPECT_GE(d.engine->disagg_stats().prefill_failures, 1u);
   EXPECT_TRUE(eventually([&] { return d.decode->engine->stats().kv_used_blocks == 0; }));
+}
+
+// Mock workers (`turbine worker --engine mock`) disaggregate over TCP too: the simulated layout's
+// blocks cross the wire as empty KvData answers, and the decode side's simulated link models
+// their time.
+TEST(TcpDisaggTest, MockWorkersImportOverTcpWithoutBytes) {
+  runtime::IoThreads frontend_io{1};
+  mock::MockEngineOptions po;
+  po.n_vocab = 5000;
+  po.num_blocks = 512;
+  po.speedup = 20;
+  po.instance_id = 0x11;
+  auto prefill = std::make_shared<mock::MockEngine>(po);
+  runtime::WorkerServerOptions wo;
+  wo.host = "127.0.0.1";
+  runtime::WorkerServer server(wo, prefill);
+  server.set_kv_source(prefill, "127.0.0.1");
+  ASSERT_TRUE(server.start().is_ok());
+  runtime::RemoteEngineOptions ro;
+  ro.address = "127.0.0.1:" + std::to_string(server.port());
+  ro.max_context = prefill->max_context();
+  ro.block_size = prefill->block_size();
+  ro.num_slots = prefill->num_slots();
+  ro.kv_total_blocks = po.num_blocks;
+  auto remote = std::make_shared<runtime::RemoteEngine>(ro, frontend_io.executor());
+  auto tcp = std::make_shared<runtime::TcpKvTransfer>();
+  mock::MockEngineOptions dopt = po;
+  dopt.instance_id = 0x22;
+  dopt.kv_transfer = tcp;
+  auto decode = std::make_shared<mock::MockEngine>(dopt);
+
+  std::vector<int32_t> prompt(160);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(i + 1);
+  engine::KvDisagg pre_only;
+  pre_only.prefill_only = true;
+  const Collected pre = wait(submit(*remote, 1, prompt, greedy(10), pre_only));
+  ASSERT_NE(pre.kv_transfer, nullptr);
+  EXPECT_FALSE(pre.kv_transfer->address.empty());
+  EXPECT_EQ(pre.kv_transfer->layout.dtype, "sim");
+  std::vector<int32_t> cont = prompt;
+  cont.push_back(pre.tokens.at(0));
+  engine::KvDisagg import;
+  import.import = pre.kv_transfer;
+  const Collected dec = wait(submit(*decode, 2, cont, greedy(5), import));
+  EXPECT_EQ(dec.finish, FinishReason::kLength) << dec.error.to_string();
+  EXPECT_EQ(dec.tokens.size(), 5u);
+  const engine::EngineStats d = decode->stats();
+  EXPECT_EQ(d.kv_imports, 1u);
+  EXPECT_EQ(d.kv_import_fallbacks, 0u);
+  EXPECT_EQ(d.kv_import_fetched_blocks, 10u);
+  EXPECT_EQ(d.kv_import_bytes, 10u * 16u * (128u << 10));  // what the link modelled
+  const engine::KvTransportStats t = tcp->stats();
+  EXPECT_EQ(t.fetches, 1u);
+  EXPECT_EQ(t.failures, 0u);
+  EXPECT_EQ(t.bytes, 0u);  // nothing crossed the wire
+  EXPECT_TRUE(eventually([&] { return prefill->stats().kv_used_blocks == 0; }));
+  EXPECT_TRUE(eventually([&] { return decode->stats().kv_used_blocks == 0; }));
+  decode->shutdown();
+  server.stop();
+  prefill->shutdown();
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+// Engine::Sequence: one request's state on the engine thread. Internal to engine.cpp,
+// engine_step.cpp and engine_import.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "engine/engine.h"
+#include "kv/block_hash.h"
+#include "kv/block_pool.h"
+
+namespace turbine::engine {
+
+// Invariants: blocks.size() == block_ids.size() >= ceil(n_computed / block_size); blocks
+// [0, n_registered) were offered to the prefix cache; hashes cover full blocks of `tokens`.
+struct Engine::Sequence {
+  EngineRequest req;
+  std::vector<int32_t> tokens;  // prompt followed by generated tokens
+  int n_prompt = 0;
+  int n_computed = 0;  // positions already in the KV blocks
+  int n_generated = 0;
+  int cached_tokens = -1;  // prompt tokens reused at first admission; -1 before it
+  int n_hit = 0;           // prompt tokens reused from the prefix cache at the latest start
+  std::vector<kv::BlockRef> blocks;
+  std::vector<int32_t> block_ids;  // the same blocks, as the backend's block table
+  size_t n_registered = 0;
+  kv::BlockHashes hashes;
+  // The host sampler; none for backends that sample every row (Backend::samples_all_rows).
+  std::optional<Sampler> sampler;
+  uint64_t seed = 0;  // the device sampler's: the request's seed, else a random one
+  // For backends that sample every row: the prompt's hash, and the ids suppressed before
+  // min_tokens (stop ids, and EOS unless ignored).
+  uint64_t prompt_hash = 0;
+  std::vector<int32_t> suppressed;
+  // KV import (req.disagg.import): tried once; while fetching, blocks [fetch_first, +fetch_n).
+  bool import_tried = false;
+  uint64_t fetch_gen = 0;  // non-zero while a fetch is in flight
+  int fetch_first = 0;
+  int fetch_n = 0;
+  std::chrono::steady_clock::time_point fetch_start, fetch_deadline;
+  // With a KvLink: the blocks count as arrived at link_arrives; the source answered (and its
+  // bytes, if any, are written) once fetch_answered.
+  bool fetch_answered = false;
+  std::chrono::steady_clock::time_point link_arrives;
+  double link_seconds = 0.0;
+
+  Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos, uint64_t fallback_seed,
+           bool host_sampling)
+      : req(std::move(r)),
+        tokens(req.prompt),
+        n_prompt(static_cast<int>(req.prompt.size())),
+        seed(req.params.seed.value_or(fallback_seed)) {
+    if (host_sampling) {
+      sampler.emplace(req.params, req.prompt, n_vocab, eos);
+      return;
+    }
+    prompt_hash = kv::local_block_hash(req.prompt);
+    if (req.params.min_tokens > 0) {
+      if (!req.params.ignore_eos) suppressed.assign(eos.begin(), eos.end());
+      suppressed.insert(suppressed.end(), req.params.stop_token_ids.begin(),
+                        req.params.stop_token_ids.end());
+    }
+  }
+};
+
+}  // namespace turbine::engine

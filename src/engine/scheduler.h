@@ -1,0 +1,91 @@
+// The scheduling policy of engine::Engine as a function of plain data: which running sequences
+// advance this step and by how many tokens, which are preempted, which waiting ones start.
+//
+// One step = one Backend::forward, within `token_budget` tokens:
+//  1. Running sequences, oldest first: decode tokens first (sequences with exactly one position
+//     left to compute), then prefill chunks (chunked prefill: as many positions as the budget
+//     leaves; a preempted sequence recomputes prompt + generated tokens the same way). A chunk's
+//     KV blocks are taken before the next chunk is planned; when none are left, the newest running
+//     sequence is preempted by recomputation (its blocks freed, its planned tokens handed back;
+//     it goes back to the front of the queue) until the chunk fits or the sequence itself was
+//     the newest.
+//  2. If nothing was preempted, waiting sequences start FCFS (no overtaking: the first that does
+//     not fit ends admission) while fewer than `max_num_seqs` hold slots and the budget lasts.
+//     A start reuses the sequence's cached prefix (whole blocks, never its last token, so that
+//     there are logits to sample from) and may instead begin a KV import (disaggregated serving:
+//     the sequence holds a slot and blocks but computes nothing until its KV has arrived).
+//
+// The budget is a parameter of each call (a latency-derived budget replaces the fixed one later).
+// The KV cache is reached through SchedulerKv: the engine's implementation takes and frees real
+// kv::BlockPool blocks at once (the plan is committed as it is made); tests count blocks.
+// Single-threaded: the engine thread calls it.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace turbine::engine {
+
+// A sequence as the policy sees it.
+struct SchedSeq {
+  int n_tokens = 0;    // prompt + generated tokens so far
+  int n_computed = 0;  // positions already in its KV blocks (0 for a waiting sequence)
+  int n_blocks = 0;    // KV blocks it holds
+};
+
+struct ScheduleInput {
+  std::span<const SchedSeq> running;  // admission order, oldest first
+  std::span<const SchedSeq> waiting;  // the queue's head, FCFS; only these may start this step
+  int n_fetching = 0;                 // started sequences waiting for imported KV (hold slots)
+  int token_budget = 0;               // positions computed in this step, over all sequences
+  int max_num_seqs = 0;               // running + fetching sequences at most
+  int block_size = 0;                 // positions per KV block
+};
+
+// How a waiting sequence starts (SchedulerKv::start).
+struct Started {
+  enum class Kind {
+    kRun,      // it computes from n_computed (its cached prefix)
+    kFetch,    // it took its blocks and a KV import began: a slot, no tokens this step
+    kBlocked,  // not enough blocks to import into: admission stops here
+  };
+  Kind kind = Kind::kRun;
+  int n_computed = 0;  // positions reused from the prefix cache
+  int n_blocks = 0;    // blocks it holds now
+};
+
+// Sequences are numbered running first ([0, running.size())), then waiting.
+class SchedulerKv {
+ public:
+  virtual ~SchedulerKv() = default;
+  // Takes `n` more free blocks for sequence `seq`; false (nothing taken) when fewer are free.
+  virtual bool allocate(size_t seq, int n) = 0;
+  // Frees every block `seq` holds: a running sequence being preempted, or a waiting one that
+  // could not start after all.
+  virtual void free(size_t seq) = 0;
+  // Waiting sequence `seq` is next in line: takes its cached prefix (at most `max_cached_blocks`
+  // whole blocks) and, when it asks for a KV import, its blocks for it and begins the fetch.
+  virtual Started start(size_t seq, int max_cached_blocks) = 0;
+};
+
+struct ScheduledChunk {
+  size_t seq = 0;    // numbered as in SchedulerKv
+  int n_tokens = 0;  // positions [n_computed, n_computed + n_tokens) of the sequence
+};
+
+struct SchedulePlan {
+  // Running decodes, running prefill chunks (each oldest first), then the sequences that start.
+  std::vector<ScheduledChunk> chunks;
+  // Running sequences preempted, newest first (each was the newest left): they go back to the
+  // front of the queue in this order, so that the oldest of them ends up first.
+  std::vector<size_t> preempted;
+  // Waiting sequences that start running / that began a KV import, each in queue order; together
+  // they are the first started.size() + fetching.size() waiting sequences.
+  std::vector<size_t> started;
+  std::vector<size_t> fetching;
+};
+
+SchedulePlan schedule(const ScheduleInput& input, SchedulerKv& kv);
+
+}  // namespace turbine::engine

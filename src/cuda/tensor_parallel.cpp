@@ -31,12 +31,28 @@ Result<std::unique_ptr<engine::Backend>> make_cuda_tp_backend(const model::Model
   if (auto nccl = tp::load_nccl(); !nccl.has_value()) return nccl.status();
   std::vector<int> devices(static_cast<size_t>(tp_size));
   std::iota(devices.begin(), devices.end(), 0);
-  TURBINE_ASSIGN_OR_RETURN(NcclGroup group, make_nccl_group(devices));
-  (void)options;
-  // The CUDA rank backend (a CudaBackend computing its shard with this group's communicator)
-  // lands after the CUDA backend's file split: until then a group is made and released.
-  return unimplemented(flag + ": the CUDA rank backend is not built yet (CPU: --device cpu)",
-                       "tensor_parallel_size");
+  TURBINE_ASSIGN_OR_RETURN(NcclGroup made, make_nccl_group(devices));
+  auto group = std::make_shared<NcclGroup>(std::move(made));
+  engine::TpGroupHooks hooks{group->abort, group->reset};
+  // Rank r's communicator moves to its rank thread before anything can fail, so that every
+  // communicator is destroyed on its own thread, all at once (ncclCommDestroy may wait for the
+  // other ranks).
+  engine::RankFactory factory = [&model, options, group,
+                                 tp_size](int rank) -> Result<std::unique_ptr<engine::Backend>> {
+    std::shared_ptr<tp::Communicator> comm = std::move(group->comms[static_cast<size_t>(rank)]);
+    TURBINE_ASSIGN_OR_RETURN(tp::ShardPlan plan,
+                             tp::make_shard_plan(model.config(), rank, tp_size));
+    TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<tp::RankWeights> shard,
+                             tp::RankWeights::make(model, plan));
+    CudaBackendOptions o = options;
+    o.device = rank;
+    o.shard = std::move(shard);
+    o.comm = std::move(comm);
+    return make_cuda_backend(model, o);
+  };
+  auto thread_init = [](int rank) { (void)cudaSetDevice(rank); };
+  return engine::make_tensor_parallel_backend(model.config(), tp_size, std::move(factory),
+                                              std::move(hooks), std::move(thread_init));
 }
 
 }  // namespace turbine::cuda

@@ -147,6 +147,12 @@ PY
         timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.1-8b \
           --dtype bf16 --seed 1 2>&1 | tail -1
       fi
+      # NCCL: the system's libnccl.so.2, else the one PyTorch's wheels ship (nvidia-nccl-cu*).
+      if [ -z "${TURBINE_NCCL_LIBRARY:-}" ] && ! ldconfig -p | grep -q 'libnccl.so.2 '; then
+        lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib/libnccl.so.2"))' 2>/dev/null)
+        [ -f "$lib" ] && export TURBINE_NCCL_LIBRARY="$lib"
+      fi
+      echo "NCCL: ${TURBINE_NCCL_LIBRARY:-libnccl.so.2 from the loader path}"
       GEN=("$BIN/turbine_generate" --model "$M" --device cuda --dtype bf16 --max-context 4096
         --max-num-seqs 64 --max-num-batched-tokens 8192)
       n_gpus=$(nvidia-smi -L | wc -l)

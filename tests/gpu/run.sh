@@ -27,6 +27,13 @@ if [ -d .carry/dev/lib ]; then
 fi
 if [ -z "${TURBINE_SHARED:-}" ] && [ -d .carry/shared ]; then export TURBINE_SHARED="$PWD/.carry/shared"; fi
 stages="${*:-test parity bench}"
+# NCCL for tensor parallelism (cuda_test's TP tests, the tp stage): the system's libnccl.so.2,
+# else the one PyTorch's wheels ship (nvidia-nccl-cu*).
+if [ -z "${TURBINE_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 '; then
+  lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib/libnccl.so.2"))' 2>/dev/null)
+  [ -n "$lib" ] && [ -f "$lib" ] && export TURBINE_NCCL_LIBRARY="$lib"
+fi
+echo "NCCL: ${TURBINE_NCCL_LIBRARY:-libnccl.so.2 from the loader path}"
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/machine.txt"
 date -u +%FT%TZ | tee -a "$OUT/machine.txt"
@@ -147,12 +154,6 @@ PY
         timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.1-8b \
           --dtype bf16 --seed 1 2>&1 | tail -1
       fi
-      # NCCL: the system's libnccl.so.2, else the one PyTorch's wheels ship (nvidia-nccl-cu*).
-      if [ -z "${TURBINE_NCCL_LIBRARY:-}" ] && ! ldconfig -p | grep -q 'libnccl.so.2 '; then
-        lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib/libnccl.so.2"))' 2>/dev/null)
-        [ -f "$lib" ] && export TURBINE_NCCL_LIBRARY="$lib"
-      fi
-      echo "NCCL: ${TURBINE_NCCL_LIBRARY:-libnccl.so.2 from the loader path}"
       GEN=("$BIN/turbine_generate" --model "$M" --device cuda --dtype bf16 --max-context 4096
         --max-num-seqs 64 --max-num-batched-tokens 8192)
       n_gpus=$(nvidia-smi -L | wc -l)

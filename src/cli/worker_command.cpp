@@ -227,6 +227,7 @@ int run_worker(const WorkerOptions& opts) {
   card.max_num_seqs = engine->num_slots();
   card.tokenizer_location = std::filesystem::absolute(*path).string();
   card.address = address;
+  card.tensor_parallel_size = opts.engine.tensor_parallel_size;
   card.kv_layout = runtime::kv_layout_string(kv_source->kv_layout());
   const std::string card_key = runtime::model_card_key(ep, instance_id);
   const std::string instance_key = runtime::instance_key(ep, instance_id);

@@ -27,6 +27,7 @@ std::string to_json(const ModelCard& c) {
     for (const std::string& l : c.labels) labels.emplace_back(l);
     o["labels"] = std::move(labels);
   }
+  o["tensor_parallel_size"] = c.tensor_parallel_size;
   return json::serialize(o);
 }
 
@@ -87,7 +88,8 @@ Result<ModelCard> model_card_from_json(std::string_view text) {
     if (c.task.empty() || c.embedding_dim < 0 || c.max_inputs < 0)
       return invalid_argument("model card has a bad encoder task");
   }
-  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0) {
+  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0 ||
+      c.tensor_parallel_size <= 0) {
     return invalid_argument("model card has empty or non-positive fields");
   }
   return c;

@@ -38,6 +38,11 @@ struct ModelCard {
   int64_t max_inputs = 0;
   std::vector<std::string> labels;
   bool is_encoder() const { return !task.empty(); }
+  // Ranks the worker's engine spans (issue 22). Not part of kv_layout: a tensor-parallel backend
+  // exports and imports KV in the whole model's layout (engine/tensor_parallel_backend.h), so
+  // prefill and decode workers of different TP sizes pair and move blocks correctly. Optional in
+  // the JSON (older workers: 1).
+  int tensor_parallel_size = 1;
   bool operator==(const ModelCard&) const = default;
 };
 

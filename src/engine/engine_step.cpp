@@ -20,9 +20,31 @@ bool Engine::device_samplable(const Sequence& s) const {
   if (p.n_logprobs >= 0 || p.min_p > 0.0f || p.presence_penalty != 0.0f ||
       p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f)
     return false;
+  if (s.matcher && !backend_->supports_sampling_mask()) return false;
   const bool masks =
       !p.stop_token_ids.empty() || (!p.ignore_eos && !options_.eos_token_ids.empty());
   return !(masks && s.n_generated < p.min_tokens);
+}
+
+bool Engine::fill_mask(Sequence& s) const {
+  const size_t words = (static_cast<size_t>(n_vocab_) + 31) / 32;
+  s.mask.assign(words, 0);
+  // make_matcher checked that the grammar's vocabulary is no larger than the logits.
+  s.matcher->fill_next_token_bitmask(s.mask.data());
+  // The engine's EOS and the request's stop ids end the output: only where it may end.
+  const SamplingParams& p = s.req.params;
+  const bool may_end = s.matcher->can_terminate();
+  auto set = [&](int32_t id, bool on) {
+    if (id < 0 || id >= n_vocab_) return;
+    const uint32_t bit = 1u << (id & 31);
+    if (on)
+      s.mask[static_cast<size_t>(id) >> 5] |= bit;
+    else
+      s.mask[static_cast<size_t>(id) >> 5] &= ~bit;
+  };
+  for (int32_t id : options_.eos_token_ids) set(id, may_end && !p.ignore_eos);
+  for (int32_t id : p.stop_token_ids) set(id, may_end);
+  return std::any_of(s.mask.begin(), s.mask.end(), [](uint32_t w) { return w != 0; });
 }
 
 bool Engine::grow(Sequence& seq, int n_tokens) {
@@ -157,6 +179,10 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.prompt_hash = s.prompt_hash;
       r.n_generated = s.n_generated;
       if (s.n_generated < s.req.params.min_tokens) r.suppressed = s.suppressed;
+      if (s.matcher) {
+        fill_mask(*plan[i].seq);
+        r.allowed = s.mask;
+      }
       rows.push_back(r);
     }
     TURBINE_RETURN_IF_ERROR(backend_->forward_sample_all(chunks, rows, sampled));
@@ -183,6 +209,14 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.top_p = s.req.params.top_p;
       r.seed = s.seed;
       r.step = static_cast<uint64_t>(s.n_generated);
+      if (s.matcher && !r.on_host) {
+        // Called by the backend once the forward pass is queued: overlaps the device's work.
+        Sequence* seq = plan[i].seq;
+        r.fill_mask = [this, seq](uint32_t* words) {
+          fill_mask(*seq);
+          std::copy(seq->mask.begin(), seq->mask.end(), words);
+        };
+      }
       any = any || !r.on_host;
       rows.push_back(r);
     }
@@ -219,7 +253,12 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       std::span<float> row_logits(logits.data() + host_row * static_cast<size_t>(n_vocab_),
                                   static_cast<size_t>(n_vocab_));
       ++host_row;
-      sampled.push_back(s.sampler->sample(row_logits));
+      if (s.matcher) {
+        fill_mask(s);
+        sampled.push_back(s.sampler->sample(row_logits, s.mask));
+      } else {
+        sampled.push_back(s.sampler->sample(row_logits));
+      }
     }
     ++row;
   }
@@ -286,19 +325,29 @@ bool Engine::step() {
       stats_.generated_tokens++;
 
       FinishReason reason = FinishReason::kNone;
+      Status error = Status::ok();
       const auto& eos = options_.eos_token_ids;
       const auto& stops = s.req.params.stop_token_ids;
       if ((!s.req.params.ignore_eos && std::find(eos.begin(), eos.end(), id) != eos.end()) ||
           std::find(stops.begin(), stops.end(), id) != stops.end()) {
         reason = FinishReason::kStop;
+      } else if (s.matcher && !s.matcher->accept_token(id)) {
+        // The sampler drew from the mask, so this is a bug (backend or matcher), not the client's.
+        spdlog::error("engine: request {}: token {} is outside its constraint's mask", s.req.id,
+                      id);
+        reason = FinishReason::kError;
+        error = internal_error("a sampled token broke the request's output constraint");
+      } else if (s.matcher && s.matcher->is_terminated()) {
+        reason = FinishReason::kStop;  // the constraint is complete: nothing but EOS may follow
       } else if (s.n_generated >= s.req.params.max_tokens ||
                  static_cast<int>(s.tokens.size()) >= max_context_ || s.req.disagg.prefill_only) {
         reason = FinishReason::kLength;
       }
       EngineOutput out;
       if (s.req.disagg.prefill_only) out.kv_transfer = pin_transfer(s);
-      out.tokens.push_back(std::move(tok));
+      if (error.is_ok()) out.tokens.push_back(std::move(tok));
       out.finish = reason;
+      out.error = std::move(error);
       out.prompt_tokens = s.n_prompt;
       out.completion_tokens = s.n_generated;
       out.cached_tokens = std::max(0, s.cached_tokens);

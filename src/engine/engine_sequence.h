@@ -52,6 +52,9 @@ struct Engine::Sequence {
   // next token's allowed set, ceil(n_vocab / 32) words, refilled before each sampling.
   std::unique_ptr<structured::Matcher> matcher;
   std::vector<uint32_t> mask;
+  // The single-byte token of each byte (-1: none), built the first time the budget steers this
+  // sequence (engine_step.cpp).
+  std::vector<int32_t> byte_tokens;
 
   Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos, uint64_t fallback_seed,
            bool host_sampling)

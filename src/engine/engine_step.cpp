@@ -10,6 +10,52 @@
 #include "engine/scheduler.h"
 
 namespace turbine::engine {
+namespace {
+
+// Structured outputs within the token budget: a constrained output that can still be completed
+// within max_tokens (and the context) stays completable. Invariant: cost <= budget, where budget
+// = the tokens left including this one and cost = the shortest completion in bytes + 1 for EOS
+// (0 once terminated): with a single-byte token for every byte, a completion of n bytes takes at
+// most n tokens. A sampled token that would break it is replaced by the first byte of the
+// shortest completion, which lowers the cost by exactly one, so the output ends with `stop`, not
+// `length`. Only near the end of the budget does this change anything; it costs one accept +
+// rollback per step. Not with ignore_eos (EOS would not end the output). The replaced token keeps
+// the sampled token's logprobs. `budget`: the tokens left including this one; `byte_tokens`:
+// built on first use from `vocab`.
+void steer_to_finish(structured::Matcher& m, const SamplingParams& p, int64_t budget,
+                     std::span<const int32_t> eos, const structured::Vocabulary& vocab,
+                     int32_t n_vocab, std::vector<int32_t>& byte_tokens, SampledToken& tok) {
+  if (p.ignore_eos || eos.empty()) return;
+  auto cost = [&] { return m.is_terminated() ? int64_t{0} : m.min_completion_bytes() + 1; };
+  if (cost() > budget) return;  // cannot be completed any more: it ends with `length`
+  const auto& stops = p.stop_token_ids;
+  if (std::find(eos.begin(), eos.end(), tok.token) != eos.end() ||
+      std::find(stops.begin(), stops.end(), tok.token) != stops.end())
+    return;
+  if (!m.accept_token(tok.token)) return;  // step() reports it
+  const int64_t after = cost();
+  m.rollback(1);
+  if (after <= budget - 1) return;
+  int32_t forced = -1;
+  if (m.min_completion_bytes() == 0) {
+    forced = eos.front();
+  } else {
+    if (byte_tokens.empty()) {
+      byte_tokens.assign(256, -1);
+      for (int32_t id = 0; id < vocab.size(); ++id) {
+        const std::string& b = vocab.bytes(id);
+        if (b.size() == 1 && byte_tokens[static_cast<uint8_t>(b[0])] < 0)
+          byte_tokens[static_cast<uint8_t>(b[0])] = id;
+      }
+    }
+    const std::string next = m.completion_bytes(1);
+    if (!next.empty()) forced = byte_tokens[static_cast<uint8_t>(next[0])];
+  }
+  if (forced < 0 || forced >= n_vocab) return;  // no single-byte token: may end with `length`
+  tok.token = forced;
+}
+
+}  // namespace
 
 // Whether the backend may choose this sequence's next token on its device: only temperature,
 // top-k and top-p (no logprobs, penalties, min-p), and nothing to mask (EOS and stop ids before
@@ -319,6 +365,14 @@ bool Engine::step() {
       }
       if (!chunks[i].want_logits) continue;
       SampledToken tok = std::move(sampled[row++]);
+      // Not for prefill-only requests: their max_tokens of 1 is not the request's.
+      if (s.matcher && options_.grammar_compiler && !s.req.disagg.prefill_only) {
+        const int64_t budget =
+            std::min<int64_t>(s.req.params.max_tokens - s.n_generated,
+                              max_context_ - static_cast<int64_t>(s.tokens.size()));
+        steer_to_finish(*s.matcher, s.req.params, budget, options_.eos_token_ids,
+                        options_.grammar_compiler->vocab(), n_vocab_, s.byte_tokens, tok);
+      }
       const int32_t id = tok.token;
       s.tokens.push_back(id);
       s.n_generated++;
@@ -326,6 +380,7 @@ bool Engine::step() {
 
       FinishReason reason = FinishReason::kNone;
       Status error = Status::ok();
+      bool constraint_done = false;
       const auto& eos = options_.eos_token_ids;
       const auto& stops = s.req.params.stop_token_ids;
       if ((!s.req.params.ignore_eos && std::find(eos.begin(), eos.end(), id) != eos.end()) ||
@@ -337,8 +392,11 @@ bool Engine::step() {
                       id);
         reason = FinishReason::kError;
         error = internal_error("a sampled token broke the request's output constraint");
-      } else if (s.matcher && s.matcher->is_terminated()) {
-        reason = FinishReason::kStop;  // the constraint is complete: nothing but EOS may follow
+      } else if (s.matcher && s.matcher->is_terminated() && !s.req.disagg.prefill_only) {
+        // The constraint is complete: nothing but EOS may follow, so stop without sampling it.
+        // The token goes out with kNone and an empty kStop follows: a kStop output's last token
+        // is the stop token (it adds no text), and this one is part of the output.
+        constraint_done = true;
       } else if (s.n_generated >= s.req.params.max_tokens ||
                  static_cast<int>(s.tokens.size()) >= max_context_ || s.req.disagg.prefill_only) {
         reason = FinishReason::kLength;
@@ -351,8 +409,9 @@ bool Engine::step() {
       out.prompt_tokens = s.n_prompt;
       out.completion_tokens = s.n_generated;
       out.cached_tokens = std::max(0, s.cached_tokens);
-      if (reason != FinishReason::kNone) done.push_back(&s);
+      if (reason != FinishReason::kNone || constraint_done) done.push_back(&s);
       outbox_.emplace_back(&s, std::move(out));
+      if (constraint_done) finish(s, FinishReason::kStop);
     }
   }
   for (Sequence* s : done) {

@@ -18,6 +18,11 @@
 //   --tune-gemm times cuBLASLt's candidates for the decode GEMMs at start-up (CudaBackendOptions).
 //   --tensor-parallel-size N: N ranks (issue 22); with --device cuda, given at all (even 1), the
 //   backend goes through the tensor-parallel path and NCCL (N = 1: a one-rank NCCL group).
+//   --structured-ab [--constraint FILE.json]: the engine run (random prompts, --max-tokens) three
+//   times in one process on one engine, temperature 1.0, seeded: unconstrained, constrained by a
+//   JSON Schema (FILE, or a built-in array of objects that cannot close within a few hundred
+//   tokens, so no sequence ends early), unconstrained again; prints the decode throughput of
+//   each and constrained / unconstrained. Needs the model's tokenizer (gen-model --tokenizer).
 //   TURBINE_PROFILE_DECODE_STEP=K (with --bench): decode step K runs between cudaProfilerStart and
 //   cudaProfilerStop, for `ncu --profile-from-start off` (add --no-graphs for per-kernel rows)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
@@ -30,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +47,7 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "model/random_model.h"
+#include "structured/compiler_registry.h"
 #include "tokenizer/tokenizer.h"
 #ifdef TURBINE_HAVE_CUDA
 #include <cuda_profiler_api.h>
@@ -69,6 +76,8 @@ struct Args {
   bool gemv_all = false, pdl = true, fused_swiglu = true,
        tune_gemm = false;  // as CudaBackendOptions
   int random_n = 0, random_len = 0;
+  bool structured_ab = false;
+  std::string constraint;  // a JSON Schema file for --structured-ab; empty: the built-in one
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -133,6 +142,10 @@ Args parse(int argc, char** argv) {
       a.fused_swiglu = false;
     else if (k == "--tune-gemm")
       a.tune_gemm = true;
+    else if (k == "--structured-ab")
+      a.structured_ab = true;
+    else if (k == "--constraint")
+      a.constraint = val();
     else if (k == "--no-device-sampling")
       a.device_sampling = false;
     else if (k == "--random-prompts") {
@@ -283,13 +296,15 @@ Status dump_logits(engine::Backend& b, const std::vector<std::vector<int32_t>>& 
   return write_npy(a.dump_logits, out, {n, static_cast<size_t>(k + 1), row});
 }
 
-Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vector<int32_t>>& ps,
-                  const Args& a, int n_vocab) {
-  engine::EngineOptions eo;
-  eo.max_num_seqs = std::max<int>(1, std::min<int>(a.max_num_seqs, static_cast<int>(ps.size())));
-  eo.max_num_batched_tokens = a.max_num_batched_tokens;
-  TURBINE_RETURN_IF_ERROR(eo.validate());
-  engine::Engine eng(std::move(b), n_vocab, eo);
+struct EngineRun {
+  double decode_tok_s = 0.0;  // after every sequence's second token
+  size_t n_tokens = 0;
+  size_t n_stopped = 0;  // sequences that ended before max_tokens
+};
+
+// `params` for every prompt (the seed is offset per prompt); prints the tokens when `print`.
+Result<EngineRun> run_batch(engine::Engine& eng, const std::vector<std::vector<int32_t>>& ps,
+                            const engine::SamplingParams& params, uint64_t first_id, bool print) {
   std::mutex mu;
   std::condition_variable cv;
   size_t done = 0, n_started = 0, tokens_at_start = 0, n_tokens = 0;
@@ -301,11 +316,10 @@ Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vec
   const double t0 = now_s();
   for (size_t i = 0; i < ps.size(); ++i) {
     engine::EngineRequest r;
-    r.id = i + 1;
+    r.id = first_id + i;
     r.prompt = ps[i];
-    r.params.temperature = 0.0f;
-    r.params.max_tokens = a.max_tokens;
-    r.params.ignore_eos = true;
+    r.params = params;
+    if (r.params.seed) *r.params.seed += i;
     r.on_output = [&, i](engine::EngineOutput&& o) {
       std::lock_guard<std::mutex> lock(mu);
       if (out[i].size() < 2 && out[i].size() + o.tokens.size() >= 2 && ++n_started == ps.size()) {
@@ -327,15 +341,21 @@ Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vec
     cv.wait(lock, [&] { return done == ps.size(); });
   }
   const double secs = now_s() - t0;
-  eng.shutdown();
   size_t n_out = 0;
+  EngineRun run;
   for (size_t i = 0; i < ps.size(); ++i) {
     TURBINE_RETURN_IF_ERROR(errors[i]);
-    std::printf("seq %zu:", i);
-    for (int32_t t : out[i]) std::printf(" %d", t);
-    std::printf("\n");
+    if (print) {
+      std::printf("seq %zu:", i);
+      for (int32_t t : out[i]) std::printf(" %d", t);
+      std::printf("\n");
+    }
     n_out += out[i].size();
+    if (static_cast<int>(out[i].size()) < params.max_tokens) run.n_stopped++;
   }
+  run.n_tokens = n_out;
+  if (n_out > tokens_at_start && t_started > t0)
+    run.decode_tok_s = static_cast<double>(n_out - tokens_at_start) / (t0 + secs - t_started);
   std::fprintf(stderr, "engine: %zu sequences, %zu tokens in %.3f s (%.1f tok/s)\n", ps.size(),
                n_out, secs, static_cast<double>(n_out) / secs);
   if (n_out > tokens_at_start && t_started > t0)
@@ -344,6 +364,82 @@ Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vec
                  "(%.1f tok/s)\n",
                  n_out - tokens_at_start, t0 + secs - t_started,
                  static_cast<double>(n_out - tokens_at_start) / (t0 + secs - t_started));
+  return run;
+}
+
+engine::EngineOptions engine_options(const Args& a, size_t n_prompts) {
+  engine::EngineOptions eo;
+  eo.max_num_seqs = std::max<int>(1, std::min<int>(a.max_num_seqs, static_cast<int>(n_prompts)));
+  eo.max_num_batched_tokens = a.max_num_batched_tokens;
+  return eo;
+}
+
+Status run_engine(std::unique_ptr<engine::Backend> b, const std::vector<std::vector<int32_t>>& ps,
+                  const Args& a, int n_vocab) {
+  engine::EngineOptions eo = engine_options(a, ps.size());
+  TURBINE_RETURN_IF_ERROR(eo.validate());
+  engine::Engine eng(std::move(b), n_vocab, eo);
+  engine::SamplingParams p;
+  p.temperature = 0.0f;
+  p.max_tokens = a.max_tokens;
+  p.ignore_eos = true;
+  auto run = run_batch(eng, ps, p, 1, /*print=*/true);
+  eng.shutdown();
+  return run.status();
+}
+
+// An array of at least 64 objects: a few hundred tokens cannot close it, so every constrained
+// sequence runs to max_tokens like the unconstrained ones (the same batch shape throughout).
+constexpr const char* kBenchSchema = R"({"type":"array","minItems":64,"items":{"type":"object",
+  "properties":{"name":{"type":"string","maxLength":24},"age":{"type":"integer","minimum":0,
+  "maximum":120},"email":{"type":"string","format":"email"},"tags":{"type":"array","items":
+  {"enum":["red","green","blue"]},"maxItems":4},"score":{"type":"number"}},
+  "required":["name","age","tags"],"additionalProperties":false}})";
+
+// --structured-ab: unconstrained, constrained, unconstrained, on one engine.
+Status structured_ab(std::unique_ptr<engine::Backend> b, const model::Model& m,
+                     const std::vector<std::vector<int32_t>>& ps, const Args& a) {
+  auto tok = tokenizer::make_tokenizer(m.vocab());
+  if (!tok) return tok.status();
+  const double tc = now_s();
+  TURBINE_ASSIGN_OR_RETURN(auto compiler,
+                           structured::shared_compiler_for_model(**tok, m.config().n_vocab));
+  engine::SamplingParams p;
+  p.temperature = 1.0f;
+  p.seed = a.seed + 1;
+  p.max_tokens = a.max_tokens;
+  p.ignore_eos = true;
+  structured::ConstraintSpec spec{structured::ConstraintSpec::Kind::kJsonSchema, kBenchSchema};
+  if (!a.constraint.empty()) {
+    std::ifstream in(a.constraint);
+    if (!in) return invalid_argument("cannot read " + a.constraint);
+    spec.text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  TURBINE_RETURN_IF_ERROR(compiler->compile(spec).status());
+  std::fprintf(stderr, "structured-ab: vocabulary + compile %.3f s\n", now_s() - tc);
+  engine::EngineOptions eo = engine_options(a, ps.size());
+  eo.grammar_compiler = compiler;
+  TURBINE_RETURN_IF_ERROR(eo.validate());
+  engine::Engine eng(std::move(b), m.config().n_vocab, eo);
+  engine::SamplingParams constrained = p;
+  constrained.constraint = spec;
+  double tok_s[3] = {0, 0, 0};
+  const engine::SamplingParams* order[3] = {&p, &constrained, &p};
+  const char* names[3] = {"unconstrained", "constrained", "unconstrained again"};
+  for (int k = 0; k < 3; ++k) {
+    auto run = run_batch(eng, ps, *order[k], 1 + static_cast<uint64_t>(k) * ps.size(), false);
+    if (!run) {
+      eng.shutdown();
+      return run.status();
+    }
+    tok_s[k] = run->decode_tok_s;
+    std::printf("structured-ab %s: %zu sequences, %zu tokens, %zu ended early, decode %.1f tok/s\n",
+                names[k], ps.size(), run->n_tokens, run->n_stopped, run->decode_tok_s);
+  }
+  eng.shutdown();
+  const double base = std::max(tok_s[0], tok_s[2]);
+  std::printf("structured-ab: constrained / unconstrained (the better of the two) = %.3f\n",
+              base > 0 ? tok_s[1] / base : 0.0);
   return Status::ok();
 }
 
@@ -497,6 +593,8 @@ int run(const Args& a) {
     usage("give --prompt-ids or --prompt (or --bench)");
   } else if (!a.dump_logits.empty()) {
     st = dump_logits(**b, prompts, a, n_vocab);
+  } else if (a.structured_ab) {
+    st = structured_ab(std::move(*b), **m, prompts, a);
   } else {
     st = run_engine(std::move(*b), prompts, a, n_vocab);
   }

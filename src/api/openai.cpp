@@ -160,18 +160,6 @@ Result<std::vector<int32_t>> as_token_array(const json::value& v, std::string_vi
   return out;
 }
 
-// Constraints on the output (structured outputs): not implemented yet, so any value is a 400
-// rather than unconstrained text.
-constexpr std::string_view kConstraintFields[] = {
-    "guided_json",
-    "guided_regex",
-    "guided_choice",
-    "guided_grammar",
-    "guided_decoding_backend",
-    "guided_whitespace_pattern",
-    "structured_outputs",
-};
-
 // Options of OpenAI or vLLM that would change the output and that we do not implement: a 400
 // when set to anything but null, false or an empty value. Chat-only and completions-only fields
 // are checked on both endpoints: vLLM accepts most of them on both.
@@ -193,6 +181,7 @@ constexpr std::string_view kUnsupportedFields[] = {"prompt_logprobs",
                                                    "reasoning_effort",
                                                    "verbosity",
                                                    "guided_decoding",
+                                                   "guided_whitespace_pattern",
                                                    "spaces_between_special_tokens",
                                                    "priority",
                                                    "kv_transfer_params",
@@ -205,14 +194,6 @@ bool is_empty_value(const json::value& v) {
 }
 
 Status reject_unsupported(const json::object& obj, bool chat) {
-  for (std::string_view key : kConstraintFields) {
-    if (find(obj, key) != nullptr) {
-      return invalid_argument(std::string(key) +
-                                  " is not supported yet (structured outputs are not implemented); "
-                                  "remove it to get unconstrained text",
-                              std::string(key));
-    }
-  }
   for (std::string_view key : kUnsupportedFields) {
     const json::value* v = find(obj, key);
     if (v == nullptr || is_empty_value(*v)) continue;
@@ -594,12 +575,7 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
     if (!v->is_string()) return type_error("suffix", "a string", *v);
     if (!v->get_string().empty()) return invalid_argument("suffix is not supported", "suffix");
   }
-  if (find(obj, "response_format") != nullptr) {
-    return invalid_argument(
-        "response_format is not supported on completions (structured outputs are not "
-        "implemented yet)",
-        "response_format");
-  }
+  TURBINE_ASSIGN_OR_RETURN(req.sampling.constraint, read_output_constraint(obj));
   return req;
 }
 
@@ -612,14 +588,7 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_generation_prompt", req.add_generation_prompt));
   TURBINE_RETURN_IF_ERROR(
       read_template_fields(obj, req.add_generation_prompt, req.template_fields));
-  if (const json::value* v = find(obj, "response_format")) {
-    if (!v->is_object()) return type_error("response_format", "an object", *v);
-    const json::value* type = find(v->get_object(), "type");
-    if (type != nullptr && !(type->is_string() && type->get_string() == "text")) {
-      return invalid_argument("response_format other than 'text' is not supported",
-                              "response_format");
-    }
-  }
+  TURBINE_ASSIGN_OR_RETURN(req.sampling.constraint, read_output_constraint(obj));
   return req;
 }
 

@@ -13,15 +13,15 @@
 //   stream_options.include_usage, logprobs (+ top_logprobs in chat), echo (completions),
 //   add_generation_prompt, continue_final_message, chat_template, chat_template_kwargs, tools;
 // - accepted only at the value that means "nothing to do": n = 1, best_of = 1, logit_bias {},
-//   suffix "", tool_choice "none"/"auto", response_format {"type": "text"} (chat),
-//   parallel_tool_calls true, modalities ["text"];
+//   suffix "", tool_choice "none"/"auto", parallel_tool_calls true, modalities ["text"];
+// - honoured output constraints (api/output_constraint.h): response_format, structured_outputs,
+//   guided_json, guided_regex, guided_choice, guided_grammar (guided_decoding_backend is
+//   informational);
 // - informational, with no effect on the generated text by definition: user, metadata, store,
 //   service_tier, safety_identifier, prompt_cache_key;
-// - rejected with a 400 naming the field whenever set (not null): guided_json, guided_regex,
-//   guided_choice, guided_grammar, guided_decoding_backend, guided_whitespace_pattern,
-//   structured_outputs, response_format (completions), and every kUnsupportedFields entry in
-//   openai.cpp (prompt_logprobs, include_stop_str_in_output, use_beam_search, functions, ...)
-//   when set to anything but null/false/empty.
+// - rejected with a 400 naming the field whenever set to anything but null/false/empty: every
+//   kUnsupportedFields entry in openai.cpp (prompt_logprobs, include_stop_str_in_output,
+//   use_beam_search, functions, guided_whitespace_pattern, ...).
 // Fields nobody defined are ignored, as vLLM does, so newer clients keep working.
 #pragma once
 
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "api/chat_extras.h"
+#include "api/output_constraint.h"
 #include "common/status.h"
 
 namespace turbine::api {
@@ -64,6 +65,8 @@ struct SamplingOptions {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage (only valid with stream)
   bool echo = false;           // completions only: prepend the prompt to the output
+  // What the output must match (structured outputs); kNone: unconstrained.
+  OutputConstraint constraint;
 };
 
 // One completions prompt: text, or pre-tokenized ids.

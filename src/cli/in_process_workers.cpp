@@ -1,5 +1,6 @@
 #include "cli/in_process_workers.h"
 
+#include "cli/local_engine.h"
 #include "mock/mock_engine.h"
 #include "router/routed_engine.h"
 
@@ -18,6 +19,7 @@ Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
   m.speedup = o.speedup;
   m.kv_bytes_per_token = o.mock_kv_bytes_per_token;
   m.kv_transfer_gbps = o.mock_kv_transfer_gbps;
+  m.grammar_compiler = grammar_compiler(model);
   TURBINE_RETURN_IF_ERROR(m.validate());
   return m;
 }

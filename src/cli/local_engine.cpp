@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "engine/backend.h"
+#include "structured/compiler_registry.h"
+#include "tokenizer/tokenizer.h"
 #ifdef TURBINE_HAVE_CUDA
 #include "cuda/cuda_backend.h"
 #include "cuda/tensor_parallel.h"
@@ -104,6 +106,20 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                "go over TCP (default: on)");
 }
 
+std::shared_ptr<structured::GrammarCompiler> grammar_compiler(const model::Model& model) {
+  auto tok = tokenizer::make_tokenizer(model.vocab());
+  if (!tok.has_value()) {
+    spdlog::warn("structured outputs are off: {}", tok.status().message());
+    return nullptr;
+  }
+  auto c = structured::shared_compiler_for_model(**tok, model.config().n_vocab);
+  if (!c.has_value()) {
+    spdlog::warn("structured outputs are off: {}", c.status().message());
+    return nullptr;
+  }
+  return std::move(*c);
+}
+
 Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& model,
                                                           const LocalEngineOptions& opts) {
   TURBINE_ASSIGN_OR_RETURN(auto backend, make_backend(model, opts));
@@ -119,6 +135,7 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   eopts.kv_transfer = opts.kv_transfer;
   eopts.kv_device_import = opts.kv_device_import;
   if (opts.eos_token_id >= 0) eopts.eos_token_ids.push_back(opts.eos_token_id);
+  eopts.grammar_compiler = grammar_compiler(model);
   TURBINE_RETURN_IF_ERROR(eopts.validate());
   return std::make_unique<engine::Engine>(std::move(backend), model.config().n_vocab, eopts);
 }

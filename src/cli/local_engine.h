@@ -42,6 +42,10 @@ struct LocalEngineOptions {
 // device) to `cmd`, writing into `options`.
 void add_engine_flags(CLI::App& cmd, LocalEngineOptions& options);
 
+// The structured-outputs compiler of this model's vocabulary, shared in the process with the
+// frontend's (structured/compiler_registry.h); null (logged) when the vocabulary cannot be used.
+std::shared_ptr<structured::GrammarCompiler> grammar_compiler(const model::Model& model);
+
 Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& model,
                                                           const LocalEngineOptions& options);
 

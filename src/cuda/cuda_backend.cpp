@@ -216,6 +216,11 @@ Status CudaBackend::reserve(int n_tokens, int n_chunks, size_t staging_ints, int
       TURBINE_ASSIGN_OR_RETURN(lm_gathered_,
                                DeviceBuffer::allocate(piece * static_cast<size_t>(comm_->size())));
     }
+    // Structured outputs: one allowed-token bitmask per row (n_vocab bits); 64 rows of a 128k
+    // vocabulary are 1 MiB.
+    const size_t words = n * mask_words();
+    TURBINE_ASSIGN_OR_RETURN(masks_dev_, DeviceBuffer::allocate(words * sizeof(uint32_t)));
+    TURBINE_ASSIGN_OR_RETURN(masks_host_, PinnedBuffer::allocate(words * sizeof(uint32_t)));
     cap_out_ = n_out;
   }
   if (staging_ints > cap_staging_) {
@@ -382,17 +387,37 @@ Status CudaBackend::emit_outputs(int n_out) {
                                  static_cast<size_t>(n_out) * vocab * sizeof(float),
                                  cudaMemcpyDeviceToHost, s),
                  "logits download");
+  // The forward pass is queued (graph or eager launches are asynchronous): the host fills the
+  // structured-output masks now, while the device computes the logits they apply to, and they go
+  // up with the sampling parameters. Rows are packed, so only the first masked rows are copied.
   SampleParams* hp = sample_params_host_.as<SampleParams>();
+  const size_t words = mask_words();
+  uint32_t* hm = masks_host_.as<uint32_t>();
+  int last_masked = -1;
   for (int r = 0; r < n_out; ++r) {
     const engine::RowSampling& row = rows_[static_cast<size_t>(r)];
-    hp[r] = SampleParams{row.temperature, row.top_k, row.top_p, row.seed, row.step};
+    const bool masked = !row.on_host && row.fill_mask;
+    hp[r] = SampleParams{row.temperature, row.top_k, row.top_p, masked ? 1 : 0, row.seed, row.step};
+    if (masked) {
+      row.fill_mask(hm + static_cast<size_t>(r) * words);
+      last_masked = r;
+    }
   }
   TURBINE_RETURN_IF_ERROR(check(
       cudaMemcpyAsync(sample_params_dev_.data(), hp,
                       static_cast<size_t>(n_out) * sizeof(SampleParams), cudaMemcpyHostToDevice, s),
       "sampling parameters upload"));
+  if (last_masked >= 0) {
+    TURBINE_RETURN_IF_ERROR(
+        check(cudaMemcpyAsync(masks_dev_.data(), hm,
+                              static_cast<size_t>(last_masked + 1) * words * sizeof(uint32_t),
+                              cudaMemcpyHostToDevice, s),
+              "token masks upload"));
+  }
   TURBINE_RETURN_IF_ERROR(sample(s, DType::kF32, dev_logits, n_out, cfg_.n_vocab,
-                                 sample_params_dev_.as<SampleParams>(), tokens_dev_.as<int32_t>()));
+                                 sample_params_dev_.as<SampleParams>(), tokens_dev_.as<int32_t>(),
+                                 last_masked >= 0 ? masks_dev_.as<uint32_t>() : nullptr,
+                                 static_cast<int>(words)));
   TURBINE_RETURN_IF_ERROR(check(
       cudaMemcpyAsync(tokens_host_.as<int32_t>(), tokens_dev_.data(),
                       static_cast<size_t>(n_out) * sizeof(int32_t), cudaMemcpyDeviceToHost, s),

@@ -107,6 +107,7 @@ class CudaBackend final : public engine::Backend {
   int block_size() const override { return block_size_; }
   Status forward(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits) override;
   bool supports_sampling() const override { return device_sampling_; }
+  bool supports_sampling_mask() const override { return device_sampling_; }
   Status forward_sample(std::span<const engine::SeqChunk> chunks,
                         std::span<const engine::RowSampling> rows, std::vector<int32_t>& tokens,
                         std::vector<float>& logits) override;
@@ -210,6 +211,10 @@ class CudaBackend final : public engine::Backend {
   PinnedBuffer staging_host_, logits_host_;
   DeviceBuffer sample_params_dev_, tokens_dev_;  // cap_out_ rows
   PinnedBuffer sample_params_host_, tokens_host_;
+  // Structured outputs: cap_out_ rows of mask_words() allowed-token bits (RowSampling::fill_mask).
+  DeviceBuffer masks_dev_;
+  PinnedBuffer masks_host_;
+  size_t mask_words() const { return (static_cast<size_t>(cfg_.n_vocab) + 31) / 32; }
 
   engine::KvWriteTracker kv_writes_;  // which positions each block holds; validates chunks
   std::vector<int> order_;            // chunk indices, decode chunks first

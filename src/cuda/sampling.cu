@@ -68,15 +68,26 @@ __global__ void argmax_kernel(const T* __restrict__ logits, int vocab, int32_t* 
 //   top-k: the largest tau with count(z >= tau) >= k;
 //   top-p: the largest tau with sum(softmax(z) over z >= tau) >= p.
 // Each is a 40-step bisection over [min z, max z]; the candidate set is z >= max(tau_k, tau_p).
+// Structured outputs: whether id i is allowed by the row's mask (null: every id). Disallowed ids
+// are skipped by every pass below, exactly as if their logits were -inf (no -inf arithmetic:
+// the bisections need finite bounds).
+__device__ __forceinline__ bool allowed(const uint32_t* __restrict__ mask, int mask_words, int i) {
+  return mask == nullptr || ((i >> 5) < mask_words && ((mask[i >> 5] >> (i & 31)) & 1u) != 0);
+}
+
 template <typename T>
 __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
-                              const SampleParams* __restrict__ params, int32_t* __restrict__ out) {
+                              const SampleParams* __restrict__ params, int32_t* __restrict__ out,
+                              const uint32_t* __restrict__ masks, int mask_words) {
   const T* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   const SampleParams p = params[blockIdx.x];
+  const uint32_t* mask = (p.masked != 0 && masks != nullptr)
+                             ? masks + static_cast<int64_t>(blockIdx.x) * mask_words
+                             : nullptr;
   ArgMax best{-FLT_MAX, 0x7fffffff};
   if (p.temperature <= 0.0f) {
     for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-      best = better(best, ArgMax{to_float(row[i]), i});
+      if (allowed(mask, mask_words, i)) best = better(best, ArgMax{to_float(row[i]), i});
     best = block_argmax(best);
     if (threadIdx.x == 0) out[blockIdx.x] = best.i == 0x7fffffff ? 0 : best.i;
     return;
@@ -85,6 +96,7 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
   // Max and min via the argmax reduction (value only).
   float zmax = -FLT_MAX, zmin = FLT_MAX;
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    if (!allowed(mask, mask_words, i)) continue;
     const float z = to_float(row[i]) * inv_t;
     zmax = fmaxf(zmax, z);
     zmin = fminf(zmin, z);
@@ -98,7 +110,8 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
     for (int it = 0; it < 40; ++it) {
       const float mid = 0.5f * (a + b);
       float c = 0.0f;
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) c += (to_float(row[i]) * inv_t >= mid);
+      for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+        c += (allowed(mask, mask_words, i) && to_float(row[i]) * inv_t >= mid);
       c = block_sum_f(c);
       if (c >= static_cast<float>(p.top_k))
         a = mid;
@@ -110,7 +123,7 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
   if (p.top_p < 1.0f) {
     float total = 0.0f;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-      total += __expf(to_float(row[i]) * inv_t - zmax);
+      if (allowed(mask, mask_words, i)) total += __expf(to_float(row[i]) * inv_t - zmax);
     total = block_sum_f(total);
     float a = zmin, b = zmax;  // invariant: mass(z >= a) >= p * total
     for (int it = 0; it < 40; ++it) {
@@ -118,7 +131,7 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
       float s = 0.0f;
       for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
         const float z = to_float(row[i]) * inv_t;
-        if (z >= mid) s += __expf(z - zmax);
+        if (z >= mid && allowed(mask, mask_words, i)) s += __expf(z - zmax);
       }
       s = block_sum_f(s);
       if (s >= p.top_p * total)
@@ -130,7 +143,7 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
   }
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
     const float z = to_float(row[i]) * inv_t;
-    if (z < tau) continue;
+    if (z < tau || !allowed(mask, mask_words, i)) continue;
     curandStatePhilox4_32_10_t st;
     curand_init(p.seed, static_cast<unsigned long long>(i), p.step * 4ull, &st);
     const float u = fmaxf(curand_uniform(&st), 1e-20f);  // (0, 1]
@@ -155,13 +168,15 @@ Status argmax(cudaStream_t stream, model::DType dtype, const void* logits, int n
 }
 
 Status sample(cudaStream_t stream, model::DType dtype, const void* logits, int n_rows, int vocab,
-              const SampleParams* params, int32_t* out) {
-  if (n_rows < 0 || vocab <= 0 || params == nullptr) return invalid_argument("sample: bad args");
+              const SampleParams* params, int32_t* out, const uint32_t* masks, int mask_words) {
+  if (n_rows < 0 || vocab <= 0 || params == nullptr || mask_words < 0 ||
+      (masks != nullptr && mask_words == 0))
+    return invalid_argument("sample: bad args");
   if (n_rows == 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    sample_kernel<T>
-        <<<n_rows, kThreads, 0, stream>>>(static_cast<const T*>(logits), vocab, params, out);
+    sample_kernel<T><<<n_rows, kThreads, 0, stream>>>(static_cast<const T*>(logits), vocab, params,
+                                                      out, masks, mask_words);
   });
   if (!ok) return invalid_argument("sample: dtype");
   return check_launch("sample");

@@ -20,6 +20,9 @@ struct SampleParams {
   float temperature = 1.0f;  // <= 0: greedy
   int32_t top_k = 0;         // <= 0: off
   float top_p = 1.0f;        // >= 1: off
+  // Structured outputs: non-zero when row r's allowed-token bitmask is at masks + r * mask_words
+  // (sample()'s arguments); only those ids are candidates (greedy, top-k and top-p included).
+  int32_t masked = 0;
   uint64_t seed = 0;
   uint64_t step = 0;  // advances per generated token so that draws differ between steps
 };
@@ -28,8 +31,12 @@ struct SampleParams {
 Status argmax(cudaStream_t stream, model::DType dtype, const void* logits, int n_rows, int vocab,
               int32_t* out);
 
-// out[r] = a token drawn from row r under params[r] (device array).
+// out[r] = a token drawn from row r under params[r] (device array). `masks` (device, n_rows x
+// mask_words words; bit id % 32 of word id / 32 set = allowed; ids past mask_words * 32 are not)
+// restricts the rows whose params say `masked`; may be null when none does. A row whose mask
+// allows nothing gets id 0.
 Status sample(cudaStream_t stream, model::DType dtype, const void* logits, int n_rows, int vocab,
-              const SampleParams* params, int32_t* out);
+              const SampleParams* params, int32_t* out, const uint32_t* masks = nullptr,
+              int mask_words = 0);
 
 }  // namespace turbine::cuda

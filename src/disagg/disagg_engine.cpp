@@ -158,6 +158,9 @@ Status DisaggEngine::submit_decode(const std::shared_ptr<Request>& r,
   if (r->offset_tokens > 0) {
     dr.params.max_tokens -= r->offset_tokens;
     dr.params.min_tokens = std::max(0, dr.params.min_tokens - r->offset_tokens);
+    // The prefill side sampled the first token under the constraint (its engine applies the
+    // mask like any other); the decode side's matcher replays it.
+    if (dr.params.constraint.active()) dr.params.constraint_replay += r->offset_tokens;
   }
   dr.disagg.import = std::move(import);
   dr.trace = r->trace;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -42,6 +43,12 @@ struct RowSampling {
   uint64_t seed = 0;
   uint64_t step = 0;     // index of the token being drawn in its sequence
   bool on_host = false;  // the caller samples this row itself from the returned logits
+  // Structured outputs (backends with supports_sampling_mask() only): writes this row's
+  // allowed-token bitmask, ceil(n_vocab / 32) words, bit (id % 32) of word (id / 32) set =
+  // allowed; the draw is restricted to those ids. The backend calls it on the engine thread after
+  // it queued the step's forward pass and before it samples, so the host computes the masks while
+  // the device computes the logits. Empty: unconstrained.
+  std::function<void(uint32_t* words)> fill_mask;
 };
 
 // One logits row as a backend that samples every row itself sees it (Backend::samples_all_rows).
@@ -52,6 +59,9 @@ struct SampleRow {
   int n_generated = 0;       // index of the token being drawn in its sequence
   // Ids that must not be drawn now: the stop ids, and EOS unless ignored, before min_tokens.
   std::span<const int32_t> suppressed;
+  // Structured outputs: the allowed-token bitmask (as RowSampling::fill_mask writes it); empty:
+  // unconstrained.
+  std::span<const uint32_t> allowed;
 };
 
 class Backend {
@@ -82,6 +92,9 @@ class Backend {
   // one entry each), sets tokens[r] to a token drawn under rows[r], or to -1 where
   // rows[r].on_host; `logits` receives the rows marked on_host only (packed, in row order).
   virtual bool supports_sampling() const { return false; }
+  // Whether forward_sample honours RowSampling::fill_mask (structured outputs on the device);
+  // otherwise constrained rows are sampled on the host.
+  virtual bool supports_sampling_mask() const { return false; }
   virtual Status forward_sample(std::span<const SeqChunk> chunks, std::span<const RowSampling> rows,
                                 std::vector<int32_t>& tokens, std::vector<float>& logits) {
     (void)chunks;

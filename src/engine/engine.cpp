@@ -12,6 +12,15 @@
 
 namespace turbine::engine {
 
+namespace {
+
+// The request field a constraint error names when the engine (not the frontend) finds it.
+std::string request_constraint_field(const structured::ConstraintSpec& spec) {
+  return std::string("constraint.") + structured::constraint_kind_name(spec.kind);
+}
+
+}  // namespace
+
 const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
     case FinishReason::kNone: return "none";
@@ -80,6 +89,10 @@ Status Engine::submit(EngineRequest request) {
   }
   TURBINE_RETURN_IF_ERROR(request.params.validate());
   if (!request.on_output) return internal_error("engine request without an output callback");
+  std::unique_ptr<structured::Matcher> matcher;
+  if (request.params.constraint.active()) {
+    TURBINE_ASSIGN_OR_RETURN(matcher, make_matcher(request));
+  }
   int waiting = 0;
   {
     std::lock_guard lock(stats_mu_);
@@ -91,10 +104,39 @@ Status Engine::submit(EngineRequest request) {
     if (static_cast<int>(inbox_.size()) + waiting >= options_.max_waiting) {
       return {StatusCode::kResourceExhausted, "too many queued requests; retry later"};
     }
-    inbox_.push_back(std::move(request));
+    inbox_.push_back({std::move(request), std::move(matcher)});
   }
   cv_.notify_one();
   return Status::ok();
+}
+
+Result<std::unique_ptr<structured::Matcher>> Engine::make_matcher(const EngineRequest& request) {
+  const SamplingParams& p = request.params;
+  const std::string field = request_constraint_field(p.constraint);
+  if (!options_.grammar_compiler) {
+    return invalid_argument("structured outputs are not available on this engine", field);
+  }
+  if (options_.grammar_compiler->vocab().size() > n_vocab_) {
+    return internal_error("the grammar compiler's vocabulary is larger than the model's logits");
+  }
+  auto compiled = options_.grammar_compiler->compile(p.constraint);
+  if (!compiled.has_value()) {
+    return Status(compiled.status().code(), compiled.status().message(), field);
+  }
+  auto matcher = std::make_unique<structured::Matcher>(std::move(*compiled));
+  if (p.constraint_replay > static_cast<int>(request.prompt.size())) {
+    return invalid_argument("constraint_replay is longer than the prompt", "constraint_replay");
+  }
+  // The tokens generated elsewhere under the constraint (migration, disaggregated prefill).
+  const auto replay =
+      std::span<const int32_t>(request.prompt).last(static_cast<size_t>(p.constraint_replay));
+  if (Status st = matcher->accept_tokens(replay); !st.is_ok()) {
+    return invalid_argument(
+        "the tokens generated before this request moved do not match its constraint: " +
+            st.message(),
+        field);
+  }
+  return matcher;
 }
 
 void Engine::cancel(uint64_t id) {
@@ -184,7 +226,7 @@ void Engine::flush() {
 
 void Engine::loop() {
   for (;;) {
-    std::deque<EngineRequest> incoming;
+    std::deque<Inbound> incoming;
     std::unordered_set<uint64_t> cancels;
     std::unordered_set<uint64_t> stops;  // of the cancels, those ended by the caller's stop()
     std::deque<Fetched> fetched;
@@ -211,10 +253,12 @@ void Engine::loop() {
     for (auto& f : fetched) complete_fetch(std::move(f));
     expire(Clock::now());
     const bool host_sampling = !backend_->samples_all_rows();
-    for (auto& r : incoming) {
-      stats_.prompt_tokens += r.prompt.size();
-      waiting_.push_back(std::make_unique<Sequence>(std::move(r), n_vocab_, options_.eos_token_ids,
-                                                    seed_rng_(), host_sampling));
+    for (auto& in : incoming) {
+      stats_.prompt_tokens += in.req.prompt.size();
+      auto seq = std::make_unique<Sequence>(std::move(in.req), n_vocab_, options_.eos_token_ids,
+                                            seed_rng_(), host_sampling);
+      seq->matcher = std::move(in.matcher);
+      waiting_.push_back(std::move(seq));
     }
     if (stopping) {
       for (auto& s : running_) cancels.insert(s->req.id);

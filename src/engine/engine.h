@@ -42,6 +42,8 @@
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
 #include "kv/transfer_table.h"
+#include "structured/compiler.h"
+#include "structured/matcher.h"
 
 namespace turbine::engine {
 
@@ -63,6 +65,10 @@ struct EngineOptions {
   // The inbound link's modelled time, for transports that move no bytes (the simulated backend's
   // KV, mock/); null: fetches take the time they take. One per engine.
   std::shared_ptr<KvLink> kv_link;
+  // Structured outputs: compiles a request's SamplingParams::constraint against this model's
+  // vocabulary (cached by spec, so a spec the frontend compiled with the same compiler, or that
+  // came over the wire before, is a lookup). Null: constrained requests are refused (400).
+  std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
 
   Status validate() const;
 };
@@ -90,7 +96,10 @@ class Engine : public AsyncEngine, public KvTransferSource {
   Engine& operator=(const Engine&) = delete;
 
   // Checks the request (prompt fits the context, parameters valid) and queues it. On success the
-  // callback will be called at least once, the last time with finish != kNone.
+  // callback will be called at least once, the last time with finish != kNone. A constrained
+  // request's grammar is compiled here, on the caller's thread (options.grammar_compiler; a
+  // cache hit when the frontend compiled the spec already), and its matcher replays the
+  // constraint_replay tokens; a bad constraint is kInvalidArgument.
   Status submit(EngineRequest request) override;
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
@@ -135,6 +144,11 @@ class Engine : public AsyncEngine, public KvTransferSource {
     int n_tokens;
   };
   class SchedulerView;
+  // The matcher of a constrained request, with its replayed tokens accepted.
+  Result<std::unique_ptr<structured::Matcher>> make_matcher(const EngineRequest& request);
+  // Structured outputs: the allowed-token mask of the sequence's next token into s.mask (n_vocab
+  // bits; stop ids only where the output may end); false when nothing is allowed.
+  bool fill_mask(Sequence& s) const;
   void loop();
   // Chooses this step's work (engine/scheduler.h) and takes its KV blocks; empty when there is
   // nothing to run.
@@ -174,7 +188,11 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // Inbox, guarded by mu_: written by any thread, drained by the engine thread.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<EngineRequest> inbox_;
+  struct Inbound {
+    EngineRequest req;
+    std::unique_ptr<structured::Matcher> matcher;  // constrained requests only
+  };
+  std::deque<Inbound> inbox_;
   std::unordered_set<uint64_t> cancels_;
   std::unordered_set<uint64_t> stops_;  // of cancels_, those from stop(): not counted cancelled
   std::deque<Fetched> fetched_;

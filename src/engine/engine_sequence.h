@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "kv/block_hash.h"
 #include "kv/block_pool.h"
+#include "structured/matcher.h"
 
 namespace turbine::engine {
 
@@ -46,6 +47,14 @@ struct Engine::Sequence {
   bool fetch_answered = false;
   std::chrono::steady_clock::time_point link_arrives;
   double link_seconds = 0.0;
+  // Structured outputs (req.params.constraint): the matcher has accepted every generated token
+  // (it survives preemption: recomputation re-prefills tokens already accepted); `mask` is the
+  // next token's allowed set, ceil(n_vocab / 32) words, refilled before each sampling.
+  std::unique_ptr<structured::Matcher> matcher;
+  std::vector<uint32_t> mask;
+  // The single-byte token of each byte (-1: none), built the first time the budget steers this
+  // sequence (engine_step.cpp).
+  std::vector<int32_t> byte_tokens;
 
   Sequence(EngineRequest&& r, int32_t n_vocab, std::span<const int32_t> eos, uint64_t fallback_seed,
            bool host_sampling)

@@ -10,6 +10,52 @@
 #include "engine/scheduler.h"
 
 namespace turbine::engine {
+namespace {
+
+// Structured outputs within the token budget: a constrained output that can still be completed
+// within max_tokens (and the context) stays completable. Invariant: cost <= budget, where budget
+// = the tokens left including this one and cost = the shortest completion in bytes + 1 for EOS
+// (0 once terminated): with a single-byte token for every byte, a completion of n bytes takes at
+// most n tokens. A sampled token that would break it is replaced by the first byte of the
+// shortest completion, which lowers the cost by exactly one, so the output ends with `stop`, not
+// `length`. Only near the end of the budget does this change anything; it costs one accept +
+// rollback per step. Not with ignore_eos (EOS would not end the output). The replaced token keeps
+// the sampled token's logprobs. `budget`: the tokens left including this one; `byte_tokens`:
+// built on first use from `vocab`.
+void steer_to_finish(structured::Matcher& m, const SamplingParams& p, int64_t budget,
+                     std::span<const int32_t> eos, const structured::Vocabulary& vocab,
+                     int32_t n_vocab, std::vector<int32_t>& byte_tokens, SampledToken& tok) {
+  if (p.ignore_eos || eos.empty()) return;
+  auto cost = [&] { return m.is_terminated() ? int64_t{0} : m.min_completion_bytes() + 1; };
+  if (cost() > budget) return;  // cannot be completed any more: it ends with `length`
+  const auto& stops = p.stop_token_ids;
+  if (std::find(eos.begin(), eos.end(), tok.token) != eos.end() ||
+      std::find(stops.begin(), stops.end(), tok.token) != stops.end())
+    return;
+  if (!m.accept_token(tok.token)) return;  // step() reports it
+  const int64_t after = cost();
+  m.rollback(1);
+  if (after <= budget - 1) return;
+  int32_t forced = -1;
+  if (m.min_completion_bytes() == 0) {
+    forced = eos.front();
+  } else {
+    if (byte_tokens.empty()) {
+      byte_tokens.assign(256, -1);
+      for (int32_t id = 0; id < vocab.size(); ++id) {
+        const std::string& b = vocab.bytes(id);
+        if (b.size() == 1 && byte_tokens[static_cast<uint8_t>(b[0])] < 0)
+          byte_tokens[static_cast<uint8_t>(b[0])] = id;
+      }
+    }
+    const std::string next = m.completion_bytes(1);
+    if (!next.empty()) forced = byte_tokens[static_cast<uint8_t>(next[0])];
+  }
+  if (forced < 0 || forced >= n_vocab) return;  // no single-byte token: may end with `length`
+  tok.token = forced;
+}
+
+}  // namespace
 
 // Whether the backend may choose this sequence's next token on its device: only temperature,
 // top-k and top-p (no logprobs, penalties, min-p), and nothing to mask (EOS and stop ids before
@@ -20,9 +66,31 @@ bool Engine::device_samplable(const Sequence& s) const {
   if (p.n_logprobs >= 0 || p.min_p > 0.0f || p.presence_penalty != 0.0f ||
       p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f)
     return false;
+  if (s.matcher && !backend_->supports_sampling_mask()) return false;
   const bool masks =
       !p.stop_token_ids.empty() || (!p.ignore_eos && !options_.eos_token_ids.empty());
   return !(masks && s.n_generated < p.min_tokens);
+}
+
+bool Engine::fill_mask(Sequence& s) const {
+  const size_t words = (static_cast<size_t>(n_vocab_) + 31) / 32;
+  s.mask.assign(words, 0);
+  // make_matcher checked that the grammar's vocabulary is no larger than the logits.
+  s.matcher->fill_next_token_bitmask(s.mask.data());
+  // The engine's EOS and the request's stop ids end the output: only where it may end.
+  const SamplingParams& p = s.req.params;
+  const bool may_end = s.matcher->can_terminate();
+  auto set = [&](int32_t id, bool on) {
+    if (id < 0 || id >= n_vocab_) return;
+    const uint32_t bit = 1u << (id & 31);
+    if (on)
+      s.mask[static_cast<size_t>(id) >> 5] |= bit;
+    else
+      s.mask[static_cast<size_t>(id) >> 5] &= ~bit;
+  };
+  for (int32_t id : options_.eos_token_ids) set(id, may_end && !p.ignore_eos);
+  for (int32_t id : p.stop_token_ids) set(id, may_end);
+  return std::any_of(s.mask.begin(), s.mask.end(), [](uint32_t w) { return w != 0; });
 }
 
 bool Engine::grow(Sequence& seq, int n_tokens) {
@@ -157,6 +225,10 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.prompt_hash = s.prompt_hash;
       r.n_generated = s.n_generated;
       if (s.n_generated < s.req.params.min_tokens) r.suppressed = s.suppressed;
+      if (s.matcher) {
+        fill_mask(*plan[i].seq);
+        r.allowed = s.mask;
+      }
       rows.push_back(r);
     }
     TURBINE_RETURN_IF_ERROR(backend_->forward_sample_all(chunks, rows, sampled));
@@ -183,6 +255,14 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.top_p = s.req.params.top_p;
       r.seed = s.seed;
       r.step = static_cast<uint64_t>(s.n_generated);
+      if (s.matcher && !r.on_host) {
+        // Called by the backend once the forward pass is queued: overlaps the device's work.
+        Sequence* seq = plan[i].seq;
+        r.fill_mask = [this, seq](uint32_t* words) {
+          fill_mask(*seq);
+          std::copy(seq->mask.begin(), seq->mask.end(), words);
+        };
+      }
       any = any || !r.on_host;
       rows.push_back(r);
     }
@@ -219,7 +299,12 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       std::span<float> row_logits(logits.data() + host_row * static_cast<size_t>(n_vocab_),
                                   static_cast<size_t>(n_vocab_));
       ++host_row;
-      sampled.push_back(s.sampler->sample(row_logits));
+      if (s.matcher) {
+        fill_mask(s);
+        sampled.push_back(s.sampler->sample(row_logits, s.mask));
+      } else {
+        sampled.push_back(s.sampler->sample(row_logits));
+      }
     }
     ++row;
   }
@@ -280,30 +365,53 @@ bool Engine::step() {
       }
       if (!chunks[i].want_logits) continue;
       SampledToken tok = std::move(sampled[row++]);
+      // Not for prefill-only requests: their max_tokens of 1 is not the request's.
+      if (s.matcher && options_.grammar_compiler && !s.req.disagg.prefill_only) {
+        const int64_t budget =
+            std::min<int64_t>(s.req.params.max_tokens - s.n_generated,
+                              max_context_ - static_cast<int64_t>(s.tokens.size()));
+        steer_to_finish(*s.matcher, s.req.params, budget, options_.eos_token_ids,
+                        options_.grammar_compiler->vocab(), n_vocab_, s.byte_tokens, tok);
+      }
       const int32_t id = tok.token;
       s.tokens.push_back(id);
       s.n_generated++;
       stats_.generated_tokens++;
 
       FinishReason reason = FinishReason::kNone;
+      Status error = Status::ok();
+      bool constraint_done = false;
       const auto& eos = options_.eos_token_ids;
       const auto& stops = s.req.params.stop_token_ids;
       if ((!s.req.params.ignore_eos && std::find(eos.begin(), eos.end(), id) != eos.end()) ||
           std::find(stops.begin(), stops.end(), id) != stops.end()) {
         reason = FinishReason::kStop;
+      } else if (s.matcher && !s.matcher->accept_token(id)) {
+        // The sampler drew from the mask, so this is a bug (backend or matcher), not the client's.
+        spdlog::error("engine: request {}: token {} is outside its constraint's mask", s.req.id,
+                      id);
+        reason = FinishReason::kError;
+        error = internal_error("a sampled token broke the request's output constraint");
+      } else if (s.matcher && s.matcher->is_terminated() && !s.req.disagg.prefill_only) {
+        // The constraint is complete: nothing but EOS may follow, so stop without sampling it.
+        // The token goes out with kNone and an empty kStop follows: a kStop output's last token
+        // is the stop token (it adds no text), and this one is part of the output.
+        constraint_done = true;
       } else if (s.n_generated >= s.req.params.max_tokens ||
                  static_cast<int>(s.tokens.size()) >= max_context_ || s.req.disagg.prefill_only) {
         reason = FinishReason::kLength;
       }
       EngineOutput out;
       if (s.req.disagg.prefill_only) out.kv_transfer = pin_transfer(s);
-      out.tokens.push_back(std::move(tok));
+      if (error.is_ok()) out.tokens.push_back(std::move(tok));
       out.finish = reason;
+      out.error = std::move(error);
       out.prompt_tokens = s.n_prompt;
       out.completion_tokens = s.n_generated;
       out.cached_tokens = std::max(0, s.cached_tokens);
-      if (reason != FinishReason::kNone) done.push_back(&s);
+      if (reason != FinishReason::kNone || constraint_done) done.push_back(&s);
       outbox_.emplace_back(&s, std::move(out));
+      if (constraint_done) finish(s, FinishReason::kStop);
     }
   }
   for (Sequence* s : done) {

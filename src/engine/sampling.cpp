@@ -20,6 +20,10 @@ Status SamplingParams::validate() const {
   if (min_tokens < 0 || min_tokens > max_tokens) {
     return invalid_argument("min_tokens must be in [0, max_tokens]", "min_tokens");
   }
+  if (constraint_replay < 0 || (constraint_replay > 0 && !constraint.active())) {
+    return invalid_argument("constraint_replay must be 0 without a constraint, else >= 0",
+                            "constraint_replay");
+  }
   if (n_logprobs > 20) return invalid_argument("logprobs must be at most 20", "logprobs");
   return Status::ok();
 }
@@ -77,7 +81,7 @@ struct LogSoftmax {
 
 }  // namespace
 
-SampledToken Sampler::sample(std::span<float> logits) {
+SampledToken Sampler::sample(std::span<float> logits, std::span<const uint32_t> allowed) {
   SampledToken out;
   const size_t n = logits.size();
 
@@ -90,6 +94,14 @@ SampledToken Sampler::sample(std::span<float> logits) {
   }
 
   apply_penalties(logits);
+  if (!allowed.empty()) {
+    constexpr float kNeg = -std::numeric_limits<float>::infinity();
+    const size_t bits = std::min(n, allowed.size() * 32);
+    for (size_t i = 0; i < bits; ++i) {
+      if (((allowed[i >> 5] >> (i & 31)) & 1u) == 0) logits[i] = kNeg;
+    }
+    for (size_t i = bits; i < n; ++i) logits[i] = kNeg;
+  }
   if (n_sampled_ < params_.min_tokens) {
     for (int32_t t : min_tokens_suppressed_)
       logits[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();

@@ -29,6 +29,10 @@ struct SamplingParams {
   int n_logprobs = -1;  // -1: none; 0: the sampled token's; k: plus the top k
   // What the output must match (structured outputs, src/structured); kNone: unconstrained.
   structured::ConstraintSpec constraint;
+  // The last `constraint_replay` prompt tokens were generated under `constraint` before this
+  // request reached this engine (a migration, or the first token a disaggregated prefill worker
+  // sampled): the engine replays them into the sequence's matcher before it samples.
+  int constraint_replay = 0;
 
   Status validate() const;
 };
@@ -49,7 +53,9 @@ class Sampler {
           std::span<const int32_t> eos_token_ids = {});
 
   // Samples from `logits` (modified in place: penalties, temperature) and records the token.
-  SampledToken sample(std::span<float> logits);
+  // `allowed` (structured outputs): a bitmask over the ids, bit (id % 32) of word (id / 32);
+  // ids outside it are never drawn (ids past its end neither). Logprobs stay the model's.
+  SampledToken sample(std::span<float> logits, std::span<const uint32_t> allowed = {});
 
  private:
   void apply_penalties(std::span<float> logits) const;

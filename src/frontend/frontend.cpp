@@ -61,6 +61,14 @@ std::string percent_decode(std::string_view s) {
 // tokenizing 16 KiB takes well under a millisecond.
 constexpr size_t kInlineBodyBytes = 16 << 10;
 
+// Whether a body may carry an output constraint (structured outputs): a cheap superset test.
+bool may_constrain(std::string_view body) {
+  for (std::string_view key : {"\"response_format\"", "\"structured_outputs\"", "\"guided_"}) {
+    if (body.find(key) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 // What the preprocessing stage hands back for a generation request.
 struct Staged {
   Generation generation;
@@ -94,6 +102,7 @@ class FrontendImpl final : public Frontend {
     entry->engine = std::move(m.engine);
     entry->max_context = entry->engine->max_context();
     entry->text_processors = std::move(m.text_processors);
+    entry->grammar_compiler = make_grammar_compiler(*entry->tokenizer, m.info->n_vocab);
     entry->created = unix_now();
     metrics::ModelMetrics& mm = metrics_.model(entry->name);
     mm.context_length.Set(static_cast<double>(entry->max_context));
@@ -281,9 +290,11 @@ class FrontendImpl final : public Frontend {
     if (!instance) co_return co_await send_error(metrics_, protocol, w, instance.status());
     // Small bodies with the model's own template cost less than the hop to the pool (two thread
     // wake-ups, milliseconds on a busy host): they are preprocessed here. Large bodies, a
-    // request's own chat_template (any Jinja) and a request hook (a classifier) go to the pool.
+    // request's own chat_template (any Jinja), a request hook (a classifier) and an output
+    // constraint (compiling a schema against a 128k vocabulary can take 100 ms) go to the pool.
     const bool cheap = req.body.size() <= kInlineBodyBytes && !options_.request_hook &&
-                       req.body.find("\"chat_template\"") == std::string::npos;
+                       req.body.find("\"chat_template\"") == std::string::npos &&
+                       !may_constrain(req.body);
     // (No co_await inside a conditional expression: GCC 12 miscompiles its temporaries.)
     std::optional<Result<Staged>> staged;
     if (cheap) {

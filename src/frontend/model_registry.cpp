@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
+#include "structured/compiler_registry.h"
+
 namespace turbine::frontend {
 
 size_t longest_token_bytes(const tokenizer::Tokenizer& tokenizer) {
@@ -11,6 +15,16 @@ size_t longest_token_bytes(const tokenizer::Tokenizer& tokenizer) {
     longest = std::max({longest, tokenizer.token_bytes(id).size(), tokenizer.piece(id).size()});
   }
   return longest;
+}
+
+std::shared_ptr<structured::GrammarCompiler> make_grammar_compiler(
+    const tokenizer::Tokenizer& tokenizer, int n_vocab) {
+  auto c = structured::shared_compiler_for_model(tokenizer, n_vocab);
+  if (!c.has_value()) {
+    spdlog::warn("structured outputs are off for this model: {}", c.status().message());
+    return nullptr;
+  }
+  return std::move(*c);
 }
 
 ModelRegistry::ModelRegistry(std::chrono::seconds retention, std::function<Clock::time_point()> now)

@@ -26,6 +26,7 @@
 #include "engine/async_engine.h"
 #include "frontend/chat_prompt.h"
 #include "frontend/postprocessor.h"
+#include "structured/compiler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -47,6 +48,9 @@ struct ModelEntry {
   size_t max_token_bytes = 1;
   // Chat requests' text processors (reasoning / tool-call parsers); empty: none.
   TextProcessorFactory text_processors;
+  // Structured outputs: compiles constraints against this model's vocabulary (shared with the
+  // in-process engines, structured/compiler_registry.h); null: constrained requests get a 400.
+  std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
   int64_t created = 0;  // unix seconds
 
   api::ModelCard card() const { return {name, created, max_context, "turbine"}; }
@@ -56,6 +60,12 @@ using ModelPtr = std::shared_ptr<const ModelEntry>;
 // The longest token_bytes() of the vocabulary (at least 1); a pass over the vocabulary, so call
 // it once per model.
 size_t longest_token_bytes(const tokenizer::Tokenizer& tokenizer);
+
+// The structured-outputs compiler of a model whose logits have `n_vocab` rows, shared with the
+// in-process engines (structured/compiler_registry.h); null, logged, when the tokenizer's
+// vocabulary cannot be matched (constrained requests then get a 400).
+std::shared_ptr<structured::GrammarCompiler> make_grammar_compiler(
+    const tokenizer::Tokenizer& tokenizer, int n_vocab);
 
 class ModelRegistry {
  public:

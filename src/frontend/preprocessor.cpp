@@ -19,12 +19,47 @@ Status Preprocessor::check_text_bound(size_t text_bytes, const ModelEntry& model
       std::string(prompt_field));
 }
 
+Result<structured::ConstraintSpec> Preprocessor::check_constraint(const api::OutputConstraint& c,
+                                                                  const ModelEntry& model) {
+  using K = structured::ConstraintSpec::Kind;
+  structured::ConstraintSpec spec;
+  switch (c.kind) {
+    case api::OutputConstraint::Kind::kNone: return spec;
+    case api::OutputConstraint::Kind::kJsonSchema: spec.kind = K::kJsonSchema; break;
+    case api::OutputConstraint::Kind::kJsonObject: spec.kind = K::kJsonObject; break;
+    case api::OutputConstraint::Kind::kRegex: spec.kind = K::kRegex; break;
+    case api::OutputConstraint::Kind::kChoice: spec.kind = K::kChoice; break;
+    case api::OutputConstraint::Kind::kGrammar: spec.kind = K::kGrammar; break;
+  }
+  spec.text = c.text;
+  if (!model.grammar_compiler) {
+    return invalid_argument("structured outputs are not available for model " + model.name,
+                            c.param);
+  }
+  auto compiled = model.grammar_compiler->compile(spec);
+  if (!compiled.has_value()) {
+    const Status& st = compiled.status();
+    if (st.code() == StatusCode::kInvalidArgument)
+      return invalid_argument(c.param + ": " + st.message(), c.param);
+    return Status(st.code(), st.message(), c.param);
+  }
+  return spec;
+}
+
 Result<PreparedRequest> Preprocessor::prepare(const ParsedRequest& request, const ModelEntry& model,
                                               std::string_view prompt_field) const {
-  if (const auto* chat = std::get_if<api::ChatRequest>(&request)) {
-    return prepare_chat(*chat, model, prompt_field);
+  const api::SamplingOptions& sampling =
+      std::visit([](const auto& r) -> const api::SamplingOptions& { return r.sampling; }, request);
+  TURBINE_ASSIGN_OR_RETURN(structured::ConstraintSpec spec,
+                           check_constraint(sampling.constraint, model));
+  Result<PreparedRequest> out =
+      std::holds_alternative<api::ChatRequest>(request)
+          ? prepare_chat(std::get<api::ChatRequest>(request), model, prompt_field)
+          : prepare_completion(std::get<api::CompletionRequest>(request), model, prompt_field);
+  if (out.has_value() && spec.active()) {
+    for (PreparedChoice& c : out->choices) c.params.constraint = spec;
   }
-  return prepare_completion(std::get<api::CompletionRequest>(request), model, prompt_field);
+  return out;
 }
 
 Result<PreparedRequest> Preprocessor::prepare_chat(const api::ChatRequest& r,

@@ -66,6 +66,12 @@ class Preprocessor {
                                                size_t prompt_len, std::string_view prompt_field,
                                                int64_t max_context) const;
 
+  // Structured outputs: the request's constraint as the engine takes it, compiled here (on the
+  // preprocessing pool, through the model's cached compiler) so that a bad one is a 400 naming
+  // its field and saying what is wrong before anything reaches the engine.
+  static Result<structured::ConstraintSpec> check_constraint(const api::OutputConstraint& c,
+                                                             const ModelEntry& model);
+
   // The bound: kInvalidArgument when `text_bytes` of text certainly tokenize to at least the
   // model's context length.
   static Status check_text_bound(size_t text_bytes, const ModelEntry& model, bool chat,

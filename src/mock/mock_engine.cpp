@@ -26,6 +26,7 @@ engine::EngineOptions engine_options(const MockEngineOptions& o) {
   e.max_num_seqs = o.max_num_seqs;
   e.enable_prefix_caching = o.enable_prefix_caching;
   e.eos_token_ids = o.eos_token_ids;
+  e.grammar_compiler = o.grammar_compiler;
   e.kv_event_sink = o.kv_event_sink;
   e.instance_id = o.instance_id;
   e.kv_transfer = o.kv_transfer;

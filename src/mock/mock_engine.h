@@ -54,6 +54,9 @@ struct MockEngineOptions {
   std::shared_ptr<engine::KvTransfer> kv_transfer;     // null: imports prefill locally
   std::chrono::milliseconds kv_transfer_ttl{60'000};   // wall time; unreleased pins are freed
   std::chrono::milliseconds kv_fetch_timeout{10'000};  // wall time, for the source's answer
+  // Structured outputs (engine::EngineOptions::grammar_compiler): the simulated tokens are drawn
+  // inside the mask. Null: constrained requests are refused.
+  std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
 
   Status validate() const;
 };

@@ -59,6 +59,14 @@ engine::SampledToken SimulatedBackend::next_token(const engine::SampleRow& row) 
     if (std::find(row.suppressed.begin(), row.suppressed.end(), id) == row.suppressed.end()) break;
     id = (id + 1) % n_vocab;
   }
+  // Structured outputs: the first allowed id from the drawn one on (the mask is never empty).
+  if (!row.allowed.empty()) {
+    auto ok = [&](int32_t t) {
+      const auto u = static_cast<size_t>(t);
+      return u / 32 < row.allowed.size() && ((row.allowed[u / 32] >> (u % 32)) & 1u) != 0;
+    };
+    for (int tries = 0; tries < n_vocab && !ok(id); ++tries) id = (id + 1) % n_vocab;
+  }
   engine::SampledToken tok;
   tok.token = id;
   const int n_logprobs = row.params ? row.params->n_logprobs : -1;

@@ -365,6 +365,8 @@ Status RoutedEngine::submit_attempt(const std::shared_ptr<Request>& r, const Cho
   const int n_gen = static_cast<int>(r->generated.size());
   er.params.max_tokens = r->params.max_tokens - n_gen;
   er.params.min_tokens = std::max(0, r->params.min_tokens - n_gen);
+  // The new worker's matcher replays what the lost one generated under the constraint.
+  if (er.params.constraint.active()) er.params.constraint_replay += n_gen;
   er.disagg = r->disagg;
   // One span per decision (first routing and every migration), parent of the worker's span.
   trace::Span span;

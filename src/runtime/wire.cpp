@@ -136,7 +136,10 @@ bool read_params(Reader& r, engine::SamplingParams& p) {
             r.raw(p.frequency_penalty) && r.raw(p.repetition_penalty) && r.raw(p.max_tokens) &&
             r.raw(p.min_tokens) && r.raw(ignore_eos) && r.ids(p.stop_token_ids) &&
             r.raw(p.n_logprobs);
-  if (!ok) return false;
+  uint8_t kind = 0;
+  ok = ok && r.raw(kind) && r.str(p.constraint.text) && r.raw(p.constraint_replay);
+  if (!ok || kind > static_cast<uint8_t>(structured::ConstraintSpec::Kind::kGrammar)) return false;
+  p.constraint.kind = static_cast<structured::ConstraintSpec::Kind>(kind);
   if (has_seed) p.seed = seed;
   p.ignore_eos = ignore_eos != 0;
   return true;
@@ -163,6 +166,9 @@ void encode(const RequestFrame& f, std::string& out) {
   w.u8(p.ignore_eos ? 1 : 0);
   w.ids(p.stop_token_ids);
   w.raw(p.n_logprobs);
+  w.u8(static_cast<uint8_t>(p.constraint.kind));
+  w.str(p.constraint.text);
+  w.raw(p.constraint_replay);
   w.raw(f.trace.trace_id);
   w.raw(f.trace.span_id);
   w.u8(f.trace.flags);

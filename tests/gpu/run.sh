@@ -4,7 +4,7 @@
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
 # Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp]
-#   [encoder]
+#   [encoder] [structured]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
@@ -14,6 +14,8 @@
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
 #   plain backend in the same call, greedy ids equal, TP 2.. when the machine has the GPUs (TP_SIZES),
 #   and the clear start-up errors (too few GPUs, no NCCL).
+#   structured: constrained (JSON Schema) vs unconstrained decode, 64 sequences, one engine
+#   (turbine_generate --structured-ab, issue 19).
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -125,6 +127,23 @@ PY
       echo "== disaggregated serving, two processes on one GPU (CUDA IPC)"
       timeout 500 python3 tests/gpu/disagg.py --turbine "$BIN/turbine" --etcd "$(command -v etcd)" \
         --nats "$(command -v nats-server)" --model "$M" --out "$OUT/disagg" 2>&1 | tee "$OUT/disagg.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    structured)
+      # Issue 19: decode throughput with every sequence constrained by a JSON Schema vs none, 64
+      # sequences of 512 random prompt tokens and 256 sampled tokens, in one process on one engine
+      # (unconstrained, constrained, unconstrained again). Needs the tokenizer next to the weights.
+      M=${MODEL_8B:-/tmp/llama-3.1-8b-random}
+      if [ ! -f "$M/tokenizer.json" ]; then
+        gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > /tmp/tok.json
+        if [ -f "$M/config.json" ]; then cp /tmp/tok.json "$M/tokenizer.json"; else
+          timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.1-8b \
+            --dtype bf16 --seed 1 --tokenizer /tmp/tok.json 2>&1 | tail -1; fi
+      fi
+      echo "== structured outputs: constrained vs unconstrained decode, 64 x (512 in, 256 out)"
+      timeout 500 "$BIN/turbine_generate" --model "$M" --device cuda --dtype bf16 \
+        --max-context 4096 --max-num-seqs 64 --max-num-batched-tokens 8192 \
+        --random-prompts 64x512 --max-tokens 256 --structured-ab 2>&1 | tee "$OUT/structured.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     serve)

@@ -26,28 +26,80 @@ void expect_rejected(const Result<T>& r, std::string_view param) {
   EXPECT_NE(r.status().message().find(param), std::string::npos) << r.status().message();
 }
 
-TEST(RequestFieldsTest, ConstraintFieldsAreRejectedOnBothEndpoints) {
-  const std::pair<const char*, const char*> cases[] = {
-      {"guided_json", R"({"type":"object"})"},      {"guided_regex", R"("[a-z]+")"},
-      {"guided_choice", R"(["yes","no"])"},         {"guided_grammar", R"("root ::= \"a\"")"},
-      {"guided_decoding_backend", R"("xgrammar")"}, {"structured_outputs", R"({"json":{}})"},
+TEST(RequestFieldsTest, ConstraintFieldsAreHonouredOnBothEndpoints) {
+  using K = OutputConstraint::Kind;
+  struct Case {
+    const char* extra;
+    K kind;
+    const char* text;
+    const char* param;
   };
-  for (const auto& [field, value] : cases) {
-    const std::string extra = std::string(",\"") + field + "\":" + value;
-    expect_rejected(completion(extra), field);
-    expect_rejected(chat(extra), field);
+  const Case cases[] = {
+      {R"(,"guided_json":{"type":"object"})", K::kJsonSchema, R"({"type":"object"})",
+       "guided_json"},
+      {R"(,"guided_json":"{\"type\": \"integer\"}")", K::kJsonSchema, R"({"type": "integer"})",
+       "guided_json"},
+      {R"(,"guided_regex":"[a-z]+")", K::kRegex, "[a-z]+", "guided_regex"},
+      {R"(,"guided_choice":["yes","no"])", K::kChoice, R"(["yes","no"])", "guided_choice"},
+      {R"(,"guided_grammar":"root ::= \"a\"")", K::kGrammar, R"(root ::= "a")", "guided_grammar"},
+      {R"(,"structured_outputs":{"json":{"type":"string"}})", K::kJsonSchema,
+       R"({"type":"string"})", "structured_outputs.json"},
+      {R"(,"structured_outputs":{"regex":"a+","disable_fallback":true})", K::kRegex, "a+",
+       "structured_outputs.regex"},
+      {R"(,"structured_outputs":{"choice":["a"]})", K::kChoice, R"(["a"])",
+       "structured_outputs.choice"},
+      {R"(,"structured_outputs":{"grammar":"root ::= \"b\""})", K::kGrammar, R"(root ::= "b")",
+       "structured_outputs.grammar"},
+      {R"(,"structured_outputs":{"json_object":true})", K::kJsonObject, "",
+       "structured_outputs.json_object"},
+      {R"(,"response_format":{"type":"json_object"})", K::kJsonObject, "", "response_format"},
+      {R"(,"response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":{"type":"object"}}})",
+       K::kJsonSchema, R"({"type":"object"})", "response_format"},
+      {R"(,"response_format":{"type":"text"},"guided_decoding_backend":"xgrammar")", K::kNone, "",
+       ""},
+  };
+  for (const Case& c : cases) {
+    for (bool is_chat : {false, true}) {
+      const OutputConstraint got =
+          is_chat ? chat(c.extra)->sampling.constraint : completion(c.extra)->sampling.constraint;
+      EXPECT_EQ(got.kind, c.kind) << c.extra;
+      EXPECT_EQ(got.text, c.text) << c.extra;
+      EXPECT_EQ(got.param, c.param) << c.extra;
+    }
   }
   // null means absent.
-  EXPECT_TRUE(chat(R"(,"guided_json":null)").has_value());
+  EXPECT_FALSE(chat(R"(,"guided_json":null)")->sampling.constraint.active());
 }
 
-TEST(RequestFieldsTest, ResponseFormat) {
-  expect_rejected(completion(R"(,"response_format":{"type":"text"})"), "response_format");
-  expect_rejected(completion(R"(,"response_format":{"type":"json_object"})"), "response_format");
-  expect_rejected(chat(R"(,"response_format":{"type":"json_object"})"), "response_format");
-  expect_rejected(chat(R"(,"response_format":{"type":"json_schema","json_schema":{}})"),
-                  "response_format");
-  EXPECT_TRUE(chat(R"(,"response_format":{"type":"text"})").has_value());
+TEST(RequestFieldsTest, BadConstraintFieldsAreRejected) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"(,"guided_json":{"type":"object"},"guided_regex":"a")", "guided_regex"},
+      {R"(,"response_format":{"type":"json_object"},"structured_outputs":{"regex":"a"})",
+       "structured_outputs.regex"},
+      {R"(,"structured_outputs":{"json":{},"choice":["a"]})", "structured_outputs.choice"},
+      {R"(,"guided_json":3)", "guided_json"},
+      {R"(,"guided_regex":["a"])", "guided_regex"},
+      {R"(,"guided_choice":[])", "guided_choice"},
+      {R"(,"guided_choice":["a",1])", "guided_choice[]"},
+      {R"(,"guided_grammar":{})", "guided_grammar"},
+      {R"(,"guided_whitespace_pattern":" *")", "guided_whitespace_pattern"},
+      {R"(,"structured_outputs":{"structural_tag":"{}"})", "structured_outputs.structural_tag"},
+      {R"(,"structured_outputs":"a")", "structured_outputs"},
+      {R"(,"response_format":{"type":"yaml"})", "response_format"},
+      {R"(,"response_format":{})", "response_format"},
+      {R"(,"response_format":{"type":"json_schema"})", "response_format.json_schema"},
+      {R"(,"response_format":{"type":"json_schema","json_schema":{}})",
+       "response_format.json_schema.schema"},
+      {R"(,"response_format":{"type":"json_schema","json_schema":{"schema":{},"strict":1}})",
+       "response_format.json_schema.strict"},
+  };
+  for (const auto& [extra, param] : cases) {
+    for (bool is_chat : {false, true}) {
+      const Status st = is_chat ? chat(extra).status() : completion(extra).status();
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << extra;
+      EXPECT_EQ(st.field(), param) << extra << ": " << st.to_string();
+    }
+  }
 }
 
 TEST(RequestFieldsTest, UnsupportedOptionsAreRejectedUnlessEmpty) {

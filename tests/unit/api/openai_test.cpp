@@ -204,7 +204,7 @@ TEST(ChatParseTest, Errors) {
   expect_invalid(chat(R"(,"max_completion_tokens":0)"), "max_completion_tokens");
   expect_invalid(chat(R"(,"n":3)"), "n");
   expect_invalid(chat(R"(,"tools":[{"type":"function"}])"), "tools[0].function", "required");
-  expect_invalid(chat(R"(,"response_format":{"type":"json_object"})"), "response_format");
+  expect_invalid(chat(R"(,"response_format":{"type":"xml"})"), "response_format");
   EXPECT_TRUE(chat(R"(,"echo":"x","user":7)").has_value());  // unknown to chat: ignored
 }
 

@@ -293,7 +293,7 @@ TEST_F(CudaSamplingTest, SampleFollowsRestrictedSoftmaxAndIsSeeded) {
     std::vector<SampleParams> params(draws);
     for (int i = 0; i < draws; ++i) {
       logits.insert(logits.end(), base.begin(), base.end());
-      params[i] = SampleParams{c.t, c.k, c.p, 1234, static_cast<uint64_t>(i)};
+      params[i] = SampleParams{c.t, c.k, c.p, 0, 1234, static_cast<uint64_t>(i)};
     }
     auto dl = upload(model::DType::kF32, logits);
     auto dp = upload_raw(params);
@@ -347,6 +347,72 @@ TEST_F(CudaSamplingTest, SampleFollowsRestrictedSoftmaxAndIsSeeded) {
     ASSERT_EQ(cudaMemcpy(got2.data(), dout2.data(), draws * 4, cudaMemcpyDeviceToHost),
               cudaSuccess);
     EXPECT_EQ(got, got2);
+  }
+}
+
+// Structured outputs: a row's bitmask restricts the draw (greedy, top-k, top-p and plain
+// sampling) to its allowed ids, in proportion to their restricted softmax; unmasked rows in the
+// same launch are unaffected.
+TEST_F(CudaSamplingTest, MaskedRowsDrawOnlyAllowedIdsInProportion) {
+  const int vocab = 70, draws = 20000;  // 3 mask words, the last one partial
+  std::vector<float> base(vocab);
+  for (int i = 0; i < vocab; ++i) base[i] = 2.0f - 0.05f * static_cast<float>(i);
+  const std::vector<int> allow = {3, 33, 64, 69};  // not the argmax (0)
+  const int words = (vocab + 31) / 32;
+  std::vector<uint32_t> one(words, 0);
+  for (int id : allow) one[id / 32] |= 1u << (id % 32);
+  struct Case {
+    float t;
+    int k;
+    float p;
+  };
+  for (Case c : {Case{1.0f, 0, 1.0f}, Case{1.0f, 2, 1.0f}, Case{0.0f, 0, 1.0f}}) {
+    SCOPED_TRACE("T=" + std::to_string(c.t) + " k=" + std::to_string(c.k));
+    std::vector<float> logits;
+    std::vector<SampleParams> params(draws);
+    std::vector<uint32_t> masks;
+    for (int i = 0; i < draws; ++i) {
+      logits.insert(logits.end(), base.begin(), base.end());
+      // Every 10th row is unmasked: it must still pick from the whole vocabulary.
+      const int masked = i % 10 == 0 ? 0 : 1;
+      params[i] = SampleParams{c.t, c.k, c.p, masked, 99, static_cast<uint64_t>(i)};
+      masks.insert(masks.end(), one.begin(), one.end());
+    }
+    auto dl = upload(model::DType::kF32, logits);
+    auto dp = upload_raw(params);
+    auto dm = upload_raw(masks);
+    auto dout = upload_raw(std::vector<int32_t>(draws, -1));
+    ASSERT_TRUE(sample(stream(), model::DType::kF32, dl.data(), draws, vocab, dp.as<SampleParams>(),
+                       dout.as<int32_t>(), dm.as<uint32_t>(), words)
+                    .is_ok());
+    std::vector<int32_t> got(draws);
+    ASSERT_TRUE(stream_.synchronize().is_ok());
+    ASSERT_EQ(cudaMemcpy(got.data(), dout.data(), draws * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    std::vector<double> prob(vocab, 0.0);
+    double sum = 0.0;
+    const int keep = c.t <= 0.0f ? 1 : (c.k > 0 ? c.k : static_cast<int>(allow.size()));
+    for (int j = 0; j < keep; ++j) sum += std::exp(base[allow[j]] / (c.t <= 0 ? 1.0f : c.t));
+    for (int j = 0; j < keep; ++j)
+      prob[allow[j]] = std::exp(base[allow[j]] / (c.t <= 0 ? 1.0f : c.t)) / sum;
+    std::vector<int> hist(vocab, 0);
+    int n_masked = 0, unmasked_outside = 0;
+    for (int i = 0; i < draws; ++i) {
+      ASSERT_TRUE(got[i] >= 0 && got[i] < vocab);
+      if (i % 10 == 0) {
+        unmasked_outside += prob[got[i]] == 0.0 ? 1 : 0;
+        continue;
+      }
+      ++n_masked;
+      ++hist[got[i]];
+    }
+    EXPECT_GT(unmasked_outside, 0);  // unmasked rows are not restricted
+    for (int i = 0; i < vocab; ++i) {
+      if (prob[i] == 0.0) {
+        EXPECT_EQ(hist[i], 0) << "token " << i << " is outside the mask or top-k";
+      } else {
+        EXPECT_NEAR(static_cast<double>(hist[i]) / n_masked, prob[i], 0.015) << "token " << i;
+      }
+    }
   }
 }
 

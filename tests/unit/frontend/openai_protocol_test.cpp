@@ -245,9 +245,9 @@ TEST(OpenAiProtocolTest, AdaptersParseIntoNeutralRequests) {
   EXPECT_EQ(chat->endpoint(), "chat_completions");
   EXPECT_EQ(chat->make_id().rfind("chatcmpl-", 0), 0u);
   auto completions = make_openai_completions_adapter();
-  auto c = completions->parse(R"({"model":"m","prompt":"x","guided_regex":"a+"})");
+  auto c = completions->parse(R"({"model":"m","prompt":"x","guided_whitespace_pattern":" "})");
   ASSERT_FALSE(c.has_value());
-  EXPECT_EQ(c.status().field(), "guided_regex");
+  EXPECT_EQ(c.status().field(), "guided_whitespace_pattern");
 }
 
 TEST(SseTest, DataAndTypedEvents) {

@@ -40,6 +40,49 @@ api::CompletionRequest completion(std::vector<std::string> prompts) {
   return r;
 }
 
+TEST(PreprocessorTest, ConstraintsAreCompiledAndBadOnesAre400sNamingTheField) {
+  ModelEntry m = model();
+  m.grammar_compiler = make_grammar_compiler(*m.tokenizer, m.tokenizer->vocab_size());
+  ASSERT_NE(m.grammar_compiler, nullptr);
+  api::CompletionRequest r = completion({"a", "b"});
+  r.sampling.constraint = {api::OutputConstraint::Kind::kRegex, "[a-z]+", "guided_regex"};
+  auto p = Preprocessor().prepare(r, m, "prompt");
+  ASSERT_TRUE(p.has_value()) << p.status().to_string();
+  ASSERT_EQ(p->choices.size(), 2u);
+  for (const PreparedChoice& c : p->choices) {
+    EXPECT_EQ(c.params.constraint.kind, structured::ConstraintSpec::Kind::kRegex);
+    EXPECT_EQ(c.params.constraint.text, "[a-z]+");
+  }
+  EXPECT_EQ(m.grammar_compiler->stats().misses, 1u);
+  // Bad constraints: the compiler's message, the request's field.
+  const std::pair<api::OutputConstraint, std::string> bad[] = {
+      {{api::OutputConstraint::Kind::kRegex, "(ab", "guided_regex"}, "guided_regex"},
+      {{api::OutputConstraint::Kind::kJsonSchema, R"({"type":"banana"})", "response_format"},
+       "banana"},
+      {{api::OutputConstraint::Kind::kJsonSchema, R"({"type":"string","not":{}})",
+        "structured_outputs.json"},
+       "not"},
+      {{api::OutputConstraint::Kind::kGrammar, "start ::= \"a\"", "guided_grammar"}, "root"},
+      {{api::OutputConstraint::Kind::kRegex, std::string(300 * 1024, 'a'), "guided_regex"}, ""},
+  };
+  for (const auto& [c, words] : bad) {
+    api::ChatRequest cr = chat("hi");
+    cr.sampling.constraint = c;
+    auto q = Preprocessor().prepare(cr, m, "messages");
+    ASSERT_FALSE(q.has_value()) << c.text.substr(0, 40);
+    EXPECT_EQ(q.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(q.status().field(), c.param);
+    EXPECT_EQ(q.status().message().rfind(c.param + ": ", 0), 0u) << q.status().message();
+    EXPECT_NE(q.status().message().find(words), std::string::npos) << q.status().message();
+  }
+  // A model without a compiler refuses rather than ignoring the constraint.
+  m.grammar_compiler = nullptr;
+  r.sampling.constraint = {api::OutputConstraint::Kind::kJsonObject, "", "response_format"};
+  auto none = Preprocessor().prepare(r, m, "prompt");
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.status().field(), "response_format");
+}
+
 TEST(PreprocessorTest, LongestTokenBytes) {
   FakeTokenizer tok;
   EXPECT_EQ(longest_token_bytes(tok), std::string(" very-long-token-of-24b").size());

@@ -71,6 +71,50 @@ TEST(Wire, RequestRoundTripsEverySamplingField) {
   EXPECT_FALSE(std::get<RequestFrame>(round_trip(buf)).params.seed.has_value());
 }
 
+TEST(Wire, RequestCarriesTheOutputConstraint) {
+  RequestFrame r;
+  r.id = 9;
+  r.prompt = {1, 2, 3};
+  for (auto kind :
+       {structured::ConstraintSpec::Kind::kJsonSchema,
+        structured::ConstraintSpec::Kind::kJsonObject, structured::ConstraintSpec::Kind::kRegex,
+        structured::ConstraintSpec::Kind::kChoice, structured::ConstraintSpec::Kind::kGrammar}) {
+    r.params.constraint = {kind, R"({"type":"object","properties":{"ü":{"const":"\u0000"}}})"};
+    r.params.constraint_replay = 2;
+    std::string buf;
+    encode(r, buf);
+    const auto got = std::get<RequestFrame>(round_trip(buf));
+    EXPECT_EQ(got.params.constraint, r.params.constraint);
+    EXPECT_EQ(got.params.constraint_replay, 2);
+  }
+  // Unconstrained stays unconstrained.
+  r.params.constraint = {};
+  r.params.constraint_replay = 0;
+  std::string buf;
+  encode(r, buf);
+  EXPECT_FALSE(std::get<RequestFrame>(round_trip(buf)).params.constraint.active());
+  // An unknown constraint kind is a malformed frame, not a guess.
+  r.params.constraint = {structured::ConstraintSpec::Kind::kRegex, "a+"};
+  buf.clear();
+  encode(r, buf);
+  const size_t at = buf.find("a+") - 4 /* u32 length */ - 1 /* u8 kind */;
+  ASSERT_EQ(static_cast<uint8_t>(buf[at]),
+            static_cast<uint8_t>(structured::ConstraintSpec::Kind::kRegex));
+  buf[at] = 42;
+  EXPECT_FALSE(decode(bytes(buf)).has_value());
+}
+
+TEST(Wire, AnOlderPeerIsRefusedWithTheVersionInTheError) {
+  HelloFrame h;
+  std::string buf;
+  encode(h, buf);
+  buf[kFrameHeaderBytes] = 5;  // what a peer before the constraint field sends
+  auto f = decode(bytes(buf));
+  ASSERT_FALSE(f.has_value());
+  EXPECT_NE(f.status().message().find("version 5, expected 6"), std::string::npos)
+      << f.status().message();
+}
+
 TEST(Wire, OutputRoundTripsTokensLogprobsAndErrors) {
   OutputFrame o;
   o.id = 42;

@@ -863,14 +863,26 @@ Status CudaBackend::emit_outputs(int n_out) {
                                  cudaMemcpyDeviceToHost, s),
                  "logits download");
   SampleParams* hp = sample_params_host_.as<SampleParams>();
+  bool bias = false;
   for (int r = 0; r < n_out; ++r) {
     const engine::RowSampling& row = rows_[static_cast<size_t>(r)];
     hp[r] = SampleParams{row.temperature, row.top_k, row.top_p, row.seed, row.step};
+    // Host rows keep their logits as the model made them (the host sampler adds the bias).
+    if (row.on_host || row.logit_bias.size() > static_cast<size_t>(kMaxRowLogitBias)) continue;
+    for (const auto& [id, b] : row.logit_bias) {
+      hp[r].bias_ids[hp[r].n_bias] = id;
+      hp[r].bias_values[hp[r].n_bias++] = b;
+    }
+    bias = bias || hp[r].n_bias > 0;
   }
   TURBINE_RETURN_IF_ERROR(check(
       cudaMemcpyAsync(sample_params_dev_.data(), hp,
                       static_cast<size_t>(n_out) * sizeof(SampleParams), cudaMemcpyHostToDevice, s),
       "sampling parameters upload"));
+  if (bias) {
+    TURBINE_RETURN_IF_ERROR(add_logit_bias(s, static_cast<float*>(logits_dev_.data()), n_out,
+                                           cfg_.n_vocab, sample_params_dev_.as<SampleParams>()));
+  }
   TURBINE_RETURN_IF_ERROR(sample(s, DType::kF32, dev_logits, n_out, cfg_.n_vocab,
                                  sample_params_dev_.as<SampleParams>(), tokens_dev_.as<int32_t>()));
   TURBINE_RETURN_IF_ERROR(check(

@@ -42,7 +42,11 @@ struct RowSampling {
   uint64_t seed = 0;
   uint64_t step = 0;     // index of the token being drawn in its sequence
   bool on_host = false;  // the caller samples this row itself from the returned logits
+  // Added to the row's logits first (SamplingParams::logit_bias); at most kMaxDeviceLogitBias
+  // entries (rows with more are sampled on the host).
+  std::span<const std::pair<int32_t, float>> logit_bias;
 };
+inline constexpr size_t kMaxDeviceLogitBias = 16;
 
 // One logits row as a backend that samples every row itself sees it (Backend::samples_all_rows).
 struct SampleRow {

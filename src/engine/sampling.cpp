@@ -21,6 +21,14 @@ Status SamplingParams::validate() const {
     return invalid_argument("min_tokens must be in [0, max_tokens]", "min_tokens");
   }
   if (n_logprobs > 20) return invalid_argument("logprobs must be at most 20", "logprobs");
+  for (size_t i = 0; i < logit_bias.size(); ++i) {
+    const auto& [id, bias] = logit_bias[i];
+    if (id < 0 || !(bias >= -100.0f && bias <= 100.0f) ||
+        (i > 0 && logit_bias[i - 1].first >= id)) {
+      return invalid_argument(
+          "logit_bias must map distinct token ids (sorted) to biases in [-100, 100]", "logit_bias");
+    }
+  }
   return Status::ok();
 }
 
@@ -90,6 +98,9 @@ SampledToken Sampler::sample(std::span<float> logits) {
   }
 
   apply_penalties(logits);
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (static_cast<size_t>(id) < n) logits[static_cast<size_t>(id)] += bias;
+  }
   if (n_sampled_ < params_.min_tokens) {
     for (int32_t t : min_tokens_suppressed_)
       logits[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();

@@ -350,8 +350,6 @@ TEST_F(CudaSamplingTest, SampleFollowsRestrictedSoftmaxAndIsSeeded) {
   }
 }
 
-}  // namespace
-}  // namespace turbine::cuda
 
 // logit_bias on the device: +100 makes a token certain, -100 removes the best one, both for the
 // greedy and the sampled path; rows without entries are untouched.
@@ -382,3 +380,6 @@ TEST_F(CudaSamplingTest, LogitBiasIsAddedBeforeSampling) {
   ASSERT_EQ(cudaMemcpy(got.data(), dout.data(), rows * 4, cudaMemcpyDeviceToHost), cudaSuccess);
   EXPECT_EQ(got, (std::vector<int32_t>{7, 1, 0}));
 }
+
+}  // namespace
+}  // namespace turbine::cuda

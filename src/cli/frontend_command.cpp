@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/disagg_run.h"
+#include "cli/parser_flags.h"
 #include "cli/runtime_flags.h"
 #include "cli/served_models.h"
 #include "cli/signals.h"
@@ -45,10 +46,16 @@ struct FrontendCmdOptions {
   double shutdown_grace_s = 30.0;
   RuntimeFlags runtime;
   TracingFlags tracing;
+  ParserFlags parsers;
   int max_local_prefill_length = 1000;
 };
 
 int run_frontend(const FrontendCmdOptions& opts) {
+  auto parser_choice = opts.parsers.choice();
+  if (!parser_choice) {
+    spdlog::error("{}", parser_choice.status().message());
+    return 2;
+  }
   auto mode = router::parse_router_mode(opts.router_mode);
   if (!mode) {
     spdlog::error("{}", mode.status().message());
@@ -117,7 +124,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
     return std::make_shared<disagg::DisaggEngine>(dopts, std::move(prefill), std::move(decode),
                                                   kv_transfer, std::move(cached));
   };
-  FrontendModels models(**front);
+  FrontendModels models(**front, *parser_choice);
   auto watcher =
       std::make_unique<runtime::ModelWatcher>(wopts, **discovery, **connector, models.events());
   (*front)->set_health_source([w = watcher.get()] {
@@ -207,6 +214,7 @@ void add_frontend_command(CLI::App& app) {
   cmd->add_flag("!--no-ui", f.http.ui, "Do not serve the chat playground on GET /");
   f.runtime.add_to(*cmd);
   f.tracing.add_to(*cmd);
+  f.parsers.add_to(*cmd);
   cmd->add_option("--max-local-prefill-length", f.max_local_prefill_length,
                   "Disaggregated serving: prompts with at most this many uncached tokens are "
                   "prefilled on their decode worker even when prefill workers exist")

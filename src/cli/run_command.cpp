@@ -12,6 +12,7 @@
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
+#include "cli/parser_flags.h"
 #include "cli/served_models.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
@@ -32,12 +33,18 @@ struct RunOptions {
   InProcessWorkersOptions workers;
   DisaggRunOptions disagg;
   TracingFlags tracing;
+  ParserFlags parsers;
   std::string api_key;
   double shutdown_grace_s = 30.0;
 };
 
 int run_server(const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto parser_choice = opts.parsers.choice();
+  if (!parser_choice) {
+    spdlog::error("{}", parser_choice.status().message());
+    return 2;
+  }
   auto path = resolve_model(opts.model, opts.revision);
   if (!path) {
     spdlog::error("{}", path.status().message());
@@ -86,7 +93,7 @@ int run_server(const RunOptions& opts) {
   // The model reaches the frontend the way a worker's does in the distributed mode: the
   // workers register in (in-memory) discovery and a ModelWatcher announces it.
   const std::string location = std::filesystem::absolute(*path).string();
-  FrontendModels models(**front);
+  FrontendModels models(**front, *parser_choice);
   models.preload(location, model, std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
   runtime::ModelEvents events = models.events();
   std::unique_ptr<InProcessPrefillPool> prefill;  // --prefill-workers: outlives the workers
@@ -139,11 +146,13 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--host", run.http.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", run.http.port, "Port to listen on (0: any free port)")
       ->capture_default_str();
-  cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
+  cmd->add_option("--api-key", run.api_key,
+                  "Require `Authorization: Bearer KEY` (or `x-api-key: KEY`) on /v1/*")
       ->envname("TURBINE_API_KEY");
   cmd->add_flag("!--no-ui", run.http.ui, "Do not serve the chat playground on GET /");
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);
+  run.parsers.add_to(*cmd);
   add_disagg_run_flags(*cmd, run.disagg);
   cmd->add_option("--workers", run.workers.workers, "In-process workers behind the router")
       ->check(CLI::PositiveNumber)

@@ -1,5 +1,7 @@
 #include "cli/served_models.h"
 
+#include "cli/parser_flags.h"
+
 namespace turbine::cli {
 
 void FrontendModels::preload(const std::string& location, std::shared_ptr<const model::Model> model,
@@ -34,7 +36,9 @@ Status FrontendModels::add(const runtime::ModelCard& card,
     TURBINE_ASSIGN_OR_RETURN(auto tok, tokenizer::make_tokenizer(l.model->vocab()));
     l.tokenizer = std::move(tok);
   }
-  return front_.add_model({card.served_name, l.model, l.tokenizer, std::move(engine), {}});
+  frontend::ServedModel served{card.served_name, l.model, l.tokenizer, std::move(engine), {}};
+  attach_parsers(served, parsers_, *l.model, *l.tokenizer);
+  return front_.add_model(std::move(served));
 }
 
 }  // namespace turbine::cli

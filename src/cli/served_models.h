@@ -10,6 +10,7 @@
 #include <string>
 
 #include "frontend/frontend.h"
+#include "frontend/output_parsers.h"
 #include "model/model.h"
 #include "runtime/model_watcher.h"
 #include "tokenizer/tokenizer.h"
@@ -18,7 +19,9 @@ namespace turbine::cli {
 
 class FrontendModels {
  public:
-  explicit FrontendModels(frontend::Frontend& front) : front_(front) {}
+  // `parsers`: the --tool-call-parser / --reasoning-parser choice, applied to every model added.
+  explicit FrontendModels(frontend::Frontend& front, frontend::ParserChoice parsers = {})
+      : front_(front), parsers_(std::move(parsers)) {}
   // A model already loaded, for cards whose tokenizer_location is `location`.
   void preload(const std::string& location, std::shared_ptr<const model::Model> model,
                std::shared_ptr<tokenizer::Tokenizer> tokenizer);
@@ -33,6 +36,7 @@ class FrontendModels {
   Status add(const runtime::ModelCard& card, std::shared_ptr<engine::AsyncEngine> engine);
 
   frontend::Frontend& front_;
+  const frontend::ParserChoice parsers_;
   std::mutex mu_;
   std::map<std::string, Loaded> preloaded_;
 };

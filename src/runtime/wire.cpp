@@ -136,7 +136,13 @@ bool read_params(Reader& r, engine::SamplingParams& p) {
             r.raw(p.frequency_penalty) && r.raw(p.repetition_penalty) && r.raw(p.max_tokens) &&
             r.raw(p.min_tokens) && r.raw(ignore_eos) && r.ids(p.stop_token_ids) &&
             r.raw(p.n_logprobs);
-  if (!ok) return false;
+  uint32_t n_bias = 0;
+  if (!ok || !r.count(n_bias, 8)) return false;
+  p.logit_bias.resize(n_bias);
+  for (auto& [id, bias] : p.logit_bias) {
+    if (!r.raw(id) || !r.raw(bias)) return false;
+  }
+  if (!r.raw(p.prompt_group)) return false;
   if (has_seed) p.seed = seed;
   p.ignore_eos = ignore_eos != 0;
   return true;
@@ -163,6 +169,12 @@ void encode(const RequestFrame& f, std::string& out) {
   w.u8(p.ignore_eos ? 1 : 0);
   w.ids(p.stop_token_ids);
   w.raw(p.n_logprobs);
+  w.raw(static_cast<uint32_t>(p.logit_bias.size()));
+  for (const auto& [id, bias] : p.logit_bias) {
+    w.raw(id);
+    w.raw(bias);
+  }
+  w.raw(p.prompt_group);
   w.raw(f.trace.trace_id);
   w.raw(f.trace.span_id);
   w.u8(f.trace.flags);

@@ -10,7 +10,8 @@
 // connection is closed). A peer with another version answers nothing it cannot parse: frames of
 // an unknown version or type are protocol errors too, so mismatched deployments fail loudly.
 //
-//   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field),
+//   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field; version 4
+//                                  added {i32 token, f32 bias}[] logit_bias, u64 prompt_group),
 //                                  u8[16] trace id, u8[8] parent span id, u8 trace flags
 //   Cancel  (frontend -> worker):  u64 id
 //   Output  (worker -> frontend):  u64 id, u8 finish, i32 prompt_tokens, completion_tokens,
@@ -40,8 +41,9 @@
 
 namespace turbine::runtime {
 
-// 2: requests carry a trace context; 3: KvTransferMeta carries device_pool.
-inline constexpr uint8_t kWireVersion = 3;
+// 2: requests carry a trace context; 3: KvTransferMeta carries device_pool; 4: SamplingParams
+// carry logit_bias and prompt_group.
+inline constexpr uint8_t kWireVersion = 4;
 inline constexpr uint32_t kMaxFrameBytes = 32u << 20;
 inline constexpr size_t kFrameHeaderBytes = 4;
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "structured/constraint_spec.h"
 
 namespace turbine::engine {
 
@@ -35,6 +36,8 @@ struct SamplingParams {
   // until the first one's prompt blocks are in the prefix cache, then reuse them (Engine); a
   // router sends a group to one worker. 0: no group.
   uint64_t prompt_group = 0;
+  // What the output must match (structured outputs, src/structured); kNone: unconstrained.
+  structured::ConstraintSpec constraint;
 
   Status validate() const;
 };

@@ -1,6 +1,7 @@
 #include "frontend/constraint_plan.h"
 
 #include "api/json_writer.h"
+#include "structured/compiler.h"
 
 namespace turbine::frontend {
 namespace {
@@ -63,16 +64,30 @@ ConstraintPlan plan_constraints(const api::ChatExtras& extras) {
   return plan;
 }
 
-Status attach_constraint(const ConstraintPlan& plan, engine::SamplingParams& params,
-                         const std::string& param) {
-  (void)params;
+structured::ConstraintSpec constraint_spec(const ConstraintPlan& plan) {
+  switch (plan.kind) {
+    case ConstraintPlan::Kind::kJsonSchema:
+      return {structured::ConstraintSpec::Kind::kJsonSchema, plan.schema};
+    case ConstraintPlan::Kind::kJsonObject:
+      return {structured::ConstraintSpec::Kind::kJsonObject, ""};
+    case ConstraintPlan::Kind::kNone: break;
+  }
+  return {};
+}
+
+Status check_constraint(const ConstraintPlan& plan, const std::string& param) {
   if (!plan.active()) return Status::ok();
-  // Structured outputs (src/structured) are not in this build yet: a constraint that cannot be
-  // enforced is refused rather than ignored.
-  return invalid_argument(param +
-                              " needs constrained decoding (structured outputs), which this "
-                              "server does not support yet",
-                          param);
+  auto grammar = structured::constraint_to_grammar(constraint_spec(plan), {});
+  if (grammar) return Status::ok();
+  return invalid_argument(param + ": " + grammar.status().message(), param);
+}
+
+void attach_constraint(const ConstraintPlan& plan, engine::SamplingParams& params) {
+  if (!plan.active()) return;
+  // A tool_choice constraint replaces an output format the request may also carry (the calls are
+  // the output); an output format does not replace one set already (response_format).
+  if (plan.tool_form == ToolOutputForm::kModel && params.constraint.active()) return;
+  params.constraint = constraint_spec(plan);
 }
 
 }  // namespace turbine::frontend

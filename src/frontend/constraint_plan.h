@@ -20,6 +20,7 @@
 #include "common/status.h"
 #include "engine/sampling.h"
 #include "frontend/postprocessor.h"
+#include "structured/constraint_spec.h"
 
 namespace turbine::frontend {
 
@@ -36,10 +37,18 @@ struct ConstraintPlan {
 // The plan for `extras` (tools and parameter schemas were checked by the parsers).
 ConstraintPlan plan_constraints(const api::ChatExtras& extras);
 
-// Puts the plan's constraint into the engine parameters; kInvalidArgument naming `param` when the
-// engine cannot enforce it.
-Status attach_constraint(const ConstraintPlan& plan, engine::SamplingParams& params,
-                         const std::string& param);
+// The plan as the constraint the engine enforces (structured/constraint_spec.h); kNone when the
+// plan is not active.
+structured::ConstraintSpec constraint_spec(const ConstraintPlan& plan);
+
+// Whether the engine can enforce the plan: the constraint goes through structured's grammar front
+// end (no vocabulary needed, so it is cheap); an unsupported or malformed schema is
+// kInvalidArgument naming `param` ("tools", "tool_choice", "text.format").
+Status check_constraint(const ConstraintPlan& plan, const std::string& param);
+
+// Puts the plan's constraint into the engine parameters (SamplingParams::constraint). A
+// tool_choice constraint wins over one already there; an output format does not replace one.
+void attach_constraint(const ConstraintPlan& plan, engine::SamplingParams& params);
 
 // The JSON Schema of tool_choice "required": an array of {"name", "parameters"} objects, one
 // alternative per tool (parameters: the tool's schema, or any object), at least one item and at

@@ -1,6 +1,9 @@
 #include "frontend/output_parsers.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cctype>
 #include <string_view>
 
 namespace turbine::frontend {
@@ -134,6 +137,39 @@ TextProcessorFactory make_parser_factory(ModelParsers model) {
     if (parser) out.push_back(make_parser_processor(std::move(parser), max_calls, markup));
     return out;
   };
+}
+
+namespace {
+
+// config.json's model_type from the architecture as the model files name it ("qwen3",
+// "Qwen3ForCausalLM", "DeepseekV3ForCausalLM" -> "qwen3", "qwen3", "deepseek_v3").
+std::string model_type_hint(std::string_view arch_name) {
+  std::string t;
+  for (char c : arch_name)
+    t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  constexpr std::string_view kSuffix = "forcausallm";
+  if (t.size() > kSuffix.size() && t.ends_with(kSuffix)) t.resize(t.size() - kSuffix.size());
+  if (t == "deepseekv3") return "deepseek_v3";
+  if (t == "deepseekv2") return "deepseek_v2";
+  if (t == "qwen2moe") return "qwen2_moe";
+  if (t == "qwen3moe") return "qwen3_moe";
+  return t;
+}
+
+}  // namespace
+
+TextProcessorFactory parsers_for_model(const ParserChoice& choice, const std::string& name,
+                                       const model::ModelInfo& info,
+                                       const tokenizer::Tokenizer& tokenizer) {
+  const ModelParsers p = resolve_parsers(
+      choice, {info.vocab.chat_template, model_type_hint(info.arch_name)}, tokenizer);
+  spdlog::info("model {}: tool-call parser {}, reasoning parser {}{}", name,
+               parsers::tool_call_format_name(p.tool_format),
+               parsers::reasoning_format_name(p.reasoning_format),
+               p.keep_special.empty()
+                   ? ""
+                   : " (" + std::to_string(p.keep_special.size()) + " markup tokens kept)");
+  return make_parser_factory(p);
 }
 
 }  // namespace turbine::frontend

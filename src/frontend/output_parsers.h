@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "frontend/postprocessor.h"
+#include "model/model_info.h"
 #include "parsers/output_parser.h"
 #include "tokenizer/tokenizer.h"
 
@@ -56,6 +57,12 @@ std::vector<int32_t> markup_token_ids(parsers::ToolCallFormat tool_format,
 
 // The per-choice processors of a model's chat responses (empty when nothing applies).
 TextProcessorFactory make_parser_factory(ModelParsers parsers);
+
+// The text processors of a served model named `name` (logged): `choice`, else detection from
+// `info`'s chat template and architecture.
+TextProcessorFactory parsers_for_model(const ParserChoice& choice, const std::string& name,
+                                       const model::ModelInfo& info,
+                                       const tokenizer::Tokenizer& tokenizer);
 
 // One StreamParser as a TextProcessor: its pieces become the delta's content, reasoning and tool
 // calls; calls with an index >= max_calls are dropped (parallel_tool_calls false: 1);

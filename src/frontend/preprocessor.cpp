@@ -54,13 +54,11 @@ Result<PreparedRequest> Preprocessor::prepare_chat(const api::ChatRequest& r,
       model.tokenizer->encode(rendered.text, rendered.add_special_tokens));
   out.prompt_text = std::move(rendered.text);
   TURBINE_RETURN_IF_ERROR(add_choices(out, 0, std::move(ids), {}, model, prompt_field));
-  // A JSON output format reaches here from the Responses API only (chat completions refuse
-  // response_format JSON while parsing).
-  const std::string param =
-      plan.tool_form != ToolOutputForm::kModel ? "tool_choice" : "text.format";
-  for (PreparedChoice& c : out.choices) {
-    TURBINE_RETURN_IF_ERROR(attach_constraint(plan, c.params, param));
-  }
+  // A tool constraint's schema is made of the tools' parameter schemas; a JSON output format
+  // reaches here from the Responses API's text.format.
+  const std::string param = plan.tool_form != ToolOutputForm::kModel ? "tools" : "text.format";
+  TURBINE_RETURN_IF_ERROR(check_constraint(plan, param));
+  for (PreparedChoice& c : out.choices) attach_constraint(plan, c.params);
   return out;
 }
 

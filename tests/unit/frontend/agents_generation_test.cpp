@@ -273,7 +273,7 @@ TEST_F(AgentsGenerationTest, NChoicesShareAPromptGroupAndInterleave) {
     text[c.at("index").as_int64()] += content->as_string();
   }
   EXPECT_EQ(order, (std::vector<int64_t>{2, 0, 1}));  // as the engine produced them
-  EXPECT_EQ(text[0], "a");  // the first piece after BOS loses its space
+  EXPECT_EQ(text[0], "a");                            // the first piece after BOS loses its space
   EXPECT_EQ(text[1], "b");
   EXPECT_EQ(text[2], "c");
 }
@@ -423,6 +423,47 @@ TEST(ConstraintPlanTest, ToolChoiceBecomesASchemaAndAParsingForm) {
   EXPECT_FALSE(plan_constraints(x).active());
   x.output_format.type = api::OutputFormat::Type::kJsonObject;
   EXPECT_EQ(plan_constraints(x).kind, ConstraintPlan::Kind::kJsonObject);
+}
+
+// The plan reaches the engine as SamplingParams::constraint; the grammar front end refuses what
+// the engine could not enforce.
+TEST(ConstraintPlanTest, AttachesTheSpecAndChecksTheSchema) {
+  api::ChatExtras x;
+  x.tools = {tool("f")};
+  x.tool_choice = {api::ToolChoice::Mode::kFunction, "f"};
+  ConstraintPlan p = plan_constraints(x);
+  EXPECT_TRUE(check_constraint(p, "tools").is_ok());
+  engine::SamplingParams params;
+  attach_constraint(p, params);
+  EXPECT_EQ(params.constraint.kind, structured::ConstraintSpec::Kind::kJsonSchema);
+  EXPECT_EQ(params.constraint.text, x.tools[0].parameters_json);
+
+  x.tool_choice.mode = api::ToolChoice::Mode::kRequired;
+  p = plan_constraints(x);
+  EXPECT_TRUE(check_constraint(p, "tools").is_ok());
+  attach_constraint(p, params);
+  EXPECT_EQ(params.constraint.text, p.schema);
+
+  // An output format does not replace a constraint set already (response_format); tools do.
+  api::ChatExtras fmt;
+  fmt.output_format.type = api::OutputFormat::Type::kJsonObject;
+  engine::SamplingParams preset;
+  preset.constraint = {structured::ConstraintSpec::Kind::kRegex, "a+"};
+  attach_constraint(plan_constraints(fmt), preset);
+  EXPECT_EQ(preset.constraint.kind, structured::ConstraintSpec::Kind::kRegex);
+  attach_constraint(p, preset);
+  EXPECT_EQ(preset.constraint.kind, structured::ConstraintSpec::Kind::kJsonSchema);
+  engine::SamplingParams none;
+  attach_constraint(plan_constraints(api::ChatExtras{}), none);
+  EXPECT_FALSE(none.constraint.active());
+
+  // A schema the grammar compiler cannot take is a 400 naming the field.
+  ConstraintPlan bad;
+  bad.kind = ConstraintPlan::Kind::kJsonSchema;
+  bad.schema = R"({"type":"object","properties":{"a":{"type":"nonsense"}}})";
+  const Status st = check_constraint(bad, "tools");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.field(), "tools") << st.message();
 }
 
 // The forms a constraint enforces are parsed without the model's markup.

@@ -160,8 +160,8 @@ test('Anthropic Messages: create, stream, count_tokens, x-api-key', async () => 
   assert.ok(msg.usage.input_tokens > 0);
 
   const stream = anthropic.messages.stream({
-    model: MODEL_NAME, max_tokens: 12, messages: [{ role: 'user', content: 'Tell me a story.' }],
-    temperature: 0,
+    model: MODEL_NAME, max_tokens: 12, system: 'You tell stories.',
+    messages: [{ role: 'user', content: 'Tell me a story.' }], temperature: 0,
   });
   const events = [];
   stream.on('streamEvent', (e) => events.push(e.type));

@@ -3,6 +3,11 @@
 // tiny model makes valid calls. Through the official `openai` client (chat round trip; Responses
 // unary and streaming with previous_response_id), `@anthropic-ai/sdk` (create and stream) and the
 // Vercel AI SDK's generateText.
+//
+// Every call assertion here depends on the engine enforcing SamplingParams::constraint (the
+// frontend sets it from tool_choice, frontend/constraint_plan.h): without enforcement the tiny
+// model writes stories, not calls. Token limits leave room for the grammar's bounded whitespace
+// (up to 8 characters per JSON separator) and, with parallel calls allowed, a few calls.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -50,7 +55,7 @@ function checkCall(name, args) {
 test('openai chat: required -> tool_calls -> tool message -> answer', async () => {
   const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
   const r = await openai.chat.completions.create({
-    model: MODEL_NAME, messages, tools: chatTools, tool_choice: 'required', max_tokens: 128,
+    model: MODEL_NAME, messages, tools: chatTools, tool_choice: 'required', max_tokens: 256,
     temperature: 0,
   });
   const c = r.choices[0];
@@ -77,7 +82,7 @@ test('openai chat: a named function, unary and streamed; parallel_tool_calls fal
   const named = { type: 'function', function: { name: 'set_units' } };
   const r = await openai.chat.completions.create({
     model: MODEL_NAME, messages: [{ role: 'user', content: 'Use celsius.' }], tools: chatTools,
-    tool_choice: named, max_tokens: 64, temperature: 0,
+    tool_choice: named, max_tokens: 128, temperature: 0,
   });
   const calls = r.choices[0].message.tool_calls;
   assert.equal(calls.length, 1);
@@ -86,7 +91,7 @@ test('openai chat: a named function, unary and streamed; parallel_tool_calls fal
 
   const stream = await openai.chat.completions.create({
     model: MODEL_NAME, messages: [{ role: 'user', content: 'Use celsius.' }], tools: chatTools,
-    tool_choice: named, max_tokens: 64, temperature: 0, stream: true,
+    tool_choice: named, max_tokens: 128, temperature: 0, stream: true,
   });
   let id = '', name = '', args = '', finish = '';
   for await (const chunk of stream) {
@@ -105,7 +110,7 @@ test('openai chat: a named function, unary and streamed; parallel_tool_calls fal
 
   const one = await openai.chat.completions.create({
     model: MODEL_NAME, messages: [{ role: 'user', content: 'Weather everywhere?' }], tools: chatTools,
-    tool_choice: 'required', parallel_tool_calls: false, max_tokens: 128, temperature: 0.9, seed: 2,
+    tool_choice: 'required', parallel_tool_calls: false, max_tokens: 256, temperature: 0.9, seed: 2,
   });
   assert.equal(one.choices[0].message.tool_calls.length, 1);
 });
@@ -113,7 +118,7 @@ test('openai chat: a named function, unary and streamed; parallel_tool_calls fal
 test('Responses: a function call, its output through previous_response_id, streamed', async () => {
   const tools = [{ type: 'function', name: 'get_weather', description: 'Weather', parameters: CITY, strict: true }];
   const r = await openai.responses.create({
-    model: MODEL_NAME, input: 'Weather in Tokyo?', tools, tool_choice: 'required', max_output_tokens: 128,
+    model: MODEL_NAME, input: 'Weather in Tokyo?', tools, tool_choice: 'required', max_output_tokens: 256,
     temperature: 0,
   });
   const call = r.output.find((o) => o.type === 'function_call');
@@ -138,7 +143,7 @@ test('Responses: a function call, its output through previous_response_id, strea
 
   const streamedCall = await openai.responses.create({
     model: MODEL_NAME, input: 'Weather in Tokyo?', tools, tool_choice: { type: 'function', name: 'get_weather' },
-    max_output_tokens: 128, temperature: 0, stream: true,
+    max_output_tokens: 256, temperature: 0, stream: true,
   });
   let args = '';
   let doneArgs;
@@ -156,7 +161,7 @@ test('Anthropic: messages.create and .stream with tools', async () => {
     { name: 'set_units', description: 'Units', input_schema: UNITS },
   ];
   const msg = await anthropic.messages.create({
-    model: MODEL_NAME, max_tokens: 128, tools, tool_choice: { type: 'any' },
+    model: MODEL_NAME, max_tokens: 256, tools, tool_choice: { type: 'any' },
     messages: [{ role: 'user', content: 'Weather in London?' }], temperature: 0,
   });
   assert.equal(msg.stop_reason, 'tool_use');
@@ -178,7 +183,7 @@ test('Anthropic: messages.create and .stream with tools', async () => {
   assert.equal(answer.content[0].type, 'text');
 
   const stream = anthropic.messages.stream({
-    model: MODEL_NAME, max_tokens: 128, tools, tool_choice: { type: 'tool', name: 'get_weather' },
+    model: MODEL_NAME, max_tokens: 256, tools, tool_choice: { type: 'tool', name: 'get_weather' },
     messages: [{ role: 'user', content: 'Weather in London?' }], temperature: 0,
   });
   let json = '';
@@ -197,7 +202,7 @@ test('Vercel AI SDK: generateText with tools', async () => {
   const result = await generateText({
     model: provider.chatModel(MODEL_NAME),
     prompt: 'What is the weather in Paris?',
-    maxOutputTokens: 128,
+    maxOutputTokens: 256,
     temperature: 0,
     toolChoice: 'required',
     tools: {

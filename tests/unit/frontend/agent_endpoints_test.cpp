@@ -15,6 +15,7 @@
 #include "fakes.h"
 #include "frontend/frontend.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -64,7 +65,14 @@ class AgentEndpointsTest : public ::testing::Test {
     auto front = Frontend::create(opts);
     ASSERT_TRUE(front.has_value());
     front_ = std::move(*front);
-    ASSERT_TRUE(front_->add_model({"m", model_, tokenizer_, engine_, {}}).is_ok());
+    ASSERT_TRUE(
+        front_
+            ->add_model({"m",
+                         std::make_shared<const model::ModelInfo>(model::model_info(*model_)),
+                         tokenizer_,
+                         engine_,
+                         {}})
+            .is_ok());
     ASSERT_TRUE(front_->start().is_ok());
   }
   void TearDown() override {

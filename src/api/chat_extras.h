@@ -54,6 +54,12 @@ struct ChatExtras {
   std::string user;  // end-user id (Responses `user`, Anthropic metadata.user_id)
 };
 
+// A protocol adapter's own state for a request (ChatRequest::protocol_state), e.g. what the
+// Responses API stores once the response is complete. Immutable once parsed.
+struct ProtocolState {
+  virtual ~ProtocolState() = default;
+};
+
 // The OpenAI chat `tools` array for chat templates:
 // [{"type":"function","function":{"name","description","parameters"}}] ("" for no tools).
 std::string tools_template_json(const std::vector<ToolSpec>& tools);

@@ -35,6 +35,9 @@ struct ChoiceDelta {
   std::vector<ToolCallDelta> tool_calls;
   std::vector<TokenLogprob> logprobs;         // logprobs of the tokens behind this delta
   FinishReason finish = FinishReason::kNone;  // set on the choice's last delta
+  // With finish: the stop string that ended the choice, "" when none did (Anthropic's
+  // stop_sequence).
+  std::string stop_sequence;
 
   bool empty() const {
     return content.empty() && reasoning.empty() && tool_calls.empty() && logprobs.empty() &&

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "api/json_writer.h"
+#include "api/openai_extras.h"
 
 namespace turbine::api {
 namespace json = boost::json;
@@ -178,7 +179,6 @@ constexpr std::string_view kUnsupportedFields[] = {"prompt_logprobs",
                                                    "audio",
                                                    "prediction",
                                                    "web_search_options",
-                                                   "reasoning_effort",
                                                    "verbosity",
                                                    "guided_decoding",
                                                    "guided_whitespace_pattern",
@@ -200,12 +200,6 @@ Status reject_unsupported(const json::object& obj, bool chat) {
     // vLLM's default for spaces_between_special_tokens is true; only false would change text.
     if (key == "spaces_between_special_tokens" && v->is_bool() && v->get_bool()) continue;
     return invalid_argument(std::string(key) + " is not supported", std::string(key));
-  }
-  if (const json::value* v = find(obj, "parallel_tool_calls")) {
-    if (!v->is_bool()) return type_error("parallel_tool_calls", "a boolean", *v);
-    if (!v->get_bool()) {
-      return invalid_argument("parallel_tool_calls false is not supported", "parallel_tool_calls");
-    }
   }
   if (const json::value* v = find(obj, "modalities")) {
     if (!v->is_array()) return type_error("modalities", "an array", *v);
@@ -265,15 +259,6 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
                                                     std::numeric_limits<int64_t>::max()));
       s.seed = static_cast<uint64_t>(seed);
     }
-  }
-  if ((v = find(obj, "n")) != nullptr) {
-    TURBINE_ASSIGN_OR_RETURN(int64_t n, as_int(*v, "n", 1, 128));
-    if (n != 1) return invalid_argument("n > 1 is not supported", "n");
-    s.n = 1;
-  }
-  if ((v = find(obj, "best_of")) != nullptr) {
-    TURBINE_ASSIGN_OR_RETURN(int64_t n, as_int(*v, "best_of", 1, 128));
-    if (n != 1) return invalid_argument("best_of > 1 is not supported", "best_of");
   }
   if ((v = find(obj, "stop")) != nullptr) {
     if (v->is_string()) {
@@ -337,13 +322,7 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
   }
   // Features we cannot honour are rejected rather than silently ignored.
   TURBINE_RETURN_IF_ERROR(reject_unsupported(obj, chat));
-  if ((v = find(obj, "logit_bias")) != nullptr) {
-    if (!v->is_object()) return type_error("logit_bias", "an object", *v);
-    if (!v->get_object().empty()) {
-      return invalid_argument("logit_bias is not supported", "logit_bias");
-    }
-  }
-  return Status::ok();
+  return read_choice_fields(obj, chat, s);
 }
 
 Result<std::vector<PromptInput>> read_prompt(const json::object& obj) {
@@ -449,9 +428,9 @@ Status check_tools(const json::value& tools) {
   return Status::ok();
 }
 
-// chat_template, chat_template_kwargs, tools, tool_choice, continue_final_message (vLLM).
-// tool_choice: "none" and "auto" only; forcing a call needs constrained decoding, which is not
-// there yet. Tools are passed to the template for "none" too, as vLLM does by default.
+// chat_template, chat_template_kwargs, tools, continue_final_message (vLLM). Tools are passed to
+// the template for tool_choice "none" too, as vLLM does by default; tool_choice and the other
+// tool fields are read by read_chat_extras (api/openai_extras.h).
 Status read_template_fields(const json::object& obj, bool add_generation_prompt,
                             ChatTemplateFields& out) {
   if (const json::value* v = find(obj, "chat_template")) {
@@ -465,14 +444,6 @@ Status read_template_fields(const json::object& obj, bool add_generation_prompt,
   if (const json::value* v = find(obj, "tools")) {
     TURBINE_RETURN_IF_ERROR(check_tools(*v));
     if (!v->get_array().empty()) out.tools_json = json::serialize(*v);
-  }
-  if (const json::value* v = find(obj, "tool_choice")) {
-    if (!v->is_string() && !v->is_object()) return type_error("tool_choice", "a string", *v);
-    if (!(v->is_string() && (v->get_string() == "none" || v->get_string() == "auto"))) {
-      return invalid_argument(
-          "tool_choice must be 'none' or 'auto' ('required' and named functions are not supported)",
-          "tool_choice");
-    }
   }
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "continue_final_message", out.continue_final_message));
   if (out.continue_final_message && add_generation_prompt) {
@@ -588,6 +559,7 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "add_generation_prompt", req.add_generation_prompt));
   TURBINE_RETURN_IF_ERROR(
       read_template_fields(obj, req.add_generation_prompt, req.template_fields));
+  TURBINE_RETURN_IF_ERROR(read_chat_extras(obj, req));
   TURBINE_ASSIGN_OR_RETURN(req.sampling.constraint, read_output_constraint(obj));
   return req;
 }

@@ -11,9 +11,10 @@
 //   (chat), temperature, top_p, top_k, min_p, seed, presence_penalty, frequency_penalty,
 //   repetition_penalty, stop, stop_token_ids, ignore_eos, min_tokens, skip_special_tokens, stream,
 //   stream_options.include_usage, logprobs (+ top_logprobs in chat), echo (completions),
-//   add_generation_prompt, continue_final_message, chat_template, chat_template_kwargs, tools;
-// - accepted only at the value that means "nothing to do": n = 1, best_of = 1, logit_bias {},
-//   suffix "", tool_choice "none"/"auto", parallel_tool_calls true, modalities ["text"];
+//   add_generation_prompt, continue_final_message, chat_template, chat_template_kwargs, tools,
+//   tool_choice, parallel_tool_calls, reasoning_effort (chat; api/openai_extras.h), n (up to
+//   kMaxChoices), best_of (completions), logit_bias;
+// - accepted only at the value that means "nothing to do": suffix "", modalities ["text"];
 // - honoured output constraints (api/output_constraint.h): response_format, structured_outputs,
 //   guided_json, guided_regex, guided_choice, guided_grammar (guided_decoding_backend is
 //   informational);
@@ -26,10 +27,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/chat_extras.h"
@@ -40,6 +43,10 @@ namespace turbine::api {
 
 inline constexpr int kMaxLogprobs = 20;
 inline constexpr size_t kMaxStopStrings = 16;
+// n (and best_of): choices per prompt. Each is a sequence in the engine; above this a 400.
+inline constexpr int kMaxChoices = 16;
+// logit_bias entries per request (OpenAI's limit).
+inline constexpr size_t kMaxLogitBias = 300;
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 
 // Fields shared by /v1/completions and /v1/chat/completions, already validated.
@@ -58,7 +65,12 @@ struct SamplingOptions {
   bool ignore_eos = false;              // vLLM extension
   int min_tokens = 0;                   // vLLM extension: EOS/stop ids suppressed before this many
   bool skip_special_tokens = true;      // vLLM extension: special tokens left out of the text
-  int n = 1;                            // choices per prompt; only 1 is accepted for now
+  int n = 1;                            // choices per prompt, [1, kMaxChoices]
+  // Completions: sequences generated per prompt, of which the n with the highest cumulative
+  // logprob are returned; n <= best_of <= kMaxChoices, not with stream (unless equal to n).
+  int best_of = 1;
+  // Token id -> bias in [-100, 100] added to its logit before sampling (sorted by id, unique).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   // Number of top alternatives per token; absent = no logprobs. Completions: `logprobs` (int
   // 0..20). Chat: `logprobs: true` + `top_logprobs` (0..20, default 0).
   std::optional<int> logprobs;
@@ -114,9 +126,12 @@ struct ChatRequest {
   SamplingOptions sampling;
   bool add_generation_prompt = true;  // vLLM extension
   ChatTemplateFields template_fields;
-  // Tools, tool choice, output format, reasoning controls (api/chat_extras.h); filled by the
-  // Responses and Anthropic parsers.
+  // Tools, tool choice, output format, reasoning controls (api/chat_extras.h); filled by every
+  // chat-like parser (chat completions, Responses, Anthropic).
   ChatExtras extras;
+  // What the protocol adapter that parsed the request keeps for its own encoder (Responses: the
+  // conversation to store); opaque to the stages in between. Null for most protocols.
+  std::shared_ptr<const ProtocolState> protocol_state;
 };
 
 // vLLM /tokenize: either {prompt} or {messages} (is_chat).
@@ -176,6 +191,8 @@ struct ResponseMeta {
   // stream_options.include_usage: every chunk before the usage chunk carries "usage": null, as
   // OpenAI's streams do.
   bool null_usage_in_chunks = false;
+  // The prompt's tokens, known before any output (Anthropic's message_start reports them).
+  int64_t prompt_tokens = 0;
 };
 
 // prefix + "-" + 32 random hex digits (thread-local RNG).

@@ -19,6 +19,7 @@
 
 #include "cli/encoder_serving.h"
 #include "cli/http_flags.h"
+#include "cli/parser_flags.h"
 #include "cli/runtime_flags.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
@@ -42,6 +43,7 @@ struct FrontendCmdOptions {
   double shutdown_grace_s = 30.0;
   RuntimeFlags runtime;
   TracingFlags tracing;
+  ParserFlags parsers;
   int max_local_prefill_length = 1000;
 };
 
@@ -54,6 +56,11 @@ int run_frontend(const FrontendCmdOptions& opts) {
   frontend::FrontendOptions http = opts.http;
   if (Status st = opts.http_flags.apply(http); !st.is_ok()) {
     spdlog::error("{}", st.message());
+    return 2;
+  }
+  auto parser_choice = opts.parsers.choice();
+  if (!parser_choice) {
+    spdlog::error("{}", parser_choice.status().message());
     return 2;
   }
   auto router_metrics = std::make_shared<metrics::RouterMetrics>();
@@ -106,6 +113,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
     return 2;
   }
   sopts.kv_token = *token;
+  sopts.parsers = *parser_choice;
   auto models = serving::DiscoveredModels::start(sopts, **discovery, **connector, *plane, **front);
   if (!models) {
     spdlog::error("{}", models.status().message());
@@ -182,6 +190,7 @@ void add_frontend_command(CLI::App& app) {
   cmd->add_flag("!--no-ui", f.http.ui, "Do not serve the chat playground on GET /");
   f.runtime.add_to(*cmd);
   f.tracing.add_to(*cmd);
+  f.parsers.add_to(*cmd);
   cmd->add_option("--max-local-prefill-length", f.max_local_prefill_length,
                   "Disaggregated serving: prompts with at most this many uncached tokens are "
                   "prefilled on their decode worker even when prefill workers exist")

@@ -14,6 +14,7 @@
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
+#include "cli/parser_flags.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
 #include "encoder/encoder_model.h"
@@ -38,6 +39,7 @@ struct RunOptions {
   InProcessWorkersOptions workers;
   DisaggRunOptions disagg;
   TracingFlags tracing;
+  ParserFlags parsers;
   HttpFlags http_flags;  // --api-key, CORS, --max-connections
   double shutdown_grace_s = 30.0;
 };
@@ -47,6 +49,11 @@ int run_server(const RunOptions& opts) {
   RunOptions::Http http = opts.http;
   if (Status st = opts.http_flags.apply(http); !st.is_ok()) {
     spdlog::error("{}", st.message());
+    return 2;
+  }
+  auto parser_choice = opts.parsers.choice();
+  if (!parser_choice) {
+    spdlog::error("{}", parser_choice.status().message());
     return 2;
   }
   auto path = resolve_model(opts.model, opts.revision);
@@ -108,7 +115,7 @@ int run_server(const RunOptions& opts) {
   // The model reaches the frontend the way a worker's does in the distributed mode: the
   // workers register in (in-memory) discovery and a ModelWatcher announces it (serving/).
   const std::string location = std::filesystem::absolute(*path).string();
-  serving::FrontendModels models(**front);
+  serving::FrontendModels models(**front, *parser_choice);
   models.preload(location, std::make_shared<const model::ModelInfo>(model::model_info(*model)),
                  std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
   serving::ModelEvents events = models.events();
@@ -181,6 +188,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("!--no-ui", run.http.ui, "Do not serve the chat playground on GET /");
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);
+  run.parsers.add_to(*cmd);
   add_disagg_run_flags(*cmd, run.disagg);
   cmd->add_option("--workers", run.workers.workers, "In-process workers behind the router")
       ->check(CLI::PositiveNumber)

@@ -394,6 +394,7 @@ Status CudaBackend::emit_outputs(int n_out) {
   const size_t words = mask_words();
   uint32_t* hm = masks_host_.as<uint32_t>();
   int last_masked = -1;
+  bool bias = false;
   for (int r = 0; r < n_out; ++r) {
     const engine::RowSampling& row = rows_[static_cast<size_t>(r)];
     const bool masked = !row.on_host && row.fill_mask;
@@ -402,6 +403,13 @@ Status CudaBackend::emit_outputs(int n_out) {
       row.fill_mask(hm + static_cast<size_t>(r) * words);
       last_masked = r;
     }
+    // Host rows keep their logits as the model made them (the host sampler adds the bias).
+    if (row.on_host || row.logit_bias.size() > static_cast<size_t>(kMaxRowLogitBias)) continue;
+    for (const auto& [id, b] : row.logit_bias) {
+      hp[r].bias_ids[hp[r].n_bias] = id;
+      hp[r].bias_values[hp[r].n_bias++] = b;
+    }
+    bias = bias || hp[r].n_bias > 0;
   }
   TURBINE_RETURN_IF_ERROR(check(
       cudaMemcpyAsync(sample_params_dev_.data(), hp,
@@ -413,6 +421,10 @@ Status CudaBackend::emit_outputs(int n_out) {
                               static_cast<size_t>(last_masked + 1) * words * sizeof(uint32_t),
                               cudaMemcpyHostToDevice, s),
               "token masks upload"));
+  }
+  if (bias) {
+    TURBINE_RETURN_IF_ERROR(add_logit_bias(s, static_cast<float*>(logits_dev_.data()), n_out,
+                                           cfg_.n_vocab, sample_params_dev_.as<SampleParams>()));
   }
   TURBINE_RETURN_IF_ERROR(sample(s, DType::kF32, dev_logits, n_out, cfg_.n_vocab,
                                  sample_params_dev_.as<SampleParams>(), tokens_dev_.as<int32_t>(),

@@ -153,7 +153,27 @@ __global__ void sample_kernel(const T* __restrict__ logits, int vocab,
   if (threadIdx.x == 0) out[blockIdx.x] = best.i == 0x7fffffff ? 0 : best.i;
 }
 
+// One block per row, one thread per bias entry (ids are distinct: no two threads write one logit).
+__global__ void logit_bias_kernel(float* __restrict__ logits, int vocab,
+                                  const SampleParams* __restrict__ params) {
+  const SampleParams& p = params[blockIdx.x];
+  const int i = static_cast<int>(threadIdx.x);
+  if (i >= p.n_bias) return;
+  const int id = p.bias_ids[i];
+  if (id >= 0 && id < vocab)
+    logits[static_cast<int64_t>(blockIdx.x) * vocab + id] += p.bias_values[i];
+}
+
 }  // namespace
+
+Status add_logit_bias(cudaStream_t stream, float* logits, int n_rows, int vocab,
+                      const SampleParams* params) {
+  if (n_rows < 0 || vocab <= 0 || params == nullptr)
+    return invalid_argument("logit bias: bad args");
+  if (n_rows == 0) return Status::ok();
+  logit_bias_kernel<<<n_rows, kMaxRowLogitBias, 0, stream>>>(logits, vocab, params);
+  return check_launch("logit_bias");
+}
 
 Status argmax(cudaStream_t stream, model::DType dtype, const void* logits, int n_rows, int vocab,
               int32_t* out) {

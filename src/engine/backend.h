@@ -49,7 +49,11 @@ struct RowSampling {
   // it queued the step's forward pass and before it samples, so the host computes the masks while
   // the device computes the logits. Empty: unconstrained.
   std::function<void(uint32_t* words)> fill_mask;
+  // Added to the row's logits first (SamplingParams::logit_bias); at most kMaxDeviceLogitBias
+  // entries (rows with more are sampled on the host).
+  std::span<const std::pair<int32_t, float>> logit_bias;
 };
+inline constexpr size_t kMaxDeviceLogitBias = 16;
 
 // One logits row as a backend that samples every row itself sees it (Backend::samples_all_rows).
 struct SampleRow {

@@ -88,6 +88,12 @@ Status Engine::submit(EngineRequest request) {
     }
   }
   TURBINE_RETURN_IF_ERROR(request.params.validate());
+  if (!request.params.logit_bias.empty() && request.params.logit_bias.back().first >= n_vocab_) {
+    return invalid_argument("logit_bias names token " +
+                                std::to_string(request.params.logit_bias.back().first) +
+                                ", outside the vocabulary [0, " + std::to_string(n_vocab_) + ")",
+                            "logit_bias");
+  }
   if (!request.on_output) return internal_error("engine request without an output callback");
   std::unique_ptr<structured::Matcher> matcher;
   if (request.params.constraint.active()) {
@@ -185,7 +191,7 @@ EngineStats Engine::stats() const {
 
 void Engine::publish_stats() {
   stats_.running = static_cast<int>(running_.size());
-  stats_.waiting = static_cast<int>(waiting_.size() + fetching_.size());
+  stats_.waiting = static_cast<int>(waiting_.size() + fetching_.size() + held_.size());
   stats_.kv_used_blocks = pool_.num_blocks() - pool_.num_free();
   stats_.kv_transfers_pinned = transfers_.size();
   stats_.kv_transfer_pinned_blocks = transfers_.pinned_blocks();
@@ -224,6 +230,41 @@ void Engine::flush() {
   retired_.clear();
 }
 
+void Engine::admit(std::unique_ptr<Sequence> seq) {
+  const uint64_t group = seq->req.params.prompt_group;
+  // Sharing needs a cached prompt block to share: a prompt longer than one block (its last token
+  // is always computed) and a prefix cache.
+  const bool shareable = group != 0 && options_.enable_prefix_caching && !seq->req.disagg.import &&
+                         seq->n_prompt > block_size_;
+  if (shareable) {
+    if (group_leaders_.count(group) != 0) {
+      held_.push_back(std::move(seq));
+      return;
+    }
+    seq->group_leader = true;
+    group_leaders_[group] = seq.get();
+  }
+  waiting_.push_back(std::move(seq));
+}
+
+void Engine::release_group(Sequence& leader) {
+  leader.group_leader = false;
+  const uint64_t group = leader.req.params.prompt_group;
+  group_leaders_.erase(group);
+  // The members go to the queue's front, in arrival order: they came with their leader, before
+  // anything queued since.
+  std::vector<std::unique_ptr<Sequence>> members;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if ((*it)->req.params.prompt_group == group) {
+      members.push_back(std::move(*it));
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = members.rbegin(); it != members.rend(); ++it) waiting_.push_front(std::move(*it));
+}
+
 void Engine::loop() {
   for (;;) {
     std::deque<Inbound> incoming;
@@ -258,20 +299,23 @@ void Engine::loop() {
       auto seq = std::make_unique<Sequence>(std::move(in.req), n_vocab_, options_.eos_token_ids,
                                             seed_rng_(), host_sampling);
       seq->matcher = std::move(in.matcher);
-      waiting_.push_back(std::move(seq));
+      admit(std::move(seq));
     }
     if (stopping) {
       for (auto& s : running_) cancels.insert(s->req.id);
       for (auto& s : waiting_) cancels.insert(s->req.id);
       for (auto& s : fetching_) cancels.insert(s->req.id);
+      for (auto& s : held_) cancels.insert(s->req.id);
     }
     if (!cancels.empty()) {
+      std::vector<Sequence*> leaders;  // dropped group leaders: their members queue afterwards
       auto drop = [&](auto& seqs) {
         for (auto it = seqs.begin(); it != seqs.end();) {
           if (cancels.count((*it)->req.id) != 0) {
             if ((*it)->fetch_gen != 0 && options_.kv_transfer)
               options_.kv_transfer->release(*(*it)->req.disagg.import);
             (*it)->fetch_gen = 0;
+            if ((*it)->group_leader) leaders.push_back(it->get());
             free_blocks(**it);
             finish(**it, stops.count((*it)->req.id) != 0 ? FinishReason::kStop
                                                          : FinishReason::kCancelled);
@@ -282,9 +326,11 @@ void Engine::loop() {
           }
         }
       };
+      drop(held_);
       drop(waiting_);
       drop(running_);
       drop(fetching_);
+      for (Sequence* leader : leaders) release_group(*leader);  // still alive in retired_
     }
     if (stopping) {
       transfers_.clear();

@@ -18,6 +18,14 @@
 //
 // Stats: the engine thread keeps a plain EngineStats and publishes a copy under a small mutex
 // before it delivers outputs, so a caller that saw an output sees the counters of its step.
+//
+// Prompt groups (SamplingParams::prompt_group, the n choices of one prompt): the first member to
+// arrive runs as usual; later members wait (held, not queued) until its prompt is computed, then
+// join the queue's front and start on its prefix-cache blocks, shared read-only; the last
+// partial block is recomputed by each (the scheduler never reuses a sequence's last token). If
+// the first member leaves before that (cancelled, preempted, failed), the others are released
+// and compute the prompt themselves. Groups need prefix caching and a prompt longer than one
+// block; KV imports (disaggregation) ignore them.
 #pragma once
 
 #include <chrono>
@@ -176,6 +184,10 @@ class Engine : public AsyncEngine, public KvTransferSource {
   std::shared_ptr<const KvTransferMeta> pin_transfer(Sequence& seq);
   void expire(Clock::time_point now);
   std::optional<Clock::time_point> next_deadline() const;
+  // Prompt groups: a new sequence leads its group or is held until the leader's prompt is in the
+  // prefix cache; release_group() queues the held members of `leader`'s group.
+  void admit(std::unique_ptr<Sequence> seq);
+  void release_group(Sequence& leader);
 
   std::unique_ptr<Backend> backend_;
   const int32_t n_vocab_;
@@ -208,7 +220,9 @@ class Engine : public AsyncEngine, public KvTransferSource {
   std::mt19937_64 seed_rng_{std::random_device{}()};  // device-sampling seeds of unseeded requests
   std::vector<std::unique_ptr<Sequence>> running_;    // in admission order, oldest first
   std::vector<std::unique_ptr<Sequence>> fetching_;   // admitted, waiting for imported KV
-  kv::TransferTable transfers_;                       // prefill-only results, by transfer id
+  std::vector<std::unique_ptr<Sequence>> held_;       // prompt-group members waiting for a leader
+  std::unordered_map<uint64_t, Sequence*> group_leaders_;  // group -> leader computing its prompt
+  kv::TransferTable transfers_;                            // prefill-only results, by transfer id
   uint64_t next_fetch_gen_ = 1;
   // Outputs of this iteration, delivered by flush() after the stats are published; finished
   // sequences wait in retired_ until then.

@@ -31,6 +31,8 @@ struct Engine::Sequence {
   kv::BlockHashes hashes;
   // The host sampler; none for backends that sample every row (Backend::samples_all_rows).
   std::optional<Sampler> sampler;
+  // Leads its prompt group (params.prompt_group): others wait in held_ until its prompt is done.
+  bool group_leader = false;
   uint64_t seed = 0;  // the device sampler's: the request's seed, else a random one
   // For backends that sample every row: the prompt's hash, and the ids suppressed before
   // min_tokens (stop ids, and EOS unless ignored).

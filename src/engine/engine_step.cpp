@@ -58,13 +58,14 @@ void steer_to_finish(structured::Matcher& m, const SamplingParams& p, int64_t bu
 }  // namespace
 
 // Whether the backend may choose this sequence's next token on its device: only temperature,
-// top-k and top-p (no logprobs, penalties, min-p), and nothing to mask (EOS and stop ids before
-// min_tokens). The answer depends on the sequence alone, so a seeded request draws the same
-// tokens whatever else is in the batch.
+// top-k, top-p and a short logit_bias (no logprobs, penalties, min-p), and nothing to mask (EOS and
+// stop ids before min_tokens). The answer depends on the sequence alone, so a seeded request draws
+// the same tokens whatever else is in the batch.
 bool Engine::device_samplable(const Sequence& s) const {
   const SamplingParams& p = s.req.params;
   if (p.n_logprobs >= 0 || p.min_p > 0.0f || p.presence_penalty != 0.0f ||
-      p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f)
+      p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f ||
+      p.logit_bias.size() > kMaxDeviceLogitBias)
     return false;
   if (s.matcher && !backend_->supports_sampling_mask()) return false;
   const bool masks =
@@ -182,7 +183,9 @@ std::vector<Engine::Planned> Engine::schedule() {
   const SchedulePlan plan = engine::schedule(in, view);
 
   // Preempted: newest first, each to the queue's front (so the oldest of them ends up first).
+  std::vector<Sequence*> preempted_leaders;
   for ([[maybe_unused]] size_t i : plan.preempted) {
+    if (running_.back()->group_leader) preempted_leaders.push_back(running_.back().get());
     waiting_.push_front(std::move(running_.back()));
     running_.pop_back();
     stats_.preemptions++;
@@ -207,6 +210,9 @@ std::vector<Engine::Planned> Engine::schedule() {
   std::vector<Planned> out;
   out.reserve(plan.chunks.size());
   for (const ScheduledChunk& c : plan.chunks) out.push_back({seqs[c.seq], c.n_tokens});
+  // A preempted leader recomputes later; its members should not wait that long (they queue
+  // behind it and compute the prompt themselves).
+  for (Sequence* leader : preempted_leaders) release_group(*leader);
   return out;
 }
 
@@ -255,6 +261,7 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.top_p = s.req.params.top_p;
       r.seed = s.seed;
       r.step = static_cast<uint64_t>(s.n_generated);
+      r.logit_bias = s.req.params.logit_bias;
       if (s.matcher && !r.on_host) {
         // Called by the backend once the forward pass is queued: overlaps the device's work.
         Sequence* seq = plan[i].seq;
@@ -321,6 +328,7 @@ bool Engine::step() {
       std::unique_ptr<Sequence> s = std::move(waiting_.front());
       waiting_.pop_front();
       spdlog::error("engine: request {} does not fit the KV cache", s->req.id);
+      if (s->group_leader) release_group(*s);
       free_blocks(*s);
       finish(*s, FinishReason::kError,
              {StatusCode::kResourceExhausted, "the request does not fit the KV cache"});
@@ -347,6 +355,7 @@ bool Engine::step() {
   if (!st.is_ok()) {
     spdlog::error("engine step failed: {}", st.to_string());
     for (const Planned& p : plan) {
+      if (p.seq->group_leader) release_group(*p.seq);
       finish(*p.seq, FinishReason::kError, st);
       done.push_back(p.seq);
     }
@@ -363,6 +372,8 @@ bool Engine::step() {
                                 s.n_registered, s.hashes, s.tokens);
         s.n_registered = n_full;
       }
+      // The prompt's full blocks are in the prefix cache now: its group may start on them.
+      if (s.group_leader && s.n_computed >= s.n_prompt) release_group(s);
       if (!chunks[i].want_logits) continue;
       SampledToken tok = std::move(sampled[row++]);
       // Not for prefill-only requests: their max_tokens of 1 is not the request's.

@@ -25,6 +25,14 @@ Status SamplingParams::validate() const {
                             "constraint_replay");
   }
   if (n_logprobs > 20) return invalid_argument("logprobs must be at most 20", "logprobs");
+  for (size_t i = 0; i < logit_bias.size(); ++i) {
+    const auto& [id, bias] = logit_bias[i];
+    if (id < 0 || !(bias >= -100.0f && bias <= 100.0f) ||
+        (i > 0 && logit_bias[i - 1].first >= id)) {
+      return invalid_argument(
+          "logit_bias must map distinct token ids (sorted) to biases in [-100, 100]", "logit_bias");
+    }
+  }
   return Status::ok();
 }
 
@@ -94,6 +102,9 @@ SampledToken Sampler::sample(std::span<float> logits, std::span<const uint32_t> 
   }
 
   apply_penalties(logits);
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (static_cast<size_t>(id) < n) logits[static_cast<size_t>(id)] += bias;
+  }
   if (!allowed.empty()) {
     constexpr float kNeg = -std::numeric_limits<float>::infinity();
     const size_t bits = std::min(n, allowed.size() * 32);

@@ -27,6 +27,15 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   int n_logprobs = -1;  // -1: none; 0: the sampled token's; k: plus the top k
+  // Added to the logits of these token ids before sampling (after penalties, before temperature);
+  // sorted by id, unique, each bias in [-100, 100]. Logprobs still describe the model's own
+  // distribution.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  // The choices of one prompt (n > 1) share a non-zero group id, unique among the live requests
+  // of their frontend (random). An engine computes the group's prompt once: later members wait
+  // until the first one's prompt blocks are in the prefix cache, then reuse them (Engine); a
+  // router sends a group to one worker. 0: no group.
+  uint64_t prompt_group = 0;
   // What the output must match (structured outputs, src/structured); kNone: unconstrained.
   structured::ConstraintSpec constraint;
   // The last `constraint_replay` prompt tokens were generated under `constraint` before this

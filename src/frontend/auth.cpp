@@ -1,5 +1,6 @@
 #include "frontend/auth.h"
 
+#include "api/anthropic.h"
 #include "common/strings.h"
 
 namespace turbine::frontend::auth {
@@ -58,6 +59,8 @@ http::HeadCheck make_head_check(std::optional<std::string> key) {
     Status st = check_api_key(head, key);
     if (st.is_ok()) return std::nullopt;
     http::EarlyAnswer a{401, st.message(), {}, false};
+    // Anthropic clients read errors in their own shape (api/anthropic.h).
+    if (head.target.starts_with("/v1/messages")) a.body = api::anthropic_error_json(st);
     a.headers.emplace_back("WWW-Authenticate", "Bearer");
     return a;
   };

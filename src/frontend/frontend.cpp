@@ -7,8 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
+#include "api/anthropic.h"
 #include "api/errors.h"
 #include "api/openai.h"
+#include "api/response_store.h"
+#include "frontend/anthropic_protocol.h"
 #include "frontend/auth.h"
 #include "frontend/encoder_routes.h"
 #include "frontend/generation.h"
@@ -16,6 +19,7 @@
 #include "frontend/openai_protocol.h"
 #include "frontend/playground.h"
 #include "frontend/preprocessor.h"
+#include "frontend/responses_protocol.h"
 #include "frontend/work_pool.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -87,6 +91,9 @@ class FrontendImpl final : public Frontend {
         pool_(options_.preprocess_threads),
         chat_(make_openai_chat_adapter()),
         completions_(make_openai_completions_adapter()),
+        response_store_(options_.response_store),
+        responses_(make_responses_adapter(response_store_)),
+        messages_(make_anthropic_adapter()),
         env_{metrics_, *tracer_, next_engine_id_, inflight_} {}
 
   Status add_model(ServedModel m) override {
@@ -143,6 +150,19 @@ class FrontendImpl final : public Frontend {
     router.add("POST", "/v1/chat/completions", [this](const Request& req, ResponseWriter& w) {
       return handle_generate(*chat_, req, w);
     });
+    router.add("POST", "/v1/responses", [this](const Request& req, ResponseWriter& w) {
+      return handle_generate(*responses_, req, w);
+    });
+    router.add_prefix("GET", "/v1/responses/", [this](const Request& req, ResponseWriter& w) {
+      return handle_stored_response(req, w, /*erase=*/false);
+    });
+    router.add_prefix("DELETE", "/v1/responses/", [this](const Request& req, ResponseWriter& w) {
+      return handle_stored_response(req, w, /*erase=*/true);
+    });
+    router.add("POST", "/v1/messages", [this](const Request& req, ResponseWriter& w) {
+      return handle_generate(*messages_, req, w);
+    });
+    add(router, "POST", "/v1/messages/count_tokens", &FrontendImpl::handle_count_tokens);
     add(router, "GET", "/v1/models", &FrontendImpl::handle_models);
     // By prefix: models announced after start are routed too, ids with '/' included.
     router.add_prefix("GET", "/v1/models/", [this](const Request& req, ResponseWriter& w) {
@@ -316,6 +336,53 @@ class FrontendImpl final : public Frontend {
     co_await run_generation(env_, std::move(s.generation), w);
   }
 
+  // ---- Responses store and Anthropic token counting -----------------------------------------
+
+  // GET /v1/responses/{id}: the stored response; DELETE: removes it. Unknown or expired ids
+  // (and `store: false` responses) are 404 in the Responses error shape.
+  asio::awaitable<void> handle_stored_response(const Request& req, ResponseWriter& w, bool erase) {
+    if (Status st = authorize(req); !st.is_ok()) {
+      co_return co_await send_error(metrics_, *responses_, w, st);
+    }
+    constexpr std::string_view kPrefix = "/v1/responses/";
+    std::string id = percent_decode(
+        std::string_view(req.target).substr(std::min(kPrefix.size(), req.target.size())));
+    if (const size_t q = id.find('?'); q != std::string::npos) id.resize(q);
+    if (erase) {
+      if (!response_store_.erase(id)) {
+        co_return co_await send_error(metrics_, *responses_, w, api::response_not_found(id));
+      }
+      co_return co_await reply(w, 200, api::response_deleted_json(id));
+    }
+    const std::shared_ptr<const api::StoredResponse> stored = response_store_.get(id);
+    if (!stored) {
+      co_return co_await send_error(metrics_, *responses_, w, api::response_not_found(id));
+    }
+    co_await reply(w, 200, stored->response_json);
+  }
+
+  // POST /v1/messages/count_tokens: the prompt's tokens as /v1/messages would render them.
+  asio::awaitable<void> handle_count_tokens(const Request& req, ResponseWriter& w) {
+    if (Status st = authorize(req); !st.is_ok()) {
+      co_return co_await send_error(metrics_, *messages_, w, st);
+    }
+    auto body = co_await pool_.run<std::string>([&]() -> Result<std::string> {
+      TURBINE_ASSIGN_OR_RETURN(api::ChatRequest r,
+                               api::parse_anthropic_count_tokens_request(req.body));
+      TURBINE_ASSIGN_OR_RETURN(ModelPtr m, registry_.find(r.model));
+      TURBINE_ASSIGN_OR_RETURN(api::ChatTemplateFields fields,
+                               Preprocessor::with_reasoning_kwargs(r));
+      TURBINE_ASSIGN_OR_RETURN(RenderedPrompt prompt,
+                               m->chat_prompt.render(r.messages, r.add_generation_prompt, fields));
+      TURBINE_RETURN_IF_ERROR(
+          Preprocessor::check_text_bound(prompt.text.size(), *m, true, "messages"));
+      const auto ids = m->tokenizer->encode(prompt.text, prompt.add_special_tokens);
+      return api::anthropic_count_tokens_response(static_cast<int64_t>(ids.size()));
+    });
+    if (!body) co_return co_await send_error(metrics_, *messages_, w, body.status());
+    co_await reply(w, 200, std::move(*body));
+  }
+
   // ---- other routes --------------------------------------------------------------------------
 
   asio::awaitable<void> handle_health(const Request&, ResponseWriter& w) {
@@ -427,6 +494,9 @@ class FrontendImpl final : public Frontend {
   WorkPool pool_;
   const std::unique_ptr<ProtocolAdapter> chat_;
   const std::unique_ptr<ProtocolAdapter> completions_;
+  api::ResponseStore response_store_;  // thread-safe; behind previous_response_id and GET/DELETE
+  const std::unique_ptr<ProtocolAdapter> responses_;
+  const std::unique_ptr<ProtocolAdapter> messages_;
   std::atomic<uint64_t> next_engine_id_{1};
   std::atomic<int> inflight_{0};
   const GenerationEnv env_;

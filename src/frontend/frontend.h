@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "api/response_store.h"
 #include "common/status.h"
 #include "common/trace.h"
 #include "encoder/async_encoder.h"
@@ -63,6 +64,9 @@ struct FrontendOptions {
   std::chrono::seconds removed_model_retention = std::chrono::minutes(10);
   // Runs before each generation request is routed (semantic layer). Null: none.
   std::shared_ptr<RequestHook> request_hook;
+  // The Responses API's store (previous_response_id, GET/DELETE /v1/responses/{id}): bounded,
+  // with a TTL, in memory.
+  api::ResponseStore::Options response_store;
 
   Status validate() const;
 };
@@ -76,7 +80,8 @@ struct ServedModel {
   std::shared_ptr<const model::ModelInfo> info;
   std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   std::shared_ptr<engine::AsyncEngine> engine;
-  // Reasoning / tool-call parsers for chat responses (postprocessor.h); empty: none.
+  // Reasoning / tool-call parsers for chat responses (postprocessor.h, output_parsers.h); empty:
+  // none.
   TextProcessorFactory text_processors;
   // An encoder model (embeddings, classification, rerank): set instead of model, tokenizer and
   // engine; served on the encoder routes (encoder_routes.h) and refused by the generative ones.

@@ -81,7 +81,9 @@ class Run {
       co_return co_await send_error(env_.metrics, protocol_, w_, st, g_.headers);
     }
     w_.on_disconnect(call.closer());
-    encoder_ = protocol_.encoder({protocol_.make_id(), unix_now(), g_.model->name}, *g_.request);
+    api::ResponseMeta meta{protocol_.make_id(), unix_now(), g_.model->name};
+    meta.prompt_tokens = usage().prompt_tokens;
+    encoder_ = protocol_.encoder(meta, *g_.request);
     outputs_.resize(post_.size());
     for (size_t i = 0; i < outputs_.size(); ++i) outputs_[i].index = static_cast<int>(i);
 
@@ -113,13 +115,22 @@ class Run {
     PostprocessOptions opts;
     opts.stop = sampling_.stop;
     opts.skip_special_tokens = sampling_.skip_special_tokens;
-    opts.logprobs = sampling_.logprobs.has_value();
-    const TextProcessorContext context{p.chat, p.tools_json, p.prompt_text};
+    // best_of ranks sequences by their tokens' logprobs (dropped later unless asked for).
+    opts.logprobs = sampling_.logprobs.has_value() || p.sequences_per_prompt > sampling_.n;
+    const auto* chat = std::get_if<api::ChatRequest>(g_.request.get());
+    const TextProcessorContext context{p.chat, p.tools_json, p.prompt_text,
+                                       chat != nullptr ? &chat->extras : nullptr, p.tool_form};
     for (const PreparedChoice& c : p.choices) {
       std::vector<std::unique_ptr<TextProcessor>> processors;
       if (p.chat && g_.model->text_processors) processors = g_.model->text_processors(context);
+      PostprocessOptions o = opts;
+      for (const auto& proc : processors) {
+        const std::vector<int32_t> ids = proc->markup_tokens();
+        o.keep_special.insert(o.keep_special.end(), ids.begin(), ids.end());
+      }
+      std::sort(o.keep_special.begin(), o.keep_special.end());
       post_.push_back(std::make_unique<ChoicePostprocessor>(
-          c.index, *g_.model->tokenizer, c.prompt->empty() ? -1 : c.prompt->back(), opts,
+          c.index, *g_.model->tokenizer, c.prompt->empty() ? -1 : c.prompt->back(), std::move(o),
           std::move(processors)));
     }
   }
@@ -175,18 +186,48 @@ class Run {
     co_return true;
   }
 
-  // Prompt tokens count once per prompt (its n choices share it); completion tokens per choice.
+  // Prompt tokens count once per prompt (its n choices share it); completion tokens per sequence
+  // (best_of: every sequence generated). Cached tokens are the first sequence's of each prompt:
+  // the others reuse its blocks (prompt groups), which is no cache hit of the request's prompt.
   api::Usage usage() const {
     api::Usage u;
-    const int n = std::max(1, sampling_.n);
-    for (size_t i = 0; i < post_.size(); ++i) {
-      const ChoicePostprocessor& p = *post_[i];
-      u.completion_tokens += p.completion_tokens();
-      if (p.index() % n != 0) continue;
-      u.prompt_tokens += static_cast<int64_t>(g_.prepared.choices[i].prompt->size());
-      u.cached_tokens = u.cached_tokens.value_or(0) + p.cached_tokens();
+    const int n = std::max(1, g_.prepared.sequences_per_prompt);
+    for (size_t i = 0; i < g_.prepared.choices.size(); ++i) {
+      const PreparedChoice& c = g_.prepared.choices[i];
+      if (i < post_.size()) u.completion_tokens += post_[i]->completion_tokens();
+      if (c.index % n != 0) continue;
+      u.prompt_tokens += static_cast<int64_t>(c.prompt->size());
+      if (i < post_.size()) {
+        u.cached_tokens = u.cached_tokens.value_or(0) + post_[i]->cached_tokens();
+      }
     }
     return u;
+  }
+
+  // best_of: per prompt, the n sequences with the highest cumulative logprob, renumbered
+  // prompt * n + rank (ties: the lower index first).
+  std::vector<ChoiceOutput> best_of_outputs() {
+    const int n = std::max(1, sampling_.n);
+    const int seqs = std::max(1, g_.prepared.sequences_per_prompt);
+    if (seqs <= n) return std::move(outputs_);
+    std::vector<ChoiceOutput> out;
+    for (size_t first = 0; first < outputs_.size(); first += static_cast<size_t>(seqs)) {
+      std::vector<std::pair<double, size_t>> ranked;
+      for (size_t i = first; i < std::min(outputs_.size(), first + seqs); ++i) {
+        double sum = 0.0;
+        for (const api::TokenLogprob& lp : outputs_[i].logprobs) sum += lp.logprob;
+        ranked.emplace_back(-sum, i);
+      }
+      std::stable_sort(ranked.begin(), ranked.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (int k = 0; k < n && k < static_cast<int>(ranked.size()); ++k) {
+        ChoiceOutput o = std::move(outputs_[ranked[static_cast<size_t>(k)].second]);
+        o.index = static_cast<int>(first / static_cast<size_t>(seqs)) * n + k;
+        if (!sampling_.logprobs) o.logprobs.clear();
+        out.push_back(std::move(o));
+      }
+    }
+    return out;
   }
 
   asio::awaitable<void> finish(const api::Usage& usage) {
@@ -217,7 +258,8 @@ class Run {
                                     Status(code, "generation failed: " + failed->message()),
                                     g_.headers);
     }
-    co_await send_body(env_.metrics, w_, 200, encoder_->unary(outputs_, usage), g_.headers);
+    const std::vector<ChoiceOutput> outputs = best_of_outputs();
+    co_await send_body(env_.metrics, w_, 200, encoder_->unary(outputs, usage), g_.headers);
   }
 
   const GenerationEnv& env_;

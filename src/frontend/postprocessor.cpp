@@ -41,7 +41,8 @@ ChoicePostprocessor::ChoicePostprocessor(int index, const tokenizer::Tokenizer& 
     : index_(index),
       tokenizer_(tokenizer),
       logprobs_(options.logprobs),
-      detok_(tokenizer, prev_token, std::move(options.stop), options.skip_special_tokens),
+      detok_(tokenizer, prev_token, std::move(options.stop), options.skip_special_tokens,
+             std::move(options.keep_special)),
       processors_(std::move(processors)) {}
 
 api::ChoiceDelta ChoicePostprocessor::echo(std::string text) const {
@@ -71,12 +72,14 @@ ChoicePostprocessor::Step ChoicePostprocessor::push(const engine::EngineOutput& 
   process(std::move(text), step.delta);
   if (stopped) {
     finish(api::FinishReason::kStop, step.delta);
+    step.delta.stop_sequence = detok_.matched_stop();
     step.stop_string = true;
   } else if (out.finish != engine::FinishReason::kNone) {
     if (out.finish == engine::FinishReason::kError) error_ = out.error;
     process(detok_.flush(), step.delta);
     // The flush may complete a stop string (one ending in an incomplete UTF-8 sequence).
     finish(detok_.stopped() ? api::FinishReason::kStop : to_api_finish(out.finish), step.delta);
+    step.delta.stop_sequence = detok_.matched_stop();
   }
   step.finished = finished_;
   return step;

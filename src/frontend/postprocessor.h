@@ -39,13 +39,26 @@ class TextProcessor {
   // End of generation: releases everything held. `out.finish` holds the reason so far; a
   // tool-call parser that produced calls sets it to kToolCalls when the model stopped by itself.
   virtual void flush(api::ChoiceDelta& out) = 0;
+  // Special tokens this processor reads as markup (<|python_tag|>, [TOOL_CALLS], ...): the
+  // detokenizer keeps them in the text even with skip_special_tokens. Sorted.
+  virtual std::vector<int32_t> markup_tokens() const { return {}; }
 };
+
+// How a choice's tool calls are written: in the model's own format (parsed by its parser), or in
+// a form a grammar enforces for tool_choice "required" (a JSON array of {"name", "parameters"})
+// or a named function (only its arguments object).
+enum class ToolOutputForm { kModel, kJsonArray, kArguments };
 
 // What a factory may look at to pick and configure processors for one choice.
 struct TextProcessorContext {
   bool chat = false;
   std::string_view tools_json;   // the request's `tools`, "" when none
   std::string_view prompt_text;  // the rendered prompt (ends inside <think>? ...), "" for ids
+  // The request's tools, tool_choice and parallel_tool_calls; null for completions.
+  const api::ChatExtras* extras = nullptr;
+  // What the engine enforces for tool_choice "required" / a named function (frontend/tool_plan.h):
+  // the text is then a JSON array of calls / the function's arguments. kModel: nothing enforced.
+  ToolOutputForm tool_form = ToolOutputForm::kModel;
 };
 // Builds a choice's processors, in order (empty: none). Called on the request's strand.
 using TextProcessorFactory =
@@ -55,6 +68,9 @@ struct PostprocessOptions {
   std::vector<std::string> stop;  // stop strings (the text ends before the first one found)
   bool skip_special_tokens = true;
   bool logprobs = false;  // convert each token's logprobs into the deltas
+  // Special tokens kept in the text despite skip_special_tokens: the markup of the active
+  // parsers (sorted).
+  std::vector<int32_t> keep_special;
 };
 
 api::FinishReason to_api_finish(engine::FinishReason reason);

@@ -1,10 +1,20 @@
 #include "frontend/preprocessor.h"
 
 #include <algorithm>
+#include <random>
+
+#include <nlohmann/json.hpp>
 
 #include "tokenizer/utf8.h"
 
 namespace turbine::frontend {
+
+uint64_t new_prompt_group() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t g = 0;
+  while (g == 0) g = rng();
+  return g;
+}
 
 Status Preprocessor::check_text_bound(size_t text_bytes, const ModelEntry& model, bool chat,
                                       std::string_view prompt_field) {
@@ -65,19 +75,46 @@ Result<PreparedRequest> Preprocessor::prepare(const ParsedRequest& request, cons
 Result<PreparedRequest> Preprocessor::prepare_chat(const api::ChatRequest& r,
                                                    const ModelEntry& model,
                                                    std::string_view prompt_field) const {
-  TURBINE_ASSIGN_OR_RETURN(
-      RenderedPrompt rendered,
-      model.chat_prompt.render(r.messages, r.add_generation_prompt, r.template_fields));
+  TURBINE_ASSIGN_OR_RETURN(api::ChatTemplateFields fields, with_reasoning_kwargs(r));
+  TURBINE_ASSIGN_OR_RETURN(RenderedPrompt rendered,
+                           model.chat_prompt.render(r.messages, r.add_generation_prompt, fields));
   TURBINE_RETURN_IF_ERROR(check_text_bound(rendered.text.size(), model, true, prompt_field));
   PreparedRequest out;
   out.chat = true;
   out.sampling = r.sampling;
   out.tools_json = r.template_fields.tools_json;
+  const ConstraintPlan plan = plan_constraints(r.extras);
+  out.tool_form = plan.tool_form;
   auto ids = std::make_shared<const std::vector<int32_t>>(
       model.tokenizer->encode(rendered.text, rendered.add_special_tokens));
   out.prompt_text = std::move(rendered.text);
   TURBINE_RETURN_IF_ERROR(add_choices(out, 0, std::move(ids), {}, model, prompt_field));
+  // A tool constraint's schema is made of the tools' parameter schemas; a JSON output format
+  // reaches here from the Responses API's text.format.
+  const std::string param = plan.tool_form != ToolOutputForm::kModel ? "tools" : "text.format";
+  TURBINE_RETURN_IF_ERROR(check_constraint(plan, param));
+  for (PreparedChoice& c : out.choices) attach_constraint(plan, c.params);
   return out;
+}
+
+Result<api::ChatTemplateFields> Preprocessor::with_reasoning_kwargs(const api::ChatRequest& r) {
+  api::ChatTemplateFields fields = r.template_fields;
+  const api::ChatExtras& x = r.extras;
+  if (!x.reasoning_effort && !x.thinking) return fields;
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
+  if (!fields.kwargs_json.empty()) {
+    kwargs = nlohmann::ordered_json::parse(fields.kwargs_json, nullptr, /*allow_exceptions=*/false);
+    if (!kwargs.is_object()) {
+      return invalid_argument("chat_template_kwargs must be an object", "chat_template_kwargs");
+    }
+  }
+  // The request's own kwargs win: they name the template's variables exactly.
+  if (x.reasoning_effort && !kwargs.contains("reasoning_effort")) {
+    kwargs["reasoning_effort"] = *x.reasoning_effort;
+  }
+  if (x.thinking && !kwargs.contains("enable_thinking")) kwargs["enable_thinking"] = *x.thinking;
+  fields.kwargs_json = kwargs.dump();
+  return fields;
 }
 
 Result<PreparedRequest> Preprocessor::prepare_completion(const api::CompletionRequest& r,
@@ -116,10 +153,23 @@ Status Preprocessor::add_choices(PreparedRequest& out, int prompt_index,
   TURBINE_ASSIGN_OR_RETURN(
       engine::SamplingParams params,
       engine_params(out.sampling, out.chat, prompt->size(), prompt_field, model.max_context));
+  if (!params.logit_bias.empty() &&
+      params.logit_bias.back().first >= model.tokenizer->vocab_size()) {
+    return invalid_argument("logit_bias names token " +
+                                std::to_string(params.logit_bias.back().first) +
+                                ", which is outside the vocabulary (" +
+                                std::to_string(model.tokenizer->vocab_size()) + " tokens)",
+                            "logit_bias");
+  }
   const int n = std::max(1, out.sampling.n);
-  for (int k = 0; k < n; ++k) {
+  const int seqs = std::max(n, out.sampling.best_of);
+  out.sequences_per_prompt = seqs;
+  // best_of ranks the sequences by their cumulative logprob: the engine must report them.
+  if (seqs > n) params.n_logprobs = std::max(params.n_logprobs, 0);
+  if (seqs > 1) params.prompt_group = new_prompt_group();
+  for (int k = 0; k < seqs; ++k) {
     PreparedChoice c;
-    c.index = prompt_index * n + k;
+    c.index = prompt_index * seqs + k;
     c.prompt = prompt;
     c.echo = echo;
     c.params = params;
@@ -180,6 +230,7 @@ Result<engine::SamplingParams> Preprocessor::engine_params(const api::SamplingOp
   p.ignore_eos = s.ignore_eos;
   p.stop_token_ids = s.stop_token_ids;
   p.n_logprobs = s.logprobs ? *s.logprobs : -1;
+  p.logit_bias = s.logit_bias;
   TURBINE_RETURN_IF_ERROR(p.validate());
   return p;
 }

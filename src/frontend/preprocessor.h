@@ -8,7 +8,14 @@
 // so a 10 MB prompt for a 4k context costs a division, not a tokenizer pass and its memory.
 //
 // Choices: n per prompt (choice index = prompt index * n + k, as OpenAI numbers them); choice k of
-// a seeded request samples with seed + k so the n choices differ but stay reproducible.
+// a seeded request samples with seed + k so the n choices differ but stay reproducible. The
+// sequences of one prompt share a random prompt group (SamplingParams::prompt_group) so that the
+// engine computes the prompt once. Completions with best_of > n run best_of sequences per prompt
+// (indices prompt * best_of + k) with logprobs; generation keeps the n best.
+//
+// Chat requests also get: reasoning controls as chat-template kwargs (reasoning_effort, Anthropic
+// thinking -> enable_thinking; the request's own kwargs win), the constraint of tool_choice /
+// output format (frontend/constraint_plan.h), logit_bias ids checked against the vocabulary.
 //
 // Threads: a Preprocessor is immutable; prepare() is pure CPU work (template rendering,
 // tokenization) and runs on the frontend's preprocessing pool (work_pool.h), never on an I/O
@@ -24,6 +31,7 @@
 #include "api/openai.h"
 #include "common/status.h"
 #include "engine/sampling.h"
+#include "frontend/constraint_plan.h"
 #include "frontend/model_registry.h"
 #include "frontend/protocol.h"
 
@@ -44,6 +52,9 @@ struct PreparedRequest {
   bool chat = false;
   api::SamplingOptions sampling;  // the request's options (stream, usage, logprobs, stop, ...)
   std::vector<PreparedChoice> choices;  // by index
+  // Engine sequences per prompt: n, or best_of when larger (the n best are returned).
+  int sequences_per_prompt = 1;
+  ToolOutputForm tool_form = ToolOutputForm::kModel;  // what the engine enforces for tool_choice
   std::string prompt_text;  // chat: the rendered prompt (text processors look at its end)
   std::string tools_json;   // chat: the request's tools, "" when none
 };
@@ -51,6 +62,10 @@ struct PreparedRequest {
 struct PreprocessOptions {
   int default_completion_max_tokens = 16;  // OpenAI's legacy default for /v1/completions
 };
+
+// A fresh non-zero prompt group id (random: unique among live requests with high probability;
+// a collision only makes one request wait for another's prefill).
+uint64_t new_prompt_group();
 
 class Preprocessor {
  public:
@@ -71,6 +86,9 @@ class Preprocessor {
   // its field and saying what is wrong before anything reaches the engine.
   static Result<structured::ConstraintSpec> check_constraint(const api::OutputConstraint& c,
                                                              const ModelEntry& model);
+  // The request's template fields with its reasoning controls (reasoning_effort, Anthropic
+  // thinking as enable_thinking) added as kwargs, unless the request's kwargs name them.
+  static Result<api::ChatTemplateFields> with_reasoning_kwargs(const api::ChatRequest& r);
 
   // The bound: kInvalidArgument when `text_bytes` of text certainly tokenize to at least the
   // model's context length.

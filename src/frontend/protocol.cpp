@@ -19,6 +19,22 @@ void ChoiceOutput::add(const api::ChoiceDelta& delta) {
     call.arguments += d.arguments;
   }
   if (delta.finish != api::FinishReason::kNone) finish = delta.finish;
+  if (!delta.stop_sequence.empty()) stop_sequence = delta.stop_sequence;
+}
+
+api::ChoiceDelta ChoiceOutput::as_delta() const {
+  api::ChoiceDelta d;
+  d.index = index;
+  d.content = content;
+  d.reasoning = reasoning;
+  for (size_t i = 0; i < tool_calls.size(); ++i) {
+    d.tool_calls.push_back(
+        {static_cast<int>(i), tool_calls[i].id, tool_calls[i].name, tool_calls[i].arguments});
+  }
+  d.logprobs = logprobs;
+  d.finish = finish;
+  d.stop_sequence = stop_sequence;
+  return d;
 }
 
 void append_sse(std::string& out, std::string_view data) {

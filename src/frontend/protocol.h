@@ -55,10 +55,14 @@ struct ChoiceOutput {
   // Byte offset in `content` where the text behind `logprobs` starts (after a completions echo).
   size_t logprobs_text_offset = 0;
   api::FinishReason finish = api::FinishReason::kNone;
+  std::string stop_sequence;  // the stop string that ended it, if one did
 
   // Appends a delta: text is concatenated, a tool-call delta either opens call `index` (id and
   // name) or appends to its arguments.
   void add(const api::ChoiceDelta& delta);
+  // The whole output as one delta (each call opened with its id and name and all its arguments),
+  // for encoders that build their unary body from deltas.
+  api::ChoiceDelta as_delta() const;
 };
 
 // An error as the protocol sends it: status code, JSON body, extra headers (Retry-After).

@@ -22,6 +22,9 @@ struct EarlyAnswer {
   std::string message;
   Headers headers;
   bool close = false;
+  // A JSON body in the route's own protocol (e.g. Anthropic's error shape on /v1/messages);
+  // empty: the router's error body for `message`.
+  std::string body = {};
 };
 
 // Transfer-Encoding (every field, in order) must end with exactly one `chunked` and carry no

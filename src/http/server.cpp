@@ -375,6 +375,9 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
         if (early->close || unread_body) keep_alive_ = false;
         if (early->status == 204) {
           co_await send(204, {}, {}, std::move(early->headers));
+        } else if (!early->body.empty()) {
+          co_await send(early->status, "application/json", std::move(early->body),
+                        std::move(early->headers));
         } else {
           co_await send_error(early->status, std::move(early->message), std::move(early->headers));
         }

@@ -43,6 +43,7 @@ struct RoutedEngine::Request {
   bool load_partial = false;          // and a partial last block
   double load_prefill_tokens = 0;
   bool prefill_pending = false;
+  uint64_t group_worker = 0;  // counted in groups_ on this worker (params.prompt_group)
 };
 
 RoutedEngine::RoutedEngine(RouterOptions options)
@@ -161,6 +162,7 @@ void RoutedEngine::remove_worker(uint64_t instance_id) {
     if (options_.observer) options_.observer->worker_removed(instance_id);
     for (auto& [id, r] : requests_)
       if (r->worker_id == instance_id) affected.push_back(r);
+    std::erase_if(groups_, [&](const auto& g) { return g.second.first == instance_id; });
     spdlog::info("router: worker {:x} removed; {} in-flight requests migrate; {} workers left",
                  instance_id, affected.size(), workers_.size());
   }
@@ -173,6 +175,7 @@ void RoutedEngine::remove_worker(uint64_t instance_id) {
       attempt = r->attempt_id;
       attempts_.erase(attempt);
       r->prefill_pending = false;  // the worker's load entry is gone with it
+      r->group_worker = 0;         // and its prompt group's entry
       r->excluded.push_back(instance_id);
     }
     engine->cancel(attempt);  // its outputs are ignored from now on
@@ -269,8 +272,17 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
   kv_costs(cands, tokens, block_size_, options_.overlap_weight);
 
   size_t pick = 0;
+  const uint64_t group = r.params.prompt_group;
+  const auto grouped = group != 0 ? groups_.find(group) : groups_.end();
+  size_t group_pick = cands.size();
+  if (grouped != groups_.end()) {
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (cands[i].worker_id == grouped->second.first) group_pick = i;
+  }
   if (override_id != 0) {
     stats_.overrides++;
+  } else if (group_pick < cands.size()) {
+    pick = group_pick;  // the group's worker holds (or is computing) its prompt
   } else {
     switch (options_.mode) {
       case RouterMode::kKv: pick = select_by_cost(cands, options_.temperature, rng_); break;
@@ -311,6 +323,14 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
   w.prefill_tokens += r.load_prefill_tokens;
   w.routed++;
   attempts_[r.attempt_id] = r.caller_id;
+  if (group != 0) {
+    auto [g, added] = groups_.try_emplace(group, c.worker_id, 0);
+    if (added || g->second.first == c.worker_id) {
+      g->second.first = c.worker_id;
+      g->second.second++;
+      r.group_worker = c.worker_id;
+    }
+  }
   stats_.decisions++;
   stats_.queried_blocks += hashes.local.size();
   stats_.hit_blocks += static_cast<uint64_t>(c.cached_blocks);
@@ -339,6 +359,12 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
 
 void RoutedEngine::release_load_locked(Request& r) {
   attempts_.erase(r.attempt_id);
+  if (r.group_worker != 0) {
+    auto g = groups_.find(r.params.prompt_group);
+    if (g != groups_.end() && g->second.first == r.group_worker && --g->second.second <= 0)
+      groups_.erase(g);
+    r.group_worker = 0;
+  }
   auto it = workers_.find(r.worker_id);
   if (it == workers_.end()) return;
   Worker& w = it->second;

@@ -176,6 +176,9 @@ class RoutedEngine final : public engine::AsyncEngine {
   ApproxIndexer approx_;
   std::unordered_map<uint64_t, std::shared_ptr<Request>> requests_;  // by caller id
   std::unordered_map<uint64_t, uint64_t> attempts_;                  // attempt id -> caller id
+  // Prompt groups (SamplingParams::prompt_group, the n choices of one prompt) go to one worker,
+  // which computes their prompt once: group -> (worker, attempts routed there and not released).
+  std::unordered_map<uint64_t, std::pair<uint64_t, int>> groups_;
   uint64_t next_attempt_id_ = 1;
   uint64_t round_robin_ = 0;
   std::mt19937_64 rng_;

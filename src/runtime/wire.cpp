@@ -136,6 +136,13 @@ bool read_params(Reader& r, engine::SamplingParams& p) {
             r.raw(p.frequency_penalty) && r.raw(p.repetition_penalty) && r.raw(p.max_tokens) &&
             r.raw(p.min_tokens) && r.raw(ignore_eos) && r.ids(p.stop_token_ids) &&
             r.raw(p.n_logprobs);
+  uint32_t n_bias = 0;
+  if (!ok || !r.count(n_bias, 8)) return false;
+  p.logit_bias.resize(n_bias);
+  for (auto& [id, bias] : p.logit_bias) {
+    if (!r.raw(id) || !r.raw(bias)) return false;
+  }
+  if (!r.raw(p.prompt_group)) return false;
   uint8_t kind = 0;
   ok = ok && r.raw(kind) && r.str(p.constraint.text) && r.raw(p.constraint_replay);
   if (!ok || kind > static_cast<uint8_t>(structured::ConstraintSpec::Kind::kGrammar)) return false;
@@ -166,6 +173,12 @@ void encode(const RequestFrame& f, std::string& out) {
   w.u8(p.ignore_eos ? 1 : 0);
   w.ids(p.stop_token_ids);
   w.raw(p.n_logprobs);
+  w.raw(static_cast<uint32_t>(p.logit_bias.size()));
+  for (const auto& [id, bias] : p.logit_bias) {
+    w.raw(id);
+    w.raw(bias);
+  }
+  w.raw(p.prompt_group);
   w.u8(static_cast<uint8_t>(p.constraint.kind));
   w.str(p.constraint.text);
   w.raw(p.constraint_replay);

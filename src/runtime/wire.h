@@ -10,8 +10,9 @@
 // connection is closed). A peer with another version answers nothing it cannot parse: frames of
 // an unknown version or type are protocol errors too, so mismatched deployments fail loudly.
 //
-//   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field; the
-//                                  constraint as u8 kind, str text, i32 replay),
+//   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field; version 6
+//                                  added {i32 token, f32 bias}[] logit_bias, u64 prompt_group and
+//                                  the constraint as u8 kind, str text, i32 replay),
 //                                  u8[16] trace id, u8[8] parent span id, u8 trace flags
 //   Cancel  (frontend -> worker):  u64 id, u8 stop (1: AsyncEngine::stop, version 4)
 //   Output  (worker -> frontend):  u64 id, u8 finish, i32 prompt_tokens, completion_tokens,
@@ -59,11 +60,9 @@ namespace turbine::runtime {
 
 // 2: requests carry a trace context; 3: KvTransferMeta carries device_pool; 4: Hello, Ping, Pong
 // and Close frames (a v3 peer fails on the version of the first frame); 5: EncodeRequest and
-// EncodeResponse frames.
-// 6: SamplingParams end
-// with the output constraint (u8 kind, str text, i32 constraint_replay), so a worker compiles
-// and enforces it (a v5 peer fails on the Hello's version rather than generating unconstrained
-// text).
+// EncodeResponse frames; 6: SamplingParams end with logit_bias, prompt_group and the output
+// constraint (u8 kind, str text, i32 constraint_replay), so a worker compiles and enforces it (a
+// v5 peer fails on the Hello's version rather than generating unconstrained text).
 inline constexpr uint8_t kWireVersion = 6;
 // A Hello larger than this closes the connection before it is read whole: an unauthenticated peer
 // cannot make the worker buffer a 32 MiB frame.

@@ -22,7 +22,7 @@ Result<std::unique_ptr<DiscoveredModels>> DiscoveredModels::start(
     std::shared_ptr<runtime::EventPlane> plane, frontend::Frontend& front) {
   TURBINE_RETURN_IF_ERROR(options.router.validate());
   TURBINE_RETURN_IF_ERROR(options.disagg.validate());
-  std::unique_ptr<DiscoveredModels> d(new DiscoveredModels(front));
+  std::unique_ptr<DiscoveredModels> d(new DiscoveredModels(front, options.parsers));
   ModelWatcherOptions wopts;
   wopts.ns = options.ns;
   wopts.router = options.router;

@@ -36,6 +36,8 @@ struct DiscoveredModelsOptions {
   disagg::DisaggOptions disagg;
   // The request-plane token decode-side KV pulls from prefill workers present ("" for none).
   std::string kv_token;
+  // The output parsers of every model (--tool-call-parser / --reasoning-parser).
+  frontend::ParserChoice parsers;
 };
 
 class DiscoveredModels {
@@ -55,7 +57,8 @@ class DiscoveredModels {
   ModelWatcher& watcher() { return *watcher_; }
 
  private:
-  explicit DiscoveredModels(frontend::Frontend& front) : models_(front) {}
+  DiscoveredModels(frontend::Frontend& front, frontend::ParserChoice parsers)
+      : models_(front, std::move(parsers)) {}
   FrontendModels models_;  // outlives the watcher that calls it
   std::unique_ptr<ModelWatcher> watcher_;
   std::vector<std::unique_ptr<runtime::Subscription>> kv_subs_;

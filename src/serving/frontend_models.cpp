@@ -35,7 +35,10 @@ Status FrontendModels::add(const runtime::ModelCard& card,
     TURBINE_ASSIGN_OR_RETURN(auto tok, tokenizer::make_tokenizer(l.info->vocab));
     l.tokenizer = std::move(tok);
   }
-  return front_.add_model({card.served_name, l.info, l.tokenizer, std::move(engine), {}});
+  frontend::TextProcessorFactory parsers =
+      frontend::parsers_for_model(parsers_, card.served_name, *l.info, *l.tokenizer);
+  return front_.add_model(
+      {card.served_name, l.info, l.tokenizer, std::move(engine), std::move(parsers)});
 }
 
 }  // namespace turbine::serving

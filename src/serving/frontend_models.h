@@ -13,6 +13,7 @@
 #include <string>
 
 #include "frontend/frontend.h"
+#include "frontend/output_parsers.h"
 #include "model/model_info.h"
 #include "serving/model_watcher.h"
 #include "tokenizer/tokenizer.h"
@@ -21,7 +22,10 @@ namespace turbine::serving {
 
 class FrontendModels {
  public:
-  explicit FrontendModels(frontend::Frontend& front) : front_(front) {}
+  // `parsers`: the --tool-call-parser / --reasoning-parser choice, applied to every model added
+  // (frontend::parsers_for_model).
+  explicit FrontendModels(frontend::Frontend& front, frontend::ParserChoice parsers = {})
+      : front_(front), parsers_(std::move(parsers)) {}
   // What to use for cards whose tokenizer_location is `location` instead of reading it.
   void preload(const std::string& location, std::shared_ptr<const model::ModelInfo> info,
                std::shared_ptr<tokenizer::Tokenizer> tokenizer);
@@ -36,6 +40,7 @@ class FrontendModels {
   Status add(const runtime::ModelCard& card, std::shared_ptr<engine::AsyncEngine> engine);
 
   frontend::Frontend& front_;
+  const frontend::ParserChoice parsers_;
   std::mutex mu_;
   std::map<std::string, Loaded> preloaded_;
 };

@@ -9,8 +9,11 @@ namespace turbine::tokenizer {
 
 IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, int32_t prev_token,
                                                std::vector<std::string> stop_strings,
-                                               bool skip_special)
-    : tokenizer_(tokenizer), prev_token_(prev_token), skip_special_(skip_special) {
+                                               bool skip_special, std::vector<int32_t> keep_special)
+    : tokenizer_(tokenizer),
+      prev_token_(prev_token),
+      skip_special_(skip_special),
+      keep_special_(std::move(keep_special)) {
   for (std::string& stop : stop_strings) {
     if (stop.empty()) continue;
     // Held text is always well-formed, so a stop must be too to ever match byte for byte.
@@ -20,9 +23,10 @@ IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, int32
 
 IncrementalDetokenizer::Delta IncrementalDetokenizer::push(int32_t token) {
   if (stopped_ || flushed_) return {{}, stopped_};
-  pending_bytes_ += tokenizer_.token_text(prev_token_, token, skip_special_);
-  if (!(skip_special_ && tokenizer_.is_special(token) &&
-        tokenizer_.skipped_specials_are_invisible())) {
+  const bool skip =
+      skip_special_ && !std::binary_search(keep_special_.begin(), keep_special_.end(), token);
+  pending_bytes_ += tokenizer_.token_text(prev_token_, token, skip);
+  if (!(skip && tokenizer_.is_special(token) && tokenizer_.skipped_specials_are_invisible())) {
     prev_token_ = token;
   }
   const size_t tail = append_sanitized_utf8(pending_bytes_, held_);
@@ -43,8 +47,16 @@ IncrementalDetokenizer::Delta IncrementalDetokenizer::release(bool at_end) {
   // held_ had no whole stop string before this token and is shorter than the longest stop, so
   // searching all of it costs O(new bytes + stop length) per stop.
   size_t stop_at = std::string::npos;
-  for (const std::string& stop : stops_) stop_at = std::min(stop_at, held_.find(stop));
+  const std::string* matched = nullptr;
+  for (const std::string& stop : stops_) {
+    const size_t at = held_.find(stop);
+    if (at < stop_at) {
+      stop_at = at;
+      matched = &stop;
+    }
+  }
   if (stop_at != std::string::npos) {
+    matched_stop_ = *matched;
     delta.text = held_.substr(0, stop_at);
     delta.stopped = true;
     stopped_ = true;

@@ -29,9 +29,12 @@ class IncrementalDetokenizer {
 
   // `prev_token`: the last prompt token (-1 for none); a first generated piece that follows BOS
   // (or nothing) drops its leading space, as in Tokenizer::token_text. Empty stop strings are
-  // ignored; ill-formed UTF-8 in a stop string is matched as U+FFFD.
+  // ignored; ill-formed UTF-8 in a stop string is matched as U+FFFD. `keep_special`: special
+  // tokens written as their piece even with `skip_special` (markup an output parser reads, such
+  // as <|python_tag|> or [TOOL_CALLS]); sorted.
   IncrementalDetokenizer(const Tokenizer& tokenizer, int32_t prev_token,
-                         std::vector<std::string> stop_strings, bool skip_special);
+                         std::vector<std::string> stop_strings, bool skip_special,
+                         std::vector<int32_t> keep_special = {});
 
   // Feeds one generated token. After a stop, further calls return {"", true}.
   Delta push(int32_t token);
@@ -43,6 +46,8 @@ class IncrementalDetokenizer {
   // Everything returned so far by push() and flush(), concatenated.
   const std::string& text() const { return text_; }
   bool stopped() const { return stopped_; }
+  // The stop string that ended the text (the one found first; "" until stopped).
+  const std::string& matched_stop() const { return matched_stop_; }
 
  private:
   // Moves the final part of held_ to the result; `at_end` releases it all (nothing follows).
@@ -52,6 +57,8 @@ class IncrementalDetokenizer {
   int32_t prev_token_;
   std::vector<std::string> stops_;
   bool skip_special_;
+  std::vector<int32_t> keep_special_;  // sorted
+  std::string matched_stop_;
   std::string pending_bytes_;  // incomplete UTF-8 tail (at most 3 bytes)
   std::string held_;           // valid UTF-8 not yet released; never contains a whole stop string
   std::string text_;

@@ -43,7 +43,7 @@ const cases = [
   ['top_p out of range', '/v1/completions', JSON.stringify({ ...ok, top_p: 1.5 }), 400, 'top_p'],
   ['token id out of vocabulary', '/v1/completions', JSON.stringify({ ...ok, prompt: [1, 99999] }), 400, 'prompt'],
   ['prompt longer than the context', '/v1/completions', JSON.stringify({ ...ok, prompt: 'Once upon a time '.repeat(1000) }), 400, 'prompt'],
-  ['unsupported n', '/v1/chat/completions', JSON.stringify({ ...chat, n: 2 }), 400, 'n'],
+  ['n above the limit', '/v1/chat/completions', JSON.stringify({ ...chat, n: 17 }), 400, 'n'],
   ['empty messages', '/v1/chat/completions', JSON.stringify({ ...chat, messages: [] }), 400, 'messages'],
   ['unknown model', '/v1/completions', JSON.stringify({ ...ok, model: 'gpt-17' }), 404, 'model'],
 ];

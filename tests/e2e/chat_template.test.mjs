@@ -180,7 +180,7 @@ test('server: chat_template, chat_template_kwargs and tools in /tokenize and /v1
     [{ chat_template: 7 }, 'chat_template'],
     [{ chat_template_kwargs: [1] }, 'chat_template_kwargs'],
     [{ chat_template: template, chat_template_kwargs: { tools: [] } }, 'chat_template_kwargs'],
-    [{ tools: c.tools, tool_choice: 'required' }, 'tool_choice'],
+    [{ tools: c.tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
     [{ tools: [{ type: 'function' }] }, 'tools[0].function'],
     [{ continue_final_message: true }, 'continue_final_message'],
   ]) {

@@ -178,6 +178,6 @@ test('invalid parameters are a 400 BadRequestError', async () => {
       return true;
     });
   await assert.rejects(
-    client.completions.create({ model: MODEL_NAME, prompt: 'x', n: 3 }),
+    client.completions.create({ model: MODEL_NAME, prompt: 'x', n: 17 }),  // above the limit (16)
     (err) => err instanceof OpenAI.BadRequestError && err.param === 'n');
 });

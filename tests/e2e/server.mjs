@@ -7,10 +7,11 @@ export const SHARED = process.env.TURBINE_SHARED;
 export const MODEL = path.join(SHARED, 'models/stories260K/stories260K.gguf');
 export const MODEL_NAME = 'stories260K';
 
-export async function startServer(extraArgs = [], env = {}) {
+// `model` / `name`: another model folder or file and the name to serve it under.
+export async function startServer(extraArgs = [], env = {}, model = MODEL, name = MODEL_NAME) {
   const bin = process.env.TURBINE_BIN;
   if (!bin) throw new Error('TURBINE_BIN is not set (run through tests/e2e/run.sh)');
-  const args = ['run', '--model', MODEL, '--served-model-name', MODEL_NAME, '--host', '127.0.0.1',
+  const args = ['run', '--model', model, '--served-model-name', name, '--host', '127.0.0.1',
     '--port', '0', ...extraArgs];
   const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

@@ -109,7 +109,6 @@ TEST(RequestFieldsTest, UnsupportedOptionsAreRejectedUnlessEmpty) {
       {"include_stop_str_in_output", "true"},
       {"allowed_token_ids", "[1]"},
       {"bad_words", "[\"x\"]"},
-      {"reasoning_effort", "\"low\""},
       {"functions", "[{\"name\":\"f\"}]"},
   };
   for (const auto& [field, value] : cases) {
@@ -118,8 +117,9 @@ TEST(RequestFieldsTest, UnsupportedOptionsAreRejectedUnlessEmpty) {
   }
   EXPECT_TRUE(
       chat(R"(,"use_beam_search":false,"bad_words":[],"prompt_logprobs":null)").has_value());
-  expect_rejected(chat(R"(,"parallel_tool_calls":false)"), "parallel_tool_calls");
-  EXPECT_TRUE(chat(R"(,"parallel_tool_calls":true)").has_value());
+  EXPECT_FALSE(chat(R"(,"parallel_tool_calls":false)")->extras.parallel_tool_calls);
+  EXPECT_TRUE(chat(R"(,"parallel_tool_calls":true)")->extras.parallel_tool_calls);
+  expect_rejected(chat(R"(,"parallel_tool_calls":"no")"), "parallel_tool_calls");
   expect_rejected(chat(R"(,"modalities":["text","audio"])"), "modalities");
   EXPECT_TRUE(chat(R"(,"modalities":["text"])").has_value());
   expect_rejected(chat(R"(,"echo":true)"), "echo");

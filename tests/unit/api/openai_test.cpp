@@ -130,8 +130,11 @@ TEST(CompletionParseTest, RangeAndTypeErrors) {
   expect_invalid(completion(R"(,"presence_penalty":2.1)"), "presence_penalty");
   expect_invalid(completion(R"(,"frequency_penalty":-3)"), "frequency_penalty");
   expect_invalid(completion(R"(,"repetition_penalty":0)"), "repetition_penalty");
-  expect_invalid(completion(R"(,"n":2)"), "n", "n > 1 is not supported");
-  expect_invalid(completion(R"(,"best_of":3)"), "best_of");
+  expect_invalid(completion(R"(,"n":17)"), "n", "[1, 16], got 17");
+  expect_invalid(completion(R"(,"n":0)"), "n");
+  expect_invalid(completion(R"(,"n":3,"best_of":2)"), "best_of", "at least n");
+  expect_invalid(completion(R"(,"best_of":17)"), "best_of");
+  expect_invalid(completion(R"(,"best_of":3,"stream":true)"), "best_of", "stream");
   expect_invalid(completion(R"(,"logprobs":21)"), "logprobs");
   expect_invalid(completion(R"(,"logprobs":true)"), "logprobs", "integer");
   expect_invalid(completion(R"(,"stop":[1])"), "stop");
@@ -144,7 +147,12 @@ TEST(CompletionParseTest, RangeAndTypeErrors) {
   expect_invalid(completion(R"(,"stream":"yes")"), "stream", "boolean");
   expect_invalid(completion(R"(,"stream_options":{"include_usage":true})"), "stream_options");
   expect_invalid(completion(R"(,"suffix":"tail")"), "suffix", "not supported");
-  expect_invalid(completion(R"(,"logit_bias":{"5":1})"), "logit_bias", "not supported");
+  expect_invalid(completion(R"(,"logit_bias":{"x":1})"), "logit_bias", "token ids");
+  expect_invalid(completion(R"(,"logit_bias":{"-1":1})"), "logit_bias", "token ids");
+  expect_invalid(completion(R"(,"logit_bias":{"5":101})"), "logit_bias.5", "[-100, 100]");
+  expect_invalid(completion(R"(,"logit_bias":{"5":"a"})"), "logit_bias.5", "number");
+  expect_invalid(completion(R"(,"logit_bias":{"5":1,"05":2})"), "logit_bias", "twice");
+  expect_invalid(completion(R"(,"logit_bias":[1])"), "logit_bias", "object");
   expect_invalid(completion(R"(,"echo":1)"), "echo");
 }
 
@@ -202,7 +210,9 @@ TEST(ChatParseTest, Errors) {
   expect_invalid(chat(R"(,"logprobs":true,"top_logprobs":21)"), "top_logprobs");
   expect_invalid(chat(R"(,"logprobs":3)"), "logprobs", "boolean");
   expect_invalid(chat(R"(,"max_completion_tokens":0)"), "max_completion_tokens");
-  expect_invalid(chat(R"(,"n":3)"), "n");
+  expect_invalid(chat(R"(,"n":17)"), "n");
+  expect_invalid(chat(R"(,"best_of":2)"), "best_of", "only supported on /v1/completions");
+  expect_invalid(chat(R"(,"reasoning_effort":"max")"), "reasoning_effort");
   expect_invalid(chat(R"(,"tools":[{"type":"function"}])"), "tools[0].function", "required");
   expect_invalid(chat(R"(,"response_format":{"type":"xml"})"), "response_format");
   EXPECT_TRUE(chat(R"(,"echo":"x","user":7)").has_value());  // unknown to chat: ignored
@@ -254,9 +264,16 @@ TEST(ChatParseTest, TemplateFields) {
                  "tools[0].function.name");
   expect_invalid(chat(R"(,"tools":[{"type":"function","function":{"name":"f","parameters":1}}])"),
                  "tools[0].function.parameters");
-  expect_invalid(chat(R"(,"tool_choice":"required")"), "tool_choice", "not supported");
+  expect_invalid(chat(R"(,"tool_choice":"required")"), "tool_choice", "requires tools");
   expect_invalid(chat(R"(,"tool_choice":{"type":"function","function":{"name":"f"}})"),
-                 "tool_choice");
+                 "tool_choice", "not in tools");
+  expect_invalid(chat(R"(,"tool_choice":"sometimes")"), "tool_choice");
+  expect_invalid(chat(R"(,"tool_choice":{"type":"function"})"), "tool_choice.function");
+  expect_invalid(chat(R"(,"tools":[{"type":"function","function":{"name":"f",
+      "parameters":{"type":"object","required":["x"],"properties":{}}}}])"),
+                 "tools[0].function.parameters.required", "not in properties");
+  expect_invalid(chat(R"(,"tools":[{"type":"function","function":{"name":"a b"}}])"),
+                 "tools[0].function.name", "letters");
   expect_invalid(chat(R"(,"continue_final_message":true)"), "continue_final_message",
                  "add_generation_prompt");
   expect_invalid(
@@ -438,6 +455,67 @@ TEST(ResponseTest, ModelsTokenizeSse) {
   EXPECT_EQ(id.size(), 5u + 32u);
   EXPECT_EQ(id.rfind("cmpl-", 0), 0u);
   EXPECT_NE(id, make_request_id("cmpl"));
+}
+
+}  // namespace
+}  // namespace turbine::api
+
+namespace turbine::api {
+namespace {
+
+TEST(ChoiceFieldsTest, NBestOfAndLogitBias) {
+  auto c = parse_completion_request(
+      R"({"model":"m","prompt":"x","n":3,"best_of":5,"logit_bias":{"17":-100,"3":2.5,"9":null}})");
+  ASSERT_TRUE(c.has_value()) << c.status().to_string();
+  EXPECT_EQ(c->sampling.n, 3);
+  EXPECT_EQ(c->sampling.best_of, 5);
+  const std::vector<std::pair<int32_t, float>> bias = {{3, 2.5f}, {17, -100.0f}};
+  EXPECT_EQ(c->sampling.logit_bias, bias);  // sorted by id; null entries dropped
+  auto s = parse_completion_request(R"({"model":"m","prompt":"x","n":2,"stream":true})");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->sampling.best_of, 2);  // best_of defaults to n
+  auto ch = parse_chat_request(
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"n":16,"logit_bias":{}})");
+  ASSERT_TRUE(ch.has_value()) << ch.status().to_string();
+  EXPECT_EQ(ch->sampling.n, 16);
+  EXPECT_TRUE(ch->sampling.logit_bias.empty());
+}
+
+TEST(ChoiceFieldsTest, ChatToolFieldsFillTheExtras) {
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","description":"d",)"
+      R"("parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},)"
+      R"({"type":"function","function":{"name":"noop"}}])";
+  auto req = [&](const std::string& extra) {
+    return parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"hi"}],)" +
+                              tools + extra + "}");
+  };
+  auto a = req("");
+  ASSERT_TRUE(a.has_value()) << a.status().to_string();
+  ASSERT_EQ(a->extras.tools.size(), 2u);
+  EXPECT_EQ(a->extras.tools[0].name, "get_weather");
+  EXPECT_EQ(a->extras.tools[0].parameters_json,
+            R"({"type":"object","properties":{"city":{"type":"string"}}})");
+  EXPECT_EQ(a->extras.tool_choice.mode, ToolChoice::Mode::kAuto);
+  EXPECT_TRUE(a->extras.parallel_tool_calls);
+  auto r = req(R"(,"tool_choice":"required","parallel_tool_calls":false)");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->extras.tool_choice.mode, ToolChoice::Mode::kRequired);
+  EXPECT_FALSE(r->extras.parallel_tool_calls);
+  auto f = req(R"(,"tool_choice":{"type":"function","function":{"name":"noop"}})");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->extras.tool_choice.mode, ToolChoice::Mode::kFunction);
+  EXPECT_EQ(f->extras.tool_choice.function, "noop");
+  auto n = req(R"(,"tool_choice":"none","reasoning_effort":"high")");
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->extras.tool_choice.mode, ToolChoice::Mode::kNone);
+  EXPECT_EQ(n->extras.reasoning_effort, "high");
+  expect_invalid(req(R"(,"tool_choice":{"type":"function","function":{"name":"other"}})"),
+                 "tool_choice", "'other', which is not in tools");
+  // Without tools the default is "none".
+  auto plain = parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->extras.tool_choice.mode, ToolChoice::Mode::kNone);
 }
 
 }  // namespace

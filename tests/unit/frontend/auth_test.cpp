@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 namespace turbine::frontend::auth {
 namespace {
 
@@ -49,6 +51,21 @@ TEST(AuthTest, HeadCheckAnswers401WithChallenge) {
   ASSERT_EQ(a->headers.size(), 1u);
   EXPECT_EQ(a->headers[0].first, "WWW-Authenticate");
   EXPECT_FALSE(check(head("/v1/completions", {{"authorization", "Bearer k3y"}})).has_value());
+  EXPECT_TRUE(a->body.empty());  // the router's (OpenAI) error body
+}
+
+// Anthropic clients get the 401 in Anthropic's error shape.
+TEST(AuthTest, MessagesRoutesAnswerInAnthropicShape) {
+  http::HeadCheck check = make_head_check(std::string("k3y"));
+  for (const char* path : {"/v1/messages", "/v1/messages/count_tokens"}) {
+    auto a = check(head(path, {{"x-api-key", "wrong"}}));
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->status, 401);
+    const boost::json::value body = boost::json::parse(a->body);
+    EXPECT_EQ(body.at("type").as_string(), "error");
+    EXPECT_EQ(body.at("error").at("type").as_string(), "authentication_error");
+  }
+  EXPECT_FALSE(check(head("/v1/messages", {{"x-api-key", "k3y"}})).has_value());
 }
 
 }  // namespace

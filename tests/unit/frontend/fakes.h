@@ -26,24 +26,11 @@ namespace turbine::frontend::testing {
 class FakeTokenizer final : public tokenizer::Tokenizer {
  public:
   FakeTokenizer()
-      : pieces_{"<s>",
-                "</s>",
-                " Hello",
-                " world",
-                "!",
-                " STOP",
-                " a",
-                " b",
-                " c",
-                "\xC3",
-                "\xA9",
-                " the",
-                " end",
-                "x",
-                "<think>",
-                "</think>",
-                " very-long-token-of-24b",
-                "<"} {}
+      : pieces_{"<s>", "</s>", " Hello", " world", "!", " STOP", " a", " b", " c", "\xC3", "\xA9",
+                " the", " end", "x", "<think>", "</think>", " very-long-token-of-24b", "<",
+                // Tool-call markup and pieces of call bodies (Hermes, a JSON array, arguments).
+                "<tool_call>", "</tool_call>", R"({"name": "f", )", R"({"name": "g", )",
+                R"("arguments": )", R"("parameters": )", R"({"x": 1})", "{}", "}", "[", "]"} {}
 
   std::vector<int32_t> encode(std::string_view text, bool add_special) const override {
     std::vector<int32_t> ids;

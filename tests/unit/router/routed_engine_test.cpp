@@ -461,3 +461,34 @@ TEST(RoutedEngineTest, InProcessMockWorkersWithKvEvents) {
 
 }  // namespace
 }  // namespace turbine::router
+
+namespace turbine::router {
+namespace {
+
+// The choices of one prompt (prompt_group) go to one worker, which computes the prompt once;
+// the group is forgotten when its last request ends.
+TEST(RoutedEngineTest, PromptGroupsStayOnOneWorker) {
+  RouterOptions o;
+  o.mode = RouterMode::kRoundRobin;
+  Fleet f(o);
+  Collector c;
+  std::vector<uint64_t> owners;
+  for (uint64_t i = 1; i <= 4; ++i) {
+    EngineRequest r = request(i, seq(12), c);
+    r.params.prompt_group = 77;
+    ASSERT_TRUE(f.router.submit(std::move(r)).is_ok());
+    owners.push_back(f.owner_of_last());
+  }
+  EXPECT_EQ(owners, (std::vector<uint64_t>{1, 1, 1, 1}));
+  EXPECT_EQ(f.workers[1]->last().params.prompt_group, 77u);      // the engine sees the group
+  ASSERT_TRUE(f.router.submit(request(5, seq(12), c)).is_ok());  // no group: round robin
+  EXPECT_EQ(f.owner_of_last(), 2u);
+  for (size_t i = 0; i < 4; ++i) f.workers[1]->emit(i, {1}, FinishReason::kLength);
+  EngineRequest again = request(6, seq(12), c);
+  again.params.prompt_group = 77;
+  ASSERT_TRUE(f.router.submit(std::move(again)).is_ok());
+  EXPECT_EQ(f.owner_of_last(), 3u);  // the old group ended: routed afresh
+}
+
+}  // namespace
+}  // namespace turbine::router

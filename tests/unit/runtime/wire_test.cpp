@@ -42,6 +42,8 @@ TEST(Wire, RequestRoundTripsEverySamplingField) {
   p.ignore_eos = true;
   p.stop_token_ids = {2, 13};
   p.n_logprobs = 5;
+  p.logit_bias = {{3, -100.0f}, {17, 2.5f}};
+  p.prompt_group = 0xfeedface12345678ull;
   std::string buf;
   encode(r, buf);
   const Frame frame = round_trip(buf);
@@ -63,6 +65,8 @@ TEST(Wire, RequestRoundTripsEverySamplingField) {
   EXPECT_EQ(q.ignore_eos, p.ignore_eos);
   EXPECT_EQ(q.stop_token_ids, p.stop_token_ids);
   EXPECT_EQ(q.n_logprobs, p.n_logprobs);
+  EXPECT_EQ(q.logit_bias, p.logit_bias);
+  EXPECT_EQ(q.prompt_group, p.prompt_group);
 
   // No seed stays no seed.
   r.params.seed.reset();

@@ -171,6 +171,8 @@ Status PlannerConfig::validate() const {
     if (Status st = sla.predictor.validate(); !st.is_ok())
       return key_error("sla." + st.field(), st.message());
     if (sla.scale_down_window < 1) return key_error("sla.scale_down_window", "must be >= 1");
+    if (!(sla.scale_down_margin > 0 && sla.scale_down_margin <= 1))
+      return key_error("sla.scale_down_margin", "must be in (0, 1]");
     if (sla.length_window < 1) return key_error("sla.length_window", "must be >= 1");
     if (!(sla.correction_min > 0 && sla.correction_min <= 1))
       return key_error("sla.correction_min", "must be in (0, 1]");
@@ -308,9 +310,10 @@ Result<PlannerConfig> config_from_json(std::string_view text) {
   TURBINE_ASSIGN_OR_RETURN(const json::object* sla, r.object("sla"));
   if (sla) {
     ObjectReader sr(*sla, "sla");
-    TURBINE_RETURN_IF_ERROR(sr.only(
-        {"predictor", "window", "q_level", "q_trend", "r", "scale_down_window", "length_window",
-         "correction_min", "correction_max", "correction_weight", "correction_min_requests"}));
+    TURBINE_RETURN_IF_ERROR(
+        sr.only({"predictor", "window", "q_level", "q_trend", "r", "scale_down_window",
+                 "scale_down_margin", "length_window", "correction_min", "correction_max",
+                 "correction_weight", "correction_min_requests"}));
     std::string pk;
     TURBINE_RETURN_IF_ERROR(sr.string("predictor", pk));
     if (!pk.empty()) {
@@ -323,6 +326,7 @@ Result<PlannerConfig> config_from_json(std::string_view text) {
     TURBINE_RETURN_IF_ERROR(sr.number("q_trend", c.sla.predictor.q_trend));
     TURBINE_RETURN_IF_ERROR(sr.number("r", c.sla.predictor.r));
     TURBINE_RETURN_IF_ERROR(sr.integer("scale_down_window", c.sla.scale_down_window));
+    TURBINE_RETURN_IF_ERROR(sr.number("scale_down_margin", c.sla.scale_down_margin));
     TURBINE_RETURN_IF_ERROR(sr.integer("length_window", c.sla.length_window));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_min", c.sla.correction_min));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_max", c.sla.correction_max));

@@ -66,6 +66,10 @@ struct SlaModeConfig {
   // Scale-down follows the largest recommendation of the last N intervals (scale-up is at
   // once): a dip of one interval does not remove workers that the next interval needs.
   int scale_down_window = 3;
+  // Hysteresis: a pool shrinks only to a size that meets the targets times this margin, so a
+  // fleet that just meets them at N - 1 (and would need N again at the next wiggle of the rate
+  // or of the correction factors) is kept at N.
+  double scale_down_margin = 0.9;
   int length_window = 8;  // intervals over which input/output lengths are averaged
   double correction_min = 0.5, correction_max = 3.0;  // clamp of observed / expected latency
   double correction_weight = 0.5;    // weight of a new correction sample (moving average)

@@ -108,7 +108,8 @@ void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
   update(d_corr_, obs.mean_itl_s, expected_itl, obs.itl_samples);
 }
 
-PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr, double d_corr) {
+PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr, double d_corr,
+                      double margin) {
   const Profile& p = model.profile;
   PoolSizing out;
   const PoolConfig* prefill = model.pool(PoolRole::kPrefill);
@@ -131,14 +132,14 @@ PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr,
   bool relaxed_t = false, relaxed_i = false;
   if (prefill) {
     const int lo = std::max(prefill->min_replicas, load.rate > 0 ? 1 : 0);
-    const double ttft = target(model.ttft_ms / 1000.0 / p_corr,
+    const double ttft = target(margin * model.ttft_ms / 1000.0 / p_corr,
                                estimate_prefill_ttft(p, load, prefill->max_replicas), &relaxed_t);
     const int n_p = first_meeting(lo, prefill->max_replicas,
                                   [&](int n) { return estimate_prefill_ttft(p, load, n) <= ttft; });
     out.ttft_s = estimate_prefill_ttft(p, load, n_p) * p_corr;
     out.pools[PoolRole::kPrefill] = {n_p, fmt::format("ttft {:.0f} ms at {} worker(s){}",
                                                       out.ttft_s * 1e3, n_p, note(relaxed_t))};
-    const double itl = target(model.itl_ms / 1000.0 / d_corr,
+    const double itl = target(margin * model.itl_ms / 1000.0 / d_corr,
                               estimate_decode_itl(p, load, decode->max_replicas), &relaxed_i);
     const int n_d = first_meeting(decode->min_replicas, decode->max_replicas,
                                   [&](int n) { return estimate_decode_itl(p, load, n) <= itl; });
@@ -148,8 +149,8 @@ PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr,
     return out;
   }
   const LatencyEstimate best = estimate_aggregated(p, load, decode->max_replicas);
-  const double ttft = target(model.ttft_ms / 1000.0 / p_corr, best.ttft_s, &relaxed_t);
-  const double itl = target(model.itl_ms / 1000.0 / d_corr, best.itl_s, &relaxed_i);
+  const double ttft = target(margin * model.ttft_ms / 1000.0 / p_corr, best.ttft_s, &relaxed_t);
+  const double itl = target(margin * model.itl_ms / 1000.0 / d_corr, best.itl_s, &relaxed_i);
   const int chosen = first_meeting(decode->min_replicas, decode->max_replicas, [&](int k) {
     const LatencyEstimate e = estimate_aggregated(p, load, k);
     return e.ttft_s <= ttft && e.itl_s <= itl;
@@ -201,6 +202,8 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   recent_rates_.push_back(*rate);
   while (static_cast<int>(recent_rates_.size()) > config_.scale_down_window)
     recent_rates_.pop_front();
+  // The sizes that meet the targets with the scale-down margin: how far a pool may shrink.
+  std::optional<PoolSizing> down;
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
     const int current = state_of(pools, pc.role).replicas;
@@ -218,9 +221,15 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
         // corrections lag): shrinking now would be undone within an interval or two.
         d.desired = current;
         d.reason += " (no scale-down while the predicted rate rises)";
-      } else if (highest > want) {
-        d.desired = std::min(current, highest);
-        d.reason += fmt::format(" (scale-down window: {})", highest);
+      } else {
+        if (!down) down = size_pools(model, load, p_corr_, d_corr_, config_.scale_down_margin);
+        const int with_margin = down->pools[pc.role].first;
+        d.desired = std::min(current, std::max(highest, with_margin));
+        if (highest > want && highest >= with_margin)
+          d.reason += fmt::format(" (scale-down window: {})", highest);
+        else if (with_margin > want)
+          d.reason += fmt::format(" (scale-down margin {:.2f}: {})", config_.scale_down_margin,
+                                  with_margin);
       }
     }
     out.push_back(std::move(d));

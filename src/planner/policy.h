@@ -56,12 +56,14 @@ struct SlaEstimate {
 
 // The SLA mode's sizing for one load: the smallest pools (within min..max) whose estimated TTFT
 // and ITL, multiplied by the correction factors, meet the model's targets; max where none does.
+// `margin` (<= 1) tightens the targets first (the scale-down hysteresis); the relaxation of an
+// unreachable target is not tightened.
 struct PoolSizing {
   std::map<PoolRole, std::pair<int, std::string>> pools;  // workers, why
   double ttft_s = 0, itl_s = 0;  // estimated at those sizes, corrections applied
 };
 PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr = 1,
-                      double d_corr = 1);
+                      double d_corr = 1, double margin = 1);
 
 class LoadPolicy {
  public:

@@ -180,6 +180,43 @@ TEST(SlaPolicy, ScaleDownWaitsForTheWindow) {
   EXPECT_EQ(desired(*p.decide(m, sla_obs(20, 4000, 200), pools(low)), PoolRole::kDecode), high);
 }
 
+TEST(SlaPolicy, ScaleDownKeepsAMargin) {
+  ModelConfig m = model(false);
+  m.profile = sla_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = 30;
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kConstant;
+  c.scale_down_window = 1;
+  c.correction_min_requests = 1000000;
+  SlaModeConfig no_margin = c;
+  no_margin.scale_down_margin = 1.0;
+  c.scale_down_margin = 0.8;
+  // For each rate: the size it needs (scale-up, no margin), then one worker more is offered.
+  // Without a margin the pool shrinks back to that size; with one it shrinks only where the
+  // smaller pool meets the targets with the margin, and somewhere in the sweep it does not.
+  int kept = 0;
+  for (double rate = 1; rate <= 40; rate += 0.5) {
+    SlaPolicy plain(no_margin, m), hyst(c, m);
+    const int n = desired(*plain.decide(m, sla_obs(rate, 4000, 200), pools(1)), PoolRole::kDecode);
+    EXPECT_EQ(desired(*hyst.decide(m, sla_obs(rate, 4000, 200), pools(1)), PoolRole::kDecode), n)
+        << "scale-up takes no margin, rate " << rate;
+    if (n >= m.pools[0].max_replicas) continue;
+    EXPECT_EQ(desired(*plain.decide(m, sla_obs(rate, 4000, 200), pools(n + 1)), PoolRole::kDecode),
+              n);
+    auto d = hyst.decide(m, sla_obs(rate, 4000, 200), pools(n + 1));
+    const int with_margin = desired(*d, PoolRole::kDecode);
+    EXPECT_GE(with_margin, n);
+    EXPECT_LE(with_margin, n + 1);
+    if (with_margin == n + 1) {
+      ++kept;
+      EXPECT_NE(d->front().reason.find("scale-down margin 0.80"), std::string::npos)
+          << d->front().reason;
+    }
+  }
+  EXPECT_GT(kept, 0);
+}
+
 TEST(SlaPolicy, CorrectionFactorsFollowObservedLatency) {
   ModelConfig m = model(true);
   m.profile = sla_profile();

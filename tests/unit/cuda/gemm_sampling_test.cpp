@@ -414,37 +414,37 @@ TEST_F(CudaSamplingTest, MaskedRowsDrawOnlyAllowedIdsInProportion) {
       }
     }
   }
+}
 
-  // logit_bias on the device: +100 makes a token certain, -100 removes the best one, both for the
-  // greedy and the sampled path; rows without entries are untouched.
-  TEST_F(CudaSamplingTest, LogitBiasIsAddedBeforeSampling) {
-    const int vocab = 8, rows = 3;
-    const std::vector<float> base = {2.0f, 1.5f, 1.0f, 0.5f, 0.0f, -0.5f, -1.0f, -3.0f};
-    std::vector<float> logits;
-    for (int r = 0; r < rows; ++r) logits.insert(logits.end(), base.begin(), base.end());
-    std::vector<SampleParams> params(rows);
-    params[0] = SampleParams{1.0f, 0, 1.0f, 0, 7, 0};
-    params[0].n_bias = 1;
-    params[0].bias_ids[0] = 7;
-    params[0].bias_values[0] = 100.0f;
-    params[1] = SampleParams{0.0f, 0, 1.0f, 0, 7, 0};
-    params[1].n_bias = 1;
-    params[1].bias_ids[0] = 0;
-    params[1].bias_values[0] = -100.0f;
-    params[2] = SampleParams{0.0f, 0, 1.0f, 0, 7, 0};
-    auto dl = upload(model::DType::kF32, logits);
-    auto dp = upload_raw(params);
-    auto dout = upload_raw(std::vector<int32_t>(rows, -1));
-    ASSERT_TRUE(
-        add_logit_bias(stream(), dl.as<float>(), rows, vocab, dp.as<SampleParams>()).is_ok());
-    ASSERT_TRUE(sample(stream(), model::DType::kF32, dl.data(), rows, vocab, dp.as<SampleParams>(),
-                       dout.as<int32_t>())
-                    .is_ok());
-    std::vector<int32_t> got(rows);
-    ASSERT_TRUE(stream_.synchronize().is_ok());
-    ASSERT_EQ(cudaMemcpy(got.data(), dout.data(), rows * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-    EXPECT_EQ(got, (std::vector<int32_t>{7, 1, 0}));
-  }
+// logit_bias on the device: +100 makes a token certain, -100 removes the best one, both for the
+// greedy and the sampled path; rows without entries are untouched.
+TEST_F(CudaSamplingTest, LogitBiasIsAddedBeforeSampling) {
+  const int vocab = 8, rows = 3;
+  const std::vector<float> base = {2.0f, 1.5f, 1.0f, 0.5f, 0.0f, -0.5f, -1.0f, -3.0f};
+  std::vector<float> logits;
+  for (int r = 0; r < rows; ++r) logits.insert(logits.end(), base.begin(), base.end());
+  std::vector<SampleParams> params(rows);
+  params[0] = SampleParams{1.0f, 0, 1.0f, 0, 7, 0};
+  params[0].n_bias = 1;
+  params[0].bias_ids[0] = 7;
+  params[0].bias_values[0] = 100.0f;
+  params[1] = SampleParams{0.0f, 0, 1.0f, 0, 7, 0};
+  params[1].n_bias = 1;
+  params[1].bias_ids[0] = 0;
+  params[1].bias_values[0] = -100.0f;
+  params[2] = SampleParams{0.0f, 0, 1.0f, 0, 7, 0};
+  auto dl = upload(model::DType::kF32, logits);
+  auto dp = upload_raw(params);
+  auto dout = upload_raw(std::vector<int32_t>(rows, -1));
+  ASSERT_TRUE(add_logit_bias(stream(), dl.as<float>(), rows, vocab, dp.as<SampleParams>()).is_ok());
+  ASSERT_TRUE(sample(stream(), model::DType::kF32, dl.data(), rows, vocab, dp.as<SampleParams>(),
+                     dout.as<int32_t>())
+                  .is_ok());
+  std::vector<int32_t> got(rows);
+  ASSERT_TRUE(stream_.synchronize().is_ok());
+  ASSERT_EQ(cudaMemcpy(got.data(), dout.data(), rows * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(got, (std::vector<int32_t>{7, 1, 0}));
+}
 
 }  // namespace
 }  // namespace turbine::cuda

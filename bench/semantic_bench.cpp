@@ -222,7 +222,8 @@ int index_crossover(int argc, char** argv) {
     VectorIndex exact(dim, SIZE_MAX, {});
     for (size_t i = 0; i < n; ++i) exact.add(i, data[i].data());
     auto b0 = Clock::now();
-    VectorIndex hnsw(dim, 1, {16, 200, 64});
+    // exact_max n and no executor: the n-th add builds the whole graph inline, once.
+    VectorIndex hnsw(dim, n, {16, 200, 64});
     for (size_t i = 0; i < n; ++i) hnsw.add(i, data[i].data());
     double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - b0).count();
     std::vector<std::vector<float>> queries;

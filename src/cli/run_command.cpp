@@ -1,10 +1,13 @@
 // `turbine run`: model, tokenizer, engine and HTTP frontend in one process.
 #include "cli/run_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -12,6 +15,7 @@
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
+#include "cli/semantic_flags.h"
 #include "cli/served_models.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
@@ -32,6 +36,10 @@ struct RunOptions {
   InProcessWorkersOptions workers;
   DisaggRunOptions disagg;
   TracingFlags tracing;
+  SemanticFlags semantic;
+  // --served-model-name a b ...: the first is the name the workers announce, the others are
+  // aliases of the same engine.
+  std::vector<std::string> served_model_names;
   std::string api_key;
   double shutdown_grace_s = 30.0;
 };
@@ -53,8 +61,16 @@ int run_server(const RunOptions& opts) {
   std::shared_ptr<const model::Model> model = std::move(*loaded);
   RunOptions::Http http = opts.http;
   if (!opts.api_key.empty()) http.api_key = opts.api_key;
-  if (http.served_model_name.empty())
-    http.served_model_name = default_served_name(opts.model, *path);
+  http.served_model_name = opts.served_model_names.empty() ? default_served_name(opts.model, *path)
+                                                           : opts.served_model_names.front();
+  std::vector<std::string> aliases;
+  for (size_t i = 1; i < opts.served_model_names.size(); ++i) {
+    const std::string& a = opts.served_model_names[i];
+    if (a != http.served_model_name &&
+        std::find(aliases.begin(), aliases.end(), a) == aliases.end()) {
+      aliases.push_back(a);
+    }
+  }
   const auto& cfg = model->config();
   spdlog::info(
       "model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}; loaded in {:.1f} ms",
@@ -78,6 +94,13 @@ int run_server(const RunOptions& opts) {
     wopts.router_observer = router_metrics->observer(http.served_model_name);
     http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
   }
+  std::vector<std::string> served = aliases;
+  served.insert(served.begin(), http.served_model_name);
+  auto semantic = opts.semantic.attach(http, served);
+  if (!semantic) {
+    spdlog::error("{}", semantic.status().message());
+    return 2;
+  }
   auto front = frontend::Frontend::create(http);
   if (!front) {
     spdlog::error("{}", front.status().message());
@@ -88,6 +111,7 @@ int run_server(const RunOptions& opts) {
   const std::string location = std::filesystem::absolute(*path).string();
   FrontendModels models(**front);
   models.preload(location, model, std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
+  models.set_aliases(http.served_model_name, aliases);
   runtime::ModelEvents events = models.events();
   std::unique_ptr<InProcessPrefillPool> prefill;  // --prefill-workers: outlives the workers
   if (opts.disagg.prefill_workers > 0) {
@@ -111,10 +135,17 @@ int run_server(const RunOptions& opts) {
   }
   const double startup_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", http.served_model_name, http.host,
+  std::string names;
+  for (const std::string& n : served) names += (names.empty() ? "" : ", ") + n;
+  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", names, http.host,
                (*front)->port(), startup_ms);
 
-  const int sig = wait_for_shutdown_signal();
+  std::function<void()> on_hangup;
+  if (*semantic) {
+    (*semantic)->start();
+    on_hangup = [layer = semantic->get()] { (void)layer->reloader().reload_now(); };
+  }
+  const int sig = wait_for_shutdown_signal(on_hangup);
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
@@ -134,8 +165,9 @@ void add_run_command(CLI::App& app) {
                   "$TURBINE_SHARED/models/stories260K/stories260K.gguf, else " +
                       std::string(kDefaultHubModel));
   cmd->add_option("--revision", run.revision, "Hub revision (branch, tag or commit)");
-  cmd->add_option("--served-model-name", run.http.served_model_name,
-                  "Model name clients use (default: the model's name)");
+  cmd->add_option("--served-model-name", run.served_model_names,
+                  "Model names clients use (default: the model's name); several names all serve "
+                  "the same engine, the first is the primary (as vLLM's flag)");
   cmd->add_option("--host", run.http.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", run.http.port, "Port to listen on (0: any free port)")
       ->capture_default_str();
@@ -144,6 +176,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("!--no-ui", run.http.ui, "Do not serve the chat playground on GET /");
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);
+  run.semantic.add_to(*cmd);
   add_disagg_run_flags(*cmd, run.disagg);
   cmd->add_option("--workers", run.workers.workers, "In-process workers behind the router")
       ->check(CLI::PositiveNumber)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "frontend/frontend.h"
 #include "model/model.h"
@@ -22,6 +23,9 @@ class FrontendModels {
   // A model already loaded, for cards whose tokenizer_location is `location`.
   void preload(const std::string& location, std::shared_ptr<const model::Model> model,
                std::shared_ptr<tokenizer::Tokenizer> tokenizer);
+  // Every card named `name` is also served under `aliases` (`--served-model-name a b`, as
+  // vLLM's: the first name is the one workers announce; all route to the same engine).
+  void set_aliases(const std::string& name, std::vector<std::string> aliases);
   // Callbacks for a ModelWatcher; `this` must outlive it.
   runtime::ModelEvents events();
 
@@ -35,6 +39,7 @@ class FrontendModels {
   frontend::Frontend& front_;
   std::mutex mu_;
   std::map<std::string, Loaded> preloaded_;
+  std::map<std::string, std::vector<std::string>> aliases_;  // served name -> more names
 };
 
 }  // namespace turbine::cli

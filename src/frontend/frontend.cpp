@@ -275,8 +275,9 @@ class FrontendImpl final : public Frontend {
     if (!instance) co_return co_await send_error(metrics_, protocol, w, instance.status());
     // Small bodies with the model's own template cost less than the hop to the pool (two thread
     // wake-ups, milliseconds on a busy host): they are preprocessed here. Large bodies, a
-    // request's own chat_template (any Jinja) and a request hook (a classifier) go to the pool.
-    const bool cheap = req.body.size() <= kInlineBodyBytes && !options_.request_hook &&
+    // request's own chat_template (any Jinja) and a request hook that may block (a classifier)
+    // go to the pool.
+    const bool cheap = req.body.size() <= kInlineBodyBytes && !hook_blocks_ &&
                        req.body.find("\"chat_template\"") == std::string::npos;
     // The server span starts before the hook, whose spans (semantic routing) are its children.
     trace::Span span = tracer_->start_span(std::string(protocol.route()), trace::SpanKind::kServer,
@@ -432,6 +433,7 @@ class FrontendImpl final : public Frontend {
   const FrontendOptions options_;
   const std::shared_ptr<trace::Tracer> tracer_;
   const std::shared_ptr<RequestHook> hook_;
+  const bool hook_blocks_ = options_.request_hook && hook_->blocking();
   mutable metrics::FrontendMetrics metrics_;
   ModelRegistry registry_;
   const Preprocessor preprocessor_;

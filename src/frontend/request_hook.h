@@ -12,9 +12,11 @@
 // was generated (the semantic cache stores it there), and the hook's own spans hang under the
 // request's server span (HookContext::tracer, ::span).
 //
-// Threads: on_request runs on the preprocessing pool (work_pool.h), never on an I/O thread, so a
-// classifier may take a few milliseconds; it must be safe to call concurrently. on_finished runs
-// on the request's strand (an I/O thread): it must be quick. The listing methods run on I/O
+// Threads: on_request runs on the preprocessing pool (work_pool.h), so a classifier may take a few
+// milliseconds, unless the hook says it never blocks (`blocking()` false: microseconds of CPU, no
+// model calls), when small requests run it on the I/O thread like the rest of their
+// preprocessing (two thread wake-ups cost more). It must be safe to call concurrently. on_finished
+// runs on the request's strand (an I/O thread): it must be quick. The listing methods run on I/O
 // threads.
 #pragma once
 
@@ -84,6 +86,9 @@ class RequestHook {
   // them beside (or, when list_served_models() is false, instead of) the served ones.
   virtual std::vector<std::string> extra_model_names() const { return {}; }
   virtual bool list_served_models() const { return true; }
+  // False when on_request never waits (no model calls, no I/O): small requests then skip the
+  // preprocessing pool. Must not change while the frontend runs.
+  virtual bool blocking() const { return true; }
 };
 
 // The default: changes nothing.

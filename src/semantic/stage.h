@@ -138,6 +138,11 @@ class SemanticStage {
   bool is_virtual_model(std::string_view name) const;
 
   MetricsSnapshot metrics() const;  // cache counters included
+  // Whether process() may call a model (any of Models is set): it then blocks for milliseconds.
+  bool uses_models() const {
+    return models_.embedder || models_.domain_classifier || models_.jailbreak_classifier ||
+           models_.pii_classifier;
+  }
   SemanticCache& cache() { return *cache_; }
 
   struct Snapshot;  // the immutable compiled config (stage.cpp)

@@ -36,6 +36,8 @@ class SemanticHook final : public frontend::RequestHook {
                                            const frontend::HookContext& context) override;
   std::vector<std::string> extra_model_names() const override;
   bool list_served_models() const override;
+  // Without encoder models the stage costs microseconds: small requests skip the pool.
+  bool blocking() const override { return stage_->uses_models(); }
 
  private:
   std::shared_ptr<semantic::SemanticStage> stage_;

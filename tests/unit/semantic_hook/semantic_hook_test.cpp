@@ -122,6 +122,7 @@ TEST_F(SemanticHookTest, VirtualModelIsRoutedAndTheRequestEdited) {
   EXPECT_EQ(header(h, "x-vsr-injected-system-prompt"), "true");
   EXPECT_EQ(header(h, "x-vsr-response-path"), "upstream");
   EXPECT_TRUE(h.on_finished);
+  EXPECT_FALSE(hook_->blocking());  // no models: small requests may run it on the I/O thread
 
   // The semantic span: a child of the request's span, with the decision and each signal.
   std::lock_guard lock(spans_->mu);
@@ -376,6 +377,7 @@ semantic_cache: {enabled: true, similarity_threshold: 0.95}
   o.served_models = {"a", "b"};
   auto layer = SemanticLayer::create(o);
   ASSERT_TRUE(layer.has_value()) << layer.status().to_string();
+  EXPECT_TRUE((*layer)->hook()->blocking());  // model calls: the preprocessing pool
   http::Headers headers = {{"x-vsr-debug", "true"}};
   HookContext ctx{"chat_completions", headers, nullptr, {}};
   ParsedRequest greet = chat("MoM", "good morning to you");

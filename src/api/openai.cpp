@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -105,11 +106,12 @@ Result<double> as_number(const json::value& v, std::string_view param) {
   return d;
 }
 
+// The shortest text that reads back as `d` ("2", "0.1", "1e+308"): the value the client sent,
+// even where it does not fit a float (the JSON float writer would print its sentinel).
 std::string fmt_num(double d) {
-  std::string s;
-  append_json_float(s, static_cast<float>(d));
-  if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
-  return s;
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+  return std::string(buf, static_cast<size_t>(end - buf));
 }
 
 // Reads an optional float field into `out`, checking lo <= v <= hi (or lo < v if lo_open).

@@ -93,6 +93,15 @@ void EngineCall::cancel(int index) {
   --open_;
 }
 
+void EngineCall::stop(int index) {
+  if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return;
+  Slot& slot = slots_[static_cast<size_t>(index)];
+  if (!slot.open) return;
+  engine_.stop(slot.engine_id);  // finished by a stop string: not counted as cancelled
+  slot.open = false;
+  --open_;
+}
+
 void EngineCall::cancel_open() {
   for (size_t i = 0; i < slots_.size(); ++i) cancel(static_cast<int>(i));
 }

@@ -58,6 +58,9 @@ class EngineCall {
   void finished(int index);
   // Stops one choice (a stop string completed) / every choice still open (client gone).
   void cancel(int index);
+  // A stop string matched in the choice's text: ends it as finished (AsyncEngine::stop), not as a
+  // cancellation.
+  void stop(int index);
   void cancel_open();
   // Choices submitted and not finished or cancelled.
   size_t open() const { return open_; }

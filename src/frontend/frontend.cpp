@@ -10,6 +10,7 @@
 
 #include "api/errors.h"
 #include "api/openai.h"
+#include "frontend/auth.h"
 #include "frontend/generation.h"
 #include "frontend/model_registry.h"
 #include "frontend/openai_protocol.h"
@@ -82,12 +83,12 @@ class FrontendImpl final : public Frontend {
         env_{metrics_, *tracer_, next_engine_id_, inflight_} {}
 
   Status add_model(ServedModel m) override {
-    if (m.name.empty() || !m.model || !m.tokenizer || !m.engine) {
-      return internal_error("a served model needs a name, model, tokenizer and engine");
+    if (m.name.empty() || !m.info || !m.tokenizer || !m.engine) {
+      return internal_error("a served model needs a name, model info, tokenizer and engine");
     }
     auto entry = std::make_shared<ModelEntry>();
     entry->name = std::move(m.name);
-    entry->chat_prompt = make_chat_prompt(m.model->vocab(), *m.tokenizer);
+    entry->chat_prompt = make_chat_prompt(m.info->vocab, *m.tokenizer);
     entry->max_token_bytes = longest_token_bytes(*m.tokenizer);
     entry->tokenizer = std::move(m.tokenizer);
     entry->engine = std::move(m.engine);
@@ -137,6 +138,9 @@ class FrontendImpl final : public Frontend {
     sopts.port = options_.port;
     sopts.n_threads = options_.http_threads;
     sopts.max_body_bytes = options_.max_body_bytes;
+    sopts.cors = options_.cors;
+    sopts.max_connections = options_.max_connections;
+    sopts.head_check = auth::make_head_check(options_.api_key);  // 401 before the body is read
     server_ = std::make_unique<http::Server>(sopts, std::move(router));
     return server_->start();
   }
@@ -185,18 +189,8 @@ class FrontendImpl final : public Frontend {
     co_await send_error(metrics_, *chat_, w, st);
   }
 
-  // Bearer-token check for the API routes; /health, /live and /metrics stay open.
-  Status authorize(const Request& req) const {
-    if (!options_.api_key) return Status::ok();
-    std::string_view auth = req.header("authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
-        auth.substr(kBearer.size()) == *options_.api_key) {
-      return Status::ok();
-    }
-    return {StatusCode::kUnauthenticated,
-            "Incorrect API key provided. Send it as `Authorization: Bearer <key>`."};
-  }
+  // Also checked from the head by the server (auth.h); kept for handlers reached another way.
+  Status authorize(const Request& req) const { return auth::check_api_key(req, options_.api_key); }
 
   // `x-worker-instance-id: <hex>` pins the request to one worker instance (absent: the router
   // chooses), as Dynamo's header does. A malformed value is a 400.
@@ -479,8 +473,9 @@ Result<std::unique_ptr<Frontend>> Frontend::create(FrontendOptions options,
   if (!model || !tokenizer || !engine) return internal_error("frontend created without a model");
   std::string name = options.served_model_name.empty() ? model->name() : options.served_model_name;
   auto front = std::make_unique<FrontendImpl>(std::move(options), name);
+  auto info = std::make_shared<const model::ModelInfo>(model::model_info(*model));
   TURBINE_RETURN_IF_ERROR(front->add_model(
-      {std::move(name), std::move(model), std::move(tokenizer), std::move(engine), {}}));
+      {std::move(name), std::move(info), std::move(tokenizer), std::move(engine), {}}));
   return std::unique_ptr<Frontend>(std::move(front));
 }
 

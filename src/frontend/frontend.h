@@ -29,7 +29,9 @@
 #include "engine/async_engine.h"
 #include "frontend/postprocessor.h"
 #include "frontend/request_hook.h"
+#include "http/request_checks.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -39,8 +41,10 @@ struct FrontendOptions {
   uint16_t port = 8000;
   int http_threads = 1;
   std::string served_model_name;       // empty: the model's own name
-  std::optional<std::string> api_key;  // when set, /v1/* and /tokenize need `Bearer <key>`
+  std::optional<std::string> api_key;  // when set, all but /health /live /metrics (auth.h)
   size_t max_body_bytes = 16 << 20;
+  http::CorsOptions cors;                  // default: no CORS
+  size_t max_connections = 0;              // 0: from the descriptor limit (http::ServerOptions)
   int default_completion_max_tokens = 16;  // OpenAI's legacy default for /v1/completions
   // More series for /metrics (e.g. the router's), in Prometheus text format; called per scrape
   // on an HTTP thread.
@@ -66,8 +70,9 @@ struct FrontendOptions {
 // while it runs (the distributed runtime adds one when its first worker appears and removes it
 // when the last one leaves).
 struct ServedModel {
-  std::string name;                           // what clients put in "model"
-  std::shared_ptr<const model::Model> model;  // vocabulary and chat template (weights unused)
+  std::string name;  // what clients put in "model"
+  // Vocabulary and chat template (model/model_info.h: read without the weights).
+  std::shared_ptr<const model::ModelInfo> info;
   std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   std::shared_ptr<engine::AsyncEngine> engine;
   // Reasoning / tool-call parsers for chat responses (postprocessor.h); empty: none.

@@ -161,7 +161,7 @@ class Run {
         if (item.index < 0 || static_cast<size_t>(item.index) >= post_.size()) continue;
         ChoicePostprocessor::Step step = post_[static_cast<size_t>(item.index)]->push(item.output);
         if (step.stop_string) {
-          call.cancel(item.index);
+          call.stop(item.index);
         } else if (step.finished) {
           call.finished(item.index);
         }
@@ -217,8 +217,11 @@ class Run {
     }
     mm_.request_done(protocol_.endpoint(), type_, status);
     if (failed != nullptr) {
+      // No worker left to migrate to (a hung or lost one) is 503, so clients retry; else 500.
+      const StatusCode code = failed->code() == StatusCode::kUnavailable ? StatusCode::kUnavailable
+                                                                         : StatusCode::kInternal;
       co_return co_await send_error(env_.metrics, protocol_, w_,
-                                    internal_error("generation failed: " + failed->message()),
+                                    Status(code, "generation failed: " + failed->message()),
                                     g_.headers);
     }
     co_await send_body(env_.metrics, w_, 200, encoder_->unary(outputs_, usage), g_.headers);

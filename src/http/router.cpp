@@ -89,6 +89,7 @@ Router::Match Router::match_routes(std::string_view method, std::string_view pat
     if (key.empty()) return {};
   }
   Match m;
+  const Route* get = nullptr;  // HEAD falls back to the GET route (RFC 9110 9.3.2)
   for (const Route& r : routes_) {
     if (r.prefix != prefix || r.path != key) continue;
     if (r.method == method) {
@@ -97,10 +98,18 @@ Router::Match Router::match_routes(std::string_view method, std::string_view pat
       m.allow.clear();
       return m;
     }
+    if (r.method == "GET") get = &r;
     m.outcome = Outcome::kMethodNotAllowed;
     if (!m.allow.empty()) m.allow += ", ";
     m.allow += r.method;
   }
+  if (get != nullptr && method == "HEAD") {
+    m.outcome = Outcome::kFound;
+    m.handler = &get->handler;
+    m.allow.clear();
+    return m;
+  }
+  if (get != nullptr && m.allow.find("HEAD") == std::string::npos) m.allow += ", HEAD";
   return m;
 }
 

@@ -21,9 +21,10 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
   std::string method;  // "GET", "POST", ... as sent
-  std::string target;  // path only, e.g. "/v1/completions"
-  std::string query;   // after '?', without it; empty if none
-  Headers headers;     // in arrival order
+  std::string
+      target;         // path only, e.g. "/v1/completions" (absolute-form targets are reduced to it)
+  std::string query;  // after '?', without it; empty if none
+  Headers headers;    // in arrival order
   std::string body;
   std::string remote;  // "ip:port" of the peer
   int version = 11;    // 10 or 11
@@ -72,8 +73,10 @@ using ErrorBodyFn = std::function<std::string(int status, std::string_view messa
 // Default error body: {"error":{"message":"..."}}.
 std::string default_error_body(int status, std::string_view message);
 
-// Routing table of exact paths and path prefixes. Not thread-safe to modify; fill it before handing
-// it to the Server.
+// Routing table of exact paths and path prefixes (exact paths win, then the longest prefix). Not
+// thread-safe to modify; fill it before handing it to the Server. HEAD is served by a path's GET
+// handler unless one is registered for HEAD (the server sends the GET response's headers without
+// its body).
 class Router {
  public:
   Router();

@@ -1,11 +1,12 @@
 // The distributed runtime end to end: real etcd + nats-server, 1 frontend, 3+ workers on
-// stories260K. Skipped (with a message) when etcd or nats-server is not installed.
+// stories260K. Skipped (with a message) when etcd or nats-server is not installed; under CI=true
+// that fails instead.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, haveBinaries, sleep, streamCompletion, waitFor } from './cluster.mjs';
+import { Cluster, haveBinaries, skipUnlessInstalled, sleep, streamCompletion, waitFor } from './cluster.mjs';
 import { MODEL_NAME } from './server.mjs';
 
-const skip = haveBinaries() ? false : 'etcd or nats-server is not installed (scripts/install-deps)';
+const skip = skipUnlessInstalled(haveBinaries() ? null : 'etcd or nats-server is not installed (scripts/install-deps)');
 const LEASE_TTL = 3;
 const PROMPTS = Array.from({ length: 20 }, (_, i) => `Once upon a time, number ${i} went to the`);
 const MAX_TOKENS = 160;

@@ -10,6 +10,7 @@
 //
 //   semantic_models_bench [--dir /tmp/turbine-semantic-models] [--requests 20] [--threads 0]
 //                         [--tokenizer $TURBINE_SHARED/tokenizers/gpt2/tokenizer.json]
+//                         [--device cpu|cuda] [--dtype bf16|f16|f32]   (cuda: a TURBINE_CUDA build)
 //
 // Per request, SemanticStage::process runs the jailbreak classifier (method both), the domain
 // classifier and the embedding (decisions in priority order; the embedding also keys the
@@ -30,6 +31,9 @@
 
 #include "semantic/stage.h"
 #include "semantic_hook/encoder_models.h"
+#ifdef TURBINE_HAVE_CUDA
+#include "cuda/cuda_encoder_backend.h"
+#endif
 
 namespace {
 
@@ -229,6 +233,32 @@ int main(int argc, char** argv) {
   const fs::path dir = arg(argc, argv, "--dir", "/tmp/turbine-semantic-models");
   const int requests = std::stoi(arg(argc, argv, "--requests", "20"));
   const int threads = std::stoi(arg(argc, argv, "--threads", "0"));
+  const std::string device = arg(argc, argv, "--device", "cpu");
+  const std::string dtype = arg(argc, argv, "--dtype", "bf16");
+  semantic_hook::EncoderLoader loader;
+  if (device == "cuda") {
+#ifdef TURBINE_HAVE_CUDA
+    cuda::CudaEncoderOptions c;
+    c.dtype = dtype == "f32"   ? model::DType::kF32
+              : dtype == "f16" ? model::DType::kF16
+                               : model::DType::kBF16;
+    loader = [c](const fs::path& folder) -> Result<std::shared_ptr<encoder::EncoderService>> {
+      TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<encoder::EncoderModel> loaded,
+                               encoder::EncoderModel::load(folder));
+      std::shared_ptr<const encoder::EncoderModel> m(std::move(loaded));
+      TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<encoder::EncoderBackend> backend,
+                               cuda::make_cuda_encoder_backend(m->config(), *m->weights(), c));
+      return std::make_shared<encoder::EncoderService>(std::move(m), std::move(backend),
+                                                       encoder::EncoderServiceOptions{});
+    };
+#else
+    std::fprintf(stderr, "--device cuda: built without CUDA (-DTURBINE_CUDA=ON)\n");
+    return 2;
+#endif
+  } else if (device != "cpu") {
+    std::fprintf(stderr, "--device must be cpu or cuda\n");
+    return 2;
+  }
   if (!fs::exists(tokenizer)) {
     std::fprintf(stderr, "no tokenizer at %s (--tokenizer)\n", tokenizer.c_str());
     return 2;
@@ -271,7 +301,7 @@ int main(int argc, char** argv) {
   em.pii_classifier = (dir / "pii").string();
   em.threads = threads;
   const auto t_load = Clock::now();
-  auto models = semantic_hook::load_encoder_models(em);
+  auto models = semantic_hook::load_encoder_models(em, loader);
   if (!models.has_value()) {
     std::fprintf(stderr, "%s\n", models.status().to_string().c_str());
     return 1;
@@ -332,8 +362,8 @@ semantic_cache: {enabled: true}
     (void)out;
   }
   semantic::MetricsSnapshot m = (*stage)->metrics();
-  std::printf("%d requests (prompts of %zu characters on average), encoder threads %d\n", requests,
-              chars / static_cast<size_t>(requests), threads);
+  std::printf("%d requests (prompts of %zu characters on average), encoder device %s, threads %d\n",
+              requests, chars / static_cast<size_t>(requests), device.c_str(), threads);
   std::printf("per request (wall): median %.1f ms, p90 %.1f ms, max %.1f ms\n", pct(ms, 0.5),
               pct(ms, 0.9), pct(ms, 1.0));
   for (const char* s : {"jailbreak_model", "domain", "embedding", "pii_model", "jailbreak", "pii",

@@ -1,5 +1,8 @@
 #include "cli/semantic_flags.h"
 
+#include "cli/encoder_serving.h"
+#include "cli/local_engine.h"
+
 namespace turbine::cli {
 
 void SemanticFlags::add_to(CLI::App& cmd) {
@@ -8,6 +11,15 @@ void SemanticFlags::add_to(CLI::App& cmd) {
                  "decisions, PII and jailbreak guards, semantic cache; docs/SEMANTIC.md); "
                  "reloaded on change and on SIGHUP. Off without it")
       ->envname("TURBINE_SEMANTIC_CONFIG");
+  cmd.add_option("--semantic-encoder-device", encoder_device,
+                 "Where the semantic config's encoder_models run: cpu or cuda (BERT, RoBERTa, "
+                 "ModernBERT on the GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd.add_option("--semantic-encoder-dtype", encoder_dtype,
+                 "--semantic-encoder-device cuda: weights and activations, bf16, f16 or f32")
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}))
+      ->capture_default_str();
 }
 
 Result<std::unique_ptr<semantic_hook::SemanticLayer>> SemanticFlags::attach(
@@ -16,6 +28,14 @@ Result<std::unique_ptr<semantic_hook::SemanticLayer>> SemanticFlags::attach(
   semantic_hook::SemanticLayerOptions o;
   o.config_path = config;
   o.served_models = std::move(served);
+  if (encoder_device != "cpu") {
+    LocalEngineOptions engine;
+    engine.device = encoder_device;
+    engine.dtype = encoder_dtype;
+    o.load_encoder = [engine](const std::filesystem::path& folder) {
+      return make_encoder_service(folder, engine);
+    };
+  }
   TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<semantic_hook::SemanticLayer> layer,
                            semantic_hook::SemanticLayer::create(o));
   http.request_hook = layer->hook();

@@ -17,6 +17,10 @@ namespace turbine::cli {
 
 struct SemanticFlags {
   std::string config;
+  // Where the encoder_models run: cpu (encoder_models.threads) or cuda (BERT / RoBERTa /
+  // ModernBERT on the GPU, --semantic-encoder-dtype; a TURBINE_CUDA build).
+  std::string encoder_device = "cpu";
+  std::string encoder_dtype = "bf16";
 
   void add_to(CLI::App& cmd);
   // Without the flag: null. With it: the layer (a bad config is an error naming its key), set

@@ -64,7 +64,8 @@ Result<std::vector<semantic::Entity>> EncoderTokenClassifier::classify(std::stri
   return out;
 }
 
-Result<semantic::Models> load_encoder_models(const semantic::EncoderModelsConfig& config) {
+Result<semantic::Models> load_encoder_models(const semantic::EncoderModelsConfig& config,
+                                             const EncoderLoader& loader) {
   struct Want {
     const char* key;
     const std::string* folder;
@@ -92,11 +93,19 @@ Result<semantic::Models> load_encoder_models(const semantic::EncoderModelsConfig
       if (!std::filesystem::is_directory(*w.folder, ec)) {
         return bad(w.key, "no model folder at " + *w.folder);
       }
-      auto made = encoder::EncoderService::load(*w.folder, opts);
-      if (!made.has_value()) {
-        return bad(w.key, "cannot load " + *w.folder + ": " + made.status().message());
+      if (loader) {
+        auto made = loader(*w.folder);
+        if (!made.has_value()) {
+          return bad(w.key, "cannot load " + *w.folder + ": " + made.status().message());
+        }
+        service = std::move(*made);
+      } else {
+        auto made = encoder::EncoderService::load(*w.folder, opts);
+        if (!made.has_value()) {
+          return bad(w.key, "cannot load " + *w.folder + ": " + made.status().message());
+        }
+        service = std::move(*made);
       }
-      service = std::move(*made);
       spdlog::info("semantic: {} model from {} ({}, up to {} tokens)", w.key, *w.folder,
                    encoder::task_name(service->task()), service->max_tokens());
     }

@@ -7,6 +7,8 @@
 // the work on its engine thread and blocks the caller until it is done).
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -53,9 +55,15 @@ class EncoderTokenClassifier final : public semantic::TokenClassifier {
   encoder::EncodeOptions options_;
 };
 
-// Loads every folder `config` names (a folder named by two keys is loaded once) and checks that
-// each model does the task its key needs. Errors are invalid_argument naming the key
-// ("semantic config: encoder_models.embedding: ..."), so a bad folder refuses the start.
-Result<semantic::Models> load_encoder_models(const semantic::EncoderModelsConfig& config);
+// Loads one encoder folder as a service; the CLI passes one for `--semantic-encoder-device cuda`
+// (the CUDA encoder backend lives outside this module). Errors are reported under the config key.
+using EncoderLoader =
+    std::function<Result<std::shared_ptr<encoder::EncoderService>>(const std::filesystem::path&)>;
+
+// The models named by `config` (a folder named twice is loaded once), each through `loader`, or
+// without one on the CPU backend with `config.threads`. A missing folder or a model of the wrong
+// task is an error naming the key.
+Result<semantic::Models> load_encoder_models(const semantic::EncoderModelsConfig& config,
+                                             const EncoderLoader& loader = {});
 
 }  // namespace turbine::semantic_hook

@@ -11,7 +11,8 @@ namespace turbine::semantic_hook {
 Result<std::unique_ptr<SemanticLayer>> SemanticLayer::create(const SemanticLayerOptions& options) {
   TURBINE_ASSIGN_OR_RETURN(semantic::SemanticConfig config,
                            semantic::load_semantic_config(options.config_path));
-  TURBINE_ASSIGN_OR_RETURN(semantic::Models models, load_encoder_models(config.encoder_models));
+  TURBINE_ASSIGN_OR_RETURN(semantic::Models models,
+                           load_encoder_models(config.encoder_models, options.load_encoder));
   semantic::StageOptions stage_options;
   stage_options.served_models = options.served_models;
   TURBINE_ASSIGN_OR_RETURN(

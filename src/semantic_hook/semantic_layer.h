@@ -17,6 +17,7 @@
 #include "frontend/request_hook.h"
 #include "semantic/reloader.h"
 #include "semantic/stage.h"
+#include "semantic_hook/encoder_models.h"
 
 namespace turbine::semantic_hook {
 
@@ -27,6 +28,8 @@ struct SemanticLayerOptions {
   // checked; a decision for a model nobody serves answers 404 model_not_found.
   std::vector<std::string> served_models;
   int poll_ms = 1000;  // how often the file is checked for changes
+  // How encoder_models folders are loaded; empty: the CPU backend (encoder_models.threads).
+  EncoderLoader load_encoder;
 };
 
 class SemanticLayer {

@@ -351,6 +351,36 @@ TEST(EncoderModels, ErrorsNameTheKey) {
   EXPECT_NE(b.status().message().find("no model folder"), std::string::npos);
 }
 
+// A loader (the CLI's --semantic-encoder-device cuda) is called once per folder, and its errors
+// are reported under the key.
+TEST(EncoderModels, ALoaderLoadsEachFolderOnce) {
+  semantic::EncoderModelsConfig c;
+  c.domain_classifier = (kFixtures / "bert_cls").string();
+  c.jailbreak_classifier = (kFixtures / "bert_cls").string();
+  std::vector<std::string> calls;
+  EncoderLoader loader =
+      [&](const std::filesystem::path& folder) -> Result<std::shared_ptr<encoder::EncoderService>> {
+    calls.push_back(folder.string());
+    encoder::EncoderServiceOptions o;
+    o.backend.n_threads = 1;
+    TURBINE_ASSIGN_OR_RETURN(auto service, encoder::EncoderService::load(folder, o));
+    return std::shared_ptr<encoder::EncoderService>(std::move(service));
+  };
+  auto models = load_encoder_models(c, loader);
+  ASSERT_TRUE(models.has_value()) << models.status().to_string();
+  EXPECT_EQ(calls, std::vector<std::string>{c.domain_classifier});
+  EXPECT_TRUE(models->domain_classifier && models->jailbreak_classifier);
+
+  EncoderLoader failing =
+      [](const std::filesystem::path&) -> Result<std::shared_ptr<encoder::EncoderService>> {
+    return Status(StatusCode::kUnimplemented, "no GPU here");
+  };
+  auto bad = load_encoder_models(c, failing);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.status().field(), "encoder_models.domain_classifier");
+  EXPECT_NE(bad.status().message().find("no GPU here"), std::string::npos);
+}
+
 // The whole layer from a file: encoder folders relative to it, model-backed signals in a
 // decision, the embedding tier of the cache, and a reload that may not swap the models.
 TEST(SemanticLayer, ModelBackedSignalsFromAConfigFile) {

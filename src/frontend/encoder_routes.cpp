@@ -49,8 +49,10 @@ const char* endpoint_for(EncoderTask task) {
 // coroutine's handler until it posts it back: a late callback never writes into a freed frame.
 asio::awaitable<Result<EncoderResponse>> call_encoder(AsyncEncoder& enc, EncoderRequest request) {
   auto result = std::make_shared<std::optional<Result<EncoderResponse>>>();
+  // The initiation captures only references: GCC 12 destroys a temporary of a co_await
+  // expression twice (PR 99576), so a lambda temporary that owned `result` here freed it early.
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-      [&enc, &request, result](auto handler) {
+      [&enc, &request, &result](auto handler) {
         using H = decltype(handler);
         auto h = std::make_shared<H>(std::move(handler));
         enc.submit(std::move(request), [h, result](Result<EncoderResponse> r) {

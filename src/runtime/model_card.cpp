@@ -76,6 +76,7 @@ Result<ModelCard> model_card_from_json(std::string_view text) {
   }
   int_field("max_num_seqs", c.max_num_seqs);
   str_field("kv_layout", c.kv_layout);
+  int_field("tensor_parallel_size", c.tensor_parallel_size);
   if (str_field("task", c.task)) {
     int_field("embedding_dim", c.embedding_dim);
     int_field("max_inputs", c.max_inputs);

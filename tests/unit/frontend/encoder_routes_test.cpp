@@ -17,6 +17,7 @@
 #include "fakes.h"
 #include "frontend/frontend.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -150,9 +151,13 @@ class EncoderRoutesTest : public ::testing::Test {
     std::shared_ptr<const model::Model> m = std::move(*model);
     auto tok = tokenizer::make_tokenizer(m->vocab());
     ASSERT_TRUE(tok.has_value());
-    ASSERT_TRUE(
-        front_->add_model({"gen", m, std::move(*tok), std::make_shared<testing::FakeEngine>(), {}})
-            .is_ok());
+    ASSERT_TRUE(front_
+                    ->add_model({"gen",
+                                 std::make_shared<const model::ModelInfo>(model::model_info(*m)),
+                                 std::move(*tok),
+                                 std::make_shared<testing::FakeEngine>(),
+                                 {}})
+                    .is_ok());
   }
 
   std::shared_ptr<FakeEncoder> embed_ = std::make_shared<FakeEncoder>(EncoderTask::kEmbedding);
@@ -245,7 +250,8 @@ TEST_F(EncoderRoutesTest, RerankSortsCutsAndNamesDocuments) {
                   R"({"model":"rerank","query":"q","documents":["d0",{"text":"d1"},"d2"],)"
                   R"("top_n":2})");
     ASSERT_EQ(r.result_int(), 200) << path << " " << r.body();
-    const json::array& res = body_of(r).at("results").as_array();
+    const json::value body = body_of(r);
+    const json::array& res = body.at("results").as_array();
     ASSERT_EQ(res.size(), 2u);
     EXPECT_EQ(res[0].at("index").as_int64(), 0);  // scores 1, 1/2, 1/3
     EXPECT_EQ(res[1].at("document").at("text"), "d1");

@@ -223,11 +223,11 @@ TEST_F(GenerationTest, EngineErrorIsA500ForUnaryAndAnAbortForStreams) {
   start(generation(*chat_, chat(false)));
   loop_.poll();
   engine_->emit(0, {id(" a")}, engine::FinishReason::kError,
-                Status(StatusCode::kUnavailable, "worker lost"));
+                Status(StatusCode::kInternal, "kernel failed"));
   loop_.poll();
   ASSERT_TRUE(loop_.done());
   EXPECT_EQ(writer_.status, 500);
-  EXPECT_NE(writer_.body.find("worker lost"), std::string::npos);
+  EXPECT_NE(writer_.body.find("kernel failed"), std::string::npos);
 
   FakeWriter stream_writer;
   Loop loop;

@@ -22,7 +22,7 @@ TEST(RouterTest, PrefixRoutesMatchLongerPathsOnly) {
   EXPECT_EQ(r.match("GET", "/v1/modelsx").outcome, Router::Outcome::kNotFound);
   const Router::Match post = r.match("POST", "/v1/models/x");
   EXPECT_EQ(post.outcome, Router::Outcome::kMethodNotAllowed);
-  EXPECT_EQ(post.allow, "GET");
+  EXPECT_EQ(post.allow, "GET, HEAD");  // HEAD is served by GET routes
 }
 
 TEST(RouterTest, ExactPathsWinAndTheLongestPrefixWins) {

@@ -13,10 +13,16 @@
 //       Precision/recall per type on the generated labelled corpus.
 //   semantic_bench jailbreak [--threshold 0.7] [--verbose]
 //       Detection rate per family and false-positive rate per benign kind.
+//   semantic_bench contention [--entries 4096] [--dim 384]
+//       One partition filling past exact_search_max_entries (2048: the HNSW graph is built, then
+//       rebuilt as the tail grows) from a writer thread while a reader thread looks up without
+//       pause: the reader's lookup latency and the writer's insert latency. Lookups must not wait
+//       for a build (the graph is built aside) or for HNSW inserts.
 #include <sched.h>
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +35,7 @@
 #include "semantic/jailbreak.h"
 #include "semantic/pii.h"
 #include "semantic/stage.h"
+#include "semantic/text.h"
 #include "semantic/vector_index.h"
 #include "semantic_corpus.h"
 
@@ -222,7 +229,8 @@ int index_crossover(int argc, char** argv) {
     VectorIndex exact(dim, SIZE_MAX, {});
     for (size_t i = 0; i < n; ++i) exact.add(i, data[i].data());
     auto b0 = Clock::now();
-    VectorIndex hnsw(dim, 1, {16, 200, 64});
+    // exact_max n and no executor: the n-th add builds the whole graph inline, once.
+    VectorIndex hnsw(dim, n, {16, 200, 64});
     for (size_t i = 0; i < n; ++i) hnsw.add(i, data[i].data());
     double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - b0).count();
     std::vector<std::vector<float>> queries;
@@ -346,12 +354,88 @@ int jailbreak_eval(int argc, char** argv) {
 
 }  // namespace
 
+int contention(int argc, char** argv) {
+  const size_t dim = std::stoul(arg(argc, argv, "--dim", "384"));
+  const size_t entries = std::stoul(arg(argc, argv, "--entries", "4096"));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  std::vector<std::vector<float>> centres(64, std::vector<float>(dim));
+  for (auto& c : centres) {
+    for (float& x : c) x = nd(rng);
+  }
+  std::vector<std::vector<float>> data(entries + 512);
+  for (auto& v : data) {
+    v.resize(dim);
+    const auto& c = centres[rng() % centres.size()];
+    for (size_t i = 0; i < dim; ++i) v[i] = c[i] + 0.35f * nd(rng);
+    normalize_vector(v);
+  }
+  CacheConfig config;
+  config.enabled = true;
+  config.max_entries = static_cast<int64_t>(entries) * 2;
+  config.exact_search_max_entries = 2048;
+  SemanticCache cache(config);
+  auto key = [](size_t i) {
+    CacheKey k;
+    k.tenant = "t";
+    k.model = "m";
+    k.exact = Fingerprint().add(std::to_string(i)).digest();
+    return k;
+  };
+  std::atomic<bool> done{false};
+  std::vector<double> lookup_us, insert_us;
+  std::thread reader([&] {
+    size_t q = 0;
+    while (!done.load()) {
+      const auto& v = data[entries + (q++ % 512)];
+      CacheKey k = key(1'000'000 + q);
+      auto t0 = Clock::now();
+      auto r = cache.lookup(k, &v, 0.99f);
+      lookup_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (r.hit && r.hit->similarity > 2.0f) std::printf("?");
+    }
+  });
+  const auto t_fill = Clock::now();
+  for (size_t i = 0; i < entries; ++i) {
+    auto t0 = Clock::now();
+    cache.insert(key(i), &data[i], CachedResponse{"m", "answer", "stop", 1, 1});
+    insert_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  const double fill_s = std::chrono::duration<double>(Clock::now() - t_fill).count();
+  cache.wait_for_index_builds();
+  done = true;
+  reader.join();
+  // The peer, in the same run: the same lookups on the finished index with nothing else running.
+  std::vector<double> quiet_us;
+  for (size_t q = 0; q < lookup_us.size(); ++q) {
+    const auto& v = data[entries + (q % 512)];
+    CacheKey k = key(2'000'000 + q);
+    auto t0 = Clock::now();
+    (void)cache.lookup(k, &v, 0.99f);
+    quiet_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::printf(
+      "dim %zu, %zu inserts into one partition (graph at 2048, rebuilt every max(64, 512) tail "
+      "vectors) in %.1f s, while one reader looks up without pause\n",
+      dim, entries, fill_s);
+  std::printf("| | count | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|\n");
+  for (auto& [name, v] :
+       {std::pair<const char*, std::vector<double>&>{"lookup (reader)", lookup_us},
+        std::pair<const char*, std::vector<double>&>{"insert (writer)", insert_us},
+        std::pair<const char*, std::vector<double>&>{"lookup, alone (peer)", quiet_us}}) {
+    std::printf("| %s | %zu | %.1f us | %.1f us | %.1f us | %.1f us |\n", name, v.size(),
+                pct(v, 0.5), pct(v, 0.99), pct(v, 0.999), pct(v, 1.0));
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "overhead";
   if (mode == "overhead") return overhead(argc, argv);
   if (mode == "index") return index_crossover(argc, argv);
   if (mode == "pii") return pii_eval(argc, argv);
   if (mode == "jailbreak") return jailbreak_eval(argc, argv);
-  std::fprintf(stderr, "usage: semantic_bench overhead|index|pii|jailbreak [options]\n");
+  if (mode == "contention") return contention(argc, argv);
+  std::fprintf(stderr, "usage: semantic_bench overhead|index|pii|jailbreak|contention [options]\n");
   return 2;
 }

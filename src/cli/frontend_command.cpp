@@ -11,6 +11,7 @@
 #include "cli/frontend_command.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "cli/http_flags.h"
 #include "cli/parser_flags.h"
 #include "cli/runtime_flags.h"
+#include "cli/semantic_flags.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
 #include "frontend/frontend.h"
@@ -44,6 +46,7 @@ struct FrontendCmdOptions {
   RuntimeFlags runtime;
   TracingFlags tracing;
   ParserFlags parsers;
+  SemanticFlags semantic;
   int max_local_prefill_length = 1000;
 };
 
@@ -67,6 +70,12 @@ int run_frontend(const FrontendCmdOptions& opts) {
   http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
   const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine-frontend");
   http.tracer = tracer;
+  // The served models come from discovery: the config's model names are not checked at start.
+  auto semantic = opts.semantic.attach(http, {});
+  if (!semantic) {
+    spdlog::error("{}", semantic.status().message());
+    return 2;
+  }
   auto front = frontend::Frontend::create(http);
   if (!front) {
     spdlog::error("{}", front.status().message());
@@ -133,7 +142,12 @@ int run_frontend(const FrontendCmdOptions& opts) {
   spdlog::info("frontend for namespace {} serving on http://{}:{} (router {})", ns, http.host,
                (*front)->port(), opts.router_mode);
 
-  const int sig = wait_for_shutdown_signal();
+  std::function<void()> on_hangup;
+  if (*semantic) {
+    (*semantic)->start();
+    on_hangup = [layer = semantic->get()] { (void)layer->reloader().reload_now(); };
+  }
+  const int sig = wait_for_shutdown_signal(on_hangup);
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
@@ -191,6 +205,7 @@ void add_frontend_command(CLI::App& app) {
   f.runtime.add_to(*cmd);
   f.tracing.add_to(*cmd);
   f.parsers.add_to(*cmd);
+  f.semantic.add_to(*cmd);
   cmd->add_option("--max-local-prefill-length", f.max_local_prefill_length,
                   "Disaggregated serving: prompts with at most this many uncached tokens are "
                   "prefilled on their decode worker even when prefill workers exist")

@@ -1,10 +1,13 @@
 // `turbine run`: model, tokenizer, engine and HTTP frontend in one process.
 #include "cli/run_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -15,6 +18,7 @@
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
 #include "cli/parser_flags.h"
+#include "cli/semantic_flags.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
 #include "encoder/encoder_model.h"
@@ -40,6 +44,10 @@ struct RunOptions {
   DisaggRunOptions disagg;
   TracingFlags tracing;
   ParserFlags parsers;
+  SemanticFlags semantic;
+  // --served-model-name a b ...: the first is the name the workers announce, the others are
+  // aliases of the same engine.
+  std::vector<std::string> served_model_names;
   HttpFlags http_flags;  // --api-key, CORS, --max-connections
   double shutdown_grace_s = 30.0;
 };
@@ -82,8 +90,16 @@ int run_server(const RunOptions& opts) {
     return 2;
   }
   std::shared_ptr<const model::Model> model = std::move(*loaded);
-  if (http.served_model_name.empty())
-    http.served_model_name = default_served_name(opts.model, *path);
+  http.served_model_name = opts.served_model_names.empty() ? default_served_name(opts.model, *path)
+                                                           : opts.served_model_names.front();
+  std::vector<std::string> aliases;
+  for (size_t i = 1; i < opts.served_model_names.size(); ++i) {
+    const std::string& a = opts.served_model_names[i];
+    if (a != http.served_model_name &&
+        std::find(aliases.begin(), aliases.end(), a) == aliases.end()) {
+      aliases.push_back(a);
+    }
+  }
   const auto& cfg = model->config();
   spdlog::info(
       "model {}: {} layers, dim {}, {} heads ({} kv), vocab {}, context {}; loaded in {:.1f} ms",
@@ -107,6 +123,13 @@ int run_server(const RunOptions& opts) {
     wopts.router_observer = router_metrics->observer(http.served_model_name);
     http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
   }
+  std::vector<std::string> served = aliases;
+  served.insert(served.begin(), http.served_model_name);
+  auto semantic = opts.semantic.attach(http, served);
+  if (!semantic) {
+    spdlog::error("{}", semantic.status().message());
+    return 2;
+  }
   auto front = frontend::Frontend::create(http);
   if (!front) {
     spdlog::error("{}", front.status().message());
@@ -118,6 +141,7 @@ int run_server(const RunOptions& opts) {
   serving::FrontendModels models(**front, *parser_choice);
   models.preload(location, std::make_shared<const model::ModelInfo>(model::model_info(*model)),
                  std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
+  models.set_aliases(http.served_model_name, aliases);
   serving::ModelEvents events = models.events();
   const serving::WorkerEngineFactory make_engine = worker_engine_factory(*model, eopts, wopts);
   auto sopts = serving_workers_options(wopts, model->name(), location, http.served_model_name);
@@ -156,10 +180,17 @@ int run_server(const RunOptions& opts) {
   }
   const double startup_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", http.served_model_name, http.host,
+  std::string names;
+  for (const std::string& n : served) names += (names.empty() ? "" : ", ") + n;
+  spdlog::info("serving {} on http://{}:{} (ready in {:.0f} ms)", names, http.host,
                (*front)->port(), startup_ms);
 
-  const int sig = wait_for_shutdown_signal();
+  std::function<void()> on_hangup;
+  if (*semantic) {
+    (*semantic)->start();
+    on_hangup = [layer = semantic->get()] { (void)layer->reloader().reload_now(); };
+  }
+  const int sig = wait_for_shutdown_signal(on_hangup);
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
@@ -179,8 +210,9 @@ void add_run_command(CLI::App& app) {
                   "$TURBINE_SHARED/models/stories260K/stories260K.gguf, else " +
                       std::string(kDefaultHubModel));
   cmd->add_option("--revision", run.revision, "Hub revision (branch, tag or commit)");
-  cmd->add_option("--served-model-name", run.http.served_model_name,
-                  "Model name clients use (default: the model's name)");
+  cmd->add_option("--served-model-name", run.served_model_names,
+                  "Model names clients use (default: the model's name); several names all serve "
+                  "the same engine, the first is the primary (as vLLM's flag)");
   cmd->add_option("--host", run.http.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", run.http.port, "Port to listen on (0: any free port)")
       ->capture_default_str();
@@ -189,6 +221,7 @@ void add_run_command(CLI::App& app) {
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);
   run.parsers.add_to(*cmd);
+  run.semantic.add_to(*cmd);
   add_disagg_run_flags(*cmd, run.disagg);
   cmd->add_option("--workers", run.workers.workers, "In-process workers behind the router")
       ->check(CLI::PositiveNumber)

@@ -1,5 +1,6 @@
 #include "frontend/frontend.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -77,6 +78,7 @@ bool may_constrain(std::string_view body) {
 struct Staged {
   Generation generation;
   std::optional<CannedResponse> canned;
+  std::optional<RawResponse> raw;
 };
 
 class FrontendImpl final : public Frontend {
@@ -270,15 +272,23 @@ class FrontendImpl final : public Frontend {
 
   // Parse -> hook -> model -> preprocess, on the pool. Errors after the model is known count in
   // its request metrics.
-  Result<Staged> stage(const ProtocolAdapter& protocol, const Request& req) const {
+  // `span`: the request's server span, parent of the hook's spans.
+  Result<Staged> stage(const ProtocolAdapter& protocol, const Request& req,
+                       const trace::TraceContext& span) const {
     TURBINE_ASSIGN_OR_RETURN(ParsedRequest parsed, protocol.parse(req.body));
-    TURBINE_ASSIGN_OR_RETURN(HookOutcome hooked,
-                             hook_->on_request(parsed, {protocol.endpoint(), req.headers}));
+    TURBINE_ASSIGN_OR_RETURN(
+        HookOutcome hooked,
+        hook_->on_request(parsed, {protocol.endpoint(), req.headers, tracer_.get(), span}));
     Staged s;
     Generation& g = s.generation;
     g.protocol = &protocol;
     g.headers = std::move(hooked.headers);
+    g.on_finished = std::move(hooked.on_finished);
     g.request = std::make_shared<const ParsedRequest>(std::move(parsed));
+    if (hooked.raw) {
+      s.raw = std::move(hooked.raw);
+      return s;
+    }
     if (hooked.respond) {
       s.canned = std::move(hooked.respond);
       return s;
@@ -310,29 +320,44 @@ class FrontendImpl final : public Frontend {
     if (!instance) co_return co_await send_error(metrics_, protocol, w, instance.status());
     // Small bodies with the model's own template cost less than the hop to the pool (two thread
     // wake-ups, milliseconds on a busy host): they are preprocessed here. Large bodies, a
-    // request's own chat_template (any Jinja), a request hook (a classifier) and an output
-    // constraint (compiling a schema against a 128k vocabulary can take 100 ms) go to the pool.
-    const bool cheap = req.body.size() <= kInlineBodyBytes && !options_.request_hook &&
+    // request's own chat_template (any Jinja), a request hook that may block (a classifier) and an
+    // output constraint (compiling a schema against a 128k vocabulary can take 100 ms) go to the
+    // pool.
+    const bool cheap = req.body.size() <= kInlineBodyBytes && !hook_blocks_ &&
                        req.body.find("\"chat_template\"") == std::string::npos &&
                        !may_constrain(req.body);
+    // The server span starts before the hook, whose spans (semantic routing) are its children.
+    trace::Span span = tracer_->start_span(std::string(protocol.route()), trace::SpanKind::kServer,
+                                           incoming_trace(req));
+    const trace::TraceContext span_context = span.context();
     // (No co_await inside a conditional expression: GCC 12 miscompiles its temporaries.)
     std::optional<Result<Staged>> staged;
     if (cheap) {
-      staged.emplace(stage(protocol, req));
+      staged.emplace(stage(protocol, req, span_context));
     } else {
-      Result<Staged> pooled = co_await pool_.run<Staged>([&] { return stage(protocol, req); });
+      Result<Staged> pooled =
+          co_await pool_.run<Staged>([&] { return stage(protocol, req, span_context); });
       staged.emplace(std::move(pooled));
     }
     if (!staged->has_value()) {
+      span.set_error(staged->status().message());
       co_return co_await send_error(metrics_, protocol, w, staged->status());
     }
     Staged& s = **staged;
+    if (s.raw) {
+      span.set_attribute("turbine.answered_by", std::string("hook"));
+      http::Headers headers = std::move(s.generation.headers);
+      co_return co_await send_body(metrics_, w, s.raw->status, std::move(s.raw->body),
+                                   std::move(headers), s.raw->content_type.c_str());
+    }
     if (s.canned) {
+      span.set_attribute("turbine.answered_by", std::string("hook"));
       co_return co_await send_canned(env_, protocol, s.generation.request, std::move(*s.canned),
                                      std::move(s.generation.headers), w);
     }
     s.generation.worker_instance_id = *instance;
     s.generation.parent = incoming_trace(req);
+    s.generation.span.emplace(std::move(span));
     co_await run_generation(env_, std::move(s.generation), w);
   }
 
@@ -427,8 +452,20 @@ class FrontendImpl final : public Frontend {
   asio::awaitable<void> handle_models(const Request& req, ResponseWriter& w) {
     if (Status st = authorize(req); !st.is_ok()) co_return co_await reply_error(w, st);
     std::vector<api::ModelCard> cards;
-    for (const ModelPtr& m : registry_.models()) cards.push_back(m->card());
+    if (hook_->list_served_models()) {
+      for (const ModelPtr& m : registry_.models()) cards.push_back(m->card());
+    }
+    for (const std::string& name : hook_->extra_model_names()) cards.push_back(hook_card(name));
     co_await reply(w, 200, api::models_response(cards));
+  }
+
+  // A hook's virtual model: its context is that of the longest served model (any may serve it).
+  api::ModelCard hook_card(const std::string& name) const {
+    api::ModelCard card{name, start_unix_, 0, "turbine"};
+    for (const ModelPtr& m : registry_.models()) {
+      card.max_model_len = std::max(card.max_model_len, m->max_context);
+    }
+    return card;
   }
 
   // GET /v1/models/{id}: an id that is not served is OpenAI's model_not_found (404).
@@ -437,6 +474,10 @@ class FrontendImpl final : public Frontend {
     constexpr std::string_view kPrefix = "/v1/models/";
     const std::string id = percent_decode(
         std::string_view(req.target).substr(std::min(kPrefix.size(), req.target.size())));
+    const std::vector<std::string> extra = hook_->extra_model_names();
+    if (std::find(extra.begin(), extra.end(), id) != extra.end()) {
+      co_return co_await reply(w, 200, api::model_response(hook_card(id)));
+    }
     auto m = registry_.find_served(id);
     if (!m) co_return co_await reply_error(w, m.status());
     co_await reply(w, 200, api::model_response((*m)->card()));
@@ -488,6 +529,7 @@ class FrontendImpl final : public Frontend {
   const FrontendOptions options_;
   const std::shared_ptr<trace::Tracer> tracer_;
   const std::shared_ptr<RequestHook> hook_;
+  const bool hook_blocks_ = options_.request_hook && hook_->blocking();
   mutable metrics::FrontendMetrics metrics_;
   ModelRegistry registry_;
   const Preprocessor preprocessor_;
@@ -502,6 +544,7 @@ class FrontendImpl final : public Frontend {
   const GenerationEnv env_;
   HealthSource health_source_;  // set before start(), read by handlers
   const Clock::time_point start_time_ = Clock::now();
+  const int64_t start_unix_ = unix_now();
   std::unique_ptr<http::Server> server_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};

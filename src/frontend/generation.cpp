@@ -59,8 +59,9 @@ class Run {
         sampling_(g_.prepared.sampling),
         mm_(env.metrics.model(g_.model->name)),
         type_(sampling_.stream ? metrics::RequestType::kStream : metrics::RequestType::kUnary),
-        span_(env.tracer.start_span(std::string(protocol_.route()), trace::SpanKind::kServer,
-                                    g_.parent)) {
+        span_(g_.span ? std::move(*g_.span)
+                      : env.tracer.start_span(std::string(protocol_.route()),
+                                              trace::SpanKind::kServer, g_.parent)) {
     span_.set_attribute("gen_ai.request.model", g_.model->name);
     span_.set_attribute("turbine.stream", sampling_.stream);
     std::vector<PreparedChoice>& choices = g_.prepared.choices;
@@ -148,6 +149,7 @@ class Run {
       const api::ChoiceDelta d = post_[static_cast<size_t>(c.index)]->echo(c.echo);
       if (sampling_.stream) {
         encoder_->stream_delta(d, frame);
+        if (g_.on_finished) outputs_[static_cast<size_t>(c.index)].add(d);
       } else {
         outputs_[static_cast<size_t>(c.index)].add(d);
       }
@@ -177,6 +179,8 @@ class Run {
         if (step.delta.empty()) continue;
         if (sampling_.stream) {
           encoder_->stream_delta(step.delta, frame);
+          // The completion callback gets the whole output, streamed or not.
+          if (g_.on_finished) outputs_[static_cast<size_t>(item.index)].add(step.delta);
         } else {
           outputs_[static_cast<size_t>(item.index)].add(step.delta);
         }
@@ -240,6 +244,9 @@ class Run {
     }
     if (failed != nullptr) span_.set_error(failed->message());
     const auto status = failed ? metrics::RequestStatus::kError : metrics::RequestStatus::kSuccess;
+    if (failed == nullptr && g_.on_finished) {
+      g_.on_finished(FinishedResponse{g_.model->name, outputs_, usage});
+    }
     if (sampling_.stream) {
       std::string frame;
       if (failed != nullptr) encoder_->stream_error(*failed, frame);
@@ -291,10 +298,14 @@ asio::awaitable<void> send_canned(const GenerationEnv& env, const ProtocolAdapte
   const api::ResponseMeta meta{protocol.make_id(), unix_now(),
                                canned.model.empty() ? model_of(*request) : canned.model};
   std::unique_ptr<ResponseEncoder> encoder = protocol.encoder(meta, *request);
+  std::vector<int> indices;  // each choice once, in order of first appearance
+  for (const api::ChoiceDelta& d : canned.choices) {
+    if (std::find(indices.begin(), indices.end(), d.index) == indices.end()) {
+      indices.push_back(d.index);
+    }
+  }
   if (sampling.stream) {
     std::string frame;
-    std::vector<int> indices;
-    for (const api::ChoiceDelta& d : canned.choices) indices.push_back(d.index);
     encoder->stream_start(indices, frame);
     for (const api::ChoiceDelta& d : canned.choices) encoder->stream_delta(d, frame);
     encoder->stream_end(canned.usage, frame);
@@ -303,10 +314,12 @@ asio::awaitable<void> send_canned(const GenerationEnv& env, const ProtocolAdapte
     if (co_await w.write_chunk(frame)) co_await w.end_stream();
     co_return;
   }
-  std::vector<ChoiceOutput> outputs(canned.choices.size());
-  for (size_t i = 0; i < canned.choices.size(); ++i) {
-    outputs[i].index = canned.choices[i].index;
-    outputs[i].add(canned.choices[i]);
+  std::vector<ChoiceOutput> outputs(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) outputs[i].index = indices[i];
+  for (const api::ChoiceDelta& d : canned.choices) {
+    const size_t at =
+        static_cast<size_t>(std::find(indices.begin(), indices.end(), d.index) - indices.begin());
+    outputs[at].add(d);
   }
   co_await send_body(env.metrics, w, 200, encoder->unary(outputs, canned.usage),
                      std::move(headers));

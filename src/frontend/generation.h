@@ -14,7 +14,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -48,7 +50,12 @@ struct Generation {
   PreparedRequest prepared;
   uint64_t worker_instance_id = 0;  // x-worker-instance-id; 0: the router chooses
   trace::TraceContext parent;       // the client's traceparent (invalid: a new trace)
-  http::Headers headers;            // extra response headers (the request hook's)
+  // The request's server span when the frontend started it before the hook ran; else one is
+  // started from `parent`.
+  std::optional<trace::Span> span;
+  http::Headers headers;  // extra response headers (the request hook's)
+  // The hook's completion callback (request_hook.h); called when the response completed.
+  std::function<void(const FinishedResponse&)> on_finished;
 };
 
 // Runs `g` and answers on `w`: unary, or an event stream.
@@ -56,7 +63,7 @@ boost::asio::awaitable<void> run_generation(const GenerationEnv& env, Generation
                                             http::ResponseWriter& w);
 
 // Answers with a hook's canned response, encoded by `protocol` (unary or streamed as the request
-// asks), without the engine.
+// asks), without the engine. A choice may have several deltas (a replayed answer in pieces).
 boost::asio::awaitable<void> send_canned(const GenerationEnv& env, const ProtocolAdapter& protocol,
                                          std::shared_ptr<const ParsedRequest> request,
                                          CannedResponse canned, http::Headers headers,

@@ -21,8 +21,10 @@ constexpr size_t kCandidates = 8;
 
 }  // namespace
 
-SemanticCache::SemanticCache(const CacheConfig& config, Clock clock)
-    : clock_(clock ? std::move(clock) : Clock(steady_ms)), config_(config) {}
+SemanticCache::SemanticCache(const CacheConfig& config, Clock clock, BuildExecutor executor)
+    : clock_(clock ? std::move(clock) : Clock(steady_ms)),
+      executor_(executor ? std::move(executor) : builder_.executor()),
+      config_(config) {}
 
 void SemanticCache::reconfigure(const CacheConfig& config) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -61,48 +63,60 @@ void SemanticCache::touch_locked(Lru::iterator it) {
 CacheLookup SemanticCache::lookup(const CacheKey& key, const std::vector<float>* embedding,
                                   float threshold) {
   CacheLookup out;
-  std::lock_guard<std::mutex> lock(mu_);
-  int64_t now = clock_();
-  expire_locked(now);
-  std::string part = partition_key(key);
-  auto ex = by_exact_.find(part + key.exact);
-  // (The expiry queue is in insertion order; a TTL shortened by a reload can leave an expired
-  // entry behind a live one, so each entry's own deadline is checked as well.)
-  if (ex != by_exact_.end() && ex->second->expires_ms <= now) {
-    erase_locked(ex->second);
-    ++stats_.expirations;
-    ex = by_exact_.end();
-  }
-  if (ex != by_exact_.end()) {
-    touch_locked(ex->second);
-    ++stats_.exact_hits;
-    out.hit = CacheHit{ex->second->response, true, 1.0f};
-    out.best_similarity = 1.0f;
-    return out;
-  }
-  auto p = partitions_.find(part);
-  if (embedding != nullptr && config_.semantic && p != partitions_.end() && p->second.index &&
-      p->second.index->dim() == embedding->size()) {
-    auto candidates = p->second.index->search(embedding->data(), kCandidates);
-    bool literal_rejected = false;
-    for (const auto& [id, sim] : candidates) {
-      if (!out.best_similarity || sim > *out.best_similarity) out.best_similarity = sim;
-      if (sim < threshold) break;  // most similar first
-      auto it = by_id_.find(id);
-      if (it == by_id_.end()) continue;
-      const Entry& e = *it->second;
-      if (e.expires_ms <= now || e.compat != key.compat) continue;
-      if (config_.literal_guard && e.literals != key.literals) {
-        literal_rejected = true;
-        continue;
-      }
-      touch_locked(it->second);
-      ++stats_.semantic_hits;
-      out.hit = CacheHit{e.response, false, sim};
+  const std::string part = partition_key(key);
+  std::shared_ptr<VectorIndex> index;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t now = clock_();
+    expire_locked(now);
+    auto ex = by_exact_.find(part + key.exact);
+    // (The expiry queue is in insertion order; a TTL shortened by a reload can leave an expired
+    // entry behind a live one, so each entry's own deadline is checked as well.)
+    if (ex != by_exact_.end() && ex->second->expires_ms <= now) {
+      erase_locked(ex->second);
+      ++stats_.expirations;
+      ex = by_exact_.end();
+    }
+    if (ex != by_exact_.end()) {
+      touch_locked(ex->second);
+      ++stats_.exact_hits;
+      out.hit = CacheHit{ex->second->response, true, 1.0f};
+      out.best_similarity = 1.0f;
       return out;
     }
-    if (literal_rejected) ++stats_.literal_rejections;
+    auto p = partitions_.find(part);
+    if (embedding != nullptr && config_.semantic && p != partitions_.end() && p->second.index &&
+        p->second.index->dim() == embedding->size()) {
+      index = p->second.index;
+    }
+    if (!index) {
+      ++stats_.misses;
+      return out;
+    }
   }
+  // The search runs without mu_: inserts, evictions and other lookups go on meanwhile. A
+  // candidate evicted in between is simply not found below.
+  const auto candidates = index->search(embedding->data(), kCandidates);
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_();
+  bool literal_rejected = false;
+  for (const auto& [id, sim] : candidates) {
+    if (!out.best_similarity || sim > *out.best_similarity) out.best_similarity = sim;
+    if (sim < threshold) break;  // most similar first
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    const Entry& e = *it->second;
+    if (e.partition != part || e.expires_ms <= now || e.compat != key.compat) continue;
+    if (config_.literal_guard && e.literals != key.literals) {
+      literal_rejected = true;
+      continue;
+    }
+    touch_locked(it->second);
+    ++stats_.semantic_hits;
+    out.hit = CacheHit{e.response, false, sim};
+    return out;
+  }
+  if (literal_rejected) ++stats_.literal_rejections;
   ++stats_.misses;
   return out;
 }
@@ -131,13 +145,15 @@ void SemanticCache::insert(const CacheKey& key, const std::vector<float>* embedd
   ++p.entries;
   if (embedding != nullptr && config_.semantic && !embedding->empty()) {
     if (!p.index) {
-      p.index = std::make_unique<VectorIndex>(
+      p.index = std::make_shared<VectorIndex>(
           embedding->size(), static_cast<size_t>(config_.exact_search_max_entries),
           HnswParams{static_cast<size_t>(config_.hnsw_m),
                      static_cast<size_t>(config_.hnsw_ef_construction),
-                     static_cast<size_t>(config_.hnsw_ef_search)});
+                     static_cast<size_t>(config_.hnsw_ef_search)},
+          executor_);
     }
     // A vector of another dimension (the embedder changed across a reload) stays exact-only.
+    // (add() copies a row; a graph build it triggers runs on executor_, not here.)
     if (p.index->dim() == embedding->size()) {
       p.index->add(e.id, embedding->data());
       e.indexed = true;

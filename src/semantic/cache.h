@@ -9,10 +9,14 @@
 //     message: history, system prompt, parameters) AND, with the literal guard, the same numbers
 //     and quoted literals ("2+2" vs "2+3" scores ~0.96 with MiniLM and must not hit).
 // Entries expire after ttl_seconds; at max_entries the least recently used one goes.
-// Each partition's vectors sit in a VectorIndex (exact scan below a size, HNSW above).
+// Each partition's vectors sit in a VectorIndex (exact scan below a size, HNSW above, built aside
+// on the cache's IndexBuilder thread).
 //
-// Thread-safety: every public call takes one internal mutex; a lookup or insert costs
-// microseconds without an index search, tens of microseconds with one (bench/semantic_bench).
+// Thread-safety: every public call may run on any thread. One internal mutex guards the entries
+// (exact map, LRU, TTL queue, partitions); the similarity search runs outside it (the index has
+// its own short lock and reads a published HNSW graph lock-free), so a lookup never waits for an
+// index build or an HNSW insert. A lookup holds the mutex twice for microseconds: the exact tier,
+// then the candidates' checks.
 #pragma once
 
 #include <cstdint>
@@ -74,7 +78,8 @@ struct CacheStats {
 class SemanticCache {
  public:
   using Clock = std::function<int64_t()>;  // monotonic milliseconds
-  explicit SemanticCache(const CacheConfig& config, Clock clock = {});
+  // `executor`: where HNSW graphs are built; empty: the cache's own background thread.
+  explicit SemanticCache(const CacheConfig& config, Clock clock = {}, BuildExecutor executor = {});
 
   // Applies a reloaded config: TTL and max_entries take effect now (evicting if needed); index
   // parameters for partitions created afterwards.
@@ -86,6 +91,8 @@ class SemanticCache {
   void insert(const CacheKey& key, const std::vector<float>* embedding, CachedResponse response);
   void clear();
   CacheStats stats() const;
+  // Blocks until no index build is queued or running (tests, benchmarks).
+  void wait_for_index_builds() { builder_.drain(); }
 
  private:
   struct Entry {
@@ -99,7 +106,9 @@ class SemanticCache {
     int64_t expires_ms = 0;
   };
   struct Partition {
-    std::unique_ptr<VectorIndex> index;  // created at the first embedding (fixes the dimension)
+    // Created at the first embedding (fixes the dimension); shared so that a lookup can search
+    // it after releasing mu_ while the partition goes away.
+    std::shared_ptr<VectorIndex> index;
     size_t entries = 0;
   };
   using Lru = std::list<Entry>;
@@ -109,6 +118,8 @@ class SemanticCache {
   void touch_locked(Lru::iterator it);
 
   Clock clock_;
+  IndexBuilder builder_;  // before the partitions: outlives their indexes' build jobs
+  BuildExecutor executor_;
   mutable std::mutex mu_;  // guards everything below
   CacheConfig config_;
   Lru lru_;  // front = most recently used

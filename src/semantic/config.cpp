@@ -1,6 +1,7 @@
 #include "semantic/config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -459,12 +460,25 @@ Status cross_check(SemanticConfig& c) {
   return Status::ok();
 }
 
+Status parse_encoder_models(const YAML::Node& n, const std::string& p, EncoderModelsConfig& e) {
+  TURBINE_RETURN_IF_ERROR(check_map(n, p,
+                                    {"embedding", "domain_classifier", "jailbreak_classifier",
+                                     "pii_classifier", "threads", "max_tokens"}));
+  TURBINE_RETURN_IF_ERROR(read_string(n, "embedding", p, e.embedding));
+  TURBINE_RETURN_IF_ERROR(read_string(n, "domain_classifier", p, e.domain_classifier));
+  TURBINE_RETURN_IF_ERROR(read_string(n, "jailbreak_classifier", p, e.jailbreak_classifier));
+  TURBINE_RETURN_IF_ERROR(read_string(n, "pii_classifier", p, e.pii_classifier));
+  TURBINE_RETURN_IF_ERROR(read_int(n, "threads", p, e.threads, 0, 1024));
+  TURBINE_RETURN_IF_ERROR(read_int(n, "max_tokens", p, e.max_tokens, 8, 1 << 20));
+  return Status::ok();
+}
+
 Status parse_root(const YAML::Node& root, SemanticConfig& c) {
   TURBINE_RETURN_IF_ERROR(
       check_map(root, "",
                 {"virtual_models", "list_real_models", "tenant_header", "models",
                  "reasoning_families", "default_reasoning_effort", "signals", "decisions",
-                 "default_decision", "pii", "jailbreak", "semantic_cache"}));
+                 "default_decision", "pii", "jailbreak", "semantic_cache", "encoder_models"}));
   TURBINE_RETURN_IF_ERROR(read_strings(root, "virtual_models", "", c.virtual_models));
   TURBINE_RETURN_IF_ERROR(read_bool(root, "list_real_models", "", c.list_real_models));
   TURBINE_RETURN_IF_ERROR(read_string(root, "tenant_header", "", c.tenant_header));
@@ -526,6 +540,9 @@ Status parse_root(const YAML::Node& root, SemanticConfig& c) {
   if (YAML::Node n = root["semantic_cache"]) {
     TURBINE_RETURN_IF_ERROR(parse_cache(n, "semantic_cache", c.cache));
   }
+  if (YAML::Node n = root["encoder_models"]) {
+    TURBINE_RETURN_IF_ERROR(parse_encoder_models(n, "encoder_models", c.encoder_models));
+  }
   return cross_check(c);
 }
 
@@ -550,7 +567,16 @@ Result<SemanticConfig> load_semantic_config(const std::string& path) {
   if (!in) return invalid_argument("semantic config: cannot read " + path, path);
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_semantic_config(text.str());
+  TURBINE_ASSIGN_OR_RETURN(SemanticConfig c, parse_semantic_config(text.str()));
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  EncoderModelsConfig& e = c.encoder_models;
+  for (std::string* folder :
+       {&e.embedding, &e.domain_classifier, &e.jailbreak_classifier, &e.pii_classifier}) {
+    if (!folder->empty() && std::filesystem::path(*folder).is_relative()) {
+      *folder = (dir / *folder).lexically_normal().string();
+    }
+  }
+  return c;
 }
 
 }  // namespace turbine::semantic

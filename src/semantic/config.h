@@ -137,6 +137,20 @@ struct CacheConfig {
   int64_t hnsw_ef_search = 64;
 };
 
+// Encoder model folders (Hugging Face layout: config.json, model.safetensors, tokenizer.json) for
+// the model-backed signals, run in-process by the encoder module. Relative paths are relative to
+// the config file. The stage itself never loads them: the frontend's semantic hook does, once at
+// start, so a reload may not change this section.
+struct EncoderModelsConfig {
+  std::string embedding;             // Embedder: embedding signals, the semantic cache
+  std::string domain_classifier;     // SequenceClassifier: domain signals
+  std::string jailbreak_classifier;  // SequenceClassifier: jailbreak.method classifier|both
+  std::string pii_classifier;        // TokenClassifier: pii.model
+  int64_t threads = 0;               // CPU threads per model (0: every core)
+  int64_t max_tokens = 512;          // longer inputs are truncated (the router's 512-token cap)
+  bool operator==(const EncoderModelsConfig&) const = default;
+};
+
 struct SemanticConfig {
   std::vector<std::string> virtual_models = {"MoM", "auto"};
   bool list_real_models = true;  // /v1/models lists the real models beside the aliases
@@ -153,6 +167,7 @@ struct SemanticConfig {
   PiiConfig pii;
   JailbreakConfig jailbreak;
   CacheConfig cache;
+  EncoderModelsConfig encoder_models;
 
   const ModelSpec* find_model(std::string_view name) const;
   bool is_virtual_model(std::string_view name) const;
@@ -160,7 +175,8 @@ struct SemanticConfig {
 
 // Parses and validates YAML text. Errors: invalid_argument with field() = key path.
 Result<SemanticConfig> parse_semantic_config(std::string_view yaml_text);
-// Reads and parses a file (a missing or unreadable file is an error naming the path).
+// Reads and parses a file (a missing or unreadable file is an error naming the path); relative
+// encoder_models paths are made relative to the file's folder.
 Result<SemanticConfig> load_semantic_config(const std::string& path);
 
 }  // namespace turbine::semantic

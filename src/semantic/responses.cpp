@@ -54,6 +54,8 @@ ImmediateResponse block_response(std::string_view id, int64_t created, std::stri
     r.body = block_unary(id, created, model, content);
   }
   r.headers.push_back({"content-type", r.content_type});
+  r.message = std::string(content);
+  r.model = std::string(model);
   return r;
 }
 

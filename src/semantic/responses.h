@@ -65,6 +65,10 @@ struct ImmediateResponse {
   std::string body;
   std::vector<std::string> frames;  // streams only: "data: ...\n\n" each, the last "data: [DONE]"
   std::vector<Header> headers;
+  // Block responses: the assistant message and the model the body names, for endpoints whose
+  // protocol encodes its own body (the frontend's completions, Responses, Messages).
+  std::string message;
+  std::string model;
 };
 
 // `denied_labels`: BIO labels ("B-US_SSN") in detection order; `model`: the model whose policy

@@ -94,6 +94,15 @@ struct Evaluation {
   std::optional<std::vector<LabelScore>> domain_scores;
   bool domain_tried = false;
   std::vector<std::string> matched_keywords, matched_embeddings, matched_domains, matched_length;
+  std::vector<SignalScore> scores;  // first evaluation of each leaf
+
+  void record(SignalType type, const std::string& name, float score, bool matched) {
+    const char* t = signal_type_name(type);
+    for (const SignalScore& s : scores) {
+      if (s.name == name && s.type == t) return;
+    }
+    scores.push_back({t, name, score, matched});
+  }
 
   const std::vector<float>* query_embedding() {
     if (!embedding_tried) {
@@ -203,7 +212,11 @@ struct Evaluation {
   }
 
   std::pair<bool, float> eval(const Rule& r) {
-    if (r.leaf) return leaf(r);
+    if (r.leaf) {
+      auto [m, conf] = leaf(r);
+      record(r.type, r.name, conf, m);
+      return {m, conf};
+    }
     switch (r.op) {
       case RuleOperator::kNot: {
         auto [m, conf] = eval(r.children.front());
@@ -321,6 +334,7 @@ SemanticStage::~SemanticStage() = default;
 Result<std::unique_ptr<SemanticStage>> SemanticStage::create(const SemanticConfig& config,
                                                              Models models, StageOptions options) {
   std::unique_ptr<SemanticStage> stage(new SemanticStage(std::move(models), std::move(options)));
+  stage->encoder_models_ = config.encoder_models;
   TURBINE_ASSIGN_OR_RETURN(stage->snapshot_,
                            build_snapshot(config, stage->models_, stage->options_));
   stage->cache_ = std::make_unique<SemanticCache>(config.cache, stage->options_.clock);
@@ -333,7 +347,13 @@ std::shared_ptr<const SemanticStage::Snapshot> SemanticStage::snapshot() const {
 }
 
 Status SemanticStage::reload(const SemanticConfig& config) {
-  auto snap = build_snapshot(config, models_, options_);
+  Result<std::shared_ptr<const Snapshot>> snap =
+      config.encoder_models == encoder_models_
+          ? build_snapshot(config, models_, options_)
+          : Result<std::shared_ptr<const Snapshot>>(
+                missing("encoder_models",
+                        "the encoder models are loaded at start; restart the "
+                        "server to change them"));
   if (!snap.has_value()) {
     metrics_.reload(false);
     spdlog::error("semantic: config reload refused, keeping the previous one: {}",
@@ -434,6 +454,8 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
         }
       }
     }
+    out.signals.push_back({"jailbreak", families.empty() ? "heuristic" : join(families), score,
+                           score >= cfg.jailbreak.threshold});
     if (score >= cfg.jailbreak.threshold) {
       out.kind = OutcomeKind::kBlock;
       out.response = jailbreak_block_response(type, score, req.stream, options_.unix_seconds());
@@ -465,6 +487,7 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
       out.model = decision->models.front();
       out.model_rewritten = true;
     }
+    out.signals.insert(out.signals.end(), ev.scores.begin(), ev.scores.end());
   }
 
   // 3. PII.
@@ -503,6 +526,12 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
         all.insert(all.end(), m.begin(), m.end());
         found.push_back({i, std::move(m)});
       }
+    }
+    for (const PiiMatch& m : all) {
+      bool seen = false;
+      for (const SignalScore& sc : out.signals)
+        seen = seen || (sc.type == "pii" && sc.name == m.label());
+      if (!seen) out.signals.push_back({"pii", m.label(), m.score, true});
     }
     if (!all.empty()) {
       std::vector<std::string> denied = denied_labels(all, policy_for(cfg, out.model));
@@ -621,6 +650,8 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
     if (!no_cache) {
       CacheLookup hit = cache_->lookup(key, emb, threshold);
       similarity = hit.best_similarity;
+      out.signals.push_back({"cache", hit.hit ? (hit.hit->exact ? "exact" : "semantic") : "miss",
+                             hit.best_similarity.value_or(0.0f), hit.hit.has_value()});
       metrics_.signal_latency("cache_lookup", seconds_since(t0));
       if (hit.hit) {
         out.kind = OutcomeKind::kCacheHit;

@@ -77,6 +77,14 @@ struct MessageEdit {
   std::string text;  // replacement (PII redacted)
 };
 
+// One signal's result, for the request's trace (the frontend's `semantic` span).
+struct SignalScore {
+  std::string type;  // keyword, embedding, domain, length, jailbreak, pii, cache
+  std::string name;  // the signal's name; jailbreak: heuristic/classifier; pii: the BIO label
+  float score = 0.0f;
+  bool matched = false;
+};
+
 // What process() decided; store() takes the ticket of a pass.
 struct CacheTicket {
   CacheKey key;
@@ -97,6 +105,7 @@ struct SemanticOutcome {
   std::optional<ImmediateResponse> response;  // kBlock and kCacheHit: send this, no engine
   std::optional<CachedResponse> cached;       // kCacheHit: the stored data (for own rendering)
   std::shared_ptr<const CacheTicket> ticket;  // kPass with the cache on and storing allowed
+  std::vector<SignalScore> signals;           // every signal evaluated, first evaluation each
 };
 
 struct StageOptions {
@@ -118,6 +127,7 @@ class SemanticStage {
   void store(const CacheTicket& ticket, CachedResponse response);
 
   // Builds a snapshot from `config`; on error keeps the current one, counts and returns it.
+  // The encoder_models section must stay what create() got (models are loaded once).
   Status reload(const SemanticConfig& config);
   // Counts and logs a reload that failed before reaching reload() (the file did not parse).
   void reload_failed(const Status& why);
@@ -128,6 +138,11 @@ class SemanticStage {
   bool is_virtual_model(std::string_view name) const;
 
   MetricsSnapshot metrics() const;  // cache counters included
+  // Whether process() may call a model (any of Models is set): it then blocks for milliseconds.
+  bool uses_models() const {
+    return models_.embedder || models_.domain_classifier || models_.jailbreak_classifier ||
+           models_.pii_classifier;
+  }
   SemanticCache& cache() { return *cache_; }
 
   struct Snapshot;  // the immutable compiled config (stage.cpp)
@@ -138,7 +153,8 @@ class SemanticStage {
 
   Models models_;
   StageOptions options_;
-  mutable std::mutex snapshot_mu_;  // guards snapshot_ (the pointer, not the pointee)
+  EncoderModelsConfig encoder_models_;  // as created; reloads may not change it
+  mutable std::mutex snapshot_mu_;      // guards snapshot_ (the pointer, not the pointee)
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<SemanticCache> cache_;
   SemanticMetrics metrics_;

@@ -9,11 +9,25 @@ void FrontendModels::preload(const std::string& location,
   preloaded_[location] = {std::move(info), std::move(tokenizer)};
 }
 
+void FrontendModels::set_aliases(const std::string& name, std::vector<std::string> aliases) {
+  std::lock_guard lock(mu_);
+  aliases_[name] = std::move(aliases);
+}
+
+std::vector<std::string> FrontendModels::aliases_of(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = aliases_.find(name);
+  return it == aliases_.end() ? std::vector<std::string>{} : it->second;
+}
+
 ModelEvents FrontendModels::events() {
   return {[this](const runtime::ModelCard& card, ModelEngine engine) {
             return add(card, std::move(engine.engine));
           },
-          [this](const std::string& name) { front_.remove_model(name); }};
+          [this](const std::string& name) {
+            front_.remove_model(name);
+            for (const std::string& a : aliases_of(name)) front_.remove_model(a);
+          }};
 }
 
 Status FrontendModels::add(const runtime::ModelCard& card,
@@ -37,6 +51,9 @@ Status FrontendModels::add(const runtime::ModelCard& card,
   }
   frontend::TextProcessorFactory parsers =
       frontend::parsers_for_model(parsers_, card.served_name, *l.info, *l.tokenizer);
+  for (const std::string& a : aliases_of(card.served_name)) {
+    TURBINE_RETURN_IF_ERROR(front_.add_model({a, l.info, l.tokenizer, engine, parsers}));
+  }
   return front_.add_model(
       {card.served_name, l.info, l.tokenizer, std::move(engine), std::move(parsers)});
 }

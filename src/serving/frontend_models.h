@@ -3,14 +3,15 @@
 // context length read from its card's tokenizer location (metadata only, model/model_info.h: no
 // weights are mapped), or with what this process has loaded already (`turbine run`).
 //
-// Threads: events() runs on the watcher's discovery callbacks; preload() on any thread. mu_
-// guards preloaded_.
+// Threads: events() runs on the watcher's discovery callbacks; preload() and set_aliases() on any
+// thread. mu_ guards preloaded_ and aliases_.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "frontend/frontend.h"
 #include "frontend/output_parsers.h"
@@ -29,6 +30,9 @@ class FrontendModels {
   // What to use for cards whose tokenizer_location is `location` instead of reading it.
   void preload(const std::string& location, std::shared_ptr<const model::ModelInfo> info,
                std::shared_ptr<tokenizer::Tokenizer> tokenizer);
+  // Every card named `name` is also served under `aliases` (`--served-model-name a b`, as
+  // vLLM's: the first name is the one workers announce; all route to the same engine).
+  void set_aliases(const std::string& name, std::vector<std::string> aliases);
   // Callbacks for a ModelWatcher; `this` must outlive it.
   ModelEvents events();
 
@@ -38,11 +42,13 @@ class FrontendModels {
     std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   };
   Status add(const runtime::ModelCard& card, std::shared_ptr<engine::AsyncEngine> engine);
+  std::vector<std::string> aliases_of(const std::string& name);
 
   frontend::Frontend& front_;
   const frontend::ParserChoice parsers_;
   std::mutex mu_;
   std::map<std::string, Loaded> preloaded_;
+  std::map<std::string, std::vector<std::string>> aliases_;  // served name -> more names
 };
 
 }  // namespace turbine::serving

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -92,6 +93,36 @@ class AliasHook final : public RequestHook {
     }
     return out;
   }
+};
+
+// The semantic layer's other plugs: a raw body sent byte for byte, the completion callback,
+// virtual model names in /v1/models.
+class ContractHook final : public RequestHook {
+ public:
+  Result<HookOutcome> on_request(ParsedRequest& request, const HookContext& ctx) override {
+    HookOutcome out;
+    auto& chat = std::get<api::ChatRequest>(request);
+    if (chat.model == "MoM") chat.model = "m";
+    out.headers.emplace_back("x-vsr-schema-version", "2");
+    if (chat.messages.back().content == "raw") {
+      out.raw = RawResponse{200, "application/json", R"({"id":"chatcmpl-pii-violation-1"})"};
+      return out;
+    }
+    out.on_finished = [this](const FinishedResponse& r) {
+      std::lock_guard lock(mu);
+      ASSERT_EQ(r.choices.size(), 1u);
+      finished.push_back(r.model + "|" + r.choices[0].content + "|" +
+                         api::finish_reason_name(r.choices[0].finish) + "|" +
+                         std::to_string(r.usage.completion_tokens));
+    };
+    return out;
+  }
+  std::vector<std::string> extra_model_names() const override { return {"MoM", "auto"}; }
+  bool list_served_models() const override { return listed; }
+
+  std::mutex mu;
+  std::vector<std::string> finished;
+  bool listed = true;
 };
 
 class FrontendServerTest : public ::testing::Test {
@@ -221,6 +252,71 @@ TEST_F(FrontendServerTest, HugePromptIsRefusedBeforeTokenizingAndTokenizeRunsOnT
       http(port(), bhttp::verb::post, "/tokenize", R"({"model":"m","prompt":"Hello"})");
   EXPECT_EQ(t.result_int(), 200);
   EXPECT_GE(json::parse(t.body()).at("count").as_int64(), 1);
+}
+
+TEST_F(FrontendServerTest, HookRawBodiesVirtualModelsAndTheCompletionCallback) {
+  auto hook = std::make_shared<ContractHook>();
+  start(hook);
+  const Response raw =
+      http(port(), bhttp::verb::post, "/v1/chat/completions", chat_body("MoM", "raw"));
+  EXPECT_EQ(raw.result_int(), 200);
+  EXPECT_EQ(raw.body(), R"({"id":"chatcmpl-pii-violation-1"})");  // not re-encoded
+  EXPECT_EQ(raw["x-vsr-schema-version"], "2");
+  EXPECT_EQ(raw[bhttp::field::content_type], "application/json");
+  EXPECT_EQ(engine_->submitted_count(), 0u);
+
+  // Unary, then streamed: the callback gets the whole output with the real model's name.
+  auto unary = std::async(std::launch::async, [this] {
+    return http(port(), bhttp::verb::post, "/v1/chat/completions", chat_body("MoM", "hi"));
+  });
+  wait_submitted(1);
+  const int32_t hello = tokenizer_->encode(" Hello", false).back();
+  engine_->emit(0, {hello, hello}, engine::FinishReason::kLength);
+  const Response u = unary.get();
+  EXPECT_EQ(u.result_int(), 200) << u.body();
+  EXPECT_EQ(json::parse(u.body()).at("model").as_string(), "m");
+  std::string streamed_body = chat_body("MoM", "hi");
+  streamed_body.insert(1, R"("stream":true,)");
+  auto streamed = std::async(std::launch::async, [&] {
+    return http(port(), bhttp::verb::post, "/v1/chat/completions", streamed_body);
+  });
+  wait_submitted(2);
+  engine_->emit(1, {hello}, engine::FinishReason::kNone);
+  engine_->emit(1, {hello}, engine::FinishReason::kStop);
+  const Response st = streamed.get();
+  EXPECT_EQ(st.result_int(), 200);
+  EXPECT_EQ(st["x-vsr-schema-version"], "2");
+  {
+    const std::string text = std::string(
+        json::parse(u.body()).at("choices").at(0).at("message").at("content").as_string());
+    EXPECT_FALSE(text.empty());
+    std::lock_guard lock(hook->mu);
+    ASSERT_EQ(hook->finished.size(), 2u);
+    EXPECT_EQ(hook->finished[0], "m|" + text + "|length|2");
+    // The streamed output as the client assembled it from the chunks.
+    std::string streamed_text;
+    const std::string sse = st.body();
+    for (size_t at = sse.find("data: {"); at != std::string::npos;
+         at = sse.find("data: {", at + 1)) {
+      const json::value chunk = json::parse(sse.substr(at + 6, sse.find("\n\n", at) - at - 6));
+      const json::object& delta = chunk.at("choices").at(0).at("delta").as_object();
+      if (const json::value* c = delta.if_contains("content")) streamed_text += c->as_string();
+    }
+    EXPECT_FALSE(streamed_text.empty());
+    EXPECT_EQ(hook->finished[1], "m|" + streamed_text + "|stop|2");
+  }
+
+  // /v1/models: served and virtual names; the virtual ones resolve by id too.
+  json::value models = json::parse(http(port(), bhttp::verb::get, "/v1/models").body());
+  std::vector<std::string> ids;
+  for (const auto& m : models.at("data").as_array()) ids.emplace_back(m.at("id").as_string());
+  EXPECT_EQ(ids, (std::vector<std::string>{"m", "MoM", "auto"}));
+  const Response mom = http(port(), bhttp::verb::get, "/v1/models/MoM");
+  EXPECT_EQ(mom.result_int(), 200);
+  EXPECT_EQ(json::parse(mom.body()).at("max_model_len").as_int64(), 512);
+  hook->listed = false;
+  models = json::parse(http(port(), bhttp::verb::get, "/v1/models").body());
+  EXPECT_EQ(models.at("data").as_array().size(), 2u);
 }
 
 }  // namespace

@@ -275,6 +275,52 @@ TEST_F(GenerationTest, CannedResponseNeedsNoEngine) {
   EXPECT_TRUE(sw.ended);
 }
 
+// A replayed answer in pieces (several deltas of one choice): one message when unary, one
+// chunk per piece when streamed, with the usage it was given.
+TEST_F(GenerationTest, CannedResponseInPieces) {
+  CannedResponse canned;
+  for (const char* piece : {"Paris ", "is ", "the ", "capital."}) {
+    api::ChoiceDelta d;
+    d.content = piece;
+    canned.choices.push_back(d);
+  }
+  api::ChoiceDelta last;
+  last.finish = api::FinishReason::kStop;
+  canned.choices.push_back(last);
+  canned.usage.prompt_tokens = 7;
+  canned.usage.completion_tokens = 4;
+  canned.model = "real-model";
+  auto request = std::make_shared<ParsedRequest>(chat(false));
+  loop_.spawn(send_canned(env_, *chat_, request, canned, {}, writer_));
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  json::value body = json::parse(writer_.body);
+  EXPECT_EQ(body.at("model").as_string(), "real-model");
+  ASSERT_EQ(body.at("choices").as_array().size(), 1u);
+  EXPECT_EQ(body.at("choices").at(0).at("message").at("content").as_string(),
+            "Paris is the capital.");
+  EXPECT_EQ(body.at("choices").at(0).at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 4);
+
+  FakeWriter sw;
+  Loop loop;
+  api::ChatRequest c = chat(true);
+  c.sampling.include_usage = true;
+  auto streamed = std::make_shared<ParsedRequest>(c);
+  loop.spawn(send_canned(env_, *chat_, streamed, canned, {}, sw));
+  loop.poll();
+  auto ev = data_events(sw.stream());
+  ASSERT_EQ(ev.size(), 8u);  // role, 4 pieces, finish, usage, [DONE]
+  std::string text;
+  for (size_t i = 1; i <= 4; ++i) {
+    EXPECT_EQ(ev[i].at("choices").at(0).at("index").as_int64(), 0);
+    text += ev[i].at("choices").at(0).at("delta").at("content").as_string();
+  }
+  EXPECT_EQ(text, "Paris is the capital.");
+  EXPECT_EQ(ev[5].at("choices").at(0).at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(ev[6].at("usage").at("prompt_tokens").as_int64(), 7);
+}
+
 TEST_F(GenerationTest, EngineCallMetricsSettleWhenDestroyedEarly) {
   metrics::ModelMetrics& mm = metrics_.model("m");
   {

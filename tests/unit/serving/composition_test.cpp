@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -272,6 +273,34 @@ TEST(FrontendModels, NeedTheMetadataNotTheWeights) {
   EXPECT_TRUE((*front)->model_names().empty());
   (*front)->shutdown(std::chrono::milliseconds(0));
   fs::remove_all(dir);
+}
+
+// `--served-model-name a b`: the card announced as "a" is served under "b" too, one engine behind
+// both names, and both go when the card does.
+TEST(FrontendModels, AliasesServeTheSameEngineAndLeaveWithIt) {
+  const fs::path shared = [] {
+    const char* env = std::getenv("TURBINE_SHARED");
+    return fs::path(env ? env : TURBINE_SHARED_DEFAULT);
+  }();
+  const fs::path gguf = shared / "models/stories260K/stories260K.gguf";
+  if (!fs::exists(gguf)) TURBINE_MISSING_DEPENDENCY("no stories260K.gguf");
+  auto front = frontend::Frontend::create(frontend::FrontendOptions{});
+  ASSERT_TRUE(front.has_value());
+  FrontendModels models(**front);
+  models.set_aliases("a", {"b", "c"});
+  ModelEvents events = models.events();
+  auto card = card_for(1, gguf.string());
+  card.served_name = "a";
+  Status st = events.added(card, {std::make_shared<IdleEngine>(), nullptr});
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  auto names = (*front)->model_names();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c"}));
+  card.served_name = "other";  // no aliases
+  ASSERT_TRUE(events.added(card, {std::make_shared<IdleEngine>(), nullptr}).is_ok());
+  events.removed("a");
+  EXPECT_EQ((*front)->model_names(), std::vector<std::string>{"other"});
+  (*front)->shutdown(std::chrono::milliseconds(0));
 }
 
 }  // namespace

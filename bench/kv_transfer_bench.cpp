@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
   if (const char* e = std::getenv("KV_IDLE")) to.max_idle_connections = std::atoi(e);
   runtime::TcpKvTransfer transfer(to);
   RawServer raw;
-  auto ucx_server = runtime::UcxKvServer::start(source, {"127.0.0.1", 0});
+  auto ucx_server = runtime::UcxKvServer::start(source, {"127.0.0.1", 0, ""});
   std::unique_ptr<runtime::UcxKvTransfer> ucx;
   if (ucx_server.has_value()) {
     runtime::UcxKvTransferOptions uo;

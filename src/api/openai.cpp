@@ -4,9 +4,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <limits>
-#include <random>
 
 #include "api/json_writer.h"
 
@@ -106,11 +106,12 @@ Result<double> as_number(const json::value& v, std::string_view param) {
   return d;
 }
 
+// The shortest text that reads back as `d` ("2", "0.1", "1e+308"): the value the client sent,
+// even where it does not fit a float (the JSON float writer would print its sentinel).
 std::string fmt_num(double d) {
-  std::string s;
-  append_json_float(s, static_cast<float>(d));
-  if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
-  return s;
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+  return std::string(buf, static_cast<size_t>(end - buf));
 }
 
 // Reads an optional float field into `out`, checking lo <= v <= hi (or lo < v if lo_open).
@@ -157,6 +158,98 @@ Result<std::vector<int32_t>> as_token_array(const json::value& v, std::string_vi
     out.push_back(static_cast<int32_t>(id));
   }
   return out;
+}
+
+// Constraints on the output (structured outputs): not implemented yet, so any value is a 400
+// rather than unconstrained text.
+constexpr std::string_view kConstraintFields[] = {
+    "guided_json",
+    "guided_regex",
+    "guided_choice",
+    "guided_grammar",
+    "guided_decoding_backend",
+    "guided_whitespace_pattern",
+    "structured_outputs",
+};
+
+// Options of OpenAI or vLLM that would change the output and that we do not implement: a 400
+// when set to anything but null, false or an empty value. Chat-only and completions-only fields
+// are checked on both endpoints: vLLM accepts most of them on both.
+constexpr std::string_view kUnsupportedFields[] = {"prompt_logprobs",
+                                                   "include_stop_str_in_output",
+                                                   "use_beam_search",
+                                                   "length_penalty",
+                                                   "allowed_token_ids",
+                                                   "bad_words",
+                                                   "logits_processors",
+                                                   "truncate_prompt_tokens",
+                                                   "return_tokens_as_token_ids",
+                                                   "return_token_ids",
+                                                   "functions",
+                                                   "function_call",
+                                                   "audio",
+                                                   "prediction",
+                                                   "web_search_options",
+                                                   "reasoning_effort",
+                                                   "verbosity",
+                                                   "guided_decoding",
+                                                   "spaces_between_special_tokens",
+                                                   "priority",
+                                                   "kv_transfer_params",
+                                                   "vllm_xargs"};
+
+bool is_empty_value(const json::value& v) {
+  return v.is_null() || (v.is_bool() && !v.get_bool()) ||
+         (v.is_string() && v.get_string().empty()) || (v.is_array() && v.get_array().empty()) ||
+         (v.is_object() && v.get_object().empty());
+}
+
+Status reject_unsupported(const json::object& obj, bool chat) {
+  for (std::string_view key : kConstraintFields) {
+    if (find(obj, key) != nullptr) {
+      return invalid_argument(std::string(key) +
+                                  " is not supported yet (structured outputs are not implemented); "
+                                  "remove it to get unconstrained text",
+                              std::string(key));
+    }
+  }
+  for (std::string_view key : kUnsupportedFields) {
+    const json::value* v = find(obj, key);
+    if (v == nullptr || is_empty_value(*v)) continue;
+    // vLLM's default for spaces_between_special_tokens is true; only false would change text.
+    if (key == "spaces_between_special_tokens" && v->is_bool() && v->get_bool()) continue;
+    return invalid_argument(std::string(key) + " is not supported", std::string(key));
+  }
+  if (const json::value* v = find(obj, "parallel_tool_calls")) {
+    if (!v->is_bool()) return type_error("parallel_tool_calls", "a boolean", *v);
+    if (!v->get_bool()) {
+      return invalid_argument("parallel_tool_calls false is not supported", "parallel_tool_calls");
+    }
+  }
+  if (const json::value* v = find(obj, "modalities")) {
+    if (!v->is_array()) return type_error("modalities", "an array", *v);
+    for (const json::value& m : v->get_array()) {
+      if (!(m.is_string() && m.get_string() == "text")) {
+        return invalid_argument("modalities: only \"text\" is supported", "modalities");
+      }
+    }
+  }
+  // vLLM echoes the prompt on chat with `echo: true`; other values are not vLLM's field.
+  if (const json::value* v = find(obj, "echo");
+      chat && v != nullptr && v->is_bool() && v->get_bool()) {
+    return invalid_argument("echo is not supported on chat completions", "echo");
+  }
+  if (const json::value* v = find(obj, "stream_options")) {
+    if (v->is_object()) {
+      if (const json::value* c = find(v->get_object(), "continuous_usage_stats")) {
+        if (!is_empty_value(*c)) {
+          return invalid_argument("stream_options.continuous_usage_stats is not supported",
+                                  "stream_options");
+        }
+      }
+    }
+  }
+  return Status::ok();
 }
 
 Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
@@ -223,6 +316,16 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
     TURBINE_ASSIGN_OR_RETURN(s.stop_token_ids, as_token_array(*v, "stop_token_ids"));
   }
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "ignore_eos", s.ignore_eos));
+  if ((v = find(obj, "min_tokens")) != nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t n,
+                             as_int(*v, "min_tokens", 0, std::numeric_limits<int32_t>::max()));
+    if (s.max_tokens && n > *s.max_tokens) {
+      return invalid_argument("min_tokens must be <= max_tokens, got " + std::to_string(n),
+                              "min_tokens");
+    }
+    s.min_tokens = static_cast<int>(n);
+  }
+  TURBINE_RETURN_IF_ERROR(read_bool(obj, "skip_special_tokens", s.skip_special_tokens));
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "stream", s.stream));
   if ((v = find(obj, "stream_options")) != nullptr) {
     if (!v->is_object()) return type_error("stream_options", "an object", *v);
@@ -252,6 +355,7 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
     TURBINE_RETURN_IF_ERROR(read_bool(obj, "echo", s.echo));
   }
   // Features we cannot honour are rejected rather than silently ignored.
+  TURBINE_RETURN_IF_ERROR(reject_unsupported(obj, chat));
   if ((v = find(obj, "logit_bias")) != nullptr) {
     if (!v->is_object()) return type_error("logit_bias", "an object", *v);
     if (!v->get_object().empty()) {
@@ -490,6 +594,12 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
     if (!v->is_string()) return type_error("suffix", "a string", *v);
     if (!v->get_string().empty()) return invalid_argument("suffix is not supported", "suffix");
   }
+  if (find(obj, "response_format") != nullptr) {
+    return invalid_argument(
+        "response_format is not supported on completions (structured outputs are not "
+        "implemented yet)",
+        "response_format");
+  }
   return req;
 }
 
@@ -542,330 +652,6 @@ Result<DetokenizeRequest> parse_detokenize_request(std::string_view body) {
   if (v == nullptr) return invalid_argument("tokens is required", "tokens");
   TURBINE_ASSIGN_OR_RETURN(req.tokens, as_token_array(*v, "tokens"));
   return req;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-const char* finish_reason_name(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kNone: return nullptr;
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kAbort: return "abort";
-    case FinishReason::kToolCalls: return "tool_calls";
-    case FinishReason::kContentFilter: return "content_filter";
-  }
-  return nullptr;
-}
-
-std::string make_request_id(std::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(prefix);
-  id += '-';
-  for (int i = 0; i < 2; ++i) {
-    uint64_t r = rng();
-    for (int k = 0; k < 16; ++k, r >>= 4) id.push_back(kHex[r & 0xF]);
-  }
-  return id;
-}
-
-namespace {
-
-void append_key(std::string& out, std::string_view key) {
-  out.push_back('"');
-  out += key;  // keys are literals: no escaping needed
-  out += "\":";
-}
-
-void append_finish(std::string& out, FinishReason reason) {
-  append_key(out, "finish_reason");
-  const char* name = finish_reason_name(reason);
-  if (name == nullptr) {
-    out += "null";
-  } else {
-    append_json_string(out, name);
-  }
-}
-
-void append_head(std::string& out, const ResponseMeta& meta, std::string_view object) {
-  out += "{\"id\":";
-  append_json_string(out, meta.id);
-  out += ",\"object\":";
-  append_json_string(out, object);
-  out += ",\"created\":";
-  append_json_int(out, meta.created);
-  out += ",\"model\":";
-  append_json_string(out, meta.model);
-}
-
-void append_usage(std::string& out, const Usage& usage) {
-  out += "\"usage\":{\"prompt_tokens\":";
-  append_json_int(out, usage.prompt_tokens);
-  out += ",\"completion_tokens\":";
-  append_json_int(out, usage.completion_tokens);
-  out += ",\"total_tokens\":";
-  append_json_int(out, usage.prompt_tokens + usage.completion_tokens);
-  if (usage.cached_tokens) {
-    out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
-    append_json_int(out, *usage.cached_tokens);
-    out += '}';
-  }
-  out += '}';
-}
-
-void append_bytes(std::string& out, std::string_view token) {
-  out.push_back('[');
-  for (size_t i = 0; i < token.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_json_int(out, static_cast<unsigned char>(token[i]));
-  }
-  out.push_back(']');
-}
-
-void append_completion_logprobs(std::string& out, const CompletionChoice& c) {
-  append_key(out, "logprobs");
-  if (!c.has_logprobs) {
-    out += "null";
-    return;
-  }
-  out += "{\"tokens\":[";
-  for (size_t i = 0; i < c.logprobs.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_json_string(out, c.logprobs[i].token);
-  }
-  out += "],\"token_logprobs\":[";
-  for (size_t i = 0; i < c.logprobs.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_json_float(out, c.logprobs[i].logprob);
-  }
-  out += "],\"top_logprobs\":[";
-  for (size_t i = 0; i < c.logprobs.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.push_back('{');
-    const auto& top = c.logprobs[i].top;
-    for (size_t k = 0; k < top.size(); ++k) {
-      if (k > 0) out.push_back(',');
-      append_json_string(out, top[k].token);
-      out.push_back(':');
-      append_json_float(out, top[k].logprob);
-    }
-    out.push_back('}');
-  }
-  out += "],\"text_offset\":[";
-  size_t offset = c.text_offset_start;
-  for (size_t i = 0; i < c.logprobs.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_json_int(out, static_cast<int64_t>(offset));
-    offset += c.logprobs[i].token.size();
-  }
-  out += "]}";
-}
-
-void append_chat_logprobs(std::string& out, const ChatChoice& c) {
-  append_key(out, "logprobs");
-  if (!c.has_logprobs) {
-    out += "null";
-    return;
-  }
-  out += "{\"content\":[";
-  for (size_t i = 0; i < c.logprobs.size(); ++i) {
-    const TokenLogprob& t = c.logprobs[i];
-    if (i > 0) out.push_back(',');
-    out += "{\"token\":";
-    append_json_string(out, t.token);
-    out += ",\"logprob\":";
-    append_json_float(out, t.logprob);
-    out += ",\"bytes\":";
-    append_bytes(out, t.token);
-    out += ",\"top_logprobs\":[";
-    for (size_t k = 0; k < t.top.size(); ++k) {
-      if (k > 0) out.push_back(',');
-      out += "{\"token\":";
-      append_json_string(out, t.top[k].token);
-      out += ",\"logprob\":";
-      append_json_float(out, t.top[k].logprob);
-      out += ",\"bytes\":";
-      append_bytes(out, t.top[k].token);
-      out.push_back('}');
-    }
-    out += "]}";
-  }
-  out += "]}";
-}
-
-void append_completion_choice(std::string& out, const CompletionChoice& c) {
-  out += "{\"index\":";
-  append_json_int(out, c.index);
-  out += ",\"text\":";
-  append_json_string(out, c.text);
-  out.push_back(',');
-  append_completion_logprobs(out, c);
-  out.push_back(',');
-  append_finish(out, c.finish_reason);
-  out.push_back('}');
-}
-
-}  // namespace
-
-std::string completion_response(const ResponseMeta& meta, std::span<const CompletionChoice> choices,
-                                const Usage& usage) {
-  std::string out;
-  out.reserve(256);
-  append_head(out, meta, "text_completion");
-  out += ",\"choices\":[";
-  for (size_t i = 0; i < choices.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_completion_choice(out, choices[i]);
-  }
-  out += "],";
-  append_usage(out, usage);
-  out.push_back('}');
-  return out;
-}
-
-std::string completion_chunk(const ResponseMeta& meta, const CompletionChoice& choice) {
-  std::string out;
-  out.reserve(192);
-  append_head(out, meta, "text_completion");
-  out += ",\"choices\":[";
-  append_completion_choice(out, choice);
-  out += "]}";
-  return out;
-}
-
-std::string completion_usage_chunk(const ResponseMeta& meta, const Usage& usage) {
-  std::string out;
-  append_head(out, meta, "text_completion");
-  out += ",\"choices\":[],";
-  append_usage(out, usage);
-  out.push_back('}');
-  return out;
-}
-
-std::string chat_response(const ResponseMeta& meta, std::span<const ChatChoice> choices,
-                          const Usage& usage) {
-  std::string out;
-  out.reserve(256);
-  append_head(out, meta, "chat.completion");
-  out += ",\"choices\":[";
-  for (size_t i = 0; i < choices.size(); ++i) {
-    const ChatChoice& c = choices[i];
-    if (i > 0) out.push_back(',');
-    out += "{\"index\":";
-    append_json_int(out, c.index);
-    out += ",\"message\":{\"role\":\"assistant\",\"content\":";
-    append_json_string(out, c.content);
-    out += "},";
-    append_chat_logprobs(out, c);
-    out.push_back(',');
-    append_finish(out, c.finish_reason);
-    out.push_back('}');
-  }
-  out += "],";
-  append_usage(out, usage);
-  out.push_back('}');
-  return out;
-}
-
-std::string chat_role_chunk(const ResponseMeta& meta, int index) {
-  std::string out;
-  out.reserve(160);
-  append_head(out, meta, "chat.completion.chunk");
-  out += ",\"choices\":[{\"index\":";
-  append_json_int(out, index);
-  out +=
-      ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
-      "\"finish_reason\":null}]}";
-  return out;
-}
-
-std::string chat_chunk(const ResponseMeta& meta, const ChatChoice& choice) {
-  std::string out;
-  out.reserve(192);
-  append_head(out, meta, "chat.completion.chunk");
-  out += ",\"choices\":[{\"index\":";
-  append_json_int(out, choice.index);
-  out += ",\"delta\":{";
-  if (!choice.content.empty() || choice.finish_reason == FinishReason::kNone) {
-    out += "\"content\":";
-    append_json_string(out, choice.content);
-  }
-  out += "},";
-  append_chat_logprobs(out, choice);
-  out.push_back(',');
-  append_finish(out, choice.finish_reason);
-  out += "}]}";
-  return out;
-}
-
-std::string chat_usage_chunk(const ResponseMeta& meta, const Usage& usage) {
-  std::string out;
-  append_head(out, meta, "chat.completion.chunk");
-  out += ",\"choices\":[],";
-  append_usage(out, usage);
-  out.push_back('}');
-  return out;
-}
-
-namespace {
-void append_model_card(std::string& out, const ModelCard& m) {
-  out += "{\"id\":";
-  append_json_string(out, m.id);
-  out += ",\"object\":\"model\",\"created\":";
-  append_json_int(out, m.created);
-  out += ",\"owned_by\":";
-  append_json_string(out, m.owned_by);
-  out += ",\"max_model_len\":";
-  append_json_int(out, m.max_model_len);
-  out.push_back('}');
-}
-}  // namespace
-
-std::string models_response(std::span<const ModelCard> models) {
-  std::string out = "{\"object\":\"list\",\"data\":[";
-  for (size_t i = 0; i < models.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_model_card(out, models[i]);
-  }
-  out += "]}";
-  return out;
-}
-
-std::string model_response(const ModelCard& model) {
-  std::string out;
-  append_model_card(out, model);
-  return out;
-}
-
-std::string tokenize_response(std::span<const int32_t> tokens, int64_t max_model_len) {
-  std::string out = "{\"count\":";
-  append_json_int(out, static_cast<int64_t>(tokens.size()));
-  out += ",\"max_model_len\":";
-  append_json_int(out, max_model_len);
-  out += ",\"tokens\":[";
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_json_int(out, tokens[i]);
-  }
-  out += "]}";
-  return out;
-}
-
-std::string detokenize_response(std::string_view text) {
-  std::string out = "{\"prompt\":";
-  append_json_string(out, text);
-  out.push_back('}');
-  return out;
-}
-
-std::string sse_event(std::string_view json) {
-  std::string out;
-  out.reserve(json.size() + 8);
-  out += "data: ";
-  out += json;
-  out += "\n\n";
-  return out;
 }
 
 }  // namespace turbine::api

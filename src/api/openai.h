@@ -2,9 +2,27 @@
 //
 // Parsing turns an HTTP body into plain structs and rejects bad input with kInvalidArgument
 // naming the offending `param` (Status::field()), so api::error_json gives the same 400 the
-// OpenAI API would. Unknown fields are ignored. Numbers given as floats where an integer is
-// expected are accepted when integral (10.0). Everything here is pure and knows nothing about
-// sockets or the engine; safe on any thread.
+// OpenAI API would. Numbers given as floats where an integer is expected are accepted when
+// integral (10.0). Everything here is pure and knows nothing about sockets or the engine; safe on
+// any thread.
+//
+// No field is accepted and then ignored (issue 18 item 2). Every field the parsers know is one of:
+// - honoured: model, prompt (completions), messages (chat), max_tokens, max_completion_tokens
+//   (chat), temperature, top_p, top_k, min_p, seed, presence_penalty, frequency_penalty,
+//   repetition_penalty, stop, stop_token_ids, ignore_eos, min_tokens, skip_special_tokens, stream,
+//   stream_options.include_usage, logprobs (+ top_logprobs in chat), echo (completions),
+//   add_generation_prompt, continue_final_message, chat_template, chat_template_kwargs, tools;
+// - accepted only at the value that means "nothing to do": n = 1, best_of = 1, logit_bias {},
+//   suffix "", tool_choice "none"/"auto", response_format {"type": "text"} (chat),
+//   parallel_tool_calls true, modalities ["text"];
+// - informational, with no effect on the generated text by definition: user, metadata, store,
+//   service_tier, safety_identifier, prompt_cache_key;
+// - rejected with a 400 naming the field whenever set (not null): guided_json, guided_regex,
+//   guided_choice, guided_grammar, guided_decoding_backend, guided_whitespace_pattern,
+//   structured_outputs, response_format (completions), and every kUnsupportedFields entry in
+//   openai.cpp (prompt_logprobs, include_stop_str_in_output, use_beam_search, functions, ...)
+//   when set to anything but null/false/empty.
+// Fields nobody defined are ignored, as vLLM does, so newer clients keep working.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +55,9 @@ struct SamplingOptions {
   std::vector<std::string> stop;        // <= kMaxStopStrings, empty strings dropped
   std::vector<int32_t> stop_token_ids;  // vLLM extension, each >= 0
   bool ignore_eos = false;              // vLLM extension
-  int n = 1;                            // only 1 is supported (others are rejected)
+  int min_tokens = 0;                   // vLLM extension: EOS/stop ids suppressed before this many
+  bool skip_special_tokens = true;      // vLLM extension: special tokens left out of the text
+  int n = 1;                            // choices per prompt; only 1 is accepted for now
   // Number of top alternatives per token; absent = no logprobs. Completions: `logprobs` (int
   // 0..20). Chat: `logprobs: true` + `top_logprobs` (0..20, default 0).
   std::optional<int> logprobs;
@@ -150,6 +170,9 @@ struct ResponseMeta {
   std::string id;       // "cmpl-..." / "chatcmpl-..."
   int64_t created = 0;  // unix seconds
   std::string model;
+  // stream_options.include_usage: every chunk before the usage chunk carries "usage": null, as
+  // OpenAI's streams do.
+  bool null_usage_in_chunks = false;
 };
 
 // prefix + "-" + 32 random hex digits (thread-local RNG).
@@ -169,6 +192,11 @@ struct CompletionChoice {
 struct ChatChoice {
   int index = 0;
   std::string_view content = {};
+  // "reasoning_content" (vLLM's name) when not empty.
+  std::string_view reasoning = {};
+  // "tool_calls": a JSON array already in OpenAI's shape (whole calls in a message, call deltas in
+  // a chunk), "" when none. A message with tool calls and no content has "content": null.
+  std::string_view tool_calls_json = {};
   FinishReason finish_reason = FinishReason::kNone;
   // Optional: {content:[{token, logprob, bytes, top_logprobs:[{token, logprob, bytes}]}]}.
   std::span<const TokenLogprob> logprobs = {};

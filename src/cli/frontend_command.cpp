@@ -1,11 +1,11 @@
 // `turbine frontend`: serves the OpenAI API for every model whose workers it discovers.
 //
-// Discovery drives everything, through runtime::ModelWatcher (the path `turbine run` takes too,
-// with memory discovery): a model card (v1/mdc/{ns}/...) that appears adds its worker, reached
-// over the request plane, to the RoutedEngine of its model (created, with the tokenizer loaded
-// from the card's location, when the model's first worker appears); a card that disappears
-// drains the worker (in-flight requests finish there unless its connection breaks, then they
-// migrate) and, with the last one, removes the model (404 from then on). /health lists the
+// Discovery drives everything, through serving::DiscoveredModels and its ModelWatcher (the path
+// `turbine run` takes too, with memory discovery): a model card (v1/mdc/{ns}/...) that appears adds
+// its worker, reached over the request plane, to the RoutedEngine of its model (created, with the
+// tokenizer loaded from the card's location, when the model's first worker appears); a card that
+// disappears drains the worker (in-flight requests finish there unless its connection breaks, then
+// they migrate) and, with the last one, removes the model (404 from then on). /health lists the
 // instances under v1/instances/{ns}/. KV events from the event plane go to the RoutedEngine
 // that holds the publishing worker.
 #include "cli/frontend_command.h"
@@ -17,25 +17,21 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli/disagg_run.h"
+#include "cli/http_flags.h"
 #include "cli/runtime_flags.h"
-#include "cli/served_models.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
-#include "disagg/disagg_engine.h"
 #include "frontend/frontend.h"
 #include "metrics/router_metrics.h"
 #include "router/routed_engine.h"
-#include "runtime/component.h"
-#include "runtime/kv_transfer_tcp.h"
-#include "runtime/model_watcher.h"
+#include "serving/discovered_models.h"
 
 namespace turbine::cli {
 namespace {
 
 struct FrontendCmdOptions {
   frontend::FrontendOptions http;
-  std::string api_key;
+  HttpFlags http_flags;  // --api-key, CORS, --max-connections
   std::string router_mode = "kv";
   int migration_limit = 3;
   double overlap_weight = 1.0;
@@ -55,7 +51,10 @@ int run_frontend(const FrontendCmdOptions& opts) {
     return 2;
   }
   frontend::FrontendOptions http = opts.http;
-  if (!opts.api_key.empty()) http.api_key = opts.api_key;
+  if (Status st = opts.http_flags.apply(http); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
   auto router_metrics = std::make_shared<metrics::RouterMetrics>();
   http.extra_metrics = [router_metrics] { return router_metrics->serialize(); };
   const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine-frontend");
@@ -93,54 +92,23 @@ int run_frontend(const FrontendCmdOptions& opts) {
     spdlog::error("request plane: {}", connector.status().message());
     return 2;
   }
-  runtime::ModelWatcherOptions wopts;
-  wopts.ns = ns;
-  wopts.router = ropts;
-  wopts.per_model = [router_metrics](const std::string& name, router::RouterOptions& ro) {
+  serving::DiscoveredModelsOptions sopts;
+  sopts.ns = ns;
+  sopts.router = ropts;
+  sopts.per_model = [router_metrics](const std::string& name, router::RouterOptions& ro) {
     ro.observer = router_metrics->observer(name);
   };
-  // Disaggregated serving follows discovery: workers registered under the `prefill` component
-  // (turbine worker --worker-type prefill) form each model's prefill pool; while it is empty
-  // every request is prefilled on its decode worker, as in aggregated serving.
-  disagg::DisaggOptions dopts;
-  dopts.max_local_prefill_length = opts.max_local_prefill_length;
-  dopts.owns_prefill = false;  // the watcher's per-model prefill pool survives the model going
-  if (Status st = dopts.validate(); !st.is_ok()) {
-    spdlog::error("{}", st.message());
+  sopts.disagg.max_local_prefill_length = opts.max_local_prefill_length;
+  auto token = opts.runtime.request_plane_token();
+  if (!token) {
+    spdlog::error("{}", token.status().message());
     return 2;
   }
-  auto kv_transfer = std::make_shared<runtime::TcpKvTransfer>();
-  wopts.disaggregate = [dopts, kv_transfer](const runtime::ModelCard&,
-                                            std::shared_ptr<engine::AsyncEngine> decode,
-                                            std::shared_ptr<router::RoutedEngine> prefill) {
-    auto cached = decode_cached_tokens(decode);  // the decode router's best cached prefix
-    return std::make_shared<disagg::DisaggEngine>(dopts, std::move(prefill), std::move(decode),
-                                                  kv_transfer, std::move(cached));
-  };
-  FrontendModels models(**front);
-  auto watcher =
-      std::make_unique<runtime::ModelWatcher>(wopts, **discovery, **connector, models.events());
-  (*front)->set_health_source([w = watcher.get()] {
-    std::vector<frontend::HealthInstance> out;
-    for (const runtime::ParsedKey& k : w->instances())
-      out.push_back({k.endpoint.ns, k.endpoint.component, k.endpoint.endpoint, k.instance_id});
-    return out;
-  });
-  if (Status st = watcher->start(); !st.is_ok()) {
-    spdlog::error("discovery watch: {}", st.message());
+  sopts.kv_token = *token;
+  auto models = serving::DiscoveredModels::start(sopts, **discovery, **connector, *plane, **front);
+  if (!models) {
+    spdlog::error("{}", models.status().message());
     return 2;
-  }
-  std::vector<std::unique_ptr<runtime::Subscription>> kv_subs;
-  for (const char* component : {runtime::kWorkerComponent, runtime::kPrefillComponent}) {
-    if (!*plane) break;
-    auto sub =
-        (*plane)->subscribe(runtime::kv_events_subject(ns, component),
-                            [w = watcher.get()](std::string_view p) { w->on_kv_event_json(p); });
-    if (!sub) {
-      spdlog::warn("event plane: {}; routing without KV events", sub.status().message());
-    } else {
-      kv_subs.push_back(std::move(*sub));
-    }
   }
   if (Status st = (*front)->start(); !st.is_ok()) {
     spdlog::error("cannot start the HTTP server: {}", st.message());
@@ -153,10 +121,9 @@ int run_frontend(const FrontendCmdOptions& opts) {
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
-  kv_subs.clear();
-  watcher->stop();
+  (*models)->stop();
   (*discovery)->shutdown();
-  watcher.reset();
+  models->reset();
   connector->reset();
   spdlog::info("stopped");
   return 0;
@@ -174,8 +141,7 @@ void add_frontend_command(CLI::App& app) {
   cmd->add_option("--port", f.http.port, "Port to listen on (0: any free port)")
       ->envname("TURBINE_PORT")
       ->capture_default_str();
-  cmd->add_option("--api-key", f.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
-      ->envname("TURBINE_API_KEY");
+  f.http_flags.add_to(*cmd);
   cmd->add_option("--http-threads", f.http.http_threads, "HTTP event-loop threads")
       ->check(CLI::PositiveNumber)
       ->envname("TURBINE_HTTP_THREADS")

@@ -1,25 +1,19 @@
-// `turbine run`'s workers, served through the same discovery path as the distributed mode.
-//
-// Each worker is an engine of this process (real, or mock) with a MemoryDiscovery client of its
-// own (its lease id is the instance id) that registers its instance and model card, as
-// `turbine worker` does in etcd. A runtime::ModelWatcher over the same in-memory store reaches
-// the workers through a runtime::InProcessConnector and announces the model to the frontend.
-// One real worker is served directly (no router in the path); otherwise a router::RoutedEngine
-// spreads requests over the workers, fed by their KV events.
+// `turbine run`'s worker flags and the engines behind them. The composition (memory discovery,
+// the ModelWatcher, routers, disaggregation) is serving's (serving/in_process_workers.h,
+// serving/disagg_composition.h); this file turns the flags into serving's options and into the
+// WorkerEngineFactory that builds each worker's engine: the model on the local backend
+// (cli/local_engine), or the mock engine.
 #pragma once
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "cli/local_engine.h"
 #include "common/status.h"
-#include "engine/async_engine.h"
 #include "model/model.h"
 #include "router/router_observer.h"
-#include "runtime/connectors.h"
-#include "runtime/discovery.h"
-#include "runtime/model_watcher.h"
+#include "serving/in_process_workers.h"
+#include "serving/worker_engine.h"
 
 namespace turbine::mock {
 struct MockEngineOptions;
@@ -48,33 +42,16 @@ Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
                                                     const LocalEngineOptions& engine_options,
                                                     const InProcessWorkersOptions& options);
 
-class InProcessWorkers {
- public:
-  // Starts the watcher and the workers and registers them; the model has been announced
-  // through `events` when this returns. `model_location` goes into the cards' tokenizer
-  // location, `served_name` is what clients put in "model".
-  static Result<std::unique_ptr<InProcessWorkers>> start(const model::Model& model,
-                                                         const std::string& model_location,
-                                                         const std::string& served_name,
-                                                         const LocalEngineOptions& engine_options,
-                                                         const InProcessWorkersOptions& options,
-                                                         runtime::ModelEvents events);
-  // Stops the watcher, then the engines, then revokes the registrations.
-  ~InProcessWorkers();
+// Builds each worker's engine: `model` with `engine_options` (real), or the mock engine; the
+// spec's instance id, KV event sink and KV transfer go into it. `model` must outlive the engines.
+serving::WorkerEngineFactory worker_engine_factory(const model::Model& model,
+                                                   const LocalEngineOptions& engine_options,
+                                                   const InProcessWorkersOptions& options);
 
-  runtime::ModelWatcher& watcher() { return *watcher_; }
-
- private:
-  InProcessWorkers() = default;
-  std::shared_ptr<runtime::MemoryStore> store_;
-  std::unique_ptr<runtime::Discovery> discovery_;  // the frontend's
-  runtime::InProcessConnector connector_;
-  std::unique_ptr<runtime::ModelWatcher> watcher_;
-  struct Worker {
-    std::unique_ptr<runtime::Discovery> discovery;
-    std::shared_ptr<engine::AsyncEngine> engine;
-  };
-  std::vector<Worker> workers_;
-};
+// serving's options for the workers: validated flags, the router options, and one real worker
+// served with no router in the path.
+Result<serving::InProcessWorkersOptions> serving_workers_options(
+    const InProcessWorkersOptions& options, const std::string& model_name,
+    const std::string& model_location, const std::string& served_name);
 
 }  // namespace turbine::cli

@@ -102,6 +102,10 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                  "GPUs one engine spans (only 1 is implemented so far)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_flag("--no-mmap", o.no_mmap,
+               "Read the weights into memory instead of mapping them: the model file may then "
+               "change on disk without affecting the server (costs load time and private RSS)")
+      ->envname("TURBINE_NO_MMAP");
   cmd.add_flag("--kv-device-import,!--no-kv-device-import", o.kv_device_import,
                "Disaggregated decode: copy a prefill worker's KV blocks GPU to GPU (CUDA IPC) "
                "when it is on this host; otherwise, or with --no-kv-device-import, its bytes "

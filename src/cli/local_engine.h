@@ -41,6 +41,8 @@ struct LocalEngineOptions {
   std::shared_ptr<engine::KvTransfer> kv_transfer;
   // Copy imported KV device to device when the source's pool can be mapped (CUDA IPC).
   bool kv_device_import = true;
+  bool no_mmap = false;  // read the weights into memory instead of mapping them (--no-mmap)
+  model::LoadOptions load_options() const { return {.mmap = !no_mmap}; }
 };
 
 // Adds the engine flags shared by `turbine run` and `turbine worker` (context, batching, KV cache,

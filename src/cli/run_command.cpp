@@ -9,15 +9,19 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/disagg_run.h"
+#include "cli/http_flags.h"
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
-#include "cli/served_models.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
 #include "frontend/frontend.h"
 #include "metrics/router_metrics.h"
 #include "model/model.h"
+#include "model/model_info.h"
+#include "serving/disagg_composition.h"
+#include "serving/frontend_models.h"
+#include "serving/in_process_workers.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::cli {
@@ -32,12 +36,17 @@ struct RunOptions {
   InProcessWorkersOptions workers;
   DisaggRunOptions disagg;
   TracingFlags tracing;
-  std::string api_key;
+  HttpFlags http_flags;  // --api-key, CORS, --max-connections
   double shutdown_grace_s = 30.0;
 };
 
 int run_server(const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
+  RunOptions::Http http = opts.http;
+  if (Status st = opts.http_flags.apply(http); !st.is_ok()) {
+    spdlog::error("{}", st.message());
+    return 2;
+  }
   auto path = resolve_model(opts.model, opts.revision);
   if (!path) {
     spdlog::error("{}", path.status().message());
@@ -45,14 +54,12 @@ int run_server(const RunOptions& opts) {
   }
   spdlog::info("loading model from {}", path->string());
   const auto t_load = std::chrono::steady_clock::now();
-  auto loaded = model::load_model(*path);
+  auto loaded = model::load_model(*path, opts.engine.load_options());
   if (!loaded) {
     spdlog::error("cannot load model: {}", loaded.status().message());
     return 2;
   }
   std::shared_ptr<const model::Model> model = std::move(*loaded);
-  RunOptions::Http http = opts.http;
-  if (!opts.api_key.empty()) http.api_key = opts.api_key;
   if (http.served_model_name.empty())
     http.served_model_name = default_served_name(opts.model, *path);
   const auto& cfg = model->config();
@@ -84,23 +91,39 @@ int run_server(const RunOptions& opts) {
     return 2;
   }
   // The model reaches the frontend the way a worker's does in the distributed mode: the
-  // workers register in (in-memory) discovery and a ModelWatcher announces it.
+  // workers register in (in-memory) discovery and a ModelWatcher announces it (serving/).
   const std::string location = std::filesystem::absolute(*path).string();
-  FrontendModels models(**front);
-  models.preload(location, model, std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
-  runtime::ModelEvents events = models.events();
-  std::unique_ptr<InProcessPrefillPool> prefill;  // --prefill-workers: outlives the workers
+  serving::FrontendModels models(**front);
+  models.preload(location, std::make_shared<const model::ModelInfo>(model::model_info(*model)),
+                 std::shared_ptr<tokenizer::Tokenizer>(std::move(*tok)));
+  serving::ModelEvents events = models.events();
+  const serving::WorkerEngineFactory make_engine = worker_engine_factory(*model, eopts, wopts);
+  auto sopts = serving_workers_options(wopts, model->name(), location, http.served_model_name);
+  if (!sopts) {
+    spdlog::error("cannot create the engine: {}", sopts.status().message());
+    return 2;
+  }
+  std::unique_ptr<serving::InProcessPrefillPool> prefill;  // --prefill-workers: outlives workers
   if (opts.disagg.prefill_workers > 0) {
-    auto made = InProcessPrefillPool::start(*model, eopts, wopts, opts.disagg, eopts);
+    serving::InProcessPrefillOptions popts;
+    popts.prefill_workers = opts.disagg.prefill_workers;
+    popts.disagg.max_local_prefill_length = opts.disagg.max_local_prefill_length;
+    popts.disagg.max_inflight_prefills = opts.disagg.max_inflight_prefills;
+    popts.description =
+        wopts.engine == "mock"
+            ? fmt::format("mock (simulated: {} B/token, {} Gb/s)", wopts.mock_kv_bytes_per_token,
+                          wopts.mock_kv_transfer_gbps)
+            : wopts.engine;
+    auto made = serving::InProcessPrefillPool::start(popts, make_engine);
     if (!made) {
       spdlog::error("{}", made.status().message());
       return 2;
     }
     prefill = std::move(*made);
     events = prefill->wrap(std::move(events));
+    sopts->kv_transfer = prefill->transfer();
   }
-  auto workers = InProcessWorkers::start(*model, location, http.served_model_name, eopts, wopts,
-                                         std::move(events));
+  auto workers = serving::InProcessWorkers::start(*sopts, make_engine, std::move(events));
   if (!workers) {
     spdlog::error("cannot create the engine: {}", workers.status().message());
     return 2;
@@ -139,8 +162,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--host", run.http.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", run.http.port, "Port to listen on (0: any free port)")
       ->capture_default_str();
-  cmd->add_option("--api-key", run.api_key, "Require `Authorization: Bearer KEY` on /v1/*")
-      ->envname("TURBINE_API_KEY");
+  run.http_flags.add_to(*cmd);
   cmd->add_flag("!--no-ui", run.http.ui, "Do not serve the chat playground on GET /");
   add_engine_flags(*cmd, run.engine);
   run.tracing.add_to(*cmd);

@@ -1,6 +1,10 @@
 #include "cli/runtime_flags.h"
 
-#include "runtime/connectors.h"
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "serving/connectors.h"
 
 namespace turbine::cli {
 
@@ -42,6 +46,45 @@ void RuntimeFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--nats-creds", nats_creds, "NATS credentials file")
       ->envname("TURBINE_NATS_CREDS");
   cmd.add_option("--nats-ca", nats_ca, "CA bundle for TLS to NATS")->envname("TURBINE_NATS_CA");
+  cmd.add_option("--request-plane-token-file", request_plane_token_file,
+                 "File holding the request plane's shared token (e.g. a mounted Secret); workers "
+                 "refuse peers without it. Or set TURBINE_REQUEST_PLANE_TOKEN")
+      ->envname("TURBINE_REQUEST_PLANE_TOKEN_FILE");
+  cmd.add_option("--request-plane-silence-timeout", request_plane_silence_timeout_s,
+                 "Seconds without a pong after which a worker counts as hung: its requests "
+                 "migrate and it gets no new ones until it answers (TCP request plane)")
+      ->check(CLI::Range(0.5, 3600.0))
+      ->envname("TURBINE_REQUEST_PLANE_SILENCE_TIMEOUT")
+      ->capture_default_str();
+}
+
+Result<std::string> RuntimeFlags::request_plane_token() const {
+  constexpr const char* kEnv = "TURBINE_REQUEST_PLANE_TOKEN";
+  auto strip = [](std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    return s;
+  };
+  if (!request_plane_token_file.empty()) {
+    std::ifstream in(request_plane_token_file, std::ios::binary);
+    if (!in) {
+      return invalid_argument("cannot read the request-plane token file " +
+                              request_plane_token_file);
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string token = strip(ss.str());
+    if (token.empty()) {
+      return invalid_argument("the request-plane token file " + request_plane_token_file +
+                              " is empty");
+    }
+    return token;
+  }
+  if (const char* v = std::getenv(kEnv); v != nullptr) {
+    std::string token = strip(v);
+    if (token.empty()) return invalid_argument(std::string(kEnv) + " is set but empty");
+    return token;
+  }
+  return std::string();
 }
 
 Result<std::unique_ptr<runtime::Discovery>> RuntimeFlags::make_discovery() const {
@@ -74,15 +117,22 @@ Result<std::shared_ptr<runtime::EventPlane>> RuntimeFlags::make_event_plane() co
   return std::shared_ptr<runtime::EventPlane>(std::move(p));
 }
 
-Result<std::unique_ptr<runtime::InstanceConnector>> RuntimeFlags::make_connector(
+Result<std::unique_ptr<serving::InstanceConnector>> RuntimeFlags::make_connector(
     int pool_size, int n_threads, const std::shared_ptr<runtime::EventPlane>& plane) const {
   if (request_plane == "nats") {
     if (!plane) return invalid_argument("--request-plane nats needs --nats-url", "request_plane");
-    return std::unique_ptr<runtime::InstanceConnector>(
-        std::make_unique<runtime::MessageConnector>(plane, std::chrono::milliseconds(5000)));
+    return std::unique_ptr<serving::InstanceConnector>(
+        std::make_unique<serving::MessageConnector>(plane, std::chrono::milliseconds(5000)));
   }
-  return std::unique_ptr<runtime::InstanceConnector>(
-      std::make_unique<runtime::TcpConnector>(pool_size, n_threads));
+  TURBINE_ASSIGN_OR_RETURN(std::string token, request_plane_token());
+  runtime::RemoteEngineOptions base;
+  base.token = std::move(token);
+  base.silence_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(request_plane_silence_timeout_s * 1000));
+  // A few pings per timeout, so that one late pong is not silence.
+  base.ping_interval = std::min(std::chrono::milliseconds(1000), base.silence_timeout / 3);
+  return std::unique_ptr<serving::InstanceConnector>(
+      std::make_unique<serving::TcpConnector>(pool_size, n_threads, std::move(base)));
 }
 
 }  // namespace turbine::cli

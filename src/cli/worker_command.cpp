@@ -63,14 +63,14 @@ struct WorkerOptions {
 // The mock engine (mock/mock_engine.h) for --engine mock: the model names the tokenizer and the
 // context; the engine flags that apply (block size, context, prefix caching) are honoured, and
 // the disaggregation role's (instance id, KV transfer) as for the real engine.
-Result<std::shared_ptr<engine::AsyncEngine>> make_mock_worker(const model::Model& model,
-                                                              const LocalEngineOptions& e,
-                                                              const WorkerOptions& o) {
+Result<std::shared_ptr<mock::MockEngine>> make_mock_worker(const model::Model& model,
+                                                           const LocalEngineOptions& e,
+                                                           const WorkerOptions& o) {
   TURBINE_ASSIGN_OR_RETURN(mock::MockEngineOptions m, mock_engine_options(model, e, o.mock));
   m.kv_event_sink = e.kv_event_sink;
   m.instance_id = e.instance_id;
   m.kv_transfer = e.kv_transfer;
-  return std::shared_ptr<engine::AsyncEngine>(std::make_shared<mock::MockEngine>(m));
+  return std::make_shared<mock::MockEngine>(m);
 }
 
 int run_worker(const WorkerOptions& opts) {
@@ -88,7 +88,7 @@ int run_worker(const WorkerOptions& opts) {
     spdlog::error("{}", path.status().message());
     return 2;
   }
-  auto loaded = model::load_model(*path);
+  auto loaded = model::load_model(*path, opts.engine.load_options());
   if (!loaded) {
     spdlog::error("cannot load model: {}", loaded.status().message());
     return 2;
@@ -112,9 +112,15 @@ int run_worker(const WorkerOptions& opts) {
     return 2;
   }
 
+  auto token = opts.runtime.request_plane_token();
+  if (!token) {
+    spdlog::error("{}", token.status().message());
+    return 2;
+  }
   LocalEngineOptions eopts = opts.engine;
   eopts.eos_token_id = (*tok)->eos_id();
-  if (Status st = configure_disagg_worker(opts.worker_type, instance_id, eopts); !st.is_ok()) {
+  if (Status st = configure_disagg_worker(opts.worker_type, instance_id, eopts, *token);
+      !st.is_ok()) {
     spdlog::error("{}", st.message());
     return 2;
   }
@@ -123,26 +129,31 @@ int run_worker(const WorkerOptions& opts) {
         *plane, runtime::kv_events_subject(ep.ns, ep.component), instance_id);
   }
   std::shared_ptr<engine::AsyncEngine> engine;
+  std::shared_ptr<engine::KvTransferSource> kv_source;  // the same engine: its pinned KV transfers
   if (opts.engine_kind == "mock") {
     auto made = make_mock_worker(*model, eopts, opts);
     if (!made) {
       spdlog::error("cannot create the mock engine: {}", made.status().message());
       return 2;
     }
-    engine = std::move(*made);
+    engine = *made;
+    kv_source = *made;
   } else {
     auto made = make_local_engine(*model, eopts);
     if (!made) {
       spdlog::error("cannot create the engine: {}", made.status().message());
       return 2;
     }
-    engine = std::move(*made);
+    std::shared_ptr<engine::Engine> local = std::move(*made);
+    engine = local;
+    kv_source = local;
   }
 
   runtime::WorkerServerOptions sopts;
   sopts.host = opts.host;
   sopts.port = opts.port;
   sopts.n_threads = opts.request_plane_threads;
+  sopts.token = *token;
   // What the request planes serve: the engine, with a "generate" span per request when tracing
   // is on (the KV transfer source and the status port keep the engine itself).
   std::shared_ptr<engine::AsyncEngine> served = engine;
@@ -157,9 +168,10 @@ int run_worker(const WorkerOptions& opts) {
   std::string advertise = opts.advertise_host;
   if (advertise.empty())
     advertise = opts.host != "0.0.0.0" ? opts.host : boost::asio::ip::host_name();
-  serve_kv_transfers(opts.worker_type, engine, advertise, server);
-  auto ucx_server = serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, engine, opts.host,
-                                           opts.kv_transport_port, advertise, server);
+  serve_kv_transfers(opts.worker_type, kv_source, advertise, server);
+  auto ucx_server =
+      serve_kv_transfers_ucx(opts.kv_transport, opts.worker_type, kv_source, opts.host,
+                             opts.kv_transport_port, advertise, server, *token);
   if (!ucx_server) {
     spdlog::error("--kv-transport {}: {}", opts.kv_transport, ucx_server.status().message());
     return 2;
@@ -197,8 +209,7 @@ int run_worker(const WorkerOptions& opts) {
   card.max_num_seqs = engine->num_slots();
   card.tokenizer_location = std::filesystem::absolute(*path).string();
   card.address = address;
-  if (auto source = std::dynamic_pointer_cast<engine::KvTransferSource>(engine))
-    card.kv_layout = runtime::kv_layout_string(source->kv_layout());
+  card.kv_layout = runtime::kv_layout_string(kv_source->kv_layout());
   const std::string card_key = runtime::model_card_key(ep, instance_id);
   const std::string instance_key = runtime::instance_key(ep, instance_id);
   Status st =
@@ -222,6 +233,16 @@ int run_worker(const WorkerOptions& opts) {
       return 2;
     }
     spdlog::info("status (/live, /health, /metrics) on {}:{}", opts.host, status->port());
+  }
+  if (token->empty()) {
+    spdlog::warn(
+        "request plane on {}:{} serves any peer that reaches it: set "
+        "--request-plane-token-file (or TURBINE_REQUEST_PLANE_TOKEN) on workers and "
+        "frontends",
+        opts.host, server.port());
+  } else {
+    spdlog::info("request plane on {}:{}: peers must present the shared token", opts.host,
+                 server.port());
   }
   spdlog::info("worker {} serving {} on request plane {} (namespace {}, {} blocks of {})",
                runtime::hex_id(instance_id), card.served_name, address, ep.ns, card.kv_total_blocks,

@@ -252,6 +252,14 @@ void DisaggEngine::on_decode_output(const std::shared_ptr<Request>& r, engine::E
 }
 
 void DisaggEngine::cancel(uint64_t id) {
+  end_request(id, /*stop=*/false);
+}
+
+void DisaggEngine::stop(uint64_t id) {
+  end_request(id, /*stop=*/true);
+}
+
+void DisaggEngine::end_request(uint64_t id, bool stop) {
   std::shared_ptr<Request> r;
   {
     std::lock_guard lock(mu_);
@@ -262,7 +270,13 @@ void DisaggEngine::cancel(uint64_t id) {
   std::lock_guard rlock(r->mu);
   r->cancelled = true;
   if (r->phase == Request::Phase::kPrefill) prefill_->cancel(r->phase_id);
-  if (r->phase == Request::Phase::kDecode) decode_->cancel(r->phase_id);
+  if (r->phase == Request::Phase::kDecode) {
+    if (stop) {
+      decode_->stop(r->phase_id);
+    } else {
+      decode_->cancel(r->phase_id);
+    }
+  }
 }
 
 void DisaggEngine::shutdown() {

@@ -67,7 +67,8 @@ class DisaggEngine final : public engine::AsyncEngine {
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;
-  void shutdown() override;  // both pools
+  void stop(uint64_t id) override;  // the decode phase's stop(); a prefill phase is cancelled
+  void shutdown() override;         // both pools
   // Sums of both pools (the kv_* fields of each side: pinned on prefill, imports on decode).
   engine::EngineStats stats() const override;
   int max_context() const override;
@@ -79,6 +80,7 @@ class DisaggEngine final : public engine::AsyncEngine {
   engine::AsyncEngine& decode_pool() { return *decode_; }
 
  private:
+  void end_request(uint64_t id, bool stop);
   struct Request;
   void on_prefill_output(const std::shared_ptr<Request>& r, engine::EngineOutput&& out);
   void on_decode_output(const std::shared_ptr<Request>& r, engine::EngineOutput&& out);

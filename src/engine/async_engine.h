@@ -195,6 +195,11 @@ class AsyncEngine {
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
   virtual void cancel(uint64_t id) = 0;
+  // Ends a request whose output the caller has completed itself (a stop string matched in the
+  // detokenized text): as cancel(), but it counts as a finished request, not a cancelled one
+  // (EngineStats::cancelled, the cancellation metric), and its final output says kStop.
+  // Implementations that do not distinguish the two cancel.
+  virtual void stop(uint64_t id) { cancel(id); }
   // Stops generating; requests still running are cancelled. Idempotent.
   virtual void shutdown() = 0;
 

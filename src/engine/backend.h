@@ -70,6 +70,15 @@ class Backend {
   // contents of the blocks the chunks write.
   virtual Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) = 0;
 
+  // Optional: the final hidden state (after the output norm, before the LM head) of the last
+  // token of each chunk with want_logits, in chunk order, instead of logits: decoder models used
+  // as embedders (last-token pooling). `hidden` is resized to rows x model dim.
+  virtual Status forward_hidden(std::span<const SeqChunk> chunks, std::vector<float>& hidden) {
+    (void)chunks;
+    (void)hidden;
+    return unimplemented("this backend does not return hidden states");
+  }
+
   // Optional: sampling on the backend's device. When supports_sampling(), forward_sample() runs
   // the step like forward() and, for logits row r (chunks with want_logits, in order; `rows` has
   // one entry each), sets tokens[r] to a token drawn under rows[r], or to -1 where

@@ -74,7 +74,12 @@ class CpuBackend final : public Backend {
   int num_blocks() const override { return n_blocks_; }
   int block_size() const override { return block_size_; }
 
-  Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override;
+  Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override {
+    return run(chunks, logits, /*hidden_only=*/false);
+  }
+  Status forward_hidden(std::span<const SeqChunk> chunks, std::vector<float>& hidden) override {
+    return run(chunks, hidden, /*hidden_only=*/true);
+  }
 
   KvLayout kv_layout() const override {
     KvLayout l;
@@ -99,6 +104,8 @@ class CpuBackend final : public Backend {
             static_cast<size_t>(block)) *
            block_floats();
   }
+  // One step; `hidden_only` returns the normed last-token states instead of logits.
+  Status run(std::span<const SeqChunk> chunks, std::vector<float>& out, bool hidden_only);
   void attention(int layer, int n_tokens);
   // Calls fn(begin, end) over [0, total) split into at most pool-size ranges of >= min_chunk.
   void for_ranges(size_t total, size_t min_chunk, const std::function<void(size_t, size_t)>& fn);
@@ -174,7 +181,8 @@ void CpuBackend::for_ranges(size_t total, size_t min_chunk,
   });
 }
 
-Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) {
+Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& logits,
+                       bool hidden_only) {
   TURBINE_RETURN_IF_ERROR(kv_writes_.validate(chunks));
   const auto& w = model_.weights();
   const int dim = cfg_.dim, hd = cfg_.head_dim;
@@ -290,6 +298,11 @@ Status CpuBackend::forward(std::span<const SeqChunk> chunks, std::vector<float>&
               cfg_.norm_eps);
       ++n_out;
     }
+  }
+  if (hidden_only) {
+    logits.assign(xb_.begin(), xb_.begin() + static_cast<std::ptrdiff_t>(n_out) * dim);
+    chunks_ = {};
+    return Status::ok();
   }
   logits.resize(static_cast<size_t>(n_out) * static_cast<size_t>(cfg_.n_vocab));
   if (n_out > 0) matmul(pool_, xb_.data(), n_out, w.output, logits.data(), row_scratch_);

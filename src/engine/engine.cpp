@@ -120,6 +120,15 @@ void Engine::cancel(uint64_t id) {
   cv_.notify_one();
 }
 
+void Engine::stop(uint64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    cancels_.insert(id);
+    stops_.insert(id);
+  }
+  cv_.notify_one();
+}
+
 void Engine::shutdown() {
   {
     std::lock_guard lock(mu_);
@@ -192,6 +201,7 @@ void Engine::loop() {
   for (;;) {
     std::deque<Inbound> incoming;
     std::unordered_set<uint64_t> cancels;
+    std::unordered_set<uint64_t> stops;  // of the cancels, those ended by the caller's stop()
     std::deque<Fetched> fetched;
     std::deque<SourceOp> ops;
     bool stopping = false;
@@ -207,6 +217,7 @@ void Engine::loop() {
         cv_.wait(lock, ready);
       incoming.swap(inbox_);
       cancels.swap(cancels_);
+      stops.swap(stops_);
       fetched.swap(fetched_);
       ops.swap(source_ops_);
       stopping = stopping_;
@@ -234,7 +245,8 @@ void Engine::loop() {
               options_.kv_transfer->release(*(*it)->req.disagg.import);
             (*it)->fetch_gen = 0;
             free_blocks(**it);
-            finish(**it, FinishReason::kCancelled);
+            finish(**it, stops.count((*it)->req.id) != 0 ? FinishReason::kStop
+                                                         : FinishReason::kCancelled);
             retired_.push_back(std::move(*it));
             it = seqs.erase(it);
           } else {

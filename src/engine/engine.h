@@ -114,6 +114,7 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   // Finishes the engine thread; requests still running are cancelled.
   void shutdown() override;
 
@@ -202,6 +203,7 @@ class Engine : public AsyncEngine, public KvTransferSource {
   };
   std::deque<Inbound> inbox_;
   std::unordered_set<uint64_t> cancels_;
+  std::unordered_set<uint64_t> stops_;  // of cancels_, those from stop(): not counted cancelled
   std::deque<Fetched> fetched_;
   std::deque<SourceOp> source_ops_;
   bool stopping_ = false;

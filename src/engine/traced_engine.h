@@ -22,6 +22,7 @@ class TracedEngine final : public AsyncEngine {
 
   Status submit(EngineRequest request) override;
   void cancel(uint64_t id) override { inner_->cancel(id); }
+  void stop(uint64_t id) override { inner_->stop(id); }
   void shutdown() override { inner_->shutdown(); }
   EngineStats stats() const override { return inner_->stats(); }
   int max_context() const override { return inner_->max_context(); }

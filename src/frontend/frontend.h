@@ -1,13 +1,19 @@
-// The OpenAI-compatible HTTP frontend of a single-process `turbine run`.
+// The OpenAI-compatible HTTP frontend: a registry of served models and a pipeline of stages.
 //
-// Owns the HTTP server, the tokenizer and the engine handle. Requests flow:
-// HTTP (connection strand) -> parse + validate -> chat template -> tokenize -> engine.submit ->
-// engine thread runs steps and calls back -> outputs posted back to the connection's strand ->
-// incremental detokenization + stop strings -> JSON or SSE chunks -> client.
+//   HTTP request (connection strand)
+//     -> auth, drain check                                     frontend.cpp
+//     -> [preprocessing pool] protocol adapter parse           protocol.h, openai_protocol.h
+//        -> request hook (aliases, guards, canned answers)     request_hook.h
+//        -> model lookup (503 + Retry-After for recently gone) model_registry.h
+//        -> chat template, length bound, tokenize, params      preprocessor.h
+//     -> engine call: submit, mailbox, cancel, metrics         engine_call.h
+//     -> per choice: detokenize, stop strings, text processors postprocessor.h
+//     -> ChoiceDeltas -> the protocol's encoder -> client      generation.h
 //
 // Threads: the HTTP server's io_context threads run every handler coroutine, one strand per
-// connection; the engine thread runs the model. Nothing here is touched by the engine thread
-// except through posted callbacks.
+// connection; CPU-heavy preprocessing runs on a small pool (`preprocess_threads`) so the event
+// loop stays responsive; the engine thread runs the model. Nothing here is touched by the engine
+// thread except through posted callbacks.
 #pragma once
 
 #include <chrono>
@@ -21,7 +27,11 @@
 #include "common/status.h"
 #include "common/trace.h"
 #include "engine/async_engine.h"
+#include "frontend/postprocessor.h"
+#include "frontend/request_hook.h"
+#include "http/request_checks.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -31,8 +41,10 @@ struct FrontendOptions {
   uint16_t port = 8000;
   int http_threads = 1;
   std::string served_model_name;       // empty: the model's own name
-  std::optional<std::string> api_key;  // when set, /v1/* and /tokenize need `Bearer <key>`
+  std::optional<std::string> api_key;  // when set, all but /health /live /metrics (auth.h)
   size_t max_body_bytes = 16 << 20;
+  http::CorsOptions cors;                  // default: no CORS
+  size_t max_connections = 0;              // 0: from the descriptor limit (http::ServerOptions)
   int default_completion_max_tokens = 16;  // OpenAI's legacy default for /v1/completions
   // More series for /metrics (e.g. the router's), in Prometheus text format; called per scrape
   // on an HTTP thread.
@@ -41,6 +53,15 @@ struct FrontendOptions {
   // engine request carries the span's context to the router and the worker. Null: no tracing.
   std::shared_ptr<trace::Tracer> tracer;
   bool ui = true;  // GET / serves the chat playground (frontend/playground.h); --no-ui: 404
+  // Threads that preprocess requests off the I/O threads: bodies over 16 KiB, requests with their
+  // own chat_template, and every request when a request_hook is set (parse, hook, template,
+  // tokenize). Smaller requests are cheaper than the hop and run on the I/O thread.
+  int preprocess_threads = 2;
+  // How long a removed model's name answers 503 + Retry-After (its workers may come back) before
+  // it becomes an unknown name (404).
+  std::chrono::seconds removed_model_retention = std::chrono::minutes(10);
+  // Runs before each generation request is routed (semantic layer). Null: none.
+  std::shared_ptr<RequestHook> request_hook;
 
   Status validate() const;
 };
@@ -49,10 +70,13 @@ struct FrontendOptions {
 // while it runs (the distributed runtime adds one when its first worker appears and removes it
 // when the last one leaves).
 struct ServedModel {
-  std::string name;                           // what clients put in "model"
-  std::shared_ptr<const model::Model> model;  // vocabulary and chat template (weights unused)
+  std::string name;  // what clients put in "model"
+  // Vocabulary and chat template (model/model_info.h: read without the weights).
+  std::shared_ptr<const model::ModelInfo> info;
   std::shared_ptr<tokenizer::Tokenizer> tokenizer;
   std::shared_ptr<engine::AsyncEngine> engine;
+  // Reasoning / tool-call parsers for chat responses (postprocessor.h); empty: none.
+  TextProcessorFactory text_processors;
 };
 
 // A worker instance as /health lists it.
@@ -80,7 +104,8 @@ class Frontend {
   // Adds (or replaces, by name) a model; any thread. Requests already running keep the entry
   // they started with.
   virtual Status add_model(ServedModel model) = 0;
-  // Requests for it get 404 from now on; running ones finish. Any thread.
+  // Requests for it get 503 + Retry-After for `removed_model_retention`, 404 after that (or
+  // until it is added again); running ones finish. Any thread.
   virtual void remove_model(const std::string& name) = 0;
   virtual std::vector<std::string> model_names() const = 0;
   // With a source, /health reports {"status", "instances": [...]} and is unhealthy (503) when

@@ -5,14 +5,15 @@
 #include <boost/beast/http/parser.hpp>
 
 #include "http/beast_request.h"
+#include "http/request_checks.h"
 
 namespace turbine::http {
 namespace beast_http = boost::beast::http;
 
-Request to_request(beast_http::request<beast_http::string_body>&& msg, std::string remote) {
+Request head_of(const beast_http::request<beast_http::string_body>& msg, std::string remote) {
   Request req;
   req.method = std::string(msg.method_string());
-  std::string_view target = msg.target();
+  std::string_view target = origin_form(msg.target());
   const size_t q = target.find('?');
   if (q != std::string_view::npos) {
     req.query = std::string(target.substr(q + 1));
@@ -24,8 +25,13 @@ Request to_request(beast_http::request<beast_http::string_body>&& msg, std::stri
   for (const auto& field : msg) {
     req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
-  req.body = std::move(msg.body());
   req.remote = std::move(remote);
+  return req;
+}
+
+Request to_request(beast_http::request<beast_http::string_body>&& msg, std::string remote) {
+  Request req = head_of(msg, std::move(remote));
+  req.body = std::move(msg.body());
   return req;
 }
 

@@ -45,12 +45,22 @@ Router::Router() : error_body_(default_error_body) {}
 
 void Router::add(std::string method, std::string path, Handler handler) {
   for (Route& r : routes_) {
-    if (r.method == method && r.path == path) {
+    if (!r.prefix && r.method == method && r.path == path) {
       r.handler = std::move(handler);
       return;
     }
   }
   routes_.push_back({std::move(method), std::move(path), std::move(handler)});
+}
+
+void Router::add_prefix(std::string method, std::string prefix, Handler handler) {
+  for (Route& r : routes_) {
+    if (r.prefix && r.method == method && r.path == prefix) {
+      r.handler = std::move(handler);
+      return;
+    }
+  }
+  routes_.push_back({std::move(method), std::move(prefix), std::move(handler), true});
 }
 
 void Router::set_error_body(ErrorBodyFn fn, std::string content_type) {
@@ -59,19 +69,47 @@ void Router::set_error_body(ErrorBodyFn fn, std::string content_type) {
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
+  Match m = match_routes(method, path, /*prefix=*/false);
+  if (m.outcome == Outcome::kNotFound) m = match_routes(method, path, /*prefix=*/true);
+  return m;
+}
+
+Router::Match Router::match_routes(std::string_view method, std::string_view path,
+                                   bool prefix) const {
+  // Prefix routes: only the longest prefix of `path` that has routes takes part.
+  std::string_view key = path;
+  if (prefix) {
+    key = {};
+    for (const Route& r : routes_) {
+      if (r.prefix && path.size() > r.path.size() && path.starts_with(r.path) &&
+          r.path.size() > key.size()) {
+        key = r.path;
+      }
+    }
+    if (key.empty()) return {};
+  }
   Match m;
+  const Route* get = nullptr;  // HEAD falls back to the GET route (RFC 9110 9.3.2)
   for (const Route& r : routes_) {
-    if (r.path != path) continue;
+    if (r.prefix != prefix || r.path != key) continue;
     if (r.method == method) {
       m.outcome = Outcome::kFound;
       m.handler = &r.handler;
       m.allow.clear();
       return m;
     }
+    if (r.method == "GET") get = &r;
     m.outcome = Outcome::kMethodNotAllowed;
     if (!m.allow.empty()) m.allow += ", ";
     m.allow += r.method;
   }
+  if (get != nullptr && method == "HEAD") {
+    m.outcome = Outcome::kFound;
+    m.handler = &get->handler;
+    m.allow.clear();
+    return m;
+  }
+  if (get != nullptr && m.allow.find("HEAD") == std::string::npos) m.allow += ", HEAD";
   return m;
 }
 

@@ -21,9 +21,10 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
   std::string method;  // "GET", "POST", ... as sent
-  std::string target;  // path only, e.g. "/v1/completions"
-  std::string query;   // after '?', without it; empty if none
-  Headers headers;     // in arrival order
+  std::string
+      target;         // path only, e.g. "/v1/completions" (absolute-form targets are reduced to it)
+  std::string query;  // after '?', without it; empty if none
+  Headers headers;    // in arrival order
   std::string body;
   std::string remote;  // "ip:port" of the peer
   int version = 11;    // 10 or 11
@@ -72,13 +73,20 @@ using ErrorBodyFn = std::function<std::string(int status, std::string_view messa
 // Default error body: {"error":{"message":"..."}}.
 std::string default_error_body(int status, std::string_view message);
 
-// Exact-path routing table. Not thread-safe to modify; fill it before handing it to the Server.
+// Routing table of exact paths and path prefixes (exact paths win, then the longest prefix). Not
+// thread-safe to modify; fill it before handing it to the Server. HEAD is served by a path's GET
+// handler unless one is registered for HEAD (the server sends the GET response's headers without
+// its body).
 class Router {
  public:
   Router();
 
   // Registers `handler` for (method, path). A later add for the same pair replaces it.
   void add(std::string method, std::string path, Handler handler);
+  // Registers `handler` for every path that starts with `prefix` and is longer (e.g.
+  // "/v1/models/" for /v1/models/{id}, whatever ids exist later). Exact paths win; among
+  // prefixes, the longest.
+  void add_prefix(std::string method, std::string prefix, Handler handler);
 
   // Sets how the server renders its own errors (the frontend passes OpenAI-style JSON).
   void set_error_body(ErrorBodyFn fn, std::string content_type = "application/json");
@@ -95,10 +103,13 @@ class Router {
   const std::string& error_content_type() const { return error_content_type_; }
 
  private:
+  Match match_routes(std::string_view method, std::string_view path, bool prefix) const;
+
   struct Route {
     std::string method;
     std::string path;
     Handler handler;
+    bool prefix = false;
   };
   std::vector<Route> routes_;  // few routes: a linear scan beats hashing here
   ErrorBodyFn error_body_;

@@ -32,6 +32,8 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -60,6 +62,37 @@ bool is_http_parse_error(const beast::error_code& ec) {
 
 unsigned clamp_status(int status) {
   return status >= 100 && status <= 999 ? static_cast<unsigned>(status) : 500u;
+}
+
+// At most one log line per interval for a condition that can repeat thousands of times a second
+// (accept failures, refused connections): the first occurrence, then a count every interval.
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::chrono::seconds interval) : interval_(interval) {}
+  // Counts one occurrence; returns how many to report now (0: stay quiet).
+  uint64_t hit() {
+    const auto now = std::chrono::steady_clock::now();
+    ++pending_;
+    if (reported_once_ && now - last_ < interval_) return 0;
+    reported_once_ = true;
+    last_ = now;
+    return std::exchange(pending_, 0);
+  }
+
+ private:
+  const std::chrono::seconds interval_;
+  std::chrono::steady_clock::time_point last_{};
+  bool reported_once_ = false;
+  uint64_t pending_ = 0;
+};
+
+// The connection cap when none is configured: what the descriptor limit leaves, keeping room for
+// model files, worker connections and the like.
+size_t default_max_connections() {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 65536;
+  const auto n = static_cast<size_t>(rl.rlim_cur);
+  return n > 256 + 64 ? n - 256 : 64;
 }
 
 // Runs `fn` on `ex` and waits (bounded) for it: used by the owning thread to touch objects that
@@ -114,20 +147,38 @@ class Server::Impl {
   Impl(ServerOptions options, Router router)
       : options_(std::move(options)),
         router_(std::move(router)),
+        cors_(options_.cors),
+        max_connections_(options_.max_connections != 0 ? options_.max_connections
+                                                       : default_max_connections()),
         accept_strand_(asio::make_strand(ioc_)),
-        acceptor_(accept_strand_) {}
+        acceptor_(accept_strand_) {
+    const std::string body = router_.error_body(503, "too many open connections; retry later");
+    refuse_answer_ = "HTTP/1.1 503 Service Unavailable\r\nServer: turbine\r\nContent-Type: " +
+                     router_.error_content_type() +
+                     "\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
   ~Impl() { stop(); }
 
   Status start();
   void stop_accepting();
   void stop();
   asio::awaitable<void> accept_loop();
+  // Answers a connection over the cap with 503 and closes it (lingering briefly).
+  void refuse(tcp::socket socket);
 
   // Immutable after construction; read by every connection. Declared before ioc_ so that they
   // outlive the handler frames the io_context destroys.
   const ServerOptions options_;
   const Router router_;
+  const Cors cors_;
+  const size_t max_connections_;
+  std::string refuse_answer_;  // the canned 503, set by the constructor
   ConnectionRegistry registry_;
+  std::atomic<uint64_t> refused_{0};
+  std::atomic<int> refusing_{0};                     // 503 answers still being written
+  LogLimiter accept_log_{std::chrono::seconds(10)};  // accept strand only
+  LogLimiter refuse_log_{std::chrono::seconds(10)};  // accept strand only
 
   asio::io_context ioc_;
   asio::strand<asio::io_context::executor_type> accept_strand_;
@@ -144,10 +195,11 @@ class Server::Impl {
 class Connection final : public std::enable_shared_from_this<Connection>, public ResponseWriter {
  public:
   Connection(tcp::socket socket, const ServerOptions& options, const Router& router,
-             ConnectionRegistry& registry)
+             const Cors& cors, ConnectionRegistry& registry)
       : stream_(std::move(socket)),
         options_(options),
         router_(router),
+        cors_(cors),
         registry_(registry),
         watch_done_(stream_.get_executor()) {
     beast::error_code ec;
@@ -187,13 +239,24 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
     res.version(version_);
     res.result(clamp_status(status));
     res.set(bhttp::field::server, "turbine");
-    res.set(bhttp::field::content_type, content_type);
+    // 204 and 304 carry neither a body nor its length (RFC 9110 8.6).
+    const bool bodiless = status == 204 || status == 304;
+    if (!bodiless) res.set(bhttp::field::content_type, content_type);
+    for (const auto& [name, value] : extra_) res.insert(name, value);
     for (const auto& [name, value] : extra) res.insert(name, value);
     res.keep_alive(keep_alive_);
-    res.body() = std::move(body);
-    res.prepare_payload();
+    if (!bodiless) {
+      res.body() = std::move(body);
+      res.prepare_payload();
+    }
     stream_.expires_after(options_.idle_timeout);
-    auto [ec, n] = co_await bhttp::async_write(stream_, res, kUseTuple);
+    beast::error_code ec;
+    if (head_) {  // HEAD: the GET response's headers (Content-Length included), no body
+      bhttp::response_serializer<bhttp::string_body> sr{res};
+      std::tie(ec, std::ignore) = co_await bhttp::async_write_header(stream_, sr, kUseTuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await bhttp::async_write(stream_, res, kUseTuple);
+    }
     if (ec) {
       mark_gone();
       co_return false;
@@ -210,6 +273,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
     res.set(bhttp::field::server, "turbine");
     res.set(bhttp::field::content_type, content_type);
     res.set(bhttp::field::cache_control, "no-cache");
+    for (const auto& [name, value] : extra_) res.insert(name, value);
     for (const auto& [name, value] : extra) res.insert(name, value);
     // HTTP/1.0 has no chunked encoding: the body ends when the connection closes.
     chunked_ = version_ >= 11;
@@ -228,7 +292,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
 
   asio::awaitable<bool> write_chunk(std::string_view data) override {
     if (state_ != State::kStreaming || gone_) co_return false;
-    if (data.empty()) co_return true;  // an empty chunk would terminate the chunked body
+    if (data.empty() || head_) co_return true;  // an empty chunk would end the chunked body
     const asio::const_buffer buf(data.data(), data.size());
     stream_.expires_after(options_.idle_timeout);
     beast::error_code ec;
@@ -249,7 +313,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
     if (state_ != State::kStreaming) co_return false;
     state_ = State::kEnded;
     if (gone_) co_return false;
-    if (!chunked_) co_return true;  // run() closes the connection, which ends the body
+    if (!chunked_ || head_) co_return true;  // HTTP/1.0: run() closes, which ends the body
     stream_.expires_after(options_.idle_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kUseTuple);
     if (ec) {
@@ -282,6 +346,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
       keep_alive_ = false;
       state_ = State::kIdle;
       chunked_ = false;
+      head_ = false;
+      extra_.clear();
 
       stream_.expires_after(options_.idle_timeout);
       auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
@@ -290,6 +356,36 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
         co_return;
       }
       version_ = parser.get().version() == 10 ? 10 : 11;
+      keep_alive_ = parser.get().keep_alive();
+      const Request head = head_of(parser.get(), remote_);
+      head_ = head.method == "HEAD";
+      extra_ = cors_.response_headers(head);
+
+      // Everything that can be answered from the head is answered before the body is read.
+      const Router::Match match = router_.match(head.method, head.target);
+      std::optional<EarlyAnswer> early = check_head(head);
+      if (!early && cors_.is_preflight(head)) {
+        early = cors_.preflight(head);
+        extra_.clear();  // the preflight answer carries its own Access-Control-* headers
+      }
+      if (!early) early = route_error(head, match);
+      if (!early && options_.head_check) early = options_.head_check(head);
+      if (early) {
+        const bool unread_body = !parser.is_done();
+        if (early->close || unread_body) keep_alive_ = false;
+        if (early->status == 204) {
+          co_await send(204, {}, {}, std::move(early->headers));
+        } else {
+          co_await send_error(early->status, std::move(early->message), std::move(early->headers));
+        }
+        if (early->close || unread_body) {
+          co_await linger();
+          co_return;
+        }
+        if (!keep_alive_ || gone_) co_return;
+        continue;
+      }
+
       if (iequals(parser.get()[bhttp::field::expect], "100-continue") && version_ == 11) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [wec, wn] = co_await asio::async_write(
@@ -306,15 +402,28 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
       keep_alive_ = parser.get().keep_alive();
       stream_.expires_never();
       const Request req = to_request(parser.release(), remote_);
-      co_await dispatch(req);
+      co_await dispatch(req, match);
       if (!keep_alive_ || gone_) co_return;
     }
   }
 
-  // Answers a request that could not be read, where an answer makes sense. The connection is
-  // closed afterwards either way: the parser state is unusable.
+  std::optional<EarlyAnswer> route_error(const Request& head, const Router::Match& match) const {
+    if (match.outcome == Router::Outcome::kNotFound) {
+      return EarlyAnswer{404, "no route for " + head.target, {}, false};
+    }
+    if (match.outcome == Router::Outcome::kMethodNotAllowed) {
+      EarlyAnswer a{405, "method " + head.method + " is not allowed for " + head.target, {}, false};
+      a.headers.emplace_back("Allow", match.allow);
+      return a;
+    }
+    return std::nullopt;
+  }
+
+  // Answers a request that could not be read, where an answer makes sense, then closes with a
+  // lingering close (the parser state is unusable, and the client may still be writing).
   asio::awaitable<void> reject(const beast::error_code& ec) {
     keep_alive_ = false;
+    bool answered = true;
     if (ec == bhttp::error::body_limit) {
       co_await send_error(
           413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
@@ -322,8 +431,32 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
       co_await send_error(431, "request header fields too large");
     } else if (is_http_parse_error(ec)) {
       co_await send_error(400, "malformed HTTP request: " + ec.message());
+    } else {
+      answered = false;  // EOF, timeout or reset: nobody to answer
     }
-    // Otherwise: EOF, timeout or reset; nobody to answer.
+    if (answered) co_await linger();
+  }
+
+  // The lingering close (RFC 9112 9.6): after an answer given before the request's body was read,
+  // stop sending (FIN after the answer) and read and drop what the client still writes, up to a
+  // byte and a time cap, before closing. Closing at once would reset the connection while the
+  // client is still writing, and most clients then report the reset instead of the answer.
+  asio::awaitable<void> linger() {
+    if (gone_) co_return;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    const size_t cap =
+        options_.linger_bytes != 0 ? options_.linger_bytes : 2 * options_.max_body_bytes;
+    size_t dropped = buffer_.size();
+    buffer_.consume(buffer_.size());
+    char scratch[16384];
+    stream_.expires_after(options_.linger_timeout);
+    while (dropped < cap) {
+      auto [rec, n] = co_await stream_.async_read_some(asio::buffer(scratch), kUseTuple);
+      if (rec) break;  // EOF (the client read the answer and closed), reset, or the time cap
+      dropped += n;
+    }
   }
 
   asio::awaitable<bool> send_error(int status, std::string message, Headers extra = {}) {
@@ -332,20 +465,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
                             std::move(extra));
   }
 
-  asio::awaitable<void> dispatch(const Request& req) {
-    const Router::Match match = router_.match(req.method, req.target);
-    if (match.outcome == Router::Outcome::kNotFound) {
-      co_await send_error(404, "no route for " + req.target);
-      co_return;
-    }
-    if (match.outcome == Router::Outcome::kMethodNotAllowed) {
-      Headers allow;
-      allow.emplace_back("Allow", match.allow);
-      co_await send_error(405, "method " + req.method + " is not allowed for " + req.target,
-                          std::move(allow));
-      co_return;
-    }
-
+  asio::awaitable<void> dispatch(const Request& req, const Router::Match& match) {
     start_watch();
     std::string failure;
     try {
@@ -428,6 +548,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   beast::flat_buffer buffer_;
   const ServerOptions& options_;  // owned by Server::Impl, outlives every connection
   const Router& router_;
+  const Cors& cors_;
   ConnectionRegistry& registry_;
   std::string remote_;
 
@@ -436,6 +557,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   bool keep_alive_ = false;
   State state_ = State::kIdle;
   bool chunked_ = false;
+  bool head_ = false;  // a HEAD request: headers only
+  Headers extra_;      // added to every response of the request (CORS)
   bool gone_ = false;  // sticky for the connection's life
   std::vector<std::function<void()>> on_disconnect_;
 
@@ -453,6 +576,9 @@ Status ServerOptions::validate() const {
   if (max_body_bytes == 0) return invalid_argument("max_body_bytes must be > 0", "max_body_bytes");
   if (idle_timeout.count() <= 0) {
     return invalid_argument("idle_timeout must be > 0", "idle_timeout");
+  }
+  if (linger_timeout.count() < 0) {
+    return invalid_argument("linger_timeout must be >= 0", "linger_timeout");
   }
   return Status::ok();
 }
@@ -500,21 +626,69 @@ Status Server::Impl::start() {
 }
 
 asio::awaitable<void> Server::Impl::accept_loop() {
+  auto backoff = std::chrono::milliseconds(10);
   for (;;) {
     auto [ec, socket] =
         co_await acceptor_.async_accept(asio::any_io_executor(asio::make_strand(ioc_)), kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-      // Out of descriptors and the like: back off instead of spinning.
-      spdlog::warn("http: accept failed: {}", ec.message());
-      asio::steady_timer timer(accept_strand_, std::chrono::milliseconds(50));
+      // Out of descriptors and the like: back off (doubling up to 1 s) instead of spinning, and
+      // say so once per interval rather than once per attempt.
+      if (const uint64_t n = accept_log_.hit(); n > 0) {
+        spdlog::warn("http: accept failed {} times: {} (open connections {}, cap {})", n,
+                     ec.message(), registry_.size(), max_connections_);
+      }
+      asio::steady_timer timer(accept_strand_, backoff);
       co_await timer.async_wait(kUseTuple);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
       continue;
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), options_, router_, registry_);
+    backoff = std::chrono::milliseconds(10);
+    if (registry_.size() >= max_connections_) {
+      refuse(std::move(socket));
+      continue;
+    }
+    auto conn =
+        std::make_shared<Connection>(std::move(socket), options_, router_, cors_, registry_);
     registry_.add(conn);
     asio::co_spawn(conn->executor(), conn->run(), asio::detached);
   }
+}
+
+void Server::Impl::refuse(tcp::socket socket) {
+  refused_++;
+  if (const uint64_t n = refuse_log_.hit(); n > 0) {
+    spdlog::warn("http: refused {} connections with 503: {} open, the cap is {}", n,
+                 registry_.size(), max_connections_);
+  }
+  // Refusals hold descriptors too: past a few in flight, close at once.
+  if (refusing_.load() >= 64) {
+    beast::error_code ec;
+    socket.close(ec);
+    return;
+  }
+  refusing_++;
+  auto sock = std::make_shared<beast::tcp_stream>(std::move(socket));
+  auto ex = sock->get_executor();
+  asio::co_spawn(
+      ex,
+      [sock, this]() -> asio::awaitable<void> {
+        sock->expires_after(std::chrono::seconds(1));
+        auto [ec, n] = co_await asio::async_write(*sock, asio::buffer(refuse_answer_), kUseTuple);
+        if (!ec) {
+          // A short lingering close: the client's request is read and dropped.
+          sock->socket().shutdown(tcp::socket::shutdown_send, ec);
+          char scratch[4096];
+          size_t dropped = 0;
+          while (!ec && dropped < (64u << 10)) {
+            std::tie(ec, n) = co_await sock->async_read_some(asio::buffer(scratch), kUseTuple);
+            dropped += n;
+          }
+        }
+        sock->close();
+        refusing_--;
+      },
+      asio::detached);
 }
 
 void Server::Impl::stop_accepting() {
@@ -566,6 +740,12 @@ asio::any_io_executor Server::executor() {
 }
 size_t Server::active_connections() const {
   return impl_->registry_.size();
+}
+size_t Server::max_connections() const {
+  return impl_->max_connections_;
+}
+uint64_t Server::refused_connections() const {
+  return impl_->refused_.load();
 }
 
 }  // namespace turbine::http

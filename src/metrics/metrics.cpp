@@ -21,6 +21,11 @@ prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* 
   return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add(labels);
 }
 
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help,
+                             const prometheus::Labels& labels) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add(labels);
+}
+
 prometheus::Histogram& histogram(prometheus::Registry& r, const char* name, const char* help,
                                  const prometheus::Labels& labels,
                                  Histogram::BucketBoundaries buckets) {
@@ -109,24 +114,24 @@ ModelMetrics::ModelMetrics(prometheus::Registry& r,
       engine_running(
           gauge(r, kEngineRunning, "Sequences in the running batch", {{"model", model}})),
       engine_waiting(gauge(r, kEngineWaiting, "Sequences waiting for a slot", {{"model", model}})),
-      engine_steps(gauge(r, kEngineSteps, "Forward steps run by the engine", {{"model", model}})),
-      engine_cancelled(gauge(r, kEngineCancelled,
-                             "Requests the engine stopped before they finished",
-                             {{"model", model}})),
+      engine_steps(counter(r, kEngineSteps, "Forward steps run by the engine", {{"model", model}})),
+      engine_cancelled(counter(r, kEngineCancelled,
+                               "Requests cancelled before they finished (stop strings excluded)",
+                               {{"model", model}})),
       kv_total_blocks(
           gauge(r, kEngineKvTotalBlocks, "KV cache blocks in the pool", {{"model", model}})),
       kv_used_blocks(gauge(r, kEngineKvUsedBlocks,
                            "KV cache blocks referenced by running sequences", {{"model", model}})),
-      prefix_queried_tokens(gauge(r, kEnginePrefixQueriedTokens,
-                                  "Tokens looked up in the prefix cache", {{"model", model}})),
-      prefix_hit_tokens(
-          gauge(r, kEnginePrefixHitTokens, "Tokens found in the prefix cache", {{"model", model}})),
+      prefix_queried_tokens(counter(r, kEnginePrefixQueriedTokens,
+                                    "Tokens looked up in the prefix cache", {{"model", model}})),
+      prefix_hit_tokens(counter(r, kEnginePrefixHitTokens, "Tokens found in the prefix cache",
+                                {{"model", model}})),
       prefix_hit_rate(gauge(r, kEnginePrefixHitRate,
                             "Prefix cache hit tokens / queried tokens since start",
                             {{"model", model}})),
-      preemptions(gauge(r, kEnginePreemptions,
-                        "Sequences preempted (KV recomputed) for lack of blocks",
-                        {{"model", model}})),
+      preemptions(counter(r, kEnginePreemptions,
+                          "Sequences preempted (KV recomputed) for lack of blocks",
+                          {{"model", model}})),
       step_batch_size(
           gauge(r, kEngineStepBatchSize, "Sequences in the last forward step", {{"model", model}})),
       step_tokens(
@@ -177,8 +182,17 @@ ModelMetrics::ModelMetrics(prometheus::Registry& r,
       {kDisaggPrefillInflight, "Remote prefills sent to prefill workers and not yet back"},
       {kDisaggPrefillQueueSize, "Prefill requests waiting for a sequence slot on a prefill worker"},
   };
-  for (const auto& [name, help] : disagg)
-    disagg_.push_back(&gauge(r, name, help, {{"model", model}}));
+  for (const auto& [name, help] : disagg) {
+    const bool total = std::string_view(name).ends_with("_total");
+    disagg_gauges_.push_back(total ? nullptr : &gauge(r, name, help, {{"model", model}}));
+    disagg_counters_.push_back(total ? &counter(r, name, help, {{"model", model}}) : nullptr);
+  }
+}
+
+void ModelMetrics::set_total(prometheus::Counter& c, double total) {
+  auto [it, fresh] = last_totals_.try_emplace(&c, 0.0);
+  if (total > it->second) c.Increment(total - it->second);
+  it->second = total;
 }
 
 void ModelMetrics::request_done(std::string_view endpoint, RequestType type, RequestStatus status) {
@@ -191,19 +205,20 @@ void ModelMetrics::request_done(std::string_view endpoint, RequestType type, Req
 }
 
 void ModelMetrics::observe_engine(const engine::EngineStats& s) {
+  std::lock_guard lock(observe_mu_);
   engine_running.Set(s.running);
   engine_waiting.Set(s.waiting);
-  engine_steps.Set(static_cast<double>(s.steps));
-  engine_cancelled.Set(static_cast<double>(s.cancelled));
+  set_total(engine_steps, static_cast<double>(s.steps));
+  set_total(engine_cancelled, static_cast<double>(s.cancelled));
   kv_total_blocks.Set(s.kv_total_blocks);
   kv_used_blocks.Set(s.kv_used_blocks);
-  prefix_queried_tokens.Set(static_cast<double>(s.prefix_cache_queried_tokens));
-  prefix_hit_tokens.Set(static_cast<double>(s.prefix_cache_hit_tokens));
+  set_total(prefix_queried_tokens, static_cast<double>(s.prefix_cache_queried_tokens));
+  set_total(prefix_hit_tokens, static_cast<double>(s.prefix_cache_hit_tokens));
   prefix_hit_rate.Set(s.prefix_cache_queried_tokens == 0
                           ? 0.0
                           : static_cast<double>(s.prefix_cache_hit_tokens) /
                                 static_cast<double>(s.prefix_cache_queried_tokens));
-  preemptions.Set(static_cast<double>(s.preemptions));
+  set_total(preemptions, static_cast<double>(s.preemptions));
   step_batch_size.Set(s.last_step_batch_size);
   step_tokens.Set(s.last_step_tokens);
   step_seconds.Set(s.last_step_seconds);
@@ -232,23 +247,25 @@ void ModelMetrics::observe_engine(const engine::EngineStats& s) {
                            static_cast<double>(s.disagg_prefill_failures),
                            static_cast<double>(s.disagg_prefill_inflight),
                            static_cast<double>(s.disagg_prefill_queue)};
-  for (size_t i = 0; i < disagg_.size() && i < std::size(disagg); ++i) disagg_[i]->Set(disagg[i]);
-  std::lock_guard lock(transports_mu_);
+  for (size_t i = 0; i < disagg_gauges_.size() && i < std::size(disagg); ++i) {
+    if (disagg_gauges_[i] != nullptr) disagg_gauges_[i]->Set(disagg[i]);
+    if (disagg_counters_[i] != nullptr) set_total(*disagg_counters_[i], disagg[i]);
+  }
   for (const engine::KvTransportStats& t : s.kv_transports) {
     auto it = transports_.find(t.transport);
     if (it == transports_.end()) {
       const prometheus::Labels l{{"model", model}, {"transport", t.transport}};
-      std::array<prometheus::Gauge*, 4> g{
-          &gauge(registry_, kKvTransportFetches, "KV fetches finished per transport", l),
-          &gauge(registry_, kKvTransportFailures, "KV fetches failed per transport", l),
-          &gauge(registry_, kKvTransportBytes, "KV bytes moved per transport", l),
-          &gauge(registry_, kKvTransportSeconds, "Seconds of KV fetches per transport (sum)", l)};
-      it = transports_.emplace(t.transport, g).first;
+      std::array<prometheus::Counter*, 4> c{
+          &counter(registry_, kKvTransportFetches, "KV fetches finished per transport", l),
+          &counter(registry_, kKvTransportFailures, "KV fetches failed per transport", l),
+          &counter(registry_, kKvTransportBytes, "KV bytes moved per transport", l),
+          &counter(registry_, kKvTransportSeconds, "Seconds of KV fetches per transport (sum)", l)};
+      it = transports_.emplace(t.transport, c).first;
     }
-    it->second[0]->Set(static_cast<double>(t.fetches));
-    it->second[1]->Set(static_cast<double>(t.failures));
-    it->second[2]->Set(static_cast<double>(t.bytes));
-    it->second[3]->Set(t.seconds);
+    set_total(*it->second[0], static_cast<double>(t.fetches));
+    set_total(*it->second[1], static_cast<double>(t.failures));
+    set_total(*it->second[2], static_cast<double>(t.bytes));
+    set_total(*it->second[3], t.seconds);
   }
 }
 

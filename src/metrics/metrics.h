@@ -120,7 +120,10 @@ class FrontendMetrics;
 class ModelMetrics {
  public:
   void request_done(std::string_view endpoint, RequestType type, RequestStatus status);
-  // Sets the turbine_engine_* gauges from an engine's counters.
+  // Sets the turbine_engine_* series from an engine's stats. The engine's running totals feed
+  // counters (every `*_total` name is a counter): each observation adds what a total grew since
+  // the last one; a total that shrinks (a worker left a router's sum) adds nothing, so a counter
+  // never goes down. Scrapes may call it concurrently.
   void observe_engine(const engine::EngineStats& s);
 
   const std::string model;
@@ -137,14 +140,14 @@ class ModelMetrics {
   prometheus::Gauge& max_num_seqs;
   prometheus::Gauge& engine_running;
   prometheus::Gauge& engine_waiting;
-  prometheus::Gauge& engine_steps;
-  prometheus::Gauge& engine_cancelled;
+  prometheus::Counter& engine_steps;
+  prometheus::Counter& engine_cancelled;
   prometheus::Gauge& kv_total_blocks;
   prometheus::Gauge& kv_used_blocks;
-  prometheus::Gauge& prefix_queried_tokens;
-  prometheus::Gauge& prefix_hit_tokens;
+  prometheus::Counter& prefix_queried_tokens;
+  prometheus::Counter& prefix_hit_tokens;
   prometheus::Gauge& prefix_hit_rate;
-  prometheus::Gauge& preemptions;
+  prometheus::Counter& preemptions;
   prometheus::Gauge& step_batch_size;
   prometheus::Gauge& step_tokens;
   prometheus::Gauge& step_seconds;
@@ -163,11 +166,16 @@ class ModelMetrics {
                std::string model);
   prometheus::Registry& registry_;
   prometheus::Family<prometheus::Counter>& requests_total_;
-  // The disaggregation gauges, kEngineKvTransfersPinned .. kDisaggPrefillQueueSize in order.
-  std::vector<prometheus::Gauge*> disagg_;
+  // Adds to `c` what `total` grew since the last call for `c`. Caller holds observe_mu_.
+  void set_total(prometheus::Counter& c, double total);
+  // The disaggregation series, kEngineKvTransfersPinned .. kDisaggPrefillQueueSize in order: a
+  // gauge or, for the *_total names, a counter.
+  std::vector<prometheus::Gauge*> disagg_gauges_;      // null where the series is a counter
+  std::vector<prometheus::Counter*> disagg_counters_;  // null where the series is a gauge
+  std::mutex observe_mu_;  // scrapes may observe concurrently; guards what follows
+  std::map<const prometheus::Counter*, double> last_totals_;
   // Per transport: fetches, failures, bytes, seconds (made when a transport first reports).
-  std::mutex transports_mu_;  // scrapes may observe concurrently
-  std::map<std::string, std::array<prometheus::Gauge*, 4>> transports_;
+  std::map<std::string, std::array<prometheus::Counter*, 4>> transports_;
 };
 
 // The frontend's registry: per-model series (model()) plus process-wide ones. Thread-safe.

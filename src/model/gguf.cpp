@@ -455,8 +455,8 @@ Status load_vocab(const MetaReader& m, VocabSpec& vocab) {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
-  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path, MappedFile::Mode mode) {
+  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path, mode));
   TURBINE_ASSIGN_OR_RETURN(GgufFile g, GgufFile::parse(file));
   const std::string fname = path.filename().string();
   MetaReader m{g, fname};
@@ -569,6 +569,38 @@ Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path) {
   model->set_path(path);
   model->own(std::move(file));
   return std::unique_ptr<Model>(std::move(model));
+}
+
+Result<ModelInfo> load_gguf_info(const std::filesystem::path& path) {
+  // Mapping costs no reads: only the header and key/value pages are touched, never the tensors.
+  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  TURBINE_ASSIGN_OR_RETURN(GgufFile g, GgufFile::parse(file));
+  const std::string fname = path.filename().string();
+  MetaReader m{g, fname};
+  ModelInfo info;
+  TURBINE_RETURN_IF_ERROR(m.get_string("general.architecture", info.arch_name));
+  if (info.arch_name.empty())
+    return not_found(fname + ": missing metadata general.architecture", "general.architecture");
+  const std::string p = info.arch_name + ".";
+  TURBINE_RETURN_IF_ERROR(m.get_int(p + "context_length", info.max_context, true));
+  if (info.max_context <= 0)
+    return data_loss(fname + ": max_context: must be positive", p + "context_length");
+  TURBINE_RETURN_IF_ERROR(load_vocab(m, info.vocab));
+  const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
+  if (embd == nullptr)
+    return not_found(fname + ": missing tensor token_embd.weight", "token_embd.weight");
+  info.n_vocab = embd->dims.size() > 1 ? static_cast<int>(embd->dims[1]) : 1;
+  if (!info.vocab.tokens.empty() && static_cast<int>(info.vocab.tokens.size()) != info.n_vocab) {
+    return data_loss(
+        fname + ": tokenizer.ggml.tokens has " + std::to_string(info.vocab.tokens.size()) +
+            " entries but token_embd.weight has " + std::to_string(info.n_vocab) + " rows",
+        "tokenizer.ggml.tokens");
+  }
+  std::string name;
+  TURBINE_RETURN_IF_ERROR(m.get_string("general.name", name));
+  info.name = name.empty() ? path.stem().string() : name;
+  info.path = path;
+  return info;
 }
 
 }  // namespace turbine::model

@@ -79,7 +79,8 @@ Status parse_config(const json& j, ModelConfig& c, const std::string& fname) {
       return unimplemented(fname + ": Qwen2 with use_sliding_window is not supported",
                            "use_sliding_window");
     }
-  } else if (c.arch_name == "Qwen3ForCausalLM") {
+  } else if (c.arch_name == "Qwen3ForCausalLM" || c.arch_name == "Qwen3Model") {
+    // Qwen3Model: the bare decoder (Qwen3-Embedding's weights), used as an embedder.
     c.arch = Arch::kQwen3;
     c.qk_norm = true;
   } else {
@@ -188,9 +189,59 @@ Result<TensorView> to_view(const std::map<std::string, TensorSource>& all, const
   return v;
 }
 
+// The vocabulary part of a folder: token ids from config.json (and generation_config.json), the
+// tokenizer files' locations, the chat template. May throw nlohmann::json errors.
+Status read_hf_vocab(const fs::path& dir, const json& config, VocabSpec& vocab) {
+  read_token_id(config, "bos_token_id", vocab.bos_id);
+  read_token_id(config, "eos_token_id", vocab.eos_id);
+  read_token_id(config, "pad_token_id", vocab.pad_id);
+  std::error_code ec;
+  if (fs::exists(dir / "generation_config.json", ec)) {
+    auto gen = read_json(dir / "generation_config.json");
+    if (gen.has_value() && gen->is_object()) {
+      read_token_id(*gen, "bos_token_id", vocab.bos_id);
+      read_token_id(*gen, "eos_token_id", vocab.eos_id);
+    }
+  }
+  vocab.model = "hf";
+  vocab.add_space_prefix = false;
+  if (fs::exists(dir / "tokenizer.json", ec)) vocab.tokenizer_json = dir / "tokenizer.json";
+  if (fs::exists(dir / "tokenizer_config.json", ec)) {
+    vocab.tokenizer_config = dir / "tokenizer_config.json";
+    TURBINE_ASSIGN_OR_RETURN(json tc, read_json(vocab.tokenizer_config));
+    if (tc.is_object()) {
+      if (auto t = tc.find("chat_template"); t != tc.end()) {
+        if (t->is_string()) {
+          vocab.chat_template = t->get<std::string>();
+        } else if (t->is_array()) {
+          // A list of named templates: prefer "default".
+          for (const auto& e : *t) {
+            if (e.is_object() && e.contains("template") && e["template"].is_string()) {
+              if (vocab.chat_template.empty() || e.value("name", "") == "default") {
+                vocab.chat_template = e["template"].get<std::string>();
+              }
+            }
+          }
+        }
+      }
+      if (auto b = tc.find("add_bos_token"); b != tc.end() && b->is_boolean())
+        vocab.add_bos = b->get<bool>();
+      if (auto e = tc.find("add_eos_token"); e != tc.end() && e->is_boolean())
+        vocab.add_eos = e->get<bool>();
+    }
+  }
+  if (vocab.chat_template.empty() && fs::exists(dir / "chat_template.jinja", ec)) {
+    std::ifstream in(dir / "chat_template.jinja", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    vocab.chat_template = ss.str();
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
+Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in, MappedFile::Mode mode) {
   fs::path dir = dir_in.lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();
   const std::string source = dir.filename().string();
@@ -201,50 +252,7 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
   TURBINE_ASSIGN_OR_RETURN(json config, read_json(dir / "config.json"));
   try {
     TURBINE_RETURN_IF_ERROR(parse_config(config, c, "config.json"));
-    read_token_id(config, "bos_token_id", vocab.bos_id);
-    read_token_id(config, "eos_token_id", vocab.eos_id);
-    read_token_id(config, "pad_token_id", vocab.pad_id);
-    std::error_code ec;
-    if (fs::exists(dir / "generation_config.json", ec)) {
-      auto gen = read_json(dir / "generation_config.json");
-      if (gen.has_value() && gen->is_object()) {
-        read_token_id(*gen, "bos_token_id", vocab.bos_id);
-        read_token_id(*gen, "eos_token_id", vocab.eos_id);
-      }
-    }
-    vocab.model = "hf";
-    vocab.add_space_prefix = false;
-    if (fs::exists(dir / "tokenizer.json", ec)) vocab.tokenizer_json = dir / "tokenizer.json";
-    if (fs::exists(dir / "tokenizer_config.json", ec)) {
-      vocab.tokenizer_config = dir / "tokenizer_config.json";
-      TURBINE_ASSIGN_OR_RETURN(json tc, read_json(vocab.tokenizer_config));
-      if (tc.is_object()) {
-        if (auto t = tc.find("chat_template"); t != tc.end()) {
-          if (t->is_string()) {
-            vocab.chat_template = t->get<std::string>();
-          } else if (t->is_array()) {
-            // A list of named templates: prefer "default".
-            for (const auto& e : *t) {
-              if (e.is_object() && e.contains("template") && e["template"].is_string()) {
-                if (vocab.chat_template.empty() || e.value("name", "") == "default") {
-                  vocab.chat_template = e["template"].get<std::string>();
-                }
-              }
-            }
-          }
-        }
-        if (auto b = tc.find("add_bos_token"); b != tc.end() && b->is_boolean())
-          vocab.add_bos = b->get<bool>();
-        if (auto e = tc.find("add_eos_token"); e != tc.end() && e->is_boolean())
-          vocab.add_eos = e->get<bool>();
-      }
-    }
-    if (vocab.chat_template.empty() && fs::exists(dir / "chat_template.jinja", ec)) {
-      std::ifstream in(dir / "chat_template.jinja", std::ios::binary);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      vocab.chat_template = ss.str();
-    }
+    TURBINE_RETURN_IF_ERROR(read_hf_vocab(dir, config, vocab));
   } catch (const std::exception& e) {
     return data_loss(source + ": config: " + e.what());
   }
@@ -281,7 +289,7 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
 
   std::map<std::string, TensorSource> all;
   for (size_t s = 0; s < shard_names.size(); ++s) {
-    TURBINE_ASSIGN_OR_RETURN(MappedFile f, MappedFile::open(dir / shard_names[s]));
+    TURBINE_ASSIGN_OR_RETURN(MappedFile f, MappedFile::open(dir / shard_names[s], mode));
     TURBINE_ASSIGN_OR_RETURN(auto tensors, parse_safetensors(f));
     for (auto& [name, t] : tensors) {
       if (!weight_map.empty()) {
@@ -302,10 +310,13 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
   }
 
   Weights& w = model->mutable_weights();
+  // A bare decoder (Qwen3Model, as Qwen3-Embedding ships) has no "model." prefix and no LM head.
+  const bool bare = all.count("model.embed_tokens.weight") == 0 && all.count("embed_tokens.weight");
+  const std::string mp = bare ? "" : "model.";
   TURBINE_ASSIGN_OR_RETURN(w.tok_embeddings,
-                           to_view(all, "model.embed_tokens.weight", true, source));
-  TURBINE_ASSIGN_OR_RETURN(w.output_norm, to_view(all, "model.norm.weight", true, source));
-  if (c.tie_embeddings) {
+                           to_view(all, mp + "embed_tokens.weight", true, source));
+  TURBINE_ASSIGN_OR_RETURN(w.output_norm, to_view(all, mp + "norm.weight", true, source));
+  if (c.tie_embeddings || (bare && all.count("lm_head.weight") == 0)) {
     w.output = w.tok_embeddings;
   } else {
     TURBINE_ASSIGN_OR_RETURN(w.output, to_view(all, "lm_head.weight", true, source));
@@ -314,7 +325,7 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
     return data_loss("config.json: num_hidden_layers out of range", "num_hidden_layers");
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const std::string p = mp + "layers." + std::to_string(l) + ".";
     LayerWeights& L = w.layers[static_cast<size_t>(l)];
     TURBINE_ASSIGN_OR_RETURN(L.attn_norm, to_view(all, p + "input_layernorm.weight", true, source));
     TURBINE_ASSIGN_OR_RETURN(L.wq, to_view(all, p + "self_attn.q_proj.weight", true, source));
@@ -339,6 +350,28 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in) {
   model->set_name(source);
   model->set_path(dir);
   return std::unique_ptr<Model>(std::move(model));
+}
+
+Result<ModelInfo> load_hf_info(const fs::path& dir_in) {
+  fs::path dir = dir_in.lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();
+  const std::string source = dir.filename().string();
+  ModelInfo info;
+  ModelConfig c;
+  TURBINE_ASSIGN_OR_RETURN(json config, read_json(dir / "config.json"));
+  try {
+    TURBINE_RETURN_IF_ERROR(parse_config(config, c, "config.json"));
+    TURBINE_RETURN_IF_ERROR(read_hf_vocab(dir, config, info.vocab));
+  } catch (const std::exception& e) {
+    return data_loss(source + ": config: " + e.what());
+  }
+  TURBINE_RETURN_IF_ERROR(validate_config(c, source + "/config.json"));
+  info.name = source;
+  info.path = dir;
+  info.arch_name = c.arch_name;
+  info.n_vocab = c.n_vocab;
+  info.max_context = c.max_context;
+  return info;
 }
 
 }  // namespace turbine::model

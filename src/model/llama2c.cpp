@@ -161,8 +161,8 @@ Result<fs::path> find_llama2c_tokenizer(const fs::path& checkpoint) {
   return found.empty() ? fs::path() : found[0];
 }
 
-Result<std::unique_ptr<Model>> load_llama2c(const fs::path& path) {
-  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+Result<std::unique_ptr<Model>> load_llama2c(const fs::path& path, MappedFile::Mode mode) {
+  TURBINE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path, mode));
   const std::string fname = path.filename().string();
   if (file.size() < kLlama2cHeaderBytes)
     return data_loss(
@@ -261,6 +261,34 @@ Result<std::unique_ptr<Model>> load_llama2c(const fs::path& path) {
   model->set_path(path);
   model->own(std::move(file));
   return std::unique_ptr<Model>(std::move(model));
+}
+
+Result<ModelInfo> load_llama2c_info(const fs::path& path) {
+  const std::string fname = path.filename().string();
+  Llama2cHeader h;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found(fname + ": cannot open " + path.string());
+  if (!in.read(reinterpret_cast<char*>(&h), kLlama2cHeaderBytes))
+    return data_loss(fname + ": truncated llama2.c header", "header");
+  if (std::memcmp(&h, "24ka", 4) == 0) {
+    return unimplemented(fname +
+                             ": llama2.c checkpoint versions >= 1 are not supported; export "
+                             "with --version 0 (legacy)",
+                         "version");
+  }
+  if (llama2c_weight_floats(h) == 0)
+    return data_loss(fname + ": not a llama2.c checkpoint (inconsistent header)", "header");
+  ModelInfo info;
+  info.name = path.stem().string();
+  info.path = path;
+  info.arch_name = "llama2.c";
+  info.n_vocab = h.vocab_size < 0 ? -h.vocab_size : h.vocab_size;
+  info.max_context = h.seq_len;
+  TURBINE_ASSIGN_OR_RETURN(fs::path tok_path, find_llama2c_tokenizer(path));
+  if (!tok_path.empty()) {
+    TURBINE_ASSIGN_OR_RETURN(info.vocab, load_llama2c_tokenizer(tok_path, info.n_vocab));
+  }
+  return info;
 }
 
 Status write_llama2c(const fs::path& path, const Llama2cHeader& h, std::span<const float> weights) {

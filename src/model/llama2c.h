@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "model/mapped_file.h"
 #include "model/model.h"
 
 namespace turbine::model {
@@ -43,7 +44,8 @@ uint64_t llama2c_weight_floats(const Llama2cHeader& h);
 // Loads a checkpoint, memory-mapped. The vocabulary comes from `tokenizer.bin` in the same
 // folder, else from the only `tok*.bin` there; with none the model has no vocabulary (model ""),
 // with several `tok*.bin` and no tokenizer.bin it is an error.
-Result<std::unique_ptr<Model>> load_llama2c(const std::filesystem::path& path);
+Result<std::unique_ptr<Model>> load_llama2c(const std::filesystem::path& path,
+                                            MappedFile::Mode mode = MappedFile::Mode::kMap);
 
 // Parses a llama2.c tokenizer of exactly `n_vocab` tokens into a SentencePiece-score vocabulary
 // (model "llama", token types, BOS 1, EOS 2, UNK 0 when the pieces say so). `name` is for errors.

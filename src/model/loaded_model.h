@@ -9,6 +9,7 @@
 
 #include "model/mapped_file.h"
 #include "model/model.h"
+#include "model/model_info.h"
 
 namespace turbine::model {
 
@@ -33,7 +34,13 @@ Status validate_weights(const ModelConfig& config, const Weights& weights,
 // Checks the hyper-parameters are positive and consistent.
 Status validate_config(const ModelConfig& config, const std::string& source);
 
-Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path);
-Result<std::unique_ptr<Model>> load_hf_folder(const std::filesystem::path& dir);
+Result<std::unique_ptr<Model>> load_gguf(const std::filesystem::path& path,
+                                         MappedFile::Mode mode = MappedFile::Mode::kMap);
+Result<std::unique_ptr<Model>> load_hf_folder(const std::filesystem::path& dir,
+                                              MappedFile::Mode mode = MappedFile::Mode::kMap);
+// Metadata only (model/model_info.h).
+Result<ModelInfo> load_gguf_info(const std::filesystem::path& path);
+Result<ModelInfo> load_hf_info(const std::filesystem::path& dir);
+Result<ModelInfo> load_llama2c_info(const std::filesystem::path& path);
 
 }  // namespace turbine::model

@@ -141,17 +141,20 @@ Status validate_weights(const ModelConfig& c, const Weights& w, const std::strin
   return Status::ok();
 }
 
-Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path) {
+Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path,
+                                          const LoadOptions& options) {
+  const MappedFile::Mode mode = options.mmap ? MappedFile::Mode::kMap : MappedFile::Mode::kRead;
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return load_hf_folder(path);
+  if (std::filesystem::is_directory(path, ec)) return load_hf_folder(path, mode);
   if (!std::filesystem::exists(path, ec))
     return not_found(path.string() + ": no such file or directory");
-  if (path.filename() == "config.json") return load_hf_folder(path.parent_path());
+  if (path.filename() == "config.json") return load_hf_folder(path.parent_path(), mode);
   // GGUF files say so in their first bytes; llama2.c checkpoints (.bin) have no magic.
   char magic[4] = {};
   std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
-  if (std::memcmp(magic, "GGUF", 4) != 0 && path.extension() == ".bin") return load_llama2c(path);
-  return load_gguf(path);
+  if (std::memcmp(magic, "GGUF", 4) != 0 && path.extension() == ".bin")
+    return load_llama2c(path, mode);
+  return load_gguf(path, mode);
 }
 
 }  // namespace turbine::model

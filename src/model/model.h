@@ -125,9 +125,16 @@ class Model {
   std::string name_;
 };
 
+struct LoadOptions {
+  // Map the weight files (pages shared with the page cache, loaded on demand) rather than read
+  // them into private memory (`--no-mmap`: immune to the files changing on disk).
+  bool mmap = true;
+};
+
 // Loads a GGUF file, a llama2.c checkpoint (.bin, see model/llama2c.h) or a Hugging Face model
 // folder (config.json + *.safetensors). Errors name the file and the field: unknown
 // architecture, missing tensor, wrong shape, truncated file.
-Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path);
+Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path,
+                                          const LoadOptions& options = {});
 
 }  // namespace turbine::model

@@ -580,6 +580,14 @@ void RoutedEngine::resubmit(const std::shared_ptr<Request>& r) {
 }
 
 void RoutedEngine::cancel(uint64_t id) {
+  end_request(id, /*stop=*/false);
+}
+
+void RoutedEngine::stop(uint64_t id) {
+  end_request(id, /*stop=*/true);
+}
+
+void RoutedEngine::end_request(uint64_t id, bool stop) {
   std::shared_ptr<engine::AsyncEngine> engine;
   uint64_t attempt = 0;
   {
@@ -593,7 +601,11 @@ void RoutedEngine::cancel(uint64_t id) {
     engine = w->second.engine;
     attempt = r.attempt_id;
   }
-  engine->cancel(attempt);
+  if (stop) {
+    engine->stop(attempt);
+  } else {
+    engine->cancel(attempt);
+  }
 }
 
 void RoutedEngine::shutdown() {

@@ -115,6 +115,7 @@ class RoutedEngine final : public engine::AsyncEngine {
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   void shutdown() override;
   engine::EngineStats stats() const override;
   int max_context() const override;
@@ -151,6 +152,8 @@ class RoutedEngine final : public engine::AsyncEngine {
   void resubmit(const std::shared_ptr<Request>& r);
   Status submit_attempt(const std::shared_ptr<Request>& r, const Choice& c);
   void on_worker_output(uint64_t attempt_id, engine::EngineOutput&& out);
+  // cancel() and stop(): marks the request cancelled (no migration) and tells its worker.
+  void end_request(uint64_t id, bool stop);
   void release_load_locked(Request& r);
   // Drops a draining worker without requests left (its engine goes to retired_).
   void retire_if_drained_locked(uint64_t worker_id);

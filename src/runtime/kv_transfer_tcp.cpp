@@ -51,6 +51,7 @@ asio::awaitable<Status> connect_to(tcp::socket& socket, const std::string& addre
 using KvSocket = std::shared_ptr<boost::asio::ip::tcp::socket>;
 
 struct TcpKvTransfer::Pool {
+  std::string token;  // the request-plane token, sent in every new connection's Hello; immutable
   std::mutex mu;
   std::unordered_map<std::string, std::vector<KvSocket>> idle;  // by address
   size_t max_idle = 4;
@@ -106,7 +107,16 @@ asio::awaitable<Status> open_connection(KvSocket& sock, bool& reused, const std:
   auto ex = co_await asio::this_coro::executor;
   sock = std::make_shared<tcp::socket>(ex);
   counters.connects++;
-  co_return co_await connect_to(*sock, address);
+  Status st = co_await connect_to(*sock, address);
+  if (!st.is_ok()) co_return st;
+  // The request plane's first frame is a Hello (runtime/wire.h), whatever follows.
+  std::string hello;
+  encode(HelloFrame{pool.token}, hello);
+  error_code ec;
+  co_await asio::async_write(*sock, asio::buffer(hello),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return Status{StatusCode::kUnavailable, "KV peer " + address + ": " + ec.message()};
+  co_return Status::ok();
 }
 
 // Blocks [first, first + n) over one connection, at most `window` pulls in flight, into `out`
@@ -174,6 +184,9 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
       auto decoded = decode(
           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(frame.data()), frame.size()));
       if (!decoded) co_return peer_error(decoded.status().message());
+      if (const auto* c = std::get_if<CloseFrame>(&*decoded)) {
+        co_return peer_error("closed the connection: " + c->status.message());
+      }
       continue;  // not a KV answer of this wire version: nothing of ours
     }
     frame.resize(msg_len + 4);
@@ -296,6 +309,7 @@ TcpKvTransfer::TcpKvTransfer(TcpKvTransferOptions options)
       pool_(std::make_shared<Pool>()),
       io_(std::make_unique<IoThreads>(std::max(1, options.n_threads))) {
   pool_->max_idle = static_cast<size_t>(std::max(0, options.max_idle_connections));
+  pool_->token = options_.token;
 }
 
 TcpKvTransfer::~TcpKvTransfer() {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "engine/kv_transfer.h"
 
@@ -28,6 +29,7 @@ struct TcpKvTransferOptions {
   int64_t max_pull_bytes = int64_t{16} << 20;  // per KvData frame (under kMaxFrameBytes)
   int pull_window = 2;                         // KvPull frames in flight per fetch
   int max_idle_connections = 4;                // per address; 0: one connection per fetch
+  std::string token;  // the request-plane token (WorkerServerOptions::token) of the peers
 };
 
 class TcpKvTransfer final : public engine::KvTransfer {

@@ -19,7 +19,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "runtime/request_plane.h"
+#include "runtime/wire.h"
 #endif
 
 namespace turbine::runtime {
@@ -121,6 +124,8 @@ namespace {
 // Active message ids (both directions share one namespace per worker).
 constexpr unsigned kAmPull = 0x7401, kAmRelease = 0x7402, kAmData = 0x7403;
 
+// Pull and release headers are followed by the request-plane token (its bytes, up to the
+// header's end); the server compares it with its own.
 struct PullHeader {
   uint64_t req_id = 0, transfer_id = 0;
   int32_t first = 0, n = 0;
@@ -128,6 +133,7 @@ struct PullHeader {
 struct ReleaseHeader {
   uint64_t transfer_id = 0;
 };
+constexpr size_t kMaxTokenBytes = 1024;
 // A reply: {u64 req_id, u32 status code, u32 message length, message}; the bytes are the data.
 constexpr size_t kDataHead = 16;
 constexpr size_t kMaxMessage = 200;
@@ -345,6 +351,8 @@ void close_all(Progress& progress, const std::vector<ucp_ep_h>& eps) {
 struct UcxKvServer::Impl {
   std::shared_ptr<Progress> progress = std::make_shared<Progress>();
   std::shared_ptr<engine::KvTransferSource> source;
+  std::string token;      // immutable after start()
+  uint64_t rejected = 0;  // progress thread
   ucp_listener_h listener = nullptr;
   std::set<ucp_ep_h> eps;  // progress thread only (after start)
   int sends = 0;           // replies in flight (progress thread)
@@ -394,12 +402,17 @@ struct UcxKvServer::Impl {
   static ucs_status_t on_pull(void* arg, const void* header, size_t header_length, void*, size_t,
                               const ucp_am_recv_param_t* param) {
     auto* self = static_cast<Impl*>(arg);
-    if (header_length != sizeof(PullHeader) ||
+    if (header_length < sizeof(PullHeader) || header_length > sizeof(PullHeader) + kMaxTokenBytes ||
         !(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
       return UCS_OK;
     PullHeader h;
     std::memcpy(&h, header, sizeof h);
     ucp_ep_h ep = param->reply_ep;
+    if (!self->authorized(header, header_length, sizeof h)) {
+      self->reply(ep, h.req_id,
+                  Status(StatusCode::kUnauthenticated, "KV transfer: wrong request-plane token"));
+      return UCS_OK;
+    }
     // The callback runs on the engine thread: it only posts the reply to the progress thread.
     std::weak_ptr<Progress> progress = self->progress;
     self->source->read_transfer(
@@ -416,11 +429,27 @@ struct UcxKvServer::Impl {
   static ucs_status_t on_release(void* arg, const void* header, size_t header_length, void*, size_t,
                                  const ucp_am_recv_param_t*) {
     auto* self = static_cast<Impl*>(arg);
-    if (header_length != sizeof(ReleaseHeader)) return UCS_OK;
+    if (header_length < sizeof(ReleaseHeader) ||
+        header_length > sizeof(ReleaseHeader) + kMaxTokenBytes)
+      return UCS_OK;
     ReleaseHeader h;
     std::memcpy(&h, header, sizeof h);
+    if (!self->authorized(header, header_length, sizeof h)) return UCS_OK;
     self->source->release_transfer(h.transfer_id);
     return UCS_OK;
+  }
+
+  // The token after a fixed header of `fixed` bytes matches ours (or we have none).
+  bool authorized(const void* header, size_t length, size_t fixed) {
+    if (token.empty()) return true;
+    const std::string_view sent(static_cast<const char*>(header) + fixed, length - fixed);
+    if (tokens_equal(sent, token)) return true;
+    if (rejected++ % 1000 == 0) {
+      spdlog::warn(
+          "KV transfer (UCX): refused a request without the request-plane token ({} so far)",
+          rejected);
+    }
+    return false;
   }
 
   void cleanup() {
@@ -458,6 +487,7 @@ Result<std::unique_ptr<UcxKvServer>> UcxKvServer::start(
   if (!source) return invalid_argument("UcxKvServer needs a KV transfer source");
   auto impl = std::make_shared<Impl>();
   impl->source = std::move(source);
+  impl->token = options.token;
   TURBINE_RETURN_IF_ERROR(impl->progress->init());
   ucp_worker_h w = impl->progress->worker();
   TURBINE_RETURN_IF_ERROR(set_handler(w, kAmPull, &Impl::on_pull, impl.get()));
@@ -603,6 +633,7 @@ struct UcxKvTransfer::Impl {
       f->in_flight++;
       auto ctx = std::make_unique<SendCtx>();
       ctx->header.assign(reinterpret_cast<const char*>(&h), sizeof h);
+      ctx->header += options.token;
       if (!send_am(f->ep, kAmPull, std::move(ctx), UCP_AM_SEND_FLAG_REPLY))
         return fail(f, {StatusCode::kUnavailable, "KV peer ucx://" + f->address + ": send failed"});
     }
@@ -772,6 +803,7 @@ void UcxKvTransfer::release(const engine::KvTransferMeta& meta) {
     auto ctx = std::make_unique<SendCtx>();
     ReleaseHeader h{id};
     ctx->header.assign(reinterpret_cast<const char*>(&h), sizeof h);
+    ctx->header += raw->options.token;
     send_am(*ep, kAmRelease, std::move(ctx), 0);
   });
 }

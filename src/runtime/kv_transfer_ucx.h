@@ -4,7 +4,7 @@
 // through unchanged.
 //
 // Server side (prefill worker): UcxKvServer listens on host:port and answers pull requests
-// {transfer_id, first_block, n_blocks} from an engine::KvTransferSource (the reply, status +
+// {transfer_id, first_block, n_blocks, token} from an engine::KvTransferSource (the reply, status +
 // bytes, is posted from the engine thread to the server's progress thread and sent from there:
 // rendezvous for large replies, so RDMA-capable transports move the bytes zero-copy) and release
 // requests. Its peers reach it as "ucx://host:port" (KvTransferMeta::address).
@@ -45,6 +45,9 @@ std::optional<std::string> ucx_host_port(std::string_view address);
 struct UcxKvServerOptions {
   std::string host = "0.0.0.0";  // listen address
   uint16_t port = 0;             // 0: any free port
+  // The request-plane token (issue 18): a pull or release without it is refused (the pull gets an
+  // Unauthenticated reply, so the puller falls back to a local prefill). Empty: any peer.
+  std::string token;
 };
 
 class UcxKvServer {
@@ -70,6 +73,7 @@ struct UcxKvTransferOptions {
   std::chrono::milliseconds timeout{30'000};   // a whole fetch (connect included)
   int64_t max_pull_bytes = int64_t{16} << 20;  // per reply
   int pull_window = 2;                         // pulls in flight per fetch
+  std::string token;  // sent with every pull and release (UcxKvServerOptions::token)
 };
 
 class UcxKvTransfer final : public engine::KvTransfer {

@@ -113,7 +113,11 @@ struct MessageWorkerServer::State : std::enable_shared_from_this<MessageWorkerSe
         if (it == ids.end()) return;
         engine_id = it->second;
       }
-      engine->cancel(engine_id);
+      if (c->stop) {
+        engine->stop(engine_id);
+      } else {
+        engine->cancel(engine_id);
+      }
       return;
     }
     auto* r = std::get_if<RequestFrame>(&*frame);
@@ -268,9 +272,9 @@ struct MessageRemoteEngine::State {
     slot->deliver(std::move(o->output));
   }
 
-  void send_cancel(uint64_t id) {
+  void send_cancel(uint64_t id, bool stop = false) {
     std::string frame;
-    encode(CancelFrame{id}, frame);
+    encode(CancelFrame{id, stop}, frame);
     plane->publish(subject, encode_envelope(inbox, frame));
   }
 
@@ -366,6 +370,16 @@ void MessageRemoteEngine::cancel(uint64_t id) {
     it->second.cancelled = true;
   }
   state_->send_cancel(id);
+}
+
+void MessageRemoteEngine::stop(uint64_t id) {
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->open.find(id);
+    if (it == state_->open.end()) return;
+    it->second.cancelled = true;
+  }
+  state_->send_cancel(id, /*stop=*/true);
 }
 
 void MessageRemoteEngine::shutdown() {

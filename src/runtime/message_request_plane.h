@@ -75,6 +75,7 @@ class MessageRemoteEngine final : public engine::AsyncEngine {
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   // Open requests end with kCancelled; later submits are refused.
   void shutdown() override;
   engine::EngineStats stats() const override;

@@ -1,6 +1,7 @@
 #include "runtime/request_plane.h"
 
 #include <charconv>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
@@ -38,24 +39,6 @@ void merge(engine::EngineOutput& into, engine::EngineOutput&& out) {
   into.completion_tokens = out.completion_tokens;
   into.cached_tokens = out.cached_tokens;
   if (out.kv_transfer) into.kv_transfer = std::move(out.kv_transfer);
-}
-
-// Appends every whole frame at the front of `buf` to `frames` and drops their bytes.
-Status take_frames(std::string& buf, std::vector<Frame>& frames) {
-  size_t pos = 0;
-  while (true) {
-    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.data()) + pos,
-                                  buf.size() - pos);
-    auto size = frame_size(rest);
-    if (!size) return size.status();
-    if (*size == 0) break;
-    auto frame = decode(rest.first(*size));
-    if (!frame) return frame.status();
-    frames.push_back(std::move(*frame));
-    pos += *size;
-  }
-  buf.erase(0, pos);
-  return Status::ok();
 }
 
 }  // namespace
@@ -129,6 +112,20 @@ class WorkerServer::Impl {
   std::mutex conns_mu_;  // guards conns_
   std::vector<std::weak_ptr<Conn>> conns_;
   std::atomic<bool> stopped_{false};
+  // Rejected peers, logged at most every 10 s (a scanner must not flood the log).
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<int64_t> rejected_logged_at_ms_{-1'000'000};
+
+  void log_rejected(const std::string& peer, const std::string& why) {
+    const uint64_t n = ++rejected_;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t last = rejected_logged_at_ms_.load();
+    if (now - last < 10'000 || !rejected_logged_at_ms_.compare_exchange_strong(last, now)) return;
+    spdlog::warn("request plane: rejected a peer from {}: {} ({} rejected since start)", peer, why,
+                 n);
+  }
 };
 
 class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
@@ -138,13 +135,24 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
         strand_(std::move(strand)),
         socket_(std::move(socket)),
         wake_(strand_),
-        stall_(strand_) {
+        stall_(strand_),
+        hello_timer_(strand_) {
     wake_.expires_at(std::chrono::steady_clock::time_point::max());
+    error_code ec;
+    const tcp::endpoint ep = socket_.remote_endpoint(ec);
+    if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   void start() {
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
+    // A peer that never says Hello does not keep its connection.
+    hello_timer_.expires_after(server_.options_.hello_timeout);
+    hello_timer_.async_wait([self = shared_from_this()](error_code tec) {
+      if (tec || self->authenticated_ || self->closed_) return;
+      self->server_.log_rejected(self->peer_, "no Hello frame in time");
+      self->close();
+    });
     asio::co_spawn(strand_, read_loop(shared_from_this()), asio::detached);
     asio::co_spawn(strand_, write_loop(shared_from_this()), asio::detached);
   }
@@ -164,19 +172,59 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
       const size_t n = co_await socket_.async_read_some(
           asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
+      if (rejecting_) continue;  // a Close is on its way out; the rest is not read
       buf.append(chunk, n);
+      if (!authenticated_ && buf.size() >= kFrameHeaderBytes) {
+        uint32_t len = 0;
+        std::memcpy(&len, buf.data(), sizeof len);
+        if (len > kMaxHelloBytes) {
+          server_.log_rejected(
+              peer_, "a first frame of " + std::to_string(len) + " bytes (expected a Hello)");
+          break;
+        }
+      }
       frames.clear();
       if (Status st = take_frames(buf, frames); !st.is_ok()) {
-        spdlog::warn("request plane: closing a connection: {}", st.message());
+        if (authenticated_) {
+          spdlog::warn("request plane: closing a connection: {}", st.message());
+        } else {
+          server_.log_rejected(peer_, st.message());
+        }
         break;
       }
-      for (Frame& f : frames) handle(std::move(f));
+      for (Frame& f : frames) {
+        if (rejecting_) break;
+        handle(std::move(f));
+      }
     }
     close();
   }
 
+  // The first frame must be a Hello carrying the server's token (when it has one). Otherwise the
+  // peer gets a Close saying why, and the connection closes once it is written.
+  void authenticate(const Frame& f) {
+    const auto* hello = std::get_if<HelloFrame>(&f);
+    const std::string& token = server_.options_.token;
+    if (hello != nullptr && (token.empty() || tokens_equal(hello->token, token))) {
+      authenticated_ = true;
+      hello_timer_.cancel();
+      return;
+    }
+    const std::string why = hello == nullptr       ? "the first frame is not a Hello"
+                            : hello->token.empty() ? "no request-plane token"
+                                                   : "a wrong request-plane token";
+    server_.log_rejected(peer_, why);
+    rejecting_ = true;
+    queue_raw(CloseFrame{{StatusCode::kUnauthenticated, "request plane: " + why}});
+  }
+
   void handle(Frame&& f) {
-    if (auto* req = std::get_if<RequestFrame>(&f)) {
+    if (!authenticated_) return authenticate(f);
+    if (auto* ping = std::get_if<PingFrame>(&f)) {
+      queue_raw(PongFrame{ping->nonce});
+    } else if (std::get_if<HelloFrame>(&f) != nullptr) {
+      // A second Hello changes nothing.
+    } else if (auto* req = std::get_if<RequestFrame>(&f)) {
       const uint64_t wire_id = req->id;
       if (open_.count(wire_id)) {
         engine::EngineOutput out;
@@ -207,7 +255,13 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
       }
     } else if (auto* c = std::get_if<CancelFrame>(&f)) {
       auto it = open_.find(c->id);
-      if (it != open_.end()) server_.engine_->cancel(it->second);
+      if (it != open_.end()) {
+        if (c->stop) {
+          server_.engine_->stop(it->second);
+        } else {
+          server_.engine_->cancel(it->second);
+        }
+      }
     } else if (auto* pull = std::get_if<KvPullFrame>(&f)) {
       if (!server_.kv_source_) {
         KvDataFrame d;
@@ -258,10 +312,11 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
     wake_.cancel();
   }
 
-  // A KV data frame, written before the next coalesced outputs.
-  void queue_raw(KvDataFrame&& d) {
+  // A frame written before the next coalesced outputs (KV data, pongs, a Close).
+  template <typename F>
+  void queue_raw(const F& frame) {
     if (closed_) return;
-    encode(d, raw_out_);
+    encode(frame, raw_out_);
     wake_.cancel();
   }
 
@@ -293,7 +348,7 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
       co_await asio::async_write(socket_, asio::buffer(out),
                                  asio::redirect_error(asio::use_awaitable, ec));
       stall_.cancel();
-      if (ec) break;
+      if (ec || (rejecting_ && raw_out_.empty())) break;
     }
     close();
   }
@@ -307,6 +362,7 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
     socket_.close(ec);
     wake_.cancel();
     stall_.cancel();
+    hello_timer_.cancel();
     pending_.clear();
     pending_order_.clear();
     raw_out_.clear();
@@ -316,8 +372,12 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
   Impl& server_;
   asio::any_io_executor strand_;
   tcp::socket socket_;
-  asio::steady_timer wake_;   // the writer waits on it for outputs
-  asio::steady_timer stall_;  // closes the connection when a write makes no progress
+  asio::steady_timer wake_;         // the writer waits on it for outputs
+  asio::steady_timer stall_;        // closes the connection when a write makes no progress
+  asio::steady_timer hello_timer_;  // closes a connection that does not authenticate in time
+  std::string peer_;                // "ip:port", for logs
+  bool authenticated_ = false;      // a valid Hello arrived
+  bool rejecting_ = false;          // a Close is queued; nothing more is read or served
   bool closed_ = false;
   std::unordered_map<uint64_t, uint64_t> open_;                 // wire id -> engine id
   std::unordered_map<uint64_t, engine::EngineOutput> pending_;  // coalesced, not yet written
@@ -397,258 +457,6 @@ size_t WorkerServer::connections() const {
 }
 void WorkerServer::stop() {
   impl_->stop();
-}
-
-// ============================== RemoteEngine ==============================================
-
-class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngine::Connection> {
- public:
-  Connection(const RemoteEngineOptions& options, asio::any_io_executor executor,
-             std::shared_ptr<std::atomic<int>> open_count)
-      : options_(options),
-        strand_(asio::make_strand(executor)),
-        socket_(strand_),
-        connect_timer_(strand_),
-        open_count_(std::move(open_count)) {}
-
-  void submit(engine::EngineRequest&& r) {
-    asio::post(strand_, [self = shared_from_this(), r = std::move(r)]() mutable {
-      self->do_submit(std::move(r));
-    });
-  }
-  void cancel(uint64_t id) {
-    asio::post(strand_, [self = shared_from_this(), id] { self->do_cancel(id); });
-  }
-  void shutdown() {
-    asio::post(strand_, [self = shared_from_this()] {
-      self->shut_ = true;
-      self->fail_all({StatusCode::kUnavailable, "the remote engine was shut down"}, true);
-    });
-  }
-
- private:
-  enum class State { kIdle, kConnecting, kOpen };
-  struct Open {
-    engine::OutputCallback cb;
-    bool cancelled = false;
-  };
-
-  void do_submit(engine::EngineRequest&& r) {
-    if (shut_) {
-      engine::EngineOutput out;
-      out.finish = engine::FinishReason::kError;
-      out.error = Status(StatusCode::kUnavailable, "the remote engine was shut down");
-      r.on_output(std::move(out));
-      return;
-    }
-    encode(
-        RequestFrame{r.id, std::move(r.prompt), std::move(r.params), std::move(r.disagg), r.trace},
-        outbuf_);
-    open_[r.id] = Open{std::move(r.on_output), false};
-    (*open_count_)++;
-    if (state_ == State::kIdle) {
-      state_ = State::kConnecting;
-      asio::co_spawn(strand_, connect(shared_from_this(), generation_), asio::detached);
-    } else {
-      kick_write();
-    }
-  }
-
-  void do_cancel(uint64_t id) {
-    auto it = open_.find(id);
-    if (it == open_.end() || it->second.cancelled) return;
-    it->second.cancelled = true;
-    encode(CancelFrame{id}, outbuf_);
-    kick_write();
-  }
-
-  asio::awaitable<void> connect(std::shared_ptr<Connection> self, uint64_t gen) {
-    auto hp = split_host_port(options_.address);
-    if (!hp) {
-      fail_all({StatusCode::kUnavailable, hp.status().message()}, false);
-      co_return;
-    }
-    error_code ec;
-    tcp::resolver resolver(strand_);
-    auto endpoints = co_await resolver.async_resolve(hp->first, std::to_string(hp->second),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (gen != generation_) co_return;
-    if (ec) {
-      fail_all({StatusCode::kUnavailable,
-                "cannot resolve worker " + options_.address + ": " + ec.message()},
-               false);
-      co_return;
-    }
-    auto timed_out = std::make_shared<bool>(false);
-    connect_timer_.expires_after(options_.connect_timeout);
-    connect_timer_.async_wait([self, gen, timed_out](error_code tec) {
-      if (tec || gen != self->generation_) return;
-      *timed_out = true;
-      error_code ignored;
-      self->socket_.close(ignored);
-    });
-    co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-    connect_timer_.cancel();
-    if (gen != generation_) co_return;
-    if (ec) {
-      fail_all({StatusCode::kUnavailable, "cannot connect to worker " + options_.address + ": " +
-                                              (*timed_out ? "timed out" : ec.message())},
-               false);
-      co_return;
-    }
-    socket_.set_option(tcp::no_delay(true), ec);
-    state_ = State::kOpen;
-    kick_write();
-    co_await read_loop(gen);
-  }
-
-  asio::awaitable<void> read_loop(uint64_t gen) {
-    std::string buf;
-    char chunk[16384];
-    while (true) {
-      error_code ec;
-      const size_t n = co_await socket_.async_read_some(
-          asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
-      if (gen != generation_) co_return;
-      if (ec) {
-        fail_all({StatusCode::kUnavailable,
-                  "lost the connection to worker " + options_.address + ": " + ec.message()},
-                 false);
-        co_return;
-      }
-      buf.append(chunk, n);
-      // Scoped to one iteration, so that no frame lives across the co_await above: with gcc 12
-      // the vector, kept alive across it, was destroyed holding garbage at co_return (valgrind:
-      // uninitialised variant index; a frontend crash when a worker's connection closed).
-      std::vector<Frame> frames;
-      if (Status st = take_frames(buf, frames); !st.is_ok()) {
-        fail_all({StatusCode::kUnavailable,
-                  "bad frame from worker " + options_.address + ": " + st.message()},
-                 false);
-        co_return;
-      }
-      for (Frame& f : frames) {
-        auto* o = std::get_if<OutputFrame>(&f);
-        if (!o) continue;
-        auto it = open_.find(o->id);
-        if (it == open_.end()) continue;
-        if (o->output.finish != engine::FinishReason::kNone) {
-          engine::OutputCallback cb = std::move(it->second.cb);
-          open_.erase(it);
-          (*open_count_)--;
-          cb(std::move(o->output));
-        } else {
-          it->second.cb(std::move(o->output));
-        }
-      }
-    }
-  }
-
-  void kick_write() {
-    if (writing_ || state_ != State::kOpen || outbuf_.empty()) return;
-    writing_ = true;
-    inflight_.swap(outbuf_);
-    outbuf_.clear();
-    asio::async_write(socket_, asio::buffer(inflight_),
-                      asio::bind_executor(strand_, [self = shared_from_this(), gen = generation_](
-                                                       error_code ec, size_t) {
-                        if (gen != self->generation_) return;
-                        self->writing_ = false;
-                        self->inflight_.clear();
-                        if (ec) {
-                          self->fail_all({StatusCode::kUnavailable,
-                                          "lost the connection to worker " +
-                                              self->options_.address + ": " + ec.message()},
-                                         false);
-                          return;
-                        }
-                        self->kick_write();
-                      }));
-  }
-
-  // Ends every open request: kCancelled if it was cancelled (or everything is shutting down),
-  // else kError with `st`. The connection goes back to idle; the next request reconnects.
-  void fail_all(Status st, bool as_cancelled) {
-    ++generation_;
-    state_ = State::kIdle;
-    writing_ = false;
-    outbuf_.clear();
-    inflight_.clear();
-    error_code ec;
-    connect_timer_.cancel();
-    socket_.close(ec);
-    socket_ = tcp::socket(strand_);
-    auto open = std::move(open_);
-    open_.clear();
-    if (!open.empty() && !as_cancelled) {
-      spdlog::warn("request plane: {} ({} open requests)", st.message(), open.size());
-    }
-    for (auto& [id, o] : open) {
-      (*open_count_)--;
-      engine::EngineOutput out;
-      if (o.cancelled || as_cancelled) {
-        out.finish = engine::FinishReason::kCancelled;
-      } else {
-        out.finish = engine::FinishReason::kError;
-        out.error = st;
-      }
-      o.cb(std::move(out));
-    }
-  }
-
-  const RemoteEngineOptions options_;
-  asio::any_io_executor strand_;
-  tcp::socket socket_;
-  asio::steady_timer connect_timer_;
-  std::shared_ptr<std::atomic<int>> open_count_;
-  State state_ = State::kIdle;
-  bool shut_ = false;
-  bool writing_ = false;
-  uint64_t generation_ = 0;  // bumped when a socket is given up; stale handlers check it
-  std::string outbuf_;       // frames not yet handed to the socket
-  std::string inflight_;     // frames being written
-  std::unordered_map<uint64_t, Open> open_;
-};
-
-RemoteEngine::RemoteEngine(RemoteEngineOptions options, asio::any_io_executor executor)
-    : options_(std::move(options)), open_count_(std::make_shared<std::atomic<int>>(0)) {
-  const int n = std::max(1, options_.pool_size);
-  for (int i = 0; i < n; ++i) {
-    pool_.push_back(std::make_shared<Connection>(options_, executor, open_count_));
-  }
-}
-
-RemoteEngine::~RemoteEngine() {
-  shutdown();
-}
-
-Status RemoteEngine::submit(engine::EngineRequest request) {
-  if (shut_down_) return {StatusCode::kUnavailable, "the remote engine was shut down"};
-  if (request.prompt.empty()) return invalid_argument("the prompt is empty", "prompt");
-  TURBINE_RETURN_IF_ERROR(request.params.validate());
-  if (options_.max_context > 0 &&
-      static_cast<int64_t>(request.prompt.size()) >= options_.max_context) {
-    return invalid_argument("the prompt does not fit the context", "prompt");
-  }
-  pool_[request.id % pool_.size()]->submit(std::move(request));
-  return Status::ok();
-}
-
-void RemoteEngine::cancel(uint64_t id) {
-  pool_[id % pool_.size()]->cancel(id);
-}
-
-void RemoteEngine::shutdown() {
-  if (shut_down_.exchange(true)) return;
-  for (auto& c : pool_) c->shutdown();
-}
-
-engine::EngineStats RemoteEngine::stats() const {
-  engine::EngineStats s;
-  s.running = open_count_->load();
-  s.kv_total_blocks = static_cast<int>(options_.kv_total_blocks);
-  s.kv_block_size = options_.block_size;
-  return s;
 }
 
 }  // namespace turbine::runtime

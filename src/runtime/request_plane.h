@@ -9,12 +9,24 @@
 // `write_stall_timeout` closes the connection. A connection that closes (client gone, protocol
 // error, stall) cancels every request it opened.
 //
+// Peers (issue 18): a connection's first frame must be a Hello with the server's `token` (when it
+// has one); a peer without it gets a Close frame and is disconnected, as is one that sends nothing
+// for `hello_timeout` or starts with a frame too large to be a Hello. Pings are answered with
+// Pongs on the connection's strand, independently of the engine.
+//
 // RemoteEngine threads: an executor passed in (shared by every RemoteEngine of a frontend).
 // `pool_size` connections to the worker, opened lazily; a request uses connection id % pool.
 // Every output is delivered on that connection's strand. When a connection breaks (EOF, reset,
 // connect failure or timeout), every request open on it gets a final kError with
 // StatusCode::kUnavailable at once, which is what the router migrates on; a request cancelled
 // before the break gets kCancelled instead. The next request reconnects.
+//
+// Hung workers: an open connection sends a Ping every `ping_interval`; one that hears nothing
+// (no Pong, no output) for `silence_timeout` is treated as broken the same way, and the worker
+// is marked silent: submit() refuses new requests with kUnavailable (the router then picks
+// another worker, or answers 503 when there is none) while one connection keeps reconnecting and
+// pinging it; the first frame it hears back ends the silence. A SIGSTOPped worker keeps its
+// sockets open (the kernel even completes new connections), so only silence reveals it.
 #pragma once
 
 #include <atomic>
@@ -36,6 +48,8 @@ struct WorkerServerOptions {
   uint16_t port = 0;  // 0: any free port (see port())
   int n_threads = 1;
   std::chrono::milliseconds write_stall_timeout{30'000};
+  std::string token;  // peers must send it in their Hello; empty: any peer is served
+  std::chrono::milliseconds hello_timeout{10'000};
 };
 
 class WorkerServer {
@@ -68,6 +82,9 @@ struct RemoteEngineOptions {
   std::string address;  // host:port
   int pool_size = 2;
   std::chrono::milliseconds connect_timeout{3000};
+  std::string token;  // sent in every connection's Hello
+  std::chrono::milliseconds ping_interval{1000};
+  std::chrono::milliseconds silence_timeout{5000};  // 0: no silence detection
   // What the worker's model card says; checked locally so bad requests fail before the network.
   int max_context = 0;
   int block_size = 0;
@@ -82,6 +99,7 @@ class RemoteEngine final : public engine::AsyncEngine {
 
   Status submit(engine::EngineRequest request) override;
   void cancel(uint64_t id) override;
+  void stop(uint64_t id) override;
   void shutdown() override;
   engine::EngineStats stats() const override;
   int max_context() const override { return options_.max_context; }
@@ -89,11 +107,15 @@ class RemoteEngine final : public engine::AsyncEngine {
   int block_size() const override { return options_.block_size; }
 
   const std::string& address() const { return options_.address; }
+  // Whether the worker is silent (see above): new requests are refused until it answers.
+  bool silent() const;
 
   class Connection;
+  struct Health;
 
  private:
   const RemoteEngineOptions options_;
+  std::shared_ptr<Health> health_;
   std::vector<std::shared_ptr<Connection>> pool_;
   std::shared_ptr<std::atomic<int>> open_count_;  // requests submitted and not finished
   std::atomic<bool> shut_down_{false};

@@ -193,9 +193,38 @@ void encode(const KvReleaseFrame& f, std::string& out) {
   w.raw(f.transfer_id);
 }
 
+void encode(const HelloFrame& f, std::string& out) {
+  Writer w(out, FrameType::kHello);
+  w.str(f.token);
+}
+
+void encode(const PingFrame& f, std::string& out) {
+  Writer w(out, FrameType::kPing);
+  w.raw(f.nonce);
+}
+
+void encode(const PongFrame& f, std::string& out) {
+  Writer w(out, FrameType::kPong);
+  w.raw(f.nonce);
+}
+
+void encode(const CloseFrame& f, std::string& out) {
+  Writer w(out, FrameType::kClose);
+  w.u8(static_cast<uint8_t>(f.status.code()));
+  w.str(f.status.message());
+}
+
+bool tokens_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 void encode(const CancelFrame& f, std::string& out) {
   Writer w(out, FrameType::kCancel);
   w.raw(f.id);
+  w.u8(f.stop ? 1 : 0);
 }
 
 void encode(const OutputFrame& f, std::string& out) {
@@ -223,6 +252,24 @@ void encode(const OutputFrame& f, std::string& out) {
     w.u8(1);
     write_meta(w, *o.kv_transfer);
   }
+}
+
+// Appends every whole frame at the front of `buf` to `frames` and drops their bytes.
+Status take_frames(std::string& buf, std::vector<Frame>& frames) {
+  size_t pos = 0;
+  while (true) {
+    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.data()) + pos,
+                                  buf.size() - pos);
+    auto size = frame_size(rest);
+    if (!size) return size.status();
+    if (*size == 0) break;
+    auto frame = decode(rest.first(*size));
+    if (!frame) return frame.status();
+    frames.push_back(std::move(*frame));
+    pos += *size;
+  }
+  buf.erase(0, pos);
+  return Status::ok();
 }
 
 Result<size_t> frame_size(std::span<const uint8_t> buf) {
@@ -265,7 +312,9 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
     }
     case FrameType::kCancel: {
       CancelFrame f;
-      if (!r.raw(f.id) || !r.at_end()) return malformed("cancel");
+      uint8_t stop = 0;
+      if (!r.raw(f.id) || !r.raw(stop) || stop > 1 || !r.at_end()) return malformed("cancel");
+      f.stop = stop == 1;
       return Frame(f);
     }
     case FrameType::kOutput: {
@@ -327,6 +376,30 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
       KvReleaseFrame f;
       if (!r.raw(f.transfer_id) || !r.at_end()) return malformed("kv release");
       return Frame(f);
+    }
+    case FrameType::kHello: {
+      HelloFrame f;
+      if (!r.str(f.token) || !r.at_end()) return malformed("hello");
+      return Frame(std::move(f));
+    }
+    case FrameType::kPing: {
+      PingFrame f;
+      if (!r.raw(f.nonce) || !r.at_end()) return malformed("ping");
+      return Frame(f);
+    }
+    case FrameType::kPong: {
+      PongFrame f;
+      if (!r.raw(f.nonce) || !r.at_end()) return malformed("pong");
+      return Frame(f);
+    }
+    case FrameType::kClose: {
+      CloseFrame f;
+      uint8_t code = 0;
+      std::string message;
+      if (!r.raw(code) || !r.str(message) || !r.at_end()) return malformed("close");
+      if (code > static_cast<uint8_t>(StatusCode::kDataLoss)) return malformed("close code");
+      f.status = Status(static_cast<StatusCode>(code), message);
+      return Frame(std::move(f));
     }
   }
   return malformed("unknown type");

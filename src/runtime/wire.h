@@ -12,7 +12,7 @@
 //
 //   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field),
 //                                  u8[16] trace id, u8[8] parent span id, u8 trace flags
-//   Cancel  (frontend -> worker):  u64 id
+//   Cancel  (frontend -> worker):  u64 id, u8 stop (1: AsyncEngine::stop, version 4)
 //   Output  (worker -> frontend):  u64 id, u8 finish, i32 prompt_tokens, completion_tokens,
 //                                  cached_tokens, u8 status code, str message, str field,
 //                                  tokens[] {i32 token, f32 logprob, {i32, f32}[] top}
@@ -27,12 +27,22 @@
 // backend's KV pool for a device-to-device copy on one host, e.g. CUDA IPC handles; may be empty).
 // A request rejected by the worker (validation, queue full) gets one Output with finish = error.
 // Ids are the frontend's, unique among the live requests of one connection.
+//
+// Connection life (version 4, issue 18):
+//   Hello   (client -> worker, the first frame of every connection): str token. A worker with a
+//           token closes a connection whose first frame is not a Hello with that token (after a
+//           Close frame saying why); a worker without one accepts any Hello.
+//   Ping    (client -> worker): u64 nonce; answered at once with Pong {u64 nonce} by the worker's
+//           I/O thread (not the engine), so a silent connection means a hung or unreachable
+//           process, not a busy engine.
+//   Close   (worker -> client): u8 status code, str message; the worker closes after it.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/async_engine.h"
@@ -40,8 +50,12 @@
 
 namespace turbine::runtime {
 
-// 2: requests carry a trace context; 3: KvTransferMeta carries device_pool.
-inline constexpr uint8_t kWireVersion = 3;
+// 2: requests carry a trace context; 3: KvTransferMeta carries device_pool; 4: Hello, Ping, Pong
+// and Close frames (a v3 peer fails on the version of the first frame).
+inline constexpr uint8_t kWireVersion = 4;
+// A Hello larger than this closes the connection before it is read whole: an unauthenticated peer
+// cannot make the worker buffer a 32 MiB frame.
+inline constexpr uint32_t kMaxHelloBytes = 4096;
 inline constexpr uint32_t kMaxFrameBytes = 32u << 20;
 inline constexpr size_t kFrameHeaderBytes = 4;
 
@@ -51,7 +65,11 @@ enum class FrameType : uint8_t {
   kOutput = 3,
   kKvPull = 4,
   kKvData = 5,
-  kKvRelease = 6
+  kKvRelease = 6,
+  kHello = 7,
+  kPing = 8,
+  kPong = 9,
+  kClose = 10
 };
 
 struct RequestFrame {
@@ -63,6 +81,7 @@ struct RequestFrame {
 };
 struct CancelFrame {
   uint64_t id = 0;
+  bool stop = false;  // the caller's stop() (a stop string), not a cancellation
 };
 struct OutputFrame {
   uint64_t id = 0;
@@ -82,8 +101,20 @@ struct KvDataFrame {
 struct KvReleaseFrame {
   uint64_t transfer_id = 0;
 };
-using Frame =
-    std::variant<RequestFrame, CancelFrame, OutputFrame, KvPullFrame, KvDataFrame, KvReleaseFrame>;
+struct HelloFrame {
+  std::string token;  // the shared request-plane token; empty when the client has none
+};
+struct PingFrame {
+  uint64_t nonce = 0;
+};
+struct PongFrame {
+  uint64_t nonce = 0;
+};
+struct CloseFrame {
+  Status status;  // why the worker closes (e.g. kUnauthenticated)
+};
+using Frame = std::variant<RequestFrame, CancelFrame, OutputFrame, KvPullFrame, KvDataFrame,
+                           KvReleaseFrame, HelloFrame, PingFrame, PongFrame, CloseFrame>;
 
 // Append one whole frame (length prefix included) to `out`.
 void encode(const RequestFrame& f, std::string& out);
@@ -92,12 +123,23 @@ void encode(const OutputFrame& f, std::string& out);
 void encode(const KvPullFrame& f, std::string& out);
 void encode(const KvDataFrame& f, std::string& out);
 void encode(const KvReleaseFrame& f, std::string& out);
+void encode(const HelloFrame& f, std::string& out);
+void encode(const PingFrame& f, std::string& out);
+void encode(const PongFrame& f, std::string& out);
+void encode(const CloseFrame& f, std::string& out);
 
 // If `buf` starts with a whole frame, its total size (prefix included); 0 if more bytes are
 // needed; an error for a frame over kMaxFrameBytes.
 Result<size_t> frame_size(std::span<const uint8_t> buf);
 // Decodes one whole frame as delimited by frame_size (prefix included).
 Result<Frame> decode(std::span<const uint8_t> frame);
+
+// Moves every whole frame at the front of `buf` to `frames` and drops their bytes; a frame over
+// the limit or malformed is an error (the caller closes the connection).
+Status take_frames(std::string& buf, std::vector<Frame>& frames);
+
+// Whether two tokens are equal, in time that depends only on their lengths.
+bool tokens_equal(std::string_view a, std::string_view b);
 
 // ---- event plane payloads (JSON: low rate, readable with `nats sub`) -------------------------
 

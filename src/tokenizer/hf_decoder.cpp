@@ -84,10 +84,17 @@ Status HfDecoder::add(const json& config, bool& fused) {
   } else if (type == "Metaspace") {
     step.kind = Kind::kMetaspace;
     step.replacement = config.value("replacement", std::string("\xE2\x96\x81"));
+    step.content = " ";
     if (config.value("prepend_scheme", std::string("always")) != "never" &&
         config.value("add_prefix_space", true)) {
-      strip_at_start_ = 1;
-      strip_char_ = ' ';
+      // The Rust crate drops every replacement of the first token; after a Fuse the whole text
+      // is that token.
+      if (fused) {
+        step.content.clear();
+      } else {
+        strip_at_start_ = 1;
+        strip_char_ = ' ';
+      }
     }
   } else {
     return unimplemented("decoder type '" + type + "' is not supported", "decoder");
@@ -127,7 +134,7 @@ std::string HfDecoder::token_text(std::string_view piece, bool added) const {
         text = text.substr(begin, end - begin);
         break;
       }
-      case Kind::kMetaspace: text = replace_all(text, step.replacement, " "); break;
+      case Kind::kMetaspace: text = replace_all(text, step.replacement, step.content); break;
     }
   }
   return text;

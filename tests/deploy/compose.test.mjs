@@ -11,7 +11,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
-import { byKindName, chartDir, container, flags, render, repo } from "./lib.mjs";
+import { byKindName, chartDir, container, flags, render, repo, skipMissing } from "./lib.mjs";
+import { scrapeText } from "../e2e/prometheus.mjs";
 
 const composeFile = path.join(repo, "deploy/docker/compose.yaml");
 const compose = YAML.parse(fs.readFileSync(composeFile, "utf8"), { merge: true });
@@ -189,7 +190,7 @@ function existingDashboardMetrics() {
 test("compose.yaml's standalone service, run as a plain process, serves a completion and the dashboard's metrics", async (t) => {
   if (!haveBin) return t.skip(`${turbineBin} is not built`);
   const model = path.join(shared, "models/stories260K/stories260K.gguf");
-  if (!fs.existsSync(model)) return t.skip(`${model} missing (set TURBINE_SHARED)`);
+  if (!fs.existsSync(model)) return skipMissing(t, `${model} missing (set TURBINE_SHARED)`);
   const port = await freePort();
   const args = localize(compose.services.standalone.command, [["/models/", `${path.join(shared, "models")}/`]]);
   const f = flags(args);
@@ -202,7 +203,7 @@ test("compose.yaml's standalone service, run as a plain process, serves a comple
     await completion(port);
     const live = await fetch(`http://127.0.0.1:${port}/live`);
     assert.equal(live.status, 200);
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await scrapeText(`http://127.0.0.1:${port}/metrics`);
     // One worker is served without a router in the path: the router's series (decisions, cached
     // blocks, per-worker load, migrations) come with `--workers N` or a frontend, and the per-
     // transport KV series with a decode worker that has a transport (disaggregated serving).
@@ -231,7 +232,7 @@ test("compose.yaml's etcd + NATS + frontend + worker, run as plain processes, se
   if (missing.length) return t.skip(`\`turbine ${missing.join("`, `turbine ")}\` not implemented yet`);
   const etcd = which("etcd");
   const nats = which("nats-server");
-  if (!etcd || !nats) return t.skip("etcd and nats-server are not installed (scripts/install-deps installs them with the runtime)");
+  if (!etcd || !nats) return skipMissing(t, "etcd and nats-server are not installed (scripts/install-deps installs them with the runtime)");
   const [etcdPort, etcdPeer, natsPort, fePort, statusPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "turbine-compose-"));
   const s = compose.services;
@@ -258,7 +259,7 @@ test("compose.yaml's etcd + NATS + frontend + worker, run as plain processes, se
     await waitFor(`http://127.0.0.1:${fePort}/v1/models`, procs,
       async (r) => r.ok && (await r.json()).data?.length > 0, 60000);
     await completion(fePort);
-    const workerMetrics = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
+    const workerMetrics = await scrapeText(`http://127.0.0.1:${statusPort}/metrics`);
     assert.match(workerMetrics, /^turbine_engine_kv_total_blocks\{/m);
   } finally {
     await stop(procs);

@@ -14,7 +14,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
-import { flags, repo } from "./lib.mjs";
+import { flags, repo, skipMissing } from "./lib.mjs";
 
 const dockerDir = path.join(repo, "deploy/docker");
 const base = YAML.parse(fs.readFileSync(path.join(dockerDir, "compose.yaml"), "utf8"), { merge: true });
@@ -130,7 +130,7 @@ async function waitFor(fn, ms, what) {
 test("turbine serves what Prometheus scrapes and posts OTLP traces where Tempo listens", async (t) => {
   if (!haveBin) return t.skip(`${turbineBin} is not built`);
   const model = path.join(shared, "models/stories260K/stories260K.gguf");
-  if (!fs.existsSync(model)) return t.skip(`${model} missing`);
+  if (!fs.existsSync(model)) return skipMissing(t, `${model} missing`);
   // A stand-in for Tempo's receiver: the path and content type the OTLP/HTTP protocol uses.
   const posts = [];
   const receiver = http.createServer((req, res) => {

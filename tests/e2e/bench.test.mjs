@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, MODEL_NAME } from './server.mjs';
+import { scrapeText } from './prometheus.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -45,7 +46,7 @@ for (const endpoint of ['completions', 'chat']) {
     assert.equal(rows.length, 1 + 24);
     assert.match(fs.readFileSync(svg, 'utf8'), /^<svg|<\?xml/);
     // The server generated exactly what the bench asked for (ignore_eos + max_tokens).
-    const metrics = await (await fetch(`${server.base}/metrics`)).text();
+    const metrics = await scrapeText(`${server.base}/metrics`);
     assert.match(metrics, /turbine_frontend_requests_total\{[^}]*status="success"[^}]*\} \d+/);
   });
 }

@@ -4,10 +4,11 @@
 // worker lacks, and a prefill worker killed mid-load costs nothing but speed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, freePort, haveBinaries, sleep, streamCompletion, waitFor } from './cluster.mjs';
+import { Cluster, freePort, haveBinaries, skipUnlessInstalled, sleep, streamCompletion, waitFor } from './cluster.mjs';
 import { MODEL_NAME } from './server.mjs';
+import { scrapeText } from './prometheus.mjs';
 
-const skip = haveBinaries() ? false : 'etcd or nats-server is not installed (scripts/install-deps)';
+const skip = skipUnlessInstalled(haveBinaries() ? null : 'etcd or nats-server is not installed (scripts/install-deps)');
 // Long enough for several 16-token KV blocks, distinct from their first words on.
 const PROMPTS = Array.from({ length: 8 }, (_, i) =>
   `Story ${i}: once upon a time there was a little girl named Lily who loved to play in the park ` +
@@ -16,7 +17,7 @@ const MAX_TOKENS = 40;
 
 // Sum of a metric's samples; `label` (e.g. 'transport="tcp"') keeps only the series carrying it.
 async function metric(url, name, label = '') {
-  const text = await (await fetch(url)).text();
+  const text = await scrapeText(url);
   let sum = 0;
   for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) {
     if (!label || (m[1] ?? '').includes(label)) sum += Number(m[2]);

@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cluster, freePort, haveBinaries, waitFor } from './cluster.mjs';
+import { Cluster, freePort, haveBinaries, skipUnlessInstalled, waitFor } from './cluster.mjs';
 import { MODEL_NAME } from './server.mjs';
+import { scrapeText } from './prometheus.mjs';
 
-const skip = haveBinaries() ? false : 'etcd or nats-server is not installed (scripts/install-deps)';
+const skip = skipUnlessInstalled(haveBinaries() ? null : 'etcd or nats-server is not installed (scripts/install-deps)');
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 // Metric names docs/DEPLOY.md documents as existing.
@@ -114,8 +115,8 @@ describe('observability', { skip, timeout: 120000 }, () => {
     const promptTokens = results.reduce((a, u) => a + u.prompt_tokens, 0);
     const completionTokens = results.reduce((a, u) => a + u.completion_tokens, 0);
 
-    const front = parseMetrics(await (await fetch(`${c.base}/metrics`)).text());
-    const worker = parseMetrics(await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text());
+    const front = parseMetrics(await scrapeText(`${c.base}/metrics`));
+    const worker = parseMetrics(await scrapeText(`http://127.0.0.1:${statusPort}/metrics`));
     const documented = documentedMetrics();
     assert.ok(documented.length >= 20, `docs/DEPLOY.md lists ${documented.length} existing metrics`);
     const missing = documented.filter((n) => !front.families.has(n) && !worker.families.has(n));

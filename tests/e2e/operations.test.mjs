@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import OpenAI from 'openai';
 import { startServer, MODEL_NAME } from './server.mjs';
+import { scrapeText } from './prometheus.mjs';
 
 test('--api-key guards /v1/* and leaves /health and /live open', async () => {
   const server = await startServer(['--api-key', 'sekret']);
@@ -22,7 +23,7 @@ test('--api-key guards /v1/* and leaves /health and /live open', async () => {
     assert.equal((await fetch(`${server.base}/health`)).status, 200);
     const live = await fetch(`${server.base}/live`);
     assert.equal(live.status, 200);
-    const metrics = await (await fetch(`${server.base}/metrics`)).text();
+    const metrics = await scrapeText(`${server.base}/metrics`);
     assert.match(metrics, /# TYPE turbine_frontend_time_to_first_token_seconds histogram/);
   } finally {
     assert.equal(await server.stop(), 0);

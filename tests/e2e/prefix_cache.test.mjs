@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startServer, MODEL_NAME } from './server.mjs';
+import { scrapeText } from './prometheus.mjs';
 
 let server;
 let client;
@@ -29,7 +30,7 @@ test('a repeated completion reports cached prompt tokens', async () => {
   assert.ok(cached < second.usage.prompt_tokens, JSON.stringify(second.usage));
   assert.equal(second.choices[0].text, first.choices[0].text);
 
-  const metrics = await (await fetch(`${server.base}/metrics`)).text();
+  const metrics = await scrapeText(`${server.base}/metrics`);
   const value = (name) => {
     const m = metrics.match(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+-]+)$`, 'm'));
     assert.ok(m, `${name} missing from /metrics`);

@@ -1,6 +1,7 @@
 // Starts a turbine server on a free port for a test file and stops it afterwards.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { scrapeText } from './prometheus.mjs';
 
 export const SHARED = process.env.TURBINE_SHARED;
 export const MODEL = path.join(SHARED, 'models/stories260K/stories260K.gguf');
@@ -41,7 +42,7 @@ export async function startServer(extraArgs = [], env = {}) {
 
 // Reads one metric sample (first series whose name and labels start with `prefix`).
 export async function metric(base, prefix) {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await scrapeText(`${base}/metrics`);
   for (const line of text.split('\n')) {
     if (line.startsWith(prefix)) return Number(line.slice(line.lastIndexOf(' ') + 1));
   }

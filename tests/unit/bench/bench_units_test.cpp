@@ -11,6 +11,7 @@
 #include "bench/sse.h"
 #include "bench/stats.h"
 #include "bench/workload.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::bench {
 namespace {
@@ -151,7 +152,7 @@ TEST(WorkloadTest, RealMooncakeTracesLoad) {
   if (const char* env = std::getenv("TURBINE_SHARED"))
     dir = std::filesystem::path(env) / "datasets";
   auto path = dir / "mooncake_synthetic_trace.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not present";
+  if (!std::filesystem::exists(path)) TURBINE_MISSING_DEPENDENCY(path << " not present");
   BenchOptions o;
   o.dataset = path.string();
   auto w = load_dataset(o);

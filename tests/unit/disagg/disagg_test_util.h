@@ -16,6 +16,7 @@
 #include "../model/model_test_util.h"
 #include "engine/engine.h"
 #include "model/model.h"
+#include "test_support/missing_dependency.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::disagg::testing {
@@ -43,9 +44,9 @@ inline const Stories* stories() {
   return s;
 }
 
-#define REQUIRE_STORIES()                                                            \
-  do {                                                                               \
-    if (!stories()->model || !stories()->tok) GTEST_SKIP() << "missing stories260K"; \
+#define REQUIRE_STORIES()                                                                        \
+  do {                                                                                           \
+    if (!stories()->model || !stories()->tok) TURBINE_MISSING_DEPENDENCY("missing stories260K"); \
   } while (0)
 
 struct EngineSetup {

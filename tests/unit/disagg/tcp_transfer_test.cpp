@@ -45,10 +45,11 @@ class NoEngine final : public engine::AsyncEngine {
   int block_size() const override { return 16; }
 };
 
-std::unique_ptr<WorkerServer> serve(uint16_t port) {
+std::unique_ptr<WorkerServer> serve(uint16_t port, std::string token = "") {
   WorkerServerOptions o;
   o.host = "127.0.0.1";
   o.port = port;
+  o.token = std::move(token);
   auto s = std::make_unique<WorkerServer>(o, std::make_shared<NoEngine>());
   s->set_kv_source(std::make_shared<PatternSource>(), "127.0.0.1");
   EXPECT_TRUE(s->start().is_ok());
@@ -109,6 +110,28 @@ TEST(TcpKvTransferTest, PipelinedPullsReuseOneConnectionAndSurviveAServerRestart
   server.reset();
   auto gone = fetch(t, m, 0, 1);
   EXPECT_EQ(gone.status().code(), StatusCode::kUnavailable);
+}
+
+// KV pulls share the request plane's port and its token (issue 18, item 9).
+TEST(TcpKvTransferTest, PullsNeedTheRequestPlaneToken) {
+  auto server = serve(0, "kv-token");
+  engine::KvTransferMeta m;
+  m.transfer_id = 7;
+  m.address = "127.0.0.1:" + std::to_string(server->port());
+  m.layout = PatternSource().kv_layout();
+  TcpKvTransferOptions wrong;
+  wrong.token = "other";
+  TcpKvTransfer bad(wrong);
+  auto refused = fetch(bad, m, 0, 2);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.status().message().find("token"), std::string::npos)
+      << refused.status().to_string();
+  TcpKvTransferOptions right;
+  right.token = "kv-token";
+  TcpKvTransfer good(right);
+  auto got = fetch(good, m, 0, 2);
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  EXPECT_TRUE(*got == PatternSource::expected(0, 2));
 }
 
 }  // namespace

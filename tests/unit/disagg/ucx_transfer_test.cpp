@@ -20,6 +20,7 @@
 #include "runtime/kv_transfer_tcp.h"
 #include "runtime/kv_transfer_ucx.h"
 #include "runtime/request_plane.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::disagg {
 namespace {
@@ -81,10 +82,10 @@ Status ucx_usable() {
   return Status::ok();
 }
 
-#define REQUIRE_UCX()                                                       \
-  do {                                                                      \
-    if (Status ucx_st = ucx_usable(); !ucx_st.is_ok())                      \
-      GTEST_SKIP() << "UCX cannot initialise here: " << ucx_st.to_string(); \
+#define REQUIRE_UCX()                                                                   \
+  do {                                                                                  \
+    if (Status ucx_st = ucx_usable(); !ucx_st.is_ok())                                  \
+      TURBINE_MISSING_DEPENDENCY("UCX cannot initialise here: " << ucx_st.to_string()); \
   } while (0)
 
 Result<std::string> fetch(engine::KvTransfer& t, const engine::KvTransferMeta& m, int first, int n,
@@ -108,7 +109,7 @@ engine::KvTransferMeta meta_for(uint16_t port, uint64_t transfer_id = 7) {
 TEST(UcxKvTransferTest, MultiChunkPullsReassembleTheExactBytes) {
   REQUIRE_UCX();
   auto source = std::make_shared<PatternSource>();
-  auto server = UcxKvServer::start(source, {"127.0.0.1", 0});
+  auto server = UcxKvServer::start(source, {"127.0.0.1", 0, ""});
   ASSERT_TRUE(server.has_value()) << server.status().to_string();
   ASSERT_GT((*server)->port(), 0);
   UcxKvTransferOptions o;
@@ -141,7 +142,7 @@ TEST(UcxKvTransferTest, MultiChunkPullsReassembleTheExactBytes) {
 TEST(UcxKvTransferTest, ReleaseUnpinsAndUnknownTransferIsNotFound) {
   REQUIRE_UCX();
   auto source = std::make_shared<PatternSource>();
-  auto server = UcxKvServer::start(source, {"127.0.0.1", 0});
+  auto server = UcxKvServer::start(source, {"127.0.0.1", 0, ""});
   ASSERT_TRUE(server.has_value()) << server.status().to_string();
   auto t = UcxKvTransfer::create();
   ASSERT_TRUE(t.has_value()) << t.status().to_string();
@@ -153,10 +154,35 @@ TEST(UcxKvTransferTest, ReleaseUnpinsAndUnknownTransferIsNotFound) {
   EXPECT_TRUE(eventually([&] { return source->released() == std::vector<uint64_t>{7}; }));
 }
 
+// The UCX listener refuses pullers without the request-plane token (issue 18, item 9).
+TEST(UcxKvTransferTest, PullersWithoutTheTokenAreRefused) {
+  REQUIRE_UCX();
+  auto source = std::make_shared<PatternSource>();
+  auto server = UcxKvServer::start(source, {"127.0.0.1", 0, "kv-token"});
+  ASSERT_TRUE(server.has_value()) << server.status().to_string();
+  const auto m = meta_for((*server)->port());
+  for (const char* token : {"", "other"}) {
+    UcxKvTransferOptions o;
+    o.token = token;
+    auto t = UcxKvTransfer::create(o);
+    ASSERT_TRUE(t.has_value()) << t.status().to_string();
+    auto got = fetch(**t, m, 0, 2);
+    ASSERT_FALSE(got.has_value()) << "token `" << token << "` was served";
+    EXPECT_EQ(got.status().code(), StatusCode::kUnauthenticated) << got.status().to_string();
+  }
+  UcxKvTransferOptions o;
+  o.token = "kv-token";
+  auto t = UcxKvTransfer::create(o);
+  ASSERT_TRUE(t.has_value()) << t.status().to_string();
+  auto got = fetch(**t, m, 0, 2);
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  EXPECT_TRUE(*got == PatternSource::expected(0, 2));
+}
+
 TEST(UcxKvTransferTest, DeadServerIsAnErrorNotAHang) {
   REQUIRE_UCX();
   auto source = std::make_shared<PatternSource>();
-  auto server = UcxKvServer::start(source, {"127.0.0.1", 0});
+  auto server = UcxKvServer::start(source, {"127.0.0.1", 0, ""});
   ASSERT_TRUE(server.has_value()) << server.status().to_string();
   const auto m = meta_for((*server)->port());
   UcxKvTransferOptions o;
@@ -191,7 +217,7 @@ TEST(UcxKvTransferTest, DeadServerIsAnErrorNotAHang) {
 TEST(UcxKvTransferTest, DispatchSendsUcxAddressesToUcxAndTheRestToTcp) {
   REQUIRE_UCX();
   auto source = std::make_shared<PatternSource>();
-  auto server = UcxKvServer::start(source, {"127.0.0.1", 0});
+  auto server = UcxKvServer::start(source, {"127.0.0.1", 0, ""});
   ASSERT_TRUE(server.has_value()) << server.status().to_string();
   auto tcp = std::make_shared<runtime::TcpKvTransfer>();
   runtime::DispatchKvTransfer d(tcp);
@@ -236,7 +262,7 @@ struct Worker {
     server = std::make_unique<runtime::WorkerServer>(wo, engine);
     server->set_kv_source(engine, "127.0.0.1");
     if (serve_ucx) {
-      auto u = UcxKvServer::start(engine, {"127.0.0.1", 0});
+      auto u = UcxKvServer::start(engine, {"127.0.0.1", 0, ""});
       EXPECT_TRUE(u.has_value()) << u.status().to_string();
       if (u.has_value()) {
         ucx = std::move(u).value();

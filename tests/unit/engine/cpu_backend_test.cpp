@@ -11,6 +11,7 @@
 #include "block_tables.h"
 #include "engine/backend.h"
 #include "model/model.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::engine {
 namespace {
@@ -67,7 +68,7 @@ class CpuBackendStories : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(stories_gguf()))
-      GTEST_SKIP() << "missing asset " << stories_gguf();
+      TURBINE_MISSING_DEPENDENCY("missing asset " << stories_gguf());
     auto m = model::load_model(stories_gguf());
     ASSERT_TRUE(m.has_value()) << m.status().to_string();
     model_ = std::move(m).value();
@@ -86,7 +87,8 @@ class CpuBackendStories : public ::testing::Test {
 TEST_F(CpuBackendStories, GreedyMatchesLlama2cGolden) {
   const auto golden_path =
       turbine::testing::shared_assets() / "models/stories260K/stories260K_greedy_golden.txt";
-  if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << "missing asset " << golden_path;
+  if (!std::filesystem::exists(golden_path))
+    TURBINE_MISSING_DEPENDENCY("missing asset " << golden_path);
   std::stringstream ss;
   ss << std::ifstream(golden_path, std::ios::binary).rdbuf();
   auto b = backend();

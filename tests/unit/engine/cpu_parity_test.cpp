@@ -8,6 +8,7 @@
 #include "block_tables.h"
 #include "engine/backend.h"
 #include "model/model.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::engine {
 namespace {
@@ -49,7 +50,7 @@ class Parity : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(stories_gguf()))
-      GTEST_SKIP() << "missing asset " << stories_gguf();
+      TURBINE_MISSING_DEPENDENCY("missing asset " << stories_gguf());
     auto m = model::load_model(stories_gguf());
     ASSERT_TRUE(m.has_value());
     gguf_ = std::move(m).value();

@@ -10,6 +10,7 @@
 #include "../model/model_test_util.h"
 #include "engine/engine.h"
 #include "model/model.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::engine {
 namespace {
@@ -91,7 +92,7 @@ class SchedulerStories : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(stories_gguf()))
-      GTEST_SKIP() << "missing asset " << stories_gguf();
+      TURBINE_MISSING_DEPENDENCY("missing asset " << stories_gguf());
     auto m = model::load_model(stories_gguf());
     ASSERT_TRUE(m.has_value()) << m.status().to_string();
     model_ = std::move(m).value();

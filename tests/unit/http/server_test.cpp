@@ -381,7 +381,7 @@ TEST(RouterTest, MatchAndDefaultErrorBody) {
   EXPECT_EQ(router.match("GET", "/hello/").outcome, Router::Outcome::kNotFound);
   const Router::Match m = router.match("DELETE", "/hello");
   EXPECT_EQ(m.outcome, Router::Outcome::kMethodNotAllowed);
-  EXPECT_EQ(m.allow, "GET, POST");
+  EXPECT_EQ(m.allow, "GET, POST, HEAD");  // HEAD is served by the GET route
   EXPECT_EQ(default_error_body(400, "bad \"x\""), R"({"error":{"message":"bad \"x\""}})");
 }
 

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "hub/hub.h"
+#include "test_support/missing_dependency.h"
 
 extern char** environ;
 
@@ -205,11 +206,11 @@ int closed_port() {
 class SnapshotDownloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!python_available()) GTEST_SKIP() << "python3 is not installed";
+    if (!python_available()) TURBINE_MISSING_DEPENDENCY("python3 is not installed");
     // Proxies from the environment must not intercept 127.0.0.1.
     ::setenv("no_proxy", "127.0.0.1,localhost", 1);
     ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-    std::string tmpl = (fs::path(testing::TempDir()) / "hub_test_XXXXXX").string();
+    std::string tmpl = (fs::path(::testing::TempDir()) / "hub_test_XXXXXX").string();
     tmp_ = ::mkdtemp(tmpl.data());
     hub_root_ = tmp_ / "hub";
     cache_ = tmp_ / "cache";

@@ -5,6 +5,7 @@
 
 #include "model/model.h"
 #include "model_test_util.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::model {
 namespace {
@@ -17,7 +18,7 @@ class HfLoader : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(stories_gguf()))
-      GTEST_SKIP() << "missing asset " << stories_gguf();
+      TURBINE_MISSING_DEPENDENCY("missing asset " << stories_gguf());
     auto m = load_model(stories_gguf());
     ASSERT_TRUE(m.has_value());
     gguf_ = std::move(m).value();

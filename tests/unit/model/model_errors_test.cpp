@@ -7,6 +7,7 @@
 #include "model/gguf.h"
 #include "model/model.h"
 #include "model_test_util.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::model {
 namespace {
@@ -27,7 +28,7 @@ class CorruptGguf : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(stories_gguf()))
-      GTEST_SKIP() << "missing asset " << stories_gguf();
+      TURBINE_MISSING_DEPENDENCY("missing asset " << stories_gguf());
     bytes_ = read_bytes(stories_gguf());
     auto f = MappedFile::open(stories_gguf());
     ASSERT_TRUE(f.has_value());

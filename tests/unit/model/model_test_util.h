@@ -17,6 +17,7 @@
 #include "model/mapped_file.h"
 #include "model/model.h"
 #include "model/model_writer.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::testing {
 
@@ -29,9 +30,9 @@ inline std::filesystem::path stories_gguf() {
   return shared_assets() / "models/stories260K/stories260K.gguf";
 }
 
-#define TURBINE_REQUIRE_ASSET(path)                                                 \
-  do {                                                                              \
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing asset " << (path); \
+#define TURBINE_REQUIRE_ASSET(path)                                                             \
+  do {                                                                                          \
+    if (!std::filesystem::exists(path)) TURBINE_MISSING_DEPENDENCY("missing asset " << (path)); \
   } while (0)
 
 // A fresh directory under the system temp dir, removed on destruction.

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "test_processes.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::runtime {
 namespace {
@@ -61,7 +62,8 @@ class EtcdDiscoveryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string bin = find_etcd();
-    if (bin.empty()) GTEST_SKIP() << "etcd is not installed (scripts/install-deps installs it)";
+    if (bin.empty())
+      TURBINE_MISSING_DEPENDENCY("etcd is not installed (scripts/install-deps installs it)");
     etcd_ = std::make_unique<EtcdProcess>(bin);
     ASSERT_TRUE(etcd_->start()) << "etcd did not start";
   }

@@ -16,6 +16,7 @@
 
 #include "runtime/component.h"
 #include "runtime/wire.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::runtime {
 namespace {
@@ -101,7 +102,7 @@ void stop(pid_t pid) {
 
 TEST(NatsEventPlane, PublishSubscribeAndReconnect) {
   const std::string bin = "/usr/sbin/nats-server";
-  if (!std::filesystem::exists(bin)) GTEST_SKIP() << "nats-server is not installed";
+  if (!std::filesystem::exists(bin)) TURBINE_MISSING_DEPENDENCY("nats-server is not installed");
   const uint16_t port = free_port();
   NatsOptions o;
   o.url = "nats://127.0.0.1:" + std::to_string(port);

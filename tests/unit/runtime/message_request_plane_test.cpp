@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "runtime/component.h"
 #include "test_processes.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::runtime {
 namespace {
@@ -80,8 +81,8 @@ class MessageRequestPlaneTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string bin = test_support::find_nats_server();
-    if (bin.empty()) GTEST_SKIP() << "nats-server is not installed";
-    if (!std::filesystem::exists(model_path())) GTEST_SKIP() << "no stories260K";
+    if (bin.empty()) TURBINE_MISSING_DEPENDENCY("nats-server is not installed");
+    if (!std::filesystem::exists(model_path())) TURBINE_MISSING_DEPENDENCY("no stories260K");
     port_ = test_support::free_port();
     pid_ = test_support::start_nats(bin, port_);
     auto m = model::load_model(model_path());

@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "runtime/io_threads.h"
+#include "test_support/missing_dependency.h"
 
 namespace turbine::runtime {
 namespace {
@@ -77,7 +78,7 @@ std::future<Collected> run(engine::AsyncEngine& e, uint64_t id, std::vector<int3
 class RequestPlaneTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(model_path())) GTEST_SKIP() << "no stories260K";
+    if (!std::filesystem::exists(model_path())) TURBINE_MISSING_DEPENDENCY("no stories260K");
     auto m = model::load_model(model_path());
     ASSERT_TRUE(m.has_value());
     model_ = std::move(*m);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/model.h"
+#include "test_support/missing_dependency.h"
 #include "test_vocab.h"
 #include "tokenizer/tokenizer.h"
 
@@ -16,7 +17,7 @@ TEST(GgufVocab, Stories260kMatchesLlama2cVocabulary) {
   const auto dir = test_util::shared_assets() / "models/stories260K";
   if (!std::filesystem::exists(dir / "stories260K.gguf") ||
       !std::filesystem::exists(dir / "tok512.bin")) {
-    GTEST_SKIP() << "stories260K.gguf or tok512.bin not found under " << dir;
+    TURBINE_MISSING_DEPENDENCY("stories260K.gguf or tok512.bin not found under " << dir);
   }
   auto model = model::load_model(dir / "stories260K.gguf");
   ASSERT_TRUE(model.has_value()) << model.status().to_string();

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "test_support/missing_dependency.h"
 #include "test_vocab.h"
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -26,7 +27,7 @@ class StoriesTokenizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto vocab = read_llama2c_vocab(tok512_path(), 512);
-    if (!vocab) GTEST_SKIP() << "stories260K vocabulary not found at " << tok512_path();
+    if (!vocab) TURBINE_MISSING_DEPENDENCY("stories260K vocabulary not found at " << tok512_path());
     vocab_ = *vocab;
     auto tok = make_tokenizer(vocab_);
     ASSERT_TRUE(tok.has_value()) << tok.status().to_string();

@@ -86,6 +86,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       name: {{ .Values.hfTokenSecret.name }}
       key: {{ .Values.hfTokenSecret.key }}
 {{- end }}
+{{- if .Values.requestPlaneTokenSecret.name }}
+- name: TURBINE_REQUEST_PLANE_TOKEN_FILE
+  value: /etc/turbine/request-plane/token
+{{- end }}
 {{- end }}
 
 {{/* Writable scratch space (the root filesystem is read-only) and the model volume. */}}
@@ -100,6 +104,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     claimName: {{ .Values.modelPVC.name }}
     readOnly: true
 {{- end }}
+{{- if .Values.requestPlaneTokenSecret.name }}
+- name: request-plane-token
+  secret:
+    secretName: {{ .Values.requestPlaneTokenSecret.name }}
+    defaultMode: 0400
+    items:
+      - key: {{ .Values.requestPlaneTokenSecret.key }}
+        path: token
+{{- end }}
 {{- end }}
 
 {{- define "turbine.commonVolumeMounts" -}}
@@ -110,6 +123,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.modelPVC.enable }}
 - name: model
   mountPath: {{ .Values.modelPVC.mountPath }}
+  readOnly: true
+{{- end }}
+{{- if .Values.requestPlaneTokenSecret.name }}
+- name: request-plane-token
+  mountPath: /etc/turbine/request-plane
   readOnly: true
 {{- end }}
 {{- end }}

@@ -1,0 +1,218 @@
+// The CUDA Backend's class, shared by its implementation files (internal to src/cuda):
+//   cuda_backend.cpp     start-up (buffers, KV cache sizing, GEMM tuning), the step: forward,
+//                        CUDA graphs, the layers
+//   cuda_backend_kv.cpp  KV export/import for disaggregation: host-staged block reads/writes,
+//                        the pool descriptor, device-to-device copies from a peer's pool (IPC)
+//   weight_upload.cpp    the weights, converted and uploaded once
+// Thread ownership as in cuda/cuda_backend.h: used by one thread at a time (the engine thread).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cuda/attention.h"
+#include "cuda/cuda_backend.h"
+#include "cuda/device.h"
+#include "cuda/gemm.h"
+#include "cuda/kv_copy.h"
+#include "cuda/weight_upload.h"
+#include "engine/kv_write_tracker.h"
+#include "model/dtype.h"
+
+namespace turbine::cuda {
+
+// Move-only owner of page-locked host memory (the step's staging and logits buffers).
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  static Result<PinnedBuffer> allocate(size_t bytes) {
+    PinnedBuffer b;
+    TURBINE_RETURN_IF_ERROR(check(cudaMallocHost(&b.ptr_, std::max<size_t>(bytes, 1)), "pinned"));
+    b.size_ = bytes;
+    return b;
+  }
+  ~PinnedBuffer() {
+    if (ptr_ != nullptr) cudaFreeHost(ptr_);
+  }
+  PinnedBuffer(PinnedBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    if (this != &o) {
+      if (ptr_ != nullptr) cudaFreeHost(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+  size_t size_bytes() const { return size_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Move-only owner of an instantiated CUDA graph.
+class GraphExec {
+ public:
+  explicit GraphExec(cudaGraphExec_t e) : e_(e) {}
+  ~GraphExec() {
+    if (e_ != nullptr) cudaGraphExecDestroy(e_);
+  }
+  GraphExec(GraphExec&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  GraphExec& operator=(GraphExec&&) = delete;
+  GraphExec(const GraphExec&) = delete;
+  GraphExec& operator=(const GraphExec&) = delete;
+  cudaGraphExec_t get() const { return e_; }
+
+ private:
+  cudaGraphExec_t e_ = nullptr;
+};
+
+// Offsets (in int32 elements) of the parts of one step's staging buffer.
+struct StepLayout {
+  size_t ids, pos, slots, ctx, cu, tables, out_rows, total;
+};
+
+class CudaBackend final : public engine::Backend {
+ public:
+  CudaBackend(const model::Model& model, const CudaBackendOptions& opts, int max_context)
+      : cfg_(model.config()),
+        dtype_(opts.dtype),
+        eb_(dtype_bytes(opts.dtype)),
+        device_(opts.device),
+        max_context_(max_context),
+        block_size_(opts.block_size),
+        q_dim_(cfg_.n_heads * cfg_.head_dim),
+        kv_dim_(cfg_.n_kv_heads * cfg_.head_dim),
+        qkv_w_(q_dim_ + 2 * kv_dim_) {}
+
+  Status init(const model::Model& model, const CudaBackendOptions& opts);
+
+  std::string_view name() const override { return "cuda"; }
+  int max_context() const override { return max_context_; }
+  int num_blocks() const override { return n_blocks_; }
+  int block_size() const override { return block_size_; }
+  Status forward(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits) override;
+  bool supports_sampling() const override { return device_sampling_; }
+  Status forward_sample(std::span<const engine::SeqChunk> chunks,
+                        std::span<const engine::RowSampling> rows, std::vector<int32_t>& tokens,
+                        std::vector<float>& logits) override;
+
+  ~CudaBackend() override;
+  engine::KvLayout kv_layout() const override;
+  Status read_kv_blocks(std::span<const int32_t> blocks, std::string& out) override;
+  Status write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
+                         int n_positions) override;
+  std::string kv_pool_descriptor() const override { return kv_pool_; }
+  Status copy_kv_blocks_from_pool(std::string_view descriptor, std::span<const int32_t> src_blocks,
+                                  std::span<const int32_t> blocks, int n_positions) override;
+
+ private:
+  int64_t kv_chunk_bytes() const {
+    return static_cast<int64_t>(block_size_) * kv_dim_ * static_cast<int64_t>(eb_);
+  }
+  // This pool, with block ids at `ids` (device).
+  KvBlockView pool_view(const int32_t* ids) const {
+    return {k_cache_.data(), v_cache_.data(), int64_t{n_blocks_} * kv_chunk_bytes(),
+            kv_chunk_bytes(), ids};
+  }
+  // The packed wire layout at `base` (device).
+  KvBlockView packed_view(void* base) const {
+    const int64_t chunk = kv_chunk_bytes();
+    return {base, static_cast<uint8_t*>(base) + chunk, 2 * chunk,
+            int64_t{2} * cfg_.n_layers * chunk, nullptr};
+  }
+  Status check_block_ids(std::span<const int32_t> blocks, int n_blocks, const char* what) const;
+  // Copies a and then b (block ids) to kv_ids_dev_ (enqueued on the stream).
+  Status upload_ids(std::span<const int32_t> a, std::span<const int32_t> b);
+  Status reserve_kv_staging(size_t bytes);
+  Status make_pool_descriptor();
+
+  // After the LM head: downloads the n_out logits rows, or (forward_sample) samples them and
+  // downloads the token ids and the on_host rows only.
+  Status emit_outputs(int n_out);
+  // Decode-only steps of up to max_num_seqs chunks replay a CUDA graph captured per batch-size
+  // bucket (powers of two) and context bucket (powers of two from kDecodePartitionTokens up to
+  // max_context): fixed shapes (padded rows, full-width block tables, the decode grid sized for
+  // the context bucket; partitions past a sequence's actual context exit at once and the
+  // reduction reads the count from the context lengths) so that one capture serves every step of
+  // that bucket.
+  Status forward_graph(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits,
+                       int bucket, int ctx_bucket);
+  Status finish_step(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits,
+                     int n_out, Status st);
+  Status reserve(int n_tokens, int n_chunks, size_t staging_ints, int n_out);
+  // Picks the fastest cuBLASLt algorithm for the projections and the LM head at every decode
+  // graph bucket that runs cuBLASLt (Gemm::tune over all layers' weights). Uses the step buffers.
+  Status tune_decode_gemms();
+  Status run_layers(int n_tokens, int n_decode, int n_prefill_seqs, int max_decode_ctx,
+                    int max_q_len, int table_width, const StepLayout& lay);
+  void* kv_layer(const DeviceBuffer& cache, int layer) const {
+    return static_cast<uint8_t*>(cache.data()) +
+           static_cast<size_t>(layer) * static_cast<size_t>(n_blocks_) *
+               static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_) * eb_;
+  }
+
+  const model::ModelConfig cfg_;
+  const model::DType dtype_;
+  const size_t eb_;
+  const int device_;
+  const int max_context_;
+  const int block_size_;
+  const int q_dim_, kv_dim_, qkv_w_;
+  int n_blocks_ = 0;
+  int max_num_seqs_ = 0;
+  bool use_graphs_ = true;
+  bool device_sampling_ = true;
+  bool pdl_ = false;  // programmatic dependent launch for the step's kernels
+  bool fused_swiglu_ = false;
+  // Set by forward_sample() for the duration of the step.
+  std::span<const engine::RowSampling> rows_;
+  std::vector<int32_t>* tokens_out_ = nullptr;
+  // By (bucket, context bucket); cleared when a step buffer moves.
+  std::map<std::pair<int, int>, GraphExec> graphs_;
+
+  Stream stream_;
+  std::optional<Gemm> gemm_;
+  DeviceBuffer embed_, output_norm_, lm_head_, inv_freq_;
+  const void* lm_head_ptr_ = nullptr;  // lm_head_ or embed_ (tied)
+  std::vector<LayerDev> layers_;
+  DeviceBuffer k_cache_, v_cache_;
+
+  // Step buffers, grown on demand.
+  int cap_tokens_ = 0, cap_out_ = 0;
+  size_t cap_staging_ = 0;
+  DeviceBuffer x_, xb_, qkv_, att_, o_, gu_, h_, xg_, logits_dev_, staging_dev_, decode_ws_;
+  PinnedBuffer staging_host_, logits_host_;
+  DeviceBuffer sample_params_dev_, tokens_dev_;  // cap_out_ rows
+  PinnedBuffer sample_params_host_, tokens_host_;
+
+  engine::KvWriteTracker kv_writes_;  // which positions each block holds; validates chunks
+  std::vector<int> order_;            // chunk indices, decode chunks first
+
+  // Disaggregation: KV export/import staging, this pool's descriptor, peers' pools mapped here
+  // (by descriptor; CUDA IPC mappings are closed with the backend).
+  DeviceBuffer kv_ids_dev_, kv_stage_dev_;
+  PinnedBuffer kv_ids_host_, kv_stage_host_;
+  std::string kv_pool_;
+  std::string boot_id_;  // this host's, read once (make_pool_descriptor)
+  struct PeerPool {
+    void* k = nullptr;
+    void* v = nullptr;
+    bool ipc = false;  // opened with cudaIpcOpenMemHandle
+  };
+  std::map<std::string, PeerPool, std::less<>> peer_pools_;
+};
+
+}  // namespace turbine::cuda

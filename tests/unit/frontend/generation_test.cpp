@@ -1,0 +1,296 @@
+// The generation stage end to end, without HTTP or an engine thread: a fake engine the test
+// drives, a fake ResponseWriter, one io_context on the test thread.
+#include "frontend/generation.h"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include "fakes.h"
+#include "frontend/engine_call.h"
+#include "frontend/openai_protocol.h"
+
+namespace turbine::frontend {
+namespace {
+
+namespace json = boost::json;
+using testing::FakeEngine;
+using testing::FakeTokenizer;
+using testing::FakeWriter;
+using testing::Loop;
+
+std::vector<json::value> data_events(const std::string& sse) {
+  std::vector<json::value> out;
+  size_t at = 0;
+  while ((at = sse.find("data: ", at)) != std::string::npos) {
+    const size_t end = sse.find("\n\n", at);
+    const std::string_view d = std::string_view(sse).substr(at + 6, end - at - 6);
+    out.push_back(d == "[DONE]" ? json::value("[DONE]") : json::parse(d));
+    at = end;
+  }
+  return out;
+}
+
+class GenerationTest : public ::testing::Test {
+ protected:
+  GenerationTest() {
+    auto m = std::make_shared<ModelEntry>();
+    m->name = "m";
+    m->tokenizer = tok_;
+    m->engine = engine_;
+    m->max_context = 64;
+    m->max_token_bytes = longest_token_bytes(*tok_);
+    model_ = m;
+  }
+
+  // A request of `prompts` prepared as the preprocessor would.
+  Generation generation(const ProtocolAdapter& protocol, const ParsedRequest& request) {
+    auto prepared = Preprocessor().prepare(request, *model_, protocol.prompt_field());
+    EXPECT_TRUE(prepared.has_value()) << prepared.status().to_string();
+    Generation g;
+    g.protocol = &protocol;
+    g.model = model_;
+    g.request = std::make_shared<const ParsedRequest>(request);
+    g.prepared = std::move(*prepared);
+    g.headers = {{"x-test", "1"}};
+    return g;
+  }
+
+  api::CompletionRequest completion(std::vector<std::string> prompts, bool stream) {
+    api::CompletionRequest r;
+    r.model = "m";
+    for (auto& p : prompts) r.prompts.push_back({std::move(p), {}, false});
+    r.sampling.stream = stream;
+    r.sampling.max_tokens = 8;
+    return r;
+  }
+
+  api::ChatRequest chat(bool stream) {
+    api::ChatRequest r;
+    r.model = "m";
+    api::ChatMessage msg;
+    msg.role = "user";
+    msg.content = "hi";
+    r.messages.push_back(msg);
+    r.sampling.stream = stream;
+    r.sampling.max_tokens = 8;
+    return r;
+  }
+
+  void start(Generation g) { loop_.spawn(run_generation(env_, std::move(g), writer_)); }
+  int32_t id(std::string_view piece) const { return tok_->id(piece); }
+  double metric(std::string_view prefix) {
+    const std::string text = metrics_.serialize();
+    size_t at = 0;
+    while ((at = text.find(prefix, at)) != std::string::npos) {
+      if (at == 0 || text[at - 1] == '\n') {
+        const size_t eol = text.find('\n', at);
+        const std::string line = text.substr(at, eol - at);
+        return std::stod(line.substr(line.rfind(' ') + 1));
+      }
+      ++at;
+    }
+    return -1;
+  }
+
+  std::shared_ptr<FakeTokenizer> tok_ = std::make_shared<FakeTokenizer>();
+  std::shared_ptr<FakeEngine> engine_ = std::make_shared<FakeEngine>();
+  ModelPtr model_;
+  metrics::FrontendMetrics metrics_{"m"};
+  trace::Tracer tracer_;
+  std::atomic<uint64_t> next_id_{100};
+  std::atomic<int> inflight_{0};
+  GenerationEnv env_{metrics_, tracer_, next_id_, inflight_};
+  FakeWriter writer_;
+  Loop loop_;
+  std::unique_ptr<ProtocolAdapter> chat_ = make_openai_chat_adapter();
+  std::unique_ptr<ProtocolAdapter> completions_ = make_openai_completions_adapter();
+};
+
+TEST_F(GenerationTest, UnaryCompletionOfABatch) {
+  start(generation(*completions_, completion({" a", " b"}, false)));
+  loop_.poll();
+  ASSERT_EQ(engine_->submitted.size(), 2u);
+  EXPECT_EQ(engine_->submitted[0].id, 100u);
+  EXPECT_EQ(engine_->submitted[0].params.max_tokens, 8);
+  EXPECT_EQ(inflight_.load(), 1);
+  engine_->emit(1, {id(" c")});
+  engine_->emit(0, {id(" Hello"), id(" world")}, engine::FinishReason::kLength);
+  loop_.poll();
+  EXPECT_FALSE(loop_.done());  // choice 1 is still running
+  engine_->emit(1, {1}, engine::FinishReason::kStop);
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  EXPECT_EQ(inflight_.load(), 0);
+  EXPECT_EQ(writer_.status, 200);
+  EXPECT_EQ(writer_.header("x-test"), "1");
+  json::value body = json::parse(writer_.body);
+  const auto& choices = body.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 2u);
+  EXPECT_EQ(choices[0].at("text").as_string(), " Hello world");
+  EXPECT_EQ(choices[0].at("finish_reason").as_string(), "length");
+  EXPECT_EQ(choices[1].at("text").as_string(), " c");
+  EXPECT_EQ(choices[1].at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(body.at("usage").at("prompt_tokens").as_int64(), 4);
+  EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 4);
+  EXPECT_TRUE(engine_->cancelled.empty());
+  EXPECT_EQ(metric("turbine_frontend_inflight_requests{model=\"m\"}"), 0);
+}
+
+TEST_F(GenerationTest, StreamedChatWithUsageAndStopString) {
+  api::ChatRequest r = chat(true);
+  r.sampling.include_usage = true;
+  r.sampling.stop = {" STOP"};
+  start(generation(*chat_, r));
+  loop_.poll();
+  ASSERT_TRUE(writer_.streaming);
+  EXPECT_EQ(writer_.content_type, "text/event-stream");
+  EXPECT_EQ(writer_.header("x-test"), "1");
+  engine_->cached_tokens = 2;
+  engine_->emit(0, {id(" Hello")});
+  loop_.poll();
+  engine_->emit(0, {id(" world"), id(" STOP"), id(" a")});
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  // The stop string cancelled the engine request.
+  EXPECT_EQ(engine_->cancelled, (std::vector<uint64_t>{100}));
+  EXPECT_TRUE(writer_.ended);
+  auto ev = data_events(writer_.stream());
+  ASSERT_EQ(ev.size(), 6u);  // role, "Hello", " world", finish, usage, [DONE]
+  EXPECT_EQ(ev[0].at("choices").at(0).at("delta").at("role").as_string(), "assistant");
+  EXPECT_EQ(ev[1].at("choices").at(0).at("delta").at("content").as_string(), "Hello");
+  EXPECT_EQ(ev[2].at("choices").at(0).at("delta").at("content").as_string(), " world");
+  EXPECT_EQ(ev[3].at("choices").at(0).at("finish_reason").as_string(), "stop");
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(ev[i].at("usage").is_null()) << i;
+  EXPECT_EQ(ev[4].at("usage").at("completion_tokens").as_int64(), 3);
+  EXPECT_EQ(ev[4].at("usage").at("prompt_tokens_details").at("cached_tokens").as_int64(), 2);
+  EXPECT_EQ(ev[5].as_string(), "[DONE]");
+  // One write per engine wake-up: role chunk, then one per output.
+  EXPECT_EQ(writer_.chunks.size(), 4u);
+}
+
+TEST_F(GenerationTest, InterleavedStreamOfTwoPrompts) {
+  start(generation(*completions_, completion({" a", " b"}, true)));
+  loop_.poll();
+  engine_->emit(1, {id(" c")});
+  engine_->emit(0, {id(" the")});
+  engine_->emit(1, {id(" end")}, engine::FinishReason::kLength);
+  loop_.poll();
+  engine_->emit(0, {id("!")}, engine::FinishReason::kLength);
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  auto ev = data_events(writer_.stream());
+  ASSERT_EQ(ev.size(), 5u);
+  std::vector<std::pair<int64_t, std::string>> seen;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) {
+    const auto& c = ev[i].at("choices").at(0);
+    seen.emplace_back(c.at("index").as_int64(), std::string(c.at("text").as_string()));
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, std::string>>{
+                      {1, " c"}, {0, " the"}, {1, " end"}, {0, "!"}}));
+  EXPECT_EQ(ev[2].at("choices").at(0).at("finish_reason").as_string(), "length");
+  EXPECT_TRUE(ev[1].at("choices").at(0).at("finish_reason").is_null());
+  EXPECT_FALSE(ev[0].as_object().contains("usage"));
+}
+
+TEST_F(GenerationTest, SubmitFailureCancelsWhatWasSubmittedAndAnswersTheError) {
+  engine_->fail_submit_at = 1;
+  start(generation(*completions_, completion({" a", " b"}, true)));
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  EXPECT_EQ(engine_->cancelled, (std::vector<uint64_t>{100}));
+  EXPECT_FALSE(writer_.streaming);
+  EXPECT_EQ(writer_.status, 429);
+  EXPECT_EQ(writer_.header("x-test"), "1");
+  EXPECT_EQ(json::parse(writer_.body).at("error").at("type").as_string(), "rate_limit_error");
+  EXPECT_EQ(inflight_.load(), 0);
+}
+
+TEST_F(GenerationTest, ClientGoneCancelsEveryOpenChoice) {
+  start(generation(*completions_, completion({" a", " b"}, false)));
+  loop_.poll();
+  engine_->emit(0, {id(" c")}, engine::FinishReason::kLength);
+  loop_.poll();
+  writer_.disconnect();
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  EXPECT_EQ(engine_->cancelled, (std::vector<uint64_t>{101}));  // choice 0 had finished
+  EXPECT_FALSE(writer_.sent);
+  EXPECT_EQ(metric("turbine_frontend_disconnected_clients{model=\"m\"}"), 1);
+  EXPECT_EQ(inflight_.load(), 0);
+}
+
+TEST_F(GenerationTest, EngineErrorIsA500ForUnaryAndAnAbortForStreams) {
+  start(generation(*chat_, chat(false)));
+  loop_.poll();
+  engine_->emit(0, {id(" a")}, engine::FinishReason::kError,
+                Status(StatusCode::kUnavailable, "worker lost"));
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  EXPECT_EQ(writer_.status, 500);
+  EXPECT_NE(writer_.body.find("worker lost"), std::string::npos);
+
+  FakeWriter stream_writer;
+  Loop loop;
+  loop.spawn(run_generation(env_, generation(*chat_, chat(true)), stream_writer));
+  loop.poll();
+  engine_->emit(1, {id(" a")}, engine::FinishReason::kError,
+                Status(StatusCode::kUnavailable, "worker lost"));
+  loop.poll();
+  ASSERT_TRUE(loop.done());
+  auto ev = data_events(stream_writer.stream());
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_EQ(ev[ev.size() - 2].at("choices").at(0).at("finish_reason").as_string(), "abort");
+}
+
+TEST_F(GenerationTest, CannedResponseNeedsNoEngine) {
+  CannedResponse canned;
+  api::ChoiceDelta d;
+  d.content = "I can't help with that.";
+  d.finish = api::FinishReason::kContentFilter;
+  canned.choices.push_back(d);
+  auto request = std::make_shared<ParsedRequest>(chat(false));
+  std::get<api::ChatRequest>(*request).model = "MoM";
+  loop_.spawn(send_canned(env_, *chat_, request, canned, {{"x-vsr-guard", "jailbreak"}}, writer_));
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  EXPECT_TRUE(engine_->submitted.empty());
+  EXPECT_EQ(writer_.status, 200);
+  EXPECT_EQ(writer_.header("x-vsr-guard"), "jailbreak");
+  json::value body = json::parse(writer_.body);
+  EXPECT_EQ(body.at("model").as_string(), "MoM");
+  EXPECT_EQ(body.at("choices").at(0).at("message").at("content").as_string(),
+            "I can't help with that.");
+  EXPECT_EQ(body.at("choices").at(0).at("finish_reason").as_string(), "content_filter");
+
+  FakeWriter sw;
+  Loop loop;
+  auto streamed = std::make_shared<ParsedRequest>(chat(true));
+  std::get<api::ChatRequest>(*streamed).model = "MoM";
+  loop.spawn(send_canned(env_, *chat_, streamed, canned, {}, sw));
+  loop.poll();
+  auto ev = data_events(sw.stream());
+  ASSERT_EQ(ev.size(), 4u);  // role, content, finish, [DONE]
+  EXPECT_EQ(ev[1].at("choices").at(0).at("delta").at("content").as_string(),
+            "I can't help with that.");
+  EXPECT_TRUE(sw.ended);
+}
+
+TEST_F(GenerationTest, EngineCallMetricsSettleWhenDestroyedEarly) {
+  metrics::ModelMetrics& mm = metrics_.model("m");
+  {
+    Loop loop;
+    EngineCall call(*engine_, mm, loop.io().get_executor(), next_id_);
+    Preprocessor pre;
+    auto p = pre.prepare(completion({" a"}, false), *model_, "prompt");
+    ASSERT_TRUE(p.has_value());
+    ASSERT_TRUE(call.submit(p->choices, 0x1234, {}).is_ok());
+    EXPECT_EQ(engine_->submitted[0].routing.instance_id, 0x1234u);
+    EXPECT_EQ(metric("turbine_frontend_queued_requests{model=\"m\"}"), 1);
+    EXPECT_EQ(call.open(), 1u);
+  }
+  EXPECT_EQ(engine_->cancelled.size(), 1u);  // destroyed while open: cancelled
+  EXPECT_EQ(metric("turbine_frontend_queued_requests{model=\"m\"}"), 0);
+}
+
+}  // namespace
+}  // namespace turbine::frontend

@@ -10,9 +10,11 @@
 #   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
 #   goodput: goodput at SLO before/after --target-itl-ms (issue 29): the same server without and
 #            with the latency target, each swept over concurrency 64..256 (tests/gpu/goodput_report.py
-#            makes the table and $OUT/goodput.svg). GOODPUT_ITL_MS (40), GOODPUT_N (1000 per
-#            point); GOODPUT_ENGINE=mock rehearses it on a CPU (`--engine mock`, the 1B shape with
-#            the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S scales the SLO to wall time).
+#            makes the table and $OUT/goodput.svg). GOODPUT_ITL_MS (40); GOODPUT_DURATION (20 s
+#            of arrivals per point, then the point drains) or GOODPUT_N (requests per point);
+#            ~5.5 min with the 8B model's generation. GOODPUT_ENGINE=mock rehearses it on a CPU
+#            (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
+#            simulated seconds per wall second, the SLO and the duration scale with it).
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -146,9 +148,9 @@ PY
     goodput)
       # Issue 29. One server per variant (the same flags; "target" adds the latency targets), each
       # swept by `turbine bench` at 64..256 concurrent requests of 512 in / 256 out with the SLO
-      # TTFT <= 1 s, mean ITL <= 50 ms per request. ~2.5 minutes per variant on the H100. Every
-      # point sends the same prompts (the workload is sized by the largest point): prefix caching
-      # is off so that a point does not reuse the previous one's KV.
+      # TTFT <= 1 s, mean ITL <= 50 ms per request. Each point issues requests for
+      # GOODPUT_DURATION seconds and then drains (~30 s a point, ~2.2 minutes per variant on the
+      # H100). Points reuse prompts: prefix caching is off so that no point reuses another's KV.
       ENGINE=${GOODPUT_ENGINE:-cuda}
       SP=${GOODPUT_SPEEDUP:-1}
       if [ "$ENGINE" = mock ]; then
@@ -173,11 +175,13 @@ PY
       fi
       # The SLO in wall milliseconds (a mock at --speedup S runs S simulated ms per wall ms).
       SLO=$(python3 -c "print(f'ttft={1000/$SP:g},itl={50/$SP:g}')")
+      if [ -n "${GOODPUT_N:-}" ]; then SIZE="-n $GOODPUT_N"
+      else SIZE="--duration $(python3 -c "print(f'{${GOODPUT_DURATION:-20}/$SP:g}')")"; fi
       PORT=18632
       for variant in baseline target; do
         TARGETS=""
         [ $variant = target ] && TARGETS="--target-itl-ms ${GOODPUT_ITL_MS:-40} --target-ttft-ms 1000"
-        echo "== goodput $variant: turbine run $ENGINE_ARGS $TARGETS; bench --slo $SLO"
+        echo "== goodput $variant: turbine run $ENGINE_ARGS $TARGETS; bench $SIZE --slo $SLO ($(date -u +%T))"
         "$BIN/turbine" run --model "$M" --served-model-name llama8b $ENGINE_ARGS \
           --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 8192 $TARGETS \
           --no-enable-prefix-caching --port $PORT > "$OUT/goodput_${variant}_server.log" 2>&1 &
@@ -185,7 +189,7 @@ PY
         for i in $(seq 600); do env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break; sleep 0.5; done
         timeout ${GOODPUT_TIMEOUT:-300} "$BIN/turbine" bench --url http://127.0.0.1:$PORT \
           --endpoint completions --sweep-concurrency ${GOODPUT_LEVELS:-64,128,192,256} \
-          -n ${GOODPUT_N:-1000} --input-len 512 --output-len 256 --slo "$SLO" --no-progress \
+          $SIZE --input-len 512 --output-len 256 --slo "$SLO" --no-progress \
           --output-json "$OUT/goodput_$variant.json" --output-csv "$OUT/goodput_$variant.csv" \
           > "$OUT/goodput_${variant}_bench.log" 2>&1 || status=1
         grep -E '^==|throughput|goodput|TTFT|ITL|error' "$OUT/goodput_${variant}_bench.log"

@@ -151,14 +151,14 @@ class ModelMetrics {
   prometheus::Gauge& step_batch_size;
   prometheus::Gauge& step_tokens;
   prometheus::Gauge& step_seconds;
-  prometheus::Gauge& prefill_tokens;
+  prometheus::Counter& prefill_tokens;
   prometheus::Gauge& step_prefill_tokens;
-  prometheus::Gauge& queue_admissions;
-  prometheus::Gauge& queue_wait_seconds;
+  prometheus::Counter& queue_admissions;
+  prometheus::Counter& queue_wait_seconds;
   prometheus::Gauge& step_predicted_seconds;
-  prometheus::Gauge& step_model_samples;
-  prometheus::Gauge& step_model_error;
-  prometheus::Gauge& boosted_steps;
+  prometheus::Counter& step_model_samples;
+  prometheus::Counter& step_model_error;
+  prometheus::Counter& boosted_steps;
 
  private:
   friend class FrontendMetrics;

@@ -212,7 +212,12 @@ def main():
         name, _, path = spec.partition("=")
         if not path:
             name, path = os.path.splitext(os.path.basename(spec))[0], spec
+        if not os.path.exists(path):
+            print(f"{name}: no report at {path} (left out)", file=sys.stderr)
+            continue
         runs.append((name, load(path, a.speedup, a.max_gap_factor)))
+    if not runs:
+        return 1
     r0 = runs[0][1]
     print(f"SLO: TTFT <= {r0['ttft_slo']:g} ms, mean ITL <= {r0['itl_slo']:g} ms per request "
           f"(no-stall: and every gap <= {r0['max_gap']:g} ms)"

@@ -12,7 +12,7 @@
 #            with the latency target, each swept over concurrency 64..256 (tests/gpu/goodput_report.py
 #            makes the table and $OUT/goodput.svg). GOODPUT_ITL_MS (40); GOODPUT_DURATION (20 s
 #            of arrivals per point, then the point drains) or GOODPUT_N (requests per point);
-#            ~5.5 min with the 8B model's generation. GOODPUT_ENGINE=mock rehearses it on a CPU
+#            ~6 min with the 8B model's generation (~50 s). GOODPUT_ENGINE=mock rehearses it on a CPU
 #            (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
 #            simulated seconds per wall second, the SLO and the duration scale with it).
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
@@ -186,7 +186,15 @@ PY
           --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 8192 $TARGETS \
           --no-enable-prefix-caching --port $PORT > "$OUT/goodput_${variant}_server.log" 2>&1 &
         spid=$!
-        for i in $(seq 600); do env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break; sleep 0.5; done
+        for i in $(seq 600); do
+          env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break
+          kill -0 $spid 2>/dev/null || break  # the server exited: no need to wait 5 minutes
+          sleep 0.5
+        done
+        if ! kill -0 $spid 2>/dev/null; then
+          echo "goodput $variant: the server exited"; tail -5 "$OUT/goodput_${variant}_server.log"
+          status=1; continue
+        fi
         timeout ${GOODPUT_TIMEOUT:-300} "$BIN/turbine" bench --url http://127.0.0.1:$PORT \
           --endpoint completions --sweep-concurrency ${GOODPUT_LEVELS:-64,128,192,256} \
           $SIZE --input-len 512 --output-len 256 --slo "$SLO" --no-progress \

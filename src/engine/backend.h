@@ -177,10 +177,16 @@ struct CpuBackendOptions {
   int max_context = 0;                // 0: the model's context length
   int block_size = 16;                // positions per KV block
   int64_t kv_cache_memory_bytes = 0;  // 0: the default budget above
+  // Ranks of a tensor-parallel group (issue 22): n_threads is split between them, each rank a
+  // thread group with its shard of the weights and of every KV block (tp/shard.h); the KV budget
+  // counts the bytes of all ranks (a replicated KV head counts once per rank holding it).
+  int tensor_parallel_size = 1;
+  int num_blocks = 0;  // > 0: exactly this many KV blocks, whatever the budget (tests)
 };
 
-// Bytes of K and V for one position across all layers (f32).
-int64_t cpu_kv_bytes_per_token(const model::ModelConfig& config);
+// Bytes of K and V for one position across all layers (f32), summed over the ranks of a
+// tensor-parallel group of `tensor_parallel_size`.
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& config, int tensor_parallel_size = 1);
 
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
                                                   const CpuBackendOptions& options);

@@ -167,6 +167,7 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
       s.output_tokens_per_s = static_cast<double>(s.output_tokens) / total_s;
       s.total_tokens_per_s = static_cast<double>(s.input_tokens + s.output_tokens) / total_s;
       s.goodput_requests_per_s = static_cast<double>(s.good_requests) / total_s;
+      s.goodput_output_tokens_per_s = static_cast<double>(s.good_output_tokens) / total_s;
     }
   }
   report.overall.interrupted = report.interrupted;

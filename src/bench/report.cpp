@@ -50,6 +50,7 @@ json::object summary_json(const Summary& s) {
   o["total_tokens_per_s"] = s.total_tokens_per_s;
   o["goodput_requests_per_s"] = s.goodput_requests_per_s;
   o["good_requests"] = s.good_requests;
+  o["goodput_output_tokens_per_s"] = s.goodput_output_tokens_per_s;
   o["ttft_ms"] = dist_json(s.ttft_ms);
   o["itl_ms"] = dist_json(s.itl_ms);
   o["tpot_ms"] = dist_json(s.tpot_ms);
@@ -92,8 +93,10 @@ std::string format_text(const BenchReport& r) {
                        s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s);
     out += fmt::format("  tokens     {} in, {} out\n", s.input_tokens, s.output_tokens);
     if (!r.options.slo.empty()) {
-      out += fmt::format("  goodput    {:.2f} req/s ({} of {} requests meet the SLO)\n",
-                         s.goodput_requests_per_s, s.good_requests, s.completed + s.errors);
+      out += fmt::format(
+          "  goodput    {:.2f} req/s, {:.1f} output tok/s ({} of {} requests meet the SLO)\n",
+          s.goodput_requests_per_s, s.goodput_output_tokens_per_s, s.good_requests,
+          s.completed + s.errors);
     }
     out += fmt::format("  {:<10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "ms", "mean", "p50", "p90",
                        "p99", "max");

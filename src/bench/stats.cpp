@@ -76,7 +76,10 @@ Summary summarize(const std::vector<RequestResult>& results, const Slo& slo) {
     if (r.output_tokens > 1 && r.ttft_ms() >= 0) {
       tpot.push_back((r.e2e_ms() - r.ttft_ms()) / static_cast<double>(r.output_tokens - 1));
     }
-    if (!slo.empty() && meets_slo(r, slo)) ++s.good_requests;
+    if (!slo.empty() && meets_slo(r, slo)) {
+      ++s.good_requests;
+      s.good_output_tokens += r.output_tokens;
+    }
   }
   s.duration_s = any ? (last - first) / 1000.0 : 0;
   if (s.duration_s > 0) {
@@ -84,6 +87,7 @@ Summary summarize(const std::vector<RequestResult>& results, const Slo& slo) {
     s.output_tokens_per_s = static_cast<double>(s.output_tokens) / s.duration_s;
     s.total_tokens_per_s = static_cast<double>(s.input_tokens + s.output_tokens) / s.duration_s;
     s.goodput_requests_per_s = static_cast<double>(s.good_requests) / s.duration_s;
+    s.goodput_output_tokens_per_s = static_cast<double>(s.good_output_tokens) / s.duration_s;
   }
   s.ttft_ms = distribution(std::move(ttft));
   s.itl_ms = distribution(std::move(itl));

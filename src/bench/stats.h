@@ -58,6 +58,9 @@ struct Summary {
   double total_tokens_per_s = 0;
   double goodput_requests_per_s = 0;  // 0 when no SLO was given
   size_t good_requests = 0;
+  // Output tokens of the requests that meet the SLO, per second (0 when no SLO was given).
+  int64_t good_output_tokens = 0;
+  double goodput_output_tokens_per_s = 0;
   Distribution ttft_ms, itl_ms, e2e_ms, tpot_ms;
   std::vector<std::pair<std::string, size_t>> error_kinds;  // most frequent first
 };

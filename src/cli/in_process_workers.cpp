@@ -1,5 +1,7 @@
 #include "cli/in_process_workers.h"
 
+#include <algorithm>
+
 #include "cli/local_engine.h"
 #include "mock/mock_engine.h"
 #include "router/routed_engine.h"
@@ -16,6 +18,13 @@ Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
   m.num_blocks = o.mock_kv_blocks;
   if (engine_options.max_model_len > 0) m.max_context = engine_options.max_model_len;
   m.enable_prefix_caching = engine_options.enable_prefix_caching;
+  // The scheduling flags mean the same to the simulated engine as to a real one when given.
+  if (engine_options.max_num_seqs_given) m.max_num_seqs = engine_options.max_num_seqs;
+  if (engine_options.max_num_batched_tokens_given)
+    m.max_num_batched_tokens = engine_options.max_num_batched_tokens;
+  m.max_num_batched_tokens = std::max(m.max_num_batched_tokens, m.max_num_seqs);
+  m.target_itl_ms = engine_options.target_itl_ms;
+  m.target_ttft_ms = engine_options.target_ttft_ms;
   m.speedup = o.speedup;
   m.kv_bytes_per_token = o.mock_kv_bytes_per_token;
   m.kv_transfer_gbps = o.mock_kv_transfer_gbps;

@@ -63,10 +63,23 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
       ->check(CLI::NonNegativeNumber);
   cmd.add_option("--max-num-seqs", o.max_num_seqs, "Sequences decoded together")
       ->check(CLI::PositiveNumber)
+      ->each([&o](const std::string&) { o.max_num_seqs_given = true; })
       ->capture_default_str();
   cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens,
                  "Tokens per forward step (chunked prefill budget)")
       ->check(CLI::PositiveNumber)
+      ->each([&o](const std::string&) { o.max_num_batched_tokens_given = true; })
+      ->capture_default_str();
+  cmd.add_option("--target-itl-ms", o.target_itl_ms,
+                 "Inter-token latency target: a step that decodes carries only the prefill that "
+                 "the learned step-time model fits beside its decodes within it (0: off, the "
+                 "fixed --max-num-batched-tokens)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--target-ttft-ms", o.target_ttft_ms,
+                 "Time-to-first-token target: the queue is ordered by deadline; requests that "
+                 "can no longer make it yield, within a bound (0: off, first come first served)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_option("--block-size", o.block_size, "Token positions per KV cache block")
       ->check(CLI::Range(1, 1024))
@@ -129,6 +142,8 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   engine::EngineOptions eopts;
   eopts.max_num_batched_tokens = opts.max_num_batched_tokens;
   eopts.max_num_seqs = opts.max_num_seqs;
+  eopts.target_itl_ms = opts.target_itl_ms;
+  eopts.target_ttft_ms = opts.target_ttft_ms;
   eopts.enable_prefix_caching = opts.enable_prefix_caching;
   eopts.kv_event_sink = opts.kv_event_sink;
   eopts.instance_id = opts.instance_id;

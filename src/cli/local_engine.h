@@ -18,6 +18,13 @@ struct LocalEngineOptions {
   int max_model_len = 0;  // 0: the model's context
   int max_num_seqs = 16;
   int max_num_batched_tokens = 2048;
+  // Whether the two above were given on the command line: the mock engine keeps its own defaults
+  // (an H100's 256 / 8192) unless they were.
+  bool max_num_seqs_given = false;
+  bool max_num_batched_tokens_given = false;
+  // Latency targets (engine::EngineOptions, issue 29); 0: off.
+  double target_itl_ms = 0;
+  double target_ttft_ms = 0;
   int block_size = 16;
   int64_t kv_cache_memory = 0;  // bytes; 0: the backend's default budget
   bool enable_prefix_caching = true;

@@ -79,6 +79,20 @@ struct EngineRequest {
   X(int, last_step_batch_size, sum)                                                              \
   X(int, last_step_tokens, sum)                                                                  \
   X(double, last_step_seconds, max)                                                              \
+  /* Scheduling for latency targets (issue 29): prefill positions computed (recomputation        \
+     included) and those of the last step; admissions from the queue and their summed wait       \
+     (first admissions only, seconds as last_step_seconds counts them); the step-time model's    \
+     prediction for the last step, steps it was checked against, and the sum of its relative     \
+     errors |predicted - measured| / measured (mean = sum / samples). */                         \
+  X(uint64_t, prefill_tokens, sum)                                                               \
+  X(int, last_step_prefill_tokens, sum)                                                          \
+  X(uint64_t, queue_admissions, sum)                                                             \
+  X(double, queue_wait_seconds, sum)                                                             \
+  X(double, last_step_predicted_seconds, max)                                                    \
+  X(uint64_t, step_model_samples, sum)                                                           \
+  X(double, step_model_relative_error, sum)                                                      \
+  /* Steps allowed past the ITL target to save a request's TTFT (banked ITL time spent). */      \
+  X(uint64_t, boosted_steps, sum)                                                                \
   /* Disaggregated serving (engine/kv_transfer.h). Prefill side: transfers pinned now, blocks    \
      they hold (also in kv_used_blocks), and those released by TTL expiry. */                    \
   X(int, kv_transfers_pinned, sum)                                                               \

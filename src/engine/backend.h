@@ -5,6 +5,7 @@
 // own) and decides which blocks each sequence uses.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "common/status.h"
 #include "engine/kv_transfer.h"
 #include "engine/sampling.h"
+#include "engine/step_model.h"
 #include "model/model.h"
 
 namespace turbine::engine {
@@ -127,6 +129,18 @@ class Backend {
   // simulated backend reports the time it models, not the time it slept); < 0: the engine
   // measures the step's wall time.
   virtual double last_step_seconds() const { return -1.0; }
+
+  // Optional: the step-time model's prior (engine/step_model.h), before the engine has measured
+  // any step of this backend; the default is an 8B model on one H100.
+  virtual StepCoefficients step_time_prior() const { return default_step_prior(); }
+  // Optional: the backend's clock in milliseconds, read from ANY thread; latency targets and queue
+  // waits are measured on it, in the same time as last_step_seconds(). The default is the steady
+  // clock; the simulated backend's is its simulated time (the sum of its modelled steps).
+  virtual double clock_ms() const {
+    return std::chrono::duration<double, std::milli>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   // Optional: called from any thread (the only call that may be) when the engine shuts down, so
   // that a backend waiting inside a step (the simulated backend sleeps the modelled step time)

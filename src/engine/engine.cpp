@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -43,6 +44,15 @@ Status EngineOptions::validate() const {
     return invalid_argument("kv_transfer_ttl must be > 0", "kv_transfer_ttl");
   if (kv_fetch_timeout.count() <= 0)
     return invalid_argument("kv_fetch_timeout must be > 0", "kv_fetch_timeout");
+  if (!(target_itl_ms >= 0) || !std::isfinite(target_itl_ms))
+    return invalid_argument("target_itl_ms must be >= 0 (0: off)", "target_itl_ms");
+  if (!(target_ttft_ms >= 0) || !std::isfinite(target_ttft_ms))
+    return invalid_argument("target_ttft_ms must be >= 0 (0: off)", "target_ttft_ms");
+  if (!(min_prefill_share > 0 && min_prefill_share <= 1))
+    return invalid_argument("min_prefill_share must be in (0, 1]", "min_prefill_share");
+  if (!step_model.valid())
+    return invalid_argument("step_model: forgetting in (0, 1], prior weight > 0, outlier ratio > 1",
+                            "step_model");
   return Status::ok();
 }
 
@@ -58,7 +68,12 @@ Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions 
             options_.kv_event_sink),
       kv_layout_(backend_->kv_layout()),
       kv_pool_(backend_->kv_pool_descriptor()),
-      mailbox_(std::make_shared<Mailbox>()) {
+      mailbox_(std::make_shared<Mailbox>()),
+      step_model_([&] {
+        StepModelOptions m = options_.step_model;
+        m.prior = backend_->step_time_prior();
+        return m;
+      }()) {
   mailbox_->engine = this;
   stats_.kv_total_blocks = pool_.num_blocks();
   stats_.kv_block_size = block_size_;
@@ -110,7 +125,7 @@ Status Engine::submit(EngineRequest request) {
     if (static_cast<int>(inbox_.size()) + waiting >= options_.max_waiting) {
       return {StatusCode::kResourceExhausted, "too many queued requests; retry later"};
     }
-    inbox_.push_back({std::move(request), std::move(matcher)});
+    inbox_.push_back({std::move(request), std::move(matcher), backend_->clock_ms()});
   }
   cv_.notify_one();
   return Status::ok();
@@ -299,6 +314,7 @@ void Engine::loop() {
       auto seq = std::make_unique<Sequence>(std::move(in.req), n_vocab_, options_.eos_token_ids,
                                             seed_rng_(), host_sampling);
       seq->matcher = std::move(in.matcher);
+      seq->arrival_ms = in.at_ms;
       admit(std::move(seq));
     }
     if (stopping) {

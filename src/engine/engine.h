@@ -10,7 +10,9 @@
 // events are published on the engine thread too (kv::KvEventSink must not block).
 //
 // Scheduling (one step = one Backend::forward) follows the policy of engine/scheduler.h within
-// `max_num_batched_tokens`: running decodes, then running prefill chunks, then FCFS admissions
+// `max_num_batched_tokens` (and, with latency targets, within the time the step-time model
+// predicts, EngineOptions::target_itl_ms): running decodes, then running prefill chunks, then
+// admissions in FCFS (or TTFT deadline) order
 // (prefix-cache hits reused), preempting the newest running sequence by recomputation when KV
 // blocks run out (the client sees nothing but latency). After the step, newly full blocks are
 // registered in the prefix cache (BlockStored events). Cancelled and finished sequences free their
@@ -47,6 +49,7 @@
 #include "engine/backend.h"
 #include "engine/kv_transfer.h"
 #include "engine/sampling.h"
+#include "engine/step_model.h"
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
 #include "kv/transfer_table.h"
@@ -77,6 +80,22 @@ struct EngineOptions {
   // vocabulary (cached by spec, so a spec the frontend compiled with the same compiler, or that
   // came over the wire before, is a lookup). Null: constrained requests are refused (400).
   std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
+  // Latency targets (issue 29), in the backend's time (simulated time on the simulated backend);
+  // 0: off. target_itl_ms: a step that decodes carries only the prefill that the learned
+  // step-time model (engine/step_model.h) says fits beside its decodes within the target, and at
+  // least min_prefill_share of the target's time, within max_num_batched_tokens either way.
+  // target_ttft_ms: the queue is ordered by TTFT deadline (arrival + target); a request that can
+  // no longer make it goes behind those that can, but no further than arrival + 4 x the target
+  // (no starvation). Sequences preempted after their first token stay first. With both targets,
+  // a request that has waited half its TTFT target and can still make it lets a step run longer
+  // than the ITL target, as far as every decoding sequence has banked time for it: up to the
+  // shortest step after which one of them would average more than target_itl_ms per token since
+  // its first, and at most kMaxItlBoost x target_itl_ms.
+  double target_itl_ms = 0;
+  double target_ttft_ms = 0;
+  static constexpr double kMaxItlBoost = 3.0;
+  double min_prefill_share = 0.1;
+  StepModelOptions step_model;  // its prior is replaced by Backend::step_time_prior()
 
   Status validate() const;
 };
@@ -161,6 +180,10 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // Chooses this step's work (engine/scheduler.h) and takes its KV blocks; empty when there is
   // nothing to run.
   std::vector<Planned> schedule();
+  // With a TTFT target: orders waiting_ by deadline (engine_step.cpp). Times: Backend::clock_ms().
+  void order_queue(double now_ms);
+  // The predicted time this step may take under the ITL target (engine_step.cpp).
+  double step_time_limit(double now_ms) const;
   bool grow(Sequence& seq, int n_tokens);
   void free_blocks(Sequence& seq);
   bool step();
@@ -203,6 +226,7 @@ class Engine : public AsyncEngine, public KvTransferSource {
   struct Inbound {
     EngineRequest req;
     std::unique_ptr<structured::Matcher> matcher;  // constrained requests only
+    double at_ms = 0;  // Backend::clock_ms() when submit() queued it: its TTFT clock starts here
   };
   std::deque<Inbound> inbox_;
   std::unordered_set<uint64_t> cancels_;
@@ -228,7 +252,8 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // sequences wait in retired_ until then.
   std::vector<std::pair<Sequence*, EngineOutput>> outbox_;
   std::vector<std::unique_ptr<Sequence>> retired_;
-  EngineStats stats_;  // counters and gauges, engine thread; published_ is the readers' copy
+  EngineStats stats_;         // counters and gauges, engine thread; published_ is the readers' copy
+  StepTimeModel step_model_;  // learned from every step's measured (or modelled) time
   uint64_t device_import_failures_ = 0;  // fetched through kv_transfer instead
   bool device_import_warned_ = false;
 

@@ -25,6 +25,11 @@ struct Engine::Sequence {
   int n_generated = 0;
   int cached_tokens = -1;  // prompt tokens reused at first admission; -1 before it
   int n_hit = 0;           // prompt tokens reused from the prefix cache at the latest start
+  // Backend::clock_ms() when submit() queued it (its TTFT clock) and when its first token came
+  // (valid once n_generated > 0); its place in a deadline-ordered queue.
+  double arrival_ms = 0;
+  double first_token_ms = 0;
+  double queue_key = 0;
   std::vector<kv::BlockRef> blocks;
   std::vector<int32_t> block_ids;  // the same blocks, as the backend's block table
   size_t n_registered = 0;

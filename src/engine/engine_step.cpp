@@ -2,6 +2,8 @@
 // sampling, stop conditions and prefix-cache registration.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -154,7 +156,59 @@ class Engine::SchedulerView final : public SchedulerKv {
   std::vector<Sequence*>& seqs_;
 };
 
+void Engine::order_queue(double now_ms) {
+  // Earliest TTFT deadline first, with the starvation bound of ttft_queue_key (scheduler.h).
+  // Keys change only as time passes (a sequence that can no longer make it moves back), so the
+  // queue is sorted only when it is out of order.
+  const StepCoefficients& cost = step_model_.coefficients();
+  bool sorted = true;
+  double prev = -std::numeric_limits<double>::infinity();
+  for (auto& s : waiting_) {
+    const double prefill_ms =
+        cost.base_ms + cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false);
+    s->queue_key = ttft_queue_key(now_ms - s->arrival_ms, prefill_ms, options_.target_ttft_ms,
+                                  s->n_generated > 0);
+    sorted = sorted && s->queue_key >= prev;
+    prev = s->queue_key;
+  }
+  if (sorted) return;
+  std::stable_sort(waiting_.begin(), waiting_.end(),
+                   [](const auto& a, const auto& b) { return a->queue_key < b->queue_key; });
+}
+
+double Engine::step_time_limit(double now_ms) const {
+  const double itl = options_.target_itl_ms;
+  const double ttft = options_.target_ttft_ms;
+  if (!(ttft > 0)) return itl;
+  const StepCoefficients& cost = step_model_.coefficients();
+  // A request that has used half its TTFT target and can still make it, prefilling or queued.
+  auto at_risk = [&](const Sequence& s) {
+    if (s.n_generated > 0) return false;
+    const double waited = now_ms - s.arrival_ms;
+    const int left = static_cast<int>(s.tokens.size()) - s.n_computed;
+    return waited >= 0.5 * ttft &&
+           waited + cost.base_ms + cost.chunk_ms(s.n_computed, left, false) <= ttft;
+  };
+  bool urgent = false;
+  for (const auto& s : running_) urgent = urgent || at_risk(*s);
+  // The queue's head is enough: in deadline order the requests at risk come first.
+  const size_t n_head = std::min(waiting_.size(), static_cast<size_t>(options_.max_num_seqs));
+  for (size_t k = 0; k < n_head && !urgent; ++k) urgent = at_risk(*waiting_[k]);
+  if (!urgent) return itl;
+  // Each decoding sequence: the longest step after which its mean inter-token latency since its
+  // first token is still within the target.
+  double banked = std::numeric_limits<double>::infinity();
+  for (const auto& s : running_) {
+    if (s->n_generated == 0 || s->n_computed + 1 != static_cast<int>(s->tokens.size())) continue;
+    banked = std::min(banked, itl * s->n_generated - (now_ms - s->first_token_ms));
+  }
+  if (!std::isfinite(banked)) return itl;
+  return std::clamp(banked, itl, EngineOptions::kMaxItlBoost * itl);
+}
+
 std::vector<Engine::Planned> Engine::schedule() {
+  const double now_ms = backend_->clock_ms();
+  if (options_.target_ttft_ms > 0 && waiting_.size() > 1) order_queue(now_ms);
   // Only as many waiting sequences as there are free slots can start.
   const int slots = options_.max_num_seqs - static_cast<int>(running_.size() + fetching_.size());
   const size_t n_heads = std::min(waiting_.size(), static_cast<size_t>(std::max(0, slots)));
@@ -179,6 +233,12 @@ std::vector<Engine::Planned> Engine::schedule() {
   in.token_budget = options_.max_num_batched_tokens;
   in.max_num_seqs = options_.max_num_seqs;
   in.block_size = block_size_;
+  if (options_.target_itl_ms > 0) {
+    in.cost = &step_model_.coefficients();
+    in.time_limit_ms = step_time_limit(now_ms);
+    if (in.time_limit_ms > options_.target_itl_ms) stats_.boosted_steps++;
+    in.min_prefill_ms = options_.min_prefill_share * options_.target_itl_ms;
+  }
   SchedulerView view(*this, seqs);
   const SchedulePlan plan = engine::schedule(in, view);
 
@@ -198,7 +258,11 @@ std::vector<Engine::Planned> Engine::schedule() {
     waiting_.pop_front();
     stats_.prefix_cache_queried_tokens += s->tokens.size();
     stats_.prefix_cache_hit_tokens += static_cast<uint64_t>(s->n_hit);
-    if (s->cached_tokens < 0) s->cached_tokens = std::min(s->n_hit, s->n_prompt);
+    if (s->cached_tokens < 0) {
+      s->cached_tokens = std::min(s->n_hit, s->n_prompt);
+      stats_.queue_admissions++;
+      stats_.queue_wait_seconds += (now_ms - s->arrival_ms) / 1000.0;
+    }
     if (next_fetching < plan.fetching.size() &&
         plan.fetching[next_fetching] == in.running.size() + k) {
       ++next_fetching;
@@ -348,8 +412,11 @@ bool Engine::step() {
          s.n_computed + p.n_tokens == static_cast<int>(s.tokens.size())});
     n_tokens += p.n_tokens;
   }
+  const StepShape shape = step_shape(chunks);
+  const double predicted_ms = step_model_.predict_ms(shape);
   std::vector<SampledToken> sampled;
   const Status st = forward(plan, chunks, sampled);
+  const double step_end_ms = backend_->clock_ms();
   stats_.steps++;
   std::vector<Sequence*> done;
   if (!st.is_ok()) {
@@ -386,7 +453,7 @@ bool Engine::step() {
       }
       const int32_t id = tok.token;
       s.tokens.push_back(id);
-      s.n_generated++;
+      if (s.n_generated++ == 0) s.first_token_ms = step_end_ms;
       stats_.generated_tokens++;
 
       FinishReason reason = FinishReason::kNone;
@@ -438,6 +505,15 @@ bool Engine::step() {
   stats_.last_step_seconds =
       modelled >= 0 ? modelled
                     : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.prefill_tokens += static_cast<uint64_t>(shape.prefill_tokens);
+  stats_.last_step_prefill_tokens = static_cast<int>(shape.prefill_tokens);
+  stats_.last_step_predicted_seconds = predicted_ms / 1000.0;
+  if (st.is_ok() && stats_.last_step_seconds > 0) {
+    const double measured_ms = stats_.last_step_seconds * 1000.0;
+    stats_.step_model_samples++;
+    stats_.step_model_relative_error += std::fabs(predicted_ms - measured_ms) / measured_ms;
+    step_model_.observe(shape, measured_ms);
+  }
   return true;
 }
 

@@ -1,6 +1,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace turbine::engine {
 
@@ -21,6 +22,7 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
   for (size_t i = 0; i < in.running.size(); ++i) blocks[i] = in.running[i].n_blocks;
   size_t n_running = in.running.size();  // [0, n_running) not preempted
   bool preempted = false;
+  std::vector<int> start_pos(in.running.size() + in.waiting.size(), 0);  // of planned chunks
 
   // Blocks for n more positions of running sequence i, preempting the newest running sequences
   // while there are too few. False: i itself was the newest and is preempted.
@@ -47,22 +49,56 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
     }
   };
 
+  // Time left for prefill under the latency target; +inf without one. Fixed when the prefill
+  // pass begins (decodes are planned by then): `timed` says whether it binds.
+  const StepCoefficients* cost = in.cost;
+  bool timed = false;
+  double allowance = 0;
+  int prefill_planned = 0;
+  auto begin_prefill = [&] {
+    if (cost == nullptr || plan.chunks.empty() || !(in.time_limit_ms > 0)) return;
+    double decode_ms = cost->base_ms;
+    for (const ScheduledChunk& c : plan.chunks)
+      decode_ms += cost->chunk_ms(in.running[c.seq].n_computed, c.n_tokens, true);
+    timed = true;
+    allowance = std::max(in.time_limit_ms - decode_ms, in.min_prefill_ms);
+  };
+  // Positions of a prefill chunk from `pos` (at most `n`) that fit the time left; 0: none.
+  auto fit = [&](int pos, int n) {
+    if (!timed) return n;
+    const int k = cost->max_prefill_tokens(pos, allowance, n);
+    return k == 0 && prefill_planned == 0 ? std::min(n, 1) : k;
+  };
+  auto spend = [&](int pos, int n) {
+    prefill_planned += n;
+    if (timed) allowance -= cost->chunk_ms(pos, n, false);
+  };
+
   // Running sequences: decodes first, then prefill chunks, each pass oldest first.
-  for (int pass = 0; pass < 2; ++pass) {
+  bool out_of_time = false;
+  for (int pass = 0; pass < 2 && !out_of_time; ++pass) {
+    if (pass == 1) begin_prefill();
     for (size_t i = 0; i < n_running && budget > 0; ++i) {
       const SchedSeq& s = in.running[i];
       const int remaining = s.n_tokens - s.n_computed;
       if ((pass == 0) != (remaining == 1)) continue;
-      const int n = std::min(remaining, budget);
+      const int n = pass == 0 ? 1 : fit(s.n_computed, std::min(remaining, budget));
+      if (n == 0) {
+        out_of_time = true;  // later chunks wait too, as admissions do
+        break;
+      }
       if (!grow_running(i, n)) break;  // i was the newest: nothing after it runs either
       plan.chunks.push_back({i, n});
+      start_pos[i] = s.n_computed;
       budget -= n;
+      if (pass == 1) spend(s.n_computed, n);
     }
   }
 
-  // Waiting sequences, FCFS, unless this step had to preempt.
+  // Waiting sequences, FCFS, unless this step had to preempt or ran out of time.
   int active = static_cast<int>(n_running) + in.n_fetching;
-  for (size_t k = 0; k < in.waiting.size() && !preempted && budget > 0 && active < in.max_num_seqs;
+  for (size_t k = 0; k < in.waiting.size() && !preempted && !out_of_time && budget > 0 &&
+                     active < in.max_num_seqs;
        ++k) {
     const size_t seq = in.running.size() + k;
     const SchedSeq& w = in.waiting[k];
@@ -77,18 +113,41 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
       ++active;
       continue;
     }
-    const int n = std::min(w.n_tokens - st.n_computed, budget);
+    const int n = fit(st.n_computed, std::min(w.n_tokens - st.n_computed, budget));
+    if (n == 0) {
+      kv.free(seq);
+      break;  // its first chunk does not fit this step's time: it starts first in a later one
+    }
     const int extra = blocks_short(st.n_computed + n, st.n_blocks, bs);
     if (extra > 0 && !kv.allocate(seq, extra)) {
       kv.free(seq);
       break;  // no overtaking: later sequences wait too
     }
     plan.chunks.push_back({seq, n});
+    start_pos[seq] = st.n_computed;
     plan.started.push_back(seq);
     budget -= n;
+    spend(st.n_computed, n);
     ++active;
   }
+  if (cost != nullptr && !plan.chunks.empty()) {
+    StepShape shape;
+    for (const ScheduledChunk& c : plan.chunks) {
+      const int pos = start_pos[c.seq];
+      const int n_tokens = c.seq < in.running.size()
+                               ? in.running[c.seq].n_tokens
+                               : in.waiting[c.seq - in.running.size()].n_tokens;
+      shape.add_chunk(pos, c.n_tokens, c.n_tokens == 1 && pos + 1 == n_tokens);
+    }
+    plan.predicted_ms = cost->predict_ms(shape);
+  }
   return plan;
+}
+
+double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, bool resumed) {
+  if (resumed) return -std::numeric_limits<double>::infinity();
+  const bool can_make_it = waited_ms + prefill_ms <= target_ms;
+  return (can_make_it ? target_ms : kStarvationFactor * target_ms) - waited_ms;
 }
 
 }  // namespace turbine::engine

@@ -15,7 +15,14 @@
 //     there are logits to sample from) and may instead begin a KV import (disaggregated serving:
 //     the sequence holds a slot and blocks but computes nothing until its KV has arrived).
 //
-// The budget is a parameter of each call (a latency-derived budget replaces the fixed one later).
+// The token budget is a parameter of each call. A latency target adds a time limit (issue 29):
+// with `cost` (a step-time model, engine/step_model.h) and at least one decode planned, prefill
+// chunks (running ones, then admissions, in the order above) are cut so that the step's predicted
+// time stays within `time_limit_ms`; the chunk of a long prompt is what the time left allows.
+// Prefill may always use `min_prefill_ms` of predicted time beside the decodes, and at least one
+// position, so that a long prompt is never starved by a large decode batch. A waiting sequence
+// whose first chunk does not fit starts in a later step (no overtaking). Steps without decodes
+// protect no inter-token latency: they are limited by the token budget alone.
 // The KV cache is reached through SchedulerKv: the engine's implementation takes and frees real
 // kv::BlockPool blocks at once (the plan is committed as it is made); tests count blocks.
 // Single-threaded: the engine thread calls it.
@@ -24,6 +31,8 @@
 #include <cstddef>
 #include <span>
 #include <vector>
+
+#include "engine/step_model.h"
 
 namespace turbine::engine {
 
@@ -41,6 +50,10 @@ struct ScheduleInput {
   int token_budget = 0;               // positions computed in this step, over all sequences
   int max_num_seqs = 0;               // running + fetching sequences at most
   int block_size = 0;                 // positions per KV block
+  // Latency target (see above); null cost: the token budget alone.
+  const StepCoefficients* cost = nullptr;
+  double time_limit_ms = 0;
+  double min_prefill_ms = 0;
 };
 
 // How a waiting sequence starts (SchedulerKv::start).
@@ -84,8 +97,19 @@ struct SchedulePlan {
   // they are the first started.size() + fetching.size() waiting sequences.
   std::vector<size_t> started;
   std::vector<size_t> fetching;
+  // With a cost model: the plan's predicted step time (0 without one).
+  double predicted_ms = 0;
 };
 
 SchedulePlan schedule(const ScheduleInput& input, SchedulerKv& kv);
+
+// The queue order under a TTFT target (earliest deadline first; smaller keys go first): a waiting
+// sequence that can still get its first token in time (`waited_ms` + its predicted prefill
+// `prefill_ms` <= `target_ms`) has key target - waited, its time left; one that cannot yields to
+// them, but its key is kStarvationFactor x target - waited, so it waits at most that long
+// behind later arrivals (no starvation). A sequence preempted after its first token (`resumed`)
+// goes first. Pure.
+inline constexpr double kStarvationFactor = 4.0;
+double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, bool resumed);
 
 }  // namespace turbine::engine

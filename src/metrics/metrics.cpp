@@ -138,6 +138,28 @@ ModelMetrics::ModelMetrics(prometheus::Registry& r,
           gauge(r, kEngineStepTokens, "Tokens in the last forward step", {{"model", model}})),
       step_seconds(
           gauge(r, kEngineStepSeconds, "Duration of the last engine step", {{"model", model}})),
+      prefill_tokens(counter(r, kEnginePrefillTokens,
+                             "Prompt positions computed (recomputation included)",
+                             {{"model", model}})),
+      step_prefill_tokens(gauge(r, kEngineStepPrefillTokens, "Prompt positions in the last step",
+                                {{"model", model}})),
+      queue_admissions(counter(r, kEngineQueueAdmissions, "Requests admitted from the queue",
+                               {{"model", model}})),
+      queue_wait_seconds(counter(r, kEngineQueueWaitSeconds,
+                                 "Seconds those requests waited in the queue (sum)",
+                                 {{"model", model}})),
+      step_predicted_seconds(gauge(r, kEngineStepPredictedSeconds,
+                                   "The step-time model's prediction for the last step",
+                                   {{"model", model}})),
+      step_model_samples(counter(r, kEngineStepModelSamples,
+                                 "Steps the step-time model was checked against",
+                                 {{"model", model}})),
+      step_model_error(counter(r, kEngineStepModelError,
+                               "Sum of |predicted - measured| / measured step time",
+                               {{"model", model}})),
+      boosted_steps(counter(r, kEngineBoostedSteps,
+                            "Steps allowed past the ITL target to save a request's TTFT",
+                            {{"model", model}})),
       registry_(r),
       requests_total_(requests) {
   const std::pair<const char*, const char*> disagg[] = {
@@ -200,6 +222,14 @@ void ModelMetrics::observe_engine(const engine::EngineStats& s) {
   step_batch_size.Set(s.last_step_batch_size);
   step_tokens.Set(s.last_step_tokens);
   step_seconds.Set(s.last_step_seconds);
+  set_total(prefill_tokens, static_cast<double>(s.prefill_tokens));
+  step_prefill_tokens.Set(s.last_step_prefill_tokens);
+  set_total(queue_admissions, static_cast<double>(s.queue_admissions));
+  set_total(queue_wait_seconds, s.queue_wait_seconds);
+  step_predicted_seconds.Set(s.last_step_predicted_seconds);
+  set_total(step_model_samples, static_cast<double>(s.step_model_samples));
+  set_total(step_model_error, s.step_model_relative_error);
+  set_total(boosted_steps, static_cast<double>(s.boosted_steps));
   const double disagg[] = {static_cast<double>(s.kv_transfers_pinned),
                            static_cast<double>(s.kv_transfer_pinned_blocks),
                            static_cast<double>(s.kv_transfers_expired),

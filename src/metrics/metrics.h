@@ -50,6 +50,18 @@ inline constexpr const char* kEnginePreemptions = "turbine_engine_preemptions_to
 inline constexpr const char* kEngineStepBatchSize = "turbine_engine_last_step_batch_size";
 inline constexpr const char* kEngineStepTokens = "turbine_engine_last_step_tokens";
 inline constexpr const char* kEngineStepSeconds = "turbine_engine_last_step_seconds";
+// Scheduling for latency targets (issue 29): prefill per step, queue wait, and the step-time
+// model's prediction against the measured step (mean relative error = error_total / samples).
+inline constexpr const char* kEnginePrefillTokens = "turbine_engine_prefill_tokens_total";
+inline constexpr const char* kEngineStepPrefillTokens = "turbine_engine_last_step_prefill_tokens";
+inline constexpr const char* kEngineQueueAdmissions = "turbine_engine_queue_admissions_total";
+inline constexpr const char* kEngineQueueWaitSeconds = "turbine_engine_queue_wait_seconds_total";
+inline constexpr const char* kEngineStepPredictedSeconds =
+    "turbine_engine_last_step_predicted_seconds";
+inline constexpr const char* kEngineStepModelSamples = "turbine_engine_step_model_samples_total";
+inline constexpr const char* kEngineStepModelError =
+    "turbine_engine_step_model_relative_error_total";
+inline constexpr const char* kEngineBoostedSteps = "turbine_engine_ttft_boosted_steps_total";
 // Disaggregated serving (issue 8): prefill side (pinned transfers), decode side (KV imports), and
 // the orchestrator's decisions (DisaggEngine). Set from engine::EngineStats like the above.
 inline constexpr const char* kEngineKvTransfersPinned = "turbine_engine_kv_transfers_pinned";
@@ -166,6 +178,14 @@ class ModelMetrics {
   prometheus::Gauge& step_batch_size;
   prometheus::Gauge& step_tokens;
   prometheus::Gauge& step_seconds;
+  prometheus::Counter& prefill_tokens;
+  prometheus::Gauge& step_prefill_tokens;
+  prometheus::Counter& queue_admissions;
+  prometheus::Counter& queue_wait_seconds;
+  prometheus::Gauge& step_predicted_seconds;
+  prometheus::Counter& step_model_samples;
+  prometheus::Counter& step_model_error;
+  prometheus::Counter& boosted_steps;
 
  private:
   friend class FrontendMetrics;

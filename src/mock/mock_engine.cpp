@@ -25,6 +25,8 @@ engine::EngineOptions engine_options(const MockEngineOptions& o) {
   e.max_waiting = o.max_waiting;
   e.max_num_seqs = o.max_num_seqs;
   e.enable_prefix_caching = o.enable_prefix_caching;
+  e.target_itl_ms = o.target_itl_ms;
+  e.target_ttft_ms = o.target_ttft_ms;
   e.eos_token_ids = o.eos_token_ids;
   e.grammar_compiler = o.grammar_compiler;
   e.kv_event_sink = o.kv_event_sink;

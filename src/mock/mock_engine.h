@@ -42,6 +42,9 @@ struct MockEngineOptions {
   int max_num_batched_tokens = 8192;
   int max_waiting = 100000;
   bool enable_prefix_caching = true;
+  // Latency targets in simulated milliseconds (engine::EngineOptions); 0: off.
+  double target_itl_ms = 0;
+  double target_ttft_ms = 0;
   double speedup = 1.0;  // simulated seconds per wall-clock second
   MockTiming timing;
   std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events

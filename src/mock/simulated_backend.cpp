@@ -6,7 +6,7 @@ namespace turbine::mock {
 
 SimulatedBackend::SimulatedBackend(SimulatedBackendOptions options,
                                    std::shared_ptr<SimulatedClock> clock)
-    : options_(options), clock_(std::move(clock)) {}
+    : options_(options), clock_(clock ? std::move(clock) : std::make_shared<SimulatedClock>(0.0)) {}
 
 Status SimulatedBackend::forward(std::span<const engine::SeqChunk>, std::vector<float>&) {
   return unimplemented("the simulated backend computes no logits (forward_sample_all)");
@@ -31,7 +31,7 @@ Status SimulatedBackend::forward_sample_all(std::span<const engine::SeqChunk> ch
                                             std::span<const engine::SampleRow> rows,
                                             std::vector<engine::SampledToken>& tokens) {
   const double ms = step_ms(chunks);
-  if (clock_) clock_->fetch_add(ms);
+  clock_->fetch_add(ms);
   last_step_seconds_ = ms / 1000.0;
   const auto wall = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::milli>(ms / options_.speedup));
@@ -75,6 +75,11 @@ engine::SampledToken SimulatedBackend::next_token(const engine::SampleRow& row) 
     for (int k = 1; k < n_logprobs; ++k) tok.top_logprobs.push_back({(id + k) % n_vocab, -20.0f});
   }
   return tok;
+}
+
+engine::StepCoefficients SimulatedBackend::step_time_prior() const {
+  const MockTiming& t = options_.timing;
+  return {t.base_ms, t.per_seq_ms, t.per_kv_token_ms, t.per_prefill_token_ms, t.attention_ms};
 }
 
 void SimulatedBackend::interrupt() {

@@ -24,8 +24,8 @@
 // kv_bytes_per_token bytes for transfer times but hold none: exports are empty, imports carry
 // nothing (the time they would take is SimulatedKvLink's).
 //
-// Threads: the engine thread calls everything but interrupt() (any thread) and the simulated
-// clock's reads (any thread).
+// Threads: the engine thread calls everything but interrupt() and clock_ms() (any thread) and the
+// simulated clock's reads (any thread).
 #pragma once
 
 #include <atomic>
@@ -84,6 +84,9 @@ class SimulatedBackend final : public engine::Backend {
                             std::span<const engine::SampleRow> rows,
                             std::vector<engine::SampledToken>& tokens) override;
   double last_step_seconds() const override { return last_step_seconds_; }
+  // The timing model itself: the engine's step-time model starts exact here.
+  engine::StepCoefficients step_time_prior() const override;
+  double clock_ms() const override { return clock_->load(); }
   void interrupt() override;
 
   engine::KvLayout kv_layout() const override;

@@ -3,12 +3,19 @@
 # stories260K greedy vs the llama2.c golden), end-to-end parity against transformers
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
-# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp]
+# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp] [goodput]
 #   [encoder] [structured]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
 #   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
+#   goodput: goodput at SLO before/after --target-itl-ms (issue 29): the same server without and
+#            with the latency target, each swept over concurrency 64..256 (tests/gpu/goodput_report.py
+#            makes the table and $OUT/goodput.svg). GOODPUT_ITL_MS (40); GOODPUT_DURATION (20 s
+#            of arrivals per point, then the point drains) or GOODPUT_N (requests per point);
+#            ~6 min with the 8B model's generation (~50 s). GOODPUT_ENGINE=mock rehearses it on a CPU
+#            (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
+#            simulated seconds per wall second, the SLO and the duration scale with it).
 #   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
 #            encoder_throughput_bench in BIN).
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
@@ -169,6 +176,72 @@ PY
         -n ${SERVE_N:-1000} -c 256 --input-len 512 --output-len 256 --no-progress \
         --output-json "$OUT/bench_turbine.json" 2>&1 | tee "$OUT/serve_bench.log" || status=1
       kill $spid; wait $spid
+      ;;
+    goodput)
+      # Issue 29. One server per variant (the same flags; "target" adds the latency targets), each
+      # swept by `turbine bench` at 64..256 concurrent requests of 512 in / 256 out with the SLO
+      # TTFT <= 1 s, mean ITL <= 50 ms per request. Each point issues requests for
+      # GOODPUT_DURATION seconds and then drains (~30 s a point, ~2.2 minutes per variant on the
+      # H100). Points reuse prompts: prefix caching is off so that no point reuses another's KV.
+      ENGINE=${GOODPUT_ENGINE:-cuda}
+      SP=${GOODPUT_SPEEDUP:-1}
+      if [ "$ENGINE" = mock ]; then
+        # The mock computes nothing, but the model's vocabulary must be the tokenizer's: the 1B
+        # shape has the llama3 vocabulary (2.5 GB of random weights, written once).
+        M=${MODEL_1B:-/tmp/llama-3.2-1b-random}
+        if [ ! -f "$M/tokenizer.json" ]; then
+          gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > /tmp/goodput-tok.json
+          "$BIN/turbine" gen-model --out "$M" --arch llama --shape llama-3.2-1b --dtype bf16 \
+            --seed 3 --tokenizer /tmp/goodput-tok.json 2>&1 | tail -1
+        fi
+        ENGINE_ARGS="--engine mock --speedup $SP"
+      else
+        M=${MODEL_8B:-/tmp/llama-3.1-8b-random}
+        if [ ! -f "$M/tokenizer.json" ]; then
+          gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > "$M/tokenizer.json" 2>/dev/null ||
+            { mkdir -p "$M"; gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > /tmp/tok.json;
+              timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.1-8b \
+                --dtype bf16 --seed 1 --tokenizer /tmp/tok.json 2>&1 | tail -1; }
+        fi
+        ENGINE_ARGS="--device cuda --dtype bf16"
+      fi
+      # The SLO in wall milliseconds (a mock at --speedup S runs S simulated ms per wall ms).
+      SLO=$(python3 -c "print(f'ttft={1000/$SP:g},itl={50/$SP:g}')")
+      if [ -n "${GOODPUT_N:-}" ]; then SIZE="-n $GOODPUT_N"
+      else SIZE="--duration $(python3 -c "print(f'{${GOODPUT_DURATION:-20}/$SP:g}')")"; fi
+      PORT=18632
+      for variant in baseline target; do
+        TARGETS=""
+        [ $variant = target ] && TARGETS="--target-itl-ms ${GOODPUT_ITL_MS:-40} --target-ttft-ms 1000"
+        echo "== goodput $variant: turbine run $ENGINE_ARGS $TARGETS; bench $SIZE --slo $SLO ($(date -u +%T))"
+        "$BIN/turbine" run --model "$M" --served-model-name llama8b $ENGINE_ARGS \
+          --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 8192 $TARGETS \
+          --no-enable-prefix-caching --port $PORT > "$OUT/goodput_${variant}_server.log" 2>&1 &
+        spid=$!
+        for i in $(seq 600); do
+          env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break
+          kill -0 $spid 2>/dev/null || break  # the server exited: no need to wait 5 minutes
+          sleep 0.5
+        done
+        if ! kill -0 $spid 2>/dev/null; then
+          echo "goodput $variant: the server exited"; tail -5 "$OUT/goodput_${variant}_server.log"
+          status=1; continue
+        fi
+        timeout ${GOODPUT_TIMEOUT:-300} "$BIN/turbine" bench --url http://127.0.0.1:$PORT \
+          --endpoint completions --sweep-concurrency ${GOODPUT_LEVELS:-64,128,192,256} \
+          $SIZE --input-len 512 --output-len 256 --slo "$SLO" --no-progress \
+          --output-json "$OUT/goodput_$variant.json" --output-csv "$OUT/goodput_$variant.csv" \
+          > "$OUT/goodput_${variant}_bench.log" 2>&1 || status=1
+        grep -E '^==|throughput|goodput|TTFT|ITL|error' "$OUT/goodput_${variant}_bench.log"
+        env -u LD_LIBRARY_PATH curl -s localhost:$PORT/metrics > "$OUT/goodput_${variant}_metrics.txt"
+        grep -E '^turbine_engine_(steps_total|prefill_tokens_total|queue_|step_model_)' \
+          "$OUT/goodput_${variant}_metrics.txt"
+        kill $spid; wait $spid
+      done
+      python3 tests/gpu/goodput_report.py --speedup "$SP" --svg "$OUT/goodput.svg" \
+        --title "goodput vs concurrency ($ENGINE, 512 in / 256 out, SLO TTFT 1 s, ITL 50 ms)" \
+        baseline="$OUT/goodput_baseline.json" "target ${GOODPUT_ITL_MS:-40} ms"="$OUT/goodput_target.json" \
+        | tee "$OUT/goodput.txt" || status=1
       ;;
     encoder)
       # Encoder models (issue 27): the CUDA encoder path's parity cases of cuda_test, then

@@ -255,6 +255,7 @@ TEST(StatsTest, PercentilesAndGoodput) {
   EXPECT_EQ(s.good_requests, 2u);  // TTFT 100 and 200
   EXPECT_DOUBLE_EQ(s.duration_s, 1.0);
   EXPECT_DOUBLE_EQ(s.goodput_requests_per_s, 2.0);
+  EXPECT_DOUBLE_EQ(s.goodput_output_tokens_per_s, 6.0);  // the output tokens of those two
   EXPECT_DOUBLE_EQ(s.requests_per_s, 3.0);
   EXPECT_DOUBLE_EQ(s.output_tokens_per_s, 9.0);
   EXPECT_DOUBLE_EQ(s.ttft_ms.p50, 200);
@@ -297,8 +298,8 @@ TEST(ReportTest, JsonCsvAndSvg) {
     for (const char* f : {"mean", "p50", "p90", "p99"})
       EXPECT_TRUE(j[k].as_object().contains(f)) << k << f;
   }
-  for (const char* k :
-       {"output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "errors", "config"}) {
+  for (const char* k : {"output_tokens_per_s", "requests_per_s", "goodput_requests_per_s",
+                        "goodput_output_tokens_per_s", "errors", "config"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   ASSERT_EQ(j["points"].as_array().size(), 2u);

@@ -93,6 +93,11 @@ struct Case {
   std::vector<size_t> started;
   std::vector<size_t> fetching;
   int free_after = 0;
+  // A latency target (issue 29): the step-time model and the limits; the plan's predicted time.
+  const StepCoefficients* cost = nullptr;
+  double time_limit_ms = 0;
+  double min_prefill_ms = 0;
+  double predicted_ms = 0;
 };
 
 // gtest prints a case by its name.
@@ -101,6 +106,10 @@ void PrintTo(const Case& c, std::ostream* os) {
 }
 
 constexpr int kBlock = 4;
+
+// A step-time model whose numbers are easy to follow: 10 ms per step, 1 ms per sequence, 0.5 ms
+// per prefill token, nothing for KV reads or attention.
+const StepCoefficients kCost{10.0, 1.0, 0.0, 0.5, 0.0};
 
 std::vector<Case> cases() {
   return {
@@ -179,6 +188,63 @@ std::vector<Case> cases() {
        .waiting = {{21, 0, true}, {4}},
        .free_blocks = 4,
        .free_after = 4},
+      // Latency target: 10 + 1 (the decode) = 11 ms planned; 9 ms left for prefill = one chunk
+      // of (9 - 1) / 0.5 = 16 tokens of the 20-token prompt.
+      {.name = "TheTimeLimitCutsAPrefillChunk",
+       .running = {{9, 8, 3}, {20, 0, 0}},
+       .chunks = {{0, 1}, {1, 16}},
+       .free_after = 100 - 4,
+       .cost = &kCost,
+       .time_limit_ms = 20,
+       .predicted_ms = 20},
+      // 9 ms left: the first admission takes 1 + 4 = 5, the second gets (4 - 1) / 0.5 = 6 of its
+      // 8 tokens, the third does not start (no overtaking: nothing after it either).
+      {.name = "AdmissionsStopWhenTheTimeIsSpent",
+       .running = {{9, 8, 3}},
+       .waiting = {{8}, {8}, {2}},
+       .chunks = {{0, 1}, {1, 8}, {2, 6}},
+       .started = {1, 2},
+       .free_after = 100 - 2 - 2,
+       .cost = &kCost,
+       .time_limit_ms = 20,
+       .predicted_ms = 20},
+      // Three decodes take 13 ms, more than the 12 ms target: prefill still gets its minimum
+      // share of 3 ms = (3 - 1) / 0.5 = 4 tokens.
+      {.name = "PrefillKeepsItsMinimumShareWhenDecodesFillTheTarget",
+       .running = {{9, 8, 3}, {9, 8, 3}, {9, 8, 3}, {40, 0, 0}},
+       .chunks = {{0, 1}, {1, 1}, {2, 1}, {3, 4}},
+       .free_after = 100 - 1,
+       .cost = &kCost,
+       .time_limit_ms = 12,
+       .min_prefill_ms = 3,
+       .predicted_ms = 16},
+      // No time at all: one position still moves, so a prompt is never stuck.
+      {.name = "AtLeastOnePrefillPositionPerStep",
+       .running = {{9, 8, 3}, {40, 0, 0}},
+       .waiting = {{4}},
+       .chunks = {{0, 1}, {1, 1}},
+       .free_after = 100 - 1,
+       .cost = &kCost,
+       .time_limit_ms = 5,
+       .predicted_ms = 12.5},
+      // No decode in the step: no inter-token latency to protect, the token budget alone.
+      {.name = "AStepWithoutDecodesIsNotTimed",
+       .waiting = {{30}, {30}},
+       .chunks = {{0, 30}, {1, 30}},
+       .started = {0, 1},
+       .free_after = 100 - 16,
+       .cost = &kCost,
+       .time_limit_ms = 5,
+       .predicted_ms = 10 + 2 + 30},
+      // A running chunk that does not fit ends the prefill pass: admissions wait too.
+      {.name = "ARunningChunkOutOfTimeStopsAdmissions",
+       .running = {{9, 8, 3}, {20, 0, 0}, {20, 0, 0}},
+       .waiting = {{4}},
+       .chunks = {{0, 1}, {1, 10}},
+       .free_after = 100 - 3,
+       .cost = &kCost,
+       .time_limit_ms = 17,
+       .predicted_ms = 17},
   };
 }
 
@@ -196,7 +262,11 @@ TEST_P(SchedulePolicy, PlansTheStep) {
   in.token_budget = c.token_budget;
   in.max_num_seqs = c.max_num_seqs;
   in.block_size = kBlock;
+  in.cost = c.cost;
+  in.time_limit_ms = c.time_limit_ms;
+  in.min_prefill_ms = c.min_prefill_ms;
   const SchedulePlan plan = schedule(in, kv);
+  EXPECT_DOUBLE_EQ(plan.predicted_ms, c.predicted_ms);
   std::vector<std::pair<size_t, int>> chunks;
   for (const ScheduledChunk& ch : plan.chunks) chunks.emplace_back(ch.seq, ch.n_tokens);
   EXPECT_EQ(chunks, c.chunks);

@@ -62,5 +62,31 @@ TEST(MetricsTest, EngineStatsWithPrefillQueueAndTransports) {
   EXPECT_EQ(families, 1u);
 }
 
+// The latency-target scheduler's series (issue 29) carry the engine's counters as they are.
+TEST(MetricsTest, SchedulingSeries) {
+  FrontendMetrics m("stories");
+  ModelMetrics& s = m.model("stories");
+  engine::EngineStats st;
+  st.prefill_tokens = 4096;
+  st.last_step_prefill_tokens = 512;
+  st.queue_admissions = 8;
+  st.queue_wait_seconds = 2.5;
+  st.last_step_predicted_seconds = 0.25;
+  st.step_model_samples = 40;
+  st.step_model_relative_error = 2;
+  st.boosted_steps = 3;
+  s.observe_engine(st);
+  const std::string text = m.serialize();
+  for (const char* line : {"turbine_engine_prefill_tokens_total{model=\"stories\"} 4096",
+                           "turbine_engine_last_step_prefill_tokens{model=\"stories\"} 512",
+                           "turbine_engine_queue_admissions_total{model=\"stories\"} 8",
+                           "turbine_engine_queue_wait_seconds_total{model=\"stories\"} 2.5",
+                           "turbine_engine_last_step_predicted_seconds{model=\"stories\"} 0.25",
+                           "turbine_engine_step_model_samples_total{model=\"stories\"} 40",
+                           "turbine_engine_step_model_relative_error_total{model=\"stories\"} 2",
+                           "turbine_engine_ttft_boosted_steps_total{model=\"stories\"} 3"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+}
+
 }  // namespace
 }  // namespace turbine::metrics

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <thread>
@@ -187,6 +188,131 @@ TEST(MockEngineTest, PreemptsWhenBlocksRunOutAndFinishesEverything) {
   for (int i = 0; i < 1000 && e.stats().kv_used_blocks != 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(e.stats().kv_used_blocks, 0);
+}
+
+// Issue 29: outputs stamped with the engine's simulated clock (the callback runs on the engine
+// thread right after the step that made the token, so the gap between two tokens of a decoding
+// sequence is the simulated time of the step that made the later one).
+struct Timed {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<double> at_ms;
+  bool done = false;
+
+  bool wait(size_t outputs) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(60),
+                       [&] { return done || at_ms.size() >= outputs; });
+  }
+  std::vector<double> times() {
+    std::lock_guard lock(mu);
+    return at_ms;
+  }
+};
+
+// Distinct prompts (no shared prefix blocks) within the small() vocabulary.
+std::vector<int32_t> spread_prompt(int n, int start) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) t[static_cast<size_t>(i)] = (start + i * 7) % 4999;
+  return t;
+}
+
+void submit_timed(MockEngine& e, Timed& t, uint64_t id, std::vector<int32_t> prompt,
+                  int max_tokens) {
+  EngineRequest r;
+  r.id = id;
+  r.prompt = std::move(prompt);
+  r.params.max_tokens = max_tokens;
+  r.params.ignore_eos = true;
+  r.on_output = [&t, &e](EngineOutput&& out) {
+    std::lock_guard lock(t.mu);
+    t.at_ms.push_back(e.simulated_ms());
+    t.done = out.finish != FinishReason::kNone;
+    t.cv.notify_all();
+  };
+  ASSERT_TRUE(e.submit(std::move(r)).is_ok());
+}
+
+std::vector<std::unique_ptr<Timed>> make_timed(size_t n) {
+  std::vector<std::unique_ptr<Timed>> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(std::make_unique<Timed>());
+  return v;
+}
+
+// 32 sequences decode when 16 prompts of 2,048 tokens arrive at once. With a 30 ms ITL target
+// every decode step stays within it and the burst is still prefilled; without the target the
+// steps that carry the burst's 8,192-token chunks take ~250 ms.
+TEST(MockEngineTest, ItlTargetHoldsUnderAPrefillBurst) {
+  for (double target : {0.0, 30.0}) {
+    SCOPED_TRACE(target);
+    MockEngineOptions o = small();
+    o.num_blocks = 8192;
+    o.max_num_seqs = 64;
+    o.max_num_batched_tokens = 8192;
+    o.target_itl_ms = target;
+    auto decoders = make_timed(32), burst = make_timed(16);  // outlive the engine's callbacks
+    MockEngine e(o);
+    for (int i = 0; i < 32; ++i) submit_timed(e, *decoders[i], i, spread_prompt(64, i * 131), 400);
+    for (auto& d : decoders) ASSERT_TRUE(d->wait(2));
+    for (int i = 0; i < 16; ++i)
+      submit_timed(e, *burst[i], 100 + i, spread_prompt(2048, 17 + i * 997), 4);
+    for (auto& b : burst) ASSERT_TRUE(b->wait(1000));
+    for (auto& d : decoders) ASSERT_TRUE(d->wait(1000));
+    double worst_gap = 0;
+    for (auto& d : decoders) {
+      const std::vector<double> at = d->times();
+      ASSERT_EQ(at.size(), 400u);
+      for (size_t k = 1; k < at.size(); ++k) worst_gap = std::max(worst_gap, at[k] - at[k - 1]);
+    }
+    for (auto& b : burst) EXPECT_EQ(b->times().size(), 4u);
+    const engine::EngineStats st = e.stats();
+    EXPECT_EQ(st.prefill_tokens, 16u * 2048 + 32u * 64);
+    EXPECT_EQ(st.queue_admissions, 48u);
+    EXPECT_EQ(st.boosted_steps, 0u);  // no TTFT target
+    ASSERT_GT(st.step_model_samples, 0u);
+    // The model starts at the simulated backend's own timing: it predicts every step exactly.
+    EXPECT_LT(st.step_model_relative_error / static_cast<double>(st.step_model_samples), 1e-6);
+    if (target > 0) {
+      EXPECT_LE(worst_gap, target + 1e-6);
+    } else {
+      EXPECT_GT(worst_gap, 200.0);
+    }
+  }
+}
+
+// With a TTFT target too, requests that have waited half of it make steps run past the ITL
+// target, but only on time the decoding sequences banked: each one's mean inter-token latency
+// since its first token stays within the ITL target after every step, and no step exceeds
+// kMaxItlBoost x the target. (8 decoders bank ~25 ms per 5 ms step; 24 prompts of 2,048 tokens
+// need ~2 s of prefill at the ITL target's rate, more than their 1 s TTFT target.)
+TEST(MockEngineTest, TtftTargetSpendsOnlyBankedTime) {
+  constexpr double kItl = 30, kTtft = 1000;
+  MockEngineOptions o = small();
+  o.num_blocks = 8192;
+  o.max_num_seqs = 64;
+  o.max_num_batched_tokens = 8192;
+  o.target_itl_ms = kItl;
+  o.target_ttft_ms = kTtft;
+  auto decoders = make_timed(8), burst = make_timed(24);
+  MockEngine e(o);
+  for (int i = 0; i < 8; ++i) submit_timed(e, *decoders[i], i, spread_prompt(64, i * 131), 700);
+  for (auto& d : decoders) ASSERT_TRUE(d->wait(100));
+  for (int i = 0; i < 24; ++i)
+    submit_timed(e, *burst[i], 100 + i, spread_prompt(2048, 17 + i * 997), 2);
+  for (auto& b : burst) ASSERT_TRUE(b->wait(1000));
+  for (auto& d : decoders) ASSERT_TRUE(d->wait(1000));
+  double worst_gap = 0;
+  for (auto& d : decoders) {
+    const std::vector<double> at = d->times();
+    ASSERT_EQ(at.size(), 700u);
+    for (size_t k = 1; k < at.size(); ++k) {
+      worst_gap = std::max(worst_gap, at[k] - at[k - 1]);
+      EXPECT_LE((at[k] - at[0]) / static_cast<double>(k), kItl + 1e-6) << k;
+    }
+  }
+  EXPECT_GT(e.stats().boosted_steps, 0u);
+  EXPECT_GT(worst_gap, kItl);
+  EXPECT_LE(worst_gap, engine::EngineOptions::kMaxItlBoost * kItl + 1e-6);
 }
 
 TEST(MockEngineTest, CancelAndShutdown) {

@@ -92,7 +92,7 @@ Result<PreparedRequest> Preprocessor::prepare_chat(const api::ChatRequest& r,
   // A tool constraint's schema is made of the tools' parameter schemas; a JSON output format
   // reaches here from the Responses API's text.format.
   const std::string param = plan.tool_form != ToolOutputForm::kModel ? "tools" : "text.format";
-  TURBINE_RETURN_IF_ERROR(check_constraint(plan, param));
+  TURBINE_RETURN_IF_ERROR(frontend::check_constraint(plan, param));
   for (PreparedChoice& c : out.choices) attach_constraint(plan, c.params);
   return out;
 }

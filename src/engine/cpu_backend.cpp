@@ -4,10 +4,12 @@
 // Thread ownership: the engine thread calls forward(); the pool's workers only run the kernels
 // forward() hands them and touch nothing else. The KV cache is one arena of f32 blocks allocated at
 // start (pages are committed by the OS on first write): K and V each
-// [layer][block][slot in block][kv_heads * head_dim]. Attention reads it through each chunk's block
-// table. A KvWriteTracker records how many leading positions of each block were written, so a chunk
-// that would read positions nobody wrote is refused (this catches caller bugs in block tables;
-// blocks reused for another sequence keep their old length until rewritten).
+// [layer][block][slot in block][kv_heads * head_dim]; with KvCacheDtype::kFp8 the arenas hold
+// e4m3 bytes (per-layer K and V scales, backend.h) and attention dequantizes the rows it reads.
+// Attention reads it through each chunk's block table. A KvWriteTracker records how many leading
+// positions of each block were written, so a chunk that would read positions nobody wrote is
+// refused (this catches caller bugs in block tables; blocks reused for another sequence keep their
+// old length until rewritten).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -29,13 +31,15 @@ using model::TensorView;
 
 struct LayerF32 {
   std::vector<float> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
+  float k_scale = 1.0f, v_scale = 1.0f;  // FP8 KV cache
 };
 
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const model::Model& model, int n_threads, int max_context, int n_blocks,
-             int block_size)
+             int block_size, KvCacheDtype kv_dtype)
       : model_(model),
+        fp8_kv_(kv_dtype == KvCacheDtype::kFp8),
         cfg_(model.config()),
         pool_(n_threads),
         max_context_(max_context),
@@ -45,8 +49,14 @@ class CpuBackend final : public Backend {
         kv_writes_(n_blocks, block_size, max_context, model.config().n_vocab) {
     const size_t arena = static_cast<size_t>(cfg_.n_layers) * static_cast<size_t>(n_blocks) *
                          static_cast<size_t>(block_size) * kv_dim_;
-    k_arena_.reset(new float[arena]);  // default-initialised: untouched pages cost nothing
-    v_arena_.reset(new float[arena]);
+    // Default-initialised: untouched pages cost nothing.
+    if (fp8_kv_) {
+      k8_.reset(new uint8_t[arena]);
+      v8_.reset(new uint8_t[arena]);
+    } else {
+      k_arena_.reset(new float[arena]);
+      v_arena_.reset(new float[arena]);
+    }
     const auto& w = model.weights();
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -59,6 +69,8 @@ class CpuBackend final : public Backend {
       f.bv = to_f32(L.bv);
       f.q_norm = to_f32(L.q_norm);
       f.k_norm = to_f32(L.k_norm);
+      f.k_scale = kv_scale_or_one(L.k_scale);
+      f.v_scale = kv_scale_or_one(L.v_scale);
     }
     output_norm_ = to_f32(w.output_norm);
     inv_freq_ = rope_inv_freq(cfg_.head_dim, cfg_.rope_theta, cfg_.rope_scaling);
@@ -67,6 +79,7 @@ class CpuBackend final : public Backend {
                         std::vector<float>(static_cast<size_t>(widest)));
     score_scratch_.resize(static_cast<size_t>(pool_.size()));
     row_ptr_scratch_.resize(static_cast<size_t>(pool_.size()));
+    kv_rows_scratch_.resize(static_cast<size_t>(pool_.size()));
   }
 
   std::string_view name() const override { return "cpu"; }
@@ -83,13 +96,13 @@ class CpuBackend final : public Backend {
 
   KvLayout kv_layout() const override {
     KvLayout l;
-    l.dtype = "f32";
+    l.dtype = fp8_kv_ ? "fp8" : "f32";
     l.block_size = block_size_;
     l.n_layers = cfg_.n_layers;
     l.n_kv_heads = cfg_.n_kv_heads;
     l.head_dim = cfg_.head_dim;
-    l.bytes_per_block = static_cast<int64_t>(block_floats()) * 2 * cfg_.n_layers *
-                        static_cast<int64_t>(sizeof(float));
+    l.bytes_per_block =
+        static_cast<int64_t>(block_floats()) * 2 * cfg_.n_layers * static_cast<int64_t>(elem_);
     return l;
   }
   Status read_kv_blocks(std::span<const int32_t> blocks, std::string& out) override;
@@ -98,6 +111,13 @@ class CpuBackend final : public Backend {
 
  private:
   size_t block_floats() const { return static_cast<size_t>(block_size_) * kv_dim_; }
+  // Start of the K (or V) arena's element `off`, as bytes (f32 or e4m3).
+  uint8_t* k_bytes(size_t off) const {
+    return fp8_kv_ ? k8_.get() + off : reinterpret_cast<uint8_t*>(k_arena_.get() + off);
+  }
+  uint8_t* v_bytes(size_t off) const {
+    return fp8_kv_ ? v8_.get() + off : reinterpret_cast<uint8_t*>(v_arena_.get() + off);
+  }
   // Start of block `block` of layer `layer` in the K (or V) arena.
   size_t block_offset(int layer, int32_t block) const {
     return (static_cast<size_t>(layer) * static_cast<size_t>(n_blocks_) +
@@ -120,13 +140,16 @@ class CpuBackend final : public Backend {
   }
 
   const model::Model& model_;
+  const bool fp8_kv_;
+  const size_t elem_ = fp8_kv_ ? 1 : sizeof(float);  // bytes per cached element
   const model::ModelConfig& cfg_;
   CpuThreadPool pool_;
   int max_context_;
   const int n_blocks_;
   const int block_size_;
   const size_t kv_dim_;
-  std::unique_ptr<float[]> k_arena_, v_arena_;
+  std::unique_ptr<float[]> k_arena_, v_arena_;  // f32 cache
+  std::unique_ptr<uint8_t[]> k8_, v8_;          // FP8 cache
   KvWriteTracker kv_writes_;  // which positions each block holds; validates chunks
   std::vector<LayerF32> layers_;
   std::vector<float> output_norm_;
@@ -135,6 +158,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> row_scratch_;
   std::vector<std::vector<float>> score_scratch_;
   std::vector<std::vector<const float*>> row_ptr_scratch_;  // V rows of one head, per position
+  std::vector<std::vector<float>> kv_rows_scratch_;  // FP8 cache: one head's K, V rows as f32
   // Step activations, reused across calls: [n_tokens x width].
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
   std::vector<float> rope_cs_;  // per token: cos then sin of each rotated pair
@@ -156,17 +180,43 @@ void CpuBackend::attention(int layer, int n_tokens) {
     const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     float* scores = score_scratch_[static_cast<size_t>(thread)].data();
     const float** v_rows = row_ptr_scratch_[static_cast<size_t>(thread)].data();
+    float* out = att_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     // Causal: a token sees every earlier position of its own sequence and itself. Positions are
     // visited in order whatever blocks hold them, so results do not depend on the block layout,
     // on prefix-cache hits or on the batch composition.
+    if (!fp8_kv_) {
+      for (int p = 0; p <= pos; ++p) {
+        const size_t off = kv_offset(layer, table, p) + head_off;
+        scores[p] = dot_f32(q, k_arena_.get() + off, hd) * scale;
+        v_rows[p] = v_arena_.get() + off;
+      }
+      softmax(scores, pos + 1);
+      weighted_sum_f32(scores, v_rows, pos + 1, hd, out);
+      return;
+    }
+    // FP8: K rows dequantized one at a time, V rows of every position (then the weighted sum);
+    // the per-layer scales multiply the scores and the output.
+    const LayerF32& F = layers_[static_cast<size_t>(layer)];
+    const float* lut = model::e4m3_table();
+    std::vector<float>& rows = kv_rows_scratch_[static_cast<size_t>(thread)];
+    if (rows.size() < static_cast<size_t>(pos + 2) * hd)
+      rows.resize(static_cast<size_t>(pos + 2) * hd);
+    float* krow = rows.data() + static_cast<size_t>(pos + 1) * hd;
     for (int p = 0; p <= pos; ++p) {
       const size_t off = kv_offset(layer, table, p) + head_off;
-      scores[p] = dot_f32(q, k_arena_.get() + off, hd) * scale;
-      v_rows[p] = v_arena_.get() + off;
+      const uint8_t* k8 = k8_.get() + off;
+      const uint8_t* v8 = v8_.get() + off;
+      float* vrow = rows.data() + static_cast<size_t>(p) * hd;
+      for (int j = 0; j < hd; ++j) {
+        krow[j] = lut[k8[j]];
+        vrow[j] = lut[v8[j]];
+      }
+      scores[p] = dot_f32(q, krow, hd) * (F.k_scale * scale);
+      v_rows[p] = vrow;
     }
     softmax(scores, pos + 1);
-    weighted_sum_f32(scores, v_rows, pos + 1, hd,
-                     att_.data() + static_cast<size_t>(t) * q_dim + h * hd);
+    weighted_sum_f32(scores, v_rows, pos + 1, hd, out);
+    for (int j = 0; j < hd; ++j) out[j] *= F.v_scale;
   });
 }
 
@@ -261,8 +311,15 @@ Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& log
         apply_rope(k, cfg_.n_kv_heads, hd, cs, cs + half, cfg_.rope_layout);
         const SeqChunk& ch = chunks[static_cast<size_t>(tok_chunk_[ui])];
         const size_t off = kv_offset(static_cast<int>(l), ch.block_table, pos);
-        std::copy(k, k + kv_dim, k_arena_.get() + off);
-        std::copy(v, v + kv_dim, v_arena_.get() + off);
+        if (fp8_kv_) {
+          for (int j = 0; j < kv_dim; ++j) {
+            k8_[off + static_cast<size_t>(j)] = model::f32_to_e4m3(k[j] / F.k_scale);
+            v8_[off + static_cast<size_t>(j)] = model::f32_to_e4m3(v[j] / F.v_scale);
+          }
+        } else {
+          std::copy(k, k + kv_dim, k_arena_.get() + off);
+          std::copy(v, v + kv_dim, v_arena_.get() + off);
+        }
       }
     });
     attention(static_cast<int>(l), n);
@@ -316,14 +373,14 @@ Status CpuBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string& 
     if (b < 0 || b >= n_blocks_)
       return invalid_argument("read_kv_blocks: block " + std::to_string(b) + " out of range");
   }
-  const size_t n = block_floats(), bytes = n * sizeof(float);
+  const size_t n = block_floats(), bytes = n * elem_;
   size_t at = out.size();
   out.resize(at + blocks.size() * 2 * static_cast<size_t>(cfg_.n_layers) * bytes);
   for (int32_t b : blocks) {
     for (int l = 0; l < cfg_.n_layers; ++l) {
-      std::memcpy(out.data() + at, k_arena_.get() + block_offset(l, b), bytes);
+      std::memcpy(out.data() + at, k_bytes(block_offset(l, b)), bytes);
       at += bytes;
-      std::memcpy(out.data() + at, v_arena_.get() + block_offset(l, b), bytes);
+      std::memcpy(out.data() + at, v_bytes(block_offset(l, b)), bytes);
       at += bytes;
     }
   }
@@ -332,7 +389,7 @@ Status CpuBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string& 
 
 Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
                                    int n_positions) {
-  const size_t n = block_floats(), nb = n * sizeof(float);
+  const size_t n = block_floats(), nb = n * elem_;
   const size_t per_block = 2 * static_cast<size_t>(cfg_.n_layers) * nb;
   if (bytes.size() != blocks.size() * per_block) {
     return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
@@ -343,9 +400,9 @@ Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_
   size_t at = 0;
   for (int32_t b : blocks) {
     for (int l = 0; l < cfg_.n_layers; ++l) {
-      std::memcpy(k_arena_.get() + block_offset(l, b), bytes.data() + at, nb);
+      std::memcpy(k_bytes(block_offset(l, b)), bytes.data() + at, nb);
       at += nb;
-      std::memcpy(v_arena_.get() + block_offset(l, b), bytes.data() + at, nb);
+      std::memcpy(v_bytes(block_offset(l, b)), bytes.data() + at, nb);
       at += nb;
     }
   }
@@ -354,8 +411,9 @@ Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_
 
 }  // namespace
 
-int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c) {
-  return int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c, KvCacheDtype dtype) {
+  const int64_t eb = dtype == KvCacheDtype::kFp8 ? 1 : static_cast<int64_t>(sizeof(float));
+  return int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * eb;
 }
 
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
@@ -382,7 +440,7 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
   if (max_context <= 0)
     return invalid_argument("cpu backend: model has no context length; set max_context",
                             "max_context");
-  const int64_t per_token = cpu_kv_bytes_per_token(c);
+  const int64_t per_token = cpu_kv_bytes_per_token(c, options.kv_cache_dtype);
   const int64_t block_bytes = per_token * options.block_size;
   int64_t budget = options.kv_cache_memory_bytes;
   if (budget == 0) {
@@ -400,8 +458,9 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
   }
   if (n_blocks > (int64_t{1} << 30))
     return invalid_argument("cpu backend: kv_cache_memory is too large", "kv_cache_memory");
-  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
-      model, threads, max_context, static_cast<int>(n_blocks), options.block_size));
+  return std::unique_ptr<Backend>(
+      std::make_unique<CpuBackend>(model, threads, max_context, static_cast<int>(n_blocks),
+                                   options.block_size, options.kv_cache_dtype));
 }
 
 }  // namespace turbine::engine

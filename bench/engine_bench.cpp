@@ -2,7 +2,7 @@
 // several concurrencies, without the network stack.
 //
 //   engine_bench --model M [--concurrency 1,8,32] [--threads 0] [--prompt-len 16]
-//                [--max-tokens 128] [--repeat 1] [--json FILE]
+//                [--max-tokens 128] [--repeat 1] [--json FILE] [--tensor-parallel-size 1]
 //
 // For each concurrency N, N requests with different random prompts (seeded) are submitted at
 // once (greedy, ignore_eos, max_tokens M, prefix caching off). Decode tokens/s is aggregate and
@@ -115,7 +115,7 @@ RunResult run_once(engine::Engine& eng, int n, int prompt_len, int max_tokens, i
 int main(int argc, char** argv) {
   std::string model_path, json_path;
   std::vector<int> concurrency = {1, 8, 32};
-  int threads = 0, prompt_len = 16, max_tokens = 128, repeat = 1;
+  int threads = 0, prompt_len = 16, max_tokens = 128, repeat = 1, tp = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage("missing value for " + a);
@@ -126,6 +126,8 @@ int main(int argc, char** argv) {
       concurrency = parse_list(v);
     else if (a == "--threads")
       threads = std::atoi(v.c_str());
+    else if (a == "--tensor-parallel-size")
+      tp = std::atoi(v.c_str());
     else if (a == "--prompt-len")
       prompt_len = std::atoi(v.c_str());
     else if (a == "--max-tokens")
@@ -146,6 +148,7 @@ int main(int argc, char** argv) {
   const model::Model& m = **loaded;
   engine::CpuBackendOptions bo;
   bo.n_threads = threads;
+  bo.tensor_parallel_size = tp;
   bo.max_num_seqs = max_conc;
   // Room for every sequence at once (no preemption), whatever the model's own context.
   bo.max_context = std::min(m.config().max_context, prompt_len + max_tokens + 16);
@@ -158,10 +161,10 @@ int main(int argc, char** argv) {
   engine::Engine eng(std::move(backend).value(), m.config().n_vocab, eo);
   const int used_threads =
       threads > 0 ? threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  std::printf("model %s: dim %d, %d layers, %d heads, vocab %d (%s); %d threads, simd %s\n",
+  std::printf("model %s: dim %d, %d layers, %d heads, vocab %d (%s); %d threads, simd %s, TP %d\n",
               model_path.c_str(), m.config().dim, m.config().n_layers, m.config().n_heads,
               m.config().n_vocab, m.config().arch_name.c_str(), used_threads,
-              engine::cpu_simd_level());
+              engine::cpu_simd_level(), tp);
 
   uint64_t next_id = 1;
   // Warm-up: faults the weights in and lets the pool settle.

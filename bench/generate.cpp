@@ -16,6 +16,8 @@
 //   --no-fused-swiglu runs gate|up and SwiGLU of single-sequence steps as two kernels;
 //   --no-device-sampling makes the engine sample on the CPU from downloaded logits (CUDA);
 //   --tune-gemm times cuBLASLt's candidates for the decode GEMMs at start-up (CudaBackendOptions).
+//   --tensor-parallel-size N: N ranks (issue 22); with --device cuda, given at all (even 1), the
+//   backend goes through the tensor-parallel path and NCCL (N = 1: a one-rank NCCL group).
 //   TURBINE_PROFILE_DECODE_STEP=K (with --bench): decode step K runs between cudaProfilerStart and
 //   cudaProfilerStop, for `ncu --profile-from-start off` (add --no-graphs for per-kernel rows)
 //   --quantization fp8 quantizes the linear layers to FP8 at load (model::Quantization);
@@ -48,6 +50,7 @@
 #include <cuda_profiler_api.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/tensor_parallel.h"
 #endif
 
 namespace {
@@ -63,6 +66,7 @@ struct Args {
   std::string bench;
   int max_num_batched_tokens = 8192, max_num_seqs = 256, max_context = 4096, block_size = 16;
   int threads = 0;
+  int tp = 0;  // 0: not given (the plain one-GPU backend)
   double gpu_mem = 0.9;
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
@@ -148,6 +152,8 @@ Args parse(int argc, char** argv) {
       a.block_size = std::stoi(val());
     else if (k == "--threads")
       a.threads = std::stoi(val());
+    else if (k == "--tensor-parallel-size")
+      a.tp = std::stoi(val());
     else if (k == "--gpu-memory-utilization")
       a.gpu_mem = std::stod(val());
     else if (k == "--gen-model")
@@ -187,6 +193,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.max_context = a.max_context;
     o.block_size = a.block_size;
     o.kv_cache_dtype = kv_dtype;
+    o.tensor_parallel_size = std::max(1, a.tp);
     return engine::make_cpu_backend(m, o);
   }
   if (a.device == "cuda") {
@@ -206,6 +213,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.device_sampling = a.device_sampling;
     o.tune_gemm = a.tune_gemm;
     o.kv_cache_dtype = kv_dtype;
+    if (a.tp > 0) return cuda::make_cuda_tp_backend(m, o, a.tp);
     return cuda::make_cuda_backend(m, o);
 #else
     return unimplemented("this turbine_generate was built without CUDA (-DTURBINE_CUDA=ON)");

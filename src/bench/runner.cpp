@@ -431,7 +431,10 @@ class Runner::Impl {
     for (int attempt = 0; attempt < 2 && !st->stopping; ++attempt) {
       std::unique_ptr<Connection> conn;
       bool reused = false;
-      if (!idle_.empty()) {
+      // The retry of a kept-alive connection the server had closed opens a fresh one: the next
+      // idle connection may be just as stale (every one idle past the server's timeout), and a
+      // second stale one would end the request with no error recorded.
+      if (attempt == 0 && !idle_.empty()) {
         conn = std::move(idle_.back());
         idle_.pop_back();
         reused = true;

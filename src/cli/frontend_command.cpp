@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/encoder_serving.h"
 #include "cli/http_flags.h"
 #include "cli/runtime_flags.h"
 #include "cli/signals.h"
@@ -110,6 +111,13 @@ int run_frontend(const FrontendCmdOptions& opts) {
     spdlog::error("{}", models.status().message());
     return 2;
   }
+  // Encoder models (embeddings, classification, rerank) their workers announce (issue 27).
+  auto encoders = EncoderModels::start(**front, **discovery, opts.runtime, opts.pool_size,
+                                       opts.request_plane_threads, opts.migration_limit);
+  if (!encoders) {
+    spdlog::error("discovery watch: {}", encoders.status().message());
+    return 2;
+  }
   if (Status st = (*front)->start(); !st.is_ok()) {
     spdlog::error("cannot start the HTTP server: {}", st.message());
     return 2;
@@ -121,6 +129,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
+  encoders->reset();
   (*models)->stop();
   (*discovery)->shutdown();
   models->reset();

@@ -43,7 +43,7 @@ serving::WorkerEngineFactory worker_engine_factory(const model::Model& model,
     TURBINE_ASSIGN_OR_RETURN(auto made, make_local_engine(model, e));
     std::shared_ptr<engine::Engine> engine = std::move(made);
     const int64_t blocks = engine->stats().kv_total_blocks;
-    return serving::WorkerEngine{engine, engine, blocks};
+    return serving::WorkerEngine{engine, engine, blocks, engine_options.tensor_parallel_size};
   };
 }
 

@@ -7,6 +7,7 @@
 #include "engine/backend.h"
 #ifdef TURBINE_HAVE_CUDA
 #include "cuda/cuda_backend.h"
+#include "cuda/tensor_parallel.h"
 #endif
 
 namespace turbine::cli {
@@ -24,6 +25,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& model,
     bopts.block_size = opts.block_size;
     bopts.kv_cache_memory_bytes = opts.kv_cache_memory;
     bopts.kv_cache_dtype = kv_dtype;
+    bopts.tensor_parallel_size = opts.tensor_parallel_size;
     return engine::make_cpu_backend(model, bopts);
   }
   if (opts.device != "cuda")
@@ -46,6 +48,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& model,
   copts.gpu_memory_utilization = opts.gpu_memory_utilization;
   copts.kv_cache_memory_bytes = opts.kv_cache_memory;
   copts.kv_cache_dtype = kv_dtype;
+  if (opts.tensor_parallel_size > 1)
+    return cuda::make_cuda_tp_backend(model, copts, opts.tensor_parallel_size);
   return cuda::make_cuda_backend(model, copts);
 #else
   return unimplemented(
@@ -90,7 +94,8 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
       ->check(CLI::Range(0.01, 1.0))
       ->capture_default_str();
   cmd.add_option("--tensor-parallel-size", o.tensor_parallel_size,
-                 "GPUs one engine spans (only 1 is implemented so far)")
+                 "Ranks one engine spans: GPUs (CUDA, through NCCL), or thread groups splitting "
+                 "--threads (CPU)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd.add_flag("--no-mmap", o.no_mmap,
@@ -116,11 +121,6 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
 
 Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& model,
                                                           const LocalEngineOptions& opts) {
-  if (opts.tensor_parallel_size != 1) {
-    return unimplemented("--tensor-parallel-size " + std::to_string(opts.tensor_parallel_size) +
-                             ": tensor parallelism is not implemented yet; run one worker per GPU",
-                         "tensor_parallel_size");
-  }
   TURBINE_ASSIGN_OR_RETURN(auto backend, make_backend(model, opts));
   spdlog::info("{} backend; KV cache: {} blocks of {} positions, prefix caching {}",
                backend->name(), backend->num_blocks(), backend->block_size(),

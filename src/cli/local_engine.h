@@ -25,7 +25,7 @@ struct LocalEngineOptions {
   std::string device = "cpu";           // "cpu" or "cuda" (needs a TURBINE_CUDA build)
   std::string dtype = "bf16";           // CUDA weights/activations: "bf16", "f16" or "f32"
   double gpu_memory_utilization = 0.9;  // CUDA KV cache budget when kv_cache_memory is 0
-  int tensor_parallel_size = 1;         // GPUs one engine spans; only 1 is implemented
+  int tensor_parallel_size = 1;         // ranks one engine spans (GPUs, or CPU thread groups)
   int32_t eos_token_id = -1;
   std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events
   // Disaggregated serving (cli/disagg_run.h): the id stamped into prefill transfers, and the

@@ -10,6 +10,7 @@
 #include "cli/download_command.h"
 #include "cli/frontend_command.h"
 #include "cli/gen_model_command.h"
+#include "cli/planner_command.h"
 #include "cli/run_command.h"
 #include "cli/tokenize_command.h"
 #include "cli/worker_command.h"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   turbine::cli::add_gen_model_command(app);
   turbine::cli::add_doctor_command(app);
   turbine::cli::add_download_command(app);
+  turbine::cli::add_planner_command(app);
 
   // TURBINE_CHECK_ARGS=1: parse the command line with every subcommand's real flags and exit (0,
   // or the parser's error) without running it; `turbine doctor --helm-values` and tests/deploy

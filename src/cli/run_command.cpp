@@ -9,12 +9,14 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/disagg_run.h"
+#include "cli/encoder_serving.h"
 #include "cli/http_flags.h"
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
+#include "encoder/encoder_model.h"
 #include "frontend/frontend.h"
 #include "metrics/router_metrics.h"
 #include "model/model.h"
@@ -51,6 +53,19 @@ int run_server(const RunOptions& opts) {
   if (!path) {
     spdlog::error("{}", path.status().message());
     return 2;
+  }
+  if (encoder::is_encoder_folder(*path)) {  // embeddings, classification, rerank (issue 27)
+    if (opts.workers.workers > 1 || opts.workers.engine != "real" ||
+        opts.disagg.prefill_workers > 0) {
+      spdlog::error(
+          "{} is an encoder model: --workers, --engine mock and --prefill-workers "
+          "apply to generative models",
+          path->string());
+      return 2;
+    }
+    if (http.served_model_name.empty())
+      http.served_model_name = default_served_name(opts.model, *path);
+    return run_encoder_server({*path, http, opts.engine, opts.shutdown_grace_s});
   }
   spdlog::info("loading model from {}", path->string());
   const auto t_load = std::chrono::steady_clock::now();

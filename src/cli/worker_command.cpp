@@ -15,6 +15,7 @@
 #include <boost/asio/ip/host_name.hpp>
 
 #include "cli/disagg_run.h"
+#include "cli/encoder_serving.h"
 #include "cli/in_process_workers.h"
 #include "cli/local_engine.h"
 #include "cli/model_source.h"
@@ -22,6 +23,7 @@
 #include "cli/signals.h"
 #include "cli/tracing_flags.h"
 #include "cli/worker_status.h"
+#include "encoder/encoder_model.h"
 #include "engine/traced_engine.h"
 #include "mock/mock_engine.h"
 #include "model/model.h"
@@ -87,6 +89,22 @@ int run_worker(const WorkerOptions& opts) {
   if (!path) {
     spdlog::error("{}", path.status().message());
     return 2;
+  }
+  if (encoder::is_encoder_folder(*path)) {  // embeddings, classification, rerank (issue 27)
+    EncoderWorkerArgs e;
+    e.path = *path;
+    e.served_name = opts.served_model_name.empty() ? default_served_name(opts.model, *path)
+                                                   : opts.served_model_name;
+    e.endpoint = ep;
+    e.runtime = opts.runtime;
+    e.host = opts.host;
+    e.port = opts.port;
+    e.advertise_host = opts.advertise_host;
+    e.request_plane_threads = opts.request_plane_threads;
+    e.status_port = opts.status_port;
+    e.shutdown_grace_s = opts.shutdown_grace_s;
+    e.engine = opts.engine;
+    return run_encoder_worker(e);
   }
   auto loaded = model::load_model(*path, opts.engine.load_options());
   if (!loaded) {
@@ -209,6 +227,7 @@ int run_worker(const WorkerOptions& opts) {
   card.max_num_seqs = engine->num_slots();
   card.tokenizer_location = std::filesystem::absolute(*path).string();
   card.address = address;
+  card.tensor_parallel_size = opts.engine.tensor_parallel_size;
   card.kv_layout = runtime::kv_layout_string(kv_source->kv_layout());
   const std::string card_key = runtime::model_card_key(ep, instance_id);
   const std::string instance_key = runtime::instance_key(ep, instance_id);

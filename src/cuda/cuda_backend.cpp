@@ -36,12 +36,33 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   pdl_ = opts.pdl && cc_major >= 9;
   fused_swiglu_ = opts.fused_swiglu;
   gemm_->use_pdl(pdl_);
-  TURBINE_ASSIGN_OR_RETURN(DeviceWeights weights, upload_weights(model.weights(), dtype_));
+  TURBINE_ASSIGN_OR_RETURN(DeviceWeights weights,
+                           upload_weights(shard_ ? shard_->weights() : model.weights(), dtype_));
   embed_ = std::move(weights.embed);
   output_norm_ = std::move(weights.output_norm);
   lm_head_ = std::move(weights.lm_head);
   lm_head_ptr_ = weights.lm_head_ptr;
   layers_ = std::move(weights.layers);
+  lm_rows_ = cfg_.n_vocab;
+  if (shard_) {
+    // Vocab-parallel LM head: every rank multiplies vocab_per_rank rows (the last slice padded
+    // with zero rows) so that the gather moves equal pieces.
+    const tp::ShardPlan& plan = shard_->plan();
+    lm_rows_ = static_cast<int>(plan.vocab_per_rank);
+    const int64_t local = plan.vocab1 - plan.vocab0;
+    if (local < lm_rows_) {
+      const size_t row = static_cast<size_t>(cfg_.dim) * eb_;
+      TURBINE_ASSIGN_OR_RETURN(DeviceBuffer padded,
+                               DeviceBuffer::allocate(static_cast<size_t>(lm_rows_) * row));
+      TURBINE_RETURN_IF_ERROR(check(cudaMemset(padded.data(), 0, padded.size_bytes()), "pad"));
+      TURBINE_RETURN_IF_ERROR(
+          check(cudaMemcpy(padded.data(), lm_head_ptr_, static_cast<size_t>(local) * row,
+                           cudaMemcpyDeviceToDevice),
+                "pad LM head"));
+      lm_head_ = std::move(padded);
+      lm_head_ptr_ = lm_head_.data();
+    }
+  }
   TURBINE_ASSIGN_OR_RETURN(inv_freq_, upload_rope_inv_freq(cfg_.head_dim, cfg_.rope_theta,
                                                            cfg_.rope_scaling, stream_.get()));
 
@@ -123,7 +144,7 @@ Status CudaBackend::tune_decode_gemms() {
       {"o", att_.data(), &wo, o_.data(), dim, q_dim_, dtype_},
       {"gate_up", xb_.data(), &wgu, gu_.data(), 2 * ffn, dim, dtype_},
       {"down", h_.data(), &wdown, o_.data(), dim, ffn, dtype_},
-      {"lm_head", xb_.data(), &lm, logits_dev_.data(), cfg_.n_vocab, dim, DType::kF32}};
+      {"lm_head", xb_.data(), &lm, logits_dev_.data(), lm_rows_, dim, DType::kF32}};
   int tuned = 0;
   float saved_us = 0.0f;  // per step of the largest bucket, against the heuristic's choice
   for (int b = 1;; b = std::min(2 * b, max_num_seqs_)) {
@@ -189,6 +210,12 @@ Status CudaBackend::reserve(int n_tokens, int n_chunks, size_t staging_ints, int
     TURBINE_ASSIGN_OR_RETURN(sample_params_host_, PinnedBuffer::allocate(n * sizeof(SampleParams)));
     TURBINE_ASSIGN_OR_RETURN(tokens_dev_, DeviceBuffer::allocate(n * sizeof(int32_t)));
     TURBINE_ASSIGN_OR_RETURN(tokens_host_, PinnedBuffer::allocate(n * sizeof(int32_t)));
+    if (gathers()) {
+      const size_t piece = n * static_cast<size_t>(lm_rows_) * sizeof(float);
+      TURBINE_ASSIGN_OR_RETURN(lm_local_, DeviceBuffer::allocate(piece));
+      TURBINE_ASSIGN_OR_RETURN(lm_gathered_,
+                               DeviceBuffer::allocate(piece * static_cast<size_t>(comm_->size())));
+    }
     cap_out_ = n_out;
   }
   if (staging_ints > cap_staging_) {
@@ -305,10 +332,8 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
   if (st.is_ok() && n_out > 0) {
     const int32_t* dev = staging_dev_.as<int32_t>();
     st = gather_rows(s, dtype_, xg_.data(), xb_.data(), dev + lay.out_rows, n_out, cfg_.dim, pdl_);
-    if (st.is_ok())
-      st = gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), n_out,
-                         cfg_.n_vocab, cfg_.dim, DType::kF32);
-    if (st.is_ok()) st = emit_outputs(n_out);
+    if (st.is_ok()) st = lm_head(s, n_out);
+    if (st.is_ok() && answers()) st = emit_outputs(n_out);
   }
   return finish_step(chunks, logits, n_out, st);
 }
@@ -322,6 +347,11 @@ Status CudaBackend::finish_step(std::span<const engine::SeqChunk> chunks,
   TURBINE_RETURN_IF_ERROR(sync);
 
   kv_writes_.commit(chunks);
+  if (!answers()) {  // rank 0 of the group returns the step's logits or tokens
+    logits.clear();
+    if (tokens_out_ != nullptr) tokens_out_->clear();
+    return Status::ok();
+  }
   const auto vocab = static_cast<size_t>(cfg_.n_vocab);
   if (tokens_out_ == nullptr) {
     logits.resize(static_cast<size_t>(n_out) * vocab);
@@ -446,9 +476,7 @@ Status CudaBackend::forward_graph(std::span<const engine::SeqChunk> chunks,
     if (st.is_ok())
       st = gather_rows(s, dtype_, xg_.data(), xb_.data(), staging_dev_.as<int32_t>() + lay.out_rows,
                        b, cfg_.dim, pdl_);
-    if (st.is_ok())
-      st = gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), b, cfg_.n_vocab,
-                         cfg_.dim, DType::kF32);
+    if (st.is_ok()) st = lm_head(s, b);
     cudaGraph_t graph = nullptr;
     const Status end = check(cudaStreamEndCapture(s, &graph), "end capture");
     if (!st.is_ok() || !end.is_ok()) {
@@ -462,8 +490,39 @@ Status CudaBackend::forward_graph(std::span<const engine::SeqChunk> chunks,
     it = graphs_.emplace(key, GraphExec(exec)).first;
   }
   Status st = check(cudaGraphLaunch(it->second.get(), s), "graph launch");
-  if (st.is_ok() && n_out > 0) st = emit_outputs(n_out);
+  if (st.is_ok() && n_out > 0 && answers()) st = emit_outputs(n_out);
   return finish_step(chunks, logits, n_out, st);
+}
+
+Status CudaBackend::lm_head(cudaStream_t s, int rows) {
+  if (!gathers()) {
+    return gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), rows,
+                         cfg_.n_vocab, cfg_.dim, DType::kF32);
+  }
+  const auto per = static_cast<size_t>(lm_rows_);
+  const auto n = static_cast<size_t>(rows);
+  TURBINE_RETURN_IF_ERROR(gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, lm_local_.data(), rows,
+                                        lm_rows_, cfg_.dim, DType::kF32));
+  TURBINE_RETURN_IF_ERROR(
+      comm_->all_gather(lm_local_.data(), lm_gathered_.data(), n * per, DType::kF32, s));
+  if (!answers()) return Status::ok();
+  // Rank r's piece is [rows][per]; its columns go to [v0, v0 + len) of each logits row.
+  const auto vocab = static_cast<size_t>(cfg_.n_vocab);
+  for (size_t r = 0; r < static_cast<size_t>(comm_->size()); ++r) {
+    const size_t v0 = std::min(vocab, r * per), len = std::min(vocab, v0 + per) - v0;
+    if (len == 0) continue;
+    TURBINE_RETURN_IF_ERROR(
+        check(cudaMemcpy2DAsync(logits_dev_.as<float>() + v0, vocab * sizeof(float),
+                                lm_gathered_.as<float>() + r * n * per, per * sizeof(float),
+                                len * sizeof(float), n, cudaMemcpyDeviceToDevice, s),
+              "gather logits"));
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::all_reduce_o(cudaStream_t s, int rows) {
+  if (!comm_) return Status::ok();
+  return comm_->all_reduce_sum(o_.data(), static_cast<size_t>(rows) * cfg_.dim, dtype_, s);
 }
 
 Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decode_ctx,
@@ -547,6 +606,7 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
       TURBINE_RETURN_IF_ERROR(prefill_attention(s, kv, a));
     }
     TURBINE_RETURN_IF_ERROR(gemm_->matmul(s, dtype_, att, L.wo.data(), o_.data(), n, dim, q_dim_));
+    TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
     TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
                                         L.ffn_norm.data(), n, dim, eps, pdl_));
     if (fused_swiglu_ && gemm_->fused_swiglu_applies(dtype_, xb_.data(), L.wgu.data(), n, dim)) {
@@ -561,6 +621,7 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
     }
     TURBINE_RETURN_IF_ERROR(
         gemm_->matmul(s, dtype_, h_.data(), L.wdown.data(), o_.data(), n, dim, ffn));
+    TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
   }
   // Last residual add and the final norm (rows for the LM head are gathered from xb).
   return add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(), output_norm_.data(), n, dim, eps,

@@ -19,6 +19,8 @@
 #include "common/status.h"
 #include "engine/backend.h"
 #include "model/model.h"
+#include "tp/communicator.h"
+#include "tp/shard.h"
 
 namespace turbine::cuda {
 
@@ -57,6 +59,13 @@ struct CudaBackendOptions {
   // a second for an 8B model). Off by default: the pick depends on timings, so two backends on
   // the same model may round differently; off uses the heuristic's first choice everywhere.
   bool tune_gemm = false;
+  // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
+  // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
+  // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on
+  // rank 0, which alone returns logits or samples. A one-rank `comm` runs the whole model through
+  // the NCCL code. Both null: no group.
+  std::shared_ptr<const tp::RankWeights> shard;
+  std::shared_ptr<tp::Communicator> comm;
 };
 
 // Bytes of K and V for one position across all layers, stored in `dtype`.

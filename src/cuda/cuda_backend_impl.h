@@ -87,7 +87,9 @@ struct StepLayout {
 class CudaBackend final : public engine::Backend {
  public:
   CudaBackend(const model::Model& model, const CudaBackendOptions& opts, int max_context)
-      : cfg_(model.config()),
+      : shard_(opts.shard),
+        comm_(opts.comm),
+        cfg_(shard_ ? shard_->config() : model.config()),
         dtype_(opts.dtype),
         eb_(dtype_bytes(opts.dtype)),
         device_(opts.device),
@@ -153,6 +155,13 @@ class CudaBackend final : public engine::Backend {
   Status finish_step(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits,
                      int n_out, Status st);
   Status reserve(int n_tokens, int n_chunks, size_t staging_ints, int n_out);
+  // Tensor parallelism. The LM head over `rows` gathered rows of xg_ into logits_dev_ (rank 0;
+  // with a group: this rank's vocabulary rows, gathered); the all-reduce of o_ after O and down;
+  // whether this rank answers (rank 0, or no group) and whether it gathers (a group of several).
+  Status lm_head(cudaStream_t s, int rows);
+  Status all_reduce_o(cudaStream_t s, int rows);
+  bool answers() const { return !comm_ || comm_->rank() == 0; }
+  bool gathers() const { return comm_ && comm_->size() > 1; }
   // Picks the fastest cuBLASLt algorithm for the projections and the LM head at every decode
   // graph bucket that runs cuBLASLt (Gemm::tune over all layers' weights). Uses the step buffers.
   Status tune_decode_gemms();
@@ -164,7 +173,9 @@ class CudaBackend final : public engine::Backend {
                static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_) * eb_;
   }
 
-  const model::ModelConfig cfg_;
+  const std::shared_ptr<const tp::RankWeights> shard_;  // null: the whole model
+  const std::shared_ptr<tp::Communicator> comm_;        // null: no tensor-parallel group
+  const model::ModelConfig cfg_;  // the rank's shapes (heads, FFN) with a shard
   const model::DType dtype_;
   const size_t eb_;
   const int device_;
@@ -187,6 +198,7 @@ class CudaBackend final : public engine::Backend {
   std::optional<Gemm> gemm_;
   DeviceBuffer embed_, output_norm_, lm_head_, inv_freq_;
   const void* lm_head_ptr_ = nullptr;  // lm_head_ or embed_ (tied)
+  int lm_rows_ = 0;  // LM-head rows computed here: n_vocab, or the shard's padded vocabulary slice
   std::vector<LayerDev> layers_;
   DeviceBuffer k_cache_, v_cache_;
 
@@ -194,6 +206,7 @@ class CudaBackend final : public engine::Backend {
   int cap_tokens_ = 0, cap_out_ = 0;
   size_t cap_staging_ = 0;
   DeviceBuffer x_, xb_, qkv_, att_, o_, gu_, h_, xg_, logits_dev_, staging_dev_, decode_ws_;
+  DeviceBuffer lm_local_, lm_gathered_;  // a group's LM-head rows: this rank's, every rank's
   PinnedBuffer staging_host_, logits_host_;
   DeviceBuffer sample_params_dev_, tokens_dev_;  // cap_out_ rows
   PinnedBuffer sample_params_host_, tokens_host_;

@@ -30,14 +30,15 @@ Status in_folder(const std::string& name, const Status& s) {
 
 }  // namespace
 
-const char* task_name(EncoderTask task) {
-  switch (task) {
-    case EncoderTask::kEmbedding: return "embedding";
-    case EncoderTask::kClassification: return "classification";
-    case EncoderTask::kTokenClassification: return "token_classification";
-    case EncoderTask::kScore: return "score";
-  }
-  return "?";
+bool is_encoder_folder(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec) || !fs::exists(dir / "config.json", ec)) return false;
+  auto j = read_json(dir / "config.json");
+  if (!j.has_value()) return false;
+  auto c = parse_encoder_config(*j);
+  if (!c.has_value()) return false;
+  if (c->arch != EncoderArch::kDecoder) return true;
+  return fs::exists(dir / "modules.json", ec);
 }
 
 int EncoderModel::max_tokens() const {

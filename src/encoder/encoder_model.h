@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "encoder/async_encoder.h"
 #include "encoder/encoder_backend.h"
 #include "encoder/encoder_config.h"
 #include "encoder/encoder_weights.h"
@@ -21,15 +22,6 @@
 #include "tokenizer/pipeline_tokenizer.h"
 
 namespace turbine::encoder {
-
-// What the model is for, from its head (and, for classifiers, its number of labels).
-enum class EncoderTask {
-  kEmbedding,            // hidden states pooled into vectors
-  kClassification,       // labels for a text
-  kTokenClassification,  // labels per token, grouped into entities
-  kScore,                // a cross-encoder: one relevance score for a (query, document) pair
-};
-const char* task_name(EncoderTask task);
 
 class EncoderModel {
  public:
@@ -67,6 +59,13 @@ class EncoderModel {
   std::string name_;
   std::filesystem::path path_;
 };
+
+// Whether `dir` holds a model to serve as an encoder: a Hugging Face folder whose config.json
+// names an encoder architecture (BERT, RoBERTa / XLM-R, ModernBERT), or a sentence-transformers
+// folder (modules.json) of a decoder embedder such as Qwen3-Embedding. GGUF files, folders of
+// generative models and anything unreadable: false (they load as decoders, which then explain
+// what is wrong).
+bool is_encoder_folder(const std::filesystem::path& dir);
 
 struct EncoderBackendOptions {
   int n_threads = 0;            // CPU threads, 0: all

@@ -1,6 +1,8 @@
 // The in-process C++ interface to an encoder model: text (or token ids) in, vectors, labels,
-// entities or relevance scores out. The frontend's HTTP endpoints (/v1/embeddings, /classify,
-// /v1/rerank) and its other stages (semantic cache, guards, routing classifiers) call this.
+// entities or relevance scores out. It is the local AsyncEncoder (async_encoder.h): the frontend's
+// HTTP endpoints (/v1/embeddings, /classify, /v1/rerank, /v1/score), a worker's request plane
+// and the frontend's other stages (semantic cache, guards, routing classifiers) call submit();
+// the blocking methods below wrap it for callers that may wait.
 //
 //   embed(texts)              sentence-transformers pooling + normalisation, one vector each
 //   classify(texts)           id2label labels with softmax probabilities
@@ -12,11 +14,13 @@
 // longer than the model's maximum (unless truncation is asked for) give kInvalidArgument naming
 // the input; a task the model does not do gives kInvalidArgument saying what it does.
 //
-// Thread ownership: any thread may call any method concurrently; each call tokenizes on the
-// calling thread, queues its jobs on the EncoderEngine (whose thread owns the backend) and blocks
-// until they are done.
+// Thread ownership: any thread may call any method concurrently. submit() tokenizes on the
+// calling thread and queues one job per input on the EncoderEngine (whose thread owns the
+// backend); the heads (classifiers, entity grouping, normalisation) run on the engine thread when
+// the request's last job is done, then `done` is called there. The blocking methods wait for it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -26,44 +30,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "encoder/async_encoder.h"
 #include "encoder/encoder_engine.h"
 #include "encoder/encoder_model.h"
 #include "encoder/heads.h"
 
 namespace turbine::encoder {
-
-struct EncodeOptions {
-  // Cut inputs longer than the model's maximum to fit (special tokens kept; pairs longest
-  // first) instead of refusing them.
-  bool truncate = false;
-  // > 0: keep at most this many tokens (vLLM's truncate_prompt_tokens); implies truncation.
-  int truncate_tokens = 0;
-  // Override the model's L2 normalisation of embeddings.
-  std::optional<bool> normalize;
-};
-
-struct Embedding {
-  std::vector<float> vector;
-  int n_tokens = 0;
-};
-
-struct Classification {
-  std::vector<LabelScore> labels;  // in label-id order
-  int32_t top = 0;                 // id of the most probable label
-  int n_tokens = 0;
-};
-
-struct TokenClassification {
-  std::vector<Entity> entities;
-  std::vector<TokenPrediction> tokens;  // the text's tokens, special tokens left out
-  int n_tokens = 0;
-};
-
-struct Relevance {
-  float score = 0.0f;  // cross-encoder: sigmoid(logit); embeddings: cosine similarity
-  float logit = 0.0f;  // cross-encoder logit (embeddings: the cosine again)
-  int n_tokens = 0;
-};
 
 struct EncoderServiceOptions {
   EncoderBackendOptions backend;
@@ -71,7 +43,7 @@ struct EncoderServiceOptions {
   size_t max_inputs = 2048;  // texts per call
 };
 
-class EncoderService {
+class EncoderService final : public AsyncEncoder {
  public:
   // Loads the folder and starts the engine thread.
   static Result<std::unique_ptr<EncoderService>> load(const std::filesystem::path& dir,
@@ -79,14 +51,23 @@ class EncoderService {
   // Over a loaded model and a backend made from it.
   EncoderService(std::shared_ptr<const EncoderModel> model, std::unique_ptr<EncoderBackend> backend,
                  const EncoderServiceOptions& options);
+  ~EncoderService() override;  // shutdown()
 
   const EncoderModel& model() const { return *model_; }
+  std::shared_ptr<const EncoderModel> shared_model() const { return model_; }
   EncoderTask task() const { return model_->task(); }
   // Longest input in tokens.
   int max_tokens() const { return max_tokens_; }
   EncoderEngineStats stats() const { return engine_.stats(); }
-  void shutdown() { engine_.shutdown(); }
 
+  // AsyncEncoder.
+  void submit(EncoderRequest request, EncoderCallback done) override;
+  EncoderInfo info() const override;
+  int in_flight() const override { return in_flight_.load(); }
+  void shutdown() override;
+
+  // Blocking: submit() and wait.
+  Result<EncoderResponse> run(EncoderRequest request);
   Result<std::vector<Embedding>> embed(const std::vector<std::string>& texts,
                                        const EncodeOptions& options = {});
   // Token ids as given (no special tokens are added).
@@ -101,18 +82,28 @@ class EncoderService {
                                        const EncodeOptions& options = {});
 
  private:
-  // Tokenizes with the limits applied; `index` names the input in errors.
+  struct Call;
+  // Tokenizes with the limits applied; errors name the input (`name`) and the request `field`.
   Result<tokenizer::Encoding> encode(std::string_view text, std::optional<std::string_view> pair,
-                                     const EncodeOptions& options, size_t index) const;
-  Status check_count(size_t n) const;
-  Status require(EncoderTask task, const char* what) const;
+                                     const EncodeOptions& options, const std::string& name,
+                                     const char* field = "input") const;
+  Status check_count(size_t n, const std::string& field) const;
   EncodeJob job(const tokenizer::Encoding& e, Output output) const;
-  Result<std::vector<Embedding>> pool(std::vector<EncodeJob> jobs, const EncodeOptions& options);
+  // The request's jobs (and what finish() needs of them) into `call`.
+  Status prepare(Call& call) const;
+  Result<EncodeJob> token_job(const std::vector<int32_t>& ids, const EncodeOptions& options,
+                              const std::string& name) const;
+  // Every job is done: the heads over the rows, then `done`.
+  void finish(Call& call);
+  Result<EncoderResponse> respond(Call& call) const;
+  Embedding pooled(std::vector<float> row, int n_tokens, const EncodeOptions& options) const;
 
   std::shared_ptr<const EncoderModel> model_;
   EncoderServiceOptions options_;
   EncoderEngine engine_;
   int max_tokens_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> shut_down_{false};
 };
 
 }  // namespace turbine::encoder

@@ -175,16 +175,22 @@ inline float kv_scale_or_one(float s) {
 inline constexpr int64_t kDefaultKvCacheCapBytes = int64_t{2} << 30;
 
 struct CpuBackendOptions {
-  int n_threads = 0;                                  // 0: all hardware threads
-  int max_num_seqs = 8;                               // sizes the default KV budget
-  int max_context = 0;                                // 0: the model's context length
-  int block_size = 16;                                // positions per KV block
-  int64_t kv_cache_memory_bytes = 0;                  // 0: the default budget above
+  int n_threads = 0;                  // 0: all hardware threads
+  int max_num_seqs = 8;               // sizes the default KV budget
+  int max_context = 0;                // 0: the model's context length
+  int block_size = 16;                // positions per KV block
+  int64_t kv_cache_memory_bytes = 0;  // 0: the default budget above
+  // Ranks of a tensor-parallel group (issue 22): n_threads is split between them, each rank a
+  // thread group with its shard of the weights and of every KV block (tp/shard.h); the KV budget
+  // counts the bytes of all ranks (a replicated KV head counts once per rank holding it).
+  int tensor_parallel_size = 1;
+  int num_blocks = 0;  // > 0: exactly this many KV blocks, whatever the budget (tests)
   KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;  // f32, or FP8 (a quarter of the bytes)
 };
 
-// Bytes of K and V for one position across all layers (f32, or 1 byte per element for FP8).
-int64_t cpu_kv_bytes_per_token(const model::ModelConfig& config,
+// Bytes of K and V for one position across all layers (f32, or 1 byte per element for FP8),
+// summed over the ranks of a tensor-parallel group of `tensor_parallel_size`.
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& config, int tensor_parallel_size = 1,
                                KvCacheDtype dtype = KvCacheDtype::kAuto);
 
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,

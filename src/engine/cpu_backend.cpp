@@ -10,6 +10,12 @@
 // positions of each block were written, so a chunk that would read positions nobody wrote is
 // refused (this catches caller bugs in block tables; blocks reused for another sequence keep their
 // old length until rewritten).
+//
+// Tensor parallelism (tp/shard.h): a CpuBackend may be one rank of a group. It then computes its
+// shard (its heads, FFN rows and vocabulary rows, with the rank's RankWeights), holds the KV of
+// its heads only, all-reduces after O and after down, and gathers the LM-head rows on rank 0,
+// which alone returns logits. A TensorParallelBackend drives the ranks; with one rank (the
+// default) no collective runs and the code path is the plain one.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,7 +28,11 @@
 #include "engine/cpu_kernels.h"
 #include "engine/cpu_thread_pool.h"
 #include "engine/kv_write_tracker.h"
+#include "engine/tensor_parallel_backend.h"
 #include "model/dtype.h"
+#include "tp/communicator.h"
+#include "tp/shard.h"
+#include "tp/shm_communicator.h"
 
 namespace turbine::engine {
 namespace {
@@ -36,11 +46,16 @@ struct LayerF32 {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const model::Model& model, int n_threads, int max_context, int n_blocks,
+  // `shard` and `comm`: this rank's weights and collectives (both null: the whole model).
+  CpuBackend(const model::Model& model, std::unique_ptr<tp::RankWeights> shard,
+             std::unique_ptr<tp::Communicator> comm, int n_threads, int max_context, int n_blocks,
              int block_size, KvCacheDtype kv_dtype)
       : model_(model),
+        shard_(std::move(shard)),
+        comm_(std::move(comm)),
+        cfg_(shard_ ? shard_->config() : model.config()),
+        w_(shard_ ? shard_->weights() : model.weights()),
         fp8_kv_(kv_dtype == KvCacheDtype::kFp8),
-        cfg_(model.config()),
         pool_(n_threads),
         max_context_(max_context),
         n_blocks_(n_blocks),
@@ -57,7 +72,7 @@ class CpuBackend final : public Backend {
       k_arena_.reset(new float[arena]);
       v_arena_.reset(new float[arena]);
     }
-    const auto& w = model.weights();
+    const auto& w = w_;
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
       const auto& L = w.layers[l];
@@ -139,10 +154,21 @@ class CpuBackend final : public Backend {
            kv_dim_;
   }
 
+  // All-reduces `n` floats of `buf` over the group (nothing with one rank).
+  Status all_reduce(float* buf, size_t n) {
+    if (!comm_ || comm_->size() == 1) return Status::ok();
+    return comm_->all_reduce_sum(buf, n, model::DType::kF32, nullptr);
+  }
+  // The LM head over `n_out` normed rows in xb_: this rank's vocabulary rows, gathered on rank 0.
+  Status lm_head(int n_out, std::vector<float>& logits);
+
   const model::Model& model_;
+  const std::unique_ptr<tp::RankWeights> shard_;  // null: the whole model
+  const std::unique_ptr<tp::Communicator> comm_;  // null: one rank
+  const model::ModelConfig& cfg_;                 // the rank's shapes (tp::RankWeights::config)
+  const model::Weights& w_;
   const bool fp8_kv_;
   const size_t elem_ = fp8_kv_ ? 1 : sizeof(float);  // bytes per cached element
-  const model::ModelConfig& cfg_;
   CpuThreadPool pool_;
   int max_context_;
   const int n_blocks_;
@@ -162,6 +188,7 @@ class CpuBackend final : public Backend {
   // Step activations, reused across calls: [n_tokens x width].
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
   std::vector<float> rope_cs_;  // per token: cos then sin of each rotated pair
+  std::vector<float> lm_local_, lm_send_, lm_gathered_;  // tensor-parallel LM head
   std::vector<int> tok_chunk_, tok_pos_;
   std::span<const SeqChunk> chunks_;  // the step being run (attention reads its block tables)
 };
@@ -234,7 +261,7 @@ void CpuBackend::for_ranges(size_t total, size_t min_chunk,
 Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& logits,
                        bool hidden_only) {
   TURBINE_RETURN_IF_ERROR(kv_writes_.validate(chunks));
-  const auto& w = model_.weights();
+  const auto& w = w_;
   const int dim = cfg_.dim, hd = cfg_.head_dim;
   const int q_dim = cfg_.n_heads * hd, kv_dim = cfg_.n_kv_heads * hd, ffn = cfg_.ffn_dim;
 
@@ -324,6 +351,7 @@ Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& log
     });
     attention(static_cast<int>(l), n);
     matmul(pool_, att_.data(), n, L.wo, xb2_.data(), row_scratch_);
+    TURBINE_RETURN_IF_ERROR(all_reduce(xb2_.data(), sz(dim)));
     // Residual add and the FFN norm, per token.
     for_ranges(static_cast<size_t>(n), 8, [&](size_t i0, size_t i1) {
       for (size_t i = i0; i < i1; ++i) {
@@ -339,6 +367,7 @@ Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& log
       swiglu(hb_.data() + j0, hb2_.data() + j0, static_cast<int64_t>(j1 - j0));
     });
     matmul(pool_, hb_.data(), n, L.w_down, xb2_.data(), row_scratch_);
+    TURBINE_RETURN_IF_ERROR(all_reduce(xb2_.data(), sz(dim)));
     for (size_t j = 0; j < sz(dim); ++j) x_[j] += xb2_[j];
   }
 
@@ -361,9 +390,42 @@ Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& log
     chunks_ = {};
     return Status::ok();
   }
-  logits.resize(static_cast<size_t>(n_out) * static_cast<size_t>(cfg_.n_vocab));
-  if (n_out > 0) matmul(pool_, xb_.data(), n_out, w.output, logits.data(), row_scratch_);
   chunks_ = {};
+  return lm_head(n_out, logits);
+}
+
+Status CpuBackend::lm_head(int n_out, std::vector<float>& logits) {
+  const auto n_vocab = static_cast<size_t>(cfg_.n_vocab);
+  if (!comm_ || comm_->size() == 1) {
+    logits.resize(static_cast<size_t>(n_out) * n_vocab);
+    if (n_out > 0) matmul(pool_, xb_.data(), n_out, w_.output, logits.data(), row_scratch_);
+    return Status::ok();
+  }
+  // Vocab-parallel: this rank's rows, padded to vocab_per_rank so every rank sends the same
+  // count, gathered everywhere; rank 0 puts each row's pieces in vocabulary order.
+  const tp::ShardPlan& plan = shard_->plan();
+  const auto local = static_cast<size_t>(plan.vocab1 - plan.vocab0);
+  const auto per = static_cast<size_t>(plan.vocab_per_rank);
+  const auto rows = static_cast<size_t>(n_out);
+  logits.clear();
+  if (n_out == 0) return Status::ok();
+  lm_local_.resize(rows * local);
+  if (local > 0) matmul(pool_, xb_.data(), n_out, w_.output, lm_local_.data(), row_scratch_);
+  lm_send_.assign(rows * per, 0.0f);
+  for (size_t i = 0; i < rows; ++i)
+    std::copy_n(lm_local_.data() + i * local, local, lm_send_.data() + i * per);
+  const auto size = static_cast<size_t>(comm_->size());
+  lm_gathered_.resize(size * rows * per);
+  TURBINE_RETURN_IF_ERROR(comm_->all_gather(lm_send_.data(), lm_gathered_.data(), rows * per,
+                                            model::DType::kF32, nullptr));
+  if (comm_->rank() != 0) return Status::ok();
+  logits.resize(rows * n_vocab);
+  for (size_t r = 0; r < size; ++r) {
+    const size_t v0 = std::min(n_vocab, r * per), len = std::min(n_vocab, v0 + per) - v0;
+    for (size_t i = 0; i < rows; ++i)
+      std::copy_n(lm_gathered_.data() + (r * rows + i) * per, len,
+                  logits.data() + i * n_vocab + v0);
+  }
   return Status::ok();
 }
 
@@ -411,9 +473,13 @@ Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_
 
 }  // namespace
 
-int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c, KvCacheDtype dtype) {
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c, int tensor_parallel_size,
+                               KvCacheDtype dtype) {
+  // Ranks hold n_kv_heads / size heads each, or one (replicated) when there are fewer.
+  const int tp = std::max(1, tensor_parallel_size);
+  const int64_t heads = c.n_kv_heads >= tp ? c.n_kv_heads : tp;
   const int64_t eb = dtype == KvCacheDtype::kFp8 ? 1 : static_cast<int64_t>(sizeof(float));
-  return int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * eb;
+  return int64_t{2} * c.n_layers * heads * c.head_dim * eb;
 }
 
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
@@ -434,13 +500,34 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
     return invalid_argument("cpu backend: block_size must be in [1, 1024]", "block_size");
   if (options.kv_cache_memory_bytes < 0)
     return invalid_argument("cpu backend: kv_cache_memory must be >= 0", "kv_cache_memory");
+  if (options.num_blocks < 0 || options.num_blocks > (1 << 30))
+    return invalid_argument("cpu backend: num_blocks out of range", "num_blocks");
+  const int tp = options.tensor_parallel_size;
+  if (tp < 1 || tp > 64) {
+    return invalid_argument("cpu backend: tensor_parallel_size must be in [1, 64]",
+                            "tensor_parallel_size");
+  }
+  TURBINE_RETURN_IF_ERROR(tp::check_tensor_parallel(c, tp));
+  if (tp > 1) {
+    // Shards slice weights without their FP8 scales, and a row-parallel layer's per-token input
+    // scale needs the whole row's maximum: not done yet (issue 28).
+    for (const model::LayerWeights& L : model.weights().layers) {
+      for (const model::TensorView* t :
+           {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+        if (t->dtype == model::DType::kF8E4M3)
+          return unimplemented("cpu backend: tensor parallelism with FP8 weights (" + t->name +
+                                   ") is not supported yet",
+                               "tensor_parallel_size");
+      }
+    }
+  }
   int threads = options.n_threads;
   if (threads == 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_context = options.max_context > 0 ? options.max_context : c.max_context;
   if (max_context <= 0)
     return invalid_argument("cpu backend: model has no context length; set max_context",
                             "max_context");
-  const int64_t per_token = cpu_kv_bytes_per_token(c, options.kv_cache_dtype);
+  const int64_t per_token = cpu_kv_bytes_per_token(c, tp, options.kv_cache_dtype);
   const int64_t block_bytes = per_token * options.block_size;
   int64_t budget = options.kv_cache_memory_bytes;
   if (budget == 0) {
@@ -449,7 +536,7 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
                       std::min(one_context * options.max_num_seqs, kDefaultKvCacheCapBytes));
     budget += block_bytes - 1;  // whole blocks
   }
-  const int64_t n_blocks = budget / block_bytes;
+  const int64_t n_blocks = options.num_blocks > 0 ? options.num_blocks : budget / block_bytes;
   if (n_blocks < 1) {
     return invalid_argument("cpu backend: kv_cache_memory of " + std::to_string(budget) +
                                 " bytes holds no block of " + std::to_string(block_bytes) +
@@ -458,9 +545,28 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
   }
   if (n_blocks > (int64_t{1} << 30))
     return invalid_argument("cpu backend: kv_cache_memory is too large", "kv_cache_memory");
-  return std::unique_ptr<Backend>(
-      std::make_unique<CpuBackend>(model, threads, max_context, static_cast<int>(n_blocks),
-                                   options.block_size, options.kv_cache_dtype));
+  if (tp == 1) {
+    return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
+        model, nullptr, nullptr, threads, max_context, static_cast<int>(n_blocks),
+        options.block_size, options.kv_cache_dtype));
+  }
+  // Each rank: a thread group of threads / tp (its rank thread included), built on its own rank
+  // thread so that the pages it first touches are its own.
+  auto group = std::make_shared<tp::ShmGroup>(tp::make_shm_group(tp));
+  const int rank_threads = std::max(1, threads / tp);
+  RankFactory factory =
+      [&model, group, rank_threads, max_context, n_blocks, block_size = options.block_size,
+       kv_dtype = options.kv_cache_dtype](int rank) -> Result<std::unique_ptr<Backend>> {
+    TURBINE_ASSIGN_OR_RETURN(
+        tp::ShardPlan plan,
+        tp::make_shard_plan(model.config(), rank, static_cast<int>(group->comms.size())));
+    TURBINE_ASSIGN_OR_RETURN(auto shard, tp::RankWeights::make(model, plan));
+    return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
+        model, std::move(shard), std::move(group->comms[static_cast<size_t>(rank)]), rank_threads,
+        max_context, static_cast<int>(n_blocks), block_size, kv_dtype));
+  };
+  TpGroupHooks hooks{group->abort, group->reset};
+  return make_tensor_parallel_backend(c, tp, std::move(factory), std::move(hooks));
 }
 
 }  // namespace turbine::engine

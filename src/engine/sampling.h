@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "structured/constraint_spec.h"
 
 namespace turbine::engine {
 
@@ -26,6 +27,8 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   int n_logprobs = -1;  // -1: none; 0: the sampled token's; k: plus the top k
+  // What the output must match (structured outputs, src/structured); kNone: unconstrained.
+  structured::ConstraintSpec constraint;
 
   Status validate() const;
 };

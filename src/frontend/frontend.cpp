@@ -10,6 +10,7 @@
 #include "api/errors.h"
 #include "api/openai.h"
 #include "frontend/auth.h"
+#include "frontend/encoder_routes.h"
 #include "frontend/generation.h"
 #include "frontend/model_registry.h"
 #include "frontend/openai_protocol.h"
@@ -81,6 +82,7 @@ class FrontendImpl final : public Frontend {
         env_{metrics_, *tracer_, next_engine_id_, inflight_} {}
 
   Status add_model(ServedModel m) override {
+    if (m.encoder) return add_encoder_model(std::move(m));
     if (m.name.empty() || !m.info || !m.tokenizer || !m.engine) {
       return internal_error("a served model needs a name, model info, tokenizer and engine");
     }
@@ -96,6 +98,19 @@ class FrontendImpl final : public Frontend {
     metrics::ModelMetrics& mm = metrics_.model(entry->name);
     mm.context_length.Set(static_cast<double>(entry->max_context));
     mm.max_num_seqs.Set(entry->engine->num_slots());
+    registry_.add(std::move(entry));
+    return Status::ok();
+  }
+
+  // Encoder models carry no tokenizer or engine here: their workers tokenize and run them.
+  Status add_encoder_model(ServedModel m) {
+    if (m.name.empty()) return internal_error("a served model needs a name");
+    auto entry = std::make_shared<ModelEntry>();
+    entry->name = std::move(m.name);
+    entry->encoder = std::move(m.encoder);
+    entry->max_context = entry->encoder->info().max_tokens;
+    entry->created = unix_now();
+    metrics_.model(entry->name).context_length.Set(static_cast<double>(entry->max_context));
     registry_.add(std::move(entry));
     return Status::ok();
   }
@@ -126,6 +141,11 @@ class FrontendImpl final : public Frontend {
     });
     add(router, "POST", "/tokenize", &FrontendImpl::handle_tokenize);
     add(router, "POST", "/detokenize", &FrontendImpl::handle_detokenize);
+    add_encoder_routes(router,
+                       {registry_, metrics_, pool_, inflight_, *chat_, [this](const Request& req) {
+                          TURBINE_RETURN_IF_ERROR(authorize(req));
+                          return check_accepting();
+                        }});
     add(router, "GET", "/health", &FrontendImpl::handle_health);
     add(router, "GET", "/live", &FrontendImpl::handle_live);
     add(router, "GET", "/metrics", &FrontendImpl::handle_metrics);
@@ -158,7 +178,8 @@ class FrontendImpl final : public Frontend {
                    inflight_.load());
     }
     for (const ModelPtr& m : registry_.models()) {
-      m->engine->shutdown();  // cancels what is left; handlers then finish with "abort"
+      if (m->engine) m->engine->shutdown();  // cancels what is left; handlers finish with "abort"
+      if (m->encoder) m->encoder->shutdown();
     }
     const auto flush_deadline = Clock::now() + std::chrono::seconds(2);
     while (inflight_.load() > 0 && Clock::now() < flush_deadline) {
@@ -234,6 +255,7 @@ class FrontendImpl final : public Frontend {
       return s;
     }
     TURBINE_ASSIGN_OR_RETURN(g.model, registry_.find(model_of(*g.request)));
+    if (g.model->encoder) return wrong_endpoint(*g.model, protocol.route().substr(5));
     auto prepared = preprocessor_.prepare(*g.request, *g.model, protocol.prompt_field());
     if (!prepared) {
       metrics_.model(g.model->name)
@@ -316,7 +338,7 @@ class FrontendImpl final : public Frontend {
 
   asio::awaitable<void> handle_metrics(const Request&, ResponseWriter& w) {
     for (const ModelPtr& m : registry_.models()) {
-      metrics_.model(m->name).observe_engine(m->engine->stats());
+      if (m->engine) metrics_.model(m->name).observe_engine(m->engine->stats());
     }
     metrics_.uptime.Set(seconds_since(start_time_));
     std::string body = metrics_.serialize();
@@ -348,6 +370,7 @@ class FrontendImpl final : public Frontend {
     auto body = co_await pool_.run<std::string>([&]() -> Result<std::string> {
       TURBINE_ASSIGN_OR_RETURN(api::TokenizeRequest parsed, api::parse_tokenize_request(req.body));
       TURBINE_ASSIGN_OR_RETURN(ModelPtr m, registry_.find(parsed.model));
+      if (m->encoder) return wrong_endpoint(*m, "/tokenize");
       std::vector<int32_t> ids;
       if (parsed.is_chat) {
         TURBINE_ASSIGN_OR_RETURN(
@@ -370,6 +393,7 @@ class FrontendImpl final : public Frontend {
       TURBINE_ASSIGN_OR_RETURN(api::DetokenizeRequest parsed,
                                api::parse_detokenize_request(req.body));
       TURBINE_ASSIGN_OR_RETURN(ModelPtr m, registry_.find(parsed.model));
+      if (m->encoder) return wrong_endpoint(*m, "/detokenize");
       for (int32_t t : parsed.tokens) {
         if (t < 0 || t >= m->tokenizer->vocab_size()) {
           return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary",

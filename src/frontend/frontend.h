@@ -26,6 +26,7 @@
 
 #include "common/status.h"
 #include "common/trace.h"
+#include "encoder/async_encoder.h"
 #include "engine/async_engine.h"
 #include "frontend/postprocessor.h"
 #include "frontend/request_hook.h"
@@ -77,6 +78,10 @@ struct ServedModel {
   std::shared_ptr<engine::AsyncEngine> engine;
   // Reasoning / tool-call parsers for chat responses (postprocessor.h); empty: none.
   TextProcessorFactory text_processors;
+  // An encoder model (embeddings, classification, rerank): set instead of model, tokenizer and
+  // engine; served on the encoder routes (encoder_routes.h) and refused by the generative ones.
+  // (A default initializer: aggregate initialisations that stop before it stay warning-free.)
+  std::shared_ptr<encoder::AsyncEncoder> encoder = nullptr;
 };
 
 // A worker instance as /health lists it.

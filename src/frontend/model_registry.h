@@ -22,6 +22,7 @@
 
 #include "api/openai.h"
 #include "common/status.h"
+#include "encoder/async_encoder.h"
 #include "engine/async_engine.h"
 #include "frontend/chat_prompt.h"
 #include "frontend/postprocessor.h"
@@ -29,9 +30,13 @@
 
 namespace turbine::frontend {
 
-// A served model as requests see it.
+// A served model as requests see it: a generative model (tokenizer, chat prompt, engine) or an
+// encoder model (`encoder` set, the rest empty: the worker tokenizes).
 struct ModelEntry {
   std::string name;
+  // Encoder models (embeddings, classification, rerank, score): their AsyncEncoder. Null for
+  // generative models.
+  std::shared_ptr<encoder::AsyncEncoder> encoder;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
   std::shared_ptr<engine::AsyncEngine> engine;
   ChatPrompt chat_prompt;

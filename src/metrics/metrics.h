@@ -95,6 +95,33 @@ inline constexpr const char* kWorkerActivePrefillTokens =
 inline constexpr const char* kModelMigrations = "turbine_frontend_model_migration_total";
 inline constexpr const char* kHttpRequestsTotal = "turbine_http_requests_total";
 inline constexpr const char* kUptime = "turbine_process_uptime_seconds";
+// Planner (issue 23, src/planner): served on `turbine planner --status-port`. Labels: model,
+// pool (prefill, decode), phase (prefill, decode), direction (up, down).
+inline constexpr const char* kPlannerObservedRequestRate = "turbine_planner_observed_request_rate";
+inline constexpr const char* kPlannerPredictedRequestRate =
+    "turbine_planner_predicted_request_rate";
+inline constexpr const char* kPlannerPredictedInputTokens =
+    "turbine_planner_predicted_input_tokens";
+inline constexpr const char* kPlannerPredictedOutputTokens =
+    "turbine_planner_predicted_output_tokens";
+inline constexpr const char* kPlannerObservedTtft = "turbine_planner_observed_ttft_seconds";
+inline constexpr const char* kPlannerObservedItl = "turbine_planner_observed_itl_seconds";
+inline constexpr const char* kPlannerEstimatedTtft = "turbine_planner_estimated_ttft_seconds";
+inline constexpr const char* kPlannerEstimatedItl = "turbine_planner_estimated_itl_seconds";
+inline constexpr const char* kPlannerCorrectionFactor = "turbine_planner_correction_factor";
+inline constexpr const char* kPlannerObservedKvUsage = "turbine_planner_observed_kv_usage";
+inline constexpr const char* kPlannerObservedQueued = "turbine_planner_observed_queued_requests";
+inline constexpr const char* kPlannerDesiredReplicas = "turbine_planner_desired_replicas";
+inline constexpr const char* kPlannerCurrentReplicas = "turbine_planner_current_replicas";
+inline constexpr const char* kPlannerReadyReplicas = "turbine_planner_ready_replicas";
+inline constexpr const char* kPlannerDecisions = "turbine_planner_decisions_total";
+inline constexpr const char* kPlannerScaleErrors = "turbine_planner_scale_errors_total";
+inline constexpr const char* kPlannerMetricsUnreachable = "turbine_planner_metrics_unreachable";
+inline constexpr const char* kPlannerMetricsFailures = "turbine_planner_metrics_failures_total";
+inline constexpr const char* kPlannerWorkerStartFailures =
+    "turbine_planner_worker_start_failures_total";
+inline constexpr const char* kPlannerPoolBlocked = "turbine_planner_pool_blocked";
+inline constexpr const char* kPlannerDryRun = "turbine_planner_dry_run";
 
 // Label values of kRequestsTotal.
 enum class RequestType { kUnary, kStream };

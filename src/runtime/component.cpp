@@ -84,6 +84,10 @@ std::string kv_events_subject(std::string_view ns, std::string_view component) {
 std::string load_subject(std::string_view ns, std::string_view component) {
   return fmt::format("{}.{}.load", ns, component);
 }
+std::string planner_decision_key(std::string_view ns, std::string_view model,
+                                 std::string_view pool) {
+  return fmt::format("v1/planner/{}/{}/{}", ns, model, pool);
+}
 std::string request_subject(const EndpointId& ep, uint64_t instance_id) {
   return fmt::format("{}.{}.{}.{:x}", ep.ns, ep.component, ep.endpoint, instance_id);
 }

@@ -10,6 +10,8 @@
 //   {ns}.{component}.{endpoint}.{instance:x}                requests to one instance (NATS
 //                                                           request plane)
 //   _INBOX.{ns}.{nonce:x}                                   one client's replies (NATS)
+//   v1/planner/{ns}/{model}/{pool}                          the planner's decision (virtual
+//                                                           connector, src/planner)
 #pragma once
 
 #include <cstdint>
@@ -56,6 +58,9 @@ std::string load_subject(std::string_view ns, std::string_view component);
 std::string request_subject(const EndpointId& ep, uint64_t instance_id);
 // A request-plane client's reply inbox (`nonce`: unique per client).
 std::string inbox_subject(std::string_view ns, uint64_t nonce);
+// Where `turbine planner --connector virtual` writes a pool's wanted replica count.
+std::string planner_decision_key(std::string_view ns, std::string_view model,
+                                 std::string_view pool);
 
 // What v1/instances/... holds: where to reach the instance's request plane.
 struct InstanceRecord {

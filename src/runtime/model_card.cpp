@@ -19,6 +19,15 @@ std::string to_json(const ModelCard& c) {
   o["tokenizer_location"] = c.tokenizer_location;
   o["address"] = c.address;
   if (!c.kv_layout.empty()) o["kv_layout"] = c.kv_layout;
+  if (c.is_encoder()) {
+    o["task"] = c.task;
+    o["embedding_dim"] = c.embedding_dim;
+    o["max_inputs"] = c.max_inputs;
+    json::array labels;
+    for (const std::string& l : c.labels) labels.emplace_back(l);
+    o["labels"] = std::move(labels);
+  }
+  o["tensor_parallel_size"] = c.tensor_parallel_size;
   return json::serialize(o);
 }
 
@@ -67,7 +76,20 @@ Result<ModelCard> model_card_from_json(std::string_view text) {
   }
   int_field("max_num_seqs", c.max_num_seqs);
   str_field("kv_layout", c.kv_layout);
-  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0) {
+  if (str_field("task", c.task)) {
+    int_field("embedding_dim", c.embedding_dim);
+    int_field("max_inputs", c.max_inputs);
+    if (const json::value* l = o.if_contains("labels"); l && l->is_array()) {
+      for (const json::value& x : l->get_array()) {
+        if (!x.is_string()) return invalid_argument("model card labels must be strings");
+        c.labels.emplace_back(x.get_string());
+      }
+    }
+    if (c.task.empty() || c.embedding_dim < 0 || c.max_inputs < 0)
+      return invalid_argument("model card has a bad encoder task");
+  }
+  if (c.served_name.empty() || c.context_length <= 0 || c.block_size <= 0 ||
+      c.tensor_parallel_size <= 0) {
     return invalid_argument("model card has empty or non-positive fields");
   }
   return c;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/kv_transfer.h"
@@ -28,6 +29,20 @@ struct ModelCard {
   // engine::KvLayout; empty: cannot export/import KV). A prefill worker is paired with a model's
   // decode workers only when the two are equal. Optional in the JSON (older workers: empty).
   std::string kv_layout;
+  // Encoder models (issue 27): the task ("embedding", "classification", "token_classification",
+  // "score"; empty: a generative model), the embedding width, inputs per request and, for
+  // classifiers, id2label in id order. Optional in the JSON. context_length is the longest input
+  // in tokens; block_size is 1 and kv_total_blocks 0 (no KV cache).
+  std::string task;
+  int embedding_dim = 0;
+  int64_t max_inputs = 0;
+  std::vector<std::string> labels;
+  bool is_encoder() const { return !task.empty(); }
+  // Ranks the worker's engine spans (issue 22). Not part of kv_layout: a tensor-parallel backend
+  // exports and imports KV in the whole model's layout (engine/tensor_parallel_backend.h), so
+  // prefill and decode workers of different TP sizes pair and move blocks correctly. Optional in
+  // the JSON (older workers: 1).
+  int tensor_parallel_size = 1;
   bool operator==(const ModelCard&) const = default;
 };
 

@@ -15,6 +15,7 @@
 
 #include <unordered_map>
 
+#include "runtime/encoder_wire.h"
 #include "runtime/wire.h"
 
 // The client side of the TCP request plane (runtime/request_plane.h): RemoteEngine, its pooled
@@ -53,6 +54,14 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
       self->do_submit(std::move(r));
     });
   }
+  // An encoder call: one EncodeRequest frame, answered by one EncodeResponse (or failed like an
+  // open generation request when the connection breaks).
+  void encode_call(uint64_t id, std::string body, encoder::EncoderCallback done) {
+    asio::post(strand_, [self = shared_from_this(), id, body = std::move(body),
+                         done = std::move(done)]() mutable {
+      self->do_encode(id, std::move(body), std::move(done));
+    });
+  }
   void cancel(uint64_t id, bool stop) {
     asio::post(strand_, [self = shared_from_this(), id, stop] { self->do_cancel(id, stop); });
   }
@@ -68,6 +77,7 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
   struct Open {
     engine::OutputCallback cb;
     bool cancelled = false;
+    encoder::EncoderCallback encode_cb = nullptr;  // set for encoder calls (cb is then empty)
   };
   using Clock = std::chrono::steady_clock;
 
@@ -83,6 +93,27 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
         RequestFrame{r.id, std::move(r.prompt), std::move(r.params), std::move(r.disagg), r.trace},
         outbuf_);
     open_[r.id] = Open{std::move(r.on_output), false};
+    (*open_count_)++;
+    if (state_ == State::kIdle) {
+      start_connect();
+    } else {
+      kick_write();
+    }
+  }
+
+  void do_encode(uint64_t id, std::string&& body, encoder::EncoderCallback&& done) {
+    if (shut_) {
+      done(Status(StatusCode::kUnavailable, "the remote engine was shut down"));
+      return;
+    }
+    if (open_.count(id)) {
+      done(internal_error("encoder request id " + std::to_string(id) + " is in use"));
+      return;
+    }
+    encode(EncodeRequestFrame{id, std::move(body)}, outbuf_);
+    Open o;
+    o.encode_cb = std::move(done);
+    open_[id] = std::move(o);
     (*open_count_)++;
     if (state_ == State::kIdle) {
       start_connect();
@@ -256,10 +287,20 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
                    false);
           co_return;
         }
+        if (auto* e = std::get_if<EncodeResponseFrame>(&f)) {
+          auto it = open_.find(e->id);
+          if (it == open_.end() || !it->second.encode_cb) continue;
+          encoder::EncoderCallback cb = std::move(it->second.encode_cb);
+          open_.erase(it);
+          (*open_count_)--;
+          cb(decode_encoder_response(e->body));
+          if (gen != generation_) co_return;
+          continue;
+        }
         auto* o = std::get_if<OutputFrame>(&f);
         if (!o) continue;  // Pong: hearing it was the point
         auto it = open_.find(o->id);
-        if (it == open_.end()) continue;
+        if (it == open_.end() || !it->second.cb) continue;
         if (o->output.finish != engine::FinishReason::kNone) {
           engine::OutputCallback cb = std::move(it->second.cb);
           open_.erase(it);
@@ -316,6 +357,11 @@ class RemoteEngine::Connection : public std::enable_shared_from_this<RemoteEngin
     }
     for (auto& [id, o] : open) {
       (*open_count_)--;
+      if (o.encode_cb) {
+        // Encoder calls hold no state on the worker: kUnavailable lets a router retry them.
+        o.encode_cb(Status(StatusCode::kUnavailable, st.message()));
+        continue;
+      }
       engine::EngineOutput out;
       if (o.cancelled || as_cancelled) {
         out.finish = engine::FinishReason::kCancelled;
@@ -379,6 +425,24 @@ Status RemoteEngine::submit(engine::EngineRequest request) {
   }
   pool_[request.id % pool_.size()]->submit(std::move(request));
   return Status::ok();
+}
+
+void RemoteEngine::encode_call(uint64_t id, const encoder::EncoderRequest& request,
+                               encoder::EncoderCallback done) {
+  if (shut_down_) {
+    done(Status(StatusCode::kUnavailable, "the remote engine was shut down"));
+    return;
+  }
+  if (health_->silent.load()) {
+    done(Status(StatusCode::kUnavailable,
+                "worker " + options_.address + " is not answering (no pong); try another worker"));
+    return;
+  }
+  pool_[id % pool_.size()]->encode_call(id, encode_encoder_request(request), std::move(done));
+}
+
+int RemoteEngine::open_requests() const {
+  return open_count_->load();
 }
 
 void RemoteEngine::cancel(uint64_t id) {

@@ -20,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "runtime/encoder_wire.h"
 #include "runtime/io_threads.h"
 #include "runtime/wire.h"
 
@@ -99,7 +100,8 @@ class WorkerServer::Impl {
   asio::awaitable<void> accept_loop();
 
   WorkerServerOptions options_;
-  std::shared_ptr<engine::AsyncEngine> engine_;
+  std::shared_ptr<engine::AsyncEngine> engine_;          // null on an encoder worker
+  std::shared_ptr<encoder::AsyncEncoder> encoder_;       // set_encoder, before start(); may be null
   std::shared_ptr<engine::KvTransferSource> kv_source_;  // set before start(); may be null
   std::string kv_host_;                                  // set_kv_source, before start()
   std::string kv_address_;  // kv_host_:port_ by start(), or set_kv_address's
@@ -224,8 +226,18 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
       queue_raw(PongFrame{ping->nonce});
     } else if (std::get_if<HelloFrame>(&f) != nullptr) {
       // A second Hello changes nothing.
+    } else if (auto* enc = std::get_if<EncodeRequestFrame>(&f)) {
+      handle_encode(std::move(*enc));
     } else if (auto* req = std::get_if<RequestFrame>(&f)) {
       const uint64_t wire_id = req->id;
+      if (!server_.engine_) {
+        engine::EngineOutput out;
+        out.finish = engine::FinishReason::kError;
+        out.error = invalid_argument(
+            "this worker serves an encoder model: it does not generate text", "model");
+        queue(wire_id, std::move(out));
+        return;
+      }
       if (open_.count(wire_id)) {
         engine::EngineOutput out;
         out.finish = engine::FinishReason::kError;
@@ -255,7 +267,7 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
       }
     } else if (auto* c = std::get_if<CancelFrame>(&f)) {
       auto it = open_.find(c->id);
-      if (it != open_.end()) {
+      if (it != open_.end() && server_.engine_) {
         if (c->stop) {
           server_.engine_->stop(it->second);
         } else {
@@ -286,6 +298,38 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
     } else {
       spdlog::warn("request plane: a client sent an output frame; ignored");
     }
+  }
+
+  // One encoder call: runs on the worker's AsyncEncoder; the answer is posted back to this
+  // strand and written as one EncodeResponse frame (before coalesced outputs, like KV data).
+  void handle_encode(EncodeRequestFrame&& f) {
+    const uint64_t id = f.id;
+    if (!server_.encoder_) {
+      return queue_raw(EncodeResponseFrame{
+          id, encode_encoder_response(invalid_argument(
+                  "this worker serves a generative model: it does not embed, classify or score",
+                  "model"))});
+    }
+    auto request = decode_encoder_request(f.body);
+    if (!request.has_value()) {
+      return queue_raw(EncodeResponseFrame{id, encode_encoder_response(request.status())});
+    }
+    server_.open_requests_++;
+    server_.encoder_->submit(std::move(request).value(),
+                             [self = shared_from_this(), id](Result<encoder::EncoderResponse> r) {
+                               asio::post(self->strand_, [self, id, r = std::move(r)]() mutable {
+                                 self->server_.open_requests_--;
+                                 std::string body = encode_encoder_response(r);
+                                 if (body.size() + 64 > kMaxFrameBytes) {
+                                   body = encode_encoder_response(invalid_argument(
+                                       "the response is larger than a request-plane frame (" +
+                                           std::to_string(body.size() >> 20) +
+                                           " MiB): ask for fewer inputs or fewer dimensions",
+                                       "input"));
+                                 }
+                                 self->queue_raw(EncodeResponseFrame{id, std::move(body)});
+                               });
+                             });
   }
 
   void on_output(uint64_t wire_id, engine::EngineOutput&& out) {
@@ -356,7 +400,9 @@ class WorkerServer::Impl::Conn : public std::enable_shared_from_this<Conn> {
   void close() {
     if (closed_) return;
     closed_ = true;
-    for (const auto& [wire, engine_id] : open_) server_.engine_->cancel(engine_id);
+    if (server_.engine_) {
+      for (const auto& [wire, engine_id] : open_) server_.engine_->cancel(engine_id);
+    }
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -442,6 +488,9 @@ void WorkerServer::set_kv_source(std::shared_ptr<engine::KvTransferSource> sourc
                                  std::string advertise_host) {
   impl_->kv_source_ = std::move(source);
   impl_->kv_host_ = std::move(advertise_host);
+}
+void WorkerServer::set_encoder(std::shared_ptr<encoder::AsyncEncoder> encoder) {
+  impl_->encoder_ = std::move(encoder);
 }
 void WorkerServer::set_kv_address(std::string address) {
   impl_->kv_address_ = std::move(address);

@@ -39,6 +39,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "common/status.h"
+#include "encoder/async_encoder.h"
 #include "engine/async_engine.h"
 
 namespace turbine::runtime {
@@ -54,6 +55,7 @@ struct WorkerServerOptions {
 
 class WorkerServer {
  public:
+  // `engine` may be null on a worker that serves only an encoder model (set_encoder).
   WorkerServer(WorkerServerOptions options, std::shared_ptr<engine::AsyncEngine> engine);
   ~WorkerServer();  // stop()
   WorkerServer(const WorkerServer&) = delete;
@@ -64,6 +66,10 @@ class WorkerServer {
   // `source` (the engine's pinned transfers), and prefill outputs' KvTransferMeta get
   // `advertise_host`:port() (this server as peers reach it) when they carry no address.
   void set_kv_source(std::shared_ptr<engine::KvTransferSource> source, std::string advertise_host);
+  // Encoder models (issue 27), before start(): EncodeRequest frames run on `encoder` and are
+  // answered with one EncodeResponse frame each. Without one they are answered with an error, as
+  // generation requests are on a worker without an engine.
+  void set_encoder(std::shared_ptr<encoder::AsyncEncoder> encoder);
   // Before start(): the address stamped instead of advertise_host:port(), e.g. "ucx://host:port"
   // when a UcxKvServer (runtime/kv_transfer_ucx.h) serves the transfers.
   void set_kv_address(std::string address);
@@ -105,6 +111,14 @@ class RemoteEngine final : public engine::AsyncEngine {
   int max_context() const override { return options_.max_context; }
   int num_slots() const override { return options_.num_slots; }
   int block_size() const override { return options_.block_size; }
+
+  // An encoder call (issue 27) with a caller-chosen id (unique among this engine's open
+  // requests): `done` runs once on a connection strand, kUnavailable when the connection breaks
+  // or the worker is silent.
+  void encode_call(uint64_t id, const encoder::EncoderRequest& request,
+                   encoder::EncoderCallback done);
+  // Requests (generation and encoder calls) submitted and not finished.
+  int open_requests() const;
 
   const std::string& address() const { return options_.address; }
   // Whether the worker is silent (see above): new requests are refused until it answers.

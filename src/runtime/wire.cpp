@@ -214,6 +214,18 @@ void encode(const CloseFrame& f, std::string& out) {
   w.str(f.status.message());
 }
 
+void encode(const EncodeRequestFrame& f, std::string& out) {
+  Writer w(out, FrameType::kEncodeRequest);
+  w.raw(f.id);
+  w.str(f.body);
+}
+
+void encode(const EncodeResponseFrame& f, std::string& out) {
+  Writer w(out, FrameType::kEncodeResponse);
+  w.raw(f.id);
+  w.str(f.body);
+}
+
 bool tokens_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -399,6 +411,16 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
       if (!r.raw(code) || !r.str(message) || !r.at_end()) return malformed("close");
       if (code > static_cast<uint8_t>(StatusCode::kDataLoss)) return malformed("close code");
       f.status = Status(static_cast<StatusCode>(code), message);
+      return Frame(std::move(f));
+    }
+    case FrameType::kEncodeRequest: {
+      EncodeRequestFrame f;
+      if (!r.raw(f.id) || !r.str(f.body) || !r.at_end()) return malformed("encode request");
+      return Frame(std::move(f));
+    }
+    case FrameType::kEncodeResponse: {
+      EncodeResponseFrame f;
+      if (!r.raw(f.id) || !r.str(f.body) || !r.at_end()) return malformed("encode response");
       return Frame(std::move(f));
     }
   }

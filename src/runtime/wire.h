@@ -36,6 +36,12 @@
 //           I/O thread (not the engine), so a silent connection means a hung or unreachable
 //           process, not a busy engine.
 //   Close   (worker -> client): u8 status code, str message; the worker closes after it.
+//
+// Encoder models (version 5, issue 27): one frame each way per API call (many inputs), not per
+// token, so the bodies are opaque byte strings encoded by runtime/encoder_wire.h (a malformed
+// body fails that request, not the connection):
+//   EncodeRequest  (frontend -> worker): u64 id, str body (encoder::EncoderRequest)
+//   EncodeResponse (worker -> frontend): u64 id, str body (Result<encoder::EncoderResponse>)
 #pragma once
 
 #include <cstdint>
@@ -51,8 +57,9 @@
 namespace turbine::runtime {
 
 // 2: requests carry a trace context; 3: KvTransferMeta carries device_pool; 4: Hello, Ping, Pong
-// and Close frames (a v3 peer fails on the version of the first frame).
-inline constexpr uint8_t kWireVersion = 4;
+// and Close frames (a v3 peer fails on the version of the first frame); 5: EncodeRequest and
+// EncodeResponse frames.
+inline constexpr uint8_t kWireVersion = 5;
 // A Hello larger than this closes the connection before it is read whole: an unauthenticated peer
 // cannot make the worker buffer a 32 MiB frame.
 inline constexpr uint32_t kMaxHelloBytes = 4096;
@@ -69,7 +76,9 @@ enum class FrameType : uint8_t {
   kHello = 7,
   kPing = 8,
   kPong = 9,
-  kClose = 10
+  kClose = 10,
+  kEncodeRequest = 11,
+  kEncodeResponse = 12
 };
 
 struct RequestFrame {
@@ -113,8 +122,17 @@ struct PongFrame {
 struct CloseFrame {
   Status status;  // why the worker closes (e.g. kUnauthenticated)
 };
+struct EncodeRequestFrame {
+  uint64_t id = 0;
+  std::string body;  // encode_encoder_request (runtime/encoder_wire.h)
+};
+struct EncodeResponseFrame {
+  uint64_t id = 0;
+  std::string body;  // encode_encoder_response
+};
 using Frame = std::variant<RequestFrame, CancelFrame, OutputFrame, KvPullFrame, KvDataFrame,
-                           KvReleaseFrame, HelloFrame, PingFrame, PongFrame, CloseFrame>;
+                           KvReleaseFrame, HelloFrame, PingFrame, PongFrame, CloseFrame,
+                           EncodeRequestFrame, EncodeResponseFrame>;
 
 // Append one whole frame (length prefix included) to `out`.
 void encode(const RequestFrame& f, std::string& out);
@@ -127,6 +145,8 @@ void encode(const HelloFrame& f, std::string& out);
 void encode(const PingFrame& f, std::string& out);
 void encode(const PongFrame& f, std::string& out);
 void encode(const CloseFrame& f, std::string& out);
+void encode(const EncodeRequestFrame& f, std::string& out);
+void encode(const EncodeResponseFrame& f, std::string& out);
 
 // If `buf` starts with a whole frame, its total size (prefix included); 0 if more bytes are
 // needed; an error for a frame over kMaxFrameBytes.

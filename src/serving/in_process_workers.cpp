@@ -49,6 +49,7 @@ Result<std::unique_ptr<InProcessWorkers>> InProcessWorkers::start(
     card.context_length = engine->max_context();
     card.block_size = engine->block_size();
     card.kv_total_blocks = made.kv_total_blocks;
+    card.tensor_parallel_size = made.tensor_parallel_size;
     card.max_num_seqs = engine->num_slots();
     card.tokenizer_location = o.model_location;
     card.address = "in-process:" + runtime::hex_id(id);

@@ -70,6 +70,7 @@ void ModelWatcher::on_card(const WatchEvent& e) {
     spdlog::warn("discovery: ignoring model card {}: {}", e.key, card.status().message());
     return;
   }
+  if (card->is_encoder()) return;  // encoder models: runtime/encoder_watcher.h
   {
     std::lock_guard lock(mu_);
     auto it = workers_.find(id);

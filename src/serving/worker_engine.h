@@ -25,7 +25,8 @@ struct WorkerEngine {
   std::shared_ptr<engine::AsyncEngine> engine;
   // The same engine as a source of pinned KV transfers (disaggregation); null when it has none.
   std::shared_ptr<engine::KvTransferSource> kv_source;
-  int64_t kv_total_blocks = 0;  // for its model card and the router
+  int64_t kv_total_blocks = 0;   // for its model card and the router
+  int tensor_parallel_size = 1;  // ranks the engine spans, for its model card
 };
 
 // Called on the thread that starts the workers, once per worker.

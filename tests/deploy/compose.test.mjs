@@ -206,8 +206,9 @@ test("compose.yaml's standalone service, run as a plain process, serves a comple
     const text = await scrapeText(`http://127.0.0.1:${port}/metrics`);
     // One worker is served without a router in the path: the router's series (decisions, cached
     // blocks, per-worker load, migrations) come with `--workers N` or a frontend, and the per-
-    // transport KV series with a decode worker that has a transport (disaggregated serving).
-    const routerOnly = /^turbine_(router_|frontend_worker_|frontend_cached_tokens$|frontend_model_migration_|kv_transport_)/;
+    // transport KV series with a decode worker that has a transport (disaggregated serving); the
+    // planner's series are on `turbine planner`'s status port (tests/e2e/planner.test.mjs).
+    const routerOnly = /^turbine_(router_|frontend_worker_|frontend_cached_tokens$|frontend_model_migration_|kv_transport_|planner_)/;
     const missing = existingDashboardMetrics().filter((n) => !routerOnly.test(n))
       .filter((n) => !new RegExp(`^${n}(_bucket|_sum|_count)?[{ ]`, "m").test(text));
     assert.deepEqual(missing, [], "metrics the dashboard queries are missing from /metrics");

@@ -12,7 +12,7 @@ import YAML from "yaml";
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, "../..");
 export const chartDir = path.join(repo, "deploy/helm/turbine");
-export const examples = ["single-node", "three-nodes"];
+export const examples = ["single-node", "three-nodes", "planner"];
 export const releaseName = "turbine";
 export const releaseNamespace = "llm";
 

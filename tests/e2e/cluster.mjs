@@ -111,9 +111,10 @@ export class Cluster {
     return this.frontend;
   }
 
-  async startWorker(extra = []) {
+  // `model`/`name`: another model than stories260K (e.g. an encoder fixture folder).
+  async startWorker(extra = [], { model = MODEL, name = MODEL_NAME } = {}) {
     const w = startProcess(`worker${this.workers.length}`, process.env.TURBINE_BIN,
-      ['worker', '--model', MODEL, '--served-model-name', MODEL_NAME, '--advertise-host', '127.0.0.1',
+      ['worker', '--model', model, '--served-model-name', name, '--advertise-host', '127.0.0.1',
         '--request-plane-host', '127.0.0.1', '--threads', '1', '--max-num-seqs', '16',
         ...this.runtimeArgs(), ...extra],
       /worker ([0-9a-f]+) serving/);

@@ -3,11 +3,17 @@
 # stories260K greedy vs the llama2.c golden), end-to-end parity against transformers
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
-# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve]
+# Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp]
+#   [encoder]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
 #   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
+#   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
+#            encoder_throughput_bench in BIN).
+#   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
+#   plain backend in the same call, greedy ids equal, TP 2.. when the machine has the GPUs (TP_SIZES),
+#   and the clear start-up errors (too few GPUs, no NCCL).
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -24,6 +30,13 @@ if [ -d .carry/dev/lib ]; then
 fi
 if [ -z "${TURBINE_SHARED:-}" ] && [ -d .carry/shared ]; then export TURBINE_SHARED="$PWD/.carry/shared"; fi
 stages="${*:-test parity bench}"
+# NCCL for tensor parallelism (cuda_test's TP tests, the tp stage): the system's libnccl.so.2,
+# else the one PyTorch's wheels ship (nvidia-nccl-cu*).
+if [ -z "${TURBINE_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 '; then
+  lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib/libnccl.so.2"))' 2>/dev/null)
+  [ -n "$lib" ] && [ -f "$lib" ] && export TURBINE_NCCL_LIBRARY="$lib"
+fi
+echo "NCCL: ${TURBINE_NCCL_LIBRARY:-libnccl.so.2 from the loader path}"
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/machine.txt"
 date -u +%FT%TZ | tee -a "$OUT/machine.txt"
@@ -137,6 +150,47 @@ PY
         -n ${SERVE_N:-1000} -c 256 --input-len 512 --output-len 256 --no-progress \
         --output-json "$OUT/bench_turbine.json" 2>&1 | tee "$OUT/serve_bench.log" || status=1
       kill $spid; wait $spid
+      ;;
+    encoder)
+      # Encoder models (issue 27): the CUDA encoder path's parity cases of cuda_test, then
+      # embeddings/s against sentence-transformers (BF16, same random weights) for BERT-base and
+      # ModernBERT-base shapes: 256 inputs of uniform 16-512 tokens, fixed 128, fixed 512.
+      echo "== cuda_test: encoder cases"
+      timeout 300 "$BIN/cuda_test" --gtest_filter='CudaEncoder*' >"$OUT/encoder_cuda_test.log" 2>&1 || status=1
+      grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure' "$OUT/encoder_cuda_test.log" | head -40
+      echo "== encoder embeddings/s vs sentence-transformers"
+      PYTHONUNBUFFERED=1 timeout 500 python3 tests/gpu/encoder_vs_st.py \
+        --bench "$BIN/encoder_throughput_bench" --out "$OUT" 2>&1 | tee "$OUT/encoder_vs_st.log" | grep -v Warning
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    tp)
+      M=${MODEL_8B:-/tmp/llama-3.1-8b-random}
+      if [ ! -f "$M/config.json" ]; then
+        timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama --shape llama-3.1-8b \
+          --dtype bf16 --seed 1 2>&1 | tail -1
+      fi
+      GEN=("$BIN/turbine_generate" --model "$M" --device cuda --dtype bf16 --max-context 4096
+        --max-num-seqs 64 --max-num-batched-tokens 8192)
+      n_gpus=$(nvidia-smi -L | wc -l)
+      echo "== tensor parallelism: plain backend, then TP 1 through NCCL (same machine, same call)"
+      for f in "" "--tensor-parallel-size 1"; do
+        echo "-- ${f:-plain}"
+        timeout 400 "${GEN[@]}" $f --bench "${BENCH_SPECS:-1x128x128,4x2048x1,64x512x128}" 2>&1 |
+          tee -a "$OUT/tp.log" || status=1
+      done
+      echo "== greedy ids: plain vs TP 1..N (TP_SIZES, default: 1 and every power of two <= $n_gpus GPUs)"
+      sizes=${TP_SIZES:-$(for t in 1 2 4 8; do [ $t -le "$n_gpus" ] && echo $t; done)}
+      timeout 300 "${GEN[@]}" --random-prompts 8x256 --max-tokens 64 >"$OUT/tp_plain.txt" 2>/dev/null || status=1
+      for t in $sizes; do
+        timeout 300 "${GEN[@]}" --tensor-parallel-size $t --random-prompts 8x256 --max-tokens 64 \
+          >"$OUT/tp_$t.txt" 2>"$OUT/tp_$t.err" || { status=1; tail -3 "$OUT/tp_$t.err"; }
+        echo "TP $t: $(comm -12 <(sort "$OUT/tp_plain.txt") <(sort "$OUT/tp_$t.txt") | wc -l) of 8 greedy sequences equal the plain backend's"
+      done
+      echo "== clear errors at start"
+      out=$("${GEN[@]}" --tensor-parallel-size $((n_gpus * 2)) --bench 1x16x4 2>&1) && status=1
+      echo "$out" | grep -E "needs $((n_gpus * 2)) GPUs" || { echo "no clear too-few-GPUs error: $out"; status=1; }
+      out=$(TURBINE_NCCL_LIBRARY=/nonexistent/libnccl.so.2 "${GEN[@]}" --tensor-parallel-size 1 --bench 1x16x4 2>&1) && status=1
+      echo "$out" | grep -E "cannot load /nonexistent/libnccl.so.2" || { echo "no clear no-NCCL error: $out"; status=1; }
       ;;
     *) echo "unknown stage $stage"; status=2 ;;
   esac

@@ -430,7 +430,7 @@ TEST_F(CpuFp8Parity, Fp8KvLayoutAndBlockExportImport) {
   EXPECT_EQ(l8.dtype, "fp8");
   EXPECT_EQ(l32.dtype, "f32");
   EXPECT_EQ(l8.bytes_per_block * 4, l32.bytes_per_block);
-  EXPECT_EQ(cpu_kv_bytes_per_token((*m)->config(), KvCacheDtype::kFp8) * 4,
+  EXPECT_EQ(cpu_kv_bytes_per_token((*m)->config(), 1, KvCacheDtype::kFp8) * 4,
             cpu_kv_bytes_per_token((*m)->config()));
   // The same budget holds four times the blocks.
   CpuBackendOptions o;

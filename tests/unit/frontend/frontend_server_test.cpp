@@ -17,6 +17,7 @@
 
 #include "fakes.h"
 #include "model/model.h"
+#include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -102,6 +103,7 @@ class FrontendServerTest : public ::testing::Test {
     auto model = model::load_model(path);
     ASSERT_TRUE(model.has_value()) << model.status().to_string();
     model_ = std::move(*model);
+    info_ = std::make_shared<const model::ModelInfo>(model::model_info(*model_));
     auto tok = tokenizer::make_tokenizer(model_->vocab());
     ASSERT_TRUE(tok.has_value());
     tokenizer_ = std::move(*tok);
@@ -115,7 +117,7 @@ class FrontendServerTest : public ::testing::Test {
     auto front = Frontend::create(opts);
     ASSERT_TRUE(front.has_value());
     front_ = std::move(*front);
-    ASSERT_TRUE(front_->add_model({"m", model_, tokenizer_, engine_, {}}).is_ok());
+    ASSERT_TRUE(front_->add_model({"m", info_, tokenizer_, engine_, {}}).is_ok());
     ASSERT_TRUE(front_->start().is_ok());
   }
   void TearDown() override {
@@ -131,6 +133,7 @@ class FrontendServerTest : public ::testing::Test {
   uint16_t port() const { return front_->port(); }
 
   std::shared_ptr<const model::Model> model_;
+  std::shared_ptr<const model::ModelInfo> info_;
   std::shared_ptr<tokenizer::Tokenizer> tokenizer_;
   std::shared_ptr<FakeEngine> engine_ = std::make_shared<FakeEngine>();
   std::unique_ptr<Frontend> front_;
@@ -200,7 +203,7 @@ TEST_F(FrontendServerTest, ModelRoutesAndRemovedModels) {
   EXPECT_EQ(never.result_int(), 404);
 
   // Back: a model added after start is routed by id.
-  ASSERT_TRUE(front_->add_model({"m", model_, tokenizer_, engine_, {}}).is_ok());
+  ASSERT_TRUE(front_->add_model({"m", info_, tokenizer_, engine_, {}}).is_ok());
   EXPECT_EQ(http(port(), bhttp::verb::get, "/v1/models/m").result_int(), 200);
   EXPECT_EQ(engine_->submitted_count(), 0u);
 }

@@ -82,7 +82,7 @@ TEST(CacheLayout, NamesAndValidation) {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (fs::path(testing::TempDir()) / "hub_units_XXXXXX").string();
+    std::string tmpl = (fs::path(::testing::TempDir()) / "hub_units_XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data());
   }
   ~TempDir() {

@@ -210,7 +210,7 @@ class SnapshotDownloadTest : public ::testing::Test {
     // Proxies from the environment must not intercept 127.0.0.1.
     ::setenv("no_proxy", "127.0.0.1,localhost", 1);
     ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-    std::string tmpl = (fs::path(testing::TempDir()) / "hub_test_XXXXXX").string();
+    std::string tmpl = (fs::path(::testing::TempDir()) / "hub_test_XXXXXX").string();
     tmp_ = ::mkdtemp(tmpl.data());
     hub_root_ = tmp_ / "hub";
     cache_ = tmp_ / "cache";

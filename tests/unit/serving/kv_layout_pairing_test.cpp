@@ -4,6 +4,7 @@
 // workers or before them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -65,7 +66,7 @@ class KvLayoutPairing : public ::testing::Test {
   }
 
   // Registers a worker as `turbine worker` does; returns its instance id.
-  uint64_t add(const char* component, const std::string& layout) {
+  uint64_t add(const char* component, const std::string& layout, int tensor_parallel_size = 1) {
     auto d = std::make_unique<MemoryDiscovery>(store_);
     const uint64_t id = d->instance_id();
     const EndpointId ep{"pairing", component, kGenerateEndpoint};
@@ -80,6 +81,7 @@ class KvLayoutPairing : public ::testing::Test {
     card.tokenizer_location = "/nowhere";
     card.address = "in-process:" + hex_id(id);
     card.kv_layout = layout;
+    card.tensor_parallel_size = tensor_parallel_size;
     EXPECT_TRUE(d->register_key(instance_key(ep, id), to_json(InstanceRecord{ep, id, card.address}))
                     .is_ok());
     EXPECT_TRUE(d->register_key(model_card_key(ep, id), to_json(card)).is_ok());
@@ -129,6 +131,41 @@ TEST(ModelCardKvLayout, RoundTripsAndIsOptional) {
   back = model_card_from_json(to_json(c));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->kv_layout, "");
+  EXPECT_EQ(back->tensor_parallel_size, 1);
+}
+
+TEST(ModelCardKvLayout, CarriesTheTensorParallelSize) {
+  ModelCard c;
+  c.served_name = "m";
+  c.context_length = 8;
+  c.block_size = 16;
+  c.tensor_parallel_size = 4;
+  auto back = model_card_from_json(to_json(c));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->tensor_parallel_size, 4);
+  // An older worker's card has no field: 1.
+  std::string old = to_json(c);
+  old.erase(old.find(",\"tensor_parallel_size\":4"),
+            std::string(",\"tensor_parallel_size\":4").size());
+  back = model_card_from_json(old);
+  ASSERT_TRUE(back.has_value()) << old;
+  EXPECT_EQ(back->tensor_parallel_size, 1);
+  c.tensor_parallel_size = 0;
+  EXPECT_FALSE(model_card_from_json(to_json(c)).has_value());
+}
+
+// A tensor-parallel backend exports the whole model's layout, so the TP size does not split
+// pools: the seed's TP-4 decode worker takes KV from 1-GPU prefill workers.
+TEST_F(KvLayoutPairing, TensorParallelSizesDoNotPreventPairing) {
+  add(kWorkerComponent, kBf16, 4);
+  const uint64_t p1 = add(kPrefillComponent, kBf16, 1);
+  const uint64_t p2 = add(kPrefillComponent, kBf16, 2);
+  ASSERT_TRUE(eventually([&] { return pool_workers().size() == 2; }));
+  auto ids = pool_workers();
+  std::sort(ids.begin(), ids.end());
+  std::vector<uint64_t> want = {p1, p2};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(ids, want);
 }
 
 TEST_F(KvLayoutPairing, APrefillWorkerOfAnotherLayoutIsNeverPaired) {

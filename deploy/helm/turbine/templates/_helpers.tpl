@@ -140,3 +140,41 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- toYaml $g }}
 {{- end }}
+
+{{/* The name clients send for a worker group's model: as `turbine worker` derives it (the served
+name, else the folder or file stem of a local path, else the Hub id). */}}
+{{- define "turbine.servedModelName" -}}
+{{- if .model.servedModelName }}
+{{- .model.servedModelName }}
+{{- else if hasPrefix "/" .model.path }}
+{{- base (trimSuffix "/" .model.path) | trimSuffix ".gguf" }}
+{{- else }}
+{{- .model.path }}
+{{- end }}
+{{- end }}
+
+{{/* The pools the planner manages, as YAML {pools: [{group, deployment, pool, model, min, max,
+initial, gpus}]}: every worker group, or those planner.groups names. A prefill group is its
+model's prefill pool, any other its decode pool. */}}
+{{- define "turbine.plannerPools" -}}
+{{- $root := . }}
+{{- $fullname := include "turbine.fullname" . }}
+{{- $wanted := dict }}
+{{- range .Values.planner.groups }}
+{{- $_ := set $wanted .name . }}
+{{- end }}
+{{- $pools := list }}
+{{- range $group := .Values.workerGroups }}
+{{- $g := include "turbine.workerGroup" (dict "root" $root "group" $group) | fromYaml }}
+{{- if or (not $root.Values.planner.groups) (hasKey $wanted $g.name) }}
+{{- $p := default dict (get $wanted $g.name) }}
+{{- $role := ternary "prefill" "decode" (eq $g.workerType "prefill") }}
+{{- $min := ternary $p.min (ternary 0 1 (eq $role "prefill")) (hasKey $p "min") | int }}
+{{- $max := ternary $p.max (max 8 (int $g.replicas)) (hasKey $p "max") | int }}
+{{- $initial := min (max (int $g.replicas) $min) $max }}
+{{- $model := default (include "turbine.servedModelName" $g) $p.model }}
+{{- $pools = append $pools (dict "group" $g.name "deployment" (printf "%s-%s" $fullname $g.name) "pool" $role "model" $model "min" $min "max" $max "initial" $initial "gpus" (int $g.gpus)) }}
+{{- end }}
+{{- end }}
+{{- toYaml (dict "pools" $pools) }}
+{{- end }}

@@ -1,0 +1,202 @@
+// encoder_throughput_bench: embeddings per second through the serving path (EncoderService:
+// EncoderEngine's padding-free batches under the token budget, the backend, pooling and
+// normalisation) for a list of token-id inputs, on the CPU or CUDA encoder backend.
+//
+//   encoder_throughput_bench --model DIR --inputs FILE [--device cpu|cuda] [--dtype bf16|f16|f32]
+//       [--reps 5] [--warmup 2] [--max-batch-tokens 32768] [--max-batch-seqs 256] [--threads 0]
+//       [--no-tc-attention] [--dump FILE] [--dump-n 16] [--json FILE]
+//
+// DIR is a Hugging Face encoder folder (config.json, safetensors, tokenizer.json); FILE is a JSON
+// array of token-id arrays (tests/gpu/encoder_vs_st.py writes both, and feeds the same inputs to
+// sentence-transformers). Every rep submits all inputs as one call and waits for the last
+// vector; reported: the median rep's wall time, embeddings/s and tokens/s (reps after --warmup
+// unmeasured ones). --dump writes the first --dump-n embeddings (for a parity check against
+// another implementation).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "encoder/encoder_model.h"
+#include "encoder/encoder_service.h"
+#ifdef TURBINE_HAVE_CUDA
+#include "cuda/cuda_encoder_backend.h"
+#endif
+
+namespace {
+
+using namespace turbine;
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "encoder_throughput_bench: %s\n(see the comment at the top of "
+               "bench/encoder_throughput_bench.cpp)\n",
+               why.c_str());
+  std::exit(2);
+}
+
+struct Options {
+  std::string model, inputs, device = "cpu", dtype = "bf16", dump, json;
+  int reps = 5, warmup = 2, max_batch_tokens = 32768, max_batch_seqs = 256, threads = 0;
+  int dump_n = 16;
+  bool tc_attention = true;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--model") {
+      o.model = value();
+    } else if (a == "--inputs") {
+      o.inputs = value();
+    } else if (a == "--device") {
+      o.device = value();
+    } else if (a == "--dtype") {
+      o.dtype = value();
+    } else if (a == "--reps") {
+      o.reps = std::stoi(value());
+    } else if (a == "--warmup") {
+      o.warmup = std::stoi(value());
+    } else if (a == "--max-batch-tokens") {
+      o.max_batch_tokens = std::stoi(value());
+    } else if (a == "--max-batch-seqs") {
+      o.max_batch_seqs = std::stoi(value());
+    } else if (a == "--threads") {
+      o.threads = std::stoi(value());
+    } else if (a == "--no-tc-attention") {
+      o.tc_attention = false;
+    } else if (a == "--dump") {
+      o.dump = value();
+    } else if (a == "--dump-n") {
+      o.dump_n = std::stoi(value());
+    } else if (a == "--json") {
+      o.json = value();
+    } else {
+      usage("unknown option " + a);
+    }
+  }
+  if (o.model.empty() || o.inputs.empty()) usage("--model and --inputs are required");
+  if (o.reps < 1 || o.warmup < 0) usage("--reps must be >= 1");
+  return o;
+}
+
+Result<std::unique_ptr<encoder::EncoderBackend>> make_backend(const encoder::EncoderModel& m,
+                                                              const Options& o) {
+  if (o.device == "cpu") {
+    encoder::EncoderBackendOptions b;
+    b.n_threads = o.threads;
+    b.max_batch_tokens = o.max_batch_tokens;
+    return encoder::make_encoder_backend(m, b);
+  }
+#ifdef TURBINE_HAVE_CUDA
+  if (o.device == "cuda") {
+    if (m.weights() == nullptr) return unimplemented("decoder embedders run on the CPU");
+    cuda::CudaEncoderOptions c;
+    c.dtype = o.dtype == "f32"   ? model::DType::kF32
+              : o.dtype == "f16" ? model::DType::kF16
+                                 : model::DType::kBF16;
+    c.max_batch_tokens = o.max_batch_tokens;
+    c.tensor_core_attention = o.tc_attention;
+    return cuda::make_cuda_encoder_backend(m.config(), *m.weights(), c);
+  }
+#endif
+  return invalid_argument("--device must be cpu" +
+#ifdef TURBINE_HAVE_CUDA
+                          std::string(" or cuda")
+#else
+                          std::string(" (this build has no CUDA)")
+#endif
+  );
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  std::ifstream in(o.inputs);
+  if (!in) usage("cannot open " + o.inputs);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (!j.is_array() || j.empty()) usage(o.inputs + ": expected a JSON array of token-id arrays");
+  std::vector<std::vector<int32_t>> inputs;
+  int64_t tokens = 0;
+  int longest = 0;
+  for (const auto& row : j) {
+    inputs.push_back(row.get<std::vector<int32_t>>());
+    tokens += static_cast<int64_t>(inputs.back().size());
+    longest = std::max(longest, static_cast<int>(inputs.back().size()));
+  }
+
+  auto loaded = encoder::EncoderModel::load(o.model);
+  if (!loaded) usage(loaded.status().to_string());
+  std::shared_ptr<const encoder::EncoderModel> model(std::move(loaded).value());
+  auto backend = make_backend(*model, o);
+  if (!backend) usage(backend.status().to_string());
+  encoder::EncoderServiceOptions so;
+  so.engine.max_batch_tokens = o.max_batch_tokens;
+  so.engine.max_batch_seqs = o.max_batch_seqs;
+  so.max_inputs = std::max<size_t>(so.max_inputs, inputs.size());
+  so.engine.max_queue = std::max<size_t>(so.engine.max_queue, inputs.size());
+  encoder::EncoderService service(model, std::move(backend).value(), so);
+
+  std::vector<double> ms;
+  std::vector<encoder::Embedding> last;
+  for (int r = 0; r < o.warmup + o.reps; ++r) {
+    const auto t0 = Clock::now();
+    auto out = service.embed_tokens(inputs);
+    const double t = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (!out) usage(out.status().to_string());
+    if (r >= o.warmup) ms.push_back(t);
+    last = std::move(out).value();
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  const double eps = static_cast<double>(inputs.size()) / (median / 1000.0);
+  const double tps = static_cast<double>(tokens) / (median / 1000.0);
+  const encoder::EncoderEngineStats st = service.stats();
+  std::printf(
+      "%s %s %s: %zu inputs, %lld tokens (longest %d): median %.2f ms (min %.2f, max %.2f) over "
+      "%d reps: %.1f embeddings/s, %.0f tokens/s; %.1f batches per call\n",
+      model->config().arch_name.c_str(), o.device.c_str(), o.dtype.c_str(), inputs.size(),
+      static_cast<long long>(tokens), longest, median, sorted.front(), sorted.back(), o.reps, eps,
+      tps, static_cast<double>(st.batches) / static_cast<double>(o.warmup + o.reps));
+  if (!o.json.empty()) {
+    nlohmann::json r = {{"model", o.model},
+                        {"arch", model->config().arch_name},
+                        {"device", o.device},
+                        {"dtype", o.dtype},
+                        {"inputs", inputs.size()},
+                        {"tokens", tokens},
+                        {"median_ms", median},
+                        {"min_ms", sorted.front()},
+                        {"max_ms", sorted.back()},
+                        {"reps_ms", ms},
+                        {"embeddings_per_s", eps},
+                        {"tokens_per_s", tps},
+                        {"max_batch_tokens", o.max_batch_tokens},
+                        {"tc_attention", o.tc_attention}};
+    std::ofstream(o.json) << r.dump(1) << "\n";
+  }
+  if (!o.dump.empty()) {
+    nlohmann::json d = nlohmann::json::array();
+    for (size_t i = 0; i < last.size() && static_cast<int>(i) < o.dump_n; ++i)
+      d.push_back(last[i].vector);
+    std::ofstream(o.dump) << d.dump() << "\n";
+  }
+  service.shutdown();
+  return 0;
+}

@@ -1,0 +1,48 @@
+// The CUDA encoder backend (issue 27): an encoder::EncoderBackend for BERT, RoBERTa / XLM-R and
+// ModernBERT on one GPU, over padding-free batches.
+//
+// Weights are uploaded once in `dtype` (BF16 by default; F16, or F32 for parity runs), with Q/K/V
+// concatenated into one [3 dim, dim] matrix (ModernBERT's Wqkv as stored) and ModernBERT's Wi
+// kept as one [2 ffn, dim] input|gate matrix, so each is one GEMM; LayerNorm parameters stay F32.
+// A forward pass is one host->device copy of a packed int32 staging buffer (ids, type ids,
+// positions, sequence offsets, pooling descriptors), then per layer:
+//   BERT        QKV GEMM -> bias -> attention -> O GEMM -> residual+bias+LayerNorm -> up GEMM ->
+//               bias+GELU -> down GEMM -> residual+bias+LayerNorm
+//   ModernBERT  QKV GEMM -> RoPE (global or local theta) -> attention (sliding window on local
+//               layers) -> O GEMM -> residual+LayerNorm -> Wi GEMM -> GeGLU -> down GEMM ->
+//               residual + the next layer's (or the final) LayerNorm
+// on one stream (cuBLASLt GEMMs through cuda::Gemm over the packed token rows; the fused kernels
+// of cuda/encoder_kernels.h; cuda/encoder_attention.h), then the pooling kernel (CLS, mean, last
+// token, max, or every token's row) and one device->host copy of the F32 rows, the pass's only
+// synchronisation. GEMM row counts are rounded up to a bucket (16 rows up to 256, then 256) so
+// that a long-running server holds a bounded number of cuBLASLt plans; the rows past the batch
+// are scratch that nothing reads.
+//
+// Thread ownership: created on any thread, then used by the encoder engine thread only. The
+// weights are copied at creation; the EncoderWeights need not outlive the backend.
+#pragma once
+
+#include <memory>
+
+#include "common/status.h"
+#include "encoder/encoder_backend.h"
+#include "encoder/encoder_config.h"
+#include "encoder/encoder_weights.h"
+#include "model/model.h"
+
+namespace turbine::cuda {
+
+struct CudaEncoderOptions {
+  int device = 0;
+  model::DType dtype = model::DType::kBF16;  // weights and activations: kBF16, kF16 or kF32
+  // Scratch is sized for this many tokens up front (grown when a batch needs more).
+  int max_batch_tokens = 32768;
+  // The tensor-core attention kernel where it applies (F16/BF16, head_dim 64 or 128).
+  bool tensor_core_attention = true;
+};
+
+Result<std::unique_ptr<encoder::EncoderBackend>> make_cuda_encoder_backend(
+    const encoder::EncoderConfig& config, const encoder::EncoderWeights& weights,
+    const CudaEncoderOptions& options);
+
+}  // namespace turbine::cuda

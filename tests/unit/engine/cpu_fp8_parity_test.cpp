@@ -465,5 +465,21 @@ TEST_F(CpuFp8Parity, Fp8KvLayoutAndBlockExportImport) {
   EXPECT_FALSE(f32->write_kv_blocks(table_b, bytes, static_cast<int>(prompt.size())).is_ok());
 }
 
+// Tensor-parallel shards do not carry FP8 scales yet: refused at start, naming the tensor.
+TEST_F(CpuFp8Parity, TensorParallelWithFp8WeightsIsRefused) {
+  testing::write_tiny(dir_, true, 16, kCheckpointDtype);
+  auto m = model::load_model(dir_);
+  ASSERT_TRUE(m.has_value()) << m.status().to_string();
+  CpuBackendOptions o;
+  o.n_threads = 2;
+  o.max_num_seqs = 2;
+  o.max_context = 64;
+  o.tensor_parallel_size = 2;
+  auto b = make_cpu_backend(**m, o);
+  ASSERT_FALSE(b.has_value());
+  EXPECT_EQ(b.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(b.status().message().find("q_proj"), std::string::npos) << b.status().to_string();
+}
+
 }  // namespace
 }  // namespace turbine::engine

@@ -25,8 +25,12 @@
 //   each and constrained / unconstrained. Needs the model's tokenizer (gen-model --tokenizer).
 //   TURBINE_PROFILE_DECODE_STEP=K (with --bench): decode step K runs between cudaProfilerStart and
 //   cudaProfilerStop, for `ncu --profile-from-start off` (add --no-graphs for per-kernel rows)
+//   --quantization fp8 quantizes the linear layers to FP8 at load (model::Quantization);
+//   --kv-cache-dtype fp8 stores the KV cache in E4M3 (engine::KvCacheDtype)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
-//            [--tokenizer tokenizer.json]                random-weight Hugging Face folder
+//            [--tokenizer tokenizer.json] [--quantization fp8]
+//                                                        random-weight Hugging Face folder
+//                                                        (fp8: compressed-tensors FP8-dynamic)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -62,7 +66,7 @@ using namespace turbine;
 
 struct Args {
   std::string model, device = "cpu", dtype = "bf16", dump_logits, gen_model, arch = "llama",
-                     shape = "tiny", tokenizer;
+                     shape = "tiny", tokenizer, quantization = "none", kv_cache_dtype = "auto";
   std::vector<std::vector<int32_t>> prompt_ids;
   std::vector<std::string> prompts;
   int max_tokens = 16, logits_tail = 4;
@@ -175,6 +179,10 @@ Args parse(int argc, char** argv) {
       a.seed = std::stoull(val());
     else if (k == "--tokenizer")
       a.tokenizer = val();
+    else if (k == "--quantization")
+      a.quantization = val();
+    else if (k == "--kv-cache-dtype")
+      a.kv_cache_dtype = val();
     else
       usage("unknown option " + k);
   }
@@ -189,12 +197,15 @@ Result<model::DType> parse_dtype(const std::string& s) {
 }
 
 Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, const Args& a) {
+  TURBINE_ASSIGN_OR_RETURN(const engine::KvCacheDtype kv_dtype,
+                           engine::parse_kv_cache_dtype(a.kv_cache_dtype));
   if (a.device == "cpu") {
     engine::CpuBackendOptions o;
     o.n_threads = a.threads;
     o.max_num_seqs = std::min(a.max_num_seqs, 4096);
     o.max_context = a.max_context;
     o.block_size = a.block_size;
+    o.kv_cache_dtype = kv_dtype;
     o.tensor_parallel_size = std::max(1, a.tp);
     return engine::make_cpu_backend(m, o);
   }
@@ -214,6 +225,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.fused_swiglu = a.fused_swiglu;
     o.device_sampling = a.device_sampling;
     o.tune_gemm = a.tune_gemm;
+    o.kv_cache_dtype = kv_dtype;
     if (a.tp > 0) return cuda::make_cuda_tp_backend(m, o, a.tp);
     return cuda::make_cuda_backend(m, o);
 #else
@@ -545,6 +557,9 @@ int run(const Args& a) {
     o.shape = a.shape;
     o.seed = a.seed;
     o.tokenizer = a.tokenizer;
+    auto q = model::parse_quantization(a.quantization);
+    if (!q) usage(q.status().message());
+    o.quantization = *q;
     const double t0 = now_s();
     auto bytes = model::write_random_model(o, a.gen_model);
     if (!bytes) {
@@ -557,7 +572,9 @@ int run(const Args& a) {
   }
   if (a.model.empty()) usage("--model is required");
   const double t0 = now_s();
-  auto m = model::load_model(a.model);
+  auto quant = model::parse_quantization(a.quantization);
+  if (!quant) usage(quant.status().message());
+  auto m = model::load_model(a.model, model::LoadOptions{.quantization = *quant});
   if (!m) {
     std::fprintf(stderr, "load: %s\n", m.status().to_string().c_str());
     return 1;

@@ -15,6 +15,7 @@ struct GenModelOptions {
   std::string arch = "llama";
   std::string shape = "tiny";
   std::string dtype = "bf16";
+  std::string quantization = "none";
   uint64_t seed = 0;
   std::string out;
   std::string tokenizer;
@@ -31,6 +32,7 @@ int gen_model(const GenModelOptions& g) {
   o.dtype = g.dtype == "f32"   ? model::DType::kF32
             : g.dtype == "f16" ? model::DType::kF16
                                : model::DType::kBF16;
+  o.quantization = g.quantization == "fp8" ? model::Quantization::kFp8 : model::Quantization::kNone;
   o.shape = g.shape;
   o.seed = g.seed;
   o.tokenizer = g.tokenizer;
@@ -40,8 +42,9 @@ int gen_model(const GenModelOptions& g) {
     spdlog::error("gen-model: {}", bytes.status().message());
     return 2;
   }
-  spdlog::info("wrote {} ({} {}, {:.2f} GB of {} weights) in {:.1f} s", g.out, g.arch, g.shape,
+  spdlog::info("wrote {} ({} {}, {:.2f} GB of {} weights{}) in {:.1f} s", g.out, g.arch, g.shape,
                static_cast<double>(*bytes) / 1e9, g.dtype,
+               g.quantization == "fp8" ? ", linear layers FP8 (compressed-tensors)" : "",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
@@ -61,6 +64,12 @@ void add_gen_model_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--dtype", opts->dtype, "Weight dtype")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}))
+      ->capture_default_str();
+  cmd->add_option("--quantization", opts->quantization,
+                  "fp8: the linear layers in FP8 E4M3 as compressed-tensors FP8-dynamic "
+                  "checkpoints store them (per-channel weight_scale in --dtype, inputs per token, "
+                  "lm_head ignored)")
+      ->check(CLI::IsMember({"none", "fp8"}))
       ->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Random seed (same seed, same bytes)")
       ->capture_default_str();

@@ -17,6 +17,8 @@ namespace {
 
 Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& model,
                                                       const LocalEngineOptions& opts) {
+  TURBINE_ASSIGN_OR_RETURN(const engine::KvCacheDtype kv_dtype,
+                           engine::parse_kv_cache_dtype(opts.kv_cache_dtype));
   if (opts.device == "cpu") {
     engine::CpuBackendOptions bopts;
     bopts.n_threads = opts.threads;
@@ -24,6 +26,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& model,
     bopts.max_context = opts.max_model_len;
     bopts.block_size = opts.block_size;
     bopts.kv_cache_memory_bytes = opts.kv_cache_memory;
+    bopts.kv_cache_dtype = kv_dtype;
     bopts.tensor_parallel_size = opts.tensor_parallel_size;
     return engine::make_cpu_backend(model, bopts);
   }
@@ -46,6 +49,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& model,
   copts.max_num_batched_tokens = std::max(opts.max_num_batched_tokens, opts.max_num_seqs);
   copts.gpu_memory_utilization = opts.gpu_memory_utilization;
   copts.kv_cache_memory_bytes = opts.kv_cache_memory;
+  copts.kv_cache_dtype = kv_dtype;
   if (opts.tensor_parallel_size > 1)
     return cuda::make_cuda_tp_backend(model, copts, opts.tensor_parallel_size);
   return cuda::make_cuda_backend(model, copts);
@@ -113,6 +117,17 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                "Read the weights into memory instead of mapping them: the model file may then "
                "change on disk without affecting the server (costs load time and private RSS)")
       ->envname("TURBINE_NO_MMAP");
+  cmd.add_option("--quantization", o.quantization,
+                 "Weight quantization at load: fp8 makes every linear layer's weights FP8 E4M3 "
+                 "with per-channel scales and quantizes their inputs per token (checkpoints "
+                 "already in FP8 load as they are)")
+      ->check(CLI::IsMember({"none", "fp8"}))
+      ->capture_default_str();
+  cmd.add_option("--kv-cache-dtype", o.kv_cache_dtype,
+                 "KV cache storage: auto (the compute dtype) or fp8 (E4M3, one scale per layer "
+                 "for K and for V: the checkpoint's, else 1); fp8 holds twice the tokens of bf16")
+      ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3"}))
+      ->capture_default_str();
   cmd.add_flag("--kv-device-import,!--no-kv-device-import", o.kv_device_import,
                "Disaggregated decode: copy a prefill worker's KV blocks GPU to GPU (CUDA IPC) "
                "when it is on this host; otherwise, or with --no-kv-device-import, its bytes "

@@ -42,7 +42,13 @@ struct LocalEngineOptions {
   // Copy imported KV device to device when the source's pool can be mapped (CUDA IPC).
   bool kv_device_import = true;
   bool no_mmap = false;  // read the weights into memory instead of mapping them (--no-mmap)
-  model::LoadOptions load_options() const { return {.mmap = !no_mmap}; }
+  std::string quantization = "none";    // "fp8": linear weights to FP8 at load (--quantization)
+  std::string kv_cache_dtype = "auto";  // "fp8": E4M3 KV cache (--kv-cache-dtype)
+  model::LoadOptions load_options() const {
+    return {.mmap = !no_mmap,
+            .quantization =
+                quantization == "fp8" ? model::Quantization::kFp8 : model::Quantization::kNone};
+  }
 };
 
 // Adds the engine flags shared by `turbine run` and `turbine worker` (context, batching, KV cache,

@@ -21,6 +21,22 @@ namespace turbine::cuda {
 using model::DType;
 
 Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& opts) {
+  if (opts.kv_cache_dtype == engine::KvCacheDtype::kFp8)
+    return unimplemented("cuda backend: --kv-cache-dtype fp8 is not supported on CUDA yet",
+                         "kv_cache_dtype");
+  // FP8 weights are dequantized to `dtype` at upload (weight_upload.cpp) until the FP8 GEMMs land;
+  // tensor-parallel shards would slice them without their scales.
+  if (opts.shard) {
+    for (const model::LayerWeights& L : model.weights().layers) {
+      for (const model::TensorView* t :
+           {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+        if (t->dtype == DType::kF8E4M3)
+          return unimplemented("cuda backend: tensor parallelism with FP8 weights (" + t->name +
+                                   ") is not supported yet",
+                               "tensor_parallel_size");
+      }
+    }
+  }
   TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(device_), "set device"));
   max_num_seqs_ = opts.max_num_seqs;
   use_graphs_ = opts.cuda_graphs;

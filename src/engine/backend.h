@@ -185,6 +185,23 @@ class Backend {
   }
 };
 
+// The KV cache's storage (`--kv-cache-dtype`). kAuto: the backend's compute dtype (CPU f32, CUDA
+// its activation dtype). kFp8: float8_e4m3fn with one scale per layer for K and one for V (the
+// checkpoint's k_scale / v_scale, else 1, as vLLM does without calibration): stored =
+// e4m3(k / k_scale), read back as stored · k_scale. Per-tensor scales keep a block's bytes
+// self-contained (no scale pages), so the layout moves between workers of the same model as is.
+enum class KvCacheDtype { kAuto, kFp8 };
+inline Result<KvCacheDtype> parse_kv_cache_dtype(std::string_view s) {
+  if (s.empty() || s == "auto") return KvCacheDtype::kAuto;
+  if (s == "fp8" || s == "fp8_e4m3") return KvCacheDtype::kFp8;
+  return invalid_argument("kv cache dtype '" + std::string(s) + "' is not supported (auto, fp8)",
+                          "kv_cache_dtype");
+}
+// The scale a layer's FP8 K (or V) cache uses: the checkpoint's, else 1.
+inline float kv_scale_or_one(float s) {
+  return s > 0.0f ? s : 1.0f;
+}
+
 // Default KV budget: max_num_seqs full contexts, capped here (but always at least one context).
 inline constexpr int64_t kDefaultKvCacheCapBytes = int64_t{2} << 30;
 
@@ -199,11 +216,13 @@ struct CpuBackendOptions {
   // counts the bytes of all ranks (a replicated KV head counts once per rank holding it).
   int tensor_parallel_size = 1;
   int num_blocks = 0;  // > 0: exactly this many KV blocks, whatever the budget (tests)
+  KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;  // f32, or FP8 (a quarter of the bytes)
 };
 
-// Bytes of K and V for one position across all layers (f32), summed over the ranks of a
-// tensor-parallel group of `tensor_parallel_size`.
-int64_t cpu_kv_bytes_per_token(const model::ModelConfig& config, int tensor_parallel_size = 1);
+// Bytes of K and V for one position across all layers (f32, or 1 byte per element for FP8),
+// summed over the ranks of a tensor-parallel group of `tensor_parallel_size`.
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& config, int tensor_parallel_size = 1,
+                               KvCacheDtype dtype = KvCacheDtype::kAuto);
 
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
                                                   const CpuBackendOptions& options);

@@ -4,10 +4,12 @@
 // Thread ownership: the engine thread calls forward(); the pool's workers only run the kernels
 // forward() hands them and touch nothing else. The KV cache is one arena of f32 blocks allocated at
 // start (pages are committed by the OS on first write): K and V each
-// [layer][block][slot in block][kv_heads * head_dim]. Attention reads it through each chunk's block
-// table. A KvWriteTracker records how many leading positions of each block were written, so a chunk
-// that would read positions nobody wrote is refused (this catches caller bugs in block tables;
-// blocks reused for another sequence keep their old length until rewritten).
+// [layer][block][slot in block][kv_heads * head_dim]; with KvCacheDtype::kFp8 the arenas hold
+// e4m3 bytes (per-layer K and V scales, backend.h) and attention dequantizes the rows it reads.
+// Attention reads it through each chunk's block table. A KvWriteTracker records how many leading
+// positions of each block were written, so a chunk that would read positions nobody wrote is
+// refused (this catches caller bugs in block tables; blocks reused for another sequence keep their
+// old length until rewritten).
 //
 // Tensor parallelism (tp/shard.h): a CpuBackend may be one rank of a group. It then computes its
 // shard (its heads, FFN rows and vocabulary rows, with the rank's RankWeights), holds the KV of
@@ -39,6 +41,7 @@ using model::TensorView;
 
 struct LayerF32 {
   std::vector<float> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
+  float k_scale = 1.0f, v_scale = 1.0f;  // FP8 KV cache
 };
 
 class CpuBackend final : public Backend {
@@ -46,12 +49,13 @@ class CpuBackend final : public Backend {
   // `shard` and `comm`: this rank's weights and collectives (both null: the whole model).
   CpuBackend(const model::Model& model, std::unique_ptr<tp::RankWeights> shard,
              std::unique_ptr<tp::Communicator> comm, int n_threads, int max_context, int n_blocks,
-             int block_size)
+             int block_size, KvCacheDtype kv_dtype)
       : model_(model),
         shard_(std::move(shard)),
         comm_(std::move(comm)),
         cfg_(shard_ ? shard_->config() : model.config()),
         w_(shard_ ? shard_->weights() : model.weights()),
+        fp8_kv_(kv_dtype == KvCacheDtype::kFp8),
         pool_(n_threads),
         max_context_(max_context),
         n_blocks_(n_blocks),
@@ -60,8 +64,14 @@ class CpuBackend final : public Backend {
         kv_writes_(n_blocks, block_size, max_context, model.config().n_vocab) {
     const size_t arena = static_cast<size_t>(cfg_.n_layers) * static_cast<size_t>(n_blocks) *
                          static_cast<size_t>(block_size) * kv_dim_;
-    k_arena_.reset(new float[arena]);  // default-initialised: untouched pages cost nothing
-    v_arena_.reset(new float[arena]);
+    // Default-initialised: untouched pages cost nothing.
+    if (fp8_kv_) {
+      k8_.reset(new uint8_t[arena]);
+      v8_.reset(new uint8_t[arena]);
+    } else {
+      k_arena_.reset(new float[arena]);
+      v_arena_.reset(new float[arena]);
+    }
     const auto& w = w_;
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -74,6 +84,8 @@ class CpuBackend final : public Backend {
       f.bv = to_f32(L.bv);
       f.q_norm = to_f32(L.q_norm);
       f.k_norm = to_f32(L.k_norm);
+      f.k_scale = kv_scale_or_one(L.k_scale);
+      f.v_scale = kv_scale_or_one(L.v_scale);
     }
     output_norm_ = to_f32(w.output_norm);
     inv_freq_ = rope_inv_freq(cfg_.head_dim, cfg_.rope_theta, cfg_.rope_scaling);
@@ -82,6 +94,7 @@ class CpuBackend final : public Backend {
                         std::vector<float>(static_cast<size_t>(widest)));
     score_scratch_.resize(static_cast<size_t>(pool_.size()));
     row_ptr_scratch_.resize(static_cast<size_t>(pool_.size()));
+    kv_rows_scratch_.resize(static_cast<size_t>(pool_.size()));
   }
 
   std::string_view name() const override { return "cpu"; }
@@ -98,13 +111,13 @@ class CpuBackend final : public Backend {
 
   KvLayout kv_layout() const override {
     KvLayout l;
-    l.dtype = "f32";
+    l.dtype = fp8_kv_ ? "fp8" : "f32";
     l.block_size = block_size_;
     l.n_layers = cfg_.n_layers;
     l.n_kv_heads = cfg_.n_kv_heads;
     l.head_dim = cfg_.head_dim;
-    l.bytes_per_block = static_cast<int64_t>(block_floats()) * 2 * cfg_.n_layers *
-                        static_cast<int64_t>(sizeof(float));
+    l.bytes_per_block =
+        static_cast<int64_t>(block_floats()) * 2 * cfg_.n_layers * static_cast<int64_t>(elem_);
     return l;
   }
   Status read_kv_blocks(std::span<const int32_t> blocks, std::string& out) override;
@@ -113,6 +126,13 @@ class CpuBackend final : public Backend {
 
  private:
   size_t block_floats() const { return static_cast<size_t>(block_size_) * kv_dim_; }
+  // Start of the K (or V) arena's element `off`, as bytes (f32 or e4m3).
+  uint8_t* k_bytes(size_t off) const {
+    return fp8_kv_ ? k8_.get() + off : reinterpret_cast<uint8_t*>(k_arena_.get() + off);
+  }
+  uint8_t* v_bytes(size_t off) const {
+    return fp8_kv_ ? v8_.get() + off : reinterpret_cast<uint8_t*>(v_arena_.get() + off);
+  }
   // Start of block `block` of layer `layer` in the K (or V) arena.
   size_t block_offset(int layer, int32_t block) const {
     return (static_cast<size_t>(layer) * static_cast<size_t>(n_blocks_) +
@@ -147,12 +167,15 @@ class CpuBackend final : public Backend {
   const std::unique_ptr<tp::Communicator> comm_;  // null: one rank
   const model::ModelConfig& cfg_;                 // the rank's shapes (tp::RankWeights::config)
   const model::Weights& w_;
+  const bool fp8_kv_;
+  const size_t elem_ = fp8_kv_ ? 1 : sizeof(float);  // bytes per cached element
   CpuThreadPool pool_;
   int max_context_;
   const int n_blocks_;
   const int block_size_;
   const size_t kv_dim_;
-  std::unique_ptr<float[]> k_arena_, v_arena_;
+  std::unique_ptr<float[]> k_arena_, v_arena_;  // f32 cache
+  std::unique_ptr<uint8_t[]> k8_, v8_;          // FP8 cache
   KvWriteTracker kv_writes_;  // which positions each block holds; validates chunks
   std::vector<LayerF32> layers_;
   std::vector<float> output_norm_;
@@ -161,6 +184,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> row_scratch_;
   std::vector<std::vector<float>> score_scratch_;
   std::vector<std::vector<const float*>> row_ptr_scratch_;  // V rows of one head, per position
+  std::vector<std::vector<float>> kv_rows_scratch_;  // FP8 cache: one head's K, V rows as f32
   // Step activations, reused across calls: [n_tokens x width].
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
   std::vector<float> rope_cs_;  // per token: cos then sin of each rotated pair
@@ -183,17 +207,43 @@ void CpuBackend::attention(int layer, int n_tokens) {
     const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     float* scores = score_scratch_[static_cast<size_t>(thread)].data();
     const float** v_rows = row_ptr_scratch_[static_cast<size_t>(thread)].data();
+    float* out = att_.data() + static_cast<size_t>(t) * q_dim + h * hd;
     // Causal: a token sees every earlier position of its own sequence and itself. Positions are
     // visited in order whatever blocks hold them, so results do not depend on the block layout,
     // on prefix-cache hits or on the batch composition.
+    if (!fp8_kv_) {
+      for (int p = 0; p <= pos; ++p) {
+        const size_t off = kv_offset(layer, table, p) + head_off;
+        scores[p] = dot_f32(q, k_arena_.get() + off, hd) * scale;
+        v_rows[p] = v_arena_.get() + off;
+      }
+      softmax(scores, pos + 1);
+      weighted_sum_f32(scores, v_rows, pos + 1, hd, out);
+      return;
+    }
+    // FP8: K rows dequantized one at a time, V rows of every position (then the weighted sum);
+    // the per-layer scales multiply the scores and the output.
+    const LayerF32& F = layers_[static_cast<size_t>(layer)];
+    const float* lut = model::e4m3_table();
+    std::vector<float>& rows = kv_rows_scratch_[static_cast<size_t>(thread)];
+    if (rows.size() < static_cast<size_t>(pos + 2) * hd)
+      rows.resize(static_cast<size_t>(pos + 2) * hd);
+    float* krow = rows.data() + static_cast<size_t>(pos + 1) * hd;
     for (int p = 0; p <= pos; ++p) {
       const size_t off = kv_offset(layer, table, p) + head_off;
-      scores[p] = dot_f32(q, k_arena_.get() + off, hd) * scale;
-      v_rows[p] = v_arena_.get() + off;
+      const uint8_t* k8 = k8_.get() + off;
+      const uint8_t* v8 = v8_.get() + off;
+      float* vrow = rows.data() + static_cast<size_t>(p) * hd;
+      for (int j = 0; j < hd; ++j) {
+        krow[j] = lut[k8[j]];
+        vrow[j] = lut[v8[j]];
+      }
+      scores[p] = dot_f32(q, krow, hd) * (F.k_scale * scale);
+      v_rows[p] = vrow;
     }
     softmax(scores, pos + 1);
-    weighted_sum_f32(scores, v_rows, pos + 1, hd,
-                     att_.data() + static_cast<size_t>(t) * q_dim + h * hd);
+    weighted_sum_f32(scores, v_rows, pos + 1, hd, out);
+    for (int j = 0; j < hd; ++j) out[j] *= F.v_scale;
   });
 }
 
@@ -288,8 +338,15 @@ Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& log
         apply_rope(k, cfg_.n_kv_heads, hd, cs, cs + half, cfg_.rope_layout);
         const SeqChunk& ch = chunks[static_cast<size_t>(tok_chunk_[ui])];
         const size_t off = kv_offset(static_cast<int>(l), ch.block_table, pos);
-        std::copy(k, k + kv_dim, k_arena_.get() + off);
-        std::copy(v, v + kv_dim, v_arena_.get() + off);
+        if (fp8_kv_) {
+          for (int j = 0; j < kv_dim; ++j) {
+            k8_[off + static_cast<size_t>(j)] = model::f32_to_e4m3(k[j] / F.k_scale);
+            v8_[off + static_cast<size_t>(j)] = model::f32_to_e4m3(v[j] / F.v_scale);
+          }
+        } else {
+          std::copy(k, k + kv_dim, k_arena_.get() + off);
+          std::copy(v, v + kv_dim, v_arena_.get() + off);
+        }
       }
     });
     attention(static_cast<int>(l), n);
@@ -378,14 +435,14 @@ Status CpuBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string& 
     if (b < 0 || b >= n_blocks_)
       return invalid_argument("read_kv_blocks: block " + std::to_string(b) + " out of range");
   }
-  const size_t n = block_floats(), bytes = n * sizeof(float);
+  const size_t n = block_floats(), bytes = n * elem_;
   size_t at = out.size();
   out.resize(at + blocks.size() * 2 * static_cast<size_t>(cfg_.n_layers) * bytes);
   for (int32_t b : blocks) {
     for (int l = 0; l < cfg_.n_layers; ++l) {
-      std::memcpy(out.data() + at, k_arena_.get() + block_offset(l, b), bytes);
+      std::memcpy(out.data() + at, k_bytes(block_offset(l, b)), bytes);
       at += bytes;
-      std::memcpy(out.data() + at, v_arena_.get() + block_offset(l, b), bytes);
+      std::memcpy(out.data() + at, v_bytes(block_offset(l, b)), bytes);
       at += bytes;
     }
   }
@@ -394,7 +451,7 @@ Status CpuBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string& 
 
 Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
                                    int n_positions) {
-  const size_t n = block_floats(), nb = n * sizeof(float);
+  const size_t n = block_floats(), nb = n * elem_;
   const size_t per_block = 2 * static_cast<size_t>(cfg_.n_layers) * nb;
   if (bytes.size() != blocks.size() * per_block) {
     return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
@@ -405,9 +462,9 @@ Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_
   size_t at = 0;
   for (int32_t b : blocks) {
     for (int l = 0; l < cfg_.n_layers; ++l) {
-      std::memcpy(k_arena_.get() + block_offset(l, b), bytes.data() + at, nb);
+      std::memcpy(k_bytes(block_offset(l, b)), bytes.data() + at, nb);
       at += nb;
-      std::memcpy(v_arena_.get() + block_offset(l, b), bytes.data() + at, nb);
+      std::memcpy(v_bytes(block_offset(l, b)), bytes.data() + at, nb);
       at += nb;
     }
   }
@@ -416,11 +473,13 @@ Status CpuBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_
 
 }  // namespace
 
-int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c, int tensor_parallel_size) {
+int64_t cpu_kv_bytes_per_token(const model::ModelConfig& c, int tensor_parallel_size,
+                               KvCacheDtype dtype) {
   // Ranks hold n_kv_heads / size heads each, or one (replicated) when there are fewer.
   const int tp = std::max(1, tensor_parallel_size);
   const int64_t heads = c.n_kv_heads >= tp ? c.n_kv_heads : tp;
-  return int64_t{2} * c.n_layers * heads * c.head_dim * static_cast<int64_t>(sizeof(float));
+  const int64_t eb = dtype == KvCacheDtype::kFp8 ? 1 : static_cast<int64_t>(sizeof(float));
+  return int64_t{2} * c.n_layers * heads * c.head_dim * eb;
 }
 
 Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
@@ -449,13 +508,26 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
                             "tensor_parallel_size");
   }
   TURBINE_RETURN_IF_ERROR(tp::check_tensor_parallel(c, tp));
+  if (tp > 1) {
+    // Shards slice weights without their FP8 scales, and a row-parallel layer's per-token input
+    // scale needs the whole row's maximum: not done yet (issue 28).
+    for (const model::LayerWeights& L : model.weights().layers) {
+      for (const model::TensorView* t :
+           {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+        if (t->dtype == model::DType::kF8E4M3)
+          return unimplemented("cpu backend: tensor parallelism with FP8 weights (" + t->name +
+                                   ") is not supported yet",
+                               "tensor_parallel_size");
+      }
+    }
+  }
   int threads = options.n_threads;
   if (threads == 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_context = options.max_context > 0 ? options.max_context : c.max_context;
   if (max_context <= 0)
     return invalid_argument("cpu backend: model has no context length; set max_context",
                             "max_context");
-  const int64_t per_token = cpu_kv_bytes_per_token(c, tp);
+  const int64_t per_token = cpu_kv_bytes_per_token(c, tp, options.kv_cache_dtype);
   const int64_t block_bytes = per_token * options.block_size;
   int64_t budget = options.kv_cache_memory_bytes;
   if (budget == 0) {
@@ -474,24 +546,24 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const model::Model& model,
   if (n_blocks > (int64_t{1} << 30))
     return invalid_argument("cpu backend: kv_cache_memory is too large", "kv_cache_memory");
   if (tp == 1) {
-    return std::unique_ptr<Backend>(
-        std::make_unique<CpuBackend>(model, nullptr, nullptr, threads, max_context,
-                                     static_cast<int>(n_blocks), options.block_size));
+    return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
+        model, nullptr, nullptr, threads, max_context, static_cast<int>(n_blocks),
+        options.block_size, options.kv_cache_dtype));
   }
   // Each rank: a thread group of threads / tp (its rank thread included), built on its own rank
   // thread so that the pages it first touches are its own.
   auto group = std::make_shared<tp::ShmGroup>(tp::make_shm_group(tp));
   const int rank_threads = std::max(1, threads / tp);
-  RankFactory factory = [&model, group, rank_threads, max_context, n_blocks,
-                         block_size =
-                             options.block_size](int rank) -> Result<std::unique_ptr<Backend>> {
+  RankFactory factory =
+      [&model, group, rank_threads, max_context, n_blocks, block_size = options.block_size,
+       kv_dtype = options.kv_cache_dtype](int rank) -> Result<std::unique_ptr<Backend>> {
     TURBINE_ASSIGN_OR_RETURN(
         tp::ShardPlan plan,
         tp::make_shard_plan(model.config(), rank, static_cast<int>(group->comms.size())));
     TURBINE_ASSIGN_OR_RETURN(auto shard, tp::RankWeights::make(model, plan));
     return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
         model, std::move(shard), std::move(group->comms[static_cast<size_t>(rank)]), rank_threads,
-        max_context, static_cast<int>(n_blocks), block_size));
+        max_context, static_cast<int>(n_blocks), block_size, kv_dtype));
   };
   TpGroupHooks hooks{group->abort, group->reset};
   return make_tensor_parallel_backend(c, tp, std::move(factory), std::move(hooks));

@@ -225,11 +225,37 @@ void matmul(CpuThreadPool& pool, const float* x, int n_tokens, std::span<const M
         s.resize(static_cast<size_t>(per_task * max_cols));
     }
   }
+  // FP8 checkpoints quantize a linear layer's input as the format says (per token, per group, or
+  // with a static scale) before the product: one quantized copy of x per distinct scheme among
+  // the outputs (Q, K and V share one unless their static scales differ). Engine thread only.
+  std::vector<const float*> xs(outs.size(), x);
+  thread_local std::vector<std::vector<float>> quantized;
+  std::vector<const model::InputQuant*> schemes;
+  const auto k_in = static_cast<size_t>(outs[0].w->cols);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const model::InputQuant& q = outs[i].w->input_quant;
+    if (q.kind == model::InputQuant::Kind::kNone) continue;
+    size_t j = 0;
+    while (j < schemes.size() && !(schemes[j]->kind == q.kind && schemes[j]->group == q.group &&
+                                   schemes[j]->scale == q.scale))
+      ++j;
+    if (j == schemes.size()) {
+      schemes.push_back(&q);
+      if (quantized.size() < schemes.size()) quantized.resize(schemes.size());
+      std::vector<float>& buf = quantized[j];
+      buf.assign(x, x + static_cast<size_t>(n_tokens) * k_in);
+      for (int t = 0; t < n_tokens; ++t)
+        model::quantize_input_row(q, buf.data() + static_cast<size_t>(t) * k_in,
+                                  static_cast<int64_t>(k_in));
+    }
+    xs[i] = quantized[j].data();
+  }
   const Simd& s = simd();
   pool.run(first_task.back(), [&](int task, int thread) {
     size_t i = 0;
     while (task >= first_task[i + 1]) ++i;
     const model::TensorView& w = *outs[i].w;
+    const float* xi = xs[i];
     float* y = outs[i].y;
     const int64_t rows = w.rows, k = w.cols;
     const int64_t r0 = (task - first_task[i]) * per_task, r1 = std::min(rows, r0 + per_task);
@@ -241,7 +267,7 @@ void matmul(CpuThreadPool& pool, const float* x, int n_tokens, std::span<const M
     }
     for (int t0 = 0; t0 < n_tokens; t0 += kTokTile) {
       const int m = std::min(kTokTile, n_tokens - t0);
-      s.gemm(x + static_cast<int64_t>(t0) * k, m, k, wr, k, r1 - r0,
+      s.gemm(xi + static_cast<int64_t>(t0) * k, m, k, wr, k, r1 - r0,
              y + static_cast<int64_t>(t0) * rows + r0, rows);
     }
   });

@@ -40,7 +40,10 @@ bool gemm_f32_at_level(const std::string& level, const float* x, int n_tokens, i
 // y[t * w.rows + r] = dot(x[t * w.cols ...], row r of w) for t < n_tokens, over the pool, split
 // by weight rows. F32 weights are read in place (each weight row once per call, register-blocked
 // against several tokens); other dtypes are converted to f32 a few rows at a time into
-// `scratch[thread]` (resized here as needed), accumulation is f32.
+// `scratch[thread]` (resized here as needed), accumulation is f32. FP8 weights are dequantized
+// with their scales the same way, and x is first quantized as w.input_quant says (the format's
+// reference maths: e4m3(x / s) · s per token, group or static scale; x itself is not changed).
+// The outputs of one call must share w.cols.
 void matmul(CpuThreadPool& pool, const float* x, int n_tokens, const model::TensorView& w, float* y,
             std::vector<std::vector<float>>& scratch);
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "model/loaded_model.h"
+#include "model/quant_config.h"
 #include "model/safetensors.h"
 
 namespace turbine::model {
@@ -172,6 +173,8 @@ Result<TensorView> to_view(const std::map<std::string, TensorSource>& all, const
     v.dtype = DType::kF16;
   else if (t.dtype == "BF16")
     v.dtype = DType::kBF16;
+  else if (t.dtype == "F8_E4M3")
+    v.dtype = DType::kF8E4M3;  // scales: attach_fp8
   else
     return unimplemented(where + ": unsupported dtype " + t.dtype, name);
   if (t.shape.size() == 1) {
@@ -250,9 +253,11 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in, MappedFile
   VocabSpec& vocab = model->mutable_vocab();
 
   TURBINE_ASSIGN_OR_RETURN(json config, read_json(dir / "config.json"));
+  QuantConfig quant;
   try {
     TURBINE_RETURN_IF_ERROR(parse_config(config, c, "config.json"));
     TURBINE_RETURN_IF_ERROR(read_hf_vocab(dir, config, vocab));
+    TURBINE_ASSIGN_OR_RETURN(quant, parse_quant_config(config, "config.json"));
   } catch (const std::exception& e) {
     return data_loss(source + ": config: " + e.what());
   }
@@ -345,6 +350,31 @@ Result<std::unique_ptr<Model>> load_hf_folder(const fs::path& dir_in, MappedFile
     TURBINE_ASSIGN_OR_RETURN(L.w_up, to_view(all, p + "mlp.up_proj.weight", true, source));
     TURBINE_ASSIGN_OR_RETURN(L.w_down, to_view(all, p + "mlp.down_proj.weight", true, source));
   }
+  // FP8 scales (and checks that only the modules the config quantizes are FP8).
+  const TensorLookup find = [&all](const std::string& name,
+                                   std::string& file) -> const SafetensorsTensor* {
+    auto it = all.find(name);
+    if (it == all.end()) return nullptr;
+    file = it->second.file_name;
+    return &it->second.tensor;
+  };
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = mp + "layers." + std::to_string(l) + ".";
+    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    const std::pair<const char*, TensorView*> linear[] = {
+        {"self_attn.q_proj", &L.wq}, {"self_attn.k_proj", &L.wk},  {"self_attn.v_proj", &L.wv},
+        {"self_attn.o_proj", &L.wo}, {"mlp.gate_proj", &L.w_gate}, {"mlp.up_proj", &L.w_up},
+        {"mlp.down_proj", &L.w_down}};
+    for (const auto& [module, view] : linear)
+      TURBINE_RETURN_IF_ERROR(attach_fp8(quant, p + module, find, *model, *view));
+    TURBINE_RETURN_IF_ERROR(read_kv_scales(quant, p + "self_attn", find, L));
+  }
+  if (w.output.data != w.tok_embeddings.data)
+    TURBINE_RETURN_IF_ERROR(attach_fp8(quant, "lm_head", find, *model, w.output));
+  if (w.tok_embeddings.dtype == DType::kF8E4M3)
+    return unimplemented(
+        source + ": tensor " + w.tok_embeddings.name + ": F8_E4M3 embeddings are not supported",
+        w.tok_embeddings.name);
   TURBINE_RETURN_IF_ERROR(validate_config(c, source + "/config.json"));
   TURBINE_RETURN_IF_ERROR(validate_weights(c, w, source));
   model->set_name(source);

@@ -22,10 +22,27 @@ class LoadedModel final : public Model {
   void set_name(std::string n) { name_ = std::move(n); }
   // Keeps a mapping alive for as long as the model; views may point into it.
   void own(MappedFile file) { files_.push_back(std::move(file)); }
+  // Keeps buffers made at load (FP8 scales as f32, weights quantized at load) alive for as long
+  // as the model; the returned pointer stays valid (a moved vector keeps its storage).
+  const float* own(std::vector<float> v) {
+    floats_.push_back(std::move(v));
+    return floats_.back().data();
+  }
+  const uint8_t* own(std::vector<uint8_t> v) {
+    bytes_.push_back(std::move(v));
+    return bytes_.back().data();
+  }
 
  private:
   std::vector<MappedFile> files_;
+  std::vector<std::vector<float>> floats_;
+  std::vector<std::vector<uint8_t>> bytes_;
 };
+
+// `--quantization fp8`: every linear layer's weights (q, k, v, o, gate, up, down) not already in
+// FP8 become FP8 E4M3 with per-channel scales and per-token dynamic input quantization
+// (model::Quantization::kFp8). Runs on the loader thread, over all cores.
+Status quantize_linear_fp8(LoadedModel& model);
 
 // Checks every tensor shape against the config and that required tensors are present.
 // `source` names the file or folder for error messages.

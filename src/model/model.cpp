@@ -18,6 +18,7 @@ const char* dtype_name(DType dtype) {
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
     case DType::kQ8_0: return "Q8_0";
+    case DType::kF8E4M3: return "F8_E4M3";
   }
   return "?";
 }
@@ -87,7 +88,7 @@ Status check_shape(const TensorView& t, int64_t rows, int64_t cols, const std::s
                          " bytes does not match shape",
                      name);
   }
-  if (t.dtype != DType::kQ8_0) {
+  if (t.dtype != DType::kQ8_0 && t.dtype != DType::kF8E4M3) {
     const size_t align = t.dtype == DType::kF32 ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(t.data) % align != 0) {
       return data_loss(source + ": tensor " + name + ": data not aligned", name);
@@ -100,8 +101,10 @@ Status check_vector(const TensorView& t, int64_t n, const std::string& role,
                     const std::string& source) {
   TURBINE_RETURN_IF_ERROR(check_shape(t, 1, n, role, source));
   const std::string& name = t.name.empty() ? role : t.name;
-  if (t.dtype == DType::kQ8_0)
-    return unimplemented(source + ": tensor " + name + ": Q8_0 vectors are not supported", name);
+  if (t.dtype == DType::kQ8_0 || t.dtype == DType::kF8E4M3)
+    return unimplemented(
+        source + ": tensor " + name + ": " + dtype_name(t.dtype) + " vectors are not supported",
+        name);
   return Status::ok();
 }
 
@@ -141,9 +144,16 @@ Status validate_weights(const ModelConfig& c, const Weights& w, const std::strin
   return Status::ok();
 }
 
-Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path,
-                                          const LoadOptions& options) {
-  const MappedFile::Mode mode = options.mmap ? MappedFile::Mode::kMap : MappedFile::Mode::kRead;
+Result<Quantization> parse_quantization(std::string_view name) {
+  if (name.empty() || name == "none") return Quantization::kNone;
+  if (name == "fp8") return Quantization::kFp8;
+  return invalid_argument("quantization '" + std::string(name) + "' is not supported (none, fp8)",
+                          "quantization");
+}
+
+namespace {
+
+Result<std::unique_ptr<Model>> load_any(const std::filesystem::path& path, MappedFile::Mode mode) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return load_hf_folder(path, mode);
   if (!std::filesystem::exists(path, ec))
@@ -155,6 +165,20 @@ Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path,
   if (std::memcmp(magic, "GGUF", 4) != 0 && path.extension() == ".bin")
     return load_llama2c(path, mode);
   return load_gguf(path, mode);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> load_model(const std::filesystem::path& path,
+                                          const LoadOptions& options) {
+  const MappedFile::Mode mode = options.mmap ? MappedFile::Mode::kMap : MappedFile::Mode::kRead;
+  TURBINE_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, load_any(path, mode));
+  if (options.quantization == Quantization::kFp8) {
+    auto* loaded = dynamic_cast<LoadedModel*>(model.get());
+    if (loaded == nullptr) return internal_error("--quantization fp8: not a loaded model");
+    TURBINE_RETURN_IF_ERROR(quantize_linear_fp8(*loaded));
+  }
+  return model;
 }
 
 }  // namespace turbine::model

@@ -9,14 +9,37 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 
 namespace turbine::model {
 
-enum class DType { kF32, kF16, kBF16, kQ8_0 };
+// kF8E4M3: float8_e4m3fn (1 sign, 4 exponent, 3 mantissa bits, bias 7, no infinities, max 448),
+// as safetensors "F8_E4M3"; a weight in it carries its scales (Fp8Scales below).
+enum class DType { kF32, kF16, kBF16, kQ8_0, kF8E4M3 };
 const char* dtype_name(DType dtype);
+
+// How the stored values of an FP8 weight become real ones: value(r, c) = stored(r, c) *
+// data[(r / block_rows) * ceil(cols / block_cols) + c / block_cols]. Per tensor: one block of
+// the whole matrix; per output channel: blocks of [1, cols]; block-wise: [128, 128]. The floats
+// belong to the Model.
+struct Fp8Scales {
+  const float* data = nullptr;
+  int64_t block_rows = 0, block_cols = 0;
+  bool present() const { return data != nullptr; }
+};
+
+// How the input of a linear layer with FP8 weights is quantized to FP8 before the product (the
+// checkpoint's "input_activations"): per token (row) from its absolute maximum, per group of
+// `group` elements of a row (block-wise checkpoints), or with a fixed scale from the checkpoint.
+// x is replaced by e4m3(clamp(x / s, ±448)) · s; kNone leaves the input as it is (weight-only).
+struct InputQuant {
+  enum class Kind { kNone, kDynamicPerToken, kDynamicPerGroup, kStatic } kind = Kind::kNone;
+  int group = 0;       // kDynamicPerGroup
+  float scale = 0.0f;  // kStatic
+};
 
 // A 2-D (or 1-D: rows == 1) weight matrix, row-major: `rows` output features, each a contiguous
 // run of `cols` input features. GGUF `ne = [cols, rows]` and safetensors `[rows, cols]` both
@@ -27,7 +50,9 @@ struct TensorView {
   int64_t cols = 0;
   const void* data = nullptr;
   size_t size_bytes = 0;
-  std::string name;  // as stored in the file ("blk.3.attn_q.weight"), for error messages
+  std::string name;        // as stored in the file ("blk.3.attn_q.weight"), for error messages
+  Fp8Scales scales;        // kF8E4M3 only
+  InputQuant input_quant;  // linear layers with kF8E4M3 weights only
   bool present() const { return data != nullptr; }
 };
 
@@ -75,6 +100,9 @@ struct LayerWeights {
   TensorView ffn_norm;        // [1, dim]
   TensorView w_gate, w_up;    // [ffn, dim]
   TensorView w_down;          // [dim, ffn]
+  // Scales of an FP8 KV cache from the checkpoint (compressed-tensors kv_cache_scheme: stored =
+  // e4m3(k / k_scale)); 0: none given (the backend uses 1).
+  float k_scale = 0.0f, v_scale = 0.0f;
 };
 
 struct Weights {
@@ -125,11 +153,25 @@ class Model {
   std::string name_;
 };
 
+// Weight quantization applied at load (`--quantization`).
+enum class Quantization {
+  kNone,
+  // FP8 E4M3 weights of every linear layer (q, k, v, o, gate, up, down) with one scale per output
+  // channel (absolute maximum / 448), inputs quantized per token at run time: the
+  // compressed-tensors FP8-dynamic scheme, applied to a 16-bit (or any) model. Embeddings, norms
+  // and the LM head stay as they are; weights already in FP8 are kept.
+  kFp8,
+};
+
 struct LoadOptions {
   // Map the weight files (pages shared with the page cache, loaded on demand) rather than read
   // them into private memory (`--no-mmap`: immune to the files changing on disk).
   bool mmap = true;
+  Quantization quantization = Quantization::kNone;
 };
+
+// "none" / "fp8" (the --quantization flag).
+Result<Quantization> parse_quantization(std::string_view name);
 
 // Loads a GGUF file, a llama2.c checkpoint (.bin, see model/llama2c.h) or a Hugging Face model
 // folder (config.json + *.safetensors). Errors name the file and the field: unknown

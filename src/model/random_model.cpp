@@ -33,6 +33,7 @@ struct TensorSpec {
   std::string name;
   int64_t rows = 0, cols = 0;  // rows == 0: 1-D [cols]
   float centre = 0.0f, std = 0.02f;
+  bool linear = false;  // a linear layer's weight (FP8 under Quantization::kFp8)
 };
 
 // Element i of a tensor is a pure function of (tensor key, i): threads split the work freely.
@@ -74,6 +75,62 @@ void fill(const TensorSpec& t, uint64_t key, DType dtype, uint8_t* out, int thre
   for (auto& th : pool) th.join();
 }
 
+float round_bf16(float f) {
+  return bf16_to_f32(f32_to_bf16(f));
+}
+float round_f16(float f) {
+  return f16_to_f32(f32_to_f16(f));
+}
+
+// A linear weight as compressed-tensors stores it under FP8-dynamic: `<module>.weight` in
+// F8_E4M3 and `<module>.weight_scale` [rows, 1] in the model's dtype (each row quantized with its
+// scale as stored). The values are the 16-bit model's (same seed, same weights before rounding).
+std::pair<SafetensorsEntry, SafetensorsEntry> fp8_entries(const TensorSpec& t, uint64_t key,
+                                                          DType dtype, int threads) {
+  const int64_t n = t.rows * t.cols;
+  std::vector<uint8_t> f32(static_cast<size_t>(n) * 4);
+  fill(t, key, DType::kF32, f32.data(), threads);
+  SafetensorsEntry w, sc;
+  w.name = t.name;
+  w.dtype = "F8_E4M3";
+  w.shape = {t.rows, t.cols};
+  w.bytes.resize(static_cast<size_t>(n));
+  std::vector<float> scales(static_cast<size_t>(t.rows));
+  float (*round)(float) = dtype == DType::kBF16  ? round_bf16
+                          : dtype == DType::kF16 ? round_f16
+                                                 : nullptr;
+  const auto* x = reinterpret_cast<const float*>(f32.data());
+  const int n_threads =
+      static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, t.rows / 64)));
+  std::vector<std::thread> pool;
+  const int64_t step = (t.rows + n_threads - 1) / n_threads;
+  for (int k = 0; k < n_threads; ++k) {
+    const int64_t b = k * step, e = std::min(t.rows, b + step);
+    if (b < e)
+      pool.emplace_back([&, b, e] {
+        quantize_fp8_per_channel(x + b * t.cols, e - b, t.cols, w.bytes.data() + b * t.cols,
+                                 scales.data() + b, round);
+      });
+  }
+  for (auto& th : pool) th.join();
+  const std::string suffix = ".weight";
+  sc.name = t.name.substr(0, t.name.size() - suffix.size()) + ".weight_scale";
+  sc.dtype = dtype == DType::kF32 ? "F32" : dtype == DType::kF16 ? "F16" : "BF16";
+  sc.shape = {t.rows, 1};
+  const size_t eb = dtype == DType::kF32 ? 4 : 2;
+  sc.bytes.resize(static_cast<size_t>(t.rows) * eb);
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const float v = scales[static_cast<size_t>(r)];
+    if (eb == 4) {
+      std::memcpy(sc.bytes.data() + 4 * r, &v, 4);
+    } else {
+      const uint16_t h = dtype == DType::kF16 ? f32_to_f16(v) : f32_to_bf16(v);
+      std::memcpy(sc.bytes.data() + 2 * r, &h, 2);
+    }
+  }
+  return {std::move(w), std::move(sc)};
+}
+
 const char* st_dtype(DType d) {
   return d == DType::kF32 ? "F32" : d == DType::kF16 ? "F16" : "BF16";
 }
@@ -89,9 +146,9 @@ std::vector<TensorSpec> tensor_specs(const ModelShape& s, Arch arch) {
   for (int l = 0; l < s.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     t.push_back({p + "input_layernorm.weight", 0, s.dim, 1.0f, 0.05f});
-    t.push_back({p + "self_attn.q_proj.weight", q, s.dim, 0.0f, 0.02f});
-    t.push_back({p + "self_attn.k_proj.weight", kv, s.dim, 0.0f, 0.02f});
-    t.push_back({p + "self_attn.v_proj.weight", kv, s.dim, 0.0f, 0.02f});
+    t.push_back({p + "self_attn.q_proj.weight", q, s.dim, 0.0f, 0.02f, true});
+    t.push_back({p + "self_attn.k_proj.weight", kv, s.dim, 0.0f, 0.02f, true});
+    t.push_back({p + "self_attn.v_proj.weight", kv, s.dim, 0.0f, 0.02f, true});
     if (arch == Arch::kQwen2) {
       t.push_back({p + "self_attn.q_proj.bias", 0, q, 0.0f, 0.02f});
       t.push_back({p + "self_attn.k_proj.bias", 0, kv, 0.0f, 0.02f});
@@ -101,15 +158,43 @@ std::vector<TensorSpec> tensor_specs(const ModelShape& s, Arch arch) {
       t.push_back({p + "self_attn.q_norm.weight", 0, s.head_dim, 1.0f, 0.05f});
       t.push_back({p + "self_attn.k_norm.weight", 0, s.head_dim, 1.0f, 0.05f});
     }
-    t.push_back({p + "self_attn.o_proj.weight", s.dim, q, 0.0f, 0.02f});
+    t.push_back({p + "self_attn.o_proj.weight", s.dim, q, 0.0f, 0.02f, true});
     t.push_back({p + "post_attention_layernorm.weight", 0, s.dim, 1.0f, 0.05f});
-    t.push_back({p + "mlp.gate_proj.weight", s.ffn_dim, s.dim, 0.0f, 0.02f});
-    t.push_back({p + "mlp.up_proj.weight", s.ffn_dim, s.dim, 0.0f, 0.02f});
-    t.push_back({p + "mlp.down_proj.weight", s.dim, s.ffn_dim, 0.0f, 0.02f});
+    t.push_back({p + "mlp.gate_proj.weight", s.ffn_dim, s.dim, 0.0f, 0.02f, true});
+    t.push_back({p + "mlp.up_proj.weight", s.ffn_dim, s.dim, 0.0f, 0.02f, true});
+    t.push_back({p + "mlp.down_proj.weight", s.dim, s.ffn_dim, 0.0f, 0.02f, true});
   }
   t.push_back({"model.norm.weight", 0, s.dim, 1.0f, 0.05f});
   if (!s.tie_embeddings) t.push_back({"lm_head.weight", s.n_vocab, s.dim, 0.0f, 0.02f});
   return t;
+}
+
+// compressed-tensors' config for FP8 weights per channel and inputs per token (llm-compressor's
+// FP8_DYNAMIC preset), lm_head left in 16 bits.
+nlohmann::json fp8_dynamic_config() {
+  const nlohmann::json weights = {
+      {"num_bits", 8},        {"type", "float"},
+      {"symmetric", true},    {"strategy", "channel"},
+      {"dynamic", false},     {"group_size", nullptr},
+      {"actorder", nullptr},  {"block_structure", nullptr},
+      {"observer", "minmax"}, {"observer_kwargs", nlohmann::json::object()}};
+  const nlohmann::json inputs = {
+      {"num_bits", 8},       {"type", "float"},
+      {"symmetric", true},   {"strategy", "token"},
+      {"dynamic", true},     {"group_size", nullptr},
+      {"actorder", nullptr}, {"block_structure", nullptr},
+      {"observer", nullptr}, {"observer_kwargs", nlohmann::json::object()}};
+  return {{"quant_method", "compressed-tensors"},
+          {"format", "float-quantized"},
+          {"quantization_status", "compressed"},
+          {"config_groups",
+           {{"group_0",
+             {{"targets", {"Linear"}},
+              {"weights", weights},
+              {"input_activations", inputs},
+              {"output_activations", nullptr}}}}},
+          {"ignore", {"lm_head"}},
+          {"kv_cache_scheme", nullptr}};
 }
 
 nlohmann::json config_json(const ModelShape& s, Arch arch, DType dtype) {
@@ -154,7 +239,7 @@ Status write_text(const fs::path& p, const std::string& text) {
 }  // namespace
 
 std::vector<std::string> model_shape_names() {
-  return {"llama-3.1-8b", "llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "tiny"};
+  return {"llama-3.1-8b", "llama-3.1-70b", "llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "tiny"};
 }
 
 Result<ModelShape> model_shape(std::string_view name) {
@@ -169,6 +254,11 @@ Result<ModelShape> model_shape(std::string_view name) {
   if (name == "llama-3.1-8b") {
     s.n_vocab = 128256, s.dim = 4096, s.n_layers = 32, s.n_heads = 32, s.n_kv_heads = 8;
     s.head_dim = 128, s.ffn_dim = 14336, s.max_context = 131072, s.rope_theta = 500000.0f;
+    s.rope_scaling = llama3;
+    s.bos_id = 128000, s.eos_id = 128001;
+  } else if (name == "llama-3.1-70b") {
+    s.n_vocab = 128256, s.dim = 8192, s.n_layers = 80, s.n_heads = 64, s.n_kv_heads = 8;
+    s.head_dim = 128, s.ffn_dim = 28672, s.max_context = 131072, s.rope_theta = 500000.0f;
     s.rope_scaling = llama3;
     s.bos_id = 128000, s.eos_id = 128001;
   } else if (name == "llama-3.2-1b") {
@@ -220,14 +310,19 @@ Result<int64_t> write_random_model(const RandomModelOptions& o, const fs::path& 
                           ? o.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const size_t eb = o.dtype == DType::kF32 ? 4 : 2;
+  const bool fp8 = o.quantization == Quantization::kFp8;
+  // A linear weight under kFp8: 1 byte per element and a scale per row.
+  auto tensor_bytes = [&](const TensorSpec& t) {
+    const int64_t n = std::max<int64_t>(t.rows, 1) * t.cols;
+    return fp8 && t.linear ? n + t.rows * static_cast<int64_t>(eb) : n * static_cast<int64_t>(eb);
+  };
 
   // Shards in tensor order, each at most shard_bytes (a larger tensor gets a shard of its own).
   const std::vector<TensorSpec> specs = tensor_specs(s, o.arch);
   std::vector<std::vector<size_t>> shards(1);
   int64_t in_shard = 0, total = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
-    const int64_t bytes =
-        std::max<int64_t>(specs[i].rows, 1) * specs[i].cols * static_cast<int64_t>(eb);
+    const int64_t bytes = tensor_bytes(specs[i]);
     if (!shards.back().empty() && in_shard + bytes > o.shard_bytes) {
       shards.emplace_back();
       in_shard = 0;
@@ -247,6 +342,14 @@ Result<int64_t> write_random_model(const RandomModelOptions& o, const fs::path& 
     std::vector<SafetensorsEntry> entries;
     for (size_t i : shards[k]) {
       const TensorSpec& t = specs[i];
+      if (fp8 && t.linear) {
+        auto [w, scale] = fp8_entries(t, hash_name(t.name, o.seed), o.dtype, threads);
+        weight_map[w.name] = file;
+        weight_map[scale.name] = file;
+        entries.push_back(std::move(w));
+        entries.push_back(std::move(scale));
+        continue;
+      }
       SafetensorsEntry e;
       e.name = t.name;
       e.dtype = st_dtype(o.dtype);
@@ -266,7 +369,9 @@ Result<int64_t> write_random_model(const RandomModelOptions& o, const fs::path& 
   } else {
     fs::remove(dir / "model.safetensors.index.json", ec);
   }
-  TURBINE_RETURN_IF_ERROR(write_text(dir / "config.json", config_json(s, o.arch, o.dtype).dump(2)));
+  nlohmann::json config = config_json(s, o.arch, o.dtype);
+  if (fp8) config["quantization_config"] = fp8_dynamic_config();
+  TURBINE_RETURN_IF_ERROR(write_text(dir / "config.json", config.dump(2)));
   nlohmann::json gen = {{"bos_token_id", s.bos_id}, {"eos_token_id", s.eos_id}};
   TURBINE_RETURN_IF_ERROR(write_text(dir / "generation_config.json", gen.dump(2)));
   if (!o.tokenizer.empty()) {

@@ -26,7 +26,7 @@ struct ModelShape {
   int32_t bos_id = 1, eos_id = 2;
 };
 
-// "llama-3.1-8b", "llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "tiny".
+// "llama-3.1-8b", "llama-3.1-70b", "llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "tiny".
 Result<ModelShape> model_shape(std::string_view name);
 std::vector<std::string> model_shape_names();
 
@@ -34,6 +34,10 @@ struct RandomModelOptions {
   Arch arch = Arch::kLlama;  // kQwen2 adds q/k/v biases, kQwen3 q/k norms
   std::string shape = "tiny";
   DType dtype = DType::kBF16;  // kF32, kF16 or kBF16
+  // kFp8: the linear layers' weights in the compressed-tensors FP8-dynamic layout (F8_E4M3
+  // `*.weight` with a `*.weight_scale` [rows, 1] in `dtype` per output channel, inputs dynamic
+  // per token, lm_head ignored), as llm-compressor writes it; the rest in `dtype`.
+  Quantization quantization = Quantization::kNone;
   uint64_t seed = 0;
   std::filesystem::path tokenizer;  // optional tokenizer.json to copy next to the weights
   int64_t shard_bytes = int64_t{2} << 30;

@@ -46,7 +46,8 @@ inline size_t element_bytes(model::DType dtype) {
     case model::DType::kF32: return 4;
     case model::DType::kF16:
     case model::DType::kBF16: return 2;
-    case model::DType::kQ8_0: return 0;
+    case model::DType::kQ8_0:
+    case model::DType::kF8E4M3: return 0;
   }
   return 0;
 }

@@ -80,7 +80,8 @@ nccl::data_type_t nccl_data_type(model::DType dtype) {
     case model::DType::kF32: return nccl::kFloat32;
     case model::DType::kF16: return nccl::kFloat16;
     case model::DType::kBF16: return nccl::kBfloat16;
-    case model::DType::kQ8_0: return -1;
+    case model::DType::kQ8_0:
+    case model::DType::kF8E4M3: return -1;
   }
   return -1;
 }

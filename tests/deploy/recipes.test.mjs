@@ -19,7 +19,7 @@ const readme = fs.readFileSync(path.join(recipesDir, "README.md"), "utf8");
 
 // Flags of features that have not landed, skipped (with their value) by the flag check. Each must
 // be used by some recipe and named in the README; the README marks the recipes that use them.
-const pendingFlags = { "--kv-cache-dtype": "issue 28" };
+const pendingFlags = {};
 
 const recipes = fs.readdirSync(recipesDir, { withFileTypes: true }).filter((d) => d.isDirectory())
   .flatMap((m) => fs.readdirSync(path.join(recipesDir, m.name), { withFileTypes: true })
@@ -217,10 +217,8 @@ test("turbine doctor --helm-values renders a recipe and checks its commands", (t
   const hv = ok.report.checks.find((c) => c.id === "helm.values");
   assert.equal(hv.status, "pass", hv.summary);
   assert.ok(hv.details.files[0].commands.length >= 2);
-  // The 70B recipes use a flag that has not landed: the doctor says which, and fails.
-  const pending = doctor(valuesFile("deepseek-r1-distill-llama-70b-fp8/single-node"));
-  const hp = pending.report.checks.find((c) => c.id === "helm.values");
-  assert.equal(hp.status, "fail");
-  assert.match(hp.summary, /--kv-cache-dtype/);
-  assert.equal(pending.code, 1);
+  // The 70B recipes' flags have all landed (`--kv-cache-dtype fp8`, issue 28): their commands parse.
+  const fp8 = doctor(valuesFile("deepseek-r1-distill-llama-70b-fp8/single-node"));
+  const hp = fp8.report.checks.find((c) => c.id === "helm.values");
+  assert.equal(hp.status, "pass", hp.summary);
 });

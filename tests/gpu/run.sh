@@ -18,6 +18,11 @@
 #            simulated seconds per wall second, the SLO and the duration scale with it).
 #   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
 #            encoder_throughput_bench in BIN).
+#   fp8: FP8 weights (issue 28): the FP8 cases of cuda_test, then a random Llama-3.1-8B-shaped
+#   compressed-tensors FP8-dynamic checkpoint (gen-model --quantization fp8, same seed as the BF16
+#   one) against the BF16 baseline in the same call: batch-1 decode, 4 x 2,048 prefill, 64
+#   sequences, and the BF16 model with --quantization fp8. FP8_DEVICE=cpu FP8_SHAPE=tiny rehearses
+#   the stage on a machine without a GPU (BIN=build).
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
 #   plain backend in the same call, greedy ids equal, TP 2.. when the machine has the GPUs (TP_SIZES),
 #   and the clear start-up errors (too few GPUs, no NCCL).
@@ -254,6 +259,42 @@ PY
       PYTHONUNBUFFERED=1 timeout 500 python3 tests/gpu/encoder_vs_st.py \
         --bench "$BIN/encoder_throughput_bench" --out "$OUT" 2>&1 | tee "$OUT/encoder_vs_st.log" | grep -v Warning
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    fp8)
+      dev=${FP8_DEVICE:-cuda}
+      shape=${FP8_SHAPE:-llama-3.1-8b}
+      if [ "$dev" = cuda ]; then
+        echo "== cuda_test: FP8 cases"
+        timeout 300 "$BIN/cuda_test" --gtest_filter='*Fp8*' >"$OUT/cuda_test_fp8.log" 2>&1 || status=1
+        grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure|error' "$OUT/cuda_test_fp8.log" | head -20
+      fi
+      M16=${MODEL_8B:-/tmp/$shape-random}
+      M8=${MODEL_8B_FP8:-/tmp/$shape-random-fp8}
+      [ -f "$M16/config.json" ] || timeout 300 "$BIN/turbine_generate" --gen-model "$M16" --arch llama \
+        --shape "$shape" --dtype bf16 --seed 1 2>&1 | tail -1 | tee -a "$OUT/fp8.log"
+      [ -f "$M8/config.json" ] || timeout 300 "$BIN/turbine_generate" --gen-model "$M8" --arch llama \
+        --shape "$shape" --dtype bf16 --seed 1 --quantization fp8 2>&1 | tail -1 | tee -a "$OUT/fp8.log"
+      du -sh "$M16" "$M8" | tee -a "$OUT/fp8.log"
+      GEN=("$BIN/turbine_generate" --device "$dev" --dtype bf16 --max-context 4096 --max-num-seqs 64
+        --max-num-batched-tokens 8192)
+      specs=${FP8_BENCH_SPECS:-1x128x128,4x2048x1,64x512x128}
+      [ "$dev" = cpu ] && specs=${FP8_BENCH_SPECS:-1x16x8,4x64x1,8x32x8}
+      for run in "bf16:$M16:" "fp8-checkpoint:$M8:" "bf16+--quantization-fp8:$M16:--quantization fp8"; do
+        IFS=: read -r label model extra <<<"$run"
+        echo "== $shape $label ($dev): $specs" | tee -a "$OUT/fp8.log"
+        timeout 400 "${GEN[@]}" --model "$model" $extra --bench "$specs" 2>&1 | tee -a "$OUT/fp8.log" ||
+          status=1
+      done
+      echo "== greedy ids, 8 x (256 in, 32 out): FP8 checkpoint vs the BF16 model quantized at load"
+      timeout 300 "${GEN[@]}" --model "$M8" --random-prompts 8x256 --max-tokens 32 \
+        >"$OUT/fp8_ckpt.txt" 2>/dev/null || status=1
+      timeout 300 "${GEN[@]}" --model "$M16" --quantization fp8 --random-prompts 8x256 --max-tokens 32 \
+        >"$OUT/fp8_load.txt" 2>/dev/null || status=1
+      echo "$(comm -12 <(sort "$OUT/fp8_ckpt.txt") <(sort "$OUT/fp8_load.txt") | wc -l) of 8 equal" \
+        "(the checkpoint's scales are BF16-rounded, --quantization keeps F32 scales: near ties may part)"
+      echo "== --kv-cache-dtype fp8 ($dev): admitted sequences or a clear refusal"
+      timeout 300 "${GEN[@]}" --model "$M8" --kv-cache-dtype fp8 --bench 1x16x4 2>&1 | tail -3 |
+        tee -a "$OUT/fp8.log"
       ;;
     tp)
       M=${MODEL_8B:-/tmp/llama-3.1-8b-random}

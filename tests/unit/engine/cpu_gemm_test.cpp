@@ -71,7 +71,7 @@ TEST(CpuGemm, OutputsAreBatchInvariantBitForBit) {
     for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], alone[i]) << "m=" << m << " i=" << i;
   }
   // Through the pool (row split across tasks and threads), too.
-  model::TensorView tv{model::DType::kF32, n, k, w.data(), w.size() * 4, "w"};
+  model::TensorView tv{model::DType::kF32, n, k, w.data(), w.size() * 4, "w", {}, {}};
   for (int threads : {1, 2, 3}) {
     CpuThreadPool pool(threads);
     std::vector<std::vector<float>> scratch;

@@ -107,10 +107,10 @@ TEST(CpuKernels, MatmulAllDtypesAgainstReference) {
     float tol;
   };
   const Case cases[] = {
-      {{model::DType::kF32, rows, cols, w.data(), w.size() * 4, "w"}, 1e-5f},
-      {{model::DType::kF16, rows, cols, f16.data(), f16.size() * 2, "w"}, 0.01f},
-      {{model::DType::kBF16, rows, cols, bf16.data(), bf16.size() * 2, "w"}, 0.1f},
-      {{model::DType::kQ8_0, rows, cols, q8.data(), q8.size(), "w"}, 0.1f},
+      {{model::DType::kF32, rows, cols, w.data(), w.size() * 4, "w", {}, {}}, 1e-5f},
+      {{model::DType::kF16, rows, cols, f16.data(), f16.size() * 2, "w", {}, {}}, 0.01f},
+      {{model::DType::kBF16, rows, cols, bf16.data(), bf16.size() * 2, "w", {}, {}}, 0.1f},
+      {{model::DType::kQ8_0, rows, cols, q8.data(), q8.size(), "w", {}, {}}, 0.1f},
   };
   for (const Case& c : cases) {
     std::vector<float> y(n_tokens * rows, -1);

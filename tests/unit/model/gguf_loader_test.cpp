@@ -152,7 +152,7 @@ TEST(Dtype, Q8RoundTrip) {
     x[static_cast<size_t>(i)] = std::sin(static_cast<float>(i)) * (i < 32 ? 1.0f : 100.0f);
   std::vector<uint8_t> q(2 * kQ8BlockBytes);
   quantize_row_q8_0(x.data(), 64, q.data());
-  TensorView t{DType::kQ8_0, 1, 64, q.data(), q.size(), "q"};
+  TensorView t{DType::kQ8_0, 1, 64, q.data(), q.size(), "q", {}, {}};
   std::vector<float> y(64);
   dequantize_row(t, 0, y.data());
   for (int i = 0; i < 64; ++i) {

@@ -79,6 +79,11 @@ Status Engine::submit(EngineRequest request) {
     }
   }
   TURBINE_RETURN_IF_ERROR(request.params.validate());
+  if (request.params.prompt_logprobs >= 0 && !backend_->supports_all_logits()) {
+    return invalid_argument(
+        "prompt logprobs are not supported on this backend (" + std::string(backend_->name()) + ")",
+        "logprobs");
+  }
   if (!request.on_output) return internal_error("engine request without an output callback");
   int waiting = 0;
   {

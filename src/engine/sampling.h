@@ -27,6 +27,11 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   int n_logprobs = -1;  // -1: none; 0: the sampled token's; k: plus the top k
+  // Prompt logprobs (completions' echo + logprobs, lm-eval loglikelihood): -1 none; k >= 0: each
+  // prompt token after the first scored by the logits of the position before it, plus the top k.
+  // Only on backends that return all-position logits (Backend::supports_all_logits). With it,
+  // max_tokens may be 0 (score the prompt, generate nothing).
+  int prompt_logprobs = -1;
   // What the output must match (structured outputs, src/structured); kNone: unconstrained.
   structured::ConstraintSpec constraint;
 
@@ -38,6 +43,11 @@ struct SampledToken {
   float logprob = 0.0f;  // log-softmax of the model's logits (before penalties and temperature)
   std::vector<std::pair<int32_t, float>> top_logprobs;
 };
+
+// log-softmax(logits)[token] and the k best (id, logprob), best first, lowest id on ties: how a
+// prompt token is scored (SamplingParams::prompt_logprobs). Unlike Sampler::sample, nothing is
+// drawn and no penalty applies.
+SampledToken score_token(std::span<const float> logits, int32_t token, int k);
 
 // Per-sequence sampler state: the RNG and the generated-token counts penalties need.
 // Owned by the engine thread.

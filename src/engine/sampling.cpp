@@ -18,9 +18,8 @@ Status SamplingParams::validate() const {
   }
   if (prompt_logprobs < -1 || prompt_logprobs > 20)
     return invalid_argument("prompt_logprobs must be at most 20", "prompt_logprobs");
-  // max_tokens 0 scores the prompt only: it needs the prompt logprobs to have any output.
-  if (max_tokens < (prompt_logprobs >= 0 ? 0 : 1))
-    return invalid_argument("max_tokens must be at least 1", "max_tokens");
+  // max_tokens 0: prefill only (echo, prompt scoring); the one output carries the prompt logprobs.
+  if (max_tokens < 0) return invalid_argument("max_tokens must be >= 0", "max_tokens");
   if (min_tokens < 0 || min_tokens > max_tokens) {
     return invalid_argument("min_tokens must be in [0, max_tokens]", "min_tokens");
   }

@@ -22,7 +22,7 @@ struct SamplingParams {
   float presence_penalty = 0.0f;    // on generated tokens, OpenAI semantics
   float frequency_penalty = 0.0f;   // on generated tokens, OpenAI semantics
   float repetition_penalty = 1.0f;  // on prompt + generated tokens, CTRL/HF semantics
-  int max_tokens = 16;
+  int max_tokens = 16;              // 0: prefill only, one final output with no token (length)
   int min_tokens = 0;  // EOS and stop_token_ids cannot be sampled before this many tokens
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
@@ -30,7 +30,7 @@ struct SamplingParams {
   // Prompt logprobs (completions' echo + logprobs, lm-eval loglikelihood): -1 none; k >= 0: each
   // prompt token after the first scored by the logits of the position before it, plus the top k.
   // Only on backends that return all-position logits (Backend::supports_all_logits). With it,
-  // max_tokens may be 0 (score the prompt, generate nothing).
+  // max_tokens 0 scores the prompt and generates nothing.
   int prompt_logprobs = -1;
   // What the output must match (structured outputs, src/structured); kNone: unconstrained.
   structured::ConstraintSpec constraint;

@@ -173,14 +173,21 @@ TEST_F(PromptLogprobs, PrefixCacheHitIsRecomputed) {
   expect_matches(scored[0].prompt_logprobs);
 }
 
-TEST_F(PromptLogprobs, MaxTokensZeroNeedsPromptLogprobs) {
+TEST_F(PromptLogprobs, MaxTokensZeroWithoutThemOnlyPrefills) {
   auto engine = make_engine(2048);
-  EngineRequest req;
-  req.id = 1;
-  req.prompt = prompt_;
-  req.params.max_tokens = 0;
-  req.on_output = [](EngineOutput&&) {};
-  EXPECT_EQ(engine->submit(std::move(req)).code(), StatusCode::kInvalidArgument);
+  SamplingParams p;
+  p.max_tokens = 0;
+  const std::vector<EngineOutput> outs = run(*engine, 1, prompt_, p);
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].finish, FinishReason::kLength);
+  EXPECT_TRUE(outs[0].tokens.empty());
+  EXPECT_TRUE(outs[0].prompt_logprobs.empty());
+  EngineRequest bad;
+  bad.id = 2;
+  bad.prompt = prompt_;
+  bad.params.max_tokens = -1;
+  bad.on_output = [](EngineOutput&&) {};
+  EXPECT_EQ(engine->submit(std::move(bad)).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(PromptLogprobsScore, TopKIsBestFirstWithLowestIdOnTies) {

@@ -241,6 +241,11 @@ class Run {
     }
     mm_.request_done(protocol_.endpoint(), type_, status);
     if (failed != nullptr) {
+      // A request a remote worker refused as invalid (e.g. prompt logprobs on a backend without
+      // them) is the client's 400, as it is from a local engine's submit().
+      if (failed->code() == StatusCode::kInvalidArgument) {
+        co_return co_await send_error(env_.metrics, protocol_, w_, *failed, g_.headers);
+      }
       // No worker left to migrate to (a hung or lost one) is 503, so clients retry; else 500.
       const StatusCode code = failed->code() == StatusCode::kUnavailable ? StatusCode::kUnavailable
                                                                          : StatusCode::kInternal;

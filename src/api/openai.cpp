@@ -235,8 +235,9 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
         int64_t n, as_int(*v, "max_completion_tokens", 1, std::numeric_limits<int32_t>::max()));
     s.max_tokens = static_cast<int>(n);
   } else if ((v = find(obj, "max_tokens")) != nullptr) {
-    TURBINE_ASSIGN_OR_RETURN(int64_t n,
-                             as_int(*v, "max_tokens", 1, std::numeric_limits<int32_t>::max()));
+    // Completions accept 0 with echo (checked below): lm-eval's loglikelihood requests.
+    TURBINE_ASSIGN_OR_RETURN(
+        int64_t n, as_int(*v, "max_tokens", chat ? 1 : 0, std::numeric_limits<int32_t>::max()));
     s.max_tokens = static_cast<int>(n);
   }
   TURBINE_RETURN_IF_ERROR(read_float(obj, "temperature", s.temperature, 0.0, 2.0));
@@ -319,6 +320,10 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
       s.logprobs = static_cast<int>(k);
     }
     TURBINE_RETURN_IF_ERROR(read_bool(obj, "echo", s.echo));
+    if (s.max_tokens && *s.max_tokens == 0 && !s.echo) {
+      return invalid_argument("max_tokens must be at least 1, got 0 (0 is allowed with echo)",
+                              "max_tokens");
+    }
   }
   // Features we cannot honour are rejected rather than silently ignored.
   TURBINE_RETURN_IF_ERROR(reject_unsupported(obj, chat));

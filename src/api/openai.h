@@ -51,7 +51,7 @@ inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 
 // Fields shared by /v1/completions and /v1/chat/completions, already validated.
 struct SamplingOptions {
-  std::optional<int> max_tokens;        // >= 1; absent: the frontend picks (context left / default)
+  std::optional<int> max_tokens;        // >= 1 (0 with echo); absent: the frontend picks
   float temperature = 1.0f;             // [0, 2]; 0 = greedy
   float top_p = 1.0f;                   // (0, 1]
   int top_k = -1;                       // >= -1; 0 or -1 = off
@@ -181,6 +181,8 @@ struct TokenLogprob {
   std::string token;
   float logprob = 0.0f;
   std::vector<TopLogprob> top;  // requested alternatives, best first
+  // An echoed prompt's first token: no logprob, no alternatives (both null in the response).
+  bool null_logprob = false;
 };
 
 // Identity of one response; all its chunks share it.

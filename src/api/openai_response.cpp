@@ -98,11 +98,19 @@ void append_completion_logprobs(std::string& out, const CompletionChoice& c) {
   out += "],\"token_logprobs\":[";
   for (size_t i = 0; i < c.logprobs.size(); ++i) {
     if (i > 0) out.push_back(',');
-    append_json_float(out, c.logprobs[i].logprob);
+    if (c.logprobs[i].null_logprob) {
+      out += "null";
+    } else {
+      append_json_float(out, c.logprobs[i].logprob);
+    }
   }
   out += "],\"top_logprobs\":[";
   for (size_t i = 0; i < c.logprobs.size(); ++i) {
     if (i > 0) out.push_back(',');
+    if (c.logprobs[i].null_logprob) {
+      out += "null";
+      continue;
+    }
     out.push_back('{');
     const auto& top = c.logprobs[i].top;
     for (size_t k = 0; k < top.size(); ++k) {

@@ -156,6 +156,7 @@ Status DisaggEngine::submit_decode(const std::shared_ptr<Request>& r,
   dr.prompt = r->prompt;
   dr.params = r->params;
   if (r->offset_tokens > 0) {
+    dr.params.prompt_logprobs = -1;  // the prefill side's first output carried them
     dr.params.max_tokens -= r->offset_tokens;
     dr.params.min_tokens = std::max(0, dr.params.min_tokens - r->offset_tokens);
     // The prefill side sampled the first token under the constraint (its engine applies the
@@ -199,6 +200,12 @@ void DisaggEngine::on_prefill_output(const std::shared_ptr<Request>& r,
     o.finish = FinishReason::kCancelled;
     return finish(r, std::move(o));
   }
+  if (r->params.max_tokens == 0 && out.finish == FinishReason::kLength) {
+    // Prompt scoring (echo, max_tokens 0): the prefill side's output is the whole answer.
+    release(out.kv_transfer);
+    remote_prefills_++;
+    return finish(r, std::move(out));
+  }
   if (!sampled) {
     // The prefill side failed (worker lost beyond migration, error, shut down): prefill here.
     release(out.kv_transfer);
@@ -221,6 +228,7 @@ void DisaggEngine::on_prefill_output(const std::shared_ptr<Request>& r,
                     static_cast<int>(r->prompt.size()) + 1 >= decode_->max_context();
   engine::EngineOutput o;
   o.tokens = std::move(out.tokens);
+  o.prompt_logprobs = std::move(out.prompt_logprobs);
   o.completion_tokens = 1;
   o.cached_tokens = std::max(0, out.cached_tokens);
   if (ends) {

@@ -33,6 +33,9 @@ struct EngineOutput {
   int prompt_tokens = 0;
   int completion_tokens = 0;  // total so far
   int cached_tokens = 0;      // prompt tokens served from the prefix cache (at first admission)
+  // SamplingParams::prompt_logprobs >= 0: on the first output only (whatever preemptions
+  // happened), entry i scores prompt token i + 1 (the first prompt token has no score).
+  std::vector<SampledToken> prompt_logprobs;
   // Prefill-only requests (engine/kv_transfer.h): the final output's pinned KV blocks.
   std::shared_ptr<const KvTransferMeta> kv_transfer;
 };

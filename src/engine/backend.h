@@ -32,6 +32,10 @@ struct SeqChunk {
   int pos = 0;
   std::span<const int32_t> tokens;
   bool want_logits = true;  // logits of the chunk's last token are returned
+  // Prompt logprobs (Backend::supports_all_logits): logits of EVERY token of the chunk are
+  // returned, tokens.size() rows in token order, whatever want_logits says (the last row is the
+  // one want_logits would have returned). Memory: one n_vocab row per chunk token, for the step.
+  bool all_logits = false;
 };
 
 // Token selection a backend may do itself for one logits row, so that only token ids (not n_vocab
@@ -79,10 +83,14 @@ class Backend {
   // is the caller's business (kv::BlockPool); the backend only stores and reads them.
   virtual int num_blocks() const = 0;
   virtual int block_size() const = 0;
-  // Runs all chunks as one step. `logits` is resized to (number of chunks with want_logits) x
-  // n_vocab, in chunk order. On error nothing the caller relies on has changed except the
-  // contents of the blocks the chunks write.
+  // Runs all chunks as one step. `logits` is resized to (number of chunks with want_logits, plus
+  // tokens.size() - want_logits for chunks with all_logits) x n_vocab, in chunk order. On error
+  // nothing the caller relies on has changed except the contents of the blocks the chunks write.
   virtual Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) = 0;
+
+  // Whether forward() honours SeqChunk::all_logits (prompt logprobs). Steps with such a chunk
+  // always go through forward(), never forward_sample()/forward_sample_all().
+  virtual bool supports_all_logits() const { return false; }
 
   // Optional: the final hidden state (after the output norm, before the LM head) of the last
   // token of each chunk with want_logits, in chunk order, instead of logits: decoder models used

@@ -108,6 +108,7 @@ class CpuBackend final : public Backend {
   Status forward_hidden(std::span<const SeqChunk> chunks, std::vector<float>& hidden) override {
     return run(chunks, hidden, /*hidden_only=*/true);
   }
+  bool supports_all_logits() const override { return true; }
 
   KvLayout kv_layout() const override {
     KvLayout l;
@@ -373,16 +374,19 @@ Status CpuBackend::run(std::span<const SeqChunk> chunks, std::vector<float>& log
 
   kv_writes_.commit(chunks);
 
-  // Only the last token of each chunk that wants logits goes through the LM head.
+  // Only the last token of each chunk that wants logits goes through the LM head, or every
+  // token of an all_logits chunk (prompt logprobs; not for hidden states). Rows are compacted
+  // into xb_ in order (row r <= token r, so nothing is overwritten before it is read).
   int n_out = 0;
   t = 0;
   for (const SeqChunk& ch : chunks) {
+    const int first =
+        ch.all_logits && !hidden_only ? t : t + static_cast<int>(ch.tokens.size()) - 1;
     t += static_cast<int>(ch.tokens.size());
-    if (ch.want_logits) {
+    if (!ch.want_logits && !(ch.all_logits && !hidden_only)) continue;
+    for (int i = first; i < t; ++i, ++n_out) {
       rmsnorm(xb_.data() + static_cast<size_t>(n_out) * dim,
-              x_.data() + static_cast<size_t>(t - 1) * dim, output_norm_.data(), dim,
-              cfg_.norm_eps);
-      ++n_out;
+              x_.data() + static_cast<size_t>(i) * dim, output_norm_.data(), dim, cfg_.norm_eps);
     }
   }
   if (hidden_only) {

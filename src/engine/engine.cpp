@@ -109,6 +109,11 @@ Status Engine::submit(EngineRequest request) {
                                 ", outside the vocabulary [0, " + std::to_string(n_vocab_) + ")",
                             "logit_bias");
   }
+  if (request.params.prompt_logprobs >= 0 && !backend_->supports_all_logits()) {
+    return invalid_argument(
+        "prompt logprobs are not supported on this backend (" + std::string(backend_->name()) + ")",
+        "logprobs");
+  }
   if (!request.on_output) return internal_error("engine request without an output callback");
   std::unique_ptr<structured::Matcher> matcher;
   if (request.params.constraint.active()) {

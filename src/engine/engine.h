@@ -190,6 +190,10 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // Runs the step on the backend; `sampled` gets one token per chunk that wants logits.
   Status forward(const std::vector<Planned>& plan, std::span<const SeqChunk> chunks,
                  std::vector<SampledToken>& sampled);
+  // forward() for a step with SeqChunk::all_logits chunks: scores their prompt positions into
+  // Sequence::prompt_lp and samples every row on the host.
+  Status forward_all_logits(const std::vector<Planned>& plan, std::span<const SeqChunk> chunks,
+                            std::vector<SampledToken>& sampled);
   bool device_samplable(const Sequence& seq) const;
   // Queues the sequence's final output (delivered by flush()).
   void finish(Sequence& seq, FinishReason reason, Status error = Status::ok());

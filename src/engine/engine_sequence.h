@@ -43,6 +43,13 @@ struct Engine::Sequence {
   // min_tokens (stop ids, and EOS unless ignored).
   uint64_t prompt_hash = 0;
   std::vector<int32_t> suppressed;
+  // Prompt logprobs (req.params.prompt_logprobs >= 0): entry i scores prompt token i + 1. Filled
+  // in position order (a recomputed position is not scored twice), moved into the first output.
+  std::vector<SampledToken> prompt_lp;
+  bool prompt_lp_sent = false;
+  // Whether this sequence's chunks still need every position's logits: then it reads nothing
+  // from the prefix cache (cached positions have no logits) and does not import KV.
+  bool wants_prompt_lp() const { return req.params.prompt_logprobs >= 0 && !prompt_lp_sent; }
   // KV import (req.disagg.import): tried once; while fetching, blocks [fetch_first, +fetch_n).
   bool import_tried = false;
   uint64_t fetch_gen = 0;  // non-zero while a fetch is in flight

@@ -129,8 +129,10 @@ class Engine::SchedulerView final : public SchedulerKv {
     Sequence& s = *seqs_[seq];
     const int bs = e_.block_size_;
     kv::extend_block_hashes(s.hashes, s.tokens, bs);
-    const size_t max_hit =
-        std::min(s.hashes.sequence.size(), static_cast<size_t>(std::max(0, max_cached_blocks)));
+    // Cached positions have no logits: a sequence that still owes its prompt logprobs computes
+    // its whole prompt (it still offers its own blocks to the cache).
+    const int max_blocks = s.wants_prompt_lp() ? 0 : std::max(0, max_cached_blocks);
+    const size_t max_hit = std::min(s.hashes.sequence.size(), static_cast<size_t>(max_blocks));
     std::vector<kv::BlockRef> hit =
         e_.pool_.match_prefix(std::span<const uint64_t>(s.hashes.sequence).first(max_hit));
     s.n_hit = static_cast<int>(hit.size()) * bs;
@@ -141,7 +143,7 @@ class Engine::SchedulerView final : public SchedulerKv {
     s.n_computed = s.n_hit;
     s.n_registered = s.blocks.size();
     Started st;
-    if (s.req.disagg.import && !s.import_tried) {
+    if (s.req.disagg.import && !s.import_tried && !s.wants_prompt_lp()) {
       const ImportStart started = e_.begin_import(s);
       if (started == ImportStart::kNoBlocks) st.kind = Started::Kind::kBlocked;
       if (started == ImportStart::kStarted) st.kind = Started::Kind::kFetch;
@@ -283,6 +285,8 @@ std::vector<Engine::Planned> Engine::schedule() {
 Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChunk> chunks,
                        std::vector<SampledToken>& sampled) {
   sampled.clear();
+  if (std::any_of(chunks.begin(), chunks.end(), [](const SeqChunk& c) { return c.all_logits; }))
+    return forward_all_logits(plan, chunks, sampled);
   // A backend that samples every row itself: no logits at all.
   if (backend_->samples_all_rows()) {
     std::vector<SampleRow> rows;
@@ -382,6 +386,42 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
   return Status::ok();
 }
 
+Status Engine::forward_all_logits(const std::vector<Planned>& plan,
+                                  std::span<const SeqChunk> chunks,
+                                  std::vector<SampledToken>& sampled) {
+  std::vector<float> logits;
+  TURBINE_RETURN_IF_ERROR(backend_->forward(chunks, logits));
+  size_t n_rows = 0;
+  for (const SeqChunk& c : chunks) n_rows += c.all_logits ? c.tokens.size() : c.want_logits;
+  const auto nv = static_cast<size_t>(n_vocab_);
+  if (logits.size() != n_rows * nv)
+    return internal_error("the backend's logits do not match the step");
+  size_t row = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const SeqChunk& c = chunks[i];
+    Sequence& s = *plan[i].seq;
+    if (c.all_logits) {
+      // The logits of position p score token p + 1; the last prompt position's are the first
+      // generated token's, sampled below.
+      for (size_t j = 0; j < c.tokens.size(); ++j) {
+        const size_t p = static_cast<size_t>(c.pos) + j;
+        if (p + 1 < static_cast<size_t>(s.n_prompt) && p == s.prompt_lp.size()) {
+          s.prompt_lp.push_back(
+              score_token(std::span<const float>(logits.data() + (row + j) * nv, nv),
+                          s.tokens[p + 1], s.req.params.prompt_logprobs));
+        }
+      }
+      row += c.tokens.size();
+      if (c.want_logits)
+        sampled.push_back(s.sampler->sample(std::span<float>(logits.data() + (row - 1) * nv, nv)));
+    } else if (c.want_logits) {
+      sampled.push_back(s.sampler->sample(std::span<float>(logits.data() + row * nv, nv)));
+      ++row;
+    }
+  }
+  return Status::ok();
+}
+
 bool Engine::step() {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Planned> plan = schedule();
@@ -406,10 +446,13 @@ bool Engine::step() {
   int n_tokens = 0;
   for (const Planned& p : plan) {
     Sequence& s = *p.seq;
+    // max_tokens 0 (prompt scoring) samples nothing.
     chunks.push_back(
         {s.block_ids, s.n_computed,
          std::span<const int32_t>(s.tokens.data() + s.n_computed, static_cast<size_t>(p.n_tokens)),
-         s.n_computed + p.n_tokens == static_cast<int>(s.tokens.size())});
+         s.n_computed + p.n_tokens == static_cast<int>(s.tokens.size()) &&
+             s.req.params.max_tokens > 0,
+         s.wants_prompt_lp()});
     n_tokens += p.n_tokens;
   }
   const StepShape shape = step_shape(chunks);
@@ -441,7 +484,20 @@ bool Engine::step() {
       }
       // The prompt's full blocks are in the prefix cache now: its group may start on them.
       if (s.group_leader && s.n_computed >= s.n_prompt) release_group(s);
-      if (!chunks[i].want_logits) continue;
+      if (!chunks[i].want_logits) {
+        if (s.req.params.max_tokens == 0 && s.n_computed == s.n_prompt) {
+          // A scoring request: the prompt is done, nothing is generated.
+          EngineOutput out;
+          out.prompt_logprobs = std::move(s.prompt_lp);
+          s.prompt_lp_sent = true;
+          out.finish = FinishReason::kLength;
+          out.prompt_tokens = s.n_prompt;
+          out.cached_tokens = std::max(0, s.cached_tokens);
+          done.push_back(&s);
+          outbox_.emplace_back(&s, std::move(out));
+        }
+        continue;
+      }
       SampledToken tok = std::move(sampled[row++]);
       // Not for prefill-only requests: their max_tokens of 1 is not the request's.
       if (s.matcher && options_.grammar_compiler && !s.req.disagg.prefill_only) {
@@ -481,6 +537,10 @@ bool Engine::step() {
       }
       EngineOutput out;
       if (s.req.disagg.prefill_only) out.kv_transfer = pin_transfer(s);
+      if (s.wants_prompt_lp()) {
+        out.prompt_logprobs = std::move(s.prompt_lp);
+        s.prompt_lp_sent = true;
+      }
       if (error.is_ok()) out.tokens.push_back(std::move(tok));
       out.finish = reason;
       out.error = std::move(error);

@@ -16,7 +16,10 @@ Status SamplingParams::validate() const {
   if (!(repetition_penalty > 0.0f)) {
     return invalid_argument("repetition_penalty must be > 0", "repetition_penalty");
   }
-  if (max_tokens < 1) return invalid_argument("max_tokens must be at least 1", "max_tokens");
+  if (prompt_logprobs < -1 || prompt_logprobs > 20)
+    return invalid_argument("prompt_logprobs must be at most 20", "prompt_logprobs");
+  // max_tokens 0: prefill only (echo, prompt scoring); the one output carries the prompt logprobs.
+  if (max_tokens < 0) return invalid_argument("max_tokens must be >= 0", "max_tokens");
   if (min_tokens < 0 || min_tokens > max_tokens) {
     return invalid_argument("min_tokens must be in [0, max_tokens]", "min_tokens");
   }
@@ -88,6 +91,39 @@ struct LogSoftmax {
 };
 
 }  // namespace
+
+SampledToken score_token(std::span<const float> logits, int32_t token, int k) {
+  SampledToken out;
+  out.token = token;
+  if (logits.empty()) return out;
+  const LogSoftmax lsm(logits);
+  if (token >= 0 && static_cast<size_t>(token) < logits.size())
+    out.logprob = lsm(logits[static_cast<size_t>(token)]);
+  const size_t n = std::min(logits.size(), static_cast<size_t>(std::max(0, k)));
+  if (n == 0) return out;
+  // A bounded min-heap of the n best, so that no vocabulary-sized index array is built per row.
+  auto better = [&](int32_t a, int32_t b) {
+    const float va = logits[static_cast<size_t>(a)], vb = logits[static_cast<size_t>(b)];
+    return va > vb || (va == vb && a < b);
+  };
+  std::vector<int32_t> heap;
+  heap.reserve(n + 1);
+  for (size_t v = 0; v < logits.size(); ++v) {
+    const auto id = static_cast<int32_t>(v);
+    if (heap.size() < n) {
+      heap.push_back(id);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(id, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = id;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), better);
+  out.top_logprobs.reserve(heap.size());
+  for (int32_t id : heap) out.top_logprobs.emplace_back(id, lsm(logits[static_cast<size_t>(id)]));
+  return out;
+}
 
 SampledToken Sampler::sample(std::span<float> logits, std::span<const uint32_t> allowed) {
   SampledToken out;

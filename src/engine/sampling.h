@@ -22,7 +22,7 @@ struct SamplingParams {
   float presence_penalty = 0.0f;    // on generated tokens, OpenAI semantics
   float frequency_penalty = 0.0f;   // on generated tokens, OpenAI semantics
   float repetition_penalty = 1.0f;  // on prompt + generated tokens, CTRL/HF semantics
-  int max_tokens = 16;
+  int max_tokens = 16;              // 0: prefill only, one final output with no token (length)
   int min_tokens = 0;  // EOS and stop_token_ids cannot be sampled before this many tokens
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
@@ -36,6 +36,11 @@ struct SamplingParams {
   // until the first one's prompt blocks are in the prefix cache, then reuse them (Engine); a
   // router sends a group to one worker. 0: no group.
   uint64_t prompt_group = 0;
+  // Prompt logprobs (completions' echo + logprobs, lm-eval loglikelihood): -1 none; k >= 0: each
+  // prompt token after the first scored by the logits of the position before it, plus the top k.
+  // Only on backends that return all-position logits (Backend::supports_all_logits). With it,
+  // max_tokens 0 scores the prompt and generates nothing.
+  int prompt_logprobs = -1;
   // What the output must match (structured outputs, src/structured); kNone: unconstrained.
   structured::ConstraintSpec constraint;
   // The last `constraint_replay` prompt tokens were generated under `constraint` before this
@@ -51,6 +56,11 @@ struct SampledToken {
   float logprob = 0.0f;  // log-softmax of the model's logits (before penalties and temperature)
   std::vector<std::pair<int32_t, float>> top_logprobs;
 };
+
+// log-softmax(logits)[token] and the k best (id, logprob), best first, lowest id on ties: how a
+// prompt token is scored (SamplingParams::prompt_logprobs). Unlike Sampler::sample, nothing is
+// drawn and no penalty applies.
+SampledToken score_token(std::span<const float> logits, int32_t token, int k);
 
 // Per-sequence sampler state: the RNG and the generated-token counts penalties need.
 // Owned by the engine thread.

@@ -131,6 +131,7 @@ class TensorParallelBackend final : public Backend {
   int num_blocks() const override { return num_blocks_; }
   int block_size() const override { return ranks_[0]->block_size(); }
 
+  bool supports_all_logits() const override { return ranks_[0]->supports_all_logits(); }
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override {
     return run([&](int r) {
       return ranks_[static_cast<size_t>(r)]->forward(

@@ -144,8 +144,14 @@ class Run {
       for (const auto& p : post_) indices.push_back(p->index());
       encoder_->stream_start(indices, frame);
     }
+    echo_pending_.assign(g_.prepared.choices.size(), false);
     for (const PreparedChoice& c : g_.prepared.choices) {
       if (c.echo.empty()) continue;
+      // With prompt logprobs the echo waits for the first output, which carries them.
+      if (c.params.prompt_logprobs >= 0) {
+        echo_pending_[static_cast<size_t>(c.index)] = true;
+        continue;
+      }
       const api::ChoiceDelta d = post_[static_cast<size_t>(c.index)]->echo(c.echo);
       if (sampling_.stream) {
         encoder_->stream_delta(d, frame);
@@ -170,6 +176,15 @@ class Run {
       frame.clear();
       for (MailItem& item : items) {
         if (item.index < 0 || static_cast<size_t>(item.index) >= post_.size()) continue;
+        if (echo_pending_[static_cast<size_t>(item.index)]) {
+          echo_pending_[static_cast<size_t>(item.index)] = false;
+          const api::ChoiceDelta d = echo_with_logprobs(item.index, item.output.prompt_logprobs);
+          if (sampling_.stream) {
+            encoder_->stream_delta(d, frame);
+          } else {
+            outputs_[static_cast<size_t>(item.index)].add(d);
+          }
+        }
         ChoicePostprocessor::Step step = post_[static_cast<size_t>(item.index)]->push(item.output);
         if (step.stop_string) {
           call.stop(item.index);
@@ -188,6 +203,22 @@ class Run {
       if (sampling_.stream && !frame.empty() && !co_await w_.write_chunk(frame)) co_return false;
     }
     co_return true;
+  }
+
+  // The echoed prompt of choice `index` with its tokens' logprobs: the first token's are null
+  // (nothing precedes it), entry i of `scored` is prompt token i + 1's.
+  api::ChoiceDelta echo_with_logprobs(int index, const std::vector<engine::SampledToken>& scored) {
+    const PreparedChoice& c = g_.prepared.choices[static_cast<size_t>(index)];
+    api::ChoiceDelta d = post_[static_cast<size_t>(index)]->echo(c.echo);
+    const tokenizer::Tokenizer& tok = *g_.model->tokenizer;
+    if (c.prompt->empty()) return d;
+    d.logprobs.reserve(c.prompt->size());
+    engine::SampledToken first;
+    first.token = c.prompt->front();
+    d.logprobs.push_back(token_logprob(tok, first));
+    d.logprobs.back().null_logprob = true;
+    for (const engine::SampledToken& t : scored) d.logprobs.push_back(token_logprob(tok, t));
+    return d;
   }
 
   // Prompt tokens count once per prompt (its n choices share it); completion tokens per sequence
@@ -258,6 +289,11 @@ class Run {
     }
     mm_.request_done(protocol_.endpoint(), type_, status);
     if (failed != nullptr) {
+      // A request a remote worker refused as invalid (e.g. prompt logprobs on a backend without
+      // them) is the client's 400, as it is from a local engine's submit().
+      if (failed->code() == StatusCode::kInvalidArgument) {
+        co_return co_await send_error(env_.metrics, protocol_, w_, *failed, g_.headers);
+      }
       // No worker left to migrate to (a hung or lost one) is 503, so clients retry; else 500.
       const StatusCode code = failed->code() == StatusCode::kUnavailable ? StatusCode::kUnavailable
                                                                          : StatusCode::kInternal;
@@ -280,6 +316,7 @@ class Run {
   std::vector<std::unique_ptr<ChoicePostprocessor>> post_;  // by choice index
   std::unique_ptr<ResponseEncoder> encoder_;
   std::vector<ChoiceOutput> outputs_;  // unary: by choice index
+  std::vector<bool> echo_pending_;     // by choice index: the echo waits for prompt logprobs
 };
 
 }  // namespace

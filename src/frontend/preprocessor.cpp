@@ -231,6 +231,8 @@ Result<engine::SamplingParams> Preprocessor::engine_params(const api::SamplingOp
   p.stop_token_ids = s.stop_token_ids;
   p.n_logprobs = s.logprobs ? *s.logprobs : -1;
   p.logit_bias = s.logit_bias;
+  // Completions with echo and logprobs score the echoed prompt too (OpenAI's legacy behaviour).
+  if (!chat && s.echo && s.logprobs) p.prompt_logprobs = *s.logprobs;
   TURBINE_RETURN_IF_ERROR(p.validate());
   return p;
 }

@@ -393,6 +393,8 @@ Status RoutedEngine::submit_attempt(const std::shared_ptr<Request>& r, const Cho
   er.params.min_tokens = std::max(0, r->params.min_tokens - n_gen);
   // The new worker's matcher replays what the lost one generated under the constraint.
   if (er.params.constraint.active()) er.params.constraint_replay += n_gen;
+  // Prompt logprobs come with the first token: once one was generated they were delivered.
+  if (n_gen > 0) er.params.prompt_logprobs = -1;
   er.disagg = r->disagg;
   // One span per decision (first routing and every migration), parent of the worker's span.
   trace::Span span;
@@ -521,7 +523,8 @@ void RoutedEngine::on_worker_output(uint64_t attempt_id, engine::EngineOutput&& 
   o.completion_tokens = static_cast<int>(r->generated.size());
   o.cached_tokens = std::max(0, r->cached_tokens);
   o.kv_transfer = std::move(out.kv_transfer);
-  if (!migrate || !o.tokens.empty()) r->on_output(std::move(o));
+  o.prompt_logprobs = std::move(out.prompt_logprobs);
+  if (!migrate || !o.tokens.empty() || !o.prompt_logprobs.empty()) r->on_output(std::move(o));
   if (migrate) resubmit(r);
 }
 
@@ -545,7 +548,8 @@ void RoutedEngine::finish_migration_failure(const std::shared_ptr<Request>& r,
 void RoutedEngine::resubmit(const std::shared_ptr<Request>& r) {
   // Caller holds r->mu.
   const int n_gen = static_cast<int>(r->generated.size());
-  if (n_gen >= r->params.max_tokens) {
+  // max_tokens 0 (prompt scoring) finishes with its only output: lost before it, it runs again.
+  if (n_gen >= r->params.max_tokens && r->params.max_tokens > 0) {
     return finish_migration_failure(r, engine::FinishReason::kLength, Status::ok());
   }
   int bs;

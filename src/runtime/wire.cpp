@@ -124,6 +124,33 @@ bool read_meta(Reader& r, std::shared_ptr<const engine::KvTransferMeta>& out) {
   return true;
 }
 
+// tokens[]: u32 count, then {i32 token, f32 logprob, {i32, f32}[] top}; read_tokens reads the
+// `n` entries after a count its caller read.
+void write_tokens(Writer& w, const std::vector<engine::SampledToken>& tokens) {
+  w.raw(static_cast<uint32_t>(tokens.size()));
+  for (const engine::SampledToken& t : tokens) {
+    w.raw(t.token);
+    w.raw(t.logprob);
+    w.raw(static_cast<uint32_t>(t.top_logprobs.size()));
+    for (const auto& [id, lp] : t.top_logprobs) {
+      w.raw(id);
+      w.raw(lp);
+    }
+  }
+}
+bool read_tokens(Reader& r, uint32_t n, std::vector<engine::SampledToken>& tokens) {
+  tokens.resize(n);
+  for (engine::SampledToken& t : tokens) {
+    uint32_t k = 0;
+    if (!r.raw(t.token) || !r.raw(t.logprob) || !r.count(k, 8)) return false;
+    t.top_logprobs.resize(k);
+    for (auto& [id, lp] : t.top_logprobs) {
+      if (!r.raw(id) || !r.raw(lp)) return false;
+    }
+  }
+  return true;
+}
+
 Status malformed(const char* what) {
   return {StatusCode::kInvalidArgument, std::string("malformed request-plane frame: ") + what};
 }
@@ -185,9 +212,13 @@ void encode(const RequestFrame& f, std::string& out) {
   w.raw(f.trace.trace_id);
   w.raw(f.trace.span_id);
   w.u8(f.trace.flags);
-  if (f.disagg.prefill_only || f.disagg.import) {
-    w.u8(static_cast<uint8_t>((f.disagg.prefill_only ? 1 : 0) | (f.disagg.import ? 2 : 0)));
+  // --- wire version 6 (prompt logprobs): flag 4 adds an i32 after the import section. ---
+  const bool prompt_lp = p.prompt_logprobs >= 0;
+  if (f.disagg.prefill_only || f.disagg.import || prompt_lp) {
+    w.u8(static_cast<uint8_t>((f.disagg.prefill_only ? 1 : 0) | (f.disagg.import ? 2 : 0) |
+                              (prompt_lp ? 4 : 0)));
     if (f.disagg.import) write_meta(w, *f.disagg.import);
+    if (prompt_lp) w.raw(static_cast<int32_t>(p.prompt_logprobs));
   }
 }
 
@@ -269,19 +300,15 @@ void encode(const OutputFrame& f, std::string& out) {
   w.u8(static_cast<uint8_t>(o.error.code()));
   w.str(o.error.message());
   w.str(o.error.field());
-  w.raw(static_cast<uint32_t>(o.tokens.size()));
-  for (const engine::SampledToken& t : o.tokens) {
-    w.raw(t.token);
-    w.raw(t.logprob);
-    w.raw(static_cast<uint32_t>(t.top_logprobs.size()));
-    for (const auto& [id, lp] : t.top_logprobs) {
-      w.raw(id);
-      w.raw(lp);
-    }
-  }
+  write_tokens(w, o.tokens);
   if (o.kv_transfer) {
     w.u8(1);
     write_meta(w, *o.kv_transfer);
+  }
+  // --- wire version 6 (prompt logprobs): section 2, after the KV transfer section. ---
+  if (!o.prompt_logprobs.empty()) {
+    w.u8(2);
+    write_tokens(w, o.prompt_logprobs);
   }
 }
 
@@ -333,10 +360,14 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
         return malformed("request");
       if (!r.at_end()) {
         uint8_t flags = 0;
-        if (!r.raw(flags) || flags == 0 || flags > 3) return malformed("request disagg flags");
+        if (!r.raw(flags) || flags == 0 || flags > 7) return malformed("request disagg flags");
         f.disagg.prefill_only = (flags & 1) != 0;
         if ((flags & 2) != 0 && !read_meta(r, f.disagg.import))
           return malformed("request KV import");
+        // --- wire version 6 (prompt logprobs) ---
+        int32_t k = -1;
+        if ((flags & 4) != 0 && (!r.raw(k) || k < 0)) return malformed("request prompt logprobs");
+        f.params.prompt_logprobs = k;
       }
       if (!r.at_end()) return malformed("request trailing bytes");
       return Frame(std::move(f));
@@ -369,19 +400,20 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
       o.completion_tokens = completion_tokens;
       o.cached_tokens = cached_tokens;
       if (code != 0) o.error = Status(static_cast<StatusCode>(code), message, field);
-      o.tokens.resize(n);
-      for (engine::SampledToken& t : o.tokens) {
-        uint32_t k = 0;
-        if (!r.raw(t.token) || !r.raw(t.logprob) || !r.count(k, 8)) return malformed("token");
-        t.top_logprobs.resize(k);
-        for (auto& [id, lp] : t.top_logprobs) {
-          if (!r.raw(id) || !r.raw(lp)) return malformed("top logprob");
-        }
+      if (!read_tokens(r, n, o.tokens)) return malformed("token");
+      // Optional sections in order: 1 KV transfer, 2 prompt logprobs (version 6).
+      uint8_t section = 0;
+      if (!r.at_end() && (!r.raw(section) || section < 1 || section > 2))
+        return malformed("output section");
+      if (section == 1) {
+        if (!read_meta(r, o.kv_transfer)) return malformed("output KV transfer");
+        section = 0;
+        if (!r.at_end() && (!r.raw(section) || section != 2)) return malformed("output section");
       }
-      if (!r.at_end()) {
-        uint8_t has = 0;
-        if (!r.raw(has) || has != 1 || !read_meta(r, o.kv_transfer))
-          return malformed("output KV transfer");
+      if (section == 2) {
+        uint32_t m = 0;
+        if (!r.count(m, 12) || !read_tokens(r, m, o.prompt_logprobs))
+          return malformed("output prompt logprobs");
       }
       if (!r.at_end()) return malformed("trailing bytes");
       return Frame(std::move(f));

@@ -30,6 +30,10 @@
 // A request rejected by the worker (validation, queue full) gets one Output with finish = error.
 // Ids are the frontend's, unique among the live requests of one connection.
 //
+// Prompt logprobs (version 6, issue 18 item 4): Request flags bit 4 (the flags byte is written
+// when any bit is set) adds i32 prompt_logprobs after the import section; Output adds an optional
+// section u8 2, tokens[] (same layout as `tokens`) after the KV transfer section.
+//
 // Connection life (version 4, issue 18):
 //   Hello   (client -> worker, the first frame of every connection): str token. A worker with a
 //           token closes a connection whose first frame is not a Hello with that token (after a
@@ -62,7 +66,8 @@ namespace turbine::runtime {
 // and Close frames (a v3 peer fails on the version of the first frame); 5: EncodeRequest and
 // EncodeResponse frames; 6: SamplingParams end with logit_bias, prompt_group and the output
 // constraint (u8 kind, str text, i32 constraint_replay), so a worker compiles and enforces it (a
-// v5 peer fails on the Hello's version rather than generating unconstrained text).
+// v5 peer fails on the Hello's version rather than generating unconstrained text); prompt
+// logprobs (request flag 4 + i32 k; output section 2: tokens[]).
 inline constexpr uint8_t kWireVersion = 6;
 // A Hello larger than this closes the connection before it is read whole: an unauthenticated peer
 // cannot make the worker buffer a 32 MiB frame.

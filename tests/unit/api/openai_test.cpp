@@ -518,5 +518,45 @@ TEST(ChoiceFieldsTest, ChatToolFieldsFillTheExtras) {
   EXPECT_EQ(plain->extras.tool_choice.mode, ToolChoice::Mode::kNone);
 }
 
+// Echo with prompt logprobs (issue 18 item 4): max_tokens 0 only with echo, and the echoed first
+// token's logprob and alternatives are null.
+TEST(CompletionParseTest, MaxTokensZeroOnlyWithEcho) {
+  auto ok = completion(R"(,"echo":true,"max_tokens":0,"logprobs":1)");
+  ASSERT_TRUE(ok.has_value()) << ok.status().to_string();
+  EXPECT_EQ(ok->sampling.max_tokens, 0);
+  EXPECT_TRUE(ok->sampling.echo);
+  // Field order does not matter.
+  EXPECT_TRUE(completion(R"(,"max_tokens":0,"echo":true)").has_value());
+  expect_invalid(completion(R"(,"max_tokens":0)"), "max_tokens", "allowed with echo");
+  expect_invalid(completion(R"(,"max_tokens":0,"echo":false)"), "max_tokens");
+  expect_invalid(completion(R"(,"max_tokens":-1,"echo":true)"), "max_tokens");
+  expect_invalid(chat(R"(,"max_tokens":0)"), "max_tokens");
+}
+
+TEST(ResponseTest, EchoedPromptLogprobsStartWithNull) {
+  std::vector<TokenLogprob> lps = {{"<s>", 0.0f, {}, true},
+                                   {"Hi", -2.5f, {{"He", -1.0f}}},
+                                   {" there", -0.5f, {{" there", -0.5f}}}};
+  CompletionChoice c{.index = 0,
+                     .text = "Hi there",
+                     .finish_reason = FinishReason::kLength,
+                     .logprobs = lps,
+                     .has_logprobs = true};
+  const json::value v = json::parse(completion_response(kMeta, {&c, 1}, {3, 0, std::nullopt}));
+  const json::object& lp = v.at("choices").at(0).at("logprobs").as_object();
+  const json::array& tl = lp.at("token_logprobs").as_array();
+  ASSERT_EQ(tl.size(), 3u);
+  EXPECT_TRUE(tl[0].is_null());
+  EXPECT_DOUBLE_EQ(tl[1].to_number<double>(), -2.5);
+  const json::array& top = lp.at("top_logprobs").as_array();
+  EXPECT_TRUE(top[0].is_null());
+  EXPECT_DOUBLE_EQ(top[1].at("He").to_number<double>(), -1.0);
+  const json::array& off = lp.at("text_offset").as_array();
+  EXPECT_EQ(off[0].as_int64(), 0);
+  EXPECT_EQ(off[1].as_int64(), 3);
+  EXPECT_EQ(off[2].as_int64(), 5);
+  EXPECT_EQ(lp.at("tokens").at(2).as_string(), " there");
+}
+
 }  // namespace
 }  // namespace turbine::api

@@ -136,6 +136,8 @@ class FakeEngine final : public engine::AsyncEngine {
     out.error = std::move(error);
     out.prompt_tokens = static_cast<int>(prompt_size);
     out.cached_tokens = cached_tokens;
+    out.prompt_logprobs = std::move(prompt_logprobs);  // the next output carries them
+    prompt_logprobs.clear();
     callback(std::move(out));
   }
 
@@ -148,6 +150,7 @@ class FakeEngine final : public engine::AsyncEngine {
   Status fail_status{StatusCode::kResourceExhausted, "the queue is full"};
   int context = 64;
   int cached_tokens = 0;
+  std::vector<engine::SampledToken> prompt_logprobs;  // sent with the next emit()
 };
 
 // Records a response.

@@ -340,3 +340,90 @@ TEST_F(GenerationTest, EngineCallMetricsSettleWhenDestroyedEarly) {
 
 }  // namespace
 }  // namespace turbine::frontend
+
+// Completions with echo and logprobs (issue 18 item 4): the echo waits for the first output and
+// carries the prompt tokens' logprobs, the first one null.
+namespace turbine::frontend {
+namespace {
+
+TEST_F(GenerationTest, EchoScoringRequestReturnsThePromptLogprobs) {
+  api::CompletionRequest r = completion({" a b"}, false);
+  r.sampling.echo = true;
+  r.sampling.logprobs = 1;
+  r.sampling.max_tokens = 0;
+  start(generation(*completions_, r));
+  loop_.poll();
+  ASSERT_EQ(engine_->submitted.size(), 1u);
+  EXPECT_EQ(engine_->submitted[0].params.prompt_logprobs, 1);
+  EXPECT_EQ(engine_->submitted[0].params.max_tokens, 0);
+  engine_->prompt_logprobs = {{id(" a"), -1.5f, {{id(" b"), -0.5f}}},
+                              {id(" b"), -0.25f, {{id(" b"), -0.25f}}}};
+  engine_->emit(0, {}, engine::FinishReason::kLength);
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  ASSERT_EQ(writer_.status, 200) << writer_.body;
+  json::value body = json::parse(writer_.body);
+  const json::value& c = body.at("choices").at(0);
+  EXPECT_EQ(c.at("text").as_string(), " a b");
+  EXPECT_EQ(c.at("finish_reason").as_string(), "length");
+  const json::value& lp = c.at("logprobs");
+  ASSERT_EQ(lp.at("tokens").as_array().size(), 3u);
+  EXPECT_EQ(lp.at("tokens").at(0).as_string(), "");  // BOS: a special token has no bytes
+  EXPECT_EQ(lp.at("tokens").at(1).as_string(), " a");
+  EXPECT_TRUE(lp.at("token_logprobs").at(0).is_null());
+  EXPECT_DOUBLE_EQ(lp.at("token_logprobs").at(1).to_number<double>(), -1.5);
+  EXPECT_DOUBLE_EQ(lp.at("token_logprobs").at(2).to_number<double>(), -0.25);
+  EXPECT_TRUE(lp.at("top_logprobs").at(0).is_null());
+  EXPECT_DOUBLE_EQ(lp.at("top_logprobs").at(1).at(" b").to_number<double>(), -0.5);
+  EXPECT_EQ(lp.at("text_offset").at(0).as_int64(), 0);
+  EXPECT_EQ(lp.at("text_offset").at(1).as_int64(), 0);  // where " a" starts in the echo
+  EXPECT_EQ(lp.at("text_offset").at(2).as_int64(), 2);
+  EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 0);
+  EXPECT_EQ(body.at("usage").at("prompt_tokens").as_int64(), 3);
+}
+
+TEST_F(GenerationTest, StreamedEchoSendsThePromptAndItsLogprobsFirst) {
+  api::CompletionRequest r = completion({" a"}, true);
+  r.sampling.echo = true;
+  r.sampling.logprobs = 0;
+  r.sampling.max_tokens = 2;
+  start(generation(*completions_, r));
+  loop_.poll();
+  ASSERT_EQ(engine_->submitted.size(), 1u);
+  EXPECT_EQ(engine_->submitted[0].params.prompt_logprobs, 0);
+  engine_->prompt_logprobs = {{id(" a"), -3.0f, {}}};
+  engine_->emit(0, {id(" c")});
+  engine_->emit(0, {id(" the")}, engine::FinishReason::kLength);
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  const std::vector<json::value> ev = data_events(writer_.stream());
+  ASSERT_GE(ev.size(), 3u);
+  const json::value& first = ev[0].at("choices").at(0);
+  EXPECT_EQ(first.at("text").as_string(), " a");
+  ASSERT_EQ(first.at("logprobs").at("tokens").as_array().size(), 2u);
+  EXPECT_TRUE(first.at("logprobs").at("token_logprobs").at(0).is_null());
+  EXPECT_DOUBLE_EQ(first.at("logprobs").at("token_logprobs").at(1).to_number<double>(), -3.0);
+  const json::value& second = ev[1].at("choices").at(0);
+  EXPECT_EQ(second.at("text").as_string(), " c");
+  EXPECT_EQ(second.at("logprobs").at("tokens").at(0).as_string(), " c");
+  EXPECT_EQ(second.at("logprobs").at("text_offset").at(0).as_int64(), 2);  // after the echo
+}
+
+TEST_F(GenerationTest, EchoWithoutLogprobsAsksForNoPromptLogprobs) {
+  api::CompletionRequest r = completion({" a"}, false);
+  r.sampling.echo = true;
+  r.sampling.max_tokens = 0;
+  start(generation(*completions_, r));
+  loop_.poll();
+  ASSERT_EQ(engine_->submitted.size(), 1u);
+  EXPECT_EQ(engine_->submitted[0].params.prompt_logprobs, -1);
+  engine_->emit(0, {}, engine::FinishReason::kLength);
+  loop_.poll();
+  ASSERT_TRUE(loop_.done());
+  json::value body = json::parse(writer_.body);
+  EXPECT_EQ(body.at("choices").at(0).at("text").as_string(), " a");
+  EXPECT_TRUE(body.at("choices").at(0).at("logprobs").is_null());
+}
+
+}  // namespace
+}  // namespace turbine::frontend

@@ -251,3 +251,71 @@ TEST(ModelCard, RoundTripsAndRejectsNewerVersions) {
 
 }  // namespace
 }  // namespace turbine::runtime
+
+// Wire version 6: prompt logprobs travel both ways, alone and beside the disaggregation sections.
+namespace turbine::runtime {
+namespace {
+
+TEST(Wire, PromptLogprobsRoundTrip) {
+  for (const bool prefill_only : {false, true}) {
+    RequestFrame r;
+    r.id = 9;
+    r.prompt = {1, 2, 3};
+    r.params.max_tokens = 0;
+    r.params.prompt_logprobs = 4;
+    r.disagg.prefill_only = prefill_only;
+    std::string buf;
+    encode(r, buf);
+    const Frame frame = round_trip(buf);
+    const auto* got = std::get_if<RequestFrame>(&frame);
+    ASSERT_NE(got, nullptr);
+    EXPECT_EQ(got->params.prompt_logprobs, 4);
+    EXPECT_EQ(got->params.max_tokens, 0);
+    EXPECT_EQ(got->disagg.prefill_only, prefill_only);
+  }
+  RequestFrame plain;
+  std::string buf;
+  encode(plain, buf);
+  const Frame pf = round_trip(buf);
+  EXPECT_EQ(std::get<RequestFrame>(pf).params.prompt_logprobs, -1);
+
+  for (const bool with_transfer : {false, true}) {
+    OutputFrame o;
+    o.id = 3;
+    o.output.finish = engine::FinishReason::kLength;
+    o.output.tokens = {{7, -0.5f, {{7, -0.5f}}}};
+    o.output.prompt_logprobs = {{2, -1.25f, {{5, -0.125f}, {2, -1.25f}}}, {3, -3.5f, {}}};
+    if (with_transfer) {
+      auto meta = std::make_shared<engine::KvTransferMeta>();
+      meta->transfer_id = 77;
+      o.output.kv_transfer = meta;
+    }
+    buf.clear();
+    encode(o, buf);
+    const Frame frame = round_trip(buf);
+    const auto* got = std::get_if<OutputFrame>(&frame);
+    ASSERT_NE(got, nullptr);
+    const auto& lp = got->output.prompt_logprobs;
+    ASSERT_EQ(lp.size(), 2u);
+    EXPECT_EQ(lp[0].token, 2);
+    EXPECT_EQ(lp[0].logprob, -1.25f);
+    ASSERT_EQ(lp[0].top_logprobs.size(), 2u);
+    EXPECT_EQ(lp[0].top_logprobs[0], (std::pair<int32_t, float>{5, -0.125f}));
+    EXPECT_EQ(lp[1].token, 3);
+    EXPECT_TRUE(lp[1].top_logprobs.empty());
+    EXPECT_EQ(got->output.tokens.size(), 1u);
+    EXPECT_EQ(got->output.kv_transfer != nullptr, with_transfer);
+    if (with_transfer) EXPECT_EQ(got->output.kv_transfer->transfer_id, 77u);
+  }
+  // An unknown output section is a protocol error.
+  OutputFrame o;
+  buf.clear();
+  encode(o, buf);
+  buf.push_back('\x03');
+  const uint32_t len = static_cast<uint32_t>(buf.size() - kFrameHeaderBytes);
+  std::memcpy(buf.data(), &len, sizeof len);
+  EXPECT_FALSE(decode(bytes(buf)).has_value());
+}
+
+}  // namespace
+}  // namespace turbine::runtime

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <regex>
@@ -40,15 +41,36 @@ std::shared_ptr<structured::GrammarCompiler> compiler() {
 // far likelier than anything else. Counts positions so preemption can be observed; optionally
 // samples on its "device" (the first allowed id of the mask, as a device sampler restricted to
 // it would do with these logits only when it honours the mask).
+// Holds the engine's steps while closed, so that a test can queue several requests before the
+// first step runs.
+struct StepGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;
+  void wait() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [this] { return !closed; });
+  }
+  void open() {
+    {
+      std::lock_guard lock(mu);
+      closed = false;
+    }
+    cv.notify_all();
+  }
+};
+
 class BiasedBackend : public Backend {
  public:
-  BiasedBackend(int num_blocks, int block_size, bool device)
-      : blocks_(num_blocks), bs_(block_size), device_(device) {}
+  BiasedBackend(int num_blocks, int block_size, bool device,
+                std::shared_ptr<StepGate> gate = nullptr)
+      : blocks_(num_blocks), bs_(block_size), device_(device), gate_(std::move(gate)) {}
   std::string_view name() const override { return "biased"; }
   int max_context() const override { return 256; }
   int num_blocks() const override { return blocks_; }
   int block_size() const override { return bs_; }
   Status forward(std::span<const SeqChunk> chunks, std::vector<float>& logits) override {
+    if (gate_) gate_->wait();
     logits.clear();
     for (const SeqChunk& c : chunks) {
       if (c.want_logits) append_row(logits);
@@ -59,6 +81,7 @@ class BiasedBackend : public Backend {
   bool supports_sampling_mask() const override { return device_; }
   Status forward_sample(std::span<const SeqChunk> chunks, std::span<const RowSampling> rows,
                         std::vector<int32_t>& tokens, std::vector<float>& logits) override {
+    if (gate_) gate_->wait();
     tokens.clear();
     logits.clear();
     (void)chunks;
@@ -96,6 +119,7 @@ class BiasedBackend : public Backend {
   }
   int blocks_, bs_;
   bool device_;
+  std::shared_ptr<StepGate> gate_;
   int masked_rows_ = 0;
 };
 
@@ -196,10 +220,14 @@ TEST(EngineConstrainedTest, MaxTokensCutsAValidPrefixWithLength) {
 
 TEST(EngineConstrainedTest, PreemptedSequencesKeepTheirConstraint) {
   // 12 blocks of 4 positions for 4 sequences of up to 1 + 30 positions: recomputation preempts.
-  Engine engine(std::make_unique<BiasedBackend>(12, 4, false), kVocab, options(4));
+  // The gate holds the first step until all four are queued, so they run together.
+  auto gate = std::make_shared<StepGate>();
+  gate->closed = true;
+  Engine engine(std::make_unique<BiasedBackend>(12, 4, false, gate), kVocab, options(4));
   std::vector<std::future<Outcome>> runs;
   for (uint64_t id = 1; id <= 4; ++id)
     runs.push_back(run(engine, id, {1}, regex("[a-c]{30}", 40, id)));
+  gate->open();
   for (auto& f : runs) {
     Outcome r = f.get();
     EXPECT_EQ(r.finish, FinishReason::kStop) << r.error.to_string();

@@ -170,7 +170,7 @@ TEST(EngineTest, RejectsBadRequests) {
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   run(engine, 4, {-1}, greedy(1), &st);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  run(engine, 5, {1}, greedy(0), &st);
+  run(engine, 5, {1}, greedy(-1), &st);  // max_tokens 0 is a scoring request (echo)
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   // The engine still serves after refusing.
   EXPECT_EQ(run(engine, 6, {1}, greedy(2)).get().tokens, (std::vector<int32_t>{2, 3}));

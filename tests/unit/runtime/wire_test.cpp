@@ -305,7 +305,9 @@ TEST(Wire, PromptLogprobsRoundTrip) {
     EXPECT_TRUE(lp[1].top_logprobs.empty());
     EXPECT_EQ(got->output.tokens.size(), 1u);
     EXPECT_EQ(got->output.kv_transfer != nullptr, with_transfer);
-    if (with_transfer) EXPECT_EQ(got->output.kv_transfer->transfer_id, 77u);
+    if (with_transfer) {
+      EXPECT_EQ(got->output.kv_transfer->transfer_id, 77u);
+    }
   }
   // An unknown output section is a protocol error.
   OutputFrame o;

@@ -78,8 +78,13 @@ int run_server(const RunOptions& opts) {
           path->string());
       return 2;
     }
-    if (http.served_model_name.empty())
-      http.served_model_name = default_served_name(opts.model, *path);
+    if (opts.served_model_names.size() > 1) {
+      spdlog::error("an encoder model takes one --served-model-name");
+      return 2;
+    }
+    http.served_model_name = opts.served_model_names.empty()
+                                 ? default_served_name(opts.model, *path)
+                                 : opts.served_model_names.front();
     return run_encoder_server({*path, http, opts.engine, opts.shutdown_grace_s});
   }
   spdlog::info("loading model from {}", path->string());

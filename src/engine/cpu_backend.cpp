@@ -50,8 +50,7 @@ class CpuBackend final : public Backend {
   CpuBackend(const model::Model& model, std::unique_ptr<tp::RankWeights> shard,
              std::unique_ptr<tp::Communicator> comm, int n_threads, int max_context, int n_blocks,
              int block_size, KvCacheDtype kv_dtype)
-      : model_(model),
-        shard_(std::move(shard)),
+      : shard_(std::move(shard)),
         comm_(std::move(comm)),
         cfg_(shard_ ? shard_->config() : model.config()),
         w_(shard_ ? shard_->weights() : model.weights()),
@@ -163,7 +162,6 @@ class CpuBackend final : public Backend {
   // The LM head over `n_out` normed rows in xb_: this rank's vocabulary rows, gathered on rank 0.
   Status lm_head(int n_out, std::vector<float>& logits);
 
-  const model::Model& model_;
   const std::unique_ptr<tp::RankWeights> shard_;  // null: the whole model
   const std::unique_ptr<tp::Communicator> comm_;  // null: one rank
   const model::ModelConfig& cfg_;                 // the rank's shapes (tp::RankWeights::config)

@@ -39,7 +39,8 @@ std::string_view bearer_token(std::string_view authorization) {
 }  // namespace
 
 bool is_open_path(std::string_view path) {
-  return path == "/health" || path == "/live" || path == "/metrics";
+  // "/": the playground page, which holds no data and asks for the key itself.
+  return path == "/health" || path == "/live" || path == "/metrics" || path == "/";
 }
 
 Status check_api_key(const http::Request& head, const std::optional<std::string>& key) {

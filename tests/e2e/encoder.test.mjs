@@ -59,9 +59,13 @@ function decodeBase64(s) {
   return Array.from(new Float32Array(b.buffer, b.byteOffset, b.length / 4));
 }
 
+// Compared as float32: JSON carries each float's shortest round-trip text, base64 its exact bits.
 function assertClose(a, b, tol = 1e-6) {
   assert.equal(a.length, b.length);
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `${i}: ${a[i]} vs ${b[i]}`);
+  for (let i = 0; i < a.length; i++) {
+    const x = Math.fround(a[i]), y = Math.fround(b[i]);
+    assert.ok(Math.abs(x - y) <= tol, `${i}: ${a[i]} vs ${b[i]}`);
+  }
 }
 
 describe('turbine run with encoder models', { timeout: 120000 }, () => {

@@ -33,10 +33,12 @@ function requestPlanePort(worker) {
 }
 
 // One request-plane frame: u32 length, u8 version (4), u8 type, body.
+// The request plane's version (kWireVersion in src/runtime/wire.h).
+const kWireVersion = 6;
 function frame(type, body) {
   const head = Buffer.alloc(6);
   head.writeUInt32LE(body.length + 2, 0);
-  head.writeUInt8(4, 4);
+  head.writeUInt8(kWireVersion, 4);
   head.writeUInt8(type, 5);
   return Buffer.concat([head, body]);
 }

@@ -32,7 +32,7 @@ TEST(AuthTest, SchemesAndHeaders) {
 
 TEST(AuthTest, OpenPathsAndNoKey) {
   const std::optional<std::string> key = "k3y";
-  for (const char* p : {"/health", "/live", "/metrics"}) {
+  for (const char* p : {"/health", "/live", "/metrics", "/"}) {
     EXPECT_TRUE(check_api_key(head(p, {}), key).is_ok()) << p;
   }
   // A route nobody listed is protected by default.

@@ -57,10 +57,10 @@ std::string_view family_of(std::string_view name,
 }
 
 bool matches(const Labels& labels, const Labels& match) {
-  for (const auto& [k, v] : match) {
-    auto it =
-        std::find_if(labels.begin(), labels.end(), [&](const auto& l) { return l.first == k; });
-    if (it == labels.end() || it->second != v) return false;
+  for (const auto& want : match) {  // no structured binding: clang 14 cannot capture one
+    auto it = std::find_if(labels.begin(), labels.end(),
+                           [&](const auto& l) { return l.first == want.first; });
+    if (it == labels.end() || it->second != want.second) return false;
   }
   return true;
 }

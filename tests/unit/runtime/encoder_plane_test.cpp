@@ -1,9 +1,9 @@
-// Encoder models on the request plane (wire version 5 and later): the EncodeRequest/EncodeResponse bodies
-// round-trip bit-exactly and refuse malformed bytes; a WorkerServer serving a real EncoderService
-// (tests/fixtures/encoders) answers a RemoteEncoder with the local vectors, refuses generation,
-// and a generative worker refuses encoder calls; a dead worker fails calls with kUnavailable so
-// a RoutedEncoder retries them elsewhere; the EncoderWatcher serves encoder cards from discovery
-// and leaves generative cards to the ModelWatcher.
+// Encoder models on the request plane (wire version 5 and later): the EncodeRequest/EncodeResponse
+// bodies round-trip bit-exactly and refuse malformed bytes; a WorkerServer serving a real
+// EncoderService (tests/fixtures/encoders) answers a RemoteEncoder with the local vectors, refuses
+// generation, and a generative worker refuses encoder calls; a dead worker fails calls with
+// kUnavailable so a RoutedEncoder retries them elsewhere; the EncoderWatcher serves encoder cards
+// from discovery and leaves generative cards to the ModelWatcher.
 #include <gtest/gtest.h>
 
 #include <chrono>

@@ -34,8 +34,11 @@ Status EngineCall::submit(std::span<const PreparedChoice> choices, uint64_t work
     er.params = c.params;
     er.routing.instance_id = worker_instance_id;
     er.trace = trace;
-    er.on_output = [mailbox = mailbox_, index = c.index](engine::EngineOutput&& out) {
-      mailbox->deliver(index, std::move(out));
+    // A weak reference: the engine may keep a finished request's callback after the request's
+    // coroutine (and the io_context its mailbox's timer belongs to) is gone.
+    er.on_output = [weak = std::weak_ptr<Mailbox>(mailbox_),
+                    index = c.index](engine::EngineOutput&& out) {
+      if (auto mailbox = weak.lock()) mailbox->deliver(index, std::move(out));
     };
     Status st = engine_.submit(std::move(er));
     if (!st.is_ok()) {

@@ -48,10 +48,14 @@ class EngineCall {
   // closed (close()) and nothing more will come.
   boost::asio::awaitable<std::deque<MailItem>> next();
 
-  // A callback that wakes next() with nothing (the client went away); it keeps the mailbox
-  // alive, so it may outlive this EngineCall. Call it on the strand (on_disconnect callbacks).
+  // A callback that wakes next() with nothing (the client went away). It may outlive this
+  // EngineCall and the mailbox (a weak reference: whoever waits in next() owns the call, so a
+  // mailbox that is gone has no waiter, and no timer outlives its io_context). Call it on the
+  // strand (on_disconnect callbacks).
   std::function<void()> closer() const {
-    return [mailbox = mailbox_] { mailbox->close(); };
+    return [weak = std::weak_ptr<Mailbox>(mailbox_)] {
+      if (auto mailbox = weak.lock()) mailbox->close();
+    };
   }
 
   // The choice got its final output: nothing to cancel any more.

@@ -150,12 +150,16 @@ TEST(RoutedEncoderTest, ARemovedWorkerFinishesWhatItRunsAndGetsNothingNew) {
   auto p = std::make_shared<std::promise<Result<EncoderResponse>>>();
   routed->submit(one(), [p](Result<EncoderResponse> r) { p->set_value(std::move(r)); });
   routed->remove_worker(1);
+  FakeWorker* removed = a.get();
   a.reset();  // the call holds the worker
   EXPECT_EQ(routed->n_workers(), 0u);
   auto none = call(*routed, one());
   ASSERT_FALSE(none.has_value());
   EXPECT_EQ(none.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(none.status().message().find("no worker"), std::string::npos);
+  // The removed worker still finishes the call it was running (which also frees it).
+  removed->release();
+  EXPECT_TRUE(p->get_future().get().has_value());
 }
 
 std::unique_ptr<EncoderService> service(const std::string& name) {

@@ -584,6 +584,7 @@ class JsonParser final : public ToolParserBase {
             begin_markup();
             markup(3);
             fenced_ = true;
+            fence_lang_seen_ = false;
             state_ = State::kFence;
           } else if (peek() == '{' || peek() == '[') {
             begin_markup();
@@ -594,9 +595,14 @@ class JsonParser final : public ToolParserBase {
           break;
         }
         case State::kFence: {
-          const Match lang = match("json", at_end);
-          if (lang == Match::kPartial) return;
-          if (lang == Match::kYes) markup(4);
+          // The language tag is looked for once: input that stops after it must not let a
+          // second "json" pass as the tag when more arrives (unary and streamed agree).
+          if (!fence_lang_seen_) {
+            const Match lang = match("json", at_end);
+            if (lang == Match::kPartial) return;
+            if (lang == Match::kYes) markup(4);
+            fence_lang_seen_ = true;
+          }
           while (has_input() && is_json_space(peek())) markup(1);
           if (!has_input()) return starved(at_end);
           open_calls();
@@ -687,6 +693,7 @@ class JsonParser final : public ToolParserBase {
 
   State state_ = State::kStart;
   bool fenced_ = false;
+  bool fence_lang_seen_ = false;  // kFence: the optional "json" after ``` was looked for
 };
 
 // ---------------------------------------------------------------------------------------------

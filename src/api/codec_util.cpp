@@ -224,4 +224,19 @@ Result<std::vector<ToolSpec>> tool_specs_from_chat_tools(std::string_view tools_
   return out;
 }
 
+Result<ToolChoice> tool_choice_from_string(std::string_view s, std::string_view object_form) {
+  ToolChoice choice;
+  if (s == "auto") return choice;
+  if (s == "none") {
+    choice.mode = ToolChoice::Mode::kNone;
+  } else if (s == "required") {
+    choice.mode = ToolChoice::Mode::kRequired;
+  } else {
+    return invalid_argument("tool_choice must be 'none', 'auto', 'required' or " +
+                                std::string(object_form) + ", got '" + std::string(s) + "'",
+                            "tool_choice");
+  }
+  return choice;
+}
+
 }  // namespace turbine::api

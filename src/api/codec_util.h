@@ -54,4 +54,8 @@ Status check_parameters_schema(const boost::json::value& schema, const std::stri
 // Responses and Anthropic parsers do.
 Result<std::vector<ToolSpec>> tool_specs_from_chat_tools(std::string_view tools_json);
 
+// tool_choice's string forms, "auto" / "none" / "required" (chat, Responses); any other string is a
+// 400 on tool_choice that shows `object_form`, the protocol's object spelling.
+Result<ToolChoice> tool_choice_from_string(std::string_view s, std::string_view object_form);
+
 }  // namespace turbine::api

@@ -12,23 +12,11 @@ namespace {
 
 // tool_choice: "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}.
 Result<ToolChoice> read_chat_tool_choice(const json::value& v) {
-  ToolChoice choice;
   if (v.is_string()) {
-    const std::string_view s(v.get_string().data(), v.get_string().size());
-    if (s == "auto") return choice;
-    if (s == "none") {
-      choice.mode = ToolChoice::Mode::kNone;
-    } else if (s == "required") {
-      choice.mode = ToolChoice::Mode::kRequired;
-    } else {
-      return invalid_argument(
-          "tool_choice must be 'none', 'auto', 'required' or {\"type\": \"function\", "
-          "\"function\": {\"name\": ...}}, got '" +
-              std::string(s) + "'",
-          "tool_choice");
-    }
-    return choice;
+    return tool_choice_from_string(std::string_view(v.get_string().data(), v.get_string().size()),
+                                   "{\"type\": \"function\", \"function\": {\"name\": ...}}");
   }
+  ToolChoice choice;
   if (!v.is_object()) return type_error("tool_choice", "a string or an object", v);
   const json::object& obj = v.get_object();
   const json::value* type = find_field(obj, "type");

@@ -68,7 +68,8 @@ e2e-test: binaries npm-deps
 deploy-test: binaries npm-deps
 	cd tests/deploy && TURBINE_BIN=$(abspath $(BUILD))/turbine node --test *.test.mjs
 
-# -O0 with line tables only: half the compile time of -O1 -g, and stack traces keep file:line.
+# -O0 with line tables only (half the compile time of -O1 -g; compute-bound modules keep -O1:
+# CMakeLists.txt), and stack traces keep file:line.
 $(ASAN_BUILD)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DTURBINE_SANITIZE=ON -DTURBINE_FUZZ=ON -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only \

@@ -105,7 +105,8 @@ TEST(PreprocessorTest, AReasoningModelsConstraintStartsAfterTheReasoning) {
             structured::StartTrigger{});
   // An earlier turn's closed block does not close this one.
   EXPECT_EQ(constraint_start("<think>a</think>b\nuser: hi\nassistant:", m.reasoning), may_open);
-  EXPECT_EQ(constraint_start("assistant: <think>\n", ReasoningMarkup{}), structured::StartTrigger{});
+  EXPECT_EQ(constraint_start("assistant: <think>\n", ReasoningMarkup{}),
+            structured::StartTrigger{});
 
   const auto start_of = [&](const ParsedRequest& r) {
     auto p = Preprocessor().prepare(r, m, "messages");

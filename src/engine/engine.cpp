@@ -149,11 +149,16 @@ Result<std::unique_ptr<structured::Matcher>> Engine::make_matcher(const EngineRe
   if (!compiled.has_value()) {
     return Status(compiled.status().code(), compiled.status().message(), field);
   }
-  auto matcher = std::make_unique<structured::Matcher>(std::move(*compiled));
+  if (Status st = structured::check_start_trigger(p.constraint.start, (*compiled)->vocab());
+      !st.is_ok()) {
+    return invalid_argument(st.message(), field);
+  }
+  auto matcher = std::make_unique<structured::Matcher>(std::move(*compiled), p.constraint.start);
   if (p.constraint_replay > static_cast<int>(request.prompt.size())) {
     return invalid_argument("constraint_replay is longer than the prompt", "constraint_replay");
   }
-  // The tokens generated elsewhere under the constraint (migration, disaggregated prefill).
+  // The tokens generated elsewhere under the constraint (migration, disaggregated prefill),
+  // those before and including a start trigger too: they advance only the matcher's phase.
   const auto replay =
       std::span<const int32_t>(request.prompt).last(static_cast<size_t>(p.constraint_replay));
   if (Status st = matcher->accept_tokens(replay); !st.is_ok()) {

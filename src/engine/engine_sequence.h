@@ -66,6 +66,9 @@ struct Engine::Sequence {
   // next token's allowed set, ceil(n_vocab / 32) words, refilled before each sampling.
   std::unique_ptr<structured::Matcher> matcher;
   std::vector<uint32_t> mask;
+  // Whether the next token is sampled under `mask`: not without a constraint, and not inside the
+  // reasoning of a constraint that starts after it (the CPU and device samplers run unmasked).
+  bool masked() const { return matcher && matcher->masks_next(); }
   // The single-byte token of each byte (-1: none), built the first time the budget steers this
   // sequence (engine_step.cpp).
   std::vector<int32_t> byte_tokens;

@@ -28,6 +28,10 @@ void steer_to_finish(structured::Matcher& m, const SamplingParams& p, int64_t bu
                      std::span<const int32_t> eos, const structured::Vocabulary& vocab,
                      int32_t n_vocab, std::vector<int32_t>& byte_tokens, SampledToken& tok) {
   if (p.ignore_eos || eos.empty()) return;
+  // Inside the reasoning (or its opening marker) nothing is constrained and no budget is kept:
+  // output cut off there ends with `length` (as in vLLM).
+  using Phase = structured::Matcher::Phase;
+  if (m.phase() == Phase::kReasoning || m.phase() == Phase::kOpening) return;
   auto cost = [&] { return m.is_terminated() ? int64_t{0} : m.min_completion_bytes() + 1; };
   if (cost() > budget) return;  // cannot be completed any more: it ends with `length`
   const auto& stops = p.stop_token_ids;
@@ -35,6 +39,10 @@ void steer_to_finish(structured::Matcher& m, const SamplingParams& p, int64_t bu
       std::find(stops.begin(), stops.end(), tok.token) != stops.end())
     return;
   if (!m.accept_token(tok.token)) return;  // step() reports it
+  if (m.phase() != Phase::kGrammar) {      // the token opened a reasoning block
+    m.rollback(1);
+    return;
+  }
   const int64_t after = cost();
   m.rollback(1);
   if (after <= budget - 1) return;
@@ -69,7 +77,7 @@ bool Engine::device_samplable(const Sequence& s) const {
       p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f ||
       p.logit_bias.size() > kMaxDeviceLogitBias)
     return false;
-  if (s.matcher && !backend_->supports_sampling_mask()) return false;
+  if (s.masked() && !backend_->supports_sampling_mask()) return false;
   const bool masks =
       !p.stop_token_ids.empty() || (!p.ignore_eos && !options_.eos_token_ids.empty());
   return !(masks && s.n_generated < p.min_tokens);
@@ -299,7 +307,7 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.prompt_hash = s.prompt_hash;
       r.n_generated = s.n_generated;
       if (s.n_generated < s.req.params.min_tokens) r.suppressed = s.suppressed;
-      if (s.matcher) {
+      if (s.masked()) {
         fill_mask(*plan[i].seq);
         r.allowed = s.mask;
       }
@@ -330,7 +338,7 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.seed = s.seed;
       r.step = static_cast<uint64_t>(s.n_generated);
       r.logit_bias = s.req.params.logit_bias;
-      if (s.matcher && !r.on_host) {
+      if (s.masked() && !r.on_host) {
         // Called by the backend once the forward pass is queued: overlaps the device's work.
         Sequence* seq = plan[i].seq;
         r.fill_mask = [this, seq](uint32_t* words) {
@@ -374,7 +382,7 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       std::span<float> row_logits(logits.data() + host_row * static_cast<size_t>(n_vocab_),
                                   static_cast<size_t>(n_vocab_));
       ++host_row;
-      if (s.matcher) {
+      if (s.masked()) {
         fill_mask(s);
         sampled.push_back(s.sampler->sample(row_logits, s.mask));
       } else {

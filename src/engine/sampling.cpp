@@ -27,6 +27,9 @@ Status SamplingParams::validate() const {
     return invalid_argument("constraint_replay must be 0 without a constraint, else >= 0",
                             "constraint_replay");
   }
+  if (constraint.start.active() && !constraint.active()) {
+    return invalid_argument("a constraint's start trigger needs a constraint", "constraint");
+  }
   if (n_logprobs > 20) return invalid_argument("logprobs must be at most 20", "logprobs");
   for (size_t i = 0; i < logit_bias.size(); ++i) {
     const auto& [id, bias] = logit_bias[i];

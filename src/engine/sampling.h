@@ -42,10 +42,13 @@ struct SamplingParams {
   // max_tokens 0 scores the prompt and generates nothing.
   int prompt_logprobs = -1;
   // What the output must match (structured outputs, src/structured); kNone: unconstrained.
+  // constraint.start (reasoning models): the constraint starts after the reasoning block ends;
+  // until then the sequence samples without a mask.
   structured::ConstraintSpec constraint;
   // The last `constraint_replay` prompt tokens were generated under `constraint` before this
   // request reached this engine (a migration, or the first token a disaggregated prefill worker
-  // sampled): the engine replays them into the sequence's matcher before it samples.
+  // sampled): the engine replays them into the sequence's matcher before it samples. They include
+  // the reasoning and its end marker when the constraint has a start trigger.
   int constraint_replay = 0;
 
   Status validate() const;

@@ -112,6 +112,7 @@ class FrontendImpl final : public Frontend {
     entry->max_context = entry->engine->max_context();
     entry->text_processors = std::move(m.text_processors);
     entry->grammar_compiler = make_grammar_compiler(*entry->tokenizer, m.info->n_vocab);
+    entry->reasoning = reasoning_markup(m.reasoning_format, *entry->tokenizer);
     entry->created = unix_now();
     metrics::ModelMetrics& mm = metrics_.model(entry->name);
     mm.context_length.Set(static_cast<double>(entry->max_context));

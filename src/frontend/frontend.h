@@ -34,6 +34,7 @@
 #include "http/request_checks.h"
 #include "model/model.h"
 #include "model/model_info.h"
+#include "parsers/reasoning_parser.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -83,6 +84,9 @@ struct ServedModel {
   // Reasoning / tool-call parsers for chat responses (postprocessor.h, output_parsers.h); empty:
   // none.
   TextProcessorFactory text_processors;
+  // The reasoning parser's format (output_parsers.h ModelParsers): output constraints start after
+  // the reasoning. (Default-initialized like `encoder`.)
+  parsers::ReasoningFormat reasoning_format = parsers::ReasoningFormat::kNone;
   // An encoder model (embeddings, classification, rerank): set instead of model, tokenizer and
   // engine; served on the encoder routes (encoder_routes.h) and refused by the generative ones.
   // (A default initializer: aggregate initialisations that stop before it stay warning-free.)

@@ -25,6 +25,7 @@
 #include "encoder/async_encoder.h"
 #include "engine/async_engine.h"
 #include "frontend/chat_prompt.h"
+#include "frontend/output_parsers.h"
 #include "frontend/postprocessor.h"
 #include "structured/compiler.h"
 #include "tokenizer/tokenizer.h"
@@ -51,6 +52,9 @@ struct ModelEntry {
   // Structured outputs: compiles constraints against this model's vocabulary (shared with the
   // in-process engines, structured/compiler_registry.h); null: constrained requests get a 400.
   std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
+  // The reasoning parser's markup as token ids: a chat request's constraint starts after the
+  // reasoning (output_parsers.h constraint_start); inactive: at the first token.
+  ReasoningMarkup reasoning;
   int64_t created = 0;  // unix seconds
 
   api::ModelCard card() const { return {name, created, max_context, "turbine"}; }

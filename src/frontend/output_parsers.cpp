@@ -94,6 +94,38 @@ std::vector<int32_t> markup_token_ids(parsers::ToolCallFormat tool_format,
   return ids;  // ascending
 }
 
+ReasoningMarkup reasoning_markup(parsers::ReasoningFormat format,
+                                 const tokenizer::Tokenizer& tokenizer) {
+  ReasoningMarkup m;
+  m.format = format;
+  const std::vector<std::string_view> tags = markup_of(format);
+  if (tags.size() != 2) return m;
+  std::vector<int32_t>* out[2] = {&m.open, &m.close};
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    const std::string piece = tokenizer.piece(id);
+    for (size_t k = 0; k < 2; ++k) {
+      if (out[k]->empty() && piece == tags[k]) out[k]->push_back(id);
+    }
+  }
+  for (size_t k = 0; k < 2; ++k) {
+    if (out[k]->empty()) *out[k] = tokenizer.encode(tags[k], /*add_special=*/false);
+    if (out[k]->size() > structured::kMaxTriggerIds) out[k]->clear();  // not a usable marker
+  }
+  return m;
+}
+
+structured::StartTrigger constraint_start(std::string_view prompt_text,
+                                          const ReasoningMarkup& markup) {
+  if (!markup.active()) return {};
+  if (parsers::prompt_in_reasoning(prompt_text, markup.format)) return {.end = markup.close};
+  const std::vector<std::string_view> tags = markup_of(markup.format);
+  std::string_view rest = prompt_text;
+  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.back())))
+    rest.remove_suffix(1);
+  if (rest.ends_with(tags[1])) return {};
+  return {.end = markup.close, .open = markup.open};
+}
+
 ModelParsers resolve_parsers(const ParserChoice& choice, const parsers::ModelHints& hints,
                              const tokenizer::Tokenizer& tokenizer) {
   ModelParsers p;
@@ -160,7 +192,8 @@ std::string model_type_hint(std::string_view arch_name) {
 
 TextProcessorFactory parsers_for_model(const ParserChoice& choice, const std::string& name,
                                        const model::ModelInfo& info,
-                                       const tokenizer::Tokenizer& tokenizer) {
+                                       const tokenizer::Tokenizer& tokenizer,
+                                       ModelParsers* resolved) {
   const ModelParsers p = resolve_parsers(
       choice, {info.vocab.chat_template, model_type_hint(info.arch_name)}, tokenizer);
   spdlog::info("model {}: tool-call parser {}, reasoning parser {}{}", name,
@@ -169,6 +202,7 @@ TextProcessorFactory parsers_for_model(const ParserChoice& choice, const std::st
                p.keep_special.empty()
                    ? ""
                    : " (" + std::to_string(p.keep_special.size()) + " markup tokens kept)");
+  if (resolved != nullptr) *resolved = p;
   return make_parser_factory(p);
 }
 

@@ -28,6 +28,7 @@
 #include "frontend/postprocessor.h"
 #include "model/model_info.h"
 #include "parsers/output_parser.h"
+#include "structured/constraint_spec.h"
 #include "tokenizer/tokenizer.h"
 
 namespace turbine::frontend {
@@ -55,14 +56,39 @@ std::vector<int32_t> markup_token_ids(parsers::ToolCallFormat tool_format,
                                       parsers::ReasoningFormat reasoning_format,
                                       const tokenizer::Tokenizer& tokenizer);
 
+// A reasoning model's block markup as token ids, for constraints that start after the reasoning
+// (structured::StartTrigger): each tag is the token whose piece is exactly the tag (Qwen3's and
+// DeepSeek-R1's added <think> / </think>), else the tag as the tokenizer encodes it alone.
+struct ReasoningMarkup {
+  parsers::ReasoningFormat format = parsers::ReasoningFormat::kNone;
+  std::vector<int32_t> open;
+  std::vector<int32_t> close;
+  bool active() const { return !open.empty() && !close.empty(); }
+};
+// One pass over the vocabulary: call once per model. Inactive for kNone.
+ReasoningMarkup reasoning_markup(parsers::ReasoningFormat format,
+                                 const tokenizer::Tokenizer& tokenizer);
+
+// Where a chat request's output constraint starts, from its rendered prompt:
+// - no reasoning markup, or the prompt ends with the closing tag (after whitespace: Qwen3 with
+//   enable_thinking false closes an empty block): at the first token (an empty trigger);
+// - the prompt leaves a block open (parsers::prompt_in_reasoning, DeepSeek-R1): after the
+//   closing tag's ids;
+// - otherwise (Qwen3 with thinking on): the output may open a block with the opening tag as its
+//   first token, then the constraint starts after the closing tag; any other first token starts
+//   it at once. Reasoning cut off by max_tokens ends with `length` and no constrained output.
+structured::StartTrigger constraint_start(std::string_view prompt_text,
+                                          const ReasoningMarkup& markup);
+
 // The per-choice processors of a model's chat responses (empty when nothing applies).
 TextProcessorFactory make_parser_factory(ModelParsers parsers);
 
 // The text processors of a served model named `name` (logged): `choice`, else detection from
-// `info`'s chat template and architecture.
+// `info`'s chat template and architecture; `resolved` (optional) gets the parsers chosen.
 TextProcessorFactory parsers_for_model(const ParserChoice& choice, const std::string& name,
                                        const model::ModelInfo& info,
-                                       const tokenizer::Tokenizer& tokenizer);
+                                       const tokenizer::Tokenizer& tokenizer,
+                                       ModelParsers* resolved = nullptr);
 
 // One StreamParser as a TextProcessor: its pieces become the delta's content, reasoning and tool
 // calls; calls with an index >= max_calls are dropped (parallel_tool_calls false: 1);

@@ -69,6 +69,14 @@ Result<PreparedRequest> Preprocessor::prepare(const ParsedRequest& request, cons
   if (out.has_value() && spec.active()) {
     for (PreparedChoice& c : out->choices) c.params.constraint = spec;
   }
+  // A reasoning model thinks before its constrained output (issue 20): the constraint starts
+  // after the reasoning block, unless the prompt closed it.
+  if (out.has_value() && out->chat && model.reasoning.active()) {
+    const structured::StartTrigger start = constraint_start(out->prompt_text, model.reasoning);
+    for (PreparedChoice& c : out->choices) {
+      if (c.params.constraint.active()) c.params.constraint.start = start;
+    }
+  }
   return out;
 }
 

@@ -173,6 +173,11 @@ bool read_params(Reader& r, engine::SamplingParams& p) {
   uint8_t kind = 0;
   ok = ok && r.raw(kind) && r.str(p.constraint.text) && r.raw(p.constraint_replay);
   if (!ok || kind > static_cast<uint8_t>(structured::ConstraintSpec::Kind::kGrammar)) return false;
+  // --- wire version 7: the constraint's start trigger (reasoning models). ---
+  structured::StartTrigger& start = p.constraint.start;
+  if (!r.ids(start.end) || !r.ids(start.open) || start.end.size() > structured::kMaxTriggerIds ||
+      start.open.size() > structured::kMaxTriggerIds)
+    return false;
   p.constraint.kind = static_cast<structured::ConstraintSpec::Kind>(kind);
   if (has_seed) p.seed = seed;
   p.ignore_eos = ignore_eos != 0;
@@ -209,6 +214,9 @@ void encode(const RequestFrame& f, std::string& out) {
   w.u8(static_cast<uint8_t>(p.constraint.kind));
   w.str(p.constraint.text);
   w.raw(p.constraint_replay);
+  // --- wire version 7 ---
+  w.ids(p.constraint.start.end);
+  w.ids(p.constraint.start.open);
   w.raw(f.trace.trace_id);
   w.raw(f.trace.span_id);
   w.u8(f.trace.flags);

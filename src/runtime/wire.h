@@ -12,7 +12,8 @@
 //
 //   Request (frontend -> worker):  u64 id, i32[] prompt, SamplingParams (every field; version 6
 //                                  added {i32 token, f32 bias}[] logit_bias, u64 prompt_group and
-//                                  the constraint as u8 kind, str text, i32 replay),
+//                                  the constraint as u8 kind, str text, i32 replay; version 7
+//                                  its start trigger as i32[] end, i32[] open),
 //                                  u8[16] trace id, u8[8] parent span id, u8 trace flags
 //   Cancel  (frontend -> worker):  u64 id, u8 stop (1: AsyncEngine::stop, version 4)
 //   Output  (worker -> frontend):  u64 id, u8 finish, i32 prompt_tokens, completion_tokens,
@@ -67,8 +68,11 @@ namespace turbine::runtime {
 // EncodeResponse frames; 6: SamplingParams end with logit_bias, prompt_group and the output
 // constraint (u8 kind, str text, i32 constraint_replay), so a worker compiles and enforces it (a
 // v5 peer fails on the Hello's version rather than generating unconstrained text); prompt
-// logprobs (request flag 4 + i32 k; output section 2: tokens[]).
-inline constexpr uint8_t kWireVersion = 6;
+// logprobs (request flag 4 + i32 k; output section 2: tokens[]); 7: the constraint's start
+// trigger (i32[] end, i32[] open after constraint_replay, at most kMaxTriggerIds each), so a
+// worker lets a reasoning model think before the grammar starts (a v6 peer fails on the Hello's
+// version rather than constraining the reasoning).
+inline constexpr uint8_t kWireVersion = 7;
 // A Hello larger than this closes the connection before it is read whole: an unauthenticated peer
 // cannot make the worker buffer a 32 MiB frame.
 inline constexpr uint32_t kMaxHelloBytes = 4096;

@@ -49,13 +49,15 @@ Status FrontendModels::add(const runtime::ModelCard& card,
     TURBINE_ASSIGN_OR_RETURN(auto tok, tokenizer::make_tokenizer(l.info->vocab));
     l.tokenizer = std::move(tok);
   }
+  frontend::ModelParsers resolved;
   frontend::TextProcessorFactory parsers =
-      frontend::parsers_for_model(parsers_, card.served_name, *l.info, *l.tokenizer);
+      frontend::parsers_for_model(parsers_, card.served_name, *l.info, *l.tokenizer, &resolved);
+  const auto reasoning = resolved.reasoning_format;
   for (const std::string& a : aliases_of(card.served_name)) {
-    TURBINE_RETURN_IF_ERROR(front_.add_model({a, l.info, l.tokenizer, engine, parsers}));
+    TURBINE_RETURN_IF_ERROR(front_.add_model({a, l.info, l.tokenizer, engine, parsers, reasoning}));
   }
   return front_.add_model(
-      {card.served_name, l.info, l.tokenizer, std::move(engine), std::move(parsers)});
+      {card.served_name, l.info, l.tokenizer, std::move(engine), std::move(parsers), reasoning});
 }
 
 }  // namespace turbine::serving

@@ -7,8 +7,24 @@
 
 namespace turbine::structured {
 
-Matcher::Matcher(std::shared_ptr<const CompiledGrammar> grammar)
-    : grammar_(std::move(grammar)), pda_(grammar_->automaton(), pool_) {
+Status check_start_trigger(const StartTrigger& start, const Vocabulary& vocab) {
+  if (!start.open.empty() && start.end.empty())
+    return invalid_argument("a reasoning start trigger that opens a block needs its end");
+  for (const std::vector<int32_t>* ids : {&start.end, &start.open}) {
+    if (ids->size() > kMaxTriggerIds)
+      return invalid_argument("a reasoning marker is longer than " +
+                              std::to_string(kMaxTriggerIds) + " tokens");
+    for (int32_t id : *ids) {
+      if (id < 0 || id >= vocab.size())
+        return invalid_argument("reasoning marker token " + std::to_string(id) +
+                                " is outside the vocabulary");
+    }
+  }
+  return Status::ok();
+}
+
+Matcher::Matcher(std::shared_ptr<const CompiledGrammar> grammar, StartTrigger start)
+    : grammar_(std::move(grammar)), pda_(grammar_->automaton(), pool_), start_(std::move(start)) {
   reset();
 }
 
@@ -17,21 +33,52 @@ void Matcher::reset() {
   history_.clear();
   history_.emplace_back();
   pda_.start(history_.back().cfg);
+  gate_tokens_.clear();
+  update_phase();
+}
+
+// The gate's tokens are a prefix of the output: start.open (when set, all of it or a prefix while
+// opening), then the reasoning, which ends with start.end once the grammar has started.
+void Matcher::update_phase() {
+  const std::vector<int32_t>& open = start_.open;
+  const std::vector<int32_t>& end = start_.end;
+  const size_t n = gate_tokens_.size();
+  if (end.empty()) {
+    phase_ = Phase::kGrammar;
+  } else if (!open.empty() && n < open.size()) {
+    // Declined: the first token was the grammar's, not the opening marker's.
+    if (n == 0)
+      phase_ = history_.size() > 1 ? Phase::kGrammar : Phase::kMayOpen;
+    else
+      phase_ = Phase::kOpening;
+  } else {
+    const size_t inside = n - open.size();
+    const bool ended =
+        inside >= end.size() && std::equal(end.rbegin(), end.rend(), gate_tokens_.rbegin());
+    phase_ = ended ? Phase::kGrammar : Phase::kReasoning;
+  }
 }
 
 bool Matcher::can_terminate() const {
+  if (phase_ == Phase::kReasoning) return true;
+  if (phase_ == Phase::kOpening) return false;
   const Step& s = history_.back();
   return !s.terminated && s.cfg.popped;
 }
 
 bool Matcher::is_terminated() const {
+  if (phase_ == Phase::kReasoning || phase_ == Phase::kOpening) return false;
   const Step& s = history_.back();
   return s.terminated || s.cfg.tops.empty();
 }
 
 bool Matcher::rollback(size_t n) {
   if (n > num_accepted()) return false;
-  history_.resize(history_.size() - n);
+  // The grammar's tokens follow the gate's: they go first.
+  const size_t grammar = std::min(n, history_.size() - 1);
+  history_.resize(history_.size() - grammar);
+  gate_tokens_.resize(gate_tokens_.size() - (n - grammar));
+  update_phase();
   return true;
 }
 
@@ -49,6 +96,24 @@ bool Matcher::advance(std::string_view bytes, Config& out) {
 }
 
 bool Matcher::accept_token(int32_t id) {
+  switch (phase_) {
+    case Phase::kGrammar: return accept_grammar_token(id);
+    case Phase::kMayOpen:
+      if (id == start_.open.front()) break;
+      if (!accept_grammar_token(id)) return false;
+      update_phase();
+      return true;
+    case Phase::kOpening:
+      if (id != start_.open[gate_tokens_.size()]) return false;
+      break;
+    case Phase::kReasoning: break;
+  }
+  gate_tokens_.push_back(id);
+  update_phase();
+  return true;
+}
+
+bool Matcher::accept_grammar_token(int32_t id) {
   if (history_.back().terminated) return false;
   const Vocabulary& v = grammar_->vocab();
   if (v.is_stop(id)) {
@@ -77,14 +142,44 @@ Status Matcher::accept_tokens(std::span<const int32_t> ids) {
 }
 
 bool Matcher::accept_bytes(std::string_view bytes) {
+  if (phase_ == Phase::kOpening || phase_ == Phase::kReasoning) return false;
   if (history_.back().terminated || bytes.empty()) return false;
   Step s;
   if (!advance(bytes, s.cfg)) return false;
   history_.push_back(std::move(s));
+  update_phase();
   return true;
 }
 
+namespace {
+
+void set_bit(uint32_t* words, int32_t id) {
+  words[id >> 5] |= 1u << (id & 31);
+}
+
+void set_all(uint32_t* words, const Vocabulary& v) {
+  std::memset(words, 0, v.mask_words() * sizeof(uint32_t));
+  for (int32_t id = 0; id < v.size(); ++id) set_bit(words, id);
+}
+
+}  // namespace
+
 void Matcher::fill_next_token_bitmask(uint32_t* words) {
+  switch (phase_) {
+    case Phase::kReasoning: set_all(words, grammar_->vocab()); return;
+    case Phase::kOpening:
+      std::memset(words, 0, mask_words() * sizeof(uint32_t));
+      set_bit(words, start_.open[gate_tokens_.size()]);
+      return;
+    case Phase::kMayOpen:
+      fill_grammar_mask(words);
+      set_bit(words, start_.open.front());
+      return;
+    case Phase::kGrammar: fill_grammar_mask(words); return;
+  }
+}
+
+void Matcher::fill_grammar_mask(uint32_t* words) {
   const Vocabulary& v = grammar_->vocab();
   const size_t n_words = v.mask_words();
   std::memset(words, 0, n_words * sizeof(uint32_t));
@@ -116,6 +211,10 @@ void Matcher::fill_next_token_bitmask(uint32_t* words) {
 
 void Matcher::fill_next_token_bitmask_reference(uint32_t* words) {
   const Vocabulary& v = grammar_->vocab();
+  if (phase_ == Phase::kReasoning || phase_ == Phase::kOpening) {
+    fill_next_token_bitmask(words);  // no grammar involved
+    return;
+  }
   std::memset(words, 0, v.mask_words() * sizeof(uint32_t));
   const Step& step = history_.back();
   if (!step.terminated) {
@@ -143,6 +242,7 @@ void Matcher::fill_next_token_bitmask_reference(uint32_t* words) {
   if (step.terminated || step.cfg.popped) {
     for (int32_t id : v.stop_ids()) words[id >> 5] |= 1u << (id & 31);
   }
+  if (phase_ == Phase::kMayOpen) set_bit(words, start_.open.front());
 }
 
 // Runs the uncertain tokens of one top against its real stack, reusing the configuration of the

@@ -83,6 +83,55 @@ TEST(PreprocessorTest, ConstraintsAreCompiledAndBadOnesAre400sNamingTheField) {
   EXPECT_EQ(none.status().field(), "response_format");
 }
 
+// Issue 20: on a reasoning model a chat request's constraint starts after the reasoning block
+// (structured::StartTrigger), unless the prompt closed it; completions are never deferred.
+TEST(PreprocessorTest, AReasoningModelsConstraintStartsAfterTheReasoning) {
+  ModelEntry m = model();
+  m.grammar_compiler = make_grammar_compiler(*m.tokenizer, m.tokenizer->vocab_size());
+  ASSERT_NE(m.grammar_compiler, nullptr);
+  // FakeTokenizer: "<think>" is id 14, "</think>" id 15.
+  m.reasoning = reasoning_markup(parsers::ReasoningFormat::kThink, *m.tokenizer);
+  ASSERT_TRUE(m.reasoning.active());
+  EXPECT_EQ(m.reasoning.open, std::vector<int32_t>{14});
+  EXPECT_EQ(m.reasoning.close, std::vector<int32_t>{15});
+  EXPECT_FALSE(reasoning_markup(parsers::ReasoningFormat::kNone, *m.tokenizer).active());
+
+  // The decision from the rendered prompt.
+  const structured::StartTrigger may_open{.end = {15}, .open = {14}};
+  const structured::StartTrigger inside{.end = {15}};
+  EXPECT_EQ(constraint_start("user: hi\nassistant:", m.reasoning), may_open);
+  EXPECT_EQ(constraint_start("user: hi\nassistant: <think>\n", m.reasoning), inside);
+  EXPECT_EQ(constraint_start("assistant:\n<think>\n\n</think>\n\n", m.reasoning),
+            structured::StartTrigger{});
+  // An earlier turn's closed block does not close this one.
+  EXPECT_EQ(constraint_start("<think>a</think>b\nuser: hi\nassistant:", m.reasoning), may_open);
+  EXPECT_EQ(constraint_start("assistant: <think>\n", ReasoningMarkup{}),
+            structured::StartTrigger{});
+
+  const auto start_of = [&](const ParsedRequest& r) {
+    auto p = Preprocessor().prepare(r, m, "messages");
+    EXPECT_TRUE(p.has_value()) << p.status().to_string();
+    EXPECT_EQ(p->choices.size(), 1u);
+    EXPECT_EQ(p->choices[0].params.constraint.kind, structured::ConstraintSpec::Kind::kJsonObject);
+    return p->choices[0].params.constraint.start;
+  };
+  api::ChatRequest r = chat("hi");
+  r.sampling.constraint = {api::OutputConstraint::Kind::kJsonObject, "", "response_format"};
+  EXPECT_EQ(start_of(r), may_open);  // the fallback template ends "assistant:"
+  r.template_fields.chat_template = "{{ messages[0].content }}<think>\n";
+  EXPECT_EQ(start_of(r), inside);
+  r.template_fields.chat_template = "{{ messages[0].content }}<think>\n\n</think>\n\n";
+  EXPECT_EQ(start_of(r), structured::StartTrigger{});
+  api::CompletionRequest c = completion({"a"});
+  c.sampling.constraint = r.sampling.constraint;
+  EXPECT_EQ(start_of(c), structured::StartTrigger{});
+  // Unconstrained requests get no trigger.
+  r.sampling.constraint = {};
+  auto p = Preprocessor().prepare(r, m, "messages");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_FALSE(p->choices[0].params.constraint.start.active());
+}
+
 TEST(PreprocessorTest, LongestTokenBytes) {
   FakeTokenizer tok;
   EXPECT_EQ(longest_token_bytes(tok), std::string(" very-long-token-of-24b").size());

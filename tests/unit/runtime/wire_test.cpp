@@ -108,14 +108,42 @@ TEST(Wire, RequestCarriesTheOutputConstraint) {
   EXPECT_FALSE(decode(bytes(buf)).has_value());
 }
 
+// Wire version 7: the constraint's start trigger (reasoning models) travels with it.
+TEST(Wire, RequestCarriesTheConstraintsStartTrigger) {
+  RequestFrame r;
+  r.id = 3;
+  r.prompt = {1, 2, 3, 4};
+  r.params.constraint = {structured::ConstraintSpec::Kind::kJsonObject, "", {{151668}, {151667}}};
+  r.params.constraint_replay = 3;
+  r.params.prompt_logprobs = 1;  // a section after the trigger still parses
+  std::string buf;
+  encode(r, buf);
+  auto got = std::get<RequestFrame>(round_trip(buf));
+  EXPECT_EQ(got.params.constraint, r.params.constraint);
+  EXPECT_EQ(got.params.constraint.start.end, std::vector<int32_t>{151668});
+  EXPECT_EQ(got.params.constraint.start.open, std::vector<int32_t>{151667});
+  EXPECT_EQ(got.params.prompt_logprobs, 1);
+  // An end marker of two tokens and no opening marker.
+  r.params.constraint.start = {{7, 8}, {}};
+  buf.clear();
+  encode(r, buf);
+  EXPECT_EQ(std::get<RequestFrame>(round_trip(buf)).params.constraint.start,
+            r.params.constraint.start);
+  // A marker longer than kMaxTriggerIds is a malformed frame.
+  r.params.constraint.start.end.assign(structured::kMaxTriggerIds + 1, 7);
+  buf.clear();
+  encode(r, buf);
+  EXPECT_FALSE(decode(bytes(buf)).has_value());
+}
+
 TEST(Wire, AnOlderPeerIsRefusedWithTheVersionInTheError) {
   HelloFrame h;
   std::string buf;
   encode(h, buf);
-  buf[kFrameHeaderBytes] = 5;  // what a peer before the constraint field sends
+  buf[kFrameHeaderBytes] = 6;  // what a peer before the constraint's start trigger sends
   auto f = decode(bytes(buf));
   ASSERT_FALSE(f.has_value());
-  EXPECT_NE(f.status().message().find("version 5, expected 6"), std::string::npos)
+  EXPECT_NE(f.status().message().find("version 6, expected 7"), std::string::npos)
       << f.status().message();
 }
 

@@ -312,8 +312,8 @@ Result<PlannerConfig> config_from_json(std::string_view text) {
     ObjectReader sr(*sla, "sla");
     TURBINE_RETURN_IF_ERROR(
         sr.only({"predictor", "window", "q_level", "q_trend", "r", "scale_down_window",
-                 "scale_down_margin", "length_window", "correction_min", "correction_max",
-                 "correction_weight", "correction_min_requests"}));
+                 "scale_down_margin", "scale_down_worst_case", "length_window", "correction_min",
+                 "correction_max", "correction_weight", "correction_min_requests"}));
     std::string pk;
     TURBINE_RETURN_IF_ERROR(sr.string("predictor", pk));
     if (!pk.empty()) {
@@ -327,6 +327,7 @@ Result<PlannerConfig> config_from_json(std::string_view text) {
     TURBINE_RETURN_IF_ERROR(sr.number("r", c.sla.predictor.r));
     TURBINE_RETURN_IF_ERROR(sr.integer("scale_down_window", c.sla.scale_down_window));
     TURBINE_RETURN_IF_ERROR(sr.number("scale_down_margin", c.sla.scale_down_margin));
+    TURBINE_RETURN_IF_ERROR(sr.boolean("scale_down_worst_case", c.sla.scale_down_worst_case));
     TURBINE_RETURN_IF_ERROR(sr.integer("length_window", c.sla.length_window));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_min", c.sla.correction_min));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_max", c.sla.correction_max));

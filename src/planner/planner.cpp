@@ -233,6 +233,10 @@ TickReport Planner::tick(double now_s) {
                                          {"itl_s", number_or_null(e.itl_s)},
                                          {"prefill_correction", e.prefill_correction},
                                          {"decode_correction", e.decode_correction}};
+        line["planned_rate"] = e.load_rate;
+        line["scale_down_check"] = json::object{{"rate", e.down_rate},
+                                                {"prefill_correction", e.down_prefill_correction},
+                                                {"decode_correction", e.down_decode_correction}};
         if (metrics_) {
           metrics_->model_gauge(metrics::kPlannerPredictedRequestRate, m.name).Set(e.rate);
           metrics_->model_gauge(metrics::kPlannerPredictedInputTokens, m.name).Set(e.isl);

@@ -202,7 +202,25 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   recent_rates_.push_back(*rate);
   while (static_cast<int>(recent_rates_.size()) > config_.scale_down_window)
     recent_rates_.pop_front();
-  // The sizes that meet the targets with the scale-down margin: how far a pool may shrink.
+  recent_inputs_.push_back({load.rate, p_corr_, d_corr_});
+  while (static_cast<int>(recent_inputs_.size()) > config_.scale_down_window)
+    recent_inputs_.pop_front();
+  // How far a pool may shrink: the sizes that meet the targets with the scale-down margin, at
+  // the window's worst case (highest planned rate, highest corrections) when configured. The
+  // lengths are this interval's: they are averaged over length_window already.
+  Load worst = load;
+  double worst_p = p_corr_, worst_d = d_corr_;
+  if (config_.scale_down_worst_case) {
+    for (const Recent& r : recent_inputs_) {
+      worst.rate = std::max(worst.rate, r.rate);
+      worst_p = std::max(worst_p, r.p_corr);
+      worst_d = std::max(worst_d, r.d_corr);
+    }
+  }
+  estimate_.load_rate = load.rate;
+  estimate_.down_rate = worst.rate;
+  estimate_.down_prefill_correction = worst_p, estimate_.down_decode_correction = worst_d;
+  const bool worse_than_now = worst.rate > load.rate || worst_p > p_corr_ || worst_d > d_corr_;
   std::optional<PoolSizing> down;
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
@@ -222,14 +240,19 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
         d.desired = current;
         d.reason += " (no scale-down while the predicted rate rises)";
       } else {
-        if (!down) down = size_pools(model, load, p_corr_, d_corr_, config_.scale_down_margin);
+        if (!down) down = size_pools(model, worst, worst_p, worst_d, config_.scale_down_margin);
         const int with_margin = down->pools[pc.role].first;
         d.desired = std::min(current, std::max(highest, with_margin));
-        if (highest > want && highest >= with_margin)
+        if (highest > want && highest >= with_margin) {
           d.reason += fmt::format(" (scale-down window: {})", highest);
-        else if (with_margin > want)
-          d.reason += fmt::format(" (scale-down margin {:.2f}: {})", config_.scale_down_margin,
-                                  with_margin);
+        } else if (with_margin > want) {
+          d.reason += fmt::format(" (scale-down margin {:.2f}", config_.scale_down_margin);
+          if (worse_than_now)
+            d.reason +=
+                fmt::format(" at the window's worst {:.2f} req/s, corrections {:.2f}/{:.2f}",
+                            worst.rate, worst_p, worst_d);
+          d.reason += fmt::format(": {})", with_margin);
+        }
       }
     }
     out.push_back(std::move(d));

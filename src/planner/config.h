@@ -81,6 +81,12 @@ struct SlaModeConfig {
   double correction_min = 0.5, correction_max = 3.0;  // clamp of observed / expected latency
   double correction_weight = 0.5;    // weight of a new correction sample (moving average)
   int correction_min_requests = 10;  // fewer requests in an interval: keep the old factor
+  // The model is a steady-state queue: an interval whose arrival rate, or the previous one's,
+  // stepped from the interval before by more than this many standard deviations of Poisson
+  // arrivals (|r1 - r0| > z * sqrt((r1 + r0) / interval)) is a transient (a queue building up
+  // in a burst, or draining after one; its requests arrived over both intervals), not a model
+  // error: it does not update the correction factors. 0: every interval updates them.
+  double correction_steady_sd = 2.0;
 };
 
 struct LocalConnectorConfig {

@@ -234,6 +234,7 @@ TickReport Planner::tick(double now_s) {
                                          {"prefill_correction", e.prefill_correction},
                                          {"decode_correction", e.decode_correction}};
         line["planned_rate"] = e.load_rate;
+        line["load_steady"] = e.load_steady;
         line["scale_down_check"] = json::object{{"rate", e.down_rate},
                                                 {"prefill_correction", e.down_prefill_correction},
                                                 {"decode_correction", e.down_decode_correction}};

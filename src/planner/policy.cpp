@@ -83,6 +83,18 @@ void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
   for (const auto& [role, st] : pools) {
     if (st.replicas != st.ready) return;
   }
+  // A transient is not a model error: the arrival rate of this interval and of the previous one
+  // must each be within Poisson noise of the interval before.
+  if (config_.correction_steady_sd > 0 && obs.interval_s > 0) {
+    for (size_t i = 1; i < observed_rates_.size(); ++i) {
+      const double r0 = observed_rates_[i - 1], r1 = observed_rates_[i];
+      const double sd = std::sqrt((r0 + r1) / obs.interval_s);
+      if (std::abs(r1 - r0) > config_.correction_steady_sd * sd) {
+        estimate_.load_steady = false;
+        return;
+      }
+    }
+  }
   Load seen{obs.request_rate, *obs.mean_isl, *obs.mean_osl};
   const Profile& p = model.profile;
   std::tie(seen.s_mean, seen.s2_mean) = prefill_moments(p, obs.isl_buckets);
@@ -179,6 +191,9 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     for (const auto& [le, n] : l.isl_buckets) buckets[le] += n;
   }
   const bool steady = steady_;
+  observed_rates_.push_back(obs.request_rate);
+  while (observed_rates_.size() > 3) observed_rates_.pop_front();
+  estimate_.load_steady = true;
   correct(model, obs, pools, steady);
   const std::optional<double> rate = rate_->predict();
   if (!rate || isl_n <= 0 || osl_n <= 0) return std::nullopt;

@@ -53,7 +53,8 @@ struct SlaEstimate {
   double rate = 0, isl = 0, osl = 0;  // predicted
   double ttft_s = 0, itl_s = 0;       // estimated at the desired fleet, corrections applied
   double prefill_correction = 1, decode_correction = 1;
-  double load_rate = 0;  // planned: predicted rate + the rate that clears the backlog
+  bool load_steady = true;  // false: the load stepped, the corrections were not updated
+  double load_rate = 0;     // planned: predicted rate + the rate that clears the backlog
   // What a scale-down was checked against (the window's worst case, see scale_down_worst_case).
   double down_rate = 0, down_prefill_correction = 1, down_decode_correction = 1;
 };
@@ -98,8 +99,9 @@ class SlaPolicy {
   };
   SlaModeConfig config_;
   std::unique_ptr<Predictor> rate_;
-  std::deque<Lengths> lengths_;  // the last length_window intervals
-  bool steady_ = false;          // the last decision changed no pool
+  std::deque<Lengths> lengths_;        // the last length_window intervals
+  bool steady_ = false;                // the last decision changed no pool
+  std::deque<double> observed_rates_;  // arrival rates of the last three intervals, oldest first
   double p_corr_ = 1, d_corr_ = 1;
   std::map<PoolRole, std::deque<int>> recent_;
   std::deque<double> recent_rates_;  // predicted rates of the last scale_down_window intervals

@@ -104,6 +104,10 @@ TEST(PlannerConfig, ErrorsNameTheKey) {
   EXPECT_EQ(field_of(R"({"mode": "sla", "sla": {"predictor": "arima"}})"), "sla.predictor");
   EXPECT_EQ(field_of(R"({"sla": {"scale_down_worst_case": 1}})"), "sla.scale_down_worst_case");
   EXPECT_EQ(
+      field_of(R"({"mode": "sla", "sla": {"correction_steady_sd": -1}, "models": [{"name": "m", )" +
+               pools + "}]}"),
+      "sla.correction_steady_sd");
+  EXPECT_EQ(
       field_of(R"({"mode": "sla", "sla": {"scale_down_margin": 1.5}, "models": [{"name": "m", )" +
                pools + "}]}"),
       "sla.scale_down_margin");

@@ -446,6 +446,46 @@ TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstCorrection) {
   }
 }
 
+TEST(SlaPolicy, ATransientDoesNotUpdateTheCorrections) {
+  // A burst starts: the interval where arrivals step up, and the next (its requests arrived
+  // over both), see the queue build up. That is not an error of the steady-state model: the
+  // factors stay; once the rate has held for two intervals they follow the observed latency.
+  ModelConfig m = model(false, 4, 4);  // the pool stays at 4: only the corrections move
+  m.profile = sla_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = 30;
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kConstant;
+  c.correction_weight = 1.0;
+  c.correction_min_requests = 1;
+  auto obs = [&](double rate, double factor) {
+    ModelObservation o = sla_obs(rate, 4000, 200);  // 60 s intervals
+    const LatencyEstimate e = estimate_aggregated(m.profile, Load{rate, 4000, 200}, 4);
+    o.mean_ttft_s = factor * e.ttft_s;
+    o.mean_itl_s = factor * e.itl_s;
+    o.ttft_samples = o.itl_samples = 1000;
+    return o;
+  };
+  for (double sd : {2.0, 0.0}) {
+    c.correction_steady_sd = sd;
+    SlaPolicy p(c, m);
+    for (int i = 0; i < 3; ++i) p.decide(m, obs(5, 1.0), pools(4));
+    EXPECT_NEAR(p.estimate().decode_correction, 1.0, 1e-9);
+    p.decide(m, obs(10, 2.0), pools(4));  // the step: 5 -> 10 req/s is ~8 sd over 60 s
+    if (sd > 0) {
+      EXPECT_NEAR(p.estimate().decode_correction, 1.0, 1e-9);
+      EXPECT_FALSE(p.estimate().load_steady);
+      p.decide(m, obs(10.3, 2.0), pools(4));  // steady now, but the interval before stepped
+      EXPECT_NEAR(p.estimate().decode_correction, 1.0, 1e-9);
+      p.decide(m, obs(9.8, 2.0), pools(4));  // two steady intervals: within Poisson noise
+      EXPECT_TRUE(p.estimate().load_steady);
+      EXPECT_NEAR(p.estimate().decode_correction, 2.0, 1e-9);
+    } else {
+      EXPECT_NEAR(p.estimate().decode_correction, 2.0, 1e-9) << "0: every interval updates";
+    }
+  }
+}
+
 TEST(Budgets, MinMaxThenModelThenTotal) {
   std::vector<ModelConfig> models = {model(true), model(false)};
   models[1].name = "n";

@@ -70,12 +70,12 @@ struct SlaModeConfig {
   // fleet that just meets them at N - 1 (and would need N again at the next wiggle of the rate
   // or of the correction factors) is kept at N.
   double scale_down_margin = 0.9;
-  // A scale-down must hold at the worst case of the window: the size it goes to meets the
-  // targets times the margin at the window's highest planned load (predicted rate + backlog)
-  // and highest correction factors together, not only at this interval's. Scale-up answers one
-  // interval's estimate, so a pool shrunk to a size that any recent interval's load or model
-  // error would overfill gets its worker back within the window (an A -> B -> A flap). false:
-  // the margin is checked at this interval's load and corrections only.
+  // A scale-down must hold at the worst interval of the window: the size it goes to meets the
+  // targets times the margin at each of the last scale_down_window intervals' planned load
+  // (predicted rate + backlog) and correction factors, not only at this interval's. Scale-up
+  // answers one interval's estimate, so a pool shrunk to a size that a recent interval's load
+  // or model error would overfill gets its worker back within the window (an A -> B -> A flap).
+  // false: the margin is checked at this interval's load and corrections only.
   bool scale_down_worst_case = true;
   int length_window = 8;  // intervals over which input/output lengths are averaged
   double correction_min = 0.5, correction_max = 3.0;  // clamp of observed / expected latency

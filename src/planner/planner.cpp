@@ -235,9 +235,6 @@ TickReport Planner::tick(double now_s) {
                                          {"decode_correction", e.decode_correction}};
         line["planned_rate"] = e.load_rate;
         line["load_steady"] = e.load_steady;
-        line["scale_down_check"] = json::object{{"rate", e.down_rate},
-                                                {"prefill_correction", e.down_prefill_correction},
-                                                {"decode_correction", e.down_decode_correction}};
         if (metrics_) {
           metrics_->model_gauge(metrics::kPlannerPredictedRequestRate, m.name).Set(e.rate);
           metrics_->model_gauge(metrics::kPlannerPredictedInputTokens, m.name).Set(e.isl);

@@ -217,26 +217,11 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   recent_rates_.push_back(*rate);
   while (static_cast<int>(recent_rates_.size()) > config_.scale_down_window)
     recent_rates_.pop_front();
-  recent_inputs_.push_back({load.rate, p_corr_, d_corr_});
-  while (static_cast<int>(recent_inputs_.size()) > config_.scale_down_window)
-    recent_inputs_.pop_front();
-  // How far a pool may shrink: the sizes that meet the targets with the scale-down margin, at
-  // the window's worst case (highest planned rate, highest corrections) when configured. The
-  // lengths are this interval's: they are averaged over length_window already.
-  Load worst = load;
-  double worst_p = p_corr_, worst_d = d_corr_;
-  if (config_.scale_down_worst_case) {
-    for (const Recent& r : recent_inputs_) {
-      worst.rate = std::max(worst.rate, r.rate);
-      worst_p = std::max(worst_p, r.p_corr);
-      worst_d = std::max(worst_d, r.d_corr);
-    }
-  }
   estimate_.load_rate = load.rate;
-  estimate_.down_rate = worst.rate;
-  estimate_.down_prefill_correction = worst_p, estimate_.down_decode_correction = worst_d;
-  const bool worse_than_now = worst.rate > load.rate || worst_p > p_corr_ || worst_d > d_corr_;
-  std::optional<PoolSizing> down;
+  // This interval's sizes with the scale-down margin: how far a pool may shrink. With
+  // scale_down_worst_case the largest of them over the window counts (each interval with its
+  // own load and corrections), else this interval's.
+  const PoolSizing tight = size_pools(model, load, p_corr_, d_corr_, config_.scale_down_margin);
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
     const int current = state_of(pools, pc.role).replicas;
@@ -244,6 +229,10 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     std::deque<int>& recent = recent_[pc.role];
     recent.push_back(want);
     while (static_cast<int>(recent.size()) > config_.scale_down_window) recent.pop_front();
+    std::deque<int>& recent_tight = recent_tight_[pc.role];
+    recent_tight.push_back(tight.pools.count(pc.role) ? tight.pools.at(pc.role).first : want);
+    while (static_cast<int>(recent_tight.size()) > config_.scale_down_window)
+      recent_tight.pop_front();
     PoolDecision d{pc.role, want,
                    fmt::format("{:.2f} req/s, isl {:.0f}, osl {:.0f}: {}", load.rate, load.isl,
                                load.osl, why)};
@@ -255,18 +244,16 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
         d.desired = current;
         d.reason += " (no scale-down while the predicted rate rises)";
       } else {
-        if (!down) down = size_pools(model, worst, worst_p, worst_d, config_.scale_down_margin);
-        const int with_margin = down->pools[pc.role].first;
+        const int with_margin = config_.scale_down_worst_case
+                                    ? *std::max_element(recent_tight.begin(), recent_tight.end())
+                                    : recent_tight.back();
         d.desired = std::min(current, std::max(highest, with_margin));
         if (highest > want && highest >= with_margin) {
           d.reason += fmt::format(" (scale-down window: {})", highest);
         } else if (with_margin > want) {
-          d.reason += fmt::format(" (scale-down margin {:.2f}", config_.scale_down_margin);
-          if (worse_than_now)
-            d.reason +=
-                fmt::format(" at the window's worst {:.2f} req/s, corrections {:.2f}/{:.2f}",
-                            worst.rate, worst_p, worst_d);
-          d.reason += fmt::format(": {})", with_margin);
+          d.reason +=
+              fmt::format(" (scale-down margin {:.2f}{}: {})", config_.scale_down_margin,
+                          with_margin > recent_tight.back() ? " over the window" : "", with_margin);
         }
       }
     }

@@ -14,7 +14,7 @@
 // that served the interval, and picks the smallest pool sizes whose estimated TTFT and ITL meet the
 // targets (capacity.h). Scale-up is immediate; scale-down follows the largest recommendation of the
 // last `scale_down_window` intervals, goes only to a size that meets the targets times
-// `scale_down_margin` at the window's highest load and correction factors, and waits while the
+// `scale_down_margin` at each interval of that window, and waits while the
 // predicted rate climbs to a new high of that window.
 #pragma once
 
@@ -55,8 +55,6 @@ struct SlaEstimate {
   double prefill_correction = 1, decode_correction = 1;
   bool load_steady = true;  // false: the load stepped, the corrections were not updated
   double load_rate = 0;     // planned: predicted rate + the rate that clears the backlog
-  // What a scale-down was checked against (the window's worst case, see scale_down_worst_case).
-  double down_rate = 0, down_prefill_correction = 1, down_decode_correction = 1;
 };
 
 // The SLA mode's sizing for one load: the smallest pools (within min..max) whose estimated TTFT
@@ -105,11 +103,8 @@ class SlaPolicy {
   double p_corr_ = 1, d_corr_ = 1;
   std::map<PoolRole, std::deque<int>> recent_;
   std::deque<double> recent_rates_;  // predicted rates of the last scale_down_window intervals
-  // Planned rate (with backlog) and correction factors of the last scale_down_window intervals.
-  struct Recent {
-    double rate, p_corr, d_corr;
-  };
-  std::deque<Recent> recent_inputs_;
+  // Sizes with the scale-down margin of the last scale_down_window intervals, per pool.
+  std::map<PoolRole, std::deque<int>> recent_tight_;
   SlaEstimate estimate_;
 };
 

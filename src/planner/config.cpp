@@ -181,6 +181,8 @@ Status PlannerConfig::validate() const {
       return key_error("sla.correction_weight", "must be in (0, 1]");
     if (sla.correction_min_requests < 1)
       return key_error("sla.correction_min_requests", "must be >= 1");
+    if (!(sla.correction_steady_sd >= 0))
+      return key_error("sla.correction_steady_sd", "must be >= 0");
   }
   if (connector == ConnectorKind::kLocal) {
     if (!(local.ready_timeout_s > 0)) return key_error("local.ready_timeout_s", "must be > 0");
@@ -310,10 +312,10 @@ Result<PlannerConfig> config_from_json(std::string_view text) {
   TURBINE_ASSIGN_OR_RETURN(const json::object* sla, r.object("sla"));
   if (sla) {
     ObjectReader sr(*sla, "sla");
-    TURBINE_RETURN_IF_ERROR(
-        sr.only({"predictor", "window", "q_level", "q_trend", "r", "scale_down_window",
-                 "scale_down_margin", "length_window", "correction_min", "correction_max",
-                 "correction_weight", "correction_min_requests"}));
+    TURBINE_RETURN_IF_ERROR(sr.only(
+        {"predictor", "window", "q_level", "q_trend", "r", "scale_down_window", "scale_down_margin",
+         "scale_down_worst_case", "length_window", "correction_min", "correction_max",
+         "correction_weight", "correction_min_requests", "correction_steady_sd"}));
     std::string pk;
     TURBINE_RETURN_IF_ERROR(sr.string("predictor", pk));
     if (!pk.empty()) {
@@ -327,11 +329,13 @@ Result<PlannerConfig> config_from_json(std::string_view text) {
     TURBINE_RETURN_IF_ERROR(sr.number("r", c.sla.predictor.r));
     TURBINE_RETURN_IF_ERROR(sr.integer("scale_down_window", c.sla.scale_down_window));
     TURBINE_RETURN_IF_ERROR(sr.number("scale_down_margin", c.sla.scale_down_margin));
+    TURBINE_RETURN_IF_ERROR(sr.boolean("scale_down_worst_case", c.sla.scale_down_worst_case));
     TURBINE_RETURN_IF_ERROR(sr.integer("length_window", c.sla.length_window));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_min", c.sla.correction_min));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_max", c.sla.correction_max));
     TURBINE_RETURN_IF_ERROR(sr.number("correction_weight", c.sla.correction_weight));
     TURBINE_RETURN_IF_ERROR(sr.integer("correction_min_requests", c.sla.correction_min_requests));
+    TURBINE_RETURN_IF_ERROR(sr.number("correction_steady_sd", c.sla.correction_steady_sd));
   }
   TURBINE_ASSIGN_OR_RETURN(const json::object* local, r.object("local"));
   if (local) {

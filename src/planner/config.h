@@ -70,10 +70,23 @@ struct SlaModeConfig {
   // fleet that just meets them at N - 1 (and would need N again at the next wiggle of the rate
   // or of the correction factors) is kept at N.
   double scale_down_margin = 0.9;
+  // A scale-down must hold at the worst interval of the window: the size it goes to meets the
+  // targets times the margin at each of the last scale_down_window intervals' planned load
+  // (predicted rate + backlog) and correction factors, not only at this interval's. Scale-up
+  // answers one interval's estimate, so a pool shrunk to a size that a recent interval's load
+  // or model error would overfill gets its worker back within the window (an A -> B -> A flap).
+  // false: the margin is checked at this interval's load and corrections only.
+  bool scale_down_worst_case = true;
   int length_window = 8;  // intervals over which input/output lengths are averaged
   double correction_min = 0.5, correction_max = 3.0;  // clamp of observed / expected latency
   double correction_weight = 0.5;    // weight of a new correction sample (moving average)
   int correction_min_requests = 10;  // fewer requests in an interval: keep the old factor
+  // The model is a steady-state queue: an interval whose arrival rate, or the previous one's,
+  // stepped from the interval before by more than this many standard deviations of Poisson
+  // arrivals (|r1 - r0| > z * sqrt((r1 + r0) / interval)) is a transient (a queue building up
+  // in a burst, or draining after one; its requests arrived over both intervals), not a model
+  // error: it does not update the correction factors. 0: every interval updates them.
+  double correction_steady_sd = 2.0;
 };
 
 struct LocalConnectorConfig {

@@ -233,6 +233,8 @@ TickReport Planner::tick(double now_s) {
                                          {"itl_s", number_or_null(e.itl_s)},
                                          {"prefill_correction", e.prefill_correction},
                                          {"decode_correction", e.decode_correction}};
+        line["planned_rate"] = e.load_rate;
+        line["load_steady"] = e.load_steady;
         if (metrics_) {
           metrics_->model_gauge(metrics::kPlannerPredictedRequestRate, m.name).Set(e.rate);
           metrics_->model_gauge(metrics::kPlannerPredictedInputTokens, m.name).Set(e.isl);

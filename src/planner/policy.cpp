@@ -83,6 +83,18 @@ void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
   for (const auto& [role, st] : pools) {
     if (st.replicas != st.ready) return;
   }
+  // A transient is not a model error: the arrival rate of this interval and of the previous one
+  // must each be within Poisson noise of the interval before.
+  if (config_.correction_steady_sd > 0 && obs.interval_s > 0) {
+    for (size_t i = 1; i < observed_rates_.size(); ++i) {
+      const double r0 = observed_rates_[i - 1], r1 = observed_rates_[i];
+      const double sd = std::sqrt((r0 + r1) / obs.interval_s);
+      if (std::abs(r1 - r0) > config_.correction_steady_sd * sd) {
+        estimate_.load_steady = false;
+        return;
+      }
+    }
+  }
   Load seen{obs.request_rate, *obs.mean_isl, *obs.mean_osl};
   const Profile& p = model.profile;
   std::tie(seen.s_mean, seen.s2_mean) = prefill_moments(p, obs.isl_buckets);
@@ -179,6 +191,9 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     for (const auto& [le, n] : l.isl_buckets) buckets[le] += n;
   }
   const bool steady = steady_;
+  observed_rates_.push_back(obs.request_rate);
+  while (observed_rates_.size() > 3) observed_rates_.pop_front();
+  estimate_.load_steady = true;
   correct(model, obs, pools, steady);
   const std::optional<double> rate = rate_->predict();
   if (!rate || isl_n <= 0 || osl_n <= 0) return std::nullopt;
@@ -202,8 +217,11 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   recent_rates_.push_back(*rate);
   while (static_cast<int>(recent_rates_.size()) > config_.scale_down_window)
     recent_rates_.pop_front();
-  // The sizes that meet the targets with the scale-down margin: how far a pool may shrink.
-  std::optional<PoolSizing> down;
+  estimate_.load_rate = load.rate;
+  // This interval's sizes with the scale-down margin: how far a pool may shrink. With
+  // scale_down_worst_case the largest of them over the window counts (each interval with its
+  // own load and corrections), else this interval's.
+  const PoolSizing tight = size_pools(model, load, p_corr_, d_corr_, config_.scale_down_margin);
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
     const int current = state_of(pools, pc.role).replicas;
@@ -211,6 +229,10 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     std::deque<int>& recent = recent_[pc.role];
     recent.push_back(want);
     while (static_cast<int>(recent.size()) > config_.scale_down_window) recent.pop_front();
+    std::deque<int>& recent_tight = recent_tight_[pc.role];
+    recent_tight.push_back(tight.pools.count(pc.role) ? tight.pools.at(pc.role).first : want);
+    while (static_cast<int>(recent_tight.size()) > config_.scale_down_window)
+      recent_tight.pop_front();
     PoolDecision d{pc.role, want,
                    fmt::format("{:.2f} req/s, isl {:.0f}, osl {:.0f}: {}", load.rate, load.isl,
                                load.osl, why)};
@@ -222,14 +244,17 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
         d.desired = current;
         d.reason += " (no scale-down while the predicted rate rises)";
       } else {
-        if (!down) down = size_pools(model, load, p_corr_, d_corr_, config_.scale_down_margin);
-        const int with_margin = down->pools[pc.role].first;
+        const int with_margin = config_.scale_down_worst_case
+                                    ? *std::max_element(recent_tight.begin(), recent_tight.end())
+                                    : recent_tight.back();
         d.desired = std::min(current, std::max(highest, with_margin));
-        if (highest > want && highest >= with_margin)
+        if (highest > want && highest >= with_margin) {
           d.reason += fmt::format(" (scale-down window: {})", highest);
-        else if (with_margin > want)
-          d.reason += fmt::format(" (scale-down margin {:.2f}: {})", config_.scale_down_margin,
-                                  with_margin);
+        } else if (with_margin > want) {
+          d.reason +=
+              fmt::format(" (scale-down margin {:.2f}{}: {})", config_.scale_down_margin,
+                          with_margin > recent_tight.back() ? " over the window" : "", with_margin);
+        }
       }
     }
     out.push_back(std::move(d));

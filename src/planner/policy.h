@@ -13,8 +13,9 @@
 // profile's latency model by how observed TTFT/ITL compared with what it expected for the fleet
 // that served the interval, and picks the smallest pool sizes whose estimated TTFT and ITL meet the
 // targets (capacity.h). Scale-up is immediate; scale-down follows the largest recommendation of the
-// last `scale_down_window` intervals, and waits while the predicted rate climbs to a new high of
-// that window.
+// last `scale_down_window` intervals, goes only to a size that meets the targets times
+// `scale_down_margin` at each interval of that window, and waits while the
+// predicted rate climbs to a new high of that window.
 #pragma once
 
 #include <deque>
@@ -52,6 +53,8 @@ struct SlaEstimate {
   double rate = 0, isl = 0, osl = 0;  // predicted
   double ttft_s = 0, itl_s = 0;       // estimated at the desired fleet, corrections applied
   double prefill_correction = 1, decode_correction = 1;
+  bool load_steady = true;  // false: the load stepped, the corrections were not updated
+  double load_rate = 0;     // planned: predicted rate + the rate that clears the backlog
 };
 
 // The SLA mode's sizing for one load: the smallest pools (within min..max) whose estimated TTFT
@@ -94,11 +97,14 @@ class SlaPolicy {
   };
   SlaModeConfig config_;
   std::unique_ptr<Predictor> rate_;
-  std::deque<Lengths> lengths_;  // the last length_window intervals
-  bool steady_ = false;          // the last decision changed no pool
+  std::deque<Lengths> lengths_;        // the last length_window intervals
+  bool steady_ = false;                // the last decision changed no pool
+  std::deque<double> observed_rates_;  // arrival rates of the last three intervals, oldest first
   double p_corr_ = 1, d_corr_ = 1;
   std::map<PoolRole, std::deque<int>> recent_;
   std::deque<double> recent_rates_;  // predicted rates of the last scale_down_window intervals
+  // Sizes with the scale-down margin of the last scale_down_window intervals, per pool.
+  std::map<PoolRole, std::deque<int>> recent_tight_;
   SlaEstimate estimate_;
 };
 

@@ -14,7 +14,8 @@ const char* kFull = R"({
   "frontend_metrics_url": "http://fe:8000/metrics", "max_gpus_total": 16, "status_port": 9090,
   "namespace": "prod",
   "load": {"kv_scale_up": 0.8, "kv_scale_down": 0.3, "grace_intervals": 2},
-  "sla": {"predictor": "linear", "window": 5, "scale_down_window": 4, "scale_down_margin": 0.8},
+  "sla": {"predictor": "linear", "window": 5, "scale_down_window": 4, "scale_down_margin": 0.8,
+          "scale_down_worst_case": false},
   "kubernetes": {"api_server": "https://k8s:6443", "namespace": "llm"},
   "models": [{"name": "llama", "profile": "p.json", "ttft_ms": 500, "itl_ms": 40, "max_gpus": 12,
               "pools": {"decode": {"min": 2, "max": 6, "gpus_per_worker": 2, "deployment": "t-decode"},
@@ -36,6 +37,8 @@ TEST(PlannerConfig, ParsesEveryKey) {
   EXPECT_EQ(c->sla.predictor.kind, PredictorKind::kLinear);
   EXPECT_EQ(c->sla.scale_down_window, 4);
   EXPECT_EQ(c->sla.scale_down_margin, 0.8);
+  EXPECT_FALSE(c->sla.scale_down_worst_case);
+  EXPECT_TRUE(SlaModeConfig{}.scale_down_worst_case);
   EXPECT_EQ(c->kubernetes.namespace_name, "llm");
   ASSERT_EQ(c->models.size(), 1u);
   const ModelConfig& m = c->models[0];
@@ -99,6 +102,11 @@ TEST(PlannerConfig, ErrorsNameTheKey) {
                pools + "}]}"),
       "load.kv_scale_down");
   EXPECT_EQ(field_of(R"({"mode": "sla", "sla": {"predictor": "arima"}})"), "sla.predictor");
+  EXPECT_EQ(field_of(R"({"sla": {"scale_down_worst_case": 1}})"), "sla.scale_down_worst_case");
+  EXPECT_EQ(
+      field_of(R"({"mode": "sla", "sla": {"correction_steady_sd": -1}, "models": [{"name": "m", )" +
+               pools + "}]}"),
+      "sla.correction_steady_sd");
   EXPECT_EQ(
       field_of(R"({"mode": "sla", "sla": {"scale_down_margin": 1.5}, "models": [{"name": "m", )" +
                pools + "}]}"),

@@ -1,5 +1,7 @@
 #include "planner/policy.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "planner/capacity.h"
@@ -268,6 +270,220 @@ TEST(SlaPolicy, SizeGrowsMonotonicallyAsTheTargetTightens) {
   EXPECT_LT(last, 12);
   EXPECT_NE(size_pools(m, load, 5.0, 1.0).pools.at(PoolRole::kDecode).second.find("unreachable"),
             std::string::npos);
+}
+
+// Runs a series of interval rates through a policy whose pool always becomes what it asked
+// for; returns the pool size after each interval.
+std::vector<int> run_series(SlaPolicy& p, const ModelConfig& m, const std::vector<double>& rates,
+                            int start) {
+  std::vector<int> sizes;
+  int n = start;
+  for (double rate : rates) {
+    n = desired(*p.decide(m, sla_obs(rate, 4000, 200), pools(n)), PoolRole::kDecode);
+    sizes.push_back(n);
+  }
+  return sizes;
+}
+
+// A flap as bench/planner_sim_report.py counts one: a size left and re-entered (A -> B -> A),
+// the second move within `window` intervals of the first.
+int flaps(int start, const std::vector<int>& sizes, int window) {
+  struct Move {
+    size_t at;
+    int from, to;
+  };
+  std::vector<Move> moves;
+  int prev = start;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] != prev) moves.push_back({i, prev, sizes[i]});
+    prev = sizes[i];
+  }
+  int n = 0;
+  for (size_t i = 1; i < moves.size(); ++i) {
+    if (moves[i].to == moves[i - 1].from &&
+        moves[i].at - moves[i - 1].at <= static_cast<size_t>(window))
+      ++n;
+  }
+  return n;
+}
+
+// Three rates around one size boundary (N - 1 / N workers), from the policy's own sizing:
+// r_high needs N; r_mid is served by N - 1 but not with the scale-down margin; r_low is served
+// by N - 1 even with the margin.
+struct Boundary {
+  int n = 0;
+  double r_low = 0, r_mid = 0, r_high = 0;
+};
+Boundary find_boundary(const ModelConfig& m, double margin) {
+  auto size = [&](double rate, double mg) {
+    return size_pools(m, Load{rate, 4000, 200}, 1, 1, mg).pools.at(PoolRole::kDecode).first;
+  };
+  for (double r = 1; r < 40; r += 0.01) {
+    const int n = size(r, 1.0);
+    if (n < 3 || n >= m.pools[0].max_replicas) continue;
+    Boundary b{n, 0, 0, r};  // the first rate that needs n
+    for (double x = r - 0.01; x > 0 && size(x, 1.0) == n - 1; x -= 0.01) {
+      if (!b.r_mid && size(x, margin) == n) b.r_mid = x;
+      if (size(x, margin) == n - 1) {
+        b.r_low = x;
+        break;
+      }
+    }
+    if (b.r_low && b.r_mid) return b;
+  }
+  return {};
+}
+
+TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstLoad) {
+  ModelConfig m = model(false, 1, 12);
+  m.profile = sla_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = 30;
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kConstant;
+  c.scale_down_window = 3;
+  c.correction_min_requests = 1000000;  // rates only: no corrections
+  const Boundary b = find_boundary(m, c.scale_down_margin);
+  ASSERT_GT(b.n, 0) << "no rate band around a size boundary";
+  const int n = b.n;
+  // A busy period that wiggles around the boundary: one interval needs N, two are served by
+  // N - 1 only without the margin, one dips below (N - 1 even with the margin), then it needs N
+  // again. Checking the margin only at the dip shrinks the pool there and grows it back the
+  // next interval: N -> N - 1 -> N within the window.
+  std::vector<double> wiggle;
+  for (int i = 0; i < 5; ++i) {
+    for (double r : {b.r_high, b.r_mid, b.r_mid, b.r_low}) wiggle.push_back(r);
+  }
+  wiggle.push_back(b.r_high);
+  SlaModeConfig current_only = c;
+  current_only.scale_down_worst_case = false;
+  SlaPolicy old_rule(current_only, m), new_rule(c, m);
+  const std::vector<int> before = run_series(old_rule, m, wiggle, n);
+  EXPECT_GT(flaps(n, before, c.scale_down_window), 0);
+  EXPECT_EQ(*std::min_element(before.begin(), before.end()), n - 1);
+  // At the window's worst load (r_mid, with the margin) N - 1 is not enough: the pool stays.
+  const std::vector<int> after = run_series(new_rule, m, wiggle, n);
+  EXPECT_EQ(flaps(n, after, c.scale_down_window), 0);
+  for (int size : after) EXPECT_EQ(size, n);
+
+  // A real drop: the pool still shrinks once the window holds only the lower load, to what that
+  // load needs with the margin, and no earlier than the window.
+  SlaPolicy fresh(c, m);
+  const std::vector<int> sizes =
+      run_series(fresh, m, {b.r_high, b.r_low, b.r_low, b.r_low, b.r_low}, n);
+  EXPECT_EQ(sizes[0], n);
+  EXPECT_EQ(sizes[1], n);
+  EXPECT_EQ(sizes[2], n);
+  EXPECT_EQ(sizes[3], n - 1);  // the window (3 intervals) holds only r_low
+  EXPECT_EQ(sizes[4], n - 1);
+  // A deep drop goes below N - 1 just as well.
+  SlaPolicy deep(c, m);
+  const std::vector<int> deep_sizes = run_series(deep, m, {b.r_high, 0.5, 0.5, 0.5}, n);
+  EXPECT_EQ(deep_sizes[1], n);
+  EXPECT_LT(deep_sizes[3], n - 1);
+}
+
+TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstCorrection) {
+  // The flap of the simulation (docs/PERFORMANCE.md, planner): the fleet serves faster than the
+  // model expects for a few intervals, the correction factors fall, N - 1 meets the targets
+  // without the margin and then, for one interval, with it; the pool shrinks, and the next
+  // interval's factor brings the worker back. With the window's worst case, the factors of the
+  // earlier intervals of the window still count.
+  ModelConfig m = model(false, 1, 12);
+  m.profile = sla_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = 30;
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kConstant;
+  c.scale_down_window = 3;
+  c.correction_weight = 1.0;  // the factor is the last interval's observed / expected
+  c.correction_min_requests = 1;
+  // A load and two factors: f_mid, at which N - 1 meets the targets without the margin only;
+  // f_low, at which it meets them with the margin.
+  Load load;
+  int n = 0;
+  double f_mid = 0, f_low = 0;
+  auto size = [&](double f, double margin) {
+    return size_pools(m, load, f, f, margin).pools.at(PoolRole::kDecode).first;
+  };
+  for (double rate = 5; rate < 40 && !f_low; rate += 0.5) {
+    load = Load{rate, 4000, 200};
+    n = size(1.0, 1.0);
+    f_mid = f_low = 0;
+    if (n < 3 || n >= 12) continue;
+    for (double f = 1.0; f > 0.5 && !f_low; f -= 0.005) {
+      if (!f_mid && size(f, 1.0) == n - 1 && size(f, c.scale_down_margin) == n) f_mid = f;
+      if (f_mid && size(f, c.scale_down_margin) == n - 1) f_low = f;
+    }
+  }
+  ASSERT_GT(f_low, 0) << "no correction band around a size boundary";
+  for (bool worst_case : {false, true}) {
+    SlaModeConfig cc = c;
+    cc.scale_down_worst_case = worst_case;
+    SlaPolicy p(cc, m);
+    auto obs = [&](double factor, int fleet) {
+      ModelObservation o = sla_obs(load.rate, load.isl, load.osl);
+      const LatencyEstimate e = estimate_aggregated(m.profile, load, fleet);
+      o.mean_ttft_s = factor * e.ttft_s;
+      o.mean_itl_s = factor * e.itl_s;
+      o.ttft_samples = o.itl_samples = 1000;
+      return o;
+    };
+    std::vector<int> sizes;
+    int fleet = n;
+    for (double f : {1.0, 1.0, 1.0, f_mid, f_mid, f_low, 1.0}) {
+      fleet = desired(*p.decide(m, obs(f, fleet), pools(fleet)), PoolRole::kDecode);
+      sizes.push_back(fleet);
+    }
+    if (worst_case) {
+      EXPECT_EQ(flaps(n, sizes, c.scale_down_window), 0);
+      for (int x : sizes) EXPECT_EQ(x, n);
+    } else {
+      // N -> N - 1 at f_low. (The factor is not updated over the interval of the change, so
+      // here the next one keeps N - 1: the shrink itself is what the worst case prevents.)
+      EXPECT_EQ(sizes[5], n - 1);
+    }
+  }
+}
+
+TEST(SlaPolicy, ATransientDoesNotUpdateTheCorrections) {
+  // A burst starts: the interval where arrivals step up, and the next (its requests arrived
+  // over both), see the queue build up. That is not an error of the steady-state model: the
+  // factors stay; once the rate has held for two intervals they follow the observed latency.
+  ModelConfig m = model(false, 4, 4);  // the pool stays at 4: only the corrections move
+  m.profile = sla_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = 30;
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kConstant;
+  c.correction_weight = 1.0;
+  c.correction_min_requests = 1;
+  auto obs = [&](double rate, double factor) {
+    ModelObservation o = sla_obs(rate, 4000, 200);  // 60 s intervals
+    const LatencyEstimate e = estimate_aggregated(m.profile, Load{rate, 4000, 200}, 4);
+    o.mean_ttft_s = factor * e.ttft_s;
+    o.mean_itl_s = factor * e.itl_s;
+    o.ttft_samples = o.itl_samples = 1000;
+    return o;
+  };
+  for (double sd : {2.0, 0.0}) {
+    c.correction_steady_sd = sd;
+    SlaPolicy p(c, m);
+    for (int i = 0; i < 3; ++i) p.decide(m, obs(5, 1.0), pools(4));
+    EXPECT_NEAR(p.estimate().decode_correction, 1.0, 1e-9);
+    p.decide(m, obs(10, 2.0), pools(4));  // the step: 5 -> 10 req/s is ~8 sd over 60 s
+    if (sd > 0) {
+      EXPECT_NEAR(p.estimate().decode_correction, 1.0, 1e-9);
+      EXPECT_FALSE(p.estimate().load_steady);
+      p.decide(m, obs(10.3, 2.0), pools(4));  // steady now, but the interval before stepped
+      EXPECT_NEAR(p.estimate().decode_correction, 1.0, 1e-9);
+      p.decide(m, obs(9.8, 2.0), pools(4));  // two steady intervals: within Poisson noise
+      EXPECT_TRUE(p.estimate().load_steady);
+      EXPECT_NEAR(p.estimate().decode_correction, 2.0, 1e-9);
+    } else {
+      EXPECT_NEAR(p.estimate().decode_correction, 2.0, 1e-9) << "0: every interval updates";
+    }
+  }
 }
 
 TEST(Budgets, MinMaxThenModelThenTotal) {

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/fp8.h"
+
 namespace turbine::cuda {
 namespace {
 
@@ -78,7 +80,13 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
 
   cudaDataType_t type;
   cublasComputeType_t compute;
+  // kF8E4M3: E4M3 inputs (matmul_fp8), output in out_dtype (F32 or BF16).
+  const bool fp8 = dtype == model::DType::kF8E4M3;
   switch (dtype) {
+    case model::DType::kF8E4M3:
+      type = CUDA_R_8F_E4M3;
+      compute = CUBLAS_COMPUTE_32F;
+      break;
     case model::DType::kF32:
       type = CUDA_R_32F;
       compute = CUBLAS_COMPUTE_32F;
@@ -94,7 +102,12 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
     default: return invalid_argument(std::string("gemm: dtype ") + model::dtype_name(dtype));
   }
   cudaDataType_t out_type = type;
-  if (out_dtype != dtype) {
+  if (fp8) {
+    if (out_dtype != model::DType::kF32 && out_dtype != model::DType::kBF16)
+      return invalid_argument(std::string("gemm: FP8 output dtype ") +
+                              model::dtype_name(out_dtype) + " (f32 or bf16)");
+    out_type = out_dtype == model::DType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  } else if (out_dtype != dtype) {
     if (out_dtype != model::DType::kF32)
       return invalid_argument(std::string("gemm: output dtype ") + model::dtype_name(out_dtype) +
                               " (only the input dtype or f32)");
@@ -200,6 +213,20 @@ Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, cons
     return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
   return check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul");
+}
+
+Status Gemm::matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
+                        const float* x_scale, const uint8_t* w, const float* w_scale, void* y,
+                        int m, int n, int k) {
+  if (m < 0 || n <= 0 || k <= 0 || k % 16 != 0)
+    return invalid_argument("gemm fp8: bad shape (k must be a multiple of 16)");
+  if (m == 0) return Status::ok();
+  if (takes_gemv_fp8(m, k) &&
+      (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
+    return gemv_fp8(stream, out_dtype, x, x_scale, w, w_scale, y, m, n, k, pdl_);
+  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(model::DType::kF8E4M3, out_dtype, m, n, k));
+  TURBINE_RETURN_IF_ERROR(check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul fp8"));
+  return scale_rows_cols(stream, out_dtype, y, m, n, x_scale, w_scale, pdl_);
 }
 
 cublasStatus_t Gemm::launch(cudaStream_t stream, const Plan& plan, const cublasLtMatmulAlgo_t& algo,

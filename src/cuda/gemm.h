@@ -91,6 +91,20 @@ class Gemm {
     return gemv_swiglu(stream, dtype, x, w, y, m, ffn, k, pdl_);
   }
 
+  // FP8 (issue 28, cuda/fp8.h): y [m][n] in `out_dtype` (F32 or BF16; F16 cannot hold the raw
+  // E4M3 sums) = x_scale[r] · w_scale[j] · Σ e4m3 x[r] · e4m3 w[j], x [m][k] and w [n][k] E4M3
+  // bytes, k % 16 == 0, pointers 16-byte aligned. Small m as gemv() (the skinny path's rule) goes
+  // to gemv_fp8; the rest to cuBLASLt's E4M3 GEMM (F32 accumulation, sm_89+) with unit scales,
+  // then scale_rows_cols applies both scale vectors to y in place.
+  Status matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
+                    const float* x_scale, const uint8_t* w, const float* w_scale, void* y, int m,
+                    int n, int k);
+  // Whether matmul_fp8 sends this shape to gemv_fp8.
+  bool takes_gemv_fp8(int m, int k) const {
+    return use_gemv_ && m >= 1 && m <= kGemvMaxRows && k % 16 == 0 &&
+           (gemv_all_ || gemv_preferred(m));
+  }
+
  private:
   struct Plan;
   struct State;

@@ -60,6 +60,7 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   pdl_ = opts.pdl && cc_major >= 9;
   fused_swiglu_ = opts.fused_swiglu;
   gemm_->use_pdl(pdl_);
+  gemm_->fp8_outer_vec(opts.fp8_outer_vec_scales);
   const model::Weights& mw = shard_ ? shard_->weights() : model.weights();
   // E4M3 weights on the device: BF16 or F32 activations (F16 cannot hold cuBLASLt's raw E4M3
   // sums), sm_89+; otherwise FP8 checkpoints are dequantized at upload.
@@ -741,22 +742,6 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
   // Last residual add and the final norm (rows for the LM head are gathered from xb).
   return add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(), output_norm_.data(), n, dim, eps,
                      pdl_);
-}
-
-Status CudaBackend::quantize_input(cudaStream_t s, const Fp8Weight& w, const void* src, int n,
-                                   int cols) {
-  if (!w.on()) return Status::ok();
-  return quantize_fp8_rows(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), src, n, cols, cols,
-                           w.input_scale, pdl_);
-}
-
-Status CudaBackend::project(cudaStream_t s, const DeviceBuffer& dense, const Fp8Weight& f8,
-                            const void* x, void* y, int n, int out, int in) {
-  if (f8.on()) {
-    return gemm_->matmul_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), f8.w.as<uint8_t>(),
-                             f8.scales.as<float>(), y, n, out, in);
-  }
-  return gemm_->matmul(s, dtype_, x, dense.data(), y, n, out, in);
 }
 
 int64_t cuda_kv_bytes_per_token(const model::ModelConfig& c, DType dtype,

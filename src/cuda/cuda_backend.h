@@ -70,6 +70,10 @@ struct CudaBackendOptions {
   // dtype BF16 or F32 on sm_89+. Off, or any other case (F16, sm_80, block-wise scales,
   // tensor parallelism): dequantized to dtype at upload (logged at start).
   bool fp8_weights = true;
+  // The FP8 GEMMs on cuBLASLt apply the token and channel scales inside cuBLASLt (outer-vector
+  // scaling, cuBLAS 12.9+) instead of a separate epilogue kernel (Gemm::fp8_outer_vec). Off by
+  // default until measured on a GPU.
+  bool fp8_outer_vec_scales = false;
   // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
   // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
   // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on

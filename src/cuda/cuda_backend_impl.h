@@ -4,6 +4,7 @@
 //   cuda_backend_kv.cpp  KV export/import for disaggregation: host-staged block reads/writes,
 //                        the pool descriptor, device-to-device copies from a peer's pool (IPC)
 //   weight_upload.cpp    the weights, converted and uploaded once
+//   cuda_backend_fp8.cpp the FP8 projections: input quantization, E4M3 or dense weights
 // Thread ownership as in cuda/cuda_backend.h: used by one thread at a time (the engine thread).
 #pragma once
 

@@ -99,8 +99,9 @@ std::string fp8_ineligible(std::initializer_list<const TensorView*> parts) {
   const TensorView& first = *parts.begin()[0];
   int64_t rows = 0;
   for (const TensorView* t : parts) rows += t->rows;
-  // cuBLASLt's E4M3 GEMM wants 16-byte leading dimensions: k bytes, and n outputs of BF16.
-  if (rows % 8 != 0) return "output size is not a multiple of 8";
+  // cuBLASLt's E4M3 GEMM wants k and n multiples of 16 (16-byte leading dimensions of A and B;
+  // PyTorch's scaled_mm checks the same), the number of tokens is free.
+  if (rows % 16 != 0) return "output size is not a multiple of 16";
   for (const TensorView* t : parts) {
     if (!is_fp8(*t)) return "the group mixes FP8 and other weights";
     if (t->cols % 16 != 0) return "input size is not a multiple of 16";

@@ -264,7 +264,8 @@ PY
     fp8)
       # The A/B of issue 28 in one call: the same random Llama-3.1-8B-shaped weights as BF16 and as
       # a compressed-tensors FP8-dynamic checkpoint (same seed), each through turbine_generate
-      # --bench: BF16; FP8 E4M3 on the GPU; FP8 dequantized at upload (--no-fp8-weights); FP8 +
+      # --bench: BF16; FP8 E4M3 on the GPU (scales in an epilogue kernel, or inside cuBLASLt with
+      # --fp8-outer-vec); FP8 dequantized at upload (--no-fp8-weights); FP8 +
       # --kv-cache-dtype fp8; the BF16 model with --quantization fp8. $OUT/fp8_table.md gets
       # batch-1 and batch-64 decode, 4 x 2,048 prefill and the KV blocks (sequences capacity) of
       # each, with ratios to BF16. Then the FP8 logits parity against a float64 reference (tests/tools/
@@ -290,7 +291,7 @@ PY
         --max-num-batched-tokens 8192)
       specs=${FP8_BENCH_SPECS:-1x128x128,64x512x128,4x2048x1}
       [ "$dev" = cpu ] && specs=${FP8_BENCH_SPECS:-1x16x8,4x64x1,8x32x8}
-      runs=("bf16:$M16:" "fp8:$M8:" "fp8-dequantized:$M8:--no-fp8-weights"
+      runs=("bf16:$M16:" "fp8:$M8:" "fp8-outer-vec:$M8:--fp8-outer-vec" "fp8-dequantized:$M8:--no-fp8-weights"
         "fp8+kv-fp8:$M8:--kv-cache-dtype fp8" "bf16+kv-fp8:$M16:--kv-cache-dtype fp8"
         "bf16-quantized-at-load:$M16:--quantization fp8")
       for run in "${runs[@]}"; do

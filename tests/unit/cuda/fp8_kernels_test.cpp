@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cuda/attention.h"
 #include "cuda/fp8.h"
 #include "cuda/gemm.h"
 #include "cuda/kernels.h"
+#include "cuda/weight_upload.h"
 #include "cuda_test_util.h"
 #include "model/dtype.h"
 
@@ -252,8 +254,12 @@ TEST_F(CudaFp8KernelTest, MatmulFp8ThroughCublasLtAndGemvMatchesReference) {
   std::mt19937 rng(4);
   auto g = Gemm::create();
   ASSERT_TRUE(g.has_value()) << g.status().to_string();
-  for (bool skinny : {true, false}) {
+  // Outer-vector scales inside cuBLASLt (opt-in), or the scale_rows_cols epilogue; a shape without
+  // an outer-vector algorithm falls back to the epilogue, so both must match.
+  for (int mode = 0; mode < 3; ++mode) {
+    const bool skinny = mode == 0, outer = mode == 2;
     g->use_gemv(skinny);
+    g->fp8_outer_vec(outer);
     for (int m : {1, 3, 64, 200}) {
       Fp8Problem p(rng, m, 96, 256);
       const std::vector<double> ref = p.reference();
@@ -264,8 +270,10 @@ TEST_F(CudaFp8KernelTest, MatmulFp8ThroughCublasLtAndGemvMatchesReference) {
                           p.dws.as<float>(), y.data(), m, p.n, p.k);
         ASSERT_TRUE(st.is_ok()) << st.to_string();
         const double err = rel_error(download(out, y, static_cast<size_t>(m) * p.n), ref);
-        EXPECT_LT(err, fp8_tolerance(out))
-            << "m " << m << " " << dtype_label(out) << (skinny ? " (gemv allowed)" : " (cuBLASLt)");
+        EXPECT_LT(err, fp8_tolerance(out)) << "m " << m << " " << dtype_label(out)
+                                           << (skinny  ? " (gemv allowed)"
+                                               : outer ? " (cuBLASLt, outer-vector scales)"
+                                                       : " (cuBLASLt)");
       }
     }
   }
@@ -486,6 +494,44 @@ TEST_F(CudaFp8KernelTest, PrefillAttentionOverAnFp8CacheMatchesReference) {
       EXPECT_LT(err, attention_tolerance(d)) << "head_dim " << hd << " " << dtype_label(d);
     }
   }
+}
+
+// Which projection groups stay E4M3 on the device (host-only: runs without a GPU too).
+TEST(CudaFp8Upload, GroupEligibility) {
+  static const float kScales[512] = {};
+  auto fp8 = [](int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols) {
+    model::TensorView t;
+    t.dtype = DType::kF8E4M3;
+    t.rows = rows;
+    t.cols = cols;
+    t.data = kScales;  // any non-null pointer: only the shape and scales are looked at
+    t.scales = model::Fp8Scales{kScales, block_rows, block_cols};
+    t.input_quant.kind = model::InputQuant::Kind::kDynamicPerToken;
+    return t;
+  };
+  const model::TensorView q = fp8(256, 256, 1, 256), k = fp8(128, 256, 1, 256);
+  model::TensorView v = fp8(128, 256, 128, 256);  // per-tensor
+  EXPECT_EQ(fp8_ineligible({&q, &k, &v}), "");
+  const model::TensorView blocks = fp8(256, 256, 128, 128);
+  EXPECT_NE(fp8_ineligible({&blocks}).find("block-wise"), std::string::npos);
+  model::TensorView weight_only = q;
+  weight_only.input_quant.kind = model::InputQuant::Kind::kNone;
+  EXPECT_NE(fp8_ineligible({&weight_only}).find("weight-only"), std::string::npos);
+  model::TensorView grouped = q;
+  grouped.input_quant = {model::InputQuant::Kind::kDynamicPerGroup, 128, 0.0f};
+  EXPECT_NE(fp8_ineligible({&grouped}).find("per-group"), std::string::npos);
+  model::TensorView static_a = q, static_b = k;
+  static_a.input_quant = {model::InputQuant::Kind::kStatic, 0, 0.5f};
+  static_b.input_quant = {model::InputQuant::Kind::kStatic, 0, 0.5f};
+  EXPECT_EQ(fp8_ineligible({&static_a, &static_b}), "");
+  static_b.input_quant.scale = 0.25f;
+  EXPECT_NE(fp8_ineligible({&static_a, &static_b}).find("differently"), std::string::npos);
+  const model::TensorView odd_k = fp8(256, 72, 1, 72), odd_n = fp8(72, 256, 1, 256);
+  EXPECT_NE(fp8_ineligible({&odd_k}).find("multiple of 16"), std::string::npos);
+  EXPECT_NE(fp8_ineligible({&odd_n}).find("multiple of 16"), std::string::npos);
+  model::TensorView dense = q;
+  dense.dtype = DType::kBF16;
+  EXPECT_NE(fp8_ineligible({&q, &dense}).find("mixes"), std::string::npos);
 }
 
 }  // namespace

@@ -132,12 +132,16 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
                "transb"));
   if (outer_vec) {
     if (!fp8) return invalid_argument("gemm: outer-vector scales are for FP8 inputs");
+#if CUBLAS_VERSION >= 120900  // the scale modes came with cuBLAS 12.9 (the header decides)
     const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
     for (const auto attr : {CUBLASLT_MATMUL_DESC_A_SCALE_MODE, CUBLASLT_MATMUL_DESC_B_SCALE_MODE}) {
       if (cublasLtMatmulDescSetAttribute(plan->op, attr, &mode, sizeof mode) !=
           CUBLAS_STATUS_SUCCESS)
         return unimplemented("gemm: this cuBLASLt has no outer-vector scale mode");
     }
+#else
+    return unimplemented("gemm: built with cuBLAS before 12.9 (no outer-vector scale mode)");
+#endif
   }
   TURBINE_RETURN_IF_ERROR(
       check_lt(cublasLtMatrixLayoutCreate(&plan->a, type, k, n, k), "layout a"));

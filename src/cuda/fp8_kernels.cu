@@ -13,7 +13,10 @@
 namespace turbine::cuda {
 namespace {
 
-constexpr int kRowThreads = 256;
+// One block per row, as wide as a block gets: at decode (one row) a row's loads are spread over
+// 32 warps instead of a long dependent chain per thread (a SwiGLU row of 14,336 elements is 14
+// per thread).
+constexpr int kRowThreads = 1024;
 constexpr float kE4M3Max = model::kE4M3Max;
 constexpr float kMinScale = model::kFp8MinScale;
 
@@ -32,7 +35,7 @@ __device__ float block_reduce(float v) {
   if (lane == 0) partial[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    float s = lane < kRowThreads / 32 ? partial[lane] : (kMax ? 0.0f : 0.0f);
+    float s = lane < kRowThreads / 32 ? partial[lane] : 0.0f;  // |values| and sums: 0 is neutral
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
       const float w = __shfl_xor_sync(0xffffffffu, s, o);

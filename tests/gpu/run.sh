@@ -23,7 +23,8 @@
 #   same seed as the BF16 one) against the BF16 baseline in the same call: batch-1 and 64-sequence
 #   decode, 4 x 2,048 prefill, KV blocks, for BF16 / FP8 on the GPU / FP8 dequantized / FP8 KV
 #   (table in $OUT/fp8_table.md), the logits parity against PyTorch (tests/tools/fp8_parity.py).
-#   FP8_DEVICE=cpu FP8_SHAPE=tiny rehearses the stage on a machine without a GPU (BIN=build).
+#   FP8_DEVICE=cpu FP8_SHAPE=tiny rehearses the stage on a machine without a GPU (BIN=build);
+#   FP8_SKIP_TEST=1 skips the cuda_test cases, FP8_RUNS="bf16 fp8 ..." picks the bench runs.
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
 #   plain backend in the same call, greedy ids equal, TP 2.. when the machine has the GPUs (TP_SIZES),
 #   and the clear start-up errors (too few GPUs, no NCCL).
@@ -294,6 +295,11 @@ PY
       runs=("bf16:$M16:" "fp8:$M8:" "fp8-outer-vec:$M8:--fp8-outer-vec" "fp8-dequantized:$M8:--no-fp8-weights"
         "fp8+kv-fp8:$M8:--kv-cache-dtype fp8" "bf16+kv-fp8:$M16:--kv-cache-dtype fp8"
         "bf16-quantized-at-load:$M16:--quantization fp8")
+      if [ -n "${FP8_RUNS:-}" ]; then  # e.g. FP8_RUNS="bf16 fp8 fp8+kv-fp8": those labels only
+        sel=()
+        for run in "${runs[@]}"; do [[ " $FP8_RUNS " == *" ${run%%:*} "* ]] && sel+=("$run"); done
+        runs=("${sel[@]}")
+      fi
       for run in "${runs[@]}"; do
         IFS=: read -r label model extra <<<"$run"
         echo "== $shape $label ($dev): $specs" | tee -a "$OUT/fp8.log"

@@ -26,7 +26,9 @@
 //   TURBINE_PROFILE_DECODE_STEP=K (with --bench): decode step K runs between cudaProfilerStart and
 //   cudaProfilerStop, for `ncu --profile-from-start off` (add --no-graphs for per-kernel rows)
 //   --quantization fp8 quantizes the linear layers to FP8 at load (model::Quantization);
-//   --kv-cache-dtype fp8 stores the KV cache in E4M3 (engine::KvCacheDtype)
+//   --kv-cache-dtype fp8 stores the KV cache in E4M3 (engine::KvCacheDtype); --no-fp8-weights
+//   dequantizes FP8 weights at upload instead of keeping them E4M3 on the GPU (the A/B);
+//   --fp8-outer-vec lets cuBLASLt apply the FP8 GEMMs' token/channel scales (no epilogue kernel)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
 //            [--tokenizer tokenizer.json] [--quantization fp8]
 //                                                        random-weight Hugging Face folder
@@ -78,7 +80,9 @@ struct Args {
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
   bool gemv_all = false, pdl = true, fused_swiglu = true,
-       tune_gemm = false;  // as CudaBackendOptions
+       tune_gemm = false;      // as CudaBackendOptions
+  bool fp8_weights = true;     // CudaBackendOptions::fp8_weights (--no-fp8-weights)
+  bool fp8_outer_vec = false;  // CudaBackendOptions::fp8_outer_vec_scales (--fp8-outer-vec)
   int random_n = 0, random_len = 0;
   bool structured_ab = false;
   std::string constraint;  // a JSON Schema file for --structured-ab; empty: the built-in one
@@ -146,6 +150,10 @@ Args parse(int argc, char** argv) {
       a.fused_swiglu = false;
     else if (k == "--tune-gemm")
       a.tune_gemm = true;
+    else if (k == "--no-fp8-weights")
+      a.fp8_weights = false;
+    else if (k == "--fp8-outer-vec")
+      a.fp8_outer_vec = true;
     else if (k == "--structured-ab")
       a.structured_ab = true;
     else if (k == "--constraint")
@@ -226,6 +234,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.device_sampling = a.device_sampling;
     o.tune_gemm = a.tune_gemm;
     o.kv_cache_dtype = kv_dtype;
+    o.fp8_weights = a.fp8_weights;
+    o.fp8_outer_vec_scales = a.fp8_outer_vec;
     if (a.tp > 0) return cuda::make_cuda_tp_backend(m, o, a.tp);
     return cuda::make_cuda_backend(m, o);
 #else

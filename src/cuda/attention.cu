@@ -14,6 +14,16 @@ bool tuned_head_dim(int head_dim) {
   return head_dim == 64 || head_dim == 128;
 }
 
+// Calls f(KT{}) with the cache's element type: T, or uint8_t for an E4M3 cache.
+template <typename T, typename F>
+void with_cache_type(const PagedKv& kv, F&& f) {
+  if (kv.fp8) {
+    f(uint8_t{});
+  } else {
+    f(T{});
+  }
+}
+
 Status check_common(const PagedKv& kv, model::DType dtype, int n_q_heads, int64_t q_stride) {
   if (dtype_bytes(dtype) == 0) return invalid_argument("attention: dtype must be f32, f16 or bf16");
   if (kv.head_dim <= 0 || kv.head_dim % 2 != 0 || kv.head_dim > 32 * kGenericMaxPerLane)
@@ -29,6 +39,8 @@ Status check_common(const PagedKv& kv, model::DType dtype, int n_q_heads, int64_
   if (kv.k_cache == nullptr || kv.v_cache == nullptr || kv.block_tables == nullptr ||
       kv.context_lens == nullptr)
     return invalid_argument("attention: null cache pointer");
+  if (kv.fp8 && !(kv.k_scale > 0.0f && kv.v_scale > 0.0f))
+    return invalid_argument("attention: FP8 KV scales must be positive");
   return Status::ok();
 }
 
@@ -94,8 +106,10 @@ Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
   if (!tuned_head_dim(kv.head_dim)) {
     dispatch_dtype(a.dtype, [&](auto tag) {
       using T = decltype(tag);
-      launch_generic<T>(stream, kv, static_cast<T*>(a.out), a.q, q_stride, nullptr, a.n_seqs,
-                        a.n_q_heads, 1, a.scale);
+      with_cache_type<T>(kv, [&](auto kt) {
+        launch_generic<T, decltype(kt)>(stream, kv, static_cast<T*>(a.out), a.q, q_stride, nullptr,
+                                        a.n_seqs, a.n_q_heads, 1, a.scale);
+      });
     });
     return check_launch("paged_decode_attention (generic)");
   }
@@ -121,22 +135,27 @@ Status paged_decode_attention(cudaStream_t stream, const PagedKv& kv,
   if (tc) TURBINE_RETURN_IF_ERROR(prepare_decode_attention());
   dispatch_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (!std::is_same_v<T, float>) {
-      if (tc) {
-        if (kv.head_dim == 64)
-          launch_decode_tc<T, 64>(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml,
-                                  a.tc_warps, a.tc_stages);
-        else
-          launch_decode_tc<T, 128>(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml,
-                                   a.tc_warps, a.tc_stages);
-        return;
+    with_cache_type<T>(kv, [&](auto kt) {
+      using KT = decltype(kt);
+      if constexpr (!std::is_same_v<T, float>) {
+        if (tc) {
+          if (kv.head_dim == 64)
+            launch_decode_tc<T, KT, 64>(stream, kv, a, q_stride, part_tokens, n_parts, part_out,
+                                        part_ml, a.tc_warps, a.tc_stages);
+          else
+            launch_decode_tc<T, KT, 128>(stream, kv, a, q_stride, part_tokens, n_parts, part_out,
+                                         part_ml, a.tc_warps, a.tc_stages);
+          return;
+        }
       }
-    }
-    if (kv.head_dim == 64) {
-      launch_decode_group<T, 64>(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml);
-    } else {
-      launch_decode_group<T, 128>(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml);
-    }
+      if (kv.head_dim == 64) {
+        launch_decode_group<T, KT, 64>(stream, kv, a, q_stride, part_tokens, n_parts, part_out,
+                                       part_ml);
+      } else {
+        launch_decode_group<T, KT, 128>(stream, kv, a, q_stride, part_tokens, n_parts, part_out,
+                                        part_ml);
+      }
+    });
   });
   return check_launch("paged_decode_attention");
 }
@@ -151,21 +170,26 @@ Status prefill_attention(cudaStream_t stream, const PagedKv& kv, const PrefillAt
   if (!tuned_head_dim(kv.head_dim)) {
     dispatch_dtype(a.dtype, [&](auto tag) {
       using T = decltype(tag);
-      launch_generic<T>(stream, kv, static_cast<T*>(a.out), a.q, q_stride, a.cu_q_lens, a.n_seqs,
-                        a.n_q_heads, a.max_q_len, a.scale);
+      with_cache_type<T>(kv, [&](auto kt) {
+        launch_generic<T, decltype(kt)>(stream, kv, static_cast<T*>(a.out), a.q, q_stride,
+                                        a.cu_q_lens, a.n_seqs, a.n_q_heads, a.max_q_len, a.scale);
+      });
     });
     return check_launch("prefill_attention (generic)");
   }
   cudaError_t e = cudaSuccess;
   dispatch_dtype(a.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_same_v<T, float>) {  // F32 (parity tests): CUDA cores
-      e = kv.head_dim == 64 ? launch_prefill<T, 64>(stream, kv, a, q_stride)
-                            : launch_prefill<T, 128>(stream, kv, a, q_stride);
-    } else {  // F16 / BF16: tensor cores
-      e = kv.head_dim == 64 ? launch_prefill_tc<T, 64>(stream, kv, a, q_stride)
-                            : launch_prefill_tc<T, 128>(stream, kv, a, q_stride);
-    }
+    with_cache_type<T>(kv, [&](auto kt) {
+      using KT = decltype(kt);
+      if constexpr (std::is_same_v<T, float>) {  // F32 (parity tests): CUDA cores
+        e = kv.head_dim == 64 ? launch_prefill<T, KT, 64>(stream, kv, a, q_stride)
+                              : launch_prefill<T, KT, 128>(stream, kv, a, q_stride);
+      } else {  // F16 / BF16: tensor cores
+        e = kv.head_dim == 64 ? launch_prefill_tc<T, KT, 64>(stream, kv, a, q_stride)
+                              : launch_prefill_tc<T, KT, 128>(stream, kv, a, q_stride);
+      }
+    });
   });
   TURBINE_RETURN_IF_ERROR(check(e, "prefill smem attribute"));
   return check_launch("prefill_attention");

@@ -5,6 +5,7 @@
 //   [num_blocks][block_size][n_kv_heads][head_dim]
 // A sequence's token i lives in block block_table[i / block_size] at offset i % block_size.
 // The new tokens' K and V must already be in the cache (write_kv_cache) before these run.
+// The cache is in the call's dtype, or E4M3 (PagedKv::fp8) for any dtype and kernel.
 // GQA: q head h reads kv head h / (n_q_heads / n_kv_heads).
 //
 // Both functions only enqueue work on `stream`; the host never waits. head_dim 64 and 128 have
@@ -32,6 +33,11 @@ struct PagedKv {
   const int32_t* block_tables = nullptr;  // device, [n_seqs][max_blocks_per_seq]
   int max_blocks_per_seq = 0;
   const int32_t* context_lens = nullptr;  // device, [n_seqs]: cached tokens incl. the new ones
+  // E4M3 cache (--kv-cache-dtype fp8, issue 28): one byte per element, stored = e4m3(k /
+  // k_scale) (rope_write_kv_fp8); the kernels read stored · k_scale (folded into the softmax
+  // scale) and stored · v_scale (folded into the output). false: the cache is in the call's dtype.
+  bool fp8 = false;
+  float k_scale = 1.0f, v_scale = 1.0f;
 };
 
 // Tokens one decode block reads before its partial result goes to the reduction kernel: at most

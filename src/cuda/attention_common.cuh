@@ -16,8 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <type_traits>
 #include "cuda/attention.h"
+
 #include "cuda/dtype_util.cuh"
+#include "cuda/fp8_util.cuh"
 #include "cuda/launch.cuh"
 
 namespace turbine::cuda {
@@ -64,6 +67,49 @@ __device__ __forceinline__ void unpack<__half>(const uint4& raw, float (&out)[8]
 
 __device__ __forceinline__ uint4 load16(const void* p) {
   return __ldg(static_cast<const uint4*>(p));
+}
+
+// ---- KV cache elements: the call's dtype, or E4M3 bytes (KT = uint8_t, PagedKv::fp8) ---------
+
+__device__ __forceinline__ float kv_to_float(uint8_t b) {
+  return e4m3_to_float(b);
+}
+template <typename KT>
+__device__ __forceinline__ float kv_to_float(KT v) {
+  return to_float(v);
+}
+
+// The SIMT kernels' vector loads of cache rows: 16 bytes of a 16/32-bit cache; 8 bytes (8
+// elements, the lane layout of a 16-bit cache) of an E4M3 one.
+template <typename KT>
+struct KvVec {
+  using Raw = uint4;
+  static constexpr int kN = 16 / sizeof(KT);
+};
+template <>
+struct KvVec<uint8_t> {
+  using Raw = uint2;
+  static constexpr int kN = 8;
+};
+
+template <typename KT>
+__device__ __forceinline__ typename KvVec<KT>::Raw kv_load(const KT* p) {
+  if constexpr (std::is_same_v<KT, uint8_t>) {
+    return __ldg(reinterpret_cast<const uint2*>(p));
+  } else {
+    return load16(p);
+  }
+}
+
+template <typename KT>
+__device__ __forceinline__ void kv_unpack(const typename KvVec<KT>::Raw& raw,
+                                          float (&out)[KvVec<KT>::kN]) {
+  if constexpr (std::is_same_v<KT, uint8_t>) {
+    e4m3x4_to_float(raw.x, out);
+    e4m3x4_to_float(raw.y, out + 4);
+  } else {
+    unpack<KT>(raw, out);
+  }
 }
 
 // ---- tensor-core helpers (prefill_tc, decode_tc) ---------------------------------------------
@@ -136,6 +182,52 @@ template <>
 __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
   const __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// E4M3 tiles (FP8 KV cache) in the tensor-core kernels: a tile row is cp.async'ed as kHeadDim
+// bytes into the upper half of its 16-bit shared row (fp8_stage_offset), then expanded in place to
+// kHeadDim 16-bit elements (exact: every E4M3 value is an F16 and a BF16 value) before ldmatrix
+// reads it. All threads of the CTA call expand_fp8_tile; it reads every item of the thread first,
+// synchronises, then writes (the output of one item overlaps the input of others).
+template <int kHeadDim>
+__device__ __forceinline__ int fp8_stage_offset() {
+  return kHeadDim;  // bytes from the start of the shared row
+}
+
+template <typename T, int kHeadDim, int kRows, int kThreads>
+__device__ __forceinline__ void expand_fp8_tile(T* k_tile, T* v_tile, int stride, int tid) {
+  constexpr int kRowChunks = kHeadDim / 16;  // 16 E4M3 values per item
+  constexpr int kItems = kRows * kRowChunks / kThreads;
+  static_assert(kRows * kRowChunks % kThreads == 0, "items divide among the threads");
+  uint4 rk[kItems], rv[kItems];
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    const int item = tid + i * kThreads, r = item / kRowChunks, c = item % kRowChunks;
+    const int off = r * stride * 2 + fp8_stage_offset<kHeadDim>() + c * 16;  // bytes
+    rk[i] = *reinterpret_cast<const uint4*>(reinterpret_cast<const uint8_t*>(k_tile) + off);
+    rv[i] = *reinterpret_cast<const uint4*>(reinterpret_cast<const uint8_t*>(v_tile) + off);
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    const int item = tid + i * kThreads, r = item / kRowChunks, c = item % kRowChunks;
+    float f[16];
+    uint4 o[2];
+    uint32_t* ow = reinterpret_cast<uint32_t*>(o);
+    e4m3x16_to_float(rk[i], f);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) ow[j] = pack2<T>(f[2 * j], f[2 * j + 1]);
+    uint4* kd = reinterpret_cast<uint4*>(k_tile + r * stride + c * 16);
+    kd[0] = o[0];
+    kd[1] = o[1];
+    e4m3x16_to_float(rv[i], f);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) ow[j] = pack2<T>(f[2 * j], f[2 * j + 1]);
+    uint4* vd = reinterpret_cast<uint4*>(v_tile + r * stride + c * 16);
+    vd[0] = o[0];
+    vd[1] = o[1];
+  }
+  __syncthreads();
 }
 
 // The pieces both tensor-core kernels (prefill, decode) share. A warp holds 16 query rows; this
@@ -245,8 +337,9 @@ void launch_decode_reduce(cudaStream_t stream, const PagedKv& kv, const DecodeAt
                           const float* part_ml);
 
 // attention_decode_simt.cu: the SIMT decode kernel for the group size of the call, then the
-// reduction. T: float, __half, __nv_bfloat16; kHeadDim: 64, 128.
-template <typename T, int kHeadDim>
+// reduction. T: float, __half, __nv_bfloat16; KT (the cache's elements): T or uint8_t (E4M3);
+// kHeadDim: 64, 128.
+template <typename T, typename KT, int kHeadDim>
 void launch_decode_group(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                          int64_t q_stride, int part_tokens, int n_parts, float* po, float* pml);
 
@@ -254,24 +347,25 @@ void launch_decode_group(cudaStream_t stream, const PagedKv& kv, const DecodeAtt
 // current device (once per device).
 cudaError_t prepare_decode_tc_all();
 // (warps, stages) as DecodeAttentionArgs::tc_warps / tc_stages; anything else: the default. Then
-// the reduction. T: __half, __nv_bfloat16; kHeadDim: 64, 128.
-template <typename T, int kHeadDim>
+// the reduction. T: __half, __nv_bfloat16; KT: T or uint8_t; kHeadDim: 64, 128.
+template <typename T, typename KT, int kHeadDim>
 void launch_decode_tc(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                       int64_t q_stride, int part_tokens, int n_parts, float* part_out,
                       float* part_ml, int warps, int stages);
 
-// attention_prefill.cu (T: float) and attention_prefill_tc.cu (T: __half, __nv_bfloat16);
-// kHeadDim: 64, 128. Both return the error of raising the kernel's shared-memory limit (nothing
-// is launched then).
-template <typename T, int kHeadDim>
+// attention_prefill.cu (T: float) and attention_prefill_tc.cu (T: __half, __nv_bfloat16); KT: T
+// or uint8_t; kHeadDim: 64, 128. Both return the error of raising the kernel's shared-memory
+// limit (nothing is launched then).
+template <typename T, typename KT, int kHeadDim>
 cudaError_t launch_prefill(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
                            int64_t q_stride);
-template <typename T, int kHeadDim>
+template <typename T, typename KT, int kHeadDim>
 cudaError_t launch_prefill_tc(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
                               int64_t q_stride);
 
-// attention_generic.cu: one warp per (query row, q head); cu_q_lens == nullptr: decode.
-template <typename T>
+// attention_generic.cu: one warp per (query row, q head); cu_q_lens == nullptr: decode. KT: T or
+// uint8_t.
+template <typename T, typename KT>
 void launch_generic(cudaStream_t stream, const PagedKv& kv, T* out, const void* q, int64_t q_stride,
                     const int32_t* cu_q_lens, int n_seqs, int n_q_heads, int max_q_len,
                     float scale);

@@ -18,24 +18,25 @@ constexpr int kDecodeUnroll = 4;
 // final output; otherwise (max, sum, normalised partial output) go to the workspace for the
 // reduction.
 // Tokens a decode block covers in one step of its loops (kDecodeUnroll loads in flight per lane).
-template <typename T, int kHeadDim>
+template <typename KT, int kHeadDim>
 constexpr int decode_step_tokens() {
-  return 32 / (kHeadDim / Vec<T>::kN) * kDecodeWarps * kDecodeUnroll;
+  return 32 / (kHeadDim / KvVec<KT>::kN) * kDecodeWarps * kDecodeUnroll;
 }
 
 // kOneShot: the partition fits one step (part_tokens <= decode_step_tokens), so V is loaded
 // together with K (one round trip to memory instead of two). A separate instantiation: the
 // prefetch registers would otherwise lower the occupancy of the long-partition kernel (96 vs 64
 // registers on sm_90a, ~16% slower at 32 x 2,048 tokens).
-template <typename T, int kHeadDim, int kGroup, bool kOneShot>
+template <typename T, typename KT, int kHeadDim, int kGroup, bool kOneShot>
 __global__ void __launch_bounds__(kDecodeThreads)
     decode_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
-                  const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                  const KT* __restrict__ k_cache, const KT* __restrict__ v_cache,
                   const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                   const int32_t* __restrict__ context_lens, int block_size, int n_kv_heads,
                   int n_q_heads, float scale, int part_tokens, int n_parts,
-                  float* __restrict__ part_out, float* __restrict__ part_ml) {
-  constexpr int kVec = Vec<T>::kN;
+                  float* __restrict__ part_out, float* __restrict__ part_ml, float v_scale) {
+  using KRaw = typename KvVec<KT>::Raw;
+  constexpr int kVec = KvVec<KT>::kN;
   constexpr int kLanes = kHeadDim / kVec;
   static_assert(kLanes <= 32 && 32 % kLanes == 0, "head row must fit a warp");
   constexpr int kTokPerWarp = 32 / kLanes;
@@ -84,31 +85,37 @@ __global__ void __launch_bounds__(kDecodeThreads)
 #pragma unroll
   for (int g = 0; g < kGroup; ++g) {
     float tmp[kVec];
-    unpack<T>(load16(q + seq * q_row_stride + (h0 + g) * kHeadDim + l * kVec), tmp);
+    const T* qg = q + seq * q_row_stride + (h0 + g) * kHeadDim + l * kVec;
+    if constexpr (Vec<T>::kN == kVec) {
+      unpack<T>(load16(qg), tmp);
+    } else {  // an E4M3 cache with F32 queries: 8 elements per lane
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) tmp[j] = to_float(qg[j]);
+    }
 #pragma unroll
     for (int j = 0; j < kVec; ++j) qv[g][j] = tmp[j] * scale;
   }
-  static_assert(decode_step_tokens<T, kHeadDim>() == kTokPerStep * kDecodeUnroll);
-  uint4 vpre[kOneShot ? kDecodeUnroll : 1];
+  static_assert(decode_step_tokens<KT, kHeadDim>() == kTokPerStep * kDecodeUnroll);
+  KRaw vpre[kOneShot ? kDecodeUnroll : 1];
   for (int base = p_start + warp * kTokPerWarp; base < p_end; base += kTokPerStep * kDecodeUnroll) {
-    uint4 raw[kDecodeUnroll];
+    KRaw raw[kDecodeUnroll];
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       const int t = base + u * kTokPerStep + sub;
-      raw[u] = t < p_end ? load16(k_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+      raw[u] = t < p_end ? kv_load(k_cache + row_offset(t)) : KRaw{};
     }
     if constexpr (kOneShot) {
 #pragma unroll
       for (int u = 0; u < kDecodeUnroll; ++u) {
         const int t = base + u * kTokPerStep + sub;
-        vpre[u] = t < p_end ? load16(v_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+        vpre[u] = t < p_end ? kv_load(v_cache + row_offset(t)) : KRaw{};
       }
     }
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       const int t = base + u * kTokPerStep + sub;
       float kf[kVec];
-      unpack<T>(raw[u], kf);
+      kv_unpack<KT>(raw[u], kf);
       float dot[kGroup];
 #pragma unroll
       for (int g = 0; g < kGroup; ++g) {
@@ -155,14 +162,14 @@ __global__ void __launch_bounds__(kDecodeThreads)
 #pragma unroll
     for (int j = 0; j < kVec; ++j) acc[g][j] = 0.0f;
   for (int base = p_start + warp * kTokPerWarp; base < p_end; base += kTokPerStep * kDecodeUnroll) {
-    uint4 raw[kDecodeUnroll];
+    KRaw raw[kDecodeUnroll];
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       if constexpr (kOneShot) {
         raw[u] = vpre[u];
       } else {
         const int t = base + u * kTokPerStep + sub;
-        raw[u] = t < p_end ? load16(v_cache + row_offset(t)) : make_uint4(0, 0, 0, 0);
+        raw[u] = t < p_end ? kv_load(v_cache + row_offset(t)) : KRaw{};
       }
     }
 #pragma unroll
@@ -170,7 +177,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
       const int t = base + u * kTokPerStep + sub;
       if (t < p_end) {
         float vf[kVec];
-        unpack<T>(raw[u], vf);
+        kv_unpack<KT>(raw[u], vf);
 #pragma unroll
         for (int g = 0; g < kGroup; ++g) {
           const float p = logits[g][t - p_start];
@@ -199,7 +206,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
     float s = 0.0f;
 #pragma unroll
     for (int w = 0; w < kDecodeWarps; ++w) s += red[w][g][d];
-    s /= stat_sum[g];
+    s = s / stat_sum[g] * v_scale;
     if (n_parts == 1) {
       out[out_base + i] = from_float<T>(s);
     } else {
@@ -213,56 +220,57 @@ __global__ void __launch_bounds__(kDecodeThreads)
   }
 }
 
-template <typename T, int kHeadDim, int kGroup>
+template <typename T, typename KT, int kHeadDim, int kGroup>
 void launch_decode(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                    int64_t q_stride, int part_tokens, int n_parts, float* part_out,
                    float* part_ml) {
   const dim3 grid(a.n_q_heads / kGroup, a.n_seqs, n_parts);
-  auto* kernel = part_tokens <= decode_step_tokens<T, kHeadDim>()
-                     ? decode_kernel<T, kHeadDim, kGroup, true>
-                     : decode_kernel<T, kHeadDim, kGroup, false>;
+  auto* kernel = part_tokens <= decode_step_tokens<KT, kHeadDim>()
+                     ? decode_kernel<T, KT, kHeadDim, kGroup, true>
+                     : decode_kernel<T, KT, kHeadDim, kGroup, false>;
+  // An E4M3 cache's scales: k_scale folds into the softmax scale, v_scale into the output.
+  const float k_scale = kv.fp8 ? kv.k_scale : 1.0f, v_scale = kv.fp8 ? kv.v_scale : 1.0f;
   launch_kernel(a.pdl, kernel, grid, dim3(kDecodeThreads), 0, stream, static_cast<T*>(a.out),
-                static_cast<const T*>(a.q), q_stride, static_cast<const T*>(kv.k_cache),
-                static_cast<const T*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq,
-                kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads, a.scale, part_tokens,
-                n_parts, part_out, part_ml);
+                static_cast<const T*>(a.q), q_stride, static_cast<const KT*>(kv.k_cache),
+                static_cast<const KT*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq,
+                kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads, a.scale * k_scale,
+                part_tokens, n_parts, part_out, part_ml, v_scale);
   launch_decode_reduce<T>(stream, kv, a, part_tokens, n_parts, part_out, part_ml);
 }
 
 }  // namespace
 
-template <typename T, int kHeadDim>
+template <typename T, typename KT, int kHeadDim>
 void launch_decode_group(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                          int64_t q_stride, int part_tokens, int n_parts, float* po, float* pml) {
   const int group = a.n_q_heads / kv.n_kv_heads;
   if (group % 8 == 0) {
-    launch_decode<T, kHeadDim, 8>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
+    launch_decode<T, KT, kHeadDim, 8>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   } else if (group % 4 == 0) {
-    launch_decode<T, kHeadDim, 4>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
+    launch_decode<T, KT, kHeadDim, 4>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   } else if (group % 2 == 0) {
-    launch_decode<T, kHeadDim, 2>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
+    launch_decode<T, KT, kHeadDim, 2>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   } else {
-    launch_decode<T, kHeadDim, 1>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
+    launch_decode<T, KT, kHeadDim, 1>(stream, kv, a, q_stride, part_tokens, n_parts, po, pml);
   }
 }
 
-template void launch_decode_group<float, 64>(cudaStream_t, const PagedKv&,
-                                             const DecodeAttentionArgs&, int64_t, int, int, float*,
-                                             float*);
-template void launch_decode_group<float, 128>(cudaStream_t, const PagedKv&,
-                                              const DecodeAttentionArgs&, int64_t, int, int, float*,
-                                              float*);
-template void launch_decode_group<__half, 64>(cudaStream_t, const PagedKv&,
-                                              const DecodeAttentionArgs&, int64_t, int, int, float*,
-                                              float*);
-template void launch_decode_group<__half, 128>(cudaStream_t, const PagedKv&,
-                                               const DecodeAttentionArgs&, int64_t, int, int,
-                                               float*, float*);
-template void launch_decode_group<__nv_bfloat16, 64>(cudaStream_t, const PagedKv&,
-                                                     const DecodeAttentionArgs&, int64_t, int, int,
-                                                     float*, float*);
-template void launch_decode_group<__nv_bfloat16, 128>(cudaStream_t, const PagedKv&,
-                                                      const DecodeAttentionArgs&, int64_t, int, int,
-                                                      float*, float*);
+#define TURBINE_DECODE_GROUP(T, KT, D)                                                       \
+  template void launch_decode_group<T, KT, D>(cudaStream_t, const PagedKv&,                  \
+                                              const DecodeAttentionArgs&, int64_t, int, int, \
+                                              float*, float*);
+TURBINE_DECODE_GROUP(float, float, 64)
+TURBINE_DECODE_GROUP(float, float, 128)
+TURBINE_DECODE_GROUP(__half, __half, 64)
+TURBINE_DECODE_GROUP(__half, __half, 128)
+TURBINE_DECODE_GROUP(__nv_bfloat16, __nv_bfloat16, 64)
+TURBINE_DECODE_GROUP(__nv_bfloat16, __nv_bfloat16, 128)
+TURBINE_DECODE_GROUP(float, uint8_t, 64)
+TURBINE_DECODE_GROUP(float, uint8_t, 128)
+TURBINE_DECODE_GROUP(__half, uint8_t, 64)
+TURBINE_DECODE_GROUP(__half, uint8_t, 128)
+TURBINE_DECODE_GROUP(__nv_bfloat16, uint8_t, 64)
+TURBINE_DECODE_GROUP(__nv_bfloat16, uint8_t, 128)
+#undef TURBINE_DECODE_GROUP
 
 }  // namespace turbine::cuda

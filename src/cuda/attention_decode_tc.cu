@@ -3,6 +3,7 @@
 #include <cfloat>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 namespace turbine::cuda {
 namespace {
@@ -31,14 +32,17 @@ constexpr size_t dt_smem_bytes() {  // + the Q tile
   return dt_stage_bytes<kHeadDim, kWarps, kStages>() + size_t{16} * (kHeadDim + kTcPad) * 2;
 }
 
-template <typename T, int kHeadDim, int kWarps, int kStages>
+// KT = uint8_t: an E4M3 cache, staged as bytes and expanded to T in shared memory
+// (expand_fp8_tile); its k_scale is in scale_log2 and its v_scale multiplies the output.
+template <typename T, typename KT, int kHeadDim, int kWarps, int kStages>
 __global__ void __launch_bounds__(kWarps * 32)
     decode_tc_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
-                     const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                     const KT* __restrict__ k_cache, const KT* __restrict__ v_cache,
                      const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                      const int32_t* __restrict__ context_lens, int block_size, int n_kv_heads,
                      int n_q_heads, float scale_log2, int part_tokens, int n_parts,
-                     float* __restrict__ part_out, float* __restrict__ part_ml) {
+                     float* __restrict__ part_out, float* __restrict__ part_ml, float v_scale) {
+  constexpr bool kFp8 = std::is_same_v<KT, uint8_t>;
   constexpr int kStride = kHeadDim + kTcPad;  // elements per shared row
   constexpr int kChunks = kHeadDim / 8;       // 16-byte chunks per row
   constexpr int kKSteps = kHeadDim / 16;      // k steps of Q·Kᵀ
@@ -95,8 +99,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   auto load_kv = [&](int j) {
     T* kd = ks + (j % kStages) * kBN * kStride;
     T* vd = vs + (j % kStages) * kBN * kStride;
-    for (int i = tid; i < kBN * kChunks; i += kThreads) {
-      const int r = i / kChunks, c = (i % kChunks) * 8;
+    // 16-byte pieces of a row: 8 elements of T, or 16 E4M3 bytes into the row's upper half.
+    constexpr int kPieces = kFp8 ? kHeadDim / 16 : kChunks;
+    constexpr int kPieceElems = kFp8 ? 16 : 8;
+    for (int i = tid; i < kBN * kPieces; i += kThreads) {
+      const int r = i / kPieces, c = (i % kPieces) * kPieceElems;
       const int t = p_start + j * kBN + r;
       const bool valid = t < p_end;
       int64_t off = 0;
@@ -105,8 +112,16 @@ __global__ void __launch_bounds__(kWarps * 32)
             (static_cast<int64_t>(blocks[t / block_size - b_first]) * block_size + t % block_size) *
                 tok_stride +
             kvh * kHeadDim + c;
-      cp_async16(smem_u32(kd + r * kStride + c), k_cache + off, valid);
-      cp_async16(smem_u32(vd + r * kStride + c), v_cache + off, valid);
+      uint32_t kdst = smem_u32(kd + r * kStride), vdst = smem_u32(vd + r * kStride);
+      if constexpr (kFp8) {
+        kdst += fp8_stage_offset<kHeadDim>() + c;
+        vdst += fp8_stage_offset<kHeadDim>() + c;
+      } else {
+        kdst += c * sizeof(T);
+        vdst += c * sizeof(T);
+      }
+      cp_async16(kdst, k_cache + off, valid);
+      cp_async16(vdst, v_cache + off, valid);
     }
   };
   // Tiles 0 .. kStages - 2 in flight (one commit group each; Q is in the first).
@@ -130,6 +145,9 @@ __global__ void __launch_bounds__(kWarps * 32)
     cp_async_commit();
     cp_async_wait<kStages - 1>();  // all but the newest kStages - 1 groups: Q and tile j are in
     __syncthreads();
+    if constexpr (kFp8)
+      expand_fp8_tile<T, kHeadDim, kBN, kThreads>(ks + (j % kStages) * kBN * kStride,
+                                                  vs + (j % kStages) * kBN * kStride, kStride, tid);
     if (j == 0) load_q_fragments<T, kKSteps>(qf, qs, kStride, 0, lane);
     const int kb = p_start + j * kBN + warp * 16;  // this warp's first token
     if (kb < p_end) {
@@ -184,7 +202,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       l += red_l[w][row] * f;
       acc += red_o[(w * 16 + row) * kHeadDim + d] * f;
     }
-    const float v = acc / l;
+    const float v = acc / l * v_scale;
     if (n_parts == 1) {
       out[(static_cast<int64_t>(seq) * n_q_heads + h0 + row) * kHeadDim + d] = from_float<T>(v);
     } else {
@@ -200,12 +218,18 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 // Every (dtype, head_dim, warps, stages) the launcher below can pick, with its shared memory
 // raised above the 48 KB default before the first launch.
+template <typename T, typename KT, int kHeadDim, int kWarps, int kStages>
+void prepare_decode_tc_kernel(cudaError_t& e) {
+  const cudaError_t r =
+      cudaFuncSetAttribute(decode_tc_kernel<T, KT, kHeadDim, kWarps, kStages>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(dt_smem_bytes<kHeadDim, kWarps, kStages>()));
+  if (e == cudaSuccess) e = r;
+}
 template <typename T, int kHeadDim, int kWarps, int kStages>
 void prepare_decode_tc_one(cudaError_t& e) {
-  const cudaError_t r = cudaFuncSetAttribute(
-      decode_tc_kernel<T, kHeadDim, kWarps, kStages>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      static_cast<int>(dt_smem_bytes<kHeadDim, kWarps, kStages>()));
-  if (e == cudaSuccess) e = r;
+  prepare_decode_tc_kernel<T, T, kHeadDim, kWarps, kStages>(e);
+  prepare_decode_tc_kernel<T, uint8_t, kHeadDim, kWarps, kStages>(e);  // E4M3 cache
 }
 template <typename T, int kHeadDim>
 void prepare_decode_tc_shapes(cudaError_t& e) {
@@ -216,17 +240,19 @@ void prepare_decode_tc_shapes(cudaError_t& e) {
   prepare_decode_tc_one<T, kHeadDim, 4, 3>(e);
 }
 
-template <typename T, int kHeadDim, int kWarps, int kStages>
+template <typename T, typename KT, int kHeadDim, int kWarps, int kStages>
 void launch_decode_tc_shape(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                             int64_t q_stride, int part_tokens, int n_parts, float* part_out,
                             float* part_ml) {
   const dim3 grid(kv.n_kv_heads, a.n_seqs, n_parts);
-  launch_kernel(a.pdl, decode_tc_kernel<T, kHeadDim, kWarps, kStages>, grid, dim3(kWarps * 32),
+  const float k_scale = kv.fp8 ? kv.k_scale : 1.0f, v_scale = kv.fp8 ? kv.v_scale : 1.0f;
+  launch_kernel(a.pdl, decode_tc_kernel<T, KT, kHeadDim, kWarps, kStages>, grid, dim3(kWarps * 32),
                 dt_smem_bytes<kHeadDim, kWarps, kStages>(), stream, static_cast<T*>(a.out),
-                static_cast<const T*>(a.q), q_stride, static_cast<const T*>(kv.k_cache),
-                static_cast<const T*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq,
+                static_cast<const T*>(a.q), q_stride, static_cast<const KT*>(kv.k_cache),
+                static_cast<const KT*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq,
                 kv.context_lens, kv.block_size, kv.n_kv_heads, a.n_q_heads,
-                a.scale * 1.4426950408889634f, part_tokens, n_parts, part_out, part_ml);
+                a.scale * k_scale * 1.4426950408889634f, part_tokens, n_parts, part_out, part_ml,
+                v_scale);
 }
 
 }  // namespace
@@ -249,30 +275,31 @@ cudaError_t prepare_decode_tc_all() {
 }
 
 // (warps, stages) as DecodeAttentionArgs::tc_warps / tc_stages; anything else: the default.
-template <typename T, int kHeadDim>
+template <typename T, typename KT, int kHeadDim>
 void launch_decode_tc(cudaStream_t stream, const PagedKv& kv, const DecodeAttentionArgs& a,
                       int64_t q_stride, int part_tokens, int n_parts, float* part_out,
                       float* part_ml, int warps, int stages) {
-  auto* launch = launch_decode_tc_shape<T, kHeadDim, kDtDefaultWarps, kDtDefaultStages>;
-  if (warps == 2 && stages == 2) launch = launch_decode_tc_shape<T, kHeadDim, 2, 2>;
-  if (warps == 2 && stages == 3) launch = launch_decode_tc_shape<T, kHeadDim, 2, 3>;
-  if (warps == 2 && stages == 4) launch = launch_decode_tc_shape<T, kHeadDim, 2, 4>;
-  if (warps == 4 && stages == 2) launch = launch_decode_tc_shape<T, kHeadDim, 4, 2>;
-  if (warps == 4 && stages == 3) launch = launch_decode_tc_shape<T, kHeadDim, 4, 3>;
+  auto* launch = launch_decode_tc_shape<T, KT, kHeadDim, kDtDefaultWarps, kDtDefaultStages>;
+  if (warps == 2 && stages == 3) launch = launch_decode_tc_shape<T, KT, kHeadDim, 2, 3>;
+  if (warps == 2 && stages == 4) launch = launch_decode_tc_shape<T, KT, kHeadDim, 2, 4>;
+  if (warps == 4 && stages == 2) launch = launch_decode_tc_shape<T, KT, kHeadDim, 4, 2>;
+  if (warps == 4 && stages == 3) launch = launch_decode_tc_shape<T, KT, kHeadDim, 4, 3>;
   launch(stream, kv, a, q_stride, part_tokens, n_parts, part_out, part_ml);
   launch_decode_reduce<T>(stream, kv, a, part_tokens, n_parts, part_out, part_ml);
 }
 
-template void launch_decode_tc<__half, 64>(cudaStream_t, const PagedKv&, const DecodeAttentionArgs&,
-                                           int64_t, int, int, float*, float*, int, int);
-template void launch_decode_tc<__half, 128>(cudaStream_t, const PagedKv&,
-                                            const DecodeAttentionArgs&, int64_t, int, int, float*,
-                                            float*, int, int);
-template void launch_decode_tc<__nv_bfloat16, 64>(cudaStream_t, const PagedKv&,
-                                                  const DecodeAttentionArgs&, int64_t, int, int,
-                                                  float*, float*, int, int);
-template void launch_decode_tc<__nv_bfloat16, 128>(cudaStream_t, const PagedKv&,
-                                                   const DecodeAttentionArgs&, int64_t, int, int,
-                                                   float*, float*, int, int);
+#define TURBINE_DECODE_TC(T, KT, D)                                                               \
+  template void launch_decode_tc<T, KT, D>(cudaStream_t, const PagedKv&,                          \
+                                           const DecodeAttentionArgs&, int64_t, int, int, float*, \
+                                           float*, int, int);
+TURBINE_DECODE_TC(__half, __half, 64)
+TURBINE_DECODE_TC(__half, __half, 128)
+TURBINE_DECODE_TC(__nv_bfloat16, __nv_bfloat16, 64)
+TURBINE_DECODE_TC(__nv_bfloat16, __nv_bfloat16, 128)
+TURBINE_DECODE_TC(__half, uint8_t, 64)
+TURBINE_DECODE_TC(__half, uint8_t, 128)
+TURBINE_DECODE_TC(__nv_bfloat16, uint8_t, 64)
+TURBINE_DECODE_TC(__nv_bfloat16, uint8_t, 128)
+#undef TURBINE_DECODE_TC
 
 }  // namespace turbine::cuda

@@ -13,14 +13,14 @@ constexpr int kGenericWarps = 4;
 // ...): one warp per (query row, q head) walks the keys one at a time with an online softmax;
 // lane j owns dimensions j, j + 32, ... `cu_q_lens == nullptr` means one query per sequence at
 // row `seq` (decode).
-template <typename T>
+template <typename T, typename KT>
 __global__ void __launch_bounds__(kGenericWarps * 32)
     generic_attention_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
-                             const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                             const KT* __restrict__ k_cache, const KT* __restrict__ v_cache,
                              const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                              const int32_t* __restrict__ context_lens,
                              const int32_t* __restrict__ cu_q_lens, int block_size, int n_kv_heads,
-                             int n_q_heads, int head_dim, float scale) {
+                             int n_q_heads, int head_dim, float scale, float v_scale) {
   const int seq = blockIdx.z, h = blockIdx.y;
   const int i = blockIdx.x * kGenericWarps + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kGenericWarps * 32)
 #pragma unroll
     for (int j = 0; j < kGenericMaxPerLane; ++j) {
       const int d = lane + 32 * j;
-      if (d < head_dim) s += qv[j] * to_float(k_cache[off + d]);
+      if (d < head_dim) s += qv[j] * kv_to_float(k_cache[off + d]);
     }
 #pragma unroll
     for (int o2 = 16; o2 > 0; o2 >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o2);
@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kGenericWarps * 32)
 #pragma unroll
     for (int j = 0; j < kGenericMaxPerLane; ++j) {
       const int d = lane + 32 * j;
-      if (d < head_dim) o[j] = o[j] * corr + p * to_float(v_cache[off + d]);
+      if (d < head_dim) o[j] = o[j] * corr + p * kv_to_float(v_cache[off + d]);
     }
     m = m_new;
   }
@@ -69,29 +69,34 @@ __global__ void __launch_bounds__(kGenericWarps * 32)
 #pragma unroll
   for (int j = 0; j < kGenericMaxPerLane; ++j) {
     const int d = lane + 32 * j;
-    if (d < head_dim) orow[d] = from_float<T>(o[j] / l);
+    if (d < head_dim) orow[d] = from_float<T>(o[j] / l * v_scale);
   }
 }
 
 }  // namespace
 
-template <typename T>
+template <typename T, typename KT>
 void launch_generic(cudaStream_t stream, const PagedKv& kv, T* out, const void* q, int64_t q_stride,
                     const int32_t* cu_q_lens, int n_seqs, int n_q_heads, int max_q_len,
                     float scale) {
   const dim3 grid((max_q_len + kGenericWarps - 1) / kGenericWarps, n_q_heads, n_seqs);
-  generic_attention_kernel<T><<<grid, kGenericWarps * 32, 0, stream>>>(
-      out, static_cast<const T*>(q), q_stride, static_cast<const T*>(kv.k_cache),
-      static_cast<const T*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq, kv.context_lens,
-      cu_q_lens, kv.block_size, kv.n_kv_heads, n_q_heads, kv.head_dim, scale);
+  // An E4M3 cache's scales: k_scale folds into the softmax scale, v_scale into the output.
+  const float k_scale = kv.fp8 ? kv.k_scale : 1.0f, v_scale = kv.fp8 ? kv.v_scale : 1.0f;
+  generic_attention_kernel<T, KT><<<grid, kGenericWarps * 32, 0, stream>>>(
+      out, static_cast<const T*>(q), q_stride, static_cast<const KT*>(kv.k_cache),
+      static_cast<const KT*>(kv.v_cache), kv.block_tables, kv.max_blocks_per_seq, kv.context_lens,
+      cu_q_lens, kv.block_size, kv.n_kv_heads, n_q_heads, kv.head_dim, scale * k_scale, v_scale);
 }
 
-template void launch_generic<float>(cudaStream_t, const PagedKv&, float*, const void*, int64_t,
-                                    const int32_t*, int, int, int, float);
-template void launch_generic<__half>(cudaStream_t, const PagedKv&, __half*, const void*, int64_t,
-                                     const int32_t*, int, int, int, float);
-template void launch_generic<__nv_bfloat16>(cudaStream_t, const PagedKv&, __nv_bfloat16*,
-                                            const void*, int64_t, const int32_t*, int, int, int,
-                                            float);
+#define TURBINE_GENERIC(T, KT)                                                                \
+  template void launch_generic<T, KT>(cudaStream_t, const PagedKv&, T*, const void*, int64_t, \
+                                      const int32_t*, int, int, int, float);
+TURBINE_GENERIC(float, float)
+TURBINE_GENERIC(__half, __half)
+TURBINE_GENERIC(__nv_bfloat16, __nv_bfloat16)
+TURBINE_GENERIC(float, uint8_t)
+TURBINE_GENERIC(__half, uint8_t)
+TURBINE_GENERIC(__nv_bfloat16, uint8_t)
+#undef TURBINE_GENERIC
 
 }  // namespace turbine::cuda

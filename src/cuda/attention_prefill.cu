@@ -22,14 +22,15 @@ size_t prefill_smem_bytes(int head_dim) {
 // K/V tiles of 32 cached tokens are staged in shared memory as f32; lane j scores key j for each
 // of its warp's rows, and the running (max, sum, output) is rescaled per tile (online softmax).
 // Tiles past the last row's position are never loaded (causal).
-template <typename T, int kHeadDim>
+template <typename T, typename KT, int kHeadDim>
 __global__ void __launch_bounds__(kPrefillWarps * 32)
     prefill_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
-                   const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                   const KT* __restrict__ k_cache, const KT* __restrict__ v_cache,
                    const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                    const int32_t* __restrict__ context_lens, const int32_t* __restrict__ cu_q_lens,
-                   int block_size, int n_kv_heads, int n_q_heads, float scale) {
+                   int block_size, int n_kv_heads, int n_q_heads, float scale, float v_scale) {
   constexpr int kVec = Vec<T>::kN;
+  constexpr int kKvVec = KvVec<KT>::kN;  // cache elements per vector load
   constexpr int kPerLane = kHeadDim / 32;
   constexpr int kKStride = kHeadDim + 1;  // padding: lane j reads row j without bank conflicts
   extern __shared__ float smem[];
@@ -77,23 +78,23 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
   const int kv_end = prefix + tile + rows;  // keys [0, kv_end) are visible to some row
   for (int kb = 0; kb < kv_end; kb += kPrefillBN) {
     __syncthreads();  // previous tile fully consumed (and qs written, first time round)
-    for (int i = threadIdx.x; i < kPrefillBN * (kHeadDim / kVec); i += blockDim.x) {
-      const int r = i / (kHeadDim / kVec), c = (i % (kHeadDim / kVec)) * kVec;
+    for (int i = threadIdx.x; i < kPrefillBN * (kHeadDim / kKvVec); i += blockDim.x) {
+      const int r = i / (kHeadDim / kKvVec), c = (i % (kHeadDim / kKvVec)) * kKvVec;
       const int t = kb + r;
-      float kf[kVec], vf[kVec];
+      float kf[kKvVec], vf[kKvVec];
       if (t < kv_end) {
         const int64_t off =
             (static_cast<int64_t>(table[t / block_size]) * block_size + t % block_size) *
                 tok_stride +
             kvh * kHeadDim + c;
-        unpack<T>(load16(k_cache + off), kf);
-        unpack<T>(load16(v_cache + off), vf);
+        kv_unpack<KT>(kv_load(k_cache + off), kf);
+        kv_unpack<KT>(kv_load(v_cache + off), vf);
       } else {
 #pragma unroll
-        for (int j = 0; j < kVec; ++j) kf[j] = vf[j] = 0.0f;
+        for (int j = 0; j < kKvVec; ++j) kf[j] = vf[j] = 0.0f;
       }
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) {
+      for (int j = 0; j < kKvVec; ++j) {
         ks[r * kKStride + c + j] = kf[j];
         vs[r * kHeadDim + c + j] = vf[j];
       }
@@ -139,7 +140,7 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
     const int row = warp * kPrefillRowsPerWarp + r;
     if (row >= rows) break;
     T* orow = out + (static_cast<int64_t>(q_begin + tile + row) * n_q_heads + h) * kHeadDim;
-    const float inv = 1.0f / lsum[r];
+    const float inv = 1.0f / lsum[r] * v_scale;
 #pragma unroll
     for (int c = 0; c < kPerLane; ++c) orow[c * 32 + lane] = from_float<T>(o[r][c] * inv);
   }
@@ -147,26 +148,31 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
 
 }  // namespace
 
-template <typename T, int kHeadDim>
+template <typename T, typename KT, int kHeadDim>
 cudaError_t launch_prefill(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
                            int64_t q_stride) {
   const size_t smem = prefill_smem_bytes(kHeadDim);
-  auto* fn = prefill_kernel<T, kHeadDim>;
+  auto* fn = prefill_kernel<T, KT, kHeadDim>;
   const cudaError_t e =
       cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return e;
   const dim3 grid((a.max_q_len + kPrefillBM - 1) / kPrefillBM, a.n_q_heads, a.n_seqs);
+  const float k_scale = kv.fp8 ? kv.k_scale : 1.0f, v_scale = kv.fp8 ? kv.v_scale : 1.0f;
   fn<<<grid, kPrefillWarps * 32, smem, stream>>>(
       static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
-      static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
+      static_cast<const KT*>(kv.k_cache), static_cast<const KT*>(kv.v_cache), kv.block_tables,
       kv.max_blocks_per_seq, kv.context_lens, a.cu_q_lens, kv.block_size, kv.n_kv_heads,
-      a.n_q_heads, a.scale);
+      a.n_q_heads, a.scale * k_scale, v_scale);
   return cudaSuccess;
 }
 
-template cudaError_t launch_prefill<float, 64>(cudaStream_t, const PagedKv&,
-                                               const PrefillAttentionArgs&, int64_t);
-template cudaError_t launch_prefill<float, 128>(cudaStream_t, const PagedKv&,
-                                                const PrefillAttentionArgs&, int64_t);
+template cudaError_t launch_prefill<float, float, 64>(cudaStream_t, const PagedKv&,
+                                                      const PrefillAttentionArgs&, int64_t);
+template cudaError_t launch_prefill<float, float, 128>(cudaStream_t, const PagedKv&,
+                                                       const PrefillAttentionArgs&, int64_t);
+template cudaError_t launch_prefill<float, uint8_t, 64>(cudaStream_t, const PagedKv&,
+                                                        const PrefillAttentionArgs&, int64_t);
+template cudaError_t launch_prefill<float, uint8_t, 128>(cudaStream_t, const PagedKv&,
+                                                         const PrefillAttentionArgs&, int64_t);
 
 }  // namespace turbine::cuda

@@ -1,5 +1,7 @@
 #include "cuda/attention_common.cuh"
 
+#include <type_traits>
+
 namespace turbine::cuda {
 namespace {
 
@@ -23,14 +25,17 @@ constexpr size_t tc_smem_bytes() {
   return size_t{2} * (kHeadDim + kTcPad) * (kTcBM + 4 * kTcBN);
 }
 
-template <typename T, int kHeadDim>
+// KT = uint8_t: an E4M3 cache, staged as bytes and expanded to T in shared memory
+// (expand_fp8_tile); its k_scale is in scale_log2 and its v_scale multiplies the output.
+template <typename T, typename KT, int kHeadDim>
 __global__ void __launch_bounds__(kTcWarps * 32, 2)
     prefill_tc_kernel(T* __restrict__ out, const T* __restrict__ q, int64_t q_row_stride,
-                      const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                      const KT* __restrict__ k_cache, const KT* __restrict__ v_cache,
                       const int32_t* __restrict__ block_tables, int max_blocks_per_seq,
                       const int32_t* __restrict__ context_lens,
                       const int32_t* __restrict__ cu_q_lens, int block_size, int n_kv_heads,
-                      int n_q_heads, float scale_log2) {
+                      int n_q_heads, float scale_log2, float v_scale) {
+  constexpr bool kFp8 = std::is_same_v<KT, uint8_t>;
   constexpr int kStride = kHeadDim + kTcPad;  // elements per shared row
   constexpr int kChunks = kHeadDim / 8;       // 16-byte chunks per row
   constexpr int kKSteps = kHeadDim / 16;      // k steps of Q·Kᵀ
@@ -66,8 +71,11 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
   auto load_kv = [&](int j) {
     T* kd = ks + (j & 1) * kTcBN * kStride;
     T* vd = vs + (j & 1) * kTcBN * kStride;
-    for (int i = tid; i < kTcBN * kChunks; i += kThreads) {
-      const int r = i / kChunks, c = (i % kChunks) * 8;
+    // 16-byte pieces of a row: 8 elements of T, or 16 E4M3 bytes into the row's upper half.
+    constexpr int kPieces = kFp8 ? kHeadDim / 16 : kChunks;
+    constexpr int kPieceElems = kFp8 ? 16 : 8;
+    for (int i = tid; i < kTcBN * kPieces; i += kThreads) {
+      const int r = i / kPieces, c = (i % kPieces) * kPieceElems;
       const int t = j * kTcBN + r;
       const bool valid = t < kv_end;
       int64_t off = 0;
@@ -75,8 +83,16 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
         off = (static_cast<int64_t>(table[t / block_size]) * block_size + t % block_size) *
                   tok_stride +
               kvh * kHeadDim + c;
-      cp_async16(smem_u32(kd + r * kStride + c), k_cache + off, valid);
-      cp_async16(smem_u32(vd + r * kStride + c), v_cache + off, valid);
+      uint32_t kdst = smem_u32(kd + r * kStride), vdst = smem_u32(vd + r * kStride);
+      if constexpr (kFp8) {
+        kdst += fp8_stage_offset<kHeadDim>() + c;
+        vdst += fp8_stage_offset<kHeadDim>() + c;
+      } else {
+        kdst += c * sizeof(T);
+        vdst += c * sizeof(T);
+      }
+      cp_async16(kdst, k_cache + off, valid);
+      cp_async16(vdst, v_cache + off, valid);
     }
   };
   load_kv(0);
@@ -101,6 +117,9 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
     cp_async_commit();
     cp_async_wait<1>();  // everything but the newest group: Q and tile j are in
     __syncthreads();
+    if constexpr (kFp8)
+      expand_fp8_tile<T, kHeadDim, kTcBN, kThreads>(ks + (j & 1) * kTcBN * kStride,
+                                                    vs + (j & 1) * kTcBN * kStride, kStride, tid);
     const int kb = j * kTcBN;
     if (j == 0 && warp_active) load_q_fragments<T, kKSteps>(qf, qs, kStride, row0, lane);
     if (warp_active && kb <= pos_hi) {
@@ -140,7 +159,7 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
   for (int r = 0; r < 2; ++r) {
     const int row = row0 + g + r * 8;
     if (row >= rows) continue;
-    const float inv = 1.0f / l_run[r];
+    const float inv = 1.0f / l_run[r] * v_scale;
     T* orow = out + (static_cast<int64_t>(q_begin + tile + row) * n_q_heads + h) * kHeadDim;
 #pragma unroll
     for (int d = 0; d < kOTiles; ++d)
@@ -151,30 +170,35 @@ __global__ void __launch_bounds__(kTcWarps * 32, 2)
 
 }  // namespace
 
-template <typename T, int kHeadDim>
+template <typename T, typename KT, int kHeadDim>
 cudaError_t launch_prefill_tc(cudaStream_t stream, const PagedKv& kv, const PrefillAttentionArgs& a,
                               int64_t q_stride) {
   constexpr size_t smem = tc_smem_bytes<kHeadDim>();
-  auto* fn = prefill_tc_kernel<T, kHeadDim>;
+  auto* fn = prefill_tc_kernel<T, KT, kHeadDim>;
   const cudaError_t e =
       cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return e;
   const dim3 grid(a.n_q_heads, (a.max_q_len + kTcBM - 1) / kTcBM, a.n_seqs);
+  const float k_scale = kv.fp8 ? kv.k_scale : 1.0f, v_scale = kv.fp8 ? kv.v_scale : 1.0f;
   fn<<<grid, kTcWarps * 32, smem, stream>>>(
       static_cast<T*>(a.out), static_cast<const T*>(a.q), q_stride,
-      static_cast<const T*>(kv.k_cache), static_cast<const T*>(kv.v_cache), kv.block_tables,
+      static_cast<const KT*>(kv.k_cache), static_cast<const KT*>(kv.v_cache), kv.block_tables,
       kv.max_blocks_per_seq, kv.context_lens, a.cu_q_lens, kv.block_size, kv.n_kv_heads,
-      a.n_q_heads, a.scale * 1.4426950408889634f);
+      a.n_q_heads, a.scale * k_scale * 1.4426950408889634f, v_scale);
   return cudaSuccess;
 }
 
-template cudaError_t launch_prefill_tc<__half, 64>(cudaStream_t, const PagedKv&,
+#define TURBINE_PREFILL_TC(T, KT, D)                                             \
+  template cudaError_t launch_prefill_tc<T, KT, D>(cudaStream_t, const PagedKv&, \
                                                    const PrefillAttentionArgs&, int64_t);
-template cudaError_t launch_prefill_tc<__half, 128>(cudaStream_t, const PagedKv&,
-                                                    const PrefillAttentionArgs&, int64_t);
-template cudaError_t launch_prefill_tc<__nv_bfloat16, 64>(cudaStream_t, const PagedKv&,
-                                                          const PrefillAttentionArgs&, int64_t);
-template cudaError_t launch_prefill_tc<__nv_bfloat16, 128>(cudaStream_t, const PagedKv&,
-                                                           const PrefillAttentionArgs&, int64_t);
+TURBINE_PREFILL_TC(__half, __half, 64)
+TURBINE_PREFILL_TC(__half, __half, 128)
+TURBINE_PREFILL_TC(__nv_bfloat16, __nv_bfloat16, 64)
+TURBINE_PREFILL_TC(__nv_bfloat16, __nv_bfloat16, 128)
+TURBINE_PREFILL_TC(__half, uint8_t, 64)
+TURBINE_PREFILL_TC(__half, uint8_t, 128)
+TURBINE_PREFILL_TC(__nv_bfloat16, uint8_t, 64)
+TURBINE_PREFILL_TC(__nv_bfloat16, uint8_t, 128)
+#undef TURBINE_PREFILL_TC
 
 }  // namespace turbine::cuda

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cuda/cuda_backend_impl.h"
+#include "cuda/fp8.h"
 #include "cuda/kernels.h"
 #include "cuda/sampling.h"
 
@@ -21,11 +22,18 @@ namespace turbine::cuda {
 using model::DType;
 
 Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& opts) {
-  if (opts.kv_cache_dtype == engine::KvCacheDtype::kFp8)
-    return unimplemented("cuda backend: --kv-cache-dtype fp8 is not supported on CUDA yet",
-                         "kv_cache_dtype");
-  // FP8 weights are dequantized to `dtype` at upload (weight_upload.cpp) until the FP8 GEMMs land;
-  // tensor-parallel shards would slice them without their scales.
+  const bool fp8_device_ok = fp8_device(device_);
+  if (fp8_kv_ && !fp8_device_ok) {
+    int major = 0, minor = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_);
+    return unimplemented(
+        "cuda backend: --kv-cache-dtype fp8 needs a GPU of compute capability "
+        "8.9 or later (Ada, Hopper); device " +
+            std::to_string(device_) + " is sm_" + std::to_string(major) + std::to_string(minor),
+        "kv_cache_dtype");
+  }
+  // Tensor-parallel shards would slice FP8 weights without their scales.
   if (opts.shard) {
     for (const model::LayerWeights& L : model.weights().layers) {
       for (const model::TensorView* t :
@@ -52,8 +60,24 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   pdl_ = opts.pdl && cc_major >= 9;
   fused_swiglu_ = opts.fused_swiglu;
   gemm_->use_pdl(pdl_);
-  TURBINE_ASSIGN_OR_RETURN(DeviceWeights weights,
-                           upload_weights(shard_ ? shard_->weights() : model.weights(), dtype_));
+  gemm_->fp8_outer_vec(opts.fp8_outer_vec_scales);
+  const model::Weights& mw = shard_ ? shard_->weights() : model.weights();
+  // E4M3 weights on the device: BF16 or F32 activations (F16 cannot hold cuBLASLt's raw E4M3
+  // sums), sm_89+; otherwise FP8 checkpoints are dequantized at upload.
+  const bool fp8_weights =
+      opts.fp8_weights && fp8_device_ok && (dtype_ == DType::kBF16 || dtype_ == DType::kF32);
+  TURBINE_ASSIGN_OR_RETURN(DeviceWeights weights, upload_weights(mw, dtype_, fp8_weights));
+  has_fp8_ = weights.fp8_groups > 0;
+  if (weights.fp8_groups > 0 || weights.fp8_dequantized > 0) {
+    spdlog::info("cuda backend: {} FP8 projection groups kept in E4M3, {} dequantized to {}{}{}",
+                 weights.fp8_groups, weights.fp8_dequantized, model::dtype_name(dtype_),
+                 weights.fp8_fallback.empty() ? "" : " (",
+                 weights.fp8_fallback.empty() ? "" : weights.fp8_fallback + ")");
+  }
+  for (const model::LayerWeights& L : mw.layers) {
+    k_scales_.push_back(engine::kv_scale_or_one(L.k_scale));
+    v_scales_.push_back(engine::kv_scale_or_one(L.v_scale));
+  }
   embed_ = std::move(weights.embed);
   output_norm_ = std::move(weights.output_norm);
   lm_head_ = std::move(weights.lm_head);
@@ -103,7 +127,8 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
 
   // KV cache from what is left.
   TURBINE_RETURN_IF_ERROR(stream_.synchronize());
-  const int64_t block_bytes = cuda_kv_bytes_per_token(cfg_, dtype_) * block_size_;
+  const int64_t block_bytes =
+      cuda_kv_bytes_per_token(cfg_, dtype_, opts.kv_cache_dtype) * block_size_;
   int64_t budget = opts.kv_cache_memory_bytes;
   size_t free_b = 0, total_b = 0;
   TURBINE_RETURN_IF_ERROR(check(cudaMemGetInfo(&free_b, &total_b), "memory info"));
@@ -140,11 +165,11 @@ Status CudaBackend::tune_decode_gemms() {
   for (const DeviceBuffer* b : {&xb_, &att_, &h_})
     TURBINE_RETURN_IF_ERROR(check(cudaMemsetAsync(b->data(), 0x3c, b->size_bytes(), s), "tune"));
   std::vector<const void*> wqkv, wo, wgu, wdown;
-  for (const LayerDev& L : layers_) {
-    wqkv.push_back(L.wqkv.data());
-    wo.push_back(L.wo.data());
-    wgu.push_back(L.wgu.data());
-    wdown.push_back(L.wdown.data());
+  for (const LayerDev& L : layers_) {  // FP8 projections are not tuned (matmul_fp8's own plans)
+    if (!L.qkv8.on()) wqkv.push_back(L.wqkv.data());
+    if (!L.o8.on()) wo.push_back(L.wo.data());
+    if (!L.gu8.on()) wgu.push_back(L.wgu.data());
+    if (!L.down8.on()) wdown.push_back(L.wdown.data());
   }
   const std::vector<const void*> lm{lm_head_ptr_};
   struct Proj {
@@ -165,6 +190,7 @@ Status CudaBackend::tune_decode_gemms() {
   float saved_us = 0.0f;  // per step of the largest bucket, against the heuristic's choice
   for (int b = 1;; b = std::min(2 * b, max_num_seqs_)) {
     for (const Proj& p : projs) {
+      if (p.ws->empty()) continue;
       // The shapes a graph step of b rows sends to cuBLASLt (gemv or fused SwiGLU take the rest).
       if (gemm_->takes_gemv(dtype_, p.out, b, p.k)) continue;
       if (std::string_view(p.name) == "gate_up" && fused_swiglu_ &&
@@ -214,6 +240,13 @@ Status CudaBackend::reserve(int n_tokens, int n_chunks, size_t staging_ints, int
     TURBINE_ASSIGN_OR_RETURN(o_, DeviceBuffer::allocate(sz(cfg_.dim)));
     TURBINE_ASSIGN_OR_RETURN(gu_, DeviceBuffer::allocate(sz(2 * cfg_.ffn_dim)));
     TURBINE_ASSIGN_OR_RETURN(h_, DeviceBuffer::allocate(sz(cfg_.ffn_dim)));
+    if (has_fp8_) {
+      xq_ = {};
+      xs_ = {};
+      const auto widest = static_cast<size_t>(std::max({cfg_.dim, q_dim_, cfg_.ffn_dim}));
+      TURBINE_ASSIGN_OR_RETURN(xq_, DeviceBuffer::allocate(n * widest));
+      TURBINE_ASSIGN_OR_RETURN(xs_, DeviceBuffer::allocate(n * sizeof(float)));
+    }
     cap_tokens_ = n_tokens;
   }
   if (n_out > cap_out_) {
@@ -594,15 +627,18 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
       embedding(s, dtype_, x_.data(), embed_.data(), dev + lay.ids, n, dim, cfg_.n_vocab, pdl_));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerDev& L = layers_[l];
-    if (l == 0) {
+    if (L.qkv8.on()) {  // the norm quantizes the QKV input (xq_/xs_); xb_ is not written
+      TURBINE_RETURN_IF_ERROR(rmsnorm_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), x_.data(),
+                                          l == 0 ? nullptr : o_.data(), L.attn_norm.data(), n, dim,
+                                          eps, L.qkv8.input_scale, pdl_));
+    } else if (l == 0) {
       TURBINE_RETURN_IF_ERROR(
           rmsnorm(s, dtype_, xb_.data(), x_.data(), L.attn_norm.data(), n, dim, eps, pdl_));
     } else {
       TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
                                           L.attn_norm.data(), n, dim, eps, pdl_));
     }
-    TURBINE_RETURN_IF_ERROR(
-        gemm_->matmul(s, dtype_, xb_.data(), L.wqkv.data(), qkv, n, qkv_w_, dim));
+    TURBINE_RETURN_IF_ERROR(project(s, L.wqkv, L.qkv8, xb_.data(), qkv, n, qkv_w_, dim));
     if (L.bqkv.data() != nullptr)
       TURBINE_RETURN_IF_ERROR(add_bias(s, dtype_, qkv, L.bqkv.data(), n, qkv_w_, qkv_w_, pdl_));
     void* k = qkv + static_cast<size_t>(q_dim_) * eb_;
@@ -616,12 +652,21 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
     void* vc = kv_layer(v_cache_, static_cast<int>(l));
     // K heads follow the Q heads in a fused row: one launch rotates both and writes K and V to
     // the cache.
-    TURBINE_RETURN_IF_ERROR(rope_write_kv(s, dtype_, qkv, dev + lay.pos, inv_freq_.as<float>(), n,
-                                          cfg_.n_heads, cfg_.n_kv_heads, hd, qkv_w_,
-                                          cfg_.rope_layout, kc, vc, dev + lay.slots, pdl_));
+    if (fp8_kv_) {
+      TURBINE_RETURN_IF_ERROR(rope_write_kv_fp8(
+          s, dtype_, qkv, dev + lay.pos, inv_freq_.as<float>(), n, cfg_.n_heads, cfg_.n_kv_heads,
+          hd, qkv_w_, cfg_.rope_layout, kc, vc, dev + lay.slots, k_scales_[l], v_scales_[l], pdl_));
+    } else {
+      TURBINE_RETURN_IF_ERROR(rope_write_kv(s, dtype_, qkv, dev + lay.pos, inv_freq_.as<float>(), n,
+                                            cfg_.n_heads, cfg_.n_kv_heads, hd, qkv_w_,
+                                            cfg_.rope_layout, kc, vc, dev + lay.slots, pdl_));
+    }
     PagedKv kv;
     kv.k_cache = kc;
     kv.v_cache = vc;
+    kv.fp8 = fp8_kv_;
+    kv.k_scale = k_scales_[l];
+    kv.v_scale = v_scales_[l];
     kv.block_size = block_size_;
     kv.n_kv_heads = cfg_.n_kv_heads;
     kv.head_dim = hd;
@@ -658,22 +703,40 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
       a.scale = scale;
       TURBINE_RETURN_IF_ERROR(prefill_attention(s, kv, a));
     }
-    TURBINE_RETURN_IF_ERROR(gemm_->matmul(s, dtype_, att, L.wo.data(), o_.data(), n, dim, q_dim_));
+    TURBINE_RETURN_IF_ERROR(quantize_input(s, L.o8, att, n, q_dim_));
+    TURBINE_RETURN_IF_ERROR(project(s, L.wo, L.o8, att, o_.data(), n, dim, q_dim_));
     TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
-    TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
-                                        L.ffn_norm.data(), n, dim, eps, pdl_));
-    if (fused_swiglu_ && gemm_->fused_swiglu_applies(dtype_, xb_.data(), L.wgu.data(), n, dim)) {
+    if (L.gu8.on()) {
+      TURBINE_RETURN_IF_ERROR(rmsnorm_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), x_.data(),
+                                          o_.data(), L.ffn_norm.data(), n, dim, eps,
+                                          L.gu8.input_scale, pdl_));
+    } else {
+      TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
+                                          L.ffn_norm.data(), n, dim, eps, pdl_));
+    }
+    auto* gu = static_cast<uint8_t*>(gu_.data());
+    if (L.gu8.on()) {
+      TURBINE_RETURN_IF_ERROR(project(s, L.wgu, L.gu8, nullptr, gu, n, 2 * ffn, dim));
+      if (L.down8.on()) {  // SwiGLU quantizes the down projection's input
+        TURBINE_RETURN_IF_ERROR(swiglu_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), gu,
+                                           gu + static_cast<size_t>(ffn) * eb_, n, ffn, 2 * ffn,
+                                           L.down8.input_scale, pdl_));
+      } else {
+        TURBINE_RETURN_IF_ERROR(swiglu(s, dtype_, h_.data(), gu,
+                                       gu + static_cast<size_t>(ffn) * eb_, n, ffn, 2 * ffn, pdl_));
+      }
+    } else if (fused_swiglu_ &&
+               gemm_->fused_swiglu_applies(dtype_, xb_.data(), L.wgu.data(), n, dim)) {
       TURBINE_RETURN_IF_ERROR(
           gemm_->matmul_swiglu(s, dtype_, xb_.data(), L.wgu.data(), h_.data(), n, ffn, dim));
     } else {
       TURBINE_RETURN_IF_ERROR(
           gemm_->matmul(s, dtype_, xb_.data(), L.wgu.data(), gu_.data(), n, 2 * ffn, dim));
-      auto* gu = static_cast<uint8_t*>(gu_.data());
       TURBINE_RETURN_IF_ERROR(swiglu(s, dtype_, h_.data(), gu, gu + static_cast<size_t>(ffn) * eb_,
                                      n, ffn, 2 * ffn, pdl_));
     }
-    TURBINE_RETURN_IF_ERROR(
-        gemm_->matmul(s, dtype_, h_.data(), L.wdown.data(), o_.data(), n, dim, ffn));
+    if (!L.gu8.on()) TURBINE_RETURN_IF_ERROR(quantize_input(s, L.down8, h_.data(), n, ffn));
+    TURBINE_RETURN_IF_ERROR(project(s, L.wdown, L.down8, h_.data(), o_.data(), n, dim, ffn));
     TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
   }
   // Last residual add and the final norm (rows for the LM head are gathered from xb).
@@ -681,9 +744,11 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
                      pdl_);
 }
 
-int64_t cuda_kv_bytes_per_token(const model::ModelConfig& c, DType dtype) {
-  return int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim *
-         static_cast<int64_t>(dtype_bytes(dtype));
+int64_t cuda_kv_bytes_per_token(const model::ModelConfig& c, DType dtype,
+                                engine::KvCacheDtype kv_dtype) {
+  const int64_t eb =
+      kv_dtype == engine::KvCacheDtype::kFp8 ? 1 : static_cast<int64_t>(dtype_bytes(dtype));
+  return int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * eb;
 }
 
 Result<std::unique_ptr<engine::Backend>> make_cuda_backend(const model::Model& model,

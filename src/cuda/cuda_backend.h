@@ -59,9 +59,21 @@ struct CudaBackendOptions {
   // a second for an 8B model). Off by default: the pick depends on timings, so two backends on
   // the same model may round differently; off uses the heuristic's first choice everywhere.
   bool tune_gemm = false;
-  // `--kv-cache-dtype`: kFp8 is refused at start for now (E4M3 in the attention kernels is issue
-  // 28's remaining CUDA work; the CPU backend has it).
+  // `--kv-cache-dtype`: kFp8 stores K and V as E4M3 (1 byte per element: twice the positions of
+  // BF16 in the same memory) with the checkpoint's per-layer k/v scales (else 1), as the CPU
+  // backend does; the attention kernels dequantize on load. Needs compute capability 8.9+
+  // (refused at start before that).
   engine::KvCacheDtype kv_cache_dtype = engine::KvCacheDtype::kAuto;
+  // FP8 checkpoints (and --quantization fp8): projections with per-tensor or per-channel E4M3
+  // weights and per-token or static input scales stay E4M3 on the device (cuBLASLt FP8 GEMMs,
+  // gemv_fp8 for decode, inputs quantized in fused RMSNorm/SwiGLU kernels; cuda/fp8.h) with
+  // dtype BF16 or F32 on sm_89+. Off, or any other case (F16, sm_80, block-wise scales,
+  // tensor parallelism): dequantized to dtype at upload (logged at start).
+  bool fp8_weights = true;
+  // The FP8 GEMMs on cuBLASLt apply the token and channel scales inside cuBLASLt (outer-vector
+  // scaling, cuBLAS 12.9+) instead of a separate epilogue kernel (Gemm::fp8_outer_vec). Off by
+  // default until measured on a GPU.
+  bool fp8_outer_vec_scales = false;
   // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
   // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
   // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on
@@ -71,8 +83,10 @@ struct CudaBackendOptions {
   std::shared_ptr<tp::Communicator> comm;
 };
 
-// Bytes of K and V for one position across all layers, stored in `dtype`.
-int64_t cuda_kv_bytes_per_token(const model::ModelConfig& config, model::DType dtype);
+// Bytes of K and V for one position across all layers, stored in `dtype` (kv_dtype kAuto) or
+// E4M3 (kFp8: one byte per element).
+int64_t cuda_kv_bytes_per_token(const model::ModelConfig& config, model::DType dtype,
+                                engine::KvCacheDtype kv_dtype = engine::KvCacheDtype::kAuto);
 
 Result<std::unique_ptr<engine::Backend>> make_cuda_backend(const model::Model& model,
                                                            const CudaBackendOptions& options);

@@ -4,6 +4,7 @@
 //   cuda_backend_kv.cpp  KV export/import for disaggregation: host-staged block reads/writes,
 //                        the pool descriptor, device-to-device copies from a peer's pool (IPC)
 //   weight_upload.cpp    the weights, converted and uploaded once
+//   cuda_backend_fp8.cpp the FP8 projections: input quantization, E4M3 or dense weights
 // Thread ownership as in cuda/cuda_backend.h: used by one thread at a time (the engine thread).
 #pragma once
 
@@ -92,6 +93,8 @@ class CudaBackend final : public engine::Backend {
         cfg_(shard_ ? shard_->config() : model.config()),
         dtype_(opts.dtype),
         eb_(dtype_bytes(opts.dtype)),
+        fp8_kv_(opts.kv_cache_dtype == engine::KvCacheDtype::kFp8),
+        kv_eb_(fp8_kv_ ? 1 : eb_),
         device_(opts.device),
         max_context_(max_context),
         block_size_(opts.block_size),
@@ -123,7 +126,7 @@ class CudaBackend final : public engine::Backend {
 
  private:
   int64_t kv_chunk_bytes() const {
-    return static_cast<int64_t>(block_size_) * kv_dim_ * static_cast<int64_t>(eb_);
+    return static_cast<int64_t>(block_size_) * kv_dim_ * static_cast<int64_t>(kv_eb_);
   }
   // This pool, with block ids at `ids` (device).
   KvBlockView pool_view(const int32_t* ids) const {
@@ -171,14 +174,24 @@ class CudaBackend final : public engine::Backend {
   void* kv_layer(const DeviceBuffer& cache, int layer) const {
     return static_cast<uint8_t*>(cache.data()) +
            static_cast<size_t>(layer) * static_cast<size_t>(n_blocks_) *
-               static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_) * eb_;
+               static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_) * kv_eb_;
   }
+  // The input quantization of FP8 projection `w` over `n` rows of `src` (dtype, `cols` wide) into
+  // xq_/xs_ (nothing when w is not FP8).
+  Status quantize_input(cudaStream_t s, const Fp8Weight& w, const void* src, int n, int cols);
+  // y = x · wᵀ through the FP8 weight when it is on (input already in xq_/xs_), else in dtype.
+  Status project(cudaStream_t s, const DeviceBuffer& dense, const Fp8Weight& f8, const void* x,
+                 void* y, int n, int out, int in);
 
   const std::shared_ptr<const tp::RankWeights> shard_;  // null: the whole model
   const std::shared_ptr<tp::Communicator> comm_;        // null: no tensor-parallel group
   const model::ModelConfig cfg_;  // the rank's shapes (heads, FFN) with a shard
   const model::DType dtype_;
   const size_t eb_;
+  const bool fp8_kv_;                       // E4M3 KV cache
+  const size_t kv_eb_;                      // bytes per KV element: 1 (FP8) or eb_
+  std::vector<float> k_scales_, v_scales_;  // per layer, FP8 KV cache (the checkpoint's, else 1)
+  bool has_fp8_ = false;  // some projection keeps E4M3 weights (xq_/xs_ allocated)
   const int device_;
   const int max_context_;
   const int block_size_;
@@ -207,6 +220,7 @@ class CudaBackend final : public engine::Backend {
   int cap_tokens_ = 0, cap_out_ = 0;
   size_t cap_staging_ = 0;
   DeviceBuffer x_, xb_, qkv_, att_, o_, gu_, h_, xg_, logits_dev_, staging_dev_, decode_ws_;
+  DeviceBuffer xq_, xs_;  // FP8 projections' quantized inputs: E4M3 rows and their f32 scales
   DeviceBuffer lm_local_, lm_gathered_;  // a group's LM-head rows: this rank's, every rank's
   PinnedBuffer staging_host_, logits_host_;
   DeviceBuffer sample_params_dev_, tokens_dev_;  // cap_out_ rows

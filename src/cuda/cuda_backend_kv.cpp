@@ -56,7 +56,8 @@ CudaBackend::~CudaBackend() {
 
 engine::KvLayout CudaBackend::kv_layout() const {
   engine::KvLayout l;
-  switch (dtype_) {
+  switch (fp8_kv_ ? DType::kF8E4M3 : dtype_) {
+    case DType::kF8E4M3: l.dtype = "fp8"; break;
     case DType::kF32: l.dtype = "f32"; break;
     case DType::kF16: l.dtype = "f16"; break;
     case DType::kBF16: l.dtype = "bf16"; break;
@@ -76,7 +77,7 @@ Status CudaBackend::make_pool_descriptor() {
   std::memcpy(d.boot_id, boot_id_.data(), boot_id_.size());
   d.pid = static_cast<int32_t>(getpid());
   d.device = device_;
-  d.elem_bytes = static_cast<int32_t>(eb_);
+  d.elem_bytes = static_cast<int32_t>(kv_eb_);
   d.n_layers = cfg_.n_layers;
   d.block_size = block_size_;
   d.kv_dim = kv_dim_;
@@ -190,7 +191,7 @@ Status CudaBackend::copy_kv_blocks_from_pool(std::string_view descriptor,
   std::memcpy(&d, descriptor.data(), sizeof d);
   if (std::memcmp(d.magic, KvPoolDescriptor{}.magic, sizeof d.magic) != 0)
     return invalid_argument("not a CUDA KV pool descriptor");
-  if (d.elem_bytes != static_cast<int32_t>(eb_) || d.n_layers != cfg_.n_layers ||
+  if (d.elem_bytes != static_cast<int32_t>(kv_eb_) || d.n_layers != cfg_.n_layers ||
       d.block_size != block_size_ || d.kv_dim != kv_dim_)
     return invalid_argument("the peer's KV pool has another layout");
   if (src_blocks.size() != blocks.size())

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "cuda/fp8.h"
 
 namespace turbine::cuda {
 namespace {
@@ -39,6 +42,8 @@ struct Gemm::State {
   cublasLtHandle_t handle = nullptr;
   DeviceBuffer workspace;
   std::map<std::tuple<int, int, int, int, int>, std::unique_ptr<Plan>> plans;
+  // FP8 shapes (out dtype, m, n, k) cuBLASLt has no outer-vector-scaled algorithm for.
+  std::set<std::tuple<int, int, int, int>> no_outer_vec;
   ~State() {
     plans.clear();
     if (handle != nullptr) cublasLtDestroy(handle);
@@ -71,14 +76,21 @@ size_t Gemm::cached_plans() const {
   return state_ ? state_->plans.size() : 0;
 }
 
-Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, int m, int n,
-                                   int k) {
-  const auto key = std::make_tuple(static_cast<int>(dtype), static_cast<int>(out_dtype), m, n, k);
+Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k,
+                                   bool outer_vec) {
+  const auto key = std::make_tuple(static_cast<int>(dtype) + (outer_vec ? 100 : 0),
+                                   static_cast<int>(out_dtype), m, n, k);
   if (auto it = state_->plans.find(key); it != state_->plans.end()) return it->second.get();
 
   cudaDataType_t type;
   cublasComputeType_t compute;
+  // kF8E4M3: E4M3 inputs (matmul_fp8), output in out_dtype (F32 or BF16).
+  const bool fp8 = dtype == model::DType::kF8E4M3;
   switch (dtype) {
+    case model::DType::kF8E4M3:
+      type = CUDA_R_8F_E4M3;
+      compute = CUBLAS_COMPUTE_32F;
+      break;
     case model::DType::kF32:
       type = CUDA_R_32F;
       compute = CUBLAS_COMPUTE_32F;
@@ -94,7 +106,12 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
     default: return invalid_argument(std::string("gemm: dtype ") + model::dtype_name(dtype));
   }
   cudaDataType_t out_type = type;
-  if (out_dtype != dtype) {
+  if (fp8) {
+    if (out_dtype != model::DType::kF32 && out_dtype != model::DType::kBF16)
+      return invalid_argument(std::string("gemm: FP8 output dtype ") +
+                              model::dtype_name(out_dtype) + " (f32 or bf16)");
+    out_type = out_dtype == model::DType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  } else if (out_dtype != dtype) {
     if (out_dtype != model::DType::kF32)
       return invalid_argument(std::string("gemm: output dtype ") + model::dtype_name(out_dtype) +
                               " (only the input dtype or f32)");
@@ -113,6 +130,19 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
       check_lt(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b,
                                               sizeof trans_b),
                "transb"));
+  if (outer_vec) {
+    if (!fp8) return invalid_argument("gemm: outer-vector scales are for FP8 inputs");
+#if CUBLAS_VERSION >= 120900  // the scale modes came with cuBLAS 12.9 (the header decides)
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    for (const auto attr : {CUBLASLT_MATMUL_DESC_A_SCALE_MODE, CUBLASLT_MATMUL_DESC_B_SCALE_MODE}) {
+      if (cublasLtMatmulDescSetAttribute(plan->op, attr, &mode, sizeof mode) !=
+          CUBLAS_STATUS_SUCCESS)
+        return unimplemented("gemm: this cuBLASLt has no outer-vector scale mode");
+    }
+#else
+    return unimplemented("gemm: built with cuBLAS before 12.9 (no outer-vector scale mode)");
+#endif
+  }
   TURBINE_RETURN_IF_ERROR(
       check_lt(cublasLtMatrixLayoutCreate(&plan->a, type, k, n, k), "layout a"));
   TURBINE_RETURN_IF_ERROR(
@@ -200,6 +230,42 @@ Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, cons
     return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
   return check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul");
+}
+
+Status Gemm::matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
+                        const float* x_scale, const uint8_t* w, const float* w_scale, void* y,
+                        int m, int n, int k) {
+  if (m < 0 || n <= 0 || k <= 0 || k % 16 != 0)
+    return invalid_argument("gemm fp8: bad shape (k must be a multiple of 16)");
+  if (m == 0) return Status::ok();
+  if (takes_gemv_fp8(m, k) &&
+      (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
+    return gemv_fp8(stream, out_dtype, x, x_scale, w, w_scale, y, m, n, k, pdl_);
+  const auto shape = std::make_tuple(static_cast<int>(out_dtype), m, n, k);
+  if (fp8_outer_vec_ && state_->no_outer_vec.count(shape) == 0) {
+    // Column-major view: A is W (its scale vector has one entry per output channel, n), B is X
+    // (one per token, m). The pointers are set per call; the plan is shared by every layer.
+    auto plan = plan_for(model::DType::kF8E4M3, out_dtype, m, n, k, /*outer_vec=*/true);
+    if (plan.has_value()) {
+      Plan* p = *plan;
+      const void* a_scale = w_scale;
+      const void* b_scale = x_scale;
+      TURBINE_RETURN_IF_ERROR(
+          check_lt(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                  &a_scale, sizeof a_scale),
+                   "a scale pointer"));
+      TURBINE_RETURN_IF_ERROR(
+          check_lt(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                  &b_scale, sizeof b_scale),
+                   "b scale pointer"));
+      return check_lt(launch(stream, *p, p->algo, x, w, y), "matmul fp8 (outer-vector scales)");
+    }
+    if (plan.status().code() != StatusCode::kUnimplemented) return plan.status();
+    state_->no_outer_vec.insert(shape);  // no outer-vector algorithm: the epilogue below
+  }
+  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(model::DType::kF8E4M3, out_dtype, m, n, k));
+  TURBINE_RETURN_IF_ERROR(check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul fp8"));
+  return scale_rows_cols(stream, out_dtype, y, m, n, x_scale, w_scale, pdl_);
 }
 
 cublasStatus_t Gemm::launch(cudaStream_t stream, const Plan& plan, const cublasLtMatmulAlgo_t& algo,

@@ -91,11 +91,32 @@ class Gemm {
     return gemv_swiglu(stream, dtype, x, w, y, m, ffn, k, pdl_);
   }
 
+  // FP8 (issue 28, cuda/fp8.h): y [m][n] in `out_dtype` (F32 or BF16; F16 cannot hold the raw
+  // E4M3 sums) = x_scale[r] · w_scale[j] · Σ e4m3 x[r] · e4m3 w[j], x [m][k] and w [n][k] E4M3
+  // bytes, k % 16 == 0, pointers 16-byte aligned. Small m as gemv() (the skinny path's rule) goes
+  // to gemv_fp8; the rest to cuBLASLt's E4M3 GEMM (F32 accumulation, sm_89+) with unit scales,
+  // then scale_rows_cols applies both scale vectors to y in place.
+  Status matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
+                    const float* x_scale, const uint8_t* w, const float* w_scale, void* y, int m,
+                    int n, int k);
+  // Opt-in (CudaBackendOptions::fp8_outer_vec_scales): the cuBLASLt path passes both scale
+  // vectors to cuBLASLt (outer-vector scaling, cuBLAS 12.9+) instead of running scale_rows_cols;
+  // a shape cuBLASLt has no such algorithm for keeps the epilogue. Not yet run on a GPU here.
+  void fp8_outer_vec(bool on) { fp8_outer_vec_ = on; }
+  // Whether matmul_fp8 sends this shape to gemv_fp8.
+  bool takes_gemv_fp8(int m, int k) const {
+    return use_gemv_ && m >= 1 && m <= kGemvMaxRows && k % 16 == 0 &&
+           (gemv_all_ || gemv_preferred(m));
+  }
+
  private:
   struct Plan;
   struct State;
   Gemm() = default;
-  Result<Plan*> plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k);
+  // outer_vec (FP8 only): the plan applies per-row A and per-column B scale vectors itself
+  // (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F); kUnimplemented when cuBLASLt has no algorithm.
+  Result<Plan*> plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k,
+                         bool outer_vec = false);
   // Up to `count` of cuBLASLt's algorithms for the plan's shape, best first.
   Result<std::vector<cublasLtMatmulAlgo_t>> heuristic(const Plan& plan, int count);
   // Enqueues y = x · wᵀ with the plan's shape and `algo` (beta = 0).
@@ -104,6 +125,7 @@ class Gemm {
 
   std::unique_ptr<State> state_;
   bool use_gemv_ = true;
+  bool fp8_outer_vec_ = false;
   bool gemv_all_ = false;
   bool pdl_ = false;
 };

@@ -1,8 +1,10 @@
 #include "cuda/kernels.h"
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/dtype_util.cuh"
+#include "cuda/fp8_util.cuh"
 #include "cuda/launch.cuh"
 
 namespace turbine::cuda {
@@ -183,12 +185,22 @@ __global__ void rope_kernel(T* __restrict__ x, const int32_t* __restrict__ posit
 
 // rope_kernel over the q and k heads of fused QKV rows, plus the paged-cache write of the
 // rotated k and of v: threads past the rotated pairs copy v two elements at a time.
-template <typename T>
+// The cache element of value v: v itself, or e4m3(v / scale) for an FP8 cache (KT = uint8_t).
+template <typename KT, typename T>
+__device__ __forceinline__ KT to_cache(T v, float scale) {
+  if constexpr (std::is_same_v<KT, uint8_t>) {
+    return float_to_e4m3(to_float(v) / scale);
+  } else {
+    return v;
+  }
+}
+
+template <typename T, typename KT>
 __global__ void rope_kv_kernel(T* __restrict__ x, const int32_t* __restrict__ positions,
                                const float* __restrict__ inv_freq, int n_q_heads, int n_kv_heads,
                                int head_dim, int64_t row_stride, bool interleaved,
-                               T* __restrict__ k_cache, T* __restrict__ v_cache,
-                               const int32_t* __restrict__ slots) {
+                               KT* __restrict__ k_cache, KT* __restrict__ v_cache,
+                               const int32_t* __restrict__ slots, float k_scale, float v_scale) {
   pdl_trigger();
   pdl_wait();
   const int half = head_dim / 2;
@@ -203,8 +215,8 @@ __global__ void rope_kv_kernel(T* __restrict__ x, const int32_t* __restrict__ po
     if (slot < 0) return;
     const int j = 2 * (pair - rot_pairs);
     const T* v = row + static_cast<int64_t>(n_q_heads + n_kv_heads) * head_dim;
-    v_cache[slot * kv_width + j] = v[j];
-    v_cache[slot * kv_width + j + 1] = v[j + 1];
+    v_cache[slot * kv_width + j] = to_cache<KT>(v[j], v_scale);
+    v_cache[slot * kv_width + j + 1] = to_cache<KT>(v[j + 1], v_scale);
     return;
   }
   const int h = pair / half, i = pair % half;
@@ -219,9 +231,9 @@ __global__ void rope_kv_kernel(T* __restrict__ x, const int32_t* __restrict__ po
   hv[a] = ra;
   hv[b] = rb;
   if (h >= n_q_heads && slot >= 0) {
-    T* kc = k_cache + slot * kv_width + static_cast<int64_t>(h - n_q_heads) * head_dim;
-    kc[a] = ra;
-    kc[b] = rb;
+    KT* kc = k_cache + slot * kv_width + static_cast<int64_t>(h - n_q_heads) * head_dim;
+    kc[a] = to_cache<KT>(ra, k_scale);
+    kc[b] = to_cache<KT>(rb, k_scale);
   }
 }
 
@@ -377,26 +389,62 @@ Status rope(cudaStream_t stream, model::DType dtype, void* x, const int32_t* pos
   return check_launch("rope");
 }
 
-Status rope_write_kv(cudaStream_t stream, model::DType dtype, void* qkv, const int32_t* positions,
-                     const float* inv_freq, int n_tokens, int n_q_heads, int n_kv_heads,
-                     int head_dim, int64_t row_stride, model::RopeLayout layout, void* k_cache,
-                     void* v_cache, const int32_t* slot_mapping, bool pdl) {
+namespace {
+
+// fp8_scales == nullptr: the cache is in dtype; else {k_scale, v_scale} of an E4M3 cache.
+Status launch_rope_write_kv(cudaStream_t stream, model::DType dtype, void* qkv,
+                            const int32_t* positions, const float* inv_freq, int n_tokens,
+                            int n_q_heads, int n_kv_heads, int head_dim, int64_t row_stride,
+                            model::RopeLayout layout, void* k_cache, void* v_cache,
+                            const int32_t* slot_mapping, const float* fp8_scales, bool pdl) {
   if (n_tokens < 0 || n_tokens > 65535 || n_q_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 ||
       head_dim % 2 != 0 || row_stride < int64_t{n_q_heads + 2 * n_kv_heads} * head_dim)
     return invalid_argument("rope_write_kv: bad shape");
+  if (fp8_scales != nullptr && !(fp8_scales[0] > 0.0f && fp8_scales[1] > 0.0f))
+    return invalid_argument("rope_write_kv: FP8 KV scales must be positive");
   if (n_tokens == 0) return Status::ok();
   constexpr int kThreads = 128;
   const dim3 grid(blocks_for(int64_t{n_q_heads + 2 * n_kv_heads} * head_dim / 2, kThreads),
                   n_tokens);
+  const bool interleaved = layout == model::RopeLayout::kInterleaved;
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch_kernel(pdl, rope_kv_kernel<T>, grid, dim3(kThreads), 0, stream, static_cast<T*>(qkv),
-                  positions, inv_freq, n_q_heads, n_kv_heads, head_dim, row_stride,
-                  layout == model::RopeLayout::kInterleaved, static_cast<T*>(k_cache),
-                  static_cast<T*>(v_cache), slot_mapping);
+    if (fp8_scales != nullptr) {
+      launch_kernel(pdl, rope_kv_kernel<T, uint8_t>, grid, dim3(kThreads), 0, stream,
+                    static_cast<T*>(qkv), positions, inv_freq, n_q_heads, n_kv_heads, head_dim,
+                    row_stride, interleaved, static_cast<uint8_t*>(k_cache),
+                    static_cast<uint8_t*>(v_cache), slot_mapping, fp8_scales[0], fp8_scales[1]);
+    } else {
+      launch_kernel(pdl, rope_kv_kernel<T, T>, grid, dim3(kThreads), 0, stream,
+                    static_cast<T*>(qkv), positions, inv_freq, n_q_heads, n_kv_heads, head_dim,
+                    row_stride, interleaved, static_cast<T*>(k_cache), static_cast<T*>(v_cache),
+                    slot_mapping, 1.0f, 1.0f);
+    }
   });
   if (!ok) return bad_dtype(dtype);
   return check_launch("rope_write_kv");
+}
+
+}  // namespace
+
+Status rope_write_kv(cudaStream_t stream, model::DType dtype, void* qkv, const int32_t* positions,
+                     const float* inv_freq, int n_tokens, int n_q_heads, int n_kv_heads,
+                     int head_dim, int64_t row_stride, model::RopeLayout layout, void* k_cache,
+                     void* v_cache, const int32_t* slot_mapping, bool pdl) {
+  return launch_rope_write_kv(stream, dtype, qkv, positions, inv_freq, n_tokens, n_q_heads,
+                              n_kv_heads, head_dim, row_stride, layout, k_cache, v_cache,
+                              slot_mapping, nullptr, pdl);
+}
+
+Status rope_write_kv_fp8(cudaStream_t stream, model::DType dtype, void* qkv,
+                         const int32_t* positions, const float* inv_freq, int n_tokens,
+                         int n_q_heads, int n_kv_heads, int head_dim, int64_t row_stride,
+                         model::RopeLayout layout, void* k_cache, void* v_cache,
+                         const int32_t* slot_mapping, float k_scale, float v_scale, bool pdl) {
+  const float scales[2] = {k_scale, v_scale};
+  return launch_rope_write_kv(stream, dtype, qkv, positions, inv_freq, n_tokens, n_q_heads,
+                              n_kv_heads, head_dim, row_stride, layout, k_cache, v_cache,
+                              slot_mapping, scales, pdl);
 }
 
 Status swiglu(cudaStream_t stream, model::DType dtype, void* out, const void* gate, const void* up,

@@ -48,6 +48,16 @@ Status rope_write_kv(cudaStream_t stream, model::DType dtype, void* qkv, const i
                      int head_dim, int64_t row_stride, model::RopeLayout layout, void* k_cache,
                      void* v_cache, const int32_t* slot_mapping, bool pdl = false);
 
+// rope_write_kv with an E4M3 cache (--kv-cache-dtype fp8): k and v are stored as
+// e4m3(value / k_scale) and e4m3(value / v_scale) (rounded to nearest even, saturating), as the
+// CPU backend stores them.
+Status rope_write_kv_fp8(cudaStream_t stream, model::DType dtype, void* qkv,
+                         const int32_t* positions, const float* inv_freq, int n_tokens,
+                         int n_q_heads, int n_kv_heads, int head_dim, int64_t row_stride,
+                         model::RopeLayout layout, void* k_cache, void* v_cache,
+                         const int32_t* slot_mapping, float k_scale, float v_scale,
+                         bool pdl = false);
+
 // Uploads engine::rope_inv_freq(head_dim, theta, scaling): the same table the CPU backend uses.
 Result<DeviceBuffer> upload_rope_inv_freq(int head_dim, float theta,
                                           const model::RopeScaling& scaling, cudaStream_t stream);

@@ -1,19 +1,21 @@
-// FP8 checkpoints on the CUDA backend (issue 28). Today the backend dequantizes FP8 weights to its
-// dtype at upload (weight_upload.cpp, through model::dequantize_row) and does not quantize the
-// linear layers' inputs; the FP8 GEMMs with per-token input scales are the remaining CUDA work.
-// So the parity check here is against the CPU backend running the same dequantized weights with
-// the input quantization switched off (F32 to 1e-4, BF16 to 4e-2), and `--kv-cache-dtype fp8` must
-// be refused at start with an error naming the option.
+// FP8 checkpoints on the CUDA backend (issue 28): E4M3 weights kept on the device (cuBLASLt FP8
+// GEMMs, gemv_fp8, inputs quantized per token in the fused RMSNorm/SwiGLU kernels) and the E4M3
+// KV cache, against the CPU backend's FP8 path on a tiny random compressed-tensors FP8-dynamic
+// checkpoint (gen-model --quantization fp8). The dequantize-at-upload path (fp8_weights off)
+// stays checked against the CPU backend with input quantization off.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <vector>
 
 #include "../engine/block_tables.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device.h"
+#include "cuda/fp8.h"
 #include "engine/backend.h"
 #include "model/loaded_model.h"
 #include "model/model.h"
@@ -80,8 +82,39 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-TEST_F(CudaFp8Test, Fp8CheckpointMatchesCpuBackendWithDequantizedWeights) {
-  // The CPU reference without input quantization: the maths the CUDA upload path does today.
+// Tolerances (relative L2 of all logits of run()): F32 3e-2, BF16 8e-2. The device and the host
+// quantize the same activations, but an element within rounding of the midpoint of two E4M3 values
+// (rsqrtf vs 1/sqrt, summation order) may round the other way, and one such flip moves later logits
+// by up to a few percent on a tiny random model (tests/tools/fp8_parity.py measured 3-5e-2 between
+// the CPU backend and a float64 reference on BF16 checkpoints, where exact midpoints are common;
+// this F32 checkpoint has few); BF16 activations also round between the kernels.
+double fp8_tolerance(model::DType d) {
+  return d == model::DType::kF32 ? 3e-2 : 8e-2;
+}
+
+// The index of the largest logit of each row of n_vocab.
+std::vector<int> argmax_rows(const std::vector<float>& logits, int n_vocab) {
+  std::vector<int> ids;
+  for (size_t r = 0; r + static_cast<size_t>(n_vocab) <= logits.size(); r += n_vocab)
+    ids.push_back(
+        static_cast<int>(std::max_element(logits.begin() + static_cast<int64_t>(r),
+                                          logits.begin() + static_cast<int64_t>(r) + n_vocab) -
+                         logits.begin() - static_cast<int64_t>(r)));
+  return ids;
+}
+
+CudaBackendOptions small_options(model::DType d) {
+  CudaBackendOptions o;
+  o.dtype = d;
+  o.max_context = 256;
+  o.max_num_seqs = 2;
+  o.max_num_batched_tokens = 256;
+  o.kv_cache_memory_bytes = int64_t{64} << 20;
+  return o;
+}
+
+TEST_F(CudaFp8Test, DequantizedFp8CheckpointMatchesCpuBackendWithoutInputQuantization) {
+  // The CPU reference without input quantization: the maths of the dequantize-at-upload path.
   auto* loaded = dynamic_cast<model::LoadedModel*>(model_.get());
   ASSERT_NE(loaded, nullptr);
   int fp8 = 0;
@@ -100,12 +133,8 @@ TEST_F(CudaFp8Test, Fp8CheckpointMatchesCpuBackendWithDequantizedWeights) {
   ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
   const std::vector<float> ref = run(**cpu);
   for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
-    CudaBackendOptions o;
-    o.dtype = d;
-    o.max_context = 256;
-    o.max_num_seqs = 2;
-    o.max_num_batched_tokens = 256;
-    o.kv_cache_memory_bytes = int64_t{64} << 20;
+    CudaBackendOptions o = small_options(d);
+    o.fp8_weights = false;  // dequantized at upload
     auto gpu = make_cuda_backend(*model_, o);
     ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
     const std::vector<float> out = run(**gpu);
@@ -114,17 +143,88 @@ TEST_F(CudaFp8Test, Fp8CheckpointMatchesCpuBackendWithDequantizedWeights) {
   }
 }
 
-TEST_F(CudaFp8Test, Fp8KvCacheIsRefusedWithAClearError) {
-  CudaBackendOptions o;
-  o.max_context = 256;
-  o.max_num_seqs = 2;
-  o.kv_cache_memory_bytes = int64_t{64} << 20;
-  o.kv_cache_dtype = engine::KvCacheDtype::kFp8;
-  auto gpu = make_cuda_backend(*model_, o);
-  ASSERT_FALSE(gpu.has_value());
-  EXPECT_EQ(gpu.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(gpu.status().message().find("kv-cache-dtype"), std::string::npos)
-      << gpu.status().to_string();
+TEST_F(CudaFp8Test, Fp8WeightsOnTheDeviceMatchTheCpuFp8Path) {
+  if (!fp8_device(0)) GTEST_SKIP() << "FP8 weights stay E4M3 on sm_89+ only";
+  engine::CpuBackendOptions copts;
+  copts.n_threads = 2;
+  copts.max_num_seqs = 2;
+  copts.max_context = 256;
+  auto cpu = engine::make_cpu_backend(*model_, copts);
+  ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
+  const std::vector<float> ref = run(**cpu);
+  const int vocab = model_->config().n_vocab;
+  for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
+    auto gpu = make_cuda_backend(*model_, small_options(d));
+    ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
+    const std::vector<float> out = run(**gpu);
+    ASSERT_EQ(out.size(), ref.size());
+    const double err = rel_error(out, ref);
+    EXPECT_LT(err, fp8_tolerance(d)) << model::dtype_name(d);
+    const std::vector<int> a = argmax_rows(out, vocab), b = argmax_rows(ref, vocab);
+    int same = 0;
+    for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+    std::printf("[ fp8 ] %s: logits rel L2 %.3g vs CPU FP8, greedy %d of %zu rows equal\n",
+                model::dtype_name(d), err, same, a.size());
+    if (d == model::DType::kF32) {
+      EXPECT_GE(same + 1, static_cast<int>(a.size()));  // at most one near tie may part
+    }
+  }
+}
+
+TEST_F(CudaFp8Test, Fp8KvCacheMatchesTheCpuFp8KvCache) {
+  if (!fp8_device(0)) {
+    auto gpu = [&] {
+      CudaBackendOptions o = small_options(model::DType::kBF16);
+      o.kv_cache_dtype = engine::KvCacheDtype::kFp8;
+      return make_cuda_backend(*model_, o);
+    }();
+    ASSERT_FALSE(gpu.has_value());
+    EXPECT_EQ(gpu.status().code(), StatusCode::kUnimplemented);
+    EXPECT_NE(gpu.status().message().find("8.9"), std::string::npos) << gpu.status().to_string();
+    return;
+  }
+  engine::CpuBackendOptions copts;
+  copts.n_threads = 2;
+  copts.max_num_seqs = 2;
+  copts.max_context = 256;
+  copts.kv_cache_dtype = engine::KvCacheDtype::kFp8;
+  auto cpu = engine::make_cpu_backend(*model_, copts);
+  ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
+  const std::vector<float> ref = run(**cpu);
+  for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
+    for (bool graphs : {true, false}) {
+      CudaBackendOptions o = small_options(d);
+      o.kv_cache_dtype = engine::KvCacheDtype::kFp8;
+      o.cuda_graphs = graphs;
+      auto gpu = make_cuda_backend(*model_, o);
+      ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
+      EXPECT_EQ((*gpu)->kv_layout().dtype, "fp8");
+      const std::vector<float> out = run(**gpu);
+      ASSERT_EQ(out.size(), ref.size());
+      const double err = rel_error(out, ref);
+      EXPECT_LT(err, fp8_tolerance(d)) << model::dtype_name(d) << (graphs ? " graphs" : "");
+      std::printf("[ fp8 kv ] %s%s: logits rel L2 %.3g vs CPU FP8 KV\n", model::dtype_name(d),
+                  graphs ? " (graphs)" : "", err);
+    }
+  }
+}
+
+TEST_F(CudaFp8Test, Fp8KvCacheHoldsTwiceTheBf16Positions) {
+  const model::ModelConfig& c = model_->config();
+  EXPECT_EQ(cuda_kv_bytes_per_token(c, model::DType::kBF16, engine::KvCacheDtype::kFp8) * 2,
+            cuda_kv_bytes_per_token(c, model::DType::kBF16));
+  if (!fp8_device(0)) GTEST_SKIP() << "the FP8 KV cache needs sm_89+";
+  int blocks[2] = {0, 0};
+  for (int fp8 = 0; fp8 < 2; ++fp8) {
+    CudaBackendOptions o = small_options(model::DType::kBF16);
+    o.max_num_seqs = 256;  // the budget, not the sequences, bounds the blocks
+    o.kv_cache_memory_bytes = int64_t{1} << 20;
+    if (fp8 != 0) o.kv_cache_dtype = engine::KvCacheDtype::kFp8;
+    auto gpu = make_cuda_backend(*model_, o);
+    ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
+    blocks[fp8] = (*gpu)->num_blocks();
+  }
+  EXPECT_EQ(blocks[1], 2 * blocks[0]);
 }
 
 }  // namespace

@@ -68,7 +68,8 @@ TierManager::~TierManager() {
   if (thread_.joinable()) thread_.join();
 }
 
-void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes) {
+void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes,
+                        std::vector<BlockMeta> meta) {
   if (hashes.empty()) return;
   if (bytes.size() != hashes.size() * static_cast<size_t>(block_bytes_)) {
     spdlog::error("kv tiers: offer of {} bytes for {} blocks ignored", bytes.size(), hashes.size());
@@ -80,7 +81,10 @@ void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes) {
     if (host_) {
       for (uint64_t h : hashes) index_[h] = Tier::kHost;
     }
-    jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes)});
+    if (meta.size() == hashes.size()) {
+      for (size_t i = 0; i < hashes.size(); ++i) meta_[hashes[i]] = meta[i];
+    }
+    jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes), {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
   cv_.notify_one();
@@ -103,7 +107,7 @@ std::vector<Tier> TierManager::lookup(std::span<const uint64_t> hashes) {
 void TierManager::onboard(uint64_t load_id, std::vector<uint64_t> hashes) {
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(Job{true, load_id, std::move(hashes), {}});
+    jobs_.push_back(Job{true, load_id, std::move(hashes), {}, {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
   cv_.notify_one();
@@ -148,16 +152,25 @@ void TierManager::run() {
       busy_ = true;
       stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
     }
-    if (job.load)
+    if (job.load) {
       do_load(job);
-    else
-      do_offer(job);
+      continue;
+    }
+    do_offer(job);
+    // The owner publishes the tier changes as KV events: wake it.
+    std::function<void()> notify;
+    {
+      std::lock_guard lock(mu_);
+      if (!changes_.empty()) notify = notify_;
+    }
+    if (notify) notify();
   }
 }
 
 void TierManager::set_tier(uint64_t hash, Tier tier) {
   index_[hash] = tier;
-  changes_.push_back({hash, tier, true});
+  auto m = meta_.find(hash);
+  changes_.push_back({hash, tier, true, m == meta_.end() ? BlockMeta{} : m->second});
   TierCounters& c = tier == Tier::kHost ? stats_.host : stats_.disk;
   c.offloaded_blocks++;
   c.offloaded_bytes += static_cast<uint64_t>(block_bytes_);
@@ -166,7 +179,12 @@ void TierManager::set_tier(uint64_t hash, Tier tier) {
 void TierManager::drop(uint64_t hash, Tier tier) {
   auto it = index_.find(hash);
   if (it != index_.end() && it->second == tier) index_.erase(it);
-  changes_.push_back({hash, tier, false});
+  changes_.push_back({hash, tier, false, {}});
+  // Worker thread, so the tiers may be asked: a block in neither (nor offered again, which
+  // indexes it at once) needs no meta any more.
+  if (index_.count(hash) == 0 && !(host_ && host_->contains(hash)) &&
+      !(disk_ && disk_->contains(hash)))
+    meta_.erase(hash);
 }
 
 void TierManager::sync_disk_drops() {
@@ -308,6 +326,8 @@ void TierManager::do_load(Job& job) {
     sync_disk_drops();
   }
   out.n_ok = static_cast<int>(n);
+  out.n_host = static_cast<int>(host_blocks);
+  out.n_disk = static_cast<int>(disk_blocks);
   out.bytes.resize(n * bb);
   if (!error.is_ok() && n < job.hashes.size()) {
     if (error.code() == StatusCode::kDataLoss || error.code() == StatusCode::kInternal)

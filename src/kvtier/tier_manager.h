@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -44,9 +45,18 @@ struct TierLoad {
   uint64_t load_id = 0;
   int n_requested = 0;
   int n_ok = 0;       // leading blocks whose bytes are in `bytes` (n_ok * block_bytes)
+  int n_host = 0;     // of those, read from the host tier
+  int n_disk = 0;     // and from disk
   std::string bytes;  // the blocks, in request order
   Status error;       // why the load stopped short (ok when n_ok == n_requested)
   double seconds = 0;
+};
+
+// What KV events need to name a block that enters a lower tier (kv::BlockStored): its local
+// hash and its parent's chained hash, as the device's event said.
+struct BlockMeta {
+  uint64_t local_hash = 0;
+  std::optional<uint64_t> parent_hash;
 };
 
 // A block entered (stored) or left a tier below the device: what KV events report.
@@ -54,6 +64,7 @@ struct TierChange {
   uint64_t hash = 0;
   Tier tier = Tier::kHost;
   bool stored = true;
+  BlockMeta meta;  // as offered (zero when the offer carried none)
 };
 
 struct TierStats {
@@ -83,15 +94,17 @@ class TierManager {
   int64_t block_bytes() const { return block_bytes_; }
   const TierOptions& options() const { return options_; }
 
-  // `bytes` holds hashes.size() blocks (block_bytes each), in order.
-  void offer(std::vector<uint64_t> hashes, std::string bytes);
+  // `bytes` holds hashes.size() blocks (block_bytes each), in order; `meta` is empty or one per
+  // block (returned in TierChanges). A block whose parent is offered too comes after it.
+  void offer(std::vector<uint64_t> hashes, std::string bytes, std::vector<BlockMeta> meta = {});
   // The tier of each leading block of `hashes` held in the host or disk tier (stops at the first
   // miss); counts lookups and hits.
   std::vector<Tier> lookup(std::span<const uint64_t> hashes);
   void onboard(uint64_t load_id, std::vector<uint64_t> hashes);
   std::vector<TierLoad> take_loads();
   std::vector<TierChange> take_changes();
-  // Called on the worker thread when a load finished (take_loads has something).
+  // Called on the worker thread when a load finished (take_loads has something) or an offer
+  // changed what the tiers hold (take_changes has something).
   void set_notify(std::function<void()> notify);
   TierStats stats() const;
   // Blocks until every job queued so far is done (tests, shutdown order).
@@ -108,6 +121,7 @@ class TierManager {
     uint64_t load_id = 0;
     std::vector<uint64_t> hashes;
     std::string bytes;  // offers
+    std::vector<BlockMeta> meta;
   };
   void run();
   void do_offer(Job& job);
@@ -133,7 +147,8 @@ class TierManager {
   std::deque<Job> jobs_;
   bool busy_ = false;
   bool stopping_ = false;
-  std::unordered_map<uint64_t, Tier> index_;  // where each block below the device lives
+  std::unordered_map<uint64_t, Tier> index_;      // where each block below the device lives
+  std::unordered_map<uint64_t, BlockMeta> meta_;  // of blocks held in a tier
   std::vector<TierLoad> loads_;
   std::vector<TierChange> changes_;
   std::function<void()> notify_;

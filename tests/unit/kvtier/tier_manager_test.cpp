@@ -314,6 +314,11 @@ TEST(TierManager, DiskOnlyAndNotify) {
   t.drain();
   EXPECT_TRUE(t.lookup(range(1, 2)).empty());
   EXPECT_EQ(t.lookup(range(2, 4)).size(), 2u);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_GT(notified, 0);  // the offer changed what the tiers hold: the owner publishes events
+    notified = 0;
+  }
   t.onboard(42, {2, 3});
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return notified > 0; }));

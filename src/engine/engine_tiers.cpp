@@ -19,9 +19,15 @@ bool Engine::begin_tier_load(Sequence& s, size_t max_blocks) {
   if (first >= max_blocks || s.n_computed != static_cast<int>(first) * block_size_) return false;
   const std::span<const uint64_t> wanted =
       std::span<const uint64_t>(s.hashes.sequence).subspan(first, max_blocks - first);
+  // A load takes the blocks of its whole prefix at once (a computed prompt takes them chunk by
+  // chunk): only when the pool holds the rest of the sequence beside one more block for each
+  // running sequence, or the load would cost preemptions of others (measured on the mock,
+  // docs/PERFORMANCE.md). Otherwise the sequence computes as it would without tiers.
+  const int seq_blocks = (static_cast<int>(s.tokens.size()) + block_size_ - 1) / block_size_;
+  if (pool_.num_free() < seq_blocks - static_cast<int>(first) + static_cast<int>(running_.size()))
+    return false;
   const std::vector<kvtier::Tier> held = tiers_->lookup(wanted);
-  // No more than the pool can give now; a load never waits for blocks.
-  const size_t n = std::min(held.size(), static_cast<size_t>(pool_.num_free()));
+  const size_t n = held.size();
   if (n == 0) return false;
   if (!grow(s, static_cast<int>(n) * block_size_)) return false;
   s.tier_load_id = next_tier_load_++;
@@ -149,29 +155,36 @@ void Engine::offload_evicted() {
 }
 
 void Engine::publish_tier_events() {
-  // One BlockStored per block (they need not chain); removals of a tier grouped while in a row.
+  // Stored blocks of one tier that chain (each the parent of the next: offers come parents
+  // first) go out as one BlockStored; removals of one tier in a row as one BlockRemoved. Every
+  // evicted block makes such an event, so their number is what the router and the event plane pay.
   kv::BlockRemoved removed;
+  kv::BlockStored stored;
   auto flush = [&] {
-    if (removed.block_hashes.empty()) return;
-    pool_.publish_event(std::move(removed));
+    if (!removed.block_hashes.empty()) pool_.publish_event(std::move(removed));
+    if (!stored.blocks.empty()) pool_.publish_event(std::move(stored));
     removed = kv::BlockRemoved{};
+    stored = kv::BlockStored{};
   };
   for (const kvtier::TierChange& c : tiers_->take_changes()) {
     const auto tier = static_cast<uint8_t>(c.tier);
     if (!c.stored) {
-      if (!removed.block_hashes.empty() && removed.storage_tier != tier) flush();
+      if (!stored.blocks.empty() || (!removed.block_hashes.empty() && removed.storage_tier != tier))
+        flush();
       removed.storage_tier = tier;
       removed.block_hashes.push_back(c.hash);
       continue;
     }
-    flush();
     if (c.meta.local_hash == 0 && !c.meta.parent_hash) continue;  // offered without its names
-    kv::BlockStored s;
-    s.parent_hash = c.meta.parent_hash;
-    s.blocks.push_back({c.hash, c.meta.local_hash});
-    s.block_size = block_size_;
-    s.storage_tier = tier;
-    pool_.publish_event(std::move(s));
+    const bool chains = !stored.blocks.empty() && stored.storage_tier == tier &&
+                        c.meta.parent_hash == stored.blocks.back().block_hash;
+    if (!chains) {
+      flush();
+      stored.parent_hash = c.meta.parent_hash;
+      stored.block_size = block_size_;
+      stored.storage_tier = tier;
+    }
+    stored.blocks.push_back({c.hash, c.meta.local_hash});
   }
   flush();
 }

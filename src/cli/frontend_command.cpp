@@ -39,6 +39,8 @@ struct FrontendCmdOptions {
   std::string router_mode = "kv";
   int migration_limit = 3;
   double overlap_weight = 1.0;
+  double host_tier_weight = 0.75;  // KV tiers (issue 24)
+  double disk_tier_weight = 0.25;
   double router_temperature = 0.0;
   int pool_size = 2;
   int request_plane_threads = 1;
@@ -95,6 +97,8 @@ int run_frontend(const FrontendCmdOptions& opts) {
   ropts.mode = *mode;
   ropts.migration_limit = opts.migration_limit;
   ropts.overlap_weight = opts.overlap_weight;
+  ropts.host_tier_weight = opts.host_tier_weight;
+  ropts.disk_tier_weight = opts.disk_tier_weight;
   ropts.temperature = opts.router_temperature;
   ropts.use_kv_events = *plane != nullptr;
   ropts.tracer = tracer;
@@ -187,6 +191,16 @@ void add_frontend_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--kv-overlap-weight", f.overlap_weight, "Router: weight of cached blocks")
       ->envname("TURBINE_KV_OVERLAP_WEIGHT");
+  cmd->add_option("--router-host-tier-weight", f.host_tier_weight,
+                  "Router: a cached block held only in a worker's host KV tier counts this much")
+      ->check(CLI::Range(0.0, 1.0))
+      ->envname("TURBINE_ROUTER_HOST_TIER_WEIGHT")
+      ->capture_default_str();
+  cmd->add_option("--router-disk-tier-weight", f.disk_tier_weight,
+                  "Router: a cached block held only in a worker's disk KV tier counts this much")
+      ->check(CLI::Range(0.0, 1.0))
+      ->envname("TURBINE_ROUTER_DISK_TIER_WEIGHT")
+      ->capture_default_str();
   cmd->add_option("--router-temperature", f.router_temperature,
                   "Router: softmax temperature over costs (0: cheapest)")
       ->envname("TURBINE_ROUTER_TEMPERATURE");

@@ -29,6 +29,7 @@ Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
   m.kv_bytes_per_token = o.mock_kv_bytes_per_token;
   m.kv_transfer_gbps = o.mock_kv_transfer_gbps;
   m.grammar_compiler = grammar_compiler(model);
+  m.kv_offload = engine_options.kv_offload;
   TURBINE_RETURN_IF_ERROR(m.validate());
   return m;
 }
@@ -44,6 +45,9 @@ serving::WorkerEngineFactory worker_engine_factory(const model::Model& model,
       m.kv_event_sink = spec.kv_event_sink;
       m.instance_id = spec.instance_id;
       m.kv_transfer = spec.kv_transfer;  // --prefill-workers: imports fetch with it
+      if (m.kv_offload.enabled()) {
+        TURBINE_ASSIGN_OR_RETURN(m.kv_tiers, mock::simulated_tiers(m));
+      }
       auto engine = std::make_shared<mock::MockEngine>(m);
       return serving::WorkerEngine{engine, engine, m.num_blocks};
     }
@@ -74,6 +78,8 @@ Result<serving::InProcessWorkersOptions> serving_workers_options(const InProcess
   TURBINE_ASSIGN_OR_RETURN(s.router.mode, router::parse_router_mode(o.router_mode));
   s.router.temperature = o.router_temperature;
   s.router.overlap_weight = o.kv_overlap_weight;
+  s.router.host_tier_weight = o.router_host_tier_weight;
+  s.router.disk_tier_weight = o.router_disk_tier_weight;
   s.router.use_kv_events = o.router_kv_events;
   s.router.observer = o.router_observer;
   s.router.tracer = o.tracer;

@@ -27,6 +27,8 @@ struct InProcessWorkersOptions {
   std::string router_mode = "kv";  // kv, round-robin, random, least-loaded
   double router_temperature = 0.0;
   double kv_overlap_weight = 1.0;
+  double router_host_tier_weight = 0.75;  // KV tiers (issue 24): weights of lower-tier hits
+  double router_disk_tier_weight = 0.25;
   bool router_kv_events = true;  // false: approximate routing from the router's own decisions
   double speedup = 1.0;          // mock engine: simulated seconds per wall-clock second
   int mock_kv_blocks = 16384;    // mock engine: KV blocks per worker

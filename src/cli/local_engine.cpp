@@ -132,6 +132,23 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                "Disaggregated decode: copy a prefill worker's KV blocks GPU to GPU (CUDA IPC) "
                "when it is on this host; otherwise, or with --no-kv-device-import, its bytes "
                "go over TCP (default: on)");
+  cmd.add_option("--kv-offload-host-bytes", o.kv_offload.host_bytes,
+                 "KV tiers: bytes of host memory (pinned on CUDA) that keep KV blocks evicted "
+                 "from the device pool, for prompts that come back (0: no host tier)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--kv-offload-disk-path", o.kv_offload.disk_path,
+                 "KV tiers: directory of the disk tier's block file (created; removed at exit); "
+                 "written and read with io_uring and O_DIRECT where available");
+  cmd.add_option("--kv-offload-disk-bytes", o.kv_offload.disk_bytes,
+                 "KV tiers: the disk tier's budget in bytes (reserved at start)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--kv-offload-disk-min-hits", o.kv_offload.disk_min_hits,
+                 "KV tiers: a block is written to disk only once it was seen this many times "
+                 "(spares the SSD from blocks used once; 1: every block leaving the host tier)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 }
 
 std::shared_ptr<structured::GrammarCompiler> grammar_compiler(const model::Model& model) {
@@ -166,6 +183,22 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   eopts.kv_device_import = opts.kv_device_import;
   if (opts.eos_token_id >= 0) eopts.eos_token_ids.push_back(opts.eos_token_id);
   eopts.grammar_compiler = grammar_compiler(model);
+  if (opts.kv_offload.enabled()) {
+    const engine::KvLayout layout = backend->kv_layout();
+    if (!layout.exportable() || layout.simulated()) {
+      return invalid_argument("--kv-offload-*: the " + std::string(backend->name()) +
+                                  " backend does not export KV blocks",
+                              "kv_offload_host_bytes");
+    }
+    TURBINE_ASSIGN_OR_RETURN(auto tiers,
+                             kvtier::TierManager::create(opts.kv_offload, layout.bytes_per_block,
+                                                         backend->host_memory()));
+    spdlog::info("KV tiers: host {} bytes, disk {} ({} bytes, min hits {})",
+                 opts.kv_offload.host_bytes,
+                 opts.kv_offload.disk_path.empty() ? "off" : opts.kv_offload.disk_path,
+                 opts.kv_offload.disk_bytes, opts.kv_offload.disk_min_hits);
+    eopts.kv_tiers = std::move(tiers);
+  }
   TURBINE_RETURN_IF_ERROR(eopts.validate());
   return std::make_unique<engine::Engine>(std::move(backend), model.config().n_vocab, eopts);
 }

@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "engine/engine.h"
+#include "kvtier/tier.h"
 #include "model/model.h"
 
 namespace turbine::cli {
@@ -44,6 +45,8 @@ struct LocalEngineOptions {
   bool no_mmap = false;  // read the weights into memory instead of mapping them (--no-mmap)
   std::string quantization = "none";    // "fp8": linear weights to FP8 at load (--quantization)
   std::string kv_cache_dtype = "auto";  // "fp8": E4M3 KV cache (--kv-cache-dtype)
+  // KV cache tiers below the device pool (--kv-offload-*, issue 24); off unless a budget is set.
+  kvtier::TierOptions kv_offload;
   model::LoadOptions load_options() const {
     return {.mmap = !no_mmap,
             .quantization =

@@ -247,6 +247,14 @@ void add_run_command(CLI::App& app) {
                   "kv mode: cost = weight * prefill_blocks + decode_blocks")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--router-host-tier-weight", run.workers.router_host_tier_weight,
+                  "kv mode: a cached block held only in a worker's host KV tier counts this much")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--router-disk-tier-weight", run.workers.router_disk_tier_weight,
+                  "kv mode: a cached block held only in a worker's disk KV tier counts this much")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_flag("--router-kv-events,!--no-router-kv-events", run.workers.router_kv_events,
                 "kv mode: index the workers' KV events (off: approximate, from routing decisions "
                 "with a 120 s TTL)");

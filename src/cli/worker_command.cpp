@@ -72,6 +72,9 @@ Result<std::shared_ptr<mock::MockEngine>> make_mock_worker(const model::Model& m
   m.kv_event_sink = e.kv_event_sink;
   m.instance_id = e.instance_id;
   m.kv_transfer = e.kv_transfer;
+  if (m.kv_offload.enabled()) {
+    TURBINE_ASSIGN_OR_RETURN(m.kv_tiers, mock::simulated_tiers(m));
+  }
   return std::make_shared<mock::MockEngine>(m);
 }
 

@@ -121,6 +121,9 @@ class CudaBackend final : public engine::Backend {
   Status write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
                          int n_positions) override;
   std::string kv_pool_descriptor() const override { return kv_pool_; }
+  // KV tiers (issue 24): the host tier in pinned memory (cudaHostAlloc), so its copies to and
+  // from the device need no bounce through pageable memory (cuda_backend_kv.cpp).
+  std::shared_ptr<kvtier::HostMemory> host_memory() const override;
   Status copy_kv_blocks_from_pool(std::string_view descriptor, std::span<const int32_t> src_blocks,
                                   std::span<const int32_t> blocks, int n_positions) override;
 

@@ -44,7 +44,29 @@ std::string host_boot_id() {
 // KV copies for disaggregation are staged through buffers of at most this many bytes.
 constexpr size_t kKvStagingBytes = size_t{16} << 20;
 
+// The KV host tier's memory: page-locked, allocated once at start-up (cudaHostAlloc fails
+// cleanly when the host cannot pin that much; the tier then refuses to start with that error).
+class PinnedHostMemory final : public kvtier::HostMemory {
+ public:
+  void* allocate(size_t bytes) override {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess) {
+      (void)cudaGetLastError();  // clear the sticky-free error state of this call
+      return nullptr;
+    }
+    return p;
+  }
+  void release(void* p, size_t) override {
+    if (p != nullptr) cudaFreeHost(p);
+  }
+  const char* kind() const override { return "pinned"; }
+};
+
 }  // namespace
+
+std::shared_ptr<kvtier::HostMemory> CudaBackend::host_memory() const {
+  return std::make_shared<PinnedHostMemory>();
+}
 
 CudaBackend::~CudaBackend() {
   for (auto& [key, pool] : peer_pools_) {

@@ -121,7 +121,42 @@ struct EngineRequest {
   X(uint64_t, disagg_local_prefills, sum)                                                        \
   X(uint64_t, disagg_prefill_failures, sum)                                                      \
   X(int, disagg_prefill_inflight, sum)                                                           \
-  X(int, disagg_prefill_queue, sum)
+  X(int, disagg_prefill_queue, sum)                                                              \
+  /* KV cache tiers (issue 24, kvtier/), per tier: blocks and bytes offloaded into it and        \
+     onboarded from it, blocks looked up at admission and found there (hit rate = hit /          \
+     lookup), seconds spent reading blocks back, bytes used and budgeted (gauges), corrupt       \
+     blocks (checksum mismatch: recomputed) and I/O errors; disk blocks the frequency filter     \
+     kept off the disk. Engine side: tier loads finished, loads abandoned after the timeout,     \
+     prompt tokens onboarded instead of computed, blocks a load could not return (recomputed);   \
+     offers and loads queued. */                                                                 \
+  X(uint64_t, kv_tier_host_offloaded_blocks, sum)                                                \
+  X(uint64_t, kv_tier_host_offloaded_bytes, sum)                                                 \
+  X(uint64_t, kv_tier_host_onboarded_blocks, sum)                                                \
+  X(uint64_t, kv_tier_host_onboarded_bytes, sum)                                                 \
+  X(uint64_t, kv_tier_host_lookup_blocks, sum)                                                   \
+  X(uint64_t, kv_tier_host_hit_blocks, sum)                                                      \
+  X(double, kv_tier_host_onboard_seconds, sum)                                                   \
+  X(int64_t, kv_tier_host_used_bytes, sum)                                                       \
+  X(int64_t, kv_tier_host_capacity_bytes, sum)                                                   \
+  X(uint64_t, kv_tier_host_corrupt_blocks, sum)                                                  \
+  X(uint64_t, kv_tier_host_errors, sum)                                                          \
+  X(uint64_t, kv_tier_disk_offloaded_blocks, sum)                                                \
+  X(uint64_t, kv_tier_disk_offloaded_bytes, sum)                                                 \
+  X(uint64_t, kv_tier_disk_onboarded_blocks, sum)                                                \
+  X(uint64_t, kv_tier_disk_onboarded_bytes, sum)                                                 \
+  X(uint64_t, kv_tier_disk_lookup_blocks, sum)                                                   \
+  X(uint64_t, kv_tier_disk_hit_blocks, sum)                                                      \
+  X(double, kv_tier_disk_onboard_seconds, sum)                                                   \
+  X(int64_t, kv_tier_disk_used_bytes, sum)                                                       \
+  X(int64_t, kv_tier_disk_capacity_bytes, sum)                                                   \
+  X(uint64_t, kv_tier_disk_corrupt_blocks, sum)                                                  \
+  X(uint64_t, kv_tier_disk_errors, sum)                                                          \
+  X(uint64_t, kv_tier_disk_filtered_blocks, sum)                                                 \
+  X(uint64_t, kv_tier_loads, sum)                                                                \
+  X(uint64_t, kv_tier_load_timeouts, sum)                                                        \
+  X(uint64_t, kv_tier_onboarded_tokens, sum)                                                     \
+  X(uint64_t, kv_tier_recomputed_blocks, sum)                                                    \
+  X(int64_t, kv_tier_queued_jobs, sum)
 
 struct EngineStats {
 #define TURBINE_ENGINE_STATS_FIELD(type, name, how) type name = 0;

@@ -18,6 +18,7 @@
 #include "engine/kv_transfer.h"
 #include "engine/sampling.h"
 #include "engine/step_model.h"
+#include "kvtier/tier.h"
 #include "model/model.h"
 
 namespace turbine::engine {
@@ -174,6 +175,11 @@ class Backend {
     (void)n_positions;
     return unimplemented("this backend cannot import KV blocks");
   }
+
+  // Optional: the memory a KV host tier (kvtier/) should use so that read_kv_blocks and
+  // write_kv_blocks copy at full speed: the CUDA backend's is pinned (page-locked); null: plain
+  // host memory.
+  virtual std::shared_ptr<kvtier::HostMemory> host_memory() const { return nullptr; }
 
   // Optional: direct device-to-device import (CUDA IPC between processes on one host; no host
   // copy). kv_pool_descriptor() describes this backend's KV pool so that a peer backend can map it

@@ -75,6 +75,29 @@ Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions 
         return m;
       }()) {
   mailbox_->engine = this;
+  if (options_.kv_tiers) {
+    // A simulated layout moves no bytes: its tiers hold placeholders of any size.
+    if (kv_layout_.exportable() &&
+        (kv_layout_.simulated() ||
+         kv_layout_.bytes_per_block == options_.kv_tiers->block_bytes())) {
+      tiers_ = options_.kv_tiers;
+      pool_.set_record_evictions(true);
+      tiers_->set_notify([mb = mailbox_] {
+        std::lock_guard lock(mb->mu);
+        if (mb->engine == nullptr) return;
+        {
+          std::lock_guard inbox(mb->engine->mu_);
+          mb->engine->tier_ready_ = true;
+        }
+        mb->engine->cv_.notify_one();
+      });
+    } else {
+      // The CLI sizes the tiers from this backend's layout, so this is a wiring bug.
+      spdlog::error("engine: KV tiers disabled: block of {} bytes, the backend's is {} ({})",
+                    options_.kv_tiers->block_bytes(), kv_layout_.bytes_per_block,
+                    kv_layout_.dtype.empty() ? "no KV export" : kv_layout_.dtype);
+    }
+  }
   stats_.kv_total_blocks = pool_.num_blocks();
   stats_.kv_block_size = block_size_;
   publish_stats();
@@ -211,6 +234,7 @@ EngineStats Engine::stats() const {
     t.insert(t.end(), s.kv_transports.begin(), s.kv_transports.end());
     s.kv_transports = std::move(t);
   }
+  add_tier_stats(s);
   return s;
 }
 
@@ -301,8 +325,9 @@ void Engine::loop() {
     {
       std::unique_lock lock(mu_);
       auto ready = [&] {
-        return stopping_ || !inbox_.empty() || !cancels_.empty() || !fetched_.empty() ||
-               !source_ops_.empty() || !running_.empty() || (!waiting_.empty() && !idle_);
+        return stopping_ || tier_ready_ || !inbox_.empty() || !cancels_.empty() ||
+               !fetched_.empty() || !source_ops_.empty() || !running_.empty() ||
+               (!waiting_.empty() && !idle_);
       };
       if (const auto deadline = next_deadline())
         cv_.wait_until(lock, *deadline, ready);
@@ -314,9 +339,14 @@ void Engine::loop() {
       fetched.swap(fetched_);
       ops.swap(source_ops_);
       stopping = stopping_;
+      tier_ready_ = false;
     }
     for (auto& op : ops) run_source_op(op);
     for (auto& f : fetched) complete_fetch(std::move(f));
+    if (tiers_) {
+      for (auto& l : tiers_->take_loads()) complete_tier_load(std::move(l));
+      publish_tier_events();
+    }
     expire(Clock::now());
     const bool host_sampling = !backend_->samples_all_rows();
     for (auto& in : incoming) {

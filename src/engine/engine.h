@@ -53,6 +53,7 @@
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
 #include "kv/transfer_table.h"
+#include "kvtier/tier_manager.h"
 #include "structured/compiler.h"
 #include "structured/matcher.h"
 
@@ -96,6 +97,18 @@ struct EngineOptions {
   static constexpr double kMaxItlBoost = 3.0;
   double min_prefill_share = 0.1;
   StepModelOptions step_model;  // its prior is replaced by Backend::step_time_prior()
+  // KV cache tiers (issue 24, kvtier/): blocks evicted from the device pool are offered to it
+  // (their bytes read with Backend::read_kv_blocks), and admission onboards the leading blocks it
+  // holds (Backend::write_kv_blocks) while the sequence waits in the loading state. Its block
+  // size in bytes must be the backend's kv_layout().bytes_per_block. Null: no tiers. One per
+  // engine.
+  std::shared_ptr<kvtier::TierManager> kv_tiers;
+  // A tier load that has not finished after this long is abandoned: the sequence recomputes.
+  std::chrono::milliseconds kv_tier_load_timeout{10'000};
+  // Simulated backends (mock/): blocks move no bytes, so an onboarded load counts as arrived when
+  // these modelled links (host tier, disk tier) say so. Null: when the bytes are written.
+  std::shared_ptr<KvLink> kv_tier_host_link;
+  std::shared_ptr<KvLink> kv_tier_disk_link;
 
   Status validate() const;
 };
@@ -113,6 +126,12 @@ struct EngineOptions {
 // sequence keeps waiting meanwhile; the fetch timeout covers the source's answer only). Failure,
 // a timeout, a bad layout: its blocks are freed and it goes back to the front of the queue to
 // prefill locally.
+// KV tiers (options.kv_tiers) use the same waiting room: a sequence whose leading blocks are
+// held in the host or disk tier takes its blocks and waits in `fetching_` ("loading") while the
+// TierManager's worker reads them back; the engine loop takes finished loads, writes the bytes
+// into the backend, registers the blocks in the prefix cache and lets the sequence run from
+// there. Blocks a load could not return intact (gone, corrupt, I/O error, timeout) are
+// recomputed. Other sequences keep running meanwhile.
 //
 // Not final: mock::MockEngine is an Engine over the simulated backend that adds an accessor.
 class Engine : public AsyncEngine, public KvTransferSource {
@@ -208,6 +227,19 @@ class Engine : public AsyncEngine, public KvTransferSource {
   void finish_import(std::unique_ptr<Sequence> seq, bool device);
   void fall_back(std::unique_ptr<Sequence> seq, const Status& why);
   void run_source_op(SourceOp& op);
+  // KV tiers (engine_tiers.cpp): after the device prefix match, starts a load of the leading
+  // blocks the tiers hold (within max_blocks of the sequence); false when there is none.
+  bool begin_tier_load(Sequence& seq, size_t max_blocks);
+  void complete_tier_load(kvtier::TierLoad load);
+  // The load's first n_ok blocks are in: the sequence runs from after them.
+  void finish_tier_load(std::unique_ptr<Sequence> seq, int n_ok);
+  // A load that timed out: its blocks are freed and the sequence recomputes from the queue's front.
+  void tier_load_failed(std::unique_ptr<Sequence> seq, const Status& why);
+  // Copies the blocks the pool evicted in this schedule() to the tiers (before the step writes).
+  void offload_evicted();
+  // Publishes the tiers' stored/removed blocks as KV events (kv/protocol.h storage_tier).
+  void publish_tier_events();
+  void add_tier_stats(EngineStats& s) const;
   std::shared_ptr<const KvTransferMeta> pin_transfer(Sequence& seq);
   void expire(Clock::time_point now);
   std::optional<Clock::time_point> next_deadline() const;
@@ -237,6 +269,7 @@ class Engine : public AsyncEngine, public KvTransferSource {
   std::unordered_set<uint64_t> stops_;  // of cancels_, those from stop(): not counted cancelled
   std::deque<Fetched> fetched_;
   std::deque<SourceOp> source_ops_;
+  bool tier_ready_ = false;  // the tiers finished a load (the TierManager's notify sets it)
   bool stopping_ = false;
   bool idle_ = false;  // the last step found nothing to run: wait for an event before the next
   const KvLayout kv_layout_;
@@ -258,6 +291,8 @@ class Engine : public AsyncEngine, public KvTransferSource {
   std::vector<std::unique_ptr<Sequence>> retired_;
   EngineStats stats_;         // counters and gauges, engine thread; published_ is the readers' copy
   StepTimeModel step_model_;  // learned from every step's measured (or modelled) time
+  std::shared_ptr<kvtier::TierManager> tiers_;  // options_.kv_tiers when the layout fits
+  uint64_t next_tier_load_ = 1;
   uint64_t device_import_failures_ = 0;  // fetched through kv_transfer instead
   bool device_import_warned_ = false;
 

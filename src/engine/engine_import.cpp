@@ -59,7 +59,11 @@ void Engine::expire(Clock::time_point now) {
     }
     std::unique_ptr<Sequence> s = std::move(fetching_[i]);
     fetching_.erase(fetching_.begin() + static_cast<ptrdiff_t>(i));
-    if (arrived)
+    if (s->tier_load_id != 0 && arrived)
+      finish_tier_load(std::move(s), s->tier_ok);
+    else if (s->tier_load_id != 0)
+      tier_load_failed(std::move(s), {StatusCode::kUnavailable, "KV tier load timed out"});
+    else if (arrived)
       finish_import(std::move(s), false);
     else
       fall_back(std::move(s), {StatusCode::kUnavailable, "KV fetch timed out"});

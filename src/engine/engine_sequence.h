@@ -61,6 +61,12 @@ struct Engine::Sequence {
   bool fetch_answered = false;
   std::chrono::steady_clock::time_point link_arrives;
   double link_seconds = 0.0;
+  // KV tiers: non-zero while a tier load of blocks [tier_first, +tier_n) is in flight (the
+  // sequence waits in fetching_ until fetch_deadline).
+  uint64_t tier_load_id = 0;
+  int tier_first = 0;
+  int tier_n = 0;
+  int tier_ok = 0;  // with modelled tier links: blocks read back, counted in once they arrive
   // Structured outputs (req.params.constraint): the matcher has accepted every generated token
   // (it survives preemption: recomputation re-prefills tokens already accepted); `mask` is the
   // next token's allowed set, ceil(n_vocab / 32) words, refilled before each sampling.

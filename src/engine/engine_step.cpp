@@ -155,6 +155,9 @@ class Engine::SchedulerView final : public SchedulerKv {
       const ImportStart started = e_.begin_import(s);
       if (started == ImportStart::kNoBlocks) st.kind = Started::Kind::kBlocked;
       if (started == ImportStart::kStarted) st.kind = Started::Kind::kFetch;
+    } else if (e_.tiers_ && !s.wants_prompt_lp() && hit.size() < max_hit &&
+               e_.begin_tier_load(s, max_hit)) {
+      st.kind = Started::Kind::kFetch;  // loading from the host or disk tier
     }
     st.n_computed = s.n_computed;
     st.n_blocks = static_cast<int>(s.blocks.size());
@@ -433,6 +436,7 @@ Status Engine::forward_all_logits(const std::vector<Planned>& plan,
 bool Engine::step() {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Planned> plan = schedule();
+  if (tiers_) offload_evicted();  // before this step overwrites the evicted blocks
   if (plan.empty()) {
     if (running_.empty() && !waiting_.empty() && fetching_.empty() && transfers_.empty()) {
       // Cannot happen while max_context_ fits the pool (an idle pool holds any one request);

@@ -55,6 +55,8 @@ std::optional<std::vector<BlockRef>> BlockPool::allocate(int n) {
     } else {
       id = evictable_.front();
       evictable_.pop_front();
+      if (const Block& b = blocks_[static_cast<size_t>(id)]; record_evictions_ && b.hash)
+        evicted_log_.push_back({id, *b.hash, b.local_hash, b.parent_hash});
       uncache(id, removed);
       ++evicted_;
     }
@@ -100,6 +102,8 @@ void BlockPool::cache_full_blocks(std::span<const BlockRef> table, size_t first,
       continue;
     }
     b.hash = hash;
+    b.local_hash = h.local[i];
+    b.parent_hash = i > 0 ? std::optional<uint64_t>(h.sequence[i - 1]) : std::nullopt;
     cached_.emplace(hash, id);
     if (run.blocks.empty() && i > 0) run.parent_hash = h.sequence[i - 1];
     run.blocks.push_back({hash, h.local[i]});

@@ -99,6 +99,20 @@ class BlockPool {
   void cache_full_blocks(std::span<const BlockRef> table, size_t first, const BlockHashes& h,
                          std::span<const int32_t> tokens);
 
+  // KV tiers (kvtier/): while on, allocate() records each cached block it evicts (its id and
+  // hash) so that the engine can copy its bytes to a lower tier before anything overwrites them
+  // (the next forward step); take_evicted() hands them over and forgets them.
+  void set_record_evictions(bool on) { record_evictions_ = on; }
+  struct Evicted {
+    int id = -1;
+    uint64_t hash = 0;                    // chained sequence hash
+    uint64_t local_hash = 0;              // the block's tokens' local hash (kv/block_hash.h)
+    std::optional<uint64_t> parent_hash;  // the previous block's chained hash; none for the first
+  };
+  std::vector<Evicted> take_evicted() { return std::exchange(evicted_log_, {}); }
+  // Publishes an event of this worker (a lower tier's), numbered with the pool's own events.
+  void publish_event(KvEventData data) { events_.publish(std::move(data)); }
+
   // Forgets every cached hash (blocks in use stay in use); emits AllBlocksCleared.
   void clear_cache();
 
@@ -113,7 +127,9 @@ class BlockPool {
   struct Block {
     int ref = 0;
     std::optional<uint64_t> hash;
-    std::list<int>::iterator lru;  // valid while in evictable_
+    uint64_t local_hash = 0;              // with hash: for the KV tiers' events
+    std::optional<uint64_t> parent_hash;  // with hash
+    std::list<int>::iterator lru;         // valid while in evictable_
   };
 
   const int block_size_;
@@ -124,6 +140,8 @@ class BlockPool {
   std::unordered_map<uint64_t, int> cached_;  // sequence hash -> block
   KvEventPublisher events_;
   uint64_t evicted_ = 0;
+  bool record_evictions_ = false;
+  std::vector<Evicted> evicted_log_;  // see take_evicted()
 };
 
 }  // namespace turbine::kv

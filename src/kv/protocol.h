@@ -9,6 +9,13 @@
 // Rules: event_id starts at 0 and grows by one per event of a worker (a gap means events were
 // lost); a BlockStored's parent_hash is absent only when its first block starts the sequence.
 // Bump kKvEventsVersion on any change of meaning or shape.
+//
+// Storage tiers (issue 24, version 2): BlockStored and BlockRemoved carry `storage_tier`, the
+// medium the blocks entered or left (device, host, disk; Dynamo's storage medium). A block a
+// worker holds in several tiers is held in each until removed from each. Events about the device
+// keep version 1 and their shape, so routers of version 1 go on indexing them; events about a
+// lower tier are version 2, which version-1 routers skip (they would count a host block as a
+// device hit). Version-2 routers read both.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +28,13 @@
 
 namespace turbine::kv {
 
-inline constexpr uint32_t kKvEventsVersion = 1;
+inline constexpr uint32_t kKvEventsVersion = 1;      // events about the device's blocks
+inline constexpr uint32_t kKvTierEventsVersion = 2;  // events about a lower storage tier
+
+// BlockStored/BlockRemoved::storage_tier values (kvtier::Tier has the same numbers).
+inline constexpr uint8_t kStorageDevice = 0;
+inline constexpr uint8_t kStorageHost = 1;
+inline constexpr uint8_t kStorageDisk = 2;
 
 struct StoredBlock {
   uint64_t block_hash = 0;   // chained sequence hash
@@ -35,12 +48,14 @@ struct BlockStored {
   std::vector<StoredBlock> blocks;
   std::vector<int32_t> token_ids;  // blocks.size() * block_size tokens
   int32_t block_size = 0;
+  uint8_t storage_tier = kStorageDevice;  // a lower tier's events may carry no token_ids
   bool operator==(const BlockStored&) const = default;
 };
 
 // Blocks left the prefix cache (evicted or cleared one by one).
 struct BlockRemoved {
   std::vector<uint64_t> block_hashes;
+  uint8_t storage_tier = kStorageDevice;
   bool operator==(const BlockRemoved&) const = default;
 };
 
@@ -57,6 +72,13 @@ struct KvEvent {
   KvEventData data;
   bool operator==(const KvEvent&) const = default;
 };
+
+// The tier an event is about (device for AllBlocksCleared).
+inline uint8_t storage_tier(const KvEventData& d) {
+  if (const auto* s = std::get_if<BlockStored>(&d)) return s->storage_tier;
+  if (const auto* r = std::get_if<BlockRemoved>(&d)) return r->storage_tier;
+  return kStorageDevice;
+}
 
 // Where a worker's events go: in-process now, an event plane (ZMQ/NATS) with the
 // distributed-runtime issue. publish() is called on the engine thread, in event_id order, and
@@ -95,6 +117,7 @@ class KvEventPublisher {
     if (!sink_) return;
     KvEvent e;
     e.event_id = next_event_id_++;
+    e.version = storage_tier(data) == kStorageDevice ? kKvEventsVersion : kKvTierEventsVersion;
     e.data = std::move(data);
     sink_->publish(std::move(e));
   }

@@ -267,6 +267,86 @@ void ModelMetrics::observe_engine(const engine::EngineStats& s) {
     set_total(*it->second[2], static_cast<double>(t.bytes));
     set_total(*it->second[3], t.seconds);
   }
+  observe_tiers(s);
+}
+
+void ModelMetrics::observe_tiers(const engine::EngineStats& s) {
+  struct Tier {
+    const char* name;
+    int64_t capacity, used;
+    std::array<double, 10> totals;
+  };
+  const Tier tiers[] = {
+      {"host",
+       s.kv_tier_host_capacity_bytes,
+       s.kv_tier_host_used_bytes,
+       {static_cast<double>(s.kv_tier_host_offloaded_blocks),
+        static_cast<double>(s.kv_tier_host_offloaded_bytes),
+        static_cast<double>(s.kv_tier_host_onboarded_blocks),
+        static_cast<double>(s.kv_tier_host_onboarded_bytes),
+        static_cast<double>(s.kv_tier_host_lookup_blocks),
+        static_cast<double>(s.kv_tier_host_hit_blocks), s.kv_tier_host_onboard_seconds,
+        static_cast<double>(s.kv_tier_host_corrupt_blocks),
+        static_cast<double>(s.kv_tier_host_errors), 0.0}},
+      {"disk",
+       s.kv_tier_disk_capacity_bytes,
+       s.kv_tier_disk_used_bytes,
+       {static_cast<double>(s.kv_tier_disk_offloaded_blocks),
+        static_cast<double>(s.kv_tier_disk_offloaded_bytes),
+        static_cast<double>(s.kv_tier_disk_onboarded_blocks),
+        static_cast<double>(s.kv_tier_disk_onboarded_bytes),
+        static_cast<double>(s.kv_tier_disk_lookup_blocks),
+        static_cast<double>(s.kv_tier_disk_hit_blocks), s.kv_tier_disk_onboard_seconds,
+        static_cast<double>(s.kv_tier_disk_corrupt_blocks),
+        static_cast<double>(s.kv_tier_disk_errors),
+        static_cast<double>(s.kv_tier_disk_filtered_blocks)}},
+  };
+  bool any = false;
+  for (const Tier& t : tiers) {
+    if (t.capacity <= 0) continue;
+    any = true;
+    auto it = tiers_.find(t.name);
+    if (it == tiers_.end()) {
+      const prometheus::Labels l{{"model", model}, {"tier", t.name}};
+      TierSeries ts;
+      ts.counters = {
+          &counter(registry_, kKvTierOffloadedBlocks, "KV blocks stored into a tier", l),
+          &counter(registry_, kKvTierOffloadedBytes, "KV bytes stored into a tier", l),
+          &counter(registry_, kKvTierOnboardedBlocks, "KV blocks read back from a tier", l),
+          &counter(registry_, kKvTierOnboardedBytes, "KV bytes read back from a tier", l),
+          &counter(registry_, kKvTierLookupBlocks, "KV blocks looked up in a tier", l),
+          &counter(registry_, kKvTierHitBlocks, "KV blocks found in a tier at admission", l),
+          &counter(registry_, kKvTierOnboardSeconds, "Seconds reading KV blocks back (sum)", l),
+          &counter(registry_, kKvTierCorruptBlocks,
+                   "KV blocks whose checksum failed on read (recomputed)", l),
+          &counter(registry_, kKvTierErrors, "KV tier I/O errors (block not stored or recomputed)",
+                   l),
+          &counter(registry_, kKvTierFilteredBlocks,
+                   "KV blocks the frequency filter kept off the disk", l)};
+      ts.gauges = {&gauge(registry_, kKvTierHitRate, "Blocks found / looked up in a tier", l),
+                   &gauge(registry_, kKvTierUsedBytes, "KV bytes held in a tier", l),
+                   &gauge(registry_, kKvTierCapacityBytes, "KV bytes a tier may hold", l)};
+      it = tiers_.emplace(t.name, ts).first;
+    }
+    for (size_t i = 0; i < t.totals.size(); ++i) set_total(*it->second.counters[i], t.totals[i]);
+    it->second.gauges[0]->Set(t.totals[4] > 0 ? t.totals[5] / t.totals[4] : 0.0);
+    it->second.gauges[1]->Set(static_cast<double>(t.used));
+    it->second.gauges[2]->Set(static_cast<double>(t.capacity));
+  }
+  if (!any) return;
+  if (tier_loads_[0] == nullptr) {
+    const prometheus::Labels l{{"model", model}};
+    tier_loads_ = {
+        &counter(registry_, kKvTierLoads, "Sequences that loaded KV blocks from a tier", l),
+        &counter(registry_, kKvTierLoadTimeouts, "KV tier loads abandoned (recomputed)", l),
+        &counter(registry_, kKvTierOnboardedTokens, "Prompt tokens onboarded, not computed", l),
+        &counter(registry_, kKvTierRecomputedBlocks,
+                 "KV blocks a tier load could not return (recomputed)", l)};
+  }
+  set_total(*tier_loads_[0], static_cast<double>(s.kv_tier_loads));
+  set_total(*tier_loads_[1], static_cast<double>(s.kv_tier_load_timeouts));
+  set_total(*tier_loads_[2], static_cast<double>(s.kv_tier_onboarded_tokens));
+  set_total(*tier_loads_[3], static_cast<double>(s.kv_tier_recomputed_blocks));
 }
 
 std::string FrontendMetrics::serialize() const {

@@ -92,6 +92,25 @@ inline constexpr const char* kKvTransportFetches = "turbine_kv_transport_fetches
 inline constexpr const char* kKvTransportFailures = "turbine_kv_transport_failures_total";
 inline constexpr const char* kKvTransportBytes = "turbine_kv_transport_bytes_total";
 inline constexpr const char* kKvTransportSeconds = "turbine_kv_transport_seconds_total";
+// KV cache tiers (issue 24; label tier: host, disk), made when a tier first reports. Counters
+// per tier, then gauges, then the engine's loads (no tier label).
+inline constexpr const char* kKvTierOffloadedBlocks = "turbine_kv_tier_offloaded_blocks_total";
+inline constexpr const char* kKvTierOffloadedBytes = "turbine_kv_tier_offloaded_bytes_total";
+inline constexpr const char* kKvTierOnboardedBlocks = "turbine_kv_tier_onboarded_blocks_total";
+inline constexpr const char* kKvTierOnboardedBytes = "turbine_kv_tier_onboarded_bytes_total";
+inline constexpr const char* kKvTierLookupBlocks = "turbine_kv_tier_lookup_blocks_total";
+inline constexpr const char* kKvTierHitBlocks = "turbine_kv_tier_hit_blocks_total";
+inline constexpr const char* kKvTierOnboardSeconds = "turbine_kv_tier_onboard_seconds_total";
+inline constexpr const char* kKvTierCorruptBlocks = "turbine_kv_tier_corrupt_blocks_total";
+inline constexpr const char* kKvTierErrors = "turbine_kv_tier_errors_total";
+inline constexpr const char* kKvTierFilteredBlocks = "turbine_kv_tier_filtered_blocks_total";
+inline constexpr const char* kKvTierHitRate = "turbine_kv_tier_hit_rate";
+inline constexpr const char* kKvTierUsedBytes = "turbine_kv_tier_used_bytes";
+inline constexpr const char* kKvTierCapacityBytes = "turbine_kv_tier_capacity_bytes";
+inline constexpr const char* kKvTierLoads = "turbine_kv_tier_loads_total";
+inline constexpr const char* kKvTierLoadTimeouts = "turbine_kv_tier_load_timeouts_total";
+inline constexpr const char* kKvTierOnboardedTokens = "turbine_kv_tier_onboarded_tokens_total";
+inline constexpr const char* kKvTierRecomputedBlocks = "turbine_kv_tier_recomputed_blocks_total";
 // Router (metrics/router_metrics.h; Dynamo's frontend names where it has one).
 inline constexpr const char* kRouterDecisions = "turbine_router_decisions_total";
 inline constexpr const char* kRouterOverlapBlocks = "turbine_router_overlap_blocks";
@@ -203,6 +222,15 @@ class ModelMetrics {
   std::map<const prometheus::Counter*, double> last_totals_;
   // Per transport: fetches, failures, bytes, seconds (made when a transport first reports).
   std::map<std::string, std::array<prometheus::Counter*, 4>> transports_;
+  // KV tiers: per tier (host, disk) its counters and gauges, the engine's load counters; made
+  // when a tier first has a capacity (metrics.cpp observe_tiers).
+  struct TierSeries {
+    std::array<prometheus::Counter*, 10> counters{};
+    std::array<prometheus::Gauge*, 3> gauges{};
+  };
+  std::map<std::string, TierSeries> tiers_;
+  std::array<prometheus::Counter*, 4> tier_loads_{};
+  void observe_tiers(const engine::EngineStats& s);
 };
 
 // The frontend's registry: per-model series (model()) plus process-wide ones. Thread-safe.

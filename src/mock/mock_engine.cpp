@@ -16,6 +16,9 @@ Status MockEngineOptions::validate() const {
     return invalid_argument("kv_bytes_per_token must be >= 1", "kv_bytes_per_token");
   if (!(kv_transfer_gbps > 0) || !std::isfinite(kv_transfer_gbps))
     return invalid_argument("kv_transfer_gbps must be > 0", "kv_transfer_gbps");
+  if (!(kv_tier_host_gbps > 0) || !(kv_tier_disk_gbps > 0))
+    return invalid_argument("the KV tier bandwidths must be > 0", "kv_tier_host_gbps");
+  TURBINE_RETURN_IF_ERROR(kv_offload.validate());
   return engine_options(*this).validate();
 }
 
@@ -35,7 +38,29 @@ engine::EngineOptions engine_options(const MockEngineOptions& o) {
   e.kv_transfer_ttl = o.kv_transfer_ttl;
   e.kv_fetch_timeout = o.kv_fetch_timeout;
   e.kv_link = std::make_shared<SimulatedKvLink>(o.kv_transfer_gbps, o.speedup);
+  if (o.kv_tiers) {
+    e.kv_tiers = o.kv_tiers;
+    e.kv_tier_host_link = std::make_shared<SimulatedKvLink>(o.kv_tier_host_gbps, o.speedup);
+    e.kv_tier_disk_link = std::make_shared<SimulatedKvLink>(o.kv_tier_disk_gbps, o.speedup);
+  }
   return e;
+}
+
+Result<std::shared_ptr<kvtier::TierManager>> simulated_tiers(const MockEngineOptions& o) {
+  TURBINE_RETURN_IF_ERROR(o.kv_offload.validate());
+  const int64_t modelled = o.kv_bytes_per_token * o.block_size;
+  // Budgets in placeholder bytes: as many blocks as the modelled budget holds. A disk slot of a
+  // placeholder block is one 4 KiB page (header + padding).
+  kvtier::TierOptions t = o.kv_offload;
+  t.host_bytes = o.kv_offload.host_bytes / modelled * 64;
+  t.disk_bytes = o.kv_offload.disk_bytes / modelled * 4096;
+  if (o.kv_offload.host_bytes > 0 && t.host_bytes == 0) {
+    return invalid_argument("--kv-offload-host-bytes holds no simulated KV block of " +
+                                std::to_string(modelled) + " bytes",
+                            "kv_offload_host_bytes");
+  }
+  TURBINE_ASSIGN_OR_RETURN(auto m, kvtier::TierManager::create(t, kSimulatedTierBlockBytes));
+  return std::shared_ptr<kvtier::TierManager>(std::move(m));
 }
 
 SimulatedBackendOptions backend_options(const MockEngineOptions& o) {

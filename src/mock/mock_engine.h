@@ -27,6 +27,7 @@
 #include "engine/engine.h"
 #include "engine/kv_transfer.h"
 #include "kv/protocol.h"
+#include "kvtier/tier_manager.h"
 #include "mock/simulated_backend.h"
 #include "mock/simulated_kv_link.h"
 
@@ -60,9 +61,24 @@ struct MockEngineOptions {
   // Structured outputs (engine::EngineOptions::grammar_compiler): the simulated tokens are drawn
   // inside the mask. Null: constrained requests are refused.
   std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
+  // KV tiers, simulated (issue 24): the real engine's tier logic and a real kvtier::TierManager
+  // (LRU, budgets, frequency filter, KV events with storage_tier), whose blocks are placeholders
+  // of kSimulatedTierBlockBytes standing for kv_bytes_per_token x block_size modelled bytes each
+  // (simulated_tiers() scales the budgets), so routing with tiers can be simulated at scale.
+  // Onboarded blocks arrive after their modelled bytes / the tier's bandwidth of simulated time
+  // (one link per tier and engine; Gb/s: PCIe Gen5 x16 for host, one NVMe SSD for disk).
+  kvtier::TierOptions kv_offload;
+  double kv_tier_host_gbps = 400.0;
+  double kv_tier_disk_gbps = 50.0;
+  std::shared_ptr<kvtier::TierManager> kv_tiers;  // simulated_tiers(*this); null: no tiers
 
   Status validate() const;
 };
+
+inline constexpr int64_t kSimulatedTierBlockBytes = 64;
+// The simulated tiers for these options (kv_offload), budgets in modelled bytes; errors name the
+// flag (a disk path that cannot be written, a budget that holds no block).
+Result<std::shared_ptr<kvtier::TierManager>> simulated_tiers(const MockEngineOptions& options);
 
 // The engine's options and the backend's, from the mock's.
 engine::EngineOptions engine_options(const MockEngineOptions& options);

@@ -23,6 +23,8 @@ uint32_t KvIndexer::slot_for(uint64_t worker_id) {
     slot = static_cast<uint32_t>(workers_.size());
     workers_.emplace_back();
     depth_.push_back(0);
+    host_run_.push_back(0);
+    disk_run_.push_back(0);
   }
   Worker& w = workers_[slot];
   w = Worker{};
@@ -57,10 +59,10 @@ uint32_t KvIndexer::new_node(uint32_t parent, uint64_t path_hash) {
 }
 
 void KvIndexer::apply(uint64_t worker_id, const kv::KvEvent& event) {
-  if (event.version != kv::kKvEventsVersion) {
+  if (event.version < kv::kKvEventsVersion || event.version > kv::kKvTierEventsVersion) {
     if (stats_.unknown_version++ == 0) {
       spdlog::warn("kv indexer: skipping events of version {} (this router speaks {})",
-                   event.version, kv::kKvEventsVersion);
+                   event.version, kv::kKvTierEventsVersion);
     }
     return;
   }
@@ -81,7 +83,7 @@ void KvIndexer::apply(uint64_t worker_id, const kv::KvEvent& event) {
         if constexpr (std::is_same_v<T, kv::BlockStored>) {
           store(worker_id, data);
         } else if constexpr (std::is_same_v<T, kv::BlockRemoved>) {
-          remove(worker_id, data.block_hashes);
+          remove(worker_id, data.block_hashes, data.storage_tier);
         } else {
           clear(worker_id);
         }
@@ -90,11 +92,12 @@ void KvIndexer::apply(uint64_t worker_id, const kv::KvEvent& event) {
 }
 
 bool KvIndexer::store(uint64_t worker_id, const kv::BlockStored& stored) {
-  return store(worker_id, stored.parent_hash, stored.blocks);
+  return store(worker_id, stored.parent_hash, stored.blocks, stored.storage_tier);
 }
 
 bool KvIndexer::store(uint64_t worker_id, std::optional<uint64_t> parent_hash,
-                      std::span<const kv::StoredBlock> blocks) {
+                      std::span<const kv::StoredBlock> blocks, uint8_t tier) {
+  const uint32_t bit = tier_bit(tier);
   const uint32_t slot = slot_for(worker_id);
   Worker& w = workers_[slot];
   uint32_t node = kRoot;
@@ -127,15 +130,19 @@ bool KvIndexer::store(uint64_t worker_id, std::optional<uint64_t> parent_hash,
     }
     auto [where, inserted] = w.blocks.insert(b.block_hash, child);
     if (inserted) {
-      nodes_[child].workers.add(slot);
+      nodes_[child].workers.add(slot | bit);
       stats_.stored_blocks++;
     } else if (*where != child) {
       // The same block name under another prefix: the newer event wins.
       const uint32_t old = *where;
       *where = child;
-      nodes_[child].workers.add(slot);
+      nodes_[child].workers.add(slot | bit);
       drop_worker_from_node(old, slot);
       prune(old);
+    } else {
+      // Held already (in another tier): add this one.
+      WorkerSet& ws = nodes_[child].workers;
+      if (const uint32_t i = ws.find(slot); i < ws.n) ws.at(i) |= bit;
     }
     node = child;
   }
@@ -160,15 +167,21 @@ void KvIndexer::prune(uint32_t node) {
   }
 }
 
-void KvIndexer::remove(uint64_t worker_id, std::span<const uint64_t> block_hashes) {
+void KvIndexer::remove(uint64_t worker_id, std::span<const uint64_t> block_hashes, uint8_t tier) {
   const uint32_t* s = slot_of_.find(worker_id);
   if (s == nullptr) return;
   const uint32_t slot = *s;
   Worker& w = workers_[slot];
+  const uint32_t bit = tier_bit(tier);
   for (uint64_t h : block_hashes) {
     const uint32_t* n = w.blocks.find(h);
     if (n == nullptr) continue;
     const uint32_t node = *n;
+    WorkerSet& ws = nodes_[node].workers;
+    if (const uint32_t i = ws.find(slot); i < ws.n) {
+      ws.at(i) &= ~bit;
+      if ((ws.at(i) & ~kSlotMask) != 0) continue;  // still held in another tier
+    }
     w.blocks.erase(h);
     drop_worker_from_node(node, slot);
     prune(node);
@@ -243,9 +256,16 @@ void KvIndexer::find_matches(std::span<const uint64_t> local_hashes,
     const auto depth = static_cast<uint32_t>(d);
     bool advanced = false;
     for (uint32_t i = 0; i < ws.n; ++i) {
-      const uint32_t slot = ws.at(i);
+      const uint32_t entry = ws.at(i);
+      const uint32_t slot = entry & kSlotMask;
       if (depth_[slot] != depth) continue;  // missed an earlier block (or a duplicate entry)
       depth_[slot] = depth + 1;
+      if ((entry & tier_bit(kv::kStorageDevice)) == 0) {
+        if ((entry & tier_bit(kv::kStorageHost)) != 0)
+          host_run_[slot]++;
+        else
+          disk_run_[slot]++;
+      }
       if (depth == 0) touched_.push_back(slot);
       advanced = true;
     }
@@ -253,8 +273,10 @@ void KvIndexer::find_matches(std::span<const uint64_t> local_hashes,
   }
   out.reserve(touched_.size());
   for (uint32_t slot : touched_) {
-    out.push_back({workers_[slot].id, depth_[slot]});
+    out.push_back({workers_[slot].id, depth_[slot], host_run_[slot], disk_run_[slot]});
     depth_[slot] = 0;
+    host_run_[slot] = 0;
+    disk_run_[slot] = 0;
   }
 }
 

@@ -19,11 +19,18 @@
 //    recursively); a node without workers but with children stays as structure.
 //  - find_matches(local hashes) gives, per worker, the number of LEADING blocks it holds.
 //  - Event gaps (event_id not the previous + 1) are counted and logged; indexing goes on.
+//  - Storage tiers (kv/protocol.h version 2): a worker holds a block in a set of tiers (device,
+//    host, disk); BlockStored adds its tier, BlockRemoved takes its tier away, and the block
+//    leaves the worker's index when no tier is left. A BlockStored of a lower tier for a block
+//    the index still holds (the common case: the device copy is still there) only adds the tier.
+//    find_matches counts the leading run over every tier and says how much of it lies below the
+//    device, so the router can weigh those blocks less. AllBlocksCleared forgets every tier.
 //
 // Thread ownership: none. One owner serialises every call (RoutedEngine holds its mutex;
 // measured in docs/PERFORMANCE.md).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -36,7 +43,11 @@ namespace turbine::router {
 
 struct WorkerMatch {
   uint64_t worker_id = 0;
-  uint32_t blocks = 0;  // leading blocks of the query held by this worker (>= 1)
+  uint32_t blocks = 0;  // leading blocks of the query held by this worker (>= 1), in any tier
+  // Of those, blocks held only below the device (issue 24): in the host tier (and maybe on disk),
+  // and on disk alone. blocks - host_blocks - disk_blocks are on the device.
+  uint32_t host_blocks = 0;
+  uint32_t disk_blocks = 0;
 };
 
 struct IndexerStats {
@@ -62,8 +73,9 @@ class KvIndexer {
   // store() returns false when the event was dropped (unknown parent).
   bool store(uint64_t worker_id, const kv::BlockStored& stored);
   bool store(uint64_t worker_id, std::optional<uint64_t> parent_hash,
-             std::span<const kv::StoredBlock> blocks);
-  void remove(uint64_t worker_id, std::span<const uint64_t> block_hashes);
+             std::span<const kv::StoredBlock> blocks, uint8_t tier = kv::kStorageDevice);
+  void remove(uint64_t worker_id, std::span<const uint64_t> block_hashes,
+              uint8_t tier = kv::kStorageDevice);
   void clear(uint64_t worker_id);
   // Forgets the worker entirely (its blocks and its event-id history).
   void remove_worker(uint64_t worker_id);
@@ -87,9 +99,15 @@ class KvIndexer {
   static constexpr uint32_t kRoot = 0;
   static constexpr uint32_t kNone = UINT32_MAX;
 
+  // An entry of a node's WorkerSet: the worker's slot and, in the top bits, the storage tiers it
+  // holds the block in (bit 1 << kv::kStorage*).
+  static constexpr uint32_t kTierShift = 29;
+  static constexpr uint32_t kSlotMask = (1u << kTierShift) - 1;
+  static uint32_t tier_bit(uint8_t tier) { return 1u << (kTierShift + std::min<uint8_t>(tier, 2)); }
+
   // Worker slots holding a node: the first kInline in the node, the rest on the heap (most
   // nodes are held by one or two workers). Unordered; duplicates possible only if a worker names
-  // the same block twice.
+  // the same block twice. Entries are slot | tier bits.
   struct WorkerSet {
     static constexpr uint32_t kInline = 3;
     uint32_t n = 0;
@@ -104,9 +122,15 @@ class KvIndexer {
       ++n;
     }
     uint32_t& at(uint32_t i) { return i < kInline ? inline_slots[i] : more[i - kInline]; }
+    // The index of `slot`'s entry, n when absent.
+    uint32_t find(uint32_t slot) {
+      for (uint32_t i = 0; i < n; ++i)
+        if ((at(i) & kSlotMask) == slot) return i;
+      return n;
+    }
     void remove(uint32_t slot) {
       for (uint32_t i = 0; i < n; ++i) {
-        if (at(i) != slot) continue;
+        if ((at(i) & kSlotMask) != slot) continue;
         at(i) = at(n - 1);
         if (n > kInline) more.pop_back();
         --n;
@@ -147,6 +171,8 @@ class KvIndexer {
   std::vector<uint32_t> free_slots_;
   FlatMap<uint64_t, uint32_t> slot_of_;  // worker id -> slot
   std::vector<uint32_t> depth_;          // find_matches scratch, by slot
+  std::vector<uint32_t> host_run_;       // find_matches scratch, by slot: run blocks on host
+  std::vector<uint32_t> disk_run_;       // find_matches scratch, by slot: run blocks on disk
   std::vector<uint32_t> touched_;        // find_matches scratch
   std::vector<uint32_t> path_;           // find_matches scratch
   std::vector<uint64_t> seq_;            // find_matches scratch

@@ -18,6 +18,10 @@ Status RouterOptions::validate() const {
     return invalid_argument("the approximate TTL must be > 0", "approx_ttl_s");
   if (migration_limit < 0)
     return invalid_argument("migration_limit must be >= 0", "migration_limit");
+  if (!(host_tier_weight >= 0 && host_tier_weight <= 1))
+    return invalid_argument("the host tier weight must be in [0, 1]", "router_host_tier_weight");
+  if (!(disk_tier_weight >= 0 && disk_tier_weight <= 1))
+    return invalid_argument("the disk tier weight must be in [0, 1]", "router_disk_tier_weight");
   return Status::ok();
 }
 
@@ -260,7 +264,9 @@ Result<RoutedEngine::Choice> RoutedEngine::route_locked(Request& r, const kv::Bl
   index_.find_matches(hashes.local, hashes.sequence, matches_);
   for (const WorkerMatch& m : matches_) {
     for (Candidate& c : cands)
-      if (c.worker_id == m.worker_id) c.cached_blocks = m.blocks;
+      if (c.worker_id == m.worker_id)
+        c.cached_blocks = m.blocks - (1.0 - options_.host_tier_weight) * m.host_blocks -
+                          (1.0 - options_.disk_tier_weight) * m.disk_blocks;
   }
   const size_t n_tokens = r.prompt.size() + r.generated.size();
   const double tokens = static_cast<double>(n_tokens);

@@ -62,8 +62,12 @@ struct WorkerInfo {
 struct RouterOptions {
   RouterMode mode = RouterMode::kKv;
   double overlap_weight = 1.0;  // Dynamo's default overlap_score_weight
-  double temperature = 0.0;     // 0: argmin
-  bool use_kv_events = true;    // false: approximate index of the router's own decisions
+  // KV tiers (issue 24): a cached block a worker holds only in its host (disk) tier counts as
+  // this much of a device block in the overlap (it must be onboarded first); Dynamo's defaults.
+  double host_tier_weight = 0.75;
+  double disk_tier_weight = 0.25;
+  double temperature = 0.0;   // 0: argmin
+  bool use_kv_events = true;  // false: approximate index of the router's own decisions
   double approx_ttl_s = 120;
   int migration_limit = 3;
   uint64_t seed = 0x7572626f75746572ULL;

@@ -514,6 +514,16 @@ bool get_int(const json::object& o, const char* k, int& out) {
   out = static_cast<int>(v->get_int64());
   return true;
 }
+// The optional storage_tier of a KV event (absent: the device, as version-1 events are).
+bool get_storage_tier(const json::object& o, uint8_t& out) {
+  const json::value* v = o.if_contains("storage_tier");
+  if (v == nullptr) return true;
+  int t = 0;
+  if (!get_int(o, "storage_tier", t) || t < kv::kStorageDevice || t > kv::kStorageDisk)
+    return false;
+  out = static_cast<uint8_t>(t);
+  return true;
+}
 }  // namespace
 
 std::string kv_event_to_json(uint64_t instance_id, const kv::KvEvent& e) {
@@ -535,9 +545,14 @@ std::string kv_event_to_json(uint64_t instance_id, const kv::KvEvent& e) {
     for (int32_t t : s->token_ids) toks.emplace_back(t);
     st["token_ids"] = std::move(toks);
     st["block_size"] = s->block_size;
+    if (s->storage_tier != kv::kStorageDevice)
+      st["storage_tier"] = static_cast<int64_t>(s->storage_tier);
     data["stored"] = std::move(st);
   } else if (const auto* r = std::get_if<kv::BlockRemoved>(&e.data)) {
-    data["removed"] = json::object{{"block_hashes", hashes(r->block_hashes)}};
+    json::object rm{{"block_hashes", hashes(r->block_hashes)}};
+    if (r->storage_tier != kv::kStorageDevice)
+      rm["storage_tier"] = static_cast<int64_t>(r->storage_tier);
+    data["removed"] = std::move(rm);
   } else {
     data["cleared"] = json::object{};
   }
@@ -589,6 +604,7 @@ Result<std::pair<uint64_t, kv::KvEvent>> kv_event_from_json(std::string_view tex
       if (!t.is_int64()) return bad;
       st.token_ids.push_back(static_cast<int32_t>(t.get_int64()));
     }
+    if (!get_storage_tier(so, st.storage_tier)) return bad;
     e.data = std::move(st);
   } else if (const json::value* r = data.if_contains("removed"); r && r->is_object()) {
     const json::value* hs = r->get_object().if_contains("block_hashes");
@@ -599,6 +615,7 @@ Result<std::pair<uint64_t, kv::KvEvent>> kv_event_from_json(std::string_view tex
       if (!get_u64(h, x)) return bad;
       rm.block_hashes.push_back(x);
     }
+    if (!get_storage_tier(r->get_object(), rm.storage_tier)) return bad;
     e.data = std::move(rm);
   } else if (data.if_contains("cleared")) {
     e.data = kv::AllBlocksCleared{};

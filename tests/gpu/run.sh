@@ -4,7 +4,7 @@
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
 # Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp] [goodput]
-#   [encoder] [structured]
+#   [encoder] [structured] [kvtiers]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
@@ -30,6 +30,12 @@
 #   and the clear start-up errors (too few GPUs, no NCCL).
 #   structured: constrained (JSON Schema) vs unconstrained decode, 64 sequences, one engine
 #   (turbine_generate --structured-ab, issue 19).
+#   kvtiers: KV cache tiers (issue 24): `turbine run --device cuda` on the 8B model with a small KV
+#   budget (KVTIERS_KV_BYTES, 4 GiB) + `turbine bench` replaying the Mooncake conversation trace
+#   (KVTIERS_N requests, 400; KVTIERS_SPEEDUP, 4), three servers in one call: no tiers, host tier
+#   (KVTIERS_HOST_BYTES, 32 GiB), host + disk (8 GiB host, KVTIERS_DISK_BYTES 64 GiB under
+#   KVTIERS_DISK, /tmp/turbine-kv); then bench/kv_tier_bench (host->device and disk->host onboarding
+#   bandwidth vs pinned H2D and raw O_DIRECT reads). Needs turbine and kv_tier_bench in BIN.
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -354,6 +360,44 @@ PY
       echo "$out" | grep -E "needs $((n_gpus * 2)) GPUs" || { echo "no clear too-few-GPUs error: $out"; status=1; }
       out=$(TURBINE_NCCL_LIBRARY=/nonexistent/libnccl.so.2 "${GEN[@]}" --tensor-parallel-size 1 --bench 1x16x4 2>&1) && status=1
       echo "$out" | grep -E "cannot load /nonexistent/libnccl.so.2" || { echo "no clear no-NCCL error: $out"; status=1; }
+      ;;
+    kvtiers)
+      M=${MODEL_8B:-/tmp/llama-3.1-8b-random}
+      if [ ! -f "$M/tokenizer.json" ]; then
+        mkdir -p "$M"; gunzip -c "$TURBINE_SHARED/tokenizers/llama3/tokenizer.json.gz" > /tmp/tok.json
+        [ -f "$M/config.json" ] || timeout 300 "$BIN/turbine_generate" --gen-model "$M" --arch llama \
+          --shape llama-3.1-8b --dtype bf16 --seed 1 --tokenizer /tmp/tok.json 2>&1 | tail -1
+        cp /tmp/tok.json "$M/tokenizer.json"
+      fi
+      PORT=18641
+      KVD=${KVTIERS_DISK:-/tmp/turbine-kv}
+      G=$((1 << 30))
+      for variant in none host host+disk; do
+        case $variant in
+          none) tiers="" ;;
+          host) tiers="--kv-offload-host-bytes ${KVTIERS_HOST_BYTES:-$((32 * G))}" ;;
+          host+disk) tiers="--kv-offload-host-bytes $((8 * G)) --kv-offload-disk-path $KVD \
+            --kv-offload-disk-bytes ${KVTIERS_DISK_BYTES:-$((64 * G))} --kv-offload-disk-min-hits 1" ;;
+        esac
+        echo "== kvtiers $variant: KV cache ${KVTIERS_KV_BYTES:-$((4 * G))} bytes; $tiers" | tee -a "$OUT/kvtiers.log"
+        "$BIN/turbine" run --model "$M" --served-model-name llama8b --device cuda --dtype bf16 \
+          --max-model-len 32768 --max-num-seqs 64 --max-num-batched-tokens 8192 \
+          --kv-cache-memory ${KVTIERS_KV_BYTES:-$((4 * G))} $tiers --port $PORT \
+          > "$OUT/kvtiers_server_$variant.log" 2>&1 &
+        spid=$!
+        for i in $(seq 600); do env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break; sleep 0.5; done
+        timeout 500 "$BIN/turbine" bench --url http://127.0.0.1:$PORT --endpoint completions \
+          --dataset "$TURBINE_SHARED/datasets/mooncake_conversation_trace.jsonl" --request-rate trace \
+          --trace-speedup ${KVTIERS_SPEEDUP:-4} -n ${KVTIERS_N:-400} -c 0 --no-progress \
+          --output-json "$OUT/kvtiers_$variant.json" 2>&1 | tee -a "$OUT/kvtiers.log" || status=1
+        env -u LD_LIBRARY_PATH curl -s localhost:$PORT/metrics | grep -E "^turbine_(kv_tier|engine_prefix)" \
+          | tee "$OUT/kvtiers_metrics_$variant.txt" | grep -E "onboarded_blocks|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
+        kill $spid; wait $spid
+      done
+      echo "== kv_tier_bench (host->device, disk->host onboarding vs copy limits)" | tee -a "$OUT/kvtiers.log"
+      mkdir -p "$KVD"
+      timeout 300 "$BIN/kv_tier_bench" --disk-path "$KVD" --blocks ${KVTIERS_BENCH_BLOCKS:-1024} 2>&1 |
+        tee -a "$OUT/kvtiers.log" || status=1
       ;;
     *) echo "unknown stage $stage"; status=2 ;;
   esac

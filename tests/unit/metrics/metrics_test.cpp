@@ -88,5 +88,36 @@ TEST(MetricsTest, SchedulingSeries) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
+// KV tiers (issue 24): per-tier series (label tier) exist once a tier has a capacity; counters
+// follow the engine's totals, the hit rate is hits / lookups.
+TEST(MetricsTest, KvTierSeries) {
+  FrontendMetrics m("stories");
+  ModelMetrics& s = m.model("stories");
+  engine::EngineStats st;
+  s.observe_engine(st);
+  EXPECT_EQ(m.serialize().find("turbine_kv_tier_"), std::string::npos);  // no tiers: no series
+  st.kv_tier_host_capacity_bytes = 1 << 20;
+  st.kv_tier_host_used_bytes = 4096;
+  st.kv_tier_host_onboarded_blocks = 5;
+  st.kv_tier_host_lookup_blocks = 8;
+  st.kv_tier_host_hit_blocks = 6;
+  st.kv_tier_loads = 2;
+  st.kv_tier_recomputed_blocks = 1;
+  s.observe_engine(st);
+  st.kv_tier_host_onboarded_blocks = 7;
+  s.observe_engine(st);
+  const std::string text = m.serialize();
+  for (const char* line :
+       {"turbine_kv_tier_onboarded_blocks_total{model=\"stories\",tier=\"host\"} 7",
+        "turbine_kv_tier_hit_rate{model=\"stories\",tier=\"host\"} 0.75",
+        "turbine_kv_tier_used_bytes{model=\"stories\",tier=\"host\"} 4096",
+        "turbine_kv_tier_capacity_bytes{model=\"stories\",tier=\"host\"} 1048576",
+        "turbine_kv_tier_loads_total{model=\"stories\"} 2",
+        "turbine_kv_tier_recomputed_blocks_total{model=\"stories\"} 1",
+        "# TYPE turbine_kv_tier_onboarded_blocks_total counter"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  EXPECT_EQ(text.find("tier=\"disk\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace turbine::metrics

@@ -135,7 +135,7 @@ TEST(KvIndexerTest, EventGapsAreCountedAndIndexingGoesOn) {
   kv::KvEvent e6{kv::kKvEventsVersion, 6, kv::BlockRemoved{{h.sequence[1]}}};
   idx.apply(9, e6);
   EXPECT_EQ(idx.stats().event_gaps, 1u);
-  kv::KvEvent wrong{kv::kKvEventsVersion + 1, 7, kv::AllBlocksCleared{}};
+  kv::KvEvent wrong{kv::kKvTierEventsVersion + 1, 7, kv::AllBlocksCleared{}};
   idx.apply(9, wrong);
   EXPECT_EQ(idx.stats().unknown_version, 1u);
   EXPECT_EQ(scores(idx, tokens({0, 4})), (Scores{{9, 1}}));

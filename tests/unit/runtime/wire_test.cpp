@@ -231,7 +231,17 @@ TEST(Wire, KvEventsAndLoadRoundTripAsJson) {
   cleared.data = kv::AllBlocksCleared{};
   kv::KvEvent root;
   root.data = kv::BlockStored{std::nullopt, {{7, 8}}, {5, 6}, 2};
-  for (const kv::KvEvent& e : {stored, removed, cleared, root}) {
+  // KV tiers (issue 24): a lower tier's events carry storage_tier and version 2.
+  kv::KvEvent host;
+  host.version = kv::kKvTierEventsVersion;
+  host.event_id = 6;
+  host.data = kv::BlockStored{9, {{10, 11}}, {}, 2, kv::kStorageHost};
+  kv::KvEvent disk_removed;
+  disk_removed.version = kv::kKvTierEventsVersion;
+  disk_removed.event_id = 7;
+  disk_removed.data = kv::BlockRemoved{{10}, kv::kStorageDisk};
+  EXPECT_EQ(kv_event_to_json(1, stored).find("storage_tier"), std::string::npos);
+  for (const kv::KvEvent& e : {stored, removed, cleared, root, host, disk_removed}) {
     auto got = kv_event_from_json(kv_event_to_json(0xabcdef, e));
     ASSERT_TRUE(got.has_value()) << got.status().to_string();
     EXPECT_EQ(got->first, 0xabcdefu);
@@ -239,6 +249,9 @@ TEST(Wire, KvEventsAndLoadRoundTripAsJson) {
   }
   EXPECT_FALSE(kv_event_from_json("{\"worker_id\":1}").has_value());
   EXPECT_FALSE(kv_event_from_json("not json").has_value());
+  EXPECT_FALSE(kv_event_from_json("{\"worker_id\":1,\"version\":2,\"event_id\":0,\"data\":"
+                                  "{\"removed\":{\"block_hashes\":[1],\"storage_tier\":7}}}")
+                   .has_value());
   WorkerLoad l{99, 3, 4, 5, 6};
   EXPECT_EQ(*load_from_json(load_to_json(l)), l);
 }

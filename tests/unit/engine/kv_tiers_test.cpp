@@ -1,0 +1,170 @@
+// KV tiers through the real engine and the CPU backend (issue 24): with a device pool too small
+// for the working set, prompts that share prefixes are sent, evicted, and sent again; the blocks
+// come back from the host tier or the disk tier and the greedy outputs equal those of a pool
+// large enough that nothing is evicted. A corrupted disk block is detected and recomputed.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <random>
+
+#include "../model/model_test_util.h"
+#include "engine/engine.h"
+#include "kvtier/tier_manager.h"
+#include "model/model.h"
+
+namespace turbine::engine {
+namespace {
+
+// Four prompts of 104 tokens: a shared 64-token prefix (4 blocks of 16) and their own 40.
+std::vector<std::vector<int32_t>> prompts(int32_t n_vocab) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int32_t> tok(3, n_vocab - 1);
+  std::vector<int32_t> prefix(64);
+  for (auto& t : prefix) t = tok(rng);
+  std::vector<std::vector<int32_t>> out;
+  for (int p = 0; p < 4; ++p) {
+    std::vector<int32_t> v = prefix;
+    for (int i = 0; i < 40; ++i) v.push_back(tok(rng));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<int32_t> generate(Engine& engine, uint64_t id, std::vector<int32_t> prompt) {
+  auto done = std::make_shared<std::promise<std::vector<int32_t>>>();
+  auto tokens = std::make_shared<std::vector<int32_t>>();
+  EngineRequest req;
+  req.id = id;
+  req.prompt = std::move(prompt);
+  req.params.temperature = 0.0f;
+  req.params.max_tokens = 8;
+  req.params.ignore_eos = true;
+  req.on_output = [done, tokens](EngineOutput&& out) {
+    for (const auto& t : out.tokens) tokens->push_back(t.token);
+    if (out.finish != FinishReason::kNone) done->set_value(*tokens);
+  };
+  auto fut = done->get_future();
+  const Status st = engine.submit(std::move(req));
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  if (!st.is_ok()) return {};
+  return fut.get();
+}
+
+struct PassResult {
+  std::vector<std::vector<int32_t>> outputs;  // two passes over the prompts
+  EngineStats stats;
+};
+
+// Two passes over the prompts, one request at a time; `between` runs between the passes.
+PassResult run_passes(const model::Model& m, int num_blocks,
+                      std::shared_ptr<kvtier::TierManager> tiers,
+                      const std::function<void()>& between = {}) {
+  CpuBackendOptions bo;
+  bo.n_threads = 2;
+  bo.max_num_seqs = 2;
+  bo.block_size = 16;
+  bo.num_blocks = num_blocks;
+  auto backend = make_cpu_backend(m, bo);
+  EXPECT_TRUE(backend.has_value()) << backend.status().to_string();
+  if (!backend.has_value()) return {};
+  EngineOptions eo;
+  eo.max_num_seqs = 2;
+  eo.kv_tiers = tiers;
+  Engine engine(std::move(backend).value(), m.config().n_vocab, eo);
+  PassResult r;
+  uint64_t id = 1;
+  const auto ps = prompts(m.config().n_vocab);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& p : ps) r.outputs.push_back(generate(engine, id++, p));
+    if (tiers) tiers->drain();  // the evicted blocks are stored before the second pass
+    if (pass == 0 && between) between();
+  }
+  r.stats = engine.stats();
+  engine.shutdown();
+  return r;
+}
+
+int64_t block_bytes(const model::Model& m) {
+  return cpu_kv_bytes_per_token(m.config()) * 16;
+}
+
+class KvTiers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TURBINE_REQUIRE_ASSET(turbine::testing::stories_gguf());
+    auto loaded = model::load_model(turbine::testing::stories_gguf());
+    ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+    model_ = std::move(loaded).value();
+    reference_ = run_passes(*model_, 256, nullptr).outputs;  // nothing is evicted
+    ASSERT_EQ(reference_.size(), 8u);
+    for (const auto& o : reference_) ASSERT_EQ(o.size(), 8u);
+  }
+  std::unique_ptr<model::Model> model_;
+  std::vector<std::vector<int32_t>> reference_;
+  turbine::testing::TempDir dir_;
+};
+
+// 10 blocks hold one prompt and a half: each prompt evicts most of the one before.
+constexpr int kSmallPool = 10;
+
+TEST_F(KvTiers, HostTierOnboardsAndOutputsMatch) {
+  kvtier::TierOptions o;
+  o.host_bytes = 64 * block_bytes(*model_);
+  auto tiers = kvtier::TierManager::create(o, block_bytes(*model_));
+  ASSERT_TRUE(tiers.has_value()) << tiers.status().to_string();
+  const PassResult r =
+      run_passes(*model_, kSmallPool, std::shared_ptr<kvtier::TierManager>(std::move(*tiers)));
+  EXPECT_EQ(r.outputs, reference_);
+  EXPECT_GT(r.stats.kv_tier_host_offloaded_blocks, 0u);
+  EXPECT_GT(r.stats.kv_tier_host_onboarded_blocks, 0u);
+  EXPECT_GT(r.stats.kv_tier_onboarded_tokens, 0u);
+  EXPECT_EQ(r.stats.kv_tier_recomputed_blocks, 0u);
+  // Without tiers the same small pool recomputes (and still answers the same).
+  const PassResult plain = run_passes(*model_, kSmallPool, nullptr);
+  EXPECT_EQ(plain.outputs, reference_);
+  EXPECT_EQ(plain.stats.kv_tier_onboarded_tokens, 0u);
+  EXPECT_GT(r.stats.prefill_tokens + r.stats.kv_tier_onboarded_tokens,
+            plain.stats.prefill_tokens - 1);
+  EXPECT_LT(r.stats.prefill_tokens, plain.stats.prefill_tokens);
+}
+
+TEST_F(KvTiers, DiskTierOnboardsAndOutputsMatch) {
+  kvtier::TierOptions o;
+  o.disk_path = (dir_.path() / "kv").string();
+  o.disk_bytes = 128 * (block_bytes(*model_) + 4096);
+  o.disk_min_hits = 1;
+  auto tiers = kvtier::TierManager::create(o, block_bytes(*model_));
+  ASSERT_TRUE(tiers.has_value()) << tiers.status().to_string();
+  const PassResult r =
+      run_passes(*model_, kSmallPool, std::shared_ptr<kvtier::TierManager>(std::move(*tiers)));
+  EXPECT_EQ(r.outputs, reference_);
+  EXPECT_GT(r.stats.kv_tier_disk_offloaded_blocks, 0u);
+  EXPECT_GT(r.stats.kv_tier_disk_onboarded_blocks, 0u);
+  EXPECT_EQ(r.stats.kv_tier_host_onboarded_blocks, 0u);
+}
+
+TEST_F(KvTiers, CorruptDiskBlockIsRecomputed) {
+  kvtier::TierOptions o;
+  o.disk_path = (dir_.path() / "kv").string();
+  o.disk_bytes = 128 * (block_bytes(*model_) + 4096);
+  o.disk_min_hits = 1;
+  auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+  ASSERT_TRUE(made.has_value()) << made.status().to_string();
+  std::shared_ptr<kvtier::TierManager> tiers(std::move(*made));
+  // The first prompt's own blocks (after the shared prefix) are on disk after the first pass:
+  // corrupt the first of them there; the second pass's load stops at it and recomputes from it.
+  const auto first_prompt = prompts(model_->config().n_vocab)[0];
+  const auto hashes = kv::block_hashes(first_prompt, 16).sequence;
+  bool corrupted = false;
+  const PassResult r = run_passes(*model_, kSmallPool, tiers, [&] {
+    for (size_t b = 4; b < hashes.size() && !corrupted; ++b)
+      corrupted = tiers->corrupt_for_test(hashes[b]).is_ok();
+  });
+  ASSERT_TRUE(corrupted) << "none of the first prompt's own blocks was on disk";
+  EXPECT_EQ(r.outputs, reference_);
+  EXPECT_EQ(r.stats.kv_tier_disk_corrupt_blocks, 1u);
+  EXPECT_GT(r.stats.kv_tier_recomputed_blocks, 0u);
+}
+
+}  // namespace
+}  // namespace turbine::engine

@@ -82,7 +82,9 @@ describe('observability', { skip, timeout: 120000 }, () => {
     process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = endpoint;
     try {
       await c.startFrontend();
-      await c.startWorker(['--status-port', String(statusPort)]);
+      // A host KV tier, so the turbine_kv_tier_* series (served only where a tier is configured)
+      // are part of the documented set this test checks.
+      await c.startWorker(['--status-port', String(statusPort), '--kv-offload-host-bytes', String(16 << 20)]);
     } finally {
       delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
     }

@@ -59,14 +59,16 @@ void Engine::expire(Clock::time_point now) {
     }
     std::unique_ptr<Sequence> s = std::move(fetching_[i]);
     fetching_.erase(fetching_.begin() + static_cast<ptrdiff_t>(i));
-    if (s->tier_load_id != 0 && arrived)
-      finish_tier_load(std::move(s), s->tier_ok);
-    else if (s->tier_load_id != 0)
+    if (s->tier_load_id != 0 && arrived) {
+      const bool ok = s->tier_ok;  // read before the move: argument order is unspecified
+      finish_tier_load(std::move(s), ok);
+    } else if (s->tier_load_id != 0) {
       tier_load_failed(std::move(s), {StatusCode::kUnavailable, "KV tier load timed out"});
-    else if (arrived)
+    } else if (arrived) {
       finish_import(std::move(s), false);
-    else
+    } else {
       fall_back(std::move(s), {StatusCode::kUnavailable, "KV fetch timed out"});
+    }
   }
 }
 

@@ -41,7 +41,7 @@ double gbps(double bytes, double s) {
 
 // Offers `n` blocks, waits for them to be stored, loads them back; returns (offer s, load s).
 std::pair<double, double> round_trip(kvtier::TierManager& t, int n, int64_t bb, uint64_t base,
-                                     std::string* loaded) {
+                                     kvtier::LoadBuffer* loaded) {
   std::vector<uint64_t> hashes;
   for (int i = 0; i < n; ++i) hashes.push_back(base + static_cast<uint64_t>(i));
   std::string bytes(static_cast<size_t>(n * bb), '\x5a');

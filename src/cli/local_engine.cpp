@@ -149,6 +149,10 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                  "(spares the SSD from blocks used once; 1: every block leaving the host tier)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_flag("--kv-offload-all-completed", o.kv_offload.offload_all_completed,
+               "KV tiers: copy every completed KV block to the tiers once, as soon as it is "
+               "computed (write-through), not only when the device evicts it (write-back, the "
+               "default); blocks a tier holds already are not copied again");
 }
 
 std::shared_ptr<structured::GrammarCompiler> grammar_compiler(const model::Model& model) {
@@ -193,10 +197,11 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
     TURBINE_ASSIGN_OR_RETURN(auto tiers,
                              kvtier::TierManager::create(opts.kv_offload, layout.bytes_per_block,
                                                          backend->host_memory()));
-    spdlog::info("KV tiers: host {} bytes, disk {} ({} bytes, min hits {})",
+    spdlog::info("KV tiers: host {} bytes, disk {} ({} bytes, min hits {}), offload {}",
                  opts.kv_offload.host_bytes,
                  opts.kv_offload.disk_path.empty() ? "off" : opts.kv_offload.disk_path,
-                 opts.kv_offload.disk_bytes, opts.kv_offload.disk_min_hits);
+                 opts.kv_offload.disk_bytes, opts.kv_offload.disk_min_hits,
+                 opts.kv_offload.offload_all_completed ? "every completed block" : "on eviction");
     eopts.kv_tiers = std::move(tiers);
   }
   TURBINE_RETURN_IF_ERROR(eopts.validate());

@@ -107,6 +107,8 @@ struct EngineRequest {
   X(uint64_t, kv_import_fallbacks, sum)                                                          \
   X(uint64_t, kv_import_fetched_blocks, sum)                                                     \
   X(uint64_t, kv_import_reused_blocks, sum)                                                      \
+  /* Of the reused blocks, those onboarded from this worker's own KV tiers (issue 24). */        \
+  X(uint64_t, kv_import_tier_blocks, sum)                                                        \
   X(uint64_t, kv_import_bytes, sum)                                                              \
   X(double, kv_import_seconds, sum)                                                              \
   /* Of the imports above: those copied device to device (CUDA IPC), their bytes and seconds. */ \

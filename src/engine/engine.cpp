@@ -82,6 +82,7 @@ Engine::Engine(std::unique_ptr<Backend> backend, int32_t n_vocab, EngineOptions 
          kv_layout_.bytes_per_block == options_.kv_tiers->block_bytes())) {
       tiers_ = options_.kv_tiers;
       pool_.set_record_evictions(true);
+      pool_.set_record_stores(tiers_->options().offload_all_completed);
       tiers_->set_notify([mb = mailbox_] {
         std::lock_guard lock(mb->mu);
         if (mb->engine == nullptr) return;

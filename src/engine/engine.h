@@ -235,8 +235,12 @@ class Engine : public AsyncEngine, public KvTransferSource {
   void finish_tier_load(std::unique_ptr<Sequence> seq, int n_ok);
   // A load that timed out: its blocks are freed and the sequence recomputes from the queue's front.
   void tier_load_failed(std::unique_ptr<Sequence> seq, const Status& why);
-  // Copies the blocks the pool evicted in this schedule() to the tiers (before the step writes).
-  void offload_evicted();
+  // Copies to the tiers the blocks the pool evicted in this schedule() and, with
+  // --kv-offload-all-completed, the blocks completed since the last step (before the step writes);
+  // blocks a tier holds already are skipped.
+  void offload_blocks();
+  // After the tier load of a sequence with a KV import: fetches the blocks still missing.
+  void continue_import(std::unique_ptr<Sequence> seq);
   // Publishes the tiers' stored/removed blocks as KV events (kv/protocol.h storage_tier).
   void publish_tier_events();
   void add_tier_stats(EngineStats& s) const;

@@ -135,11 +135,13 @@ Engine::ImportStart Engine::begin_import(Sequence& s) {
     if (options_.kv_transfer) options_.kv_transfer->release(m);
     return ImportStart::kLocal;
   }
-  const int first = s.n_computed / bs;  // blocks reused from the local prefix cache
-  if (first >= n_import_blocks) {       // everything is cached here already
+  // Blocks reused: the local prefix cache's, and those a tier load brought in (continue_import).
+  const int first = s.n_computed / bs;
+  if (first >= n_import_blocks) {  // everything is cached here already
     s.import_tried = true;
     stats_.kv_imports++;
     stats_.kv_import_reused_blocks += static_cast<uint64_t>(first);
+    stats_.kv_import_tier_blocks += static_cast<uint64_t>(s.import_tier_blocks);
     options_.kv_transfer->release(m);
     return ImportStart::kLocal;
   }
@@ -259,6 +261,7 @@ void Engine::finish_import(std::unique_ptr<Sequence> s, bool device) {
   stats_.kv_imports++;
   stats_.kv_import_fetched_blocks += static_cast<uint64_t>(s->fetch_n);
   stats_.kv_import_reused_blocks += static_cast<uint64_t>(s->fetch_first);
+  stats_.kv_import_tier_blocks += static_cast<uint64_t>(s->import_tier_blocks);
   stats_.kv_import_bytes += bytes;
   stats_.kv_import_seconds += seconds;
   if (device) {

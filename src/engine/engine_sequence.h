@@ -61,6 +61,11 @@ struct Engine::Sequence {
   bool fetch_answered = false;
   std::chrono::steady_clock::time_point link_arrives;
   double link_seconds = 0.0;
+  // Disaggregated decode with KV tiers: an import first onboards the leading blocks this worker's
+  // own tiers hold (one tier load, then the import fetches only the blocks after them); the
+  // blocks so onboarded.
+  bool import_tier_tried = false;
+  int import_tier_blocks = 0;
   // KV tiers: non-zero while a tier load of blocks [tier_first, +tier_n) is in flight (the
   // sequence waits in fetching_ until fetch_deadline).
   uint64_t tier_load_id = 0;

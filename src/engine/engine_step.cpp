@@ -152,9 +152,16 @@ class Engine::SchedulerView final : public SchedulerKv {
     s.n_registered = s.blocks.size();
     Started st;
     if (s.req.disagg.import && !s.import_tried && !s.wants_prompt_lp()) {
-      const ImportStart started = e_.begin_import(s);
-      if (started == ImportStart::kNoBlocks) st.kind = Started::Kind::kBlocked;
-      if (started == ImportStart::kStarted) st.kind = Started::Kind::kFetch;
+      if (e_.tiers_ && !s.import_tier_tried && hit.size() < max_hit &&
+          e_.begin_tier_load(s, max_hit)) {
+        // This worker's tiers first; finish_tier_load() then starts the import of the rest.
+        s.import_tier_tried = true;
+        st.kind = Started::Kind::kFetch;
+      } else {
+        const ImportStart started = e_.begin_import(s);
+        if (started == ImportStart::kNoBlocks) st.kind = Started::Kind::kBlocked;
+        if (started == ImportStart::kStarted) st.kind = Started::Kind::kFetch;
+      }
     } else if (e_.tiers_ && !s.wants_prompt_lp() && hit.size() < max_hit &&
                e_.begin_tier_load(s, max_hit)) {
       st.kind = Started::Kind::kFetch;  // loading from the host or disk tier
@@ -436,7 +443,7 @@ Status Engine::forward_all_logits(const std::vector<Planned>& plan,
 bool Engine::step() {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Planned> plan = schedule();
-  if (tiers_) offload_evicted();  // before this step overwrites the evicted blocks
+  if (tiers_) offload_blocks();  // before this step overwrites the evicted blocks
   if (plan.empty()) {
     if (running_.empty() && !waiting_.empty() && fetching_.empty() && transfers_.empty()) {
       // Cannot happen while max_context_ fits the pool (an idle pool holds any one request);
@@ -586,6 +593,9 @@ bool Engine::step() {
     stats_.step_model_relative_error += std::fabs(predicted_ms - measured_ms) / measured_ms;
     step_model_.observe(shape, measured_ms);
   }
+  // Write-through: the blocks this step completed go to the tiers now rather than after the next
+  // schedule() (an engine that goes idle would keep them back until its next request).
+  if (tiers_ && tiers_->options().offload_all_completed) offload_blocks();
   return true;
 }
 

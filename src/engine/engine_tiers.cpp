@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -74,7 +75,7 @@ void Engine::complete_tier_load(kvtier::TierLoad l) {
   if (n_ok > 0) {
     const auto ids = std::span<const int32_t>(s->block_ids)
                          .subspan(static_cast<size_t>(s->tier_first), static_cast<size_t>(n_ok));
-    Status st = backend_->write_kv_blocks(ids, l.bytes, n_ok * block_size_);
+    Status st = backend_->write_kv_blocks(ids, l.bytes.view(), n_ok * block_size_);
     if (!st.is_ok()) {
       spdlog::warn("engine: request {}: writing onboarded KV failed ({}); recomputing", s->req.id,
                    st.to_string());
@@ -88,7 +89,9 @@ void Engine::finish_tier_load(std::unique_ptr<Sequence> s, int n_ok) {
   s->tier_load_id = 0;
   s->fetch_answered = false;
   stats_.kv_tier_loads++;
-  stats_.kv_tier_recomputed_blocks += static_cast<uint64_t>(s->tier_n - n_ok);
+  // With an import to follow, the blocks the load missed are fetched, not recomputed.
+  const bool import_next = s->req.disagg.import && !s->import_tried;
+  if (!import_next) stats_.kv_tier_recomputed_blocks += static_cast<uint64_t>(s->tier_n - n_ok);
   stats_.kv_tier_onboarded_tokens +=
       static_cast<uint64_t>(n_ok) * static_cast<uint64_t>(block_size_);
   // The blocks read back are the sequence's computed prefix; the rest of the blocks it took stay
@@ -101,22 +104,67 @@ void Engine::finish_tier_load(std::unique_ptr<Sequence> s, int n_ok) {
     s->n_registered = n_full;
   }
   if (s->n_generated == 0) s->cached_tokens = std::min(s->n_computed, s->n_prompt);
+  if (import_next) {
+    s->import_tier_blocks = n_ok;
+    return continue_import(std::move(s));
+  }
   running_.push_back(std::move(s));
+}
+
+void Engine::continue_import(std::unique_ptr<Sequence> s) {
+  // begin_import() takes the blocks computed so far (device hit + tier load) as reused and
+  // fetches only those after them; a short or failed tier load just leaves more to fetch.
+  const ImportStart started = begin_import(*s);
+  // Its blocks for the rest may have evicted cached blocks, outside schedule(): copy those to the
+  // tiers now, before the fetched bytes (or the device copy) can overwrite them.
+  offload_blocks();
+  switch (started) {
+    case ImportStart::kStarted: fetching_.push_back(std::move(s)); return;
+    case ImportStart::kLocal: running_.push_back(std::move(s)); return;
+    case ImportStart::kNoBlocks:
+      // No blocks for the rest now: back to the queue's front. The blocks it loaded stay in the
+      // prefix cache, so its next start finds them on the device and imports the rest.
+      free_blocks(*s);
+      waiting_.push_front(std::move(s));
+      return;
+  }
 }
 
 void Engine::tier_load_failed(std::unique_ptr<Sequence> s, const Status& why) {
   spdlog::warn("engine: request {}: {}; recomputing", s->req.id, why.to_string());
   s->tier_load_id = 0;
   stats_.kv_tier_load_timeouts++;
-  stats_.kv_tier_recomputed_blocks += static_cast<uint64_t>(s->tier_n);
+  if (!s->req.disagg.import || s->import_tried)
+    stats_.kv_tier_recomputed_blocks += static_cast<uint64_t>(s->tier_n);
   free_blocks(*s);
   // Back to the front of the queue; the next start finds the blocks again if they are still
   // held, so the sequence computes instead of loading once more (the tiers answered too slowly).
   waiting_.push_front(std::move(s));
 }
 
-void Engine::offload_evicted() {
+void Engine::offload_blocks() {
   std::vector<kv::BlockPool::Evicted> evicted = pool_.take_evicted();
+  if (tiers_->options().offload_all_completed) {
+    // Completed blocks first: one also evicted in this schedule() is the same block, still intact.
+    std::vector<kv::BlockPool::Evicted> stored = pool_.take_stored();
+    stored.insert(stored.end(), evicted.begin(), evicted.end());
+    evicted = std::move(stored);
+  }
+  if (evicted.empty()) return;
+  {
+    // Once per block: drop repeats, and blocks a tier holds (or is storing) already.
+    std::vector<uint64_t> hashes;
+    hashes.reserve(evicted.size());
+    for (const auto& e : evicted) hashes.push_back(e.hash);
+    const std::vector<bool> held = tiers_->holds(hashes);
+    std::unordered_set<uint64_t> seen;
+    size_t k = 0;
+    for (size_t i = 0; i < evicted.size(); ++i) {
+      if (held[i] || !seen.insert(evicted[i].hash).second) continue;
+      evicted[k++] = evicted[i];
+    }
+    evicted.resize(k);
+  }
   if (evicted.empty()) return;
   // Parents before their children (the pool evicts leaves first): the tiers' BlockStored events
   // then name parents the router already holds for this worker.
@@ -148,7 +196,7 @@ void Engine::offload_evicted() {
   if (kv_layout_.simulated()) {
     bytes.assign(ids.size() * static_cast<size_t>(tiers_->block_bytes()), '\0');  // placeholders
   } else if (Status st = backend_->read_kv_blocks(ids, bytes); !st.is_ok()) {
-    spdlog::warn("engine: offloading {} evicted KV blocks failed: {}", ids.size(), st.to_string());
+    spdlog::warn("engine: offloading {} KV blocks failed: {}", ids.size(), st.to_string());
     return;
   }
   tiers_->offer(std::move(hashes), std::move(bytes), std::move(meta));

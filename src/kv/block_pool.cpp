@@ -105,6 +105,7 @@ void BlockPool::cache_full_blocks(std::span<const BlockRef> table, size_t first,
     b.local_hash = h.local[i];
     b.parent_hash = i > 0 ? std::optional<uint64_t>(h.sequence[i - 1]) : std::nullopt;
     cached_.emplace(hash, id);
+    if (record_stores_) stored_log_.push_back({id, hash, b.local_hash, b.parent_hash});
     if (run.blocks.empty() && i > 0) run.parent_hash = h.sequence[i - 1];
     run.blocks.push_back({hash, h.local[i]});
     run.token_ids.insert(run.token_ids.end(), tokens.begin() + static_cast<ptrdiff_t>(i * bs),

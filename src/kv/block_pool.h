@@ -110,6 +110,11 @@ class BlockPool {
     std::optional<uint64_t> parent_hash;  // the previous block's chained hash; none for the first
   };
   std::vector<Evicted> take_evicted() { return std::exchange(evicted_log_, {}); }
+  // --kv-offload-all-completed: while on, cache_full_blocks() records each block it registers
+  // (same fields as Evicted) so that the engine copies every completed block to the tiers once,
+  // not only those evicted later; take_stored() hands them over and forgets them.
+  void set_record_stores(bool on) { record_stores_ = on; }
+  std::vector<Evicted> take_stored() { return std::exchange(stored_log_, {}); }
   // Publishes an event of this worker (a lower tier's), numbered with the pool's own events.
   void publish_event(KvEventData data) { events_.publish(std::move(data)); }
 
@@ -142,6 +147,8 @@ class BlockPool {
   uint64_t evicted_ = 0;
   bool record_evictions_ = false;
   std::vector<Evicted> evicted_log_;  // see take_evicted()
+  bool record_stores_ = false;
+  std::vector<Evicted> stored_log_;  // see take_stored()
 };
 
 }  // namespace turbine::kv

@@ -213,9 +213,9 @@ int DiskTier::store(std::span<const DiskBlock> blocks) {
       if (std::find(hashes.begin(), hashes.end(), b.hash) != hashes.end()) continue;
       uint8_t* buf = staging_ + ios.size() * slot_bytes_;
       std::memset(buf, 0, kHeaderBytes);
-      const SlotHeader h{kMagic, b.hash, block_checksum(b.bytes), b.bytes.size()};
+      const uint64_t sum = copier_.copy(b.bytes, {buf + kHeaderBytes, b.bytes.size()});
+      const SlotHeader h{kMagic, b.hash, sum, b.bytes.size()};
       std::memcpy(buf, &h, sizeof(h));
-      std::memcpy(buf + kHeaderBytes, b.bytes.data(), b.bytes.size());
       std::memset(buf + kHeaderBytes + b.bytes.size(), 0,
                   slot_bytes_ - kHeaderBytes - b.bytes.size());
       ios.push_back({take_slot(), buf, true, 0});
@@ -272,15 +272,15 @@ std::vector<Status> DiskTier::load(std::span<const uint64_t> hashes,
       std::memcpy(&h, ios[i].buf, sizeof(h));
       const std::span<const uint8_t> payload(ios[i].buf + kHeaderBytes,
                                              static_cast<size_t>(block_bytes_));
+      // The checksum is taken while copying out (one pass): a mismatch leaves dst[k] unusable.
       if (h.magic != kMagic || h.hash != hashes[k] ||
           h.payload_bytes != static_cast<uint64_t>(block_bytes_) ||
-          h.checksum != block_checksum(payload)) {
+          h.checksum != copier_.copy(payload, dst[k])) {
         ++corrupt_;
         out[k] = data_loss("disk tier: block checksum mismatch");
         erase(hashes[k]);
         continue;
       }
-      std::memcpy(dst[k].data(), payload.data(), payload.size());
     }
   }
   return out;

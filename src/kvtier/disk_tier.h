@@ -103,6 +103,7 @@ class DiskTier {
   std::unordered_map<uint64_t, Entry> index_;
   std::vector<uint64_t> dropped_;
   uint64_t evicted_ = 0, errors_ = 0, corrupt_ = 0;
+  ChecksumCopier copier_;  // writes and reads checksum the bytes as they copy them
 };
 
 }  // namespace turbine::kvtier

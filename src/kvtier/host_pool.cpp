@@ -67,9 +67,9 @@ void HostPool::put(uint64_t hash, std::span<const uint8_t> bytes) {
     return;  // callers check; a wrong call stores nothing rather than corrupt a slot
   const size_t slot = free_.back();
   free_.pop_back();
-  std::memcpy(slot_data(slot), bytes.data(), bytes.size());
+  const uint64_t sum = copier_.copy(bytes, {slot_data(slot), bytes.size()});
   lru_.push_back(hash);
-  index_.emplace(hash, Entry{slot, block_checksum(bytes), std::prev(lru_.end())});
+  index_.emplace(hash, Entry{slot, sum, std::prev(lru_.end())});
 }
 
 Status HostPool::get(uint64_t hash, std::span<uint8_t> dst) {
@@ -77,12 +77,12 @@ Status HostPool::get(uint64_t hash, std::span<uint8_t> dst) {
   if (it == index_.end()) return not_found("block not in the host tier");
   if (dst.size() != static_cast<size_t>(block_bytes_))
     return internal_error("host tier: wrong destination size");
+  // The checksum is of the bytes as copied into `dst`: what the caller gets is what was checked.
   const std::span<const uint8_t> src(slot_data(it->second.slot), dst.size());
-  if (block_checksum(src) != it->second.checksum) {
+  if (copier_.copy(src, dst) != it->second.checksum) {
     erase(hash);
     return data_loss("host tier: block checksum mismatch");
   }
-  std::memcpy(dst.data(), src.data(), dst.size());
   lru_.splice(lru_.end(), lru_, it->second.lru);
   return Status::ok();
 }

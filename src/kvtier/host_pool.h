@@ -2,7 +2,8 @@
 //
 // One arena (HostMemory: pinned on CUDA) cut into slots of one block each, allocated at start-up
 // so that the budget is checked once and copies never allocate. Each stored block keeps its
-// checksum; get() checks it. Not thread-safe: the TierManager's worker thread owns it.
+// checksum; get() checks it (computed while copying: one pass over the bytes). Not thread-safe: the
+// TierManager's worker thread owns it.
 #pragma once
 
 #include <cstdint>
@@ -40,8 +41,9 @@ class HostPool {
   // Stores a block; the pool must not be full (erase the victim first) and must not hold it.
   // `bytes` is block_bytes long.
   void put(uint64_t hash, std::span<const uint8_t> bytes);
-  // Copies the block into `dst` (block_bytes) after checking its checksum, and marks it most
-  // recently used. kNotFound when absent; kDataLoss (block dropped) on a checksum mismatch.
+  // Copies the block into `dst` (block_bytes), checking its checksum on the way, and marks it
+  // most recently used. kNotFound when absent; kDataLoss (block dropped, `dst` unusable) on a
+  // checksum mismatch.
   Status get(uint64_t hash, std::span<uint8_t> dst);
   void touch(uint64_t hash);
   void erase(uint64_t hash);
@@ -66,6 +68,7 @@ class HostPool {
   std::vector<size_t> free_;
   std::list<uint64_t> lru_;  // front = least recently used
   std::unordered_map<uint64_t, Entry> index_;
+  ChecksumCopier copier_;  // put() and get() copy and checksum in one pass
 };
 
 }  // namespace turbine::kvtier

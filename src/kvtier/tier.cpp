@@ -1,12 +1,18 @@
 #include "kvtier/tier.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <xxhash.h>
 
 namespace turbine::kvtier {
+namespace {
+constexpr uint64_t kChecksumSeed = 0x7ee5;
+constexpr size_t kCopyPiece = size_t{64} << 10;  // fits L2 with room to spare
+}  // namespace
 
 const char* tier_name(Tier t) {
   switch (t) {
@@ -36,7 +42,28 @@ Status TierOptions::validate() const {
 }
 
 uint64_t block_checksum(std::span<const uint8_t> bytes) {
-  return XXH3_64bits_withSeed(bytes.data(), bytes.size(), 0x7ee5);
+  return XXH3_64bits_withSeed(bytes.data(), bytes.size(), kChecksumSeed);
+}
+
+ChecksumCopier::ChecksumCopier() : state_(XXH3_createState()) {}
+
+ChecksumCopier::~ChecksumCopier() {
+  XXH3_freeState(static_cast<XXH3_state_t*>(state_));
+}
+
+uint64_t ChecksumCopier::copy(std::span<const uint8_t> src, std::span<uint8_t> dst) {
+  const size_t n = std::min(src.size(), dst.size());
+  auto* st = static_cast<XXH3_state_t*>(state_);
+  if (st == nullptr || XXH3_64bits_reset_withSeed(st, kChecksumSeed) != XXH_OK) {
+    std::memcpy(dst.data(), src.data(), n);  // no state (out of memory): two passes
+    return block_checksum(dst.first(n));
+  }
+  for (size_t at = 0; at < n; at += kCopyPiece) {
+    const size_t k = std::min(kCopyPiece, n - at);
+    std::memcpy(dst.data() + at, src.data() + at, k);
+    XXH3_64bits_update(st, dst.data() + at, k);
+  }
+  return XXH3_64bits_digest(st);
 }
 
 namespace {

@@ -31,6 +31,11 @@ struct TierOptions {
   // frequency filter that spares SSDs from blocks used once. 1: every block that leaves the
   // host tier (or the device, without a host tier).
   int disk_min_hits = 2;
+  // --kv-offload-all-completed: the engine offers every full block once it is computed (write
+  // through), not only when the device evicts it (write back, the default); blocks a tier holds
+  // already are not copied again. The host tier then holds the working set that fits it, so a
+  // prompt evicted from the device finds all of its prefix below.
+  bool offload_all_completed = false;
   bool use_io_uring = true;   // false, or io_uring unavailable: pread/pwrite
   bool use_direct_io = true;  // false, or O_DIRECT refused by the file system: buffered I/O
 
@@ -40,6 +45,22 @@ struct TierOptions {
 
 // Checksum of a block's bytes (XXH3-64, seed 0x7ee5): written beside the block, checked on read.
 uint64_t block_checksum(std::span<const uint8_t> bytes);
+
+// Copies `src` into `dst` (the same size) and returns block_checksum of the bytes copied, in one
+// pass over memory: each 64 KiB piece is hashed from `dst` right after its copy, while it is in
+// cache (checksum, then copy, read the source from memory twice). Not thread-safe: one per owner
+// thread (the TierManager's worker owns the HostPool's).
+class ChecksumCopier {
+ public:
+  ChecksumCopier();
+  ~ChecksumCopier();
+  ChecksumCopier(const ChecksumCopier&) = delete;
+  ChecksumCopier& operator=(const ChecksumCopier&) = delete;
+  uint64_t copy(std::span<const uint8_t> src, std::span<uint8_t> dst);
+
+ private:
+  void* state_ = nullptr;  // XXH3_state_t, reused by every copy
+};
 
 // Where the host pool's memory comes from: plain page-aligned memory by default; the CUDA
 // backend supplies pinned (page-locked) memory so copies to and from the device run at full

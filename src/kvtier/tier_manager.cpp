@@ -12,6 +12,10 @@ namespace turbine::kvtier {
 namespace {
 
 constexpr size_t kFilterCapacity = 1 << 20;  // hashes the frequency filter tracks
+// Free load buffers kept for reuse: the tiers' budget, within [64 MiB, 1 GiB] (a load is at most
+// one sequence's blocks; the pool keeps the larger buffers).
+constexpr int64_t kMinRetainedLoadBytes = int64_t{64} << 20;
+constexpr int64_t kMaxRetainedLoadBytes = int64_t{1} << 30;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -42,6 +46,8 @@ Result<std::unique_ptr<TierManager>> TierManager::create(const TierOptions& opti
     d.use_direct_io = options.use_direct_io;
     TURBINE_ASSIGN_OR_RETURN(m->disk_, DiskTier::open(d));
   }
+  m->buffers_ = std::make_shared<LoadBufferPool>(static_cast<size_t>(std::clamp(
+      options.host_bytes + options.disk_bytes, kMinRetainedLoadBytes, kMaxRetainedLoadBytes)));
   m->stats_.host_enabled = m->host_ != nullptr;
   m->stats_.disk_enabled = m->disk_ != nullptr;
   if (m->host_) {
@@ -84,6 +90,7 @@ void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes,
     if (meta.size() == hashes.size()) {
       for (size_t i = 0; i < hashes.size(); ++i) meta_[hashes[i]] = meta[i];
     }
+    stats_.offered_blocks += hashes.size();
     jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes), {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
@@ -101,6 +108,13 @@ std::vector<Tier> TierManager::lookup(std::span<const uint64_t> hashes) {
     (it->second == Tier::kHost ? stats_.host : stats_.disk).hits++;
     out.push_back(it->second);
   }
+  return out;
+}
+
+std::vector<bool> TierManager::holds(std::span<const uint64_t> hashes) const {
+  std::vector<bool> out(hashes.size());
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < hashes.size(); ++i) out[i] = index_.count(hashes[i]) != 0;
   return out;
 }
 
@@ -129,8 +143,15 @@ void TierManager::set_notify(std::function<void()> notify) {
 }
 
 TierStats TierManager::stats() const {
-  std::lock_guard lock(mu_);
-  return stats_;
+  TierStats s;
+  {
+    std::lock_guard lock(mu_);
+    s = stats_;
+  }
+  const LoadBufferPool::Stats b = buffers_->stats();
+  s.load_buffer_allocations = b.allocations;
+  s.load_buffer_reuses = b.reuses;
+  return s;
 }
 
 void TierManager::drain() {
@@ -272,7 +293,8 @@ void TierManager::do_load(Job& job) {
   TierLoad out;
   out.load_id = job.load_id;
   out.n_requested = static_cast<int>(job.hashes.size());
-  out.bytes.resize(job.hashes.size() * bb);
+  out.bytes = buffers_->take(job.hashes.size() * bb);
+  const bool have_memory = out.bytes.size() == job.hashes.size() * bb;
   auto dst = [&](size_t i) {
     return std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.bytes.data()) + i * bb, bb);
   };
@@ -284,7 +306,8 @@ void TierManager::do_load(Job& job) {
   std::vector<std::span<uint8_t>> disk_dst;
   std::vector<size_t> disk_at;
   Status error;
-  for (; n < job.hashes.size(); ++n) {
+  if (!have_memory) error = Status(StatusCode::kResourceExhausted, "no memory for a KV tier load");
+  for (; have_memory && n < job.hashes.size(); ++n) {
     const uint64_t h = job.hashes[n];
     if (host_ && host_->contains(h)) {
       const auto th = std::chrono::steady_clock::now();
@@ -328,7 +351,7 @@ void TierManager::do_load(Job& job) {
   out.n_ok = static_cast<int>(n);
   out.n_host = static_cast<int>(host_blocks);
   out.n_disk = static_cast<int>(disk_blocks);
-  out.bytes.resize(n * bb);
+  out.bytes.truncate(n * bb);
   if (!error.is_ok() && n < job.hashes.size()) {
     if (error.code() == StatusCode::kDataLoss || error.code() == StatusCode::kInternal)
       spdlog::warn("kv tiers: load stopped at block {} of {} ({}); recomputing the rest", n,

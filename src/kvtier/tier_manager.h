@@ -37,6 +37,7 @@
 #include "kvtier/disk_tier.h"
 #include "kvtier/frequency_filter.h"
 #include "kvtier/host_pool.h"
+#include "kvtier/load_buffer.h"
 #include "kvtier/tier.h"
 
 namespace turbine::kvtier {
@@ -44,11 +45,11 @@ namespace turbine::kvtier {
 struct TierLoad {
   uint64_t load_id = 0;
   int n_requested = 0;
-  int n_ok = 0;       // leading blocks whose bytes are in `bytes` (n_ok * block_bytes)
-  int n_host = 0;     // of those, read from the host tier
-  int n_disk = 0;     // and from disk
-  std::string bytes;  // the blocks, in request order
-  Status error;       // why the load stopped short (ok when n_ok == n_requested)
+  int n_ok = 0;      // leading blocks whose bytes are in `bytes` (n_ok * block_bytes)
+  int n_host = 0;    // of those, read from the host tier
+  int n_disk = 0;    // and from disk
+  LoadBuffer bytes;  // the blocks, in request order (a pooled buffer: drop it when written)
+  Status error;      // why the load stopped short (ok when n_ok == n_requested)
   double seconds = 0;
 };
 
@@ -74,10 +75,13 @@ struct TierStats {
   bool disk_enabled = false;
   bool disk_io_uring = false;
   bool disk_direct_io = false;
+  uint64_t offered_blocks = 0;  // blocks offer() was given (each copied out of the device once)
   uint64_t offers_dropped = 0;  // offers with nowhere to go (no tier took the block)
   uint64_t loads = 0;           // onboard() calls finished
   uint64_t loads_short = 0;     // of those, stopped before the last block (recomputed)
   int64_t queued_jobs = 0;      // gauge: offers and loads not yet done
+  uint64_t load_buffer_allocations = 0;  // loads whose result buffer was new memory
+  uint64_t load_buffer_reuses = 0;       // loads that reused a pooled buffer
 };
 
 class TierManager {
@@ -100,6 +104,10 @@ class TierManager {
   // The tier of each leading block of `hashes` held in the host or disk tier (stops at the first
   // miss); counts lookups and hits.
   std::vector<Tier> lookup(std::span<const uint64_t> hashes);
+  // Whether each block is held (or offered to the host tier and on its way) in a tier: the
+  // engine copies only the others (offers are deduplicated before their bytes are read). Counts
+  // nothing.
+  std::vector<bool> holds(std::span<const uint64_t> hashes) const;
   void onboard(uint64_t load_id, std::vector<uint64_t> hashes);
   std::vector<TierLoad> take_loads();
   std::vector<TierChange> take_changes();
@@ -140,6 +148,7 @@ class TierManager {
   std::unique_ptr<HostPool> host_;
   std::unique_ptr<DiskTier> disk_;
   FrequencyFilter freq_;
+  std::shared_ptr<LoadBufferPool> buffers_;  // thread-safe; TierLoad::bytes come from here
 
   mutable std::mutex mu_;            // guards everything below
   std::condition_variable cv_;       // jobs queued / stopping

@@ -75,6 +75,8 @@ inline constexpr const char* kEngineKvImportFetchedBlocks =
     "turbine_engine_kv_import_fetched_blocks_total";
 inline constexpr const char* kEngineKvImportReusedBlocks =
     "turbine_engine_kv_import_reused_blocks_total";
+inline constexpr const char* kEngineKvImportTierBlocks =
+    "turbine_engine_kv_import_tier_blocks_total";
 inline constexpr const char* kEngineKvTransferBytes = "turbine_engine_kv_transfer_bytes_total";
 inline constexpr const char* kEngineKvTransferSeconds = "turbine_engine_kv_transfer_seconds_total";
 inline constexpr const char* kEngineKvDeviceImports = "turbine_engine_kv_device_imports_total";

@@ -36,6 +36,8 @@
 #   (KVTIERS_HOST_BYTES, 32 GiB), host + disk (8 GiB host, KVTIERS_DISK_BYTES 64 GiB under
 #   KVTIERS_DISK, /tmp/turbine-kv); then bench/kv_tier_bench (host->device and disk->host onboarding
 #   bandwidth vs pinned H2D and raw O_DIRECT reads). Needs turbine and kv_tier_bench in BIN.
+#   KVTIERS_VARIANTS picks the servers (default "none host host+disk"; also host-all: the host
+#   tier with --kv-offload-all-completed).
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -372,10 +374,11 @@ PY
       PORT=18641
       KVD=${KVTIERS_DISK:-/tmp/turbine-kv}
       G=$((1 << 30))
-      for variant in none host host+disk; do
+      for variant in ${KVTIERS_VARIANTS:-none host host+disk}; do
         case $variant in
           none) tiers="" ;;
           host) tiers="--kv-offload-host-bytes ${KVTIERS_HOST_BYTES:-$((32 * G))}" ;;
+          host-all) tiers="--kv-offload-host-bytes ${KVTIERS_HOST_BYTES:-$((32 * G))} --kv-offload-all-completed" ;;
           host+disk) tiers="--kv-offload-host-bytes $((8 * G)) --kv-offload-disk-path $KVD \
             --kv-offload-disk-bytes ${KVTIERS_DISK_BYTES:-$((64 * G))} --kv-offload-disk-min-hits 1" ;;
         esac

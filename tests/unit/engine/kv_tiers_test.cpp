@@ -6,9 +6,11 @@
 
 #include <future>
 #include <random>
+#include <set>
 
 #include "../model/model_test_util.h"
 #include "engine/engine.h"
+#include "kv/block_hash.h"
 #include "kvtier/tier_manager.h"
 #include "model/model.h"
 
@@ -164,6 +166,49 @@ TEST_F(KvTiers, CorruptDiskBlockIsRecomputed) {
   EXPECT_EQ(r.outputs, reference_);
   EXPECT_EQ(r.stats.kv_tier_disk_corrupt_blocks, 1u);
   EXPECT_GT(r.stats.kv_tier_recomputed_blocks, 0u);
+}
+
+// --kv-offload-all-completed: every completed block goes to the host tier once, as soon as it is
+// computed (a pool large enough never to evict still fills the tier), and evictions of blocks the
+// tier holds copy nothing again.
+TEST_F(KvTiers, OffloadAllCompletedWritesEachBlockOnce) {
+  // The distinct full blocks the two passes compute: each prompt with its output, less the last
+  // token (sampled, never computed).
+  const auto ps = prompts(model_->config().n_vocab);
+  std::set<uint64_t> distinct;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    std::vector<int32_t> seq = ps[i];
+    seq.insert(seq.end(), reference_[i].begin(), reference_[i].end() - 1);
+    for (uint64_t h : kv::block_hashes(seq, 16).sequence) distinct.insert(h);
+  }
+  for (const int pool_blocks : {256, kSmallPool}) {
+    kvtier::TierOptions o;
+    o.host_bytes = 64 * block_bytes(*model_);  // holds every block: nothing leaves it
+    o.offload_all_completed = true;
+    auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+    ASSERT_TRUE(made.has_value()) << made.status().to_string();
+    std::shared_ptr<kvtier::TierManager> tiers(std::move(*made));
+    const PassResult r = run_passes(*model_, pool_blocks, tiers);
+    EXPECT_EQ(r.outputs, reference_) << pool_blocks;
+    const kvtier::TierStats t = tiers->stats();
+    EXPECT_EQ(t.host.offloaded_blocks, distinct.size()) << pool_blocks;
+    EXPECT_EQ(t.offered_blocks, distinct.size()) << pool_blocks << ": a block was copied twice";
+    EXPECT_EQ(r.stats.kv_tier_recomputed_blocks, 0u);
+    if (pool_blocks == kSmallPool) {
+      EXPECT_GT(r.stats.kv_tier_host_onboarded_blocks, 0u);
+    } else {
+      EXPECT_EQ(r.stats.kv_tier_host_onboarded_blocks, 0u);  // the device kept everything
+    }
+  }
+  // The default (write-back) offers only what the device evicts: nothing with the large pool.
+  kvtier::TierOptions o;
+  o.host_bytes = 64 * block_bytes(*model_);
+  auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+  ASSERT_TRUE(made.has_value()) << made.status().to_string();
+  std::shared_ptr<kvtier::TierManager> tiers(std::move(*made));
+  const PassResult r = run_passes(*model_, 256, tiers);
+  EXPECT_EQ(r.outputs, reference_);
+  EXPECT_EQ(tiers->stats().offered_blocks, 0u);
 }
 
 }  // namespace

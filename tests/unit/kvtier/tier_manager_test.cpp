@@ -54,7 +54,7 @@ TierLoad load(TierManager& m, std::vector<uint64_t> hashes) {
   m.onboard(id, std::move(hashes));
   m.drain();
   for (auto& l : m.take_loads())
-    if (l.load_id == id) return l;
+    if (l.load_id == id) return std::move(l);
   ADD_FAILURE() << "load " << id << " did not finish";
   return {};
 }
@@ -251,10 +251,10 @@ TEST(TierManager, HostThenDiskWithFrequencyFilter) {
   // A load across both tiers returns every block intact, in order.
   TierLoad l = load(t, {5, 6, 7});  // 7 was never offered: the load stops there
   EXPECT_EQ(l.n_ok, 2);
-  EXPECT_EQ(l.bytes, concat({5, 6}));
+  EXPECT_EQ(l.bytes.view(), concat({5, 6}));
   l = load(t, {1, 2});
   EXPECT_EQ(l.n_ok, 2);
-  EXPECT_EQ(l.bytes, concat({1, 2}));
+  EXPECT_EQ(l.bytes.view(), concat({1, 2}));
   // Disk hits move up to the host tier; 5 and 6, now seen twice, move down to disk.
   EXPECT_EQ(t.lookup(range(1, 3)), (std::vector<Tier>{Tier::kHost, Tier::kHost}));
   EXPECT_EQ(t.lookup(range(5, 7)), (std::vector<Tier>{Tier::kDisk, Tier::kDisk}));
@@ -284,7 +284,7 @@ TEST(TierManager, CorruptBlockStopsTheLoad) {
     ASSERT_TRUE(t.corrupt_for_test(3).is_ok());
     TierLoad l = load(t, range(1, 5));
     EXPECT_EQ(l.n_ok, 2) << (on_disk ? "disk" : "host");
-    EXPECT_EQ(l.bytes, concat({1, 2}));
+    EXPECT_EQ(l.bytes.view(), concat({1, 2}));
     EXPECT_EQ(l.error.code(), StatusCode::kDataLoss);
     EXPECT_EQ(t.lookup(range(1, 5)).size(), 2u);  // 3 is gone: the next lookup stops before it
     const TierStats s = t.stats();
@@ -325,7 +325,7 @@ TEST(TierManager, DiskOnlyAndNotify) {
   auto loads = t.take_loads();
   ASSERT_EQ(loads.size(), 1u);
   EXPECT_EQ(loads[0].load_id, 42u);
-  EXPECT_EQ(loads[0].bytes, concat({2, 3}));
+  EXPECT_EQ(loads[0].bytes.view(), concat({2, 3}));
   const fs::path file = t.disk_file_for_test();
   EXPECT_TRUE(fs::exists(file));
   m->reset();

@@ -32,12 +32,11 @@ size_t index_of(const List& list, const std::string& name) {
 }  // namespace
 
 bool CandidateStore::begin() {
-  std::lock_guard<std::mutex> lock(mu);
+  std::lock_guard<std::mutex> lock(mu_);
   const auto now = Clock::now();
-  if (ready || now < retry_after) return false;
-  if (pending) return false;
-  pending = true;
-  retry_after = now + kCandidateAttemptStale;
+  // While an attempt is pending, retry_after_ is its staleness limit.
+  if (ready_ || now < retry_after_) return false;
+  retry_after_ = now + kCandidateAttemptStale;
   return true;
 }
 
@@ -61,22 +60,21 @@ Status CandidateStore::finish(Result<Vectors> r) {
       per_signal->push_back(std::move(v));
     }
   }
-  std::lock_guard<std::mutex> lock(mu);
-  pending = false;
+  std::lock_guard<std::mutex> lock(mu_);
   if (!st.is_ok()) {
     // A model not served right now fails at once, without work: the next need may try again.
-    retry_after = Clock::now() + (st.code() == StatusCode::kUnavailable
+    retry_after_ = Clock::now() + (st.code() == StatusCode::kUnavailable
                                       ? std::chrono::seconds(0)
                                       : std::chrono::seconds(kCandidateRetry));
     return st;
   }
-  ready = std::move(per_signal);
+  ready_ = std::move(per_signal);
   return Status::ok();
 }
 
 std::shared_ptr<const std::vector<Vectors>> CandidateStore::vectors() const {
-  std::lock_guard<std::mutex> lock(mu);
-  return ready;
+  std::lock_guard<std::mutex> lock(mu_);
+  return ready_;
 }
 
 void FailureLog::failed(std::string_view signal, const Status& why) {

@@ -49,10 +49,11 @@ struct CandidateStore {
   std::shared_ptr<const std::vector<Vectors>> vectors() const;
 
  private:
-  mutable std::mutex mu;
-  std::shared_ptr<const std::vector<Vectors>> ready;
-  bool pending = false;
-  std::chrono::steady_clock::time_point retry_after{};
+  mutable std::mutex mu_;  // guards the two below
+  std::shared_ptr<const std::vector<Vectors>> ready_;
+  // No attempt starts before this: a pending attempt's staleness limit (30 s), or 5 s after a
+  // failed one.
+  std::chrono::steady_clock::time_point retry_after_{};
 };
 
 struct SemanticStage::Snapshot {
@@ -82,7 +83,7 @@ struct CallRecorder {
   FailureLog& log;
   template <typename T>
   void settle(std::string_view signal, const Result<T>& r, const CallInfo& info) {
-    if (!info.timed_out && info.seconds > 0.0) metrics.signal_latency(signal, info.seconds);
+    if (!info.timed_out) metrics.signal_latency(signal, info.seconds);
     if (r.has_value()) return;
     failed(signal, r.status(), info.timed_out);
   }

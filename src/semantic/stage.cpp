@@ -275,7 +275,7 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
   ModelCalls calls(static_cast<size_t>(em.max_parallel_calls),
                    std::chrono::milliseconds(em.timeout_ms));
   const bool eager = calls.max_parallel() > 1;
-  CallRecorder recorder{metrics_, failure_log_};
+  CallRecorder recorder{metrics_, *failure_log_};
   using LabelLists = std::vector<std::vector<LabelScore>>;
   using EntityLists = std::vector<std::vector<Entity>>;
   // The messages each guard reads (empty ones have nothing to find and a model refuses them).

@@ -64,8 +64,8 @@ Status CandidateStore::finish(Result<Vectors> r) {
   if (!st.is_ok()) {
     // A model not served right now fails at once, without work: the next need may try again.
     retry_after_ = Clock::now() + (st.code() == StatusCode::kUnavailable
-                                      ? std::chrono::seconds(0)
-                                      : std::chrono::seconds(kCandidateRetry));
+                                       ? std::chrono::seconds(0)
+                                       : std::chrono::seconds(kCandidateRetry));
     return st;
   }
   ready_ = std::move(per_signal);

@@ -69,6 +69,9 @@ class EncoderModels {
                                                       int n_threads, int retry_limit);
   ~EncoderModels();  // stops the watch, then the connections
 
+  // The served encoder models (the semantic layer's `source: remote` models look them up).
+  const runtime::EncoderWatcher& watcher() const { return *watcher_; }
+
  private:
   EncoderModels() = default;
   std::unique_ptr<runtime::TcpEncoderConnector> connector_;

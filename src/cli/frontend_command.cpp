@@ -73,7 +73,9 @@ int run_frontend(const FrontendCmdOptions& opts) {
   const std::shared_ptr<trace::Tracer> tracer = opts.tracing.make_tracer("turbine-frontend");
   http.tracer = tracer;
   // The served models come from discovery: the config's model names are not checked at start.
-  auto semantic = opts.semantic.attach(http, {});
+  // Its `source: remote` encoder models are the encoder workers' (bound below, once watched).
+  auto remote_encoders = std::make_shared<semantic_hook::RemoteEncoders>();
+  auto semantic = opts.semantic.attach(http, {}, remote_encoders);
   if (!semantic) {
     spdlog::error("{}", semantic.status().message());
     return 2;
@@ -139,6 +141,9 @@ int run_frontend(const FrontendCmdOptions& opts) {
     spdlog::error("discovery watch: {}", encoders.status().message());
     return 2;
   }
+  remote_encoders->bind([w = &(*encoders)->watcher()](const std::string& name) {
+    return std::shared_ptr<encoder::AsyncEncoder>(w->router_of(name));
+  });
   if (Status st = (*front)->start(); !st.is_ok()) {
     spdlog::error("cannot start the HTTP server: {}", st.message());
     return 2;
@@ -155,6 +160,7 @@ int run_frontend(const FrontendCmdOptions& opts) {
   spdlog::info("signal {} received: finishing in-flight requests (grace {:.0f} s)", sig,
                opts.shutdown_grace_s);
   (*front)->shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_s * 1000)));
+  remote_encoders->bind({});  // before the watcher goes
   encoders->reset();
   (*models)->stop();
   (*discovery)->shutdown();

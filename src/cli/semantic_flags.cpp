@@ -23,11 +23,13 @@ void SemanticFlags::add_to(CLI::App& cmd) {
 }
 
 Result<std::unique_ptr<semantic_hook::SemanticLayer>> SemanticFlags::attach(
-    frontend::FrontendOptions& http, std::vector<std::string> served) const {
+    frontend::FrontendOptions& http, std::vector<std::string> served,
+    std::shared_ptr<semantic_hook::RemoteEncoders> remote) const {
   if (config.empty()) return std::unique_ptr<semantic_hook::SemanticLayer>();
   semantic_hook::SemanticLayerOptions o;
   o.config_path = config;
   o.served_models = std::move(served);
+  o.remote_encoders = std::move(remote);
   if (encoder_device != "cpu") {
     LocalEngineOptions engine;
     engine.device = encoder_device;

@@ -25,9 +25,11 @@ struct SemanticFlags {
   void add_to(CLI::App& cmd);
   // Without the flag: null. With it: the layer (a bad config is an error naming its key), set
   // as `http`'s request hook with its metrics appended to `http.extra_metrics`. `served`: the
-  // names the frontend will serve, when known (see SemanticLayerOptions).
+  // names the frontend will serve, when known (see SemanticLayerOptions). `remote`: where
+  // `source: remote` encoder models are found (`turbine frontend`); null: refused.
   Result<std::unique_ptr<semantic_hook::SemanticLayer>> attach(
-      frontend::FrontendOptions& http, std::vector<std::string> served) const;
+      frontend::FrontendOptions& http, std::vector<std::string> served,
+      std::shared_ptr<semantic_hook::RemoteEncoders> remote = nullptr) const;
 };
 
 }  // namespace turbine::cli

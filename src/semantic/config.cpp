@@ -460,16 +460,36 @@ Status cross_check(SemanticConfig& c) {
   return Status::ok();
 }
 
+// A model key: a folder (string) or {model_id, source: local|remote}, as the semantic router
+// names its classifier models (`model_id`).
+Status parse_model_ref(const YAML::Node& n, std::string_view key, const std::string& p,
+                       EncoderModelRef& out) {
+  YAML::Node m = n[std::string(key)];
+  if (!m) return Status::ok();
+  if (m.IsScalar()) return read_string(n, key, p, out.model);
+  const std::string path = join_path(p, key);
+  if (!m.IsMap()) return bad(path, "must be a folder or a mapping {model_id, source}");
+  TURBINE_RETURN_IF_ERROR(check_map(m, path, {"model_id", "source"}));
+  TURBINE_RETURN_IF_ERROR(read_string(m, "model_id", path, out.model));
+  if (out.model.empty()) return bad(join_path(path, "model_id"), "required, non-empty");
+  return read_enum(m, "source", path, out.remote, {{"local", false}, {"remote", true}});
+}
+
 Status parse_encoder_models(const YAML::Node& n, const std::string& p, EncoderModelsConfig& e) {
-  TURBINE_RETURN_IF_ERROR(check_map(n, p,
-                                    {"embedding", "domain_classifier", "jailbreak_classifier",
-                                     "pii_classifier", "threads", "max_tokens"}));
-  TURBINE_RETURN_IF_ERROR(read_string(n, "embedding", p, e.embedding));
-  TURBINE_RETURN_IF_ERROR(read_string(n, "domain_classifier", p, e.domain_classifier));
-  TURBINE_RETURN_IF_ERROR(read_string(n, "jailbreak_classifier", p, e.jailbreak_classifier));
-  TURBINE_RETURN_IF_ERROR(read_string(n, "pii_classifier", p, e.pii_classifier));
+  TURBINE_RETURN_IF_ERROR(check_map(
+      n, p,
+      {"embedding", "domain_classifier", "jailbreak_classifier", "pii_classifier", "threads",
+       "max_tokens", "max_parallel_calls", "timeout_ms", "remote_wait_seconds"}));
+  TURBINE_RETURN_IF_ERROR(parse_model_ref(n, "embedding", p, e.embedding));
+  TURBINE_RETURN_IF_ERROR(parse_model_ref(n, "domain_classifier", p, e.domain_classifier));
+  TURBINE_RETURN_IF_ERROR(parse_model_ref(n, "jailbreak_classifier", p, e.jailbreak_classifier));
+  TURBINE_RETURN_IF_ERROR(parse_model_ref(n, "pii_classifier", p, e.pii_classifier));
   TURBINE_RETURN_IF_ERROR(read_int(n, "threads", p, e.threads, 0, 1024));
   TURBINE_RETURN_IF_ERROR(read_int(n, "max_tokens", p, e.max_tokens, 8, 1 << 20));
+  TURBINE_RETURN_IF_ERROR(read_int(n, "max_parallel_calls", p, e.max_parallel_calls, 1, 64));
+  TURBINE_RETURN_IF_ERROR(read_int(n, "timeout_ms", p, e.timeout_ms, 1, 600000));
+  TURBINE_RETURN_IF_ERROR(
+      read_int(n, "remote_wait_seconds", p, e.remote_wait_seconds, 1, 24 * 3600));
   return Status::ok();
 }
 
@@ -570,10 +590,11 @@ Result<SemanticConfig> load_semantic_config(const std::string& path) {
   TURBINE_ASSIGN_OR_RETURN(SemanticConfig c, parse_semantic_config(text.str()));
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();
   EncoderModelsConfig& e = c.encoder_models;
-  for (std::string* folder :
+  for (EncoderModelRef* ref :
        {&e.embedding, &e.domain_classifier, &e.jailbreak_classifier, &e.pii_classifier}) {
-    if (!folder->empty() && std::filesystem::path(*folder).is_relative()) {
-      *folder = (dir / *folder).lexically_normal().string();
+    // Remote names are served names, not paths.
+    if (!ref->empty() && !ref->remote && std::filesystem::path(ref->model).is_relative()) {
+      ref->model = (dir / ref->model).lexically_normal().string();
     }
   }
   return c;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -137,17 +138,42 @@ struct CacheConfig {
   int64_t hnsw_ef_search = 64;
 };
 
-// Encoder model folders (Hugging Face layout: config.json, model.safetensors, tokenizer.json) for
-// the model-backed signals, run in-process by the encoder module. Relative paths are relative to
-// the config file. The stage itself never loads them: the frontend's semantic hook does, once at
-// start, so a reload may not change this section.
+// One model behind a model-backed signal: a folder run in-process (Hugging Face layout:
+// config.json, model.safetensors, tokenizer.json), or the served name of a model that encoder
+// workers serve (`turbine worker --model <encoder folder>`, found through discovery by
+// `turbine frontend`). A plain string in the YAML is a local folder.
+struct EncoderModelRef {
+  std::string model;    // the folder (local) or the served name (remote); "" = none
+  bool remote = false;  // `source: remote`
+  EncoderModelRef() = default;
+  EncoderModelRef(std::string folder) : model(std::move(folder)) {}  // NOLINT: a folder
+  bool empty() const { return model.empty(); }
+  bool operator==(const EncoderModelRef&) const = default;
+};
+
+// The models of the model-backed signals and how the stage calls them. The stage itself never
+// loads them: the frontend's semantic hook does (local folders once at start; remote names are
+// looked up on every call), so a reload may not change this section.
 struct EncoderModelsConfig {
-  std::string embedding;             // Embedder: embedding signals, the semantic cache
-  std::string domain_classifier;     // SequenceClassifier: domain signals
-  std::string jailbreak_classifier;  // SequenceClassifier: jailbreak.method classifier|both
-  std::string pii_classifier;        // TokenClassifier: pii.model
-  int64_t threads = 0;               // CPU threads per model (0: every core)
-  int64_t max_tokens = 512;          // longer inputs are truncated (the router's 512-token cap)
+  EncoderModelRef embedding;             // Embedder: embedding signals, the semantic cache
+  EncoderModelRef domain_classifier;     // SequenceClassifier: domain signals
+  EncoderModelRef jailbreak_classifier;  // SequenceClassifier: jailbreak.method classifier|both
+  EncoderModelRef pii_classifier;        // TokenClassifier: pii.model
+  int64_t threads = 0;                   // CPU threads per local model (0: every core)
+  int64_t max_tokens = 512;              // longer inputs are truncated (the router's 512-token cap)
+  // The model calls of one request run concurrently, at most this many at once (1: one after
+  // the other, each only when a rule needs it).
+  int64_t max_parallel_calls = 4;
+  // The longest a request waits for its model calls (from its first call): a call still running
+  // then counts as failed (its signal absent) and the request goes on.
+  int64_t timeout_ms = 5000;
+  // A remote model that no encoder worker has served this long after start is reported (an
+  // error in the log; turbine_semantic_encoder_model_available stays 0).
+  int64_t remote_wait_seconds = 60;
+  bool has_remote() const {
+    return embedding.remote || domain_classifier.remote || jailbreak_classifier.remote ||
+           pii_classifier.remote;
+  }
   bool operator==(const EncoderModelsConfig&) const = default;
 };
 

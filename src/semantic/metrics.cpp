@@ -45,6 +45,10 @@ void SemanticMetrics::signal_error(std::string_view signal) {
   std::lock_guard<std::mutex> lock(mu_);
   ++slot(s_.signal_errors, signal);
 }
+void SemanticMetrics::signal_unavailable(std::string_view signal, std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++s_.signal_unavailable[{std::string(signal), std::string(reason)}];
+}
 void SemanticMetrics::reload(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   ++(ok ? s_.reloads_ok : s_.reloads_failed);
@@ -151,6 +155,21 @@ std::string prometheus_text(const MetricsSnapshot& s) {
   head(o, kMetricSignalErrors, "counter", "Model-backed signal calls that failed.");
   for (const auto& [k, v] : s.signal_errors) {
     sample(o, kMetricSignalErrors, "signal=\"" + esc(k) + "\"", static_cast<double>(v));
+  }
+  head(o, kMetricSignalUnavailable, "counter",
+       "Model-backed signal calls whose model was not there, by signal and reason.");
+  for (const auto& [k, v] : s.signal_unavailable) {
+    sample(o, kMetricSignalUnavailable,
+           "signal=\"" + esc(k.first) + "\",reason=\"" + esc(k.second) + "\"",
+           static_cast<double>(v));
+  }
+  if (!s.encoder_models.empty()) {
+    head(o, kMetricEncoderModelAvailable, "gauge",
+         "Whether the model of each encoder_models key can be called (1) or not (0).");
+    for (const auto& [k, up] : s.encoder_models) {
+      sample(o, kMetricEncoderModelAvailable,
+             "key=\"" + esc(k.first) + "\",model=\"" + esc(k.second) + "\"", up ? 1.0 : 0.0);
+    }
   }
   return o;
 }

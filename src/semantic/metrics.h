@@ -42,6 +42,14 @@ inline constexpr const char* kMetricCacheEvictions = "turbine_semantic_cache_evi
 inline constexpr const char* kMetricConfigReloads = "turbine_semantic_config_reloads_total";
 // Counter {signal}: a model call that failed (the signal then counts as not matched).
 inline constexpr const char* kMetricSignalErrors = "turbine_semantic_signal_errors_total";
+// Counter {signal, reason}: the failed calls whose model was not there: reason unavailable (no
+// encoder worker serves it right now, or it shut down) or timeout (no answer within
+// encoder_models.timeout_ms).
+inline constexpr const char* kMetricSignalUnavailable = "turbine_semantic_signal_unavailable_total";
+// Gauge {key, model}: 1 while the model named by encoder_models.<key> can be called (a local
+// model always; a remote one while an encoder worker serves it), else 0.
+inline constexpr const char* kMetricEncoderModelAvailable =
+    "turbine_semantic_encoder_model_available";
 
 // Fixed latency buckets (seconds): 10 us .. 2.5 s.
 inline constexpr std::array<double, 12> kLatencyBuckets = {1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
@@ -64,6 +72,9 @@ struct MetricsSnapshot {
   std::map<std::string, Histogram, std::less<>> signal_latency;
   Histogram stage_latency;
   std::map<std::string, uint64_t, std::less<>> signal_errors;
+  std::map<LabelPair, uint64_t> signal_unavailable;  // (signal, reason)
+  // (key, model) -> available; filled by the owner of the models (semantic_hook), not the stage.
+  std::map<LabelPair, bool> encoder_models;
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
   // Cache counters are filled from SemanticCache::stats() by the stage.
@@ -80,6 +91,7 @@ class SemanticMetrics {
   void signal_latency(std::string_view signal, double seconds);
   void stage_latency(double seconds);
   void signal_error(std::string_view signal);
+  void signal_unavailable(std::string_view signal, std::string_view reason);
   void reload(bool ok);
 
   MetricsSnapshot snapshot() const;

@@ -1,14 +1,17 @@
-// The model-backed signals of the semantic stage, as small interfaces.
+// The model-backed signals of the semantic stage, as small asynchronous interfaces.
 //
-// The stage never loads models: the encoder-model engine (another module) implements these and
-// the frontend hands them to SemanticStage::create. Every call is synchronous and may block for
-// the model's latency, so with models configured the caller runs the stage off its event loop.
-// Implementations must be safe to call from several threads at once (the stage shares them
-// between requests and across config reloads).
+// The stage never loads models: the frontend's semantic hook implements these over the encoder
+// module's AsyncEncoder (an in-process EncoderService, or the RoutedEncoder of a model served by
+// encoder workers) and hands them to SemanticStage::create, so the stage does not know whether a
+// model is local or remote. Every call takes many texts (one batch per request and model) and
+// answers through `done`: exactly once, on any thread (possibly before the call returns); `done`
+// must not block. A model that cannot answer now (a remote model no worker serves, a model shut
+// down) answers kUnavailable. Implementations must be safe to call from several threads at once
+// (the stage shares them between requests and across config reloads).
 #pragma once
 
+#include <functional>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,12 +20,16 @@
 
 namespace turbine::semantic {
 
+template <typename T>
+using ModelDone = std::function<void(Result<T>)>;
+
 // texts -> one vector per text (any dimension, the same for every call). The stage normalises
 // the vectors itself, so cosine similarity = dot product whatever the model returns.
 class Embedder {
  public:
   virtual ~Embedder() = default;
-  virtual Result<std::vector<std::vector<float>>> embed(std::span<const std::string> texts) = 0;
+  virtual void embed(std::vector<std::string> texts,
+                     ModelDone<std::vector<std::vector<float>>> done) = 0;
 };
 
 struct LabelScore {
@@ -30,11 +37,13 @@ struct LabelScore {
   float score = 0.0f;  // probability in [0, 1]
 };
 
-// text -> a score per label (softmax of a sequence-classification head), any order.
+// texts -> a score per label for each text (softmax of a sequence-classification head), any
+// order.
 class SequenceClassifier {
  public:
   virtual ~SequenceClassifier() = default;
-  virtual Result<std::vector<LabelScore>> classify(std::string_view text) = 0;
+  virtual void classify(std::vector<std::string> texts,
+                        ModelDone<std::vector<std::vector<LabelScore>>> done) = 0;
 };
 
 // One token-classification result, already grouped into an entity: `label` is the BIO label of
@@ -46,11 +55,12 @@ struct Entity {
   float score = 0.0f;
 };
 
-// text -> entities (the semantic router's PII label set: B-/I- of AGE ... ZIP_CODE).
+// texts -> entities per text (the semantic router's PII label set: B-/I- of AGE ... ZIP_CODE).
 class TokenClassifier {
  public:
   virtual ~TokenClassifier() = default;
-  virtual Result<std::vector<Entity>> classify(std::string_view text) = 0;
+  virtual void classify(std::vector<std::string> texts,
+                        ModelDone<std::vector<std::vector<Entity>>> done) = 0;
 };
 
 // The models a stage may use; any may be null. A config that needs an absent one is refused by
@@ -61,5 +71,13 @@ struct Models {
   std::shared_ptr<SequenceClassifier> jailbreak_classifier;  // jailbreak.method classifier|both
   std::shared_ptr<TokenClassifier> pii_classifier;           // pii.model
 };
+
+// Blocking forms for callers that may wait (start-up, tests, tools): the call, then its answer.
+Result<std::vector<std::vector<float>>> embed_blocking(Embedder& model,
+                                                       std::vector<std::string> texts);
+Result<std::vector<std::vector<LabelScore>>> classify_blocking(SequenceClassifier& model,
+                                                               std::vector<std::string> texts);
+Result<std::vector<std::vector<Entity>>> classify_blocking(TokenClassifier& model,
+                                                           std::vector<std::string> texts);
 
 }  // namespace turbine::semantic

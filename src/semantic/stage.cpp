@@ -8,21 +8,11 @@
 #include <random>
 
 #include "common/strings.h"
-#include "semantic/jailbreak.h"
-#include "semantic/keyword.h"
-#include "semantic/pii.h"
+#include "semantic/evaluation.h"
 #include "semantic/text.h"
+#include "semantic/vector_index.h"
 
 namespace turbine::semantic {
-
-struct SemanticStage::Snapshot {
-  SemanticConfig config;
-  std::vector<KeywordMatcher> keywords;                     // config.keyword_signals order
-  std::vector<std::vector<std::vector<float>>> candidates;  // per embedding signal, unit vectors
-  PiiDetector pii{std::vector<std::string>{}};
-  JailbreakDetector jailbreak;
-  explicit Snapshot(SemanticConfig c) : config(std::move(c)), pii(config.pii.types) {}
-};
 
 namespace {
 
@@ -62,11 +52,6 @@ const std::string* find_header(const std::vector<Header>& headers, std::string_v
   return nullptr;
 }
 
-size_t codepoints(std::string_view s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
 std::string join(const std::vector<std::string>& v, char sep = ',') {
   std::string o;
   for (size_t i = 0; i < v.size(); ++i) {
@@ -79,175 +64,6 @@ std::string join(const std::vector<std::string>& v, char sep = ',') {
 Status missing(const std::string& path, const std::string& what) {
   return invalid_argument("semantic config: " + path + ": " + what, path);
 }
-
-// Per-request signal evaluation; model-backed signals are computed on first use.
-struct Evaluation {
-  Evaluation(const SemanticStage::Snapshot& s, const Models& m, SemanticMetrics& mt,
-             std::string_view t)
-      : snap(s), models(m), metrics(mt), text(t) {}
-  const SemanticStage::Snapshot& snap;
-  const Models& models;
-  SemanticMetrics& metrics;
-  std::string_view text;  // last user message
-  std::optional<std::vector<float>> embedding;
-  bool embedding_tried = false;
-  std::optional<std::vector<LabelScore>> domain_scores;
-  bool domain_tried = false;
-  std::vector<std::string> matched_keywords, matched_embeddings, matched_domains, matched_length;
-  std::vector<SignalScore> scores;  // first evaluation of each leaf
-
-  void record(SignalType type, const std::string& name, float score, bool matched) {
-    const char* t = signal_type_name(type);
-    for (const SignalScore& s : scores) {
-      if (s.name == name && s.type == t) return;
-    }
-    scores.push_back({t, name, score, matched});
-  }
-
-  const std::vector<float>* query_embedding() {
-    if (!embedding_tried) {
-      embedding_tried = true;
-      if (models.embedder) {
-        auto t0 = Clock::now();
-        std::vector<std::string> in{std::string(text)};
-        auto r = models.embedder->embed(in);
-        metrics.signal_latency("embedding", seconds_since(t0));
-        if (r.has_value() && r->size() == 1 && normalize_vector((*r)[0])) {
-          embedding = std::move((*r)[0]);
-        } else {
-          metrics.signal_error("embedding");
-        }
-      }
-    }
-    return embedding ? &*embedding : nullptr;
-  }
-
-  const std::vector<LabelScore>* domains() {
-    if (!domain_tried) {
-      domain_tried = true;
-      if (models.domain_classifier) {
-        auto t0 = Clock::now();
-        auto r = models.domain_classifier->classify(text);
-        metrics.signal_latency("domain", seconds_since(t0));
-        if (r.has_value()) {
-          domain_scores = std::move(r).value();
-        } else {
-          metrics.signal_error("domain");
-        }
-      }
-    }
-    return domain_scores ? &*domain_scores : nullptr;
-  }
-
-  template <typename List>
-  static size_t index_of(const List& list, const std::string& name) {
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (list[i].name == name) return i;
-    }
-    return list.size();
-  }
-
-  static void note(std::vector<std::string>& list, const std::string& name) {
-    if (std::find(list.begin(), list.end(), name) == list.end()) list.push_back(name);
-  }
-
-  // (matched, confidence)
-  std::pair<bool, float> leaf(const Rule& r) {
-    const SemanticConfig& c = snap.config;
-    switch (r.type) {
-      case SignalType::kKeyword: {
-        size_t i = index_of(c.keyword_signals, r.name);
-        auto t0 = Clock::now();
-        bool m = i < snap.keywords.size() && snap.keywords[i].matches(text);
-        metrics.signal_latency("keyword", seconds_since(t0));
-        if (m) note(matched_keywords, r.name);
-        return {m, m ? 1.0f : 0.0f};
-      }
-      case SignalType::kEmbedding: {
-        size_t i = index_of(c.embedding_signals, r.name);
-        const std::vector<float>* q = query_embedding();
-        if (q == nullptr || i >= snap.candidates.size()) return {false, 0.0f};
-        const EmbeddingSignal& s = c.embedding_signals[i];
-        float best = -1.0f, sum = 0.0f;
-        for (const auto& cand : snap.candidates[i]) {
-          if (cand.size() != q->size()) continue;
-          float d = 0;
-          for (size_t k = 0; k < cand.size(); ++k) d += cand[k] * (*q)[k];
-          best = std::max(best, d);
-          sum += d;
-        }
-        float agg = s.aggregation == Aggregation::kMean && !snap.candidates[i].empty()
-                        ? sum / static_cast<float>(snap.candidates[i].size())
-                        : best;
-        bool m = agg >= s.threshold;
-        if (m) note(matched_embeddings, r.name);
-        return {m, std::max(agg, 0.0f)};
-      }
-      case SignalType::kDomain: {
-        size_t i = index_of(c.domain_signals, r.name);
-        const std::vector<LabelScore>* scores = domains();
-        if (scores == nullptr || i >= c.domain_signals.size()) return {false, 0.0f};
-        const DomainSignal& s = c.domain_signals[i];
-        float best = 0.0f;
-        for (const LabelScore& ls : *scores) {
-          if (std::find(s.labels.begin(), s.labels.end(), ls.label) != s.labels.end()) {
-            best = std::max(best, ls.score);
-          }
-        }
-        bool m = best >= s.threshold;
-        if (m) note(matched_domains, r.name);
-        return {m, best};
-      }
-      case SignalType::kLength: {
-        size_t i = index_of(c.length_signals, r.name);
-        if (i >= c.length_signals.size()) return {false, 0.0f};
-        const LengthSignal& s = c.length_signals[i];
-        int64_t n = static_cast<int64_t>(codepoints(text));
-        bool m = n >= s.min_chars && (s.max_chars == 0 || n <= s.max_chars);
-        if (m) note(matched_length, r.name);
-        return {m, m ? 1.0f : 0.0f};
-      }
-    }
-    return {false, 0.0f};
-  }
-
-  std::pair<bool, float> eval(const Rule& r) {
-    if (r.leaf) {
-      auto [m, conf] = leaf(r);
-      record(r.type, r.name, conf, m);
-      return {m, conf};
-    }
-    switch (r.op) {
-      case RuleOperator::kNot: {
-        auto [m, conf] = eval(r.children.front());
-        return {!m, 1.0f};
-      }
-      case RuleOperator::kAnd: {
-        float conf = 1.0f;
-        for (const Rule& ch : r.children) {
-          auto [m, cc] = eval(ch);
-          if (!m) return {false, 0.0f};
-          conf = std::min(conf, cc);
-        }
-        return {true, conf};
-      }
-      case RuleOperator::kOr: {
-        bool any = false;
-        float conf = 0.0f;
-        // Every child is evaluated so the debug headers list each matched signal.
-        for (const Rule& ch : r.children) {
-          auto [m, cc] = eval(ch);
-          if (m) {
-            any = true;
-            conf = std::max(conf, cc);
-          }
-        }
-        return {any, conf};
-      }
-    }
-    return {false, 0.0f};
-  }
-};
 
 const PiiPolicy& policy_for(const SemanticConfig& c, std::string_view model) {
   const ModelSpec* m = c.find_model(model);
@@ -305,15 +121,50 @@ Result<std::shared_ptr<const SemanticStage::Snapshot>> build_snapshot(const Sema
     }
     snap->keywords.push_back(std::move(m).value());
   }
-  for (size_t i = 0; i < config.embedding_signals.size(); ++i) {
-    auto r = models.embedder->embed(config.embedding_signals[i].candidates);
-    std::string path = "signals.embeddings[" + std::to_string(i) + "].candidates";
-    if (!r.has_value()) return missing(path, "embedding failed: " + r.status().message());
-    for (auto& v : *r) {
-      if (!normalize_vector(v)) return missing(path, "a candidate embeds to a zero vector");
-    }
-    snap->candidates.push_back(std::move(r).value());
+  for (const EmbeddingSignal& sig : config.embedding_signals) {
+    snap->candidates->texts.insert(snap->candidates->texts.end(), sig.candidates.begin(),
+                                   sig.candidates.end());
+    snap->candidates->counts.push_back(sig.candidates.size());
   }
+  if (!config.embedding_signals.empty() && snap->candidates->begin()) {
+    // Embedded now when the model answers; a model that is not served yet (remote) is asked
+    // again when a request or warm_up() needs the candidates.
+    ModelCalls calls(1, std::chrono::milliseconds(config.encoder_models.timeout_ms));
+    auto h = calls.add<Vectors>([&](ModelDone<Vectors> done) {
+      models.embedder->embed(snap->candidates->texts, std::move(done));
+    });
+    CallInfo info;
+    Result<Vectors> r = calls.get(h, &info);
+    if (!r.has_value() && (info.timed_out || r.status().code() == StatusCode::kUnavailable)) {
+      (void)snap->candidates->finish(r.status());
+      spdlog::warn(
+          "semantic: the embedding model cannot embed the embedding signals' candidates yet "
+          "({}); those signals stay unmatched until it can",
+          r.status().message());
+    } else if (!r.has_value()) {
+      return missing("signals.embeddings[0].candidates",
+                     "embedding failed: " + r.status().message());
+    } else if (Status st = snap->candidates->finish(std::move(r)); !st.is_ok()) {
+      size_t i = 0;
+      for (; i < config.embedding_signals.size(); ++i) {
+        const auto& c = config.embedding_signals[i].candidates;
+        if (std::any_of(c.begin(), c.end(), [&](const std::string& t) {
+              return st.message().find("'" + t + "'") != std::string::npos;
+            })) {
+          break;
+        }
+      }
+      return missing("signals.embeddings[" +
+                         std::to_string(std::min(i, config.embedding_signals.size() - 1)) +
+                         "].candidates",
+                     st.message());
+    }
+  }
+  auto may_cache = [](const Decision& d) { return d.cache.enabled && *d.cache.enabled; };
+  snap->cache_may_be_on =
+      config.cache.enabled ||
+      std::any_of(config.decisions.begin(), config.decisions.end(), may_cache) ||
+      (config.default_decision && may_cache(*config.default_decision));
   if (config.cache.enabled && config.cache.semantic && !models.embedder) {
     spdlog::warn(
         "semantic: semantic_cache.semantic is on but no embedding model is configured; "
@@ -325,7 +176,9 @@ Result<std::shared_ptr<const SemanticStage::Snapshot>> build_snapshot(const Sema
 }  // namespace
 
 SemanticStage::SemanticStage(Models models, StageOptions options)
-    : models_(std::move(models)), options_(std::move(options)) {
+    : models_(std::move(models)),
+      options_(std::move(options)),
+      failure_log_(std::make_unique<FailureLog>()) {
   if (!options_.unix_seconds) options_.unix_seconds = system_unix;
 }
 
@@ -416,15 +269,75 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
     return std::move(o);
   };
 
+  // Model calls: the ones this request will or may need start now, up to max_parallel_calls at
+  // once (evaluation.h); each is awaited where its result is read.
+  const EncoderModelsConfig& em = cfg.encoder_models;
+  ModelCalls calls(static_cast<size_t>(em.max_parallel_calls),
+                   std::chrono::milliseconds(em.timeout_ms));
+  const bool eager = calls.max_parallel() > 1;
+  CallRecorder recorder{metrics_, *failure_log_};
+  using LabelLists = std::vector<std::vector<LabelScore>>;
+  using EntityLists = std::vector<std::vector<Entity>>;
+  // The messages each guard reads (empty ones have nothing to find and a model refuses them).
+  std::vector<size_t> jailbreak_texts, pii_texts;
+  for (size_t i = 0; i < req.messages.size(); ++i) {
+    if (req.messages[i].text.empty()) continue;
+    if (req.messages[i].role == "user" && (cfg.jailbreak.include_history || i == last_user)) {
+      jailbreak_texts.push_back(i);
+    }
+    if (cfg.pii.include_history || i == last_user) pii_texts.push_back(i);
+  }
+  auto batch = [&](const std::vector<size_t>& idx) {
+    std::vector<std::string> texts;
+    for (size_t i : idx) texts.push_back(req.messages[i].text);
+    return texts;
+  };
+  std::optional<ModelCalls::Handle<LabelLists>> jailbreak_call;
+  if (cfg.jailbreak.enabled && cfg.jailbreak.method != JailbreakMethod::kHeuristic &&
+      models_.jailbreak_classifier && !jailbreak_texts.empty()) {
+    jailbreak_call = calls.add<LabelLists>(
+        [model = models_.jailbreak_classifier, texts = batch(jailbreak_texts)](
+            ModelDone<LabelLists> done) { model->classify(texts, std::move(done)); });
+  }
+  bool is_virtual = cfg.is_virtual_model(req.model);
+  Evaluation ev(*snap, models_, recorder, calls, query);
+  std::optional<ModelCalls::Handle<EntityLists>> pii_call;
+  auto start_pii = [&] {
+    if (pii_call || !cfg.pii.enabled || !cfg.pii.model_enabled || !models_.pii_classifier ||
+        pii_texts.empty()) {
+      return;
+    }
+    pii_call = calls.add<EntityLists>(
+        [model = models_.pii_classifier, texts = batch(pii_texts)](ModelDone<EntityLists> done) {
+          model->classify(texts, std::move(done));
+        });
+  };
+  if (eager) {
+    if (is_virtual) ev.prefetch_for_decisions();
+    start_pii();
+    if (snap->cache_may_be_on && cfg.cache.semantic && (!no_cache || !no_store)) {
+      ev.prefetch_embedding();
+    }
+  }
+
   // 1. Jailbreak.
   if (cfg.jailbreak.enabled) {
     float score = 0.0f;
     std::string type = "jailbreak";
     std::vector<std::string> families;
-    for (size_t i = 0; i < req.messages.size(); ++i) {
-      if (req.messages[i].role != "user") continue;
-      if (!cfg.jailbreak.include_history && i != last_user) continue;
-      const std::string& text = req.messages[i].text;
+    std::optional<LabelLists> classified;  // per jailbreak_texts entry
+    if (jailbreak_call) {
+      CallInfo info;
+      Result<LabelLists> r = calls.get(*jailbreak_call, &info);
+      recorder.settle("jailbreak_model", r, info);  // fails open: the heuristic still applies
+      if (r.has_value() && r->size() == jailbreak_texts.size()) {
+        classified = std::move(r).value();
+      } else if (r.has_value()) {
+        recorder.failed("jailbreak_model", internal_error("one answer per text expected"), false);
+      }
+    }
+    for (size_t k = 0; k < jailbreak_texts.size(); ++k) {
+      const std::string& text = req.messages[jailbreak_texts[k]].text;
       if (cfg.jailbreak.method != JailbreakMethod::kClassifier) {
         auto t0 = Clock::now();
         JailbreakResult r = snap->jailbreak.score(text);
@@ -435,22 +348,13 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
           families = r.families;
         }
       }
-      if (cfg.jailbreak.method != JailbreakMethod::kHeuristic && models_.jailbreak_classifier) {
-        auto t0 = Clock::now();
-        auto r = models_.jailbreak_classifier->classify(text);
-        metrics_.signal_latency("jailbreak_model", seconds_since(t0));
-        if (!r.has_value()) {
-          metrics_.signal_error("jailbreak_model");  // fails open: the heuristic still applies
-          continue;
-        }
-        for (const LabelScore& ls : *r) {
-          const auto& labels = cfg.jailbreak.classifier_labels;
-          if (std::find(labels.begin(), labels.end(), ls.label) != labels.end() &&
-              ls.score > score) {
-            score = ls.score;
-            type = ls.label;
-            families = {"classifier"};
-          }
+      if (!classified) continue;
+      for (const LabelScore& ls : (*classified)[k]) {
+        const auto& labels = cfg.jailbreak.classifier_labels;
+        if (std::find(labels.begin(), labels.end(), ls.label) != labels.end() && ls.score > score) {
+          score = ls.score;
+          type = ls.label;
+          families = {"classifier"};
         }
       }
     }
@@ -468,9 +372,7 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
   }
 
   // 2. Selection.
-  bool is_virtual = cfg.is_virtual_model(req.model);
   const Decision* decision = nullptr;
-  Evaluation ev(*snap, models_, metrics_, query);
   if (is_virtual) {
     for (const Decision& d : cfg.decisions) {
       auto [m, conf] = ev.eval(*d.rules);
@@ -498,29 +400,34 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
     };
     std::vector<Found> found;
     std::vector<PiiMatch> all;
-    for (size_t i = 0; i < req.messages.size(); ++i) {
-      if (!cfg.pii.include_history && i != last_user) continue;
+    start_pii();
+    std::optional<EntityLists> entities;  // per pii_texts entry
+    if (pii_call) {
+      CallInfo info;
+      Result<EntityLists> r = calls.get(*pii_call, &info);
+      recorder.settle("pii_model", r, info);  // the built-in detectors still apply
+      if (r.has_value() && r->size() == pii_texts.size()) {
+        entities = std::move(r).value();
+      } else if (r.has_value()) {
+        recorder.failed("pii_model", internal_error("one answer per text expected"), false);
+      }
+    }
+    for (size_t k = 0; k < pii_texts.size(); ++k) {
+      const size_t i = pii_texts[k];
       const std::string& text = req.messages[i].text;
       auto t0 = Clock::now();
       std::vector<PiiMatch> m = snap->pii.detect(text);
       metrics_.signal_latency("pii", seconds_since(t0));
-      if (cfg.pii.model_enabled && models_.pii_classifier) {
-        auto t1 = Clock::now();
-        auto ents = models_.pii_classifier->classify(text);
-        metrics_.signal_latency("pii_model", seconds_since(t1));
-        if (!ents.has_value()) {
-          metrics_.signal_error("pii_model");
-        } else {
-          for (const Entity& e : *ents) {
-            std::string_view type = strip_bio_prefix(e.label);
-            if (e.score < cfg.pii.model_threshold || type == "O" || type == "NO_PII" ||
-                e.end > text.size() || e.begin >= e.end) {
-              continue;
-            }
-            m.push_back({std::string(type), e.begin, e.end, e.score, true});
+      if (entities) {
+        for (const Entity& e : (*entities)[k]) {
+          std::string_view type = strip_bio_prefix(e.label);
+          if (e.score < cfg.pii.model_threshold || type == "O" || type == "NO_PII" ||
+              e.end > text.size() || e.begin >= e.end) {
+            continue;
           }
-          resolve_overlaps(m);
+          m.push_back({std::string(type), e.begin, e.end, e.score, true});
         }
+        resolve_overlaps(m);
       }
       if (!m.empty()) {
         all.insert(all.end(), m.begin(), m.end());
@@ -642,7 +549,7 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
     const std::vector<float>* emb = nullptr;
     if (cfg.cache.semantic && models_.embedder) {
       // The signals embedded the original query; a redacted one is embedded afresh.
-      Evaluation redacted(*snap, models_, metrics_, redacted_query);
+      Evaluation redacted(*snap, models_, recorder, calls, redacted_query);
       Evaluation& source = redacted_query == query ? ev : redacted;
       if (const std::vector<float>* e = source.query_embedding()) ticket->embedding = *e;
       if (!ticket->embedding.empty()) emb = &ticket->embedding;
@@ -701,6 +608,21 @@ SemanticOutcome SemanticStage::process(const SemanticRequest& req) {
     if (similarity) out.headers.push_back({header::kCacheSimilarity, fmt3(*similarity)});
   }
   return finish(out);
+}
+
+void SemanticStage::warm_up() {
+  std::shared_ptr<const Snapshot> snap = snapshot();
+  std::shared_ptr<CandidateStore> store = snap->candidates;
+  if (!models_.embedder || store->texts.empty() || !store->begin()) return;
+  models_.embedder->embed(store->texts, [store](Result<Vectors> r) {
+    Status st = store->finish(std::move(r));
+    if (st.is_ok()) {
+      spdlog::info("semantic: embedding signals ready ({} candidates)", store->texts.size());
+    } else {
+      spdlog::warn("semantic: cannot embed the embedding signals' candidates yet: {}",
+                   st.message());
+    }
+  });
 }
 
 void SemanticStage::store(const CacheTicket& ticket, CachedResponse response) {

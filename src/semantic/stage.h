@@ -19,7 +19,11 @@
 // Thread-safety: process/store/reload may run on any threads at once. The config and its
 // compiled rules are an immutable Snapshot behind a shared_ptr<const>: reload() swaps it under a
 // short mutex and in-flight requests keep the one they started with. The cache and metrics are
-// internally synchronised. Model calls (models.h) block; without models the stage does not.
+// internally synchronised. process() waits for its model calls (models.h: asynchronous, local or
+// remote): they run concurrently, at most encoder_models.max_parallel_calls at once, and for at
+// most encoder_models.timeout_ms together (model_calls.h); a call that fails or does not answer
+// in time makes its signal absent and the request goes on (docs/SEMANTIC.md). Without models
+// the stage never waits.
 #pragma once
 
 #include <functional>
@@ -37,6 +41,8 @@
 #include "semantic/responses.h"
 
 namespace turbine::semantic {
+
+class FailureLog;  // evaluation.h
 
 struct Message {
   std::string role;  // "system", "user", "assistant", "tool", ...
@@ -138,7 +144,10 @@ class SemanticStage {
   bool is_virtual_model(std::string_view name) const;
 
   MetricsSnapshot metrics() const;  // cache counters included
-  // Whether process() may call a model (any of Models is set): it then blocks for milliseconds.
+  // Starts embedding the embedding signals' candidates if they are not yet (a remote model that
+  // just appeared), without waiting; requests find them ready afterwards. Any thread.
+  void warm_up();
+  // Whether process() may call a model (any of Models is set): it then waits for milliseconds.
   bool uses_models() const {
     return models_.embedder || models_.domain_classifier || models_.jailbreak_classifier ||
            models_.pii_classifier;
@@ -158,6 +167,7 @@ class SemanticStage {
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<SemanticCache> cache_;
   SemanticMetrics metrics_;
+  std::unique_ptr<FailureLog> failure_log_;
 };
 
 }  // namespace turbine::semantic

@@ -174,5 +174,45 @@ default_decision: {models: [a]}
   EXPECT_NE(st.message().find("YAML"), std::string::npos);
 }
 
+// A model key is a folder (local) or {model_id, source}: remote names are served names, never
+// made relative to the config file.
+TEST(SemanticConfig, EncoderModelsLocalOrRemote) {
+  auto c = parse_semantic_config(R"(
+encoder_models:
+  embedding: models/minilm
+  domain_classifier: {model_id: category-classifier, source: remote}
+  jailbreak_classifier: {model_id: models/jailbreak}
+  max_parallel_calls: 2
+  timeout_ms: 250
+  remote_wait_seconds: 5
+)");
+  ASSERT_TRUE(c.has_value()) << c.status().to_string();
+  const EncoderModelsConfig& e = c->encoder_models;
+  EXPECT_EQ(e.embedding, EncoderModelRef("models/minilm"));
+  EXPECT_FALSE(e.embedding.remote);
+  EXPECT_EQ(e.domain_classifier.model, "category-classifier");
+  EXPECT_TRUE(e.domain_classifier.remote);
+  EXPECT_FALSE(e.jailbreak_classifier.remote);
+  EXPECT_TRUE(e.pii_classifier.empty());
+  EXPECT_TRUE(e.has_remote());
+  EXPECT_EQ(e.max_parallel_calls, 2);
+  EXPECT_EQ(e.timeout_ms, 250);
+  EXPECT_EQ(e.remote_wait_seconds, 5);
+  EncoderModelsConfig defaults;
+  EXPECT_EQ(defaults.max_parallel_calls, 4);
+  EXPECT_FALSE(defaults.has_remote());
+
+  EXPECT_EQ(parse_error("encoder_models: {embedding: {model_id: x, source: cloud}}").field(),
+            "encoder_models.embedding.source");
+  EXPECT_EQ(parse_error("encoder_models: {embedding: {source: remote}}").field(),
+            "encoder_models.embedding.model_id");
+  EXPECT_EQ(parse_error("encoder_models: {embedding: {model_id: x, port: 1}}").field(),
+            "encoder_models.embedding.port");
+  EXPECT_EQ(parse_error("encoder_models: {embedding: [a]}").field(), "encoder_models.embedding");
+  EXPECT_EQ(parse_error("encoder_models: {max_parallel_calls: 0}").field(),
+            "encoder_models.max_parallel_calls");
+  EXPECT_EQ(parse_error("encoder_models: {timeout_ms: 0}").field(), "encoder_models.timeout_ms");
+}
+
 }  // namespace
 }  // namespace turbine::semantic

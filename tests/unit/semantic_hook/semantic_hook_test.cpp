@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "encoder/routed_encoder.h"
+#include "semantic/model_calls.h"
 #include "semantic/responses.h"
 #include "semantic_hook/encoder_models.h"
 #include "semantic_hook/semantic_layer.h"
@@ -304,27 +306,35 @@ TEST(EncoderModels, AdaptersOverTheFixtureModels) {
   c.jailbreak_classifier = (kFixtures / "bert_cls").string();  // one folder, loaded once
   c.pii_classifier = (kFixtures / "bert_ner").string();
   c.threads = 1;
-  auto models = load_encoder_models(c);
-  ASSERT_TRUE(models.has_value()) << models.status().to_string();
+  auto loaded = load_encoder_models(c);
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  semantic::Models* models = &loaded->models;
   ASSERT_TRUE(models->embedder && models->domain_classifier && models->jailbreak_classifier &&
               models->pii_classifier);
+  ASSERT_EQ(loaded->entries.size(), 4u);
+  EXPECT_FALSE(loaded->entries[0].remote);
   std::vector<std::string> texts = {"hello world", "the capital of France"};
-  auto e = models->embedder->embed(texts);
+  auto e = semantic::embed_blocking(*models->embedder, texts);
   ASSERT_TRUE(e.has_value()) << e.status().to_string();
   ASSERT_EQ(e->size(), 2u);
   EXPECT_EQ((*e)[0].size(), 32u);  // the fixture's hidden size
   EXPECT_NE((*e)[0], (*e)[1]);
-  auto labels = models->domain_classifier->classify("what a lovely day");
-  ASSERT_TRUE(labels.has_value());
-  ASSERT_EQ(labels->size(), 3u);
+  // Several texts in one call: one label list each.
+  auto batch = semantic::classify_blocking(*models->domain_classifier,
+                                           {"what a lovely day", "a terrible, awful day"});
+  ASSERT_TRUE(batch.has_value()) << batch.status().to_string();
+  ASSERT_EQ(batch->size(), 2u);
+  const auto& labels = (*batch)[0];
+  ASSERT_EQ(labels.size(), 3u);
   float sum = 0;
-  for (const auto& l : *labels) sum += l.score;
+  for (const auto& l : labels) sum += l.score;
   EXPECT_NEAR(sum, 1.0f, 1e-4);
-  EXPECT_EQ((*labels)[0].label, "negative");
+  EXPECT_EQ(labels[0].label, "negative");
   const std::string text = "John Smith lives in Paris and works at Acme";
-  auto ents = models->pii_classifier->classify(text);
+  auto ents = semantic::classify_blocking(*models->pii_classifier, {text, "nobody"});
   ASSERT_TRUE(ents.has_value());
-  for (const semantic::Entity& en : *ents) {
+  ASSERT_EQ(ents->size(), 2u);
+  for (const semantic::Entity& en : (*ents)[0]) {
     EXPECT_EQ(en.label.rfind("B-", 0), 0u) << en.label;
     EXPECT_LT(en.begin, en.end);
     EXPECT_LE(en.end, text.size());
@@ -332,7 +342,7 @@ TEST(EncoderModels, AdaptersOverTheFixtureModels) {
   // Inputs past the model's 64 positions are truncated, not refused.
   std::string long_text;
   for (int i = 0; i < 200; ++i) long_text += "word ";
-  EXPECT_TRUE(models->domain_classifier->classify(long_text).has_value());
+  EXPECT_TRUE(semantic::classify_blocking(*models->domain_classifier, {long_text}).has_value());
 }
 
 TEST(EncoderModels, ErrorsNameTheKey) {
@@ -368,8 +378,8 @@ TEST(EncoderModels, ALoaderLoadsEachFolderOnce) {
   };
   auto models = load_encoder_models(c, loader);
   ASSERT_TRUE(models.has_value()) << models.status().to_string();
-  EXPECT_EQ(calls, std::vector<std::string>{c.domain_classifier});
-  EXPECT_TRUE(models->domain_classifier && models->jailbreak_classifier);
+  EXPECT_EQ(calls, std::vector<std::string>{c.domain_classifier.model});
+  EXPECT_TRUE(models->models.domain_classifier && models->models.jailbreak_classifier);
 
   EncoderLoader failing =
       [](const std::filesystem::path&) -> Result<std::shared_ptr<encoder::EncoderService>> {
@@ -461,6 +471,109 @@ TEST(SemanticLayer, BadConfigsNameTheKey) {
         << yaml << " -> " << layer.status().message();
   }
   std::filesystem::remove_all(dir);
+}
+
+// `source: remote` models: looked up through RemoteEncoders on every call (here a RoutedEncoder
+// over an in-process service, the shape `turbine frontend`'s EncoderWatcher hands out). Not
+// served: the signal is absent, counted, the request routed anyway; served: used; gone: absent
+// again. The availability gauge follows.
+TEST(SemanticLayer, RemoteModelsComeAndGo) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("semantic_remote_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "semantic.yaml";
+  std::ofstream(file) << R"(
+encoder_models:
+  domain_classifier: {model_id: mood-cls, source: remote}
+  remote_wait_seconds: 1
+models: [{name: a}, {name: b}]
+signals:
+  domains: [{name: mood, labels: [negative, neutral, positive], threshold: 0.0}]
+decisions:
+  - {name: moody, rules: {type: domain, name: mood}, models: [b]}
+default_decision: {name: fallback, models: [a]}
+)";
+  auto remote = std::make_shared<RemoteEncoders>();
+  SemanticLayerOptions o;
+  o.config_path = file.string();
+  o.served_models = {"a", "b"};
+  o.remote_encoders = remote;
+  o.poll_ms = 10;
+  auto layer = SemanticLayer::create(o);
+  ASSERT_TRUE(layer.has_value()) << layer.status().to_string();
+  (*layer)->start();  // watches the remote model (logs only)
+  http::Headers headers;
+  HookContext ctx{"chat_completions", headers, nullptr, {}};
+  auto route = [&] {
+    ParsedRequest r = chat("MoM", "what a lovely day");
+    auto out = (*layer)->hook()->on_request(r, ctx);
+    EXPECT_TRUE(out.has_value());
+    return frontend::model_of(r);
+  };
+  EXPECT_EQ(route(), "a");  // nobody serves mood-cls yet
+  std::string metrics = (*layer)->metrics_text();
+  EXPECT_NE(metrics.find("turbine_semantic_encoder_model_available{key=\"domain_classifier\","
+                         "model=\"mood-cls\"} 0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("turbine_semantic_signal_unavailable_total{signal=\"domain\","
+                         "reason=\"unavailable\"} 1"),
+            std::string::npos)
+      << metrics;
+
+  encoder::EncoderServiceOptions so;
+  so.backend.n_threads = 1;
+  auto service = encoder::EncoderService::load(kFixtures / "bert_cls", so);
+  ASSERT_TRUE(service.has_value()) << service.status().to_string();
+  std::shared_ptr<encoder::EncoderService> worker = std::move(service).value();
+  auto routed = std::make_shared<encoder::RoutedEncoder>("mood-cls");
+  routed->add_worker(1, worker, worker->info());
+  remote->bind([routed](const std::string& name) -> std::shared_ptr<encoder::AsyncEncoder> {
+    return name == "mood-cls" ? routed : nullptr;
+  });
+  EXPECT_EQ(route(), "b");
+  EXPECT_NE((*layer)->metrics_text().find("turbine_semantic_encoder_model_available{key=\""
+                                          "domain_classifier\",model=\"mood-cls\"} 1"),
+            std::string::npos);
+
+  routed->remove_worker(1);  // its last worker left
+  EXPECT_EQ(route(), "a");
+  semantic::MetricsSnapshot s = (*layer)->stage().metrics();
+  EXPECT_EQ(s.signal_errors["domain"], 2u);
+  EXPECT_EQ((s.signal_unavailable[{"domain", "unavailable"}]), 2u);
+
+  // A served model of the wrong task: the calls fail (counted as errors, not as unavailable).
+  auto emb = encoder::EncoderService::load(kFixtures / "bert", so);
+  ASSERT_TRUE(emb.has_value());
+  std::shared_ptr<encoder::EncoderService> wrong = std::move(emb).value();
+  remote->bind(
+      [wrong](const std::string&) -> std::shared_ptr<encoder::AsyncEncoder> { return wrong; });
+  EXPECT_EQ(route(), "a");
+  s = (*layer)->stage().metrics();
+  EXPECT_EQ(s.signal_errors["domain"], 3u);
+  EXPECT_EQ((s.signal_unavailable[{"domain", "unavailable"}]), 2u);
+  (*layer)->stop();
+  remote->bind({});
+  std::filesystem::remove_all(dir);
+}
+
+TEST(EncoderModels, RemoteModelsNeedEncoderWorkers) {
+  semantic::EncoderModelsConfig c;
+  c.embedding = semantic::EncoderModelRef("minilm");
+  c.embedding.remote = true;
+  auto none = load_encoder_models(c);  // `turbine run`: no discovery
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.status().field(), "encoder_models.embedding");
+  auto remote = std::make_shared<RemoteEncoders>();
+  auto ok = load_encoder_models(c, {}, remote);
+  ASSERT_TRUE(ok.has_value()) << ok.status().to_string();
+  ASSERT_EQ(ok->entries.size(), 1u);
+  EXPECT_TRUE(ok->entries[0].remote);
+  EXPECT_EQ(ok->entries[0].model, "minilm");
+  auto r = semantic::embed_blocking(*ok->models.embedder, {"hello"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("minilm"), std::string::npos) << r.status().message();
 }
 
 }  // namespace

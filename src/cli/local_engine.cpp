@@ -97,6 +97,16 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                "Reuse the KV of identical prompt prefixes (default: on)");
   cmd.add_option("--threads", o.threads, "CPU backend threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--structured-mask-threads", o.structured_mask_threads,
+                 "Structured outputs: threads (the engine thread included, at most the cores) "
+                 "that fill one step's token masks while the device computes the step")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd.add_option("--structured-compile-threads", o.structured_compile_threads,
+                 "Structured outputs: threads that compile constraints not yet cached, off the "
+                 "request-plane and HTTP threads (0: on the thread that submits the request)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   cmd.add_option("--device", o.device, "Backend: cpu, or cuda (TURBINE_CUDA builds)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
@@ -187,6 +197,8 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   eopts.kv_device_import = opts.kv_device_import;
   if (opts.eos_token_id >= 0) eopts.eos_token_ids.push_back(opts.eos_token_id);
   eopts.grammar_compiler = grammar_compiler(model);
+  eopts.mask_threads = opts.structured_mask_threads;
+  eopts.compile_threads = opts.structured_compile_threads;
   if (opts.kv_offload.enabled()) {
     const engine::KvLayout layout = backend->kv_layout();
     if (!layout.exportable() || layout.simulated()) {

@@ -29,7 +29,11 @@ struct LocalEngineOptions {
   int block_size = 16;
   int64_t kv_cache_memory = 0;  // bytes; 0: the backend's default budget
   bool enable_prefix_caching = true;
-  int threads = 0;                      // CPU backend threads; 0: all cores
+  int threads = 0;  // CPU backend threads; 0: all cores
+  // Structured outputs (engine::EngineOptions, issue 19): threads that fill a step's token masks
+  // (the engine thread included), and threads that compile cold constraints (0: the caller's).
+  int structured_mask_threads = 4;
+  int structured_compile_threads = 1;
   std::string device = "cpu";           // "cpu" or "cuda" (needs a TURBINE_CUDA build)
   std::string dtype = "bf16";           // CUDA weights/activations: "bf16", "f16" or "f32"
   double gpu_memory_utilization = 0.9;  // CUDA KV cache budget when kv_cache_memory is 0

@@ -11,7 +11,8 @@
 
 namespace turbine::engine {
 
-CpuThreadPool::CpuThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+CpuThreadPool::CpuThreadPool(int n_threads, int64_t spin_nanos)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), spin_nanos_(spin_nanos < 0 ? 0 : spin_nanos) {
   for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker(t); });
 }
 
@@ -46,7 +47,7 @@ void CpuThreadPool::worker(int thread) {
   uint64_t seen = 0;
   for (;;) {
     // Spin for the next job, then sleep.
-    const auto spin_until = Clock::now() + std::chrono::nanoseconds(kSpinNanos);
+    const auto spin_until = Clock::now() + std::chrono::nanoseconds(spin_nanos_);
     uint64_t st = state_.load(std::memory_order_acquire);
     for (int i = 0; generation_of(st) == seen && !stop_.load(std::memory_order_relaxed); ++i) {
       TURBINE_CPU_RELAX();

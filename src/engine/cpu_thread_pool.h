@@ -21,8 +21,11 @@ namespace turbine::engine {
 
 class CpuThreadPool {
  public:
-  // `n_threads` includes the calling thread; 1 runs everything inline.
-  explicit CpuThreadPool(int n_threads);
+  // `n_threads` includes the calling thread; 1 runs everything inline. `spin_nanos`: how long an
+  // idle worker spins before it sleeps (kSpinNanos suits kernels microseconds apart; a pool used
+  // once per step, like the structured-output mask pool, passes 0 so its idle workers never take
+  // a core from the forward pass).
+  explicit CpuThreadPool(int n_threads, int64_t spin_nanos = kSpinNanos);
   ~CpuThreadPool();
   CpuThreadPool(const CpuThreadPool&) = delete;
   CpuThreadPool& operator=(const CpuThreadPool&) = delete;
@@ -32,7 +35,7 @@ class CpuThreadPool {
   // scratch. Returns when all tasks have finished.
   void run(int n_tasks, const std::function<void(int task, int thread)>& fn);
 
-  // How long an idle worker spins before it sleeps.
+  // How long an idle worker spins before it sleeps, by default.
   static constexpr int64_t kSpinNanos = 200'000;
 
  private:
@@ -40,6 +43,7 @@ class CpuThreadPool {
   void drain(int thread);
 
   int n_threads_;
+  int64_t spin_nanos_;
   std::vector<std::thread> workers_;
   // The current job: written by run() before the generation in state_ is bumped (release), read
   // by workers after they joined it (acquire).

@@ -50,6 +50,11 @@ Status EngineOptions::validate() const {
     return invalid_argument("target_ttft_ms must be >= 0 (0: off)", "target_ttft_ms");
   if (!(min_prefill_share > 0 && min_prefill_share <= 1))
     return invalid_argument("min_prefill_share must be in (0, 1]", "min_prefill_share");
+  if (mask_threads < 1 || mask_threads > 256)
+    return invalid_argument("mask_threads must be in [1, 256]", "mask_threads");
+  if (compile_threads < 0 || compile_threads > 64)
+    return invalid_argument("compile_threads must be in [0, 64] (0: on the caller's thread)",
+                            "compile_threads");
   if (!step_model.valid())
     return invalid_argument("step_model: forgetting in (0, 1], prior weight > 0, outlier ratio > 1",
                             "step_model");
@@ -140,7 +145,10 @@ Status Engine::submit(EngineRequest request) {
   }
   if (!request.on_output) return internal_error("engine request without an output callback");
   std::unique_ptr<structured::Matcher> matcher;
-  if (request.params.constraint.active()) {
+  const bool cold = request.params.constraint.active() && options_.grammar_compiler &&
+                    (options_.compile_threads > 0 || options_.compile_executor) &&
+                    !options_.grammar_compiler->ready(request.params.constraint);
+  if (request.params.constraint.active() && !cold) {
     TURBINE_ASSIGN_OR_RETURN(matcher, make_matcher(request));
   }
   int waiting = 0;
@@ -148,16 +156,82 @@ Status Engine::submit(EngineRequest request) {
     std::lock_guard lock(stats_mu_);
     waiting = published_.waiting;
   }
+  const double at_ms = backend_->clock_ms();
   {
     std::lock_guard lock(mu_);
     if (stopping_) return {StatusCode::kUnavailable, "the server is shutting down"};
-    if (static_cast<int>(inbox_.size()) + waiting >= options_.max_waiting) {
+    if (static_cast<int>(inbox_.size() + compiling_.size()) + waiting >= options_.max_waiting) {
       return {StatusCode::kResourceExhausted, "too many queued requests; retry later"};
     }
-    inbox_.push_back({std::move(request), std::move(matcher), backend_->clock_ms()});
+    if (cold) {
+      compiling_[request.id] = 0;
+    } else {
+      inbox_.push_back({std::move(request), std::move(matcher), at_ms});
+    }
+  }
+  if (cold) {
+    compile_async(std::move(request), at_ms);
+    return Status::ok();
   }
   cv_.notify_one();
   return Status::ok();
+}
+
+void Engine::compile_async(EngineRequest request, double at_ms) {
+  // The job may outlive the engine (an injected executor): it reaches it through the mailbox,
+  // which shutdown() cuts, and holds the compiler itself.
+  auto job = [mb = mailbox_, compiler = options_.grammar_compiler, at_ms,
+              req = std::make_shared<EngineRequest>(std::move(request))]() mutable {
+    auto gone = [&] {
+      EngineOutput out;
+      out.finish = FinishReason::kCancelled;
+      out.prompt_tokens = static_cast<int>(req->prompt.size());
+      req->on_output(std::move(out));
+    };
+    {
+      std::lock_guard lock(mb->mu);
+      if (mb->engine == nullptr) return gone();
+    }
+    // Warms the compiler's cache (errors are cached too), outside every engine lock.
+    (void)compiler->compile(req->params.constraint);
+    std::lock_guard lock(mb->mu);  // shutdown() waits for compiled() to return
+    if (mb->engine == nullptr) return gone();
+    mb->engine->compiled(std::move(*req), at_ms);
+  };
+  if (options_.compile_executor) return options_.compile_executor(std::move(job));
+  std::lock_guard lock(compile_pool_mu_);
+  if (!compile_pool_) compile_pool_ = std::make_unique<JobPool>(options_.compile_threads);
+  compile_pool_->post(std::move(job));
+}
+
+void Engine::compiled(EngineRequest request, double at_ms) {
+  auto matcher = make_matcher(request);  // a cache hit now
+  int cancelled = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = compiling_.find(request.id); it != compiling_.end()) {
+      cancelled = it->second;
+      compiling_.erase(it);
+    }
+    // After stopping_ the engine thread has taken its last inbox: end the request here.
+    if (stopping_ && cancelled == 0) cancelled = 1;
+    if (matcher.has_value() && cancelled == 0) {
+      inbox_.push_back({std::move(request), std::move(matcher).value(), at_ms});
+    }
+  }
+  if (matcher.has_value() && cancelled == 0) {
+    cv_.notify_one();
+    return;
+  }
+  EngineOutput out;
+  out.prompt_tokens = static_cast<int>(request.prompt.size());
+  if (!matcher.has_value()) {
+    out.finish = FinishReason::kError;
+    out.error = matcher.status();
+  } else {
+    out.finish = cancelled == 2 ? FinishReason::kStop : FinishReason::kCancelled;
+  }
+  request.on_output(std::move(out));
 }
 
 Result<std::unique_ptr<structured::Matcher>> Engine::make_matcher(const EngineRequest& request) {
@@ -198,6 +272,7 @@ void Engine::cancel(uint64_t id) {
   {
     std::lock_guard lock(mu_);
     cancels_.insert(id);
+    if (auto it = compiling_.find(id); it != compiling_.end() && it->second == 0) it->second = 1;
   }
   cv_.notify_one();
 }
@@ -207,6 +282,7 @@ void Engine::stop(uint64_t id) {
     std::lock_guard lock(mu_);
     cancels_.insert(id);
     stops_.insert(id);
+    if (auto it = compiling_.find(id); it != compiling_.end() && it->second == 0) it->second = 2;
   }
   cv_.notify_one();
 }
@@ -220,8 +296,17 @@ void Engine::shutdown() {
   cv_.notify_one();
   backend_->interrupt();  // a step that waits (simulated time) ends now
   if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mailbox_->mu);
-  mailbox_->engine = nullptr;
+  {
+    std::lock_guard lock(mailbox_->mu);
+    mailbox_->engine = nullptr;
+  }
+  // Compile jobs still queued or running end their requests (kCancelled) without the engine.
+  std::unique_ptr<JobPool> compiles;
+  {
+    std::lock_guard lock(compile_pool_mu_);
+    compiles = std::move(compile_pool_);
+  }
+  compiles.reset();
 }
 
 EngineStats Engine::stats() const {

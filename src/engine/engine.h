@@ -47,6 +47,8 @@
 #include "common/status.h"
 #include "engine/async_engine.h"
 #include "engine/backend.h"
+#include "engine/cpu_thread_pool.h"
+#include "engine/job_pool.h"
 #include "engine/kv_transfer.h"
 #include "engine/sampling.h"
 #include "engine/step_model.h"
@@ -81,6 +83,22 @@ struct EngineOptions {
   // vocabulary (cached by spec, so a spec the frontend compiled with the same compiler, or that
   // came over the wire before, is a lookup). Null: constrained requests are refused (400).
   std::shared_ptr<structured::GrammarCompiler> grammar_compiler;
+  // Threads that fill one step's masks, the engine thread included (issue 19: the masks of step t
+  // are computed while the device runs step t's forward; with many constrained sequences one
+  // thread would outlast it). Each sequence's mask is written by one task, so the result does not
+  // depend on the count. 1: the engine thread alone.
+  int mask_threads = 4;
+  // A constraint not yet in grammar_compiler's cache (a cold 128k-vocabulary schema compiles in
+  // ~100 ms) compiles off the thread that called submit(), on compile_threads threads: on a worker
+  // that thread is a request-plane I/O thread shared by the connection's other requests. submit()
+  // accepts such a request at once; it queues once compiled, and a bad constraint ends it with a
+  // kError output carrying the 400-class status (what a refused submit() becomes over the wire
+  // too). 0: compile inside submit(), on the caller's thread.
+  int compile_threads = 1;
+  // Runs one compile job: any thread, any time, even after the engine is gone (the job then ends
+  // its request with kCancelled). Null: the engine's own pool of compile_threads threads. Tests
+  // hold jobs back with it.
+  std::function<void(std::function<void()>)> compile_executor;
   // Latency targets (issue 29), in the backend's time (simulated time on the simulated backend);
   // 0: off. target_itl_ms: a step that decodes carries only the prefill that the learned
   // step-time model (engine/step_model.h) says fits beside its decodes within the target, and at
@@ -143,9 +161,10 @@ class Engine : public AsyncEngine, public KvTransferSource {
 
   // Checks the request (prompt fits the context, parameters valid) and queues it. On success the
   // callback will be called at least once, the last time with finish != kNone. A constrained
-  // request's grammar is compiled here, on the caller's thread (options.grammar_compiler; a
-  // cache hit when the frontend compiled the spec already), and its matcher replays the
-  // constraint_replay tokens; a bad constraint is kInvalidArgument.
+  // request's grammar comes from options.grammar_compiler (a cache hit when the frontend compiled
+  // the spec already) and its matcher replays the constraint_replay tokens; a bad constraint is
+  // kInvalidArgument, returned here when the spec was cached, else the request's final kError
+  // output once the compile (off this thread: options.compile_threads) has failed.
   Status submit(EngineRequest request) override;
   // Stops a request; its callback gets a final output with FinishReason::kCancelled (unless it
   // already finished). Unknown ids are ignored.
@@ -195,6 +214,14 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // Structured outputs: the allowed-token mask of the sequence's next token into s.mask (n_vocab
   // bits; stop ids only where the output may end); false when nothing is allowed.
   bool fill_mask(Sequence& s) const;
+  // A cold constraint's compile job (options.compile_threads): compiles, then queues the request
+  // or ends it (a bad constraint, a cancel while compiling, shutdown).
+  void compile_async(EngineRequest request, double at_ms);
+  void compiled(EngineRequest request, double at_ms);
+  // fill_mask() for every sequence, on up to options_.mask_threads threads (the engine thread
+  // included); returns when all are filled. Engine thread (or the backend's thread that calls
+  // RowSampling::fill_mask while the engine thread waits in forward_sample).
+  void fill_masks(std::span<Sequence* const> seqs);
   void loop();
   // Chooses this step's work (engine/scheduler.h) and takes its KV blocks; empty when there is
   // nothing to run.
@@ -269,6 +296,9 @@ class Engine : public AsyncEngine, public KvTransferSource {
     double at_ms = 0;  // Backend::clock_ms() when submit() queued it: its TTFT clock starts here
   };
   std::deque<Inbound> inbox_;
+  // Requests whose constraint is compiling (compile_async): id -> 0, or the cancel that came
+  // meanwhile (1 cancel, 2 stop), applied when the compile ends.
+  std::unordered_map<uint64_t, int> compiling_;
   std::unordered_set<uint64_t> cancels_;
   std::unordered_set<uint64_t> stops_;  // of cancels_, those from stop(): not counted cancelled
   std::deque<Fetched> fetched_;
@@ -299,6 +329,11 @@ class Engine : public AsyncEngine, public KvTransferSource {
   uint64_t next_tier_load_ = 1;
   uint64_t device_import_failures_ = 0;  // fetched through kv_transfer instead
   bool device_import_warned_ = false;
+  // Fills a step's structured-output masks (fill_masks); created at the first constrained step.
+  std::unique_ptr<CpuThreadPool> mask_pool_;
+  // Runs the cold compiles without options_.compile_executor; created at the first one.
+  std::mutex compile_pool_mu_;  // guards compile_pool_
+  std::unique_ptr<JobPool> compile_pool_;
 
   mutable std::mutex stats_mu_;  // guards published_ (never held with mu_ taken inside it)
   EngineStats published_;

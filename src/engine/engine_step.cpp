@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -102,6 +103,25 @@ bool Engine::fill_mask(Sequence& s) const {
   for (int32_t id : options_.eos_token_ids) set(id, may_end && !p.ignore_eos);
   for (int32_t id : p.stop_token_ids) set(id, may_end);
   return std::any_of(s.mask.begin(), s.mask.end(), [](uint32_t w) { return w != 0; });
+}
+
+void Engine::fill_masks(std::span<Sequence* const> seqs) {
+  if (seqs.empty()) return;
+  // No more threads than cores: on a small host extra ones would only take turns.
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = std::min(options_.mask_threads, cores);
+  if (threads <= 1 || seqs.size() == 1) {
+    for (Sequence* s : seqs) fill_mask(*s);
+    return;
+  }
+  // Created on first use, so an engine that never sees a constraint starts no threads. Sized
+  // once (the tasks of a smaller batch leave some workers idle); its workers sleep at once
+  // between steps rather than spin, so they never take a core from a CPU forward pass.
+  if (!mask_pool_) mask_pool_ = std::make_unique<CpuThreadPool>(threads, 0);
+  // Each task writes one sequence's mask from its own matcher: nothing else is shared, so the
+  // masks are the same whichever thread fills them.
+  mask_pool_->run(static_cast<int>(seqs.size()),
+                  [&](int task, int) { fill_mask(*seqs[static_cast<size_t>(task)]); });
 }
 
 bool Engine::grow(Sequence& seq, int n_tokens) {
@@ -307,6 +327,10 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
     return forward_all_logits(plan, chunks, sampled);
   // A backend that samples every row itself: no logits at all.
   if (backend_->samples_all_rows()) {
+    std::vector<Sequence*> masked;
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (chunks[i].want_logits && plan[i].seq->masked()) masked.push_back(plan[i].seq);
+    fill_masks(masked);
     std::vector<SampleRow> rows;
     for (size_t i = 0; i < plan.size(); ++i) {
       if (!chunks[i].want_logits) continue;
@@ -317,10 +341,7 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       r.prompt_hash = s.prompt_hash;
       r.n_generated = s.n_generated;
       if (s.n_generated < s.req.params.min_tokens) r.suppressed = s.suppressed;
-      if (s.masked()) {
-        fill_mask(*plan[i].seq);
-        r.allowed = s.mask;
-      }
+      if (s.masked()) r.allowed = s.mask;
       rows.push_back(r);
     }
     TURBINE_RETURN_IF_ERROR(backend_->forward_sample_all(chunks, rows, sampled));
@@ -335,6 +356,10 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
   std::vector<float> logits;
   std::vector<int32_t> device_tokens;
   std::vector<RowSampling> rows;
+  // The device rows' masks: all of them are filled, on the mask pool, at the backend's first
+  // fill_mask call (once it queued the forward pass); each call then copies its row's.
+  std::vector<Sequence*> device_masked;
+  bool device_masks_filled = false;
   if (backend_->supports_sampling()) {
     bool any = false;
     for (size_t i = 0; i < plan.size(); ++i) {
@@ -351,8 +376,12 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
       if (s.masked() && !r.on_host) {
         // Called by the backend once the forward pass is queued: overlaps the device's work.
         Sequence* seq = plan[i].seq;
-        r.fill_mask = [this, seq](uint32_t* words) {
-          fill_mask(*seq);
+        device_masked.push_back(seq);
+        r.fill_mask = [this, seq, &device_masked, &device_masks_filled](uint32_t* words) {
+          if (!device_masks_filled) {
+            fill_masks(device_masked);
+            device_masks_filled = true;
+          }
           std::copy(seq->mask.begin(), seq->mask.end(), words);
         };
       }
@@ -380,7 +409,18 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
   }
   if (!in_vocab || logits.size() != n_host * static_cast<size_t>(n_vocab_))
     return internal_error("the backend's sampled tokens or logits do not match the step");
-  size_t row = 0, host_row = 0;
+  // The host rows' masks, filled together on the mask pool before they are sampled one by one.
+  std::vector<Sequence*> host_masked;
+  size_t row = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (!chunks[i].want_logits) continue;
+    if ((rows.empty() || rows[row].on_host) && plan[i].seq->masked())
+      host_masked.push_back(plan[i].seq);
+    ++row;
+  }
+  fill_masks(host_masked);
+  size_t host_row = 0;
+  row = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (!chunks[i].want_logits) continue;
     Sequence& s = *plan[i].seq;
@@ -393,7 +433,6 @@ Status Engine::forward(const std::vector<Planned>& plan, std::span<const SeqChun
                                   static_cast<size_t>(n_vocab_));
       ++host_row;
       if (s.masked()) {
-        fill_mask(s);
         sampled.push_back(s.sampler->sample(row_logits, s.mask));
       } else {
         sampled.push_back(s.sampler->sample(row_logits));

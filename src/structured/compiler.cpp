@@ -94,6 +94,13 @@ Result<std::shared_ptr<const CompiledGrammar>> GrammarCompiler::compile(
   return value;
 }
 
+bool GrammarCompiler::ready(const ConstraintSpec& spec) const {
+  auto key = cache_key(spec, options_.limits);
+  if (!key.has_value()) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_.count(*key) != 0;
+}
+
 void GrammarCompiler::insert_locked(const std::string& key, const Value& value) {
   const size_t bytes =
       key.size() + (value.has_value() ? (*value)->memory_bytes() : value.status().message().size());

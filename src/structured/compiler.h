@@ -52,6 +52,10 @@ class GrammarCompiler {
   // kInvalidArgument for a bad constraint: the message says what is wrong and where (the caller
   // adds the request field as `param`).
   Result<std::shared_ptr<const CompiledGrammar>> compile(const ConstraintSpec& spec);
+  // Whether compile(spec) would answer at once, without compiling or waiting: the spec is cached
+  // (a grammar or an error) or is refused before compiling. A spec compiling elsewhere is not.
+  // Lets a caller on an I/O thread send cold compiles to a worker pool (engine/engine.h).
+  bool ready(const ConstraintSpec& spec) const;
 
   CompilerStats stats() const;
   const Vocabulary& vocab() const { return *vocab_; }

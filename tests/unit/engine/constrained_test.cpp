@@ -2,7 +2,9 @@
 // sampler (and feeds a device sampler through RowSampling::fill_mask), EOS only where the
 // constraint may end, a complete constraint finishes with kStop, preemption keeps the matcher,
 // a migrated request (constraint_replay) continues under its constraint, and a bad constraint
-// or replay is refused at submit.
+// or replay is refused (at submit when cached, else as the request's kError output). A step's
+// masks are filled on several threads with the same result as on one; a cold constraint compiles
+// off the submitting thread, which meanwhile serves other requests.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -130,15 +132,17 @@ struct Outcome {
   Status error;
 };
 
+// `submitted`: submit()'s refusal, or the kError output of a request refused after its compile.
 std::future<Outcome> run(Engine& engine, uint64_t id, std::vector<int32_t> prompt,
                          SamplingParams params, Status* submitted = nullptr) {
   auto promise = std::make_shared<std::promise<Outcome>>();
   auto acc = std::make_shared<Outcome>();
+  if (submitted) *submitted = Status::ok();
   EngineRequest req;
   req.id = id;
   req.prompt = std::move(prompt);
   req.params = std::move(params);
-  req.on_output = [promise, acc](EngineOutput&& out) {
+  req.on_output = [promise, acc, submitted](EngineOutput&& out) {
     for (const auto& t : out.tokens) {
       acc->tokens.push_back(t.token);
       if (t.token > 0 && t.token <= static_cast<int32_t>(kChars.size()))
@@ -147,11 +151,12 @@ std::future<Outcome> run(Engine& engine, uint64_t id, std::vector<int32_t> promp
     if (out.finish != FinishReason::kNone) {
       acc->finish = out.finish;
       acc->error = out.error;
+      if (submitted && out.finish == FinishReason::kError) *submitted = out.error;
       promise->set_value(*acc);
     }
   };
   Status st = engine.submit(std::move(req));
-  if (submitted) *submitted = st;
+  if (submitted && !st.is_ok()) *submitted = st;
   if (!st.is_ok()) promise->set_value(*acc);
   return promise->get_future();
 }
@@ -223,7 +228,10 @@ TEST(EngineConstrainedTest, PreemptedSequencesKeepTheirConstraint) {
   // The gate holds the first step until all four are queued, so they run together.
   auto gate = std::make_shared<StepGate>();
   gate->closed = true;
-  Engine engine(std::make_unique<BiasedBackend>(12, 4, false, gate), kVocab, options(4));
+  EngineOptions o = options(4);
+  // Compiled first, so that every submit queues its request at once (no compile off-thread).
+  ASSERT_TRUE(o.grammar_compiler->compile(regex("[a-c]{30}").constraint).has_value());
+  Engine engine(std::make_unique<BiasedBackend>(12, 4, false, gate), kVocab, o);
   std::vector<std::future<Outcome>> runs;
   for (uint64_t id = 1; id <= 4; ++id)
     runs.push_back(run(engine, id, {1}, regex("[a-c]{30}", 40, id)));
@@ -305,6 +313,147 @@ TEST(SamplerMaskTest, OnlyAllowedIdsAreDrawnAndLogprobsStayTheModels) {
     EXPECT_TRUE(std::isfinite(t.logprob));
     ASSERT_EQ(t.top_logprobs.size(), 3u);
     EXPECT_EQ(t.top_logprobs[0].first, 0);  // the model's favourite, masked or not
+  }
+}
+
+}  // namespace
+}  // namespace turbine::engine
+
+namespace turbine::engine {
+namespace {
+
+// Compile jobs held back until the test runs them: a compile that takes as long as the test
+// wants, without timing.
+struct ParkedCompiles {
+  std::mutex mu;
+  std::vector<std::function<void()>> jobs;
+  std::function<void(std::function<void()>)> executor() {
+    return [this](std::function<void()> job) {
+      std::lock_guard lock(mu);
+      jobs.push_back(std::move(job));
+    };
+  }
+  size_t size() {
+    std::lock_guard lock(mu);
+    return jobs.size();
+  }
+  void run_all() {
+    std::vector<std::function<void()>> take;
+    {
+      std::lock_guard lock(mu);
+      take.swap(jobs);
+    }
+    for (auto& j : take) j();
+  }
+};
+
+TEST(EngineConstrainedTest, AColdCompileDoesNotHoldUpTheSubmittingThread) {
+  ParkedCompiles parked;
+  EngineOptions o = options();
+  o.compile_executor = parked.executor();
+  Engine engine(std::make_unique<BiasedBackend>(64, 4, false), kVocab, o);
+  // A warm constraint (compiled before) is matched at submit, as before.
+  ASSERT_TRUE(o.grammar_compiler->compile(regex("(ab){2}").constraint).has_value());
+  // The cold one is accepted at once; its compile waits in `parked`.
+  std::future<Outcome> cold = run(engine, 1, {1, 2}, regex("[0-9]{4}"));
+  ASSERT_EQ(parked.size(), 1u);
+  // Meanwhile, on this same thread, an unconstrained and a warm request run to their end.
+  SamplingParams free = regex("", 8);
+  free.constraint = {};
+  EXPECT_EQ(run(engine, 2, {1, 2}, free).get().tokens, std::vector<int32_t>{kEos});
+  Outcome warm = run(engine, 3, {1, 2}, regex("(ab){2}")).get();
+  EXPECT_EQ(warm.finish, FinishReason::kStop);
+  EXPECT_EQ(warm.text, "abab");
+  EXPECT_EQ(cold.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  // The compile ends: the request queues and runs under its constraint.
+  parked.run_all();
+  Outcome r = cold.get();
+  EXPECT_EQ(r.finish, FinishReason::kStop) << r.error.to_string();
+  EXPECT_TRUE(std::regex_match(r.text, std::regex("[0-9]{4}"))) << r.text;
+  // Compiled now: the same spec is matched at submit, nothing is parked.
+  EXPECT_EQ(run(engine, 4, {1, 2}, regex("[0-9]{4}")).get().finish, FinishReason::kStop);
+  EXPECT_EQ(parked.size(), 0u);
+  engine.shutdown();
+}
+
+TEST(EngineConstrainedTest, ACompileErrorCancelOrShutdownEndsTheCompilingRequest) {
+  ParkedCompiles parked;
+  EngineOptions o = options();
+  o.compile_executor = parked.executor();
+  auto engine = std::make_unique<Engine>(std::make_unique<BiasedBackend>(64, 4, false), kVocab, o);
+  Status st;
+  std::future<Outcome> bad = run(*engine, 1, {1}, regex("(ab"), &st);
+  std::future<Outcome> cancelled = run(*engine, 2, {1}, regex("x{3}"));
+  std::future<Outcome> stopped = run(*engine, 3, {1}, regex("y{3}"));
+  engine->cancel(2);
+  engine->stop(3);
+  ASSERT_EQ(parked.size(), 3u);
+  parked.run_all();
+  EXPECT_EQ(bad.get().finish, FinishReason::kError);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);  // a 400 naming the field, as at submit
+  EXPECT_EQ(st.field(), "constraint.regex");
+  EXPECT_EQ(cancelled.get().finish, FinishReason::kCancelled);
+  Outcome s = stopped.get();
+  EXPECT_EQ(s.finish, FinishReason::kStop);
+  EXPECT_TRUE(s.tokens.empty());
+  // A compile still parked when the engine goes away ends its request without it.
+  std::future<Outcome> orphan = run(*engine, 4, {1}, regex("z{3}"));
+  engine->shutdown();
+  engine.reset();
+  parked.run_all();
+  EXPECT_EQ(orphan.get().finish, FinishReason::kCancelled);
+}
+
+TEST(EngineConstrainedTest, TheEnginesOwnCompilePoolRunsColdCompiles) {
+  EngineOptions o = options();
+  o.compile_threads = 2;
+  Engine engine(std::make_unique<BiasedBackend>(64, 4, false), kVocab, o);
+  std::vector<std::future<Outcome>> runs;
+  for (uint64_t id = 1; id <= 6; ++id)
+    runs.push_back(run(engine, id, {1}, regex("[a-c]{" + std::to_string(id) + "}", 16, id)));
+  for (uint64_t id = 1; id <= 6; ++id) {
+    Outcome r = runs[id - 1].get();
+    EXPECT_EQ(r.finish, FinishReason::kStop) << r.error.to_string();
+    EXPECT_EQ(r.text.size(), id) << r.text;
+  }
+  engine.shutdown();
+}
+
+// Many constrained sequences in one step: the masks filled on a pool equal those filled on the
+// engine thread alone (same seeds, so the same draws), on the host and the device paths.
+std::vector<std::string> run_batch(bool device, int mask_threads) {
+  auto gate = std::make_shared<StepGate>();
+  gate->closed = true;
+  EngineOptions o = options(16);
+  o.mask_threads = mask_threads;
+  Engine engine(std::make_unique<BiasedBackend>(256, 4, device, gate), kVocab, o);
+  const char* patterns[] = {"[a-f]{6}", "(ab|cd)+x", "[0-9]{2,5}", R"(\{"k":[0-9]\})"};
+  // Compiled first: every request is queued before the gate opens, so they share the steps.
+  for (const char* p : patterns)
+    EXPECT_TRUE(o.grammar_compiler->compile(regex(p).constraint).has_value());
+  std::vector<std::future<Outcome>> runs;
+  for (uint64_t id = 1; id <= 16; ++id)
+    runs.push_back(run(engine, id, {1}, regex(patterns[id % 4], 24, id)));
+  gate->open();
+  std::vector<std::string> texts;
+  for (auto& f : runs) {
+    Outcome r = f.get();
+    EXPECT_EQ(r.finish, FinishReason::kStop) << r.error.to_string();
+    texts.push_back(r.text);
+  }
+  engine.shutdown();
+  return texts;
+}
+
+TEST(EngineConstrainedTest, MasksFilledOnSeveralThreadsMatchOneThread) {
+  for (bool device : {false, true}) {
+    const std::vector<std::string> one = run_batch(device, 1);
+    const std::vector<std::string> four = run_batch(device, 4);
+    EXPECT_EQ(one, four) << (device ? "device" : "host");
+    for (size_t i = 0; i < one.size(); ++i) {
+      const char* patterns[] = {"[a-f]{6}", "(ab|cd)+x", "[0-9]{2,5}", R"(\{"k":[0-9]\})"};
+      EXPECT_TRUE(std::regex_match(four[i], std::regex(patterns[(i + 1) % 4]))) << four[i];
+    }
   }
 }
 

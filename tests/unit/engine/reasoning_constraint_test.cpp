@@ -126,24 +126,28 @@ struct Outcome {
   Status error;
 };
 
+// `submitted`: submit()'s refusal, or the kError output of a request refused after its compile
+// (a constraint not cached yet compiles off the submitting thread).
 std::future<Outcome> run(Engine& engine, uint64_t id, std::vector<int32_t> prompt,
                          SamplingParams params, Status* submitted = nullptr) {
   auto promise = std::make_shared<std::promise<Outcome>>();
   auto acc = std::make_shared<Outcome>();
+  if (submitted) *submitted = Status::ok();
   EngineRequest req;
   req.id = id;
   req.prompt = std::move(prompt);
   req.params = std::move(params);
-  req.on_output = [promise, acc](EngineOutput&& out) {
+  req.on_output = [promise, acc, submitted](EngineOutput&& out) {
     for (const auto& t : out.tokens) acc->tokens.push_back(t.token);
     if (out.finish != FinishReason::kNone) {
       acc->finish = out.finish;
       acc->error = out.error;
+      if (submitted && out.finish == FinishReason::kError) *submitted = out.error;
       promise->set_value(*acc);
     }
   };
   Status st = engine.submit(std::move(req));
-  if (submitted) *submitted = st;
+  if (submitted && !st.is_ok()) *submitted = st;
   if (!st.is_ok()) promise->set_value(*acc);
   return promise->get_future();
 }

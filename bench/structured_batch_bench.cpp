@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -133,13 +134,14 @@ int main(int argc, char** argv) {
   double first_mean = 0;
   for (int threads : thread_counts) {
     turbine::engine::CpuThreadPool pool(threads, 0);
-    std::vector<Matcher> matchers;
+    std::vector<std::unique_ptr<Matcher>> matchers;  // not movable: its stacks point into it
     std::vector<size_t> pos(static_cast<size_t>(n_seqs));
     for (int s = 0; s < n_seqs; ++s) {
-      matchers.emplace_back(grammars[static_cast<size_t>(s) % grammars.size()]);
+      matchers.push_back(
+          std::make_unique<Matcher>(grammars[static_cast<size_t>(s) % grammars.size()]));
       const auto& w = walks[static_cast<size_t>(s)];
       const size_t off = std::min(offsets[static_cast<size_t>(s)], w.empty() ? 0 : w.size() - 1);
-      for (size_t k = 0; k < off; ++k) (void)matchers.back().accept_token(w[k]);
+      for (size_t k = 0; k < off; ++k) (void)matchers.back()->accept_token(w[k]);
       pos[static_cast<size_t>(s)] = off;
     }
     std::vector<std::vector<uint32_t>> masks(static_cast<size_t>(n_seqs),
@@ -149,7 +151,7 @@ int main(int argc, char** argv) {
     for (int step = 0; step < steps; ++step) {
       const auto t0 = Clock::now();
       pool.run(n_seqs, [&](int task, int) {
-        matchers[static_cast<size_t>(task)].fill_next_token_bitmask(
+        matchers[static_cast<size_t>(task)]->fill_next_token_bitmask(
             masks[static_cast<size_t>(task)].data());
       });
       step_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
@@ -166,10 +168,10 @@ int main(int argc, char** argv) {
         const auto& w = walks[static_cast<size_t>(s)];
         size_t& p = pos[static_cast<size_t>(s)];
         if (p < w.size() && !(*vocab)->is_stop(w[p]) &&
-            matchers[static_cast<size_t>(s)].accept_token(w[p])) {
+            matchers[static_cast<size_t>(s)]->accept_token(w[p])) {
           ++p;
         } else {
-          matchers[static_cast<size_t>(s)].reset();
+          matchers[static_cast<size_t>(s)]->reset();
           p = 0;
         }
       }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -13,7 +14,9 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "runtime/io_threads.h"
+#include "structured/compiler_registry.h"
 #include "test_support/missing_dependency.h"
+#include "tokenizer/tokenizer.h"
 
 namespace turbine::runtime {
 namespace {
@@ -206,6 +209,98 @@ TEST_F(RequestPlaneTest, ClientGoneCancelsItsRequests) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(server_->open_requests(), 0u);
+}
+
+// Structured outputs (issue 19): a worker compiles a cold constraint off its request-plane I/O
+// thread. The compile is held back (a parked job) for as long as the test wants: meanwhile the
+// same connection, on the server's one I/O thread, carries another request to its end.
+struct ParkedCompiles {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::function<void()>> jobs;
+  void add(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu);
+      jobs.push_back(std::move(job));
+    }
+    cv.notify_all();
+  }
+  void wait_for(size_t n) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return jobs.size() >= n; });
+  }
+  void run_all() {
+    std::vector<std::function<void()>> take;
+    {
+      std::lock_guard lock(mu);
+      take.swap(jobs);
+    }
+    for (auto& j : take) j();
+  }
+};
+
+TEST(RequestPlaneCompile, AColdCompileDoesNotBlockTheConnectionsOtherRequests) {
+  if (!std::filesystem::exists(model_path())) TURBINE_MISSING_DEPENDENCY("no stories260K");
+  auto m = model::load_model(model_path());
+  ASSERT_TRUE(m.has_value());
+  auto tok = tokenizer::make_tokenizer((*m)->vocab());
+  ASSERT_TRUE(tok.has_value());
+  auto compiler = structured::shared_compiler_for_model(**tok, (*m)->config().n_vocab);
+  ASSERT_TRUE(compiler.has_value());
+  auto parked = std::make_shared<ParkedCompiles>();
+  engine::CpuBackendOptions b;
+  b.n_threads = 1;
+  auto backend = engine::make_cpu_backend(**m, b);
+  ASSERT_TRUE(backend.has_value());
+  engine::EngineOptions o;
+  o.grammar_compiler = *compiler;
+  o.compile_executor = [parked](std::function<void()> job) { parked->add(std::move(job)); };
+  auto eng = std::make_shared<engine::Engine>(std::move(*backend), (*m)->config().n_vocab, o);
+  WorkerServerOptions so;
+  so.host = "127.0.0.1";
+  so.n_threads = 1;  // one I/O thread: a compile on it would hold up everything
+  WorkerServer server(so, eng);
+  ASSERT_TRUE(server.start().is_ok());
+  IoThreads io(1);
+  RemoteEngineOptions ro;
+  ro.address = "127.0.0.1:" + std::to_string(server.port());
+  ro.pool_size = 1;  // one connection
+  ro.max_context = eng->max_context();
+  ro.block_size = eng->block_size();
+  RemoteEngine remote(ro, io.executor());
+
+  engine::SamplingParams digits;
+  digits.temperature = 1.0f;
+  digits.seed = 3;
+  digits.max_tokens = 16;
+  digits.constraint = {structured::ConstraintSpec::Kind::kRegex, "[0-9]{3}( [0-9]{3})?"};
+  engine::SamplingParams bad = digits;
+  bad.constraint.text = "([0-9]";
+  auto constrained = run(remote, 1, {1, 403}, digits);
+  auto refused = run(remote, 2, {1, 403}, bad);
+  parked->wait_for(2);  // both compiles are waiting; the I/O thread is free
+  engine::SamplingParams six;
+  six.temperature = 0.0f;
+  six.max_tokens = 6;
+  six.ignore_eos = true;
+  auto plain = run(remote, 3, {1, 403, 407}, six).get();
+  EXPECT_EQ(plain.finish, engine::FinishReason::kLength) << plain.error.to_string();
+  EXPECT_EQ(plain.tokens.size(), 6u);
+  EXPECT_EQ(constrained.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  parked->run_all();
+  auto got = constrained.get();
+  EXPECT_EQ(got.finish, engine::FinishReason::kStop) << got.error.to_string();
+  const std::string text = (*tok)->decode(got.tokens, true);
+  EXPECT_TRUE(text.size() == 3 || text.size() == 7) << text;
+  EXPECT_EQ(text.find_first_not_of("0123456789 "), std::string::npos) << text;
+  // A bad constraint is still a 400-class error naming the field, as a refused submit was.
+  auto no = refused.get();
+  EXPECT_EQ(no.finish, engine::FinishReason::kError);
+  EXPECT_EQ(no.error.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(no.error.field(), "constraint.regex");
+  server.stop();
+  eng->shutdown();
 }
 
 TEST(RemoteEngine, ConnectRefusedIsUnavailable) {

@@ -3,7 +3,9 @@
 // workers that sleep between steps, as Engine::fill_masks uses it) with N threads.
 //
 // usage: structured_batch_bench [--shared DIR] [--tokenizer llama3] [--seqs 64] [--steps 100]
-//                               [--threads 1,2,4] [--seed S]
+//                               [--threads 1,2,4] [--seed S] [--schema I] [--spin-ns N]
+// --schema I: every sequence under schema I only (0 flat, 1 nested, 2 recursive, 3 json_object);
+// --spin-ns: how long idle pool workers spin before they sleep (the engine's pool: 0).
 // The sequences cycle through four schemas (flat, nested, recursive, json_object); each follows
 // its own seeded random walk (tests/tools/structured/walk.h) and starts at a different point of
 // it, so one step's matchers are in varied states. A step fills every sequence's mask (timed),
@@ -72,6 +74,8 @@ int main(int argc, char** argv) {
   int steps = 100;
   std::vector<int> thread_counts = {1, 2, 4};
   uint64_t seed = 1;
+  int only = -1;
+  int64_t spin_ns = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -87,6 +91,10 @@ int main(int argc, char** argv) {
       thread_counts.clear();
       std::stringstream ss(next());
       for (std::string t; std::getline(ss, t, ',');) thread_counts.push_back(std::atoi(t.c_str()));
+    } else if (a == "--schema") {
+      only = std::atoi(next().c_str());
+    } else if (a == "--spin-ns") {
+      spin_ns = std::atoll(next().c_str());
     } else if (a == "--seed") {
       seed = std::strtoull(next().c_str(), nullptr, 10);
     } else {
@@ -103,8 +111,9 @@ int main(int argc, char** argv) {
   if (!vocab.has_value()) return 1;
   GrammarCompiler compiler(*vocab);
   std::vector<std::shared_ptr<const CompiledGrammar>> grammars;
-  for (const ConstraintSpec& spec : kSpecs) {
-    auto g = compiler.compile(spec);
+  for (size_t k = 0; k < std::size(kSpecs); ++k) {
+    if (only >= 0 && static_cast<size_t>(only) != k) continue;
+    auto g = compiler.compile(kSpecs[k]);
     if (!g.has_value()) {
       std::fprintf(stderr, "compile: %s\n", g.status().to_string().c_str());
       return 1;
@@ -133,7 +142,7 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|\n");
   double first_mean = 0;
   for (int threads : thread_counts) {
-    turbine::engine::CpuThreadPool pool(threads, 0);
+    turbine::engine::CpuThreadPool pool(threads, spin_ns);
     std::vector<std::unique_ptr<Matcher>> matchers;  // not movable: its stacks point into it
     std::vector<size_t> pos(static_cast<size_t>(n_seqs));
     for (int s = 0; s < n_seqs; ++s) {

@@ -98,9 +98,9 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
   cmd.add_option("--threads", o.threads, "CPU backend threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd.add_option("--structured-mask-threads", o.structured_mask_threads,
-                 "Structured outputs: threads (the engine thread included, at most the cores) "
-                 "that fill one step's token masks while the device computes the step")
-      ->check(CLI::Range(1, 256))
+                 "Structured outputs: threads (the engine thread included) that fill one "
+                 "step's token masks while the device computes the step (0: min(4, cores / 2))")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   cmd.add_option("--structured-compile-threads", o.structured_compile_threads,
                  "Structured outputs: threads that compile constraints not yet cached, off the "

@@ -32,7 +32,7 @@ struct LocalEngineOptions {
   int threads = 0;  // CPU backend threads; 0: all cores
   // Structured outputs (engine::EngineOptions, issue 19): threads that fill a step's token masks
   // (the engine thread included), and threads that compile cold constraints (0: the caller's).
-  int structured_mask_threads = 4;
+  int structured_mask_threads = 0;  // 0: auto, min(4, cores / 2)
   int structured_compile_threads = 1;
   std::string device = "cpu";           // "cpu" or "cuda" (needs a TURBINE_CUDA build)
   std::string dtype = "bf16";           // CUDA weights/activations: "bf16", "f16" or "f32"

@@ -50,8 +50,8 @@ Status EngineOptions::validate() const {
     return invalid_argument("target_ttft_ms must be >= 0 (0: off)", "target_ttft_ms");
   if (!(min_prefill_share > 0 && min_prefill_share <= 1))
     return invalid_argument("min_prefill_share must be in (0, 1]", "min_prefill_share");
-  if (mask_threads < 1 || mask_threads > 256)
-    return invalid_argument("mask_threads must be in [1, 256]", "mask_threads");
+  if (mask_threads < 0 || mask_threads > 256)
+    return invalid_argument("mask_threads must be in [0, 256] (0: auto)", "mask_threads");
   if (compile_threads < 0 || compile_threads > 64)
     return invalid_argument("compile_threads must be in [0, 64] (0: on the caller's thread)",
                             "compile_threads");

@@ -86,8 +86,10 @@ struct EngineOptions {
   // Threads that fill one step's masks, the engine thread included (issue 19: the masks of step t
   // are computed while the device runs step t's forward; with many constrained sequences one
   // thread would outlast it). Each sequence's mask is written by one task, so the result does not
-  // depend on the count. 1: the engine thread alone.
-  int mask_threads = 4;
+  // depend on the count. 1: the engine thread alone; 0: auto, min(4, cores / 2). A step with
+  // fewer than kMinMaskPoolSeqs masked rows fills them on the engine thread.
+  int mask_threads = 0;
+  static constexpr size_t kMinMaskPoolSeqs = 4;
   // A constraint not yet in grammar_compiler's cache (a cold 128k-vocabulary schema compiles in
   // ~100 ms) compiles off the thread that called submit(), on compile_threads threads: on a worker
   // that thread is a request-plane I/O thread shared by the connection's other requests. submit()

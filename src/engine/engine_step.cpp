@@ -107,10 +107,12 @@ bool Engine::fill_mask(Sequence& s) const {
 
 void Engine::fill_masks(std::span<Sequence* const> seqs) {
   if (seqs.empty()) return;
-  // No more threads than cores: on a small host extra ones would only take turns.
+  // Auto (0): up to 4, leaving half the cores alone. On the shared 2-core VM a second thread
+  // made a step's 64 masks no faster (docs/PERFORMANCE.md): a mask costs ~1.5 us, so waking a
+  // busy core costs as much as it saves; a GPU host has idle cores while the device computes.
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const int threads = std::min(options_.mask_threads, cores);
-  if (threads <= 1 || seqs.size() == 1) {
+  const int threads = options_.mask_threads > 0 ? options_.mask_threads : std::min(4, cores / 2);
+  if (threads <= 1 || seqs.size() < EngineOptions::kMinMaskPoolSeqs) {
     for (Sequence* s : seqs) fill_mask(*s);
     return;
   }

@@ -1,5 +1,6 @@
 // GrammarCompiler: every constraint kind, the cache (hits on canonical text, LRU eviction by
-// count and bytes), one compile for concurrent requests of the same constraint, the spec's names.
+// count and bytes), one compile for concurrent requests of the same constraint, the spec's names,
+// ready() (whether compile() would answer without compiling).
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -42,6 +43,21 @@ TEST(CompilerTest, CacheKeyIsCanonicalJson) {
   ASSERT_TRUE(r1.has_value() && r2.has_value());
   EXPECT_NE(r1->get(), r2->get());
   EXPECT_EQ(c.stats().hits, 1u);
+}
+
+TEST(CompilerTest, ReadyMeansCompileAnswersAtOnce) {
+  GrammarCompiler c(test_util::byte_vocab());
+  const ConstraintSpec good{Kind::kJsonSchema, R"({"type": "integer"})"};
+  const ConstraintSpec bad{Kind::kRegex, "(ab"};
+  EXPECT_FALSE(c.ready(good));
+  EXPECT_FALSE(c.ready(bad));
+  EXPECT_EQ(c.stats().misses, 0u);  // asking compiles nothing
+  ASSERT_TRUE(c.compile(good).has_value());
+  ASSERT_FALSE(c.compile(bad).has_value());
+  EXPECT_TRUE(c.ready(good));
+  EXPECT_TRUE(c.ready({Kind::kJsonSchema, "{\"type\":\"integer\"}"}));  // the canonical key
+  EXPECT_TRUE(c.ready(bad));                                            // errors are cached too
+  EXPECT_FALSE(c.ready({Kind::kRegex, "ab"}));
 }
 
 TEST(CompilerTest, EvictsLeastRecentlyUsed) {

@@ -23,6 +23,7 @@
 //   JSON Schema (FILE, or a built-in array of objects that cannot close within a few hundred
 //   tokens, so no sequence ends early), unconstrained again; prints the decode throughput of
 //   each and constrained / unconstrained. Needs the model's tokenizer (gen-model --tokenizer).
+//   --mask-threads N: threads filling a step's masks (EngineOptions::mask_threads; 0: auto).
 //   TURBINE_PROFILE_DECODE_STEP=K (with --bench): decode step K runs between cudaProfilerStart and
 //   cudaProfilerStop, for `ncu --profile-from-start off` (add --no-graphs for per-kernel rows)
 //   --quantization fp8 quantizes the linear layers to FP8 at load (model::Quantization);
@@ -86,6 +87,7 @@ struct Args {
   int random_n = 0, random_len = 0;
   bool structured_ab = false;
   std::string constraint;  // a JSON Schema file for --structured-ab; empty: the built-in one
+  int mask_threads = 0;    // --mask-threads (EngineOptions::mask_threads; 0: auto)
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -158,6 +160,8 @@ Args parse(int argc, char** argv) {
       a.structured_ab = true;
     else if (k == "--constraint")
       a.constraint = val();
+    else if (k == "--mask-threads")
+      a.mask_threads = std::atoi(val().c_str());
     else if (k == "--no-device-sampling")
       a.device_sampling = false;
     else if (k == "--random-prompts") {
@@ -393,6 +397,7 @@ engine::EngineOptions engine_options(const Args& a, size_t n_prompts) {
   engine::EngineOptions eo;
   eo.max_num_seqs = std::max<int>(1, std::min<int>(a.max_num_seqs, static_cast<int>(n_prompts)));
   eo.max_num_batched_tokens = a.max_num_batched_tokens;
+  eo.mask_threads = a.mask_threads;
   return eo;
 }
 

@@ -38,6 +38,10 @@ class Matcher {
   // `start`: where the grammar starts (default: at once). Its ids must lie in the vocabulary's
   // mask (check_start_trigger).
   explicit Matcher(std::shared_ptr<const CompiledGrammar> grammar, StartTrigger start = {});
+  // The automaton refers to this object's own stack storage: a copy or a move would leave it
+  // pointing at the old object. Hold matchers by pointer (the engine keeps a unique_ptr).
+  Matcher(const Matcher&) = delete;
+  Matcher& operator=(const Matcher&) = delete;
 
   Phase phase() const { return phase_; }
   // Whether the next token is masked at all: false only inside the reasoning block, where the

@@ -36,6 +36,14 @@ class FormatParser : public ToolParserBase {
     state_ = State::kText;
   }
 
+  // An untagged call object at pos_ opens a run of markup (it needs arguments to be a call);
+  // `call` drives it.
+  void open_json_call(State call) {
+    begin_markup();
+    begin_object_call(/*require_arguments=*/true);
+    state_ = call;
+  }
+
   // Out of input inside markup: wait, or (at the end) the markup is content.
   void starved(bool at_end) {
     if (at_end) fail();
@@ -146,9 +154,7 @@ class Llama3JsonParser final : public FormatParser<Llama3State, Llama3State::kSt
     if (tag == Match::kYes) {
       state_ = State::kTagged;
     } else if (peek() == '{') {
-      begin_markup();
-      begin_object_call(/*require_arguments=*/true);
-      state_ = State::kCall;
+      open_json_call(State::kCall);
     } else {
       state_ = State::kText;
     }
@@ -539,9 +545,7 @@ class JsonParser final : public FormatParser<JsonState, JsonState::kStart> {
             markup(1);
             state_ = State::kSeparator;
           } else if (peek() == '{') {
-            begin_markup();
-            begin_object_call(/*require_arguments=*/true);
-            state_ = State::kCall;
+            open_json_call(State::kCall);
           } else {
             state_ = State::kText;
           }

@@ -78,12 +78,15 @@ std::string fmt_num(double d) {
 }
 }  // namespace
 
-Status type_error(const std::string& param, std::string_view expected, const json::value& got) {
-  return invalid_argument(param + " must be " + std::string(expected) + ", got " + kind_name(got),
-                          param);
+Status type_error(std::string_view param, std::string_view expected, const json::value& got) {
+  return invalid_argument(
+      std::string(param) + " must be " + std::string(expected) + ", got " + kind_name(got),
+      std::string(param));
 }
 
-Result<int64_t> read_int(const json::value& v, const std::string& param, int64_t lo, int64_t hi) {
+Result<int64_t> read_int(const json::value& v, std::string_view param_view, int64_t lo,
+                         int64_t hi) {
+  const std::string param(param_view);
   int64_t out = 0;
   if (v.is_int64()) {
     out = v.get_int64();

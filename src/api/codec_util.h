@@ -30,10 +30,9 @@ std::string make_api_id(std::string_view prefix);
 Result<boost::json::object> parse_json_object(std::string_view body);
 // nullptr when absent or null.
 const boost::json::value* find_field(const boost::json::object& obj, std::string_view key);
-Status type_error(const std::string& param, std::string_view expected,
-                  const boost::json::value& got);
+Status type_error(std::string_view param, std::string_view expected, const boost::json::value& got);
 // An integer (or an integral double) in [lo, hi].
-Result<int64_t> read_int(const boost::json::value& v, const std::string& param, int64_t lo,
+Result<int64_t> read_int(const boost::json::value& v, std::string_view param, int64_t lo,
                          int64_t hi);
 // A finite number in [lo, hi] ((lo, hi] when lo_open).
 Result<double> read_number(const boost::json::value& v, const std::string& param, double lo,

@@ -8,87 +8,16 @@
 #include <cmath>
 #include <limits>
 
+#include "api/codec_util.h"
 #include "api/json_writer.h"
 #include "api/openai_extras.h"
 
 namespace turbine::api {
 namespace json = boost::json;
+// Request bodies are read with codec_util's strict readers (parse_json_object, find_field,
+// read_int, type_error). Boost.JSON rejects invalid UTF-8 inside strings, so every string read
+// below is valid UTF-8; an explicit null is "use the default", as in OpenAI.
 namespace {
-
-const char* kind_name(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64: return "an integer";
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-  }
-  return "unknown";
-}
-
-Status type_error(std::string_view param, std::string_view expected, const json::value& got) {
-  return invalid_argument(
-      std::string(param) + " must be " + std::string(expected) + ", got " + kind_name(got),
-      std::string(param));
-}
-
-// Parses the body into an object. Boost.JSON rejects invalid UTF-8 inside strings, so every
-// string below is valid UTF-8.
-Result<json::object> parse_object(std::string_view body) {
-  json::value v;
-  try {
-    std::error_code ec;
-    json::parse_options opts;
-    opts.max_depth = 64;
-    v = json::parse(json::string_view(body.data(), body.size()), ec, {}, opts);
-    if (ec) return invalid_argument("invalid JSON: " + ec.message());
-  } catch (const std::exception& e) {  // bad_alloc on absurd input
-    return invalid_argument(std::string("invalid JSON: ") + e.what());
-  }
-  if (!v.is_object()) return invalid_argument("request body must be a JSON object");
-  return std::move(v.as_object());
-}
-
-// Returns nullptr for absent or null: OpenAI treats an explicit null as "use the default".
-const json::value* find(const json::object& obj, std::string_view key) {
-  const json::value* v = obj.if_contains(json::string_view(key.data(), key.size()));
-  if (v == nullptr || v->is_null()) return nullptr;
-  return v;
-}
-
-// An integer, or a double with an integral value, within [lo, hi].
-Result<int64_t> as_int(const json::value& v, std::string_view param, int64_t lo, int64_t hi) {
-  int64_t out = 0;
-  if (v.is_int64()) {
-    out = v.get_int64();
-  } else if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<uint64_t>(hi)) {
-      return invalid_argument(std::string(param) + " must be <= " + std::to_string(hi),
-                              std::string(param));
-    }
-    out = static_cast<int64_t>(v.get_uint64());
-  } else if (v.is_double()) {
-    const double d = v.get_double();
-    if (!std::isfinite(d) || d != std::floor(d)) return type_error(param, "an integer", v);
-    if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
-      return invalid_argument(std::string(param) + " must be in [" + std::to_string(lo) + ", " +
-                                  std::to_string(hi) + "]",
-                              std::string(param));
-    }
-    out = static_cast<int64_t>(d);
-  } else {
-    return type_error(param, "an integer", v);
-  }
-  if (out < lo || out > hi) {
-    return invalid_argument(std::string(param) + " must be in [" + std::to_string(lo) + ", " +
-                                std::to_string(hi) + "], got " + std::to_string(out),
-                            std::string(param));
-  }
-  return out;
-}
 
 Result<double> as_number(const json::value& v, std::string_view param) {
   double d = 0;
@@ -118,7 +47,7 @@ std::string fmt_num(double d) {
 // Reads an optional float field into `out`, checking lo <= v <= hi (or lo < v if lo_open).
 Status read_float(const json::object& obj, std::string_view key, float& out, double lo, double hi,
                   bool lo_open = false) {
-  const json::value* v = find(obj, key);
+  const json::value* v = find_field(obj, key);
   if (v == nullptr) return Status::ok();
   TURBINE_ASSIGN_OR_RETURN(double d, as_number(*v, key));
   if ((lo_open ? d <= lo : d < lo) || d > hi) {
@@ -132,7 +61,7 @@ Status read_float(const json::object& obj, std::string_view key, float& out, dou
 }
 
 Status read_bool(const json::object& obj, std::string_view key, bool& out) {
-  const json::value* v = find(obj, key);
+  const json::value* v = find_field(obj, key);
   if (v == nullptr) return Status::ok();
   if (!v->is_bool()) return type_error(key, "a boolean", *v);
   out = v->get_bool();
@@ -140,7 +69,7 @@ Status read_bool(const json::object& obj, std::string_view key, bool& out) {
 }
 
 Status read_model(const json::object& obj, std::string& out, bool required) {
-  const json::value* v = find(obj, "model");
+  const json::value* v = find_field(obj, "model");
   if (v == nullptr) {
     if (required) return invalid_argument("model is required", "model");
     return Status::ok();
@@ -155,7 +84,8 @@ Result<std::vector<int32_t>> as_token_array(const json::value& v, std::string_vi
   std::vector<int32_t> out;
   out.reserve(v.get_array().size());
   for (const json::value& e : v.get_array()) {
-    TURBINE_ASSIGN_OR_RETURN(int64_t id, as_int(e, param, 0, std::numeric_limits<int32_t>::max()));
+    TURBINE_ASSIGN_OR_RETURN(int64_t id,
+                             read_int(e, param, 0, std::numeric_limits<int32_t>::max()));
     out.push_back(static_cast<int32_t>(id));
   }
   return out;
@@ -195,13 +125,13 @@ bool is_empty_value(const json::value& v) {
 
 Status reject_unsupported(const json::object& obj, bool chat) {
   for (std::string_view key : kUnsupportedFields) {
-    const json::value* v = find(obj, key);
+    const json::value* v = find_field(obj, key);
     if (v == nullptr || is_empty_value(*v)) continue;
     // vLLM's default for spaces_between_special_tokens is true; only false would change text.
     if (key == "spaces_between_special_tokens" && v->is_bool() && v->get_bool()) continue;
     return invalid_argument(std::string(key) + " is not supported", std::string(key));
   }
-  if (const json::value* v = find(obj, "modalities")) {
+  if (const json::value* v = find_field(obj, "modalities")) {
     if (!v->is_array()) return type_error("modalities", "an array", *v);
     for (const json::value& m : v->get_array()) {
       if (!(m.is_string() && m.get_string() == "text")) {
@@ -210,13 +140,13 @@ Status reject_unsupported(const json::object& obj, bool chat) {
     }
   }
   // vLLM echoes the prompt on chat with `echo: true`; other values are not vLLM's field.
-  if (const json::value* v = find(obj, "echo");
+  if (const json::value* v = find_field(obj, "echo");
       chat && v != nullptr && v->is_bool() && v->get_bool()) {
     return invalid_argument("echo is not supported on chat completions", "echo");
   }
-  if (const json::value* v = find(obj, "stream_options")) {
+  if (const json::value* v = find_field(obj, "stream_options")) {
     if (v->is_object()) {
-      if (const json::value* c = find(v->get_object(), "continuous_usage_stats")) {
+      if (const json::value* c = find_field(v->get_object(), "continuous_usage_stats")) {
         if (!is_empty_value(*c)) {
           return invalid_argument("stream_options.continuous_usage_stats is not supported",
                                   "stream_options");
@@ -230,14 +160,14 @@ Status reject_unsupported(const json::object& obj, bool chat) {
 Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
   const json::value* v = nullptr;
   // max_completion_tokens is the newer name in chat; it wins when both are given.
-  if (chat && (v = find(obj, "max_completion_tokens")) != nullptr) {
+  if (chat && (v = find_field(obj, "max_completion_tokens")) != nullptr) {
     TURBINE_ASSIGN_OR_RETURN(
-        int64_t n, as_int(*v, "max_completion_tokens", 1, std::numeric_limits<int32_t>::max()));
+        int64_t n, read_int(*v, "max_completion_tokens", 1, std::numeric_limits<int32_t>::max()));
     s.max_tokens = static_cast<int>(n);
-  } else if ((v = find(obj, "max_tokens")) != nullptr) {
+  } else if ((v = find_field(obj, "max_tokens")) != nullptr) {
     // Completions accept 0 with echo (checked below): lm-eval's loglikelihood requests.
     TURBINE_ASSIGN_OR_RETURN(
-        int64_t n, as_int(*v, "max_tokens", chat ? 1 : 0, std::numeric_limits<int32_t>::max()));
+        int64_t n, read_int(*v, "max_tokens", chat ? 1 : 0, std::numeric_limits<int32_t>::max()));
     s.max_tokens = static_cast<int>(n);
   }
   TURBINE_RETURN_IF_ERROR(read_float(obj, "temperature", s.temperature, 0.0, 2.0));
@@ -247,21 +177,22 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
   TURBINE_RETURN_IF_ERROR(read_float(obj, "frequency_penalty", s.frequency_penalty, -2.0, 2.0));
   TURBINE_RETURN_IF_ERROR(read_float(obj, "repetition_penalty", s.repetition_penalty, 0.0,
                                      std::numeric_limits<double>::max(), /*lo_open=*/true));
-  if ((v = find(obj, "top_k")) != nullptr) {
+  if ((v = find_field(obj, "top_k")) != nullptr) {
     TURBINE_ASSIGN_OR_RETURN(int64_t k,
-                             as_int(*v, "top_k", -1, std::numeric_limits<int32_t>::max()));
+                             read_int(*v, "top_k", -1, std::numeric_limits<int32_t>::max()));
     s.top_k = static_cast<int>(k);
   }
-  if ((v = find(obj, "seed")) != nullptr) {
+  if ((v = find_field(obj, "seed")) != nullptr) {
     if (v->is_uint64()) {
       s.seed = v->get_uint64();
     } else {
-      TURBINE_ASSIGN_OR_RETURN(int64_t seed, as_int(*v, "seed", std::numeric_limits<int64_t>::min(),
-                                                    std::numeric_limits<int64_t>::max()));
+      TURBINE_ASSIGN_OR_RETURN(int64_t seed,
+                               read_int(*v, "seed", std::numeric_limits<int64_t>::min(),
+                                        std::numeric_limits<int64_t>::max()));
       s.seed = static_cast<uint64_t>(seed);
     }
   }
-  if ((v = find(obj, "stop")) != nullptr) {
+  if ((v = find_field(obj, "stop")) != nullptr) {
     if (v->is_string()) {
       if (!v->get_string().empty()) s.stop.emplace_back(v->get_string().c_str());
     } else if (v->is_array()) {
@@ -279,13 +210,13 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
       return type_error("stop", "a string or an array of strings", *v);
     }
   }
-  if ((v = find(obj, "stop_token_ids")) != nullptr) {
+  if ((v = find_field(obj, "stop_token_ids")) != nullptr) {
     TURBINE_ASSIGN_OR_RETURN(s.stop_token_ids, as_token_array(*v, "stop_token_ids"));
   }
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "ignore_eos", s.ignore_eos));
-  if ((v = find(obj, "min_tokens")) != nullptr) {
+  if ((v = find_field(obj, "min_tokens")) != nullptr) {
     TURBINE_ASSIGN_OR_RETURN(int64_t n,
-                             as_int(*v, "min_tokens", 0, std::numeric_limits<int32_t>::max()));
+                             read_int(*v, "min_tokens", 0, std::numeric_limits<int32_t>::max()));
     if (s.max_tokens && n > *s.max_tokens) {
       return invalid_argument("min_tokens must be <= max_tokens, got " + std::to_string(n),
                               "min_tokens");
@@ -294,7 +225,7 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
   }
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "skip_special_tokens", s.skip_special_tokens));
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "stream", s.stream));
-  if ((v = find(obj, "stream_options")) != nullptr) {
+  if ((v = find_field(obj, "stream_options")) != nullptr) {
     if (!v->is_object()) return type_error("stream_options", "an object", *v);
     if (!s.stream) {
       return invalid_argument("stream_options is only allowed when stream is true",
@@ -306,8 +237,8 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
     bool want = false;
     TURBINE_RETURN_IF_ERROR(read_bool(obj, "logprobs", want));
     int top = 0;
-    if ((v = find(obj, "top_logprobs")) != nullptr) {
-      TURBINE_ASSIGN_OR_RETURN(int64_t k, as_int(*v, "top_logprobs", 0, kMaxLogprobs));
+    if ((v = find_field(obj, "top_logprobs")) != nullptr) {
+      TURBINE_ASSIGN_OR_RETURN(int64_t k, read_int(*v, "top_logprobs", 0, kMaxLogprobs));
       if (!want) {
         return invalid_argument("top_logprobs requires logprobs to be true", "top_logprobs");
       }
@@ -315,8 +246,8 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
     }
     if (want) s.logprobs = top;
   } else {
-    if ((v = find(obj, "logprobs")) != nullptr) {
-      TURBINE_ASSIGN_OR_RETURN(int64_t k, as_int(*v, "logprobs", 0, kMaxLogprobs));
+    if ((v = find_field(obj, "logprobs")) != nullptr) {
+      TURBINE_ASSIGN_OR_RETURN(int64_t k, read_int(*v, "logprobs", 0, kMaxLogprobs));
       s.logprobs = static_cast<int>(k);
     }
     TURBINE_RETURN_IF_ERROR(read_bool(obj, "echo", s.echo));
@@ -331,7 +262,7 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
 }
 
 Result<std::vector<PromptInput>> read_prompt(const json::object& obj) {
-  const json::value* v = find(obj, "prompt");
+  const json::value* v = find_field(obj, "prompt");
   if (v == nullptr) return invalid_argument("prompt is required", "prompt");
   std::vector<PromptInput> out;
   if (v->is_string()) {
@@ -369,7 +300,7 @@ bool is_known_role(std::string_view role) {
 
 // An object member that must be a non-empty string; `param` names it in the error.
 Status check_name(const json::object& obj, std::string_view key, const std::string& param) {
-  const json::value* v = find(obj, key);
+  const json::value* v = find_field(obj, key);
   if (v == nullptr) return invalid_argument(param + " is required", param);
   if (!v->is_string()) return type_error(param, "a string", *v);
   if (v->get_string().empty()) return invalid_argument(param + " must not be empty", param);
@@ -389,17 +320,17 @@ Status check_tool_calls(const json::value& calls, const std::string& role,
     const std::string cparam = param + "[" + std::to_string(i) + "]";
     if (!arr[i].is_object()) return type_error(cparam, "an object", arr[i]);
     const json::object& call = arr[i].get_object();
-    if (const json::value* type = find(call, "type")) {
+    if (const json::value* type = find_field(call, "type")) {
       if (!(type->is_string() && type->get_string() == "function")) {
         return invalid_argument(cparam + ".type must be 'function'", cparam + ".type");
       }
     }
-    const json::value* fn = find(call, "function");
+    const json::value* fn = find_field(call, "function");
     if (fn == nullptr)
       return invalid_argument(cparam + ".function is required", cparam + ".function");
     if (!fn->is_object()) return type_error(cparam + ".function", "an object", *fn);
     TURBINE_RETURN_IF_ERROR(check_name(fn->get_object(), "name", cparam + ".function.name"));
-    if (const json::value* a = find(fn->get_object(), "arguments")) {
+    if (const json::value* a = find_field(fn->get_object(), "arguments")) {
       if (!a->is_string() && !a->is_object()) {
         return type_error(cparam + ".function.arguments", "a string", *a);
       }
@@ -416,17 +347,17 @@ Status check_tools(const json::value& tools) {
     const std::string param = "tools[" + std::to_string(i) + "]";
     if (!arr[i].is_object()) return type_error(param, "an object", arr[i]);
     const json::object& tool = arr[i].get_object();
-    const json::value* type = find(tool, "type");
+    const json::value* type = find_field(tool, "type");
     if (type == nullptr || !(type->is_string() && type->get_string() == "function")) {
       return invalid_argument(param + ".type must be 'function' (the only tool type supported)",
                               param + ".type");
     }
-    const json::value* fn = find(tool, "function");
+    const json::value* fn = find_field(tool, "function");
     if (fn == nullptr)
       return invalid_argument(param + ".function is required", param + ".function");
     if (!fn->is_object()) return type_error(param + ".function", "an object", *fn);
     TURBINE_RETURN_IF_ERROR(check_name(fn->get_object(), "name", param + ".function.name"));
-    if (const json::value* p = find(fn->get_object(), "parameters")) {
+    if (const json::value* p = find_field(fn->get_object(), "parameters")) {
       if (!p->is_object()) return type_error(param + ".function.parameters", "an object", *p);
     }
   }
@@ -438,15 +369,15 @@ Status check_tools(const json::value& tools) {
 // tool fields are read by read_chat_extras (api/openai_extras.h).
 Status read_template_fields(const json::object& obj, bool add_generation_prompt,
                             ChatTemplateFields& out) {
-  if (const json::value* v = find(obj, "chat_template")) {
+  if (const json::value* v = find_field(obj, "chat_template")) {
     if (!v->is_string()) return type_error("chat_template", "a string", *v);
     out.chat_template.emplace(v->get_string().data(), v->get_string().size());
   }
-  if (const json::value* v = find(obj, "chat_template_kwargs")) {
+  if (const json::value* v = find_field(obj, "chat_template_kwargs")) {
     if (!v->is_object()) return type_error("chat_template_kwargs", "an object", *v);
     if (!v->get_object().empty()) out.kwargs_json = json::serialize(*v);
   }
-  if (const json::value* v = find(obj, "tools")) {
+  if (const json::value* v = find_field(obj, "tools")) {
     TURBINE_RETURN_IF_ERROR(check_tools(*v));
     if (!v->get_array().empty()) out.tools_json = json::serialize(*v);
   }
@@ -461,7 +392,7 @@ Status read_template_fields(const json::object& obj, bool add_generation_prompt,
 }
 
 Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
-  const json::value* v = find(obj, "messages");
+  const json::value* v = find_field(obj, "messages");
   if (v == nullptr) return invalid_argument("messages is required", "messages");
   if (!v->is_array()) return type_error("messages", "an array", *v);
   const json::array& arr = v->get_array();
@@ -474,7 +405,7 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
     if (!arr[i].is_object()) return type_error(param, "an object", arr[i]);
     const json::object& m = arr[i].get_object();
     ChatMessage msg;
-    const json::value* role = find(m, "role");
+    const json::value* role = find_field(m, "role");
     if (role == nullptr) return invalid_argument(param + ".role is required", param + ".role");
     if (!role->is_string()) return type_error(param + ".role", "a string", *role);
     msg.role.assign(role->get_string().data(), role->get_string().size());
@@ -485,7 +416,7 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
                                   msg.role + "'",
                               param + ".role");
     }
-    const json::value* content = find(m, "content");
+    const json::value* content = find_field(m, "content");
     if (content == nullptr) {
       if (msg.role != "assistant") {
         return invalid_argument(param + ".content is required", param + ".content");
@@ -498,7 +429,7 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
         const std::string pparam = param + ".content[" + std::to_string(k) + "]";
         if (!parts[k].is_object()) return type_error(pparam, "an object", parts[k]);
         const json::object& part = parts[k].get_object();
-        const json::value* type = find(part, "type");
+        const json::value* type = find_field(part, "type");
         if (type == nullptr || !type->is_string()) {
           return invalid_argument(pparam + ".type must be a string", pparam + ".type");
         }
@@ -508,7 +439,7 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
                                       "' is not supported (only 'text')",
                                   pparam + ".type");
         }
-        const json::value* text = find(part, "text");
+        const json::value* text = find_field(part, "text");
         if (text == nullptr || !text->is_string()) {
           return invalid_argument(pparam + ".text must be a string", pparam + ".text");
         }
@@ -518,19 +449,19 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
     } else {
       return type_error(param + ".content", "a string or an array of content parts", *content);
     }
-    if (const json::value* name = find(m, "name")) {
+    if (const json::value* name = find_field(m, "name")) {
       if (!name->is_string()) return type_error(param + ".name", "a string", *name);
       msg.name.emplace(name->get_string().data(), name->get_string().size());
     }
-    if (const json::value* id = find(m, "tool_call_id")) {
+    if (const json::value* id = find_field(m, "tool_call_id")) {
       if (!id->is_string()) return type_error(param + ".tool_call_id", "a string", *id);
       msg.tool_call_id.emplace(id->get_string().data(), id->get_string().size());
     }
-    if (const json::value* calls = find(m, "tool_calls")) {
+    if (const json::value* calls = find_field(m, "tool_calls")) {
       TURBINE_RETURN_IF_ERROR(check_tool_calls(*calls, msg.role, param + ".tool_calls"));
       if (!calls->get_array().empty()) msg.tool_calls_json = json::serialize(*calls);
     }
-    if (const json::value* r = find(m, "reasoning_content")) {
+    if (const json::value* r = find_field(m, "reasoning_content")) {
       if (!r->is_string()) return type_error(param + ".reasoning_content", "a string", *r);
       msg.reasoning_content.emplace(r->get_string().data(), r->get_string().size());
     }
@@ -542,12 +473,12 @@ Result<std::vector<ChatMessage>> read_messages(const json::object& obj) {
 }  // namespace
 
 Result<CompletionRequest> parse_completion_request(std::string_view body) {
-  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_json_object(body));
   CompletionRequest req;
   TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/true));
   TURBINE_ASSIGN_OR_RETURN(req.prompts, read_prompt(obj));
   TURBINE_RETURN_IF_ERROR(read_sampling(obj, /*chat=*/false, req.sampling));
-  if (const json::value* v = find(obj, "suffix")) {
+  if (const json::value* v = find_field(obj, "suffix")) {
     if (!v->is_string()) return type_error("suffix", "a string", *v);
     if (!v->get_string().empty()) return invalid_argument("suffix is not supported", "suffix");
   }
@@ -556,7 +487,7 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
 }
 
 Result<ChatRequest> parse_chat_request(std::string_view body) {
-  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_json_object(body));
   ChatRequest req;
   TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/true));
   TURBINE_ASSIGN_OR_RETURN(req.messages, read_messages(obj));
@@ -570,10 +501,10 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
 }
 
 Result<TokenizeRequest> parse_tokenize_request(std::string_view body) {
-  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_json_object(body));
   TokenizeRequest req;
   TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/false));
-  if (find(obj, "messages") != nullptr) {
+  if (find_field(obj, "messages") != nullptr) {
     req.is_chat = true;
     req.add_special_tokens = false;
     TURBINE_ASSIGN_OR_RETURN(req.messages, read_messages(obj));
@@ -581,7 +512,7 @@ Result<TokenizeRequest> parse_tokenize_request(std::string_view body) {
     TURBINE_RETURN_IF_ERROR(
         read_template_fields(obj, req.add_generation_prompt, req.template_fields));
   } else {
-    const json::value* v = find(obj, "prompt");
+    const json::value* v = find_field(obj, "prompt");
     if (v == nullptr) return invalid_argument("prompt or messages is required", "prompt");
     if (!v->is_string()) return type_error("prompt", "a string", *v);
     req.prompt.assign(v->get_string().data(), v->get_string().size());
@@ -591,10 +522,10 @@ Result<TokenizeRequest> parse_tokenize_request(std::string_view body) {
 }
 
 Result<DetokenizeRequest> parse_detokenize_request(std::string_view body) {
-  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_object(body));
+  TURBINE_ASSIGN_OR_RETURN(json::object obj, parse_json_object(body));
   DetokenizeRequest req;
   TURBINE_RETURN_IF_ERROR(read_model(obj, req.model, /*required=*/false));
-  const json::value* v = find(obj, "tokens");
+  const json::value* v = find_field(obj, "tokens");
   if (v == nullptr) return invalid_argument("tokens is required", "tokens");
   TURBINE_ASSIGN_OR_RETURN(req.tokens, as_token_array(*v, "tokens"));
   return req;

@@ -19,64 +19,119 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b));
 }
 
+// A format's state machine: ToolParserBase plus the state, and the steps the formats share.
+// State has kText (plain content); formats that accept a JSON array of calls also have kArray,
+// kArrayCall and kArrayAfter. Parsing begins in kStart.
+template <class StateT, StateT kStart = StateT::kText>
+class FormatParser : public ToolParserBase {
+ public:
+  explicit FormatParser(ToolParserOptions options) : ToolParserBase(std::move(options)) {}
+
+ protected:
+  using State = StateT;
+
+  // The markup since begin_markup() is content after all; scanning goes on with text.
+  void fail() {
+    degrade();
+    state_ = State::kText;
+  }
+
+  // An untagged call object at pos_ opens a run of markup (it needs arguments to be a call);
+  // `call` drives it.
+  void open_json_call(State call) {
+    begin_markup();
+    begin_object_call(/*require_arguments=*/true);
+    state_ = call;
+  }
+
+  // Out of input inside markup: wait, or (at the end) the markup is content.
+  void starved(bool at_end) {
+    if (at_end) fail();
+  }
+
+  // Feeds the current call; then `done` follows, or text if it failed. false: more input needed.
+  bool step_call(bool at_end, State done) {
+    switch (drive_call(at_end)) {
+      case CallStep::kMore: return false;
+      case CallStep::kDone: state_ = done; break;
+      case CallStep::kFailed: state_ = State::kText; break;
+    }
+    return true;
+  }
+
+  // [{call}, {call}, ...] after its '[' (the array states); `closed` follows the ']'. false:
+  // more input is needed.
+  bool step_array(bool at_end, bool require_arguments, State closed) {
+    switch (state_) {
+      case State::kArray:
+        if (!skip_space_markup()) {
+          starved(at_end);
+          return false;
+        }
+        if (peek() == '{') {
+          begin_object_call(require_arguments);
+          state_ = State::kArrayCall;
+        } else if (peek() == ']' && tool_calls() > 0) {
+          markup(1);
+          state_ = closed;
+        } else {
+          fail();
+        }
+        return true;
+      case State::kArrayCall: return step_call(at_end, State::kArrayAfter);
+      case State::kArrayAfter:
+        if (!skip_space_markup()) return false;
+        if (peek() == ',') {
+          markup(1);
+          state_ = State::kArray;
+        } else if (peek() == ']') {
+          markup(1);
+          state_ = closed;
+        } else {
+          state_ = State::kText;
+        }
+        return true;
+      default: return true;
+    }
+  }
+
+  State state_ = kStart;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Hermes: <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>
 
 constexpr std::string_view kHermesOpen = "<tool_call>";
 constexpr std::string_view kHermesClose = "</tool_call>";
 
-class HermesParser final : public ToolParserBase {
+enum class HermesState { kText, kCall, kAfterCall };
+
+class HermesParser final : public FormatParser<HermesState> {
  public:
-  using ToolParserBase::ToolParserBase;
+  using FormatParser::FormatParser;
 
  private:
-  enum class State { kText, kCall, kAfterCall };
-
   void run(bool at_end) override {
     while (true) {
       switch (state_) {
-        case State::kText: {
-          if (!has_input()) return;
-          const size_t lt = buf_.find('<', pos_);
-          if (lt == std::string::npos) {
-            text(buf_.size() - pos_);
-            return;
-          }
-          text(lt - pos_);
-          const Match open = match(kHermesOpen, at_end);
-          if (open == Match::kYes) {
-            begin_markup();
-            markup(kHermesOpen.size());
-            begin_object_call(/*require_arguments=*/false);
-            state_ = State::kCall;
-            break;
-          }
-          if (open == Match::kPartial) return;
-          text(1);
+        case State::kText:
+          if (!open_tag(kHermesOpen, at_end)) return;
+          begin_object_call(/*require_arguments=*/false);
+          state_ = State::kCall;
           break;
-        }
         case State::kCall:
-          switch (drive_call(at_end)) {
-            case CallStep::kMore: return;
-            case CallStep::kDone: state_ = State::kAfterCall; break;
-            case CallStep::kFailed: state_ = State::kText; break;
-          }
+          if (!step_call(at_end, State::kAfterCall)) return;
           break;
-        case State::kAfterCall: {
+        case State::kAfterCall:
           // Whitespace, and the extra '}' models sometimes add, up to the closer.
           while (has_input() && (is_json_space(peek()) || peek() == '}')) markup(1);
           if (!has_input()) return;
-          const Match close = match(kHermesClose, at_end);
-          if (close == Match::kPartial) return;
-          if (close == Match::kYes) markup(kHermesClose.size());
+          if (take(kHermesClose, at_end) == Match::kPartial) return;
           state_ = State::kText;
           break;
-        }
       }
     }
   }
-
-  State state_ = State::kText;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -84,69 +139,49 @@ class HermesParser final : public ToolParserBase {
 
 constexpr std::string_view kPythonTag = "<|python_tag|>";
 
-class Llama3JsonParser final : public ToolParserBase {
+enum class Llama3State { kStart, kText, kTagged, kSeparator, kCall, kBetween };
+
+class Llama3JsonParser final : public FormatParser<Llama3State, Llama3State::kStart> {
  public:
-  using ToolParserBase::ToolParserBase;
+  using FormatParser::FormatParser;
 
  private:
-  enum class State { kStart, kText, kTagged, kSeparator, kCall, kBetween };
+  // At the start or after a call: the tag or a call object opens markup (untagged JSON needs
+  // arguments to be a call); anything else is text. false: more input is needed.
+  bool open_call(bool at_end) {
+    const Match tag = open_markup(kPythonTag, at_end);
+    if (tag == Match::kPartial) return false;
+    if (tag == Match::kYes) {
+      state_ = State::kTagged;
+    } else if (peek() == '{') {
+      open_json_call(State::kCall);
+    } else {
+      state_ = State::kText;
+    }
+    return true;
+  }
 
   void run(bool at_end) override {
     while (true) {
       switch (state_) {
-        case State::kStart: {
-          while (has_input() && is_json_space(peek())) text(1);
-          if (!has_input()) return;
-          const Match tag = match(kPythonTag, at_end);
-          if (tag == Match::kPartial) return;
-          if (tag == Match::kYes) {
-            begin_markup();
-            markup(kPythonTag.size());
-            state_ = State::kTagged;
-          } else if (peek() == '{') {
-            begin_markup();
-            begin_object_call(/*require_arguments=*/true);
-            state_ = State::kCall;
-          } else {
-            state_ = State::kText;
-          }
+        case State::kStart:
+          if (!skip_space_text() || !open_call(at_end)) return;
           break;
-        }
-        case State::kText: {
-          if (!has_input()) return;
-          const size_t lt = buf_.find('<', pos_);
-          if (lt == std::string::npos) {
-            text(buf_.size() - pos_);
-            return;
-          }
-          text(lt - pos_);
-          const Match tag = match(kPythonTag, at_end);
-          if (tag == Match::kPartial) return;
-          if (tag == Match::kYes) {
-            begin_markup();
-            markup(kPythonTag.size());
-            state_ = State::kTagged;
-          } else {
-            text(1);
-          }
+        case State::kText:
+          if (!open_tag(kPythonTag, at_end)) return;
+          state_ = State::kTagged;
           break;
-        }
         case State::kTagged:
         case State::kSeparator: {
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) {
+          if (!skip_space_markup()) {
             // A tag with nothing after it is content; a trailing ';' is dropped.
-            if (at_end && state_ == State::kTagged) {
-              degrade();
-              state_ = State::kText;
-            }
+            if (at_end && state_ == State::kTagged) fail();
             return;
           }
           if (state_ == State::kSeparator) {
-            const Match tag = match(kPythonTag, at_end);
+            const Match tag = take(kPythonTag, at_end);
             if (tag == Match::kPartial) return;
             if (tag == Match::kYes) {
-              markup(kPythonTag.size());
               state_ = State::kTagged;
               break;
             }
@@ -156,47 +191,26 @@ class Llama3JsonParser final : public ToolParserBase {
             begin_object_call(/*require_arguments=*/state_ == State::kSeparator);
             state_ = State::kCall;
           } else {
-            degrade();
-            state_ = State::kText;
+            fail();
           }
           break;
         }
         case State::kCall:
-          switch (drive_call(at_end)) {
-            case CallStep::kMore: return;
-            case CallStep::kDone: state_ = State::kBetween; break;
-            case CallStep::kFailed: state_ = State::kText; break;
-          }
+          if (!step_call(at_end, State::kBetween)) return;
           break;
-        case State::kBetween: {
-          while (has_input() && is_json_space(peek())) text(1);
-          if (!has_input()) return;
+        case State::kBetween:
+          if (!skip_space_text()) return;
           if (peek() == ';') {
             begin_markup();
             markup(1);
             state_ = State::kSeparator;
-            break;
-          }
-          const Match tag = match(kPythonTag, at_end);
-          if (tag == Match::kPartial) return;
-          if (tag == Match::kYes) {
-            begin_markup();
-            markup(kPythonTag.size());
-            state_ = State::kTagged;
-          } else if (peek() == '{') {
-            begin_markup();
-            begin_object_call(/*require_arguments=*/true);
-            state_ = State::kCall;
-          } else {
-            state_ = State::kText;
+          } else if (!open_call(at_end)) {
+            return;
           }
           break;
-        }
       }
     }
   }
-
-  State state_ = State::kStart;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -211,45 +225,31 @@ bool is_name_char(char c) {
          c == '-' || c == '.';
 }
 
-class MistralParser final : public ToolParserBase {
+enum class MistralState {
+  kText,
+  kAfterTag,
+  kName,
+  kCallId,
+  kArgs,
+  kArray,
+  kArrayCall,
+  kArrayAfter
+};
+
+class MistralParser final : public FormatParser<MistralState> {
  public:
-  using ToolParserBase::ToolParserBase;
+  using FormatParser::FormatParser;
 
  private:
-  enum class State { kText, kAfterTag, kName, kCallId, kArgs, kArray, kArrayCall, kArrayAfter };
-
-  // Out of input inside markup: wait, or (at the end) the markup is content.
-  void starved(bool at_end) {
-    if (!at_end) return;
-    degrade();
-    state_ = State::kText;
-  }
-
   void run(bool at_end) override {
     while (true) {
       switch (state_) {
-        case State::kText: {
-          if (!has_input()) return;
-          const size_t lb = buf_.find('[', pos_);
-          if (lb == std::string::npos) {
-            text(buf_.size() - pos_);
-            return;
-          }
-          text(lb - pos_);
-          const Match tag = match(kToolCalls, at_end);
-          if (tag == Match::kPartial) return;
-          if (tag == Match::kYes) {
-            begin_markup();
-            markup(kToolCalls.size());
-            state_ = State::kAfterTag;
-          } else {
-            text(1);
-          }
+        case State::kText:
+          if (!open_tag(kToolCalls, at_end)) return;
+          state_ = State::kAfterTag;
           break;
-        }
         case State::kAfterTag:
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return starved(at_end);
+          if (!skip_space_markup()) return starved(at_end);
           if (peek() == '[') {
             markup(1);
             state_ = State::kArray;
@@ -265,27 +265,24 @@ class MistralParser final : public ToolParserBase {
           }
           if (!has_input()) return starved(at_end);
           if (peek() == '[' && !name_.empty()) {
-            const Match args = match(kArgsTag, at_end);
-            const Match id = match(kCallIdTag, at_end);
+            // The two tags differ in their second byte: at most one can match or be partial.
+            const Match args = take(kArgsTag, at_end);
+            const Match id = args == Match::kYes ? Match::kNo : take(kCallIdTag, at_end);
             if (args == Match::kYes) {
-              markup(kArgsTag.size());
               begin_named_call(name_);
               state_ = State::kArgs;
             } else if (id == Match::kYes) {
-              markup(kCallIdTag.size());
               state_ = State::kCallId;
             } else if (args == Match::kPartial || id == Match::kPartial) {
               return;
             } else {
-              degrade();
-              state_ = State::kText;
+              fail();
             }
           } else if (peek() == '{' && !name_.empty()) {
             begin_named_call(name_);
             state_ = State::kArgs;
           } else {
-            degrade();
-            state_ = State::kText;
+            fail();
           }
           break;
         }
@@ -297,59 +294,28 @@ class MistralParser final : public ToolParserBase {
             ++n;
           }
           if (!has_input()) return starved(at_end);
-          const Match args = match(kArgsTag, at_end);
+          const Match args = take(kArgsTag, at_end);
           if (args == Match::kPartial) return;
           if (args == Match::kYes) {
-            markup(kArgsTag.size());
             begin_named_call(name_);
             state_ = State::kArgs;
           } else {
-            degrade();
-            state_ = State::kText;
+            fail();
           }
           break;
         }
         case State::kArgs:
-          if (drive_call(at_end) == CallStep::kMore) return;
-          state_ = State::kText;
+          if (!step_call(at_end, State::kText)) return;
           break;
         case State::kArray:
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return starved(at_end);
-          if (peek() == '{') {
-            begin_object_call(/*require_arguments=*/false);
-            state_ = State::kArrayCall;
-          } else if (peek() == ']' && tool_calls() > 0) {
-            markup(1);
-            state_ = State::kText;
-          } else {
-            degrade();
-            state_ = State::kText;
-          }
-          break;
         case State::kArrayCall:
-          switch (drive_call(at_end)) {
-            case CallStep::kMore: return;
-            case CallStep::kDone: state_ = State::kArrayAfter; break;
-            case CallStep::kFailed: state_ = State::kText; break;
-          }
-          break;
         case State::kArrayAfter:
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return;
-          if (peek() == ',') {
-            markup(1);
-            state_ = State::kArray;
-          } else {
-            if (peek() == ']') markup(1);
-            state_ = State::kText;
-          }
+          if (!step_array(at_end, /*require_arguments=*/false, State::kText)) return;
           break;
       }
     }
   }
 
-  State state_ = State::kText;
   std::string name_;
 };
 
@@ -362,40 +328,26 @@ constexpr std::string_view kCallBegin = "<｜tool▁call▁begin｜>";
 constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
 constexpr std::string_view kToolSep = "<｜tool▁sep｜>";
 
-class DeepSeekParser final : public ToolParserBase {
+enum class DeepSeekState { kText, kCalls, kHead, kName, kFence, kArgs, kTail };
+
+// The markers pair up as "call" and "calls" forms that differ where the 's' stands, so of two
+// tried one after the other at most one matches or is partial.
+class DeepSeekParser final : public FormatParser<DeepSeekState> {
  public:
-  using ToolParserBase::ToolParserBase;
+  using FormatParser::FormatParser;
 
  private:
-  enum class State { kText, kCalls, kHead, kName, kFence, kArgs, kTail };
-
-  void starved(bool at_end) {
-    if (!at_end) return;
-    degrade();
-    state_ = State::kText;
-  }
-
   void run(bool at_end) override {
     while (true) {
       switch (state_) {
         case State::kText: {
-          if (!has_input()) return;
-          const size_t lt = buf_.find('<', pos_);
-          if (lt == std::string::npos) {
-            text(buf_.size() - pos_);
-            return;
-          }
-          text(lt - pos_);
+          if (!text_until('<')) return;
           // A block normally opens with calls_begin; a bare call_begin is accepted too.
-          const Match block = match(kCallsBegin, at_end);
-          const Match call = match(kCallBegin, at_end);
+          const Match block = open_markup(kCallsBegin, at_end);
+          const Match call = block == Match::kYes ? Match::kNo : open_markup(kCallBegin, at_end);
           if (block == Match::kYes) {
-            begin_markup();
-            markup(kCallsBegin.size());
             state_ = State::kCalls;
           } else if (call == Match::kYes) {
-            begin_markup();
-            markup(kCallBegin.size());
             head_.clear();
             state_ = State::kHead;
           } else if (block == Match::kPartial || call == Match::kPartial) {
@@ -406,22 +358,18 @@ class DeepSeekParser final : public ToolParserBase {
           break;
         }
         case State::kCalls: {
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return starved(at_end);
-          const Match begin = match(kCallBegin, at_end);
-          const Match end = match(kCallsEnd, at_end);
+          if (!skip_space_markup()) return starved(at_end);
+          const Match begin = take(kCallBegin, at_end);
+          const Match end = begin == Match::kYes ? Match::kNo : take(kCallsEnd, at_end);
           if (begin == Match::kYes) {
-            markup(kCallBegin.size());
             head_.clear();
             state_ = State::kHead;
           } else if (end == Match::kYes) {
-            markup(kCallsEnd.size());
             state_ = State::kText;
           } else if (begin == Match::kPartial || end == Match::kPartial) {
             return;
           } else {
-            degrade();
-            state_ = State::kText;
+            fail();
           }
           break;
         }
@@ -431,10 +379,9 @@ class DeepSeekParser final : public ToolParserBase {
           bool decided = false;
           while (has_input() && !decided) {
             if (peek() == '<') {
-              const Match sep = match(kToolSep, at_end);
+              const Match sep = take(kToolSep, at_end);
               if (sep == Match::kPartial) return;
               if (sep == Match::kYes) {
-                markup(kToolSep.size());
                 decided = true;
                 break;
               }
@@ -442,8 +389,7 @@ class DeepSeekParser final : public ToolParserBase {
             head_.push_back(peek());
             markup(1);
             if (head_.size() > kMaxName) {
-              degrade();
-              state_ = State::kText;
+              fail();
               break;
             }
           }
@@ -454,8 +400,7 @@ class DeepSeekParser final : public ToolParserBase {
             name_.clear();
             state_ = State::kName;
           } else if (head.empty()) {
-            degrade();
-            state_ = State::kText;
+            fail();
           } else {
             begin_named_call(head);
             state_ = State::kArgs;
@@ -471,8 +416,7 @@ class DeepSeekParser final : public ToolParserBase {
           if (!has_input()) return starved(at_end);
           name_ = trim(name_);
           if (name_.empty() || name_.size() > kMaxName) {
-            degrade();
-            state_ = State::kText;
+            fail();
             break;
           }
           if (peek() == '\n') markup(1);
@@ -480,17 +424,11 @@ class DeepSeekParser final : public ToolParserBase {
           break;
         }
         case State::kFence: {
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return starved(at_end);
-          const Match json_fence = match("```json", at_end);
+          if (!skip_space_markup()) return starved(at_end);
+          const Match json_fence = take("```json", at_end);
           if (json_fence == Match::kPartial) return;
-          if (json_fence == Match::kYes) {
-            markup(7);
-          } else if (match("```", at_end) == Match::kYes) {
-            markup(3);
-          } else if (peek() != '{') {
-            degrade();
-            state_ = State::kText;
+          if (json_fence != Match::kYes && take("```", at_end) != Match::kYes && peek() != '{') {
+            fail();
             break;
           }
           begin_named_call(name_);
@@ -498,25 +436,18 @@ class DeepSeekParser final : public ToolParserBase {
           break;
         }
         case State::kArgs:
-          switch (drive_call(at_end)) {
-            case CallStep::kMore: return;
-            case CallStep::kDone: state_ = State::kTail; break;
-            case CallStep::kFailed: state_ = State::kText; break;
-          }
+          if (!step_call(at_end, State::kTail)) return;
           break;
         case State::kTail: {
           // The closing fence, then the call's end marker.
           while (has_input() && (is_json_space(peek()) || peek() == '`')) markup(1);
           if (!has_input()) return;
-          const Match end = match(kCallEnd, at_end);
-          const Match block_end = match(kCallsEnd, at_end);
+          const Match end = take(kCallEnd, at_end);
+          const Match block_end = end == Match::kYes ? Match::kNo : take(kCallsEnd, at_end);
           if (end == Match::kYes) {
-            markup(kCallEnd.size());
             state_ = State::kCalls;
-          } else if (block_end == Match::kYes) {
-            markup(kCallsEnd.size());
-            state_ = State::kText;
-          } else if (end == Match::kPartial || block_end == Match::kPartial) {
+          } else if (block_end != Match::kYes &&
+                     (end == Match::kPartial || block_end == Match::kPartial)) {
             return;
           } else {
             state_ = State::kText;
@@ -527,7 +458,6 @@ class DeepSeekParser final : public ToolParserBase {
     }
   }
 
-  State state_ = State::kText;
   std::string head_;
   std::string name_;
 };
@@ -535,29 +465,25 @@ class DeepSeekParser final : public ToolParserBase {
 // ---------------------------------------------------------------------------------------------
 // Generic JSON: a call object or an array of them at the start of the output.
 
-class JsonParser final : public ToolParserBase {
+constexpr std::string_view kFence = "```";
+
+enum class JsonState {
+  kStart,
+  kFence,
+  kText,
+  kCall,
+  kBetween,
+  kSeparator,
+  kArray,
+  kArrayCall,
+  kArrayAfter,
+};
+
+class JsonParser final : public FormatParser<JsonState, JsonState::kStart> {
  public:
-  using ToolParserBase::ToolParserBase;
+  using FormatParser::FormatParser;
 
  private:
-  enum class State {
-    kStart,
-    kFence,
-    kText,
-    kCall,
-    kBetween,
-    kSeparator,
-    kArray,
-    kArrayCall,
-    kArrayAfter,
-  };
-
-  void starved(bool at_end) {
-    if (!at_end) return;
-    degrade();
-    state_ = State::kText;
-  }
-
   // '{' or '[' at pos_ opens the calls; anything else is not a call.
   void open_calls() {
     if (peek() == '{') {
@@ -567,8 +493,7 @@ class JsonParser final : public ToolParserBase {
       markup(1);
       state_ = State::kArray;
     } else {
-      degrade();
-      state_ = State::kText;
+      fail();
     }
   }
 
@@ -576,13 +501,10 @@ class JsonParser final : public ToolParserBase {
     while (true) {
       switch (state_) {
         case State::kStart: {
-          while (has_input() && is_json_space(peek())) text(1);
-          if (!has_input()) return;
-          const Match fence = match("```", at_end);
+          if (!skip_space_text()) return;
+          const Match fence = open_markup(kFence, at_end);
           if (fence == Match::kPartial) return;
           if (fence == Match::kYes) {
-            begin_markup();
-            markup(3);
             fenced_ = true;
             fence_lang_seen_ = false;
             state_ = State::kFence;
@@ -594,37 +516,26 @@ class JsonParser final : public ToolParserBase {
           }
           break;
         }
-        case State::kFence: {
+        case State::kFence:
           // The language tag is looked for once: input that stops after it must not let a
           // second "json" pass as the tag when more arrives (unary and streamed agree).
           if (!fence_lang_seen_) {
-            const Match lang = match("json", at_end);
-            if (lang == Match::kPartial) return;
-            if (lang == Match::kYes) markup(4);
+            if (take("json", at_end) == Match::kPartial) return;
             fence_lang_seen_ = true;
           }
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return starved(at_end);
+          if (!skip_space_markup()) return starved(at_end);
           open_calls();
           break;
-        }
         case State::kText: text(buf_.size() - pos_); return;
         case State::kCall:
-          switch (drive_call(at_end)) {
-            case CallStep::kMore: return;
-            case CallStep::kDone: state_ = State::kBetween; break;
-            case CallStep::kFailed: state_ = State::kText; break;
-          }
+          if (!step_call(at_end, State::kBetween)) return;
           break;
         case State::kBetween: {
-          while (has_input() && is_json_space(peek())) text(1);
-          if (!has_input()) return;
+          if (!skip_space_text()) return;
           if (fenced_) {
-            const Match fence = match("```", at_end);
+            const Match fence = open_markup(kFence, at_end);
             if (fence == Match::kPartial) return;
             if (fence == Match::kYes) {
-              begin_markup();
-              markup(3);
               fenced_ = false;
               break;
             }
@@ -634,64 +545,30 @@ class JsonParser final : public ToolParserBase {
             markup(1);
             state_ = State::kSeparator;
           } else if (peek() == '{') {
-            begin_markup();
-            begin_object_call(/*require_arguments=*/true);
-            state_ = State::kCall;
+            open_json_call(State::kCall);
           } else {
             state_ = State::kText;
           }
           break;
         }
         case State::kSeparator:
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return;  // a trailing separator is dropped
+          if (!skip_space_markup()) return;  // a trailing separator is dropped
           if (peek() == '{') {
             begin_object_call(/*require_arguments=*/true);
             state_ = State::kCall;
           } else {
-            degrade();
-            state_ = State::kText;
+            fail();
           }
           break;
         case State::kArray:
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return starved(at_end);
-          if (peek() == '{') {
-            begin_object_call(/*require_arguments=*/true);
-            state_ = State::kArrayCall;
-          } else if (peek() == ']' && tool_calls() > 0) {
-            markup(1);
-            state_ = State::kBetween;
-          } else {
-            degrade();
-            state_ = State::kText;
-          }
-          break;
         case State::kArrayCall:
-          switch (drive_call(at_end)) {
-            case CallStep::kMore: return;
-            case CallStep::kDone: state_ = State::kArrayAfter; break;
-            case CallStep::kFailed: state_ = State::kText; break;
-          }
-          break;
         case State::kArrayAfter:
-          while (has_input() && is_json_space(peek())) markup(1);
-          if (!has_input()) return;
-          if (peek() == ',') {
-            markup(1);
-            state_ = State::kArray;
-          } else if (peek() == ']') {
-            markup(1);
-            state_ = State::kBetween;
-          } else {
-            state_ = State::kText;
-          }
+          if (!step_array(at_end, /*require_arguments=*/true, State::kBetween)) return;
           break;
       }
     }
   }
 
-  State state_ = State::kStart;
   bool fenced_ = false;
   bool fence_lang_seen_ = false;  // kFence: the optional "json" after ``` was looked for
 };
@@ -699,14 +576,14 @@ class JsonParser final : public ToolParserBase {
 // ---------------------------------------------------------------------------------------------
 // A forced named function: the output is the arguments object.
 
-class ForcedCallParser final : public ToolParserBase {
+enum class ForcedState { kStart, kArgs, kText };
+
+class ForcedCallParser final : public FormatParser<ForcedState, ForcedState::kStart> {
  public:
   ForcedCallParser(std::string name, ToolParserOptions options)
-      : ToolParserBase(std::move(options)), name_(std::move(name)) {}
+      : FormatParser(std::move(options)), name_(std::move(name)) {}
 
  private:
-  enum class State { kStart, kArgs, kText };
-
   void run(bool at_end) override {
     while (true) {
       switch (state_) {
@@ -716,15 +593,13 @@ class ForcedCallParser final : public ToolParserBase {
           state_ = State::kArgs;
           break;
         case State::kArgs:
-          if (drive_call(at_end) == CallStep::kMore) return;
-          state_ = State::kText;
+          if (!step_call(at_end, State::kText)) return;
           break;
         case State::kText: text(buf_.size() - pos_); return;
       }
     }
   }
 
-  State state_ = State::kStart;
   std::string name_;
 };
 

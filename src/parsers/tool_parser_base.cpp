@@ -77,6 +77,51 @@ void ToolParserBase::markup(size_t n) {
   pos_ += n;
 }
 
+bool ToolParserBase::skip_space_markup() {
+  while (has_input() && is_json_space(peek())) markup(1);
+  return has_input();
+}
+
+bool ToolParserBase::skip_space_text() {
+  while (has_input() && is_json_space(peek())) text(1);
+  return has_input();
+}
+
+bool ToolParserBase::text_until(char c) {
+  if (!has_input()) return false;
+  const size_t at = buf_.find(c, pos_);
+  if (at == std::string::npos) {
+    text(buf_.size() - pos_);
+    return false;
+  }
+  text(at - pos_);
+  return true;
+}
+
+Match ToolParserBase::take(std::string_view lit, bool at_end) {
+  const Match m = match(lit, at_end);
+  if (m == Match::kYes) markup(lit.size());
+  return m;
+}
+
+Match ToolParserBase::open_markup(std::string_view lit, bool at_end) {
+  const Match m = match(lit, at_end);
+  if (m == Match::kYes) {
+    begin_markup();
+    markup(lit.size());
+  }
+  return m;
+}
+
+bool ToolParserBase::open_tag(std::string_view tag, bool at_end) {
+  while (text_until(tag.front())) {
+    const Match m = open_markup(tag, at_end);
+    if (m != Match::kNo) return m == Match::kYes;
+    text(1);
+  }
+  return false;
+}
+
 void ToolParserBase::degrade() {
   held_ws_ = std::move(markup_ws_) + held_ws_;
   markup_ws_.clear();

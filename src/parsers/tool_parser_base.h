@@ -40,6 +40,19 @@ class ToolParserBase : public StreamParser {
   void begin_markup();
   // buf_[pos_, pos_ + n) is markup (kept for a degrade).
   void markup(size_t n);
+  // JSON whitespace at pos_ is markup; whether input is left after it.
+  bool skip_space_markup();
+  // JSON whitespace at pos_ is content; whether input is left after it.
+  bool skip_space_text();
+  // Content up to the next `c`: true when pos_ is at one; false when the input ran out first.
+  bool text_until(char c);
+  // `lit` at pos_ is markup: consumed on kYes.
+  Match take(std::string_view lit, bool at_end);
+  // `lit` at pos_ starts a run of markup: on kYes, begin_markup() and consume it.
+  Match open_markup(std::string_view lit, bool at_end);
+  // Content up to the next `tag`, which then opens a run of markup (true). false: the input
+  // ran out, or it ends in what may become the tag.
+  bool open_tag(std::string_view tag, bool at_end);
   // A call object starts at pos_ (CallObjectParser).
   void begin_object_call(bool require_arguments);
   // A call named `name` whose arguments value starts at pos_.

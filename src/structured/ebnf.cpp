@@ -177,39 +177,19 @@ class EbnfParser {
   std::unique_ptr<Expr> parse_postfix(std::unique_ptr<Expr> item) {
     while (pos_ < s_.size() && status_.is_ok()) {
       int min = 0, max = -1;
-      const char c = s_[pos_];
-      if (c == '*') {
+      if (simple_quantifier(s_[pos_], &min, &max)) {
         ++pos_;
-      } else if (c == '+') {
-        min = 1;
-        ++pos_;
-      } else if (c == '?') {
-        max = 1;
-        ++pos_;
-      } else if (c == '{') {
+      } else if (s_[pos_] == '{') {
         if (!parse_braces(&min, &max)) return nullptr;
       } else {
         break;
       }
-      auto rep = Expr::make(Expr::Kind::kRepeat);
-      rep->min = min;
-      rep->max = max;
-      rep->children.push_back(std::move(item));
-      item = std::move(rep);
+      item = Expr::repeat_of(std::move(item), min, max);
     }
     return item;
   }
 
-  bool parse_number(int* out) {
-    const size_t start = pos_;
-    long long v = 0;
-    while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) {
-      v = std::min<long long>(v * 10 + (s_[pos_] - '0'), 1'000'000'000);
-      ++pos_;
-    }
-    *out = static_cast<int>(v);
-    return pos_ > start;
-  }
+  bool parse_number(int* out) { return read_repeat_count(s_, &pos_, out); }
 
   bool parse_braces(int* min, int* max) {
     ++pos_;  // '{'

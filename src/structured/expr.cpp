@@ -1,5 +1,6 @@
 #include "structured/expr.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/utf8.h"
@@ -22,6 +23,32 @@ std::unique_ptr<Expr> Expr::class_of(CodepointSet set) {
   auto e = make(Kind::kClass);
   e->set = std::move(set);
   return e;
+}
+
+std::unique_ptr<Expr> Expr::repeat_of(std::unique_ptr<Expr> item, int min, int max) {
+  auto e = make(Kind::kRepeat);
+  e->min = min;
+  e->max = max;
+  e->children.push_back(std::move(item));
+  return e;
+}
+
+bool simple_quantifier(char c, int* min, int* max) {
+  if (c != '*' && c != '+' && c != '?') return false;
+  *min = c == '+' ? 1 : 0;
+  *max = c == '?' ? 1 : -1;
+  return true;
+}
+
+bool read_repeat_count(std::string_view s, size_t* pos, int* out) {
+  const size_t start = *pos;
+  long long v = 0;
+  while (*pos < s.size() && s[*pos] >= '0' && s[*pos] <= '9') {
+    v = std::min<long long>(v * 10 + (s[*pos] - '0'), 1'000'000'000);
+    ++*pos;
+  }
+  *out = static_cast<int>(v);
+  return *pos > start;
 }
 
 std::string json_char(uint32_t cp) {

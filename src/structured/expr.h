@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "structured/codepoints.h"
@@ -27,7 +28,17 @@ struct Expr {
   static std::unique_ptr<Expr> make(Kind kind);
   static std::unique_ptr<Expr> text_of(std::string text);
   static std::unique_ptr<Expr> class_of(CodepointSet set);
+  // `item` repeated min..max times (max -1: unbounded).
+  static std::unique_ptr<Expr> repeat_of(std::unique_ptr<Expr> item, int min, int max);
 };
+
+// The bounds of the one-character quantifiers both parsers read: '*' {0, -1}, '+' {1, -1},
+// '?' {0, 1}; false for any other character.
+bool simple_quantifier(char c, int* min, int* max);
+
+// The decimal number at s[*pos] of a {n,m} repetition, capped at 1e9 (above every limit), and
+// *pos moved past it; false when no digit is there.
+bool read_repeat_count(std::string_view s, size_t* pos, int* out);
 
 enum class Encoding : uint8_t {
   kRaw,         // the text as UTF-8 bytes

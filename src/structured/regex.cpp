@@ -83,11 +83,7 @@ class RegexParser {
 
  private:
   static std::unique_ptr<Expr> any_star() {
-    auto r = Expr::make(Expr::Kind::kRepeat);
-    r->min = 0;
-    r->max = -1;
-    r->children.push_back(Expr::class_of(CodepointSet::all()));
-    return r;
+    return Expr::repeat_of(Expr::class_of(CodepointSet::all()), 0, -1);
   }
 
   bool peek(char c) const { return pos_ < s_.size() && s_[pos_] == c; }
@@ -132,16 +128,9 @@ class RegexParser {
   std::unique_ptr<Expr> parse_quantifiers(std::unique_ptr<Expr> atom) {
     while (pos_ < s_.size() && status_.is_ok()) {
       int min = 0, max = -1;
-      const char c = s_[pos_];
-      if (c == '*') {
+      if (simple_quantifier(s_[pos_], &min, &max)) {
         ++pos_;
-      } else if (c == '+') {
-        min = 1;
-        ++pos_;
-      } else if (c == '?') {
-        max = 1;
-        ++pos_;
-      } else if (c == '{') {
+      } else if (s_[pos_] == '{') {
         size_t save = pos_;
         if (!parse_braces(&min, &max)) {
           pos_ = save;  // not a quantifier: a literal '{' (as in Python and legacy JavaScript)
@@ -166,11 +155,7 @@ class RegexParser {
         }
         pos_ = save;
       }
-      auto rep = Expr::make(Expr::Kind::kRepeat);
-      rep->min = min;
-      rep->max = max;
-      rep->children.push_back(std::move(atom));
-      atom = std::move(rep);
+      atom = Expr::repeat_of(std::move(atom), min, max);
     }
     return atom;
   }
@@ -178,17 +163,7 @@ class RegexParser {
   // {n}, {n,}, {n,m}. Returns false if the text is not a quantifier at all.
   bool parse_braces(int* min, int* max) {
     size_t p = pos_ + 1;
-    const auto number = [&](int* out) {
-      size_t start = p;
-      long long v = 0;
-      while (p < s_.size() && s_[p] >= '0' && s_[p] <= '9') {
-        v = v * 10 + (s_[p] - '0');
-        if (v > 1'000'000'000) v = 1'000'000'000;
-        ++p;
-      }
-      *out = static_cast<int>(v);
-      return p > start;
-    };
+    const auto number = [&](int* out) { return read_repeat_count(s_, &p, out); };
     int a = 0, b = -1;
     if (!number(&a)) return false;
     if (p < s_.size() && s_[p] == '}') {

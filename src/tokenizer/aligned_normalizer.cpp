@@ -241,26 +241,6 @@ void precompiled(const PrecompiledCharsmap& map, AlignedText& t) {
   if (modified) t = std::move(out);
 }
 
-Result<std::shared_ptr<UnicodeRegex>> parse_pattern(const json& pattern) {
-  if (pattern.is_object()) {
-    if (auto s = pattern.find("String"); s != pattern.end() && s->is_string()) {
-      TURBINE_ASSIGN_OR_RETURN(UnicodeRegex re, UnicodeRegex::compile(s->get<std::string>(), true));
-      return std::make_shared<UnicodeRegex>(std::move(re));
-    }
-    if (auto r = pattern.find("Regex"); r != pattern.end() && r->is_string()) {
-      TURBINE_ASSIGN_OR_RETURN(UnicodeRegex re, UnicodeRegex::compile(r->get<std::string>()));
-      return std::make_shared<UnicodeRegex>(std::move(re));
-    }
-  }
-  return invalid_argument(
-      "normalizer Replace: pattern: expected {\"String\": ...} or {\"Regex\": ...}", "normalizer");
-}
-
-bool bool_or(const json& j, const char* key, bool fallback) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-
 }  // namespace
 
 bool is_unicode_whitespace(uint32_t cp) {
@@ -306,81 +286,9 @@ bool is_unicode_numeric(uint32_t cp) {
   return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
 }
 
-Status AlignedNormalizer::add(const json& config, std::vector<Step>& steps) {
-  if (config.is_null()) return Status::ok();
-  if (!config.is_object() || !config.contains("type") || !config["type"].is_string()) {
-    return invalid_argument("normalizer: expected an object with a \"type\"", "normalizer");
-  }
-  const std::string type = config["type"].get<std::string>();
-  if (type == "Sequence") {
-    const json& list = config.value("normalizers", json::array());
-    if (!list.is_array())
-      return invalid_argument("normalizer Sequence: expected \"normalizers\" list", "normalizer");
-    for (const json& item : list) TURBINE_RETURN_IF_ERROR(add(item, steps));
-    return Status::ok();
-  }
-  if (type == "BertNormalizer") {
-    const bool lower = bool_or(config, "lowercase", true);
-    // strip_accents: null means "as lowercase".
-    bool strip = lower;
-    if (auto s = config.find("strip_accents"); s != config.end() && s->is_boolean())
-      strip = s->get<bool>();
-    if (bool_or(config, "clean_text", true)) steps.push_back({Kind::kBertClean, {}, {}});
-    if (bool_or(config, "handle_chinese_chars", true))
-      steps.push_back({Kind::kBertChinese, {}, {}});
-    if (strip) steps.push_back({Kind::kStripAccents, {}, {}});
-    if (lower) steps.push_back({Kind::kLowercase, {}, {}});
-    return Status::ok();
-  }
-  if (type == "NFC") return steps.push_back({Kind::kNfc, {}, {}}), Status::ok();
-  if (type == "NFD") return steps.push_back({Kind::kNfd, {}, {}}), Status::ok();
-  if (type == "NFKC") return steps.push_back({Kind::kNfkc, {}, {}}), Status::ok();
-  if (type == "NFKD") return steps.push_back({Kind::kNfkd, {}, {}}), Status::ok();
-  if (type == "Lowercase") return steps.push_back({Kind::kLowercase, {}, {}}), Status::ok();
-  if (type == "Nmt") return steps.push_back({Kind::kNmt, {}, {}}), Status::ok();
-  if (type == "Precompiled") {
-    Step step{Kind::kPrecompiled, {}, {}};
-    const auto it = config.find("precompiled_charsmap");
-    std::string blob;
-    if (it != config.end() && it->is_string()) {
-      auto decoded = base64_decode(it->get<std::string>());
-      if (!decoded)
-        return invalid_argument("normalizer Precompiled: precompiled_charsmap is not base64",
-                                "normalizer");
-      blob = std::move(*decoded);
-    } else if (it != config.end() && !it->is_null()) {
-      return invalid_argument("normalizer Precompiled: precompiled_charsmap: expected a string",
-                              "normalizer");
-    }
-    TURBINE_ASSIGN_OR_RETURN(PrecompiledCharsmap map, PrecompiledCharsmap::parse(blob));
-    step.charsmap = std::make_shared<const PrecompiledCharsmap>(std::move(map));
-    steps.push_back(std::move(step));
-    return Status::ok();
-  }
-  if (type == "StripAccents") return steps.push_back({Kind::kStripAccents, {}, {}}), Status::ok();
-  if (type == "Prepend") {
-    steps.push_back({Kind::kPrepend, config.value("prepend", std::string()), {}});
-    return Status::ok();
-  }
-  if (type == "Strip") {
-    Step step{Kind::kStrip, {}, {}};
-    step.left = bool_or(config, "strip_left", false);
-    step.right = bool_or(config, "strip_right", false);
-    steps.push_back(std::move(step));
-    return Status::ok();
-  }
-  if (type == "Replace") {
-    TURBINE_ASSIGN_OR_RETURN(std::shared_ptr<UnicodeRegex> re,
-                             parse_pattern(config.value("pattern", json())));
-    steps.push_back({Kind::kReplace, config.value("content", std::string()), std::move(re)});
-    return Status::ok();
-  }
-  return unimplemented("normalizer type '" + type + "' is not supported", "normalizer");
-}
-
 Result<AlignedNormalizer> AlignedNormalizer::parse(const json& config) {
   AlignedNormalizer n;
-  TURBINE_RETURN_IF_ERROR(add(config, n.steps_));
+  TURBINE_RETURN_IF_ERROR(parse_normalizer_steps(config, /*with_bert=*/true, n.steps_));
   return n;
 }
 

@@ -21,8 +21,8 @@
 
 #include "common/status.h"
 #include "tokenizer/aligned_text.h"
+#include "tokenizer/hf_normalizer.h"
 #include "tokenizer/precompiled_charsmap.h"
-#include "tokenizer/unicode_regex.h"
 
 namespace turbine::tokenizer {
 
@@ -39,30 +39,8 @@ class AlignedNormalizer {
   std::string normalize(std::string_view text) const;
 
  private:
-  enum class Kind {
-    kBertClean,
-    kBertChinese,
-    kNfc,
-    kNfd,
-    kNfkc,
-    kNfkd,
-    kLowercase,
-    kStripAccents,
-    kStrip,
-    kReplace,
-    kPrepend,
-    kNmt,
-    kPrecompiled
-  };
-  struct Step {
-    Kind kind;
-    std::string text;                     // Prepend: the prefix; Replace: the content
-    std::shared_ptr<UnicodeRegex> regex;  // Replace
-    std::shared_ptr<const PrecompiledCharsmap> charsmap = nullptr;  // Precompiled
-    bool left = false;                                              // Strip
-    bool right = false;
-  };
-  static Status add(const nlohmann::json& config, std::vector<Step>& steps);
+  using Step = NormalizerStep;
+  using Kind = Step::Kind;
 
   std::vector<Step> steps_;
 };

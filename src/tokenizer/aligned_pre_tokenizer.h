@@ -9,8 +9,6 @@
 // Immutable after parse(); split() is const and safe from any thread.
 #pragma once
 
-#include <memory>
-#include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -18,7 +16,6 @@
 #include "common/status.h"
 #include "tokenizer/aligned_text.h"
 #include "tokenizer/hf_pre_tokenizer.h"
-#include "tokenizer/unicode_regex.h"
 
 namespace turbine::tokenizer {
 
@@ -32,28 +29,9 @@ class AlignedPreTokenizer {
   bool split(AlignedText text, std::vector<AlignedText>& words) const;
 
  private:
-  using Behavior = HfPreTokenizer::Behavior;
-  enum class Kind {
-    kBert,
-    kWhitespaceSplit,
-    kMetaspace,
-    kByteLevel,
-    kSplit,
-    kPunctuation,
-    kDigits,
-  };
-  struct Step {
-    Kind kind = Kind::kSplit;
-    std::shared_ptr<UnicodeRegex> regex;  // Split, ByteLevel with use_regex, Whitespace
-    Behavior behavior = Behavior::kIsolated;
-    bool invert = false;
-    bool add_prefix_space = false;   // ByteLevel
-    std::string replacement;         // Metaspace
-    int prepend_scheme = 0;          // Metaspace: 0 always, 1 first, 2 never
-    bool split = true;               // Metaspace
-    bool individual_digits = false;  // Digits
-  };
-  static Status add(const nlohmann::json& config, std::vector<Step>& steps);
+  using Behavior = SplitBehavior;
+  using Step = PreTokenizerStep;
+  using Kind = Step::Kind;
   static void apply(const Step& step, const AlignedText& piece, std::vector<AlignedText>& out);
 
   std::vector<Step> steps_;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/precompiled_charsmap.h"
+#include "tokenizer/tokenizer_json.h"
 #include "tokenizer/utf8.h"
 
 namespace turbine::tokenizer {
@@ -44,7 +46,38 @@ Result<std::shared_ptr<UnicodeRegex>> parse_pattern(const json& pattern) {
       return std::make_shared<UnicodeRegex>(std::move(re));
     }
   }
-  return invalid_argument("pattern: expected {\"String\": ...} or {\"Regex\": ...}", "pattern");
+  return invalid_argument(
+      "normalizer Replace: pattern: expected {\"String\": ...} or {\"Regex\": ...}", "normalizer");
+}
+
+// BertNormalizer: its options as the plain steps they stand for.
+void add_bert_normalizer(const json& config, std::vector<NormalizerStep>& steps) {
+  using Kind = NormalizerStep::Kind;
+  const bool lower = json_bool(config, "lowercase", true);
+  // strip_accents: null means "as lowercase".
+  const bool strip = json_bool(config, "strip_accents", lower);
+  if (json_bool(config, "clean_text", true)) steps.push_back({Kind::kBertClean, {}, {}});
+  if (json_bool(config, "handle_chinese_chars", true))
+    steps.push_back({Kind::kBertChinese, {}, {}});
+  if (strip) steps.push_back({Kind::kStripAccents, {}, {}});
+  if (lower) steps.push_back({Kind::kLowercase, {}, {}});
+}
+
+Result<std::shared_ptr<const PrecompiledCharsmap>> parse_precompiled(const json& config) {
+  const auto it = config.find("precompiled_charsmap");
+  std::string blob;
+  if (it != config.end() && it->is_string()) {
+    auto decoded = base64_decode(it->get<std::string>());
+    if (!decoded)
+      return invalid_argument("normalizer Precompiled: precompiled_charsmap is not base64",
+                              "normalizer");
+    blob = std::move(*decoded);
+  } else if (it != config.end() && !it->is_null()) {
+    return invalid_argument("normalizer Precompiled: precompiled_charsmap: expected a string",
+                            "normalizer");
+  }
+  TURBINE_ASSIGN_OR_RETURN(PrecompiledCharsmap map, PrecompiledCharsmap::parse(blob));
+  return std::make_shared<const PrecompiledCharsmap>(std::move(map));
 }
 
 }  // namespace
@@ -79,7 +112,9 @@ bool is_js_whitespace(uint32_t cp) {
   }
 }
 
-Status HfNormalizer::add(const json& config, std::vector<Step>& steps) {
+Status parse_normalizer_steps(const json& config, bool with_bert,
+                              std::vector<NormalizerStep>& steps) {
+  using Kind = NormalizerStep::Kind;
   if (config.is_null()) return Status::ok();
   if (!config.is_object() || !config.contains("type") || !config["type"].is_string()) {
     return invalid_argument("normalizer: expected an object with a \"type\"", "normalizer");
@@ -89,7 +124,8 @@ Status HfNormalizer::add(const json& config, std::vector<Step>& steps) {
     const json& list = config.value("normalizers", json::array());
     if (!list.is_array())
       return invalid_argument("normalizer Sequence: expected \"normalizers\" list", "normalizer");
-    for (const json& item : list) TURBINE_RETURN_IF_ERROR(add(item, steps));
+    for (const json& item : list)
+      TURBINE_RETURN_IF_ERROR(parse_normalizer_steps(item, with_bert, steps));
     return Status::ok();
   }
   if (type == "NFC") return steps.push_back({Kind::kNfc, {}, {}}), Status::ok();
@@ -103,7 +139,7 @@ Status HfNormalizer::add(const json& config, std::vector<Step>& steps) {
     return Status::ok();
   }
   if (type == "Strip") {
-    Step step{Kind::kStrip, {}, {}};
+    NormalizerStep step{Kind::kStrip, {}, {}};
     step.left = config.value("strip_left", false);
     step.right = config.value("strip_right", false);
     steps.push_back(std::move(step));
@@ -115,12 +151,22 @@ Status HfNormalizer::add(const json& config, std::vector<Step>& steps) {
     steps.push_back({Kind::kReplace, config.value("content", std::string()), std::move(re)});
     return Status::ok();
   }
+  if (with_bert) {
+    if (type == "BertNormalizer") return add_bert_normalizer(config, steps), Status::ok();
+    if (type == "Nmt") return steps.push_back({Kind::kNmt, {}, {}}), Status::ok();
+    if (type == "Precompiled") {
+      NormalizerStep step{Kind::kPrecompiled, {}, {}};
+      TURBINE_ASSIGN_OR_RETURN(step.charsmap, parse_precompiled(config));
+      steps.push_back(std::move(step));
+      return Status::ok();
+    }
+  }
   return unimplemented("normalizer type '" + type + "' is not supported", "normalizer");
 }
 
 Result<HfNormalizer> HfNormalizer::parse(const json& config) {
   HfNormalizer n;
-  TURBINE_RETURN_IF_ERROR(add(config, n.steps_));
+  TURBINE_RETURN_IF_ERROR(parse_normalizer_steps(config, /*with_bert=*/false, n.steps_));
   return n;
 }
 
@@ -179,6 +225,10 @@ void HfNormalizer::normalize(std::string& text) const {
         text = text.substr(begin, end - begin);
         break;
       }
+      case Kind::kBertClean:
+      case Kind::kBertChinese:
+      case Kind::kNmt:
+      case Kind::kPrecompiled: break;  // not parsed for this normalizer (with_bert is false)
     }
   }
 }

@@ -16,6 +16,40 @@
 
 namespace turbine::tokenizer {
 
+class PrecompiledCharsmap;
+
+// One step of a tokenizer.json "normalizer"; HfNormalizer and AlignedNormalizer parse the same
+// steps and run them on plain and on aligned text.
+struct NormalizerStep {
+  enum class Kind {
+    kNfc,
+    kNfd,
+    kNfkc,
+    kNfkd,
+    kPrepend,
+    kReplace,
+    kLowercase,
+    kStrip,
+    kStripAccents,
+    kBertClean,
+    kBertChinese,
+    kNmt,
+    kPrecompiled
+  };
+  Kind kind;
+  std::string text;                                               // Prepend / Replace content
+  std::shared_ptr<UnicodeRegex> regex;                            // Replace
+  std::shared_ptr<const PrecompiledCharsmap> charsmap = nullptr;  // Precompiled
+  bool left = false;                                              // Strip
+  bool right = false;
+};
+
+// Appends the steps of `config` (null: none; a Sequence is flattened). BertNormalizer, Nmt and
+// Precompiled are accepted only `with_bert`; other unknown types give kUnimplemented naming the
+// type.
+Status parse_normalizer_steps(const nlohmann::json& config, bool with_bert,
+                              std::vector<NormalizerStep>& steps);
+
 class HfNormalizer {
  public:
   // `config` is the tokenizer.json "normalizer" value (null gives an empty normalizer). Unknown
@@ -27,25 +61,8 @@ class HfNormalizer {
   void normalize(std::string& text) const;
 
  private:
-  enum class Kind {
-    kNfc,
-    kNfd,
-    kNfkc,
-    kNfkd,
-    kPrepend,
-    kReplace,
-    kLowercase,
-    kStrip,
-    kStripAccents
-  };
-  struct Step {
-    Kind kind;
-    std::string text;                     // Prepend: the prefix; Replace: the content
-    std::shared_ptr<UnicodeRegex> regex;  // Replace
-    bool left = false;                    // Strip
-    bool right = false;
-  };
-  static Status add(const nlohmann::json& config, std::vector<Step>& steps);
+  using Step = NormalizerStep;
+  using Kind = Step::Kind;
 
   std::vector<Step> steps_;
 };

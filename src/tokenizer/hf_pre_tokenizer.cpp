@@ -30,14 +30,16 @@ Result<std::shared_ptr<UnicodeRegex>> compile_shared(std::string_view pattern, b
   return std::make_shared<UnicodeRegex>(std::move(re));
 }
 
-Result<HfPreTokenizer::Behavior> parse_behavior(const json& config) {
+// `type`: the step's type, for the error.
+Result<SplitBehavior> parse_behavior(const json& config, const std::string& type) {
   const std::string b = config.value("behavior", std::string("Isolated"));
-  if (b == "Removed") return HfPreTokenizer::Behavior::kRemoved;
-  if (b == "Isolated") return HfPreTokenizer::Behavior::kIsolated;
-  if (b == "MergedWithPrevious") return HfPreTokenizer::Behavior::kMergedWithPrevious;
-  if (b == "MergedWithNext") return HfPreTokenizer::Behavior::kMergedWithNext;
-  if (b == "Contiguous") return HfPreTokenizer::Behavior::kContiguous;
-  return invalid_argument("pre_tokenizer Split: unknown behavior '" + b + "'", "pre_tokenizer");
+  if (b == "Removed") return SplitBehavior::kRemoved;
+  if (b == "Isolated") return SplitBehavior::kIsolated;
+  if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (b == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (b == "Contiguous") return SplitBehavior::kContiguous;
+  return invalid_argument("pre_tokenizer " + type + ": unknown behavior '" + b + "'",
+                          "pre_tokenizer");
 }
 
 bool is_numeric(uint32_t cp) {
@@ -49,23 +51,6 @@ bool is_white_space(uint32_t cp) {
   if ((cp >= 0x09 && cp <= 0x0D) || cp == 0x85) return true;
   const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
   return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
-}
-
-// Spans of maximal runs of characters for which `pred` holds, or of single such characters.
-template <typename Pred>
-void char_spans(std::string_view text, Pred pred, bool single,
-                std::vector<std::pair<size_t, size_t>>& spans) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const size_t start = i;
-    const uint32_t cp = next_code_point(text, i);
-    if (!pred(cp)) continue;
-    if (!single && !spans.empty() && spans.back().second == start) {
-      spans.back().second = i;
-    } else {
-      spans.emplace_back(start, i);
-    }
-  }
 }
 
 }  // namespace
@@ -142,22 +127,27 @@ void split_by_spans(std::string_view text, const std::vector<std::pair<size_t, s
   }
 }
 
-Status HfPreTokenizer::add(const json& config, std::vector<Step>& steps) {
+Status parse_pre_tokenizer_steps(const json& config, bool with_bert,
+                                 std::vector<PreTokenizerStep>& steps) {
+  using Kind = PreTokenizerStep::Kind;
   if (config.is_null()) return Status::ok();
   if (!config.is_object() || !config.contains("type") || !config["type"].is_string()) {
     return invalid_argument("pre_tokenizer: expected an object with a \"type\"", "pre_tokenizer");
   }
   const std::string type = config["type"].get<std::string>();
-  Step step;
+  PreTokenizerStep step;
   if (type == "Sequence") {
     const json& list = config.value("pretokenizers", json::array());
     if (!list.is_array())
       return invalid_argument("pre_tokenizer Sequence: expected \"pretokenizers\" list",
                               "pre_tokenizer");
-    for (const json& item : list) TURBINE_RETURN_IF_ERROR(add(item, steps));
+    for (const json& item : list)
+      TURBINE_RETURN_IF_ERROR(parse_pre_tokenizer_steps(item, with_bert, steps));
     return Status::ok();
   }
-  if (type == "Split") {
+  if (type == "BertPreTokenizer" && with_bert) {
+    step.kind = Kind::kBert;
+  } else if (type == "Split") {
     step.kind = Kind::kSplit;
     const json& pattern = config.value("pattern", json());
     if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string()) {
@@ -170,7 +160,7 @@ Status HfPreTokenizer::add(const json& config, std::vector<Step>& steps) {
       return invalid_argument("pre_tokenizer Split: expected a String or Regex pattern",
                               "pre_tokenizer");
     }
-    TURBINE_ASSIGN_OR_RETURN(step.behavior, parse_behavior(config));
+    TURBINE_ASSIGN_OR_RETURN(step.behavior, parse_behavior(config, type));
     step.invert = config.value("invert", false);
   } else if (type == "ByteLevel") {
     step.kind = Kind::kByteLevel;
@@ -196,13 +186,16 @@ Status HfPreTokenizer::add(const json& config, std::vector<Step>& steps) {
                               "pre_tokenizer");
     }
     step.split = config.value("split", true);
+  } else if (type == "Punctuation" && with_bert) {
+    step.kind = Kind::kPunctuation;
+    TURBINE_ASSIGN_OR_RETURN(step.behavior, parse_behavior(config, type));
   } else if (type == "Digits") {
     step.kind = Kind::kDigits;
     step.individual_digits = config.value("individual_digits", false);
   } else if (type == "Whitespace") {
     step.kind = Kind::kSplit;
     TURBINE_ASSIGN_OR_RETURN(step.regex, compile_shared("\\w+|[^\\w\\s]+", false));
-    step.behavior = Behavior::kRemoved;
+    step.behavior = SplitBehavior::kRemoved;
     step.invert = true;
   } else if (type == "WhitespaceSplit") {
     step.kind = Kind::kWhitespaceSplit;
@@ -215,7 +208,7 @@ Status HfPreTokenizer::add(const json& config, std::vector<Step>& steps) {
 
 Result<HfPreTokenizer> HfPreTokenizer::parse(const json& config) {
   HfPreTokenizer p;
-  TURBINE_RETURN_IF_ERROR(add(config, p.steps_));
+  TURBINE_RETURN_IF_ERROR(parse_pre_tokenizer_steps(config, /*with_bert=*/false, p.steps_));
   return p;
 }
 
@@ -283,6 +276,10 @@ void HfPreTokenizer::apply(const Step& step, std::string_view piece, bool first_
     case Kind::kWhitespaceSplit:
       char_spans(piece, is_white_space, false, spans);
       split_by_spans(piece, spans, Behavior::kRemoved, false, out.pieces);
+      return;
+    case Kind::kBert:
+    case Kind::kPunctuation:
+      out.pieces.push_back(piece);  // not parsed for this pre-tokenizer (with_bert is false)
       return;
   }
 }

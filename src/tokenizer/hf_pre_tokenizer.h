@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "tokenizer/unicode_regex.h"
+#include "tokenizer/utf8.h"
 
 namespace turbine::tokenizer {
 
@@ -33,9 +34,41 @@ struct PreTokens {
   }
 };
 
+// How a split treats the matches (the Rust tokenizers' SplitDelimiterBehavior).
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+// One step of a tokenizer.json "pre_tokenizer"; HfPreTokenizer and AlignedPreTokenizer parse the
+// same steps and run them on plain and on aligned text.
+struct PreTokenizerStep {
+  enum class Kind {
+    kSplit,
+    kByteLevel,
+    kMetaspace,
+    kDigits,
+    kWhitespaceSplit,
+    kBert,
+    kPunctuation
+  };
+  Kind kind = Kind::kSplit;
+  std::shared_ptr<UnicodeRegex> regex;  // Split, ByteLevel with use_regex, Whitespace
+  SplitBehavior behavior = SplitBehavior::kIsolated;
+  bool invert = false;
+  bool add_prefix_space = false;   // ByteLevel
+  std::string replacement;         // Metaspace
+  int prepend_scheme = 0;          // Metaspace: 0 always, 1 first, 2 never
+  bool split = true;               // Metaspace
+  bool individual_digits = false;  // Digits
+};
+
+// Appends the steps of `config` (null: none; a Sequence is flattened). BertPreTokenizer and
+// Punctuation are accepted only `with_bert`; other unknown types give kUnimplemented naming the
+// type.
+Status parse_pre_tokenizer_steps(const nlohmann::json& config, bool with_bert,
+                                 std::vector<PreTokenizerStep>& steps);
+
 class HfPreTokenizer {
  public:
-  enum class Behavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+  using Behavior = SplitBehavior;
 
   // `config` is the tokenizer.json "pre_tokenizer" value (null: the text is one word). Unknown
   // types give kUnimplemented naming the type.
@@ -50,19 +83,9 @@ class HfPreTokenizer {
   bool ends_byte_level() const { return !steps_.empty() && steps_.back().kind == Kind::kByteLevel; }
 
  private:
-  enum class Kind { kSplit, kByteLevel, kMetaspace, kDigits, kWhitespaceSplit };
-  struct Step {
-    Kind kind = Kind::kSplit;
-    std::shared_ptr<UnicodeRegex> regex;  // Split; ByteLevel with use_regex
-    Behavior behavior = Behavior::kIsolated;
-    bool invert = false;
-    bool add_prefix_space = false;   // ByteLevel
-    std::string replacement;         // Metaspace
-    int prepend_scheme = 0;          // Metaspace: 0 always, 1 first, 2 never
-    bool split = true;               // Metaspace
-    bool individual_digits = false;  // Digits
-  };
-  static Status add(const nlohmann::json& config, std::vector<Step>& steps);
+  using Step = PreTokenizerStep;
+  using Kind = Step::Kind;
+
   void apply(const Step& step, std::string_view piece, bool first_piece, size_t section_index,
              PreTokens& out) const;
 
@@ -74,5 +97,23 @@ class HfPreTokenizer {
 void split_by_spans(std::string_view text, const std::vector<std::pair<size_t, size_t>>& spans,
                     HfPreTokenizer::Behavior behavior, bool invert,
                     std::vector<std::string_view>& out);
+
+// Appends the spans of characters of `text` for which `pred` holds: each alone (`single`) or
+// maximal runs.
+template <typename Pred>
+void char_spans(std::string_view text, Pred pred, bool single,
+                std::vector<std::pair<size_t, size_t>>& spans) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t start = i;
+    const uint32_t cp = next_code_point(text, i);
+    if (!pred(cp)) continue;
+    if (!single && !spans.empty() && spans.back().second == start) {
+      spans.back().second = i;
+    } else {
+      spans.emplace_back(start, i);
+    }
+  }
+}
 
 }  // namespace turbine::tokenizer

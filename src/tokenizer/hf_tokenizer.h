@@ -18,7 +18,6 @@
 // and safe from any thread.
 #pragma once
 
-#include <bitset>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -30,14 +29,13 @@
 #include "common/status.h"
 #include "model/model.h"
 #include "tokenizer/bpe_model.h"
-#include "tokenizer/hf_decoder.h"
 #include "tokenizer/hf_normalizer.h"
 #include "tokenizer/hf_pre_tokenizer.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/hf_tokenizer_base.h"
 
 namespace turbine::tokenizer {
 
-class HfTokenizer final : public Tokenizer {
+class HfTokenizer final : public HfTokenizerBase {
  public:
   // `tokenizer_config_json` may be empty. Errors: kInvalidArgument for malformed JSON or fields
   // (naming the field), kUnimplemented for components not supported (naming the type).
@@ -53,42 +51,12 @@ class HfTokenizer final : public Tokenizer {
 
   std::vector<int32_t> encode(std::string_view text, bool add_special) const override;
   std::string token_bytes(int32_t id) const override;
-  std::string decode(const std::vector<int32_t>& ids, bool skip_special) const override;
-  int32_t vocab_size() const override { return static_cast<int32_t>(pieces_.size()); }
-  int32_t bos_id() const override { return bos_id_; }
-  int32_t eos_id() const override { return eos_id_; }
-  bool is_special(int32_t id) const override;
-  std::string piece(int32_t id) const override;
   // The first token of a text (prev_id < 0; skipped special tokens do not count, see
   // skipped_specials_are_invisible) loses the leading spaces the decoder strips at the start
   // (llama2's Strip after Fuse, Metaspace).
   std::string token_text(int32_t prev_id, int32_t id, bool skip_special) const override;
-  bool skipped_specials_are_invisible() const override { return true; }
-
-  // The id of a vocabulary or added-token string, -1 if none.
-  int32_t token_to_id(std::string_view token) const;
 
  private:
-  struct AddedToken {
-    std::string content;
-    int32_t id = -1;
-    bool special = false;
-    bool lstrip = false;
-    bool rstrip = false;
-    bool normalized = false;
-    bool single_word = false;
-  };
-  // Byte trie over added-token contents, for leftmost-longest matching.
-  struct Trie {
-    struct Node {
-      std::vector<std::pair<uint8_t, int32_t>> children;  // sorted by byte
-      int32_t token = -1;                                 // index into added_
-    };
-    std::vector<Node> nodes{Node{}};
-    std::bitset<256> first_bytes;
-    void insert(std::string_view key, int32_t token);
-    bool empty() const { return nodes.size() == 1; }
-  };
   struct Section {
     std::string_view text;
     int32_t added = -1;  // index into added_, or -1 for text
@@ -97,22 +65,15 @@ class HfTokenizer final : public Tokenizer {
   HfTokenizer();
   static Result<std::unique_ptr<HfTokenizer>> build(const nlohmann::json& tokenizer,
                                                     const nlohmann::json& config);
-  void split_added(std::string_view text, const Trie& trie, std::vector<Section>& out) const;
+  void split_added(std::string_view text, const AddedTokenTrie& trie,
+                   std::vector<Section>& out) const;
+  int32_t model_token_id(std::string_view token) const override;
 
   HfNormalizer normalizer_;
   HfPreTokenizer pre_tokenizer_;
   std::unique_ptr<BpeModel> model_;
-  HfDecoder decoder_;
-  std::vector<AddedToken> added_;
-  Trie raw_trie_;                    // added tokens matched before normalization
-  Trie normalized_trie_;             // added tokens matched after it
-  std::vector<std::string> pieces_;  // id -> vocabulary string ("" for holes)
-  std::vector<std::string> texts_;   // id -> decoded bytes
-  std::vector<uint8_t> special_;     // id -> 1 if special (skipped by skip_special)
   std::vector<int32_t> prefix_ids_;  // added by add_special before the text
   std::vector<int32_t> suffix_ids_;  // and after it
-  int32_t bos_id_ = -1;
-  int32_t eos_id_ = -1;
 };
 
 }  // namespace turbine::tokenizer

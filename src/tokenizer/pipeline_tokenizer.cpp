@@ -1,51 +1,14 @@
 #include "tokenizer/pipeline_tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
-#include <nlohmann/json.hpp>
-
+#include "tokenizer/tokenizer_json.h"
 #include "tokenizer/utf8.h"
 
 namespace turbine::tokenizer {
 namespace {
 
 using nlohmann::json;
-
-Result<std::string> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot open " + path.string(), path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return data_loss("cannot read " + path.string(), path.string());
-  return ss.str();
-}
-
-std::string token_name(const json& config, const char* key) {
-  const auto it = config.find(key);
-  if (it == config.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
-    return (*it)["content"].get<std::string>();
-  return {};
-}
-
-bool bool_field(const json& j, const char* key, bool fallback) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-
-std::string string_field(const json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-size_t count_chars(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
-  return n;
-}
 
 // WordPiece decoder's cleanup (transformers' clean_up_tokenization), per token.
 std::string cleanup(std::string s) {
@@ -73,48 +36,13 @@ std::string cleanup(std::string s) {
 PipelineTokenizer::PipelineTokenizer() = default;
 PipelineTokenizer::~PipelineTokenizer() = default;
 
-void PipelineTokenizer::Trie::insert(std::string_view key, int32_t token) {
-  if (key.empty()) return;
-  int32_t node = 0;
-  for (char c : key) {
-    const auto b = static_cast<uint8_t>(c);
-    auto& ch = nodes[static_cast<size_t>(node)].children;
-    auto it = std::lower_bound(ch.begin(), ch.end(), std::make_pair(b, int32_t{-1}));
-    if (it != ch.end() && it->first == b) {
-      node = it->second;
-      continue;
-    }
-    const auto next = static_cast<int32_t>(nodes.size());
-    ch.insert(it, {b, next});
-    nodes.emplace_back();
-    node = next;
-  }
-  if (nodes[static_cast<size_t>(node)].token < 0) nodes[static_cast<size_t>(node)].token = token;
-}
-
-int32_t PipelineTokenizer::Trie::match(std::string_view text, size_t i, size_t& end) const {
-  int32_t node = 0, found = -1;
-  for (size_t j = i; j < text.size(); ++j) {
-    const auto b = static_cast<uint8_t>(text[j]);
-    const auto& ch = nodes[static_cast<size_t>(node)].children;
-    auto it = std::lower_bound(ch.begin(), ch.end(), std::make_pair(b, int32_t{-1}));
-    if (it == ch.end() || it->first != b) break;
-    node = it->second;
-    if (nodes[static_cast<size_t>(node)].token >= 0) {
-      found = nodes[static_cast<size_t>(node)].token;
-      end = j + 1;
-    }
-  }
-  return found;
-}
-
 Result<std::unique_ptr<PipelineTokenizer>> PipelineTokenizer::build(const json& tok,
                                                                     const json& config) {
   std::unique_ptr<PipelineTokenizer> t(new PipelineTokenizer());
   if (!tok.is_object()) return invalid_argument("tokenizer.json: expected an object");
   const json& m = tok.value("model", json());
   if (!m.is_object()) return invalid_argument("tokenizer.json: missing \"model\"", "model");
-  t->model_type_ = string_field(m, "type");
+  t->model_type_ = json_string(m, "type");
   if (t->model_type_.empty()) t->model_type_ = "BPE";
 
   TURBINE_ASSIGN_OR_RETURN(t->normalizer_,
@@ -122,10 +50,10 @@ Result<std::unique_ptr<PipelineTokenizer>> PipelineTokenizer::build(const json& 
   TURBINE_ASSIGN_OR_RETURN(t->pre_tokenizer_,
                            AlignedPreTokenizer::parse(tok.value("pre_tokenizer", json())));
   const json& dec = tok.value("decoder", json());
-  if (dec.is_object() && string_field(dec, "type") == "WordPiece") {
+  if (dec.is_object() && json_string(dec, "type") == "WordPiece") {
     t->wordpiece_decoder_ = true;
     t->wordpiece_prefix_ = dec.value("prefix", std::string("##"));
-    t->wordpiece_cleanup_ = bool_field(dec, "cleanup", true);
+    t->wordpiece_cleanup_ = json_bool(dec, "cleanup", true);
   } else {
     TURBINE_ASSIGN_OR_RETURN(t->decoder_, HfDecoder::parse(dec));
   }
@@ -156,110 +84,43 @@ Result<std::unique_ptr<PipelineTokenizer>> PipelineTokenizer::build(const json& 
 
   int32_t max_id = -1;
   for (const auto& [piece, id] : vocab) max_id = std::max(max_id, id);
-  const json& added = tok.value("added_tokens", json::array());
-  if (!added.is_array())
-    return invalid_argument("tokenizer.json: added_tokens: expected a list", "added_tokens");
-  for (const json& a : added) {
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
-        !a.contains("content") || !a["content"].is_string()) {
-      return invalid_argument("tokenizer.json: added_tokens: expected {id, content, ...}",
-                              "added_tokens");
-    }
-    AddedToken token;
-    const auto id = a["id"].get<int64_t>();
-    if (id < 0 || id >= (1 << 30))
-      return invalid_argument("tokenizer.json: added_tokens: id out of range", "added_tokens");
-    token.id = static_cast<int32_t>(id);
-    token.content = a["content"].get<std::string>();
-    if (token.content.empty() || !is_valid_utf8(token.content))
-      return invalid_argument("tokenizer.json: added_tokens: empty or ill-formed content",
-                              "added_tokens");
-    token.special = bool_field(a, "special", false);
-    token.lstrip = bool_field(a, "lstrip", false);
-    token.rstrip = bool_field(a, "rstrip", false);
-    token.normalized = bool_field(a, "normalized", !token.special);
-    max_id = std::max(max_id, token.id);
-    t->added_.push_back(std::move(token));
-  }
+  TURBINE_RETURN_IF_ERROR(t->parse_added_tokens(tok, max_id));
   const auto n = static_cast<size_t>(max_id + 1);
-  t->pieces_.assign(n, std::string());
-  t->special_.assign(n, 0);
-  t->is_added_.assign(n, 0);
+  t->size_tables(n);
   for (const auto& [piece, id] : vocab) t->pieces_[static_cast<size_t>(id)] = piece;
-  for (const AddedToken& a : t->added_) {
-    t->pieces_[static_cast<size_t>(a.id)] = a.content;
-    t->is_added_[static_cast<size_t>(a.id)] = 1;
-    if (a.special) t->special_[static_cast<size_t>(a.id)] = 1;
-  }
+  t->mark_added_tokens();
 
   if (t->model_type_ == "BPE") {
-    BpeModel::Options options;
-    options.byte_fallback = bool_field(m, "byte_fallback", false);
-    options.fuse_unk = bool_field(m, "fuse_unk", false);
-    options.ignore_merges = bool_field(m, "ignore_merges", false);
-    options.continuing_subword_prefix = string_field(m, "continuing_subword_prefix");
-    options.end_of_word_suffix = string_field(m, "end_of_word_suffix");
+    BpeModel::Options options = bpe_options(m);
     t->bpe_prefix_ = options.continuing_subword_prefix;
     t->bpe_suffix_ = options.end_of_word_suffix;
-    const std::string unk = string_field(m, "unk_token");
+    const std::string unk = json_string(m, "unk_token");
     if (!unk.empty()) {
       if (auto it = vocab.find(unk); it != vocab.end()) options.unk_id = it->second;
     }
     auto bpe = std::make_unique<BpeModel>(options);
     for (const auto& [piece, id] : vocab) bpe->add_token(piece, id);
-    for (const json& merge : m.value("merges", json::array())) {
-      if (merge.is_string()) {
-        const std::string& s = merge.get_ref<const std::string&>();
-        const size_t space = s.find(' ', 1);
-        if (space == std::string::npos)
-          return invalid_argument("tokenizer.json: model.merges: '" + s + "' is not \"a b\"",
-                                  "model.merges");
-        (void)bpe->add_merge(std::string_view(s).substr(0, space),
-                             std::string_view(s).substr(space + 1));
-      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
-                 merge[1].is_string()) {
-        (void)bpe->add_merge(merge[0].get_ref<const std::string&>(),
-                             merge[1].get_ref<const std::string&>());
-      } else {
-        return invalid_argument("tokenizer.json: model.merges: expected \"a b\" or [a, b]",
-                                "model.merges");
-      }
-    }
+    TURBINE_RETURN_IF_ERROR(
+        add_bpe_merges(m.value("merges", json::array()), MergeSecond::kToEnd, *bpe));
     bpe->finish();
     t->bpe_ = std::move(bpe);
   }
 
-  for (size_t i = 0; i < t->added_.size(); ++i) {
-    const AddedToken& a = t->added_[i];
-    if (a.normalized && !t->normalizer_.empty()) {
-      t->normalized_trie_.insert(t->normalizer_.normalize(a.content), static_cast<int32_t>(i));
-    } else {
-      t->raw_trie_.insert(a.content, static_cast<int32_t>(i));
-    }
+  std::function<std::string(const std::string&)> normalize;
+  if (!t->normalizer_.empty()) {
+    normalize = [&normalizer = t->normalizer_](const std::string& content) {
+      return normalizer.normalize(content);
+    };
   }
-  if (config.is_object()) {
-    for (const json& e : config.value("additional_special_tokens", json::array())) {
-      const std::string name = e.is_string()   ? e.get<std::string>()
-                               : e.is_object() ? string_field(e, "content")
-                                               : std::string();
-      const int32_t id = t->token_to_id(name);
-      if (id >= 0) t->special_[static_cast<size_t>(id)] = 1;
-    }
-  }
+  t->build_tries(normalize);
+  t->apply_config(config);
   TURBINE_RETURN_IF_ERROR(t->parse_post_processor(tok.value("post_processor", json())));
   for (const auto* items : {&t->single_, &t->pair_}) {
-    for (const TemplateItem& item : *items) {
-      for (int32_t id : item.ids) {
-        if (id < 0 || static_cast<size_t>(id) >= n)
-          return invalid_argument("tokenizer.json: post_processor: id out of range",
-                                  "post_processor");
-      }
-    }
+    for (const TemplateItem& item : *items)
+      TURBINE_RETURN_IF_ERROR(t->check_post_processor_ids(item.ids));
   }
-  if (config.is_object()) {
-    t->bos_id_ = t->token_to_id(token_name(config, "bos_token"));
-    t->eos_id_ = t->token_to_id(token_name(config, "eos_token"));
-  }
+  // BOS / EOS: tokenizer_config.json names them (apply_config); else the template's first/last
+  // special token.
   if (t->bos_id_ < 0 && !t->single_.empty() && t->single_.front().seq < 0 &&
       !t->single_.front().ids.empty())
     t->bos_id_ = t->single_.front().ids.front();
@@ -267,11 +128,7 @@ Result<std::unique_ptr<PipelineTokenizer>> PipelineTokenizer::build(const json& 
       !t->single_.back().ids.empty())
     t->eos_id_ = t->single_.back().ids.back();
 
-  t->texts_.resize(n);
-  if (!t->wordpiece_decoder_) {
-    for (size_t id = 0; id < n; ++id)
-      t->texts_[id] = t->decoder_.token_text(t->pieces_[id], t->is_added_[id] != 0);
-  }
+  if (!t->wordpiece_decoder_) t->build_texts();
   return t;
 }
 
@@ -283,7 +140,7 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
   for (size_t q = 0; q < queue.size(); ++q) {
     const json p = queue[q];
     if (!p.is_object()) continue;
-    const std::string type = string_field(p, "type");
+    const std::string type = json_string(p, "type");
     if (type == "Sequence") {
       for (const json& sub : p.value("processors", json::array())) queue.push_back(sub);
     } else if (type == "TemplateProcessing") {
@@ -296,21 +153,11 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
           TemplateItem ti;
           if (item.contains("Sequence")) {
             const json& s = item["Sequence"];
-            ti.seq = string_field(s, "id") == "B" ? 1 : 0;
+            ti.seq = json_string(s, "id") == "B" ? 1 : 0;
             ti.type_id = s.value("type_id", 0);
           } else if (item.contains("SpecialToken")) {
             const json& s = item["SpecialToken"];
-            const std::string name = string_field(s, "id");
-            const auto sp = specials.find(name);
-            if (sp == specials.end() || !sp->contains("ids") || !(*sp)["ids"].is_array())
-              return invalid_argument(
-                  "tokenizer.json: post_processor: unknown special token '" + name + "'",
-                  "post_processor");
-            for (const json& id : (*sp)["ids"]) {
-              if (!id.is_number_integer())
-                return invalid_argument("tokenizer.json: post_processor: bad id", "post_processor");
-              ti.ids.push_back(id.get<int32_t>());
-            }
+            TURBINE_ASSIGN_OR_RETURN(ti.ids, special_token_ids(specials, json_string(s, "id")));
             ti.type_id = s.value("type_id", 0);
           } else {
             return invalid_argument("tokenizer.json: post_processor: unknown template item",
@@ -335,12 +182,12 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
         pair_ = {{-1, {c}, 0}, {0, {}, 0}, {-1, {s}, 0}, {1, {}, 1}, {-1, {s}, 1}};
       } else {
         pair_ = {{-1, {c}, 0}, {0, {}, 0}, {-1, {s}, 0}, {-1, {s}, 1}, {1, {}, 1}, {-1, {s}, 1}};
-        trim_offsets_ = bool_field(p, "trim_offsets", true);
-        trim_add_prefix_space_ = bool_field(p, "add_prefix_space", true);
+        trim_offsets_ = json_bool(p, "trim_offsets", true);
+        trim_add_prefix_space_ = json_bool(p, "add_prefix_space", true);
       }
     } else if (type == "ByteLevel") {
-      trim_offsets_ = bool_field(p, "trim_offsets", true);
-      trim_add_prefix_space_ = bool_field(p, "add_prefix_space", true);
+      trim_offsets_ = json_bool(p, "trim_offsets", true);
+      trim_add_prefix_space_ = json_bool(p, "add_prefix_space", true);
     } else if (!type.empty()) {
       return unimplemented("post_processor type '" + type + "' is not supported", "post_processor");
     }
@@ -350,40 +197,17 @@ Status PipelineTokenizer::parse_post_processor(const json& post) {
 
 Result<std::unique_ptr<PipelineTokenizer>> PipelineTokenizer::from_json(
     std::string_view tokenizer_json, std::string_view tokenizer_config_json) {
-  try {
-    json tok = json::parse(tokenizer_json, nullptr, /*allow_exceptions=*/false);
-    if (tok.is_discarded()) return invalid_argument("tokenizer.json: not valid JSON");
-    json config = json::object();
-    if (!tokenizer_config_json.empty()) {
-      config = json::parse(tokenizer_config_json, nullptr, false);
-      if (config.is_discarded()) return invalid_argument("tokenizer_config.json: not valid JSON");
-    }
-    return build(tok, config);
-  } catch (const std::exception& e) {
-    return invalid_argument(std::string("tokenizer.json: ") + e.what());
-  }
+  return build_from_json<PipelineTokenizer>(tokenizer_json, tokenizer_config_json,
+                                            &PipelineTokenizer::build);
 }
 
 Result<std::unique_ptr<PipelineTokenizer>> PipelineTokenizer::from_files(
     const std::filesystem::path& tokenizer_json, const std::filesystem::path& tokenizer_config) {
-  TURBINE_ASSIGN_OR_RETURN(std::string tok, read_file(tokenizer_json));
-  std::string config;
-  if (!tokenizer_config.empty()) {
-    TURBINE_ASSIGN_OR_RETURN(config, read_file(tokenizer_config));
-  }
-  auto result = from_json(tok, config);
-  if (!result.has_value()) {
-    const Status s = result.status();
-    return Status(s.code(), tokenizer_json.string() + ": " + s.message(), s.field());
-  }
-  return result;
+  return build_from_files<PipelineTokenizer>(tokenizer_json, tokenizer_config,
+                                             &PipelineTokenizer::from_json);
 }
 
-int32_t PipelineTokenizer::token_to_id(std::string_view token) const {
-  if (token.empty()) return -1;
-  for (const AddedToken& a : added_) {
-    if (a.content == token) return a.id;
-  }
+int32_t PipelineTokenizer::model_token_id(std::string_view token) const {
   if (subword_) {
     auto it = subword_->pieces().find(token);
     return it == subword_->pieces().end() ? -1 : it->second;
@@ -598,15 +422,6 @@ std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_s
   return encode(text, std::nullopt, options).ids;
 }
 
-bool PipelineTokenizer::is_special(int32_t id) const {
-  return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[static_cast<size_t>(id)];
-}
-
-std::string PipelineTokenizer::piece(int32_t id) const {
-  return id >= 0 && static_cast<size_t>(id) < pieces_.size() ? pieces_[static_cast<size_t>(id)]
-                                                             : std::string();
-}
-
 std::string PipelineTokenizer::token_bytes(int32_t id) const {
   if (id < 0 || static_cast<size_t>(id) >= pieces_.size() || is_special(id)) return {};
   return token_text(0, id, true);
@@ -626,24 +441,7 @@ std::string PipelineTokenizer::token_text(int32_t prev_id, int32_t id, bool skip
     }
     return wordpiece_cleanup_ ? cleanup(std::move(s)) : s;
   }
-  const std::string& text = texts_[static_cast<size_t>(id)];
-  const size_t strip = decoder_.strip_at_start();
-  if (strip > 0 && prev_id < 0) {
-    size_t k = 0;
-    while (k < strip && k < text.size() && text[k] == decoder_.strip_char()) ++k;
-    return text.substr(k);
-  }
-  return text;
-}
-
-std::string PipelineTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
-  std::string out;
-  int32_t prev = -1;
-  for (int32_t id : ids) {
-    out += token_text(prev, id, skip_special);
-    if (!(skip_special && is_special(id))) prev = id;
-  }
-  return out;
+  return decoded_text(prev_id, id);
 }
 
 std::vector<ByteSpan> to_char_offsets(std::string_view text, const std::vector<ByteSpan>& offsets) {

@@ -32,9 +32,8 @@
 #include "tokenizer/aligned_pre_tokenizer.h"
 #include "tokenizer/aligned_text.h"
 #include "tokenizer/bpe_model.h"
-#include "tokenizer/hf_decoder.h"
+#include "tokenizer/hf_tokenizer_base.h"
 #include "tokenizer/subword_models.h"
-#include "tokenizer/tokenizer.h"
 
 namespace turbine::tokenizer {
 
@@ -56,7 +55,7 @@ struct EncodeOptions {
   size_t max_length = 0;
 };
 
-class PipelineTokenizer final : public Tokenizer {
+class PipelineTokenizer final : public HfTokenizerBase {
  public:
   // Errors: kInvalidArgument for malformed JSON or fields (naming the field), kUnimplemented for
   // components not supported (naming the type).
@@ -77,39 +76,12 @@ class PipelineTokenizer final : public Tokenizer {
   // Tokenizer interface.
   std::vector<int32_t> encode(std::string_view text, bool add_special) const override;
   std::string token_bytes(int32_t id) const override;
-  std::string decode(const std::vector<int32_t>& ids, bool skip_special) const override;
-  int32_t vocab_size() const override { return static_cast<int32_t>(pieces_.size()); }
-  int32_t bos_id() const override { return bos_id_; }
-  int32_t eos_id() const override { return eos_id_; }
-  bool is_special(int32_t id) const override;
-  std::string piece(int32_t id) const override;
   std::string token_text(int32_t prev_id, int32_t id, bool skip_special) const override;
-  bool skipped_specials_are_invisible() const override { return true; }
 
-  int32_t token_to_id(std::string_view token) const;
   // "WordPiece", "Unigram" or "BPE".
   const std::string& model_type() const { return model_type_; }
 
  private:
-  struct AddedToken {
-    std::string content;
-    int32_t id = -1;
-    bool special = false;
-    bool lstrip = false;
-    bool rstrip = false;
-    bool normalized = false;
-  };
-  struct Trie {
-    struct Node {
-      std::vector<std::pair<uint8_t, int32_t>> children;  // sorted by byte
-      int32_t token = -1;                                 // index into added_
-    };
-    std::vector<Node> nodes{Node{}};
-    void insert(std::string_view key, int32_t token);
-    bool empty() const { return nodes.size() == 1; }
-    // Longest match at text[i], or -1; `end` receives its end.
-    int32_t match(std::string_view text, size_t i, size_t& end) const;
-  };
   // One post-processor template item: a text (seq 0 or 1) or special token ids.
   struct TemplateItem {
     int seq = -1;  // 0, 1, or -1 for special tokens
@@ -129,6 +101,7 @@ class PipelineTokenizer final : public Tokenizer {
   void encode_sequence(std::string_view text, std::vector<Token>& out) const;
   void encode_words(AlignedText section, std::vector<Token>& out) const;
   void trim_offsets(std::vector<Token>& tokens) const;
+  int32_t model_token_id(std::string_view token) const override;
 
   std::string model_type_;
   AlignedNormalizer normalizer_;
@@ -136,22 +109,12 @@ class PipelineTokenizer final : public Tokenizer {
   std::unique_ptr<SubwordModel> subword_;  // WordPiece / Unigram
   std::unique_ptr<BpeModel> bpe_;          // BPE
   std::string bpe_prefix_, bpe_suffix_;
-  HfDecoder decoder_;
-  bool wordpiece_decoder_ = false;  // the decoder is WordPiece (handled here)
+  bool wordpiece_decoder_ = false;  // the decoder is WordPiece (handled here; texts_ unused)
   std::string wordpiece_prefix_ = "##";
   bool wordpiece_cleanup_ = true;
-  std::vector<AddedToken> added_;
-  Trie raw_trie_;
-  Trie normalized_trie_;
-  std::vector<std::string> pieces_;
-  std::vector<std::string> texts_;  // id -> decoded text (non-WordPiece decoders)
-  std::vector<uint8_t> special_;
-  std::vector<uint8_t> is_added_;
   std::vector<TemplateItem> single_, pair_;
   bool trim_offsets_ = false;
   bool trim_add_prefix_space_ = false;
-  int32_t bos_id_ = -1;
-  int32_t eos_id_ = -1;
 };
 
 // Code-point offsets of `offsets` (bytes into well-formed UTF-8 `text`), as Python's str

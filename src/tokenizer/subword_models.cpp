@@ -14,12 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-size_t count_chars(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
-  return n;
-}
-
 size_t char_len_at(std::string_view s, size_t i) {
   return std::min(utf8_sequence_length(static_cast<uint8_t>(s[i])), s.size() - i);
 }

@@ -58,4 +58,11 @@ inline size_t utf8_sequence_length(uint8_t b) {
   return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
 }
 
+// Bytes of `s` that are not continuation bytes (its code points when well-formed).
+inline size_t count_chars(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+  return n;
+}
+
 }  // namespace turbine::tokenizer

@@ -130,22 +130,12 @@ engine::KvTransportStats transport(const engine::EngineStats& s, const std::stri
   return {name};
 }
 
-std::vector<std::vector<int32_t>> aggregated(const std::vector<std::vector<int32_t>>& prompts,
-                                             int max_tokens) {
-  auto agg = make_engine(EngineSetup{});
-  std::vector<std::vector<int32_t>> out;
-  uint64_t id = 1;
-  for (const auto& p : prompts)
-    out.push_back(wait(submit(*agg, id++, p, greedy(max_tokens))).tokens);
-  return out;
-}
-
 // Every import is a pool copy: no bytes go through the transport, the outputs are aggregated
 // serving's, the stats say device, and both sides end with no blocks held.
 TEST(DeviceImport, PoolCopiesReplaceByteFetches) {
   REQUIRE_STORIES();
   const auto prompts = prompt_suite();
-  const auto expected = aggregated(prompts, 32);
+  const auto expected = aggregated_outputs(prompts, 32);
   Pair p;
   EXPECT_EQ(p.run(prompts, 32, 1), expected);
   const auto s = p.decode->stats();
@@ -176,7 +166,7 @@ TEST(DeviceImport, PoolCopiesReplaceByteFetches) {
 TEST(DeviceImport, UnreachablePoolFetchesBytes) {
   REQUIRE_STORIES();
   const auto prompts = prompt_suite();
-  const auto expected = aggregated(prompts, 24);
+  const auto expected = aggregated_outputs(prompts, 24);
   Pair p;
   p.decode_backend->fail_copies_ = true;
   EXPECT_EQ(p.run(prompts, 24, 1), expected);
@@ -201,7 +191,7 @@ TEST(DeviceImport, OffMeansBytesOnly) {
   REQUIRE_STORIES();
   const auto prompts = prompt_suite();
   Pair p(/*device_import=*/false);
-  EXPECT_EQ(p.run(prompts, 8, 1), aggregated(prompts, 8));
+  EXPECT_EQ(p.run(prompts, 8, 1), aggregated_outputs(prompts, 8));
   EXPECT_EQ(p.decode_backend->copies_.load(), 0);
   EXPECT_EQ(p.decode->stats().kv_device_imports, 0u);
   EXPECT_EQ(p.transfer->fetches(), static_cast<int>(prompts.size()));

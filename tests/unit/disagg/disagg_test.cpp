@@ -164,30 +164,17 @@ struct Disagg {
   ~Disagg() { engine->shutdown(); }
 };
 
-std::vector<std::vector<int32_t>> aggregated_outputs(int max_tokens) {
-  auto agg = make_engine(EngineSetup{});
-  std::vector<std::vector<int32_t>> out;
-  uint64_t id = 1;
-  for (const auto& p : prompt_suite())
-    out.push_back(wait(submit(*agg, id++, p, greedy(max_tokens))).tokens);
-  return out;
-}
-
 TEST(DisaggEngineTest, GreedyOutputsMatchAggregatedServing) {
   REQUIRE_STORIES();
   const int kMax = 40;
   const auto expected = aggregated_outputs(kMax);
   Disagg d;
   const auto prompts = prompt_suite();
-  std::vector<std::future<Collected>> futs;
-  uint64_t id = 1;
-  for (const auto& p : prompts) futs.push_back(submit(*d.engine, id++, p, greedy(kMax)));
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    Collected c = wait(std::move(futs[i]));
-    EXPECT_EQ(c.finish, FinishReason::kLength) << c.error.to_string();
-    EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
-    EXPECT_EQ(c.completion_tokens, kMax);
-    EXPECT_EQ(c.prompt_tokens, static_cast<int>(prompts[i].size()));
+  auto futs = submit_all(*d.engine, prompts, kMax);
+  const std::vector<Collected> outputs = expect_length_outputs(futs, expected);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    EXPECT_EQ(outputs[i].completion_tokens, kMax);
+    EXPECT_EQ(outputs[i].prompt_tokens, static_cast<int>(prompts[i].size()));
   }
   const DisaggStats ds = d.engine->disagg_stats();
   EXPECT_EQ(ds.remote_prefills, prompts.size());
@@ -265,14 +252,9 @@ TEST(DisaggEngineTest, FailedAndTimedOutTransfersFallBackToLocalPrefill) {
   for (auto mode : {FaultyTransfer::Mode::kFail, FaultyTransfer::Mode::kHang}) {
     d.transfer->set_mode(mode);
     const uint64_t fallbacks0 = d.decode->stats().kv_import_fallbacks;
-    std::vector<std::future<Collected>> futs;
-    uint64_t id = mode == FaultyTransfer::Mode::kFail ? 100 : 200;
-    for (const auto& p : prompts) futs.push_back(submit(*d.engine, id++, p, greedy(kMax)));
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      Collected c = wait(std::move(futs[i]));
-      EXPECT_EQ(c.finish, FinishReason::kLength) << c.error.to_string();
-      EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
-    }
+    auto futs =
+        submit_all(*d.engine, prompts, kMax, mode == FaultyTransfer::Mode::kFail ? 100 : 200);
+    expect_length_outputs(futs, expected);
     // Every import fell back (a prompt whose blocks the decoder caches from an earlier round may
     // need no fetch at all).
     EXPECT_GE(d.decode->stats().kv_import_fallbacks - fallbacks0, 1u);

@@ -158,6 +158,44 @@ inline std::vector<std::vector<int32_t>> prompt_suite() {
   return out;
 }
 
+// Greedy outputs of `prompts` on one aggregated engine (ids 1, 2, ...): what disaggregated
+// serving must reproduce token for token.
+inline std::vector<std::vector<int32_t>> aggregated_outputs(
+    const std::vector<std::vector<int32_t>>& prompts, int max_tokens) {
+  auto agg = make_engine(EngineSetup{});
+  std::vector<std::vector<int32_t>> out;
+  uint64_t id = 1;
+  for (const auto& p : prompts)
+    out.push_back(wait(submit(*agg, id++, p, greedy(max_tokens))).tokens);
+  return out;
+}
+inline std::vector<std::vector<int32_t>> aggregated_outputs(int max_tokens) {
+  return aggregated_outputs(prompt_suite(), max_tokens);
+}
+
+// Submits every prompt greedily, with ids first_id, first_id + 1, ...
+inline std::vector<std::future<Collected>> submit_all(
+    engine::AsyncEngine& e, const std::vector<std::vector<int32_t>>& prompts, int max_tokens,
+    uint64_t first_id = 1) {
+  std::vector<std::future<Collected>> futs;
+  uint64_t id = first_id;
+  for (const auto& p : prompts) futs.push_back(submit(e, id++, p, greedy(max_tokens)));
+  return futs;
+}
+
+// Waits for each request: it ran to its token limit and produced expected[i].
+inline std::vector<Collected> expect_length_outputs(
+    std::vector<std::future<Collected>>& futs, const std::vector<std::vector<int32_t>>& expected) {
+  std::vector<Collected> out;
+  for (size_t i = 0; i < futs.size(); ++i) {
+    Collected c = wait(std::move(futs[i]));
+    EXPECT_EQ(c.finish, engine::FinishReason::kLength) << c.error.to_string();
+    EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 // Waits until pred() or the timeout; returns pred().
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {

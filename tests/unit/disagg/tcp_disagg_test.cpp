@@ -159,30 +159,15 @@ struct TcpDisagg {
   }
 };
 
-std::vector<std::vector<int32_t>> aggregated(int max_tokens) {
-  auto agg = make_engine(EngineSetup{});
-  std::vector<std::vector<int32_t>> out;
-  uint64_t id = 1;
-  for (const auto& p : prompt_suite())
-    out.push_back(wait(submit(*agg, id++, p, greedy(max_tokens))).tokens);
-  return out;
-}
-
 TEST(TcpDisaggTest, GreedyOutputsMatchAndRepeatsMoveOnlyMissingBlocks) {
   REQUIRE_STORIES();
   const int kMax = 32;
-  const auto expected = aggregated(kMax);
+  const auto expected = aggregated_outputs(kMax);
   TcpDisagg d;
   const auto prompts = prompt_suite();
-  std::vector<std::future<Collected>> futs;
-  uint64_t id = 1;
-  for (const auto& p : prompts) futs.push_back(submit(*d.engine, id++, p, greedy(kMax)));
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    Collected c = wait(std::move(futs[i]));
-    EXPECT_EQ(c.finish, FinishReason::kLength) << c.error.to_string();
-    EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
+  auto futs = submit_all(*d.engine, prompts, kMax);
+  for (const Collected& c : expect_length_outputs(futs, expected))
     EXPECT_EQ(c.completion_tokens, kMax);
-  }
   auto s1 = d.decode->engine->stats();
   EXPECT_EQ(s1.kv_imports, prompts.size());
   EXPECT_EQ(s1.kv_import_fallbacks, 0u);
@@ -213,22 +198,16 @@ TEST(TcpDisaggTest, GreedyOutputsMatchAndRepeatsMoveOnlyMissingBlocks) {
 TEST(TcpDisaggTest, PrefillWorkerVanishingMidTransferFallsBack) {
   REQUIRE_STORIES();
   const int kMax = 20;
-  const auto expected = aggregated(kMax);
+  const auto expected = aggregated_outputs(kMax);
   TcpDisagg d;
   const auto prompts = prompt_suite();
   d.decode_transfer->set_mode(FaultyTransfer::Mode::kHold);
-  std::vector<std::future<Collected>> futs;
-  uint64_t id = 1;
-  for (const auto& p : prompts) futs.push_back(submit(*d.engine, id++, p, greedy(kMax)));
+  auto futs = submit_all(*d.engine, prompts, kMax);
   ASSERT_TRUE(
       eventually([&] { return d.decode_transfer->parked() == static_cast<int>(prompts.size()); }));
   d.prefill->vanish();
   d.decode_transfer->resume_held();  // the pulls now hit a closed port
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    Collected c = wait(std::move(futs[i]));
-    EXPECT_EQ(c.finish, FinishReason::kLength) << c.error.to_string();
-    EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i;
-  }
+  expect_length_outputs(futs, expected);
   EXPECT_EQ(d.decode->engine->stats().kv_import_fallbacks, prompts.size());
   EXPECT_GE(d.tcp->stats().failures, prompts.size());
   // The prefill worker is gone for good: requests still complete, prefilled on the decoder.

@@ -289,13 +289,7 @@ TEST(UcxDisaggTest, GreedyOutputsMatchAggregated) {
   REQUIRE_STORIES();
   REQUIRE_UCX();
   const int kMax = 24;
-  std::vector<std::vector<int32_t>> expected;
-  {
-    auto agg = make_engine(EngineSetup{});
-    uint64_t id = 1;
-    for (const auto& p : prompt_suite())
-      expected.push_back(wait(submit(*agg, id++, p, greedy(kMax))).tokens);
-  }
+  const std::vector<std::vector<int32_t>> expected = aggregated_outputs(kMax);
   runtime::IoThreads frontend_io{1};
   auto made = UcxKvTransfer::create();
   ASSERT_TRUE(made.has_value()) << made.status().to_string();

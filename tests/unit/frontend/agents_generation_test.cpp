@@ -4,13 +4,11 @@
 #include <boost/json.hpp>
 
 #include "api/response_store.h"
-#include "fakes.h"
 #include "frontend/anthropic_protocol.h"
 #include "frontend/constraint_plan.h"
-#include "frontend/generation.h"
-#include "frontend/openai_protocol.h"
 #include "frontend/output_parsers.h"
 #include "frontend/responses_protocol.h"
+#include "generation_fixture.h"
 
 namespace turbine::frontend {
 namespace {
@@ -47,49 +45,24 @@ api::ToolSpec tool(std::string name) {
   return t;
 }
 
-class AgentsGenerationTest : public ::testing::Test {
+class AgentsGenerationTest : public testing::GenerationFixture {
  protected:
-  AgentsGenerationTest() {
-    auto m = std::make_shared<ModelEntry>();
-    m->name = "m";
-    m->tokenizer = tok_;
-    m->engine = engine_;
-    m->max_context = 64;
-    m->max_token_bytes = longest_token_bytes(*tok_);
-    ModelParsers parsers;
-    parsers.tool_format = parsers::ToolCallFormat::kHermes;
-    parsers.reasoning_format = parsers::ReasoningFormat::kThink;
-    m->text_processors = make_parser_factory(parsers);
-    model_ = m;
-  }
-
-  Generation generation(const ProtocolAdapter& protocol, const ParsedRequest& request) {
-    auto prepared = Preprocessor().prepare(request, *model_, protocol.prompt_field());
-    EXPECT_TRUE(prepared.has_value()) << prepared.status().to_string();
-    Generation g;
-    g.protocol = &protocol;
-    g.model = model_;
-    g.request = std::make_shared<const ParsedRequest>(request);
-    if (prepared) g.prepared = std::move(*prepared);
-    return g;
-  }
+  AgentsGenerationTest()
+      : GenerationFixture(/*first_id=*/1, [](ModelEntry& m) {
+          ModelParsers parsers;
+          parsers.tool_format = parsers::ToolCallFormat::kHermes;
+          parsers.reasoning_format = parsers::ReasoningFormat::kThink;
+          m.text_processors = make_parser_factory(parsers);
+        }) {}
 
   api::ChatRequest chat(bool stream, std::vector<api::ToolSpec> tools = {}) {
-    api::ChatRequest r;
-    r.model = "m";
-    api::ChatMessage msg;
-    msg.role = "user";
-    msg.content = "hi";
-    r.messages.push_back(msg);
-    r.sampling.stream = stream;
-    r.sampling.max_tokens = 16;
+    api::ChatRequest r = chat_request(stream, /*max_tokens=*/16);
     r.extras.tools = std::move(tools);
     if (r.extras.tools.empty()) r.extras.tool_choice.mode = api::ToolChoice::Mode::kNone;
     return r;
   }
 
-  void run(Generation g) { loop_.spawn(run_generation(env_, std::move(g), writer_)); }
-  int32_t id(std::string_view piece) const { return tok_->id(piece); }
+  void run(Generation g) { start(std::move(g)); }
   // The tokens of `text`, which the fake vocabulary must cover.
   std::vector<int32_t> toks(std::string_view text) const {
     std::vector<int32_t> t = tok_->encode(text, false);
@@ -104,18 +77,6 @@ class AgentsGenerationTest : public ::testing::Test {
     return out;
   }
 
-  std::shared_ptr<FakeTokenizer> tok_ = std::make_shared<FakeTokenizer>();
-  std::shared_ptr<FakeEngine> engine_ = std::make_shared<FakeEngine>();
-  ModelPtr model_;
-  metrics::FrontendMetrics metrics_{"m"};
-  trace::Tracer tracer_;
-  std::atomic<uint64_t> next_id_{1};
-  std::atomic<int> inflight_{0};
-  GenerationEnv env_{metrics_, tracer_, next_id_, inflight_};
-  FakeWriter writer_;
-  Loop loop_;
-  std::unique_ptr<ProtocolAdapter> chat_ = make_openai_chat_adapter();
-  std::unique_ptr<ProtocolAdapter> completions_ = make_openai_completions_adapter();
   api::ResponseStore store_{api::ResponseStore::Options{}};
   std::unique_ptr<ProtocolAdapter> responses_ = make_responses_adapter(store_);
   std::unique_ptr<ProtocolAdapter> messages_ = make_anthropic_adapter();

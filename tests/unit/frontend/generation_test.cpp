@@ -5,9 +5,8 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
-#include "fakes.h"
 #include "frontend/engine_call.h"
-#include "frontend/openai_protocol.h"
+#include "generation_fixture.h"
 
 namespace turbine::frontend {
 namespace {
@@ -30,27 +29,13 @@ std::vector<json::value> data_events(const std::string& sse) {
   return out;
 }
 
-class GenerationTest : public ::testing::Test {
+class GenerationTest : public testing::GenerationFixture {
  protected:
-  GenerationTest() {
-    auto m = std::make_shared<ModelEntry>();
-    m->name = "m";
-    m->tokenizer = tok_;
-    m->engine = engine_;
-    m->max_context = 64;
-    m->max_token_bytes = longest_token_bytes(*tok_);
-    model_ = m;
-  }
+  GenerationTest() : GenerationFixture(/*first_id=*/100) {}
 
-  // A request of `prompts` prepared as the preprocessor would.
+  // `request` prepared as the preprocessor would, with a header to pass through.
   Generation generation(const ProtocolAdapter& protocol, const ParsedRequest& request) {
-    auto prepared = Preprocessor().prepare(request, *model_, protocol.prompt_field());
-    EXPECT_TRUE(prepared.has_value()) << prepared.status().to_string();
-    Generation g;
-    g.protocol = &protocol;
-    g.model = model_;
-    g.request = std::make_shared<const ParsedRequest>(request);
-    g.prepared = std::move(*prepared);
+    Generation g = GenerationFixture::generation(protocol, request);
     g.headers = {{"x-test", "1"}};
     return g;
   }
@@ -64,20 +49,8 @@ class GenerationTest : public ::testing::Test {
     return r;
   }
 
-  api::ChatRequest chat(bool stream) {
-    api::ChatRequest r;
-    r.model = "m";
-    api::ChatMessage msg;
-    msg.role = "user";
-    msg.content = "hi";
-    r.messages.push_back(msg);
-    r.sampling.stream = stream;
-    r.sampling.max_tokens = 8;
-    return r;
-  }
+  api::ChatRequest chat(bool stream) { return chat_request(stream, /*max_tokens=*/8); }
 
-  void start(Generation g) { loop_.spawn(run_generation(env_, std::move(g), writer_)); }
-  int32_t id(std::string_view piece) const { return tok_->id(piece); }
   double metric(std::string_view prefix) {
     const std::string text = metrics_.serialize();
     size_t at = 0;
@@ -91,19 +64,6 @@ class GenerationTest : public ::testing::Test {
     }
     return -1;
   }
-
-  std::shared_ptr<FakeTokenizer> tok_ = std::make_shared<FakeTokenizer>();
-  std::shared_ptr<FakeEngine> engine_ = std::make_shared<FakeEngine>();
-  ModelPtr model_;
-  metrics::FrontendMetrics metrics_{"m"};
-  trace::Tracer tracer_;
-  std::atomic<uint64_t> next_id_{100};
-  std::atomic<int> inflight_{0};
-  GenerationEnv env_{metrics_, tracer_, next_id_, inflight_};
-  FakeWriter writer_;
-  Loop loop_;
-  std::unique_ptr<ProtocolAdapter> chat_ = make_openai_chat_adapter();
-  std::unique_ptr<ProtocolAdapter> completions_ = make_openai_completions_adapter();
 };
 
 TEST_F(GenerationTest, UnaryCompletionOfABatch) {

@@ -7,24 +7,12 @@
 #include "planner/capacity.h"
 #include "planner/predictor.h"
 #include "planner/profile.h"
+#include "planner_test_util.h"
 
 namespace turbine::planner {
 namespace {
 
-// A worker like the mock's timing model: prompts take 5 ms + 0.03 ms/token; a decode step
-// takes 5 ms + 0.02 ms per sequence + 4e-5 ms per context token read.
-Profile test_profile() {
-  Profile p;
-  for (double isl : {1000.0, 4000.0, 16000.0}) p.prefill.push_back({isl, 5 + 0.03 * isl});
-  for (double ctx : {1000.0, 8000.0}) {
-    DecodeCurve c;
-    c.context = ctx;
-    for (double k : {1.0, 16.0, 64.0, 256.0})
-      c.points.push_back({k, 5 + 0.02 * k + 4e-5 * k * ctx});
-    p.decode.push_back(c);
-  }
-  return p;
-}
+using testing::test_profile;
 
 TEST(Profile, JsonRoundTripAndValidation) {
   Profile p = test_profile();

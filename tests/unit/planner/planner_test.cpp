@@ -7,16 +7,12 @@
 #include <gtest/gtest.h>
 
 #include "metrics/metrics.h"
+#include "planner_test_util.h"
 
 namespace turbine::planner {
 namespace {
 
-PoolState ps(int replicas, int ready) {
-  PoolState s;
-  s.replicas = replicas;
-  s.ready = ready;
-  return s;
-}
+using testing::ps;
 
 struct Script {
   std::deque<Result<std::string>> replies;

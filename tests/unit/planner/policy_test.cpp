@@ -5,16 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "planner/capacity.h"
+#include "planner_test_util.h"
 
 namespace turbine::planner {
 namespace {
 
-PoolState ps(int replicas, int ready) {
-  PoolState s;
-  s.replicas = replicas;
-  s.ready = ready;
-  return s;
-}
+using testing::ps;
+using testing::test_profile;
 
 ModelConfig model(bool with_prefill, int dmin = 1, int dmax = 10) {
   ModelConfig m;
@@ -109,17 +106,19 @@ TEST(LoadPolicy, PrefillPoolFollowsTheQueueDecodePoolTheKvCache) {
   EXPECT_EQ(desired(d, PoolRole::kDecode), 3);
 }
 
-Profile sla_profile() {
-  Profile p;
-  for (double isl : {1000.0, 4000.0, 16000.0}) p.prefill.push_back({isl, 5 + 0.03 * isl});
-  for (double ctx : {1000.0, 8000.0}) {
-    DecodeCurve c;
-    c.context = ctx;
-    for (double k : {1.0, 16.0, 64.0, 256.0})
-      c.points.push_back({k, 5 + 0.02 * k + 4e-5 * k * ctx});
-    p.decode.push_back(c);
-  }
-  return p;
+// `m` with the SLA profile and targets: TTFT 400 ms, ITL `itl_ms`.
+ModelConfig with_sla(ModelConfig m, double itl_ms) {
+  m.profile = test_profile();
+  m.ttft_ms = 400;
+  m.itl_ms = itl_ms;
+  return m;
+}
+
+// SLA mode with a constant predictor (the tests feed the rates it should see).
+SlaModeConfig constant_sla() {
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kConstant;
+  return c;
 }
 
 ModelObservation sla_obs(double rate, double isl, double osl) {
@@ -137,12 +136,8 @@ ModelObservation sla_obs(double rate, double isl, double osl) {
 }
 
 TEST(SlaPolicy, SizesPoolsToMeetTheTargets) {
-  ModelConfig m = model(true);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 20;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(true), /*itl_ms=*/20);
+  SlaModeConfig c = constant_sla();
   SlaPolicy p(c, m);
   EXPECT_FALSE(p.decide(m, ModelObservation{}, pools(1, 1)).has_value());  // nothing completed
   auto d = p.decide(m, sla_obs(20, 4000, 200), pools(1, 1));
@@ -162,12 +157,8 @@ TEST(SlaPolicy, SizesPoolsToMeetTheTargets) {
 }
 
 TEST(SlaPolicy, ScaleDownWaitsForTheWindow) {
-  ModelConfig m = model(false);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 30;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(false), /*itl_ms=*/30);
+  SlaModeConfig c = constant_sla();
   c.scale_down_window = 3;
   c.correction_min_requests = 1000000;  // no corrections in this test
   SlaPolicy p(c, m);
@@ -183,12 +174,8 @@ TEST(SlaPolicy, ScaleDownWaitsForTheWindow) {
 }
 
 TEST(SlaPolicy, ScaleDownKeepsAMargin) {
-  ModelConfig m = model(false);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 30;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(false), /*itl_ms=*/30);
+  SlaModeConfig c = constant_sla();
   c.scale_down_window = 1;
   c.correction_min_requests = 1000000;
   SlaModeConfig no_margin = c;
@@ -220,12 +207,8 @@ TEST(SlaPolicy, ScaleDownKeepsAMargin) {
 }
 
 TEST(SlaPolicy, CorrectionFactorsFollowObservedLatency) {
-  ModelConfig m = model(true);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 20;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(true), /*itl_ms=*/20);
+  SlaModeConfig c = constant_sla();
   c.correction_weight = 1.0;
   SlaPolicy p(c, m);
   const Load load{20, 4000, 200};
@@ -253,10 +236,7 @@ TEST(SlaPolicy, CorrectionFactorsFollowObservedLatency) {
 }
 
 TEST(SlaPolicy, SizeGrowsMonotonicallyAsTheTargetTightens) {
-  ModelConfig m = model(false, 1, 12);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 30;
+  ModelConfig m = with_sla(model(false, 1, 12), /*itl_ms=*/30);
   const Load load{10, 4000, 200};  // E[S] = 0.125 s
   int last = 0;
   // Correction factors from 1 to 5: the effective TTFT target falls from 400 ms below what any
@@ -335,12 +315,8 @@ Boundary find_boundary(const ModelConfig& m, double margin) {
 }
 
 TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstLoad) {
-  ModelConfig m = model(false, 1, 12);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 30;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(false, 1, 12), /*itl_ms=*/30);
+  SlaModeConfig c = constant_sla();
   c.scale_down_window = 3;
   c.correction_min_requests = 1000000;  // rates only: no corrections
   const Boundary b = find_boundary(m, c.scale_down_margin);
@@ -389,12 +365,8 @@ TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstCorrection) {
   // without the margin and then, for one interval, with it; the pool shrinks, and the next
   // interval's factor brings the worker back. With the window's worst case, the factors of the
   // earlier intervals of the window still count.
-  ModelConfig m = model(false, 1, 12);
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 30;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(false, 1, 12), /*itl_ms=*/30);
+  SlaModeConfig c = constant_sla();
   c.scale_down_window = 3;
   c.correction_weight = 1.0;  // the factor is the last interval's observed / expected
   c.correction_min_requests = 1;
@@ -450,12 +422,9 @@ TEST(SlaPolicy, ATransientDoesNotUpdateTheCorrections) {
   // A burst starts: the interval where arrivals step up, and the next (its requests arrived
   // over both), see the queue build up. That is not an error of the steady-state model: the
   // factors stay; once the rate has held for two intervals they follow the observed latency.
-  ModelConfig m = model(false, 4, 4);  // the pool stays at 4: only the corrections move
-  m.profile = sla_profile();
-  m.ttft_ms = 400;
-  m.itl_ms = 30;
-  SlaModeConfig c;
-  c.predictor.kind = PredictorKind::kConstant;
+  ModelConfig m = with_sla(model(false, 4, 4),
+                           /*itl_ms=*/30);  // the pool stays at 4: only the corrections move
+  SlaModeConfig c = constant_sla();
   c.correction_weight = 1.0;
   c.correction_min_requests = 1;
   auto obs = [&](double rate, double factor) {

@@ -10,7 +10,7 @@ namespace {
 
 using test_util::byte_vocab;
 using test_util::compile_or_die;
-using test_util::full_match;
+using test_util::expect_full_matches;
 
 std::shared_ptr<const CompiledGrammar> gbnf(const std::string& text) {
   return compile_or_die(ebnf_to_grammar(text, CompileLimits{}), byte_vocab());
@@ -46,47 +46,29 @@ ws ::= | " " | "\n" [ \t]{0,20}
 )g";
 
 TEST(EbnfTest, JsonGrammarInLlamaCppStyle) {
-  auto g = gbnf(kJsonGbnf);
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, R"({"a": [1, 2.5e3, "x\n", true, null], "b": {}})"));
-  EXPECT_TRUE(full_match(g, "{}"));
-  EXPECT_TRUE(full_match(g, "{\n  \"k\": \"\\u00e9\"}"));
-  EXPECT_FALSE(full_match(g, "[1]"));  // root is an object
-  EXPECT_FALSE(full_match(g, R"({"a": })"));
-  EXPECT_FALSE(full_match(g, R"({"a": 01x})"));
+  expect_full_matches(
+      gbnf(kJsonGbnf),
+      {R"({"a": [1, 2.5e3, "x\n", true, null], "b": {}})", "{}", "{\n  \"k\": \"\\u00e9\"}"},
+      {"[1]" /* root is an object */, R"({"a": })", R"({"a": 01x})"});
 }
 
 TEST(EbnfTest, RepetitionClassesAndAny) {
-  auto g = gbnf(R"(root ::= "id-" [0-9]{2,3} ("/" [a-z]+){,2} [^a-z]? .)");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "id-12x"));
-  EXPECT_TRUE(full_match(g, "id-123/ab/c!é"));
-  EXPECT_FALSE(full_match(g, "id-1x"));
-  EXPECT_FALSE(full_match(g, "id-12/a/b/cx"));
-  auto u = gbnf("root ::= \"\\u00e9\\x41\" [\\u0100-\\U0001F600]+");
-  ASSERT_NE(u, nullptr);
-  EXPECT_TRUE(full_match(u, "éAĀ😀"));
-  EXPECT_FALSE(full_match(u, "éA"));
+  expect_full_matches(gbnf(R"(root ::= "id-" [0-9]{2,3} ("/" [a-z]+){,2} [^a-z]? .)"),
+                      {"id-12x", "id-123/ab/c!é"}, {"id-1x", "id-12/a/b/cx"});
+  expect_full_matches(gbnf("root ::= \"\\u00e9\\x41\" [\\u0100-\\U0001F600]+"), {"éAĀ😀"}, {"éA"});
 }
 
 TEST(EbnfTest, RecursionAndRulesOnOneLine) {
-  auto g = gbnf("root ::= expr\nexpr ::= term (\"+\" term)*\nterm ::= [0-9]+ | \"(\" expr \")\"");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "1+(2+(3+4))+5"));
-  EXPECT_FALSE(full_match(g, "1+(2+3"));
-  EXPECT_FALSE(full_match(g, "+1"));
+  expect_full_matches(
+      gbnf("root ::= expr\nexpr ::= term (\"+\" term)*\nterm ::= [0-9]+ | \"(\" expr \")\""),
+      {"1+(2+(3+4))+5"}, {"1+(2+3", "+1"});
   // Rules may follow each other on one line, names may hold - and _.
-  auto h = gbnf("root ::= a-b c_d a-b ::= \"x\" c_d ::= \"y\"");
-  ASSERT_NE(h, nullptr);
-  EXPECT_TRUE(full_match(h, "xy"));
+  expect_full_matches(gbnf("root ::= a-b c_d a-b ::= \"x\" c_d ::= \"y\""), {"xy"}, {});
 }
 
 TEST(EbnfTest, EmptyAlternativesAndUnusedRules) {
-  auto g = gbnf("root ::= \"a\" opt\nopt ::= \"b\" |\nunused ::= \"zzz\"");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "a"));
-  EXPECT_TRUE(full_match(g, "ab"));
-  EXPECT_FALSE(full_match(g, "azzz"));
+  expect_full_matches(gbnf("root ::= \"a\" opt\nopt ::= \"b\" |\nunused ::= \"zzz\""), {"a", "ab"},
+                      {"azzz"});
 }
 
 TEST(EbnfTest, ManyAlternativeRules) {
@@ -98,9 +80,8 @@ TEST(EbnfTest, ManyAlternativeRules) {
     text += "r" + std::to_string(i) + " ::= \"<" + std::to_string(i) + ">\"\n";
   }
   auto g = gbnf(text);
+  expect_full_matches(g, {"<7><299><0>"}, {"<300>"});
   ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "<7><299><0>"));
-  EXPECT_FALSE(full_match(g, "<300>"));
   Matcher m(g);
   std::string first;
   EXPECT_EQ(test_util::mask_disagreements(m, g->vocab(), &first), 0u) << first;

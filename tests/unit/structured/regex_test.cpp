@@ -10,62 +10,34 @@ namespace {
 
 using test_util::byte_vocab;
 using test_util::compile_or_die;
-using test_util::full_match;
+using test_util::expect_full_matches;
 
 std::shared_ptr<const CompiledGrammar> re(const std::string& pattern) {
   return compile_or_die(regex_to_grammar(pattern, CompileLimits{}), byte_vocab());
 }
 
 TEST(RegexTest, LiteralsClassesAndQuantifiers) {
-  auto g = re("ab[0-9]{2,3}c?");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "ab12"));
-  EXPECT_TRUE(full_match(g, "ab123c"));
-  EXPECT_FALSE(full_match(g, "ab1"));
-  EXPECT_FALSE(full_match(g, "ab1234"));
-  EXPECT_FALSE(full_match(g, "xab12"));
+  expect_full_matches(re("ab[0-9]{2,3}c?"), {"ab12", "ab123c"}, {"ab1", "ab1234", "xab12"});
 }
 
 TEST(RegexTest, AlternationGroupsAndEscapes) {
-  auto g = re(R"(^(?:cat|dog)s?\.\d+$)");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "cats.1"));
-  EXPECT_TRUE(full_match(g, "dog.42"));
-  EXPECT_FALSE(full_match(g, "cow.1"));
-  EXPECT_FALSE(full_match(g, "cat1"));
-  auto w = re(R"(\w+\s\W)");
-  ASSERT_NE(w, nullptr);
-  EXPECT_TRUE(full_match(w, "a_9 !"));
-  EXPECT_FALSE(full_match(w, "a_9 b"));
+  expect_full_matches(re(R"(^(?:cat|dog)s?\.\d+$)"), {"cats.1", "dog.42"}, {"cow.1", "cat1"});
+  expect_full_matches(re(R"(\w+\s\W)"), {"a_9 !"}, {"a_9 b"});
 }
 
 TEST(RegexTest, UnicodeClassesMatchWholeCharacters) {
-  auto g = re("[à-ÿ]+é");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "àÿé"));
-  EXPECT_FALSE(full_match(g, "aé"));
-  auto dot = re("a.b");
-  ASSERT_NE(dot, nullptr);
-  EXPECT_TRUE(full_match(dot,
-                         "a\xE2\x82\xAC"
-                         "b"));  // U+20AC
-  EXPECT_FALSE(full_match(dot, "a\nb"));
-  EXPECT_FALSE(full_match(dot,
-                          "a\xE2\x82"
-                          "b"));  // a truncated character
-  auto neg = re("[^a]");
-  ASSERT_NE(neg, nullptr);
-  EXPECT_TRUE(full_match(neg, "\xF0\x9F\x98\x80"));
-  EXPECT_FALSE(full_match(neg, "a"));
+  expect_full_matches(re("[à-ÿ]+é"), {"àÿé"}, {"aé"});
+  expect_full_matches(re("a.b"),
+                      {"a\xE2\x82\xAC"
+                       "b"},  // U+20AC
+                      {"a\nb",
+                       "a\xE2\x82"
+                       "b"});  // a truncated character
+  expect_full_matches(re("[^a]"), {"\xF0\x9F\x98\x80"}, {"a"});
 }
 
 TEST(RegexTest, CountedRepetition) {
-  auto g = re("x{3}y{2,}z{0,1}");
-  ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(full_match(g, "xxxyy"));
-  EXPECT_TRUE(full_match(g, "xxxyyyyyz"));
-  EXPECT_FALSE(full_match(g, "xxyy"));
-  EXPECT_FALSE(full_match(g, "xxxy"));
+  expect_full_matches(re("x{3}y{2,}z{0,1}"), {"xxxyy", "xxxyyyyyz"}, {"xxyy", "xxxy"});
 }
 
 TEST(RegexTest, SyntaxErrorsAreInvalidArgument) {

@@ -72,6 +72,16 @@ bool full_match(const std::shared_ptr<const CompiledGrammar>& g, const std::stri
   return m.accept_bytes(text) && m.can_terminate();
 }
 
+void expect_full_matches(const std::shared_ptr<const CompiledGrammar>& g,
+                         const std::vector<std::string>& matches,
+                         const std::vector<std::string>& mismatches) {
+  ASSERT_NE(g, nullptr);
+  for (const std::string& t : matches) EXPECT_TRUE(full_match(g, t)) << "should match: " << t;
+  for (const std::string& t : mismatches) {
+    EXPECT_FALSE(full_match(g, t)) << "should not match: " << t;
+  }
+}
+
 size_t mask_disagreements(Matcher& m, const Vocabulary& v, std::string* first) {
   std::vector<uint32_t> mask(v.mask_words());
   m.fill_next_token_bitmask(mask.data());

@@ -33,6 +33,12 @@ std::shared_ptr<const CompiledGrammar> compile_or_die(Result<Grammar> g,
 // Whether `text` as raw bytes is a complete output of the grammar.
 bool full_match(const std::shared_ptr<const CompiledGrammar>& g, const std::string& text);
 
+// Expects `g` compiled, every text of `matches` a complete output and none of `mismatches` one
+// (each failure names its text).
+void expect_full_matches(const std::shared_ptr<const CompiledGrammar>& g,
+                         const std::vector<std::string>& matches,
+                         const std::vector<std::string>& mismatches);
+
 // Compares the bitmask with accept_token (then rollback) for every id; returns the number of
 // disagreements and fills `first` with a description of the first.
 size_t mask_disagreements(Matcher& m, const Vocabulary& v, std::string* first);

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <map>
 
 #include "engine/backend.h"
 #include "structured/compiler_registry.h"
@@ -86,15 +85,16 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                  "can no longer make it yield, within a bound (0: off, first come first served)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd.add_option("--scheduling-policy", o.scheduling_policy,
-                 "fcfs: first come first served (a request's `priority` must be 0); priority: "
-                 "the queue is ordered by the requests' `priority` (lower first, then arrival) "
-                 "and KV preemption takes the lowest class's latest arrival first")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, engine::SchedulingPolicy>{
-              {"fcfs", engine::SchedulingPolicy::kFcfs},
-              {"priority", engine::SchedulingPolicy::kPriority}},
-          CLI::ignore_case))
+  cmd.add_option_function<std::string>(
+         "--scheduling-policy",
+         [&o](const std::string& name) {
+           // IsMember below has checked the name.
+           if (auto p = engine::parse_scheduling_policy(name)) o.scheduling_policy = *p;
+         },
+         "fcfs: first come first served (a request's `priority` must be 0); priority: the queue "
+         "is ordered by the requests' `priority` (lower first, then arrival) and KV preemption "
+         "takes the lowest class's latest arrival first")
+      ->check(CLI::IsMember({"fcfs", "priority"}))
       ->default_str("fcfs");
   cmd.add_option("--block-size", o.block_size, "Token positions per KV cache block")
       ->check(CLI::Range(1, 1024))

@@ -113,7 +113,6 @@ constexpr std::string_view kUnsupportedFields[] = {"prompt_logprobs",
                                                    "guided_decoding",
                                                    "guided_whitespace_pattern",
                                                    "spaces_between_special_tokens",
-                                                   "priority",
                                                    "kv_transfer_params",
                                                    "vllm_xargs"};
 
@@ -214,6 +213,14 @@ Status read_sampling(const json::object& obj, bool chat, SamplingOptions& s) {
     TURBINE_ASSIGN_OR_RETURN(s.stop_token_ids, as_token_array(*v, "stop_token_ids"));
   }
   TURBINE_RETURN_IF_ERROR(read_bool(obj, "ignore_eos", s.ignore_eos));
+  // vLLM's priority class: any integer (null: the default). Whether the server accepts a
+  // non-zero value is the engine's scheduling policy's to say (engine/scheduler.h).
+  if ((v = find_field(obj, "priority")) != nullptr && !v->is_null()) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t prio,
+                             read_int(*v, "priority", std::numeric_limits<int32_t>::min(),
+                                      std::numeric_limits<int32_t>::max()));
+    s.priority = static_cast<int>(prio);
+  }
   if ((v = find_field(obj, "min_tokens")) != nullptr) {
     TURBINE_ASSIGN_OR_RETURN(int64_t n,
                              read_int(*v, "min_tokens", 0, std::numeric_limits<int32_t>::max()));

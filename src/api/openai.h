@@ -13,7 +13,8 @@
 //   stream_options.include_usage, logprobs (+ top_logprobs in chat), echo (completions),
 //   add_generation_prompt, continue_final_message, chat_template, chat_template_kwargs, tools,
 //   tool_choice, parallel_tool_calls, reasoning_effort (chat; api/openai_extras.h), n (up to
-//   kMaxChoices), best_of (completions), logit_bias;
+//   kMaxChoices), best_of (completions), logit_bias, priority (vLLM's; a non-zero value is a 400
+//   from the engine unless the server runs --scheduling-policy priority);
 // - accepted only at the value that means "nothing to do": suffix "", modalities ["text"];
 // - honoured output constraints (api/output_constraint.h): response_format, structured_outputs,
 //   guided_json, guided_regex, guided_choice, guided_grammar (guided_decoding_backend is
@@ -64,8 +65,9 @@ struct SamplingOptions {
   std::vector<int32_t> stop_token_ids;  // vLLM extension, each >= 0
   bool ignore_eos = false;              // vLLM extension
   int min_tokens = 0;                   // vLLM extension: EOS/stop ids suppressed before this many
-  bool skip_special_tokens = true;      // vLLM extension: special tokens left out of the text
-  int n = 1;                            // choices per prompt, [1, kMaxChoices]
+  int priority = 0;  // vLLM extension: lower is served earlier (--scheduling-policy priority)
+  bool skip_special_tokens = true;  // vLLM extension: special tokens left out of the text
+  int n = 1;                        // choices per prompt, [1, kMaxChoices]
   // Completions: sequences generated per prompt, of which the n with the highest cumulative
   // logprob are returned; n <= best_of <= kMaxChoices, not with stream (unless equal to n).
   int best_of = 1;

@@ -25,6 +25,7 @@ Result<mock::MockEngineOptions> mock_engine_options(const model::Model& model,
   m.max_num_batched_tokens = std::max(m.max_num_batched_tokens, m.max_num_seqs);
   m.target_itl_ms = engine_options.target_itl_ms;
   m.target_ttft_ms = engine_options.target_ttft_ms;
+  m.scheduling_policy = engine_options.scheduling_policy;
   m.speedup = o.speedup;
   m.kv_bytes_per_token = o.mock_kv_bytes_per_token;
   m.kv_transfer_gbps = o.mock_kv_transfer_gbps;

@@ -85,6 +85,17 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                  "can no longer make it yield, within a bound (0: off, first come first served)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd.add_option_function<std::string>(
+         "--scheduling-policy",
+         [&o](const std::string& name) {
+           // IsMember below has checked the name.
+           if (auto p = engine::parse_scheduling_policy(name)) o.scheduling_policy = *p;
+         },
+         "fcfs: first come first served (a request's `priority` must be 0); priority: the queue "
+         "is ordered by the requests' `priority` (lower first, then arrival) and KV preemption "
+         "takes the lowest class's latest arrival first")
+      ->check(CLI::IsMember({"fcfs", "priority"}))
+      ->default_str("fcfs");
   cmd.add_option("--block-size", o.block_size, "Token positions per KV cache block")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
@@ -190,6 +201,7 @@ Result<std::unique_ptr<engine::Engine>> make_local_engine(const model::Model& mo
   eopts.max_num_seqs = opts.max_num_seqs;
   eopts.target_itl_ms = opts.target_itl_ms;
   eopts.target_ttft_ms = opts.target_ttft_ms;
+  eopts.scheduling_policy = opts.scheduling_policy;
   eopts.enable_prefix_caching = opts.enable_prefix_caching;
   eopts.kv_event_sink = opts.kv_event_sink;
   eopts.instance_id = opts.instance_id;

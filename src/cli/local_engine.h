@@ -26,6 +26,8 @@ struct LocalEngineOptions {
   // Latency targets (engine::EngineOptions, issue 29); 0: off.
   double target_itl_ms = 0;
   double target_ttft_ms = 0;
+  // --scheduling-policy: fcfs, or priority (the `priority` request field; engine/scheduler.h).
+  engine::SchedulingPolicy scheduling_policy = engine::SchedulingPolicy::kFcfs;
   int block_size = 16;
   int64_t kv_cache_memory = 0;  // bytes; 0: the backend's default budget
   bool enable_prefix_caching = true;

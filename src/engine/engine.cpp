@@ -132,6 +132,12 @@ Status Engine::submit(EngineRequest request) {
     }
   }
   TURBINE_RETURN_IF_ERROR(request.params.validate());
+  if (request.params.priority != 0 && options_.scheduling_policy != SchedulingPolicy::kPriority) {
+    // vLLM's rule: a priority means nothing under first-come-first-served, so say so.
+    return invalid_argument("priority " + std::to_string(request.params.priority) +
+                                " needs the server to run with --scheduling-policy priority",
+                            "priority");
+  }
   if (!request.params.logit_bias.empty() && request.params.logit_bias.back().first >= n_vocab_) {
     return invalid_argument("logit_bias names token " +
                                 std::to_string(request.params.logit_bias.back().first) +

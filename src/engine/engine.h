@@ -12,11 +12,12 @@
 // Scheduling (one step = one Backend::forward) follows the policy of engine/scheduler.h within
 // `max_num_batched_tokens` (and, with latency targets, within the time the step-time model
 // predicts, EngineOptions::target_itl_ms): running decodes, then running prefill chunks, then
-// admissions in FCFS (or TTFT deadline) order
-// (prefix-cache hits reused), preempting the newest running sequence by recomputation when KV
-// blocks run out (the client sees nothing but latency). After the step, newly full blocks are
-// registered in the prefix cache (BlockStored events). Cancelled and finished sequences free their
-// blocks at once (last block first, so that the prefix cache evicts leaves before their parents).
+// admissions in FCFS (or TTFT deadline) order, or by priority class first with
+// --scheduling-policy priority (prefix-cache hits reused), preempting the newest running sequence
+// (priority: the lowest class's latest arrival) by recomputation when KV blocks run out (the client
+// sees nothing but latency). After the step, newly full blocks are registered in the prefix cache
+// (BlockStored events). Cancelled and finished sequences free their blocks at once (last block
+// first, so that the prefix cache evicts leaves before their parents).
 //
 // Stats: the engine thread keeps a plain EngineStats and publishes a copy under a small mutex
 // before it delivers outputs, so a caller that saw an output sees the counters of its step.
@@ -51,6 +52,7 @@
 #include "engine/job_pool.h"
 #include "engine/kv_transfer.h"
 #include "engine/sampling.h"
+#include "engine/scheduler.h"
 #include "engine/step_model.h"
 #include "kv/block_pool.h"
 #include "kv/protocol.h"
@@ -115,6 +117,12 @@ struct EngineOptions {
   double target_itl_ms = 0;
   double target_ttft_ms = 0;
   static constexpr double kMaxItlBoost = 3.0;
+  // Queue order and preemption victims (engine/scheduler.h SchedulingPolicy). kFcfs refuses a
+  // request whose SamplingParams::priority is not 0 (kInvalidArgument naming `priority`, as vLLM
+  // does without --scheduling-policy priority). kPriority with target_ttft_ms: classes first,
+  // the deadline order within each class (the starvation bound too); the ITL boost of a request
+  // at risk is the same for every class.
+  SchedulingPolicy scheduling_policy = SchedulingPolicy::kFcfs;
   double min_prefill_share = 0.1;
   StepModelOptions step_model;  // its prior is replaced by Backend::step_time_prior()
   // KV cache tiers (issue 24, kvtier/): blocks evicted from the device pool are offered to it
@@ -228,7 +236,8 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // Chooses this step's work (engine/scheduler.h) and takes its KV blocks; empty when there is
   // nothing to run.
   std::vector<Planned> schedule();
-  // With a TTFT target: orders waiting_ by deadline (engine_step.cpp). Times: Backend::clock_ms().
+  // With a TTFT target or the priority policy: orders waiting_ by (priority class,) deadline or
+  // arrival (engine_step.cpp). Times: Backend::clock_ms().
   void order_queue(double now_ms);
   // The predicted time this step may take under the ITL target (engine_step.cpp).
   double step_time_limit(double now_ms) const;

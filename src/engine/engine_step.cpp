@@ -199,23 +199,35 @@ class Engine::SchedulerView final : public SchedulerKv {
 };
 
 void Engine::order_queue(double now_ms) {
-  // Earliest TTFT deadline first, with the starvation bound of ttft_queue_key (scheduler.h).
-  // Keys change only as time passes (a sequence that can no longer make it moves back), so the
+  // With a TTFT target: earliest deadline first, with the starvation bound of ttft_queue_key
+  // (scheduler.h); otherwise arrival order. Under the priority policy, by class first
+  // (queue_before). Keys change only as time passes (a sequence that can no longer make it moves
+  // back) or as sequences come back (preemption, failed imports, released prompt groups), so the
   // queue is sorted only when it is out of order.
+  const SchedulingPolicy policy = options_.scheduling_policy;
+  const bool ttft = options_.target_ttft_ms > 0;
   const StepCoefficients& cost = step_model_.coefficients();
   bool sorted = true;
-  double prev = -std::numeric_limits<double>::infinity();
+  const Sequence* prev = nullptr;
   for (auto& s : waiting_) {
-    const double prefill_ms =
-        cost.base_ms + cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false);
-    s->queue_key = ttft_queue_key(now_ms - s->arrival_ms, prefill_ms, options_.target_ttft_ms,
-                                  s->n_generated > 0);
-    sorted = sorted && s->queue_key >= prev;
-    prev = s->queue_key;
+    if (ttft) {
+      const double prefill_ms =
+          cost.base_ms + cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false);
+      s->queue_key = ttft_queue_key(now_ms - s->arrival_ms, prefill_ms, options_.target_ttft_ms,
+                                    s->n_generated > 0);
+    } else {
+      s->queue_key = s->arrival_ms;
+    }
+    sorted =
+        sorted && (prev == nullptr || !queue_before(policy, s->req.params.priority, s->queue_key,
+                                                    prev->req.params.priority, prev->queue_key));
+    prev = s.get();
   }
   if (sorted) return;
-  std::stable_sort(waiting_.begin(), waiting_.end(),
-                   [](const auto& a, const auto& b) { return a->queue_key < b->queue_key; });
+  std::stable_sort(waiting_.begin(), waiting_.end(), [policy](const auto& a, const auto& b) {
+    return queue_before(policy, a->req.params.priority, a->queue_key, b->req.params.priority,
+                        b->queue_key);
+  });
 }
 
 double Engine::step_time_limit(double now_ms) const {
@@ -250,7 +262,8 @@ double Engine::step_time_limit(double now_ms) const {
 
 std::vector<Engine::Planned> Engine::schedule() {
   const double now_ms = backend_->clock_ms();
-  if (options_.target_ttft_ms > 0 && waiting_.size() > 1) order_queue(now_ms);
+  const bool priority = options_.scheduling_policy == SchedulingPolicy::kPriority;
+  if ((options_.target_ttft_ms > 0 || priority) && waiting_.size() > 1) order_queue(now_ms);
   // Only as many waiting sequences as there are free slots can start.
   const int slots = options_.max_num_seqs - static_cast<int>(running_.size() + fetching_.size());
   const size_t n_heads = std::min(waiting_.size(), static_cast<size_t>(std::max(0, slots)));
@@ -260,13 +273,14 @@ std::vector<Engine::Planned> Engine::schedule() {
   states.reserve(running_.size() + n_heads);
   for (const auto& s : running_) {
     seqs.push_back(s.get());
-    states.push_back(
-        {static_cast<int>(s->tokens.size()), s->n_computed, static_cast<int>(s->blocks.size())});
+    states.push_back({static_cast<int>(s->tokens.size()), s->n_computed,
+                      static_cast<int>(s->blocks.size()), s->req.params.priority, s->arrival_ms});
   }
   for (size_t k = 0; k < n_heads; ++k) {
     seqs.push_back(waiting_[k].get());
     states.push_back({static_cast<int>(waiting_[k]->tokens.size()), 0,
-                      static_cast<int>(waiting_[k]->blocks.size())});
+                      static_cast<int>(waiting_[k]->blocks.size()),
+                      waiting_[k]->req.params.priority, waiting_[k]->arrival_ms});
   }
   ScheduleInput in;
   in.running = std::span<const SchedSeq>(states).first(running_.size());
@@ -275,6 +289,7 @@ std::vector<Engine::Planned> Engine::schedule() {
   in.token_budget = options_.max_num_batched_tokens;
   in.max_num_seqs = options_.max_num_seqs;
   in.block_size = block_size_;
+  in.policy = options_.scheduling_policy;
   if (options_.target_itl_ms > 0) {
     in.cost = &step_model_.coefficients();
     in.time_limit_ms = step_time_limit(now_ms);
@@ -284,14 +299,15 @@ std::vector<Engine::Planned> Engine::schedule() {
   SchedulerView view(*this, seqs);
   const SchedulePlan plan = engine::schedule(in, view);
 
-  // Preempted: newest first, each to the queue's front (so the oldest of them ends up first).
+  // Preempted: in the plan's order, each to the queue's front (under fcfs newest first, so the
+  // oldest of them ends up first; under priority the next step's order_queue sorts them in).
   std::vector<Sequence*> preempted_leaders;
-  for ([[maybe_unused]] size_t i : plan.preempted) {
-    if (running_.back()->group_leader) preempted_leaders.push_back(running_.back().get());
-    waiting_.push_front(std::move(running_.back()));
-    running_.pop_back();
+  for (size_t i : plan.preempted) {
+    if (running_[i]->group_leader) preempted_leaders.push_back(running_[i].get());
+    waiting_.push_front(std::move(running_[i]));
     stats_.preemptions++;
   }
+  if (!plan.preempted.empty()) std::erase(running_, nullptr);
   // Started: the queue's first started + fetching sequences, in order.
   const size_t n_started = plan.started.size() + plan.fetching.size();
   size_t next_fetching = 0;

@@ -50,6 +50,10 @@ struct SamplingParams {
   // sampled): the engine replays them into the sequence's matcher before it samples. They include
   // the reasoning and its end marker when the constraint has a start trigger.
   int constraint_replay = 0;
+  // Priority class (vLLM's `priority`): lower values are served earlier; any int, default 0. Only
+  // an engine with the priority scheduling policy accepts a non-zero value (engine/scheduler.h);
+  // routers, disaggregation and the request plane carry it unchanged.
+  int priority = 0;
 
   Status validate() const;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 
 namespace turbine::engine {
 
@@ -20,12 +21,13 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
   int budget = in.token_budget;
   std::vector<int> blocks(in.running.size());
   for (size_t i = 0; i < in.running.size(); ++i) blocks[i] = in.running[i].n_blocks;
-  size_t n_running = in.running.size();  // [0, n_running) not preempted
+  std::vector<bool> alive(in.running.size(), true);  // not preempted
+  size_t n_running = in.running.size();              // how many are alive
   bool preempted = false;
   std::vector<int> start_pos(in.running.size() + in.waiting.size(), 0);  // of planned chunks
 
-  // Blocks for n more positions of running sequence i, preempting the newest running sequences
-  // while there are too few. False: i itself was the newest and is preempted.
+  // Blocks for n more positions of running sequence i, preempting running sequences (the
+  // policy's victim first) while there are too few. False: i itself was the victim.
   auto grow_running = [&](size_t i, int n) {
     for (;;) {
       const int extra = blocks_short(in.running[i].n_computed + n, blocks[i], bs);
@@ -35,7 +37,9 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
         return true;
       }
       preempted = true;
-      const size_t victim = --n_running;
+      const size_t victim = preemption_victim(in.policy, in.running, alive);
+      alive[victim] = false;
+      --n_running;
       kv.free(victim);
       blocks[victim] = 0;
       plan.preempted.push_back(victim);
@@ -78,7 +82,8 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
   bool out_of_time = false;
   for (int pass = 0; pass < 2 && !out_of_time; ++pass) {
     if (pass == 1) begin_prefill();
-    for (size_t i = 0; i < n_running && budget > 0; ++i) {
+    for (size_t i = 0; i < in.running.size() && budget > 0; ++i) {
+      if (!alive[i]) continue;
       const SchedSeq& s = in.running[i];
       const int remaining = s.n_tokens - s.n_computed;
       if ((pass == 0) != (remaining == 1)) continue;
@@ -87,7 +92,9 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
         out_of_time = true;  // later chunks wait too, as admissions do
         break;
       }
-      if (!grow_running(i, n)) break;  // i was the newest: nothing after it runs either
+      // i was the victim: under kFcfs it was the newest, so nothing after it is alive; under
+      // kPriority the others may still fit in what it freed.
+      if (!grow_running(i, n)) continue;
       plan.chunks.push_back({i, n});
       start_pos[i] = s.n_computed;
       budget -= n;
@@ -142,6 +149,40 @@ SchedulePlan schedule(const ScheduleInput& in, SchedulerKv& kv) {
     plan.predicted_ms = cost->predict_ms(shape);
   }
   return plan;
+}
+
+const char* scheduling_policy_name(SchedulingPolicy policy) {
+  return policy == SchedulingPolicy::kPriority ? "priority" : "fcfs";
+}
+
+Result<SchedulingPolicy> parse_scheduling_policy(std::string_view name) {
+  if (name == "fcfs") return SchedulingPolicy::kFcfs;
+  if (name == "priority") return SchedulingPolicy::kPriority;
+  return invalid_argument(
+      "scheduling policy must be fcfs or priority, got \"" + std::string(name) + "\"",
+      "scheduling_policy");
+}
+
+bool queue_before(SchedulingPolicy policy, int priority, double key, int other_priority,
+                  double other_key) {
+  if (policy == SchedulingPolicy::kPriority && priority != other_priority)
+    return priority < other_priority;
+  return key < other_key;
+}
+
+size_t preemption_victim(SchedulingPolicy policy, std::span<const SchedSeq> running,
+                         const std::vector<bool>& alive) {
+  size_t victim = running.size();
+  for (size_t i = running.size(); i-- > 0;) {
+    if (!alive[i]) continue;
+    if (policy == SchedulingPolicy::kFcfs) return i;
+    // Later-admitted wins ties: scanning from the back, only a strictly larger key replaces it.
+    if (victim == running.size() || running[i].priority > running[victim].priority ||
+        (running[i].priority == running[victim].priority &&
+         running[i].arrival > running[victim].arrival))
+      victim = i;
+  }
+  return victim;
 }
 
 double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, bool resumed) {

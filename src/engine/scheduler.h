@@ -6,9 +6,9 @@
 //     left to compute), then prefill chunks (chunked prefill: as many positions as the budget
 //     leaves; a preempted sequence recomputes prompt + generated tokens the same way). A chunk's
 //     KV blocks are taken before the next chunk is planned; when none are left, the newest running
-//     sequence is preempted by recomputation (its blocks freed, its planned tokens handed back;
-//     it goes back to the front of the queue) until the chunk fits or the sequence itself was
-//     the newest.
+//     sequence (kPriority: the lowest class's latest arrival) is preempted by recomputation (its
+//     blocks freed, its planned tokens handed back; it goes back to the front of the queue) until
+//     the chunk fits or the sequence itself was the newest.
 //  2. If nothing was preempted, waiting sequences start FCFS (no overtaking: the first that does
 //     not fit ends admission) while fewer than `max_num_seqs` hold slots and the budget lasts.
 //     A start reuses the sequence's cached prefix (whole blocks, never its last token, so that
@@ -30,17 +30,38 @@
 
 #include <cstddef>
 #include <span>
+#include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "engine/step_model.h"
 
 namespace turbine::engine {
+
+// How the queue is ordered and who is preempted (`--scheduling-policy`, vLLM's names):
+//  kFcfs: arrival order (or the TTFT deadline order, see ttft_queue_key); the newest running
+//    sequence is preempted first. SamplingParams::priority must be 0.
+//  kPriority: priority classes (SamplingParams::priority, lower value = served earlier, default
+//    0): the queue is ordered by (priority, arrival) (with a TTFT target: by priority, then the
+//    deadline key within a class); when KV blocks run out, the running sequence with the largest
+//    (priority, arrival) is preempted first (vLLM's rule), so a lower class gives up its blocks
+//    before a higher one. No aging: under a steady load of higher-priority requests a lower class
+//    waits (as in vLLM); the TTFT starvation bound holds within a class only. A waiting
+//    high-priority request does not preempt running ones: it is first in line for the next free
+//    blocks and slot.
+enum class SchedulingPolicy { kFcfs, kPriority };
+const char* scheduling_policy_name(SchedulingPolicy policy);  // "fcfs", "priority"
+// "fcfs" or "priority"; anything else is kInvalidArgument naming `scheduling_policy`.
+Result<SchedulingPolicy> parse_scheduling_policy(std::string_view name);
 
 // A sequence as the policy sees it.
 struct SchedSeq {
   int n_tokens = 0;    // prompt + generated tokens so far
   int n_computed = 0;  // positions already in its KV blocks (0 for a waiting sequence)
   int n_blocks = 0;    // KV blocks it holds
+  // kPriority only: its class (lower first) and its arrival (any clock; earlier = smaller).
+  int priority = 0;
+  double arrival = 0;
 };
 
 struct ScheduleInput {
@@ -54,6 +75,9 @@ struct ScheduleInput {
   const StepCoefficients* cost = nullptr;
   double time_limit_ms = 0;
   double min_prefill_ms = 0;
+  // Who is preempted when blocks run out (see SchedulingPolicy); `waiting` is expected in the
+  // policy's queue order (queue_before).
+  SchedulingPolicy policy = SchedulingPolicy::kFcfs;
 };
 
 // How a waiting sequence starts (SchedulerKv::start).
@@ -90,8 +114,9 @@ struct ScheduledChunk {
 struct SchedulePlan {
   // Running decodes, running prefill chunks (each oldest first), then the sequences that start.
   std::vector<ScheduledChunk> chunks;
-  // Running sequences preempted, newest first (each was the newest left): they go back to the
-  // front of the queue in this order, so that the oldest of them ends up first.
+  // Running sequences preempted, in the order chosen: under kFcfs newest first (each was the
+  // newest left), so that pushing each to the queue's front leaves the oldest first; under
+  // kPriority each had the largest (priority, arrival) left (the queue is re-sorted anyway).
   std::vector<size_t> preempted;
   // Waiting sequences that start running / that began a KV import, each in queue order; together
   // they are the first started.size() + fetching.size() waiting sequences.
@@ -111,5 +136,17 @@ SchedulePlan schedule(const ScheduleInput& input, SchedulerKv& kv);
 // goes first. Pure.
 inline constexpr double kStarvationFactor = 4.0;
 double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, bool resumed);
+
+// The queue's order: whether a sequence of (priority, key) goes before one of (other_priority,
+// other_key). `key` is the arrival time, or ttft_queue_key under a TTFT target. kFcfs ignores
+// priorities. A strict weak order, for a stable sort. Pure.
+bool queue_before(SchedulingPolicy policy, int priority, double key, int other_priority,
+                  double other_key);
+
+// The running sequence preempted next among those with `alive[i]`: under kFcfs the last alive
+// (the newest admitted); under kPriority the largest (priority, arrival), the later-admitted on
+// ties. `alive` has running.size() entries and at least one true. Pure.
+size_t preemption_victim(SchedulingPolicy policy, std::span<const SchedSeq> running,
+                         const std::vector<bool>& alive);
 
 }  // namespace turbine::engine

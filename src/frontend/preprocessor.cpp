@@ -235,6 +235,7 @@ Result<engine::SamplingParams> Preprocessor::engine_params(const api::SamplingOp
   p.frequency_penalty = s.frequency_penalty;
   p.repetition_penalty = s.repetition_penalty;
   p.min_tokens = s.min_tokens;
+  p.priority = s.priority;
   p.ignore_eos = s.ignore_eos;
   p.stop_token_ids = s.stop_token_ids;
   p.n_logprobs = s.logprobs ? *s.logprobs : -1;

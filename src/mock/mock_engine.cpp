@@ -30,6 +30,7 @@ engine::EngineOptions engine_options(const MockEngineOptions& o) {
   e.enable_prefix_caching = o.enable_prefix_caching;
   e.target_itl_ms = o.target_itl_ms;
   e.target_ttft_ms = o.target_ttft_ms;
+  e.scheduling_policy = o.scheduling_policy;
   e.eos_token_ids = o.eos_token_ids;
   e.grammar_compiler = o.grammar_compiler;
   e.kv_event_sink = o.kv_event_sink;

@@ -46,6 +46,7 @@ struct MockEngineOptions {
   // Latency targets in simulated milliseconds (engine::EngineOptions); 0: off.
   double target_itl_ms = 0;
   double target_ttft_ms = 0;
+  engine::SchedulingPolicy scheduling_policy = engine::SchedulingPolicy::kFcfs;
   double speedup = 1.0;  // simulated seconds per wall-clock second
   MockTiming timing;
   std::shared_ptr<kv::KvEventSink> kv_event_sink;  // null: no KV events

@@ -175,7 +175,8 @@ asio::awaitable<Status> pull_blocks(tcp::socket& socket, const engine::KvTransfe
     const auto type = static_cast<uint8_t>(frame[5]);
     const auto code = static_cast<uint8_t>(frame[14]);
     const size_t rest = len + 4 - kHead;
-    if (version != kWireVersion || type != static_cast<uint8_t>(FrameType::kKvData) ||
+    if (version < kOldestReadableWireVersion || version > kWireVersion ||
+        type != static_cast<uint8_t>(FrameType::kKvData) ||
         static_cast<size_t>(msg_len) + 4 > rest) {
       frame.resize(len + 4);
       co_await asio::async_read(socket, asio::buffer(frame.data() + kHead, rest), whole(rest),

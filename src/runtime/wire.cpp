@@ -221,12 +221,15 @@ void encode(const RequestFrame& f, std::string& out) {
   w.raw(f.trace.span_id);
   w.u8(f.trace.flags);
   // --- wire version 6 (prompt logprobs): flag 4 adds an i32 after the import section. ---
+  // --- wire version 8 (priority classes): flag 8 adds an i32 after that. ---
   const bool prompt_lp = p.prompt_logprobs >= 0;
-  if (f.disagg.prefill_only || f.disagg.import || prompt_lp) {
+  const bool priority = p.priority != 0;
+  if (f.disagg.prefill_only || f.disagg.import || prompt_lp || priority) {
     w.u8(static_cast<uint8_t>((f.disagg.prefill_only ? 1 : 0) | (f.disagg.import ? 2 : 0) |
-                              (prompt_lp ? 4 : 0)));
+                              (prompt_lp ? 4 : 0) | (priority ? 8 : 0)));
     if (f.disagg.import) write_meta(w, *f.disagg.import);
     if (prompt_lp) w.raw(static_cast<int32_t>(p.prompt_logprobs));
+    if (priority) w.raw(static_cast<int32_t>(p.priority));
   }
 }
 
@@ -356,9 +359,11 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
   uint8_t version = 0, type = 0;
   (void)r.raw(version);
   (void)r.raw(type);
-  if (version != kWireVersion) {
+  if (version < kOldestReadableWireVersion || version > kWireVersion) {
     return Status(StatusCode::kInvalidArgument, "request-plane version " + std::to_string(version) +
-                                                    ", expected " + std::to_string(kWireVersion));
+                                                    ", expected " +
+                                                    std::to_string(kOldestReadableWireVersion) +
+                                                    ".." + std::to_string(kWireVersion));
   }
   switch (static_cast<FrameType>(type)) {
     case FrameType::kRequest: {
@@ -368,7 +373,10 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
         return malformed("request");
       if (!r.at_end()) {
         uint8_t flags = 0;
-        if (!r.raw(flags) || flags == 0 || flags > 7) return malformed("request disagg flags");
+        // Flag 8 (priority) exists from version 8 on.
+        const uint8_t max_flags = version >= 8 ? 15 : 7;
+        if (!r.raw(flags) || flags == 0 || flags > max_flags)
+          return malformed("request disagg flags");
         f.disagg.prefill_only = (flags & 1) != 0;
         if ((flags & 2) != 0 && !read_meta(r, f.disagg.import))
           return malformed("request KV import");
@@ -376,6 +384,11 @@ Result<Frame> decode(std::span<const uint8_t> frame) {
         int32_t k = -1;
         if ((flags & 4) != 0 && (!r.raw(k) || k < 0)) return malformed("request prompt logprobs");
         f.params.prompt_logprobs = k;
+        // --- wire version 8 (priority classes) ---
+        int32_t priority = 0;
+        if ((flags & 8) != 0 && (!r.raw(priority) || priority == 0))
+          return malformed("request priority");
+        f.params.priority = priority;
       }
       if (!r.at_end()) return malformed("request trailing bytes");
       return Frame(std::move(f));

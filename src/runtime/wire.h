@@ -34,6 +34,7 @@
 // Prompt logprobs (version 6, issue 18 item 4): Request flags bit 4 (the flags byte is written
 // when any bit is set) adds i32 prompt_logprobs after the import section; Output adds an optional
 // section u8 2, tokens[] (same layout as `tokens`) after the KV transfer section.
+// Priority classes (version 8, issue 29): Request flags bit 8 adds i32 priority (non-zero) last.
 //
 // Connection life (version 4, issue 18):
 //   Hello   (client -> worker, the first frame of every connection): str token. A worker with a
@@ -72,7 +73,12 @@ namespace turbine::runtime {
 // trigger (i32[] end, i32[] open after constraint_replay, at most kMaxTriggerIds each), so a
 // worker lets a reasoning model think before the grammar starts (a v6 peer fails on the Hello's
 // version rather than constraining the reasoning).
-inline constexpr uint8_t kWireVersion = 7;
+// 8: request flag 8 adds i32 priority (SamplingParams::priority, priority scheduling) after the
+// prompt logprobs; written only when non-zero, so a v8 frame without it has v7's layout, and a v8
+// peer reads v7 frames (kOldestReadableWireVersion). A v7 peer still fails on the version of a
+// v8 peer's first frame.
+inline constexpr uint8_t kWireVersion = 8;
+inline constexpr uint8_t kOldestReadableWireVersion = 7;
 // A Hello larger than this closes the connection before it is read whole: an unauthenticated peer
 // cannot make the worker buffer a 32 MiB frame.
 inline constexpr uint32_t kMaxHelloBytes = 4096;

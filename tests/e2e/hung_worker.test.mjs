@@ -34,7 +34,7 @@ function requestPlanePort(worker) {
 
 // One request-plane frame: u32 length, u8 version (4), u8 type, body.
 // The request plane's version (kWireVersion in src/runtime/wire.h).
-const kWireVersion = 7;
+const kWireVersion = 8;
 function frame(type, body) {
   const head = Buffer.alloc(6);
   head.writeUInt32LE(body.length + 2, 0);

@@ -143,6 +143,32 @@ TEST(RequestFieldsTest, MinTokensAndSkipSpecialTokensAreHonoured) {
   expect_rejected(completion(R"(,"min_tokens":-1)"), "min_tokens");
 }
 
+// vLLM's `priority` (issue 29): any integer on both endpoints (integral floats too), null or
+// absent = 0; other types are a 400 naming it. Whether a non-zero value is served is the engine's
+// scheduling policy's call (engine_test.cpp).
+TEST(RequestFieldsTest, PriorityIsAnIntegerOnBothEndpoints) {
+  const std::pair<const char*, int> ok[] = {{R"(,"priority":3)", 3},
+                                            {R"(,"priority":-7)", -7},
+                                            {R"(,"priority":2.0)", 2},
+                                            {R"(,"priority":null)", 0},
+                                            {"", 0},
+                                            {R"(,"priority":-2147483648)", -2147483648}};
+  for (const auto& [extra, want] : ok) {
+    auto c = completion(extra);
+    ASSERT_TRUE(c.has_value()) << extra << ": " << c.status().to_string();
+    EXPECT_EQ(c->sampling.priority, want) << extra;
+    auto h = chat(extra);
+    ASSERT_TRUE(h.has_value()) << extra << ": " << h.status().to_string();
+    EXPECT_EQ(h->sampling.priority, want) << extra;
+  }
+  for (const char* bad :
+       {R"(,"priority":"high")", R"(,"priority":1.5)", R"(,"priority":true)", R"(,"priority":[1])",
+        R"(,"priority":{"a":1})", R"(,"priority":2147483648)", R"(,"priority":-2147483649)"}) {
+    expect_rejected(completion(bad), "priority");
+    expect_rejected(chat(bad), "priority");
+  }
+}
+
 TEST(StreamUsageTest, ChunksCarryNullUsageWhenTheStreamEndsWithUsage) {
   ResponseMeta meta{"id", 1, "m"};
   meta.null_usage_in_chunks = true;

@@ -197,6 +197,63 @@ TEST(EngineTest, BatchesConcurrentRequestsAndQueuesBeyondSlots) {
   EXPECT_EQ(b->max_batch(), 4);  // queued sequences share steps, never more than max_num_seqs
 }
 
+// Priority classes (issue 29): without --scheduling-policy priority a priority is refused, as
+// vLLM does; with it, queued requests start by (priority, arrival).
+TEST(EngineTest, PriorityNeedsThePriorityPolicy) {
+  Engine engine(std::make_unique<CountingBackend>(1, 64), kVocab, EngineOptions{});
+  Status st;
+  auto p = greedy(2);
+  p.priority = 1;
+  run(engine, 1, {1}, p, &st);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.field(), "priority");
+  EXPECT_NE(st.message().find("--scheduling-policy priority"), std::string::npos) << st.message();
+  p.priority = 0;  // the default is fine under fcfs
+  EXPECT_EQ(run(engine, 2, {1}, p).get().tokens, (std::vector<int32_t>{2, 3}));
+}
+
+TEST(EngineTest, PriorityPolicyStartsTheQueueByClassThenArrival) {
+  for (const SchedulingPolicy policy : {SchedulingPolicy::kPriority, SchedulingPolicy::kFcfs}) {
+    auto backend = std::make_unique<CountingBackend>(2, 64);
+    CountingBackend* b = backend.get();
+    EngineOptions opts;
+    opts.max_num_seqs = 1;  // one at a time: the finish order is the start order
+    opts.scheduling_policy = policy;
+    Engine engine(std::move(backend), kVocab, opts);
+    std::mutex mu;
+    std::vector<uint64_t> order;
+    std::vector<std::future<Collected>> futures;
+    b->hold();
+    const int priorities[] = {0, 3, 1, 2, 1, -1};
+    for (uint64_t id = 0; id < 6; ++id) {
+      EngineRequest req;
+      req.id = id;
+      req.prompt = {static_cast<int32_t>(id)};
+      req.params = greedy(2);
+      if (policy == SchedulingPolicy::kPriority) req.params.priority = priorities[id];
+      auto promise = std::make_shared<std::promise<Collected>>();
+      futures.push_back(promise->get_future());
+      req.on_output = [&mu, &order, id, promise](EngineOutput&& out) {
+        if (out.finish == FinishReason::kNone) return;
+        {
+          std::lock_guard lock(mu);
+          order.push_back(id);
+        }
+        promise->set_value({});
+      };
+      ASSERT_TRUE(engine.submit(std::move(req)).is_ok());
+    }
+    b->release();
+    for (auto& f : futures) f.get();
+    // Request 0 may have started before the others arrived; it has the smallest non-negative
+    // class, so it is first either way unless -1 (request 5) was queued with it.
+    std::vector<uint64_t> want = {0, 5, 2, 4, 3, 1};
+    if (policy == SchedulingPolicy::kFcfs) want = {0, 1, 2, 3, 4, 5};
+    if (policy == SchedulingPolicy::kPriority && order.front() == 5) want = {5, 0, 2, 4, 3, 1};
+    EXPECT_EQ(order, want) << scheduling_policy_name(policy);
+  }
+}
+
 TEST(EngineTest, ChunkedPrefillRespectsTokenBudget) {
   auto backend = std::make_unique<CountingBackend>(2, 512);
   CountingBackend* b = backend.get();

@@ -190,6 +190,27 @@ TEST(MockEngineTest, PreemptsWhenBlocksRunOutAndFinishesEverything) {
   EXPECT_EQ(e.stats().kv_used_blocks, 0);
 }
 
+// Issue 29: the mock engine takes --scheduling-policy like a real one (the same Engine).
+TEST(MockEngineTest, PriorityFollowsTheSchedulingPolicy) {
+  for (const auto policy : {engine::SchedulingPolicy::kFcfs, engine::SchedulingPolicy::kPriority}) {
+    MockEngineOptions o = small();
+    o.scheduling_policy = policy;
+    MockEngine e(o);
+    Collector c;
+    EngineRequest r = req(1, seq(20), c, 2);
+    r.params.priority = -4;
+    const Status st = e.submit(std::move(r));
+    if (policy == engine::SchedulingPolicy::kFcfs) {
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+      EXPECT_EQ(st.field(), "priority");
+      continue;
+    }
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    ASSERT_TRUE(c.wait());
+    EXPECT_EQ(c.tokens().size(), 2u);
+  }
+}
+
 // Issue 29: outputs stamped with the engine's simulated clock (the callback runs on the engine
 // thread right after the step that made the token, so the gap between two tokens of a decoding
 // sequence is the simulated time of the step that made the later one).

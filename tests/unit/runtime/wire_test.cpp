@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "runtime/component.h"
 #include "runtime/model_card.h"
@@ -143,8 +144,48 @@ TEST(Wire, AnOlderPeerIsRefusedWithTheVersionInTheError) {
   buf[kFrameHeaderBytes] = 6;  // what a peer before the constraint's start trigger sends
   auto f = decode(bytes(buf));
   ASSERT_FALSE(f.has_value());
-  EXPECT_NE(f.status().message().find("version 6, expected 7"), std::string::npos)
+  EXPECT_NE(f.status().message().find("version 6, expected 7..8"), std::string::npos)
       << f.status().message();
+}
+
+// Wire version 8: the priority class travels as request flag 8 + i32, only when non-zero.
+TEST(Wire, RequestCarriesItsPriority) {
+  for (const int priority : {-5, 0, 3, std::numeric_limits<int32_t>::max()}) {
+    RequestFrame r;
+    r.id = 4;
+    r.prompt = {1, 2};
+    r.params.priority = priority;
+    r.params.prompt_logprobs = priority == 3 ? 2 : -1;  // beside the section before it
+    std::string buf;
+    encode(r, buf);
+    const auto got = std::get<RequestFrame>(round_trip(buf));
+    EXPECT_EQ(got.params.priority, priority);
+    EXPECT_EQ(got.params.prompt_logprobs, r.params.prompt_logprobs);
+  }
+  // A frame without a priority has version 7's layout: a v7 peer's frame reads with priority 0.
+  RequestFrame plain;
+  plain.id = 5;
+  plain.prompt = {9};
+  plain.params.prompt_logprobs = 1;
+  std::string v7;
+  encode(plain, v7);
+  v7[kFrameHeaderBytes] = 7;
+  auto old = decode(bytes(v7));
+  ASSERT_TRUE(old.has_value()) << old.status().message();
+  EXPECT_EQ(std::get<RequestFrame>(*old).params.priority, 0);
+  EXPECT_EQ(std::get<RequestFrame>(*old).params.prompt_logprobs, 1);
+  // Flag 8 in a v7 frame, or a priority section holding 0, is malformed.
+  RequestFrame pr;
+  pr.prompt = {9};
+  pr.params.priority = 2;
+  std::string buf;
+  encode(pr, buf);
+  std::string as_v7 = buf;
+  as_v7[kFrameHeaderBytes] = 7;
+  EXPECT_FALSE(decode(bytes(as_v7)).has_value());
+  std::string zero = buf;
+  std::memset(zero.data() + zero.size() - 4, 0, 4);
+  EXPECT_FALSE(decode(bytes(zero)).has_value());
 }
 
 TEST(Wire, OutputRoundTripsTokensLogprobsAndErrors) {

@@ -217,8 +217,13 @@ struct Fp8Problem {
   std::vector<double> reference() const { return fp8_reference(x, xs, w, ws, m, n, k); }
 };
 
-double fp8_tolerance(DType out) {
-  return out == DType::kF32 ? 1e-5 : 1e-2;
+// The gemv kernels sum the exact E4M3 products in F32: F32 output matches the float64 reference
+// to 1e-5. Hopper's FP8 tensor cores (cuBLASLt) keep fewer accumulator bits inside each MMA
+// (about 14; DeepSeek-V3's report measured the same): 1.7-2.5e-4 relative on the H200 for k 256,
+// so their F32 output is held to 1e-3. BF16 output is bounded by its own rounding.
+double fp8_tolerance(DType out, bool tensor_cores = false) {
+  if (out != DType::kF32) return 1e-2;
+  return tensor_cores ? 1e-3 : 1e-5;
 }
 
 TEST_F(CudaFp8KernelTest, GemvFp8MatchesReference) {
@@ -270,10 +275,12 @@ TEST_F(CudaFp8KernelTest, MatmulFp8ThroughCublasLtAndGemvMatchesReference) {
                           p.dws.as<float>(), y.data(), m, p.n, p.k);
         ASSERT_TRUE(st.is_ok()) << st.to_string();
         const double err = rel_error(download(out, y, static_cast<size_t>(m) * p.n), ref);
-        EXPECT_LT(err, fp8_tolerance(out)) << "m " << m << " " << dtype_label(out)
-                                           << (skinny  ? " (gemv allowed)"
-                                               : outer ? " (cuBLASLt, outer-vector scales)"
-                                                       : " (cuBLASLt)");
+        const bool tensor_cores = !(skinny && m == 1);  // the gemv takes m = 1 here
+        EXPECT_LT(err, fp8_tolerance(out, tensor_cores))
+            << "m " << m << " " << dtype_label(out)
+            << (skinny  ? " (gemv allowed)"
+                : outer ? " (cuBLASLt, outer-vector scales)"
+                        : " (cuBLASLt)");
       }
     }
   }

@@ -376,6 +376,14 @@ Result<ResponsesRequest> parse_responses_request(std::string_view body) {
   if (const json::value* v = find_field(obj, "stream")) {
     TURBINE_ASSIGN_OR_RETURN(s.stream, read_bool(*v, "stream"));
   }
+  // vLLM's priority class, as on chat and completions (the engine's policy decides if non-zero
+  // values are accepted).
+  if (const json::value* v = find_field(obj, "priority"); v != nullptr && !v->is_null()) {
+    TURBINE_ASSIGN_OR_RETURN(int64_t prio,
+                             read_int(*v, "priority", std::numeric_limits<int32_t>::min(),
+                                      std::numeric_limits<int32_t>::max()));
+    s.priority = static_cast<int>(prio);
+  }
   if (const json::value* v = find_field(obj, "store")) {
     TURBINE_ASSIGN_OR_RETURN(req.store, read_bool(*v, "store"));
   }

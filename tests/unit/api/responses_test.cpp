@@ -125,6 +125,18 @@ TEST(ResponsesParse, FunctionCallJoinsPrecedingAssistantText) {
   EXPECT_FALSE(r->chat.messages[1].tool_calls_json.empty());
 }
 
+// vLLM's Responses API takes `priority` as chat and completions do (issue 29).
+TEST(ResponsesParse, PriorityIsAnInteger) {
+  auto r = parse(R"("input":"x","priority":-3)");
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  EXPECT_EQ(r->chat.sampling.priority, -3);
+  r = parse(R"("input":"x","priority":null)");
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  EXPECT_EQ(r->chat.sampling.priority, 0);
+  expect_invalid(parse(R"("input":"x","priority":"high")"), "priority");
+  expect_invalid(parse(R"("input":"x","priority":1.5)"), "priority");
+}
+
 TEST(ResponsesParse, BadInput) {
   expect_invalid(parse_responses_request(R"({"input":"x"})"), "model", "required");
   expect_invalid(parse_responses_request("{"), "", "invalid JSON");

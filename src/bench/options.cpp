@@ -121,6 +121,11 @@ Status BenchOptions::validate() const {
       return invalid_argument("--trace-speedup must be > 0", "trace-speedup");
     }
   }
+  if (trace_block_tokens < 1 || trace_block_tokens > kMooncakeBlockTokens) {
+    return invalid_argument(
+        "--trace-block-tokens must be in 1.." + std::to_string(kMooncakeBlockTokens),
+        "trace-block-tokens");
+  }
   if (!sweep_concurrency.empty() && arrival != ArrivalKind::kClosedLoop) {
     return invalid_argument("--sweep-concurrency cannot be combined with --request-rate",
                             "sweep-concurrency");

@@ -14,6 +14,9 @@
 
 namespace turbine::bench {
 
+// Tokens per hash block in Mooncake traces.
+inline constexpr int kMooncakeBlockTokens = 512;
+
 enum class ApiKind { kChat, kCompletions };
 
 // Where request i starts.
@@ -50,8 +53,12 @@ struct BenchOptions {
   int concurrency = 1;       // closed loop: workers; open loop: cap on in-flight (0: none)
   double request_rate = 0;   // kPoisson: requests/s (infinity allowed)
   double trace_speedup = 1;  // kTrace: timestamps are divided by this
-  int num_requests = 0;      // per point; 0: until duration_s (or 200 when no duration)
-  double duration_s = 0;     // per point; 0: until num_requests. In-flight requests finish.
+  // Mooncake traces: tokens per hash block (the trace's own blocks are 512). A smaller value
+  // replays the same sharing structure with every request's input and output lengths scaled by
+  // trace_block_tokens / 512: a scaled-down replay that keeps prefix reuse and arrival times.
+  int trace_block_tokens = 512;
+  int num_requests = 0;   // per point; 0: until duration_s (or 200 when no duration)
+  double duration_s = 0;  // per point; 0: until num_requests. In-flight requests finish.
   std::vector<int> sweep_concurrency;  // non-empty: one point per level (closed loop)
 
   // Workload: synthetic unless `dataset` is set.

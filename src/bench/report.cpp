@@ -122,6 +122,7 @@ std::string to_json(const BenchReport& r) {
   config["concurrency"] = o.concurrency;
   config["request_rate"] = number(o.request_rate);
   config["trace_speedup"] = o.trace_speedup;
+  config["trace_block_tokens"] = o.trace_block_tokens;
   config["num_requests"] = o.num_requests;
   config["duration_s"] = o.duration_s;
   json::array sweep;

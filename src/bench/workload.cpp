@@ -117,6 +117,7 @@ Result<Workload> load_dataset(const BenchOptions& options) {
   if (!in) return not_found("cannot open dataset " + file, "dataset");
   Workload w;
   w.seed = options.seed;
+  w.block_tokens = options.trace_block_tokens;
   DatasetFormat format = options.dataset_format;
   std::string line;
   size_t line_no = 0;
@@ -139,8 +140,13 @@ Result<Workload> load_dataset(const BenchOptions& options) {
       if (in_len < 1 || out_len < 1 || in_len > 10'000'000 || out_len > 10'000'000) {
         return line_error(file, line_no, "input_length/output_length out of range");
       }
-      r.input_tokens = static_cast<int>(in_len);
-      r.output_tokens = static_cast<int>(out_len);
+      // A scaled replay (--trace-block-tokens) shrinks both lengths with the blocks.
+      const auto scale = [&](int64_t n) {
+        return static_cast<int>(std::max<int64_t>(
+            1, (n * options.trace_block_tokens + kMooncakeBlockTokens / 2) / kMooncakeBlockTokens));
+      };
+      r.input_tokens = scale(in_len);
+      r.output_tokens = scale(out_len);
       if (o.contains("timestamp")) {
         TURBINE_ASSIGN_OR_RETURN(int64_t ts, get_int(o, "timestamp", file, line_no));
         r.timestamp_ms = static_cast<double>(ts);
@@ -205,7 +211,7 @@ std::string render_prompt(const Workload& w, const RequestSpec& r) {
       int left = r.input_tokens;
       for (int64_t id : r.hash_ids) {
         if (left <= 0) break;
-        int n = std::min(left, kMooncakeBlockTokens);
+        int n = std::min(left, w.block_tokens);
         // Same id -> same word stream, so a shorter (final) block is a prefix of the full one.
         out += synth_text(mix(w.seed, static_cast<uint64_t>(id)), scaled(n, w.words_per_token));
         left -= n;

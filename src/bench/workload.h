@@ -28,8 +28,6 @@
 
 namespace turbine::bench {
 
-inline constexpr int kMooncakeBlockTokens = 512;
-
 struct RequestSpec {
   enum class Kind { kSynthetic, kMooncake, kText, kMessages } kind = Kind::kSynthetic;
   int input_tokens = 0;           // intended prompt length (approximate for text sources)
@@ -48,6 +46,7 @@ struct Workload {
   uint64_t seed = 0;
   // Scale from tokens to words (1 without calibration). Set before the run starts.
   double words_per_token = 1.0;
+  int block_tokens = kMooncakeBlockTokens;  // tokens rendered per Mooncake hash block
 };
 
 // Synthetic workload of `n` requests.

@@ -72,6 +72,10 @@ void add_bench_command(CLI::App& app) {
       "Open loop: Poisson arrivals at R requests/s, 'inf', or 'trace' (the trace's timestamps)");
   cmd->add_option("--trace-speedup", o.trace_speedup, "Divide trace timestamps by this")
       ->capture_default_str();
+  cmd->add_option("--trace-block-tokens", o.trace_block_tokens,
+                  "Tokens per Mooncake hash block (the trace's are 512); smaller scales every "
+                  "request's input and output lengths by N/512, keeping its prefix sharing")
+      ->capture_default_str();
   cmd->add_option(
       "--num-requests,-n", o.num_requests,
       "Requests per point (default 200, or the whole trace, or unbounded with --duration)");

@@ -31,8 +31,10 @@
 #   structured: constrained (JSON Schema) vs unconstrained decode, 64 sequences, one engine
 #   (turbine_generate --structured-ab, issue 19).
 #   kvtiers: KV cache tiers (issue 24): `turbine run --device cuda` on the 8B model with a small KV
-#   budget (KVTIERS_KV_BYTES, 4 GiB) + `turbine bench` replaying the Mooncake conversation trace
-#   (KVTIERS_N requests, 400; KVTIERS_SPEEDUP, 4), three servers in one call: no tiers, host tier
+#   budget (KVTIERS_KV_BYTES, 4 GiB) + `turbine bench` replaying the Mooncake conversation trace,
+#   scaled (KVTIERS_BLOCK_TOKENS tokens per hash block, 32: every length x 32/512, the sharing and
+#   arrival times kept; the first KVTIERS_N requests, 2,000 = 670 s of trace with ~25% of blocks
+#   seen before), once per KVTIERS_SPEEDUPS value ("16"), three servers each: no tiers, host tier
 #   (KVTIERS_HOST_BYTES, 32 GiB), host + disk (8 GiB host, KVTIERS_DISK_BYTES 64 GiB under
 #   KVTIERS_DISK, /tmp/turbine-kv); then bench/kv_tier_bench (host->device and disk->host onboarding
 #   bandwidth vs pinned H2D and raw O_DIRECT reads). Needs turbine and kv_tier_bench in BIN.
@@ -374,6 +376,8 @@ PY
       PORT=18641
       KVD=${KVTIERS_DISK:-/tmp/turbine-kv}
       G=$((1 << 30))
+      BT=${KVTIERS_BLOCK_TOKENS:-32}
+      for sp in ${KVTIERS_SPEEDUPS:-16}; do
       for variant in ${KVTIERS_VARIANTS:-none host host+disk}; do
         case $variant in
           none) tiers="" ;;
@@ -382,7 +386,8 @@ PY
           host+disk) tiers="--kv-offload-host-bytes $((8 * G)) --kv-offload-disk-path $KVD \
             --kv-offload-disk-bytes ${KVTIERS_DISK_BYTES:-$((64 * G))} --kv-offload-disk-min-hits 1" ;;
         esac
-        echo "== kvtiers $variant: KV cache ${KVTIERS_KV_BYTES:-$((4 * G))} bytes; $tiers" | tee -a "$OUT/kvtiers.log"
+        echo "== kvtiers $variant x$sp: KV cache ${KVTIERS_KV_BYTES:-$((4 * G))} bytes; $tiers" | tee -a "$OUT/kvtiers.log"
+        rm -rf "$KVD"
         "$BIN/turbine" run --model "$M" --served-model-name llama8b --device cuda --dtype bf16 \
           --max-model-len 32768 --max-num-seqs 64 --max-num-batched-tokens 8192 \
           --kv-cache-memory ${KVTIERS_KV_BYTES:-$((4 * G))} $tiers --port $PORT \
@@ -391,11 +396,12 @@ PY
         for i in $(seq 600); do env -u LD_LIBRARY_PATH curl -sf localhost:$PORT/health >/dev/null && break; sleep 0.5; done
         timeout 500 "$BIN/turbine" bench --url http://127.0.0.1:$PORT --endpoint completions \
           --dataset "$TURBINE_SHARED/datasets/mooncake_conversation_trace.jsonl" --request-rate trace \
-          --trace-speedup ${KVTIERS_SPEEDUP:-4} -n ${KVTIERS_N:-400} -c 0 --no-progress \
-          --output-json "$OUT/kvtiers_$variant.json" 2>&1 | tee -a "$OUT/kvtiers.log" || status=1
+          --trace-speedup $sp --trace-block-tokens $BT -n ${KVTIERS_N:-2000} -c 0 --no-progress \
+          --output-json "$OUT/kvtiers_${variant}_x$sp.json" 2>&1 | tee -a "$OUT/kvtiers.log" || status=1
         env -u LD_LIBRARY_PATH curl -s localhost:$PORT/metrics | grep -E "^turbine_(kv_tier|engine_prefix)" \
-          | tee "$OUT/kvtiers_metrics_$variant.txt" | grep -E "onboarded_blocks|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
+          | tee "$OUT/kvtiers_metrics_${variant}_x$sp.txt" | grep -E "onboarded_blocks|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
         kill $spid; wait $spid
+      done
       done
       echo "== kv_tier_bench (host->device, disk->host onboarding vs copy limits)" | tee -a "$OUT/kvtiers.log"
       mkdir -p "$KVD"

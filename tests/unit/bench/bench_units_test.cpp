@@ -147,6 +147,39 @@ TEST(WorkloadTest, MooncakeEqualHashIdsShareText) {
   EXPECT_EQ(v["messages"].as_array()[0].as_object()["content"].as_string(), b);
 }
 
+TEST(WorkloadTest, MooncakeScaledReplayKeepsTheSharingWithSmallerBlocks) {
+  BenchOptions o;
+  o.trace_block_tokens = 32;
+  o.dataset = write_temp(
+      "trace_scaled.jsonl",
+      "{\"timestamp\": 0, \"input_length\": 1100, \"output_length\": 500, \"hash_ids\": [1, 2, "
+      "3]}\n"
+      "{\"timestamp\": 90, \"input_length\": 600, \"output_length\": 7, \"hash_ids\": [1, 9]}\n");
+  ASSERT_TRUE(o.validate().ok());
+  auto w = load_dataset(o);
+  ASSERT_TRUE(w.has_value()) << w.status().message();
+  // Lengths scale by 32/512, rounded, at least 1.
+  EXPECT_EQ(w->requests[0].input_tokens, 69);
+  EXPECT_EQ(w->requests[0].output_tokens, 31);
+  EXPECT_EQ(w->requests[1].input_tokens, 38);
+  EXPECT_EQ(w->requests[1].output_tokens, 1);
+  EXPECT_DOUBLE_EQ(w->requests[1].timestamp_ms, 90);  // arrival times are kept
+  std::string a = render_prompt(*w, w->requests[0]);
+  std::string b = render_prompt(*w, w->requests[1]);
+  EXPECT_EQ(std::count(a.begin(), a.end(), ' '), 69);
+  EXPECT_EQ(std::count(b.begin(), b.end(), ' '), 38);
+  // Block 1 (32 words) is shared; the second blocks (2 vs 9) differ.
+  size_t pos = 0;
+  for (int i = 0; i < 32; ++i) pos = a.find(' ', pos + 1);
+  EXPECT_EQ(a.substr(0, pos), b.substr(0, pos));
+  EXPECT_NE(a.substr(pos), b.substr(pos, a.size() - pos));
+  BenchOptions bad;
+  bad.trace_block_tokens = 0;
+  EXPECT_EQ(bad.validate().code(), StatusCode::kInvalidArgument);
+  bad.trace_block_tokens = 513;
+  EXPECT_EQ(bad.validate().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(WorkloadTest, RealMooncakeTracesLoad) {
   std::filesystem::path dir = std::filesystem::path(TURBINE_SHARED_DEFAULT) / "datasets";
   if (const char* env = std::getenv("TURBINE_SHARED"))

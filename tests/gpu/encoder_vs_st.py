@@ -292,6 +292,17 @@ def main():
                 log(f"{shape}: parity vs sentence-transformers F32: min cosine {cos.min():.5f}")
                 if float(cos.min()) < 0.99:
                     failed.append(f"{shape}: parity min cosine {float(cos.min()):.4f} < 0.99")
+                # Every other configuration's embeddings against the same reference.
+                for ci, (label, _) in enumerate(configs):
+                    if ci == 0 or label not in row["turbine_configs"]:
+                        continue
+                    with open(os.path.join(args.work, f"{shape}_{kind}_dump_{ci}.json")) as f:
+                        c_got = torch.tensor(json.load(f))
+                    c_cos = float(F.cosine_similarity(c_got, ref, dim=1).min())
+                    row["turbine_configs"][label]["parity_min_cosine"] = c_cos
+                    log(f"{shape} [{label}]: parity min cosine {c_cos:.5f}")
+                    if c_cos < 0.99:
+                        failed.append(f"{shape} [{label}]: parity min cosine {c_cos:.4f} < 0.99")
             results.append(row)
         del st
         torch.cuda.empty_cache()

@@ -4,7 +4,7 @@
 //
 //   encoder_throughput_bench --model DIR --inputs FILE [--device cpu|cuda] [--dtype bf16|f16|f32]
 //       [--reps 5] [--warmup 2] [--max-batch-tokens 32768] [--max-batch-seqs 256] [--threads 0]
-//       [--no-tc-attention] [--bias-epilogue] [--scalar-kernels] [--prune-last-layer]
+//       [--no-tc-attention] [--bias-epilogue] [--vector-kernels] [--prune-last-layer]
 //       [--tune-gemms] [--profile-ops]
 //       [--dump FILE] [--dump-n 16] [--json FILE]
 //
@@ -16,7 +16,7 @@
 // another implementation).
 //
 // CUDA switches (cuda/cuda_encoder_backend.h): --bias-epilogue adds the Q/K/V and FFN-up biases
-// in cuBLASLt's epilogue; --scalar-kernels turns off the 16-byte bias+activation and add+LayerNorm
+// in cuBLASLt's epilogue; --vector-kernels runs the 16-byte bias+activation and add+LayerNorm
 // kernels; --prune-last-layer runs BERT's last O projection and FFN over the pooled (CLS) rows
 // only; --tune-gemms times cuBLASLt's candidates once per GEMM shape (during the warm-up reps
 // when the batches repeat).
@@ -61,7 +61,7 @@ struct Options {
   int reps = 5, warmup = 2, max_batch_tokens = 32768, max_batch_seqs = 256, threads = 0;
   int dump_n = 16;
   bool tc_attention = true;
-  bool bias_epilogue = false, scalar_kernels = false, prune_last_layer = false, tune_gemms = false;
+  bool bias_epilogue = false, vector_kernels = false, prune_last_layer = false, tune_gemms = false;
   bool profile_ops = false;
 };
 
@@ -95,8 +95,8 @@ Options parse(int argc, char** argv) {
       o.tc_attention = false;
     } else if (a == "--bias-epilogue") {
       o.bias_epilogue = true;
-    } else if (a == "--scalar-kernels") {
-      o.scalar_kernels = true;
+    } else if (a == "--vector-kernels") {
+      o.vector_kernels = true;
     } else if (a == "--prune-last-layer") {
       o.prune_last_layer = true;
     } else if (a == "--tune-gemms") {
@@ -140,7 +140,7 @@ Result<std::unique_ptr<encoder::EncoderBackend>> make_backend(const encoder::Enc
     c.max_batch_tokens = o.max_batch_tokens;
     c.tensor_core_attention = o.tc_attention;
     c.bias_epilogue = o.bias_epilogue;
-    c.vector_kernels = !o.scalar_kernels;
+    c.vector_kernels = o.vector_kernels;
     c.prune_last_layer = o.prune_last_layer;
     c.tune_gemms = o.tune_gemms;
     if (o.profile_ops) {
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
                         {"max_batch_tokens", o.max_batch_tokens},
                         {"tc_attention", o.tc_attention},
                         {"bias_epilogue", o.bias_epilogue},
-                        {"scalar_kernels", o.scalar_kernels},
+                        {"vector_kernels", o.vector_kernels},
                         {"prune_last_layer", o.prune_last_layer},
                         {"tune_gemms", o.tune_gemms},
                         {"batches_per_call",

@@ -282,7 +282,7 @@ PY
       timeout 300 "$BIN/cuda_test" --gtest_filter='CudaEncoder*:CudaGemmTest.BiasEpilogue*' \
         >"$OUT/encprof_cuda_test.log" 2>&1 || status=1
       grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure' "$OUT/encprof_cuda_test.log" | head -40
-      best=${ENCPROF_BEST:---vector-kernels --bias-epilogue --prune-last-layer --max-batch-tokens 65536}
+      best=${ENCPROF_BEST:---vector-kernels --bias-epilogue --prune-last-layer --max-batch-tokens 131072}
       configs=${ENCPROF_CONFIGS:-default;--vector-kernels;--bias-epilogue;--prune-last-layer;--tune-gemms;--max-batch-tokens 65536;--max-batch-tokens 131072;$best;$best --tune-gemms}
       echo "== encoder profile + sentence-transformers vs: $configs"
       PYTHONUNBUFFERED=1 timeout 420 python3 tests/gpu/encoder_vs_st.py \

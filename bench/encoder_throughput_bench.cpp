@@ -4,7 +4,9 @@
 //
 //   encoder_throughput_bench --model DIR --inputs FILE [--device cpu|cuda] [--dtype bf16|f16|f32]
 //       [--reps 5] [--warmup 2] [--max-batch-tokens 32768] [--max-batch-seqs 256] [--threads 0]
-//       [--no-tc-attention] [--dump FILE] [--dump-n 16] [--json FILE]
+//       [--no-tc-attention] [--bias-epilogue] [--vector-kernels] [--prune-last-layer]
+//       [--tune-gemms] [--profile-ops]
+//       [--dump FILE] [--dump-n 16] [--json FILE]
 //
 // DIR is a Hugging Face encoder folder (config.json, safetensors, tokenizer.json); FILE is a JSON
 // array of token-id arrays (tests/gpu/encoder_vs_st.py writes both, and feeds the same inputs to
@@ -12,6 +14,18 @@
 // vector; reported: the median rep's wall time, embeddings/s and tokens/s (reps after --warmup
 // unmeasured ones). --dump writes the first --dump-n embeddings (for a parity check against
 // another implementation).
+//
+// CUDA switches (cuda/cuda_encoder_backend.h): --bias-epilogue adds the Q/K/V and FFN-up biases
+// in cuBLASLt's epilogue; --vector-kernels runs the 16-byte bias+activation and add+LayerNorm
+// kernels; --prune-last-layer runs BERT's last O projection and FFN over the pooled (CLS) rows
+// only; --tune-gemms times cuBLASLt's candidates once per GEMM shape (during the warm-up reps
+// when the batches repeat).
+// --profile-ops records every op's GPU time with CUDA events (cuda/op_timer.h) over the measured
+// reps and prints a table: op, calls, total ms, share of the forward passes' wall time, achieved
+// TFLOP/s (GEMMs, attention: 2 m n k, 4 len^2 dim) or GB/s (element-wise: bytes read + written);
+// then the forwards' wall time against the GPU-busy sum (host gaps inside forward()) and the
+// calls' wall time against the forwards' (time outside forward(): batch forming, callbacks). The
+// events cost a little: compare throughput between runs without --profile-ops.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,6 +61,8 @@ struct Options {
   int reps = 5, warmup = 2, max_batch_tokens = 32768, max_batch_seqs = 256, threads = 0;
   int dump_n = 16;
   bool tc_attention = true;
+  bool bias_epilogue = false, vector_kernels = false, prune_last_layer = false, tune_gemms = false;
+  bool profile_ops = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -77,6 +93,16 @@ Options parse(int argc, char** argv) {
       o.threads = std::stoi(value());
     } else if (a == "--no-tc-attention") {
       o.tc_attention = false;
+    } else if (a == "--bias-epilogue") {
+      o.bias_epilogue = true;
+    } else if (a == "--vector-kernels") {
+      o.vector_kernels = true;
+    } else if (a == "--prune-last-layer") {
+      o.prune_last_layer = true;
+    } else if (a == "--tune-gemms") {
+      o.tune_gemms = true;
+    } else if (a == "--profile-ops") {
+      o.profile_ops = true;
     } else if (a == "--dump") {
       o.dump = value();
     } else if (a == "--dump-n") {
@@ -91,6 +117,10 @@ Options parse(int argc, char** argv) {
   if (o.reps < 1 || o.warmup < 0) usage("--reps must be >= 1");
   return o;
 }
+
+#ifdef TURBINE_HAVE_CUDA
+std::shared_ptr<cuda::OpTimer> g_profile;  // --profile-ops with --device cuda
+#endif
 
 Result<std::unique_ptr<encoder::EncoderBackend>> make_backend(const encoder::EncoderModel& m,
                                                               const Options& o) {
@@ -109,6 +139,14 @@ Result<std::unique_ptr<encoder::EncoderBackend>> make_backend(const encoder::Enc
                                  : model::DType::kBF16;
     c.max_batch_tokens = o.max_batch_tokens;
     c.tensor_core_attention = o.tc_attention;
+    c.bias_epilogue = o.bias_epilogue;
+    c.vector_kernels = o.vector_kernels;
+    c.prune_last_layer = o.prune_last_layer;
+    c.tune_gemms = o.tune_gemms;
+    if (o.profile_ops) {
+      g_profile = std::make_shared<cuda::OpTimer>();
+      c.profile = g_profile;
+    }
     return cuda::make_cuda_encoder_backend(m.config(), *m.weights(), c);
   }
 #endif
@@ -155,6 +193,9 @@ int main(int argc, char** argv) {
   std::vector<double> ms;
   std::vector<encoder::Embedding> last;
   for (int r = 0; r < o.warmup + o.reps; ++r) {
+#ifdef TURBINE_HAVE_CUDA
+    if (g_profile && r == o.warmup) g_profile->reset();  // the measured reps only
+#endif
     const auto t0 = Clock::now();
     auto out = service.embed_tokens(inputs);
     const double t = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -174,6 +215,35 @@ int main(int argc, char** argv) {
       model->config().arch_name.c_str(), o.device.c_str(), o.dtype.c_str(), inputs.size(),
       static_cast<long long>(tokens), longest, median, sorted.front(), sorted.back(), o.reps, eps,
       tps, static_cast<double>(st.batches) / static_cast<double>(o.warmup + o.reps));
+  nlohmann::json profile = nlohmann::json::array();
+#ifdef TURBINE_HAVE_CUDA
+  if (g_profile) {
+    double calls_ms = 0.0;
+    for (double t : ms) calls_ms += t;
+    const double wall = g_profile->wall_ms(), busy = g_profile->busy_ms();
+    std::printf("%-16s %7s %10s %8s %12s\n", "op", "calls", "total ms", "% wall", "achieved");
+    for (const cuda::OpTimer::Row& row : g_profile->rows()) {
+      const double sec = row.ms / 1000.0;
+      const double rate = sec <= 0.0 ? 0.0
+                          : row.gemm ? row.flops / sec / 1e12
+                                     : row.bytes / sec / 1e9;
+      std::printf("%-16s %7lld %10.2f %7.1f%% %8.1f %s\n", row.name.c_str(),
+                  static_cast<long long>(row.calls), row.ms, wall > 0 ? 100.0 * row.ms / wall : 0.0,
+                  rate, row.gemm ? "TFLOP/s" : "GB/s");
+      profile.push_back({{"op", row.name},
+                         {"calls", row.calls},
+                         {"ms", row.ms},
+                         {"share_of_forward_wall", wall > 0 ? row.ms / wall : 0.0},
+                         {row.gemm ? "tflops" : "gbps", rate}});
+    }
+    std::printf(
+        "forward(): %lld passes, wall %.2f ms, GPU busy %.2f ms (%.1f%%; the rest is host time "
+        "inside forward() or GPU idle); calls' wall %.2f ms, %.1f%% of it inside forward()\n",
+        static_cast<long long>(g_profile->passes()), wall, busy,
+        wall > 0 ? 100.0 * busy / wall : 0.0, calls_ms,
+        calls_ms > 0 ? 100.0 * wall / calls_ms : 0.0);
+  }
+#endif
   if (!o.json.empty()) {
     nlohmann::json r = {{"model", o.model},
                         {"arch", model->config().arch_name},
@@ -188,7 +258,14 @@ int main(int argc, char** argv) {
                         {"embeddings_per_s", eps},
                         {"tokens_per_s", tps},
                         {"max_batch_tokens", o.max_batch_tokens},
-                        {"tc_attention", o.tc_attention}};
+                        {"tc_attention", o.tc_attention},
+                        {"bias_epilogue", o.bias_epilogue},
+                        {"vector_kernels", o.vector_kernels},
+                        {"prune_last_layer", o.prune_last_layer},
+                        {"tune_gemms", o.tune_gemms},
+                        {"batches_per_call",
+                         static_cast<double>(st.batches) / static_cast<double>(o.warmup + o.reps)}};
+    if (!profile.empty()) r["profile"] = profile;
     std::ofstream(o.json) << r.dump(1) << "\n";
   }
   if (!o.dump.empty()) {

@@ -1,10 +1,13 @@
 #include "cuda/cuda_encoder_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "cuda/device.h"
@@ -182,6 +185,21 @@ class CudaEncoderBackend final : public encoder::EncoderBackend {
           local_inv_freq_,
           upload_f32(engine::rope_inv_freq(c_.head_dim, c_.local_rope_theta, {}), s));
     }
+    if (OpTimer* t = o_.profile.get()) {
+      k_.h2d = t->kind("H2D staging");
+      k_.embed = t->kind("embed+LN");
+      k_.qkv_gemm = t->kind("QKV GEMM", true);
+      k_.qkv_bias = t->kind("qkv bias/rope");
+      k_.attention = t->kind("attention", true);
+      k_.o_gemm = t->kind("O GEMM", true);
+      k_.add_ln = t->kind("add+LN");
+      k_.up_gemm = t->kind("FFN-up GEMM", true);
+      k_.act = t->kind("activation");
+      k_.down_gemm = t->kind("FFN-down GEMM", true);
+      k_.gather = t->kind("gather (pruned)");
+      k_.pool = t->kind("pooling");
+      k_.d2h = t->kind("D2H result");
+    }
     return reserve(std::max(o_.max_batch_tokens, max_tokens()), 256);
   }
 
@@ -220,7 +238,7 @@ class CudaEncoderBackend final : public encoder::EncoderBackend {
     return Status::ok();
   }
   static size_t staging_ints(int tokens, int seqs) {
-    return 3 * static_cast<size_t>(tokens) + 3 * static_cast<size_t>(seqs) + 1;
+    return 3 * static_cast<size_t>(tokens) + 7 * static_cast<size_t>(seqs) + 2;
   }
   Status reserve_out(size_t rows) {
     const size_t bytes = rows * static_cast<size_t>(c_.dim) * sizeof(float);
@@ -230,8 +248,40 @@ class CudaEncoderBackend final : public encoder::EncoderBackend {
     return out_host_.reserve(bytes);
   }
   Status matmul(const void* x, const DeviceBuffer& w, void* y, int m, int n, int k) {
-    return gemm_->matmul(stream_.get(), o_.dtype, x, w.data(), y, gemm_rows(m), n, k);
+    const int rows = gemm_rows(m);
+    if (o_.tune_gemms && tuned_.insert({rows, n, k}).second) {
+      // First time this shape: time cuBLASLt's candidates on this very product (y is then
+      // overwritten by the real call below); the fastest stays in the plan cache.
+      auto us = gemm_->tune(stream_.get(), o_.dtype, x, {w.data()}, y, rows, n, k, o_.dtype);
+      if (!us.has_value()) return us.status();
+    }
+    return gemm_->matmul(stream_.get(), o_.dtype, x, w.data(), y, rows, n, k);
   }
+  // y = x · wᵀ + bias through the epilogue when it is on and the bias exists: true when the
+  // bias went in (the caller skips its own), false when the caller must still add it.
+  Result<bool> matmul_bias(const void* x, const DeviceBuffer& w, const DeviceBuffer& bias, void* y,
+                           int m, int n, int k) {
+    if (o_.bias_epilogue && !bias_epilogue_refused_ && bias.data() != nullptr) {
+      const Status st = gemm_->matmul_bias(stream_.get(), o_.dtype, x, w.data(), bias.data(), y,
+                                           gemm_rows(m), n, k);
+      if (st.is_ok()) return true;
+      if (st.code() != StatusCode::kUnimplemented) return st;
+      bias_epilogue_refused_ = true;  // cuBLASLt has no such algorithm: separate bias kernels
+    }
+    TURBINE_RETURN_IF_ERROR(matmul(x, w, y, m, n, k));
+    return false;
+  }
+  // Brackets one op for the profile; just runs it when not profiling.
+  template <typename F>
+  Status timed(int kind, double flops, double bytes, F&& f) {
+    OpTimer* t = o_.profile.get();
+    if (t == nullptr) return f();
+    t->begin(stream_.get(), kind);
+    Status st = f();
+    t->end(stream_.get(), kind, flops, bytes);
+    return st;
+  }
+  Status forward_impl(const EncoderBatch& batch, std::vector<float>& out);
 
   const EncoderConfig c_;
   const CudaEncoderOptions o_;
@@ -249,9 +299,28 @@ class CudaEncoderBackend final : public encoder::EncoderBackend {
   PinnedBuffer staging_;
   DeviceBuffer out_dev_;  // F32 output rows
   PinnedBuffer out_host_;
+  bool bias_epilogue_refused_ = false;
+  std::set<std::tuple<int, int, int>> tuned_;  // (rows, n, k) already tuned (tune_gemms)
+  struct Kinds {  // the profile's op kinds (OpTimer::kind), set by init() when profiling
+    int h2d = 0, embed = 0, qkv_gemm = 0, qkv_bias = 0, attention = 0, o_gemm = 0, add_ln = 0,
+        up_gemm = 0, act = 0, down_gemm = 0, gather = 0, pool = 0, d2h = 0;
+  } k_;
 };
 
 Status CudaEncoderBackend::forward(const EncoderBatch& batch, std::vector<float>& out) {
+  OpTimer* t = o_.profile.get();
+  if (t == nullptr) return forward_impl(batch, out);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = forward_impl(batch, out);
+  // After the pass's synchronisation (or a failure: then drain the stream first).
+  if (!st.is_ok()) (void)stream_.synchronize();
+  const Status ct = t->collect();
+  t->add_wall(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  return st.is_ok() ? ct : st;
+}
+
+Status CudaEncoderBackend::forward_impl(const EncoderBatch& batch, std::vector<float>& out) {
   TURBINE_RETURN_IF_ERROR(
       encoder::validate_batch(batch, c_.vocab_size, max_tokens(), c_.type_vocab_size));
   TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(o_.device), "cudaSetDevice"));
@@ -262,7 +331,9 @@ Status CudaEncoderBackend::forward(const EncoderBatch& batch, std::vector<float>
   TURBINE_RETURN_IF_ERROR(reserve_out(out_rows));
   cudaStream_t s = stream_.get();
 
-  // Staging: ids [n], type ids [n], positions [n], seq_begin [S + 1], descriptors [2 S].
+  // Staging: ids [n], type ids [n], positions [n], seq_begin [S + 1], descriptors [2 S]; then
+  // for prune_last_layer: the pooled row of each sequence [S], 0..S [S + 1], CLS descriptors
+  // over those rows [2 S].
   int32_t* host = staging_.as<int32_t>();
   std::memcpy(host, batch.ids.data(), static_cast<size_t>(n) * 4);
   std::memcpy(host + n, batch.type_ids.data(), static_cast<size_t>(n) * 4);
@@ -270,6 +341,7 @@ Status CudaEncoderBackend::forward(const EncoderBatch& batch, std::vector<float>
   int32_t* begin = host + 3 * n;
   int32_t* desc = begin + S + 1;
   int max_len = 0;
+  double sum_len2 = 0.0;  // for the profile's attention FLOPs
   int32_t row = 0;
   for (int q = 0; q < S; ++q) {
     const int b = batch.seq_begin[static_cast<size_t>(q)];
@@ -277,21 +349,47 @@ Status CudaEncoderBackend::forward(const EncoderBatch& batch, std::vector<float>
     for (int i = 0; i < len; ++i) pos[b + i] = i;
     begin[q] = b;
     max_len = std::max(max_len, len);
+    sum_len2 += static_cast<double>(len) * len;
     const encoder::Output mode = batch.outputs[static_cast<size_t>(q)];
     desc[2 * q] = static_cast<int32_t>(mode);
     desc[2 * q + 1] = row;
     row += mode == encoder::Output::kAllTokens ? len : 1;
   }
   begin[S] = n;
-  const size_t ints = 3 * static_cast<size_t>(n) + 3 * static_cast<size_t>(S) + 1;
-  TURBINE_RETURN_IF_ERROR(
-      check(cudaMemcpyAsync(staging_dev_.data(), host, ints * 4, cudaMemcpyHostToDevice, s),
-            "staging upload"));
+  // BERT's last layer for pooled rows only: attention needs every token's keys and values, but
+  // after it only the rows pooling reads (CLS or last token) matter.
+  bool prune = o_.prune_last_layer && !modern() && S < n;
+  for (int q = 0; q < S && prune; ++q) {
+    const encoder::Output mode = batch.outputs[static_cast<size_t>(q)];
+    prune = mode == encoder::Output::kCls || mode == encoder::Output::kLastToken;
+  }
+  int32_t* sel = desc + 2 * S;
+  int32_t* ident = sel + S;
+  int32_t* sel_desc = ident + S + 1;
+  size_t ints = 3 * static_cast<size_t>(n) + 3 * static_cast<size_t>(S) + 1;
+  if (prune) {
+    for (int q = 0; q < S; ++q) {
+      const bool cls = batch.outputs[static_cast<size_t>(q)] == encoder::Output::kCls;
+      sel[q] = cls ? begin[q] : begin[q + 1] - 1;
+      ident[q] = q;
+      sel_desc[2 * q] = static_cast<int32_t>(PoolMode::kCls);
+      sel_desc[2 * q + 1] = q;
+    }
+    ident[S] = S;
+    ints += 4 * static_cast<size_t>(S) + 1;
+  }
+  TURBINE_RETURN_IF_ERROR(timed(k_.h2d, 0, ints * 4.0, [&] {
+    return check(cudaMemcpyAsync(staging_dev_.data(), host, ints * 4, cudaMemcpyHostToDevice, s),
+                 "staging upload");
+  }));
   const int32_t* d_ids = staging_dev_.as<int32_t>();
   const int32_t* d_types = d_ids + n;
   const int32_t* d_pos = d_ids + 2 * n;
   const int32_t* d_begin = d_ids + 3 * n;
   const int32_t* d_desc = d_begin + S + 1;
+  const int32_t* d_sel = d_desc + 2 * S;
+  const int32_t* d_ident = d_sel + S;
+  const int32_t* d_sel_desc = d_ident + S + 1;
 
   const DType dt = o_.dtype;
   const int d = c_.dim, f = c_.ffn_dim;
@@ -310,7 +408,14 @@ Status CudaEncoderBackend::forward(const EncoderBatch& batch, std::vector<float>
       ea.type_ids = d_types;
     }
   }
-  TURBINE_RETURN_IF_ERROR(embed_layernorm(s, dt, x_.data(), ea, n, d, eps));
+  // The profile's work estimates: FLOPs 2 m n k per GEMM (m = real tokens, not the rounded
+  // rows); bytes read + written per element-wise pass.
+  const double tok = n, es = static_cast<double>(esize());
+  const double row_bytes = tok * d * es;
+  TURBINE_RETURN_IF_ERROR(timed(k_.embed, 0, row_bytes * (modern() ? 2 : 4),
+                                [&] { return embed_layernorm(s, dt, x_.data(), ea, n, d, eps); }));
+  const double gemm_dd = 2.0 * tok * d * d, gemm_df = 2.0 * tok * d * f;
+  const double att_flops = 4.0 * sum_len2 * d;
 
   VarlenAttentionArgs att;
   att.dtype = dt;
@@ -328,58 +433,152 @@ Status CudaEncoderBackend::forward(const EncoderBatch& batch, std::vector<float>
   att.tensor_cores = o_.tensor_core_attention;
   const Act act = to_act(c_.act);
 
+  // Pruned last layer: its pooled rows, compacted into the QKV scratch after attention: the
+  // attention output's rows (hs) and the residual's (xs), each at a GEMM-row-aligned offset.
+  const int sr = gemm_rows(S);
+  void* hs = qkv_.data();
+  void* xs = static_cast<uint8_t*>(qkv_.data()) + static_cast<size_t>(sr) * d * esize();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
+    if (prune && l + 1 == layers_.size()) {
+      bool qkv_biased = false;
+      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_gemm, 3 * gemm_dd, 0, [&]() -> Status {
+        TURBINE_ASSIGN_OR_RETURN(qkv_biased,
+                                 matmul_bias(x_.data(), L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
+        return Status::ok();
+      }));
+      if (!qkv_biased && L.bqkv.data() != nullptr) {
+        TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 3 * row_bytes, [&] {
+          return qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n, c_.n_heads,
+                               c_.head_dim);
+        }));
+      }
+      att.half_window = -1;
+      TURBINE_RETURN_IF_ERROR(
+          timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); }));
+      // From here S rows: the QKV scratch is free once attention has read it.
+      const double srows = S, s_dd = 2.0 * srows * d * d, s_df = 2.0 * srows * d * f;
+      const double s_bytes = srows * d * es;
+      TURBINE_RETURN_IF_ERROR(timed(k_.gather, 0, 4 * s_bytes, [&]() -> Status {
+        TURBINE_RETURN_IF_ERROR(gather_rows(s, dt, hs, h_.data(), d_sel, S, d));
+        return gather_rows(s, dt, xs, x_.data(), d_sel, S, d);
+      }));
+      TURBINE_RETURN_IF_ERROR(
+          timed(k_.o_gemm, s_dd, 0, [&] { return matmul(hs, L.wo, a_.data(), S, d, d); }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.add_ln, 0, 3 * s_bytes, [&] {
+        return add_layernorm(s, dt, xs, xs, a_.data(), L.bo.data(), false, f32(L.attn_norm_w),
+                             f32(L.attn_norm_b), S, d, eps, o_.vector_kernels);
+      }));
+      bool up_biased = false;
+      TURBINE_RETURN_IF_ERROR(timed(k_.up_gemm, s_df, 0, [&]() -> Status {
+        TURBINE_ASSIGN_OR_RETURN(up_biased, matmul_bias(xs, L.wi, L.bi, u_.data(), S, f, d));
+        return Status::ok();
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.act, 0, 2.0 * srows * f * es, [&] {
+        return bias_activation(s, dt, u_.data(), up_biased ? nullptr : L.bi.data(), S, f, act,
+                               o_.vector_kernels);
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.down_gemm, s_df, 0,
+                                    [&] { return matmul(u_.data(), L.wd, a_.data(), S, d, f); }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.add_ln, 0, 3 * s_bytes, [&] {
+        return add_layernorm(s, dt, xs, xs, a_.data(), L.bd.data(), false, f32(L.ffn_norm_w),
+                             f32(L.ffn_norm_b), S, d, eps, o_.vector_kernels);
+      }));
+      continue;
+    }
     if (modern()) {
       // Pre-norm: layer 0 reads the embedding norm's output, later layers the normed residual
       // the previous layer left in h_.
       const void* in = l == 0 ? x_.data() : h_.data();
-      TURBINE_RETURN_IF_ERROR(matmul(in, L.wqkv, qkv_.data(), n, 3 * d, d));
-      TURBINE_RETURN_IF_ERROR(qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), d_pos,
-                                            f32(L.local ? local_inv_freq_ : global_inv_freq_), n,
-                                            c_.n_heads, c_.head_dim));
+      bool qkv_biased = false;
+      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_gemm, 3 * gemm_dd, 0, [&]() -> Status {
+        TURBINE_ASSIGN_OR_RETURN(qkv_biased,
+                                 matmul_bias(in, L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
+        return Status::ok();
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 2 * row_bytes, [&] {
+        return qkv_bias_rope(s, dt, qkv_.data(), qkv_biased ? nullptr : L.bqkv.data(), d_pos,
+                             f32(L.local ? local_inv_freq_ : global_inv_freq_), n, c_.n_heads,
+                             c_.head_dim);
+      }));
       att.half_window = L.local ? c_.local_window / 2 : -1;
-      TURBINE_RETURN_IF_ERROR(varlen_attention(s, att));
-      TURBINE_RETURN_IF_ERROR(matmul(h_.data(), L.wo, a_.data(), n, d, d));
-      TURBINE_RETURN_IF_ERROR(add_layernorm(s, dt, h_.data(), x_.data(), a_.data(), L.bo.data(),
-                                            true, f32(L.ffn_norm_w), f32(L.ffn_norm_b), n, d, eps));
-      TURBINE_RETURN_IF_ERROR(matmul(h_.data(), L.wi, u_.data(), n, 2 * f, d));
       TURBINE_RETURN_IF_ERROR(
-          gated_activation(s, dt, g_.data(), u_.data(), L.bi.data(), n, f, act));
-      TURBINE_RETURN_IF_ERROR(matmul(g_.data(), L.wd, a_.data(), n, d, f));
+          timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.o_gemm, gemm_dd, 0,
+                                    [&] { return matmul(h_.data(), L.wo, a_.data(), n, d, d); }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.add_ln, 0, 4 * row_bytes, [&] {
+        return add_layernorm(s, dt, h_.data(), x_.data(), a_.data(), L.bo.data(), true,
+                             f32(L.ffn_norm_w), f32(L.ffn_norm_b), n, d, eps, o_.vector_kernels);
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.up_gemm, 2 * gemm_df, 0, [&] {
+        return matmul(h_.data(), L.wi, u_.data(), n, 2 * f, d);
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.act, 0, 3.0 * tok * f * es, [&] {
+        return gated_activation(s, dt, g_.data(), u_.data(), L.bi.data(), n, f, act);
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.down_gemm, gemm_df, 0,
+                                    [&] { return matmul(g_.data(), L.wd, a_.data(), n, d, f); }));
       // The residual, then the next layer's attention norm (or the final norm) into h_.
       const bool last = l + 1 == layers_.size();
       const Layer* next = last ? nullptr : &layers_[l + 1];
-      TURBINE_RETURN_IF_ERROR(
-          add_layernorm(s, dt, h_.data(), x_.data(), a_.data(), L.bd.data(), true,
-                        last ? f32(final_norm_w_) : f32(next->attn_norm_w),
-                        last ? f32(final_norm_b_) : f32(next->attn_norm_b), n, d, eps));
+      TURBINE_RETURN_IF_ERROR(timed(k_.add_ln, 0, 4 * row_bytes, [&] {
+        return add_layernorm(s, dt, h_.data(), x_.data(), a_.data(), L.bd.data(), true,
+                             last ? f32(final_norm_w_) : f32(next->attn_norm_w),
+                             last ? f32(final_norm_b_) : f32(next->attn_norm_b), n, d, eps,
+                             o_.vector_kernels);
+      }));
     } else {
-      TURBINE_RETURN_IF_ERROR(matmul(x_.data(), L.wqkv, qkv_.data(), n, 3 * d, d));
-      TURBINE_RETURN_IF_ERROR(qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n,
-                                            c_.n_heads, c_.head_dim));
+      bool qkv_biased = false;
+      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_gemm, 3 * gemm_dd, 0, [&]() -> Status {
+        TURBINE_ASSIGN_OR_RETURN(qkv_biased,
+                                 matmul_bias(x_.data(), L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
+        return Status::ok();
+      }));
+      if (!qkv_biased && L.bqkv.data() != nullptr) {
+        TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 3 * row_bytes, [&] {
+          return qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n, c_.n_heads,
+                               c_.head_dim);
+        }));
+      }
       att.half_window = -1;
-      TURBINE_RETURN_IF_ERROR(varlen_attention(s, att));
-      TURBINE_RETURN_IF_ERROR(matmul(h_.data(), L.wo, a_.data(), n, d, d));
+      TURBINE_RETURN_IF_ERROR(
+          timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.o_gemm, gemm_dd, 0,
+                                    [&] { return matmul(h_.data(), L.wo, a_.data(), n, d, d); }));
       // Post-norm: x = LN(x + attention + bias).
-      TURBINE_RETURN_IF_ERROR(add_layernorm(s, dt, x_.data(), x_.data(), a_.data(), L.bo.data(),
-                                            false, f32(L.attn_norm_w), f32(L.attn_norm_b), n, d,
-                                            eps));
-      TURBINE_RETURN_IF_ERROR(matmul(x_.data(), L.wi, u_.data(), n, f, d));
-      TURBINE_RETURN_IF_ERROR(bias_activation(s, dt, u_.data(), L.bi.data(), n, f, act));
-      TURBINE_RETURN_IF_ERROR(matmul(u_.data(), L.wd, a_.data(), n, d, f));
-      TURBINE_RETURN_IF_ERROR(add_layernorm(s, dt, x_.data(), x_.data(), a_.data(), L.bd.data(),
-                                            false, f32(L.ffn_norm_w), f32(L.ffn_norm_b), n, d,
-                                            eps));
+      TURBINE_RETURN_IF_ERROR(timed(k_.add_ln, 0, 3 * row_bytes, [&] {
+        return add_layernorm(s, dt, x_.data(), x_.data(), a_.data(), L.bo.data(), false,
+                             f32(L.attn_norm_w), f32(L.attn_norm_b), n, d, eps, o_.vector_kernels);
+      }));
+      bool up_biased = false;
+      TURBINE_RETURN_IF_ERROR(timed(k_.up_gemm, gemm_df, 0, [&]() -> Status {
+        TURBINE_ASSIGN_OR_RETURN(up_biased, matmul_bias(x_.data(), L.wi, L.bi, u_.data(), n, f, d));
+        return Status::ok();
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.act, 0, 2.0 * tok * f * es, [&] {
+        return bias_activation(s, dt, u_.data(), up_biased ? nullptr : L.bi.data(), n, f, act,
+                               o_.vector_kernels);
+      }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.down_gemm, gemm_df, 0,
+                                    [&] { return matmul(u_.data(), L.wd, a_.data(), n, d, f); }));
+      TURBINE_RETURN_IF_ERROR(timed(k_.add_ln, 0, 3 * row_bytes, [&] {
+        return add_layernorm(s, dt, x_.data(), x_.data(), a_.data(), L.bd.data(), false,
+                             f32(L.ffn_norm_w), f32(L.ffn_norm_b), n, d, eps, o_.vector_kernels);
+      }));
     }
   }
-  const void* final_rows = modern() ? h_.data() : x_.data();
-  TURBINE_RETURN_IF_ERROR(
-      pool_sequences(s, dt, out_dev_.as<float>(), final_rows, d_begin, d_desc, S, d));
+  const void* final_rows = prune ? xs : modern() ? h_.data() : x_.data();
   const size_t bytes = out_rows * static_cast<size_t>(d) * sizeof(float);
-  TURBINE_RETURN_IF_ERROR(check(
-      cudaMemcpyAsync(out_host_.as<float>(), out_dev_.data(), bytes, cudaMemcpyDeviceToHost, s),
-      "result download"));
+  TURBINE_RETURN_IF_ERROR(timed(k_.pool, 0, static_cast<double>(bytes), [&] {
+    return prune
+               ? pool_sequences(s, dt, out_dev_.as<float>(), final_rows, d_ident, d_sel_desc, S, d)
+               : pool_sequences(s, dt, out_dev_.as<float>(), final_rows, d_begin, d_desc, S, d);
+  }));
+  TURBINE_RETURN_IF_ERROR(timed(k_.d2h, 0, static_cast<double>(bytes), [&] {
+    return check(
+        cudaMemcpyAsync(out_host_.as<float>(), out_dev_.data(), bytes, cudaMemcpyDeviceToHost, s),
+        "result download");
+  }));
   TURBINE_RETURN_IF_ERROR(stream_.synchronize());
   out.resize(out_rows * static_cast<size_t>(d));
   std::memcpy(out.data(), out_host_.as<float>(), bytes);

@@ -18,13 +18,23 @@
 // that a long-running server holds a bounded number of cuBLASLt plans; the rows past the batch
 // are scratch that nothing reads.
 //
+// Switches for the throughput work (issue 27, each A/B'd by bench/encoder_throughput_bench):
+// bias_epilogue adds the Q/K/V and FFN-up biases inside the cuBLASLt GEMMs (one rounding, no
+// separate pass over the QKV rows); vector_kernels runs the bias+activation and residual+LayerNorm
+// passes with 16-byte loads (same per-element arithmetic); prune_last_layer runs BERT's last
+// O projection and FFN over the rows pooling reads only (CLS / last-token batches); tune_gemms
+// times cuBLASLt's candidates once per GEMM shape; profile records
+// each op's GPU time (cuda/op_timer.h).
+//
 // Thread ownership: created on any thread, then used by the encoder engine thread only. The
-// weights are copied at creation; the EncoderWeights need not outlive the backend.
+// weights are copied at creation; the EncoderWeights need not outlive the backend. `profile` is
+// written on the engine thread during forward() and may be read from others (its own mutex).
 #pragma once
 
 #include <memory>
 
 #include "common/status.h"
+#include "cuda/op_timer.h"
 #include "encoder/encoder_backend.h"
 #include "encoder/encoder_config.h"
 #include "encoder/encoder_weights.h"
@@ -39,6 +49,21 @@ struct CudaEncoderOptions {
   int max_batch_tokens = 32768;
   // The tensor-core attention kernel where it applies (F16/BF16, head_dim 64 or 128).
   bool tensor_core_attention = true;
+  // Every switch below is off by default until the GPU run picks (tests/gpu/run.sh encprof).
+  // Q/K/V and FFN-up biases through cuBLASLt's BIAS epilogue (falls back to the separate bias
+  // kernels for a shape cuBLASLt has no such algorithm for).
+  bool bias_epilogue = false;
+  // 16-byte loads and stores in the bias+activation and residual+LayerNorm kernels where the
+  // widths and pointers allow (off by default until measured on a GPU).
+  bool vector_kernels = false;
+  // BERT / RoBERTa batches whose every output is one pooled row (CLS or last token): the last
+  // layer runs attention over all tokens, then O and the FFN over the pooled rows only.
+  bool prune_last_layer = false;
+  // The first time a GEMM shape (rows, n, k) comes up, time cuBLASLt's heuristic candidates
+  // (Gemm::tune, a synchronisation) and keep the fastest; plain GEMMs only, not the epilogue's.
+  bool tune_gemms = false;
+  // Non-null: every forward() records per-op GPU times and its wall time here.
+  std::shared_ptr<OpTimer> profile;
 };
 
 Result<std::unique_ptr<encoder::EncoderBackend>> make_cuda_encoder_backend(

@@ -131,6 +131,109 @@ __global__ void bias_activation_kernel(T* __restrict__ x, const T* __restrict__ 
   }
 }
 
+// add_layernorm with 16-byte accesses: lane l of a row's warp holds chunks l, l + 32, ... of
+// kVec elements (dim % kVec == 0, rows 16-byte aligned). Same arithmetic per element as
+// add_layernorm_kernel; only the order of the mean/variance partial sums differs.
+template <typename T, int kChunks>
+__global__ void __launch_bounds__(kRowWarps * 32)
+    add_layernorm_vec_kernel(T* out, T* residual, const T* __restrict__ x,
+                             const T* __restrict__ bias, bool write_residual,
+                             const float* __restrict__ w, const float* __restrict__ b, int n,
+                             int dim, float eps) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int row = blockIdx.x * kRowWarps + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= n) return;
+  const int chunks = dim / kVec;
+  const int64_t off = static_cast<int64_t>(row) * dim;
+  uint4* res = reinterpret_cast<uint4*>(residual + off);
+  const uint4* xr = x != nullptr ? reinterpret_cast<const uint4*>(x + off) : nullptr;
+  const uint4* br = reinterpret_cast<const uint4*>(bias);
+  float v[kChunks * kVec];
+  float sum = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    const int ci = lane + 32 * c;
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) v[c * kVec + j] = 0.0f;
+    if (ci >= chunks) continue;
+    uint4 rv = res[ci];
+    T* re = reinterpret_cast<T*>(&rv);
+    uint4 xv{}, bv{};
+    if (xr != nullptr) xv = xr[ci];
+    if (br != nullptr) bv = br[ci];
+    const T* xe = reinterpret_cast<const T*>(&xv);
+    const T* be = reinterpret_cast<const T*>(&bv);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      float s = to_float(re[j]);
+      if (xr != nullptr) s += to_float(xe[j]);
+      if (br != nullptr) s += to_float(be[j]);
+      // The residual stream is stored in T: normalise what is stored.
+      re[j] = from_float<T>(s);
+      s = to_float(re[j]);
+      v[c * kVec + j] = s;
+      sum += s;
+    }
+    if (write_residual) res[ci] = rv;
+  }
+  const float mean = warp_sum(sum) / static_cast<float>(dim);
+  float var = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    if (lane + 32 * c >= chunks) continue;
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      const float d = v[c * kVec + j] - mean;
+      var += d * d;
+    }
+  }
+  const float inv = rsqrtf(warp_sum(var) / static_cast<float>(dim) + eps);
+  uint4* o = reinterpret_cast<uint4*>(out + off);
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    const int ci = lane + 32 * c;
+    if (ci >= chunks) continue;
+    uint4 ov;
+    T* oe = reinterpret_cast<T*>(&ov);
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      const int i = ci * kVec + j;
+      float y = (v[c * kVec + j] - mean) * inv * w[i];
+      if (b != nullptr) y += b[i];
+      oe[j] = from_float<T>(y);
+    }
+    o[ci] = ov;
+  }
+}
+
+// One block per row, each thread over 16-byte chunks of kVec elements: no per-element index
+// division, full-width memory transactions. The activation is a template argument so that the
+// chunk's loop has no switch.
+template <typename T, Act kAct>
+__global__ void __launch_bounds__(128)
+    bias_activation_vec_kernel(T* __restrict__ x, const T* __restrict__ bias, int width) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int chunks = width / kVec;
+  uint4* row = reinterpret_cast<uint4*>(x + static_cast<int64_t>(blockIdx.x) * width);
+  const uint4* b = reinterpret_cast<const uint4*>(bias);
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    uint4 v = row[c];
+    T* e = reinterpret_cast<T*>(&v);
+    if (b != nullptr) {
+      const uint4 bv = b[c];
+      const T* be = reinterpret_cast<const T*>(&bv);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j)
+        e[j] = from_float<T>(activate(to_float(e[j]) + to_float(be[j]), kAct));
+    } else {
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) e[j] = from_float<T>(activate(to_float(e[j]), kAct));
+    }
+    row[c] = v;
+  }
+}
+
 template <typename T>
 __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict__ in,
                                         const T* __restrict__ bias, int64_t n, int ffn, Act act) {
@@ -188,6 +291,15 @@ __global__ void qkv_bias_rope_kernel(T* __restrict__ qkv, const T* __restrict__ 
     for (int i = 2 * d + threadIdx.x; i < 3 * d; i += blockDim.x)
       row[i] = from_float<T>(to_float(row[i]) + to_float(bias[i]));
   }
+}
+
+// One block per output row; threads over its columns.
+template <typename T>
+__global__ void gather_rows_kernel(T* __restrict__ out, const T* __restrict__ in,
+                                   const int32_t* __restrict__ rows, int dim) {
+  const T* src = in + static_cast<int64_t>(rows[blockIdx.x]) * dim;
+  T* dst = out + static_cast<int64_t>(blockIdx.x) * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = src[i];
 }
 
 // One block per sequence; threads over the columns.
@@ -272,15 +384,39 @@ Status embed_layernorm(cudaStream_t stream, model::DType dtype, void* out, const
 
 Status add_layernorm(cudaStream_t stream, model::DType dtype, void* out, void* residual,
                      const void* x, const void* bias, bool write_residual, const float* norm_w,
-                     const float* norm_b, int n_tokens, int dim, float eps) {
+                     const float* norm_b, int n_tokens, int dim, float eps, bool vectorized) {
   if (n_tokens <= 0) return Status::ok();
   if (dim <= 0 || dim > kMaxRowDim) return unimplemented("add_layernorm: dim too large");
   if (!out || !residual || !norm_w) return invalid_argument("add_layernorm: missing arguments");
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
+    const int blocks = (n_tokens + kRowWarps - 1) / kRowWarps;
+    constexpr int kVec = 16 / sizeof(T);
+    const uintptr_t ptrs = reinterpret_cast<uintptr_t>(out) |
+                           reinterpret_cast<uintptr_t>(residual) | reinterpret_cast<uintptr_t>(x) |
+                           reinterpret_cast<uintptr_t>(bias);
+    const int chunks = dim / kVec;
+    if (vectorized && dim % kVec == 0 && ptrs % 16 == 0 && chunks <= 32 * 8) {
+      auto launch = [&](auto kc) {
+        add_layernorm_vec_kernel<T, decltype(kc)::value><<<blocks, kRowWarps * 32, 0, stream>>>(
+            static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
+            static_cast<const T*>(bias), write_residual, norm_w, norm_b, n_tokens, dim, eps);
+      };
+      if (chunks <= 32) {
+        launch(std::integral_constant<int, 1>{});
+      } else if (chunks <= 64) {
+        launch(std::integral_constant<int, 2>{});
+      } else if (chunks <= 96) {
+        launch(std::integral_constant<int, 3>{});
+      } else if (chunks <= 128) {
+        launch(std::integral_constant<int, 4>{});
+      } else {
+        launch(std::integral_constant<int, 8>{});
+      }
+      return;
+    }
     dispatch_per_lane(dim, [&](auto per) {
       constexpr int kPer = decltype(per)::value;
-      const int blocks = (n_tokens + kRowWarps - 1) / kRowWarps;
       add_layernorm_kernel<T, kPer><<<blocks, kRowWarps * 32, 0, stream>>>(
           static_cast<T*>(out), static_cast<T*>(residual), static_cast<const T*>(x),
           static_cast<const T*>(bias), write_residual, norm_w, norm_b, n_tokens, dim, eps);
@@ -291,13 +427,30 @@ Status add_layernorm(cudaStream_t stream, model::DType dtype, void* out, void* r
 }
 
 Status bias_activation(cudaStream_t stream, model::DType dtype, void* x, const void* bias,
-                       int n_tokens, int width, Act act) {
+                       int n_tokens, int width, Act act, bool vectorized) {
   const int64_t n = static_cast<int64_t>(n_tokens) * width;
   if (n <= 0) return Status::ok();
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    bias_activation_kernel<T><<<elementwise_blocks(n), 256, 0, stream>>>(
-        static_cast<T*>(x), static_cast<const T*>(bias), n, width, act);
+    constexpr int kVec = 16 / sizeof(T);
+    const bool vec = vectorized && width % kVec == 0 &&
+                     (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(bias)) % 16 == 0;
+    if (!vec) {
+      bias_activation_kernel<T><<<elementwise_blocks(n), 256, 0, stream>>>(
+          static_cast<T*>(x), static_cast<const T*>(bias), n, width, act);
+      return;
+    }
+    auto launch = [&](auto act_tag) {
+      bias_activation_vec_kernel<T, decltype(act_tag)::value>
+          <<<n_tokens, 128, 0, stream>>>(static_cast<T*>(x), static_cast<const T*>(bias), width);
+    };
+    switch (act) {
+      case Act::kGelu: launch(std::integral_constant<Act, Act::kGelu>{}); break;
+      case Act::kGeluTanh: launch(std::integral_constant<Act, Act::kGeluTanh>{}); break;
+      case Act::kRelu: launch(std::integral_constant<Act, Act::kRelu>{}); break;
+      case Act::kSilu: launch(std::integral_constant<Act, Act::kSilu>{}); break;
+      case Act::kTanh: launch(std::integral_constant<Act, Act::kTanh>{}); break;
+    }
   });
   if (!ok) return invalid_argument("bias_activation: unsupported dtype");
   return check_launch("bias_activation");
@@ -329,6 +482,19 @@ Status qkv_bias_rope(cudaStream_t stream, model::DType dtype, void* qkv, const v
   });
   if (!ok) return invalid_argument("qkv_bias_rope: unsupported dtype");
   return check_launch("qkv_bias_rope");
+}
+
+Status gather_rows(cudaStream_t stream, model::DType dtype, void* out, const void* in,
+                   const int32_t* rows, int n_rows, int dim) {
+  if (n_rows <= 0) return Status::ok();
+  if (!out || !in || !rows || dim <= 0) return invalid_argument("gather_rows: missing arguments");
+  const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    gather_rows_kernel<T>
+        <<<n_rows, 256, 0, stream>>>(static_cast<T*>(out), static_cast<const T*>(in), rows, dim);
+  });
+  if (!ok) return invalid_argument("gather_rows: unsupported dtype");
+  return check_launch("gather_rows");
 }
 
 Status pool_sequences(cudaStream_t stream, model::DType dtype, float* out, const void* x,

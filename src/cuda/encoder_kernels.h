@@ -40,14 +40,18 @@ Status embed_layernorm(cudaStream_t stream, model::DType dtype, void* out, const
 
 // v = residual[t] + x[t] + bias (x and bias may be null); residual[t] = v when `write_residual`;
 // out[t] = LayerNorm(v) * w + b (b may be null). `out` may alias `residual` (BERT's post-norm:
-// residual = LN(residual + sublayer + bias)).
+// residual = LN(residual + sublayer + bias)). `vectorized`: 16-byte accesses where dim and the
+// pointers allow (the same per-element arithmetic; the mean and variance sum in another order).
 Status add_layernorm(cudaStream_t stream, model::DType dtype, void* out, void* residual,
                      const void* x, const void* bias, bool write_residual, const float* norm_w,
-                     const float* norm_b, int n_tokens, int dim, float eps);
+                     const float* norm_b, int n_tokens, int dim, float eps,
+                     bool vectorized = false);
 
-// In place: x[t][i] = act(x[t][i] + bias[i]) (bias may be null).
+// In place: x[t][i] = act(x[t][i] + bias[i]) (bias may be null). `vectorized`: one block per
+// row with 16-byte loads and stores where width and pointers allow (the same arithmetic per
+// element); otherwise, or when false, a scalar grid-stride loop.
 Status bias_activation(cudaStream_t stream, model::DType dtype, void* x, const void* bias,
-                       int n_tokens, int width, Act act);
+                       int n_tokens, int width, Act act, bool vectorized = true);
 
 // out[t][i] = act(in[t][i] + b[i]) * (in[t][ffn + i] + b[ffn + i]) for i < ffn: ModernBERT's
 // GeGLU over the fused [input | gate] projection (in rows 2 ffn wide; bias [2 ffn] or null).
@@ -60,6 +64,10 @@ Status gated_activation(cudaStream_t stream, model::DType dtype, void* out, cons
 Status qkv_bias_rope(cudaStream_t stream, model::DType dtype, void* qkv, const void* bias,
                      const int32_t* positions, const float* inv_freq, int n_tokens, int n_heads,
                      int head_dim);
+
+// out[i] = in[rows[i]] for i < n_rows (rows: a device array of row indices into `in`).
+Status gather_rows(cudaStream_t stream, model::DType dtype, void* out, const void* in,
+                   const int32_t* rows, int n_rows, int dim);
 
 // Pooling codes (the order of encoder::Output).
 enum class PoolMode : int32_t { kAllTokens = 0, kCls = 1, kMean = 2, kLastToken = 3, kMax = 4 };

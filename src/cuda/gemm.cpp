@@ -79,9 +79,10 @@ size_t Gemm::cached_plans() const {
 }
 
 Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k,
-                                   bool outer_vec) {
-  const auto key = std::make_tuple(static_cast<int>(dtype) + (outer_vec ? 100 : 0),
-                                   static_cast<int>(out_dtype), m, n, k);
+                                   bool outer_vec, bool bias_epilogue) {
+  const auto key =
+      std::make_tuple(static_cast<int>(dtype) + (outer_vec ? 100 : 0) + (bias_epilogue ? 200 : 0),
+                      static_cast<int>(out_dtype), m, n, k);
   if (auto it = state_->plans.find(key); it != state_->plans.end()) return it->second.get();
 
   cudaDataType_t type;
@@ -144,6 +145,14 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
 #else
     return unimplemented("gemm: built with cuBLAS before 12.9 (no outer-vector scale mode)");
 #endif
+  }
+  if (bias_epilogue) {
+    if (fp8) return invalid_argument("gemm: the bias epilogue is for F32/F16/BF16 inputs");
+    // Column-major view: the bias is one value per row of Yᵀ, i.e. per output column of Y.
+    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    TURBINE_RETURN_IF_ERROR(check_lt(
+        cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
+        "epilogue"));
   }
   TURBINE_RETURN_IF_ERROR(
       check_lt(cublasLtMatrixLayoutCreate(&plan->a, type, k, n, k), "layout a"));
@@ -232,6 +241,21 @@ Status Gemm::matmul(cudaStream_t stream, model::DType dtype, const void* x, cons
     return gemv(stream, dtype, x, w, y, m, n, k, out_dtype, pdl_);
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, out_dtype, m, n, k));
   return check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul");
+}
+
+Status Gemm::matmul_bias(cudaStream_t stream, model::DType dtype, const void* x, const void* w,
+                         const void* bias, void* y, int m, int n, int k) {
+  if (m < 0 || n <= 0 || k <= 0 || bias == nullptr)
+    return invalid_argument("gemm bias: bad shape or no bias");
+  if (m == 0) return Status::ok();
+  TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(dtype, dtype, m, n, k, false, true));
+  // The plan is shared by every layer of the shape: the bias pointer is set per call (the
+  // descriptor is read when the matmul is enqueued).
+  TURBINE_RETURN_IF_ERROR(
+      check_lt(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                              sizeof bias),
+               "bias pointer"));
+  return check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul bias");
 }
 
 Status Gemm::matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,

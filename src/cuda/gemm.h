@@ -61,6 +61,13 @@ class Gemm {
   Status matmul(cudaStream_t stream, model::DType dtype, const void* x, const void* w, void* y,
                 int m, int n, int k, model::DType out_dtype);
 
+  // y = x · wᵀ + bias, the bias ([n] in dtype, one per output column) added by cuBLASLt's BIAS
+  // epilogue to the F32 accumulator before the store (one rounding; no separate pass over y).
+  // Never takes the gemv path. kUnimplemented when cuBLASLt has no such algorithm for the shape:
+  // the caller then runs matmul() and adds the bias itself.
+  Status matmul_bias(cudaStream_t stream, model::DType dtype, const void* x, const void* w,
+                     const void* bias, void* y, int m, int n, int k);
+
   // Times up to `max_candidates` of cuBLASLt's heuristic algorithms for the shape (the first is
   // the heuristic's own choice, the one matmul uses untuned) and keeps the fastest for every
   // later cuBLASLt call of the shape. Each candidate runs `reps` times over every weight matrix in
@@ -115,8 +122,10 @@ class Gemm {
   Gemm() = default;
   // outer_vec (FP8 only): the plan applies per-row A and per-column B scale vectors itself
   // (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F); kUnimplemented when cuBLASLt has no algorithm.
+  // bias_epilogue: the plan adds a per-column bias vector (CUBLASLT_EPILOGUE_BIAS; the pointer
+  // is set per call).
   Result<Plan*> plan_for(model::DType dtype, model::DType out_dtype, int m, int n, int k,
-                         bool outer_vec = false);
+                         bool outer_vec = false, bool bias_epilogue = false);
   // Up to `count` of cuBLASLt's algorithms for the plan's shape, best first.
   Result<std::vector<cublasLtMatmulAlgo_t>> heuristic(const Plan& plan, int count);
   // Enqueues y = x · wᵀ with the plan's shape and `algo` (beta = 0).

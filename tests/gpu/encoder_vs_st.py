@@ -18,8 +18,18 @@ Goals (issue 27): >= 2x sentence-transformers' embeddings/s at mixed lengths, >=
 
 usage: encoder_vs_st.py --bench BUILD/encoder_throughput_bench [--out DIR] [--work DIR]
        [--shapes bert-base,modernbert-base] [--n 256] [--reps 5]
+       [--turbine-configs "default;--max-batch-tokens 65536;--bias-epilogue"]
+       [--profile "default;--bias-epilogue"] [--profile-workloads mixed] [--no-st]
 Writes DIR/encoder_vs_st.json and DIR/encoder_vs_st.md; exit status 1 if a run or the parity
 check failed (the speed goals are reported, not enforced).
+
+--turbine-configs: Turbine's side once per configuration (';'-separated; each is extra
+encoder_throughput_bench arguments, "default" for none), all against the same sentence-
+transformers baseline; the first is the headline (speedup, parity dump), every one gets a row of
+DIR/encoder_configs.md. --profile: for each --profile-workloads workload, one more bench run per
+listed configuration with --profile-ops (events around every op; its throughput is not the one to
+compare), the op table saved as DIR/encoder_profile_<shape>_<workload>_<i>.txt. --no-st: Turbine's
+side only (no baseline, no parity), for quick profile-only runs.
 """
 import argparse
 import inspect
@@ -134,17 +144,31 @@ def time_st(st, inputs, batch_size, pad_id, token_types, reps, warmup=2):
     return ms[len(ms) // 2], ms
 
 
-def run_turbine(bench, folder, inputs_file, out_json, dump, reps, extra):
+def run_turbine(bench, folder, inputs_file, out_json, dump, reps, extra, stdout_file=None):
     cmd = [bench, "--model", folder, "--inputs", inputs_file, "--device", "cuda", "--dtype", "bf16",
            "--reps", str(reps), "--json", out_json, "--dump", dump, "--dump-n", "16"] + extra
     log("$", " ".join(cmd))
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     log(p.stdout.strip())
+    if stdout_file:
+        with open(stdout_file, "w") as f:
+            f.write("$ " + " ".join(cmd) + "\n" + p.stdout)
     if p.returncode != 0:
         log(p.stderr[-4000:])
         return None
     with open(out_json) as f:
         return json.load(f)
+
+
+def parse_configs(spec):
+    """'default;--max-batch-tokens 65536' -> [('default', []), ('--max-batch-tokens 65536', [...])]."""
+    out = []
+    for c in spec.split(";"):
+        c = c.strip()
+        if not c:
+            continue
+        out.append((c, [] if c == "default" else c.split()))
+    return out or [("default", [])]
 
 
 def main():
@@ -157,7 +181,13 @@ def main():
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--st-batch-sizes", default="32,128")
+    ap.add_argument("--turbine-configs", default="default")
+    ap.add_argument("--profile", default="", help="configurations to profile (';'-separated)")
+    ap.add_argument("--profile-workloads", default="mixed")
+    ap.add_argument("--no-st", action="store_true")
     args = ap.parse_args()
+    configs = parse_configs(args.turbine_configs)
+    profile_configs = parse_configs(args.profile) if args.profile else []
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
     import sentence_transformers
@@ -174,7 +204,7 @@ def main():
         vocab, bert = cfg["vocab_size"], shape.startswith("bert")
         pad_id = cfg.get("pad_token_id") or 0
         max_len = min(8192, cfg["max_position_embeddings"])
-        st, impl = load_st(folder, torch.bfloat16, max_len)
+        st, impl = (None, "-") if args.no_st else load_st(folder, torch.bfloat16, max_len)
         log(f"sentence-transformers attention implementation: {impl}")
         for wi, kind in enumerate(args.workloads.split(",")):
             inputs = make_inputs(kind, args.n, vocab, seed=1000 * si + wi)
@@ -184,6 +214,32 @@ def main():
                 json.dump(inputs, f)
             row = {"shape": shape, "workload": kind, "inputs": len(inputs), "tokens": tokens,
                    "st_attention": impl, "st": {}}
+            for pi, (label, extra) in enumerate(profile_configs):
+                if kind not in args.profile_workloads.split(","):
+                    break
+                txt = os.path.join(args.out, f"encoder_profile_{shape}_{kind}_{pi}.txt")
+                log(f"== profile {shape} {kind} [{label}] -> {txt}")
+                pr = run_turbine(args.bench, folder, inputs_file,
+                                 os.path.join(args.work, f"{shape}_{kind}_profile_{pi}.json"),
+                                 os.path.join(args.work, f"{shape}_{kind}_profile_dump.json"),
+                                 args.reps, extra + ["--profile-ops"], stdout_file=txt)
+                if pr is None:
+                    failed.append(f"{shape} {kind}: profile run [{label}] failed")
+                else:
+                    row.setdefault("profiles", {})[label] = pr.get("profile", [])
+            if args.no_st:
+                row["turbine_configs"] = {}
+                for ci, (label, extra) in enumerate(configs):
+                    tb = run_turbine(args.bench, folder, inputs_file,
+                                     os.path.join(args.work, f"{shape}_{kind}_turbine_{ci}.json"),
+                                     os.path.join(args.work, f"{shape}_{kind}_dump_{ci}.json"),
+                                     args.reps, extra)
+                    if tb is None:
+                        failed.append(f"{shape} {kind} [{label}]: turbine bench failed")
+                        continue
+                    row["turbine_configs"][label] = tb
+                results.append(row)
+                continue
             for bs in [int(x) for x in args.st_batch_sizes.split(",")]:
                 med, ms = time_st(st, inputs, bs, pad_id, bert, args.reps)
                 row["st"][str(bs)] = {"median_ms": med, "reps_ms": ms,
@@ -194,9 +250,25 @@ def main():
             row["st_best_batch_size"] = int(best_bs)
             st_eps = row["st"][best_bs]["embeddings_per_s"]
             dump = os.path.join(args.work, f"{shape}_{kind}_dump.json")
-            tb = run_turbine(args.bench, folder, inputs_file,
-                             os.path.join(args.work, f"{shape}_{kind}_turbine.json"), dump,
-                             args.reps, [])
+            row["turbine_configs"] = {}
+            tb = None
+            for ci, (label, extra) in enumerate(configs):
+                ctb = run_turbine(args.bench, folder, inputs_file,
+                                  os.path.join(args.work, f"{shape}_{kind}_turbine_{ci}.json"),
+                                  dump if ci == 0 else
+                                  os.path.join(args.work, f"{shape}_{kind}_dump_{ci}.json"),
+                                  args.reps, extra)
+                if ctb is None:
+                    if ci > 0:
+                        failed.append(f"{shape} {kind} [{label}]: turbine bench failed")
+                    continue
+                ctb["speedup"] = ctb["embeddings_per_s"] / st_eps
+                row["turbine_configs"][label] = ctb
+                log(f"{shape} {kind} [{label}]: turbine {ctb['embeddings_per_s']:.0f} embeddings/s "
+                    f"= {ctb['speedup']:.2f}x sentence-transformers "
+                    f"({ctb.get('batches_per_call', 0):.1f} batches per call)")
+                if ci == 0:
+                    tb = ctb
             if tb is None:
                 failed.append(f"{shape} {kind}: turbine bench failed")
                 results.append(row)
@@ -220,9 +292,39 @@ def main():
                 log(f"{shape}: parity vs sentence-transformers F32: min cosine {cos.min():.5f}")
                 if float(cos.min()) < 0.99:
                     failed.append(f"{shape}: parity min cosine {float(cos.min()):.4f} < 0.99")
+                # Every other configuration's embeddings against the same reference.
+                for ci, (label, _) in enumerate(configs):
+                    if ci == 0 or label not in row["turbine_configs"]:
+                        continue
+                    with open(os.path.join(args.work, f"{shape}_{kind}_dump_{ci}.json")) as f:
+                        c_got = torch.tensor(json.load(f))
+                    c_cos = float(F.cosine_similarity(c_got, ref, dim=1).min())
+                    row["turbine_configs"][label]["parity_min_cosine"] = c_cos
+                    log(f"{shape} [{label}]: parity min cosine {c_cos:.5f}")
+                    if c_cos < 0.99:
+                        failed.append(f"{shape} [{label}]: parity min cosine {c_cos:.4f} < 0.99")
             results.append(row)
         del st
         torch.cuda.empty_cache()
+
+    # One row per (shape, workload, Turbine configuration): the A/B of the switches.
+    clines = ["| shape | workload | Turbine configuration | emb/s | tokens/s | batches/call | "
+              "vs ST best | vs first config |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        st_b = r.get("st_best_batch_size")
+        st_eps = r["st"][str(st_b)]["embeddings_per_s"] if st_b else float("nan")
+        first = None
+        for label, tb in r.get("turbine_configs", {}).items():
+            first = first or tb["embeddings_per_s"]
+            clines.append(f"| {r['shape']} | {r['workload']} | {label} | "
+                          f"{tb['embeddings_per_s']:.0f} | {tb['tokens_per_s']:.0f} | "
+                          f"{tb.get('batches_per_call', float('nan')):.1f} | "
+                          f"{tb['embeddings_per_s'] / st_eps:.2f}x | "
+                          f"{tb['embeddings_per_s'] / first:.3f} |")
+    ctable = "\n".join(clines)
+    with open(os.path.join(args.out, "encoder_configs.md"), "w") as f:
+        f.write(ctable + "\n")
+    log(ctable)
 
     with open(os.path.join(args.out, "encoder_vs_st.json"), "w") as f:
         json.dump({"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,

@@ -4,7 +4,7 @@
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
 # Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp] [goodput]
-#   [encoder] [structured] [kvtiers]
+#   [encoder] [encprof] [structured] [kvtiers]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
@@ -18,6 +18,13 @@
 #            simulated seconds per wall second, the SLO and the duration scale with it).
 #   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
 #            encoder_throughput_bench in BIN).
+#   encprof: BERT-base encoder throughput, profiled and A/B'd in one call (issue 27): the encoder
+#            cases of cuda_test (parity of every switch), the op table (bench --profile-ops) of
+#            bert-base mixed at the default and at ENCPROF_BEST, then sentence-transformers vs every
+#            configuration of ENCPROF_CONFIGS on bert-base mixed / fixed 128 / fixed 512 (table in
+#            $OUT/encoder_configs.md; op tables in $OUT/encoder_profile_*.txt). ~3-4 min on an H100.
+#            Switches (bench/encoder_throughput_bench.cpp): --vector-kernels (16-byte element-wise
+#            kernels), --bias-epilogue, --prune-last-layer, --tune-gemms, --max-batch-tokens.
 #   fp8: FP8 weights and KV cache (issue 28): the FP8 cases of cuda_test, then a random
 #   Llama-3.1-8B-shaped compressed-tensors FP8-dynamic checkpoint (gen-model --quantization fp8,
 #   same seed as the BF16 one) against the BF16 baseline in the same call: batch-1 and 64-sequence
@@ -270,6 +277,20 @@ PY
       echo "== encoder embeddings/s vs sentence-transformers"
       PYTHONUNBUFFERED=1 timeout 500 python3 tests/gpu/encoder_vs_st.py \
         --bench "$BIN/encoder_throughput_bench" --out "$OUT" 2>&1 | tee "$OUT/encoder_vs_st.log" | grep -v Warning
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    encprof)
+      echo "== cuda_test: encoder cases (every switch against the CPU backend) + bias epilogue GEMM"
+      timeout 300 "$BIN/cuda_test" --gtest_filter='CudaEncoder*:CudaGemmTest.BiasEpilogue*' \
+        >"$OUT/encprof_cuda_test.log" 2>&1 || status=1
+      grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure' "$OUT/encprof_cuda_test.log" | head -40
+      best=${ENCPROF_BEST:---vector-kernels --bias-epilogue --prune-last-layer --max-batch-tokens 131072}
+      configs=${ENCPROF_CONFIGS:-default;--vector-kernels;--bias-epilogue;--prune-last-layer;--tune-gemms;--max-batch-tokens 65536;--max-batch-tokens 131072;$best;$best --tune-gemms}
+      echo "== encoder profile + sentence-transformers vs: $configs"
+      PYTHONUNBUFFERED=1 timeout 420 python3 tests/gpu/encoder_vs_st.py \
+        --bench "$BIN/encoder_throughput_bench" --out "$OUT" --shapes bert-base \
+        --turbine-configs "$configs" --profile "default;$best" --profile-workloads mixed \
+        2>&1 | tee "$OUT/encprof.log" | grep -v Warning
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     fp8)

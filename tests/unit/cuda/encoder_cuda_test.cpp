@@ -179,31 +179,57 @@ void expect_backends_agree(const encoder::EncoderConfig& config,
   ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
   std::vector<float> want;
   ASSERT_TRUE((*cpu)->forward(batch, want).is_ok());
-  for (model::DType dt : testing::kAllDTypes) {
-    SCOPED_TRACE(dtype_label(dt));
-    CudaEncoderOptions o;
-    o.dtype = dt;
-    o.max_batch_tokens = 256;  // smaller than some batches: the scratch grows
-    auto gpu = make_cuda_encoder_backend(config, weights, o);
-    ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
-    std::vector<float> got;
-    ASSERT_TRUE((*gpu)->forward(batch, got).is_ok());
-    ASSERT_EQ(got.size(), want.size());
-    // Twice: the second pass reuses every buffer and plan.
-    std::vector<float> again;
-    ASSERT_TRUE((*gpu)->forward(batch, again).is_ok());
-    EXPECT_EQ(got, again);
-    const size_t d = static_cast<size_t>(config.dim);
-    size_t row = 0;
-    for (size_t s = 0; s < batch.n_seqs(); ++s) {
-      const size_t rows = batch.outputs[s] == encoder::Output::kAllTokens
-                              ? static_cast<size_t>(batch.seq_begin[s + 1] - batch.seq_begin[s])
-                              : 1;
-      EXPECT_LT(rel_l2(&got[row * d], &want[row * d], rows * d), tolerance_of(dt))
-          << "sequence " << s << " (" << encoder::output_name(batch.outputs[s]) << ")";
-      row += rows;
+  // Each throughput switch (cuda_encoder_backend.h) against the CPU: the default path, the
+  // biases in cuBLASLt's epilogue, the 16-byte element-wise kernels, the pruned last layer (taken
+  // only by batches of CLS / last-token outputs), tuned GEMMs and the profiled pass.
+  enum Variant { kDefault, kBiasEpilogue, kVectorKernels, kPrune, kTuned, kProfiled };
+  for (Variant variant : {kDefault, kBiasEpilogue, kVectorKernels, kPrune, kTuned, kProfiled})
+    for (model::DType dt : testing::kAllDTypes) {
+      SCOPED_TRACE(std::string(dtype_label(dt)) + " variant " + std::to_string(variant));
+      CudaEncoderOptions o;
+      o.dtype = dt;
+      o.max_batch_tokens = 256;  // smaller than some batches: the scratch grows
+      o.bias_epilogue = variant == kBiasEpilogue;
+      o.vector_kernels = variant == kVectorKernels;
+      o.prune_last_layer = variant == kPrune;
+      o.tune_gemms = variant == kTuned;
+      if (variant == kProfiled) o.profile = std::make_shared<OpTimer>();
+      auto gpu = make_cuda_encoder_backend(config, weights, o);
+      ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
+      std::vector<float> got;
+      ASSERT_TRUE((*gpu)->forward(batch, got).is_ok());
+      ASSERT_EQ(got.size(), want.size());
+      // Twice: the second pass reuses every buffer and plan.
+      std::vector<float> again;
+      ASSERT_TRUE((*gpu)->forward(batch, again).is_ok());
+      EXPECT_EQ(got, again);
+      if (o.profile) {
+        // Every layer's GEMMs and attention were timed on both passes, and the busy time fits in
+        // the passes' wall time.
+        EXPECT_EQ(o.profile->passes(), 2);
+        int gemm_kinds = 0;
+        for (const OpTimer::Row& r : o.profile->rows()) {
+          if (!r.gemm) continue;
+          ++gemm_kinds;
+          EXPECT_EQ(r.calls, 2 * config.n_layers) << r.name;
+          EXPECT_GT(r.ms, 0.0) << r.name;
+          EXPECT_GT(r.flops, 0.0) << r.name;
+        }
+        EXPECT_EQ(gemm_kinds, 5);  // QKV, attention, O, FFN-up, FFN-down
+        EXPECT_GT(o.profile->busy_ms(), 0.0);
+        EXPECT_LE(o.profile->busy_ms(), o.profile->wall_ms());
+      }
+      const size_t d = static_cast<size_t>(config.dim);
+      size_t row = 0;
+      for (size_t s = 0; s < batch.n_seqs(); ++s) {
+        const size_t rows = batch.outputs[s] == encoder::Output::kAllTokens
+                                ? static_cast<size_t>(batch.seq_begin[s + 1] - batch.seq_begin[s])
+                                : 1;
+        EXPECT_LT(rel_l2(&got[row * d], &want[row * d], rows * d), tolerance_of(dt))
+            << "sequence " << s << " (" << encoder::output_name(batch.outputs[s]) << ")";
+        row += rows;
+      }
     }
-  }
 }
 
 class CudaEncoderBackendTest : public CudaTest {};
@@ -317,6 +343,11 @@ TEST_F(CudaEncoderBackendTest, RandomHeadDim64ModelsMatchTheCpuBackend) {
                      {encoder::Output::kMean, encoder::Output::kAllTokens, encoder::Output::kCls},
                      m.config.vocab_size, m.config.type_vocab_size);
     expect_backends_agree(m.config, m.weights, batch);
+    // Only pooled rows (what prune_last_layer needs), with every switch again.
+    auto pooled = random_batch(rng, {3, 100, 1, 257, 64, 65, 17},
+                               {encoder::Output::kCls, encoder::Output::kLastToken},
+                               m.config.vocab_size, m.config.type_vocab_size);
+    expect_backends_agree(m.config, m.weights, pooled);
   }
 }
 

@@ -73,6 +73,42 @@ TEST_F(CudaGemmTest, MatchesCpuMatmulAndCachesPlans) {
   EXPECT_EQ(download(model::DType::kBF16, dy, 4096)[4095], 512.0f);
 }
 
+// matmul_bias: cuBLASLt's BIAS epilogue adds one value per output column, on the encoder's
+// shapes (rounded row counts, n = 3 dim and ffn) and an odd one; two biases through the same
+// plan (the pointer is set per call).
+TEST_F(CudaGemmTest, BiasEpilogueAddsThePerColumnBias) {
+  std::mt19937 rng(22);
+  auto gemm = Gemm::create();
+  ASSERT_TRUE(gemm.has_value()) << gemm.status().to_string();
+  engine::CpuThreadPool pool(1);
+  for (model::DType d : kAllDTypes) {
+    for (auto [m, n, k] : {std::tuple{16, 384, 128}, std::tuple{256, 2304, 768},
+                           std::tuple{512, 3072, 768}, std::tuple{48, 200, 64}}) {
+      SCOPED_TRACE(std::string(dtype_label(d)) + " m=" + std::to_string(m) +
+                   " n=" + std::to_string(n) + " k=" + std::to_string(k));
+      auto x = random_values(rng, static_cast<size_t>(m) * k, d);
+      auto w = random_values(rng, static_cast<size_t>(n) * k, d);
+      auto dx = upload(d, x), dw = upload(d, w);
+      const std::vector<float> ref_f = cpu_matmul(pool, x, w, m, n, k);
+      const size_t plans = gemm->cached_plans();
+      for (int rep = 0; rep < 2; ++rep) {
+        auto b = random_values(rng, static_cast<size_t>(n), d, -4.0f, 4.0f);
+        auto db = upload(d, b);
+        auto dy = poisoned(d, static_cast<size_t>(m) * n);
+        const Status st =
+            gemm->matmul_bias(stream(), d, dx.data(), dw.data(), db.data(), dy.data(), m, n, k);
+        ASSERT_TRUE(st.is_ok()) << st.to_string();
+        auto y = download(d, dy, static_cast<size_t>(m) * n);
+        std::vector<double> ref(ref_f.size());
+        for (size_t i = 0; i < ref.size(); ++i)
+          ref[i] = static_cast<double>(ref_f[i]) + b[i % static_cast<size_t>(n)];
+        EXPECT_LT(rel_error(y, ref), tolerance(d)) << "bias " << rep;
+      }
+      EXPECT_EQ(gemm->cached_plans(), plans + 1);  // one epilogue plan for both biases
+    }
+  }
+}
+
 // Gemm::tune times the heuristic's candidates over several weight matrices and keeps the
 // fastest: the tuned plan still computes the product (checked for each of the matrices), no new
 // plan is made for the shape, and tuning is refused while the stream captures a graph.

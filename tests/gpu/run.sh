@@ -130,7 +130,7 @@ PY
       ;;
     gemv)
       echo "== skinny projections: gemv warps per row vs cuBLASLt on the 8B shapes (bench/gemv_bench.cpp)"
-      timeout 180 "$BIN/gemv_bench" ${GEMV_ARGS:---rows 1,2,4} 2>&1 | tee "$OUT/gemv_bench.log"
+      timeout 240 "$BIN/gemv_bench" ${GEMV_ARGS:---rows 1,2,4,8} 2>&1 | tee "$OUT/gemv_bench.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     disagg)

@@ -30,6 +30,9 @@
 //   --kv-cache-dtype fp8 stores the KV cache in E4M3 (engine::KvCacheDtype); --no-fp8-weights
 //   dequantizes FP8 weights at upload instead of keeping them E4M3 on the GPU (the A/B);
 //   --fp8-outer-vec lets cuBLASLt apply the FP8 GEMMs' token/channel scales (no epilogue kernel)
+//   --fp8-gemv a8|w8a16: the skinny FP8 projections of decode steps (CudaBackendOptions::fp8_gemv;
+//   w8a16: weight-only, activations stay BF16, no quantization kernels); --fp8-fast-accum: cuBLASLt
+//   FP8 GEMMs with FAST_ACCUM (prefill and steps of > 8 rows)
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
 //            [--tokenizer tokenizer.json] [--quantization fp8]
 //                                                        random-weight Hugging Face folder
@@ -81,9 +84,11 @@ struct Args {
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
   bool gemv_all = false, pdl = true, fused_swiglu = true,
-       tune_gemm = false;      // as CudaBackendOptions
-  bool fp8_weights = true;     // CudaBackendOptions::fp8_weights (--no-fp8-weights)
-  bool fp8_outer_vec = false;  // CudaBackendOptions::fp8_outer_vec_scales (--fp8-outer-vec)
+       tune_gemm = false;       // as CudaBackendOptions
+  bool fp8_weights = true;      // CudaBackendOptions::fp8_weights (--no-fp8-weights)
+  bool fp8_outer_vec = false;   // CudaBackendOptions::fp8_outer_vec_scales (--fp8-outer-vec)
+  bool fp8_w8a16 = false;       // CudaBackendOptions::fp8_gemv kW8A16 (--fp8-gemv w8a16)
+  bool fp8_fast_accum = false;  // CudaBackendOptions::fp8_fast_accum (--fp8-fast-accum)
   int random_n = 0, random_len = 0;
   bool structured_ab = false;
   std::string constraint;  // a JSON Schema file for --structured-ab; empty: the built-in one
@@ -156,7 +161,13 @@ Args parse(int argc, char** argv) {
       a.fp8_weights = false;
     else if (k == "--fp8-outer-vec")
       a.fp8_outer_vec = true;
-    else if (k == "--structured-ab")
+    else if (k == "--fp8-fast-accum")
+      a.fp8_fast_accum = true;
+    else if (k == "--fp8-gemv") {
+      const std::string v = val();
+      if (v != "a8" && v != "w8a16") usage("--fp8-gemv takes a8 or w8a16");
+      a.fp8_w8a16 = v == "w8a16";
+    } else if (k == "--structured-ab")
       a.structured_ab = true;
     else if (k == "--constraint")
       a.constraint = val();
@@ -240,6 +251,9 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.kv_cache_dtype = kv_dtype;
     o.fp8_weights = a.fp8_weights;
     o.fp8_outer_vec_scales = a.fp8_outer_vec;
+    o.fp8_fast_accum = a.fp8_fast_accum;
+    o.fp8_gemv = a.fp8_w8a16 ? cuda::CudaBackendOptions::Fp8Gemv::kW8A16
+                             : cuda::CudaBackendOptions::Fp8Gemv::kA8;
     if (a.tp > 0) return cuda::make_cuda_tp_backend(m, o, a.tp);
     return cuda::make_cuda_backend(m, o);
 #else

@@ -59,8 +59,10 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
       cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, device_), "device cc"));
   pdl_ = opts.pdl && cc_major >= 9;
   fused_swiglu_ = opts.fused_swiglu;
+  fp8_w8a16_ = opts.skinny_gemv && opts.fp8_gemv == CudaBackendOptions::Fp8Gemv::kW8A16;
   gemm_->use_pdl(pdl_);
   gemm_->fp8_outer_vec(opts.fp8_outer_vec_scales);
+  gemm_->fp8_fast_accum(opts.fp8_fast_accum);
   const model::Weights& mw = shard_ ? shard_->weights() : model.weights();
   // E4M3 weights on the device: BF16 or F32 activations (F16 cannot hold cuBLASLt's raw E4M3
   // sums), sm_89+; otherwise FP8 checkpoints are dequantized at upload.
@@ -627,7 +629,7 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
       embedding(s, dtype_, x_.data(), embed_.data(), dev + lay.ids, n, dim, cfg_.n_vocab, pdl_));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerDev& L = layers_[l];
-    if (L.qkv8.on()) {  // the norm quantizes the QKV input (xq_/xs_); xb_ is not written
+    if (L.qkv8.on() && !w8a16(n, dim)) {  // the norm quantizes the QKV input; xb_ not written
       TURBINE_RETURN_IF_ERROR(rmsnorm_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), x_.data(),
                                           l == 0 ? nullptr : o_.data(), L.attn_norm.data(), n, dim,
                                           eps, L.qkv8.input_scale, pdl_));
@@ -706,7 +708,10 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
     TURBINE_RETURN_IF_ERROR(quantize_input(s, L.o8, att, n, q_dim_));
     TURBINE_RETURN_IF_ERROR(project(s, L.wo, L.o8, att, o_.data(), n, dim, q_dim_));
     TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
-    if (L.gu8.on()) {
+    const bool gu_w8a16 = L.gu8.on() && w8a16(n, dim);
+    // The down projection's input quantized by SwiGLU (A8 gemv or cuBLASLt FP8 GEMM).
+    const bool down_a8 = L.down8.on() && !w8a16(n, ffn);
+    if (L.gu8.on() && !gu_w8a16) {
       TURBINE_RETURN_IF_ERROR(rmsnorm_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), x_.data(),
                                           o_.data(), L.ffn_norm.data(), n, dim, eps,
                                           L.gu8.input_scale, pdl_));
@@ -715,9 +720,11 @@ Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decod
                                           L.ffn_norm.data(), n, dim, eps, pdl_));
     }
     auto* gu = static_cast<uint8_t*>(gu_.data());
-    if (L.gu8.on()) {
+    if (gu_w8a16) {
+      TURBINE_RETURN_IF_ERROR(gate_up_w8a16(s, L, n));
+    } else if (L.gu8.on()) {
       TURBINE_RETURN_IF_ERROR(project(s, L.wgu, L.gu8, nullptr, gu, n, 2 * ffn, dim));
-      if (L.down8.on()) {  // SwiGLU quantizes the down projection's input
+      if (down_a8) {  // SwiGLU quantizes the down projection's input
         TURBINE_RETURN_IF_ERROR(swiglu_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), gu,
                                            gu + static_cast<size_t>(ffn) * eb_, n, ffn, 2 * ffn,
                                            L.down8.input_scale, pdl_));

@@ -74,6 +74,15 @@ struct CudaBackendOptions {
   // scaling, cuBLAS 12.9+) instead of a separate epilogue kernel (Gemm::fp8_outer_vec). Off by
   // default until measured on a GPU.
   bool fp8_outer_vec_scales = false;
+  // The skinny FP8 projections of decode steps (<= 8 rows): kA8 quantizes the activations per
+  // token (fused into RMSNorm/SwiGLU, as the CPU backend) for gemv_fp8; kW8A16 keeps them in dtype
+  // and dequantizes only the weights (gemv_w8a16, gate|up fused with SwiGLU when fused_swiglu):
+  // fewer kernels and no activation rounding. Steps of more rows use cuBLASLt's FP8 GEMM either
+  // way. kA8 until measured on a GPU.
+  // cuBLASLt FP8 GEMMs with FAST_ACCUM (Gemm::fp8_fast_accum). Off until measured.
+  bool fp8_fast_accum = false;
+  enum class Fp8Gemv { kA8, kW8A16 };
+  Fp8Gemv fp8_gemv = Fp8Gemv::kA8;
   // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
   // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
   // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on

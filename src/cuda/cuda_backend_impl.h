@@ -182,7 +182,16 @@ class CudaBackend final : public engine::Backend {
   // The input quantization of FP8 projection `w` over `n` rows of `src` (dtype, `cols` wide) into
   // xq_/xs_ (nothing when w is not FP8).
   Status quantize_input(cudaStream_t s, const Fp8Weight& w, const void* src, int n, int cols);
-  // y = x · wᵀ through the FP8 weight when it is on (input already in xq_/xs_), else in dtype.
+  // Whether an FP8 projection of n rows and k inputs runs the weight-only gemv (gemv_w8a16:
+  // input read in dtype, no quantization kernel) rather than the A8 paths (input in xq_/xs_).
+  bool w8a16(int n, int k) const {
+    return fp8_w8a16_ && n >= 1 && n <= kGemvMaxRows && k % 16 == 0;
+  }
+  // The gate|up projection and SwiGLU of an FP8 gu8 on the W8A16 path: xb_ -> h_ (fused when
+  // fused_swiglu_), then the down projection's input quantization if down is not W8A16.
+  Status gate_up_w8a16(cudaStream_t s, const LayerDev& L, int n);
+  // y = x · wᵀ through the FP8 weight when it is on (input already in xq_/xs_ unless w8a16(n,
+  // in), which reads x), else in dtype.
   Status project(cudaStream_t s, const DeviceBuffer& dense, const Fp8Weight& f8, const void* x,
                  void* y, int n, int out, int in);
 
@@ -205,6 +214,7 @@ class CudaBackend final : public engine::Backend {
   bool device_sampling_ = true;
   bool pdl_ = false;  // programmatic dependent launch for the step's kernels
   bool fused_swiglu_ = false;
+  bool fp8_w8a16_ = false;  // CudaBackendOptions::fp8_gemv == kW8A16
   // Set by forward_sample() for the duration of the step.
   std::span<const engine::RowSampling> rows_;
   std::vector<int32_t>* tokens_out_ = nullptr;

@@ -57,4 +57,22 @@ Status gemv_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x, c
                 const uint8_t* w, const float* w_scale, void* y, int m, int n, int k,
                 bool pdl = false, int split = 0);
 
+// Weight-only FP8 (W8A16) skinny GEMM for 1 <= m <= kGemvMaxRows: y[r][j] = w_scale[j] · Σ_k
+// x[r][k] · e4m3(w[j][k]), x and y in `dtype` (BF16 or F32; F32 accumulation), x rows k elements
+// apart; k % 16 == 0, x and w 16-byte aligned. No activation quantization: the result differs from
+// gemv_fp8's (and the CPU backend's, which quantizes activations per token) by that quantization's
+// error only. `rows` output rows per warp (1, 2 or 4) and `split` warps per row group (1, 2, 4,
+// 8); 0: w8a16_default_rows / w8a16_default_split.
+Status gemv_w8a16(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t* w,
+                  const float* w_scale, void* y, int m, int n, int k, bool pdl = false,
+                  int split = 0, int rows = 0);
+// The gate|up projection of an FP8 [2 · ffn][k] weight (scales [2 · ffn]) with SwiGLU applied,
+// as gemv_w8a16 then swiglu() would compute it (g and u rounded to dtype first): y [m][ffn].
+// `rows` 2 or 4 (half gate rows, half the matching up rows).
+Status gemv_w8a16_swiglu(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t* w,
+                         const float* w_scale, void* y, int m, int ffn, int k, bool pdl = false,
+                         int split = 0, int rows = 0);
+int w8a16_default_split(int n, int k);
+int w8a16_default_rows(int m, bool swiglu);
+
 }  // namespace turbine::cuda

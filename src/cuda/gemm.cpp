@@ -133,6 +133,13 @@ Result<Gemm::Plan*> Gemm::plan_for(model::DType dtype, model::DType out_dtype, i
       check_lt(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b,
                                               sizeof trans_b),
                "transb"));
+  if (fp8 && fp8_fast_accum_) {
+    const int8_t fast = 1;
+    TURBINE_RETURN_IF_ERROR(
+        check_lt(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast,
+                                                sizeof fast),
+                 "fast accumulation"));
+  }
   if (outer_vec) {
     if (!fp8) return invalid_argument("gemm: outer-vector scales are for FP8 inputs");
 #if CUBLAS_VERSION >= 120900  // the scale modes came with cuBLAS 12.9 (the header decides)

@@ -110,6 +110,10 @@ class Gemm {
   // vectors to cuBLASLt (outer-vector scaling, cuBLAS 12.9+) instead of running scale_rows_cols;
   // a shape cuBLASLt has no such algorithm for keeps the epilogue. Not yet run on a GPU here.
   void fp8_outer_vec(bool on) { fp8_outer_vec_ = on; }
+  // Opt-in (CudaBackendOptions::fp8_fast_accum): FP8 plans made after this call set cuBLASLt's
+  // FAST_ACCUM (the tensor cores' own accumulator for the whole k loop, no periodic promotion to
+  // F32: faster on Hopper, a little less precise for long k). Call before the first matmul_fp8.
+  void fp8_fast_accum(bool on) { fp8_fast_accum_ = on; }
   // Whether matmul_fp8 sends this shape to gemv_fp8.
   bool takes_gemv_fp8(int m, int k) const {
     return use_gemv_ && m >= 1 && m <= kGemvMaxRows && k % 16 == 0 &&
@@ -135,6 +139,7 @@ class Gemm {
   std::unique_ptr<State> state_;
   bool use_gemv_ = true;
   bool fp8_outer_vec_ = false;
+  bool fp8_fast_accum_ = false;
   bool gemv_all_ = false;
   bool pdl_ = false;
 };

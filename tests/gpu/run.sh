@@ -6,7 +6,8 @@
 # Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp] [goodput]
 #   [encoder] [encprof] [structured] [kvtiers]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
-#   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS);
+#   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS),
+#         BF16 and FP8 weights (A8 gemv, cuBLASLt FP8, the W8A16 rows x split grid);
 #   disagg: disaggregated serving across two worker processes on this GPU (tests/gpu/disagg.py);
 #   serve: `turbine run --device cuda` + `turbine bench`, 1,000 x (512 in, 256 out), concurrency 256.
 #   goodput: goodput at SLO before/after --target-itl-ms (issue 29): the same server without and
@@ -31,7 +32,8 @@
 #   decode, 4 x 2,048 prefill, KV blocks, for BF16 / FP8 on the GPU / FP8 dequantized / FP8 KV
 #   (table in $OUT/fp8_table.md), the logits parity against PyTorch (tests/tools/fp8_parity.py).
 #   FP8_DEVICE=cpu FP8_SHAPE=tiny rehearses the stage on a machine without a GPU (BIN=build);
-#   FP8_SKIP_TEST=1 skips the cuda_test cases, FP8_RUNS="bf16 fp8 ..." picks the bench runs.
+#   FP8_SKIP_TEST=1 skips the cuda_test cases, FP8_RUNS="bf16 fp8 ..." picks the bench runs
+#   (fp8-w8a16, fp8-w8a16+outer-vec: the weight-only decode gemv, --fp8-gemv w8a16).
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
 #   plain backend in the same call, greedy ids equal, TP 2.. when the machine has the GPUs (TP_SIZES),
 #   and the clear start-up errors (too few GPUs, no NCCL).
@@ -137,7 +139,7 @@ PY
       ;;
     gemv)
       echo "== skinny projections: gemv warps per row vs cuBLASLt on the 8B shapes (bench/gemv_bench.cpp)"
-      timeout 180 "$BIN/gemv_bench" ${GEMV_ARGS:---rows 1,2,4} 2>&1 | tee "$OUT/gemv_bench.log"
+      timeout 240 "$BIN/gemv_bench" ${GEMV_ARGS:---rows 1,2,4,8} 2>&1 | tee "$OUT/gemv_bench.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     disagg)
@@ -323,7 +325,13 @@ PY
         --max-num-batched-tokens 8192)
       specs=${FP8_BENCH_SPECS:-1x128x128,64x512x128,4x2048x1}
       [ "$dev" = cpu ] && specs=${FP8_BENCH_SPECS:-1x16x8,4x64x1,8x32x8}
-      runs=("bf16:$M16:" "fp8:$M8:" "fp8-outer-vec:$M8:--fp8-outer-vec" "fp8-dequantized:$M8:--no-fp8-weights"
+      # fp8-w8a16: decode steps of <= 8 rows through the weight-only FP8 gemv (--fp8-gemv w8a16);
+      # fp8-w8a16+outer-vec: that plus the cuBLASLt scales for the larger steps; +fast-accum:
+      # cuBLASLt FP8 GEMMs with FAST_ACCUM too (--fp8-fast-accum).
+      runs=("bf16:$M16:" "fp8:$M8:" "fp8-w8a16:$M8:--fp8-gemv w8a16"
+        "fp8-w8a16+outer-vec:$M8:--fp8-gemv w8a16 --fp8-outer-vec"
+        "fp8-w8a16+outer-vec+fast-accum:$M8:--fp8-gemv w8a16 --fp8-outer-vec --fp8-fast-accum"
+        "fp8-outer-vec:$M8:--fp8-outer-vec" "fp8-dequantized:$M8:--no-fp8-weights"
         "fp8+kv-fp8:$M8:--kv-cache-dtype fp8" "bf16+kv-fp8:$M16:--kv-cache-dtype fp8"
         "bf16-quantized-at-load:$M16:--quantization fp8")
       if [ -n "${FP8_RUNS:-}" ]; then  # e.g. FP8_RUNS="bf16 fp8 fp8+kv-fp8": those labels only

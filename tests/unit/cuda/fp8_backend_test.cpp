@@ -2,7 +2,8 @@
 // GEMMs, gemv_fp8, inputs quantized per token in the fused RMSNorm/SwiGLU kernels) and the E4M3
 // KV cache, against the CPU backend's FP8 path on a tiny random compressed-tensors FP8-dynamic
 // checkpoint (gen-model --quantization fp8). The dequantize-at-upload path (fp8_weights off)
-// stays checked against the CPU backend with input quantization off.
+// stays checked against the CPU backend with input quantization off; the weight-only decode gemv
+// (fp8_gemv kW8A16) against both CPU paths.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -174,6 +175,49 @@ TEST_F(CudaFp8Test, Fp8WeightsOnTheDeviceMatchTheCpuFp8Path) {
     if (d == model::DType::kF32) {
       EXPECT_GE(same + 1, static_cast<int>(a.size()));  // at most one near tie may part
     }
+  }
+}
+
+// fp8_gemv kW8A16: the decode steps of run() (2 rows) take the weight-only gemv, which does not
+// quantize the activations; the prefill keeps cuBLASLt's FP8 GEMM. The logits then sit between
+// the CPU's FP8 path (activations quantized per token) and the CPU without input quantization:
+// within fp8_tolerance of the FP8 path plus the distance between the two CPU paths.
+TEST_F(CudaFp8Test, W8a16DecodeStaysBetweenTheCpuPaths) {
+  if (!fp8_device(0)) GTEST_SKIP() << "FP8 weights stay E4M3 on sm_89+ only";
+  engine::CpuBackendOptions copts;
+  copts.n_threads = 2;
+  copts.max_num_seqs = 2;
+  copts.max_context = 256;
+  auto cpu = engine::make_cpu_backend(*model_, copts);
+  ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
+  const std::vector<float> ref_q = run(**cpu);
+  std::vector<std::vector<float>> outs;
+  for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
+    CudaBackendOptions o = small_options(d);
+    o.fp8_gemv = CudaBackendOptions::Fp8Gemv::kW8A16;
+    auto gpu = make_cuda_backend(*model_, o);
+    ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
+    outs.push_back(run(**gpu));
+  }
+  auto* loaded = dynamic_cast<model::LoadedModel*>(model_.get());
+  ASSERT_NE(loaded, nullptr);
+  for (model::LayerWeights& L : loaded->mutable_weights().layers)
+    for (model::TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      t->input_quant = model::InputQuant{};
+  auto cpu_nq = engine::make_cpu_backend(*model_, copts);
+  ASSERT_TRUE(cpu_nq.has_value()) << cpu_nq.status().to_string();
+  const std::vector<float> ref_nq = run(**cpu_nq);
+  const double paths = rel_error(ref_nq, ref_q);
+  size_t i = 0;
+  for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
+    const std::vector<float>& out = outs[i++];
+    ASSERT_EQ(out.size(), ref_q.size());
+    const double err = rel_error(out, ref_q);
+    std::printf(
+        "[ fp8 ] %s W8A16 decode: logits rel L2 %.3g vs CPU FP8, %.3g vs CPU without "
+        "input quantization (CPU paths %.3g apart)\n",
+        model::dtype_name(d), err, rel_error(out, ref_nq), paths);
+    EXPECT_LT(err, fp8_tolerance(d) + paths) << model::dtype_name(d);
   }
 }
 

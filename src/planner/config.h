@@ -75,6 +75,9 @@ struct SlaModeConfig {
   // (predicted rate + backlog) and correction factors, not only at this interval's. Scale-up
   // answers one interval's estimate, so a pool shrunk to a size that a recent interval's load
   // or model error would overfill gets its worker back within the window (an A -> B -> A flap).
+  // The window's observed arrival rates count as well as its predictions: a forecast that
+  // extrapolates a falling trend below what still arrives (a quiet tail) does not shrink the
+  // pool below what the arrivals of the window need.
   // false: the margin is checked at this interval's load and corrections only.
   bool scale_down_worst_case = true;
   int length_window = 8;  // intervals over which input/output lengths are averaged

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -222,6 +223,19 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   // scale_down_worst_case the largest of them over the window counts (each interval with its
   // own load and corrections), else this interval's.
   const PoolSizing tight = size_pools(model, load, p_corr_, d_corr_, config_.scale_down_margin);
+  // And with the highest rate that arrived in the window: a prediction below it (a trend
+  // extrapolated down) is no reason to shrink below what the arrivals need.
+  recent_observed_.push_back(obs.request_rate);
+  while (static_cast<int>(recent_observed_.size()) > config_.scale_down_window)
+    recent_observed_.pop_front();
+  std::optional<PoolSizing> observed_tight;
+  if (config_.scale_down_worst_case) {
+    Load arrived = load;
+    arrived.rate =
+        *std::max_element(recent_observed_.begin(), recent_observed_.end()) + backlog_rate;
+    if (arrived.rate > load.rate)
+      observed_tight = size_pools(model, arrived, p_corr_, d_corr_, config_.scale_down_margin);
+  }
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
     const int current = state_of(pools, pc.role).replicas;
@@ -244,11 +258,18 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
         d.desired = current;
         d.reason += " (no scale-down while the predicted rate rises)";
       } else {
-        const int with_margin = config_.scale_down_worst_case
-                                    ? *std::max_element(recent_tight.begin(), recent_tight.end())
-                                    : recent_tight.back();
-        d.desired = std::min(current, std::max(highest, with_margin));
-        if (highest > want && highest >= with_margin) {
+        int with_margin = config_.scale_down_worst_case
+                              ? *std::max_element(recent_tight.begin(), recent_tight.end())
+                              : recent_tight.back();
+        int arrived = 0;
+        if (observed_tight && observed_tight->pools.count(pc.role))
+          arrived = observed_tight->pools.at(pc.role).first;
+        d.desired = std::min(current, std::max({highest, with_margin, arrived}));
+        if (arrived > std::max(highest, with_margin) && arrived > want) {
+          d.reason += fmt::format(
+              " (the window's arrivals, {:.2f} req/s: {})",
+              *std::max_element(recent_observed_.begin(), recent_observed_.end()), arrived);
+        } else if (highest > want && highest >= with_margin) {
           d.reason += fmt::format(" (scale-down window: {})", highest);
         } else if (with_margin > want) {
           d.reason +=

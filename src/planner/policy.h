@@ -102,7 +102,8 @@ class SlaPolicy {
   std::deque<double> observed_rates_;  // arrival rates of the last three intervals, oldest first
   double p_corr_ = 1, d_corr_ = 1;
   std::map<PoolRole, std::deque<int>> recent_;
-  std::deque<double> recent_rates_;  // predicted rates of the last scale_down_window intervals
+  std::deque<double> recent_rates_;     // predicted rates of the last scale_down_window intervals
+  std::deque<double> recent_observed_;  // arrival rates of the last scale_down_window intervals
   // Sizes with the scale-down margin of the last scale_down_window intervals, per pool.
   std::map<PoolRole, std::deque<int>> recent_tight_;
   SlaEstimate estimate_;

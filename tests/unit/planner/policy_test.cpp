@@ -359,6 +359,38 @@ TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstLoad) {
   EXPECT_LT(deep_sizes[3], n - 1);
 }
 
+// A trend predictor extrapolates a falling rate below what still arrives (the quiet tail of the
+// planner simulation's day): scale-down follows the window's observed arrivals too, so the pool
+// is not shrunk on the forecast and grown back when the forecast catches up (A -> B -> A).
+TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsObservedArrivals) {
+  ModelConfig m = with_sla(model(false, 1, 12), /*itl_ms=*/30);
+  SlaModeConfig c;
+  c.predictor.kind = PredictorKind::kLinear;
+  c.scale_down_window = 3;
+  c.correction_min_requests = 1000000;  // rates only: no corrections
+  const Boundary b = find_boundary(m, c.scale_down_margin);
+  ASSERT_GT(b.n, 0) << "no rate band around a size boundary";
+  auto size = [&](double rate, double margin) {
+    return size_pools(m, Load{rate, 4000, 200}, 1, 1, margin).pools.at(PoolRole::kDecode).first;
+  };
+  // A ramp down to r_high, then r_high flat: the linear fit still falls after the ramp ends.
+  const double r = b.r_high;
+  std::vector<double> series = {3 * r, 2.5 * r, 2 * r, 1.5 * r, r, r, r, r, r, r, r, r};
+  const int start = size(3 * r, 1.0);
+  SlaModeConfig forecast_only = c;
+  forecast_only.scale_down_worst_case = false;
+  SlaPolicy old_rule(forecast_only, m), new_rule(c, m);
+  const std::vector<int> before = run_series(old_rule, m, series, start);
+  // The forecast undershoots: the old rule goes below what r needs, then back up.
+  EXPECT_LT(*std::min_element(before.begin() + 4, before.end()), size(r, 1.0));
+  EXPECT_GT(flaps(start, before, c.scale_down_window), 0);
+  const std::vector<int> after = run_series(new_rule, m, series, start);
+  EXPECT_EQ(flaps(start, after, c.scale_down_window), 0);
+  // Never below what the arrivals of the flat part need with the margin, and down to it.
+  for (size_t i = 4; i < after.size(); ++i) EXPECT_GE(after[i], size(r, c.scale_down_margin));
+  EXPECT_EQ(after.back(), size(r, c.scale_down_margin));
+}
+
 TEST(SlaPolicy, ScaleDownHoldsAtTheWindowsWorstCorrection) {
   // The flap of the simulation (docs/PERFORMANCE.md, planner): the fleet serves faster than the
   // model expects for a few intervals, the correction factors fall, N - 1 meets the targets

@@ -4,7 +4,7 @@
 //
 //   encoder_throughput_bench --model DIR --inputs FILE [--device cpu|cuda] [--dtype bf16|f16|f32]
 //       [--reps 5] [--warmup 2] [--max-batch-tokens 32768] [--max-batch-seqs 256] [--threads 0]
-//       [--no-tc-attention] [--bias-epilogue] [--vector-kernels] [--prune-last-layer]
+//       [--no-tc-attention] [--bias-epilogue] [--scalar-kernels] [--prune-last-layer]
 //       [--tune-gemms] [--profile-ops]
 //       [--dump FILE] [--dump-n 16] [--json FILE]
 //
@@ -16,10 +16,11 @@
 // another implementation).
 //
 // CUDA switches (cuda/cuda_encoder_backend.h): --bias-epilogue adds the Q/K/V and FFN-up biases
-// in cuBLASLt's epilogue; --vector-kernels runs the 16-byte bias+activation and add+LayerNorm
-// kernels; --prune-last-layer runs BERT's last O projection and FFN over the pooled (CLS) rows
-// only; --tune-gemms times cuBLASLt's candidates once per GEMM shape (during the warm-up reps
-// when the batches repeat).
+// in cuBLASLt's epilogue; --scalar-kernels runs the scalar bias+activation and add+LayerNorm
+// kernels instead of the 16-byte ones (the default; --vector-kernels says so explicitly);
+// --prune-last-layer runs BERT's last O projection and FFN over the pooled (CLS) rows only;
+// --tune-gemms times cuBLASLt's candidates once per GEMM shape (during the warm-up reps when the
+// batches repeat).
 // --profile-ops records every op's GPU time with CUDA events (cuda/op_timer.h) over the measured
 // reps and prints a table: op, calls, total ms, share of the forward passes' wall time, achieved
 // TFLOP/s (GEMMs, attention: 2 m n k, 4 len^2 dim) or GB/s (element-wise: bytes read + written);
@@ -61,7 +62,7 @@ struct Options {
   int reps = 5, warmup = 2, max_batch_tokens = 32768, max_batch_seqs = 256, threads = 0;
   int dump_n = 16;
   bool tc_attention = true;
-  bool bias_epilogue = false, vector_kernels = false, prune_last_layer = false, tune_gemms = false;
+  bool bias_epilogue = false, vector_kernels = true, prune_last_layer = false, tune_gemms = false;
   bool profile_ops = false;
 };
 
@@ -97,6 +98,8 @@ Options parse(int argc, char** argv) {
       o.bias_epilogue = true;
     } else if (a == "--vector-kernels") {
       o.vector_kernels = true;
+    } else if (a == "--scalar-kernels") {
+      o.vector_kernels = false;
     } else if (a == "--prune-last-layer") {
       o.prune_last_layer = true;
     } else if (a == "--tune-gemms") {

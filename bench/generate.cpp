@@ -87,7 +87,7 @@ struct Args {
        tune_gemm = false;       // as CudaBackendOptions
   bool fp8_weights = true;      // CudaBackendOptions::fp8_weights (--no-fp8-weights)
   bool fp8_outer_vec = false;   // CudaBackendOptions::fp8_outer_vec_scales (--fp8-outer-vec)
-  bool fp8_w8a16 = false;       // CudaBackendOptions::fp8_gemv kW8A16 (--fp8-gemv w8a16)
+  bool fp8_w8a16 = true;        // CudaBackendOptions::fp8_gemv kW8A16 (--fp8-gemv a8: kA8)
   bool fp8_fast_accum = false;  // CudaBackendOptions::fp8_fast_accum (--fp8-fast-accum)
   int random_n = 0, random_len = 0;
   bool structured_ab = false;

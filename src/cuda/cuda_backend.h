@@ -78,11 +78,14 @@ struct CudaBackendOptions {
   // token (fused into RMSNorm/SwiGLU, as the CPU backend) for gemv_fp8; kW8A16 keeps them in dtype
   // and dequantizes only the weights (gemv_w8a16, gate|up fused with SwiGLU when fused_swiglu):
   // fewer kernels and no activation rounding. Steps of more rows use cuBLASLt's FP8 GEMM either
-  // way. kA8 until measured on a GPU.
+  // way. kW8A16 since the H100 run (docs/PERFORMANCE.md, 2026-12-07): batch-1 decode 1.50x BF16
+  // (A8: 1.10x); gemv_bench at one row 2.4-3.1 TB/s of weights vs 1.8-2.6 (A8) and 1.7-2.9
+  // (cuBLASLt FP8). At 4 and 8 rows cuBLASLt's FP8 GEMM streams faster than either gemv, so
+  // W8A16 takes steps of at most kW8A16MaxRows rows.
   // cuBLASLt FP8 GEMMs with FAST_ACCUM (Gemm::fp8_fast_accum). Off until measured.
   bool fp8_fast_accum = false;
   enum class Fp8Gemv { kA8, kW8A16 };
-  Fp8Gemv fp8_gemv = Fp8Gemv::kA8;
+  Fp8Gemv fp8_gemv = Fp8Gemv::kW8A16;
   // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
   // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
   // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on

@@ -49,13 +49,16 @@ struct CudaEncoderOptions {
   int max_batch_tokens = 32768;
   // The tensor-core attention kernel where it applies (F16/BF16, head_dim 64 or 128).
   bool tensor_core_attention = true;
-  // Every switch below is off by default until the GPU run picks (tests/gpu/run.sh encprof).
+  // Picked by the H100 run of tests/gpu/run.sh encprof (docs/PERFORMANCE.md, 2026-12-07):
+  // vector_kernels on (1.29-1.31x on every BERT-base workload); the others stay off (mixed or
+  // slower there: the BIAS epilogue makes cuBLASLt pick slower kernels at some shapes, tuning per
+  // shape costs more than it gains with varying batch sizes).
   // Q/K/V and FFN-up biases through cuBLASLt's BIAS epilogue (falls back to the separate bias
   // kernels for a shape cuBLASLt has no such algorithm for).
   bool bias_epilogue = false;
   // 16-byte loads and stores in the bias+activation and residual+LayerNorm kernels where the
-  // widths and pointers allow (off by default until measured on a GPU).
-  bool vector_kernels = false;
+  // widths and pointers allow.
+  bool vector_kernels = true;
   // BERT / RoBERTa batches whose every output is one pooled row (CLS or last token): the last
   // layer runs attention over all tokens, then O and the FFN over the pooled rows only.
   bool prune_last_layer = false;

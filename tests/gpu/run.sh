@@ -287,7 +287,7 @@ PY
         >"$OUT/encprof_cuda_test.log" 2>&1 || status=1
       grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure' "$OUT/encprof_cuda_test.log" | head -40
       best=${ENCPROF_BEST:---vector-kernels --bias-epilogue --prune-last-layer --max-batch-tokens 131072}
-      configs=${ENCPROF_CONFIGS:-default;--vector-kernels;--bias-epilogue;--prune-last-layer;--tune-gemms;--max-batch-tokens 65536;--max-batch-tokens 131072;$best;$best --tune-gemms}
+      configs=${ENCPROF_CONFIGS:-default;--scalar-kernels;--bias-epilogue;--prune-last-layer;--tune-gemms;--max-batch-tokens 65536;--max-batch-tokens 131072;$best;$best --tune-gemms}
       echo "== encoder profile + sentence-transformers vs: $configs"
       PYTHONUNBUFFERED=1 timeout 420 python3 tests/gpu/encoder_vs_st.py \
         --bench "$BIN/encoder_throughput_bench" --out "$OUT" --shapes bert-base \
@@ -325,10 +325,12 @@ PY
         --max-num-batched-tokens 8192)
       specs=${FP8_BENCH_SPECS:-1x128x128,64x512x128,4x2048x1}
       [ "$dev" = cpu ] && specs=${FP8_BENCH_SPECS:-1x16x8,4x64x1,8x32x8}
-      # fp8-w8a16: decode steps of <= 8 rows through the weight-only FP8 gemv (--fp8-gemv w8a16);
+      # fp8: the defaults (decode steps of <= 2 rows through the weight-only gemv since the H100
+      # run); fp8-a8: those steps through the activation-quantizing gemv (--fp8-gemv a8);
+      # fp8-w8a16: decode steps of <= 2 rows through the weight-only FP8 gemv (--fp8-gemv w8a16);
       # fp8-w8a16+outer-vec: that plus the cuBLASLt scales for the larger steps; +fast-accum:
       # cuBLASLt FP8 GEMMs with FAST_ACCUM too (--fp8-fast-accum).
-      runs=("bf16:$M16:" "fp8:$M8:" "fp8-w8a16:$M8:--fp8-gemv w8a16"
+      runs=("bf16:$M16:" "fp8:$M8:" "fp8-a8:$M8:--fp8-gemv a8" "fp8-w8a16:$M8:--fp8-gemv w8a16"
         "fp8-w8a16+outer-vec:$M8:--fp8-gemv w8a16 --fp8-outer-vec"
         "fp8-w8a16+outer-vec+fast-accum:$M8:--fp8-gemv w8a16 --fp8-outer-vec --fp8-fast-accum"
         "fp8-outer-vec:$M8:--fp8-outer-vec" "fp8-dequantized:$M8:--no-fp8-weights"

@@ -117,6 +117,9 @@ CudaBackendOptions small_options(model::DType d) {
   o.max_num_seqs = 2;
   o.max_num_batched_tokens = 256;
   o.kv_cache_memory_bytes = int64_t{64} << 20;
+  // The activation-quantizing (A8) path, whose semantics the CPU backend's FP8 path shares; the
+  // default weight-only decode gemv has its own test (W8a16DecodeStaysBetweenTheCpuPaths).
+  o.fp8_gemv = CudaBackendOptions::Fp8Gemv::kA8;
   return o;
 }
 

@@ -438,24 +438,27 @@ Status CudaEncoderBackend::forward_impl(const EncoderBatch& batch, std::vector<f
   const int sr = gemm_rows(S);
   void* hs = qkv_.data();
   void* xs = static_cast<uint8_t*>(qkv_.data()) + static_cast<size_t>(sr) * d * esize();
+  // BERT's QKV projection (its bias in the GEMM's epilogue or a separate pass) and attention.
+  const auto bert_qkv_attention = [&](const Layer& L) -> Status {
+    bool qkv_biased = false;
+    TURBINE_RETURN_IF_ERROR(timed(k_.qkv_gemm, 3 * gemm_dd, 0, [&]() -> Status {
+      TURBINE_ASSIGN_OR_RETURN(qkv_biased,
+                               matmul_bias(x_.data(), L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
+      return Status::ok();
+    }));
+    if (!qkv_biased && L.bqkv.data() != nullptr) {
+      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 3 * row_bytes, [&] {
+        return qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n, c_.n_heads,
+                             c_.head_dim);
+      }));
+    }
+    att.half_window = -1;
+    return timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); });
+  };
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     if (prune && l + 1 == layers_.size()) {
-      bool qkv_biased = false;
-      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_gemm, 3 * gemm_dd, 0, [&]() -> Status {
-        TURBINE_ASSIGN_OR_RETURN(qkv_biased,
-                                 matmul_bias(x_.data(), L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
-        return Status::ok();
-      }));
-      if (!qkv_biased && L.bqkv.data() != nullptr) {
-        TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 3 * row_bytes, [&] {
-          return qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n, c_.n_heads,
-                               c_.head_dim);
-        }));
-      }
-      att.half_window = -1;
-      TURBINE_RETURN_IF_ERROR(
-          timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); }));
+      TURBINE_RETURN_IF_ERROR(bert_qkv_attention(L));
       // From here S rows: the QKV scratch is free once attention has read it.
       const double srows = S, s_dd = 2.0 * srows * d * d, s_df = 2.0 * srows * d * f;
       const double s_bytes = srows * d * es;
@@ -528,21 +531,7 @@ Status CudaEncoderBackend::forward_impl(const EncoderBatch& batch, std::vector<f
                              o_.vector_kernels);
       }));
     } else {
-      bool qkv_biased = false;
-      TURBINE_RETURN_IF_ERROR(timed(k_.qkv_gemm, 3 * gemm_dd, 0, [&]() -> Status {
-        TURBINE_ASSIGN_OR_RETURN(qkv_biased,
-                                 matmul_bias(x_.data(), L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
-        return Status::ok();
-      }));
-      if (!qkv_biased && L.bqkv.data() != nullptr) {
-        TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 3 * row_bytes, [&] {
-          return qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n, c_.n_heads,
-                               c_.head_dim);
-        }));
-      }
-      att.half_window = -1;
-      TURBINE_RETURN_IF_ERROR(
-          timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); }));
+      TURBINE_RETURN_IF_ERROR(bert_qkv_attention(L));
       TURBINE_RETURN_IF_ERROR(timed(k_.o_gemm, gemm_dd, 0,
                                     [&] { return matmul(h_.data(), L.wo, a_.data(), n, d, d); }));
       // Post-norm: x = LN(x + attention + bias).

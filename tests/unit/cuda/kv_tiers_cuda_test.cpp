@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "../engine/kv_tiers_test_util.h"
 #include "../model/model_test_util.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device.h"
@@ -24,42 +25,8 @@ namespace {
 constexpr int kBlockSize = 16;
 constexpr int kSmallPool = 10;  // one prompt and a half: each prompt evicts most of the one before
 
-// Four prompts of 104 tokens: a shared 64-token prefix (4 blocks) and their own 40.
 std::vector<std::vector<int32_t>> prompts(int32_t n_vocab) {
-  std::mt19937 rng(11);
-  std::uniform_int_distribution<int32_t> tok(3, n_vocab - 1);
-  std::vector<int32_t> prefix(64);
-  for (auto& t : prefix) t = tok(rng);
-  std::vector<std::vector<int32_t>> out;
-  for (int p = 0; p < 4; ++p) {
-    std::vector<int32_t> v = prefix;
-    for (int i = 0; i < 40; ++i) v.push_back(tok(rng));
-    out.push_back(std::move(v));
-  }
-  return out;
-}
-
-std::vector<int32_t> generate(engine::Engine& eng, uint64_t id, std::vector<int32_t> prompt) {
-  auto done = std::make_shared<std::promise<std::vector<int32_t>>>();
-  auto tokens = std::make_shared<std::vector<int32_t>>();
-  engine::EngineRequest req;
-  req.id = id;
-  req.prompt = std::move(prompt);
-  req.params.temperature = 0.0f;
-  req.params.max_tokens = 8;
-  req.params.ignore_eos = true;
-  req.on_output = [done, tokens](engine::EngineOutput&& out) {
-    for (const auto& t : out.tokens) tokens->push_back(t.token);
-    if (out.finish != engine::FinishReason::kNone) {
-      EXPECT_NE(out.finish, engine::FinishReason::kError) << out.error.to_string();
-      done->set_value(*tokens);
-    }
-  };
-  auto fut = done->get_future();
-  const Status st = eng.submit(std::move(req));
-  EXPECT_TRUE(st.is_ok()) << st.to_string();
-  if (!st.is_ok()) return {};
-  return fut.get();
+  return engine::testing::kv_tier_prompts(n_vocab, 11);
 }
 
 Result<std::unique_ptr<engine::Backend>> backend(const model::Model& m, int64_t kv_bytes) {
@@ -100,7 +67,7 @@ PassResult run_passes(const model::Model& m, int64_t kv_bytes,
   uint64_t id = 1;
   const auto ps = prompts(m.config().n_vocab);
   for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& p : ps) r.outputs.push_back(generate(eng, id++, p));
+    for (const auto& p : ps) r.outputs.push_back(engine::testing::generate_greedy(eng, id++, p));
     if (tiers) tiers->drain();  // the evicted blocks are stored before the second pass
   }
   r.stats = eng.stats();

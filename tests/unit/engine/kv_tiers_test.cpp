@@ -11,46 +11,17 @@
 #include "../model/model_test_util.h"
 #include "engine/engine.h"
 #include "kv/block_hash.h"
+#include "kv_tiers_test_util.h"
 #include "kvtier/tier_manager.h"
 #include "model/model.h"
 
 namespace turbine::engine {
 namespace {
 
-// Four prompts of 104 tokens: a shared 64-token prefix (4 blocks of 16) and their own 40.
 std::vector<std::vector<int32_t>> prompts(int32_t n_vocab) {
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int32_t> tok(3, n_vocab - 1);
-  std::vector<int32_t> prefix(64);
-  for (auto& t : prefix) t = tok(rng);
-  std::vector<std::vector<int32_t>> out;
-  for (int p = 0; p < 4; ++p) {
-    std::vector<int32_t> v = prefix;
-    for (int i = 0; i < 40; ++i) v.push_back(tok(rng));
-    out.push_back(std::move(v));
-  }
-  return out;
+  return testing::kv_tier_prompts(n_vocab, 7);
 }
-
-std::vector<int32_t> generate(Engine& engine, uint64_t id, std::vector<int32_t> prompt) {
-  auto done = std::make_shared<std::promise<std::vector<int32_t>>>();
-  auto tokens = std::make_shared<std::vector<int32_t>>();
-  EngineRequest req;
-  req.id = id;
-  req.prompt = std::move(prompt);
-  req.params.temperature = 0.0f;
-  req.params.max_tokens = 8;
-  req.params.ignore_eos = true;
-  req.on_output = [done, tokens](EngineOutput&& out) {
-    for (const auto& t : out.tokens) tokens->push_back(t.token);
-    if (out.finish != FinishReason::kNone) done->set_value(*tokens);
-  };
-  auto fut = done->get_future();
-  const Status st = engine.submit(std::move(req));
-  EXPECT_TRUE(st.is_ok()) << st.to_string();
-  if (!st.is_ok()) return {};
-  return fut.get();
-}
+using testing::generate_greedy;
 
 struct PassResult {
   std::vector<std::vector<int32_t>> outputs;  // two passes over the prompts
@@ -77,7 +48,7 @@ PassResult run_passes(const model::Model& m, int num_blocks,
   uint64_t id = 1;
   const auto ps = prompts(m.config().n_vocab);
   for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& p : ps) r.outputs.push_back(generate(engine, id++, p));
+    for (const auto& p : ps) r.outputs.push_back(generate_greedy(engine, id++, p));
     if (tiers) tiers->drain();  // the evicted blocks are stored before the second pass
     if (pass == 0 && between) between();
   }

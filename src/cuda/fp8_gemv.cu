@@ -95,21 +95,6 @@ __global__ void __launch_bounds__(block_warps<SPLIT>() * 32)
   }
 }
 
-template <typename F>
-void with_rows(int m, F&& f) {
-  switch (m) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 6: return f(std::integral_constant<int, 6>{});
-    case 7: return f(std::integral_constant<int, 7>{});
-    case 8: return f(std::integral_constant<int, 8>{});
-    default: return;
-  }
-}
-
 template <typename TOut, int SPLIT>
 void launch(cudaStream_t stream, TOut* y, const uint8_t* x, const float* xs, const uint8_t* w,
             const float* ws, int m, int n, int k, bool pdl) {

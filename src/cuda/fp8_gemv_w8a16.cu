@@ -184,21 +184,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <typename F>
-void with_rows(int m, F&& f) {
-  switch (m) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 6: return f(std::integral_constant<int, 6>{});
-    case 7: return f(std::integral_constant<int, 7>{});
-    case 8: return f(std::integral_constant<int, 8>{});
-    default: return;
-  }
-}
-
 template <bool SWIGLU, typename F>
 void with_group(int rows, F&& f) {
   if (rows == 4) return f(std::integral_constant<int, 4>{});

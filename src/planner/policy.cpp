@@ -228,11 +228,11 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
   recent_observed_.push_back(obs.request_rate);
   while (static_cast<int>(recent_observed_.size()) > config_.scale_down_window)
     recent_observed_.pop_front();
+  const double max_arrived = *std::max_element(recent_observed_.begin(), recent_observed_.end());
   std::optional<PoolSizing> observed_tight;
   if (config_.scale_down_worst_case) {
     Load arrived = load;
-    arrived.rate =
-        *std::max_element(recent_observed_.begin(), recent_observed_.end()) + backlog_rate;
+    arrived.rate = max_arrived + backlog_rate;
     if (arrived.rate > load.rate)
       observed_tight = size_pools(model, arrived, p_corr_, d_corr_, config_.scale_down_margin);
   }
@@ -266,9 +266,8 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
           arrived = observed_tight->pools.at(pc.role).first;
         d.desired = std::min(current, std::max({highest, with_margin, arrived}));
         if (arrived > std::max(highest, with_margin) && arrived > want) {
-          d.reason += fmt::format(
-              " (the window's arrivals, {:.2f} req/s: {})",
-              *std::max_element(recent_observed_.begin(), recent_observed_.end()), arrived);
+          d.reason +=
+              fmt::format(" (the window's arrivals, {:.2f} req/s: {})", max_arrived, arrived);
         } else if (highest > want && highest >= with_margin) {
           d.reason += fmt::format(" (scale-down window: {})", highest);
         } else if (with_margin > want) {

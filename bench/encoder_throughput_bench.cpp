@@ -5,7 +5,7 @@
 //   encoder_throughput_bench --model DIR --inputs FILE [--device cpu|cuda] [--dtype bf16|f16|f32]
 //       [--reps 5] [--warmup 2] [--max-batch-tokens 32768] [--max-batch-seqs 256] [--threads 0]
 //       [--no-tc-attention] [--bias-epilogue] [--scalar-kernels] [--prune-last-layer]
-//       [--tune-gemms] [--profile-ops]
+//       [--tune-gemms] [--separate-qkv-bias] [--profile-ops]
 //       [--dump FILE] [--dump-n 16] [--json FILE]
 //
 // DIR is a Hugging Face encoder folder (config.json, safetensors, tokenizer.json); FILE is a JSON
@@ -20,7 +20,8 @@
 // kernels instead of the 16-byte ones (the default; --vector-kernels says so explicitly);
 // --prune-last-layer runs BERT's last O projection and FFN over the pooled (CLS) rows only;
 // --tune-gemms times cuBLASLt's candidates once per GEMM shape (during the warm-up reps when the
-// batches repeat).
+// batches repeat); --separate-qkv-bias adds BERT's Q/K/V biases in their own pass over the QKV
+// rows instead of inside the attention kernel (the default).
 // --profile-ops records every op's GPU time with CUDA events (cuda/op_timer.h) over the measured
 // reps and prints a table: op, calls, total ms, share of the forward passes' wall time, achieved
 // TFLOP/s (GEMMs, attention: 2 m n k, 4 len^2 dim) or GB/s (element-wise: bytes read + written);
@@ -63,6 +64,7 @@ struct Options {
   int dump_n = 16;
   bool tc_attention = true;
   bool bias_epilogue = false, vector_kernels = true, prune_last_layer = false, tune_gemms = false;
+  bool fused_qkv_bias = true;
   bool profile_ops = false;
 };
 
@@ -100,6 +102,8 @@ Options parse(int argc, char** argv) {
       o.vector_kernels = true;
     } else if (a == "--scalar-kernels") {
       o.vector_kernels = false;
+    } else if (a == "--separate-qkv-bias") {
+      o.fused_qkv_bias = false;
     } else if (a == "--prune-last-layer") {
       o.prune_last_layer = true;
     } else if (a == "--tune-gemms") {
@@ -145,6 +149,7 @@ Result<std::unique_ptr<encoder::EncoderBackend>> make_backend(const encoder::Enc
     c.bias_epilogue = o.bias_epilogue;
     c.vector_kernels = o.vector_kernels;
     c.prune_last_layer = o.prune_last_layer;
+    c.fused_qkv_bias = o.fused_qkv_bias;
     c.tune_gemms = o.tune_gemms;
     if (o.profile_ops) {
       g_profile = std::make_shared<cuda::OpTimer>();
@@ -266,6 +271,7 @@ int main(int argc, char** argv) {
                         {"vector_kernels", o.vector_kernels},
                         {"prune_last_layer", o.prune_last_layer},
                         {"tune_gemms", o.tune_gemms},
+                        {"fused_qkv_bias", o.fused_qkv_bias},
                         {"batches_per_call",
                          static_cast<double>(st.batches) / static_cast<double>(o.warmup + o.reps)}};
     if (!profile.empty()) r["profile"] = profile;

@@ -446,14 +446,18 @@ Status CudaEncoderBackend::forward_impl(const EncoderBatch& batch, std::vector<f
                                matmul_bias(x_.data(), L.wqkv, L.bqkv, qkv_.data(), n, 3 * d, d));
       return Status::ok();
     }));
-    if (!qkv_biased && L.bqkv.data() != nullptr) {
+    const bool bias_pending = !qkv_biased && L.bqkv.data() != nullptr;
+    if (bias_pending && !o_.fused_qkv_bias) {
       TURBINE_RETURN_IF_ERROR(timed(k_.qkv_bias, 0, 2 * 3 * row_bytes, [&] {
         return qkv_bias_rope(s, dt, qkv_.data(), L.bqkv.data(), nullptr, nullptr, n, c_.n_heads,
                              c_.head_dim);
       }));
     }
     att.half_window = -1;
-    return timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); });
+    att.qkv_bias = bias_pending && o_.fused_qkv_bias ? L.bqkv.data() : nullptr;
+    const Status st = timed(k_.attention, att_flops, 0, [&] { return varlen_attention(s, att); });
+    att.qkv_bias = nullptr;
+    return st;
   };
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];

@@ -6,7 +6,8 @@
 // kept as one [2 ffn, dim] input|gate matrix, so each is one GEMM; LayerNorm parameters stay F32.
 // A forward pass is one host->device copy of a packed int32 staging buffer (ids, type ids,
 // positions, sequence offsets, pooling descriptors), then per layer:
-//   BERT        QKV GEMM -> bias -> attention -> O GEMM -> residual+bias+LayerNorm -> up GEMM ->
+//   BERT        QKV GEMM -> attention (+ the QKV bias) -> O GEMM -> residual+bias+LayerNorm -> up
+//   GEMM ->
 //               bias+GELU -> down GEMM -> residual+bias+LayerNorm
 //   ModernBERT  QKV GEMM -> RoPE (global or local theta) -> attention (sliding window on local
 //               layers) -> O GEMM -> residual+LayerNorm -> Wi GEMM -> GeGLU -> down GEMM ->
@@ -20,7 +21,8 @@
 //
 // Switches for the throughput work (issue 27, each A/B'd by bench/encoder_throughput_bench):
 // bias_epilogue adds the Q/K/V and FFN-up biases inside the cuBLASLt GEMMs (one rounding, no
-// separate pass over the QKV rows); vector_kernels runs the bias+activation and residual+LayerNorm
+// separate pass over the QKV rows); fused_qkv_bias adds the Q/K/V biases inside attention;
+// vector_kernels runs the bias+activation and residual+LayerNorm
 // passes with 16-byte loads (same per-element arithmetic); prune_last_layer runs BERT's last
 // O projection and FFN over the rows pooling reads only (CLS / last-token batches); tune_gemms
 // times cuBLASLt's candidates once per GEMM shape; profile records
@@ -59,6 +61,9 @@ struct CudaEncoderOptions {
   // 16-byte loads and stores in the bias+activation and residual+LayerNorm kernels where the
   // widths and pointers allow.
   bool vector_kernels = true;
+  // BERT / RoBERTa: the Q/K/V biases inside the attention kernel (encoder_attention.h) instead
+  // of a separate pass over the QKV rows (11% of BERT-base's forward on the H100).
+  bool fused_qkv_bias = true;
   // BERT / RoBERTa batches whose every output is one pooled row (CLS or last token): the last
   // layer runs attention over all tokens, then O and the FFN over the pooled rows only.
   bool prune_last_layer = false;

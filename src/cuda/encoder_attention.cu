@@ -94,6 +94,7 @@ template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     varlen_tc_kernel(T* __restrict__ out, int64_t out_stride, const T* __restrict__ q,
                      const T* __restrict__ k, const T* __restrict__ v, int64_t qkv_stride,
+                     const T* __restrict__ q_bias, const T* __restrict__ v_bias,
                      const int32_t* __restrict__ seq_begin, int half_window, float scale_log2) {
   constexpr int kStride = kHeadDim + kPad;  // elements per shared row
   constexpr int kChunks = kHeadDim / 8;     // 16-byte chunks per row
@@ -169,6 +170,19 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       for (int kk = 0; kk < kKSteps; ++kk) {
         const int r = row0 + (lane & 7) + ((lane >> 3) & 1) * 8, c = kk * 16 + (lane >> 4) * 8;
         ldsm_x4(qf[kk], smem_addr(qs + r * kStride + c));
+      }
+      if (q_bias != nullptr) {
+        // Fragment register e holds columns kk 16 + (e / 2) 8 + 2 t4 and + 1 (rows g, g + 8).
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; ++kk) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const T* b = q_bias + head_off + kk * 16 + (e >> 1) * 8 + 2 * t4;
+            const T* x = reinterpret_cast<const T*>(&qf[kk][e]);
+            qf[kk][e] =
+                pack_pair<T>(to_float(x[0]) + to_float(b[0]), to_float(x[1]) + to_float(b[1]));
+          }
+        }
       }
     }
     if (warp_active && kb <= see_hi && kb + kBN - 1 >= see_lo) {
@@ -268,9 +282,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     const float inv = 1.0f / l_run[r];
     T* orow = out + static_cast<int64_t>(base + tile + row) * out_stride + head_off;
 #pragma unroll
-    for (int d = 0; d < kOTiles; ++d)
-      *reinterpret_cast<uint32_t*>(orow + d * 8 + 2 * t4) =
-          pack_pair<T>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+    for (int d = 0; d < kOTiles; ++d) {
+      float y0 = o[d][2 * r] * inv, y1 = o[d][2 * r + 1] * inv;
+      if (v_bias != nullptr) {
+        y0 += to_float(v_bias[head_off + d * 8 + 2 * t4]);
+        y1 += to_float(v_bias[head_off + d * 8 + 2 * t4 + 1]);
+      }
+      *reinterpret_cast<uint32_t*>(orow + d * 8 + 2 * t4) = pack_pair<T>(y0, y1);
+    }
   }
 }
 
@@ -282,10 +301,12 @@ cudaError_t launch_tc(cudaStream_t stream, const VarlenAttentionArgs& a, int64_t
       cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return e;
   const dim3 grid(a.n_heads, (a.max_seq_len + kBM - 1) / kBM, a.n_seqs);
-  fn<<<grid, kWarps * 32, smem, stream>>>(static_cast<T*>(a.out), out_stride,
-                                          static_cast<const T*>(a.q), static_cast<const T*>(a.k),
-                                          static_cast<const T*>(a.v), a.qkv_stride, a.seq_begin,
-                                          a.half_window, a.scale * 1.4426950408889634f);
+  const T* bias = static_cast<const T*>(a.qkv_bias);
+  const int64_t d = static_cast<int64_t>(a.n_heads) * a.head_dim;
+  fn<<<grid, kWarps * 32, smem, stream>>>(
+      static_cast<T*>(a.out), out_stride, static_cast<const T*>(a.q), static_cast<const T*>(a.k),
+      static_cast<const T*>(a.v), a.qkv_stride, bias, bias != nullptr ? bias + 2 * d : nullptr,
+      a.seq_begin, a.half_window, a.scale * 1.4426950408889634f);
   return cudaSuccess;
 }
 
@@ -298,8 +319,8 @@ template <typename T>
 __global__ void __launch_bounds__(kSimtWarps * 32)
     varlen_simt_kernel(T* __restrict__ out, int64_t out_stride, const T* __restrict__ q,
                        const T* __restrict__ k, const T* __restrict__ v, int64_t qkv_stride,
-                       const int32_t* __restrict__ seq_begin, int head_dim, int half_window,
-                       float scale) {
+                       const T* __restrict__ bias, const int32_t* __restrict__ seq_begin,
+                       int head_dim, int half_window, float scale) {
   const int seq = blockIdx.z, h = blockIdx.y;
   const int i = blockIdx.x * kSimtWarps + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
@@ -310,11 +331,19 @@ __global__ void __launch_bounds__(kSimtWarps * 32)
   const int hi = half_window < 0 ? len : min(len, i + half_window + 1);
   const int64_t head_off = static_cast<int64_t>(h) * head_dim;
   const T* qr = q + static_cast<int64_t>(base + i) * qkv_stride + head_off;
+  // The biases are added as the projection's epilogue would have: x + b rounded to T.
+  const int64_t dim = static_cast<int64_t>(gridDim.y) * head_dim;
+  const T* bq = bias != nullptr ? bias + head_off : nullptr;
+  const T* bk = bias != nullptr ? bq + dim : nullptr;
+  const T* bv = bias != nullptr ? bq + 2 * dim : nullptr;
+  auto load = [](const T* x, const T* b, int d) {
+    return b == nullptr ? to_float(x[d]) : to_float(from_float<T>(to_float(x[d]) + to_float(b[d])));
+  };
   float qv[kSimtMaxPerLane], o[kSimtMaxPerLane];
 #pragma unroll
   for (int j = 0; j < kSimtMaxPerLane; ++j) {
     const int d = lane + 32 * j;
-    qv[j] = d < head_dim ? to_float(qr[d]) * scale : 0.0f;
+    qv[j] = d < head_dim ? load(qr, bq, d) * scale : 0.0f;
     o[j] = 0.0f;
   }
   float m = -FLT_MAX, l = 0.0f;
@@ -324,7 +353,7 @@ __global__ void __launch_bounds__(kSimtWarps * 32)
 #pragma unroll
     for (int j = 0; j < kSimtMaxPerLane; ++j) {
       const int d = lane + 32 * j;
-      if (d < head_dim) s += qv[j] * to_float(k[off + d]);
+      if (d < head_dim) s += qv[j] * load(k + off, bk, d);
     }
 #pragma unroll
     for (int x = 16; x > 0; x >>= 1) s += __shfl_xor_sync(0xffffffffu, s, x);
@@ -334,7 +363,7 @@ __global__ void __launch_bounds__(kSimtWarps * 32)
 #pragma unroll
     for (int j = 0; j < kSimtMaxPerLane; ++j) {
       const int d = lane + 32 * j;
-      if (d < head_dim) o[j] = o[j] * corr + p * to_float(v[off + d]);
+      if (d < head_dim) o[j] = o[j] * corr + p * load(v + off, bv, d);
     }
     m = m_new;
   }
@@ -382,7 +411,8 @@ Status varlen_attention(cudaStream_t stream, const VarlenAttentionArgs& a) {
     const dim3 grid((a.max_seq_len + kSimtWarps - 1) / kSimtWarps, a.n_heads, a.n_seqs);
     varlen_simt_kernel<T><<<grid, kSimtWarps * 32, 0, stream>>>(
         static_cast<T*>(a.out), out_stride, static_cast<const T*>(a.q), static_cast<const T*>(a.k),
-        static_cast<const T*>(a.v), a.qkv_stride, a.seq_begin, a.head_dim, a.half_window, a.scale);
+        static_cast<const T*>(a.v), a.qkv_stride, static_cast<const T*>(a.qkv_bias), a.seq_begin,
+        a.head_dim, a.half_window, a.scale);
   });
   if (!ok) return invalid_argument("encoder attention: unsupported dtype");
   if (err != cudaSuccess) return check(err, "encoder attention setup");

@@ -32,7 +32,13 @@ struct VarlenAttentionArgs {
   const void* q = nullptr;                   // [n_tokens][qkv_stride]
   const void* k = nullptr;
   const void* v = nullptr;
-  int64_t qkv_stride = 0;              // elements between a token's rows
+  int64_t qkv_stride = 0;  // elements between a token's rows
+  // Optional, [3][n_heads * head_dim] in dtype: the Q, K and V projections' biases, not yet added
+  // to q, k and v (BERT's QKV GEMM without a bias epilogue). Q's is added as the GEMM's epilogue
+  // would (q + b rounded to dtype); on tensor cores K's is not needed at all (it adds q·b_k, the
+  // same to every key of a query's row, to which softmax is invariant) and V's is added to the
+  // output (each row of probabilities sums to one); the CUDA-core kernel adds all three on load.
+  const void* qkv_bias = nullptr;
   const int32_t* seq_begin = nullptr;  // device, [n_seqs + 1]
   int n_seqs = 0;
   int max_seq_len = 0;  // host-side upper bound of the sequences' lengths (sizes the grid)

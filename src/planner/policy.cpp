@@ -122,18 +122,19 @@ void SlaPolicy::correct(const ModelConfig& model, const ModelObservation& obs,
 }
 
 PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr, double d_corr,
-                      double margin) {
+                      double margin, double relaxed_slack) {
   const Profile& p = model.profile;
   PoolSizing out;
   const PoolConfig* prefill = model.pool(PoolRole::kPrefill);
   const PoolConfig* decode = model.pool(PoolRole::kDecode);
   if (!decode) return out;
   // A target below what any size reaches (a prompt alone takes longer, or the corrections ask
-  // for more than the curve gives) becomes 10% above the best estimate (at max): more workers
-  // stop helping there. Taking the larger of the two keeps the size monotonic in the target.
-  auto target = [](double wanted, double best, bool* relaxed) {
-    *relaxed = wanted < 1.1 * best;
-    return std::max(wanted, 1.1 * best);
+  // for more than the curve gives) becomes `relaxed_slack` times the best estimate (at max):
+  // more workers stop helping there. Taking the larger of the two keeps the size monotonic in
+  // the target.
+  auto target = [relaxed_slack](double wanted, double best, bool* relaxed) {
+    *relaxed = wanted < relaxed_slack * best;
+    return std::max(wanted, relaxed_slack * best);
   };
   auto first_meeting = [](int lo, int hi, auto&& ok) {
     for (int n = lo; n < hi; ++n) {
@@ -141,7 +142,9 @@ PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr,
     }
     return hi;
   };
-  auto note = [](bool relaxed) { return relaxed ? " (target unreachable: best + 10%)" : ""; };
+  const std::string relaxed_note =
+      fmt::format(" (target unreachable: best + {:.0f}%)", (relaxed_slack - 1) * 100);
+  auto note = [&](bool relaxed) { return relaxed ? relaxed_note : std::string(); };
   bool relaxed_t = false, relaxed_i = false;
   if (prefill) {
     const int lo = std::max(prefill->min_replicas, load.rate > 0 ? 1 : 0);
@@ -236,6 +239,10 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     if (arrived.rate > load.rate)
       observed_tight = size_pools(model, arrived, p_corr_, d_corr_, config_.scale_down_margin);
   }
+  // The relaxed targets' band: the sizes at a slack widened by the margin. A pool that meets
+  // them is not grown for a target no size reaches (only the relaxation would move it).
+  const PoolSizing loose =
+      size_pools(model, load, p_corr_, d_corr_, 1.0, kRelaxedSlack / config_.scale_down_margin);
   std::vector<PoolDecision> out;
   for (const PoolConfig& pc : model.pools) {
     const int current = state_of(pools, pc.role).replicas;
@@ -250,7 +257,11 @@ std::optional<std::vector<PoolDecision>> SlaPolicy::decide(
     PoolDecision d{pc.role, want,
                    fmt::format("{:.2f} req/s, isl {:.0f}, osl {:.0f}: {}", load.rate, load.isl,
                                load.osl, why)};
-    if (want < current) {
+    if (want > current && loose.pools.count(pc.role) && loose.pools.at(pc.role).first <= current) {
+      d.desired = current;
+      d.reason += fmt::format(" (within best + {:.0f}% at {}: held)",
+                              (kRelaxedSlack / config_.scale_down_margin - 1) * 100, current);
+    } else if (want < current) {
       const int highest = *std::max_element(recent.begin(), recent.end());
       if (rising) {
         // A fleet that looks too big while the load climbs to a new high only looks so (the

@@ -12,8 +12,9 @@
 // prompt-length distribution are averaged over the last `length_window` intervals), corrects the
 // profile's latency model by how observed TTFT/ITL compared with what it expected for the fleet
 // that served the interval, and picks the smallest pool sizes whose estimated TTFT and ITL meet the
-// targets (capacity.h). Scale-up is immediate; scale-down follows the largest recommendation of the
-// last `scale_down_window` intervals, goes only to a size that meets the targets times
+// targets (capacity.h). Scale-up is immediate (for a target no size reaches: only once the pool
+// is past the relaxed target's band, see size_pools); scale-down follows the largest recommendation
+// of the last `scale_down_window` intervals, goes only to a size that meets the targets times
 // `scale_down_margin` at each interval of that window, and waits while the
 // predicted rate climbs to a new high of that window.
 #pragma once
@@ -59,14 +60,18 @@ struct SlaEstimate {
 
 // The SLA mode's sizing for one load: the smallest pools (within min..max) whose estimated TTFT
 // and ITL, multiplied by the correction factors, meet the model's targets; max where none does.
-// `margin` (<= 1) tightens the targets first (the scale-down hysteresis); the relaxation of an
-// unreachable target is not tightened.
+// `margin` (<= 1) tightens the targets first (the scale-down hysteresis). A target below what
+// any size reaches is relaxed to `relaxed_slack` times the best estimate (the size where more
+// workers stop helping); that relaxation is not tightened. Its hysteresis is on the way up
+// instead: SlaPolicy grows a pool for a relaxed target only when the current size misses
+// `relaxed_slack / scale_down_margin` times the best.
+constexpr double kRelaxedSlack = 1.1;
 struct PoolSizing {
   std::map<PoolRole, std::pair<int, std::string>> pools;  // workers, why
   double ttft_s = 0, itl_s = 0;  // estimated at those sizes, corrections applied
 };
 PoolSizing size_pools(const ModelConfig& model, const Load& load, double p_corr = 1,
-                      double d_corr = 1, double margin = 1);
+                      double d_corr = 1, double margin = 1, double relaxed_slack = kRelaxedSlack);
 
 class LoadPolicy {
  public:

@@ -24,8 +24,9 @@
 #            bert-base mixed at the default and at ENCPROF_BEST, then sentence-transformers vs every
 #            configuration of ENCPROF_CONFIGS on bert-base mixed / fixed 128 / fixed 512 (table in
 #            $OUT/encoder_configs.md; op tables in $OUT/encoder_profile_*.txt). ~3-4 min on an H100.
-#            Switches (bench/encoder_throughput_bench.cpp): --vector-kernels (16-byte element-wise
-#            kernels), --bias-epilogue, --prune-last-layer, --tune-gemms, --max-batch-tokens.
+#            Switches (bench/encoder_throughput_bench.cpp): --scalar-kernels, --separate-qkv-bias
+#            (the Q/K/V bias pass the attention kernel now does), --bias-epilogue,
+#            --prune-last-layer, --tune-gemms, --max-batch-tokens.
 #   fp8: FP8 weights and KV cache (issue 28): the FP8 cases of cuda_test, then a random
 #   Llama-3.1-8B-shaped compressed-tensors FP8-dynamic checkpoint (gen-model --quantization fp8,
 #   same seed as the BF16 one) against the BF16 baseline in the same call: batch-1 and 64-sequence
@@ -286,8 +287,8 @@ PY
       timeout 300 "$BIN/cuda_test" --gtest_filter='CudaEncoder*:CudaGemmTest.BiasEpilogue*' \
         >"$OUT/encprof_cuda_test.log" 2>&1 || status=1
       grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran|Failure' "$OUT/encprof_cuda_test.log" | head -40
-      best=${ENCPROF_BEST:---vector-kernels --bias-epilogue --prune-last-layer --max-batch-tokens 131072}
-      configs=${ENCPROF_CONFIGS:-default;--scalar-kernels;--bias-epilogue;--prune-last-layer;--tune-gemms;--max-batch-tokens 65536;--max-batch-tokens 131072;$best;$best --tune-gemms}
+      best=${ENCPROF_BEST:---prune-last-layer --max-batch-tokens 131072}
+      configs=${ENCPROF_CONFIGS:-default;--separate-qkv-bias;--bias-epilogue;--prune-last-layer;--max-batch-tokens 131072;$best}
       echo "== encoder profile + sentence-transformers vs: $configs"
       PYTHONUNBUFFERED=1 timeout 420 python3 tests/gpu/encoder_vs_st.py \
         --bench "$BIN/encoder_throughput_bench" --out "$OUT" --shapes bert-base \

@@ -140,6 +140,64 @@ TEST_F(CudaEncoderAttentionTest, PackedSequencesMatchTheReference) {
   }
 }
 
+// The Q/K/V biases given to the kernel (VarlenAttentionArgs::qkv_bias) against the reference
+// over q + b_q, k + b_k, v + b_v: on tensor cores K's bias is dropped (softmax's invariance) and
+// V's added to the output, so biases as large as the inputs check that the shortcuts hold.
+TEST_F(CudaEncoderAttentionTest, BiasesInsideTheKernelMatchBiasedInputs) {
+  std::mt19937 rng(9);
+  const std::vector<int> lens = {1, 17, 65, 200, 130};
+  std::vector<int32_t> begin = {0};
+  for (int l : lens) begin.push_back(begin.back() + l);
+  const int n = begin.back();
+  for (model::DType dt : testing::kAllDTypes) {
+    for (bool tensor_cores : {true, false}) {
+      for (int half_window : {-1, 20}) {
+        SCOPED_TRACE(std::string(dtype_label(dt)) + (tensor_cores ? " tc" : " simt") +
+                     " half_window " + std::to_string(half_window));
+        const int n_heads = 2, head_dim = 64, d = n_heads * head_dim;
+        auto qkv = random_values(rng, static_cast<size_t>(n) * 3 * d, dt, -2.0f, 2.0f);
+        auto bias = random_values(rng, static_cast<size_t>(3) * d, dt, -1.0f, 1.0f);
+        // The reference's inputs: every row plus the bias, rounded as the dtype stores it.
+        std::vector<float> biased = qkv;
+        for (int t = 0; t < n; ++t) {
+          for (int c = 0; c < 3 * d; ++c) biased[static_cast<size_t>(t) * 3 * d + c] += bias[c];
+        }
+        for (float& x : biased) x = testing::round_to(dt, x);
+        auto dqkv = upload(dt, qkv);
+        auto dbias = upload(dt, bias);
+        auto dbegin = upload_raw(begin);
+        auto dout = testing::poisoned(dt, static_cast<size_t>(n) * d);
+        VarlenAttentionArgs a;
+        a.dtype = dt;
+        a.out = dout.data();
+        a.q = dqkv.data();
+        a.k = static_cast<const uint8_t*>(dqkv.data()) + d * dtype_bytes(dt);
+        a.v = static_cast<const uint8_t*>(dqkv.data()) + 2 * d * dtype_bytes(dt);
+        a.qkv_stride = 3 * d;
+        a.qkv_bias = dbias.data();
+        a.seq_begin = dbegin.as<int32_t>();
+        a.n_seqs = static_cast<int>(lens.size());
+        a.max_seq_len = *std::max_element(lens.begin(), lens.end());
+        a.n_heads = n_heads;
+        a.head_dim = head_dim;
+        a.half_window = half_window;
+        a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        a.tensor_cores = tensor_cores;
+        EXPECT_EQ(varlen_attention_uses_tensor_cores(a), tensor_cores && dt != model::DType::kF32);
+        ASSERT_TRUE(varlen_attention(stream(), a).is_ok());
+        const auto out = download(dt, dout, static_cast<size_t>(n) * d);
+        const auto ref =
+            reference_attention(biased, begin, n_heads, head_dim, half_window, a.scale);
+        EXPECT_LT(testing::rel_error(out, ref), testing::tolerance(dt));
+        // And the biases matter here: the unbiased inputs' attention is far from it.
+        const auto plain = reference_attention(qkv, begin, n_heads, head_dim, half_window, a.scale);
+        EXPECT_GT(testing::rel_error(std::vector<float>(plain.begin(), plain.end()), ref),
+                  10 * testing::tolerance(dt));
+      }
+    }
+  }
+}
+
 TEST_F(CudaEncoderAttentionTest, RefusesHeadSizesItCannotRun) {
   VarlenAttentionArgs a;
   a.n_seqs = 1;
@@ -181,9 +239,11 @@ void expect_backends_agree(const encoder::EncoderConfig& config,
   ASSERT_TRUE((*cpu)->forward(batch, want).is_ok());
   // Each throughput switch (cuda_encoder_backend.h) against the CPU: the default path, the
   // biases in cuBLASLt's epilogue, the 16-byte element-wise kernels, the pruned last layer (taken
-  // only by batches of CLS / last-token outputs), tuned GEMMs and the profiled pass.
-  enum Variant { kDefault, kBiasEpilogue, kVectorKernels, kPrune, kTuned, kProfiled };
-  for (Variant variant : {kDefault, kBiasEpilogue, kVectorKernels, kPrune, kTuned, kProfiled})
+  // only by batches of CLS / last-token outputs), tuned GEMMs, the profiled pass and BERT's QKV
+  // bias in its own pass rather than inside attention.
+  enum Variant { kDefault, kBiasEpilogue, kVectorKernels, kPrune, kTuned, kProfiled, kQkvBiasPass };
+  for (Variant variant :
+       {kDefault, kBiasEpilogue, kVectorKernels, kPrune, kTuned, kProfiled, kQkvBiasPass})
     for (model::DType dt : testing::kAllDTypes) {
       SCOPED_TRACE(std::string(dtype_label(dt)) + " variant " + std::to_string(variant));
       CudaEncoderOptions o;
@@ -193,6 +253,7 @@ void expect_backends_agree(const encoder::EncoderConfig& config,
       o.vector_kernels = variant == kVectorKernels;
       o.prune_last_layer = variant == kPrune;
       o.tune_gemms = variant == kTuned;
+      o.fused_qkv_bias = variant != kQkvBiasPass;
       if (variant == kProfiled) o.profile = std::make_shared<OpTimer>();
       auto gpu = make_cuda_encoder_backend(config, weights, o);
       ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();

@@ -252,6 +252,46 @@ TEST(SlaPolicy, SizeGrowsMonotonicallyAsTheTargetTightens) {
             std::string::npos);
 }
 
+// A TTFT target no size reaches (one prompt alone takes longer): the pool is sized to within
+// 10% of the best estimate, but an existing pool is grown for it only when it misses the best by
+// more than 10% / scale_down_margin — the band that keeps the day's quiet tail from going
+// 2 -> 3 -> 2 as its few long prompts come and go (docs/PERFORMANCE.md, planner).
+TEST(SlaPolicy, RelaxedTargetsHaveAnUpwardBand) {
+  ModelConfig m = with_sla(model(false, 1, 12), /*itl_ms=*/1000);
+  m.ttft_ms = 50;  // E[S] = 0.125 s at 4,000 tokens: unreachable
+  SlaModeConfig c = constant_sla();
+  c.correction_min_requests = 1000000;
+  int held = 0, grown = 0;
+  for (double rate = 0.5; rate <= 12; rate += 0.25) {
+    const Load load{rate, 4000, 200};
+    const auto relaxed = size_pools(m, load).pools.at(PoolRole::kDecode);
+    ASSERT_NE(relaxed.second.find("unreachable"), std::string::npos) << relaxed.second;
+    const int n = relaxed.first;
+    const int n_loose = size_pools(m, load, 1, 1, 1, kRelaxedSlack / c.scale_down_margin)
+                            .pools.at(PoolRole::kDecode)
+                            .first;
+    ASSERT_LE(n_loose, n);
+    if (n_loose == n) continue;
+    // At the band's size: held there, and the reason says why.
+    SlaPolicy at_band(c, m);
+    auto d = at_band.decide(m, sla_obs(rate, 4000, 200), pools(n_loose));
+    EXPECT_EQ(desired(*d, PoolRole::kDecode), n_loose) << "rate " << rate;
+    EXPECT_NE(d->front().reason.find("held"), std::string::npos) << d->front().reason;
+    ++held;
+    // Below it: grown all the way to the relaxed target's size.
+    if (n_loose > 1) {
+      SlaPolicy below(c, m);
+      EXPECT_EQ(desired(*below.decide(m, sla_obs(rate, 4000, 200), pools(n_loose - 1)),
+                        PoolRole::kDecode),
+                n)
+          << "rate " << rate;
+      ++grown;
+    }
+  }
+  EXPECT_GT(held, 0);
+  EXPECT_GT(grown, 0);
+}
+
 // Runs a series of interval rates through a policy whose pool always becomes what it asked
 // for; returns the pool size after each interval.
 std::vector<int> run_series(SlaPolicy& p, const ModelConfig& m, const std::vector<double>& rates,

@@ -1,6 +1,7 @@
 // The CUDA Backend's class, shared by its implementation files (internal to src/cuda):
 //   cuda_backend.cpp     start-up (buffers, KV cache sizing, GEMM tuning), the step: forward,
-//                        CUDA graphs, the layers
+//                        CUDA graphs, outputs
+//   cuda_backend_layers.cpp  the layers (run_layers) and the op profile's kinds
 //   cuda_backend_kv.cpp  KV export/import for disaggregation: host-staged block reads/writes,
 //                        the pool descriptor, device-to-device copies from a peer's pool (IPC)
 //   weight_upload.cpp    the weights, converted and uploaded once
@@ -23,6 +24,7 @@
 #include "cuda/device.h"
 #include "cuda/gemm.h"
 #include "cuda/kv_copy.h"
+#include "cuda/op_timer.h"
 #include "cuda/weight_upload.h"
 #include "engine/kv_write_tracker.h"
 #include "model/dtype.h"
@@ -192,9 +194,35 @@ class CudaBackend final : public engine::Backend {
   // fused_swiglu_), then the down projection's input quantization if down is not W8A16.
   Status gate_up_w8a16(cudaStream_t s, const LayerDev& L, int n);
   // y = x · wᵀ through the FP8 weight when it is on (input already in xq_/xs_ unless w8a16(n,
-  // in), which reads x), else in dtype.
+  // in), which reads x), else in dtype. `kind`: the profile's op kind (ProfileKinds).
   Status project(cudaStream_t s, const DeviceBuffer& dense, const Fp8Weight& f8, const void* x,
-                 void* y, int n, int out, int in);
+                 void* y, int n, int out, int in, int kind);
+  // forward() without the profile's wall-time bracket.
+  Status forward_impl(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits);
+
+  // The op profile (CudaBackendOptions::profile). One kind per op of a step, named in init().
+  struct ProfileKinds {
+    int h2d = 0, embed = 0, norm = 0, norm_quant = 0, qkv = 0, qkv_post = 0, rope_kv = 0,
+        attn_decode = 0, attn_prefill = 0, quant = 0, o = 0, gate_up = 0, gate_up_swiglu = 0,
+        swiglu = 0, swiglu_quant = 0, down = 0, scales = 0, final_norm = 0, gather = 0, lm_head = 0,
+        sampling = 0, d2h = 0;
+  };
+  void name_profile_kinds();
+  // Brackets one op (its work: flops and bytes moved, for the achieved rates); just runs it when
+  // not profiling.
+  template <typename F>
+  Status timed(int kind, double flops, double bytes, F&& f) {
+    OpTimer* t = profile_.get();
+    if (t == nullptr) return f();
+    t->begin(stream_.get(), kind);
+    Status st = f();
+    t->end(stream_.get(), kind, flops, bytes);
+    return st;
+  }
+  // Bytes of one projection's weights as stored on the device (E4M3 plus scales, or dtype).
+  double weight_bytes(const Fp8Weight& f8, int out, int in) const {
+    return f8.on() ? double(out) * in + 4.0 * out : double(out) * in * double(eb_);
+  }
 
   const std::shared_ptr<const tp::RankWeights> shard_;  // null: the whole model
   const std::shared_ptr<tp::Communicator> comm_;        // null: no tensor-parallel group
@@ -215,7 +243,12 @@ class CudaBackend final : public engine::Backend {
   bool device_sampling_ = true;
   bool pdl_ = false;  // programmatic dependent launch for the step's kernels
   bool fused_swiglu_ = false;
-  bool fp8_w8a16_ = false;  // CudaBackendOptions::fp8_gemv == kW8A16
+  bool fp8_w8a16_ = false;            // CudaBackendOptions::fp8_gemv == kW8A16
+  std::shared_ptr<OpTimer> profile_;  // null: no op profile
+  ProfileKinds pk_;
+  // The attention work of the step being profiled, set by forward_impl(): the decode rows' summed
+  // context lengths, and the prefill chunks' (query, key) pairs under the causal mask.
+  double prof_decode_ctx_ = 0.0, prof_prefill_pairs_ = 0.0;
   // Set by forward_sample() for the duration of the step.
   std::span<const engine::RowSampling> rows_;
   std::vector<int32_t>* tokens_out_ = nullptr;

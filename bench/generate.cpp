@@ -38,6 +38,8 @@
 //   timed prefill, the decode steps after the first) a table of GPU time per op kind: calls and
 //   microseconds per step, share of forward() wall time, achieved TFLOP/s and GB/s. Compare
 //   throughput with a run without it (events and eager launches cost time).
+//   --fp8-lm-head: an E4M3 copy of the LM head for decode steps of <= 2 rows (FP8 checkpoints,
+//   W8A16; CudaBackendOptions::fp8_lm_head)
 //   --bench-device-sampling: --bench draws the next tokens on the device (forward_sample, greedy),
 //   as the engine does, instead of downloading every logits row for a host argmax
 //   Every decode bench also prints the host time between forward() calls (median per step).
@@ -99,6 +101,7 @@ struct Args {
   bool fp8_w8a16 = true;               // CudaBackendOptions::fp8_gemv kW8A16 (--fp8-gemv a8: kA8)
   bool fp8_fast_accum = false;         // CudaBackendOptions::fp8_fast_accum (--fp8-fast-accum)
   bool profile_ops = false;            // --profile-ops: CudaBackendOptions::profile
+  bool fp8_lm_head = false;            // CudaBackendOptions::fp8_lm_head (--fp8-lm-head)
   bool device_sampling_bench = false;  // --bench-device-sampling
   int random_n = 0, random_len = 0;
   bool structured_ab = false;
@@ -176,6 +179,8 @@ Args parse(int argc, char** argv) {
       a.fp8_fast_accum = true;
     else if (k == "--profile-ops")
       a.profile_ops = true;
+    else if (k == "--fp8-lm-head")
+      a.fp8_lm_head = true;
     else if (k == "--bench-device-sampling")
       a.device_sampling_bench = true;
     else if (k == "--fp8-gemv") {
@@ -308,6 +313,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.fp8_fast_accum = a.fp8_fast_accum;
     o.fp8_gemv = a.fp8_w8a16 ? cuda::CudaBackendOptions::Fp8Gemv::kW8A16
                              : cuda::CudaBackendOptions::Fp8Gemv::kA8;
+    o.fp8_lm_head = a.fp8_lm_head;
     if (a.profile_ops) {
       g_profile = std::make_shared<cuda::OpTimer>();
       o.profile = g_profile;

@@ -113,6 +113,18 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
       lm_head_ptr_ = lm_head_.data();
     }
   }
+  if (opts.fp8_lm_head && has_fp8_ && fp8_w8a16_ && !shard_ && cfg_.dim % 16 == 0) {
+    // Per-row scales from the head itself (the input quantization's rule applied to weight rows).
+    const auto rows = static_cast<size_t>(lm_rows_);
+    TURBINE_ASSIGN_OR_RETURN(lm_head8_,
+                             DeviceBuffer::allocate(rows * static_cast<size_t>(cfg_.dim)));
+    TURBINE_ASSIGN_OR_RETURN(lm_head8_scales_, DeviceBuffer::allocate(rows * sizeof(float)));
+    TURBINE_RETURN_IF_ERROR(quantize_fp8_rows(stream_.get(), dtype_, lm_head8_.as<uint8_t>(),
+                                              lm_head8_scales_.as<float>(), lm_head_ptr_, lm_rows_,
+                                              cfg_.dim, cfg_.dim, 0.0f));
+    spdlog::info("cuda backend: E4M3 copy of the LM head for decode steps of <= {} rows",
+                 kW8A16MaxRows);
+  }
   TURBINE_ASSIGN_OR_RETURN(inv_freq_, upload_rope_inv_freq(cfg_.head_dim, cfg_.rope_theta,
                                                            cfg_.rope_scaling, stream_.get()));
 
@@ -435,8 +447,10 @@ Status CudaBackend::forward_impl(std::span<const engine::SeqChunk> chunks,
                          pdl_);
     });
     const double lm_flops = 2.0 * n_out * double(lm_rows_) * cfg_.dim;
-    const double lm_bytes = double(lm_rows_) * cfg_.dim * double(eb_) +
-                            double(n_out) * (cfg_.dim * double(eb_) + 4.0 * lm_rows_);
+    const bool lm8 = lm_head8_.data() != nullptr && n_out <= kW8A16MaxRows;
+    const double lm_bytes =
+        double(lm_rows_) * (cfg_.dim * (lm8 ? 1.0 : double(eb_)) + (lm8 ? 4 : 0)) +
+        double(n_out) * (cfg_.dim * double(eb_) + 4.0 * lm_rows_);
     if (st.is_ok()) st = timed(pk_.lm_head, lm_flops, lm_bytes, [&] { return lm_head(s, n_out); });
     if (st.is_ok() && answers()) st = emit_outputs(n_out);
   }
@@ -640,6 +654,11 @@ Status CudaBackend::forward_graph(std::span<const engine::SeqChunk> chunks,
 }
 
 Status CudaBackend::lm_head(cudaStream_t s, int rows) {
+  if (lm_head8_.data() != nullptr && !gathers() && rows <= kW8A16MaxRows) {
+    return gemv_w8a16_out(s, dtype_, DType::kF32, xg_.data(), lm_head8_.as<uint8_t>(),
+                          lm_head8_scales_.as<float>(), logits_dev_.data(), rows, cfg_.n_vocab,
+                          cfg_.dim, pdl_);
+  }
   if (!gathers()) {
     return gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), rows,
                          cfg_.n_vocab, cfg_.dim, DType::kF32);

@@ -89,6 +89,13 @@ struct CudaBackendOptions {
   bool fp8_fast_accum = false;
   enum class Fp8Gemv { kA8, kW8A16 };
   Fp8Gemv fp8_gemv = Fp8Gemv::kW8A16;
+  // Opt-in (`turbine_generate --fp8-lm-head`), with FP8 projections on the device and kW8A16: an
+  // E4M3 copy of the LM head (per-row scales, quantized on the device at start: checkpoints keep
+  // it in BF16) serves decode steps of <= 2 rows through gemv_w8a16 with F32 logits, streaming
+  // half the bytes of the BF16 head (1.05 -> 0.53 GB a step on Llama-3.1-8B). The logits move by
+  // that rounding of the head's weights; larger steps keep the BF16 head. Costs the copy's memory
+  // (n_vocab x (dim + 4) bytes) out of the KV cache. Not with tensor parallelism.
+  bool fp8_lm_head = false;
   // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
   // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
   // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on

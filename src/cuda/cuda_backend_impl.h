@@ -258,6 +258,8 @@ class CudaBackend final : public engine::Backend {
   Stream stream_;
   std::optional<Gemm> gemm_;
   DeviceBuffer embed_, output_norm_, lm_head_, inv_freq_;
+  // CudaBackendOptions::fp8_lm_head: the head's E4M3 rows and their f32 scales (empty: off).
+  DeviceBuffer lm_head8_, lm_head8_scales_;
   const void* lm_head_ptr_ = nullptr;  // lm_head_ or embed_ (tied)
   int lm_rows_ = 0;  // LM-head rows computed here: n_vocab, or the shard's padded vocabulary slice
   std::vector<LayerDev> layers_;

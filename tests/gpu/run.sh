@@ -40,7 +40,8 @@
 #   4 x 2,048 and 64 x 512, decode 1 and 64 rows; $OUT/decprof_profile_*.log, lines "profile ..."),
 #   then the A/B without the profile: host argmax vs --bench-device-sampling (the engine's path)
 #   and FP8 + --fp8-outer-vec (cuBLASLt applies the scales: no epilogue kernel) [+ --fp8-fast-accum],
-#   FP8 + --tune-gemm (cuBLASLt's E4M3 candidates timed per decode bucket)
+#   FP8 + --tune-gemm (cuBLASLt's E4M3 candidates timed per decode bucket), FP8 + --fp8-lm-head
+#   (an E4M3 copy of the LM head for decode steps of <= 2 rows), all three together
 #   (tables $OUT/decprof_table_{host,device}.md), and the engine's own batch-1 decode (host gap
 #   between steps included). DECPROF_RUNS picks A/B labels, DECPROF_BENCH_SPECS the shapes.
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
@@ -410,11 +411,13 @@ PY
       runs=("bf16:$M16:" "fp8:$M8:" "bf16-ds:$M16:--bench-device-sampling" "fp8-ds:$M8:--bench-device-sampling"
         "fp8-ds+outer-vec:$M8:--bench-device-sampling --fp8-outer-vec"
         "fp8-ds+outer-vec+fast-accum:$M8:--bench-device-sampling --fp8-outer-vec --fp8-fast-accum"
-        "fp8-ds+tune:$M8:--bench-device-sampling --tune-gemm" "bf16-ds+tune:$M16:--bench-device-sampling --tune-gemm")
+        "fp8-ds+tune:$M8:--bench-device-sampling --tune-gemm" "bf16-ds+tune:$M16:--bench-device-sampling --tune-gemm"
+        "fp8-ds+lm-head8:$M8:--bench-device-sampling --fp8-lm-head"
+        "fp8-ds+all:$M8:--bench-device-sampling --fp8-outer-vec --fp8-lm-head --tune-gemm")
       sel=()
       for run in "${runs[@]}"; do
-        [[ " ${DECPROF_RUNS:-bf16 fp8 bf16-ds fp8-ds fp8-ds+outer-vec fp8-ds+tune} " == *" ${run%%:*} "* ]] &&
-          sel+=("$run")
+        [[ " ${DECPROF_RUNS:-bf16 fp8 bf16-ds fp8-ds fp8-ds+outer-vec fp8-ds+lm-head8 fp8-ds+all} " == \
+          *" ${run%%:*} "* ]] && sel+=("$run")
       done
       for run in "${sel[@]}"; do
         IFS=: read -r label model extra <<<"$run"

@@ -70,6 +70,10 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   if (profile_) {
     use_graphs_ = false;  // every op bracketed apart: eager steps
     name_profile_kinds();
+    if (opts.profile_hold) {
+      TURBINE_ASSIGN_OR_RETURN(hold_, LaunchHold::create());
+      profile_hold_ = true;
+    }
   }
   const model::Weights& mw = shard_ ? shard_->weights() : model.weights();
   // E4M3 weights on the device: BF16 or F32 activations (F16 cannot hold cuBLASLt's raw E4M3
@@ -318,7 +322,10 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
   if (t == nullptr) return forward_impl(chunks, logits);
   const auto t0 = std::chrono::steady_clock::now();
   Status st = forward_impl(chunks, logits);
-  if (!st.is_ok()) (void)stream_.synchronize();  // every bracket reached before collect()
+  if (!st.is_ok()) {  // every bracket reached before collect()
+    hold_.release();
+    (void)stream_.synchronize();
+  }
   const Status ct = t->collect();
   t->add_wall(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -434,6 +441,7 @@ Status CudaBackend::forward_impl(std::span<const engine::SeqChunk> chunks,
       h[lay.out_rows + static_cast<size_t>(o++)] = last_row[static_cast<size_t>(c)];
   }
   cudaStream_t s = stream_.get();
+  if (profile_hold_) TURBINE_RETURN_IF_ERROR(hold_.hold(s));  // released by finish_step
   TURBINE_RETURN_IF_ERROR(timed(pk_.h2d, 0.0, double(lay.total) * sizeof(int32_t), [&] {
     return check(cudaMemcpyAsync(staging_dev_.data(), h, lay.total * sizeof(int32_t),
                                  cudaMemcpyHostToDevice, s),
@@ -459,6 +467,7 @@ Status CudaBackend::forward_impl(std::span<const engine::SeqChunk> chunks,
 
 Status CudaBackend::finish_step(std::span<const engine::SeqChunk> chunks,
                                 std::vector<float>& logits, int n_out, Status st) {
+  hold_.release();  // the profile's held steps: everything is enqueued
   // The step's one synchronisation (also when nothing is read back: the staging buffer is
   // rewritten by the next step).
   const Status sync = stream_.synchronize();

@@ -111,6 +111,10 @@ struct CudaBackendOptions {
   // throughput with a run without it. The caller reads and resets the timer between steps (it is
   // written on the engine thread inside forward()). Null: no profile, no cost.
   std::shared_ptr<OpTimer> profile;
+  // With the profile: each step's kernels are held back until the host has enqueued them all
+  // (cuda/launch_hold.h), so that they run back to back as in a graph and no op's time includes
+  // waiting for the host's next launch. forward()'s wall time then includes the whole enqueue.
+  bool profile_hold = true;
 };
 
 // Bytes of K and V for one position across all layers, stored in `dtype` (kv_dtype kAuto) or

@@ -24,6 +24,7 @@
 #include "cuda/device.h"
 #include "cuda/gemm.h"
 #include "cuda/kv_copy.h"
+#include "cuda/launch_hold.h"
 #include "cuda/op_timer.h"
 #include "cuda/weight_upload.h"
 #include "engine/kv_write_tracker.h"
@@ -245,6 +246,8 @@ class CudaBackend final : public engine::Backend {
   bool fused_swiglu_ = false;
   bool fp8_w8a16_ = false;            // CudaBackendOptions::fp8_gemv == kW8A16
   std::shared_ptr<OpTimer> profile_;  // null: no op profile
+  LaunchHold hold_;                   // CudaBackendOptions::profile_hold (created with it only)
+  bool profile_hold_ = false;
   ProfileKinds pk_;
   // The attention work of the step being profiled, set by forward_impl(): the decode rows' summed
   // context lengths, and the prefill chunks' (query, key) pairs under the causal mask.

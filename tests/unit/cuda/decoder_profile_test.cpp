@@ -1,7 +1,8 @@
 // The CUDA backend's op profile (CudaBackendOptions::profile, `turbine_generate --profile-ops`):
 // a profiled backend computes the same logits as an unprofiled eager one (the events bracket the
-// same kernels), and every step's ops land in their kinds with the counts the step's shape implies
-// — the FP8 scale epilogue and quantize passes apart from the projections.
+// same kernels; held or not until the step is enqueued, cuda/launch_hold.h), and every step's ops
+// land in their kinds with the counts the step's shape implies — the FP8 scale epilogue and
+// quantize passes apart from the projections.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/device.h"
 #include "cuda/fp8.h"
+#include "cuda/launch_hold.h"
 #include "cuda/op_timer.h"
 #include "engine/backend.h"
 #include "model/model.h"
@@ -97,6 +99,7 @@ struct Case {
   model::DType dtype;
   bool fp8_weights;
   CudaBackendOptions::Fp8Gemv gemv;
+  bool hold = true;  // CudaBackendOptions::profile_hold
 };
 
 TEST_F(CudaProfileTest, ProfiledStepsGiveTheSameLogitsAndCountEveryOp) {
@@ -104,6 +107,8 @@ TEST_F(CudaProfileTest, ProfiledStepsGiveTheSameLogitsAndCountEveryOp) {
   const bool fp8_ok = fp8_device(0);
   const Case cases[] = {
       {"bf16 dequantized", model::DType::kBF16, false, CudaBackendOptions::Fp8Gemv::kW8A16},
+      {"bf16 dequantized, not held", model::DType::kBF16, false,
+       CudaBackendOptions::Fp8Gemv::kW8A16, false},
       {"f32 dequantized", model::DType::kF32, false, CudaBackendOptions::Fp8Gemv::kW8A16},
       {"bf16 fp8 w8a16", model::DType::kBF16, true, CudaBackendOptions::Fp8Gemv::kW8A16},
       {"bf16 fp8 a8", model::DType::kBF16, true, CudaBackendOptions::Fp8Gemv::kA8},
@@ -122,6 +127,7 @@ TEST_F(CudaProfileTest, ProfiledStepsGiveTheSameLogitsAndCountEveryOp) {
     }  // its KV cache freed before the next backend
     auto timer = std::make_shared<OpTimer>();
     o.profile = timer;
+    o.profile_hold = c.hold;
     o.cuda_graphs = true;  // the profile turns graphs off itself
     auto profiled = make_cuda_backend(*model_, o);
     ASSERT_TRUE(profiled.has_value()) << profiled.status().to_string();
@@ -198,6 +204,31 @@ TEST_F(CudaProfileTest, SamplingIsTimedApart) {
   ASSERT_EQ(logits.size(), static_cast<size_t>(model_->config().n_vocab));
   EXPECT_EQ(std::max_element(logits.begin(), logits.end()) - logits.begin(), tokens[0]);
   EXPECT_EQ(timer->passes(), 2);
+}
+
+// The hold keeps the stream's work back until release() (here with a 10 s bound: far longer than
+// the calls between), and gives up by itself when nobody releases it.
+TEST(CudaProfileHold, HoldsUntilReleasedAndGivesUpAlone) {
+  if (device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  auto stream = Stream::create();
+  ASSERT_TRUE(stream.has_value()) << stream.status().to_string();
+  auto hold = LaunchHold::create();
+  ASSERT_TRUE(hold.has_value()) << hold.status().to_string();
+  auto buf = DeviceBuffer::allocate(64);
+  ASSERT_TRUE(buf.has_value());
+  cudaStream_t s = stream->get();
+  ASSERT_TRUE(hold->hold(s, 10'000.0).is_ok());
+  ASSERT_EQ(cudaMemsetAsync(buf->data(), 7, 64, s), cudaSuccess);
+  EXPECT_EQ(cudaStreamQuery(s), cudaErrorNotReady);  // still held
+  hold->release();
+  ASSERT_TRUE(stream->synchronize().is_ok());
+  uint8_t host[64] = {};
+  ASSERT_EQ(cudaMemcpy(host, buf->data(), 64, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(host[63], 7);
+  // Not released: the spin ends after its bound (1 ms) and the stream drains.
+  ASSERT_TRUE(hold->hold(s, 1.0).is_ok());
+  ASSERT_TRUE(stream->synchronize().is_ok());
+  hold->release();
 }
 
 }  // namespace

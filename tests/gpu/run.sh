@@ -37,7 +37,8 @@
 #   decprof: where the FP8 / BF16 decoder step's time goes (issue 28), ~4-5 min with the 8B models
 #   present (the fp8 stage's; generated when absent, ~100 s more): the cuda_test cases of the
 #   profile and of FP8 (DECPROF_TEST_FILTER; DECPROF_TEST_FILTER=- skips them);
-#   `turbine_generate --profile-ops` on BF16 and on the FP8 checkpoint (op tables per phase: prefill
+#   `turbine_generate --profile-ops --bench-device-sampling` on BF16 and on the FP8 checkpoint (op
+#   tables per phase, tokens drawn on the device as the engine does: prefill
 #   4 x 2,048 and 64 x 512, decode 1 and 64 rows; $OUT/decprof_profile_*.log, lines "profile ..."),
 #   then the A/B without the profile: host argmax vs --bench-device-sampling (the engine's path)
 #   and FP8 + --fp8-outer-vec (cuBLASLt applies the scales: no epilogue kernel) [+ --fp8-fast-accum],
@@ -407,7 +408,7 @@ PY
       for run in "bf16:$M16" "fp8:$M8"; do
         IFS=: read -r label model <<<"$run"
         echo "== op profile $label: $specs" | tee -a "$OUT/decprof.log"
-        timeout 200 "${GEN[@]}" --model "$model" --profile-ops --bench "$specs" \
+        timeout 200 "${GEN[@]}" --model "$model" --profile-ops --bench-device-sampling --bench "$specs" \
           >"$OUT/decprof_profile_$label.log" 2>&1 || status=1
         grep -E '^profile|^bench|rror' "$OUT/decprof_profile_$label.log" | tee -a "$OUT/decprof.log"
       done

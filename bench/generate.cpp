@@ -33,6 +33,18 @@
 //   --fp8-gemv a8|w8a16: the skinny FP8 projections of decode steps (CudaBackendOptions::fp8_gemv;
 //   w8a16: weight-only, activations stay BF16, no quantization kernels); --fp8-fast-accum: cuBLASLt
 //   FP8 GEMMs with FAST_ACCUM (prefill and steps of > 8 rows)
+//   --profile-ops (with --bench, CUDA): the decoder's op profile (CudaBackendOptions::profile):
+//   steps run eagerly (no CUDA graphs) with CUDA events around every op; after each phase (the
+//   timed prefill, the decode steps after the first) a table of GPU time per op kind: calls and
+//   microseconds per step, share of forward() wall time, achieved TFLOP/s and GB/s. Compare
+//   throughput with a run without it (events and eager launches cost time). Each profiled step's
+//   kernels wait until the host has enqueued them all (CudaBackendOptions::profile_hold), so they
+//   run back to back; --profile-no-hold lets them trail the launches instead.
+//   --fp8-lm-head: an E4M3 copy of the LM head for decode steps of <= 2 rows (FP8 checkpoints,
+//   W8A16; CudaBackendOptions::fp8_lm_head)
+//   --bench-device-sampling: --bench draws the next tokens on the device (forward_sample, greedy),
+//   as the engine does, instead of downloading every logits row for a host argmax
+//   Every decode bench also prints the host time between forward() calls (median per step).
 //   generate --gen-model DIR --arch llama|qwen2|qwen3 --shape S [--dtype bf16] [--seed S]
 //            [--tokenizer tokenizer.json] [--quantization fp8]
 //                                                        random-weight Hugging Face folder
@@ -63,6 +75,7 @@
 #include <cuda_profiler_api.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/op_timer.h"
 #include "cuda/tensor_parallel.h"
 #endif
 
@@ -84,11 +97,15 @@ struct Args {
   uint64_t seed = 0;
   bool graphs = true, gemv = true, device_sampling = true;
   bool gemv_all = false, pdl = true, fused_swiglu = true,
-       tune_gemm = false;       // as CudaBackendOptions
-  bool fp8_weights = true;      // CudaBackendOptions::fp8_weights (--no-fp8-weights)
-  bool fp8_outer_vec = false;   // CudaBackendOptions::fp8_outer_vec_scales (--fp8-outer-vec)
-  bool fp8_w8a16 = true;        // CudaBackendOptions::fp8_gemv kW8A16 (--fp8-gemv a8: kA8)
-  bool fp8_fast_accum = false;  // CudaBackendOptions::fp8_fast_accum (--fp8-fast-accum)
+       tune_gemm = false;              // as CudaBackendOptions
+  bool fp8_weights = true;             // CudaBackendOptions::fp8_weights (--no-fp8-weights)
+  bool fp8_outer_vec = false;          // CudaBackendOptions::fp8_outer_vec_scales (--fp8-outer-vec)
+  bool fp8_w8a16 = true;               // CudaBackendOptions::fp8_gemv kW8A16 (--fp8-gemv a8: kA8)
+  bool fp8_fast_accum = false;         // CudaBackendOptions::fp8_fast_accum (--fp8-fast-accum)
+  bool profile_ops = false;            // --profile-ops: CudaBackendOptions::profile
+  bool fp8_lm_head = false;            // CudaBackendOptions::fp8_lm_head (--fp8-lm-head)
+  bool profile_hold = true;            // CudaBackendOptions::profile_hold (--profile-no-hold)
+  bool device_sampling_bench = false;  // --bench-device-sampling
   int random_n = 0, random_len = 0;
   bool structured_ab = false;
   std::string constraint;  // a JSON Schema file for --structured-ab; empty: the built-in one
@@ -163,6 +180,14 @@ Args parse(int argc, char** argv) {
       a.fp8_outer_vec = true;
     else if (k == "--fp8-fast-accum")
       a.fp8_fast_accum = true;
+    else if (k == "--profile-ops")
+      a.profile_ops = true;
+    else if (k == "--profile-no-hold")
+      a.profile_hold = false;
+    else if (k == "--fp8-lm-head")
+      a.fp8_lm_head = true;
+    else if (k == "--bench-device-sampling")
+      a.device_sampling_bench = true;
     else if (k == "--fp8-gemv") {
       const std::string v = val();
       if (v != "a8" && v != "w8a16") usage("--fp8-gemv takes a8 or w8a16");
@@ -212,6 +237,46 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+#ifdef TURBINE_HAVE_CUDA
+std::shared_ptr<cuda::OpTimer> g_profile;  // --profile-ops with --device cuda
+#endif
+
+// --profile-ops: zeroes the op totals (before a phase's measured steps).
+void profile_reset() {
+#ifdef TURBINE_HAVE_CUDA
+  if (g_profile) g_profile->reset();
+#endif
+}
+
+// --profile-ops: the op table of the steps since profile_reset(), per step.
+void profile_print(const std::string& phase) {
+#ifdef TURBINE_HAVE_CUDA
+  if (!g_profile || g_profile->passes() == 0) return;
+  const auto steps = static_cast<double>(g_profile->passes());
+  const double wall = g_profile->wall_ms(), busy = g_profile->busy_ms();
+  // Held steps (the default): wall = the host's enqueue of the whole step + the GPU's run of it.
+  std::printf(
+      "profile %s: %lld forward passes, per step: forward() wall %.3f ms, GPU busy (sum of the "
+      "ops) %.3f ms\n",
+      phase.c_str(), static_cast<long long>(g_profile->passes()), wall / steps, busy / steps);
+  std::printf("profile %s: %-22s %8s %10s %7s %7s %9s %9s\n", phase.c_str(), "op", "calls/st",
+              "us/step", "% busy", "% wall", "TFLOP/s", "GB/s");
+  for (const cuda::OpTimer::Row& row : g_profile->rows()) {
+    if (row.calls == 0) continue;
+    const double sec = row.ms / 1000.0;
+    const double tflops = sec > 0 && row.flops > 0 ? row.flops / sec / 1e12 : 0.0;
+    const double gbps = sec > 0 && row.bytes > 0 ? row.bytes / sec / 1e9 : 0.0;
+    std::printf("profile %s: %-22s %8.1f %10.1f %6.1f%% %6.1f%% %9.1f %9.0f\n", phase.c_str(),
+                row.name.c_str(), static_cast<double>(row.calls) / steps, 1e3 * row.ms / steps,
+                busy > 0 ? 100.0 * row.ms / busy : 0.0, wall > 0 ? 100.0 * row.ms / wall : 0.0,
+                tflops, gbps);
+  }
+  std::fflush(stdout);
+#else
+  (void)phase;
+#endif
+}
+
 Result<model::DType> parse_dtype(const std::string& s) {
   if (s == "f32") return model::DType::kF32;
   if (s == "f16") return model::DType::kF16;
@@ -254,6 +319,12 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const model::Model& m, con
     o.fp8_fast_accum = a.fp8_fast_accum;
     o.fp8_gemv = a.fp8_w8a16 ? cuda::CudaBackendOptions::Fp8Gemv::kW8A16
                              : cuda::CudaBackendOptions::Fp8Gemv::kA8;
+    o.fp8_lm_head = a.fp8_lm_head;
+    if (a.profile_ops) {
+      g_profile = std::make_shared<cuda::OpTimer>();
+      o.profile = g_profile;
+      o.profile_hold = a.profile_hold;
+    }
     if (a.tp > 0) return cuda::make_cuda_tp_backend(m, o, a.tp);
     return cuda::make_cuda_backend(m, o);
 #else
@@ -495,6 +566,17 @@ Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, i
   for (auto& pr : prompts)
     for (int i = 0; i < p; ++i) pr.push_back(tok(rng));
   std::vector<float> logits;
+  // --bench-device-sampling: greedy on the device (forward_sample), the engine's path.
+  const bool dev_sample = a.device_sampling_bench && b.supports_sampling();
+  std::vector<engine::RowSampling> greedy(static_cast<size_t>(n));
+  for (auto& r : greedy) r.temperature = 0.0f;
+  std::vector<int32_t> sampled;
+  auto run_step = [&](const std::vector<engine::SeqChunk>& chunks) {
+    if (!dev_sample) return b.forward(chunks, logits);
+    return b.forward_sample(chunks,
+                            std::span<const engine::RowSampling>(greedy.data(), chunks.size()),
+                            sampled, logits);
+  };
   // Warm-up (kernel loading, GEMM plans, caches) on the extra sequences' blocks: one prefill step
   // of the timed run's first shape (decode is reported as a median of steps). Then the timed
   // prefill: whole prompts batched up to max_num_batched_tokens per step.
@@ -503,8 +585,9 @@ Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, i
     for (int s = n; s < n + n_warm; ++s)
       chunks.push_back(
           {tables.t[static_cast<size_t>(s)], 0, prompts[static_cast<size_t>(s)], true});
-    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
+    TURBINE_RETURN_IF_ERROR(run_step(chunks));
   }
+  profile_reset();
   const double t0 = now_s();
   for (int s = 0; s < n;) {
     std::vector<engine::SeqChunk> chunks;
@@ -515,14 +598,17 @@ Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, i
       tokens += p;
       ++s;
     }
-    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
+    TURBINE_RETURN_IF_ERROR(run_step(chunks));
   }
   const double t1 = now_s();
+  profile_print("prefill " + std::to_string(n) + "x" + std::to_string(p));
+  profile_reset();
   // Decode: every sequence one token per step; the fed token is the argmax of the last logits.
   std::vector<int32_t> next(static_cast<size_t>(n), 5);
-  std::vector<double> step_times;
+  std::vector<double> step_times, host_times;  // forward() wall; the rest of each step
   const char* profile_env = std::getenv("TURBINE_PROFILE_DECODE_STEP");
   [[maybe_unused]] const int profile_step = profile_env != nullptr ? std::atoi(profile_env) : -1;
+  double t_prev = now_s();  // end of the previous forward()
   for (int step = 0; step < o; ++step) {
     std::vector<engine::SeqChunk> chunks;
     for (int s = 0; s < n; ++s)
@@ -532,17 +618,25 @@ Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, i
     if (step == profile_step) cudaProfilerStart();
 #endif
     const double ts = now_s();
-    TURBINE_RETURN_IF_ERROR(b.forward(chunks, logits));
-    step_times.push_back(now_s() - ts);
+    if (step > 0) host_times.push_back(ts - t_prev);
+    TURBINE_RETURN_IF_ERROR(run_step(chunks));
+    t_prev = now_s();
+    step_times.push_back(t_prev - ts);
+    if (step == 0) profile_reset();  // the first decode step may capture or plan: left out
 #ifdef TURBINE_HAVE_CUDA
     if (step == profile_step) cudaProfilerStop();
 #endif
     for (int s = 0; s < n; ++s) {
+      if (dev_sample) {
+        next[static_cast<size_t>(s)] = sampled[static_cast<size_t>(s)];
+        continue;
+      }
       const float* r = logits.data() + static_cast<size_t>(s) * static_cast<size_t>(n_vocab);
       next[static_cast<size_t>(s)] = static_cast<int32_t>(std::max_element(r, r + n_vocab) - r);
     }
   }
   const double t2 = now_s();
+  if (o > 1) profile_print("decode " + std::to_string(n) + " rows");
   std::sort(step_times.begin(), step_times.end());
   const double median = step_times.empty() ? 0.0 : step_times[step_times.size() / 2];
   double mean = 0.0;
@@ -551,10 +645,20 @@ Status bench_one(engine::Backend& b, const Args& a, int n_vocab, int n, int p, i
               std::string(b.name()).c_str(), n, p, static_cast<double>(n) * p / (t1 - t0), t1 - t0);
   if (o > 0) {
     std::printf(
-        "bench %s: %d seqs x %d output tokens: decode %.1f tok/s (%.3f s incl. host argmax); "
+        "bench %s: %d seqs x %d output tokens: decode %.1f tok/s (%.3f s incl. %s); "
         "forward median %.3f ms (mean %.3f ms) = %.1f tok/s per sequence, %.1f tok/s total\n",
         std::string(b.name()).c_str(), n, o, static_cast<double>(n) * o / (t2 - t1), t2 - t1,
-        median * 1e3, mean * 1e3, 1.0 / median, n / median);
+        dev_sample ? "device sampling" : "host argmax", median * 1e3, mean * 1e3, 1.0 / median,
+        n / median);
+    std::sort(host_times.begin(), host_times.end());
+    double host_mean = 0.0;
+    for (double x : host_times) host_mean += x / static_cast<double>(host_times.size());
+    if (!host_times.empty())
+      std::printf(
+          "bench %s: %d seqs: host time between forward() calls (%s, next chunks): median %.3f "
+          "ms, mean %.3f ms per step\n",
+          std::string(b.name()).c_str(), n, dev_sample ? "token ids" : "argmax over the logits",
+          host_times[host_times.size() / 2] * 1e3, host_mean * 1e3);
   }
   std::fflush(stdout);
   return Status::ok();

@@ -45,6 +45,9 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
       }
     }
   }
+  // The ranks of a group run on threads of their own; one OpTimer records from one thread.
+  if (opts.profile && opts.comm)
+    return unimplemented("cuda backend: the op profile with tensor parallelism", "profile");
   TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(device_), "set device"));
   max_num_seqs_ = opts.max_num_seqs;
   use_graphs_ = opts.cuda_graphs;
@@ -63,6 +66,15 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
   gemm_->use_pdl(pdl_);
   gemm_->fp8_outer_vec(opts.fp8_outer_vec_scales);
   gemm_->fp8_fast_accum(opts.fp8_fast_accum);
+  profile_ = opts.profile;
+  if (profile_) {
+    use_graphs_ = false;  // every op bracketed apart: eager steps
+    name_profile_kinds();
+    if (opts.profile_hold) {
+      TURBINE_ASSIGN_OR_RETURN(hold_, LaunchHold::create());
+      profile_hold_ = true;
+    }
+  }
   const model::Weights& mw = shard_ ? shard_->weights() : model.weights();
   // E4M3 weights on the device: BF16 or F32 activations (F16 cannot hold cuBLASLt's raw E4M3
   // sums), sm_89+; otherwise FP8 checkpoints are dequantized at upload.
@@ -104,6 +116,18 @@ Status CudaBackend::init(const model::Model& model, const CudaBackendOptions& op
       lm_head_ = std::move(padded);
       lm_head_ptr_ = lm_head_.data();
     }
+  }
+  if (opts.fp8_lm_head && has_fp8_ && fp8_w8a16_ && !shard_ && cfg_.dim % 16 == 0) {
+    // Per-row scales from the head itself (the input quantization's rule applied to weight rows).
+    const auto rows = static_cast<size_t>(lm_rows_);
+    TURBINE_ASSIGN_OR_RETURN(lm_head8_,
+                             DeviceBuffer::allocate(rows * static_cast<size_t>(cfg_.dim)));
+    TURBINE_ASSIGN_OR_RETURN(lm_head8_scales_, DeviceBuffer::allocate(rows * sizeof(float)));
+    TURBINE_RETURN_IF_ERROR(quantize_fp8_rows(stream_.get(), dtype_, lm_head8_.as<uint8_t>(),
+                                              lm_head8_scales_.as<float>(), lm_head_ptr_, lm_rows_,
+                                              cfg_.dim, cfg_.dim, 0.0f));
+    spdlog::info("cuda backend: E4M3 copy of the LM head for decode steps of <= {} rows",
+                 kW8A16MaxRows);
   }
   TURBINE_ASSIGN_OR_RETURN(inv_freq_, upload_rope_inv_freq(cfg_.head_dim, cfg_.rope_theta,
                                                            cfg_.rope_scaling, stream_.get()));
@@ -164,14 +188,16 @@ Status CudaBackend::tune_decode_gemms() {
   cudaStream_t s = stream_.get();
   const int dim = cfg_.dim, ffn = cfg_.ffn_dim;
   // Inputs hold small finite values (0x3c3c: 0.0115 in BF16, 1.0 in F16); outputs are scratch.
-  for (const DeviceBuffer* b : {&xb_, &att_, &h_})
-    TURBINE_RETURN_IF_ERROR(check(cudaMemsetAsync(b->data(), 0x3c, b->size_bytes(), s), "tune"));
-  std::vector<const void*> wqkv, wo, wgu, wdown;
-  for (const LayerDev& L : layers_) {  // FP8 projections are not tuned (matmul_fp8's own plans)
-    if (!L.qkv8.on()) wqkv.push_back(L.wqkv.data());
-    if (!L.o8.on()) wo.push_back(L.wo.data());
-    if (!L.gu8.on()) wgu.push_back(L.wgu.data());
-    if (!L.down8.on()) wdown.push_back(L.wdown.data());
+  // E4M3 inputs: 0x3c is 1.5.
+  for (const DeviceBuffer* b : {&xb_, &att_, &h_, &xq_})
+    if (b->data() != nullptr)
+      TURBINE_RETURN_IF_ERROR(check(cudaMemsetAsync(b->data(), 0x3c, b->size_bytes(), s), "tune"));
+  std::vector<const void*> wqkv, wo, wgu, wdown, wqkv8, wo8, wgu8, wdown8;
+  for (const LayerDev& L : layers_) {
+    (L.qkv8.on() ? wqkv8 : wqkv).push_back(L.qkv8.on() ? L.qkv8.w.data() : L.wqkv.data());
+    (L.o8.on() ? wo8 : wo).push_back(L.o8.on() ? L.o8.w.data() : L.wo.data());
+    (L.gu8.on() ? wgu8 : wgu).push_back(L.gu8.on() ? L.gu8.w.data() : L.wgu.data());
+    (L.down8.on() ? wdown8 : wdown).push_back(L.down8.on() ? L.down8.w.data() : L.wdown.data());
   }
   const std::vector<const void*> lm{lm_head_ptr_};
   struct Proj {
@@ -181,27 +207,36 @@ Status CudaBackend::tune_decode_gemms() {
     void* y;
     int n, k;
     DType out;
+    bool fp8 = false;  // cuBLASLt's E4M3 GEMM with unit scales (matmul_fp8's epilogue plans)
   };
   const Proj projs[] = {
       {"qkv", xb_.data(), &wqkv, qkv_.data(), qkv_w_, dim, dtype_},
       {"o", att_.data(), &wo, o_.data(), dim, q_dim_, dtype_},
       {"gate_up", xb_.data(), &wgu, gu_.data(), 2 * ffn, dim, dtype_},
       {"down", h_.data(), &wdown, o_.data(), dim, ffn, dtype_},
-      {"lm_head", xb_.data(), &lm, logits_dev_.data(), lm_rows_, dim, DType::kF32}};
+      {"lm_head", xb_.data(), &lm, logits_dev_.data(), lm_rows_, dim, DType::kF32},
+      // FP8 projections: the plans matmul_fp8 runs before its scale epilogue (the outer-vector
+      // plans of fp8_outer_vec_scales keep the heuristic's choice).
+      {"qkv fp8", xq_.data(), &wqkv8, qkv_.data(), qkv_w_, dim, dtype_, true},
+      {"o fp8", xq_.data(), &wo8, o_.data(), dim, q_dim_, dtype_, true},
+      {"gate_up fp8", xq_.data(), &wgu8, gu_.data(), 2 * ffn, dim, dtype_, true},
+      {"down fp8", xq_.data(), &wdown8, o_.data(), dim, ffn, dtype_, true}};
   int tuned = 0;
   float saved_us = 0.0f;  // per step of the largest bucket, against the heuristic's choice
   for (int b = 1;; b = std::min(2 * b, max_num_seqs_)) {
     for (const Proj& p : projs) {
       if (p.ws->empty()) continue;
       // The shapes a graph step of b rows sends to cuBLASLt (gemv or fused SwiGLU take the rest).
-      if (gemm_->takes_gemv(dtype_, p.out, b, p.k)) continue;
+      if (p.fp8 && (w8a16(b, p.k) || gemm_->takes_gemv_fp8(b, p.k))) continue;
+      if (!p.fp8 && gemm_->takes_gemv(dtype_, p.out, b, p.k)) continue;
       if (std::string_view(p.name) == "gate_up" && fused_swiglu_ &&
           gemm_->fused_swiglu_applies(dtype_, xb_.data(), p.ws->front(), b, p.k))
         continue;
       // The LM head's weights are one matrix: time it a few times over.
-      TURBINE_ASSIGN_OR_RETURN(std::vector<float> us,
-                               gemm_->tune(s, dtype_, p.x, *p.ws, p.y, b, p.n, p.k, p.out,
-                                           Gemm::kMaxTuneCandidates, p.ws->size() > 1 ? 1 : 8));
+      TURBINE_ASSIGN_OR_RETURN(
+          std::vector<float> us,
+          gemm_->tune(s, p.fp8 ? DType::kF8E4M3 : dtype_, p.x, *p.ws, p.y, b, p.n, p.k, p.out,
+                      Gemm::kMaxTuneCandidates, p.ws->size() > 1 ? 1 : 8));
       float best = std::numeric_limits<float>::max();  // tune fails unless one candidate ran
       for (float t : us)
         if (t >= 0.0f) best = std::min(best, t);
@@ -283,6 +318,22 @@ Status CudaBackend::reserve(int n_tokens, int n_chunks, size_t staging_ints, int
 }
 
 Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits) {
+  OpTimer* t = profile_.get();
+  if (t == nullptr) return forward_impl(chunks, logits);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = forward_impl(chunks, logits);
+  if (!st.is_ok()) {  // every bracket reached before collect()
+    hold_.release();
+    (void)stream_.synchronize();
+  }
+  const Status ct = t->collect();
+  t->add_wall(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  return st.is_ok() ? ct : st;
+}
+
+Status CudaBackend::forward_impl(std::span<const engine::SeqChunk> chunks,
+                                 std::vector<float>& logits) {
   TURBINE_RETURN_IF_ERROR(kv_writes_.validate(chunks));
   TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(device_), "set device"));
   const int bs = block_size_;
@@ -336,6 +387,15 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
     }
   }
   const int n_prefill = n_chunks - n_decode;
+  prof_decode_ctx_ = prof_prefill_pairs_ = 0.0;
+  for (int k = 0; k < n_chunks; ++k) {
+    const engine::SeqChunk& ch = chunks[static_cast<size_t>(order_[static_cast<size_t>(k)])];
+    const double len = static_cast<double>(ch.tokens.size());
+    if (k < n_decode)
+      prof_decode_ctx_ += ch.pos + 1;
+    else  // query i of the chunk sees pos + i + 1 keys
+      prof_prefill_pairs_ += len * ch.pos + len * (len + 1) / 2;
+  }
   if (n_tokens > 65535)
     return invalid_argument("cuda backend: more than 65535 tokens in one step", "tokens");
 
@@ -381,14 +441,25 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
       h[lay.out_rows + static_cast<size_t>(o++)] = last_row[static_cast<size_t>(c)];
   }
   cudaStream_t s = stream_.get();
-  TURBINE_RETURN_IF_ERROR(check(cudaMemcpyAsync(staging_dev_.data(), h, lay.total * sizeof(int32_t),
-                                                cudaMemcpyHostToDevice, s),
-                                "staging upload"));
+  if (profile_hold_) TURBINE_RETURN_IF_ERROR(hold_.hold(s));  // released by finish_step
+  TURBINE_RETURN_IF_ERROR(timed(pk_.h2d, 0.0, double(lay.total) * sizeof(int32_t), [&] {
+    return check(cudaMemcpyAsync(staging_dev_.data(), h, lay.total * sizeof(int32_t),
+                                 cudaMemcpyHostToDevice, s),
+                 "staging upload");
+  }));
   Status st = run_layers(n_tokens, n_decode, n_prefill, max_decode_ctx, max_q_len, width, lay);
   if (st.is_ok() && n_out > 0) {
     const int32_t* dev = staging_dev_.as<int32_t>();
-    st = gather_rows(s, dtype_, xg_.data(), xb_.data(), dev + lay.out_rows, n_out, cfg_.dim, pdl_);
-    if (st.is_ok()) st = lm_head(s, n_out);
+    st = timed(pk_.gather, 0.0, 2.0 * n_out * cfg_.dim * double(eb_), [&] {
+      return gather_rows(s, dtype_, xg_.data(), xb_.data(), dev + lay.out_rows, n_out, cfg_.dim,
+                         pdl_);
+    });
+    const double lm_flops = 2.0 * n_out * double(lm_rows_) * cfg_.dim;
+    const bool lm8 = lm_head8_.data() != nullptr && n_out <= kW8A16MaxRows;
+    const double lm_bytes =
+        double(lm_rows_) * (cfg_.dim * (lm8 ? 1.0 : double(eb_)) + (lm8 ? 4 : 0)) +
+        double(n_out) * (cfg_.dim * double(eb_) + 4.0 * lm_rows_);
+    if (st.is_ok()) st = timed(pk_.lm_head, lm_flops, lm_bytes, [&] { return lm_head(s, n_out); });
     if (st.is_ok() && answers()) st = emit_outputs(n_out);
   }
   return finish_step(chunks, logits, n_out, st);
@@ -396,6 +467,7 @@ Status CudaBackend::forward(std::span<const engine::SeqChunk> chunks, std::vecto
 
 Status CudaBackend::finish_step(std::span<const engine::SeqChunk> chunks,
                                 std::vector<float>& logits, int n_out, Status st) {
+  hold_.release();  // the profile's held steps: everything is enqueued
   // The step's one synchronisation (also when nothing is read back: the staging buffer is
   // rewritten by the next step).
   const Status sync = stream_.synchronize();
@@ -433,11 +505,14 @@ Status CudaBackend::emit_outputs(int n_out) {
   cudaStream_t s = stream_.get();
   const auto vocab = static_cast<size_t>(cfg_.n_vocab);
   const auto* dev_logits = static_cast<const float*>(logits_dev_.data());
-  if (tokens_out_ == nullptr)
-    return check(cudaMemcpyAsync(logits_host_.as<float>(), dev_logits,
-                                 static_cast<size_t>(n_out) * vocab * sizeof(float),
-                                 cudaMemcpyDeviceToHost, s),
-                 "logits download");
+  if (tokens_out_ == nullptr) {
+    return timed(pk_.d2h, 0.0, double(n_out) * double(vocab) * sizeof(float), [&] {
+      return check(cudaMemcpyAsync(logits_host_.as<float>(), dev_logits,
+                                   static_cast<size_t>(n_out) * vocab * sizeof(float),
+                                   cudaMemcpyDeviceToHost, s),
+                   "logits download");
+    });
+  }
   // The forward pass is queued (graph or eager launches are asynchronous): the host fills the
   // structured-output masks now, while the device computes the logits they apply to, and they go
   // up with the sampling parameters. Rows are packed, so only the first masked rows are copied.
@@ -462,6 +537,8 @@ Status CudaBackend::emit_outputs(int n_out) {
     }
     bias = bias || hp[r].n_bias > 0;
   }
+  // The profile's "sampling": parameters and masks up, bias, the draw, the token ids down.
+  if (profile_) profile_->begin(s, pk_.sampling);
   TURBINE_RETURN_IF_ERROR(check(
       cudaMemcpyAsync(sample_params_dev_.data(), hp,
                       static_cast<size_t>(n_out) * sizeof(SampleParams), cudaMemcpyHostToDevice, s),
@@ -485,6 +562,8 @@ Status CudaBackend::emit_outputs(int n_out) {
       cudaMemcpyAsync(tokens_host_.as<int32_t>(), tokens_dev_.data(),
                       static_cast<size_t>(n_out) * sizeof(int32_t), cudaMemcpyDeviceToHost, s),
       "sampled tokens download"));
+  if (profile_) profile_->end(s, pk_.sampling, 0.0, double(n_out) * double(vocab) * sizeof(float));
+  if (profile_) profile_->begin(s, pk_.d2h);
   size_t j = 0;
   for (int r = 0; r < n_out; ++r) {
     if (!rows_[static_cast<size_t>(r)].on_host) continue;
@@ -494,6 +573,7 @@ Status CudaBackend::emit_outputs(int n_out) {
                                   "logits download"));
     ++j;
   }
+  if (profile_) profile_->end(s, pk_.d2h, 0.0, double(j) * double(vocab) * sizeof(float));
   return Status::ok();
 }
 
@@ -583,6 +663,11 @@ Status CudaBackend::forward_graph(std::span<const engine::SeqChunk> chunks,
 }
 
 Status CudaBackend::lm_head(cudaStream_t s, int rows) {
+  if (lm_head8_.data() != nullptr && !gathers() && rows <= kW8A16MaxRows) {
+    return gemv_w8a16_out(s, dtype_, DType::kF32, xg_.data(), lm_head8_.as<uint8_t>(),
+                          lm_head8_scales_.as<float>(), logits_dev_.data(), rows, cfg_.n_vocab,
+                          cfg_.dim, pdl_);
+  }
   if (!gathers()) {
     return gemm_->matmul(s, dtype_, xg_.data(), lm_head_ptr_, logits_dev_.data(), rows,
                          cfg_.n_vocab, cfg_.dim, DType::kF32);
@@ -611,144 +696,6 @@ Status CudaBackend::lm_head(cudaStream_t s, int rows) {
 Status CudaBackend::all_reduce_o(cudaStream_t s, int rows) {
   if (!comm_) return Status::ok();
   return comm_->all_reduce_sum(o_.data(), static_cast<size_t>(rows) * cfg_.dim, dtype_, s);
-}
-
-Status CudaBackend::run_layers(int n, int n_decode, int n_prefill, int max_decode_ctx,
-                               int max_q_len, int width, const StepLayout& lay) {
-  cudaStream_t s = stream_.get();
-  const int32_t* dev = staging_dev_.as<int32_t>();
-  const int dim = cfg_.dim, hd = cfg_.head_dim, ffn = cfg_.ffn_dim;
-  const float eps = cfg_.norm_eps;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  auto* qkv = static_cast<uint8_t*>(qkv_.data());
-  auto* att = static_cast<uint8_t*>(att_.data());
-  const size_t qkv_row = static_cast<size_t>(qkv_w_) * eb_;
-  const size_t att_row = static_cast<size_t>(q_dim_) * eb_;
-
-  TURBINE_RETURN_IF_ERROR(
-      embedding(s, dtype_, x_.data(), embed_.data(), dev + lay.ids, n, dim, cfg_.n_vocab, pdl_));
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerDev& L = layers_[l];
-    if (L.qkv8.on() && !w8a16(n, dim)) {  // the norm quantizes the QKV input; xb_ not written
-      TURBINE_RETURN_IF_ERROR(rmsnorm_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), x_.data(),
-                                          l == 0 ? nullptr : o_.data(), L.attn_norm.data(), n, dim,
-                                          eps, L.qkv8.input_scale, pdl_));
-    } else if (l == 0) {
-      TURBINE_RETURN_IF_ERROR(
-          rmsnorm(s, dtype_, xb_.data(), x_.data(), L.attn_norm.data(), n, dim, eps, pdl_));
-    } else {
-      TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
-                                          L.attn_norm.data(), n, dim, eps, pdl_));
-    }
-    TURBINE_RETURN_IF_ERROR(project(s, L.wqkv, L.qkv8, xb_.data(), qkv, n, qkv_w_, dim));
-    if (L.bqkv.data() != nullptr)
-      TURBINE_RETURN_IF_ERROR(add_bias(s, dtype_, qkv, L.bqkv.data(), n, qkv_w_, qkv_w_, pdl_));
-    void* k = qkv + static_cast<size_t>(q_dim_) * eb_;
-    if (L.q_norm.data() != nullptr) {
-      TURBINE_RETURN_IF_ERROR(
-          head_rmsnorm(s, dtype_, qkv, L.q_norm.data(), n, cfg_.n_heads, hd, qkv_w_, eps, pdl_));
-      TURBINE_RETURN_IF_ERROR(
-          head_rmsnorm(s, dtype_, k, L.k_norm.data(), n, cfg_.n_kv_heads, hd, qkv_w_, eps, pdl_));
-    }
-    void* kc = kv_layer(k_cache_, static_cast<int>(l));
-    void* vc = kv_layer(v_cache_, static_cast<int>(l));
-    // K heads follow the Q heads in a fused row: one launch rotates both and writes K and V to
-    // the cache.
-    if (fp8_kv_) {
-      TURBINE_RETURN_IF_ERROR(rope_write_kv_fp8(
-          s, dtype_, qkv, dev + lay.pos, inv_freq_.as<float>(), n, cfg_.n_heads, cfg_.n_kv_heads,
-          hd, qkv_w_, cfg_.rope_layout, kc, vc, dev + lay.slots, k_scales_[l], v_scales_[l], pdl_));
-    } else {
-      TURBINE_RETURN_IF_ERROR(rope_write_kv(s, dtype_, qkv, dev + lay.pos, inv_freq_.as<float>(), n,
-                                            cfg_.n_heads, cfg_.n_kv_heads, hd, qkv_w_,
-                                            cfg_.rope_layout, kc, vc, dev + lay.slots, pdl_));
-    }
-    PagedKv kv;
-    kv.k_cache = kc;
-    kv.v_cache = vc;
-    kv.fp8 = fp8_kv_;
-    kv.k_scale = k_scales_[l];
-    kv.v_scale = v_scales_[l];
-    kv.block_size = block_size_;
-    kv.n_kv_heads = cfg_.n_kv_heads;
-    kv.head_dim = hd;
-    kv.max_blocks_per_seq = width;
-    if (n_decode > 0) {
-      kv.block_tables = dev + lay.tables;
-      kv.context_lens = dev + lay.ctx;
-      DecodeAttentionArgs a;
-      a.dtype = dtype_;
-      a.out = att;
-      a.q = qkv;
-      a.q_row_stride = qkv_w_;
-      a.n_seqs = n_decode;
-      a.n_q_heads = cfg_.n_heads;
-      a.max_context_len = max_decode_ctx;
-      a.scale = scale;
-      a.workspace = decode_ws_.data();
-      a.workspace_bytes = decode_ws_.size_bytes();
-      a.pdl = pdl_;
-      TURBINE_RETURN_IF_ERROR(paged_decode_attention(s, kv, a));
-    }
-    if (n_prefill > 0) {
-      kv.block_tables = dev + lay.tables + static_cast<size_t>(n_decode) * width;
-      kv.context_lens = dev + lay.ctx + n_decode;
-      PrefillAttentionArgs a;
-      a.dtype = dtype_;
-      a.out = att + static_cast<size_t>(n_decode) * att_row;
-      a.q = qkv + static_cast<size_t>(n_decode) * qkv_row;
-      a.q_row_stride = qkv_w_;
-      a.cu_q_lens = dev + lay.cu;
-      a.n_seqs = n_prefill;
-      a.n_q_heads = cfg_.n_heads;
-      a.max_q_len = max_q_len;
-      a.scale = scale;
-      TURBINE_RETURN_IF_ERROR(prefill_attention(s, kv, a));
-    }
-    TURBINE_RETURN_IF_ERROR(quantize_input(s, L.o8, att, n, q_dim_));
-    TURBINE_RETURN_IF_ERROR(project(s, L.wo, L.o8, att, o_.data(), n, dim, q_dim_));
-    TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
-    const bool gu_w8a16 = L.gu8.on() && w8a16(n, dim);
-    // The down projection's input quantized by SwiGLU (A8 gemv or cuBLASLt FP8 GEMM).
-    const bool down_a8 = L.down8.on() && !w8a16(n, ffn);
-    if (L.gu8.on() && !gu_w8a16) {
-      TURBINE_RETURN_IF_ERROR(rmsnorm_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), x_.data(),
-                                          o_.data(), L.ffn_norm.data(), n, dim, eps,
-                                          L.gu8.input_scale, pdl_));
-    } else {
-      TURBINE_RETURN_IF_ERROR(add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(),
-                                          L.ffn_norm.data(), n, dim, eps, pdl_));
-    }
-    auto* gu = static_cast<uint8_t*>(gu_.data());
-    if (gu_w8a16) {
-      TURBINE_RETURN_IF_ERROR(gate_up_w8a16(s, L, n));
-    } else if (L.gu8.on()) {
-      TURBINE_RETURN_IF_ERROR(project(s, L.wgu, L.gu8, nullptr, gu, n, 2 * ffn, dim));
-      if (down_a8) {  // SwiGLU quantizes the down projection's input
-        TURBINE_RETURN_IF_ERROR(swiglu_fp8(s, dtype_, xq_.as<uint8_t>(), xs_.as<float>(), gu,
-                                           gu + static_cast<size_t>(ffn) * eb_, n, ffn, 2 * ffn,
-                                           L.down8.input_scale, pdl_));
-      } else {
-        TURBINE_RETURN_IF_ERROR(swiglu(s, dtype_, h_.data(), gu,
-                                       gu + static_cast<size_t>(ffn) * eb_, n, ffn, 2 * ffn, pdl_));
-      }
-    } else if (fused_swiglu_ &&
-               gemm_->fused_swiglu_applies(dtype_, xb_.data(), L.wgu.data(), n, dim)) {
-      TURBINE_RETURN_IF_ERROR(
-          gemm_->matmul_swiglu(s, dtype_, xb_.data(), L.wgu.data(), h_.data(), n, ffn, dim));
-    } else {
-      TURBINE_RETURN_IF_ERROR(
-          gemm_->matmul(s, dtype_, xb_.data(), L.wgu.data(), gu_.data(), n, 2 * ffn, dim));
-      TURBINE_RETURN_IF_ERROR(swiglu(s, dtype_, h_.data(), gu, gu + static_cast<size_t>(ffn) * eb_,
-                                     n, ffn, 2 * ffn, pdl_));
-    }
-    if (!L.gu8.on()) TURBINE_RETURN_IF_ERROR(quantize_input(s, L.down8, h_.data(), n, ffn));
-    TURBINE_RETURN_IF_ERROR(project(s, L.wdown, L.down8, h_.data(), o_.data(), n, dim, ffn));
-    TURBINE_RETURN_IF_ERROR(all_reduce_o(s, n));
-  }
-  // Last residual add and the final norm (rows for the LM head are gathered from xb).
-  return add_rmsnorm(s, dtype_, xb_.data(), x_.data(), o_.data(), output_norm_.data(), n, dim, eps,
-                     pdl_);
 }
 
 int64_t cuda_kv_bytes_per_token(const model::ModelConfig& c, DType dtype,

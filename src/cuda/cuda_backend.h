@@ -24,6 +24,8 @@
 
 namespace turbine::cuda {
 
+class OpTimer;  // cuda/op_timer.h
+
 struct CudaBackendOptions {
   int device = 0;
   model::DType dtype = model::DType::kBF16;  // weights and activations: kBF16, kF16 or kF32
@@ -56,7 +58,8 @@ struct CudaBackendOptions {
   bool device_sampling = true;
   // At start-up, times cuBLASLt's candidate algorithms for every decode batch bucket's
   // projections and LM head on the model's own weights and keeps the fastest (Gemm::tune; under
-  // a second for an 8B model). Off by default: the pick depends on timings, so two backends on
+  // a second for an 8B model), FP8 projections' cuBLASLt E4M3 plans included (those of
+  // fp8_outer_vec_scales excepted). Off by default: the pick depends on timings, so two backends on
   // the same model may round differently; off uses the heuristic's first choice everywhere.
   bool tune_gemm = false;
   // `--kv-cache-dtype`: kFp8 stores K and V as E4M3 (1 byte per element: twice the positions of
@@ -86,6 +89,13 @@ struct CudaBackendOptions {
   bool fp8_fast_accum = false;
   enum class Fp8Gemv { kA8, kW8A16 };
   Fp8Gemv fp8_gemv = Fp8Gemv::kW8A16;
+  // Opt-in (`turbine_generate --fp8-lm-head`), with FP8 projections on the device and kW8A16: an
+  // E4M3 copy of the LM head (per-row scales, quantized on the device at start: checkpoints keep
+  // it in BF16) serves decode steps of <= 2 rows through gemv_w8a16 with F32 logits, streaming
+  // half the bytes of the BF16 head (1.05 -> 0.53 GB a step on Llama-3.1-8B). The logits move by
+  // that rounding of the head's weights; larger steps keep the BF16 head. Costs the copy's memory
+  // (n_vocab x (dim + 4) bytes) out of the KV cache. Not with tensor parallelism.
+  bool fp8_lm_head = false;
   // Tensor parallelism (cuda/tensor_parallel.h fills these): this backend is rank comm->rank() of
   // a group, computing `shard`'s heads, FFN rows and vocabulary rows; it all-reduces after O and
   // down over `comm` on its stream (inside its CUDA graphs too) and gathers the LM-head rows on
@@ -93,6 +103,18 @@ struct CudaBackendOptions {
   // the NCCL code. Both null: no group.
   std::shared_ptr<const tp::RankWeights> shard;
   std::shared_ptr<tp::Communicator> comm;
+  // The decoder's op profile (`turbine_generate --profile-ops`): every op of a step bracketed with
+  // CUDA events by kind (embedding, norms, each projection, FP8 quantize passes and scale
+  // epilogues apart, attention, LM head, sampling, the step's copies) and each forward()'s wall
+  // time added (OpTimer::add_wall). Steps then run eagerly (no CUDA graphs: a graph's kernels
+  // cannot be bracketed one by one) and the events cost a little GPU time each, so compare
+  // throughput with a run without it. The caller reads and resets the timer between steps (it is
+  // written on the engine thread inside forward()). Null: no profile, no cost.
+  std::shared_ptr<OpTimer> profile;
+  // With the profile: each step's kernels are held back until the host has enqueued them all
+  // (cuda/launch_hold.h), so that they run back to back as in a graph and no op's time includes
+  // waiting for the host's next launch. forward()'s wall time then includes the whole enqueue.
+  bool profile_hold = true;
 };
 
 // Bytes of K and V for one position across all layers, stored in `dtype` (kv_dtype kAuto) or

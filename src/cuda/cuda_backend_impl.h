@@ -1,6 +1,7 @@
 // The CUDA Backend's class, shared by its implementation files (internal to src/cuda):
 //   cuda_backend.cpp     start-up (buffers, KV cache sizing, GEMM tuning), the step: forward,
-//                        CUDA graphs, the layers
+//                        CUDA graphs, outputs
+//   cuda_backend_layers.cpp  the layers (run_layers) and the op profile's kinds
 //   cuda_backend_kv.cpp  KV export/import for disaggregation: host-staged block reads/writes,
 //                        the pool descriptor, device-to-device copies from a peer's pool (IPC)
 //   weight_upload.cpp    the weights, converted and uploaded once
@@ -23,6 +24,8 @@
 #include "cuda/device.h"
 #include "cuda/gemm.h"
 #include "cuda/kv_copy.h"
+#include "cuda/launch_hold.h"
+#include "cuda/op_timer.h"
 #include "cuda/weight_upload.h"
 #include "engine/kv_write_tracker.h"
 #include "model/dtype.h"
@@ -192,9 +195,35 @@ class CudaBackend final : public engine::Backend {
   // fused_swiglu_), then the down projection's input quantization if down is not W8A16.
   Status gate_up_w8a16(cudaStream_t s, const LayerDev& L, int n);
   // y = x · wᵀ through the FP8 weight when it is on (input already in xq_/xs_ unless w8a16(n,
-  // in), which reads x), else in dtype.
+  // in), which reads x), else in dtype. `kind`: the profile's op kind (ProfileKinds).
   Status project(cudaStream_t s, const DeviceBuffer& dense, const Fp8Weight& f8, const void* x,
-                 void* y, int n, int out, int in);
+                 void* y, int n, int out, int in, int kind);
+  // forward() without the profile's wall-time bracket.
+  Status forward_impl(std::span<const engine::SeqChunk> chunks, std::vector<float>& logits);
+
+  // The op profile (CudaBackendOptions::profile). One kind per op of a step, named in init().
+  struct ProfileKinds {
+    int h2d = 0, embed = 0, norm = 0, norm_quant = 0, qkv = 0, qkv_post = 0, rope_kv = 0,
+        attn_decode = 0, attn_prefill = 0, quant = 0, o = 0, gate_up = 0, gate_up_swiglu = 0,
+        swiglu = 0, swiglu_quant = 0, down = 0, scales = 0, final_norm = 0, gather = 0, lm_head = 0,
+        sampling = 0, d2h = 0;
+  };
+  void name_profile_kinds();
+  // Brackets one op (its work: flops and bytes moved, for the achieved rates); just runs it when
+  // not profiling.
+  template <typename F>
+  Status timed(int kind, double flops, double bytes, F&& f) {
+    OpTimer* t = profile_.get();
+    if (t == nullptr) return f();
+    t->begin(stream_.get(), kind);
+    Status st = f();
+    t->end(stream_.get(), kind, flops, bytes);
+    return st;
+  }
+  // Bytes of one projection's weights as stored on the device (E4M3 plus scales, or dtype).
+  double weight_bytes(const Fp8Weight& f8, int out, int in) const {
+    return f8.on() ? double(out) * in + 4.0 * out : double(out) * in * double(eb_);
+  }
 
   const std::shared_ptr<const tp::RankWeights> shard_;  // null: the whole model
   const std::shared_ptr<tp::Communicator> comm_;        // null: no tensor-parallel group
@@ -215,7 +244,14 @@ class CudaBackend final : public engine::Backend {
   bool device_sampling_ = true;
   bool pdl_ = false;  // programmatic dependent launch for the step's kernels
   bool fused_swiglu_ = false;
-  bool fp8_w8a16_ = false;  // CudaBackendOptions::fp8_gemv == kW8A16
+  bool fp8_w8a16_ = false;            // CudaBackendOptions::fp8_gemv == kW8A16
+  std::shared_ptr<OpTimer> profile_;  // null: no op profile
+  LaunchHold hold_;                   // CudaBackendOptions::profile_hold (created with it only)
+  bool profile_hold_ = false;
+  ProfileKinds pk_;
+  // The attention work of the step being profiled, set by forward_impl(): the decode rows' summed
+  // context lengths, and the prefill chunks' (query, key) pairs under the causal mask.
+  double prof_decode_ctx_ = 0.0, prof_prefill_pairs_ = 0.0;
   // Set by forward_sample() for the duration of the step.
   std::span<const engine::RowSampling> rows_;
   std::vector<int32_t>* tokens_out_ = nullptr;
@@ -225,6 +261,8 @@ class CudaBackend final : public engine::Backend {
   Stream stream_;
   std::optional<Gemm> gemm_;
   DeviceBuffer embed_, output_norm_, lm_head_, inv_freq_;
+  // CudaBackendOptions::fp8_lm_head: the head's E4M3 rows and their f32 scales (empty: off).
+  DeviceBuffer lm_head8_, lm_head8_scales_;
   const void* lm_head_ptr_ = nullptr;  // lm_head_ or embed_ (tied)
   int lm_rows_ = 0;  // LM-head rows computed here: n_vocab, or the shard's padded vocabulary slice
   std::vector<LayerDev> layers_;

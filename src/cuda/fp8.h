@@ -66,6 +66,11 @@ Status gemv_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x, c
 Status gemv_w8a16(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t* w,
                   const float* w_scale, void* y, int m, int n, int k, bool pdl = false,
                   int split = 0, int rows = 0);
+// The same with y stored as `out_dtype`: dtype, or F32 (the LM head's logits from BF16
+// activations: CudaBackendOptions::fp8_lm_head).
+Status gemv_w8a16_out(cudaStream_t stream, model::DType dtype, model::DType out_dtype,
+                      const void* x, const uint8_t* w, const float* w_scale, void* y, int m, int n,
+                      int k, bool pdl = false, int split = 0, int rows = 0);
 // The gate|up projection of an FP8 [2 · ffn][k] weight (scales [2 · ffn]) with SwiGLU applied,
 // as gemv_w8a16 then swiglu() would compute it (g and u rounded to dtype first): y [m][ffn].
 // `rows` 2 or 4 (half gate rows, half the matching up rows).

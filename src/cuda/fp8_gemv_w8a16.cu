@@ -69,11 +69,13 @@ __device__ __forceinline__ void load_x8(const float* p, float (&f)[8]) {
 // SWIGLU: W is [2 * n][k] (gate rows, then up rows); a group's first R / 2 rows are gate rows
 // g R/2 + i, its last R / 2 the matching up rows n + g R/2 + i; y [m][n] = silu(g) * u with g and
 // u scaled and rounded to T first (as the projection would store them before swiglu). Otherwise
-// the group's rows are g R + i and y [m][n] = w_scale[row] * sum.
-template <typename T, int M, int R, bool SWIGLU>
+// the group's rows are g R + i and y [m][n] = w_scale[row] * sum, stored as TY (T, or F32: the
+// LM head's logits).
+template <typename T, typename TY, int M, int R, bool SWIGLU>
 __global__ void __launch_bounds__(kWarps * 32)
-    w8a16_kernel(T* __restrict__ y, const T* __restrict__ x, const uint8_t* __restrict__ w,
+    w8a16_kernel(TY* __restrict__ y, const T* __restrict__ x, const uint8_t* __restrict__ w,
                  const float* __restrict__ w_scale, int n, int k, int split) {
+  static_assert(!SWIGLU || std::is_same_v<T, TY>);
   static_assert(!SWIGLU || R % 2 == 0);
   constexpr int kU = kLoads / R > 0 ? kLoads / R : 1;  // chunks per lane per batch
   constexpr int kOut = SWIGLU ? R / 2 : R;             // outputs per group and activation row
@@ -180,7 +182,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     const float u = to_float(from_float<T>(sum(i + kOut) * w_scale[n + out]));
     y[static_cast<int64_t>(m) * n + out] = from_float<T>(g / (1.0f + expf(-g)) * u);
   } else {
-    y[static_cast<int64_t>(m) * n + out] = from_float<T>(sum(i) * w_scale[out]);
+    y[static_cast<int64_t>(m) * n + out] = from_float<TY>(sum(i) * w_scale[out]);
   }
 }
 
@@ -194,9 +196,14 @@ void with_group(int rows, F&& f) {
 }
 
 template <bool SWIGLU>
-Status run(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t* w,
-           const float* w_scale, void* y, int m, int n, int k, bool pdl, int split, int rows) {
+Status run(cudaStream_t stream, model::DType dtype, model::DType out_dtype, const void* x,
+           const uint8_t* w, const float* w_scale, void* y, int m, int n, int k, bool pdl,
+           int split, int rows) {
   const char* what = SWIGLU ? "gemv_w8a16_swiglu" : "gemv_w8a16";
+  if (out_dtype != dtype && (SWIGLU || out_dtype != model::DType::kF32))
+    return invalid_argument(std::string(what) + ": output in the activations' dtype or f32");
+  const bool f32_out = out_dtype == model::DType::kF32;
+  (void)f32_out;  // read by the non-SwiGLU instantiations only
   if (m < 1 || m > kGemvMaxRows || n <= 0 || k <= 0 || k % 16 != 0)
     return invalid_argument(std::string(what) + ": needs 1 <= m <= 8, n > 0, k % 16 == 0");
   if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 != 0)
@@ -220,9 +227,17 @@ Status run(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t
         const int per_block = kWarps / split;
         const dim3 grid((groups + per_block - 1) / per_block);
         with_rows(m, [&](auto mr) {
-          launch_kernel(pdl, w8a16_kernel<T, decltype(mr)::value, kR, SWIGLU>, grid,
-                        dim3(kWarps * 32), 0, stream, static_cast<T*>(y), static_cast<const T*>(x),
-                        w, w_scale, n, k, split);
+          constexpr int kM = decltype(mr)::value;
+          if constexpr (!SWIGLU && !std::is_same_v<T, float>) {
+            if (f32_out) {
+              launch_kernel(pdl, w8a16_kernel<T, float, kM, kR, false>, grid, dim3(kWarps * 32), 0,
+                            stream, static_cast<float*>(y), static_cast<const T*>(x), w, w_scale, n,
+                            k, split);
+              return;
+            }
+          }
+          launch_kernel(pdl, w8a16_kernel<T, T, kM, kR, SWIGLU>, grid, dim3(kWarps * 32), 0, stream,
+                        static_cast<T*>(y), static_cast<const T*>(x), w, w_scale, n, k, split);
         });
       });
     }
@@ -248,13 +263,19 @@ int w8a16_default_rows(int m, bool swiglu) {
 Status gemv_w8a16(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t* w,
                   const float* w_scale, void* y, int m, int n, int k, bool pdl, int split,
                   int rows) {
-  return run<false>(stream, dtype, x, w, w_scale, y, m, n, k, pdl, split, rows);
+  return run<false>(stream, dtype, dtype, x, w, w_scale, y, m, n, k, pdl, split, rows);
+}
+
+Status gemv_w8a16_out(cudaStream_t stream, model::DType dtype, model::DType out_dtype,
+                      const void* x, const uint8_t* w, const float* w_scale, void* y, int m, int n,
+                      int k, bool pdl, int split, int rows) {
+  return run<false>(stream, dtype, out_dtype, x, w, w_scale, y, m, n, k, pdl, split, rows);
 }
 
 Status gemv_w8a16_swiglu(cudaStream_t stream, model::DType dtype, const void* x, const uint8_t* w,
                          const float* w_scale, void* y, int m, int ffn, int k, bool pdl, int split,
                          int rows) {
-  return run<true>(stream, dtype, x, w, w_scale, y, m, ffn, k, pdl, split, rows);
+  return run<true>(stream, dtype, dtype, x, w, w_scale, y, m, ffn, k, pdl, split, rows);
 }
 
 }  // namespace turbine::cuda

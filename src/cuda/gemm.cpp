@@ -268,12 +268,24 @@ Status Gemm::matmul_bias(cudaStream_t stream, model::DType dtype, const void* x,
 Status Gemm::matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
                         const float* x_scale, const uint8_t* w, const float* w_scale, void* y,
                         int m, int n, int k) {
+  TURBINE_ASSIGN_OR_RETURN(
+      const bool needs_scales,
+      matmul_fp8_product(stream, out_dtype, x, x_scale, w, w_scale, y, m, n, k));
+  if (!needs_scales) return Status::ok();
+  return scale_rows_cols(stream, out_dtype, y, m, n, x_scale, w_scale, pdl_);
+}
+
+Result<bool> Gemm::matmul_fp8_product(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
+                                      const float* x_scale, const uint8_t* w, const float* w_scale,
+                                      void* y, int m, int n, int k) {
   if (m < 0 || n <= 0 || k <= 0 || k % 16 != 0)
     return invalid_argument("gemm fp8: bad shape (k must be a multiple of 16)");
-  if (m == 0) return Status::ok();
+  if (m == 0) return false;
   if (takes_gemv_fp8(m, k) &&
-      (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0)
-    return gemv_fp8(stream, out_dtype, x, x_scale, w, w_scale, y, m, n, k, pdl_);
+      (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16 == 0) {
+    TURBINE_RETURN_IF_ERROR(gemv_fp8(stream, out_dtype, x, x_scale, w, w_scale, y, m, n, k, pdl_));
+    return false;
+  }
   const auto shape = std::make_tuple(static_cast<int>(out_dtype), m, n, k);
   if (fp8_outer_vec_ && state_->no_outer_vec.count(shape) == 0) {
     // Column-major view: A is W (its scale vector has one entry per output channel, n), B is X
@@ -291,7 +303,9 @@ Status Gemm::matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8
           check_lt(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
                                                   &b_scale, sizeof b_scale),
                    "b scale pointer"));
-      return check_lt(launch(stream, *p, p->algo, x, w, y), "matmul fp8 (outer-vector scales)");
+      TURBINE_RETURN_IF_ERROR(
+          check_lt(launch(stream, *p, p->algo, x, w, y), "matmul fp8 (outer-vector scales)"));
+      return false;
     }
     // No outer-vector algorithm for this shape and output type: cuBLASLt says so with an empty
     // heuristic (kUnimplemented) or, as CUDA 13's did on the H200 for m = 1 with F32 output,
@@ -303,7 +317,7 @@ Status Gemm::matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8
   }
   TURBINE_ASSIGN_OR_RETURN(Plan * plan, plan_for(model::DType::kF8E4M3, out_dtype, m, n, k));
   TURBINE_RETURN_IF_ERROR(check_lt(launch(stream, *plan, plan->algo, x, w, y), "matmul fp8"));
-  return scale_rows_cols(stream, out_dtype, y, m, n, x_scale, w_scale, pdl_);
+  return true;
 }
 
 cublasStatus_t Gemm::launch(cudaStream_t stream, const Plan& plan, const cublasLtMatmulAlgo_t& algo,

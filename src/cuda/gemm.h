@@ -106,6 +106,13 @@ class Gemm {
   Status matmul_fp8(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
                     const float* x_scale, const uint8_t* w, const float* w_scale, void* y, int m,
                     int n, int k);
+  // matmul_fp8 without its last pass, for a caller that times the two apart (the backend's op
+  // profile): enqueues the product and returns whether y still needs
+  // scale_rows_cols(y, x_scale, w_scale) (the cuBLASLt path without outer-vector scales); false
+  // when y is final (gemv_fp8, or cuBLASLt applied the scales).
+  Result<bool> matmul_fp8_product(cudaStream_t stream, model::DType out_dtype, const uint8_t* x,
+                                  const float* x_scale, const uint8_t* w, const float* w_scale,
+                                  void* y, int m, int n, int k);
   // Opt-in (CudaBackendOptions::fp8_outer_vec_scales): the cuBLASLt path passes both scale
   // vectors to cuBLASLt (outer-vector scaling, cuBLAS 12.9+) instead of running scale_rows_cols;
   // a shape cuBLASLt has no such algorithm for keeps the epilogue. Not yet run on a GPU here.

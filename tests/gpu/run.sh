@@ -4,7 +4,7 @@
 # (tests/gpu/parity.py) and first throughput numbers on random Llama-3.1-8B-shaped BF16 weights.
 #
 # Usage (repository root): tests/gpu/run.sh [test] [parity] [bench] [kvcopy] [gemv] [disagg] [serve] [tp] [goodput]
-#   [encoder] [encprof] [structured] [kvtiers]
+#   [encoder] [encprof] [structured] [kvtiers] [decprof]
 #   (default: test parity bench). kvcopy: KV block copy bandwidth (bench/kv_copy_bench.cpp);
 #   gemv: decode-size projections, gemv variants vs cuBLASLt (bench/gemv_bench.cpp, GEMV_ARGS),
 #         BF16 and FP8 weights (A8 gemv, cuBLASLt FP8, the W8A16 rows x split grid);
@@ -35,6 +35,18 @@
 #   FP8_DEVICE=cpu FP8_SHAPE=tiny rehearses the stage on a machine without a GPU (BIN=build);
 #   FP8_SKIP_TEST=1 skips the cuda_test cases, FP8_RUNS="bf16 fp8 ..." picks the bench runs
 #   (fp8-w8a16, fp8-w8a16+outer-vec: the weight-only decode gemv, --fp8-gemv w8a16).
+#   decprof: where the FP8 / BF16 decoder step's time goes (issue 28), ~4-5 min with the 8B models
+#   present (the fp8 stage's; generated when absent, ~100 s more): the cuda_test cases of the
+#   profile and of FP8 (DECPROF_TEST_FILTER; DECPROF_TEST_FILTER=- skips them);
+#   `turbine_generate --profile-ops --bench-device-sampling` on BF16 and on the FP8 checkpoint (op
+#   tables per phase, tokens drawn on the device as the engine does: prefill
+#   4 x 2,048 and 64 x 512, decode 1 and 64 rows; $OUT/decprof_profile_*.log, lines "profile ..."),
+#   then the A/B without the profile: host argmax vs --bench-device-sampling (the engine's path)
+#   and FP8 + --fp8-outer-vec (cuBLASLt applies the scales: no epilogue kernel) [+ --fp8-fast-accum],
+#   FP8 + --tune-gemm (cuBLASLt's E4M3 candidates timed per decode bucket), FP8 + --fp8-lm-head
+#   (an E4M3 copy of the LM head for decode steps of <= 2 rows), all three together
+#   (tables $OUT/decprof_table_{host,device}.md), and the engine's own batch-1 decode (host gap
+#   between steps included). DECPROF_RUNS picks A/B labels, DECPROF_BENCH_SPECS the shapes.
 #   tp: tensor parallelism (issue 22): the 8B bench through the TP path and NCCL at TP 1 beside the
 #   plain backend in the same call, greedy ids equal, TP 2.. when the machine has the GPUs (TP_SIZES),
 #   and the clear start-up errors (too few GPUs, no NCCL).
@@ -367,6 +379,79 @@ PY
         >"$OUT/fp8_load.txt" 2>/dev/null || status=1
       echo "$(comm -12 <(sort "$OUT/fp8_ckpt.txt") <(sort "$OUT/fp8_load.txt") | wc -l) of 8 equal" \
         "(the checkpoint's scales are BF16-rounded, --quantization keeps F32 scales: near ties may part)"
+      ;;
+    decprof)
+      # Issue 28: the decoder's op profile for BF16 and FP8, then the A/B of the switches that
+      # remove what it shows, every peer in this call on this GPU.
+      # DECPROF_DEVICE=cpu FP8_SHAPE=tiny BIN=build rehearses the stage's script without a GPU
+      # (no profile tables there).
+      dev=${DECPROF_DEVICE:-cuda}
+      shape=${FP8_SHAPE:-llama-3.1-8b}
+      M16=${MODEL_8B:-/tmp/$shape-random}
+      M8=${MODEL_8B_FP8:-/tmp/$shape-random-fp8}
+      [ -f "$M16/config.json" ] || timeout 300 "$BIN/turbine_generate" --gen-model "$M16" --arch llama \
+        --shape "$shape" --dtype bf16 --seed 1 2>&1 | tail -1 | tee -a "$OUT/decprof.log"
+      [ -f "$M8/config.json" ] || timeout 300 "$BIN/turbine_generate" --gen-model "$M8" --arch llama \
+        --shape "$shape" --dtype bf16 --seed 1 --quantization fp8 2>&1 | tail -1 | tee -a "$OUT/decprof.log"
+      if [ "$dev" = cuda ] && [ "${DECPROF_TEST_FILTER:-}" != - ]; then
+        # The profile, LaunchHold, the E4M3 LM head, and every FP8 / W8A16 case (the FP8 GEMM's
+        # product and epilogue are now two calls; gemv_w8a16 gained an F32 output).
+        filter=${DECPROF_TEST_FILTER:-CudaProfile*:*Fp8*:*W8a16*}
+        echo "== cuda_test: $filter" | tee -a "$OUT/decprof.log"
+        timeout 300 "$BIN/cuda_test" --gtest_filter="$filter" >"$OUT/cuda_test_decprof.log" 2>&1 || status=1
+        grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|Failure' "$OUT/cuda_test_decprof.log" | tee -a "$OUT/decprof.log"
+      fi
+      # The fp8 stage's settings, so that its numbers and these compare.
+      GEN=("$BIN/turbine_generate" --device "$dev" --dtype bf16 --max-context 4096 --max-num-seqs 512
+        --max-num-batched-tokens 8192)
+      specs=${DECPROF_BENCH_SPECS:-1x128x128,64x512x128,4x2048x1}
+      [ "$dev" = cpu ] && specs=${DECPROF_BENCH_SPECS:-1x16x8,4x64x1,8x32x8}
+      for run in "bf16:$M16" "fp8:$M8"; do
+        IFS=: read -r label model <<<"$run"
+        echo "== op profile $label: $specs" | tee -a "$OUT/decprof.log"
+        timeout 200 "${GEN[@]}" --model "$model" --profile-ops --bench-device-sampling --bench "$specs" \
+          >"$OUT/decprof_profile_$label.log" 2>&1 || status=1
+        grep -E '^profile|^bench|rror' "$OUT/decprof_profile_$label.log" | tee -a "$OUT/decprof.log"
+      done
+      # The A/B: *-ds rows draw tokens on the device (forward_sample), as the engine does.
+      runs=("bf16:$M16:" "fp8:$M8:" "bf16-ds:$M16:--bench-device-sampling" "fp8-ds:$M8:--bench-device-sampling"
+        "fp8-ds+outer-vec:$M8:--bench-device-sampling --fp8-outer-vec"
+        "fp8-ds+outer-vec+fast-accum:$M8:--bench-device-sampling --fp8-outer-vec --fp8-fast-accum"
+        "fp8-ds+tune:$M8:--bench-device-sampling --tune-gemm" "bf16-ds+tune:$M16:--bench-device-sampling --tune-gemm"
+        "fp8-ds+lm-head8:$M8:--bench-device-sampling --fp8-lm-head"
+        "fp8-ds+all:$M8:--bench-device-sampling --fp8-outer-vec --fp8-lm-head --tune-gemm")
+      sel=()
+      for run in "${runs[@]}"; do
+        [[ " ${DECPROF_RUNS:-bf16 fp8 bf16-ds fp8-ds fp8-ds+outer-vec fp8-ds+lm-head8 fp8-ds+all} " == \
+          *" ${run%%:*} "* ]] && sel+=("$run")
+      done
+      for run in "${sel[@]}"; do
+        IFS=: read -r label model extra <<<"$run"
+        echo "== $label: $specs" | tee -a "$OUT/decprof.log"
+        timeout 200 "${GEN[@]}" --model "$model" $extra --bench "$specs" >"$OUT/decprof_$label.log" 2>&1 ||
+          status=1
+        grep -E 'backend ready|^bench|rror' "$OUT/decprof_$label.log" | tee -a "$OUT/decprof.log"
+      done
+      for t in host device; do  # one table per way of drawing the tokens
+        logs=()
+        for run in "${sel[@]}"; do
+          l=${run%%:*}
+          { [ $t = device ] && [[ $l == *-ds* ]]; } || { [ $t = host ] && [[ $l != *-ds* ]]; } &&
+            logs+=("$l=$OUT/decprof_$l.log")
+        done
+        [ "${#logs[@]}" -gt 0 ] || continue
+        python3 tests/gpu/fp8_report.py --out "$OUT/decprof_table_$t.md" "${logs[@]}" || status=1
+        echo "== A/B, tokens drawn on the $t (first row: the baseline)" | tee -a "$OUT/decprof.log"
+        tee -a "$OUT/decprof.log" <"$OUT/decprof_table_$t.md"
+      done
+      # The engine's batch-1 decode: its host work between steps (scheduling, detokenizer-free
+      # output, device sampling's copy-back) on top of the forward passes above.
+      for run in "bf16:$M16" "fp8:$M8"; do
+        IFS=: read -r label model <<<"$run"
+        echo "== engine batch-1 decode $label (1 x 128 in, 256 out)" | tee -a "$OUT/decprof.log"
+        timeout 120 "${GEN[@]}" --model "$model" --random-prompts 1x128 --max-tokens 256 \
+          2>&1 >/dev/null | grep -E '^engine' | tee -a "$OUT/decprof.log"
+      done
       ;;
     tp)
       M=${MODEL_8B:-/tmp/llama-3.1-8b-random}

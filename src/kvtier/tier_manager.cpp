@@ -176,7 +176,7 @@ void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes,
       for (size_t i = 0; i < hashes.size(); ++i) meta_[hashes[i]] = meta[i];
     }
     stats_.offered_blocks += hashes.size();
-    jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes), {}});
+    jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes), {}, {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
   cv_.notify_one();
@@ -206,7 +206,7 @@ std::vector<bool> TierManager::holds(std::span<const uint64_t> hashes) const {
 void TierManager::onboard(uint64_t load_id, std::vector<uint64_t> hashes) {
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(Job{true, load_id, std::move(hashes), {}, {}});
+    jobs_.push_back(Job{true, load_id, std::move(hashes), {}, {}, {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
   cv_.notify_one();

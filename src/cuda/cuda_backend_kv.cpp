@@ -69,6 +69,14 @@ std::shared_ptr<kvtier::HostMemory> CudaBackend::host_memory() const {
 }
 
 CudaBackend::~CudaBackend() {
+  if (kv_copy_stream_.get() != nullptr) {
+    // The engine waits for its offloads; a backend torn down without one must not free the pool
+    // (or let the staging slots go) under a copy.
+    (void)cudaStreamSynchronize(kv_copy_stream_.get());
+    for (const KvCopy& c : kv_copies_) kv_copy_events_.push_back(c.done);
+    for (cudaEvent_t e : kv_copy_events_) (void)cudaEventDestroy(e);
+    if (kv_compute_ready_ != nullptr) (void)cudaEventDestroy(kv_compute_ready_);
+  }
   for (auto& [key, pool] : peer_pools_) {
     if (!pool.ipc) continue;
     cudaIpcCloseMemHandle(pool.k);
@@ -171,6 +179,96 @@ Status CudaBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string&
     at += n * per_block;
   }
   return Status::ok();
+}
+
+Result<uint64_t> CudaBackend::read_kv_blocks_async(std::span<const int32_t> blocks,
+                                                   std::span<uint8_t* const> dst) {
+  TURBINE_RETURN_IF_ERROR(check_block_ids(blocks, n_blocks_, "read_kv_blocks_async"));
+  if (dst.size() != blocks.size())
+    return invalid_argument("read_kv_blocks_async: one destination per block");
+  if (blocks.empty()) return uint64_t{0};
+  if (kv_copy_stream_.get() == nullptr) {
+    TURBINE_ASSIGN_OR_RETURN(kv_copy_stream_, Stream::create());
+    TURBINE_RETURN_IF_ERROR(check(
+        cudaEventCreateWithFlags(&kv_compute_ready_, cudaEventDisableTiming), "KV offload event"));
+  }
+  cudaEvent_t done = nullptr;
+  if (!kv_copy_events_.empty()) {
+    done = kv_copy_events_.back();
+    kv_copy_events_.pop_back();
+  } else {
+    TURBINE_RETURN_IF_ERROR(
+        check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "KV offload event"));
+  }
+  const cudaStream_t copy = kv_copy_stream_.get();
+  // The copies read what every step enqueued so far has written (the evicted blocks were
+  // computed on stream_).
+  Status st = check(cudaEventRecord(kv_compute_ready_, stream_.get()), "KV offload event");
+  if (st.is_ok())
+    st = check(cudaStreamWaitEvent(copy, kv_compute_ready_, 0), "KV offload stream wait");
+  // Pool chunk (layer l, block b) of K sits at k + l * n_blocks * chunk + b * chunk; the packed
+  // block (engine::KvLayout) holds per layer K then V: one pitched copy per block for K (rows =
+  // layers, source pitch = a layer of the pool, destination pitch = 2 chunks) and one for V.
+  const auto chunk = static_cast<size_t>(kv_chunk_bytes());
+  const size_t layer_stride = static_cast<size_t>(n_blocks_) * chunk;
+  const auto* k = static_cast<const uint8_t*>(k_cache_.data());
+  const auto* v = static_cast<const uint8_t*>(v_cache_.data());
+  for (size_t i = 0; i < blocks.size() && st.is_ok(); ++i) {
+    const size_t at = static_cast<size_t>(blocks[i]) * chunk;
+    st = check(cudaMemcpy2DAsync(dst[i], 2 * chunk, k + at, layer_stride, chunk,
+                                 static_cast<size_t>(cfg_.n_layers), cudaMemcpyDeviceToHost, copy),
+               "offload KV blocks");
+    if (st.is_ok()) {
+      st =
+          check(cudaMemcpy2DAsync(dst[i] + chunk, 2 * chunk, v + at, layer_stride, chunk,
+                                  static_cast<size_t>(cfg_.n_layers), cudaMemcpyDeviceToHost, copy),
+                "offload KV blocks");
+    }
+  }
+  if (st.is_ok()) st = check(cudaEventRecord(done, copy), "KV offload event");
+  // This step's kernels reuse the evicted blocks' slots: they start after the copy has read
+  // them (a wait on the device; the engine thread goes on).
+  if (st.is_ok())
+    st = check(cudaStreamWaitEvent(stream_.get(), done, 0), "KV offload compute wait");
+  if (!st.is_ok()) {
+    // Whatever was enqueued must be over before the caller hands `dst` back or the step writes.
+    (void)cudaStreamSynchronize(copy);
+    (void)cudaGetLastError();
+    kv_copy_events_.push_back(done);
+    return st;
+  }
+  const uint64_t ticket = next_kv_copy_++;
+  kv_copies_.push_back({ticket, done});
+  return ticket;
+}
+
+Status CudaBackend::finish_kv_copy(std::deque<KvCopy>::iterator it, cudaError_t e) {
+  kv_copy_events_.push_back(it->done);
+  kv_copies_.erase(it);
+  return check(e, "offload KV blocks");
+}
+
+std::optional<Status> CudaBackend::poll_kv_copy(uint64_t ticket) {
+  if (ticket == 0) return Status::ok();
+  for (auto it = kv_copies_.begin(); it != kv_copies_.end(); ++it) {
+    if (it->ticket != ticket) continue;
+    const cudaError_t e = cudaEventQuery(it->done);
+    if (e == cudaErrorNotReady) {
+      // Not an error; should the runtime have recorded it, keep it from a later check_launch.
+      if (cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
+      return std::nullopt;
+    }
+    return finish_kv_copy(it, e);
+  }
+  return not_found("unknown KV copy");
+}
+
+Status CudaBackend::wait_kv_copy(uint64_t ticket) {
+  if (ticket == 0) return Status::ok();
+  for (auto it = kv_copies_.begin(); it != kv_copies_.end(); ++it) {
+    if (it->ticket == ticket) return finish_kv_copy(it, cudaEventSynchronize(it->done));
+  }
+  return not_found("unknown KV copy");
 }
 
 Status CudaBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,

@@ -430,7 +430,7 @@ PY
           --trace-speedup $sp --trace-block-tokens $BT -n ${KVTIERS_N:-2000} -c 0 --no-progress \
           --output-json "$OUT/kvtiers_${variant}_x$sp.json" 2>&1 | tee -a "$OUT/kvtiers.log" || status=1
         env -u LD_LIBRARY_PATH curl -s localhost:$PORT/metrics | grep -E "^turbine_(kv_tier|engine_prefix)" \
-          | tee "$OUT/kvtiers_metrics_${variant}_x$sp.txt" | grep -E "onboarded_blocks|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
+          | tee "$OUT/kvtiers_metrics_${variant}_x$sp.txt" | grep -E "onboarded_blocks|offloaded_blocks|offload_dropped|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
         kill $spid; wait $spid
       done
       done

@@ -213,16 +213,32 @@ Result<uint64_t> CudaBackend::read_kv_blocks_async(std::span<const int32_t> bloc
   const size_t layer_stride = static_cast<size_t>(n_blocks_) * chunk;
   const auto* k = static_cast<const uint8_t*>(k_cache_.data());
   const auto* v = static_cast<const uint8_t*>(v_cache_.data());
+  // A pitch must stay below cudaDeviceProp::memPitch (2^31 - 1 on current GPUs): a pool whose
+  // layer is larger (a large KV cache over few layers) is copied chunk by chunk instead.
+  const bool pitched = layer_stride < (size_t{1} << 31) - 1;
+  const auto n_layers = static_cast<size_t>(cfg_.n_layers);
   for (size_t i = 0; i < blocks.size() && st.is_ok(); ++i) {
     const size_t at = static_cast<size_t>(blocks[i]) * chunk;
-    st = check(cudaMemcpy2DAsync(dst[i], 2 * chunk, k + at, layer_stride, chunk,
-                                 static_cast<size_t>(cfg_.n_layers), cudaMemcpyDeviceToHost, copy),
-               "offload KV blocks");
-    if (st.is_ok()) {
-      st =
-          check(cudaMemcpy2DAsync(dst[i] + chunk, 2 * chunk, v + at, layer_stride, chunk,
-                                  static_cast<size_t>(cfg_.n_layers), cudaMemcpyDeviceToHost, copy),
-                "offload KV blocks");
+    if (pitched) {
+      st = check(cudaMemcpy2DAsync(dst[i], 2 * chunk, k + at, layer_stride, chunk, n_layers,
+                                   cudaMemcpyDeviceToHost, copy),
+                 "offload KV blocks");
+      if (st.is_ok()) {
+        st = check(cudaMemcpy2DAsync(dst[i] + chunk, 2 * chunk, v + at, layer_stride, chunk,
+                                     n_layers, cudaMemcpyDeviceToHost, copy),
+                   "offload KV blocks");
+      }
+      continue;
+    }
+    for (size_t l = 0; l < n_layers && st.is_ok(); ++l) {
+      st = check(cudaMemcpyAsync(dst[i] + 2 * l * chunk, k + l * layer_stride + at, chunk,
+                                 cudaMemcpyDeviceToHost, copy),
+                 "offload KV blocks");
+      if (st.is_ok()) {
+        st = check(cudaMemcpyAsync(dst[i] + (2 * l + 1) * chunk, v + l * layer_stride + at, chunk,
+                                   cudaMemcpyDeviceToHost, copy),
+                   "offload KV blocks");
+      }
     }
   }
   if (st.is_ok()) st = check(cudaEventRecord(done, copy), "KV offload event");

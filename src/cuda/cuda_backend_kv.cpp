@@ -187,6 +187,8 @@ Result<uint64_t> CudaBackend::read_kv_blocks_async(std::span<const int32_t> bloc
   if (dst.size() != blocks.size())
     return invalid_argument("read_kv_blocks_async: one destination per block");
   if (blocks.empty()) return uint64_t{0};
+  // The stream and events belong to this backend's device, whatever thread calls first.
+  TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(device_), "set device"));
   if (kv_copy_stream_.get() == nullptr) {
     TURBINE_ASSIGN_OR_RETURN(kv_copy_stream_, Stream::create());
     TURBINE_RETURN_IF_ERROR(check(

@@ -134,6 +134,12 @@ class CudaBackend final : public engine::Backend {
                                         std::span<uint8_t* const> dst) override;
   std::optional<Status> poll_kv_copy(uint64_t ticket) override;
   Status wait_kv_copy(uint64_t ticket) override;
+  // Tier onboarding: the bytes are copied into pinned staging (kv_onboard_stage_) and uploaded
+  // straight into the pool by pitched copies on kv_copy_stream_; the compute stream waits on the
+  // upload's event. The engine thread waits only when the staging is still being read by the
+  // previous upload.
+  Status write_kv_blocks_async(std::span<const int32_t> blocks, std::string_view bytes,
+                               int n_positions) override;
   Status copy_kv_blocks_from_pool(std::string_view descriptor, std::span<const int32_t> src_blocks,
                                   std::span<const int32_t> blocks, int n_positions) override;
 
@@ -284,6 +290,13 @@ class CudaBackend final : public engine::Backend {
   std::vector<cudaEvent_t> kv_copy_events_;
   uint64_t next_kv_copy_ = 1;  // 0 is "done" (engine::Backend)
   Status finish_kv_copy(std::deque<KvCopy>::iterator it, cudaError_t e);
+  // Creates kv_copy_stream_ and kv_compute_ready_ on first use.
+  Status ensure_kv_copy_stream();
+  // Pinned staging of write_kv_blocks_async (grown to at most one piece) and the event recorded
+  // after the last upload that reads it.
+  PinnedBuffer kv_onboard_stage_;
+  cudaEvent_t kv_onboard_done_ = nullptr;
+  bool kv_onboard_pending_ = false;
 };
 
 }  // namespace turbine::cuda

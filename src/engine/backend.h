@@ -206,6 +206,16 @@ class Backend {
     return Status::ok();
   }
 
+  // Optional: write_kv_blocks for KV tier onboarding (kvtier/) that need not be complete on
+  // return: `bytes` is consumed (copied) before it returns, and the backend orders the write
+  // before any later forward pass or KV access (CUDA: a copy stream from pinned staging, the
+  // compute stream waiting on its event on the device). Engine thread, between steps. The
+  // default is write_kv_blocks.
+  virtual Status write_kv_blocks_async(std::span<const int32_t> blocks, std::string_view bytes,
+                                       int n_positions) {
+    return write_kv_blocks(blocks, bytes, n_positions);
+  }
+
   // Optional: the memory a KV host tier (kvtier/) should use so that read_kv_blocks and
   // write_kv_blocks copy at full speed: the CUDA backend's is pinned (page-locked); null: plain
   // host memory.

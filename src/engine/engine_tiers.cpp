@@ -78,7 +78,7 @@ void Engine::complete_tier_load(kvtier::TierLoad l) {
   if (n_ok > 0) {
     const auto ids = std::span<const int32_t>(s->block_ids)
                          .subspan(static_cast<size_t>(s->tier_first), static_cast<size_t>(n_ok));
-    Status st = backend_->write_kv_blocks(ids, l.bytes.view(), n_ok * block_size_);
+    Status st = backend_->write_kv_blocks_async(ids, l.bytes.view(), n_ok * block_size_);
     if (!st.is_ok()) {
       spdlog::warn("engine: request {}: writing onboarded KV failed ({}); recomputing", s->req.id,
                    st.to_string());

@@ -295,8 +295,11 @@ Status CudaBackend::write_kv_blocks_async(std::span<const int32_t> blocks, std::
     kv_onboard_pending_ = false;
   }
   if (kv_onboard_stage_.size_bytes() < want) {
+    // Doubling (up to one piece): pinning is slow and freeing pinned memory synchronises.
+    const size_t grown = std::min(std::max(want, 2 * kv_onboard_stage_.size_bytes()),
+                                  std::max(want, piece * per_block));
     kv_onboard_stage_ = {};
-    TURBINE_ASSIGN_OR_RETURN(kv_onboard_stage_, PinnedBuffer::allocate(want));
+    TURBINE_ASSIGN_OR_RETURN(kv_onboard_stage_, PinnedBuffer::allocate(grown));
   }
   TURBINE_RETURN_IF_ERROR(kv_writes_.record_import(blocks, n_positions));
   // After every step so far (the blocks' earlier users), and after the offloads on this stream.

@@ -128,9 +128,9 @@ struct EngineOptions {
   // KV cache tiers (issue 24, kvtier/): blocks evicted from the device pool are offered to it
   // (their bytes copied with Backend::read_kv_blocks_async into the tiers' staging slots, within
   // the tiers' in-flight budget: blocks beyond it are dropped, never waited for), and admission
-  // onboards the leading blocks it holds (Backend::write_kv_blocks) while the sequence waits in the
-  // loading state. Its block size in bytes must be the backend's kv_layout().bytes_per_block. Null:
-  // no tiers. One per engine.
+  // onboards the leading blocks it holds (Backend::write_kv_blocks_async) while the sequence waits
+  // in the loading state. Its block size in bytes must be the backend's
+  // kv_layout().bytes_per_block. Null: no tiers. One per engine.
   std::shared_ptr<kvtier::TierManager> kv_tiers;
   // A tier load that has not finished after this long is abandoned: the sequence recomputes.
   std::chrono::milliseconds kv_tier_load_timeout{10'000};

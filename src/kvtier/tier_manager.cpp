@@ -84,6 +84,7 @@ std::vector<uint8_t*> TierManager::reserve_staging(size_t n) {
   std::vector<uint8_t*> out;
   if (n == 0) return out;
   std::lock_guard lock(mu_);
+  if (staging_arena_ == nullptr && staging_arena_bytes_ != 0) return out;  // allocation failed
   if (staging_arena_ == nullptr) {
     // First use: the arena is allocated here rather than at start-up, so tiers fed by offer()
     // alone (the mock's placeholder blocks) never hold it.
@@ -92,9 +93,11 @@ std::vector<uint8_t*> TierManager::reserve_staging(size_t n) {
         std::max<size_t>(1, static_cast<size_t>(options_.offload_inflight_bytes) / slot);
     void* arena = memory_->allocate(n_slots * slot);
     if (arena == nullptr) {
+      // Once: every later offload is dropped at once (the caller counts them, count_dropped);
+      // the arena's size stays set without an arena to say so.
       spdlog::error("kv tiers: cannot allocate {} bytes of {} staging memory; offloads dropped",
                     n_slots * slot, memory_->kind());
-      stats_.offload_dropped_blocks += n;
+      staging_arena_bytes_ = n_slots * slot;
       return out;
     }
     staging_arena_ = static_cast<uint8_t*>(arena);

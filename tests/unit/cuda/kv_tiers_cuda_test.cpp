@@ -6,6 +6,7 @@
 // GEMM shapes) of the runs compared is the same wherever a block was recomputed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -138,6 +139,7 @@ TEST_F(CudaKvTiersTest, DiskTierOnboardsAndOutputsMatch) {
 // The copy stream's offload against the synchronous export: the pool's blocks land in the
 // destinations in the packed layout, and a KV write enqueued right after the copy (the compute
 // stream reusing the blocks) neither reaches the copy nor runs before it has read the blocks.
+// Then the onboarding upload (write_kv_blocks_async) against the same export.
 TEST_F(CudaKvTiersTest, AsyncOffloadReadsTheBlocksAsTheyWereWhenEnqueued) {
   auto made = backend(*model_, 32 * block_bytes_);
   ASSERT_TRUE(made.has_value()) << made.status().to_string();
@@ -174,6 +176,15 @@ TEST_F(CudaKvTiersTest, AsyncOffloadReadsTheBlocksAsTheyWereWhenEnqueued) {
   ASSERT_TRUE(be.read_kv_blocks(ids, now).is_ok());
   EXPECT_TRUE(now == second);
   mem->release(host, ids.size() * bb);
+  // Onboarding's upload on the copy stream: the bytes are taken at the call (overwritten right
+  // after it here), and what runs on the compute stream next (the export) sees them.
+  std::string third = random_bytes(3);
+  ASSERT_TRUE(be.write_kv_blocks_async(ids, third, n_positions).is_ok());
+  const std::string sent = third;
+  std::fill(third.begin(), third.end(), '\0');
+  now.clear();
+  ASSERT_TRUE(be.read_kv_blocks(ids, now).is_ok());
+  EXPECT_TRUE(now == sent);
 }
 
 }  // namespace

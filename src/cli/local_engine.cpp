@@ -170,6 +170,11 @@ void add_engine_flags(CLI::App& cmd, LocalEngineOptions& o) {
                  "(spares the SSD from blocks used once; 1: every block leaving the host tier)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--kv-offload-inflight-bytes", o.kv_offload.offload_inflight_bytes,
+                 "KV tiers: budget of device->host offload copies in flight (pinned staging); "
+                 "blocks evicted beyond it are not offloaded (counted as dropped)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd.add_flag("--kv-offload-all-completed", o.kv_offload.offload_all_completed,
                "KV tiers: copy every completed KV block to the tiers once, as soon as it is "
                "computed (write-through), not only when the device evicts it (write-back, the "

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <span>
@@ -127,6 +128,21 @@ class CudaBackend final : public engine::Backend {
   // KV tiers (issue 24): the host tier in pinned memory (cudaHostAlloc), so its copies to and
   // from the device need no bounce through pageable memory (cuda_backend_kv.cpp).
   std::shared_ptr<kvtier::HostMemory> host_memory() const override;
+  // KV tiers' offload without waiting (issue 24): cudaMemcpy2DAsync from the pool straight into
+  // the tiers' pinned staging slots on kv_copy_stream_, after the compute stream's work so far
+  // (an event), and the compute stream waits on the copy's event before its next kernel (the
+  // evicted blocks' slots are reused by that step), on the device. poll_kv_copy queries the
+  // event; nothing here blocks the engine thread except wait_kv_copy (shutdown).
+  Result<uint64_t> read_kv_blocks_async(std::span<const int32_t> blocks,
+                                        std::span<uint8_t* const> dst) override;
+  std::optional<Status> poll_kv_copy(uint64_t ticket) override;
+  Status wait_kv_copy(uint64_t ticket) override;
+  // Tier onboarding: the bytes are copied into pinned staging (kv_onboard_stage_) and uploaded
+  // straight into the pool by pitched copies on kv_copy_stream_; the compute stream waits on the
+  // upload's event. The engine thread waits only when the staging is still being read by the
+  // previous upload.
+  Status write_kv_blocks_async(std::span<const int32_t> blocks, std::string_view bytes,
+                               int n_positions) override;
   Status copy_kv_blocks_from_pool(std::string_view descriptor, std::span<const int32_t> src_blocks,
                                   std::span<const int32_t> blocks, int n_positions) override;
 
@@ -297,6 +313,28 @@ class CudaBackend final : public engine::Backend {
     bool ipc = false;  // opened with cudaIpcOpenMemHandle
   };
   std::map<std::string, PeerPool, std::less<>> peer_pools_;
+
+  // KV tiers' asynchronous offload (read_kv_blocks_async); engine thread only. Created at the
+  // first offload. Copies complete in enqueue order (one stream); each has its own event
+  // (recycled through kv_copy_events_, timing disabled: polled, never timed). The destructor
+  // waits for the stream before the pool goes.
+  Stream kv_copy_stream_;
+  cudaEvent_t kv_compute_ready_ = nullptr;  // recorded on stream_ before each batch of copies
+  struct KvCopy {
+    uint64_t ticket = 0;
+    cudaEvent_t done = nullptr;
+  };
+  std::deque<KvCopy> kv_copies_;
+  std::vector<cudaEvent_t> kv_copy_events_;
+  uint64_t next_kv_copy_ = 1;  // 0 is "done" (engine::Backend)
+  Status finish_kv_copy(std::deque<KvCopy>::iterator it, cudaError_t e);
+  // Creates kv_copy_stream_ and kv_compute_ready_ on first use.
+  Status ensure_kv_copy_stream();
+  // Pinned staging of write_kv_blocks_async (grown to at most one piece) and the event recorded
+  // after the last upload that reads it.
+  PinnedBuffer kv_onboard_stage_;
+  cudaEvent_t kv_onboard_done_ = nullptr;
+  bool kv_onboard_pending_ = false;
 };
 
 }  // namespace turbine::cuda

@@ -43,6 +43,8 @@ std::string host_boot_id() {
 
 // KV copies for disaggregation are staged through buffers of at most this many bytes.
 constexpr size_t kKvStagingBytes = size_t{16} << 20;
+// Tier onboarding's pinned staging: one piece of a load (larger loads wait for each piece).
+constexpr size_t kKvOnboardStagingBytes = size_t{256} << 20;
 
 // The KV host tier's memory: page-locked, allocated once at start-up (cudaHostAlloc fails
 // cleanly when the host cannot pin that much; the tier then refuses to start with that error).
@@ -69,6 +71,15 @@ std::shared_ptr<kvtier::HostMemory> CudaBackend::host_memory() const {
 }
 
 CudaBackend::~CudaBackend() {
+  if (kv_copy_stream_.get() != nullptr) {
+    // The engine waits for its offloads; a backend torn down without one must not free the pool
+    // (or let the staging slots go) under a copy.
+    (void)cudaStreamSynchronize(kv_copy_stream_.get());
+    for (const KvCopy& c : kv_copies_) kv_copy_events_.push_back(c.done);
+    for (cudaEvent_t e : kv_copy_events_) (void)cudaEventDestroy(e);
+    if (kv_compute_ready_ != nullptr) (void)cudaEventDestroy(kv_compute_ready_);
+    if (kv_onboard_done_ != nullptr) (void)cudaEventDestroy(kv_onboard_done_);
+  }
   for (auto& [key, pool] : peer_pools_) {
     if (!pool.ipc) continue;
     cudaIpcCloseMemHandle(pool.k);
@@ -171,6 +182,195 @@ Status CudaBackend::read_kv_blocks(std::span<const int32_t> blocks, std::string&
     at += n * per_block;
   }
   return Status::ok();
+}
+
+Result<uint64_t> CudaBackend::read_kv_blocks_async(std::span<const int32_t> blocks,
+                                                   std::span<uint8_t* const> dst) {
+  TURBINE_RETURN_IF_ERROR(check_block_ids(blocks, n_blocks_, "read_kv_blocks_async"));
+  if (dst.size() != blocks.size())
+    return invalid_argument("read_kv_blocks_async: one destination per block");
+  if (blocks.empty()) return uint64_t{0};
+  TURBINE_RETURN_IF_ERROR(ensure_kv_copy_stream());
+  cudaEvent_t done = nullptr;
+  if (!kv_copy_events_.empty()) {
+    done = kv_copy_events_.back();
+    kv_copy_events_.pop_back();
+  } else {
+    TURBINE_RETURN_IF_ERROR(
+        check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "KV offload event"));
+  }
+  const cudaStream_t copy = kv_copy_stream_.get();
+  // The copies read what every step enqueued so far has written (the evicted blocks were
+  // computed on stream_).
+  Status st = check(cudaEventRecord(kv_compute_ready_, stream_.get()), "KV offload event");
+  if (st.is_ok())
+    st = check(cudaStreamWaitEvent(copy, kv_compute_ready_, 0), "KV offload stream wait");
+  // Pool chunk (layer l, block b) of K sits at k + l * n_blocks * chunk + b * chunk; the packed
+  // block (engine::KvLayout) holds per layer K then V: one pitched copy per block for K (rows =
+  // layers, source pitch = a layer of the pool, destination pitch = 2 chunks) and one for V.
+  const auto chunk = static_cast<size_t>(kv_chunk_bytes());
+  const size_t layer_stride = static_cast<size_t>(n_blocks_) * chunk;
+  const auto* k = static_cast<const uint8_t*>(k_cache_.data());
+  const auto* v = static_cast<const uint8_t*>(v_cache_.data());
+  // A pitch must stay below cudaDeviceProp::memPitch (2^31 - 1 on current GPUs): a pool whose
+  // layer is larger (a large KV cache over few layers) is copied chunk by chunk instead.
+  const bool pitched = layer_stride < (size_t{1} << 31) - 1;
+  const auto n_layers = static_cast<size_t>(cfg_.n_layers);
+  for (size_t i = 0; i < blocks.size() && st.is_ok(); ++i) {
+    const size_t at = static_cast<size_t>(blocks[i]) * chunk;
+    if (pitched) {
+      st = check(cudaMemcpy2DAsync(dst[i], 2 * chunk, k + at, layer_stride, chunk, n_layers,
+                                   cudaMemcpyDeviceToHost, copy),
+                 "offload KV blocks");
+      if (st.is_ok()) {
+        st = check(cudaMemcpy2DAsync(dst[i] + chunk, 2 * chunk, v + at, layer_stride, chunk,
+                                     n_layers, cudaMemcpyDeviceToHost, copy),
+                   "offload KV blocks");
+      }
+      continue;
+    }
+    for (size_t l = 0; l < n_layers && st.is_ok(); ++l) {
+      st = check(cudaMemcpyAsync(dst[i] + 2 * l * chunk, k + l * layer_stride + at, chunk,
+                                 cudaMemcpyDeviceToHost, copy),
+                 "offload KV blocks");
+      if (st.is_ok()) {
+        st = check(cudaMemcpyAsync(dst[i] + (2 * l + 1) * chunk, v + l * layer_stride + at, chunk,
+                                   cudaMemcpyDeviceToHost, copy),
+                   "offload KV blocks");
+      }
+    }
+  }
+  if (st.is_ok()) st = check(cudaEventRecord(done, copy), "KV offload event");
+  // This step's kernels reuse the evicted blocks' slots: they start after the copy has read
+  // them (a wait on the device; the engine thread goes on).
+  if (st.is_ok())
+    st = check(cudaStreamWaitEvent(stream_.get(), done, 0), "KV offload compute wait");
+  if (!st.is_ok()) {
+    // Whatever was enqueued must be over before the caller hands `dst` back or the step writes.
+    (void)cudaStreamSynchronize(copy);
+    (void)cudaGetLastError();
+    kv_copy_events_.push_back(done);
+    return st;
+  }
+  const uint64_t ticket = next_kv_copy_++;
+  kv_copies_.push_back({ticket, done});
+  return ticket;
+}
+
+Status CudaBackend::ensure_kv_copy_stream() {
+  // The stream and events belong to this backend's device, whatever thread calls first.
+  TURBINE_RETURN_IF_ERROR(check(cudaSetDevice(device_), "set device"));
+  if (kv_copy_stream_.get() != nullptr) return Status::ok();
+  TURBINE_ASSIGN_OR_RETURN(kv_copy_stream_, Stream::create());
+  return check(cudaEventCreateWithFlags(&kv_compute_ready_, cudaEventDisableTiming),
+               "KV offload event");
+}
+
+Status CudaBackend::write_kv_blocks_async(std::span<const int32_t> blocks, std::string_view bytes,
+                                          int n_positions) {
+  const auto per_block = static_cast<size_t>(kv_layout().bytes_per_block);
+  if (bytes.size() != blocks.size() * per_block) {
+    return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
+                            std::to_string(blocks.size()) + " blocks of " +
+                            std::to_string(per_block));
+  }
+  TURBINE_RETURN_IF_ERROR(check_block_ids(blocks, n_blocks_, "write_kv_blocks"));
+  if (blocks.empty()) return Status::ok();
+  const auto chunk = static_cast<size_t>(kv_chunk_bytes());
+  const size_t layer_stride = static_cast<size_t>(n_blocks_) * chunk;
+  if (layer_stride >= (size_t{1} << 31) - 1) {
+    return write_kv_blocks(blocks, bytes, n_positions);  // beyond a copy pitch: the staged path
+  }
+  TURBINE_RETURN_IF_ERROR(ensure_kv_copy_stream());
+  if (kv_onboard_done_ == nullptr) {
+    TURBINE_RETURN_IF_ERROR(check(
+        cudaEventCreateWithFlags(&kv_onboard_done_, cudaEventDisableTiming), "KV onboard event"));
+  }
+  const size_t piece = std::max<size_t>(1, kKvOnboardStagingBytes / per_block);
+  const size_t want = std::min(piece, blocks.size()) * per_block;
+  const cudaStream_t copy = kv_copy_stream_.get();
+  if (kv_onboard_pending_) {
+    // The previous upload may still read the staging.
+    TURBINE_RETURN_IF_ERROR(check(cudaEventSynchronize(kv_onboard_done_), "KV onboard wait"));
+    kv_onboard_pending_ = false;
+  }
+  if (kv_onboard_stage_.size_bytes() < want) {
+    // Doubling (up to one piece): pinning is slow and freeing pinned memory synchronises.
+    const size_t grown = std::min(std::max(want, 2 * kv_onboard_stage_.size_bytes()),
+                                  std::max(want, piece * per_block));
+    kv_onboard_stage_ = {};
+    TURBINE_ASSIGN_OR_RETURN(kv_onboard_stage_, PinnedBuffer::allocate(grown));
+  }
+  TURBINE_RETURN_IF_ERROR(kv_writes_.record_import(blocks, n_positions));
+  // After every step so far (the blocks' earlier users), and after the offloads on this stream.
+  Status st = check(cudaEventRecord(kv_compute_ready_, stream_.get()), "KV onboard event");
+  if (st.is_ok())
+    st = check(cudaStreamWaitEvent(copy, kv_compute_ready_, 0), "KV onboard stream wait");
+  auto* k = static_cast<uint8_t*>(k_cache_.data());
+  auto* v = static_cast<uint8_t*>(v_cache_.data());
+  auto* stage = kv_onboard_stage_.as<uint8_t>();
+  const auto n_layers = static_cast<size_t>(cfg_.n_layers);
+  for (size_t i = 0; i < blocks.size() && st.is_ok(); i += piece) {
+    const size_t n = std::min(piece, blocks.size() - i);
+    if (kv_onboard_pending_) {
+      st = check(cudaEventSynchronize(kv_onboard_done_), "KV onboard wait");
+      if (!st.is_ok()) break;
+    }
+    std::memcpy(stage, bytes.data() + i * per_block, n * per_block);
+    // Packed block (per layer K then V) -> pool chunks: one pitched copy for K, one for V.
+    for (size_t j = 0; j < n && st.is_ok(); ++j) {
+      const size_t at = static_cast<size_t>(blocks[i + j]) * chunk;
+      const uint8_t* src = stage + j * per_block;
+      st = check(cudaMemcpy2DAsync(k + at, layer_stride, src, 2 * chunk, chunk, n_layers,
+                                   cudaMemcpyHostToDevice, copy),
+                 "onboard KV blocks");
+      if (st.is_ok()) {
+        st = check(cudaMemcpy2DAsync(v + at, layer_stride, src + chunk, 2 * chunk, chunk, n_layers,
+                                     cudaMemcpyHostToDevice, copy),
+                   "onboard KV blocks");
+      }
+    }
+    if (st.is_ok()) st = check(cudaEventRecord(kv_onboard_done_, copy), "KV onboard event");
+    kv_onboard_pending_ = st.is_ok();
+  }
+  // The next step reads the blocks: its kernels start after the upload (on the device).
+  if (st.is_ok())
+    st = check(cudaStreamWaitEvent(stream_.get(), kv_onboard_done_, 0), "KV onboard wait");
+  if (!st.is_ok()) {
+    (void)cudaStreamSynchronize(copy);  // nothing may still read the staging or write the pool
+    (void)cudaGetLastError();
+    kv_onboard_pending_ = false;
+  }
+  return st;
+}
+
+Status CudaBackend::finish_kv_copy(std::deque<KvCopy>::iterator it, cudaError_t e) {
+  kv_copy_events_.push_back(it->done);
+  kv_copies_.erase(it);
+  return check(e, "offload KV blocks");
+}
+
+std::optional<Status> CudaBackend::poll_kv_copy(uint64_t ticket) {
+  if (ticket == 0) return Status::ok();
+  for (auto it = kv_copies_.begin(); it != kv_copies_.end(); ++it) {
+    if (it->ticket != ticket) continue;
+    const cudaError_t e = cudaEventQuery(it->done);
+    if (e == cudaErrorNotReady) {
+      // Not an error; should the runtime have recorded it, keep it from a later check_launch.
+      if (cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
+      return std::nullopt;
+    }
+    return finish_kv_copy(it, e);
+  }
+  return not_found("unknown KV copy");
+}
+
+Status CudaBackend::wait_kv_copy(uint64_t ticket) {
+  if (ticket == 0) return Status::ok();
+  for (auto it = kv_copies_.begin(); it != kv_copies_.end(); ++it) {
+    if (it->ticket == ticket) return finish_kv_copy(it, cudaEventSynchronize(it->done));
+  }
+  return not_found("unknown KV copy");
 }
 
 Status CudaBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,

@@ -158,7 +158,11 @@ struct EngineRequest {
   X(uint64_t, kv_tier_load_timeouts, sum)                                                        \
   X(uint64_t, kv_tier_onboarded_tokens, sum)                                                     \
   X(uint64_t, kv_tier_recomputed_blocks, sum)                                                    \
-  X(int64_t, kv_tier_queued_jobs, sum)
+  X(int64_t, kv_tier_queued_jobs, sum)                                                           \
+  /* Asynchronous offload: blocks not copied because the in-flight budget was used up, and the   \
+     staging slots out now (copying, or queued for the tier worker). */                          \
+  X(uint64_t, kv_tier_offload_dropped_blocks, sum)                                               \
+  X(int64_t, kv_tier_offload_inflight_blocks, sum)
 
 struct EngineStats {
 #define TURBINE_ENGINE_STATS_FIELD(type, name, how) type name = 0;

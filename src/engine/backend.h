@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -174,6 +176,44 @@ class Backend {
     (void)bytes;
     (void)n_positions;
     return unimplemented("this backend cannot import KV blocks");
+  }
+
+  // Optional: asynchronous KV offload (kvtier/, issue 24). Enqueues the copy of each of `blocks`
+  // into dst[i] (kv_layout().bytes_per_block each, layout order; host memory from host_memory()
+  // that stays valid until the copy is done) and returns a ticket for poll_kv_copy. The copy
+  // reads the blocks as they are at this call: the backend orders it before any later forward
+  // pass or KV write (CUDA: a copy stream that waits for the compute stream, and a compute stream
+  // that waits on the copy's event, on the device; the engine thread never waits). Engine thread,
+  // between steps. The default copies synchronously (read_kv_blocks) and returns a done ticket.
+  virtual Result<uint64_t> read_kv_blocks_async(std::span<const int32_t> blocks,
+                                                std::span<uint8_t* const> dst) {
+    std::string bytes;
+    TURBINE_RETURN_IF_ERROR(read_kv_blocks(blocks, bytes));
+    const size_t per_block = blocks.empty() ? 0 : bytes.size() / blocks.size();
+    for (size_t i = 0; i < dst.size() && i < blocks.size(); ++i)
+      std::memcpy(dst[i], bytes.data() + i * per_block, per_block);
+    return uint64_t{0};
+  }
+  // nullopt while the copy of `ticket` is in flight; then its outcome, once (the ticket is
+  // forgotten). Never blocks. Ticket 0 is done and ok.
+  virtual std::optional<Status> poll_kv_copy(uint64_t ticket) {
+    (void)ticket;
+    return Status::ok();
+  }
+  // Blocks until the copy of `ticket` is done (shutdown); its outcome, once.
+  virtual Status wait_kv_copy(uint64_t ticket) {
+    (void)ticket;
+    return Status::ok();
+  }
+
+  // Optional: write_kv_blocks for KV tier onboarding (kvtier/) that need not be complete on
+  // return: `bytes` is consumed (copied) before it returns, and the backend orders the write
+  // before any later forward pass or KV access (CUDA: a copy stream from pinned staging, the
+  // compute stream waiting on its event on the device). Engine thread, between steps. The
+  // default is write_kv_blocks.
+  virtual Status write_kv_blocks_async(std::span<const int32_t> blocks, std::string_view bytes,
+                                       int n_positions) {
+    return write_kv_blocks(blocks, bytes, n_positions);
   }
 
   // Optional: the memory a KV host tier (kvtier/) should use so that read_kv_blocks and

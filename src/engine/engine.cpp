@@ -436,6 +436,7 @@ void Engine::loop() {
     for (auto& op : ops) run_source_op(op);
     for (auto& f : fetched) complete_fetch(std::move(f));
     if (tiers_) {
+      poll_offloads(stopping);
       for (auto& l : tiers_->take_loads()) complete_tier_load(std::move(l));
       publish_tier_events();
     }

@@ -126,10 +126,11 @@ struct EngineOptions {
   double min_prefill_share = 0.1;
   StepModelOptions step_model;  // its prior is replaced by Backend::step_time_prior()
   // KV cache tiers (issue 24, kvtier/): blocks evicted from the device pool are offered to it
-  // (their bytes read with Backend::read_kv_blocks), and admission onboards the leading blocks it
-  // holds (Backend::write_kv_blocks) while the sequence waits in the loading state. Its block
-  // size in bytes must be the backend's kv_layout().bytes_per_block. Null: no tiers. One per
-  // engine.
+  // (their bytes copied with Backend::read_kv_blocks_async into the tiers' staging slots, within
+  // the tiers' in-flight budget: blocks beyond it are dropped, never waited for), and admission
+  // onboards the leading blocks it holds (Backend::write_kv_blocks_async) while the sequence waits
+  // in the loading state. Its block size in bytes must be the backend's
+  // kv_layout().bytes_per_block. Null: no tiers. One per engine.
   std::shared_ptr<kvtier::TierManager> kv_tiers;
   // A tier load that has not finished after this long is abandoned: the sequence recomputes.
   std::chrono::milliseconds kv_tier_load_timeout{10'000};
@@ -277,6 +278,9 @@ class Engine : public AsyncEngine, public KvTransferSource {
   // --kv-offload-all-completed, the blocks completed since the last step (before the step writes);
   // blocks a tier holds already are skipped.
   void offload_blocks();
+  // Offers the offload copies that completed (in enqueue order) to the tiers; with `wait`, waits
+  // for every one (shutdown: the staging slots and the backend must outlive their copies).
+  void poll_offloads(bool wait);
   // After the tier load of a sequence with a KV import: fetches the blocks still missing.
   void continue_import(std::unique_ptr<Sequence> seq);
   // Publishes the tiers' stored/removed blocks as KV events (kv/protocol.h storage_tier).
@@ -338,6 +342,17 @@ class Engine : public AsyncEngine, public KvTransferSource {
   StepTimeModel step_model_;  // learned from every step's measured (or modelled) time
   std::shared_ptr<kvtier::TierManager> tiers_;  // options_.kv_tiers when the layout fits
   uint64_t next_tier_load_ = 1;
+  // Offload copies in flight (Backend::read_kv_blocks_async), oldest first; their blocks are
+  // offered to the tiers when the backend says the copy is done. `offloading_` holds their hashes
+  // so that a block is not copied twice meanwhile.
+  struct PendingOffload {
+    uint64_t ticket = 0;
+    std::vector<uint64_t> hashes;
+    std::vector<kvtier::BlockMeta> meta;
+    std::vector<uint8_t*> slots;  // the tiers' staging slots, owned by this copy until offered
+  };
+  std::deque<PendingOffload> offloads_;
+  std::unordered_set<uint64_t> offloading_;
   uint64_t device_import_failures_ = 0;  // fetched through kv_transfer instead
   bool device_import_warned_ = false;
   // Fills a step's structured-output masks (fill_masks); created at the first constrained step.

@@ -42,6 +42,8 @@ std::optional<Engine::Clock::time_point> Engine::next_deadline() const {
   };
   for (const auto& s : fetching_) take(s->fetch_answered ? s->link_arrives : s->fetch_deadline);
   if (auto e = transfers_.next_expiry()) take(*e);
+  // Offload copies in flight are polled, not signalled: look again in a millisecond.
+  if (!offloads_.empty()) take(Clock::now() + std::chrono::milliseconds(1));
   return d;
 }
 

@@ -1,7 +1,10 @@
 // Engine: KV cache tiers (issue 24, kvtier/). Evicted prefix-cache blocks go down to the host and
 // disk tiers; admission brings the leading blocks they hold back up while the sequence waits in
 // the loading state (fetching_), then it runs from there. Everything here runs on the engine
-// thread; the TierManager's worker does the copies and the I/O.
+// thread; the TierManager's worker does the host copies and the I/O. Offloads never wait: the
+// device -> host copies are enqueued (Backend::read_kv_blocks_async, a CUDA copy stream) into the
+// tiers' staging slots, polled at every loop iteration and offered once done; blocks beyond the
+// in-flight budget are dropped and counted.
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -75,7 +78,7 @@ void Engine::complete_tier_load(kvtier::TierLoad l) {
   if (n_ok > 0) {
     const auto ids = std::span<const int32_t>(s->block_ids)
                          .subspan(static_cast<size_t>(s->tier_first), static_cast<size_t>(n_ok));
-    Status st = backend_->write_kv_blocks(ids, l.bytes.view(), n_ok * block_size_);
+    Status st = backend_->write_kv_blocks_async(ids, l.bytes.view(), n_ok * block_size_);
     if (!st.is_ok()) {
       spdlog::warn("engine: request {}: writing onboarded KV failed ({}); recomputing", s->req.id,
                    st.to_string());
@@ -160,7 +163,9 @@ void Engine::offload_blocks() {
     std::unordered_set<uint64_t> seen;
     size_t k = 0;
     for (size_t i = 0; i < evicted.size(); ++i) {
-      if (held[i] || !seen.insert(evicted[i].hash).second) continue;
+      if (held[i] || offloading_.count(evicted[i].hash) != 0 ||
+          !seen.insert(evicted[i].hash).second)
+        continue;
       evicted[k++] = evicted[i];
     }
     evicted.resize(k);
@@ -192,14 +197,54 @@ void Engine::offload_blocks() {
     hashes.push_back(evicted[i].hash);
     meta.push_back({evicted[i].local_hash, evicted[i].parent_hash});
   }
-  std::string bytes;
   if (kv_layout_.simulated()) {
-    bytes.assign(ids.size() * static_cast<size_t>(tiers_->block_bytes()), '\0');  // placeholders
-  } else if (Status st = backend_->read_kv_blocks(ids, bytes); !st.is_ok()) {
-    spdlog::warn("engine: offloading {} KV blocks failed: {}", ids.size(), st.to_string());
+    // Placeholders: no bytes to copy.
+    std::string bytes(ids.size() * static_cast<size_t>(tiers_->block_bytes()), '\0');
+    tiers_->offer(std::move(hashes), std::move(bytes), std::move(meta));
     return;
   }
-  tiers_->offer(std::move(hashes), std::move(bytes), std::move(meta));
+  // Within the in-flight budget only; the rest (children last: parents come first) is dropped
+  // rather than waited for: a server whose copies fall behind degrades to "no tier".
+  std::vector<uint8_t*> slots = tiers_->reserve_staging(ids.size());
+  if (slots.size() < ids.size()) {
+    tiers_->count_dropped(ids.size() - slots.size());
+    ids.resize(slots.size());
+    hashes.resize(slots.size());
+    meta.resize(slots.size());
+  }
+  if (slots.empty()) return;
+  Result<uint64_t> ticket = backend_->read_kv_blocks_async(ids, slots);
+  if (!ticket.has_value()) {
+    spdlog::warn("engine: offloading {} KV blocks failed: {}", ids.size(),
+                 ticket.status().to_string());
+    tiers_->release_staging(slots);
+    return;
+  }
+  for (uint64_t h : hashes) offloading_.insert(h);
+  offloads_.push_back({*ticket, std::move(hashes), std::move(meta), std::move(slots)});
+  poll_offloads(false);  // a synchronous backend's copy is done already
+}
+
+void Engine::poll_offloads(bool wait) {
+  while (!offloads_.empty()) {
+    PendingOffload& p = offloads_.front();
+    std::optional<Status> done;
+    if (wait) {
+      done = backend_->wait_kv_copy(p.ticket);
+    } else {
+      done = backend_->poll_kv_copy(p.ticket);
+      if (!done) return;  // copies complete in order: the later ones are in flight too
+    }
+    for (uint64_t h : p.hashes) offloading_.erase(h);
+    if (done->is_ok()) {
+      tiers_->offer_staged(std::move(p.hashes), std::move(p.slots), std::move(p.meta));
+    } else {
+      spdlog::warn("engine: offloading {} KV blocks failed: {}", p.hashes.size(),
+                   done->to_string());
+      tiers_->release_staging(p.slots);
+    }
+    offloads_.pop_front();
+  }
 }
 
 void Engine::publish_tier_events() {
@@ -272,6 +317,8 @@ void Engine::add_tier_stats(EngineStats& s) const {
     s.kv_tier_disk_filtered_blocks = t.disk.filtered_blocks;
   }
   s.kv_tier_queued_jobs = t.queued_jobs;
+  s.kv_tier_offload_dropped_blocks = t.offload_dropped_blocks;
+  s.kv_tier_offload_inflight_blocks = t.offload_inflight_blocks;
 }
 
 }  // namespace turbine::engine

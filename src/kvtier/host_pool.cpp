@@ -8,7 +8,7 @@ Result<std::unique_ptr<HostPool>> HostPool::create(int64_t budget_bytes, int64_t
                                                    std::shared_ptr<HostMemory> memory) {
   if (block_bytes <= 0) return invalid_argument("the KV layout has no bytes to offload");
   // Slots start on 64-byte boundaries (cache lines; the copies are wide).
-  const size_t slot_bytes = (static_cast<size_t>(block_bytes) + 63) / 64 * 64;
+  const size_t slot_bytes = slot_bytes_for(block_bytes);
   const auto n_slots = static_cast<size_t>(budget_bytes / static_cast<int64_t>(slot_bytes));
   if (n_slots == 0) {
     return invalid_argument("--kv-offload-host-bytes " + std::to_string(budget_bytes) +
@@ -44,7 +44,7 @@ HostPool::HostPool(std::shared_ptr<HostMemory> memory, uint8_t* arena, size_t n_
       block_bytes_(block_bytes),
       slot_bytes_(slot_bytes) {
   free_.reserve(n_slots_);
-  for (size_t s = n_slots_; s > 0; --s) free_.push_back(s - 1);
+  for (size_t s = n_slots_; s > 0; --s) free_.push_back(arena_ + (s - 1) * slot_bytes_);
 }
 
 HostPool::~HostPool() {
@@ -59,17 +59,27 @@ std::optional<uint64_t> HostPool::lru() const {
 std::span<const uint8_t> HostPool::peek(uint64_t hash) const {
   auto it = index_.find(hash);
   if (it == index_.end()) return {};
-  return {slot_data(it->second.slot), static_cast<size_t>(block_bytes_)};
+  return {it->second.slot, static_cast<size_t>(block_bytes_)};
 }
 
 void HostPool::put(uint64_t hash, std::span<const uint8_t> bytes) {
   if (free_.empty() || index_.count(hash) != 0 || bytes.size() != static_cast<size_t>(block_bytes_))
     return;  // callers check; a wrong call stores nothing rather than corrupt a slot
-  const size_t slot = free_.back();
+  uint8_t* slot = free_.back();
   free_.pop_back();
-  const uint64_t sum = copier_.copy(bytes, {slot_data(slot), bytes.size()});
+  const uint64_t sum = copier_.copy(bytes, {slot, bytes.size()});
   lru_.push_back(hash);
   index_.emplace(hash, Entry{slot, sum, std::prev(lru_.end())});
+}
+
+uint8_t* HostPool::adopt(uint64_t hash, uint8_t* slot) {
+  if (free_.empty() || index_.count(hash) != 0 || slot == nullptr) return slot;
+  uint8_t* given = free_.back();
+  free_.pop_back();
+  const uint64_t sum = block_checksum({slot, static_cast<size_t>(block_bytes_)});
+  lru_.push_back(hash);
+  index_.emplace(hash, Entry{slot, sum, std::prev(lru_.end())});
+  return given;
 }
 
 Status HostPool::get(uint64_t hash, std::span<uint8_t> dst) {
@@ -78,7 +88,7 @@ Status HostPool::get(uint64_t hash, std::span<uint8_t> dst) {
   if (dst.size() != static_cast<size_t>(block_bytes_))
     return internal_error("host tier: wrong destination size");
   // The checksum is of the bytes as copied into `dst`: what the caller gets is what was checked.
-  const std::span<const uint8_t> src(slot_data(it->second.slot), dst.size());
+  const std::span<const uint8_t> src(it->second.slot, dst.size());
   if (copier_.copy(src, dst) != it->second.checksum) {
     erase(hash);
     return data_loss("host tier: block checksum mismatch");
@@ -102,7 +112,7 @@ void HostPool::erase(uint64_t hash) {
 
 void HostPool::corrupt_for_test(uint64_t hash) {
   auto it = index_.find(hash);
-  if (it != index_.end()) slot_data(it->second.slot)[0] ^= 0x5a;
+  if (it != index_.end()) it->second.slot[0] ^= 0x5a;
 }
 
 }  // namespace turbine::kvtier

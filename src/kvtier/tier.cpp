@@ -38,6 +38,10 @@ Status TierOptions::validate() const {
   }
   if (disk_min_hits < 1)
     return invalid_argument("--kv-offload-disk-min-hits must be >= 1", "kv_offload_disk_min_hits");
+  if (offload_inflight_bytes < 0) {
+    return invalid_argument("--kv-offload-inflight-bytes must be >= 0",
+                            "kv_offload_inflight_bytes");
+  }
   return Status::ok();
 }
 

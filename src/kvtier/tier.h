@@ -36,6 +36,11 @@ struct TierOptions {
   // already are not copied again. The host tier then holds the working set that fits it, so a
   // prompt evicted from the device finds all of its prefix below.
   bool offload_all_completed = false;
+  // --kv-offload-inflight-bytes: the in-flight budget of asynchronous offload copies (device ->
+  // host staging slots handed out by TierManager::reserve_staging and not yet stored by the
+  // worker). Offers beyond it are dropped and counted, so an engine whose copies or tier worker
+  // fall behind degrades to "no tier" instead of waiting. At least one block.
+  int64_t offload_inflight_bytes = int64_t{256} << 20;
   bool use_io_uring = true;   // false, or io_uring unavailable: pread/pwrite
   bool use_direct_io = true;  // false, or O_DIRECT refused by the file system: buffered I/O
 

@@ -33,6 +33,8 @@ Result<std::unique_ptr<TierManager>> TierManager::create(const TierOptions& opti
                             "kv_offload_host_bytes");
   }
   std::unique_ptr<TierManager> m(new TierManager(options, block_bytes));
+  if (!memory) memory = pageable_host_memory();
+  m->memory_ = memory;
   if (options.host_bytes > 0) {
     TURBINE_ASSIGN_OR_RETURN(m->host_,
                              HostPool::create(options.host_bytes, block_bytes, std::move(memory)));
@@ -72,6 +74,92 @@ TierManager::~TierManager() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // Slots may have changed hands between the arenas (HostPool::adopt): both go at once, after
+  // the worker and while no copy into them is outstanding (the engine waits for its copies).
+  host_.reset();
+  if (staging_arena_ != nullptr) memory_->release(staging_arena_, staging_arena_bytes_);
+}
+
+std::vector<uint8_t*> TierManager::reserve_staging(size_t n) {
+  std::vector<uint8_t*> out;
+  if (n == 0) return out;
+  std::lock_guard lock(mu_);
+  if (staging_arena_ == nullptr && staging_arena_bytes_ != 0) return out;  // allocation failed
+  if (staging_arena_ == nullptr) {
+    // First use: the arena is allocated here rather than at start-up, so tiers fed by offer()
+    // alone (the mock's placeholder blocks) never hold it.
+    const size_t slot = HostPool::slot_bytes_for(block_bytes_);
+    const size_t n_slots =
+        std::max<size_t>(1, static_cast<size_t>(options_.offload_inflight_bytes) / slot);
+    void* arena = memory_->allocate(n_slots * slot);
+    if (arena == nullptr) {
+      // Once: every later offload is dropped at once (the caller counts them, count_dropped);
+      // the arena's size stays set without an arena to say so.
+      spdlog::error("kv tiers: cannot allocate {} bytes of {} staging memory; offloads dropped",
+                    n_slots * slot, memory_->kind());
+      staging_arena_bytes_ = n_slots * slot;
+      return out;
+    }
+    staging_arena_ = static_cast<uint8_t*>(arena);
+    staging_arena_bytes_ = n_slots * slot;
+    staging_free_.reserve(n_slots);
+    for (size_t i = n_slots; i > 0; --i) staging_free_.push_back(staging_arena_ + (i - 1) * slot);
+    stats_.offload_staging_blocks = static_cast<int64_t>(n_slots);
+  }
+  const size_t k = std::min(n, staging_free_.size());
+  out.assign(staging_free_.end() - static_cast<std::ptrdiff_t>(k), staging_free_.end());
+  staging_free_.resize(staging_free_.size() - k);
+  stats_.offload_inflight_blocks += static_cast<int64_t>(k);
+  return out;
+}
+
+void TierManager::release_staging(std::span<uint8_t* const> slots) {
+  std::lock_guard lock(mu_);
+  for (uint8_t* p : slots) {
+    if (p == nullptr) continue;
+    staging_free_.push_back(p);
+    stats_.offload_inflight_blocks--;
+  }
+}
+
+void TierManager::count_dropped(uint64_t n_blocks) {
+  std::lock_guard lock(mu_);
+  stats_.offload_dropped_blocks += n_blocks;
+}
+
+void TierManager::offer_staged(std::vector<uint64_t> hashes, std::vector<uint8_t*> slots,
+                               std::vector<BlockMeta> meta) {
+  if (hashes.size() != slots.size()) {
+    spdlog::error("kv tiers: staged offer of {} slots for {} blocks ignored", slots.size(),
+                  hashes.size());
+    release_staging(slots);
+    return;
+  }
+  if (hashes.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (host_) {
+      for (uint64_t h : hashes) index_[h] = Tier::kHost;
+    }
+    if (meta.size() == hashes.size()) {
+      for (size_t i = 0; i < hashes.size(); ++i) meta_[hashes[i]] = meta[i];
+    }
+    stats_.offered_blocks += hashes.size();
+    Job job;
+    job.hashes = std::move(hashes);
+    job.slots = std::move(slots);
+    jobs_.push_back(std::move(job));
+    stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
+  }
+  cv_.notify_one();
+}
+
+void TierManager::pause_for_test(bool paused) {
+  {
+    std::lock_guard lock(mu_);
+    paused_ = paused;
+  }
+  cv_.notify_all();
 }
 
 void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes,
@@ -91,7 +179,7 @@ void TierManager::offer(std::vector<uint64_t> hashes, std::string bytes,
       for (size_t i = 0; i < hashes.size(); ++i) meta_[hashes[i]] = meta[i];
     }
     stats_.offered_blocks += hashes.size();
-    jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes), {}});
+    jobs_.push_back(Job{false, 0, std::move(hashes), std::move(bytes), {}, {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
   cv_.notify_one();
@@ -121,7 +209,7 @@ std::vector<bool> TierManager::holds(std::span<const uint64_t> hashes) const {
 void TierManager::onboard(uint64_t load_id, std::vector<uint64_t> hashes) {
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(Job{true, load_id, std::move(hashes), {}, {}});
+    jobs_.push_back(Job{true, load_id, std::move(hashes), {}, {}, {}});
     stats_.queued_jobs = static_cast<int64_t>(jobs_.size());
   }
   cv_.notify_one();
@@ -166,7 +254,7 @@ void TierManager::run() {
       std::unique_lock lock(mu_);
       busy_ = false;
       idle_cv_.notify_all();
-      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || (!paused_ && !jobs_.empty()); });
       if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
@@ -242,31 +330,39 @@ void TierManager::demote_host_victim() {
   if (kept) set_tier(*victim, Tier::kDisk);
 }
 
-void TierManager::store_host(uint64_t hash, std::span<const uint8_t> bytes) {
+uint8_t* TierManager::store_host(uint64_t hash, std::span<const uint8_t> bytes, uint8_t* slot) {
   if (host_->contains(hash)) {
     host_->touch(hash);
     std::lock_guard lock(mu_);
     index_[hash] = Tier::kHost;
-    return;
+    return slot;
   }
   if (host_->full()) demote_host_victim();
-  host_->put(hash, bytes);
+  uint8_t* back = slot;
+  if (slot != nullptr) {
+    back = host_->adopt(hash, slot);
+  } else {
+    host_->put(hash, bytes);
+  }
   std::lock_guard lock(mu_);
   set_tier(hash, Tier::kHost);
   stats_.host.blocks = host_->size_blocks();
   stats_.host.used_bytes = host_->size_blocks() * block_bytes_;
+  return back;
 }
 
 void TierManager::do_offer(Job& job) {
   const auto bb = static_cast<size_t>(block_bytes_);
+  const bool staged = !job.slots.empty();
   std::vector<DiskBlock> to_disk;
+  std::vector<uint8_t*> give_back;  // staging slots free again once this offer is done
   for (size_t i = 0; i < job.hashes.size(); ++i) {
     const uint64_t h = job.hashes[i];
     const std::span<const uint8_t> bytes(
-        reinterpret_cast<const uint8_t*>(job.bytes.data()) + i * bb, bb);
+        staged ? job.slots[i] : reinterpret_cast<const uint8_t*>(job.bytes.data()) + i * bb, bb);
     freq_.see(h);
     if (host_) {
-      store_host(h, bytes);
+      give_back.push_back(store_host(h, bytes, staged ? job.slots[i] : nullptr));
     } else if (disk_ && freq_.admits(h)) {
       to_disk.push_back({h, bytes});
     } else {
@@ -285,6 +381,9 @@ void TierManager::do_offer(Job& job) {
     stats_.disk.blocks = disk_->size_blocks();
     stats_.disk.used_bytes = disk_->size_blocks() * block_bytes_;
   }
+  // Without a host tier every staging slot comes back as it went (the disk write copied it).
+  if (staged && !host_) give_back = job.slots;
+  release_staging(give_back);
 }
 
 void TierManager::do_load(Job& job) {

@@ -344,12 +344,15 @@ void ModelMetrics::observe_tiers(const engine::EngineStats& s) {
         &counter(registry_, kKvTierLoadTimeouts, "KV tier loads abandoned (recomputed)", l),
         &counter(registry_, kKvTierOnboardedTokens, "Prompt tokens onboarded, not computed", l),
         &counter(registry_, kKvTierRecomputedBlocks,
-                 "KV blocks a tier load could not return (recomputed)", l)};
+                 "KV blocks a tier load could not return (recomputed)", l),
+        &counter(registry_, kKvTierOffloadDroppedBlocks,
+                 "KV blocks not offloaded: the in-flight copy budget was used up", l)};
   }
   set_total(*tier_loads_[0], static_cast<double>(s.kv_tier_loads));
   set_total(*tier_loads_[1], static_cast<double>(s.kv_tier_load_timeouts));
   set_total(*tier_loads_[2], static_cast<double>(s.kv_tier_onboarded_tokens));
   set_total(*tier_loads_[3], static_cast<double>(s.kv_tier_recomputed_blocks));
+  set_total(*tier_loads_[4], static_cast<double>(s.kv_tier_offload_dropped_blocks));
 }
 
 std::string FrontendMetrics::serialize() const {

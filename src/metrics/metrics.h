@@ -113,6 +113,8 @@ inline constexpr const char* kKvTierLoads = "turbine_kv_tier_loads_total";
 inline constexpr const char* kKvTierLoadTimeouts = "turbine_kv_tier_load_timeouts_total";
 inline constexpr const char* kKvTierOnboardedTokens = "turbine_kv_tier_onboarded_tokens_total";
 inline constexpr const char* kKvTierRecomputedBlocks = "turbine_kv_tier_recomputed_blocks_total";
+inline constexpr const char* kKvTierOffloadDroppedBlocks =
+    "turbine_kv_tier_offload_dropped_blocks_total";
 // Router (metrics/router_metrics.h; Dynamo's frontend names where it has one).
 inline constexpr const char* kRouterDecisions = "turbine_router_decisions_total";
 inline constexpr const char* kRouterOverlapBlocks = "turbine_router_overlap_blocks";
@@ -231,7 +233,7 @@ class ModelMetrics {
     std::array<prometheus::Gauge*, 3> gauges{};
   };
   std::map<std::string, TierSeries> tiers_;
-  std::array<prometheus::Counter*, 4> tier_loads_{};
+  std::array<prometheus::Counter*, 5> tier_loads_{};
   void observe_tiers(const engine::EngineStats& s);
 };
 

@@ -61,7 +61,8 @@
 #   KVTIERS_DISK, /tmp/turbine-kv); then bench/kv_tier_bench (host->device and disk->host onboarding
 #   bandwidth vs pinned H2D and raw O_DIRECT reads). Needs turbine and kv_tier_bench in BIN.
 #   KVTIERS_VARIANTS picks the servers (default "none host host+disk"; also host-all: the host
-#   tier with --kv-offload-all-completed).
+#   tier with --kv-offload-all-completed). KVTIERS_TIER_FLAGS: more flags for every tiered server
+#   (e.g. "--kv-offload-inflight-bytes 1073741824").
 #   BIN      folder with cuda_test and turbine_generate (default build-cuda; a carried
 #            .carry/dev/bin is used when present, with its .carry/dev/lib next to it)
 #   OUT      where logs go (default /tmp/turbine-gpu)
@@ -503,6 +504,7 @@ PY
           host+disk) tiers="--kv-offload-host-bytes $((8 * G)) --kv-offload-disk-path $KVD \
             --kv-offload-disk-bytes ${KVTIERS_DISK_BYTES:-$((64 * G))} --kv-offload-disk-min-hits 1" ;;
         esac
+        [ "$variant" = none ] || tiers="$tiers ${KVTIERS_TIER_FLAGS:-}"
         echo "== kvtiers $variant x$sp: KV cache ${KVTIERS_KV_BYTES:-$((4 * G))} bytes; $tiers" | tee -a "$OUT/kvtiers.log"
         rm -rf "$KVD"
         "$BIN/turbine" run --model "$M" --served-model-name llama8b --device cuda --dtype bf16 \
@@ -516,7 +518,7 @@ PY
           --trace-speedup $sp --trace-block-tokens $BT -n ${KVTIERS_N:-2000} -c 0 --no-progress \
           --output-json "$OUT/kvtiers_${variant}_x$sp.json" 2>&1 | tee -a "$OUT/kvtiers.log" || status=1
         env -u LD_LIBRARY_PATH curl -s localhost:$PORT/metrics | grep -E "^turbine_(kv_tier|engine_prefix)" \
-          | tee "$OUT/kvtiers_metrics_${variant}_x$sp.txt" | grep -E "onboarded_blocks|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
+          | tee "$OUT/kvtiers_metrics_${variant}_x$sp.txt" | grep -E "onboarded_blocks|offloaded_blocks|offload_dropped|hit_rate|prefix_cache_hit" | tee -a "$OUT/kvtiers.log"
         kill $spid; wait $spid
       done
       done

@@ -6,9 +6,13 @@
 // GEMM shapes) of the runs compared is the same wherever a block was recomputed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "../engine/kv_tiers_test_util.h"
@@ -68,7 +72,13 @@ PassResult run_passes(const model::Model& m, int64_t kv_bytes,
   const auto ps = prompts(m.config().n_vocab);
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& p : ps) r.outputs.push_back(engine::testing::generate_greedy(eng, id++, p));
-    if (tiers) tiers->drain();  // the evicted blocks are stored before the second pass
+    if (tiers) {
+      // The evicted blocks are stored before the second pass: their copies done (the engine
+      // polls them; a bounded wait) and the tier worker idle.
+      for (int i = 0; i < 5000 && tiers->stats().offload_inflight_blocks != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      tiers->drain();
+    }
   }
   r.stats = eng.stats();
   eng.shutdown();
@@ -124,6 +134,57 @@ TEST_F(CudaKvTiersTest, DiskTierOnboardsAndOutputsMatch) {
   EXPECT_GT(r.stats.kv_tier_disk_offloaded_blocks, 0u);
   EXPECT_GT(r.stats.kv_tier_disk_onboarded_blocks, 0u);
   EXPECT_EQ(r.stats.kv_tier_recomputed_blocks, 0u);
+}
+
+// The copy stream's offload against the synchronous export: the pool's blocks land in the
+// destinations in the packed layout, and a KV write enqueued right after the copy (the compute
+// stream reusing the blocks) neither reaches the copy nor runs before it has read the blocks.
+// Then the onboarding upload (write_kv_blocks_async) against the same export.
+TEST_F(CudaKvTiersTest, AsyncOffloadReadsTheBlocksAsTheyWereWhenEnqueued) {
+  auto made = backend(*model_, 32 * block_bytes_);
+  ASSERT_TRUE(made.has_value()) << made.status().to_string();
+  engine::Backend& be = **made;
+  const auto bb = static_cast<size_t>(block_bytes_);
+  const std::vector<int32_t> ids = {5, 2, 9};
+  const int n_positions = static_cast<int>(ids.size()) * kBlockSize;
+  auto random_bytes = [&](uint32_t seed) {
+    std::string b(ids.size() * bb, '\0');
+    std::mt19937 rng(seed);
+    for (char& c : b) c = static_cast<char>(rng());
+    return b;
+  };
+  const std::string first = random_bytes(1), second = random_bytes(2);
+  ASSERT_TRUE(be.write_kv_blocks(ids, first, n_positions).is_ok());
+  std::shared_ptr<kvtier::HostMemory> mem = be.host_memory();
+  ASSERT_TRUE(mem);
+  auto* host = static_cast<uint8_t*>(mem->allocate(ids.size() * bb));
+  ASSERT_NE(host, nullptr);
+  std::memset(host, 0, ids.size() * bb);
+  std::vector<uint8_t*> dst;  // in reverse order: each block goes where it is told
+  for (size_t i = 0; i < ids.size(); ++i) dst.push_back(host + (ids.size() - 1 - i) * bb);
+  Result<uint64_t> ticket = be.read_kv_blocks_async(ids, dst);
+  ASSERT_TRUE(ticket.has_value()) << ticket.status().to_string();
+  ASSERT_TRUE(be.write_kv_blocks(ids, second, n_positions).is_ok());
+  std::optional<Status> done;
+  for (int i = 0; i < 1000 && !(done = be.poll_kv_copy(*ticket)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!done) done = be.wait_kv_copy(*ticket);
+  ASSERT_TRUE(done->is_ok()) << done->to_string();
+  for (size_t i = 0; i < ids.size(); ++i)
+    EXPECT_EQ(std::memcmp(dst[i], first.data() + i * bb, bb), 0) << "block " << ids[i];
+  std::string now;
+  ASSERT_TRUE(be.read_kv_blocks(ids, now).is_ok());
+  EXPECT_TRUE(now == second);
+  mem->release(host, ids.size() * bb);
+  // Onboarding's upload on the copy stream: the bytes are taken at the call (overwritten right
+  // after it here), and what runs on the compute stream next (the export) sees them.
+  std::string third = random_bytes(3);
+  ASSERT_TRUE(be.write_kv_blocks_async(ids, third, n_positions).is_ok());
+  const std::string sent = third;
+  std::fill(third.begin(), third.end(), '\0');
+  now.clear();
+  ASSERT_TRUE(be.read_kv_blocks(ids, now).is_ok());
+  EXPECT_TRUE(now == sent);
 }
 
 }  // namespace

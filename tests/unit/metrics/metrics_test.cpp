@@ -103,6 +103,7 @@ TEST(MetricsTest, KvTierSeries) {
   st.kv_tier_host_hit_blocks = 6;
   st.kv_tier_loads = 2;
   st.kv_tier_recomputed_blocks = 1;
+  st.kv_tier_offload_dropped_blocks = 3;
   s.observe_engine(st);
   st.kv_tier_host_onboarded_blocks = 7;
   s.observe_engine(st);
@@ -114,6 +115,7 @@ TEST(MetricsTest, KvTierSeries) {
         "turbine_kv_tier_capacity_bytes{model=\"stories\",tier=\"host\"} 1048576",
         "turbine_kv_tier_loads_total{model=\"stories\"} 2",
         "turbine_kv_tier_recomputed_blocks_total{model=\"stories\"} 1",
+        "turbine_kv_tier_offload_dropped_blocks_total{model=\"stories\"} 3",
         "# TYPE turbine_kv_tier_onboarded_blocks_total counter"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   EXPECT_EQ(text.find("tier=\"disk\""), std::string::npos);

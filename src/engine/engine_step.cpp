@@ -199,25 +199,54 @@ class Engine::SchedulerView final : public SchedulerKv {
 };
 
 void Engine::order_queue(double now_ms) {
-  // With a TTFT target: earliest deadline first, with the starvation bound of ttft_queue_key
-  // (scheduler.h); otherwise arrival order. Under the priority policy, by class first
-  // (queue_before). Keys change only as time passes (a sequence that can no longer make it moves
-  // back) or as sequences come back (preemption, failed imports, released prompt groups), so the
-  // queue is sorted only when it is out of order.
+  // With a TTFT target: earliest deadline first, where a sequence that cannot make its deadline
+  // (alone, or behind the prefill kept ahead of it) yields to those that can, within the
+  // starvation bound of ttft_queue_key (scheduler.h); otherwise arrival order. Under the priority
+  // policy, by class first (queue_before). Keys change only as time passes or as sequences come
+  // back (preemption, failed imports, released prompt groups), so the queue is sorted only when
+  // it is out of order.
   const SchedulingPolicy policy = options_.scheduling_policy;
   const bool ttft = options_.target_ttft_ms > 0;
   const StepCoefficients& cost = step_model_.coefficients();
+  std::vector<double> keys(waiting_.size());
+  if (ttft) {
+    // Prefill shares its steps with the running decodes: a prefill millisecond takes
+    // `slowdown` milliseconds of wall time (the decodes, and the step's fixed cost, ride along).
+    double decode_ms = cost.base_ms;
+    int n_decodes = 0;
+    double ahead_ms = 0;  // prefill left of running sequences: it goes first
+    for (const auto& r : running_) {
+      const int left = static_cast<int>(r->tokens.size()) - r->n_computed;
+      if (left == 1) {
+        decode_ms += cost.chunk_ms(r->n_computed, 1, true);
+        ++n_decodes;
+      } else if (left > 1) {
+        ahead_ms += cost.chunk_ms(r->n_computed, left, false);
+      }
+    }
+    double prefill_step_ms =
+        cost.chunk_ms(0, std::max(1, options_.max_num_batched_tokens - n_decodes), false);
+    if (options_.target_itl_ms > 0 && n_decodes > 0) {
+      prefill_step_ms =
+          std::min(prefill_step_ms, std::max(options_.target_itl_ms - decode_ms,
+                                             options_.min_prefill_share * options_.target_itl_ms));
+    }
+    const double slowdown =
+        prefill_step_ms > 0 ? (decode_ms + prefill_step_ms) / prefill_step_ms : 1.0;
+    std::vector<TtftWaiting> queue;
+    queue.reserve(waiting_.size());
+    for (const auto& s : waiting_) {
+      queue.push_back({now_ms - s->arrival_ms,
+                       slowdown * cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false),
+                       s->n_generated > 0, s->req.params.priority});
+    }
+    ttft_queue_keys(queue, options_.target_ttft_ms, slowdown * ahead_ms, policy, keys);
+  }
   bool sorted = true;
   const Sequence* prev = nullptr;
+  size_t k = 0;
   for (auto& s : waiting_) {
-    if (ttft) {
-      const double prefill_ms =
-          cost.base_ms + cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false);
-      s->queue_key = ttft_queue_key(now_ms - s->arrival_ms, prefill_ms, options_.target_ttft_ms,
-                                    s->n_generated > 0);
-    } else {
-      s->queue_key = s->arrival_ms;
-    }
+    s->queue_key = ttft ? keys[k++] : s->arrival_ms;
     sorted =
         sorted && (prev == nullptr || !queue_before(policy, s->req.params.priority, s->queue_key,
                                                     prev->req.params.priority, prev->queue_key));
@@ -249,15 +278,19 @@ double Engine::step_time_limit(double now_ms) const {
   const size_t n_head = std::min(waiting_.size(), static_cast<size_t>(options_.max_num_seqs));
   for (size_t k = 0; k < n_head && !urgent; ++k) urgent = at_risk(*waiting_[k]);
   if (!urgent) return itl;
-  // Each decoding sequence: the longest step after which its mean inter-token latency since its
-  // first token is still within the target.
-  double banked = std::numeric_limits<double>::infinity();
+  // Each decoding sequence: the longest step after which it can still average within the target,
+  // if its later steps take what the decode batch alone takes (itl_headroom_ms).
+  std::vector<DecodeProgress> decodes;
+  double decode_ms = cost.base_ms;
   for (const auto& s : running_) {
     if (s->n_generated == 0 || s->n_computed + 1 != static_cast<int>(s->tokens.size())) continue;
-    banked = std::min(banked, itl * s->n_generated - (now_ms - s->first_token_ms));
+    decode_ms += cost.chunk_ms(s->n_computed, 1, true);
+    decodes.push_back({now_ms - s->first_token_ms, s->n_generated,
+                       std::max(0, s->req.params.max_tokens - s->n_generated)});
   }
-  if (!std::isfinite(banked)) return itl;
-  return std::clamp(banked, itl, EngineOptions::kMaxItlBoost * itl);
+  const double headroom = itl_headroom_ms(decodes, itl, decode_ms);
+  if (!std::isfinite(headroom)) return itl;
+  return std::clamp(headroom, itl, EngineOptions::kMaxItlBoost * itl);
 }
 
 std::vector<Engine::Planned> Engine::schedule() {

@@ -112,9 +112,11 @@ struct EngineOptions {
   // those that can, but no further than arrival + 4 x the target (no starvation). Sequences
   // preempted after their first token stay first. With both targets, a request that has waited
   // half its TTFT target and can still make it lets a step run longer than the ITL target, as far
-  // as every decoding sequence can still average within target_itl_ms if its later steps take
-  // what the decode batch alone takes (itl_headroom_ms, scheduler.h), and at most kMaxItlBoost x
-  // target_itl_ms.
+  // as every decoding sequence has banked time for it: up to the shortest step after which one of
+  // them would average more than target_itl_ms per token since its first, and at most
+  // kMaxItlBoost x target_itl_ms. (Crediting a sequence's future decode-only steps too, so that a
+  // fresh decode no longer pins the limit, made boosts fire and stall every running request for
+  // no goodput on the mock engine: docs/PERFORMANCE.md, 2026-12-08.)
   double target_itl_ms = 0;
   double target_ttft_ms = 0;
   static constexpr double kMaxItlBoost = 3.0;

@@ -278,19 +278,15 @@ double Engine::step_time_limit(double now_ms) const {
   const size_t n_head = std::min(waiting_.size(), static_cast<size_t>(options_.max_num_seqs));
   for (size_t k = 0; k < n_head && !urgent; ++k) urgent = at_risk(*waiting_[k]);
   if (!urgent) return itl;
-  // Each decoding sequence: the longest step after which it can still average within the target,
-  // if its later steps take what the decode batch alone takes (itl_headroom_ms).
-  std::vector<DecodeProgress> decodes;
-  double decode_ms = cost.base_ms;
+  // Each decoding sequence: the longest step after which its mean inter-token latency since its
+  // first token is still within the target.
+  double banked = std::numeric_limits<double>::infinity();
   for (const auto& s : running_) {
     if (s->n_generated == 0 || s->n_computed + 1 != static_cast<int>(s->tokens.size())) continue;
-    decode_ms += cost.chunk_ms(s->n_computed, 1, true);
-    decodes.push_back({now_ms - s->first_token_ms, s->n_generated,
-                       std::max(0, s->req.params.max_tokens - s->n_generated)});
+    banked = std::min(banked, itl * s->n_generated - (now_ms - s->first_token_ms));
   }
-  const double headroom = itl_headroom_ms(decodes, itl, decode_ms);
-  if (!std::isfinite(headroom)) return itl;
-  return std::clamp(headroom, itl, EngineOptions::kMaxItlBoost * itl);
+  if (!std::isfinite(banked)) return itl;
+  return std::clamp(banked, itl, EngineOptions::kMaxItlBoost * itl);
 }
 
 std::vector<Engine::Planned> Engine::schedule() {

@@ -191,23 +191,6 @@ double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, boo
   return (can_make_it ? target_ms : kStarvationFactor * target_ms) - waited_ms;
 }
 
-double itl_headroom_ms(std::span<const DecodeProgress> decodes, double itl_ms,
-                       double future_step_ms) {
-  const double future = std::min(future_step_ms, itl_ms);
-  double headroom = std::numeric_limits<double>::infinity();
-  for (const DecodeProgress& d : decodes) {
-    // After this step it has n_generated + 1 tokens; `horizon` more steps of `future` ms follow,
-    // and its mean over all its gaps must stay within itl_ms:
-    //   since_first + L + (horizon - 1) future <= itl (n_generated + horizon - 1).
-    const int horizon =
-        std::max(1, std::min(d.n_remaining, std::max(kHeadroomMinHorizon, d.n_generated)));
-    const double allowed =
-        itl_ms * (d.n_generated + horizon - 1) - d.since_first_ms - (horizon - 1) * future;
-    headroom = std::min(headroom, allowed);
-  }
-  return headroom;
-}
-
 void ttft_queue_keys(std::span<const TtftWaiting> queue, double target_ms, double ahead_ms,
                      SchedulingPolicy policy, std::span<double> keys) {
   const size_t n = std::min(queue.size(), keys.size());

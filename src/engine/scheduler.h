@@ -157,24 +157,6 @@ struct TtftWaiting {
 void ttft_queue_keys(std::span<const TtftWaiting> queue, double target_ms, double ahead_ms,
                      SchedulingPolicy policy, std::span<double> keys);
 
-// A decoding sequence's inter-token latency so far, for itl_headroom_ms.
-struct DecodeProgress {
-  double since_first_ms = 0;  // from its first token to now
-  int n_generated = 0;        // tokens so far (>= 1)
-  int n_remaining = 0;        // tokens it may still generate (max_tokens - n_generated)
-};
-
-// The longest next step after which every sequence of `decodes` can still end with a mean
-// inter-token latency within `itl_ms`, if its later steps take `future_step_ms` (the decode
-// batch's predicted step time; itl_ms if that is larger). A sequence promises at most
-// max(kHeadroomMinHorizon, n_generated) future steps (and no more than it may still generate): a
-// request that stops early (EOS) has fewer steps to make up for a long one, so the credit taken
-// on its future is bounded by its past. With future_step_ms = itl_ms this is the time a sequence
-// has banked: itl_ms x n_generated - since_first_ms. +inf without decodes. Pure.
-inline constexpr int kHeadroomMinHorizon = 16;
-double itl_headroom_ms(std::span<const DecodeProgress> decodes, double itl_ms,
-                       double future_step_ms);
-
 // The queue's order: whether a sequence of (priority, key) goes before one of (other_priority,
 // other_key). `key` is the arrival time, or ttft_queue_key under a TTFT target. kFcfs ignores
 // priorities. A strict weak order, for a stable sort. Pure.

@@ -272,32 +272,5 @@ TEST(SchedulerLatencyTest, TtftQueueKeysAccountForTheWorkAhead) {
   EXPECT_GT(keys[2], 3 * kTarget);
 }
 
-// How long a step may run past the ITL target, as data. Target 40 ms; the decode batch alone takes
-// 25 ms a step.
-TEST(SchedulerLatencyTest, ItlHeadroomCountsTheFastStepsAhead) {
-  constexpr double kItl = 40;
-  // With future steps at the target itself, only banked time counts: a sequence 10 tokens in
-  // that averaged 30 ms has 40 x 10 - 9 x 30 = 130 ms.
-  std::vector<DecodeProgress> d = {{270, 10, 246}};
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(d, kItl, kItl), 130);
-  // A sequence that just got its first token has banked nothing (40 ms: one step at the target),
-  // but 16 steps of 25 ms ahead of it leave 15 x 15 ms to spend now.
-  d = {{0, 1, 255}};
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(d, kItl, kItl), 40);
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(d, kItl, 25), 40 + 15 * 15);
-  // ...but no more steps than it may still generate: 3 tokens left, 2 fast steps after this one.
-  d = {{0, 1, 3}};
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(d, kItl, 25), 40 + 2 * 15);
-  // Its horizon grows with its past (100 tokens in: 100 steps ahead); a sequence behind its
-  // target (100 tokens in 4.5 s) has less, and the smallest headroom decides.
-  d = {{99 * 40.0, 100, 156}, {4500, 100, 156}};
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(std::span(d).first(1), kItl, 25), 40 + 99 * 15);
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(d, kItl, 25), 40 * 199 - 4500 - 99 * 25);
-  // A decode batch slower than the target gives no credit; no decodes: no limit.
-  d = {{0, 1, 255}};
-  EXPECT_DOUBLE_EQ(itl_headroom_ms(d, kItl, 60), 40);
-  EXPECT_TRUE(std::isinf(itl_headroom_ms({}, kItl, 25)));
-}
-
 }  // namespace
 }  // namespace turbine::engine

@@ -108,15 +108,12 @@ struct EngineOptions {
   // step-time model (engine/step_model.h) says fits beside its decodes within the target, and at
   // least min_prefill_share of the target's time, within max_num_batched_tokens either way.
   // target_ttft_ms: the queue is ordered by TTFT deadline (arrival + target); a request that can
-  // no longer make it (alone or behind the prefill ahead of it: ttft_queue_keys) goes behind
-  // those that can, but no further than arrival + 4 x the target (no starvation). Sequences
-  // preempted after their first token stay first. With both targets, a request that has waited
-  // half its TTFT target and can still make it lets a step run longer than the ITL target, as far
-  // as every decoding sequence has banked time for it: up to the shortest step after which one of
-  // them would average more than target_itl_ms per token since its first, and at most
-  // kMaxItlBoost x target_itl_ms. (Crediting a sequence's future decode-only steps too, so that a
-  // fresh decode no longer pins the limit, made boosts fire and stall every running request for
-  // no goodput on the mock engine: docs/PERFORMANCE.md, 2026-12-08.)
+  // no longer make it goes behind those that can, but no further than arrival + 4 x the target
+  // (no starvation). Sequences preempted after their first token stay first. With both targets,
+  // a request that has waited half its TTFT target and can still make it lets a step run longer
+  // than the ITL target, as far as every decoding sequence has banked time for it: up to the
+  // shortest step after which one of them would average more than target_itl_ms per token since
+  // its first, and at most kMaxItlBoost x target_itl_ms.
   double target_itl_ms = 0;
   double target_ttft_ms = 0;
   static constexpr double kMaxItlBoost = 3.0;

@@ -199,54 +199,25 @@ class Engine::SchedulerView final : public SchedulerKv {
 };
 
 void Engine::order_queue(double now_ms) {
-  // With a TTFT target: earliest deadline first, where a sequence that cannot make its deadline
-  // (alone, or behind the prefill kept ahead of it) yields to those that can, within the
-  // starvation bound of ttft_queue_key (scheduler.h); otherwise arrival order. Under the priority
-  // policy, by class first (queue_before). Keys change only as time passes or as sequences come
-  // back (preemption, failed imports, released prompt groups), so the queue is sorted only when
-  // it is out of order.
+  // With a TTFT target: earliest deadline first, with the starvation bound of ttft_queue_key
+  // (scheduler.h); otherwise arrival order. Under the priority policy, by class first
+  // (queue_before). Keys change only as time passes (a sequence that can no longer make it moves
+  // back) or as sequences come back (preemption, failed imports, released prompt groups), so the
+  // queue is sorted only when it is out of order.
   const SchedulingPolicy policy = options_.scheduling_policy;
   const bool ttft = options_.target_ttft_ms > 0;
   const StepCoefficients& cost = step_model_.coefficients();
-  std::vector<double> keys(waiting_.size());
-  if (ttft) {
-    // Prefill shares its steps with the running decodes: a prefill millisecond takes
-    // `slowdown` milliseconds of wall time (the decodes, and the step's fixed cost, ride along).
-    double decode_ms = cost.base_ms;
-    int n_decodes = 0;
-    double ahead_ms = 0;  // prefill left of running sequences: it goes first
-    for (const auto& r : running_) {
-      const int left = static_cast<int>(r->tokens.size()) - r->n_computed;
-      if (left == 1) {
-        decode_ms += cost.chunk_ms(r->n_computed, 1, true);
-        ++n_decodes;
-      } else if (left > 1) {
-        ahead_ms += cost.chunk_ms(r->n_computed, left, false);
-      }
-    }
-    double prefill_step_ms =
-        cost.chunk_ms(0, std::max(1, options_.max_num_batched_tokens - n_decodes), false);
-    if (options_.target_itl_ms > 0 && n_decodes > 0) {
-      prefill_step_ms =
-          std::min(prefill_step_ms, std::max(options_.target_itl_ms - decode_ms,
-                                             options_.min_prefill_share * options_.target_itl_ms));
-    }
-    const double slowdown =
-        prefill_step_ms > 0 ? (decode_ms + prefill_step_ms) / prefill_step_ms : 1.0;
-    std::vector<TtftWaiting> queue;
-    queue.reserve(waiting_.size());
-    for (const auto& s : waiting_) {
-      queue.push_back({now_ms - s->arrival_ms,
-                       slowdown * cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false),
-                       s->n_generated > 0, s->req.params.priority});
-    }
-    ttft_queue_keys(queue, options_.target_ttft_ms, slowdown * ahead_ms, policy, keys);
-  }
   bool sorted = true;
   const Sequence* prev = nullptr;
-  size_t k = 0;
   for (auto& s : waiting_) {
-    s->queue_key = ttft ? keys[k++] : s->arrival_ms;
+    if (ttft) {
+      const double prefill_ms =
+          cost.base_ms + cost.chunk_ms(0, static_cast<int>(s->tokens.size()), false);
+      s->queue_key = ttft_queue_key(now_ms - s->arrival_ms, prefill_ms, options_.target_ttft_ms,
+                                    s->n_generated > 0);
+    } else {
+      s->queue_key = s->arrival_ms;
+    }
     sorted =
         sorted && (prev == nullptr || !queue_before(policy, s->req.params.priority, s->queue_key,
                                                     prev->req.params.priority, prev->queue_key));

@@ -191,32 +191,4 @@ double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, boo
   return (can_make_it ? target_ms : kStarvationFactor * target_ms) - waited_ms;
 }
 
-void ttft_queue_keys(std::span<const TtftWaiting> queue, double target_ms, double ahead_ms,
-                     SchedulingPolicy policy, std::span<double> keys) {
-  const size_t n = std::min(queue.size(), keys.size());
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) {
-    const TtftWaiting& w = queue[i];
-    keys[i] = ttft_queue_key(w.waited_ms, w.prefill_ms, target_ms, w.resumed);
-    order[i] = i;
-  }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return queue_before(policy, queue[a].priority, keys[a], queue[b].priority, keys[b]);
-  });
-  double busy_ms = std::max(0.0, ahead_ms);  // prefill kept ahead of the next one
-  for (size_t i : order) {
-    const TtftWaiting& w = queue[i];
-    const bool can_make_it = w.waited_ms + w.prefill_ms <= target_ms;
-    if (w.resumed || !can_make_it) {
-      if (w.resumed) busy_ms += w.prefill_ms;
-      continue;  // its key already says so; behind the others, its work delays none of them
-    }
-    if (w.waited_ms + busy_ms + w.prefill_ms <= target_ms) {
-      busy_ms += w.prefill_ms;
-    } else {
-      keys[i] = kStarvationFactor * target_ms - w.waited_ms;
-    }
-  }
-}
-
 }  // namespace turbine::engine

@@ -137,26 +137,6 @@ SchedulePlan schedule(const ScheduleInput& input, SchedulerKv& kv);
 inline constexpr double kStarvationFactor = 4.0;
 double ttft_queue_key(double waited_ms, double prefill_ms, double target_ms, bool resumed);
 
-// A waiting sequence as the TTFT order sees it.
-struct TtftWaiting {
-  double waited_ms = 0;   // since its arrival
-  double prefill_ms = 0;  // wall time its own prefill takes, given what else the steps carry
-  bool resumed = false;   // preempted after its first token
-  int priority = 0;       // kPriority: its class
-};
-
-// The queue keys under a TTFT target that account for the queue's own work: ttft_queue_key
-// judges each sequence alone, but in a burst the sequences ahead of one (and `ahead_ms`, the
-// prefill left of running sequences) are prefilled first, so it may miss its deadline although
-// its own prefill fits. Walking the queue in the order of ttft_queue_key (under `policy`), a
-// sequence that would finish after its deadline behind the work kept ahead of it gets the key of
-// one that cannot make it (kStarvationFactor), and its work leaves the total, so that the ones
-// after it can still make theirs: in an overload the requests that are already lost yield to
-// those that are not (the starvation bound still holds). Resumed ones keep going first and
-// their work counts. Writes one key per entry of `queue` to `keys` (queue.size()). Pure.
-void ttft_queue_keys(std::span<const TtftWaiting> queue, double target_ms, double ahead_ms,
-                     SchedulingPolicy policy, std::span<double> keys);
-
 // The queue's order: whether a sequence of (priority, key) goes before one of (other_priority,
 // other_key). `key` is the arrival time, or ttft_queue_key under a TTFT target. kFcfs ignores
 // priorities. A strict weak order, for a stable sort. Pure.

@@ -19,8 +19,8 @@
 #            GOODPUT_MNBT (8192, --max-num-batched-tokens); GOODPUT_VARIANTS ("baseline target
 #            target@16384": baseline / target = without / with the latency targets, @N = that
 #            --max-num-batched-tokens instead of GOODPUT_MNBT);
-#            ~6 min with the 8B model's generation (~50 s). GOODPUT_ENGINE=mock rehearses it on a CPU
-#            (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
+#            ~6 min for two variants with the 8B model's generation (~50 s), ~9 for three.
+#            GOODPUT_ENGINE=mock rehearses it on a CPU (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
 #            simulated seconds per wall second, the SLO and the duration scale with it).
 #   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
 #            encoder_throughput_bench in BIN).

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -219,57 +218,6 @@ TEST(SchedulerLatencyTest, TtftQueueKeys) {
   EXPECT_DOUBLE_EQ(hopeless, 4000 - 950);
   EXPECT_LT(starving, fresh);  // ...until it has waited 3 targets longer
   EXPECT_EQ(resumed, -std::numeric_limits<double>::infinity());
-}
-
-// The queue's own work as data: a sequence that fits its deadline alone but not behind the work
-// kept ahead of it yields, so that the next one can still make its deadline.
-TEST(SchedulerLatencyTest, TtftQueueKeysAccountForTheWorkAhead) {
-  constexpr double kTarget = 1000;
-  std::vector<double> keys(2);
-  // A (waited 600 ms) and B (400 ms), 300 ms of prefill each, 200 ms of running prefill first.
-  // A: 600 + 200 + 300 = 1100 > 1000, lost; B behind A would finish at 1200 ms, but without A
-  // ahead at 900: B goes first and makes it.
-  std::vector<TtftWaiting> q = {{600, 300, false, 0}, {400, 300, false, 0}};
-  ttft_queue_keys(q, kTarget, 200, SchedulingPolicy::kFcfs, keys);
-  EXPECT_DOUBLE_EQ(keys[1], 600);                // B: its time left
-  EXPECT_DOUBLE_EQ(keys[0], 4 * kTarget - 600);  // A: behind B, bounded by age
-  EXPECT_LT(keys[1], keys[0]);
-  // Nothing ahead: both fit (600 + 300 and 400 + 300 + 300), earliest deadline first.
-  ttft_queue_keys(q, kTarget, 0, SchedulingPolicy::kFcfs, keys);
-  EXPECT_DOUBLE_EQ(keys[0], 400);
-  EXPECT_DOUBLE_EQ(keys[1], 600);
-
-  // A burst: 10 prompts arrive together (1 ms apart, 20 ms ago), 250 ms of prefill each. The
-  // first three by deadline fit within 1 s; the other seven cannot and yield to a later arrival
-  // that can (behind the three), but keep their arrival order among themselves.
-  q.clear();
-  for (int i = 0; i < 10; ++i) q.push_back({static_cast<double>(20 - i), 250, false, 0});
-  q.push_back({0, 200, false, 0});  // a later arrival: 750 + 200 ms
-  keys.assign(q.size(), 0);
-  ttft_queue_keys(q, kTarget, 0, SchedulingPolicy::kFcfs, keys);
-  for (int i = 0; i < 3; ++i) EXPECT_LT(keys[i], kTarget) << i;
-  for (int i = 3; i < 10; ++i) {
-    EXPECT_GT(keys[i], keys[10]) << i;  // yields to the new arrival, which can still make it
-    if (i > 3) {
-      EXPECT_LT(keys[i - 1], keys[i]) << i;  // FCFS among the lost
-    }
-  }
-  EXPECT_DOUBLE_EQ(keys[10], kTarget);
-  // A resumed sequence goes first and its recomputation counts: now only two fit.
-  q.push_back({50, 300, true, 0});
-  keys.assign(q.size(), 0);
-  ttft_queue_keys(q, kTarget, 0, SchedulingPolicy::kFcfs, keys);
-  EXPECT_EQ(keys[11], -std::numeric_limits<double>::infinity());
-  EXPECT_LT(keys[1], kTarget);
-  EXPECT_GT(keys[2], 3 * kTarget);
-  // Priority classes: a class-0 request is walked first, so its work delays class 1 (only two of
-  // those fit behind it), never the other way round.
-  q = {{9, 300, false, 1}, {8, 300, false, 1}, {7, 300, false, 1}, {0, 300, false, 0}};
-  keys.assign(q.size(), 0);
-  ttft_queue_keys(q, kTarget, 0, SchedulingPolicy::kPriority, keys);
-  EXPECT_DOUBLE_EQ(keys[3], kTarget);
-  EXPECT_LT(keys[1], kTarget);
-  EXPECT_GT(keys[2], 3 * kTarget);
 }
 
 }  // namespace

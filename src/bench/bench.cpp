@@ -26,7 +26,10 @@ void raise_fd_limit() {
 
 std::string point_label(const PointConfig& c) {
   switch (c.arrival) {
-    case ArrivalKind::kClosedLoop: return fmt::format("concurrency {}", c.concurrency);
+    case ArrivalKind::kClosedLoop:
+      return c.ramp_up_s > 0
+                 ? fmt::format("concurrency {} (ramp-up {:g} s)", c.concurrency, c.ramp_up_s)
+                 : fmt::format("concurrency {}", c.concurrency);
     case ArrivalKind::kPoisson: {
       std::string s = std::isfinite(c.request_rate) ? fmt::format("rate {:g}/s", c.request_rate)
                                                     : std::string("rate inf");
@@ -69,6 +72,7 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
     c.trace_speedup = options.trace_speedup;
     c.num_requests = options.num_requests;
     c.duration_s = options.duration_s;
+    c.ramp_up_s = options.ramp_up_s;
     if (c.num_requests == 0 && c.duration_s == 0 && c.arrival != ArrivalKind::kTrace) {
       c.num_requests = kDefaultNumRequests;
     }
@@ -144,7 +148,7 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
     PointResult r = runner.run_point(c, report.model);
     PointReport p;
     p.config = c;
-    p.summary = summarize(r.results, options.slo);
+    p.summary = summarize(r.results, options.slo, options.warmup_s * 1000.0);
     p.summary.label = c.label;
     p.summary.concurrency = c.arrival == ArrivalKind::kClosedLoop ? c.concurrency : c.concurrency;
     p.summary.request_rate = c.request_rate;
@@ -156,7 +160,7 @@ int run_bench(const BenchOptions& options, std::FILE* out, BenchReport* report_o
   }
   // Overall throughput over several points would mix load levels: points are run one after the
   // other, so the overall summary sums their durations instead of spanning first to last.
-  report.overall = summarize(all, options.slo);
+  report.overall = summarize(all, options.slo, options.warmup_s * 1000.0);
   if (report.points.size() > 1) {
     double total_s = 0;
     for (const PointReport& p : report.points) total_s += p.summary.duration_s;

@@ -1,5 +1,6 @@
 #include "bench/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -99,6 +100,11 @@ Status parse_request_rate(std::string_view spec, BenchOptions& options) {
   return Status::ok();
 }
 
+double ramp_start_s(int worker, int workers, double ramp_up_s) {
+  if (!(ramp_up_s > 0) || workers <= 1 || worker <= 0) return 0;
+  return ramp_up_s * static_cast<double>(std::min(worker, workers)) / workers;
+}
+
 Status BenchOptions::validate() const {
   if (url.empty()) return invalid_argument("--url is required", "url");
   if (concurrency < 0) return invalid_argument("--concurrency must be >= 0", "concurrency");
@@ -129,6 +135,22 @@ Status BenchOptions::validate() const {
   if (!sweep_concurrency.empty() && arrival != ArrivalKind::kClosedLoop) {
     return invalid_argument("--sweep-concurrency cannot be combined with --request-rate",
                             "sweep-concurrency");
+  }
+  if (ramp_up_s < 0 || !std::isfinite(ramp_up_s)) {
+    return invalid_argument("--ramp-up-s must be >= 0 seconds", "ramp-up-s");
+  }
+  if (ramp_up_s > 0 && arrival != ArrivalKind::kClosedLoop) {
+    return invalid_argument("--ramp-up-s applies to the closed loop, not to --request-rate",
+                            "ramp-up-s");
+  }
+  if (warmup_s < 0 || !std::isfinite(warmup_s)) {
+    return invalid_argument("--warmup-s must be >= 0 seconds", "warmup-s");
+  }
+  if (warmup_s > 0 && duration_s > 0 && warmup_s >= duration_s) {
+    return invalid_argument(
+        "--warmup-s must be shorter than --duration (it would leave out every "
+        "request)",
+        "warmup-s");
   }
   if (num_requests < 0) return invalid_argument("--num-requests must be >= 0", "num-requests");
   if (duration_s < 0 || !std::isfinite(duration_s)) {

@@ -60,6 +60,14 @@ struct BenchOptions {
   int num_requests = 0;   // per point; 0: until duration_s (or 200 when no duration)
   double duration_s = 0;  // per point; 0: until num_requests. In-flight requests finish.
   std::vector<int> sweep_concurrency;  // non-empty: one point per level (closed loop)
+  // Closed loop: the workers start linearly over this many seconds (worker w of W at
+  // w * ramp_up_s / W, ramp_start_s) instead of all at once, as load tools' spawn rates do: a
+  // point that starts `concurrency` prompts together measures that burst's queueing, not the
+  // server's steady state. 0: all at once. The ramp is part of the point's duration.
+  double ramp_up_s = 0;
+  // Requests started in the first warmup_s seconds of a point are left out of its statistics
+  // (they run, and stay in the CSV); the report gives how many. 0: none.
+  double warmup_s = 0;
 
   // Workload: synthetic unless `dataset` is set.
   std::string dataset;
@@ -84,6 +92,10 @@ struct BenchOptions {
 
   Status validate() const;
 };
+
+// When closed-loop worker `worker` (0-based, of `workers`) sends its first request: seconds after
+// the point's start. 0 without a ramp. Pure.
+double ramp_start_s(int worker, int workers, double ramp_up_s);
 
 // "ttft=200,itl=50,e2e=2000" (milliseconds; any subset, at least one).
 Result<Slo> parse_slo(std::string_view spec);

@@ -42,6 +42,7 @@ json::object summary_json(const Summary& s) {
   o["completed"] = s.completed;
   o["errors"] = s.errors;
   o["cancelled"] = s.cancelled;
+  o["warmup_excluded"] = s.warmup_excluded;
   o["duration_s"] = s.duration_s;
   o["input_tokens"] = s.input_tokens;
   o["output_tokens"] = s.output_tokens;
@@ -89,6 +90,10 @@ std::string format_text(const BenchReport& r) {
     out += fmt::format("\n== {}{}\n", p.config.label, s.interrupted ? " (interrupted)" : "");
     out += fmt::format("  requests   {} ok, {} errors, {} cancelled in {:.2f} s\n", s.completed,
                        s.errors, s.cancelled, s.duration_s);
+    if (r.options.warmup_s > 0) {
+      out += fmt::format("  warmup     {} requests started in the first {:g} s left out\n",
+                         s.warmup_excluded, r.options.warmup_s);
+    }
     out += fmt::format("  throughput {:.2f} req/s, {:.1f} output tok/s, {:.1f} total tok/s\n",
                        s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s);
     out += fmt::format("  tokens     {} in, {} out\n", s.input_tokens, s.output_tokens);
@@ -125,6 +130,8 @@ std::string to_json(const BenchReport& r) {
   config["trace_block_tokens"] = o.trace_block_tokens;
   config["num_requests"] = o.num_requests;
   config["duration_s"] = o.duration_s;
+  config["ramp_up_s"] = o.ramp_up_s;
+  config["warmup_s"] = o.warmup_s;
   json::array sweep;
   for (int c : o.sweep_concurrency) sweep.push_back(c);
   config["sweep_concurrency"] = std::move(sweep);

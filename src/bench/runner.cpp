@@ -138,6 +138,7 @@ struct PointState {
   size_t done = 0, errors = 0;
   int64_t output_tokens = 0;
   std::unordered_set<beast::tcp_stream*> active;
+  std::unordered_set<asio::steady_timer*> ramp_timers;  // workers waiting for their start
   asio::steady_timer slot_freed;  // a condition variable: cancelled when a request ends
   asio::steady_timer arrival_timer;
   asio::steady_timer progress_timer;
@@ -486,8 +487,17 @@ class Runner::Impl {
     }
   }
 
-  // Closed loop: send, wait for the response, send the next.
-  asio::awaitable<void> worker(std::shared_ptr<PointState> st) {
+  // Closed loop: send, wait for the response, send the next. With a ramp the worker first waits
+  // until its start (ramp_start_s).
+  asio::awaitable<void> worker(std::shared_ptr<PointState> st, double start_s) {
+    if (start_s > 0 && !st->stopping) {
+      asio::steady_timer timer(ioc_);
+      timer.expires_at(st->origin + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(start_s)));
+      st->ramp_timers.insert(&timer);
+      co_await timer.async_wait(kUseTuple);
+      st->ramp_timers.erase(&timer);
+    }
     while (st->may_issue(st->next)) {
       int i = st->next++;
       ++st->in_flight;
@@ -579,6 +589,7 @@ class Runner::Impl {
     for (beast::tcp_stream* s : st.active) s->socket().close(ec);
     st.arrival_timer.cancel();
     st.slot_freed.cancel();
+    for (asio::steady_timer* t : st.ramp_timers) t->cancel();
     if (st.show_progress) std::fprintf(stderr, "\ninterrupted: writing the partial report\n");
   }
 
@@ -603,7 +614,10 @@ class Runner::Impl {
       int workers = std::max(1, config.concurrency);
       if (config.num_requests > 0) workers = std::min(workers, config.num_requests);
       st->tasks = workers;
-      for (int w = 0; w < workers; ++w) asio::co_spawn(ioc_, worker(st), asio::detached);
+      for (int w = 0; w < workers; ++w) {
+        asio::co_spawn(ioc_, worker(st, ramp_start_s(w, workers, config.ramp_up_s)),
+                       asio::detached);
+      }
     } else {
       st->tasks = 1;
       asio::co_spawn(ioc_, arrivals(st), asio::detached);

@@ -41,6 +41,7 @@ struct PointConfig {
   double trace_speedup = 1;  // kTrace
   int num_requests = 0;      // 0: until duration_s
   double duration_s = 0;     // 0: until num_requests
+  double ramp_up_s = 0;      // closed loop: workers start over this many seconds
   std::string label;
 };
 

@@ -48,13 +48,17 @@ bool meets_slo(const RequestResult& r, const Slo& slo) {
   return true;
 }
 
-Summary summarize(const std::vector<RequestResult>& results, const Slo& slo) {
+Summary summarize(const std::vector<RequestResult>& results, const Slo& slo, double warmup_ms) {
   Summary s;
   std::vector<double> ttft, itl, e2e, tpot;
   double first = 0, last = 0;
   bool any = false;
   std::map<std::string, size_t> kinds;
   for (const RequestResult& r : results) {
+    if (warmup_ms > 0 && r.start_ms < warmup_ms) {
+      ++s.warmup_excluded;
+      continue;
+    }
     if (r.cancelled) {
       ++s.cancelled;
       continue;

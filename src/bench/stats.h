@@ -49,6 +49,7 @@ struct Summary {
   size_t completed = 0;     // successful requests
   size_t errors = 0;
   size_t cancelled = 0;
+  size_t warmup_excluded = 0;  // started within the warmup: not in any other field
   bool interrupted = false;
   double duration_s = 0;  // first start to last end
   int64_t input_tokens = 0;
@@ -66,6 +67,8 @@ struct Summary {
 };
 
 bool meets_slo(const RequestResult& r, const Slo& slo);
-Summary summarize(const std::vector<RequestResult>& results, const Slo& slo);
+// Requests started before `warmup_ms` (RequestResult::start_ms) are only counted in
+// warmup_excluded; the duration runs from the first start after it to the last end.
+Summary summarize(const std::vector<RequestResult>& results, const Slo& slo, double warmup_ms = 0);
 
 }  // namespace turbine::bench

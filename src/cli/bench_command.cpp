@@ -80,6 +80,12 @@ void add_bench_command(CLI::App& app) {
       "--num-requests,-n", o.num_requests,
       "Requests per point (default 200, or the whole trace, or unbounded with --duration)");
   cmd->add_option("--duration", o.duration_s, "Seconds per point during which requests are issued");
+  cmd->add_option("--ramp-up-s", o.ramp_up_s,
+                  "Closed loop: start the workers linearly over this many seconds (each point)")
+      ->capture_default_str();
+  cmd->add_option("--warmup-s", o.warmup_s,
+                  "Leave requests started in a point's first S seconds out of its statistics")
+      ->capture_default_str();
   cmd->add_option("--sweep-concurrency", args->sweep,
                   "Comma list of concurrency levels, one point each");
   cmd->add_option("--dataset", o.dataset, "JSONL: Mooncake trace or {prompt}/{messages} lines");

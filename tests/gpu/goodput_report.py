@@ -37,18 +37,23 @@ def load(path, speedup, gap_factor):
     ttft_slo = slo.get("ttft_ms", float("inf")) * speedup
     itl_slo = slo.get("itl_ms", float("inf")) * speedup
     max_gap = gap_factor * itl_slo
+    # Requests of a point's warmup (`--warmup-s`) are out of the JSON's statistics: out of the
+    # CSV's here too (wall milliseconds, as start_ms).
+    warmup_ms = rep["config"].get("warmup_s", 0) * 1000.0
     rows = {}
     csv_path = os.path.splitext(path)[0] + ".csv"
     if os.path.exists(csv_path):
         with open(csv_path) as f:
             for r in csv.DictReader(f):
-                rows.setdefault(int(r["point"]), []).append(r)
+                if float(r["start_ms"]) >= warmup_ms:
+                    rows.setdefault(int(r["point"]), []).append(r)
     points = []
     for i, p in enumerate(rep["points"]):
         c = p["concurrency"]
         pt = {
             "concurrency": c,
             "completed": p["completed"],
+            "warmup_excluded": p.get("warmup_excluded", 0),
             "errors": p["errors"],
             "good": p["good_requests"],
             "raw": p["output_tokens_per_s"] / speedup,
@@ -92,7 +97,8 @@ def load(path, speedup, gap_factor):
             ttfts = sorted(float(r["ttft_ms"]) * speedup for r in reqs)
             pt["steady_ttft_p99"] = ttfts[min(len(ttfts) - 1, int(0.99 * (len(ttfts) - 1) + 0.5))]
         points.append(pt)
-    return {"ttft_slo": ttft_slo, "itl_slo": itl_slo, "max_gap": max_gap, "points": points}
+    return {"ttft_slo": ttft_slo, "itl_slo": itl_slo, "max_gap": max_gap, "points": points,
+            "ramp_s": rep["config"].get("ramp_up_s", 0) * speedup, "warmup_s": warmup_ms / 1000.0 * speedup}
 
 
 def table(runs):
@@ -222,6 +228,11 @@ def main():
     print(f"SLO: TTFT <= {r0['ttft_slo']:g} ms, mean ITL <= {r0['itl_slo']:g} ms per request "
           f"(no-stall: and every gap <= {r0['max_gap']:g} ms)"
           + (f" (simulated time, speedup {a.speedup:g})" if a.speedup != 1 else ""))
+    for name, run in runs:
+        if run["ramp_s"] or run["warmup_s"]:
+            left_out = ", ".join(f"{p['warmup_excluded']} at {p['concurrency']}" for p in run["points"])
+            print(f"{name}: clients ramped up over {run['ramp_s']:g} s; warmup {run['warmup_s']:g} s"
+                  + (f" (requests left out: {left_out})" if run["warmup_s"] else ""))
     print(table(runs))
     for name, run in runs:
         best = max(run["points"], key=lambda p: p["goodput"])

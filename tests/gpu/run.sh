@@ -14,8 +14,13 @@
 #            with the latency target, each swept over concurrency 64..256 (tests/gpu/goodput_report.py
 #            makes the table and $OUT/goodput.svg). GOODPUT_ITL_MS (40); GOODPUT_DURATION (20 s
 #            of arrivals per point, then the point drains) or GOODPUT_N (requests per point);
-#            ~6 min with the 8B model's generation (~50 s). GOODPUT_ENGINE=mock rehearses it on a CPU
-#            (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
+#            GOODPUT_RAMP (5 s: the closed loop's clients start over that long, --ramp-up-s);
+#            GOODPUT_WARMUP (0: requests of a point's first S s left out, --warmup-s);
+#            GOODPUT_MNBT (8192, --max-num-batched-tokens); GOODPUT_VARIANTS ("baseline target
+#            target@16384": baseline / target = without / with the latency targets, @N = that
+#            --max-num-batched-tokens instead of GOODPUT_MNBT);
+#            ~6 min for two variants with the 8B model's generation (~50 s), ~9 for three.
+#            GOODPUT_ENGINE=mock rehearses it on a CPU (`--engine mock`, the 1B shape with the llama3 tokenizer, BIN=build; GOODPUT_SPEEDUP S:
 #            simulated seconds per wall second, the SLO and the duration scale with it).
 #   encoder: the encoder cases of cuda_test and tests/gpu/encoder_vs_st.py (issue 27; needs
 #            encoder_throughput_bench in BIN).
@@ -250,12 +255,21 @@ PY
       if [ -n "${GOODPUT_N:-}" ]; then SIZE="-n $GOODPUT_N"
       else SIZE="--duration $(python3 -c "print(f'{${GOODPUT_DURATION:-20}/$SP:g}')")"; fi
       PORT=18632
-      for variant in baseline target; do
+      # Wall seconds, as the duration (the SLO and the ramp are simulated time on a mock).
+      RAMP=$(python3 -c "print(f'{${GOODPUT_RAMP:-5}/$SP:g}')")
+      WARM=$(python3 -c "print(f'{${GOODPUT_WARMUP:-0}/$SP:g}')")
+      REPORTS=()
+      for spec in ${GOODPUT_VARIANTS:-baseline target target@16384}; do
+        kind=${spec%@*}
+        mnbt=${GOODPUT_MNBT:-8192}
+        [ "$kind" != "$spec" ] && mnbt=${spec#*@}
+        variant=$kind; [ "$mnbt" != 8192 ] && variant="${kind}_$mnbt"
         TARGETS=""
-        [ $variant = target ] && TARGETS="--target-itl-ms ${GOODPUT_ITL_MS:-40} --target-ttft-ms 1000"
-        echo "== goodput $variant: turbine run $ENGINE_ARGS $TARGETS; bench $SIZE --slo $SLO ($(date -u +%T))"
+        [ $kind = target ] && TARGETS="--target-itl-ms ${GOODPUT_ITL_MS:-40} --target-ttft-ms 1000"
+        echo "== goodput $variant: turbine run $ENGINE_ARGS $TARGETS --max-num-batched-tokens $mnbt;" \
+          "bench $SIZE --ramp-up-s $RAMP --warmup-s $WARM --slo $SLO ($(date -u +%T))"
         "$BIN/turbine" run --model "$M" --served-model-name llama8b $ENGINE_ARGS \
-          --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 8192 $TARGETS \
+          --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens $mnbt $TARGETS \
           --no-enable-prefix-caching --port $PORT > "$OUT/goodput_${variant}_server.log" 2>&1 &
         spid=$!
         for i in $(seq 600); do
@@ -269,19 +283,21 @@ PY
         fi
         timeout ${GOODPUT_TIMEOUT:-300} "$BIN/turbine" bench --url http://127.0.0.1:$PORT \
           --endpoint completions --sweep-concurrency ${GOODPUT_LEVELS:-64,128,192,256} \
-          $SIZE --input-len 512 --output-len 256 --slo "$SLO" --no-progress \
-          --output-json "$OUT/goodput_$variant.json" --output-csv "$OUT/goodput_$variant.csv" \
-          > "$OUT/goodput_${variant}_bench.log" 2>&1 || status=1
-        grep -E '^==|throughput|goodput|TTFT|ITL|error' "$OUT/goodput_${variant}_bench.log"
+          $SIZE --ramp-up-s $RAMP --warmup-s $WARM --input-len 512 --output-len 256 --slo "$SLO" \
+          --no-progress --output-json "$OUT/goodput_$variant.json" \
+          --output-csv "$OUT/goodput_$variant.csv" > "$OUT/goodput_${variant}_bench.log" 2>&1 || status=1
+        grep -E '^==|throughput|goodput|warmup|TTFT|ITL|error' "$OUT/goodput_${variant}_bench.log"
         env -u LD_LIBRARY_PATH curl -s localhost:$PORT/metrics > "$OUT/goodput_${variant}_metrics.txt"
         grep -E '^turbine_engine_(steps_total|prefill_tokens_total|queue_|step_model_)' \
           "$OUT/goodput_${variant}_metrics.txt"
         kill $spid; wait $spid
+        label=$kind; [ $kind = target ] && label="target ${GOODPUT_ITL_MS:-40} ms"
+        [ "$mnbt" != 8192 ] && label="$label, $mnbt tok"
+        REPORTS+=("$label=$OUT/goodput_$variant.json")
       done
       python3 tests/gpu/goodput_report.py --speedup "$SP" --svg "$OUT/goodput.svg" \
-        --title "goodput vs concurrency ($ENGINE, 512 in / 256 out, SLO TTFT 1 s, ITL 50 ms)" \
-        baseline="$OUT/goodput_baseline.json" "target ${GOODPUT_ITL_MS:-40} ms"="$OUT/goodput_target.json" \
-        | tee "$OUT/goodput.txt" || status=1
+        --title "goodput vs concurrency ($ENGINE, 512 in / 256 out, SLO TTFT 1 s, ITL 50 ms, ramp ${GOODPUT_RAMP:-5} s)" \
+        "${REPORTS[@]}" | tee "$OUT/goodput.txt" || status=1
       ;;
     encoder)
       # Encoder models (issue 27): the CUDA encoder path's parity cases of cuda_test, then

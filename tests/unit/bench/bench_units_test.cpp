@@ -299,6 +299,54 @@ TEST(StatsTest, PercentilesAndGoodput) {
   EXPECT_EQ(summarize(rs, slo).good_requests, 0u);
 }
 
+TEST(OptionsTest, RampStartsWorkersLinearly) {
+  // 4 workers over 2 s: at 0, 0.5, 1, 1.5 s (the last one starts one step before the end).
+  EXPECT_DOUBLE_EQ(ramp_start_s(0, 4, 2.0), 0.0);
+  EXPECT_DOUBLE_EQ(ramp_start_s(1, 4, 2.0), 0.5);
+  EXPECT_DOUBLE_EQ(ramp_start_s(3, 4, 2.0), 1.5);
+  EXPECT_DOUBLE_EQ(ramp_start_s(3, 4, 0.0), 0.0);  // no ramp: all at once
+  EXPECT_DOUBLE_EQ(ramp_start_s(0, 1, 5.0), 0.0);  // a single worker starts at once
+  BenchOptions o;
+  o.ramp_up_s = -1;
+  EXPECT_NE(o.validate().message().find("--ramp-up-s"), std::string::npos);
+  o.ramp_up_s = 5;
+  EXPECT_TRUE(o.validate().is_ok());
+  ASSERT_TRUE(parse_request_rate("10", o).is_ok());
+  EXPECT_NE(o.validate().message().find("--ramp-up-s"), std::string::npos);  // open loop
+  o = BenchOptions{};
+  o.duration_s = 10;
+  o.warmup_s = 10;
+  EXPECT_NE(o.validate().message().find("--warmup-s"), std::string::npos);
+  o.warmup_s = 3;
+  EXPECT_TRUE(o.validate().is_ok());
+}
+
+TEST(StatsTest, WarmupRequestsAreLeftOut) {
+  // Requests started at 0, 1, 2, 3 s; the first two miss the TTFT SLO.
+  std::vector<RequestResult> rs(4);
+  for (int i = 0; i < 4; ++i) {
+    rs[i].index = i;
+    rs[i].ok = true;
+    rs[i].start_ms = 1000.0 * i;
+    rs[i].first_token_ms = rs[i].start_ms + (i < 2 ? 900 : 100);
+    rs[i].end_ms = rs[i].start_ms + 1000;
+    rs[i].output_tokens = 10;
+  }
+  Slo slo;
+  slo.ttft_ms = 500;
+  Summary all = summarize(rs, slo);
+  EXPECT_EQ(all.completed, 4u);
+  EXPECT_EQ(all.good_requests, 2u);
+  EXPECT_EQ(all.warmup_excluded, 0u);
+  Summary s = summarize(rs, slo, 1500);  // requests started before 1.5 s are out
+  EXPECT_EQ(s.warmup_excluded, 2u);
+  EXPECT_EQ(s.completed, 2u);
+  EXPECT_EQ(s.good_requests, 2u);
+  EXPECT_DOUBLE_EQ(s.duration_s, 2.0);  // from 2 s (the first kept start) to 4 s
+  EXPECT_DOUBLE_EQ(s.goodput_output_tokens_per_s, 10.0);
+  EXPECT_DOUBLE_EQ(s.ttft_ms.max, 100);
+}
+
 TEST(ReportTest, JsonCsvAndSvg) {
   BenchReport r;
   r.model = "m";

@@ -306,6 +306,32 @@ TEST(RunnerTest, SweepAndPoissonArrivals) {
   std::fclose(devnull);
 }
 
+TEST(RunnerTest, RampUpStartsTheWorkersOneAfterAnother) {
+  FakeServerOptions so;
+  so.ttft_ms = 600;  // longer than the ramp: no worker sends a second request before it ends
+  FakeOpenAiServer server(so);
+  ASSERT_TRUE(server.start().is_ok());
+  std::FILE* devnull = std::fopen("/dev/null", "w");
+  BenchOptions o = options_for(server.port());
+  o.concurrency = 4;
+  o.num_requests = 4;  // one request per worker
+  o.output_len = 2;
+  o.ramp_up_s = 0.4;  // workers at 0, 0.1, 0.2, 0.3 s
+  BenchReport report;
+  EXPECT_EQ(run_bench(o, devnull, &report), kExitOk);
+  std::fclose(devnull);
+  ASSERT_EQ(report.points.size(), 1u);
+  EXPECT_NE(report.points[0].config.label.find("ramp-up 0.4 s"), std::string::npos);
+  const auto& rs = report.points[0].results;
+  ASSERT_EQ(rs.size(), 4u);
+  // Each worker's first request waits for its start (a timer never fires early); without the
+  // ramp all four would start within a few milliseconds.
+  std::vector<double> starts;
+  for (const auto& r : rs) starts.push_back(r.start_ms);
+  std::sort(starts.begin(), starts.end());
+  for (int k = 1; k < 4; ++k) EXPECT_GE(starts[k], 100.0 * k) << k;
+}
+
 TEST(RunnerTest, HttpErrorsAreCountedWithTheServerMessage) {
   FakeServerOptions so;
   FakeOpenAiServer server(so);

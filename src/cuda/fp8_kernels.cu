@@ -148,6 +148,31 @@ __global__ void scale_rows_cols_kernel(T* __restrict__ y, int cols,
   *p = from_float<T>(to_float(*p) * (row_scale[r] * col_scale[c]));
 }
 
+// The same with 16-byte loads and stores (8 values of a 2-byte T per thread; cols % 8 == 0 and y
+// 16-byte aligned): the pass reads and writes a prefill's whole GEMM output, so it runs at the
+// memory's rate only with wide accesses (the scalar kernel reached ~0.85 TB/s on the H100).
+template <typename T>
+__global__ void scale_rows_cols_vec8_kernel(T* __restrict__ y, int cols,
+                                            const float* __restrict__ row_scale,
+                                            const float* __restrict__ col_scale) {
+  static_assert(sizeof(T) == 2, "8 values per 16 bytes");
+  pdl_trigger();
+  pdl_wait();
+  const int c = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
+  if (c >= cols) return;
+  const int64_t r = blockIdx.y;
+  const float rs = row_scale[r];
+  auto* p = reinterpret_cast<uint4*>(y + r * cols + c);
+  uint4 v = *p;
+  T* e = reinterpret_cast<T*>(&v);
+  const float4 s0 = *reinterpret_cast<const float4*>(col_scale + c);
+  const float4 s1 = *reinterpret_cast<const float4*>(col_scale + c + 4);
+  const float cs[8] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) e[i] = from_float<T>(to_float(e[i]) * (rs * cs[i]));
+  *p = v;
+}
+
 Status bad_dtype(model::DType dtype) {
   return invalid_argument(std::string("FP8 kernels take f32, f16 or bf16 activations, not ") +
                           model::dtype_name(dtype));
@@ -216,9 +241,20 @@ Status scale_rows_cols(cudaStream_t stream, model::DType dtype, void* y, int row
   if (rows < 0 || rows > 65535 || cols <= 0) return invalid_argument("scale_rows_cols: bad shape");
   if (rows == 0) return Status::ok();
   constexpr int kThreads = 256;
-  const dim3 grid((cols + kThreads - 1) / kThreads, rows);
+  // col_scale + c with c % 8 == 0 stays 16-byte aligned when col_scale is.
+  const bool vec8 = cols % 8 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(col_scale) % 16 == 0;
   const bool ok = dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
+    if constexpr (sizeof(T) == 2) {
+      if (vec8) {
+        const dim3 grid((cols / 8 + kThreads - 1) / kThreads, rows);
+        launch_kernel(pdl, scale_rows_cols_vec8_kernel<T>, grid, dim3(kThreads), 0, stream,
+                      static_cast<T*>(y), cols, row_scale, col_scale);
+        return;
+      }
+    }
+    const dim3 grid((cols + kThreads - 1) / kThreads, rows);
     launch_kernel(pdl, scale_rows_cols_kernel<T>, grid, dim3(kThreads), 0, stream,
                   static_cast<T*>(y), cols, row_scale, col_scale);
   });

@@ -254,6 +254,33 @@ TEST_F(CudaFp8KernelTest, GemvFp8MatchesReference) {
                    .is_ok());  // k % 16
 }
 
+// The FP8 GEMM's scale epilogue, y[r][c] *= row[r] * col[c] in place: the 16-byte kernel (2-byte
+// dtypes, columns a multiple of 8) and the scalar one give exactly the host's rounding.
+TEST_F(CudaFp8KernelTest, ScaleRowsColsMatchesTheHostBitForBit) {
+  std::mt19937 rng(12);
+  for (DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    for (int cols : {96, 100, 8}) {
+      SCOPED_TRACE(std::string(dtype_label(dt)) + " cols " + std::to_string(cols));
+      const int rows = 5;
+      const auto y = random_values(rng, static_cast<size_t>(rows) * cols, dt, -4.0f, 4.0f);
+      const auto rs = random_values(rng, rows, DType::kF32, 0.01f, 2.0f);
+      const auto cs = random_values(rng, cols, DType::kF32, 0.01f, 2.0f);
+      DeviceBuffer dy = testing::upload(dt, y);
+      DeviceBuffer drs = testing::upload(DType::kF32, rs), dcs = testing::upload(DType::kF32, cs);
+      ASSERT_TRUE(scale_rows_cols(stream(), dt, dy.data(), rows, cols, drs.as<float>(),
+                                  dcs.as<float>(), false)
+                      .is_ok());
+      const auto got = download(dt, dy, y.size());
+      for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < cols; ++c) {
+          const size_t i = static_cast<size_t>(r) * cols + c;
+          ASSERT_EQ(got[i], testing::round_to(dt, y[i] * (rs[r] * cs[c]))) << r << "," << c;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(CudaFp8KernelTest, MatmulFp8ThroughCublasLtAndGemvMatchesReference) {
   if (!fp8_device(0)) GTEST_SKIP() << "cuBLASLt FP8 needs compute capability 8.9+";
   std::mt19937 rng(4);

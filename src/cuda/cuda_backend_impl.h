@@ -162,6 +162,8 @@ class CudaBackend final : public engine::Backend {
             int64_t{2} * cfg_.n_layers * chunk, nullptr};
   }
   Status check_block_ids(std::span<const int32_t> blocks, int n_blocks, const char* what) const;
+  // A KV import's bytes are whole packed blocks, one per id, and the ids are in the pool.
+  Status check_kv_write(std::span<const int32_t> blocks, std::string_view bytes) const;
   // Copies a and then b (block ids) to kv_ids_dev_ (enqueued on the stream).
   Status upload_ids(std::span<const int32_t> a, std::span<const int32_t> b);
   Status reserve_kv_staging(size_t bytes);

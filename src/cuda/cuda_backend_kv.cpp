@@ -134,6 +134,16 @@ Status CudaBackend::check_block_ids(std::span<const int32_t> blocks, int n_block
   return Status::ok();
 }
 
+Status CudaBackend::check_kv_write(std::span<const int32_t> blocks, std::string_view bytes) const {
+  const auto per_block = static_cast<size_t>(kv_layout().bytes_per_block);
+  if (bytes.size() != blocks.size() * per_block) {
+    return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
+                            std::to_string(blocks.size()) + " blocks of " +
+                            std::to_string(per_block));
+  }
+  return check_block_ids(blocks, n_blocks_, "write_kv_blocks");
+}
+
 Status CudaBackend::upload_ids(std::span<const int32_t> a, std::span<const int32_t> b) {
   const size_t bytes = (a.size() + b.size()) * sizeof(int32_t);
   if (bytes > kv_ids_host_.size_bytes()) {
@@ -269,12 +279,7 @@ Status CudaBackend::ensure_kv_copy_stream() {
 Status CudaBackend::write_kv_blocks_async(std::span<const int32_t> blocks, std::string_view bytes,
                                           int n_positions) {
   const auto per_block = static_cast<size_t>(kv_layout().bytes_per_block);
-  if (bytes.size() != blocks.size() * per_block) {
-    return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
-                            std::to_string(blocks.size()) + " blocks of " +
-                            std::to_string(per_block));
-  }
-  TURBINE_RETURN_IF_ERROR(check_block_ids(blocks, n_blocks_, "write_kv_blocks"));
+  TURBINE_RETURN_IF_ERROR(check_kv_write(blocks, bytes));
   if (blocks.empty()) return Status::ok();
   const auto chunk = static_cast<size_t>(kv_chunk_bytes());
   const size_t layer_stride = static_cast<size_t>(n_blocks_) * chunk;
@@ -376,12 +381,7 @@ Status CudaBackend::wait_kv_copy(uint64_t ticket) {
 Status CudaBackend::write_kv_blocks(std::span<const int32_t> blocks, std::string_view bytes,
                                     int n_positions) {
   const auto per_block = static_cast<size_t>(kv_layout().bytes_per_block);
-  if (bytes.size() != blocks.size() * per_block) {
-    return invalid_argument("write_kv_blocks: " + std::to_string(bytes.size()) + " bytes for " +
-                            std::to_string(blocks.size()) + " blocks of " +
-                            std::to_string(per_block));
-  }
-  TURBINE_RETURN_IF_ERROR(check_block_ids(blocks, n_blocks_, "write_kv_blocks"));
+  TURBINE_RETURN_IF_ERROR(check_kv_write(blocks, bytes));
   TURBINE_RETURN_IF_ERROR(kv_writes_.record_import(blocks, n_positions));
   const size_t group = std::max<size_t>(1, kKvStagingBytes / per_block);
   for (size_t i = 0; i < blocks.size(); i += group) {

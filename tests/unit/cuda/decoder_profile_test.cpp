@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../engine/block_tables.h"
+#include "backend_steps.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device.h"
 #include "cuda/fp8.h"
@@ -34,14 +34,8 @@ class CudaProfileTest : public ::testing::Test {
   void SetUp() override {
     if (device_count() == 0) GTEST_SKIP() << "no CUDA device";
     dir_ = fs::temp_directory_path() / ("turbine_cuda_profile_test_" + std::to_string(::getpid()));
-    model::RandomModelOptions o;
-    o.shape = "tiny";
-    o.dtype = model::DType::kF32;
-    o.quantization = model::Quantization::kFp8;  // E4M3 projections on sm_89+
-    o.seed = 5;
-    auto bytes = model::write_random_model(o, dir_);
-    ASSERT_TRUE(bytes.has_value()) << bytes.status().to_string();
-    auto m = model::load_model(dir_);
+    // E4M3 projections on sm_89+
+    auto m = testing::write_tiny_model(dir_, model::DType::kF32, model::Quantization::kFp8, 5);
     ASSERT_TRUE(m.has_value()) << m.status().to_string();
     model_ = std::move(m).value();
   }
@@ -64,29 +58,9 @@ CudaBackendOptions options(model::DType d) {
   return o;
 }
 
-// One batched prefill of two prompts (32 rows: the cuBLASLt paths), then three decode steps of
-// two rows (the skinny paths); every step's logits.
+// testing::run_two_sequences: one batched prefill of two prompts (32 rows: the cuBLASLt paths),
+// then three decode steps of two rows (the skinny paths).
 constexpr int kPrefillSteps = 1, kDecodeSteps = 3;
-std::vector<float> run(engine::Backend& b) {
-  engine::testing::SlotTables tables(b);
-  const auto t0 = tables(0), t1 = tables(1);
-  std::vector<int32_t> p0, p1;
-  for (int i = 0; i < 23; ++i) p0.push_back((i * 37 + 11) % 500 + 3);
-  for (int i = 0; i < 9; ++i) p1.push_back((i * 91 + 5) % 500 + 3);
-  std::vector<float> all, logits;
-  EXPECT_TRUE(
-      b.forward(std::vector<SeqChunk>{{t0, 0, p0, true}, {t1, 0, p1, true}}, logits).is_ok());
-  all.insert(all.end(), logits.begin(), logits.end());
-  for (int step = 0; step < kDecodeSteps; ++step) {
-    const int32_t a = 40 + step, c = 300 - step;
-    EXPECT_TRUE(b.forward(std::vector<SeqChunk>{{t0, 23 + step, {&a, 1}, true},
-                                                {t1, 9 + step, {&c, 1}, true}},
-                          logits)
-                    .is_ok());
-    all.insert(all.end(), logits.begin(), logits.end());
-  }
-  return all;
-}
 
 std::map<std::string, OpTimer::Row> rows_by_name(const OpTimer& t) {
   std::map<std::string, OpTimer::Row> m;
@@ -123,7 +97,7 @@ TEST_F(CudaProfileTest, ProfiledStepsGiveTheSameLogitsAndCountEveryOp) {
     {
       auto plain = make_cuda_backend(*model_, o);
       ASSERT_TRUE(plain.has_value()) << plain.status().to_string();
-      want = run(**plain);
+      want = testing::run_two_sequences(**plain, kDecodeSteps);
     }  // its KV cache freed before the next backend
     auto timer = std::make_shared<OpTimer>();
     o.profile = timer;
@@ -131,7 +105,7 @@ TEST_F(CudaProfileTest, ProfiledStepsGiveTheSameLogitsAndCountEveryOp) {
     o.cuda_graphs = true;  // the profile turns graphs off itself
     auto profiled = make_cuda_backend(*model_, o);
     ASSERT_TRUE(profiled.has_value()) << profiled.status().to_string();
-    const std::vector<float> got = run(**profiled);
+    const std::vector<float> got = testing::run_two_sequences(**profiled, kDecodeSteps);
     ASSERT_EQ(got.size(), want.size());
     EXPECT_EQ(got, want);  // the same kernels in the same order: bitwise equal
 

@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "../engine/block_tables.h"
+#include "backend_steps.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device.h"
 #include "cuda/fp8.h"
@@ -33,14 +33,8 @@ class CudaFp8Test : public ::testing::Test {
   void SetUp() override {
     if (device_count() == 0) GTEST_SKIP() << "no CUDA device";
     dir_ = fs::temp_directory_path() / ("turbine_cuda_fp8_test_" + std::to_string(::getpid()));
-    model::RandomModelOptions o;
-    o.shape = "tiny";
-    o.dtype = model::DType::kF32;  // F32 scales and norms (see cpu_fp8_parity_test.cpp)
-    o.quantization = model::Quantization::kFp8;
-    o.seed = 21;
-    auto bytes = model::write_random_model(o, dir_);
-    ASSERT_TRUE(bytes.has_value()) << bytes.status().to_string();
-    auto m = model::load_model(dir_);
+    // F32 scales and norms (see cpu_fp8_parity_test.cpp)
+    auto m = testing::write_tiny_model(dir_, model::DType::kF32, model::Quantization::kFp8, 21);
     ASSERT_TRUE(m.has_value()) << m.status().to_string();
     model_ = std::move(m).value();
   }
@@ -52,28 +46,6 @@ class CudaFp8Test : public ::testing::Test {
   std::unique_ptr<model::Model> model_;
 };
 
-// A batched prefill of two prompts, then three batched decode steps (graph path); all logits.
-std::vector<float> run(engine::Backend& b) {
-  engine::testing::SlotTables tables(b);
-  const auto t0 = tables(0), t1 = tables(1);
-  std::vector<int32_t> p0, p1;
-  for (int i = 0; i < 23; ++i) p0.push_back((i * 37 + 11) % 500 + 3);
-  for (int i = 0; i < 9; ++i) p1.push_back((i * 91 + 5) % 500 + 3);
-  std::vector<float> all, logits;
-  EXPECT_TRUE(
-      b.forward(std::vector<SeqChunk>{{t0, 0, p0, true}, {t1, 0, p1, true}}, logits).is_ok());
-  all.insert(all.end(), logits.begin(), logits.end());
-  for (int step = 0; step < 3; ++step) {
-    const int32_t a = 40 + step, c = 300 - step;
-    EXPECT_TRUE(b.forward(std::vector<SeqChunk>{{t0, 23 + step, {&a, 1}, true},
-                                                {t1, 9 + step, {&c, 1}, true}},
-                          logits)
-                    .is_ok());
-    all.insert(all.end(), logits.begin(), logits.end());
-  }
-  return all;
-}
-
 double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0.0, den = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -83,12 +55,12 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-// Tolerances (relative L2 of all logits of run()): F32 3e-2, BF16 8e-2. The device and the host
-// quantize the same activations, but an element within rounding of the midpoint of two E4M3 values
-// (rsqrtf vs 1/sqrt, summation order) may round the other way, and one such flip moves later logits
-// by up to a few percent on a tiny random model (tests/tools/fp8_parity.py measured 3-5e-2 between
-// the CPU backend and a float64 reference on BF16 checkpoints, where exact midpoints are common;
-// this F32 checkpoint has few); BF16 activations also round between the kernels.
+// Tolerances (relative L2 of all logits of run_two_sequences()): F32 3e-2, BF16 8e-2. The device
+// and the host quantize the same activations, but an element within rounding of the midpoint of two
+// E4M3 values (rsqrtf vs 1/sqrt, summation order) may round the other way, and one such flip moves
+// later logits by up to a few percent on a tiny random model (tests/tools/fp8_parity.py measured
+// 3-5e-2 between the CPU backend and a float64 reference on BF16 checkpoints, where exact midpoints
+// are common; this F32 checkpoint has few); BF16 activations also round between the kernels.
 double fp8_tolerance(model::DType d) {
   return d == model::DType::kF32 ? 3e-2 : 8e-2;
 }
@@ -141,13 +113,13 @@ TEST_F(CudaFp8Test, DequantizedFp8CheckpointMatchesCpuBackendWithoutInputQuantiz
   copts.max_context = 256;
   auto cpu = engine::make_cpu_backend(*model_, copts);
   ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
-  const std::vector<float> ref = run(**cpu);
+  const std::vector<float> ref = testing::run_two_sequences(**cpu);
   for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
     CudaBackendOptions o = small_options(d);
     o.fp8_weights = false;  // dequantized at upload
     auto gpu = make_cuda_backend(*model_, o);
     ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
-    const std::vector<float> out = run(**gpu);
+    const std::vector<float> out = testing::run_two_sequences(**gpu);
     ASSERT_EQ(out.size(), ref.size());
     EXPECT_LT(rel_error(out, ref), d == model::DType::kF32 ? 1e-4 : 4e-2) << model::dtype_name(d);
   }
@@ -161,12 +133,12 @@ TEST_F(CudaFp8Test, Fp8WeightsOnTheDeviceMatchTheCpuFp8Path) {
   copts.max_context = 256;
   auto cpu = engine::make_cpu_backend(*model_, copts);
   ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
-  const std::vector<float> ref = run(**cpu);
+  const std::vector<float> ref = testing::run_two_sequences(**cpu);
   const int vocab = model_->config().n_vocab;
   for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
     auto gpu = make_cuda_backend(*model_, small_options(d));
     ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
-    const std::vector<float> out = run(**gpu);
+    const std::vector<float> out = testing::run_two_sequences(**gpu);
     ASSERT_EQ(out.size(), ref.size());
     const double err = rel_error(out, ref);
     EXPECT_LT(err, fp8_tolerance(d)) << model::dtype_name(d);
@@ -181,10 +153,10 @@ TEST_F(CudaFp8Test, Fp8WeightsOnTheDeviceMatchTheCpuFp8Path) {
   }
 }
 
-// fp8_gemv kW8A16: the decode steps of run() (2 rows) take the weight-only gemv, which does not
-// quantize the activations; the prefill keeps cuBLASLt's FP8 GEMM. The logits then sit between
-// the CPU's FP8 path (activations quantized per token) and the CPU without input quantization:
-// within fp8_tolerance of the FP8 path plus the distance between the two CPU paths.
+// fp8_gemv kW8A16: the decode steps of run_two_sequences() (2 rows) take the weight-only gemv,
+// which does not quantize the activations; the prefill keeps cuBLASLt's FP8 GEMM. The logits then
+// sit between the CPU's FP8 path (activations quantized per token) and the CPU without input
+// quantization: within fp8_tolerance of the FP8 path plus the distance between the two CPU paths.
 TEST_F(CudaFp8Test, W8a16DecodeStaysBetweenTheCpuPaths) {
   if (!fp8_device(0)) GTEST_SKIP() << "FP8 weights stay E4M3 on sm_89+ only";
   engine::CpuBackendOptions copts;
@@ -193,14 +165,14 @@ TEST_F(CudaFp8Test, W8a16DecodeStaysBetweenTheCpuPaths) {
   copts.max_context = 256;
   auto cpu = engine::make_cpu_backend(*model_, copts);
   ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
-  const std::vector<float> ref_q = run(**cpu);
+  const std::vector<float> ref_q = testing::run_two_sequences(**cpu);
   std::vector<std::vector<float>> outs;
   for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
     CudaBackendOptions o = small_options(d);
     o.fp8_gemv = CudaBackendOptions::Fp8Gemv::kW8A16;
     auto gpu = make_cuda_backend(*model_, o);
     ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
-    outs.push_back(run(**gpu));
+    outs.push_back(testing::run_two_sequences(**gpu));
   }
   auto* loaded = dynamic_cast<model::LoadedModel*>(model_.get());
   ASSERT_NE(loaded, nullptr);
@@ -209,7 +181,7 @@ TEST_F(CudaFp8Test, W8a16DecodeStaysBetweenTheCpuPaths) {
       t->input_quant = model::InputQuant{};
   auto cpu_nq = engine::make_cpu_backend(*model_, copts);
   ASSERT_TRUE(cpu_nq.has_value()) << cpu_nq.status().to_string();
-  const std::vector<float> ref_nq = run(**cpu_nq);
+  const std::vector<float> ref_nq = testing::run_two_sequences(**cpu_nq);
   const double paths = rel_error(ref_nq, ref_q);
   size_t i = 0;
   for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
@@ -243,7 +215,7 @@ TEST_F(CudaFp8Test, Fp8KvCacheMatchesTheCpuFp8KvCache) {
   copts.kv_cache_dtype = engine::KvCacheDtype::kFp8;
   auto cpu = engine::make_cpu_backend(*model_, copts);
   ASSERT_TRUE(cpu.has_value()) << cpu.status().to_string();
-  const std::vector<float> ref = run(**cpu);
+  const std::vector<float> ref = testing::run_two_sequences(**cpu);
   for (model::DType d : {model::DType::kF32, model::DType::kBF16}) {
     for (bool graphs : {true, false}) {
       CudaBackendOptions o = small_options(d);
@@ -252,7 +224,7 @@ TEST_F(CudaFp8Test, Fp8KvCacheMatchesTheCpuFp8KvCache) {
       auto gpu = make_cuda_backend(*model_, o);
       ASSERT_TRUE(gpu.has_value()) << gpu.status().to_string();
       EXPECT_EQ((*gpu)->kv_layout().dtype, "fp8");
-      const std::vector<float> out = run(**gpu);
+      const std::vector<float> out = testing::run_two_sequences(**gpu);
       ASSERT_EQ(out.size(), ref.size());
       const double err = rel_error(out, ref);
       EXPECT_LT(err, fp8_kv_tolerance(d)) << model::dtype_name(d) << (graphs ? " graphs" : "");

@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "../engine/block_tables.h"
+#include "backend_steps.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/fp8.h"
 #include "cuda_test_util.h"
@@ -87,43 +87,14 @@ TEST_F(CudaFp8LmHeadTest, F32OutputIsTheBf16KernelsSumUnrounded) {
 
 // The tiny FP8 checkpoint on a BF16 backend (W8A16 decode): every logits row of a prefill step
 // of two prompts and three decode steps of two sequences (all <= 2 rows: the E4M3 head serves
-// each), with and without fp8_lm_head.
-std::vector<float> run_steps(engine::Backend& b) {
-  engine::testing::SlotTables tables(b);
-  const auto t0 = tables(0), t1 = tables(1);
-  std::vector<int32_t> p0, p1;
-  for (int i = 0; i < 23; ++i) p0.push_back((i * 37 + 11) % 500 + 3);
-  for (int i = 0; i < 9; ++i) p1.push_back((i * 91 + 5) % 500 + 3);
-  std::vector<float> all, logits;
-  using engine::SeqChunk;
-  EXPECT_TRUE(
-      b.forward(std::vector<SeqChunk>{{t0, 0, p0, true}, {t1, 0, p1, true}}, logits).is_ok());
-  all.insert(all.end(), logits.begin(), logits.end());
-  for (int step = 0; step < 3; ++step) {
-    const int32_t a = 40 + step, c = 300 - step;
-    EXPECT_TRUE(b.forward(std::vector<SeqChunk>{{t0, 23 + step, {&a, 1}, true},
-                                                {t1, 9 + step, {&c, 1}, true}},
-                          logits)
-                    .is_ok());
-    all.insert(all.end(), logits.begin(), logits.end());
-  }
-  return all;
-}
-
+// each, testing::run_two_sequences), with and without fp8_lm_head.
 TEST(CudaFp8LmHeadBackend, LogitsMoveByTheHeadsE4m3RoundingOnly) {
   if (device_count() == 0) GTEST_SKIP() << "no CUDA device";
   if (!fp8_device(0)) GTEST_SKIP() << "FP8 weights stay E4M3 on sm_89+ only";
   namespace fs = std::filesystem;
   const fs::path dir =
       fs::temp_directory_path() / ("turbine_cuda_lm8_test_" + std::to_string(::getpid()));
-  model::RandomModelOptions mo;
-  mo.shape = "tiny";
-  mo.dtype = DType::kBF16;
-  mo.quantization = model::Quantization::kFp8;
-  mo.seed = 9;
-  auto bytes = model::write_random_model(mo, dir);
-  ASSERT_TRUE(bytes.has_value()) << bytes.status().to_string();
-  auto m = model::load_model(dir);
+  auto m = testing::write_tiny_model(dir, DType::kBF16, model::Quantization::kFp8, 9);
   std::error_code ec;
   fs::remove_all(dir, ec);
   ASSERT_TRUE(m.has_value()) << m.status().to_string();
@@ -139,7 +110,7 @@ TEST(CudaFp8LmHeadBackend, LogitsMoveByTheHeadsE4m3RoundingOnly) {
     o.fp8_lm_head = lm8;
     auto b = make_cuda_backend(**m, o);
     ASSERT_TRUE(b.has_value()) << b.status().to_string();
-    (lm8 ? e4m3_head : bf16_head) = run_steps(**b);
+    (lm8 ? e4m3_head : bf16_head) = testing::run_two_sequences(**b);
   }
   ASSERT_EQ(bf16_head.size(), e4m3_head.size());
   ASSERT_FALSE(bf16_head.empty());

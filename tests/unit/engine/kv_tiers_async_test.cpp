@@ -19,6 +19,7 @@
 namespace turbine::engine {
 namespace {
 
+using testing::cpu_block_bytes;
 using testing::generate_greedy;
 
 // The CPU backend behind the asynchronous copy contract of a device with a copy stream: a copy
@@ -194,10 +195,6 @@ PassResult run_passes(const model::Model& m, int num_blocks,
   return r;
 }
 
-int64_t block_bytes(const model::Model& m) {
-  return cpu_kv_bytes_per_token(m.config()) * 16;
-}
-
 class KvTiersAsync : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -211,9 +208,9 @@ class KvTiersAsync : public ::testing::Test {
   }
   std::shared_ptr<kvtier::TierManager> host_tiers(int64_t inflight_blocks) {
     kvtier::TierOptions o;
-    o.host_bytes = 64 * (block_bytes(*model_) + 64);
-    o.offload_inflight_bytes = inflight_blocks * (block_bytes(*model_) + 64);
-    auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+    o.host_bytes = 64 * (cpu_block_bytes(*model_) + 64);
+    o.offload_inflight_bytes = inflight_blocks * (cpu_block_bytes(*model_) + 64);
+    auto made = kvtier::TierManager::create(o, cpu_block_bytes(*model_));
     EXPECT_TRUE(made.has_value()) << made.status().to_string();
     if (!made.has_value()) return nullptr;
     return std::shared_ptr<kvtier::TierManager>(std::move(*made));

@@ -21,6 +21,7 @@ namespace {
 std::vector<std::vector<int32_t>> prompts(int32_t n_vocab) {
   return testing::kv_tier_prompts(n_vocab, 7);
 }
+using testing::cpu_block_bytes;
 using testing::generate_greedy;
 
 struct PassResult {
@@ -57,10 +58,6 @@ PassResult run_passes(const model::Model& m, int num_blocks,
   return r;
 }
 
-int64_t block_bytes(const model::Model& m) {
-  return cpu_kv_bytes_per_token(m.config()) * 16;
-}
-
 class KvTiers : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -82,8 +79,8 @@ constexpr int kSmallPool = 10;
 
 TEST_F(KvTiers, HostTierOnboardsAndOutputsMatch) {
   kvtier::TierOptions o;
-  o.host_bytes = 64 * block_bytes(*model_);
-  auto tiers = kvtier::TierManager::create(o, block_bytes(*model_));
+  o.host_bytes = 64 * cpu_block_bytes(*model_);
+  auto tiers = kvtier::TierManager::create(o, cpu_block_bytes(*model_));
   ASSERT_TRUE(tiers.has_value()) << tiers.status().to_string();
   const PassResult r =
       run_passes(*model_, kSmallPool, std::shared_ptr<kvtier::TierManager>(std::move(*tiers)));
@@ -104,9 +101,9 @@ TEST_F(KvTiers, HostTierOnboardsAndOutputsMatch) {
 TEST_F(KvTiers, DiskTierOnboardsAndOutputsMatch) {
   kvtier::TierOptions o;
   o.disk_path = (dir_.path() / "kv").string();
-  o.disk_bytes = 128 * (block_bytes(*model_) + 4096);
+  o.disk_bytes = 128 * (cpu_block_bytes(*model_) + 4096);
   o.disk_min_hits = 1;
-  auto tiers = kvtier::TierManager::create(o, block_bytes(*model_));
+  auto tiers = kvtier::TierManager::create(o, cpu_block_bytes(*model_));
   ASSERT_TRUE(tiers.has_value()) << tiers.status().to_string();
   const PassResult r =
       run_passes(*model_, kSmallPool, std::shared_ptr<kvtier::TierManager>(std::move(*tiers)));
@@ -119,9 +116,9 @@ TEST_F(KvTiers, DiskTierOnboardsAndOutputsMatch) {
 TEST_F(KvTiers, CorruptDiskBlockIsRecomputed) {
   kvtier::TierOptions o;
   o.disk_path = (dir_.path() / "kv").string();
-  o.disk_bytes = 128 * (block_bytes(*model_) + 4096);
+  o.disk_bytes = 128 * (cpu_block_bytes(*model_) + 4096);
   o.disk_min_hits = 1;
-  auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+  auto made = kvtier::TierManager::create(o, cpu_block_bytes(*model_));
   ASSERT_TRUE(made.has_value()) << made.status().to_string();
   std::shared_ptr<kvtier::TierManager> tiers(std::move(*made));
   // The first prompt's own blocks (after the shared prefix) are on disk after the first pass:
@@ -154,9 +151,9 @@ TEST_F(KvTiers, OffloadAllCompletedWritesEachBlockOnce) {
   }
   for (const int pool_blocks : {256, kSmallPool}) {
     kvtier::TierOptions o;
-    o.host_bytes = 64 * block_bytes(*model_);  // holds every block: nothing leaves it
+    o.host_bytes = 64 * cpu_block_bytes(*model_);  // holds every block: nothing leaves it
     o.offload_all_completed = true;
-    auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+    auto made = kvtier::TierManager::create(o, cpu_block_bytes(*model_));
     ASSERT_TRUE(made.has_value()) << made.status().to_string();
     std::shared_ptr<kvtier::TierManager> tiers(std::move(*made));
     const PassResult r = run_passes(*model_, pool_blocks, tiers);
@@ -173,8 +170,8 @@ TEST_F(KvTiers, OffloadAllCompletedWritesEachBlockOnce) {
   }
   // The default (write-back) offers only what the device evicts: nothing with the large pool.
   kvtier::TierOptions o;
-  o.host_bytes = 64 * block_bytes(*model_);
-  auto made = kvtier::TierManager::create(o, block_bytes(*model_));
+  o.host_bytes = 64 * cpu_block_bytes(*model_);
+  auto made = kvtier::TierManager::create(o, cpu_block_bytes(*model_));
   ASSERT_TRUE(made.has_value()) << made.status().to_string();
   std::shared_ptr<kvtier::TierManager> tiers(std::move(*made));
   const PassResult r = run_passes(*model_, 256, tiers);

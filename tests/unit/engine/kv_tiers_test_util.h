@@ -10,7 +10,9 @@
 #include <random>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/engine.h"
+#include "model/model.h"
 
 namespace turbine::engine::testing {
 
@@ -27,6 +29,11 @@ inline std::vector<std::vector<int32_t>> kv_tier_prompts(int32_t n_vocab, uint32
     out.push_back(std::move(v));
   }
   return out;
+}
+
+// Bytes of one 16-token KV block of `m` on the CPU backend (the tier's block size).
+inline int64_t cpu_block_bytes(const model::Model& m) {
+  return cpu_kv_bytes_per_token(m.config()) * 16;
 }
 
 // 8 greedy tokens (EOS ignored) for `prompt`; empty when the submission fails.

@@ -231,12 +231,7 @@ class CudaBackend final : public engine::Backend {
   // not profiling.
   template <typename F>
   Status timed(int kind, double flops, double bytes, F&& f) {
-    OpTimer* t = profile_.get();
-    if (t == nullptr) return f();
-    t->begin(stream_.get(), kind);
-    Status st = f();
-    t->end(stream_.get(), kind, flops, bytes);
-    return st;
+    return time_op(profile_.get(), stream_.get(), kind, flops, bytes, std::forward<F>(f));
   }
   // Bytes of one projection's weights as stored on the device (E4M3 plus scales, or dtype).
   double weight_bytes(const Fp8Weight& f8, int out, int in) const {

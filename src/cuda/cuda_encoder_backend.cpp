@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "cuda/device.h"
@@ -274,12 +275,7 @@ class CudaEncoderBackend final : public encoder::EncoderBackend {
   // Brackets one op for the profile; just runs it when not profiling.
   template <typename F>
   Status timed(int kind, double flops, double bytes, F&& f) {
-    OpTimer* t = o_.profile.get();
-    if (t == nullptr) return f();
-    t->begin(stream_.get(), kind);
-    Status st = f();
-    t->end(stream_.get(), kind, flops, bytes);
-    return st;
+    return time_op(o_.profile.get(), stream_.get(), kind, flops, bytes, std::forward<F>(f));
   }
   Status forward_impl(const EncoderBatch& batch, std::vector<float>& out);
 

@@ -80,4 +80,15 @@ class OpTimer {
   int64_t passes_ = 0;
 };
 
+// Brackets `f()` (returning Status) as one op of `kind` on `stream` when `timer` is set; just
+// runs it otherwise (the backends' unprofiled passes).
+template <typename F>
+Status time_op(OpTimer* timer, cudaStream_t stream, int kind, double flops, double bytes, F&& f) {
+  if (timer == nullptr) return f();
+  timer->begin(stream, kind);
+  Status st = f();
+  timer->end(stream, kind, flops, bytes);
+  return st;
+}
+
 }  // namespace turbine::cuda
